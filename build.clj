@@ -1,0 +1,24 @@
+(ns build
+  "tools.build tasks for Clojure CLI users: `clj -T:build compile-java`, `clj -T:build uber`."
+  (:require [clojure.tools.build.api :as b]))
+
+(def class-dir "target/classes")
+(def basis (delay (b/create-basis {:project "deps.edn"})))
+
+(defn compile-java
+  "Compiles java-src into target/classes with --release 17."
+  [_]
+  (b/javac {:src-dirs ["java-src"]
+            :class-dir class-dir
+            :basis @basis
+            :javac-opts ["--release" "17" "-Xlint:all,-options,-path"]}))
+
+(defn uber
+  "Builds target/dlnlab-standalone.jar with the CLI as its main class."
+  [_]
+  (b/delete {:path class-dir})
+  (compile-java nil)
+  (b/copy-dir {:src-dirs ["src" "resources"] :target-dir class-dir})
+  (b/compile-clj {:basis @basis :ns-compile '[dlnlab.cli] :class-dir class-dir})
+  (b/uber {:class-dir class-dir :uber-file "target/dlnlab-standalone.jar"
+           :basis @basis :main 'dlnlab.cli}))

@@ -1,0 +1,29 @@
+(defproject org.dlnlab/dlnlab "0.1.0-SNAPSHOT"
+  :description "Workbench for the training dynamics of deep linear networks: exact Hessians, per-mode SDEs, experiments as data."
+  :url "https://example.invalid/dlnlab"
+  :license {:name "MIT" :url "https://opensource.org/licenses/MIT"}
+  ;; Only Maven Central is reachable; Clojars is not.
+  :repositories ^:replace [["central" {:url "https://repo1.maven.org/maven2/" :snapshots false}]]
+  :plugin-repositories ^:replace [["central" {:url "https://repo1.maven.org/maven2/" :snapshots false}]]
+  :dependencies [[org.clojure/clojure "1.12.4"]
+                 [org.bytedeco/openblas "0.3.31-1.5.13"]
+                 [org.bytedeco/openblas "0.3.31-1.5.13" :classifier "linux-x86_64"]
+                 [org.bytedeco/javacpp "1.5.13"]
+                 [org.bytedeco/javacpp "1.5.13" :classifier "linux-x86_64"]]
+  :source-paths ["src"]
+  :java-source-paths ["java-src"]
+  :javac-options ["--release" "17" "-Xlint:all,-options,-path" "-Werror"]
+  :test-paths ["test"]
+  :resource-paths ["resources"]
+  :global-vars {*warn-on-reflection* true}
+  :jvm-opts ["-Xss8m" "-XX:+UseParallelGC"]
+  :main dlnlab.cli
+  :uberjar-name "dlnlab-standalone.jar"
+  :profiles {;; Leiningen's built-in :base profile pulls nrepl from Clojars.
+             :base {}
+             :dev {:dependencies [[org.clojure/test.check "1.1.3"]]
+                   :source-paths ["bench"]}
+             :uberjar {:aot [dlnlab.cli]}}
+  :test-selectors {:default (complement :slow)
+                   :slow :slow
+                   :all (constantly true)})
