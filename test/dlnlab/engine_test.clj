@@ -10,7 +10,7 @@
 
 (set! *warn-on-reflection* true)
 
-(defn- gaussians ^doubles [^long n ^long seed]
+(defn- gaussians ^doubles [n seed]
   (let [a (double-array n)] (Rng/fillGaussian seed 7 0 1.0 a 0 n) a))
 
 (defn- naive-gemm
@@ -214,3 +214,23 @@
           predicted (* depth (reduce + (for [pk shares] (Math/pow (* s (double pk)) (- 2.0 (/ 2.0 depth))))))]
       (is (< (Math/abs (- ^double top predicted)) 1e-9)
           (str "L = " depth ", shares " shares ": sharpness L sum pi_k^(2-2/L)")))))
+
+(deftest svd-reconstructs-the-matrix
+  (doseq [[m n] [[5 3] [3 5] [4 4] [1 6] [40 30]]]
+    (let [a (gaussians (* m n) (+ m n)) r (min m n)
+          s (double-array r) u (double-array (* m r)) vt (double-array (* r n))
+          work (aclone a)]
+      (Blas/svd m n work s u vt)
+      (is (apply >= (vec s)) "descending")
+      (let [us (double-array (* m r))]
+        (dotimes [j r] (dotimes [i m] (aset us (+ i (* j m)) (* (aget u (+ i (* j m))) (aget s j)))))
+        (let [back (double-array (* m n))]
+          (Blas/gemmJava false false m n r 1.0 us 0 m vt 0 r 0.0 back 0 m)
+          (is (< (max-abs-diff a back) 1e-10) (str m "x" n " U S V^T = A"))))
+      (testing "singular values alone agree with the eigenvalues of A^T A"
+        (let [s2 (double-array r) ata (double-array (* n n)) w (double-array n)]
+          (Blas/svd m n (aclone a) s2 nil nil)
+          (Blas/gemmJava true false n n m 1.0 a 0 m a 0 m 0.0 ata 0 n)
+          (Blas/symmetricEigen n ata w false)
+          (is (every? true? (map (fn [^double sv ^double ev] (< (Math/abs (- (* sv sv) ev)) 1e-9))
+                                 (vec s2) (take r (sort > (vec w)))))))))))

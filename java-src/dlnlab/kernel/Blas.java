@@ -161,4 +161,21 @@ public final class Blas {
         n, d, ee, z == null ? new double[1] : z, Math.max(1, n));
     if (info != 0) throw new ArithmeticException("dstev failed, info=" + info);
   }
+
+  /**
+   * Thin singular value decomposition of the m x n column-major matrix a
+   * (destroyed): s gets the min(m,n) singular values, descending; when u and vt
+   * are not null, u gets the m x min(m,n) left vectors and vt the min(m,n) x n
+   * right vectors transposed (both column-major). LAPACK dgesdd.
+   * Throws ArithmeticException when LAPACK does not converge.
+   */
+  public static void svd(int m, int n, double[] a, double[] s, double[] u, double[] vt) {
+    int r = Math.min(m, n);
+    if (r == 0) return;
+    init();
+    boolean vec = u != null && vt != null;
+    int info = openblas.LAPACKE_dgesdd(openblas.LAPACK_COL_MAJOR, (byte) (vec ? 'S' : 'N'), m, n, a, m, s,
+        vec ? u : new double[1], m, vec ? vt : new double[1], vec ? r : 1);
+    if (info != 0) throw new ArithmeticException("dgesdd failed, info=" + info);
+  }
 }
