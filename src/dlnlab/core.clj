@@ -1,136 +1,27 @@
 (ns dlnlab.core
-  "The public facade of dlnlab: build a network from an experiment map, read and
-  set its weights, and compute its loss, gradient, exact Hessian-vector products
-  and Hessian spectrum (SCIENCE.md §1–§3).
+  "The public facade of dlnlab: what a user requires first.
+
+  Networks (dlnlab.network): `network`, `weights`, `set-weights`, `loss`,
+  `test-loss`, `gradient`, `hvp`, `hessian-eigenvalues`, `hessian-trace`,
+  `hessian`, `end-to-end`, `pathway-products`.
 
   Weights form (what `weights` returns and `{:init {:kind :given :weights w}}`
   accepts): for :chain and :multi-pathway a vector of pathways (one for a chain),
   each a vector of layer matrices W_1 ... W_L as row-major nested vectors (W_l has
   d_l rows and d_{l-1} columns); for :residual {:in W_in :blocks [W_1 ...] :out W_out}.
   Weights are the raw trainable parameters; parameterization multipliers act on top."
-  (:require [dlnlab.engine :as engine]
-            [dlnlab.hessian :as hessian]
-            [dlnlab.model :as model]
-            [dlnlab.spec :as spec]
-            [dlnlab.task :as task])
-  (:import [dlnlab.kernel Arch Objective]))
+  (:require [dlnlab.network :as network]))
 
-(set! *warn-on-reflection* true)
-(set! *unchecked-math* :warn-on-boxed)
+(defmacro ^:private export
+  "Defines a var in this namespace with the value, docstring and arglists of
+  another namespace's var."
+  [& syms]
+  `(do ~@(for [s syms]
+           `(do (def ~(symbol (name s)) ~s)
+                (alter-meta! (var ~(symbol (name s))) merge
+                             (select-keys (meta (var ~s)) [:doc :arglists]))))))
 
-(defn network
-  "A network value from an experiment's :model, :task and :seed (other keys, such
-  as :optimizer, are validated but ignored here).
-
-  Returns a map {:experiment <normalized, defaults filled> :arch :params
-  :objective :test-objective :task <plain facts: :dims :target-svd ...>
-  :layout :lr-multiplier}. Treat it as a value: nothing mutates its arrays.
-  Throws ex-info naming the key path, the value and what is allowed when the
-  experiment is invalid."
-  [experiment]
-  (let [exp (spec/normalize experiment)
-        seed (long (:seed exp))
-        t (task/build-task (:task exp) seed)
-        m (model/build-model (:model exp) (:dims t) seed (:target-svd t))]
-    {:experiment exp
-     :arch (:arch m)
-     :params (:params m)
-     :layout (:layout m)
-     :lr-multiplier (:lr-multiplier m)
-     :objective (:objective t)
-     :test-objective (:test-objective t)
-     :task (dissoc t :objective :test-objective)}))
-
-(defn weights
-  "The network's weights in the weights form (see the namespace docstring)."
-  [net]
-  (model/packed->weights (:layout net) (:params net)))
-
-(defn set-weights
-  "A new network equal to net but with weights w (weights form).
-  Throws ex-info naming the pathway, layer and expected shape on a mismatch."
-  [net w]
-  (assoc net :params (model/weights->packed (:layout net) w)))
-
-(defn packed->weights
-  "Converts a packed double array in the network's layout to the weights form."
-  [net ^doubles packed]
-  (model/packed->weights (:layout net) packed))
-
-(defn weights->packed
-  "Converts weights-form data to a packed double array in the network's layout."
-  ^doubles [net w]
-  (model/weights->packed (:layout net) w))
-
-(defn loss
-  "Training loss of the network (SCIENCE.md §2), a double."
-  ^double [net]
-  (engine/loss net))
-
-(defn test-loss
-  "Held-out loss of a teacher-student network, or nil when the task has no test set."
-  [net]
-  (when-let [o (:test-objective net)]
-    (engine/loss net (:params net) o)))
-
-(defn gradient
-  "Gradient of the training loss with respect to the raw weights, in the weights form."
-  [net]
-  (packed->weights net (engine/gradient net)))
-
-(defn hvp
-  "Exact Hessian-vector product H v (SCIENCE.md §3) with v and the result in the
-  weights form. Throws ex-info when v does not have the network's shapes."
-  [net v]
-  (packed->weights net (engine/hvp net (weights->packed net v))))
-
-(defn- hessian-operator [net]
-  (let [n (engine/size net)
-        f (engine/prepared-hvp net (:params net))]
-    (hessian/operator n f)))
-
-(defn hessian-eigenvalues
-  "Extreme eigenvalues of the Hessian of the training loss by Lanczos with full
-  reorthogonalization on exact HVPs.
-
-  Options: :k (1) how many, :which (:largest algebraic, :smallest or :magnitude),
-  :tol (1e-8, relative residual), :max-iter (Krylov dimension cap), :start
-  (weights-form start vector), :seed (0) for the random start.
-  Returns {:values [...] :residuals [...] :hvp-count n :converged? b}, values
-  sorted largest first. A saddle's negative eigenvalue is never reported as the
-  top one under :largest."
-  ([net] (hessian-eigenvalues net {}))
-  ([net opts]
-   (let [opts (cond-> opts
-                (:start opts) (update :start #(weights->packed net %)))]
-     (-> (hessian/eigenvalues (hessian-operator net) opts)
-         (dissoc :vectors)))))
-
-(defn hessian-trace
-  "Hutchinson estimate of the Hessian's trace from Rademacher probes.
-  Options: :probes (100), :seed (0). Returns {:estimate :std-error :probes :hvp-count}."
-  ([net] (hessian-trace net {}))
-  ([net opts] (hessian/trace (hessian-operator net) opts)))
-
-(defn hessian
-  "The dense Hessian as nested vectors, rows and columns in the packed layout order
-  (doc/design.md), built from one exact HVP per column; for verification on small
-  networks. Options: :max-size (4000) parameters; larger networks throw ex-info."
-  ([net] (hessian net {}))
-  ([net opts] (hessian/dense-matrix (hessian-operator net) opts)))
-
-(defn- col-major->rows [^doubles a ^long rows ^long cols]
-  (mapv (fn [^long i] (mapv (fn [^long j] (aget a (+ i (* j rows)))) (range cols))) (range rows)))
-
-(defn end-to-end
-  "The end-to-end matrix F = sum_k P_k (SCIENCE.md §1) as row-major nested vectors."
-  [net]
-  (let [^Arch arch (:arch net)]
-    (col-major->rows (:f (engine/end-to-end net (:params net))) (.dout arch) (.din arch))))
-
-(defn pathway-products
-  "The product matrix P_k of each pathway, a vector of row-major nested vectors."
-  [net]
-  (let [^Arch arch (:arch net)]
-    (mapv #(col-major->rows % (.dout arch) (.din arch))
-          (:pathways (engine/end-to-end net (:params net))))))
+(export network/network network/weights network/set-weights
+        network/loss network/test-loss network/gradient network/hvp
+        network/hessian-eigenvalues network/hessian-trace network/hessian
+        network/end-to-end network/pathway-products)
