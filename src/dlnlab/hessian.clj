@@ -145,7 +145,8 @@
   unknown, :k is outside 1..n, :which is not one of the three, :tol is not in
   (0, 1), :max-iter is below k, :seed is not an integer, :vectors? or
   :check-multiplicity? is not a boolean, or :start / :warm have the wrong length
-  or non-finite entries, :start is zero, or both are given."
+  or non-finite entries, :start is zero, or both are given; ex-info with path
+  [:op] when op returns a non-finite vector."
   ([op] (eigenvalues op {}))
   ([op opts]
    (let [op (check-operator op)
@@ -197,8 +198,12 @@
          residuals (double-array k)
          vecs (when vectors? (double-array (* n k)))
          info (int-array Spectra/INFO_LENGTH)]
-     (Spectra/lanczos op (int k) (int code) (double tol) (int m) start-arr warm-arr (int wc)
-                      seed (boolean check-multiplicity?) values vecs residuals info)
+     (try
+       (Spectra/lanczos op (int k) (int code) (double tol) (int m) start-arr warm-arr (int wc)
+                        seed (boolean check-multiplicity?) values vecs residuals info)
+       (catch IllegalArgumentException e
+         (fail [:op] (ex-message e) "an operator returning finite vectors"
+               (str "op failed during Lanczos: " (ex-message e)))))
      (cond-> {:values (vec values)
               :residuals (vec residuals)
               :hvp-count (long (aget info 0))

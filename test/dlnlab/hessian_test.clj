@@ -381,6 +381,8 @@
     (testing "messages name the key and the value"
       (is (re-find #":k .*1\.\.5.*7" (:message (error-data #(h/eigenvalues op {:k 7})))))
       (is (re-find #":which.*:largest.*:biggest" (:message (error-data #(h/eigenvalues op {:which :biggest}))))))
+    (testing "an operator returning NaN"
+      (is (= [:op] (:path (error-data #(h/eigenvalues (h/operator 3 (fn [_ ^doubles y] (java.util.Arrays/fill y ##NaN)))))))))
     (testing "not an operator"
       (is (= [:op] (:path (error-data #(h/eigenvalues [[1]]))))))
     (testing "trace options"

@@ -88,7 +88,8 @@ public final class Spectra {
    * @param info      out, length {@link #INFO_LENGTH}: operator applications,
    *                  converged (1 or 0), largest Krylov dimension of a run, probes,
    *                  Lanczos blocks started after breakdowns
-   * @throws IllegalArgumentException on bad sizes, k, which, tol or start
+   * @throws IllegalArgumentException on bad sizes, k, which, tol or start, or when
+   *         the operator returns a non-finite vector
    */
   public static void lanczos(Operator op, int k, int which, double tol, int maxIter,
                              double[] start, double[] warm, int warmCount, long seed, boolean probe,
@@ -211,7 +212,11 @@ public final class Spectra {
       System.arraycopy(q, jo, xbuf, 0, n);
       op.apply(xbuf, w);
       apps++;
-      normEst = Math.max(normEst, Blas.nrm2(n, w, 0));
+      double nav = Blas.nrm2(n, w, 0);
+      if (Double.isNaN(nav) || Double.isInfinite(nav)) {
+        throw new IllegalArgumentException("operator returned a non-finite vector (norm " + nav + ")");
+      }
+      normEst = Math.max(normEst, nav);
       double a = Blas.dot(n, q, jo, w, 0);
       Blas.axpy(n, -a, q, jo, w, 0);
       if (j > bs) Blas.axpy(n, -beta[j - 1], q, jo - n, w, 0);
@@ -455,8 +460,9 @@ public final class Spectra {
           if (!randomColumn()) break;
           complete = run(false);
           maxDim = Math.max(maxDim, t);
+          boolean covered = t + nl >= n;
           contributed = lock();
-          if (!complete) break;
+          if (!complete || covered) break;
         }
       }
       boolean ok = complete;
