@@ -10,7 +10,7 @@
                  [org.bytedeco/openblas "0.3.31-1.5.13" :classifier "linux-x86_64"]
                  [org.bytedeco/javacpp "1.5.13"]
                  [org.bytedeco/javacpp "1.5.13" :classifier "linux-x86_64"]
-                 [org.knowm.xchart/xchart "3.8.8"]]
+                 [org.knowm.xchart/xchart "3.8.8" :exclusions [org.junit.jupiter/junit-jupiter com.madgag/animated-gif-lib]]]
   :source-paths ["src"]
   :java-source-paths ["java-src"]
   :javac-options ["--release" "17" "-Xlint:all,-options,-path" "-Werror"]
