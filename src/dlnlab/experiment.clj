@@ -1,0 +1,176 @@
+(ns dlnlab.experiment
+  "Runs an experiment map to a result map of plain data: builds the network,
+  steps the optimizer, records metrics on a cadence, stops on divergence, on a
+  stop condition or on interrupt keeping everything recorded so far, and
+  analyzes the trajectory. See doc/design.md for the result map's shape."
+  (:require [dlnlab.analysis :as analysis]
+            [dlnlab.engine :as engine]
+            [dlnlab.metrics :as metrics]
+            [dlnlab.network :as network]
+            [dlnlab.optim :as optim])
+  (:import [dlnlab.kernel Blas]
+           [java.util.concurrent.atomic AtomicBoolean]))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+(def version
+  (or (some-> (clojure.java.io/resource "dlnlab/version.txt") slurp clojure.string/trim) "dev"))
+
+(defn- due? [^long step ^long every] (zero? (rem step every)))
+
+(defn- metric-cadences
+  "{metric every} for each recorded metric: its own :every or the record's."
+  [record]
+  (let [every (long (:every record 1))]
+    (into {} (for [m (:metrics record)]
+               [m (long (get-in record [m :every] every))]))))
+
+(defn- finite? [^double x] (not (or (Double/isNaN x) (Double/isInfinite x))))
+
+(defn- all-finite? [^doubles a]
+  (loop [i 0] (cond (= i (alength a)) true (finite? (aget a i)) (recur (inc i)) :else false)))
+
+(defn- measure-row
+  "Computes every metric due at step (all of them when force?) on params. Where
+  the parameters are no longer finite only the loss is recorded."
+  [net ^doubles params cadences ctx step force?]
+  (let [snapshot (assoc net :params (aclone params))
+        finite-params? (all-finite? params)]
+    (reduce-kv (fn [row m every]
+                 (assoc row m (when (and (or force? (due? step every))
+                                         (or finite-params? (= m :loss)))
+                                (metrics/measure m snapshot (assoc ctx :options (get-in ctx [:record m]))))))
+               {} cadences)))
+
+(defn- classify-loss
+  "nil while the run may go on, else [status reason]."
+  [^double loss stop]
+  (cond
+    (not (finite? loss)) [:diverged :non-finite]
+    (> loss (double (:loss-above stop 1e12))) [:diverged :loss-above]
+    (and (:loss-below stop) (< loss (double (:loss-below stop)))) [:stopped :loss-below]))
+
+(defn- interrupted? [opts]
+  (let [flag (:interrupt opts)]
+    (boolean (or (and (instance? AtomicBoolean flag) (.get ^AtomicBoolean flag))
+                 (and (instance? clojure.lang.IDeref flag) @flag)))))
+
+(defn- recorder
+  "A recording closure over transient columns; returns {:record! f :columns f}."
+  [metric-keys on-record]
+  (let [cols (volatile! (into {:step [] :time []} (map (fn [m] [m []]) metric-keys)))]
+    {:record! (fn [step time row]
+                (vswap! cols (fn [c]
+                               (reduce (fn [c m] (update c m conj (get row m)))
+                                       (-> c (update :step conj step) (update :time conj time))
+                                       metric-keys)))
+                (when on-record (on-record (assoc row :step step :time time))))
+     :columns (fn [] @cols)
+     :last-step (fn [] (peek (:step @cols)))}))
+
+(defn- discrete-loop
+  "GD, SGD and Langevin: returns {:status :stop-reason :step :time :loss}."
+  [net ^doubles params exp opts record!]
+  (let [{:keys [record stop steps seed]} exp
+        steps (long steps)
+        {:keys [gradient! apply! ^double lr ^double dt]} (optim/stepper net (:optimizer exp) seed)
+        cadences (metric-cadences record)
+        every (long (:every record 1))
+        state (volatile! {})
+        progress (:progress opts)
+        ctx {:lr lr :state state :record record}
+        row! (fn [^long step force?]
+               (record! step (* dt step)
+                        (measure-row net params cadences (assoc ctx :step step :time (* dt step)) step force?)))]
+    (loop [step 0 last-recorded -1]
+      (let [rec? (due? step every)
+            _ (when rec? (row! step (= step steps)))
+            last-recorded (if rec? step last-recorded)]
+        (if (>= step steps)
+          {:status :completed :step step :time (* dt step) :last-recorded last-recorded}
+          (let [loss (double (gradient! params step))
+                verdict (classify-loss loss stop)
+                verdict (or verdict (when (interrupted? opts) [:stopped :interrupted]))]
+            (when progress (progress {:step step :steps steps :loss loss}))
+            (if verdict
+              (do (when (not= last-recorded step) (row! step true))
+                  {:status (first verdict) :stop-reason (second verdict) :step step :time (* dt step)
+                   :last-recorded step})
+              (do (apply! params step)
+                  (recur (inc step) last-recorded)))))))))
+
+(defn- flow-loop
+  "Gradient flow on the grid t_k = k * time / steps."
+  [net ^doubles params exp opts record!]
+  (let [{:keys [record stop seed]} exp
+        total (double (:time exp))
+        steps (long (:steps exp 100))
+        dt (/ total steps)
+        cadences (metric-cadences record)
+        every (long (:every record 1))
+        state (volatile! {})
+        sharp-state (volatile! {})
+        sharpness-fn (fn [^doubles p]
+                       (metrics/sharpness (assoc net :params p)
+                                          {:state sharp-state :tol 1e-3}))
+        advance! (optim/flow-integrator net (:optimizer exp) sharpness-fn)
+        progress (:progress opts)
+        ctx {:lr nil :state state :record record}
+        row! (fn [^long k force?]
+               (record! k (* dt k)
+                        (measure-row net params cadences (assoc ctx :step k :time (* dt k)) k force?)))]
+    (loop [k 0 last-recorded -1]
+      (let [rec? (or (due? k every) (= k steps))
+            _ (when rec? (row! k (= k steps)))
+            last-recorded (if rec? k last-recorded)]
+        (if (>= k steps)
+          {:status :completed :step k :time (* dt k)}
+          (let [{:keys [^double loss]} (advance! params (* dt k) (* dt (inc k)))
+                verdict (or (classify-loss loss stop) (when (interrupted? opts) [:stopped :interrupted]))]
+            (when progress (progress {:step (inc k) :steps steps :loss loss}))
+            (if verdict
+              (do (row! (inc k) true)
+                  {:status (first verdict) :stop-reason (second verdict) :step (inc k) :time (* dt (inc k))})
+              (recur (inc k) last-recorded))))))))
+
+(defn run
+  "Runs an experiment map (validated, defaults filled) and returns the result map
+  of doc/design.md: {:experiment :status :stop-reason :trajectory :final :analysis :meta}.
+
+  Options: :progress (fn [{:step :steps :loss}]) called every step (keep it cheap);
+  :on-record (fn [row]) called with each recorded row (a map of metric values
+  with :step and :time), for live notebooks; :interrupt an AtomicBoolean or a
+  deref-able that, when true, stops the run after the current step with status
+  :stopped and :stop-reason :interrupted.
+  A diverging run (loss NaN, Inf or above [:stop :loss-above]) ends with status
+  :diverged and keeps every row recorded so far plus the row where it diverged.
+  Throws ex-info on an invalid experiment."
+  ([experiment] (run experiment {}))
+  ([experiment opts]
+   (let [started (System/currentTimeMillis)
+         net (network/network experiment)
+         exp (:experiment net)
+         params (aclone ^doubles (:params net))
+         metric-keys (vec (get-in exp [:record :metrics]))
+         {:keys [record! columns]} (recorder metric-keys (:on-record opts))
+         flow? (= :gradient-flow (get-in exp [:optimizer :kind]))
+         outcome ((if flow? flow-loop discrete-loop) net params exp opts record!)
+         final-net (assoc net :params params)
+         trajectory (columns)
+         result {:experiment exp
+                 :status (:status outcome)
+                 :stop-reason (:stop-reason outcome)
+                 :trajectory trajectory
+                 :final {:step (:step outcome)
+                         :time (:time outcome)
+                         :loss (engine/loss final-net)
+                         :test-loss (network/test-loss final-net)
+                         :weights (when (get-in exp [:record :final-weights] true)
+                                    (network/weights final-net))}}]
+     (assoc result
+            :analysis (analysis/analyze result)
+            :meta {:version version
+                   :elapsed-ms (- (System/currentTimeMillis) started)
+                   :blas (Blas/describe)
+                   :java (System/getProperty "java.version")}))))

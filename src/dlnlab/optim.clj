@@ -1,0 +1,223 @@
+(ns dlnlab.optim
+  "Optimizers on packed parameters. One multimethod, `stepper`, dispatched on the
+  optimizer's :kind, so adding an optimizer is one defmethod.
+
+  A stepper is a map:
+    :gradient! (fn [^doubles params ^long step] loss) computes the loss and the
+               update direction at params (nothing is changed yet) and returns the
+               loss at params, so the run loop can stop before a bad step;
+    :apply!    (fn [^doubles params ^long step]) applies the update in place;
+    :lr        the effective learning rate (lr x the network's lr multiplier);
+    :dt        time advanced by one step (the effective lr).
+
+  Gradient flow is not a stepper: see `integrate-flow!`."
+  (:require [dlnlab.engine :as engine]
+            [dlnlab.task :as task])
+  (:import [dlnlab.kernel Arch Blas Engine Objective Rng]))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+(defn effective-lr
+  "The learning rate the update uses: (:lr opt) times the network's learning-rate
+  multiplier from its parameterization (SCIENCE.md §1)."
+  ^double [net opt]
+  (* (double (:lr opt)) (double (or (:lr-multiplier net) 1.0))))
+
+(defmulti stepper
+  "Builds the stepper for (:kind opt) on net; seed fixes any randomness
+  (minibatches, Langevin noise) as a function of (seed, step, index) only."
+  (fn [_net opt _seed] (:kind opt)))
+
+(defn- full-batch-gradient [net]
+  (let [^Arch arch (:arch net)
+        ^Objective obj (:objective net)
+        ws (engine/workspace net)
+        g (double-array (.size arch))]
+    {:g g
+     :gradient! (fn ^double [^doubles p ^long _step] (Engine/gradient arch obj p ws g))}))
+
+(defmethod stepper :gd [net opt _seed]
+  (let [lr (effective-lr net opt)
+        {:keys [^doubles g gradient!]} (full-batch-gradient net)
+        n (alength g)]
+    {:gradient! gradient!
+     :apply! (fn [^doubles p ^long _step] (Blas/axpy n (- lr) g 0 p 0))
+     :lr lr :dt lr}))
+
+(defmethod stepper :langevin [net opt seed]
+  (let [lr (effective-lr net opt)
+        temperature (double (:temperature opt))
+        noise-scale (Math/sqrt (* 2.0 lr temperature))
+        noise-seed (Rng/derive (long seed) 0x4C414E47)
+        {:keys [^doubles g gradient!]} (full-batch-gradient net)
+        n (alength g)]
+    {:gradient! gradient!
+     :apply! (fn [^doubles p ^long step]
+               (Blas/axpy n (- lr) g 0 p 0)
+               (when (pos? noise-scale)
+                 (dotimes [i n]
+                   (aset p i (+ (aget p i) (* noise-scale (Rng/gaussian noise-seed step i)))))))
+     :lr lr :dt lr}))
+
+(defn- shuffled-indices
+  "A permutation of 0..n-1 that depends only on (seed, epoch): Fisher–Yates
+  driven by counter-based uniforms."
+  ^ints [^long seed ^long epoch ^long n]
+  (let [perm (int-array (range n))]
+    (loop [i (dec n)]
+      (when (pos? i)
+        (let [j (long (Math/floor (* (Rng/uniform seed epoch i) (double (inc i)))))
+              t (aget perm i)]
+          (aset perm i (aget perm j))
+          (aset perm j t)
+          (recur (dec i)))))
+    perm))
+
+(defmethod stepper :sgd [net opt seed]
+  (let [lr (effective-lr net opt)
+        ^Arch arch (:arch net)
+        din (.din arch) dout (.dout arch)
+        b (long (:batch-size opt))
+        sampling (:sampling opt :with-replacement)
+        batch-seed (Rng/derive (long seed) 0x534744)
+        {:keys [^doubles x ^doubles y]} (:task net)
+        n (if x (quot (alength x) din) 0)
+        xb (double-array (* b din))
+        yb (double-array (* b dout))
+        g (double-array (.size arch))
+        ;; a batch objective never touches the workspace's loss scratch, so one
+        ;; workspace serves every step
+        ws (engine/workspace net)
+        sampler (when (= sampling :one-pass) (task/sampler (:task net)))
+        steps-per-epoch (when (pos? n) (long (Math/ceil (/ (double n) (double b)))))
+        perm-cache (volatile! [-1 nil])
+        gather! (fn [^long step]
+                  (case sampling
+                    :one-pass (let [[^doubles sx ^doubles sy] (sampler (Rng/derive batch-seed step) b)]
+                                (System/arraycopy sx 0 xb 0 (* b din))
+                                (System/arraycopy sy 0 yb 0 (* b dout))
+                                b)
+                    :with-replacement (do (dotimes [j b]
+                                            (let [i (long (Math/floor (* (Rng/uniform batch-seed step j) (double n))))]
+                                              (System/arraycopy x (* i din) xb (* j din) din)
+                                              (System/arraycopy y (* i dout) yb (* j dout) dout)))
+                                          b)
+                    :epochs (let [spe (long steps-per-epoch)
+                                  epoch (quot step spe)
+                                  start (* (rem step spe) b)
+                                  m (min b (- n start))
+                                  ^ints perm (let [[e p] @perm-cache]
+                                               (if (= e epoch) p
+                                                   (let [p (shuffled-indices batch-seed epoch n)]
+                                                     (vreset! perm-cache [epoch p]) p)))]
+                              (dotimes [j m]
+                                (let [i (aget perm (+ start j))]
+                                  (System/arraycopy x (* i din) xb (* j din) din)
+                                  (System/arraycopy y (* i dout) yb (* j dout) dout)))
+                              m)))]
+    {:gradient! (fn ^double [^doubles p ^long step]
+                  (let [m (long (gather! step))
+                        bx (if (= m b) xb (java.util.Arrays/copyOf xb (int (* m din))))
+                        by (if (= m b) yb (java.util.Arrays/copyOf yb (int (* m dout))))
+                        obj (Objective/batch m din dout bx by)]
+                    (Engine/gradient arch obj p ws g)))
+     :apply! (fn [^doubles p ^long _step] (Blas/axpy (alength g) (- lr) g 0 p 0))
+     :lr lr :dt lr}))
+
+;; ---------------------------------------------------------------- gradient flow
+
+(def ^:private dp-c [0.0 (/ 1.0 5) (/ 3.0 10) (/ 4.0 5) (/ 8.0 9) 1.0 1.0])
+(def ^:private dp-a
+  [[]
+   [(/ 1.0 5)]
+   [(/ 3.0 40) (/ 9.0 40)]
+   [(/ 44.0 45) (/ -56.0 15) (/ 32.0 9)]
+   [(/ 19372.0 6561) (/ -25360.0 2187) (/ 64448.0 6561) (/ -212.0 729)]
+   [(/ 9017.0 3168) (/ -355.0 33) (/ 46732.0 5247) (/ 49.0 176) (/ -5103.0 18656)]
+   [(/ 35.0 384) 0.0 (/ 500.0 1113) (/ 125.0 192) (/ -2187.0 6784) (/ 11.0 84)]])
+;; 5th-order weights minus 4th-order weights: the error estimate
+(def ^:private dp-e
+  (mapv - [(/ 35.0 384) 0.0 (/ 500.0 1113) (/ 125.0 192) (/ -2187.0 6784) (/ 11.0 84) 0.0]
+        [(/ 5179.0 57600) 0.0 (/ 7571.0 16695) (/ 393.0 640) (/ -92097.0 339200) (/ 187.0 2100) (/ 1.0 40)]))
+
+(def ^:const ^:private stability-limit
+  "Dormand–Prince's real stability interval reaches about -3.3; steps keep
+  h * sharpness below this, so stiff directions are resolved, not skipped."
+  3.0)
+
+(defn flow-integrator
+  "An adaptive Dormand–Prince 5(4) integrator of dθ/dt = -m ∇ℓ(θ), m the network's
+  learning-rate multiplier. Options: :rtol (1e-6), :atol (1e-9), :h0 (1e-3).
+  `sharpness-fn` (fn [^doubles params] top-eigenvalue) caps the step at
+  3.0 / (m * sharpness), re-estimated every 25 accepted steps.
+  Returns a function (fn [^doubles params t0 t1]) that advances params in place
+  from t0 to exactly t1 and returns {:loss l :accepted n :rejected n}; it keeps
+  its step size between calls. The loss returned is at t1."
+  [net {:keys [rtol atol h0] :or {rtol 1e-6 atol 1e-9 h0 1e-3}} sharpness-fn]
+  (let [^Arch arch (:arch net)
+        ^Objective obj (:objective net)
+        n (.size arch)
+        ws (engine/workspace net)
+        m (double (or (:lr-multiplier net) 1.0))
+        rtol (double rtol) atol (double atol)
+        ks (vec (repeatedly 7 #(double-array n)))
+        ytmp (double-array n)
+        ynew (double-array n)
+        h (volatile! (double h0))
+        since-cap (volatile! Long/MAX_VALUE)
+        hmax (volatile! Double/POSITIVE_INFINITY)
+        fsal-valid (volatile! false)
+        ;; f(y) = -m grad, written into k; returns the loss at y
+        f! (fn ^double [^doubles y ^doubles k]
+             (let [l (Engine/gradient arch obj y ws k)]
+               (Blas/scal n (- m) k 0)
+               l))]
+    (fn [^doubles y ^double t0 ^double t1]
+      (loop [t t0 acc 0 rej 0 loss Double/NaN]
+        (if (>= t t1)
+          {:loss (if (Double/isNaN loss) (Engine/loss arch obj y ws) loss) :accepted acc :rejected rej}
+          (do
+            (when (>= (long @since-cap) 25)
+              (let [s (double (sharpness-fn y))]
+                (vreset! hmax (if (pos? s) (/ stability-limit (* m s)) Double/POSITIVE_INFINITY))
+                (vreset! since-cap 0)))
+            (let [^doubles k0 (ks 0)
+                  _ (when-not @fsal-valid (f! y k0) (vreset! fsal-valid true))
+                  hh (min (double @h) (double @hmax) (- t1 t))
+                  last? (>= (+ t hh) t1)]
+              (doseq [s (range 1 7)]
+                (System/arraycopy y 0 ytmp 0 n)
+                (doseq [j (range s)]
+                  (let [a (double (get-in dp-a [s j]))]
+                    (when-not (zero? a) (Blas/axpy n (* hh a) (ks j) 0 ytmp 0))))
+                (if (= s 6)
+                  (System/arraycopy ytmp 0 ynew 0 n)
+                  (f! ytmp (ks s))))
+              (let [lnew (f! ynew (ks 6))
+                    err (loop [i 0 acc 0.0]
+                          (if (< i n)
+                            (let [e (loop [j 0 e 0.0]
+                                      (if (< j 7)
+                                        (recur (inc j) (+ e (* (double (dp-e j)) (aget ^doubles (ks j) i))))
+                                        e))
+                                  sc (+ atol (* rtol (max (Math/abs (aget y i)) (Math/abs (aget ynew i)))))
+                                  r (/ (* hh e) sc)]
+                              (recur (inc i) (+ acc (* r r))))
+                            (Math/sqrt (/ acc (double (max n 1))))))
+                    factor (if (zero? err) 5.0 (min 5.0 (max 0.2 (* 0.9 (Math/pow err -0.2)))))]
+                (cond
+                  (Double/isNaN err)
+                  {:loss Double/NaN :accepted acc :rejected rej}
+
+                  (<= err 1.0)
+                  (do (System/arraycopy ynew 0 y 0 n)
+                      (System/arraycopy (ks 6) 0 k0 0 n)
+                      (when-not last? (vreset! h (* hh factor)))
+                      (when last? (vreset! h (max (double @h) (* hh factor))))
+                      (vswap! since-cap #(inc (long %)))
+                      (recur (if last? t1 (+ t hh)) (inc acc) rej lnew))
+
+                  :else
+                  (do (vreset! h (* hh factor))
+                      (recur t acc (inc rej) loss)))))))))))

@@ -1,0 +1,90 @@
+(ns dlnlab.sweep
+  "Local sweeps: the cartesian product of a grid of key paths and values over a
+  base experiment, run in parallel on the local cores, results in grid order."
+  (:require [dlnlab.experiment :as experiment])
+  (:import [dlnlab.kernel Rng]
+           [java.nio.charset StandardCharsets]
+           [java.util.concurrent Callable ExecutorService Executors Future]))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+(defn- check-grid [grid]
+  (when-not (and (or (map? grid) (and (vector? grid) (every? #(and (vector? %) (= 2 (count %))) grid)))
+                 (seq grid))
+    (throw (ex-info (str "A sweep grid must be a non-empty map from key paths to value lists, got " (pr-str grid) ".")
+                    {:path [:grid] :value grid :allowed "{[:optimizer :lr] [0.1 0.2], ...}"})))
+  (doseq [[path values] grid]
+    (when-not (and (vector? path) (seq path) (every? keyword? path))
+      (throw (ex-info (str "Grid key " (pr-str path) " must be a non-empty vector of keywords, e.g. [:optimizer :lr].")
+                      {:path [:grid path] :value path :allowed "a vector of keywords"})))
+    (when-not (and (sequential? values) (seq values))
+      (throw (ex-info (str "Grid values for " (pr-str path) " must be a non-empty vector, got " (pr-str values) ".")
+                      {:path [:grid path] :value values :allowed "a non-empty vector of values"})))))
+
+(defn grid-points
+  "The cartesian product of grid, in grid order: the first path varies slowest.
+  Each point is a vector of [path value] pairs. grid is a map {path values} or,
+  to fix the order of more than eight paths, a vector of [path values] pairs."
+  [grid]
+  (check-grid grid)
+  (reduce (fn [points [path values]]
+            (vec (for [p points v values] (conj p [path v]))))
+          [[]] (seq grid)))
+
+(defn- fnv64 ^long [^String s]
+  (let [bytes (.getBytes s StandardCharsets/UTF_8)]
+    (loop [i 0 h (unchecked-long -3750763034362895579)]
+      (if (= i (alength bytes))
+        h
+        (recur (inc i) (unchecked-multiply (bit-xor h (long (bit-and (aget bytes i) 0xff))) 1099511628211))))))
+
+(defn point-seed
+  "The seed of one grid point: derived from the base seed and the point's
+  printed [path value] pairs, so it does not change when other points are added."
+  ^long [^long base-seed point]
+  (Rng/derive base-seed (fnv64 (pr-str point))))
+
+(defn point-experiment
+  "The experiment of one grid point: base with every path set to its value and,
+  when seeds is :derived (default), the seed derived by `point-seed`; with
+  :shared every point keeps the base seed (same data and initialization)."
+  ([base point] (point-experiment base point :derived))
+  ([base point seeds]
+   (let [exp (reduce (fn [e [path v]] (assoc-in e path v)) base point)]
+     (if (= seeds :shared)
+       exp
+       (assoc exp :seed (point-seed (long (:seed base 0)) point))))))
+
+(defn sweep
+  "Runs base over every point of grid in parallel and returns the results in grid
+  order, each with :sweep {:index i :point {path value}} added.
+
+  Options: :jobs (number of available processors) parallel runs; :seeds
+  (:derived or :shared); :run-opts passed to each run; :skip? (fn [index point])
+  true for points not to run (their slot holds nil); :on-result
+  (fn [index point result]) called as each finishes (from a worker thread).
+  Throws ex-info on an invalid grid; a run that throws leaves {:status :failed
+  :error message} in its slot and the others go on."
+  ([base grid] (sweep base grid {}))
+  ([base grid {:keys [jobs seeds run-opts skip? on-result]
+               :or {jobs (.availableProcessors (Runtime/getRuntime)) seeds :derived}}]
+   (let [points (grid-points grid)
+         pool ^ExecutorService (Executors/newFixedThreadPool (max 1 (int jobs)))]
+     (try
+       (let [futures
+             (vec (map-indexed
+                   (fn [i point]
+                     (when-not (and skip? (skip? i point))
+                       (.submit pool ^Callable
+                                (fn []
+                                  (let [exp (point-experiment base point seeds)
+                                        r (try (experiment/run exp (or run-opts {}))
+                                               (catch Exception e
+                                                 {:experiment exp :status :failed :error (ex-message e)}))
+                                        r (assoc r :sweep {:index i :point (into {} point)})]
+                                    (when on-result (on-result i point r))
+                                    r)))))
+                   points))]
+         (mapv (fn [f] (when f (.get ^Future f))) futures))
+       (finally (.shutdownNow pool))))))
