@@ -107,3 +107,84 @@
         "0.95 * 200 = 190 is reached at step 280")
     (is (nil? (analysis/sharpening-end-step steps (mapv #(min 150.0 ^double %) sharp) thr)) "never")
     (is (nil? (analysis/sharpening-end-step steps sharp nil)) "gradient flow has no threshold")))
+
+;; ---------------------------------------------------------------- analyze
+
+(defn- balanced-gd
+  "Per-mode strengths pi_i = a_i^L under GD on aligned balanced weights, the map
+  a <- a - lr a^(L-1) (a^L - s) of SCIENCE.md §4, for steps 0..n."
+  [s depth lr a0 n]
+  (let [depth (long depth) lr (double lr) n (long n)
+        step (fn [^double si ^double a]
+               (- a (* lr (Math/pow a (dec depth)) (- (Math/pow a depth) si))))
+        paths (mapv (fn [si] (vec (take (inc n) (iterate #(step si %) a0)))) s)]
+    (mapv (fn [^long t] (mapv #(Math/pow (nth % t) depth) paths)) (range (inc n)))))
+
+(def ^:private edge-of-stability
+  "lr = 0.3 on s = [4 1] with L = 2: S_i = 2 s_i, so mode 0 (2/S = 0.25 < lr)
+  oscillates with lr S = 2.4 and mode 1 (2/S = 1) converges (SCIENCE.md §6)."
+  {:seed 0 :model {:kind :chain :depth 2 :width 2}
+   :task {:kind :matrix-factorization :singular-values [4.0 1.0]}
+   :optimizer {:kind :gd :lr 0.3} :steps 600})
+
+(defn- synthetic-result [exp ^long every]
+  (let [n 600
+        pis (balanced-gd [4.0 1.0] 2 0.3 0.1 n)
+        steps (vec (range 0 (inc n) every))
+        rows (mapv #(nth pis %) steps)
+        sharp-due? (fn [^long t] (zero? (rem t 10)))]
+    {:experiment exp
+     :trajectory {:step steps
+                  :time (mapv #(* 0.3 ^long %) steps)
+                  :loss (mapv (fn [[p0 p1]] (* 0.5 (+ (Math/pow (- ^double p0 4.0) 2) (Math/pow (- ^double p1 1.0) 2)))) rows)
+                  :modes rows
+                  ;; sharpness rising by 0.05 per step from 1: crosses 2/0.3 = 6.67 at step 113.3
+                  :sharpness (mapv #(when (sharp-due? %) (+ 1.0 (* 0.05 ^long %))) steps)
+                  :pathway-shares (mapv #(when (sharp-due? %) [[1.0] [1.0]]) steps)}}))
+
+(deftest analyze-a-balanced-gd-run
+  (let [pis (balanced-gd [4.0 1.0] 2 0.3 0.1 600)
+        [a b c] (map #(nth % 0) (take-last 3 pis))]
+    (is (< (Math/abs (- ^double a ^double c)) 1e-10) "mode 0 has settled on a cycle of period 2 ...")
+    (is (> (Math/abs (- ^double a ^double b)) 0.1) "... not on a fixed point"))
+  (let [result (synthetic-result edge-of-stability 1)
+        out (analysis/analyze result)
+        traj (:trajectory result)]
+    (is (= 2 (:loss-period out)))
+    (is (= [2 :converged] (:mode-periods out)))
+    (is (= [0] (:oscillating-modes out)))
+    (is (= {:loss 1 :modes 1} (:period-unit-steps out)))
+    (is (= [4.0 1.0] (:mode-targets out)) "rebuilt from the experiment's task")
+    (is (< (Math/abs (- (/ 2.0 0.3) ^double (:stability-threshold out))) 1e-12) "from the experiment's lr")
+    (is (= 120 (:sharpening-end-step out)) "the first recorded sharpness (every 10 steps) above 6.67")
+    (is (< (Math/abs (- 36.0 ^double (:sharpening-end-time out))) 1e-9))
+    (is (= [[1.0] [1.0]] (:final-pathway-shares out)))
+    (testing "learned steps: the first row at or above 0.9 s_i"
+      (doseq [[i s] [[0 4.0] [1 1.0]]]
+        (let [t (long (nth (:mode-learned-steps out) i))
+              xs (mapv #(nth % i) (:modes traj))]
+          (is (>= ^double (nth xs t) (* 0.9 ^double s)))
+          (is (every? #(< ^double % (* 0.9 ^double s)) (subvec xs 0 t))))))
+    (is (= (mapv #(* 0.3 ^long %) (:mode-learned-steps out)) (:mode-learned-times out)))
+    (is (= out (read-string (pr-str out))) "plain data"))
+  (testing "recorded every 2 steps, the 2-cycle aliases to a constant (documented)"
+    (let [out (analysis/analyze (synthetic-result edge-of-stability 2))]
+      (is (= [:converged :converged] (:mode-periods out)))
+      (is (= {:loss 2 :modes 2} (:period-unit-steps out)))))
+  (testing "options instead of the experiment; a recorded threshold wins"
+    (let [result (-> (synthetic-result {} 1)
+                     (assoc-in [:trajectory :stability-threshold] (vec (repeat 601 nil))))
+          out (analysis/analyze result {:targets [5.0 1.0] :lr 0.25 :learned-fraction 0.5})]
+      (is (= [5.0 1.0] (:mode-targets out)))
+      (is (= 8.0 (:stability-threshold out)))
+      (is (= 140 (:sharpening-end-step out)) "1 + 0.05 t >= 8 at t = 140")
+      (is (= 0.5 (:learned-fraction out)))
+      (is (= 10.0 (:stability-threshold
+                   (analysis/analyze (assoc-in result [:trajectory :stability-threshold 5] 10.0) {:lr 0.25})))))))
+
+(deftest analyze-with-little-recorded
+  (let [out (analysis/analyze {:experiment {:optimizer {:kind :gradient-flow}}
+                               :trajectory {:step [0 1 2] :time [0.0 0.1 0.2] :loss [1.0 0.5 0.25]}})]
+    (is (nil? (:loss-period out)) "three rows are too few for a period")
+    (is (every? nil? (map out [:mode-periods :oscillating-modes :sharpening-end-step :mode-learned-steps
+                               :final-pathway-shares :stability-threshold])))))
