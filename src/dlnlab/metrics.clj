@@ -12,8 +12,9 @@
 
   Target modes (:modes, :pathway-shares) come from (:target-svd (:task net)),
   {:singular-values [s_1 ...] :u U :v V} with U (dout x r) and V (din x r)
-  row-major nested vectors whose columns are the singular vectors u_i, v_i. For
-  a dataset task this is the SVD of the least-squares solution F*. When the
+  row-major nested vectors whose columns are the singular vectors u_i, v_i
+  (dlnlab.task): the target M of matrix factorization, the teacher of
+  teacher-student data, the least-squares solution F* of a dataset. When the
   network has no :target-svd, the SVD of the objective's F* (the target M for
   factorization) is used; when there is none (a minibatch objective) the mode
   metrics are nil."
@@ -311,7 +312,9 @@
     (if-not (finite-array? (:params net))
       (nan-vector k)
       (let [state (:state opts)
-            warm (when state (get-in @state [::lanczos slot :vectors]))
+            n (engine/size net)
+            ;; vectors of another network (a reused state) cannot start this one
+            warm (when state (seq (filter #(== n (alength ^doubles %)) (get-in @state [::lanczos slot :vectors]))))
             r (hessian-top net (assoc opts :warm warm))]
         (when state
           (vswap! state assoc-in [::lanczos slot]
