@@ -505,8 +505,9 @@
   [node-id path v ctx]
   (let [node (get schema node-id)]
     (when-not (map? v)
-      (fail! path v (str "a map (" (:doc node) ")")
-             (str (path-str path) " must be a map: " (:doc node) " Got " (show v) ".")))
+      (fail! path v (str "a " (name node-id) " map")
+             (str (path-str path) " must be a " (name node-id) " map, got " (show v) ". The " (name node-id)
+                  " is: " (:doc node) " See dlnlab.spec/describe for its keys.")))
     (let [kind (when (:dispatch node) (resolve-kind node-id node path v))
           kind-node (get-in node [:kinds kind])
           entries (concat (when kind [[:kind {:spec ::any}]]) (:keys node) (:keys kind-node) (:common node))

@@ -267,7 +267,7 @@
 (defn read-csv
   "Reads a CSV file of numbers: comma-separated fields (optionally in double quotes,
   surrounding spaces ignored), blank lines skipped, and an optional header row
-  (detected when a field of the first non-blank line is not a number).
+  (the first non-blank line, when none of its fields is a number).
   path is the key path used in error messages (default [:file]).
   Returns {:header [names] or nil, :rows [[double ...] ...]}.
   Throws ex-info naming the file, the line (1-based) and what is wrong: a missing
@@ -294,7 +294,7 @@
              (let [fields (csv-fields line)
                    nums (mapv parse-number fields)]
                (cond
-                 (and (nil? width) (some nil? nums))
+                 (and (nil? width) (every? nil? nums))
                  (recur (rest lines) (inc lineno) fields (count fields) lineno rows)
 
                  :else
@@ -309,7 +309,10 @@
                      (when (nil? v)
                        (fail lineno (str "field " (inc (long c)) " "
                                          (if (str/blank? fld) "is empty" (str (pr-str fld) " is not a number"))
-                                         "; every field after the header must be a finite number.")
+                                         "; every field after the header must be a finite number"
+                                         (when-not (or header width)
+                                           " (a header row, when present, must contain no numbers)")
+                                         ".")
                              "finite numbers")))
                    (doseq [[c v] (map vector (range) nums)]
                      (when (Double/isInfinite (double v))
