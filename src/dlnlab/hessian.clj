@@ -126,7 +126,7 @@
   - :start            start vector: double array or seq of n finite numbers, not zero.
   - :warm             seq of double arrays (or number seqs) of length n, e.g. the
                       :vectors of an earlier call: their normalized sum plus a
-                      seeded 1e-3 perturbation is the start, so eigenvectors near
+                      seeded 1e-6 perturbation is the start, so eigenvectors near
                       the earlier subspace are found in few products. Not with :start.
   - :seed (0)         seed of the random start, restarts, probes and perturbation.
   - :vectors? (false) also return the Ritz vectors.

@@ -51,7 +51,7 @@ public final class Spectra {
   /** beta below NEAR_INVARIANT ||A|| in the first run makes k = 1 runs probe too. */
   public static final double NEAR_INVARIANT = 1e-8;
   /** Relative size of the seeded perturbation added to a warm start. */
-  public static final double WARM_PERTURBATION = 1e-3;
+  public static final double WARM_PERTURBATION = 1e-6;
   /**
    * An unwanted Ritz pair has settled when its residual is below this fraction
    * of its distance behind the k-th wanted value (or below the tolerance).
