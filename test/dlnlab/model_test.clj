@@ -180,7 +180,8 @@
     (is (= [:out 0] (:path (err (assoc good :out [[1 2]])))))
     (is (= [:out] (:path (err (assoc good :out [[1 2 3] [4 5 6]])))))
     (is (str/includes? (:message (err (assoc good :out [[1 2]]))) "W_out"))
-    (is (= [:bias] (:path (err (assoc good :bias 1))))))
+    (is (= [:bias] (:path (err (assoc good :bias 1)))))
+    (is (= :blocks (:did-you-mean (err (-> good (dissoc :blocks) (assoc :block (:blocks good))))))))
   (testing "through build-model, with the experiment's path"
     (let [d (thrown-data #(model/build-model {:kind :chain :depth 2 :width 3 :init {:kind :given :weights [[[[1 2]] [[1]]]]}}
                                              {:input 2 :output 1} 0 nil))]
