@@ -224,9 +224,12 @@
                             L "] :out W_out}, got " (pr-str (type w)) ".")))
          (let [extra (remove #{:in :blocks :out} (keys w))]
            (when (seq extra)
-             (spec/fail! (conj path (first extra)) (get w (first extra)) [:in :blocks :out]
-                         (str (pr-str (conj path (first extra))) ": unknown key " (pr-str (first extra))
-                              " in residual weights; allowed keys are :in, :blocks, :out."))))
+             (let [dym (spec/did-you-mean (first extra) [:in :blocks :out])]
+               (spec/fail! (conj path (first extra)) (get w (first extra)) [:in :blocks :out]
+                           (str (pr-str (conj path (first extra))) ": unknown key " (pr-str (first extra))
+                                " in residual weights." (when dym (str " Did you mean " (pr-str dym) "?"))
+                                " Allowed keys are :in, :blocks, :out.")
+                           (when dym {:did-you-mean dym})))))
          (when-not (and (sequential? (:blocks w)) (= L (count (:blocks w))))
            (spec/fail! (conj path :blocks) (:blocks w) (str "a vector of " L " block matrices")
                        (str (pr-str (conj path :blocks)) " must be a vector of " L " block matrices W_1 ... W_" L
@@ -395,6 +398,8 @@
   with dims, strengths for more modes than the narrowest layer, or given weights of
   the wrong shape."
   [model-spec dims seed target-svd]
+  (when-not (int? seed)
+    (spec/fail! [:seed] seed "an integer" (str "[:seed] must be an integer, got " (pr-str seed) ".")))
   (let [model (spec/normalize-model model-spec)
         lay (layout model dims)
         arch (layout->arch lay)

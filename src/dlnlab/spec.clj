@@ -591,7 +591,7 @@
               :allowed (if (:spec e) (spec-text (:spec e)) (str "a " (name (:node e)) " map (see " (:node e) ")"))}
        (:required e) (assoc :required true)
        (contains? e :default) (assoc :default (:default e))
-       (:default-doc e) (assoc :default (:default-doc e)))])
+       (:default-doc e) (assoc :default-doc (:default-doc e)))])
 
 (defn- describe-keys [entries] (into (array-map) (map describe-entry) entries))
 
@@ -599,8 +599,9 @@
   "Every part of an experiment as plain data, for people and the CLI: for each node
   (:experiment :model :init :task :covariance :teacher) its :doc and :keys, and for
   nodes chosen by :kind the :kinds with their :doc and :keys. Each key maps to
-  {:doc :allowed (:required true) (:default v)}; a default that depends on other keys
-  is given as a string saying how."
+  {:doc :allowed (:required true) (:default v) (:default-doc text)}: :default is a
+  literal default, :default-doc says in words how a default that depends on other
+  keys (or on the parameterization) is chosen."
   []
   (into (sorted-map)
         (for [[id node] schema]

@@ -240,7 +240,8 @@
   V (din x k) row-major nested with the singular vectors as columns, so
   M = U diag(s) V^T; s descending, u_i^T M v_i = s_i >= 0, exact for rank-deficient
   and repeated singular values (singular vectors of zero singular values complete
-  U and V to orthonormal columns)."
+  U and V to orthonormal columns). Singular values below max(dout, din) eps s_1 are
+  reported as 0 (the numerical rank, as numpy.linalg.matrix_rank decides it)."
   [m]
   (let [rows (count m) cols (count (first m))
         {:keys [^doubles s u v]} (svd-array rows cols (matrix->array m))
@@ -502,6 +503,8 @@
   Throws ex-info {:path :value :allowed} for an invalid spec, unreadable CSV (with
   :file and :line), or samples whose counts or widths disagree."
   [task-spec seed]
+  (when-not (int? seed)
+    (spec/fail! [:seed] seed "an integer" (str "[:seed] must be an integer, got " (pr-str seed) ".")))
   (let [task (spec/normalize-task task-spec)
         ts (Rng/derive (long seed) task-purpose)]
     (assoc (build-kind task ts) :spec task)))

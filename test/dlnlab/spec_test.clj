@@ -219,7 +219,8 @@
         (is (string? (:doc e)) (str k))
         (is (string? (:allowed e)) (str k))))
     (is (= :standard (get-in d [:model :common-keys :parameterization :default])))
-    (is (string? (get-in d [:init :kinds :gaussian :keys :std :default])) "context-dependent default described in words")
+    (is (string? (get-in d [:init :kinds :gaussian :keys :std :default-doc])) "context-dependent default described in words")
+    (is (not (contains? (get-in d [:init :kinds :gaussian :keys :std]) :default)))
     (is (= spec/defaults (edn/read-string (pr-str spec/defaults))))))
 
 (defspec generated-experiments-are-valid-and-normalize-idempotently 60
