@@ -57,6 +57,15 @@
 (s/def ::matrix (s/coll-of ::row :kind sequential? :min-count 1))
 (s/def ::dims (s/tuple ::pos-int ::pos-int))
 (s/def ::weights (s/or :pathways sequential? :residual map?))
+(s/def ::boolean boolean?)
+(s/def ::sampling #{:with-replacement :epochs :one-pass})
+(def metric-names
+  "Every metric a run can record (dlnlab.metrics implements each)."
+  [:loss :test-loss :grad-norm :sharpness :hessian-top-k :stability-threshold :modes
+   :pathway-shares :balance-gap :layer-singular-values :end-to-end-singular-values :weight-norms])
+(s/def ::metric (set metric-names))
+(s/def ::metrics (s/coll-of ::metric :kind vector? :distinct true))
+(s/def ::metric-options (s/and map? #(or (not (contains? % :every)) (pos-int? (:every %)))))
 (set! *unchecked-math* :warn-on-boxed)
 
 (def ^:private spec-text
@@ -83,6 +92,11 @@
    ::row "a row: a non-empty vector of finite numbers"
    ::matrix "a matrix: a non-empty vector of equally long, non-empty rows of finite numbers"
    ::dims "a pair [rows cols] of positive integers"
+   ::boolean "true or false"
+   ::sampling "one of :with-replacement, :epochs, :one-pass"
+   ::metric (str "a metric, one of " (str/join ", " (map pr-str metric-names)))
+   ::metrics (str "a vector of distinct metrics, each one of " (str/join ", " (map pr-str metric-names)))
+   ::metric-options "a map of the metric's options; :every, when given, a positive integer"
    ::weights "weights in the form dlnlab.core/weights returns: a vector of pathways, each a vector of layer matrices, or a map {:in .. :blocks [..] :out ..} for :residual"})
 
 ;; ---------------------------------------------------------------------------
@@ -232,6 +246,32 @@
                 "but the model is " (pr-str (:model-kind ctx)) "; use :balanced-aligned instead.")))
   (check-shares! path init ctx (count (:strengths init))))
 
+(defn- check-training!
+  "Cross-key rules of a trainable experiment (only when :optimizer is given)."
+  [path e _]
+  (when-let [opt (:optimizer e)]
+    (let [k (:kind opt)
+          task-kind (get-in e [:task :kind])
+          at (fn [& ks] (into (vec path) ks))]
+      (if (= k :gradient-flow)
+        (when-not (contains? e :time)
+          (fail! (at :time) nil "a positive number"
+                 "The experiment trains with :gradient-flow and needs :time, the training time (e.g. :time 10.0)."))
+        (do
+          (when-not (contains? e :steps)
+            (fail! (at :steps) nil "a positive integer"
+                   (str "The experiment trains with " (pr-str k) " and needs :steps, the number of steps (e.g. :steps 1000).")))
+          (when (contains? e :time)
+            (fail! (at :time) (:time e) "only with :gradient-flow"
+                   (str "[:time] applies to :gradient-flow; " (pr-str k) " runs for :steps.")))))
+      (when (and (= k :sgd) (= task-kind :matrix-factorization))
+        (fail! (at :optimizer :kind) k "an optimizer for :matrix-factorization: :gd, :gradient-flow or :langevin"
+               "[:optimizer :kind] :sgd needs samples, but a :matrix-factorization task has none; use :teacher-student or :dataset, or :gd."))
+      (when (and (= k :sgd) (= :one-pass (:sampling opt)) (not= task-kind :teacher-student))
+        (fail! (at :optimizer :sampling) :one-pass ":with-replacement or :epochs for this task"
+               (str "[:optimizer :sampling] :one-pass draws fresh samples from a teacher, which only a :teacher-student task has; this task is "
+                    (pr-str task-kind) "."))))))
+
 (defn- check-matrix-factorization! [path t _]
   (exclusive! path t [[:matrix] [:singular-values :dims :basis]]
               ":matrix [[..] ..] or :singular-values [s1 ...] (with optional :dims and :basis)")
@@ -330,14 +370,15 @@
     :keys [[:seed {:spec ::seed :default 0 :doc "Root seed; data, init and training noise derive from it (Rng/derive)."}]
            [:model {:node :model :required true :doc "The network (see :model)."}]
            [:task {:node :task :required true :doc "The data and loss (see :task)."}]
-           [:optimizer {:spec ::any :doc "The optimizer (specified by a later issue; passed through)."}]
-           [:steps {:spec ::any :doc "Number of steps (later issue; passed through)."}]
-           [:time {:spec ::any :doc "Training time (later issue; passed through)."}]
-           [:stop {:spec ::any :doc "Stopping rule (later issue; passed through)."}]
-           [:record {:spec ::any :doc "What to record (later issue; passed through)."}]
+           [:optimizer {:node :optimizer :doc "How to train (see :optimizer); needed by dlnlab.core/run, ignored by network."}]
+           [:steps {:spec ::pos-int :doc "Training steps of :gd, :sgd and :langevin; for :gradient-flow the number of grid intervals of :time (default 100)."}]
+           [:time {:spec ::positive :doc "Training time of :gradient-flow."}]
+           [:stop {:node :stop :default {} :doc "When a run ends early (see :stop)."}]
+           [:record {:node :record :default {} :doc "What a run records and how often (see :record)."}]
            [:name {:spec ::any :doc "A name for the experiment (passed through)."}]
            [:description {:spec ::any :doc "Free text (passed through)."}]
-           [:kind {:spec ::any :doc "Experiment kind (later issue; passed through)."}]]}
+           [:kind {:spec ::any :doc "Experiment kind (later issue; passed through)."}]]
+    :check check-training!}
 
    :model
    {:doc "A deep linear network; weights are the raw parameters (SCIENCE.md §1)."
@@ -440,6 +481,44 @@
                               :default-fn (fn [m _] (when-not (or (:test-x m) (:test-x-file m)) 0.0))
                               :doc "Fraction of the samples held out as a test set, chosen by a seeded shuffle."}]]
       :check check-dataset!}}}
+
+   :optimizer
+   {:doc "The training dynamics. Every learning rate is multiplied by the parameterization's learning-rate multiplier (SCIENCE.md §1); time is that effective lr times steps."
+    :dispatch :kind
+    :kinds
+    {:gd {:doc "Full-batch gradient descent: theta <- theta - lr grad l."
+          :keys [[:lr {:spec ::positive :required true :doc "The learning rate eta."}]]}
+     :sgd {:doc "Minibatch SGD on a sample task (:teacher-student or :dataset)."
+           :keys [[:lr {:spec ::positive :required true :doc "The learning rate eta."}]
+                  [:batch-size {:spec ::pos-int :required true :doc "B, samples per step."}]
+                  [:sampling {:spec ::sampling :default :with-replacement
+                              :doc ":with-replacement (B uniform draws per step), :epochs (a fresh shuffle each pass, the last batch of a pass may be smaller), :one-pass (fresh samples from the teacher every step; :teacher-student only)."}]]}
+     :gradient-flow {:doc "d theta/dt = -grad l by adaptive Dormand-Prince 5(4), steps capped at 3/sharpness so stiff directions are resolved; recorded on the grid t_k = k :time/:steps."
+                     :keys [[:rtol {:spec ::positive :default 1e-6 :doc "Relative tolerance of the local error."}]
+                            [:atol {:spec ::positive :default 1e-9 :doc "Absolute tolerance of the local error."}]
+                            [:h0 {:spec ::positive :default 1e-3 :doc "First trial step."}]]}
+     :langevin {:doc "theta <- theta - lr grad l + sqrt(2 lr T) xi, xi standard normal from the seed."
+                :keys [[:lr {:spec ::positive :required true :doc "The learning rate eta."}]
+                       [:temperature {:spec ::non-negative :required true :doc "T (0 gives gradient descent)."}]]}}}
+
+   :stop
+   {:doc "Early ends of a run. A loss that is NaN, infinite or above :loss-above ends it with status :diverged; below :loss-below with status :stopped. Everything recorded so far is kept."
+    :keys [[:loss-below {:spec ::non-negative :doc "Stop once the training loss falls below this."}]
+           [:loss-above {:spec ::positive :default 1e12 :doc "Divergence bound on the training loss."}]]}
+
+   :record
+   {:doc "What a run records: the :metrics every :every steps (a metric's own {:every n} overrides, e.g. {:sharpness {:every 50}}), and always at the first and last step. Per-metric options go under the metric's name."
+    :keys (into [[:every {:spec ::pos-int :default 1 :doc "Record every this many steps (gradient flow: grid points)."}]
+                 [:metrics {:spec ::metrics :default [:loss] :doc "The metrics recorded (dlnlab.metrics/catalog describes each)."}]
+                 [:final-weights {:spec ::boolean :default true :doc "Put the final weights in the result's :final."}]]
+                (for [m metric-names]
+                  [m {:spec ::metric-options :doc (str "Options of " (pr-str m) " (see dlnlab.metrics/catalog), e.g. {:every 50}.")}]))
+    :check (fn [path r _]
+             (doseq [m metric-names
+                     :when (and (contains? r m) (not (some #{m} (:metrics r))))]
+               (fail! (conj (vec path) m) (get r m) (str "options only for metrics listed in " (pr-str (conj (vec path) :metrics)))
+                      (str (path-str (conj (vec path) m)) " gives options for " (pr-str m) " but " (pr-str (conj (vec path) :metrics))
+                           " does not record it; add " (pr-str m) " to " (pr-str (conj (vec path) :metrics)) "."))))}
 
    :covariance
    {:doc "Input covariance Sigma of teacher-student data, diagonal in the standard basis."

@@ -434,8 +434,19 @@
     (merge {:dims {:input din :output dout}
             :target (array->matrix dout din m)
             :target-svd (svd-facts dout din m)
-            :covariance-eigenvalues ev}
+            :covariance-eigenvalues ev
+            :teacher-sampling {:sd sd :teacher m :label-noise (double (:label-noise task))}}
            (samples-part n din dout x y nt tx ty))))
+
+(defn sampler
+  "For a built :teacher-student task, a function (fn [seed b] [x y]) drawing b
+  fresh samples from the teacher (x ~ N(0, Sigma), y = M x + noise) as row
+  arrays, a pure function of seed; nil for other tasks. One-pass SGD draws each
+  step's batch with it."
+  [task]
+  (when-let [{:keys [sd teacher label-noise]} (:teacher-sampling task)]
+    (let [din (long (get-in task [:dims :input])) dout (long (get-in task [:dims :output]))]
+      (fn [seed b] (draw-samples seed b din dout sd teacher label-noise 0 1)))))
 
 (defn- dataset-matrix
   "The rows of inline key k or of the CSV file at key kf of the task."

@@ -70,11 +70,32 @@
       (is (number? (get-in (spec/normalize (assoc-in base [:model :init] {:kind :scaled-identity})) [:model :init :alpha]))))))
 
 (deftest pass-through-keys-are-kept
-  (let [x (assoc base :optimizer {:kind :gd :lr 0.1} :steps 100 :time 2.5 :stop [:loss 1e-9]
-                 :record {:every 10} :name "run" :description "text" :kind :train)
+  (let [x (assoc base :name "run" :description "text" :kind :train)
         n (spec/normalize x)]
-    (doseq [k [:optimizer :steps :time :stop :record :name :description :kind]]
+    (doseq [k [:name :description :kind]]
       (is (= (get x k) (get n k)) (str k)))))
+
+(deftest training-keys-are-validated-and-filled
+  (let [n (spec/normalize (assoc base :optimizer {:kind :gd :lr 0.1} :steps 100 :record {:every 10}))]
+    (is (= {:kind :gd :lr 0.1} (:optimizer n)))
+    (is (= {:every 10 :metrics [:loss] :final-weights true} (:record n)))
+    (is (= {:loss-above 1e12} (:stop n))))
+  (is (= :with-replacement
+         (get-in (spec/normalize (assoc base :task {:kind :teacher-student :input-dim 2 :output-dim 2 :samples 8}
+                                        :optimizer {:kind :sgd :lr 0.1 :batch-size 4} :steps 3))
+                 [:optimizer :sampling])))
+  (is-error (assoc base :optimizer {:kind :gd :lr -1} :steps 10) [:optimizer :lr] "positive")
+  (is-error (assoc base :optimizer {:kind :gd :lr 0.1}) [:steps] "needs :steps")
+  (is-error (assoc base :optimizer {:kind :gradient-flow} :steps 10) [:time] "needs :time")
+  (is-error (assoc base :optimizer {:kind :gd :lr 0.1} :steps 10 :time 1.0) [:time] ":gradient-flow")
+  (is-error (assoc base :optimizer {:kind :adam :lr 0.1} :steps 10) [:optimizer :kind] ":gd")
+  (is-error (assoc base :optimizer {:kind :sgd :lr 0.1 :batch-size 2} :steps 10) [:optimizer :kind] "needs samples")
+  (is-error (assoc base :optimizer {:kind :gd :lr 0.1} :steps 10 :record {:metrics [:loss :sharpnes]})
+            [:record :metrics 1] ":sharpness")
+  (is-error (assoc base :optimizer {:kind :gd :lr 0.1} :steps 10 :record {:metrics [:loss] :sharpness {:every 5}})
+            [:record :sharpness] "does not record it")
+  (is-error (assoc base :optimizer {:kind :gd :lr 0.1} :steps 10 :stop {:loss-bellow 1e-3})
+            [:stop :loss-bellow] "Did you mean :loss-below?"))
 
 (deftest unknown-keys-with-did-you-mean
   (is-error (assoc-in base [:model :dpeth] 3) [:model :dpeth] ":dpeth" "Did you mean :depth?" ":width")
