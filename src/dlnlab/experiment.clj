@@ -173,7 +173,9 @@
                          :weights (when (get-in exp [:record :final-weights] true)
                                     (network/weights final-net))}}]
      (assoc result
-            :analysis (analysis/analyze result)
+            :analysis (analysis/analyze result
+                                        (cond-> {:targets (get-in net [:task :target-svd :singular-values])}
+                                          (not flow?) (assoc :lr (optim/effective-lr net (:optimizer exp)))))
             :meta {:version version
                    :elapsed-ms (- (System/currentTimeMillis) started)
                    :blas (Blas/describe)
