@@ -383,6 +383,12 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
       (let [ds (map double vs)]
         {:mean (/ (double (reduce + ds)) (count vs)) :min (reduce min ds) :max (reduce max ds) :n (count vs)}))))
 
+(defn- n-target-modes
+  "How many modes have a non-zero target (all recorded modes when unknown)."
+  ^long [analysis]
+  (let [k (count (take-while #(and % (> (double %) 1e-12)) (:mode-targets analysis)))]
+    (if (pos? k) k (count (or (:mode-periods analysis) (:final-pathway-shares analysis))))))
+
 (defn- stop-text [{:keys [status stop-reason experiment final]}]
   (let [step (:step final)]
     (case [status stop-reason]
@@ -402,7 +408,6 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
         thr (:stability-threshold analysis)
         [sstep sval] (last-recorded trajectory :sharpness)
         late (late-stats trajectory :sharpness)
-        one-based (fn [xs] (str/join ", " (map #(inc (long %)) xs)))
         lp (:loss-period analysis)]
     (remove nil?
             [(str "status:           " (stop-text result)
@@ -425,16 +430,20 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
                           :else "")))
              (when-let [steps (:mode-learned-steps analysis)]
                (let [targets (:mode-targets analysis)
-                     k (count (take-while #(and % (> (double %) 1e-12)) targets))
-                     k (if (pos? k) k (count steps))]
+                     k (n-target-modes analysis)]
                  (str "modes learned:    " (str/join ", " (map #(if % (str "step " %) "not yet") (take k steps)))
                       " (modes 1.." k ", targets " (str/join ", " (map fmt-num (take k targets))) ")")))
-             (when-let [om (seq (:oscillating-modes analysis))]
-               (str "oscillating:      mode " (one-based om)))
+             (let [periods (take (n-target-modes analysis) (:mode-periods analysis))
+                   osc (keep-indexed (fn [i p] (when (and (integer? p) (> (long p) 1)) (str "mode " (inc (long i)) " (period " p ")"))) periods)
+                   irregular (keep-indexed (fn [i p] (when (= p :aperiodic) (inc (long i)))) periods)]
+               (when (or (seq osc) (seq irregular))
+                 (str "late modes:       "
+                      (str/join "; " (concat osc (when (seq irregular)
+                                                   [(str "mode" (when (next irregular) "s") " " (str/join ", " irregular)
+                                                         " irregular (noise or chaos)")]))))))
              (when-let [shares (:final-pathway-shares analysis)]
                (when (> (count (first (remove nil? shares))) 1)
-                 (let [k (count (take-while #(and % (> (double %) 1e-12)) (:mode-targets analysis)))
-                       k (if (pos? k) k (count shares))]
+                 (let [k (min (n-target-modes analysis) (count shares))]
                    (str "pathway shares:   "
                         (str/join "; " (map-indexed (fn [i row] (str "mode " (inc (long i)) " "
                                                                      (if row (str/join "/" (map #(format "%.3f" (double %)) row)) "-")))
@@ -552,13 +561,15 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
              (get-in result [:final :step]) (get-in result [:final :loss]) (get-in result [:final :test-loss])
              sharp (get-in result [:analysis :stability-threshold])
              (get-in result [:analysis :loss-period]) (get-in result [:analysis :sharpening-end-step])
+             (when-let [steps (get-in result [:analysis :mode-learned-steps])]
+               (str/join " " (map #(if % (str %) "-") (take (n-target-modes (:analysis result)) steps))))
              (get-in result [:meta :elapsed-ms]) (:error result)])))
 
 (defn- summary-header [grid]
   (concat ["index" "dir"]
           (map (fn [[path _]] (str/join "." (map #(if (keyword? %) (name %) (str %)) path))) grid)
           ["seed" "status" "stop_reason" "steps" "final_loss" "final_test_loss" "final_sharpness"
-           "stability_threshold" "loss_period" "sharpening_end_step" "elapsed_ms" "error"]))
+           "stability_threshold" "loss_period" "sharpening_end_step" "modes_learned_steps" "elapsed_ms" "error"]))
 
 (defn- sweep-progress [^Writer err ^long total ^long skipped]
   (let [start (System/nanoTime) done (AtomicLong. 0) last-draw (AtomicLong. 0) drawn (volatile! false)]
