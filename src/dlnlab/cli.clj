@@ -285,7 +285,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
   times a second: step/steps, steps/s, ETA, loss, last sharpness."
   [^Writer err]
   (let [start (System/nanoTime)
-        last-draw (AtomicLong. 0)
+        last-draw (AtomicLong. (- start 1000000000))
         sharp (volatile! nil)
         thr (volatile! nil)
         drawn (volatile! false)]
@@ -572,7 +572,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
            "stability_threshold" "loss_period" "sharpening_end_step" "modes_learned_steps" "elapsed_ms" "error"]))
 
 (defn- sweep-progress [^Writer err ^long total ^long skipped]
-  (let [start (System/nanoTime) done (AtomicLong. 0) last-draw (AtomicLong. 0) drawn (volatile! false)]
+  (let [start (System/nanoTime) done (AtomicLong. 0) last-draw (AtomicLong. (- start 1000000000)) drawn (volatile! false)]
     {:tick (fn []
              (let [d (.incrementAndGet done)
                    now (System/nanoTime)]
@@ -614,10 +614,10 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
                            (catch clojure.lang.ExceptionInfo e
                              (bad-input! (str "Cannot resume in " dir ": " (ex-message e) " Use another --out directory."))))]
               (when (not= old norm)
-                (let [what (->> [:base :grid :seeds :name :description]
-                                (filter #(not= (get old %) (get norm %)))
-                                (map pr-str) (str/join ", "))]
-                  (bad-input! (str sweep-file " holds a different sweep (" (if (str/blank? what) "the file differs" (str "its " what " differ"))
+                (let [diff (filter #(not= (get old %) (get norm %)) [:base :grid :seeds :name :description])
+                      what (str/join " and " (map pr-str diff))]
+                  (bad-input! (str sweep-file " holds a different sweep (" (if (empty? diff) "the file differs"
+                                                                               (str "its " what (if (next diff) " differ" " differs")))
                                    " from " file "), so the results there cannot be resumed; use another --out directory, or delete "
                                    dir " to start over.")
                               {:path [:sweep] :value (str sweep-file) :allowed "the same sweep as before"})))))
@@ -792,7 +792,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
     (try
       (let [parsed (when (contains? command-options command) (parse-args command more))
             code (case command
-                   nil (do (binding [*out* *err*] (println usage)) 2)
+                   nil (usage-error! "No command given; the commands are run, sweep, validate, describe, inspect, version and help.")
                    "run" (cmd-run parsed)
                    "sweep" (cmd-sweep parsed)
                    "validate" (cmd-validate parsed)
