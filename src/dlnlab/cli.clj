@@ -264,17 +264,22 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
           :else (format "%d:%02d:%02d" (quot s 3600) (quot (rem s 3600) 60) (rem s 60)))))
 
 (defn- wrap
-  "text wrapped to width columns, every line starting with indent spaces."
-  [^String text ^long indent ^long width]
-  (let [pad (apply str (repeat indent " "))
-        words (remove str/blank? (str/split (or text "") #"\s+"))]
-    (loop [ws words line pad lines []]
-      (if-let [w (first ws)]
-        (let [cand (if (= line pad) (str line w) (str line " " w))]
-          (if (and (> (count cand) width) (not= line pad))
-            (recur ws pad (conj lines line))
-            (recur (rest ws) cand lines)))
-        (str/join "\n" (if (= line pad) lines (conj lines line)))))))
+  "text wrapped to width columns: the first line is indent spaces, then prefix
+  (kept as is, default \"\"), then words; later lines start with hang spaces
+  (default indent)."
+  ([text indent width] (wrap text indent width indent ""))
+  ([^String text indent width hang ^String prefix]
+   (let [width (long width)
+         pad (apply str (repeat indent " "))
+         hang-pad (apply str (repeat hang " "))
+         words (remove str/blank? (str/split (or text "") #"\s+"))]
+     (loop [ws words line (str pad prefix) fresh? (str/blank? prefix) lines []]
+       (if-let [w (first ws)]
+         (let [cand (if fresh? (str line w) (str line " " w))]
+           (if (and (> (count cand) width) (not fresh?))
+             (recur ws hang-pad true (conj lines line))
+             (recur (rest ws) cand false lines)))
+         (str/join "\n" (if (and fresh? (str/blank? line)) lines (conj lines line))))))))
 
 ;; ---------------------------------------------------------------- progress
 
@@ -693,21 +698,37 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
    :covariance "[:task :covariance]" :teacher "[:task :teacher]" :optimizer "[:optimizer]"
    :stop "[:stop]" :record "[:record]"})
 
-(defn- key-lines [keys-map ^long indent]
+(defn- an [^String s] (str/replace s #"\ba ([aeiou])" "an $1"))
+
+(defn- key-lines
+  "Lines describing each [key info] of entries (info as in spec/describe): the
+  key, what it allows and its default, then its documentation."
+  [entries ^long indent]
   (let [metric-set (set spec/metric-names)
-        entries (remove (fn [[k _]] (metric-set k)) keys-map)
-        collapsed (some (fn [[k _]] (metric-set k)) keys-map)
+        shown (remove (fn [[k _]] (metric-set k)) entries)
+        collapsed (some (fn [[k _]] (metric-set k)) entries)
         pad (apply str (repeat indent " "))]
     (concat
-     (for [[k {:keys [doc allowed required default default-doc] :as e}] entries]
-       (str pad (pr-str k) "  " (cond required "required; "
-                                      (contains? e :default) (str "default " (pr-str default) "; ")
-                                      default-doc (str "default " default-doc "; ")
-                                      :else "optional; ")
-            allowed "\n" (wrap doc (+ indent 4) 80)))
+     (for [[k {:keys [doc allowed required default default-doc] :as e}] shown]
+       (str (wrap (str (an allowed) "; "
+                       (cond required "required"
+                             (contains? e :default) (str "default " (pr-str default))
+                             default-doc (str "default " default-doc)
+                             :else "optional"))
+                  indent 80 (+ indent 8) (str (pr-str k) " "))
+            "\n" (wrap doc (+ indent 4) 80)))
      (when collapsed
-       [(str pad ":<metric>  options of one recorded metric, e.g. :sharpness {:every 50 :tol 1e-8};\n"
-             (wrap "a map of that metric's options (see METRICS below); :every n records it every n steps instead of the record's :every." (+ indent 4) 80))]))))
+       [(str pad ":<metric>  options of one recorded metric, e.g. :sharpness {:every 50 :tol 1e-8}\n"
+             (wrap "A map of that metric's options (see METRICS below); :every n records it every n steps instead of the record's :every." (+ indent 4) 80))]))))
+
+(defn- ordered
+  "[k info] of the keys in info-map, in the order of the schema entries (then any
+  others)."
+  [schema-entries info-map]
+  (let [order (map first schema-entries)]
+    (for [k (concat order (remove (set order) (keys info-map)))
+          :when (contains? info-map k)]
+      [k (get info-map k)])))
 
 (defn describe-text
   "The plain-text listing `dlnlab describe` prints: every node of an experiment
@@ -717,19 +738,23 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
   (let [d (spec/describe)
         nodes (concat node-order (remove (set node-order) (keys d)))
         section (fn [id]
-                  (let [{:keys [doc keys common-keys kinds]} (get d id)]
+                  (let [{:keys [doc keys common-keys kinds]} (get d id)
+                        node (get spec/schema id)]
                     (str/join "\n"
                               (concat
                                [(str (str/upper-case (name id)) "  (" (get node-paths id "a nested map")
                                      (when kinds ", chosen by :kind") ")")
                                 (wrap doc 2 80)]
-                               (when (seq keys) (cons "" (key-lines keys 2)))
-                               (when (seq common-keys) (concat ["" "  Keys of every kind:"] (key-lines common-keys 4)))
+                               (when (seq keys) (cons "" (key-lines (ordered (:keys node) keys) 2)))
+                               (when (seq common-keys)
+                                 (concat ["" "  Keys of every kind:"] (key-lines (ordered (:common node) common-keys) 4)))
                                (mapcat (fn [[k {kdoc :doc kkeys :keys}]]
                                          (concat ["" (str "  :kind " (pr-str k))]
                                                  [(wrap kdoc 4 80)]
-                                                 (if (seq kkeys) (key-lines kkeys 6) ["      (no other keys)"])))
-                                       kinds)))))
+                                                 (if (seq kkeys)
+                                                   (key-lines (ordered (get-in node [:kinds k :keys]) kkeys) 6)
+                                                   ["      (no other keys)"])))
+                                       (ordered (map vector (clojure.core/keys (:kinds node))) kinds))))))
         metric-section
         (str/join "\n"
                   (concat
@@ -740,7 +765,8 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
                                (concat ["" (str "  " (pr-str m) "  " shape "; " (name cost))
                                         (wrap description 6 80)]
                                        (for [[o {:keys [default doc]}] options]
-                                         (str "      option " (pr-str o) "  default " (pr-str default) "; " doc)))))
+                                         (wrap (str "default " (pr-str default) "; " doc) 6 80 10
+                                               (str "option " (pr-str o) " "))))))
                            (concat spec/metric-names (remove (set spec/metric-names) (sort (keys metrics/catalog)))))))]
     (str "dlnlab experiments: every key, what it allows and its default.\n"
          "An experiment is an EDN map; `dlnlab validate FILE.edn` prints one with every default filled.\n\n"

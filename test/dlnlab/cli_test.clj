@@ -217,8 +217,9 @@
     (doseq [m (clojure.core/keys metrics/catalog)]
       (is (str/includes? out (str "  " (pr-str m) "  ")) m))
     (testing "defaults are shown"
-      (is (str/includes? out ":parameterization  default :standard"))
-      (is (str/includes? out ":loss-above  default 1.0E12")))
+      (is (re-find #":parameterization  one of [^\n]*; default :standard" out))
+      (is (re-find #":loss-above  [^\n]*; default 1.0E12" out))
+      (is (re-find #":pathways  [^\n]*; required" out)))
     (testing "it is a listing, not a data dump"
       (is (not (str/starts-with? (str/trim out) "{"))))))
 
@@ -300,3 +301,103 @@
   (when-not (or (io/resource "dlnlab/plot.clj") (io/resource "dlnlab/plot__init.class"))
     (is (nil? (cli/write-figures! {:trajectory {}} (path "fig"))))
     (is (not (.exists (io/file (path "fig")))))))
+
+;; ---------------------------------------------------------------- the examples show what they claim
+
+(defn- run-example [file & more]
+  (let [out (path "ex")
+        {:keys [code err]} (apply cli "run" (str "examples/" file) "--out" out more)]
+    (is (= 0 code) err)
+    (dio/read-edn-file (io/file out "result.edn"))))
+
+(defn- mean [xs] (/ (double (reduce + xs)) (count xs)))
+
+(defn- late [traj k]
+  (let [col (get traj k) n (count col)]
+    (filterv some? (subvec col (quot (* 4 n) 5) n))))
+
+(deftest example-edge-of-stability
+  ;; SCIENCE.md §5: S_1 = L s_1^(2-2/L); lr above 2/S_1 cannot converge, the
+  ;; sharpness hovers around 2/lr and the loss oscillates (Cohen et al., [EOS])
+  (let [r (run-example "eos-factorization.edn")
+        exp (:experiment r)
+        lr (double (get-in exp [:optimizer :lr]))
+        s1 (double (first (get-in exp [:task :singular-values])))
+        L (double (get-in exp [:model :depth]))
+        S1 (* L (Math/pow s1 (- 2.0 (/ 2.0 L))))
+        sharp (late (:trajectory r) :sharpness)]
+    (is (> lr (/ 2.0 S1)) "the example sits beyond the edge")
+    (is (< (Math/abs (- (mean sharp) (/ 2.0 lr))) (* 0.05 (/ 2.0 lr))) "late sharpness hovers around 2/lr")
+    (is (< (reduce min sharp) (/ 2.0 lr) (reduce max sharp)) "and crosses it")
+    (is (= 2 (get-in r [:analysis :loss-period])))
+    (is (= [0] (get-in r [:analysis :oscillating-modes])))
+    (is (< (double (first (:sharpness (:trajectory r)))) (* 0.1 (/ 2.0 lr))) "it starts far below 2/lr")))
+
+(deftest example-multi-pathway-rebalancing
+  ;; SCIENCE.md §5: with 2/S_single < lr < 2/S_split GD leaves the lopsided
+  ;; minimum for a split of sharpness just below 2/lr; a stable mode keeps its split
+  (let [r (run-example "multi-pathway-rebalancing.edn")
+        exp (:experiment r)
+        lr (double (get-in exp [:optimizer :lr]))
+        [s1 s2] (map double (get-in exp [:task :singular-values]))
+        L (double (get-in exp [:model :depth]))
+        S (fn [^double s] (* L (Math/pow s (- 2.0 (/ 2.0 L)))))
+        S-split (* (S s1) (Math/pow 2.0 (- (/ 2.0 L) 1.0)))
+        [[m1p1 m1p2] [m2p1 _]] (get-in r [:analysis :final-pathway-shares])
+        final-sharp (double (peek (filterv some? (:sharpness (:trajectory r)))))
+        share-sharpness (* L (Math/pow s1 (- 2.0 (/ 2.0 L)))
+                           (+ (Math/pow m1p1 (- 2.0 (/ 2.0 L))) (Math/pow m1p2 (- 2.0 (/ 2.0 L)))))]
+    (is (< (/ 2.0 (S s1)) lr (/ 2.0 S-split)) "lr is inside the re-balancing window")
+    (is (< m1p1 0.85) "mode 1 re-balanced away from 0.95")
+    (is (< (* 0.97 (/ 2.0 lr)) final-sharp (/ 2.0 lr)) "final sharpness just below 2/lr")
+    (is (< (Math/abs (- share-sharpness final-sharp)) (* 0.02 final-sharp))
+        "the sharpness is the split's L sum_k pi_k^(2-2/L)")
+    (is (< (* lr (S s2)) 2.0) "mode 2 is stable at this lr")
+    (is (> m2p1 0.94) "and keeps its split")))
+
+(deftest example-sgd-saddle-to-saddle
+  ;; SCIENCE.md §4, §7: from small initialization the modes are learned one at a
+  ;; time in the order of s_i, the loss resting on plateaus in between; SGD
+  ;; ends at the label-noise floor m sigma^2 / 2
+  (let [r (run-example "sgd-saddle-to-saddle.edn")
+        exp (:experiment r)
+        t (:task exp)
+        sv (mapv double (get-in t [:teacher :singular-values]))
+        sigma (double (:label-noise t))
+        floor (/ (* (:output-dim t) sigma sigma) 2.0)
+        learned (get-in r [:analysis :mode-learned-steps])
+        loss (:loss (:trajectory r))
+        steps (:step (:trajectory r))
+        loss-at (fn [step] (double (nth loss (.indexOf ^java.util.List steps step))))
+        [l1 l2 l3] learned]
+    (is (every? some? (take 3 learned)))
+    (is (< l1 l2 l3) "largest mode first")
+    (testing "plateaus between the steps: after mode i is learned the loss is the unlearned modes' sum"
+      (let [plateau (fn [^long from] (+ floor (/ (reduce + (map #(* % %) (drop from sv))) 2.0)))
+            mid (fn [a b] (* 10 (quot (+ (long a) (long b)) 20)))]
+        (is (< (Math/abs (- (double (loss-at (mid l1 l2))) (double (plateau 1)))) (* 0.1 (double (plateau 1)))))
+        (is (< (Math/abs (- (double (loss-at (mid l2 l3))) (double (plateau 2)))) (* 0.1 (double (plateau 2)))))
+        (is (> (double (first loss)) (* 0.95 (+ floor (/ (reduce + (map #(* % %) sv)) 2.0)))) "starts on the first plateau")))
+    (is (< (Math/abs (- (double (get-in r [:final :loss])) floor)) (* 0.1 floor)) "ends at the noise floor")))
+
+(deftest ^:slow example-mup-vs-ntk
+  ;; [BP], SCIENCE.md §1: under muP the learning time of a mode does not drift
+  ;; with width and the first layer moves by a width-independent fraction;
+  ;; under NTK learning slows and the weights move less as the width grows
+  (let [sweep (-> (dio/read-edn-file "examples/mup-vs-ntk-width.edn")
+                  (assoc-in [:grid [:model :width]] [16 64 256]))
+        file (write-file "mvn.edn" sweep)
+        out (path "mvn")
+        {:keys [code err]} (cli "sweep" file "--out" out "--jobs" "2")
+        result (fn [p w] (dio/read-edn-file (io/file out "runs" (str (format "%03d" (+ (if (= p :mup) 0 3) ({16 0 64 1 256 2} w)))
+                                                                     "-parameterization=" (name p) "_width=" w)
+                                                     "result.edn")))
+        learned (fn [p w] (first (get-in (result p w) [:analysis :mode-learned-steps])))
+        moved (fn [p w] (let [wn (:weight-norms (:trajectory (result p w)))]
+                          (- (/ (double (get-in (peek wn) [0 0])) (double (get-in (first wn) [0 0]))) 1.0)))]
+    (is (= 0 code) err)
+    (is (<= (Math/abs (- (long (learned :mup 16)) (long (learned :mup 256)))) 10) "muP: mode 1 learned at about the same step")
+    (is (< (learned :ntk 16) (learned :ntk 64) (learned :ntk 256)) "NTK: later and later")
+    (is (< (Math/abs (- (double (moved :mup 16)) (double (moved :mup 256)))) (* 0.2 (double (moved :mup 16)))) "muP: the same relative movement")
+    (is (> (moved :ntk 16) (moved :ntk 64) (moved :ntk 256)) "NTK: the weights move less as the width grows")
+    (is (> (moved :ntk 16) (* 3 (moved :ntk 256))) "about like 1/sqrt(N): a factor 4 from width 16 to 256")))
