@@ -466,8 +466,9 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
   (or (::bad-input data) (contains? data :path) (contains? data :problem)))
 
 (defn- run-experiment
-  "Runs exp with the CLI's progress display and SIGINT handling; returns the result."
-  [exp]
+  "Runs exp (from file) with the CLI's progress display and SIGINT handling;
+  returns the result."
+  [exp file]
   (let [flag (or *interrupt-flag* (AtomicBoolean. false))
         ^Writer err *err*
         prog (when (terminal?) (run-progress err))
@@ -477,7 +478,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
       (with-sigint flag err #(experiment/run exp opts))
       (catch clojure.lang.ExceptionInfo e
         (if (bad-input-data? (ex-data e))
-          (bad-input! (str "The experiment cannot be run: " (ex-message e)) (ex-data e))
+          (bad-input! (str file ": the experiment cannot be run: " (ex-message e)) (ex-data e))
           (throw e)))
       (finally (when prog ((:finish prog)))))))
 
@@ -489,7 +490,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
         exp (validated (apply-sets raw (get opts "--set")) file (get opts "--set") "run")
         dir (or (get opts "--out") (default-out file))
         _ (check-out-dir! dir)
-        result (run-experiment exp)
+        result (run-experiment exp file)
         paths (write-result! result dir)]
     (figures! result dir (get opts "--no-plots"))
     (doseq [l (summary-lines result)] (println l))

@@ -250,6 +250,8 @@
          ["invalid experiment" ["run" (write-file "bad.edn" (assoc-in tiny [:model :depth] 0)) "--out" out]
           #"\[:model :depth\] must be a positive integer, got 0"]
          ["unknown key" ["run" (write-file "typo.edn" (assoc tiny :stpes 3)) "--out" out] #":stpes.*Did you mean :steps"]
+         ["model does not fit the task" ["run" (write-file "mis.edn" (assoc tiny :model {:kind :chain :widths [3 4 5]})) "--out" out]
+          #"cannot be run: \[:model :widths\]"]
          ["no optimizer" ["run" (write-file "noopt.edn" (dissoc tiny :optimizer :steps)) "--out" out] #"no :optimizer"]
          ["sweep file to run" ["run" (write-file "sw.edn" tiny-sweep) "--out" out] #"is a sweep file"]
          ["experiment to sweep" ["sweep" good "--out" out] #"is not a sweep file"]
