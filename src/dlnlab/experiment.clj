@@ -148,6 +148,10 @@
   Throws ex-info on an invalid experiment."
   ([experiment] (run experiment {}))
   ([experiment opts]
+   (when-not (contains? experiment :optimizer)
+     (throw (ex-info (str "The experiment has no :optimizer, so there is nothing to run. Add one, e.g. "
+                          ":optimizer {:kind :gd :lr 0.01} with :steps 1000 (kinds: :gd, :sgd, :gradient-flow, :langevin).")
+                     {:path [:optimizer] :value nil :allowed [:gd :sgd :gradient-flow :langevin]})))
    (let [started (System/currentTimeMillis)
          net (network/network experiment)
          exp (:experiment net)

@@ -137,9 +137,26 @@
    [(/ 9017.0 3168) (/ -355.0 33) (/ 46732.0 5247) (/ 49.0 176) (/ -5103.0 18656)]
    [(/ 35.0 384) 0.0 (/ 500.0 1113) (/ 125.0 192) (/ -2187.0 6784) (/ 11.0 84)]])
 ;; 5th-order weights minus 4th-order weights: the error estimate
-(def ^:private dp-e
-  (mapv - [(/ 35.0 384) 0.0 (/ 500.0 1113) (/ 125.0 192) (/ -2187.0 6784) (/ 11.0 84) 0.0]
-        [(/ 5179.0 57600) 0.0 (/ 7571.0 16695) (/ 393.0 640) (/ -92097.0 339200) (/ 187.0 2100) (/ 1.0 40)]))
+(def ^:private ^"[D" dp-e
+  (double-array (map - [(/ 35.0 384) 0.0 (/ 500.0 1113) (/ 125.0 192) (/ -2187.0 6784) (/ 11.0 84) 0.0]
+        [(/ 5179.0 57600) 0.0 (/ 7571.0 16695) (/ 393.0 640) (/ -92097.0 339200) (/ 187.0 2100) (/ 1.0 40)])))
+
+(defn- error-norm
+  "RMS of the scaled local error estimate h sum_j e_j k_j (Hairer's norm)."
+  [h ks ^doubles y ^doubles ynew atol rtol]
+  (let [h (double h) atol (double atol) rtol (double rtol)
+        n (alength y)
+        ^doubles k0 (ks 0) ^doubles k2 (ks 2) ^doubles k3 (ks 3) ^doubles k4 (ks 4)
+        ^doubles k5 (ks 5) ^doubles k6 (ks 6)
+        e0 (aget dp-e 0) e2 (aget dp-e 2) e3 (aget dp-e 3) e4 (aget dp-e 4) e5 (aget dp-e 5) e6 (aget dp-e 6)]
+    (loop [i 0 acc 0.0]
+      (if (< i n)
+        (let [e (+ (* e0 (aget k0 i)) (* e2 (aget k2 i)) (* e3 (aget k3 i)) (* e4 (aget k4 i))
+                   (* e5 (aget k5 i)) (* e6 (aget k6 i)))
+              sc (+ atol (* rtol (max (Math/abs (aget y i)) (Math/abs (aget ynew i)))))
+              r (/ (* h e) sc)]
+          (recur (inc i) (+ acc (* r r))))
+        (Math/sqrt (/ acc (double (max n 1))))))))
 
 (def ^:const ^:private stability-limit
   "Dormand–Prince's real stability interval reaches about -3.3; steps keep
@@ -194,17 +211,8 @@
                 (if (= s 6)
                   (System/arraycopy ytmp 0 ynew 0 n)
                   (f! ytmp (ks s))))
-              (let [lnew (f! ynew (ks 6))
-                    err (loop [i 0 acc 0.0]
-                          (if (< i n)
-                            (let [e (loop [j 0 e 0.0]
-                                      (if (< j 7)
-                                        (recur (inc j) (+ e (* (double (dp-e j)) (aget ^doubles (ks j) i))))
-                                        e))
-                                  sc (+ atol (* rtol (max (Math/abs (aget y i)) (Math/abs (aget ynew i)))))
-                                  r (/ (* hh e) sc)]
-                              (recur (inc i) (+ acc (* r r))))
-                            (Math/sqrt (/ acc (double (max n 1))))))
+              (let [lnew (double (f! ynew (ks 6)))
+                    err (double (error-norm hh ks y ynew atol rtol))
                     factor (if (zero? err) 5.0 (min 5.0 (max 0.2 (* 0.9 (Math/pow err -0.2)))))]
                 (cond
                   (Double/isNaN err)
@@ -213,8 +221,7 @@
                   (<= err 1.0)
                   (do (System/arraycopy ynew 0 y 0 n)
                       (System/arraycopy (ks 6) 0 k0 0 n)
-                      (when-not last? (vreset! h (* hh factor)))
-                      (when last? (vreset! h (max (double @h) (* hh factor))))
+                      (vreset! h (if last? (max (double @h) (* hh factor)) (* hh factor)))
                       (vswap! since-cap #(inc (long %)))
                       (recur (if last? t1 (+ t hh)) (inc acc) rej lnew))
 

@@ -1,0 +1,423 @@
+(ns dlnlab.metrics
+  "Metrics of a network map: one documented function per metric, usable on its
+  own, plus the `measure` multimethod the run loop calls and `catalog`, the
+  plain-data list of every metric with its options and defaults.
+
+  A network map has :arch :params :objective and optionally :test-objective and
+  :task (doc/design.md). Every value is plain data: a double, a vector of doubles
+  or nested vectors of doubles, or nil where a metric does not apply. The
+  arithmetic runs in the Java kernels (Blas gemm, svd, nrm2) on the packed
+  parameters; only :sharpness and :hessian-top-k are costly (Lanczos on exact
+  Hessian-vector products, SCIENCE.md §3, §5).
+
+  Target modes (:modes, :pathway-shares) come from (:target-svd (:task net)),
+  {:singular-values [s_1 ...] :u U :v V} with U (dout x r) and V (din x r)
+  row-major nested vectors whose columns are the singular vectors u_i, v_i
+  (dlnlab.task): the target M of matrix factorization, the teacher of
+  teacher-student data, the least-squares solution F* of a dataset. When the
+  network has no :target-svd, the SVD of the objective's F* (the target M for
+  factorization) is used; when there is none (a minibatch objective) the mode
+  metrics are nil."
+  (:require [dlnlab.engine :as engine]
+            [dlnlab.hessian :as hessian])
+  (:import [dlnlab.kernel Arch Blas Objective]
+           [java.util Collections Map WeakHashMap]))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+;; ---------------------------------------------------------------- helpers
+
+(defn- arch ^Arch [net] (:arch net))
+
+(defn- finite-array? [^doubles a]
+  (loop [i 0]
+    (cond (== i (alength a)) true
+          (Double/isFinite (aget a i)) (recur (inc i))
+          :else false)))
+
+(defn- nan-vector [^long n] (vec (repeat n Double/NaN)))
+
+(defn- factor-ranges
+  "For each pathway, the vector of its factor indices."
+  [^Arch a]
+  (let [^ints ps (.pathStart a)]
+    (mapv (fn [^long k] (vec (range (aget ps k) (aget ps (inc k))))) (range (.pathways a)))))
+
+(def ^:private factor-forms #{:raw :scaled :effective})
+
+(defn- check-form [metric form]
+  (when-not (factor-forms form)
+    (throw (ex-info (str "Option :of of metric " metric " is " (pr-str form)
+                         "; allowed are :raw (W), :scaled (alpha W) and :effective (alpha W, plus I for identity-flagged factors).")
+                    {:path [metric :of] :value form :allowed factor-forms}))))
+
+(defn- factor-matrix
+  "Factor j of the network as a fresh column-major array rows[j] x cols[j], in
+  the given form: :raw W_j, :scaled alpha_j W_j, :effective alpha_j W_j + I when
+  identity-flagged (doc/design.md)."
+  ^doubles [net ^long j form]
+  (let [a (arch net)
+        ^doubles p (:params net)
+        off (aget ^ints (.offset a) j)
+        n (.factorSize a j)
+        out (java.util.Arrays/copyOfRange p off (+ off n))]
+    (when-not (= form :raw)
+      (Blas/scal n (aget ^doubles (.alpha a) j) out 0))
+    (when (and (= form :effective) (aget ^booleans (.identity a) j))
+      (let [d (aget ^ints (.rows a) j)]
+        (dotimes [i d]
+          (let [ii (+ i (* i d))] (aset out ii (+ 1.0 (aget out ii)))))))
+    out))
+
+(defn- singular-values-of
+  "Singular values (descending) of the m x n column-major matrix a (destroyed),
+  as a vector; NaNs when a has a non-finite entry."
+  [^long m ^long n ^doubles a]
+  (let [r (min m n)]
+    (if (finite-array? a)
+      (let [s (double-array r)] (Blas/svd m n a s nil nil) (vec s))
+      (nan-vector r))))
+
+;; ---------------------------------------------------------------- target modes
+
+(def ^:private basis-cache
+  "Target bases converted to column-major arrays, keyed weakly by the
+  :target-svd map or Objective they came from, so repeated mode metrics on one
+  run convert once."
+  (Collections/synchronizedMap (WeakHashMap.)))
+
+(defn- svd-basis
+  "{:r :s double[] :u double[] (dout x r, col-major) :vt double[] (r x din, col-major)}
+  from a :target-svd map; throws ex-info when its shapes do not match the network."
+  [{:keys [singular-values u v] :as tsvd} ^long dout ^long din]
+  (let [r (count singular-values)]
+    (when-not (and (= dout (count u)) (every? #(= r (count %)) u)
+                   (= din (count v)) (every? #(= r (count %)) v))
+      (throw (ex-info (str "The task's :target-svd has " r " singular values, U with " (count u)
+                           " rows and V with " (count v) " rows; the network maps " din " -> " dout
+                           " so U must be " dout " x " r " and V " din " x " r ".")
+                      {:path [:task :target-svd] :value (select-keys tsvd [:singular-values])
+                       :allowed {:u [dout r] :v [din r]}})))
+    {:r r
+     :s (double-array singular-values)
+     ;; U column-major = the row-major nested vectors read column by column
+     :u (double-array (for [j (range r) row u] (double (nth row j))))
+     ;; V^T column-major (r x din) is V row-major flattened
+     :vt (double-array (sequence cat v))}))
+
+(defn- objective-basis [^Objective obj]
+  (when-let [^doubles fstar (.fstar obj)]
+    (let [m (.dout obj) n (.din obj) r (min m n)
+          s (double-array r) u (double-array (* m r)) vt (double-array (* r n))]
+      (when (finite-array? fstar)
+        (Blas/svd m n (aclone fstar) s u vt)
+        {:r r :s s :u u :vt vt}))))
+
+(defn- target-basis
+  "The target modes of the network (see the namespace docstring), or nil."
+  [net]
+  (let [a (arch net)
+        tsvd (get-in net [:task :target-svd])
+        key (or tsvd (:objective net))]
+    (when key
+      (or (.get ^Map basis-cache key)
+          (when-let [b (if tsvd
+                         (svd-basis tsvd (.dout a) (.din a))
+                         (objective-basis (:objective net)))]
+            (.put ^Map basis-cache key b)
+            b)))))
+
+(defn target-singular-values
+  "The target singular values s_1 >= s_2 >= ... the mode metrics refer to (see the
+  namespace docstring), a vector of doubles, or nil when the network has no target."
+  [net]
+  (some-> (target-basis net) :s vec))
+
+(defn- mode-coefficients
+  "u_i^T A v_i for each target mode i, A a dout x din column-major matrix."
+  [{:keys [^long r ^doubles u ^doubles vt]} ^long dout ^long din ^doubles a]
+  (let [t (double-array (* dout (max r 1)))]
+    ;; T = A V  (dout x r)
+    (Blas/gemm false true dout r din 1.0 a 0 dout vt 0 r 0.0 t 0 dout)
+    (mapv (fn [^long i] (Blas/dot dout u (* i dout) t (* i dout))) (range r))))
+
+;; ---------------------------------------------------------------- cheap metrics
+
+(defn loss
+  "Training loss of the network (SCIENCE.md §2), a double."
+  ^double [net]
+  (engine/loss net))
+
+(defn test-loss
+  "Held-out loss on the network's :test-objective (teacher-student tasks), a
+  double, or nil when the network has no test set."
+  [net]
+  (when-let [o (:test-objective net)]
+    (engine/loss net (:params net) o)))
+
+(defn grad-norm
+  "Euclidean norm of the gradient of the training loss with respect to all raw
+  weights (packed layout), a double."
+  ^double [net]
+  (let [g (engine/gradient net)] (Blas/nrm2 (alength g) g 0)))
+
+(defn stability-threshold
+  "The gradient-descent stability threshold 2 / (effective learning rate)
+  (SCIENCE.md §2, §6), where the effective learning rate is lr times the
+  network's :lr-multiplier (1 when absent; doc/design.md). lr is the optimizer's
+  :lr. Returns a double, or nil when lr is nil (gradient flow has none)."
+  [net lr]
+  (when lr
+    (/ 2.0 (* (double lr) (double (or (:lr-multiplier net) 1.0))))))
+
+(defn modes
+  "Strength of the end-to-end matrix F along each target mode, u_i^T F v_i
+  (SCIENCE.md §4; pi_i for aligned weights), one double per target singular
+  value in the target's order. Returns nil when the network has no target."
+  [net]
+  (when-let [b (target-basis net)]
+    (let [a (arch net) dout (.dout a) din (.din a)
+          ^doubles f (:f (engine/end-to-end net (:params net)))]
+      (if (finite-array? f)
+        (mode-coefficients b dout din f)
+        (nan-vector (:r b))))))
+
+(defn pathway-shares
+  "Share of each pathway in each target mode: c_ik / sum_k c_ik with
+  c_ik = u_i^T P_k v_i and P_k the product of pathway k (SCIENCE.md §1, §5 [MP]).
+  Shares of a mode add up to 1; they can be negative or above 1 when pathways
+  oppose each other.
+
+  Options: :cancellation-tol (1e-6): a mode whose contributions cancel,
+  |sum_k c_ik| <= tol * sum_k |c_ik| (this includes all c_ik = 0, e.g. at the
+  origin), has no defined shares and gets nil instead of a vector.
+  Returns [[share per pathway] per mode] (a mode entry may be nil), or nil when
+  the network has no target."
+  ([net] (pathway-shares net {}))
+  ([net {:keys [cancellation-tol] :or {cancellation-tol 1e-6}}]
+   (when-let [b (target-basis net)]
+     (let [a (arch net) dout (.dout a) din (.din a)
+           tol (double cancellation-tol)
+           per-path (mapv #(mode-coefficients b dout din %)
+                          (:pathways (engine/end-to-end net (:params net))))]
+       (mapv (fn [^long i]
+               (let [c (mapv #(nth % i) per-path)
+                     total (double (reduce + 0.0 c))
+                     scale (double (reduce + 0.0 (map #(Math/abs (double %)) c)))]
+                 (when (and (Double/isFinite total) (Double/isFinite scale)
+                            (> (Math/abs total) (* tol scale)))
+                   (mapv #(/ (double %) total) c))))
+             (range (:r b)))))))
+
+(defn balance-gap
+  "Balance gap ||G_{l+1}^T G_{l+1} - G_l G_l^T||_F for each adjacent pair of
+  factors l, l+1 in each pathway (SCIENCE.md §4, §6): zero for balanced weights,
+  conserved by gradient flow.
+
+  Options: :of (:scaled) which matrices G are: :scaled alpha W (the effective
+  factor without its identity: for an identity-flagged residual block
+  I + alpha W the gap uses the branch alpha W, since the identity is not a
+  trained quantity and would add 2 alpha sym(W) terms that are not a balance),
+  :raw the raw weights W, :effective alpha W + I for identity-flagged factors.
+  For chains and multi-pathway networks :scaled is the effective factor.
+  Returns [[gap per adjacent pair] per pathway]; a pathway of one factor has []."
+  ([net] (balance-gap net {}))
+  ([net {:keys [of] :or {of :scaled}}]
+   (check-form :balance-gap of)
+   (let [a (arch net) ^ints rows (.rows a) ^ints cols (.cols a)]
+     (mapv (fn [js]
+             (mapv (fn [^long j]
+                     ;; pair (G_j, G_{j+1}); both products are d x d with d = rows[j] = cols[j+1]
+                     (let [j1 (inc j)
+                           d (aget rows j)
+                           gl (factor-matrix net j of)
+                           gu (factor-matrix net j1 of)
+                           c (double-array (* d d))]
+                       (Blas/gemm true false d d (aget rows j1) 1.0 gu 0 (aget rows j1) gu 0 (aget rows j1)
+                                  0.0 c 0 d)
+                       (Blas/gemm false true d d (aget cols j) -1.0 gl 0 d gl 0 d 1.0 c 0 d)
+                       (Blas/nrm2 (* d d) c 0)))
+                   (butlast js)))
+           (factor-ranges a)))))
+
+(defn layer-singular-values
+  "Singular values of every factor, descending.
+
+  Options: :of (:effective) which matrix: :effective the factor the network
+  multiplies, alpha W (+ I for identity-flagged residual blocks); :scaled alpha W;
+  :raw W.
+  Returns [[[s ...] per layer] per pathway]; a layer of d_l x d_{l-1} has
+  min(d_l, d_{l-1}) values (NaNs when the weights are not finite)."
+  ([net] (layer-singular-values net {}))
+  ([net {:keys [of] :or {of :effective}}]
+   (check-form :layer-singular-values of)
+   (let [a (arch net) ^ints rows (.rows a) ^ints cols (.cols a)]
+     (mapv (fn [js]
+             (mapv (fn [^long j] (singular-values-of (aget rows j) (aget cols j) (factor-matrix net j of)))
+                   js))
+           (factor-ranges a)))))
+
+(defn end-to-end-singular-values
+  "Singular values of the end-to-end matrix F (SCIENCE.md §1), descending: a
+  vector of min(dout, din) doubles (NaNs when F is not finite)."
+  [net]
+  (let [a (arch net)]
+    (singular-values-of (.dout a) (.din a) (:f (engine/end-to-end net (:params net))))))
+
+(defn weight-norms
+  "Frobenius norm of every layer's weights.
+
+  Options: :of (:raw) which matrix: :raw the trainable weights W (SCIENCE.md §1);
+  :scaled alpha W; :effective alpha W (+ I for identity-flagged residual blocks).
+  Returns [[norm per layer] per pathway]."
+  ([net] (weight-norms net {}))
+  ([net {:keys [of] :or {of :raw}}]
+   (check-form :weight-norms of)
+   (let [a (arch net) ^doubles p (:params net) ^ints offs (.offset a)]
+     (mapv (fn [js]
+             (mapv (fn [^long j]
+                     (if (= of :raw)
+                       (Blas/nrm2 (.factorSize a j) p (aget offs j))
+                       (let [^doubles g (factor-matrix net j of)] (Blas/nrm2 (alength g) g 0))))
+                   js))
+           (factor-ranges a)))))
+
+;; ---------------------------------------------------------------- Hessian spectrum
+
+(defn hessian-top
+  "The k largest algebraic eigenvalues of the Hessian of the training loss and
+  their Ritz vectors, by Lanczos (dlnlab.hessian) on exact Hessian-vector
+  products (SCIENCE.md §3). At a saddle the largest algebraic eigenvalue is
+  reported, never the most negative one.
+
+  Options: :k (1); :tol (1e-8, relative residual); :max-iter (dlnlab.hessian's
+  default); :seed (0) for the random start; :warm (nil) packed double arrays to
+  start from (e.g. the :vectors of a previous call at a nearby point).
+  Returns dlnlab.hessian's map {:values [descending] :residuals [...] :hvp-count n
+  :converged? b :vectors [double[] ...]}; the vectors are arrays in the packed
+  layout, for warm starts, not for results."
+  [net {:keys [k tol max-iter seed warm] :or {k 1 tol 1e-8 seed 0}}]
+  (let [n (engine/size net)
+        op (hessian/operator n (engine/prepared-hvp net (:params net)))]
+    (hessian/eigenvalues op (cond-> {:k (min (long k) n) :which :largest :tol tol :seed seed :vectors? true}
+                              max-iter (assoc :max-iter max-iter)
+                              (seq warm) (assoc :warm (vec warm))))))
+
+(defn- warm-top
+  "hessian-top warm-started from and saving into (:state opts), a volatile map,
+  under slot; returns the values vector (NaNs when the weights are not finite)."
+  [net slot opts]
+  (let [k (long (:k opts 1))]
+    (if-not (finite-array? (:params net))
+      (nan-vector k)
+      (let [state (:state opts)
+            n (engine/size net)
+            ;; vectors of another network (a reused state) cannot start this one
+            warm (when state (seq (filter #(== n (alength ^doubles %)) (get-in @state [::lanczos slot :vectors]))))
+            r (hessian-top net (assoc opts :warm warm))]
+        (when state
+          (vswap! state assoc-in [::lanczos slot]
+                  {:vectors (:vectors r) :hvp-count (:hvp-count r) :converged? (:converged? r)}))
+        (vec (:values r))))))
+
+(defn sharpness
+  "Sharpness: the largest (algebraic) eigenvalue of the Hessian of the training
+  loss, by Lanczos on exact Hessian-vector products (SCIENCE.md §5; the edge of
+  stability is sharpness ~ 2/lr). At a saddle the top eigenvalue (possibly 0 or
+  positive) is returned, not the most negative one.
+
+  Options: :tol (1e-8, relative residual; 1e-4 is plenty to place the value on a
+  plot); :max-iter; :seed (0); :state (nil) a volatile! map: when given, Lanczos
+  starts from the vector kept there by the previous call and stores the new one
+  (key :dlnlab.metrics/lanczos), which cuts the products needed at a nearby point.
+  Returns a double (NaN when the weights are not finite)."
+  (^double [net] (sharpness net {}))
+  (^double [net opts]
+   (double (first (warm-top net :sharpness (assoc opts :k 1))))))
+
+(defn hessian-top-k
+  "The k largest (algebraic) Hessian eigenvalues, descending, by Lanczos on exact
+  Hessian-vector products.
+
+  Options: :k (5); :tol (1e-8); :max-iter; :seed (0); :state (nil) a volatile! map
+  for warm starts, as in `sharpness`.
+  Returns a vector of min(k, number of parameters) doubles."
+  ([net] (hessian-top-k net {}))
+  ([net opts]
+   (warm-top net :hessian-top-k (merge {:k 5} opts))))
+
+;; ---------------------------------------------------------------- catalog and measure
+
+(def catalog
+  "Every metric the run loop can record: {metric {:description :options
+  {option {:default :doc}} :every :cost :shape}}. :every nil means the metric is
+  recorded on the record's own cadence unless `:record {metric {:every n}}` says
+  otherwise; :cost :costly marks the metrics worth a slower cadence."
+  {:loss {:description "Training loss (SCIENCE.md §2)."
+          :options {} :every nil :cost :cheap :shape "double"}
+   :test-loss {:description "Held-out loss of a teacher-student task; nil without a test set."
+               :options {} :every nil :cost :cheap :shape "double or nil"}
+   :grad-norm {:description "Euclidean norm of the gradient over all raw weights."
+               :options {} :every nil :cost :cheap :shape "double"}
+   :sharpness {:description "Largest algebraic Hessian eigenvalue, by Lanczos on exact HVPs, warm-started from the previous record."
+               :options {:tol {:default 1e-8 :doc "relative residual of the Ritz pair"}
+                         :max-iter {:default nil :doc "Krylov dimension cap (dlnlab.hessian's default)"}
+                         :seed {:default 0 :doc "seed of the random start vector"}}
+               :every nil :cost :costly :shape "double"}
+   :hessian-top-k {:description "The k largest algebraic Hessian eigenvalues, descending, by warm-started Lanczos."
+                   :options {:k {:default 5 :doc "how many eigenvalues"}
+                             :tol {:default 1e-8 :doc "relative residual of each Ritz pair"}
+                             :max-iter {:default nil :doc "Krylov dimension cap (dlnlab.hessian's default)"}
+                             :seed {:default 0 :doc "seed of the random start vector"}}
+                   :every nil :cost :costly :shape "[eigenvalue ...] (k values, descending)"}
+   :stability-threshold {:description "2 / effective learning rate; nil for gradient flow."
+                         :options {} :every nil :cost :cheap :shape "double or nil"}
+   :modes {:description "Strength u_i^T F v_i of the end-to-end matrix along each target mode."
+           :options {} :every nil :cost :cheap :shape "[strength per mode]"}
+   :pathway-shares {:description "Per mode i and pathway k: u_i^T P_k v_i over its sum across pathways; nil for a mode whose contributions cancel."
+                    :options {:cancellation-tol {:default 1e-6 :doc "nil when |sum_k c_ik| <= tol * sum_k |c_ik|"}}
+                    :every nil :cost :cheap :shape "[[share per pathway] per mode]"}
+   :balance-gap {:description "||G_{l+1}^T G_{l+1} - G_l G_l^T||_F per adjacent layer pair, per pathway."
+                 :options {:of {:default :scaled :doc ":scaled alpha W (identity of residual blocks left out), :raw W, :effective alpha W + I"}}
+                 :every nil :cost :cheap :shape "[[gap per adjacent pair] per pathway]"}
+   :layer-singular-values {:description "Singular values of every layer, descending."
+                           :options {:of {:default :effective :doc ":effective alpha W (+ I for residual blocks), :scaled alpha W, :raw W"}}
+                           :every nil :cost :cheap :shape "[[[s ...] per layer] per pathway]"}
+   :end-to-end-singular-values {:description "Singular values of the end-to-end matrix F, descending."
+                                :options {} :every nil :cost :cheap :shape "[s ...]"}
+   :weight-norms {:description "Frobenius norm of every layer."
+                  :options {:of {:default :raw :doc ":raw W, :scaled alpha W, :effective alpha W (+ I for residual blocks)"}}
+                  :every nil :cost :cheap :shape "[[norm per layer] per pathway]"}})
+
+(defmulti measure
+  "The value of metric on the network net (doc/design.md, Experiments): ctx is
+  {:lr <effective lr or nil> :step n :time t :options <the metric's map from
+  :record, may be nil> :state <a volatile! map owned by the run>}. Returns plain
+  data (see `catalog` for each shape). Throws ex-info for an unknown metric."
+  (fn [metric _net _ctx] metric))
+
+(defn- metric-options
+  "The metric's options from ctx, without the cadence key."
+  [ctx]
+  (dissoc (:options ctx) :every))
+
+(defmethod measure :default [metric _net _ctx]
+  (throw (ex-info (str "Unknown metric " (pr-str metric) "; allowed are " (pr-str (sort (keys catalog))) ".")
+                  {:path [:record :metrics] :value metric :allowed (set (keys catalog))})))
+
+(defmethod measure :loss [_ net _] (loss net))
+(defmethod measure :test-loss [_ net _] (test-loss net))
+(defmethod measure :grad-norm [_ net _] (grad-norm net))
+(defmethod measure :sharpness [_ net ctx]
+  (sharpness net (assoc (metric-options ctx) :state (:state ctx))))
+(defmethod measure :hessian-top-k [_ net ctx]
+  (hessian-top-k net (assoc (metric-options ctx) :state (:state ctx))))
+(defmethod measure :stability-threshold [_ _net ctx]
+  (when-let [lr (:lr ctx)] (/ 2.0 (double lr))))
+(defmethod measure :modes [_ net _] (modes net))
+(defmethod measure :pathway-shares [_ net ctx] (pathway-shares net (metric-options ctx)))
+(defmethod measure :balance-gap [_ net ctx] (balance-gap net (metric-options ctx)))
+(defmethod measure :layer-singular-values [_ net ctx] (layer-singular-values net (metric-options ctx)))
+(defmethod measure :end-to-end-singular-values [_ net _] (end-to-end-singular-values net))
+(defmethod measure :weight-norms [_ net ctx] (weight-norms net (metric-options ctx)))

@@ -1,0 +1,413 @@
+(ns dlnlab.model
+  "Builds a network's architecture (the Java Arch), its packed initial parameters
+  and its learning-rate multiplier from a model spec and the task's facts; converts
+  between the user-facing weights form and the packed layout (doc/design.md).
+
+  Layout (plain data): a vector with one entry per pathway, each a vector of factor
+  maps {:pathway k :layer l :role r :rows :cols :offset :alpha :identity?} in packed
+  order; :role is :layer for chain and multi-pathway models (:layer l = 1..L) and
+  :in, :block (:layer 1..L) or :out for :residual. W of a factor is stored
+  column-major (leading dimension :rows) at :offset; the factor acts as
+  alpha W (+ I when :identity?).
+
+  Parameterization multipliers (SCIENCE.md §1, doc/design.md), D the input size,
+  fan-in the factor's column count, g = :gamma0:
+  - :standard: alpha = 1 (residual blocks beta0/sqrt(L)).
+  - :mup: the last factor 1/(g fan-in), every other factor 1/sqrt(fan-in) (so the
+    first gets 1/sqrt(D)); residual blocks beta0/sqrt(L) times that.
+    Learning-rate multiplier g^2 N with N the fan-in of the last factor (the hidden
+    width; D for a depth-1 chain).
+  - :ntk: as :mup with the last factor 1/(g sqrt(fan-in D)); multiplier g^2 D.
+
+  Inits (the raw parameters W; see dlnlab.spec/describe):
+  - :gaussian: W entries N(0, std^2), std :fan-in = 1/sqrt(cols) per factor.
+  - :orthogonal: every W semi-orthogonal times :scale.
+  - :scaled-identity: alpha times the rectangular identity, the last factor of each
+    pathway zero.
+  - :balanced-aligned / :pathway-split: the EFFECTIVE factors alpha_l W_l are
+    Q_(l+1) diag(a) Q_l^T with Q_1 = V, Q_(L+1) = U from the target's SVD and
+    a_i = pi_i^(1/L) (SCIENCE.md §4), so the effective factors are balanced and the
+    end-to-end matrix is sum_i pi_i u_i v_i^T; the raw W_l = G_l / alpha_l (which is
+    balanced too under :standard). Residual: blocks zero, W_in and W_out a balanced
+    aligned depth-2 chain through the stream (a_i = sqrt(pi_i)).
+  - :given: the raw weights as given."
+  (:require [dlnlab.spec :as spec]
+            [dlnlab.task :as task])
+  (:import [dlnlab.kernel Arch Blas Rng]))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+(def ^:const init-purpose
+  "Rng/derive purpose of the init's seed: (Rng/derive seed init-purpose)."
+  2)
+
+(def ^:const hidden-basis-stream
+  "First Rng stream (under the init seed) of the hidden bases of aligned inits:
+  pathway k, Q_l uses stream hidden-basis-stream + 64 k + l. Gaussian and orthogonal
+  inits use the global factor index as their stream."
+  1000000)
+
+;; ---------------------------------------------------------------------------
+;; Shapes and multipliers
+
+(defn- check-dims! [dims]
+  (doseq [k [:input :output]]
+    (when-not (pos-int? (get dims k))
+      (spec/fail! [:dims k] (get dims k) "a positive integer"
+                  (str "The task dimensions must give " k " as a positive integer, got " (pr-str (get dims k)) ".")))))
+
+(defn widths
+  "[d0 ... dL] of each pathway of a normalized :chain or :multi-pathway model for a
+  task of dims {:input D :output m}: :widths as given, or [D N ... N m] from :depth
+  and :width. Throws ex-info when :widths does not start with D and end with m."
+  [model dims]
+  (check-dims! dims)
+  (let [D (long (:input dims)) m (long (:output dims))]
+    (if-let [w (:widths model)]
+      (do (when (or (not= D (long (first w))) (not= m (long (peek (vec w)))))
+            (spec/fail! [:model :widths] w (str "[" D " ... " m "]")
+                        (str "[:model :widths] is " (pr-str w) " but the task maps " D " inputs to " m
+                             " outputs; the widths must start with " D " and end with " m ".")))
+          (mapv long w))
+      (let [L (long (:depth model))]
+        (vec (concat [D] (repeat (dec L) (long (or (:width model) 0))) [m]))))))
+
+(defn- multiplier
+  "alpha of a factor with fan-in fanin; last? for the readout factor."
+  [parameterization gamma0 fanin D last?]
+  (let [g (double gamma0) fanin (long fanin) D (long D)]
+    (case parameterization
+      :standard 1.0
+      :mup (if last? (/ 1.0 (* g fanin)) (/ 1.0 (Math/sqrt fanin)))
+      :ntk (if last? (/ 1.0 (* g (Math/sqrt (* fanin D)))) (/ 1.0 (Math/sqrt fanin))))))
+
+(defn layout
+  "The packed layout of a model spec (normalized here) for task dims
+  {:input D :output m}: a vector of pathways, each a vector of factor maps
+  {:pathway :layer :role :rows :cols :offset :alpha :identity?} (see the ns doc).
+  Throws ex-info for an invalid spec or widths that disagree with dims."
+  [model-spec dims]
+  (let [model (spec/normalize-model model-spec)
+        p (:parameterization model) g (:gamma0 model)
+        D (long (:input dims))
+        raw (case (:kind model)
+              (:chain :multi-pathway)
+              (let [w (widths model dims)
+                    L (dec (count w))]
+                (vec (for [k (range (:pathways model 1))]
+                       (vec (for [l (range L)]
+                              (let [fanin (long (nth w l))]
+                                {:pathway k :layer (inc (long l)) :role :layer
+                                 :rows (nth w (inc (long l))) :cols fanin
+                                 :alpha (multiplier p g fanin D (= l (dec L))) :identity? false}))))))
+              :residual
+              (let [_ (check-dims! dims)
+                    L (long (:depth model)) N (long (:width model)) m (long (:output dims))
+                    branch (/ (double (:beta0 model)) (Math/sqrt L))]
+                [(vec (concat [{:pathway 0 :role :in :rows N :cols D :alpha (multiplier p g D D false) :identity? false}]
+                              (for [l (range L)]
+                                {:pathway 0 :layer (inc (long l)) :role :block :rows N :cols N
+                                 :alpha (* branch (double (multiplier p g N D false))) :identity? true})
+                              [{:pathway 0 :role :out :rows m :cols N :alpha (multiplier p g N D true) :identity? false}]))]))]
+    (first (reduce (fn [[acc ^long off] path]
+                     (let [[fs off] (reduce (fn [[fs ^long off] f]
+                                              [(conj fs (assoc f :offset off))
+                                               (+ off (* (long (:rows f)) (long (:cols f))))])
+                                            [[] off] path)]
+                       [(conj acc fs) off]))
+                   [[] 0] raw))))
+
+(defn layout-size
+  "Number of parameters of a layout."
+  ^long [layout]
+  (let [f (peek (peek layout))] (+ (long (:offset f)) (* (long (:rows f)) (long (:cols f))))))
+
+(defn layout->arch
+  "The Java Arch of a layout."
+  ^Arch [layout]
+  (let [fs (vec (apply concat layout))]
+    (Arch. (int-array (map count layout))
+           (int-array (map :rows fs))
+           (int-array (map :cols fs))
+           (double-array (map :alpha fs))
+           (boolean-array (map :identity? fs)))))
+
+(defn arch->layout
+  "The layout of a Java Arch. Roles are inferred: an Arch with identity factors is a
+  residual network (first factor :in, last :out, the others :block)."
+  [^Arch arch]
+  (let [residual? (some true? (seq (.identity arch)))
+        ps (.pathStart arch)]
+    (vec (for [k (range (.pathways arch))]
+           (let [a (aget ps k) b (aget ps (inc (long k)))]
+             (vec (for [j (range a b)]
+                    (let [j (long j) l (- j a)]
+                      (merge {:pathway k :rows (aget (.rows arch) j) :cols (aget (.cols arch) j)
+                              :offset (aget (.offset arch) j) :alpha (aget (.alpha arch) j)
+                              :identity? (aget (.identity arch) j)}
+                             (cond (not residual?) {:role :layer :layer (inc l)}
+                                   (= j a) {:role :in}
+                                   (= j (dec b)) {:role :out}
+                                   :else {:role :block :layer l}))))))))))
+
+(defn- ->layout [arch-or-layout]
+  (if (instance? Arch arch-or-layout) (arch->layout arch-or-layout) arch-or-layout))
+
+(defn lr-multiplier
+  "The learning-rate multiplier of a model spec (normalized here) for task dims
+  {:input D :output m} (SCIENCE.md §1): 1 for :standard, gamma0^2 N for :mup (N the
+  fan-in of the last factor: the hidden width, or D for a depth-1 chain),
+  gamma0^2 D for :ntk."
+  ^double [model-spec dims]
+  (let [model (spec/normalize-model model-spec)
+        g (double (:gamma0 model))
+        last-f (peek (peek (layout model dims)))]
+    (case (:parameterization model)
+      :standard 1.0
+      :mup (* g g (double (:cols last-f)))
+      :ntk (* g g (double (:input dims))))))
+
+;; ---------------------------------------------------------------------------
+;; Weights form <-> packed
+
+(defn- residual-layout? [layout] (= :in (:role (first (first layout)))))
+
+(defn- factor-label [f]
+  (case (:role f)
+    :layer (str "pathway " (:pathway f) ", W_" (:layer f))
+    :in "W_in"
+    :out "W_out"
+    :block (str "block W_" (:layer f))))
+
+(defn- put-matrix!
+  "Writes the row-major nested matrix w into params at factor f (column-major),
+  checking its shape and entries; path names it in errors."
+  [^doubles params f w path]
+  (let [rows (long (:rows f)) cols (long (:cols f)) off (long (:offset f))
+        shape (str rows " x " cols " matrix (" rows " rows of " cols " numbers)")
+        bad (fn [p v msg] (spec/fail! p v {:rows rows :cols cols}
+                                      (str (pr-str p) " (" (factor-label f) ") " msg)))]
+    (when-not (and (sequential? w) (= rows (count w)))
+      (bad path (if (sequential? w) (count w) w)
+           (str "must be a " shape ", got " (if (sequential? w) (str (count w) " rows") (pr-str w)) ".")))
+    (dotimes [i rows]
+      (let [row (nth w i)]
+        (when-not (and (sequential? row) (= cols (count row)))
+          (bad (conj path i) row (str "must be a row of " cols " numbers of a " shape ", got "
+                                      (if (sequential? row) (str (count row) " numbers") (pr-str row)) ".")))
+        (dotimes [j cols]
+          (let [x (nth row j)]
+            (when-not (spec/finite-number? x)
+              (bad (conj path i j) x (str "must be a finite number, got " (pr-str x) ".")))
+            (aset params (+ off i (* j rows)) (double x))))))))
+
+(defn weights->packed
+  "Packs weights in the user form of dlnlab.core/weights (chain and multi-pathway:
+  a vector of pathways, each a vector of row-major matrices W_1..W_L; residual:
+  {:in W_in :blocks [W_1 ..] :out W_out}) into a new double[] in the layout of
+  arch-or-layout (a Java Arch or a layout). path (default []) prefixes the key paths
+  of errors. Throws ex-info naming the pathway, layer and expected shape of any
+  matrix of the wrong shape, and any non-finite entry."
+  (^doubles [arch-or-layout w] (weights->packed arch-or-layout w []))
+  (^doubles [arch-or-layout w path]
+   (let [layout (->layout arch-or-layout)
+         params (double-array (layout-size layout))
+         path (vec path)]
+     (if (residual-layout? layout)
+       (let [fs (first layout)
+             blocks (subvec fs 1 (dec (count fs)))
+             L (count blocks)]
+         (when-not (map? w)
+           (spec/fail! path w "a map {:in W_in :blocks [W_1 ...] :out W_out}"
+                       (str (pr-str path) ": weights of a residual network must be a map {:in W_in :blocks [W_1 ... W_"
+                            L "] :out W_out}, got " (pr-str (type w)) ".")))
+         (let [extra (remove #{:in :blocks :out} (keys w))]
+           (when (seq extra)
+             (let [dym (spec/did-you-mean (first extra) [:in :blocks :out])]
+               (spec/fail! (conj path (first extra)) (get w (first extra)) [:in :blocks :out]
+                           (str (pr-str (conj path (first extra))) ": unknown key " (pr-str (first extra))
+                                " in residual weights." (when dym (str " Did you mean " (pr-str dym) "?"))
+                                " Allowed keys are :in, :blocks, :out.")
+                           (when dym {:did-you-mean dym})))))
+         (when-not (and (sequential? (:blocks w)) (= L (count (:blocks w))))
+           (spec/fail! (conj path :blocks) (:blocks w) (str "a vector of " L " block matrices")
+                       (str (pr-str (conj path :blocks)) " must be a vector of " L " block matrices W_1 ... W_" L
+                            " (each " (:rows (first blocks)) " x " (:cols (first blocks)) "), got "
+                            (if (sequential? (:blocks w)) (str (count (:blocks w)) " matrices") (pr-str (:blocks w))) ".")))
+         (put-matrix! params (first fs) (:in w) (conj path :in))
+         (doseq [[l f] (map-indexed vector blocks)]
+           (put-matrix! params f (nth (:blocks w) l) (conj path :blocks l)))
+         (put-matrix! params (peek fs) (:out w) (conj path :out)))
+       (do
+         (when-not (and (sequential? w) (= (count layout) (count w)))
+           (spec/fail! path (if (sequential? w) (count w) w) (str (count layout) " pathways")
+                       (str (pr-str path) ": weights must be a vector of " (count layout)
+                            " pathway(s), each a vector of layer matrices W_1 ... W_L, got "
+                            (if (sequential? w) (str (count w) " pathway(s)") (pr-str w)) ".")))
+         (doseq [[k fs] (map-indexed vector layout)]
+           (let [wk (nth w k)]
+             (when-not (and (sequential? wk) (= (count fs) (count wk)))
+               (spec/fail! (conj path k) (if (sequential? wk) (count wk) wk) (str (count fs) " layer matrices")
+                           (str (pr-str (conj path k)) ": pathway " k " must be a vector of " (count fs)
+                                " layer matrices W_1 ... W_" (count fs) ", got "
+                                (if (sequential? wk) (count wk) (pr-str wk)) ".")))
+             (doseq [[l f] (map-indexed vector fs)]
+               (put-matrix! params f (nth wk l) (conj path k l)))))))
+     params)))
+
+(defn packed->weights
+  "The user weights form (see `weights->packed`) of packed params in the layout of
+  arch-or-layout. Throws ex-info when params has the wrong length."
+  [arch-or-layout ^doubles params]
+  (let [layout (->layout arch-or-layout)
+        n (layout-size layout)
+        mat (fn [f] (task/array->matrix (:rows f) (:cols f) params (:offset f)))]
+    (when (not= n (alength params))
+      (spec/fail! [] (alength params) n
+                  (str "packed parameters have " (alength params) " entries but the network has " n ".")))
+    (if (residual-layout? layout)
+      (let [fs (first layout)]
+        {:in (mat (first fs))
+         :blocks (mapv mat (subvec fs 1 (dec (count fs))))
+         :out (mat (peek fs))})
+      (mapv #(mapv mat %) layout))))
+
+;; ---------------------------------------------------------------------------
+;; Inits
+
+(defmulti init-params
+  "Initial packed parameters for a normalized init map, dispatched on its :kind.
+  ctx: {:layout :model (normalized) :dims :seed (the init seed) :target-svd}."
+  (fn [init _ctx] (:kind init)))
+
+(defn- global-factors [layout] (map-indexed vector (apply concat layout)))
+
+(defmethod init-params :gaussian [init {:keys [layout seed]}]
+  (let [params (double-array (layout-size layout))
+        std (:std init)]
+    (doseq [[j f] (global-factors layout)]
+      (let [rows (long (:rows f)) cols (long (:cols f))
+            s (if (= :fan-in std) (/ 1.0 (Math/sqrt cols)) (double std))]
+        (Rng/fillGaussian (long seed) (long j) 0 s params (long (:offset f)) (* rows cols))))
+    params))
+
+(defmethod init-params :orthogonal [init {:keys [layout seed]}]
+  (let [params (double-array (layout-size layout))
+        c (double (:scale init))]
+    (doseq [[j f] (global-factors layout)]
+      (let [rows (long (:rows f)) cols (long (:cols f)) off (long (:offset f))]
+        (if (>= rows cols)
+          (let [q (task/random-orthonormal seed j rows cols)]
+            (dotimes [i (* rows cols)] (aset params (+ off i) (* c (aget q i)))))
+          (let [q (task/random-orthonormal seed j cols rows)]
+            ;; W = Q^T with Q cols x rows
+            (dotimes [i rows]
+              (dotimes [jj cols]
+                (aset params (+ off i (* jj rows)) (* c (aget q (+ jj (* i cols)))))))))))
+    params))
+
+(defmethod init-params :scaled-identity [init {:keys [layout]}]
+  (let [params (double-array (layout-size layout))
+        a (double (:alpha init))]
+    (doseq [fs layout
+            f (butlast fs)]
+      (let [rows (long (:rows f)) off (long (:offset f))]
+        (dotimes [i (min rows (long (:cols f)))]
+          (aset params (+ off i (* i rows)) a))))
+    params))
+
+(defn- columns
+  "The first r columns of a row-major nested matrix as a column-major array."
+  ^doubles [m ^long r]
+  (let [rows (count m) a (double-array (* rows r))]
+    (dotimes [i rows] (dotimes [j r] (aset a (+ i (* j rows)) (double (nth (nth m i) j)))))
+    a))
+
+(defn- write-aligned!
+  "params at factor f <- (Q_out diag(a) Q_in^T) / alpha_f, with Q_out rows x r and
+  Q_in cols x r column-major."
+  [^doubles params f ^doubles qout ^doubles a ^doubles qin]
+  (let [rows (long (:rows f)) cols (long (:cols f)) r (alength a)
+        scaled (double-array (* rows r))
+        inv (/ 1.0 (double (:alpha f)))]
+    (dotimes [k r]
+      (let [ak (* inv (aget a k))]
+        (dotimes [i rows] (aset scaled (+ i (* k rows)) (* ak (aget qout (+ i (* k rows))))))))
+    (Blas/gemm false true rows cols r 1.0 scaled 0 rows qin 0 cols 0.0 params (long (:offset f)) rows)))
+
+(defn- aligned-init
+  "Balanced, aligned effective factors per pathway with per-pathway strengths
+  (pathway k gets pi_i * share_ki)."
+  [init {:keys [layout seed target-svd model]}]
+  (when-not (and (map? target-svd) (:u target-svd) (:v target-svd))
+    (spec/fail! [:model :init :kind] (:kind init) "an init that does not need the target's SVD"
+                (str "[:model :init] is " (pr-str (:kind init)) ", which aligns the weights with the target's singular "
+                     "vectors, but no target SVD was given.")))
+  (let [residual? (residual-layout? layout)
+        K (count layout)
+        widths-all (if residual?
+                     (let [fs (first layout)] [(:cols (first fs)) (:rows (first fs)) (:rows (peek fs))])
+                     (concat [(:cols (first (first layout)))] (map :rows (first layout))))
+        narrowest (long (apply min widths-all))
+        pis (or (:strengths init) (repeat narrowest (:scale init)))
+        r (count pis)
+        _ (when (> r narrowest)
+            (spec/fail! [:model :init :strengths] (:strengths init) (str "at most " narrowest " strengths")
+                        (str "[:model :init :strengths] has " r " modes but the narrowest layer of the network "
+                             "(including its input and output) has width " narrowest
+                             "; give at most " narrowest " strengths.")))
+        shares (or (:shares init) (vec (repeat K (vec (repeat r (/ 1.0 K))))))
+        u (columns (:u target-svd) r)
+        v (columns (:v target-svd) r)
+        params (double-array (layout-size layout))
+        hidden (fn [^long k ^long l ^long rows]
+                 (if (= :identity (:hidden-basis init))
+                   (let [a (double-array (* rows r))] (dotimes [i r] (aset a (+ i (* i rows)) 1.0)) a)
+                   (task/random-orthonormal seed (+ hidden-basis-stream (* 64 k) l) rows r)))]
+    (doseq [[k fs] (map-indexed vector layout)]
+      (let [k (long k)
+            depth (long (if residual? 2 (count fs)))
+            a (double-array (map (fn [pi sh] (Math/pow (* (double pi) (double sh)) (/ 1.0 depth)))
+                                 pis (nth shares k)))
+            chain (if residual? [(first fs) (peek fs)] fs)
+            ;; Q_1 = V, Q_(L+1) = U, hidden Q_l for l = 2..L (rows = cols of factor l)
+            qs (vec (concat [v]
+                            (for [l (range 1 depth)]
+                              (hidden k (inc (long l)) (long (:cols (nth chain l)))))
+                            [u]))]
+        (doseq [[l f] (map-indexed vector chain)]
+          (write-aligned! params f (nth qs (inc (long l))) a (nth qs l)))))
+    params))
+
+(defmethod init-params :balanced-aligned [init ctx] (aligned-init init ctx))
+(defmethod init-params :pathway-split [init ctx] (aligned-init init ctx))
+
+(defmethod init-params :given [init {:keys [layout]}]
+  (weights->packed layout (:weights init) [:model :init :weights]))
+
+;; ---------------------------------------------------------------------------
+
+(defn build-model
+  "Builds a model from its spec (normalized here), the task dims {:input D :output m},
+  the experiment seed (the init uses (Rng/derive seed init-purpose)) and the task's
+  :target-svd (needed by :balanced-aligned and :pathway-split; may be nil otherwise).
+  Returns {:spec normalized-model :arch Arch :params double[] (raw weights, packed)
+           :lr-multiplier double :layout layout (see the ns doc)}.
+  Throws ex-info {:path :value :allowed} for an invalid spec, widths that disagree
+  with dims, strengths for more modes than the narrowest layer, or given weights of
+  the wrong shape."
+  [model-spec dims seed target-svd]
+  (when-not (int? seed)
+    (spec/fail! [:seed] seed "an integer" (str "[:seed] must be an integer, got " (pr-str seed) ".")))
+  (let [model (spec/normalize-model model-spec)
+        lay (layout model dims)
+        arch (layout->arch lay)
+        params (init-params (:init model) {:layout lay :model model :dims dims
+                                           :seed (Rng/derive (long seed) init-purpose)
+                                           :target-svd target-svd})]
+    {:spec model
+     :arch arch
+     :params params
+     :lr-multiplier (lr-multiplier model dims)
+     :layout lay}))

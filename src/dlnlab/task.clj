@@ -1,0 +1,521 @@
+(ns dlnlab.task
+  "Builds a task: the target matrix or the samples (inline, CSV or teacher-student),
+  the Java Objective(s) of its loss (SCIENCE.md §2) and plain-data facts about it
+  (:dims, :target, :target-svd).
+
+  Randomness: every random number of a task comes from Rng at the seed
+  (Rng/derive seed task-purpose) and a fixed stream per use (see `streams`), so the
+  same experiment seed gives the same data bit for bit, and e.g. the test set does
+  not change when :samples does.
+
+  Also home of the small dense linear algebra the model and task builders share:
+  conversion between row-major nested vectors and column-major double[], a thin SVD
+  (`svd`) that is exact for rank-deficient and repeated singular values, and seeded
+  random orthonormal columns (`random-orthonormal`)."
+  (:require [clojure.java.io :as io]
+            [clojure.string :as str]
+            [dlnlab.spec :as spec])
+  (:import [dlnlab.kernel Blas Objective Rng]
+           [java.io BufferedReader File]))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+(def ^:const task-purpose
+  "Rng/derive purpose of the task's seed: (Rng/derive seed task-purpose)."
+  1)
+
+(def streams
+  "Rng streams under the task seed."
+  {:train-x 0 :train-noise 1 :test-x 2 :test-noise 3 :teacher 4 :basis-u 5 :basis-v 6 :split 7})
+
+;; ---------------------------------------------------------------------------
+;; Dense helpers (column-major double[] <-> row-major nested vectors)
+
+(defn matrix->array
+  "Column-major double[] (leading dimension rows) of a row-major nested matrix."
+  ^doubles [m]
+  (let [rows (count m)
+        cols (count (first m))
+        a (double-array (* rows cols))]
+    (dotimes [i rows]
+      (let [row (nth m i)]
+        (dotimes [j cols]
+          (aset a (+ i (* j rows)) (double (nth row j))))))
+    a))
+
+(defn array->matrix
+  "Row-major nested vectors of the rows x cols column-major matrix in a (from offset off)."
+  ([rows cols a] (array->matrix rows cols a 0))
+  ([^long rows ^long cols ^doubles a ^long off]
+   (mapv (fn [^long i] (mapv (fn [^long j] (aget a (+ off i (* j rows)))) (range cols))) (range rows))))
+
+(defn rows->array
+  "Row-major double[] of nested rows (samples as rows): the column-major d x n
+  layout of Objective with samples as columns."
+  ^doubles [rows]
+  (let [n (count rows)
+        d (count (first rows))
+        a (double-array (* n d))]
+    (dotimes [i n]
+      (let [row (nth rows i)]
+        (dotimes [j d] (aset a (+ j (* i d)) (double (nth row j))))))
+    a))
+
+(defmacro ^:private col-dot
+  "Dot product of column p of a and column q of b (m rows each, column-major)."
+  [m a p b q]
+  `(Blas/dot ~m ~a (* ~p ~m) ~b (* ~q ~m)))
+
+(defn- orthonormalize-column!
+  "Makes column j of a (m rows) orthogonal to columns 0..j-1 (two passes of
+  modified Gram-Schmidt) and normalizes it. Returns its norm after projection."
+  ^double [^long m ^doubles a ^long j]
+  (dotimes [_ 2]
+    (dotimes [p j]
+      (let [c (col-dot m a p a j)]
+        (Blas/axpy m (- c) a (* p m) a (* j m)))))
+  (let [nrm (Blas/nrm2 m a (* j m))]
+    (when (> nrm 0.0) (Blas/scal m (/ 1.0 nrm) a (* j m)))
+    nrm))
+
+(defn random-orthonormal
+  "A rows x cols column-major matrix with orthonormal columns (rows >= cols): the
+  Q of the QR factorization (R with positive diagonal) of a matrix of independent
+  N(0,1) entries Rng/gaussian(seed, stream, i + j*rows), so Haar-distributed.
+  Throws ex-info when cols > rows."
+  ^doubles [seed stream rows cols]
+  (let [seed (long seed) stream (long stream) rows (long rows) cols (long cols)]
+    (when (> cols rows)
+      (throw (ex-info (str "random-orthonormal: cannot have " cols " orthonormal columns of length " rows ".")
+                      {:path [] :value [rows cols] :allowed "cols <= rows"})))
+    (let [a (double-array (* rows cols))]
+      (Rng/fillGaussian seed stream 0 1.0 a 0 (* rows cols))
+      (dotimes [j cols]
+        (when-not (> (orthonormalize-column! rows a j) 1e-8)
+          (throw (ex-info "random-orthonormal: degenerate Gaussian draw" {:path [] :value [seed stream] :allowed "a generic draw"}))))
+      a)))
+
+(defn- complete-orthonormal!
+  "Fills the columns of a (m rows, ncols columns) whose index is in fill with
+  orthonormal vectors orthogonal to every other column of a (which must be
+  orthonormal): Gram-Schmidt of the standard basis vector with the largest
+  remaining component (the first such on ties)."
+  [^long m ^long ncols ^doubles a fill]
+  (let [fill (set fill)
+        done (long-array ncols)
+        ndone (long-array 1)]
+    (doseq [j (range ncols) :when (not (fill j))]
+      (aset done (aget ndone 0) (long j))
+      (aset ndone 0 (inc (aget ndone 0))))
+    (doseq [j (sort fill)]
+      (let [j (long j)
+            nd (aget ndone 0)
+            best (long
+                  (loop [i 0 best 0 bestr -1.0]
+                   (if (< i m)
+                     (let [r (double
+                              (loop [p 0 s 0.0]
+                               (if (< p nd)
+                                 (let [v (aget a (+ i (* (aget done p) m)))] (recur (inc p) (+ s (* v v))))
+                                 (- 1.0 s))))]
+                       (if (> r (+ bestr 1e-12)) (recur (inc i) i r) (recur (inc i) best bestr)))
+                     best)))]
+        (java.util.Arrays/fill a (* j m) (* (inc j) m) 0.0)
+        (aset a (+ best (* j m)) 1.0)
+        (dotimes [_ 2]
+          (dotimes [p nd]
+            (let [q (aget done p)
+                  c (col-dot m a q a j)]
+              (Blas/axpy m (- c) a (* q m) a (* j m)))))
+        (Blas/scal m (/ 1.0 (Blas/nrm2 m a (* j m))) a (* j m))
+        (aset done nd j)
+        (aset ndone 0 (inc nd))))
+    a))
+
+(defn- jacobi-sweeps!
+  "One-sided Jacobi: rotates the columns of b (m x n) until they are mutually
+  orthogonal to working precision, applying the same rotations to the columns of v
+  (n x n)."
+  [^long m ^long n ^doubles b ^doubles v]
+  (let [tol (* 4.0 (Math/ulp 1.0) (Math/sqrt (double m)))]
+    (loop [sweep 0]
+      (when (> sweep 100)
+        (throw (ex-info "svd: one-sided Jacobi did not converge in 100 sweeps" {:path [] :value m :allowed "a finite matrix"})))
+      (let [rotations (long-array 1)]
+        (dotimes [p n]
+          (loop [q (inc p)]
+            (when (< q n)
+              (let [alpha (col-dot m b p b p)
+                    beta (col-dot m b q b q)
+                    gamma (col-dot m b p b q)]
+                (when (and (> alpha 0.0) (> beta 0.0)
+                           (> (Math/abs gamma) (* tol (Math/sqrt (* alpha beta)))))
+                  (aset rotations 0 (inc (aget rotations 0)))
+                  (let [zeta (/ (- beta alpha) (* 2.0 gamma))
+                        t (/ (if (>= zeta 0.0) 1.0 -1.0)
+                             (+ (Math/abs zeta) (Math/sqrt (+ 1.0 (* zeta zeta)))))
+                        c (/ 1.0 (Math/sqrt (+ 1.0 (* t t))))
+                        s (* c t)]
+                    (dotimes [i m]
+                      (let [ip (+ i (* p m)) iq (+ i (* q m))
+                            x (aget b ip) y (aget b iq)]
+                        (aset b ip (- (* c x) (* s y)))
+                        (aset b iq (+ (* s x) (* c y)))))
+                    (dotimes [i n]
+                      (let [ip (+ i (* p n)) iq (+ i (* q n))
+                            x (aget v ip) y (aget v iq)]
+                        (aset v ip (- (* c x) (* s y)))
+                        (aset v iq (+ (* s x) (* c y))))))))
+              (recur (inc q)))))
+        (when (pos? (aget rotations 0)) (recur (inc sweep)))))))
+
+(defn- svd-tall
+  "Thin SVD of the m x n (m >= n) column-major matrix a: [s u v] with s descending
+  (double[] n), u (m x n) and v (n x n) column-major. Starts from the eigenvectors
+  of a^T a (LAPACK) and finishes with one-sided Jacobi, which gives every singular
+  value with absolute error O(eps ||a||) and orthonormal u even for repeated or zero
+  singular values (zero ones get an orthonormal completion)."
+  [^long m ^long n ^doubles a]
+  (let [g (double-array (* n n))
+        w (double-array n)
+        _ (Blas/gemm true false n n m 1.0 a 0 m a 0 m 0.0 g 0 n)
+        _ (Blas/symmetricEigen n g w true)
+        v g
+        b (double-array (* m n))
+        _ (Blas/gemm false false m n n 1.0 a 0 m v 0 n 0.0 b 0 m)
+        _ (jacobi-sweeps! m n b v)
+        norms (double-array n)
+        _ (dotimes [j n] (aset norms j (Blas/nrm2 m b (* j m))))
+        order (vec (sort-by (fn [^long j] (- (aget norms j))) (range n)))
+        smax (if (pos? n) (aget norms (long (first order))) 0.0)
+        cut (* smax (double (max m n)) (Math/ulp 1.0))
+        s (double-array n)
+        u (double-array (* m n))
+        vs (double-array (* n n))
+        zero (transient [])]
+    (dotimes [k n]
+      (let [j (long (nth order k))
+            sj (aget norms j)]
+        (System/arraycopy v (* j n) vs (* k n) n)
+        (if (and (> sj cut) (> sj 0.0))
+          (do (aset s k sj)
+              (dotimes [i m] (aset u (+ i (* k m)) (/ (aget b (+ i (* j m))) sj))))
+          (conj! zero k))))
+    (let [zero (persistent! zero)]
+      (when (seq zero) (complete-orthonormal! m n u zero)))
+    ;; sign convention: the largest-magnitude entry of each v_k is positive
+    (dotimes [k n]
+      (let [off (* k n)
+            imax (long (apply max-key (fn [^long i] (Math/abs (aget vs (+ off i)))) (range n)))]
+        (when (neg? (aget vs (+ off imax)))
+          (Blas/scal n -1.0 vs off)
+          (Blas/scal m -1.0 u (* k m)))))
+    [s u vs]))
+
+(defn svd-array
+  "Thin SVD of the rows x cols column-major matrix a: {:s double[k] :u double[rows*k]
+  :v double[cols*k]} with k = min(rows, cols), M = U diag(s) V^T, s descending and
+  u_i^T M v_i = s_i >= 0; u and v have orthonormal columns (completed for zero
+  singular values); the largest-magnitude entry of each v_i is positive."
+  [^long rows ^long cols ^doubles a]
+  (if (>= rows cols)
+    (let [[s u v] (svd-tall rows cols a)] {:s s :u u :v v})
+    (let [at (double-array (* rows cols))]
+      (dotimes [i rows] (dotimes [j cols] (aset at (+ j (* i cols)) (aget a (+ i (* j rows))))))
+      ;; M^T = U' S V'^T  =>  M = V' S U'^T; flip signs to keep the convention on v = U'
+      (let [[s ^doubles u' ^doubles v'] (svd-tall cols rows at)
+            k rows]
+        (dotimes [c k]
+          (let [off (* c cols)
+                imax (long (apply max-key (fn [^long i] (Math/abs (aget u' (+ off i)))) (range cols)))]
+            (when (neg? (aget u' (+ off imax)))
+              (Blas/scal cols -1.0 u' off)
+              (Blas/scal rows -1.0 v' (* c rows)))))
+        {:s s :u v' :v u'}))))
+
+(defn svd
+  "Thin SVD of a row-major nested matrix M (dout x din) as plain data:
+  {:singular-values [s_1 ... s_k] :u U :v V}, k = min(dout, din), U (dout x k) and
+  V (din x k) row-major nested with the singular vectors as columns, so
+  M = U diag(s) V^T; s descending, u_i^T M v_i = s_i >= 0, exact for rank-deficient
+  and repeated singular values (singular vectors of zero singular values complete
+  U and V to orthonormal columns). Singular values below max(dout, din) eps s_1 are
+  reported as 0 (the numerical rank, as numpy.linalg.matrix_rank decides it)."
+  [m]
+  (let [rows (count m) cols (count (first m))
+        {:keys [^doubles s u v]} (svd-array rows cols (matrix->array m))
+        k (min rows cols)]
+    {:singular-values (vec s)
+     :u (array->matrix rows k u)
+     :v (array->matrix cols k v)}))
+
+;; ---------------------------------------------------------------------------
+;; CSV
+
+(def ^:private number-re #"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+(defn- csv-fields [^String line]
+  (mapv (fn [^String f]
+          (let [f (str/trim f)]
+            (if (and (>= (count f) 2) (str/starts-with? f "\"") (str/ends-with? f "\""))
+              (str/trim (subs f 1 (dec (count f))))
+              f)))
+        (str/split line #"," -1)))
+
+(defn- parse-number [^String f] (when (re-matches number-re f) (Double/parseDouble f)))
+
+(defn read-csv
+  "Reads a CSV file of numbers: comma-separated fields (optionally in double quotes,
+  surrounding spaces ignored), blank lines skipped, and an optional header row
+  (the first non-blank line, when none of its fields is a number).
+  path is the key path used in error messages (default [:file]).
+  Returns {:header [names] or nil, :rows [[double ...] ...]}.
+  Throws ex-info naming the file, the line (1-based) and what is wrong: a missing
+  file, a field that is not a finite number, a row with a different number of fields
+  than the first row (e.g. a truncated file), or no data rows."
+  ([file] (read-csv file [:file]))
+  ([file path]
+   (let [f (io/file file)
+         fail (fn [line msg allowed]
+                (spec/fail! path file allowed
+                            (str "Cannot read " (pr-str (vec path)) " " (pr-str (str file))
+                                 (when line (str ", line " line)) ": " msg)
+                            {:file (str file) :line line}))]
+     (when-not (.isFile ^File f)
+       (fail nil (str "no such file" (when (.isDirectory ^File f) " (it is a directory)")
+                      " (relative paths are resolved against " (System/getProperty "user.dir") ").")
+             "an existing CSV file"))
+     (with-open [^BufferedReader r (io/reader f)]
+       (loop [lines (line-seq r) lineno 1 header nil width nil first-line nil rows (transient [])]
+         (if-let [line (when-let [l (first lines)]
+                         (if (= lineno 1) (str/replace-first l "\uFEFF" "") l))]
+           (if (str/blank? line)
+             (recur (rest lines) (inc lineno) header width first-line rows)
+             (let [fields (csv-fields line)
+                   nums (mapv parse-number fields)]
+               (cond
+                 (and (nil? width) (every? nil? nums))
+                 (recur (rest lines) (inc lineno) fields (count fields) lineno rows)
+
+                 :else
+                 (do
+                   (when (and width (not= (long width) (count fields)))
+                     (fail lineno (str "this row has " (count fields) " fields but "
+                                       (if header "the header" "the first row") " (line " first-line ") has " width
+                                       "; every row needs the same number of fields"
+                                       (when (< (count fields) (long width)) " (is the file truncated?)") ".")
+                           (str width " comma-separated numbers per row")))
+                   (doseq [[c fld v] (map vector (range) fields nums)]
+                     (when (nil? v)
+                       (fail lineno (str "field " (inc (long c)) " "
+                                         (if (str/blank? fld) "is empty" (str (pr-str fld) " is not a number"))
+                                         "; every field after the header must be a finite number"
+                                         (when-not (or header width)
+                                           " (a header row, when present, must contain no numbers)")
+                                         ".")
+                             "finite numbers")))
+                   (doseq [[c v] (map vector (range) nums)]
+                     (when (Double/isInfinite (double v))
+                       (fail lineno (str "field " (inc (long c)) " " (pr-str (nth fields c)) " overflows to infinity.")
+                             "finite numbers")))
+                   (recur (rest lines) (inc lineno) header (or width (count fields)) (or first-line lineno)
+                          (conj! rows nums))))))
+           (let [rows (persistent! rows)]
+             (when (empty? rows)
+               (fail nil (str "no data rows" (when header " (only a header)") ".") "at least one row of numbers"))
+             {:header header :rows rows})))))))
+
+;; ---------------------------------------------------------------------------
+;; Task building
+
+(defn- orthonormal-or-identity
+  "rows x r column-major: random orthonormal columns (basis :random) or the first
+  r columns of the identity."
+  ^doubles [basis seed stream rows r]
+  (if (= basis :random)
+    (random-orthonormal seed stream rows r)
+    (let [a (double-array (* (long rows) (long r)))]
+      (dotimes [i r] (aset a (+ i (* i (long rows))) 1.0))
+      a)))
+
+(defn- spectral-matrix
+  "dout x din column-major M = U diag(s) V^T with U, V from basis (:identity or
+  :random with streams basis-u / basis-v under seed)."
+  ^doubles [s dout din basis seed]
+  (let [r (count s)
+        dout (long dout) din (long din)
+        u (orthonormal-or-identity basis seed (:basis-u streams) dout r)
+        v (orthonormal-or-identity basis seed (:basis-v streams) din r)
+        us (double-array (* dout r))]
+    (dotimes [k r]
+      (let [sk (double (nth s k))]
+        (dotimes [i dout] (aset us (+ i (* k dout)) (* sk (aget u (+ i (* k dout))))))))
+    (let [m (double-array (* dout din))]
+      (Blas/gemmJava false true dout din r 1.0 us 0 dout v 0 din 0.0 m 0 dout)
+      m)))
+
+(defn- svd-facts [^long rows ^long cols ^doubles m]
+  (let [{:keys [^doubles s u v]} (svd-array rows cols m)
+        k (min rows cols)]
+    {:singular-values (vec s) :u (array->matrix rows k u) :v (array->matrix cols k v)}))
+
+(defn- samples-part
+  "The sample-based parts of a task from training samples x (n x din rows as array)
+  and y, plus an optional test set."
+  [n din dout x y nt tx ty]
+  (let [n (long n) din (long din) dout (long dout) nt (long nt)
+        obj (Objective/samples n din dout ^doubles x ^doubles y)]
+    {:objective obj
+     :test-objective (when (pos? nt) (Objective/samples nt din dout ^doubles tx ^doubles ty))
+     :least-squares {:matrix (array->matrix dout din (.fstar obj)) :loss (.lstar obj)}
+     :x x :y y :n n
+     :test-x (when (pos? nt) tx) :test-y (when (pos? nt) ty) :test-n nt}))
+
+(defmulti build-kind
+  "Builds a normalized task of one :kind with task seed ts (see `build-task`)."
+  (fn [task _ts] (:kind task)))
+
+(defmethod build-kind :matrix-factorization [task ts]
+  (let [[dout din m] (if-let [mm (:matrix task)]
+                       [(count mm) (count (first mm)) (matrix->array mm)]
+                       (let [[r c] (:dims task)]
+                         [r c (spectral-matrix (:singular-values task) r c (:basis task) ts)]))
+        dout (long dout) din (long din)]
+    {:objective (Objective/factorization dout din m)
+     :test-objective nil
+     :dims {:input din :output dout}
+     :target (array->matrix dout din m)
+     :target-svd (svd-facts dout din m)}))
+
+(defn- covariance-eigenvalues [cov ^long d]
+  (if-let [ev (:eigenvalues cov)]
+    (mapv double ev)
+    (let [a (double (:power-law cov))]
+      (mapv (fn [^long k] (Math/pow (double k) (- a))) (range 1 (inc d))))))
+
+(defn- teacher-matrix
+  "output-dim x input-dim column-major teacher."
+  ^doubles [teacher ^long dout ^long din ts]
+  (case (:kind teacher)
+    :matrix (matrix->array (:matrix teacher))
+    :spectral (spectral-matrix (:singular-values teacher) dout din (:basis teacher) ts)
+    :gaussian (let [std (if (= :fan-in (:std teacher)) (/ 1.0 (Math/sqrt (double din))) (double (:std teacher)))
+                    a (double-array (* dout din))]
+                (Rng/fillGaussian ts (:teacher streams) 0 std a 0 (* dout din))
+                a)))
+
+(defn- draw-samples
+  "n samples x = sqrt(lambda) z and y = M x + sigma eps as row arrays [x y]."
+  [ts n din dout sd m sigma x-stream noise-stream]
+  (let [ts (long ts) n (long n) din (long din) dout (long dout)
+        ^doubles sd sd ^doubles m m
+        x-stream (long x-stream) noise-stream (long noise-stream)
+        x (double-array (* n din))
+        y (double-array (* n dout))
+        sigma (double sigma)]
+    (Rng/fillGaussian ts x-stream 0 1.0 x 0 (* n din))
+    (dotimes [i n] (dotimes [b din] (let [k (+ b (* i din))] (aset x k (* (aget sd b) (aget x k))))))
+    (when (pos? n)
+      (Blas/gemm false false dout n din 1.0 m 0 dout x 0 din 0.0 y 0 dout))
+    (when (pos? sigma)
+      (dotimes [k (* n dout)]
+        (aset y k (+ (aget y k) (* sigma (Rng/gaussian ts noise-stream k))))))
+    [x y]))
+
+(defmethod build-kind :teacher-student [task ts]
+  (let [din (long (:input-dim task)) dout (long (:output-dim task))
+        n (long (:samples task)) nt (long (:test-samples task))
+        ev (covariance-eigenvalues (:covariance task) din)
+        sd (double-array (map #(Math/sqrt (double %)) ev))
+        m (teacher-matrix (:teacher task) dout din ts)
+        [x y] (draw-samples ts n din dout sd m (:label-noise task) (:train-x streams) (:train-noise streams))
+        [tx ty] (draw-samples ts nt din dout sd m (:label-noise task) (:test-x streams) (:test-noise streams))]
+    (merge {:dims {:input din :output dout}
+            :target (array->matrix dout din m)
+            :target-svd (svd-facts dout din m)
+            :covariance-eigenvalues ev
+            :teacher-sampling {:sd sd :teacher m :label-noise (double (:label-noise task))}}
+           (samples-part n din dout x y nt tx ty))))
+
+(defn sampler
+  "For a built :teacher-student task, a function (fn [seed b] [x y]) drawing b
+  fresh samples from the teacher (x ~ N(0, Sigma), y = M x + noise) as row
+  arrays, a pure function of seed; nil for other tasks. One-pass SGD draws each
+  step's batch with it."
+  [task]
+  (when-let [{:keys [sd teacher label-noise]} (:teacher-sampling task)]
+    (let [din (long (get-in task [:dims :input])) dout (long (get-in task [:dims :output]))]
+      (fn [seed b] (draw-samples seed b din dout sd teacher label-noise 0 1)))))
+
+(defn- dataset-matrix
+  "The rows of inline key k or of the CSV file at key kf of the task."
+  [task k kf]
+  (cond (contains? task k) (get task k)
+        (contains? task kf) (:rows (read-csv (get task kf) [:task kf]))))
+
+(defmethod build-kind :dataset [task ts]
+  (let [xs (dataset-matrix task :x :x-file)
+        ys (dataset-matrix task :y :y-file)
+        txs (dataset-matrix task :test-x :test-x-file)
+        tys (dataset-matrix task :test-y :test-y-file)
+        src (fn [k kf] (if (contains? task k) (str k) (str kf " " (pr-str (get task kf)))))
+        _ (when (not= (count xs) (count ys))
+            (spec/fail! [:task (if (contains? task :y) :y :y-file)] (count ys) (str (count xs) " samples, like the inputs")
+                        (str "The task's outputs (" (src :y :y-file) ") have " (count ys) " rows but its inputs ("
+                             (src :x :x-file) ") have " (count xs) "; x and y need one row per sample.")))
+        _ (when (and txs (not= (count txs) (count tys)))
+            (spec/fail! [:task (if (contains? task :test-y) :test-y :test-y-file)] (count tys) (str (count txs) " samples")
+                        (str "The task's test outputs (" (src :test-y :test-y-file) ") have " (count tys)
+                             " rows but its test inputs (" (src :test-x :test-x-file) ") have " (count txs) ".")))
+        din (count (first xs)) dout (count (first ys))
+        _ (doseq [[rows k kf want] [[txs :test-x :test-x-file din] [tys :test-y :test-y-file dout]]]
+            (when (and rows (not= (long want) (count (first rows))))
+              (spec/fail! [:task (if (contains? task k) k kf)] (count (first rows)) (str want " columns")
+                          (str "The task's " (src k kf) " has rows of " (count (first rows))
+                               " numbers but the training data has " want "."))))
+        frac (double (or (:test-fraction task) 0.0))
+        ntot (count xs)
+        nt-split (if (pos? frac) (Math/round (* frac (double ntot))) 0)
+        _ (when (>= nt-split ntot)
+            (spec/fail! [:task :test-fraction] (:test-fraction task) "a fraction that leaves at least one training sample"
+                        (str "[:task :test-fraction] " (:test-fraction task) " of " ntot
+                             " samples leaves no training sample.")))
+        test-idx (when (pos? nt-split)
+                   (set (take nt-split (sort-by (fn [^long i] (Rng/bits ts (:split streams) i)) (range ntot)))))
+        keep-train (fn [rows] (if test-idx (vec (keep-indexed (fn [i r] (when-not (test-idx i) r)) rows)) rows))
+        keep-test (fn [rows] (vec (keep-indexed (fn [i r] (when (test-idx i) r)) rows)))
+        [trx try' tex tey] (if test-idx
+                             [(keep-train xs) (keep-train ys) (keep-test xs) (keep-test ys)]
+                             [xs ys txs tys])
+        n (count trx) nt (count tex)
+        part (samples-part n din dout (rows->array trx) (rows->array try')
+                           nt (when (pos? nt) (rows->array tex)) (when (pos? nt) (rows->array tey)))
+        fstar (:matrix (:least-squares part))]
+    (merge {:dims {:input din :output dout}
+            :target fstar
+            :target-svd (svd-facts dout din (matrix->array fstar))}
+           part)))
+
+(defn build-task
+  "Builds a task from its spec (normalized here; see dlnlab.spec) and the
+  experiment seed: data from Rng at (Rng/derive seed task-purpose).
+  Returns {:spec normalized-task
+           :dims {:input D :output m}
+           :objective Objective (FACTORIZATION or exact MOMENTS form)
+           :test-objective Objective or nil
+           :target dout x din nested vectors (M; the teacher; F* of a dataset)
+           :target-svd {:singular-values [..] :u U :v V} (see `svd`)
+           ;; sample tasks only (nil/absent for :matrix-factorization):
+           :x :y double[] samples as rows (= Objective's column-major din x n), :n
+           :test-x :test-y double[] or nil, :test-n
+           :least-squares {:matrix F* :loss l*} of the training samples
+           ;; teacher-student only: :covariance-eigenvalues [..]}
+  Throws ex-info {:path :value :allowed} for an invalid spec, unreadable CSV (with
+  :file and :line), or samples whose counts or widths disagree."
+  [task-spec seed]
+  (when-not (int? seed)
+    (spec/fail! [:seed] seed "an integer" (str "[:seed] must be an integer, got " (pr-str seed) ".")))
+  (let [task (spec/normalize-task task-spec)
+        ts (Rng/derive (long seed) task-purpose)]
+    (assoc (build-kind task ts) :spec task)))
