@@ -11,7 +11,7 @@
 //   error, 1 when one failed, 2 on bad usage or missing packages.
 import { createRequire } from 'node:module';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 const [modulesDir, specsFile, outDir] = process.argv.slice(2);
 if (!modulesDir || !specsFile || !outDir) {
@@ -20,7 +20,7 @@ if (!modulesDir || !specsFile || !outDir) {
 }
 
 // Resolve the packages from the scratch install, not from this script's folder.
-const require = createRequire(join(modulesDir, 'dlnlab-resolver.js'));
+const require = createRequire(join(resolve(modulesDir), 'dlnlab-resolver.js'));
 let vega, vl, Ajv, schema;
 try {
   vega = require('vega');
