@@ -195,6 +195,8 @@
     {:mark :rule :y v}                               a horizontal line across the panel
     {:mark :band :points [[x lo hi] ...]}            a filled band between lo and hi
     {:mark :bar :points [[x0 x1 h] ...]}             histogram bars from 0 to h.
+  An axis may say :log? :auto (log when its values are positive and span two
+  decades; `figure` decides) and :zero? true (a linear axis that includes 0).
   Panels of one figure have the same layers in the same order (one panel per mode).
   Add a figure with a defmethod."
   (fn [name _data _opts] name))
@@ -303,7 +305,10 @@
         _ (when (empty? rs) (fail! "No results to plot the loss of (every slot is nil or failed)." [] data "results with :trajectory"))
         xk (x-key (first rs) opts)
         single? (= 1 (count rs))
-        labels (or (:labels opts) (map-indexed (fn [i r] (run-label r i)) rs))
+        labels (let [ls (mapv str (or (:labels opts) (map-indexed (fn [i r] (run-label r i)) rs)))
+                     dup? (fn [l] (> (long (get (frequencies ls) l)) 1))]
+                 ;; legend entries (and XChart series) need distinct names
+                 (vec (map-indexed (fn [^long i l] (if (dup? l) (str l " #" (inc i)) l)) ls)))
         train (map-indexed (fn [i r] {:mark :line :series (if single? "training loss" (str (nth labels i)))
                                       :color i :points (recorded (:trajectory r) xk :loss)})
                            rs)
@@ -330,15 +335,26 @@
                :layers (cond-> [{:mark :line :series "sharpness" :color 0 :points (recorded (:trajectory r) xk :sharpness)}]
                          thr (conj {:mark :rule :series (str "2/η = " (fmt thr)) :color rule-color :dash [6 4] :y thr}))}]}))
 
+(defn- grid
+  "n evenly spaced points from lo to hi."
+  [lo hi ^long n]
+  (let [lo (double lo) hi (double hi)]
+    (mapv (fn [^long i] (+ lo (* (- hi lo) (/ (double i) (double (dec n)))))) (range n))))
+
 (defn- theory-rows
-  "[[x [v per mode]] ...] from a theory curve {xk [...] :modes [[v per mode] per row]}."
-  [theory xk]
-  (when theory
-    (when-not (and (map? theory) (sequential? (get theory xk)) (sequential? (:modes theory)))
-      (fail! (str "Option :theory must be {" xk " [...] :modes [[value per mode] per row]}, got keys "
-                  (pr-str (when (map? theory) (keys theory))) ".")
-             [:theory] theory (str "{" xk " [...] :modes [[...] ...]}")))
-    (map vector (get theory xk) (:modes theory))))
+  "[[x [v per mode]] ...] from a theory curve {xk [...] :modes [[v per mode] per row]},
+  or from a function of x giving [v per mode], evaluated at 200 points across xs."
+  [theory xk xs]
+  (cond
+    (nil? theory) nil
+    (fn? theory) (let [xs (filter finite? xs)]
+                   (when (seq xs)
+                     (mapv (fn [x] [x (theory x)]) (grid (apply min xs) (apply max xs) 200))))
+    (and (map? theory) (sequential? (get theory xk)) (sequential? (:modes theory)))
+    (map vector (get theory xk) (:modes theory))
+    :else (fail! (str "Option :theory must be {" xk " [...] :modes [[value per mode] per row]} or a function of "
+                      (name xk) " giving [value per mode], got " (if (map? theory) (str "keys " (pr-str (keys theory))) (pr-str theory)) ".")
+                 [:theory] theory (str "{" xk " [...] :modes [[...] ...]} or (fn [x] [pi per mode])"))))
 
 (defmethod build-figure :modes [_ data opts]
   (let [r (first (runs data))
@@ -346,7 +362,7 @@
         rows (recorded (:trajectory r) xk :modes)
         n (count (second (first rows)))
         targets (or (some->> (:targets opts) (mapv double)) (mode-targets r))
-        theory (theory-rows (:theory opts) xk)
+        theory (theory-rows (:theory opts) xk (map first rows))
         layers (vec (for [i (range n)
                           :let [i (long i)]
                           layer (concat
@@ -569,7 +585,10 @@
         n (count samples)
         [lo hi] (or (:range opts) (bin-range samples))
         bins (histogram samples (double lo) (double hi) (bin-count n opts))
-        dens-bars (mapv (fn [[x0 x1 c]] [x0 x1 (/ (double c) (* n (- (double x1) (double x0))))]) bins)]
+        dens-bars (mapv (fn [[x0 x1 c]] [x0 x1 (/ (double c) (* n (- (double x1) (double x0))))]) bins)
+        density (if (fn? density)
+                  (mapv (fn [x] [x (density x)]) (grid lo hi 200))
+                  density)]
     {:name :stationary
      :title "Stationary distribution of the mode strength"
      :subtitle (str n " samples" (when density "; line: analytic density (SCIENCE.md §7)"))
@@ -631,7 +650,7 @@
                          :log-y ":auto (default: log when the values span two decades), true or false"}}
    :modes {:data "a result that recorded :modes"
            :options {:x ":step or :time" :targets "[s_i ...] (default: `mode-targets`)"
-                     :theory "{:step or :time [...] :modes [[value per mode] per row]}: dotted theory curves"
+                     :theory "{:step or :time [...] :modes [[value per mode] per row]}, or a function of step/time giving [value per mode]: dotted theory curves"
                      :log-y "false (default), true or :auto"}}
    :pathway-shares {:data "a result that recorded :pathway-shares" :options {:x ":step or :time"}}
    :balance-gap {:data "a result that recorded :balance-gap" :options {:x ":step or :time" :log-y "true (default)"}}
@@ -649,7 +668,8 @@
                   :options {:quantiles "[lo hi] keys of :quantiles for the band (default: the lowest and highest)"
                             :targets "[s_i ...] dashed lines" :log-y "false"}}
    :stationary {:data "samples: a sequence of numbers, {:samples [...] :density [[x p] ...]}, or an ensemble (final values of :paths)"
-                :options {:density "[[x p] ...] analytic density drawn as a line" :bins "number of bins (sqrt n, 10..60)"
+                :options {:density "[[x p] ...] or a function x -> p (drawn at 200 points over the bins), the analytic density as a line"
+                          :bins "number of bins (sqrt n, 10..60)"
                           :range "[lo hi] of the bins" :mode "mode index for an ensemble (0)" :x-title "x axis title"}}
    :learning-times {:data "a sequence of times, {label [t ...]}, rows [[t per mode] per path], or an ensemble with :learned-time"
                     :options {:bins "number of bins" :range "[lo hi]" :x-title "x axis title"}}})
@@ -668,7 +688,13 @@
       :band (map (fn [[x lo hi]] (assoc base :x x :y lo :y2 hi)) (:points layer))
       :bar (map (fn [[x0 x1 h]] (assoc base :x x0 :x2 x1 :y h)) (:points layer)))))
 
-(defn- vl-scale [axis] (if (:log? axis) {:type "log"} {:zero (boolean (:zero? axis))}))
+(defn- vl-scale
+  "A Vega-Lite scale for an axis; a log axis over less than two decades is not
+  widened to whole decades (nice false), so narrow lr grids fill the plot."
+  [axis]
+  (if (:log? axis)
+    (cond-> {:type "log"} (not (:decades? axis)) (assoc :nice false))
+    {:zero (boolean (:zero? axis))}))
 
 (defn- vl-layer [j layer x y color]
   (let [xenc {:field "x" :type "quantitative" :title (:title x) :scale (vl-scale x)}
@@ -699,7 +725,10 @@
   Returns the spec map."
   ([fig] (vega-lite fig {}))
   ([fig {:keys [width height] :or {width 520}}]
-   (let [{:keys [title subtitle x y panels series]} fig
+   (let [{:keys [title subtitle panels series]} fig
+         all-layers (mapcat :layers panels)
+         x (assoc (:x fig) :decades? (auto-log? (mapcat layer-xs all-layers)))
+         y (assoc (:y fig) :decades? (auto-log? (mapcat layer-ys all-layers)))
          faceted? (> (count panels) 1)
          height (or height (if faceted? 160 300))
          color {:field "series" :type "nominal"
@@ -1026,14 +1055,20 @@
       (let [cy (+ y (* (long i) legend-row))
             c (awt-color color)]
         (case mark
-          (:band :bar) (do (.setColor g (awt-color color 110))
+          (:band :bar) (do (.setStroke g (stroke 1.0 nil))
+                           (.setColor g (awt-color color 110))
                            (.fillRect g (int x) (int (- cy 6)) 22 12)
                            (.setColor g c)
                            (.drawRect g (int x) (int (- cy 6)) 22 12))
           :point (do (.setColor g c) (.fillOval g (int (+ x 7)) (int (- cy 4)) 8 8))
-          (do (.setColor g c)
-              (.setStroke g (stroke 2.0 (or dash (when (= mark :rule) [6 4]))))
-              (.drawLine g (int x) (int cy) (int (+ x 22)) (int cy))))
+          :line (do (.setColor g c)
+                    (.setStroke g (stroke 2.0 dash))
+                    (.drawLine g (int x) (int cy) (int (+ x 22)) (int cy))
+                    (when (some #(and (= name (:series %)) (:point? %)) (mapcat :layers (:panels fig)))
+                      (.fillOval g (int (+ x 7)) (int (- cy 4)) 8 8)))
+          :rule (do (.setColor g c)
+                    (.setStroke g (stroke 1.5 (or dash [6 4])))
+                    (.drawLine g (int x) (int cy) (int (+ x 22)) (int cy))))
         (.setColor g Color/BLACK)
         (.drawString g (str name) (int (+ x 30)) (int (+ cy 4)))))))
 

@@ -217,7 +217,13 @@
     (is (= 9 (count (:series fig))) "line, target and theory per mode")
     (is (= [3.0 1.0 0.5] (mapv :y (filter #(= :rule (:mark %)) (mapcat :layers (:panels fig))))))
     (is (= (mapv #(nth % 2) (:modes theory)) (mapv second (:points (layer fig "theory, mode 3")))))
-    (is (thrown-with-msg? clojure.lang.ExceptionInfo #":theory" (plot/figure :modes run {:theory {:modes []}})))))
+    (is (thrown-with-msg? clojure.lang.ExceptionInfo #":theory" (plot/figure :modes run {:theory {:modes []}})))
+    (testing "a theory function of the step is drawn across the recorded steps"
+      (let [f (fn [step] (:modes (theory-curve [3.0 1.0 0.5] 0.05 0.0025 [step])))
+            pts (:points (layer (plot/figure :modes run {:theory (fn [step] (first (f step)))}) "theory, mode 2"))]
+        (is (= 200 (count pts)))
+        (is (= [0.0 400.0] [(first (first pts)) (first (last pts))]))
+        (is (every? (fn [[x y]] (== (double y) (double (nth (first (f x)) 1)))) pts))))))
 
 (deftest pathway-share-bands-stack-to-one
   (let [run (assoc-in (synthetic-run {}) [:trajectory :pathway-shares 10 1] nil)
@@ -273,6 +279,14 @@
     (is (= 40 (count bars)))
     (is (< (Math/abs (- 1.0 (double area))) 1e-12))
     (is (= 101 (count (:points (layer fig "analytic density")))))
+    (testing "a density function is drawn at 200 points across the bins"
+      (let [pdf (fn [x] (let [z (/ (- (double x) 2.0) 0.3)] (/ (Math/exp (* -0.5 z z)) (* 0.3 (Math/sqrt (* 2.0 Math/PI))))))
+            f (plot/figure :stationary (gaussian-samples 3000 2.0 0.3) {:density pdf})
+            pts (:points (layer f "analytic density"))
+            bars (:points (layer f "simulation (n = 3000)"))]
+        (is (= 200 (count pts)))
+        (is (= [(first (first bars)) (second (last bars))] [(first (first pts)) (first (last pts))]))
+        (is (every? (fn [[x p]] (== (double p) (double (pdf x)))) pts))))
     (testing "samples from an ensemble: the final value of each path"
       (let [ens (synthetic-ensemble)
             f (plot/figure :stationary ens {:mode 1})]
@@ -512,3 +526,10 @@
     (testing "a sweep and an ensemble"
       (is (= [:bifurcation :loss :loss-vs-lr] (keys (plot/write-figures! (synthetic-sweep) (str (io/file dir "sweep"))))))
       (is (= [:learning-times :sde-ensemble] (keys (plot/write-figures! (synthetic-ensemble) (str (io/file dir "sde")))))))))
+
+(deftest duplicate-run-labels-are-made-distinct
+  (let [r (synthetic-run {:steps 20})
+        fig (plot/figure :loss [r r] {:labels ["a" "a"]})]
+    (is (= ["a #1" "a #2"] (mapv :name (:series fig))))
+    (is (= ["run 1" "run 2"] (mapv :name (:series (plot/figure :loss [r r])))))
+    (is (string? (plot/render! fig (str (io/file out-dir "duplicates.svg")))))))
