@@ -108,7 +108,8 @@
     (is (= 0 code))
     (is (= 0.05 (get-in result [:experiment :optimizer :lr])))
     (is (= 20 (get-in result [:experiment :steps])))
-    (is (= [0 4 8 12 16 20] (get-in result [:trajectory :step])))
+    (is (= [0 4 8 10 12 16 20] (get-in result [:trajectory :step]))
+        "every 4 steps, plus step 10 where sharpness's own cadence falls")
     (testing "the file itself is unchanged"
       (is (= tiny (edn/read-string (slurp file)))))))
 
