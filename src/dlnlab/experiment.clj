@@ -63,14 +63,21 @@
                  (and (instance? clojure.lang.IDeref flag) @flag)))))
 
 (defn- recorder
-  "A recording closure over transient columns; returns {:record! f :columns f}."
+  "A recording closure over the trajectory's columns; returns {:record! f
+  :columns f}. Recording a step again (a run that stops on a step it already
+  recorded) fills that row's missing values instead of adding a row."
   [metric-keys on-record]
   (let [cols (volatile! (into {:step [] :time []} (map (fn [m] [m []]) metric-keys)))]
     {:record! (fn [step time row]
                 (vswap! cols (fn [c]
-                               (reduce (fn [c m] (update c m conj (get row m)))
-                                       (-> c (update :step conj step) (update :time conj time))
-                                       metric-keys)))
+                               (if (= step (peek (:step c)))
+                                 (reduce (fn [c m] (if (nil? (peek (get c m)))
+                                                     (update c m #(conj (pop %) (get row m)))
+                                                     c))
+                                         c metric-keys)
+                                 (reduce (fn [c m] (update c m conj (get row m)))
+                                         (-> c (update :step conj step) (update :time conj time))
+                                         metric-keys))))
                 (when on-record (on-record (assoc row :step step :time time))))
      :columns (fn [] @cols)
      :last-step (fn [] (peek (:step @cols)))}))
@@ -89,22 +96,20 @@
         row! (fn [^long step force?]
                (record! step (* dt step)
                         (measure-row net params cadences (assoc ctx :step step :time (* dt step)) step force?)))]
-    (loop [step 0 last-recorded -1]
-      (let [rec? (or (due? step every) (row-due? step cadences) (= step steps))
-            _ (when rec? (row! step (= step steps)))
-            last-recorded (if rec? step last-recorded)]
-        (if (>= step steps)
-          {:status :completed :step step :time (* dt step) :last-recorded last-recorded}
-          (let [loss (double (gradient! params step))
-                verdict (classify-loss loss stop)
-                verdict (or verdict (when (interrupted? opts) [:stopped :interrupted]))]
-            (when progress (progress {:step step :steps steps :loss loss}))
-            (if verdict
-              (do (when (not= last-recorded step) (row! step true))
-                  {:status (first verdict) :stop-reason (second verdict) :step step :time (* dt step)
-                   :last-recorded step})
-              (do (apply! params step)
-                  (recur (inc step) last-recorded)))))))))
+    (loop [step 0]
+      (when (or (due? step every) (row-due? step cadences) (= step steps))
+        (row! step (= step steps)))
+      (if (>= step steps)
+        {:status :completed :step step :time (* dt step)}
+        (let [loss (double (gradient! params step))
+              verdict (or (classify-loss loss stop)
+                          (when (interrupted? opts) [:stopped :interrupted]))]
+          (when progress (progress {:step step :steps steps :loss loss}))
+          (if verdict
+            (do (row! step true)
+                {:status (first verdict) :stop-reason (second verdict) :step step :time (* dt step)})
+            (do (apply! params step)
+                (recur (inc step)))))))))
 
 (defn- flow-loop
   "Gradient flow on the grid t_k = k * time / steps."
@@ -126,19 +131,18 @@
         row! (fn [^long k force?]
                (record! k (* dt k)
                         (measure-row net params cadences (assoc ctx :step k :time (* dt k)) k force?)))]
-    (loop [k 0 last-recorded -1]
-      (let [rec? (or (due? k every) (row-due? k cadences) (= k steps))
-            _ (when rec? (row! k (= k steps)))
-            last-recorded (if rec? k last-recorded)]
-        (if (>= k steps)
-          {:status :completed :step k :time (* dt k)}
-          (let [{:keys [^double loss]} (advance! params (* dt k) (* dt (inc k)))
-                verdict (or (classify-loss loss stop) (when (interrupted? opts) [:stopped :interrupted]))]
-            (when progress (progress {:step (inc k) :steps steps :loss loss}))
-            (if verdict
-              (do (row! (inc k) true)
-                  {:status (first verdict) :stop-reason (second verdict) :step (inc k) :time (* dt (inc k))})
-              (recur (inc k) last-recorded))))))))
+    (loop [k 0]
+      (when (or (due? k every) (row-due? k cadences) (= k steps))
+        (row! k (= k steps)))
+      (if (>= k steps)
+        {:status :completed :step k :time (* dt k)}
+        (let [{:keys [^double loss]} (advance! params (* dt k) (* dt (inc k)))
+              verdict (or (classify-loss loss stop) (when (interrupted? opts) [:stopped :interrupted]))]
+          (when progress (progress {:step (inc k) :steps steps :loss loss}))
+          (if verdict
+            (do (row! (inc k) true)
+                {:status (first verdict) :stop-reason (second verdict) :step (inc k) :time (* dt (inc k))})
+            (recur (inc k))))))))
 
 (defn run
   "Runs an experiment map (validated, defaults filled) and returns the result map

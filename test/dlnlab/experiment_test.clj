@@ -146,6 +146,13 @@
       (is (= [:stopped :loss-below] [(:status r) (:stop-reason r)]))
       (is (< (double (last (get-in r [:trajectory :loss]))) 1e-3))
       (is (< (get-in r [:final :step]) 5000))))
+  (testing "the last row of an early end has every metric, even on a recorded step"
+    (let [r (ex/run (assoc eos-exp :steps 5000 :stop {:loss-below 1e-3}
+                           :record {:every 1 :metrics [:loss :sharpness] :sharpness {:every 50}}))
+          steps (get-in r [:trajectory :step])]
+      (is (= :stopped (:status r)))
+      (is (apply < steps) "no step is recorded twice")
+      (is (number? (last (get-in r [:trajectory :sharpness]))))))
   (testing "an interrupt"
     (let [flag (AtomicBoolean. false)
           rows (atom 0)
