@@ -1,0 +1,494 @@
+(ns dlnlab.bench.engine
+  "Benchmark of the engine kernels against PyTorch (issue 2, \"Benchmark\"):
+  gradient, Hessian-vector product and top Hessian eigenvalue of a 2-pathway,
+  depth-4 deep linear network at widths 16, 64 and 256 on 512-sample regression.
+
+  Our side calls the kernels directly (Engine on an Arch + Objective built by hand);
+  the peer is bench/torch_peer.py run with /usr/bin/python3 in the same run, float64,
+  one thread on both sides (OMP_NUM_THREADS=1, torch.set_num_threads(1), OpenBLAS
+  pinned to one thread). The peer runs twice: with the BLAS Debian's python3-torch
+  links by default (libblas3, the reference BLAS) and with the very OpenBLAS binary
+  dlnlab loads (a libblas.so.3 shim on LD_LIBRARY_PATH), so the table shows what the
+  kernels gain over PyTorch and how much of it is the BLAS.
+
+  Before timing, both sides compute loss, gradient, HVP and the top Ritz value on
+  one shared instance per width (weights, data and direction exported as JSON) and
+  the relative differences are printed: the comparison is between equal numbers.
+
+  Run: lein run -m dlnlab.bench.engine [--quick]. Prints a Markdown report and
+  writes it to bench/out/engine.md. --quick uses fewer samples (a smoke test)."
+  (:require [clojure.java.io :as io]
+            [clojure.string :as str])
+  (:import [dlnlab.kernel Arch Blas Engine Engine$Workspace Objective Rng]
+           [java.io BufferedReader File InputStreamReader]
+           [java.math BigDecimal MathContext]
+           [java.nio.file Files LinkOption Path]
+           [java.nio.file.attribute FileAttribute]))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+(def ^:private pathways 2)
+(def ^:private depth 4)
+(def ^:private n-samples 512)
+(def ^:private lanczos-steps 20)
+(def ^:private noise-std 0.1)
+
+;; ---------------------------------------------------------------- instances
+
+(defn- gaussians
+  "n standard normals times scale from Rng stream (seed, stream)."
+  ^doubles [^long n ^long seed ^long stream ^double scale]
+  (let [a (double-array n)] (Rng/fillGaussian seed stream 0 scale a 0 n) a))
+
+(defn instance
+  "A benchmark instance of width w: the 2-pathway depth-4 network (standard
+  parameterization, alpha = 1, weights N(0, 1/w)), 512 samples x ~ N(0, I),
+  y = M x + 0.1 eps with a teacher M ~ N(0, 1/w), both objectives built from the
+  samples, and a N(0, 1) direction for HVPs and as the Lanczos start.
+  Returns a map with :arch, :params, :direction, :x, :y (arrays, samples as
+  columns), :moments and :batch (Objective)."
+  [^long w ^long seed]
+  (let [nf (* (long pathways) (long depth))
+        arch (Arch. (int-array (repeat pathways depth)) (int-array (repeat nf w)) (int-array (repeat nf w))
+                    (double-array (repeat nf 1.0)) (boolean-array nf))
+        s (fn ^long [^long purpose] (Rng/derive seed purpose))
+        sd (/ 1.0 (Math/sqrt w))
+        n (long n-samples)
+        x (gaussians (* w n) (s 1) 0 1.0)
+        teacher (gaussians (* w w) (s 2) 0 sd)
+        y (gaussians (* w n) (s 3) 0 noise-std)]
+    (Blas/gemm false false w n w 1.0 teacher 0 w x 0 w 1.0 y 0 w)
+    {:width w :arch arch
+     :params (gaussians (.size arch) (s 4) 0 sd)
+     :direction (gaussians (.size arch) (s 5) 0 1.0)
+     :x x :y y
+     :moments (Objective/samples n w w x y)
+     :batch (Objective/batch n w w x y)}))
+
+;; ---------------------------------------------------------------- JSON out and in
+
+(defn- exact-number
+  "A decimal string that parses back to exactly d (17 significant digits suffice)."
+  ^String [^double d]
+  (let [s (Double/toString d)]
+    (if (== (Double/parseDouble s) d)
+      s
+      (.toString (.round (BigDecimal. d) (MathContext. 17))))))
+
+(defn- append-matrix!
+  "Appends the rows x cols column-major matrix at a[off] as row-major nested lists."
+  [^StringBuilder sb ^doubles a off rows cols]
+  (let [off (long off) rows (long rows) cols (long cols)]
+  (.append sb "[")
+  (dotimes [i rows]
+    (when (pos? i) (.append sb ","))
+    (.append sb "[")
+    (dotimes [c cols]
+      (when (pos? c) (.append sb ","))
+      (.append sb (exact-number (aget a (+ off i (* c rows))))))
+    (.append sb "]"))
+  (.append sb "]")))
+
+(defn- append-weights!
+  "Appends packed parameters in the weights form: pathways of row-major layers."
+  [^StringBuilder sb ^Arch arch ^doubles p]
+  (.append sb "[")
+  (dotimes [k (.pathways arch)]
+    (when (pos? k) (.append sb ","))
+    (.append sb "[")
+    (let [a (aget ^ints (.pathStart arch) k) b (aget ^ints (.pathStart arch) (inc k))]
+      (doseq [j (range a b)]
+        (when (> ^long j a) (.append sb ","))
+        (append-matrix! sb p (aget ^ints (.offset arch) j) (aget ^ints (.rows arch) j) (aget ^ints (.cols arch) j))))
+    (.append sb "]"))
+  (.append sb "]"))
+
+(defn- write-instance!
+  "Writes the instance as JSON (weights, direction, samples as rows) to file."
+  [{:keys [^Arch arch params direction x y ^long width]} ^File file]
+  (let [sb (StringBuilder.)
+        n (long n-samples)]
+    (.append sb (str "{\"width\":" width ",\"n\":" n ",\"lanczos_steps\":" lanczos-steps ",\"weights\":"))
+    (append-weights! sb arch params)
+    (.append sb ",\"direction\":")
+    (append-weights! sb arch direction)
+    ;; samples as columns of a width x n column-major array = n x width row-major
+    (.append sb ",\"x\":")
+    (append-matrix! sb (let [t (double-array (* n width))]
+                         (dotimes [i n] (dotimes [b width] (aset t (+ i (* b n)) (aget ^doubles x (+ b (* i width))))))
+                         t)
+                    0 n width)
+    (.append sb ",\"y\":")
+    (append-matrix! sb (let [t (double-array (* n width))]
+                         (dotimes [i n] (dotimes [b width] (aset t (+ i (* b n)) (aget ^doubles y (+ b (* i width))))))
+                         t)
+                    0 n width)
+    (.append sb "}")
+    (spit file (.toString sb))))
+
+(defn- parse-json
+  "A small JSON reader (objects, arrays, strings without escapes beyond \\\" and
+  \\\\, numbers, true/false/null): enough for the peer's output."
+  [^String s]
+  (let [len (.length s)
+        pos (int-array 1)
+        skip-ws (fn [] (while (and (< (aget pos 0) len) (Character/isWhitespace (.charAt s (aget pos 0))))
+                         (aset pos 0 (inc (aget pos 0)))))
+        peek-char (fn ^Character [] (skip-ws) (.charAt s (aget pos 0)))
+        expect (fn [c] (skip-ws)
+                 (when-not (== (int (char c)) (int (.charAt s (aget pos 0))))
+                   (throw (ex-info (str "JSON: expected " c " at " (aget pos 0)) {:path [:json] :value (aget pos 0) :allowed c})))
+                 (aset pos 0 (inc (aget pos 0))))]
+    (letfn [(read-value []
+              (let [c (char (peek-char))]
+                (cond
+                  (= c \{) (read-object)
+                  (= c \[) (read-array)
+                  (= c \") (read-string*)
+                  (.startsWith s "true" (aget pos 0)) (do (aset pos 0 (+ 4 (aget pos 0))) true)
+                  (.startsWith s "false" (aget pos 0)) (do (aset pos 0 (+ 5 (aget pos 0))) false)
+                  (.startsWith s "null" (aget pos 0)) (do (aset pos 0 (+ 4 (aget pos 0))) nil)
+                  :else (read-number))))
+            (read-number []
+              (let [start (aget pos 0)]
+                (loop [] (when (and (< (aget pos 0) len)
+                                    (let [c (.charAt s (aget pos 0))]
+                                      (or (Character/isDigit c) (#{\- \+ \. \e \E} c))))
+                           (aset pos 0 (inc (aget pos 0))) (recur)))
+                (let [t (subs s start (aget pos 0))]
+                  (if (re-matches #"-?\d+" t) (Long/parseLong t) (Double/parseDouble t)))))
+            (read-string* []
+              (expect \")
+              (let [sb (StringBuilder.)]
+                (loop []
+                  (let [c (.charAt s (aget pos 0))]
+                    (aset pos 0 (inc (aget pos 0)))
+                    (cond (= c \") (.toString sb)
+                          (= c \\) (do (.append sb (.charAt s (aget pos 0))) (aset pos 0 (inc (aget pos 0))) (recur))
+                          :else (do (.append sb c) (recur)))))))
+            (read-array []
+              (expect \[)
+              (if (= \] (peek-char))
+                (do (expect \]) [])
+                (loop [acc (transient [])]
+                  (let [acc (conj! acc (read-value))]
+                    (if (= \, (peek-char)) (do (expect \,) (recur acc)) (do (expect \]) (persistent! acc)))))))
+            (read-object []
+              (expect \{)
+              (if (= \} (peek-char))
+                (do (expect \}) {})
+                (loop [acc (transient {})]
+                  (let [k (read-string*) _ (expect \:) v (read-value) acc (assoc! acc (keyword k) v)]
+                    (if (= \, (peek-char)) (do (expect \,) (recur acc)) (do (expect \}) (persistent! acc)))))))]
+      (read-value))))
+
+(defn- packed-from-weights
+  "Packs weights-form nested vectors (row-major layers) into the packed layout."
+  ^doubles [^Arch arch weights]
+  (let [out (double-array (.size arch))]
+    (doseq [k (range (.pathways arch))
+            :let [a (aget ^ints (.pathStart arch) k)]
+            [l layer] (map-indexed vector (nth weights k))
+            :let [j (+ a ^long l) off (aget ^ints (.offset arch) j) rows (aget ^ints (.rows arch) j)]
+            [i row] (map-indexed vector layer)
+            [c v] (map-indexed vector row)]
+      (aset out (+ off ^long i (* ^long c rows)) (double v)))
+    out))
+
+;; ---------------------------------------------------------------- our operations
+
+(defn- lanczos-top
+  "Top Ritz value after steps products of Lanczos with full reorthogonalization
+  (twice, classical Gram-Schmidt against every earlier vector) from start.
+  hvp! computes H v into out. The same algorithm as the peer's lanczos_top."
+  ^double [hvp! ^long size ^doubles start ^long steps]
+  (let [q (double-array (* size steps))            ; size x steps, column-major
+        qj (double-array size)
+        w (double-array size)
+        c (double-array steps)
+        alpha (double-array steps)
+        beta (double-array steps)
+        nrm (Blas/nrm2 size start 0)]
+    (dotimes [i size] (aset qj i (/ (aget start i) nrm)))
+    (System/arraycopy qj 0 q 0 size)
+    (let [m (long (loop [j 0]
+              (hvp! qj w)
+              (let [a (Blas/dot size qj 0 w 0)]
+                (aset alpha j a)
+                (Blas/axpy size (- a) qj 0 w 0)
+                (when (pos? j) (Blas/axpy size (- (aget beta (dec j))) q (* (dec j) size) w 0))
+                (dotimes [_ 2]
+                  (Blas/gemm true false (inc j) 1 size 1.0 q 0 size w 0 size 0.0 c 0 steps)
+                  (Blas/gemm false false size 1 (inc j) -1.0 q 0 size c 0 steps 1.0 w 0 size))
+                (let [b (Blas/nrm2 size w 0)]
+                  (aset beta j b)
+                  (cond
+                    (= (inc j) steps) steps
+                    (<= b (* 1e-14 (Math/abs a))) (inc j)
+                    :else (do (dotimes [i size] (aset qj i (/ (aget w i) b)))
+                              (System/arraycopy qj 0 q (* (inc j) size) size)
+                              (recur (inc j))))))))
+          d (java.util.Arrays/copyOf alpha m)
+          e (java.util.Arrays/copyOf beta (max 1 (dec m)))]
+      (Blas/tridiagonalEigen m d e nil)
+      (aget d (dec m)))))
+
+(defn- top-eigenvalue
+  "Prepares the point once, then runs lanczos-top with prepared HVPs."
+  ^double [{:keys [^Arch arch params direction]} ^Objective obj ^Engine$Workspace ws]
+  (Engine/prepare arch obj params ws)
+  (lanczos-top (fn [v out] (Engine/hvpPrepared arch obj ws v out))
+               (.size arch) direction lanczos-steps))
+
+(defn- operations
+  "Zero-argument functions for our side of every table row, keyed by row id."
+  [{:keys [^Arch arch ^doubles params ^doubles direction ^Objective moments ^Objective batch] :as inst}]
+  (let [wm (Engine$Workspace. arch moments)
+        wb (Engine$Workspace. arch batch)
+        wp (Engine$Workspace. arch moments)
+        out (double-array (.size arch))]
+    (Engine/prepare arch moments params wp)
+    {:gradient-moments #(Engine/gradient arch moments params wm out)
+     :gradient-batch #(Engine/gradient arch batch params wb out)
+     :hvp-moments #(Engine/hvp arch moments params direction wm out)
+     :hvp-batch #(Engine/hvp arch batch params direction wb out)
+     :hvp-prepared #(Engine/hvpPrepared arch moments wp direction out)
+     :lanczos #(top-eigenvalue inst moments wm)}))
+
+(def ^:private rows
+  "Table rows: our operation, the peer operation it is compared with, and labels."
+  [{:op "gradient" :ours :gradient-moments :peer "gradient_samples"
+    :note "exact moments (Objective/samples) vs torch forward pass on the 512 x W batch"}
+   {:op "gradient" :ours :gradient-batch :peer "gradient_samples"
+    :note "minibatch objective (Objective/batch, 512 samples) vs torch on the batch"}
+   {:op "gradient" :ours :gradient-moments :peer "gradient_moments"
+    :note "exact moments vs torch on precomputed moments"}
+   {:op "HVP" :ours :hvp-moments :peer "hvp_samples"
+    :note "from scratch (prepare + product) vs torch double backward on the batch"}
+   {:op "HVP" :ours :hvp-batch :peer "hvp_samples"
+    :note "minibatch objective vs torch double backward on the batch"}
+   {:op "HVP" :ours :hvp-moments :peer "hvp_moments"
+    :note "exact moments vs torch double backward on precomputed moments"}
+   {:op "HVP, prepared point" :ours :hvp-prepared :peer "hvp_prepared_samples"
+    :note "Engine/hvpPrepared vs torch backward through a retained create_graph gradient"}
+   {:op "top eigenvalue" :ours :lanczos :peer "lanczos_samples"
+    :note "Lanczos, 20 HVPs, full reorthogonalization, prepared point, both sides"}])
+
+;; ---------------------------------------------------------------- timing
+
+(defn- median ^double [xs]
+  (let [v (vec (sort xs)) n (count v)]
+    (if (odd? n)
+      (double (v (quot n 2)))
+      (* 0.5 (+ ^double (v (dec (quot n 2))) ^double (v (quot n 2)))))))
+
+(defn- seconds-since ^double [^long t0] (/ (- (System/nanoTime) t0) 1e9))
+
+(defn median-seconds
+  "Median seconds per call of f (no arguments) after warm-up.
+  Options: :warmup-s (0.5) warm-up time, :min-sample-s (0.005) calls are grouped so
+  a sample lasts at least this long, :samples (21) samples wanted, :max-op-s (4.0)
+  time budget that can lower the sample count (never below 3, or 1 when a single
+  call exceeds the budget). Returns {:median s :samples k :inner calls-per-sample}."
+  [f {:keys [warmup-s min-sample-s samples max-op-s]
+      :or {warmup-s 0.5 min-sample-s 0.005 samples 21 max-op-s 4.0}}]
+  (let [f ^clojure.lang.IFn f
+        t0 (System/nanoTime)
+        calls (long (loop [c 1] (f) (if (>= (seconds-since t0) (double warmup-s)) c (recur (inc c)))))
+        per-call (/ (seconds-since t0) calls)
+        inner (max 1 (long (/ (double min-sample-s) per-call)))
+        budget (long (/ (double max-op-s) (* per-call inner)))
+        k (max (min (long samples) budget) (if (> per-call (double max-op-s)) 1 3))
+        times (vec (for [_ (range k)]
+                     (let [t (System/nanoTime)]
+                       (dotimes [_ inner] (f))
+                       (/ (seconds-since t) inner))))]
+    {:median (median times) :samples k :inner inner}))
+
+;; ---------------------------------------------------------------- the peer
+
+(defn- openblas-path
+  "Path of the OpenBLAS shared library dlnlab has loaded."
+  ^String []
+  (Blas/init)
+  (or (some (fn [[k v]] (when (str/starts-with? (str k) "openblas") v))
+            (org.bytedeco.javacpp.Loader/getLoadedLibraries))
+      (throw (ex-info "OpenBLAS is not among the loaded native libraries"
+                      {:path [:openblas] :value (keys (org.bytedeco.javacpp.Loader/getLoadedLibraries))
+                       :allowed "a library named openblas*"}))))
+
+(defn- blas-shim!
+  "A directory whose libblas.so.3 is dlnlab's OpenBLAS, for LD_LIBRARY_PATH."
+  ^File [^File dir]
+  (let [lib (io/file (openblas-path))
+        shim (io/file dir "blas-shim")]
+    (.mkdirs shim)
+    (Files/createSymbolicLink (.toPath (io/file shim "libblas.so.3")) (.toPath lib) (make-array FileAttribute 0))
+    shim))
+
+(defn- run-peer
+  "Runs bench/torch_peer.py with the given arguments and extra environment,
+  echoing its lines to stderr. Returns the parsed JSON lines."
+  [args env]
+  (let [pb (ProcessBuilder. ^java.util.List (into ["/usr/bin/python3" "bench/torch_peer.py"] args))
+        _ (doto (.environment pb)
+            (.put "OMP_NUM_THREADS" "1")
+            (.put "OPENBLAS_NUM_THREADS" "1")
+            (.put "MKL_NUM_THREADS" "1"))
+        _ (doseq [[k v] env] (.put (.environment pb) ^String k ^String v))
+        _ (.redirectError pb java.lang.ProcessBuilder$Redirect/INHERIT)
+        p (.start pb)
+        lines (with-open [r (BufferedReader. (InputStreamReader. (.getInputStream p)))]
+                (doall (for [line (line-seq r)]
+                         (do (binding [*out* *err*] (println "  peer:" line) (flush))
+                             (parse-json line)))))
+        rc (.waitFor p)]
+    (when-not (zero? rc)
+      (throw (ex-info (str "the torch peer exited with status " rc)
+                      {:path [:peer :exit] :value rc :allowed 0})))
+    lines))
+
+;; ---------------------------------------------------------------- agreement
+
+(defn- rel-diff ^double [^doubles a ^doubles b]
+  (let [d (double-array (alength a))]
+    (dotimes [i (alength a)] (aset d i (- (aget a i) (aget b i))))
+    (/ (Blas/nrm2 (alength d) d 0) (max 1e-300 (Blas/nrm2 (alength b) b 0)))))
+
+(defn- rel-diff-scalar ^double [^double a ^double b]
+  (/ (Math/abs (- a b)) (max 1e-300 (Math/abs b))))
+
+(defn agreement
+  "Relative differences between our loss (both objectives), gradient, HVP along
+  the instance direction and top Ritz value and the peer's result for instance."
+  [{:keys [^Arch arch ^doubles params ^doubles direction ^Objective moments ^Objective batch] :as inst} result]
+  (let [size (.size arch)
+        wm (Engine$Workspace. arch moments)
+        wb (Engine$Workspace. arch batch)
+        g (double-array size) gb (double-array size) hv (double-array size) hvb (double-array size)
+        lm (Engine/gradient arch moments params wm g)
+        lb (Engine/gradient arch batch params wb gb)
+        _ (Engine/hvp arch moments params direction wm hv)
+        _ (Engine/hvp arch batch params direction wb hvb)
+        top (top-eigenvalue inst moments wm)
+        tg (packed-from-weights arch (:gradient result))
+        th (packed-from-weights arch (:hvp result))
+        ttop (double (:top_eigenvalue result))
+        tl (double (:loss result))]
+    {:width (:width inst)
+     :loss [lm tl (rel-diff-scalar lm tl)]
+     :loss-batch (rel-diff-scalar lb tl)
+     :gradient (rel-diff g tg)
+     :gradient-batch (rel-diff gb tg)
+     :hvp (rel-diff hv th)
+     :hvp-batch (rel-diff hvb th)
+     :top-eigenvalue [top ttop (rel-diff-scalar top ttop)]}))
+
+;; ---------------------------------------------------------------- report
+
+(defn- fmt-s
+  "Seconds in a readable unit."
+  ^String [^double s]
+  (cond (< s 1e-3) (format "%.1f µs" (* s 1e6))
+        (< s 1.0) (format "%.2f ms" (* s 1e3))
+        :else (format "%.2f s" s)))
+
+(defn- peer-median [peer-lines op ^long w]
+  (some (fn [l] (when (and (= op (:op l)) (= w (:width l))) (double (:median_s l)))) peer-lines))
+
+(defn- report
+  [{:keys [widths ours peers checks env]}]
+  (let [sb (StringBuilder.)
+        ln (fn [& xs] (.append sb (apply str xs)) (.append sb "\n"))]
+    (ln "# dlnlab engine vs PyTorch: gradient, HVP, top Hessian eigenvalue")
+    (ln)
+    (ln "2 pathways x depth 4, input = hidden = output width W, standard parameterization, "
+        "weights N(0, 1/W); 512 samples x ~ N(0, I), y = M x + 0.1 noise. float64, one thread on both sides. "
+        "Medians of per-call time; ratio = torch / dlnlab (above 1: dlnlab is faster).")
+    (ln)
+    (doseq [[k v] env] (ln "- " k ": " v))
+    (ln)
+    (ln "## Agreement on the shared instance (relative differences, torch loss on the 512-sample batch)")
+    (ln)
+    (ln "| W | loss dlnlab | loss torch | loss (moments) | loss (batch) | gradient (moments) | gradient (batch) | HVP (moments) | HVP (batch) | top Ritz dlnlab | top Ritz torch | rel. diff |")
+    (ln "|---|---|---|---|---|---|---|---|---|---|---|---|")
+    (doseq [c checks]
+      (let [[lm tl dl] (:loss c) [t tt dt] (:top-eigenvalue c)]
+        (ln "| " (:width c) " | " (format "%.15g" lm) " | " (format "%.15g" tl) " | " (format "%.1e" dl)
+            " | " (format "%.1e" (:loss-batch c)) " | " (format "%.1e" (:gradient c)) " | " (format "%.1e" (:gradient-batch c))
+            " | " (format "%.1e" (:hvp c)) " | " (format "%.1e" (:hvp-batch c))
+            " | " (format "%.12g" t) " | " (format "%.12g" tt) " | " (format "%.1e" dt) " |")))
+    (ln)
+    (ln "## Timings")
+    (ln)
+    (ln "| operation | W | dlnlab | torch, Debian libblas | ratio | torch, same OpenBLAS | ratio | compared |")
+    (ln "|---|---|---|---|---|---|---|---|")
+    (doseq [r rows w widths]
+      (let [ours-s (double (get-in ours [w (:ours r) :median]))
+            cell (fn [peer] (let [t (peer-median peer (:peer r) w)]
+                              (if t [(fmt-s t) (format "%.1f" (/ (double t) ours-s))] ["-" "-"])))
+            [t1 r1] (cell (:stock peers))
+            [t2 r2] (cell (:openblas peers))]
+        (ln "| " (:op r) " | " w " | " (fmt-s ours-s) " | " t1 " | " r1 " | " t2 " | " r2 " | " (:note r) " |")))
+    (.toString sb)))
+
+;; ---------------------------------------------------------------- main
+
+(defn- delete-tree! [^File f]
+  (when (.isDirectory f) (doseq [c (.listFiles f)] (delete-tree! c)))
+  (.delete f))
+
+(defn -main
+  "Runs the benchmark and prints the report; writes it to bench/out/engine.md.
+  Argument --quick: fewer samples and shorter warm-up (a smoke run)."
+  [& args]
+  (let [quick? (some #{"--quick"} args)
+        widths [16 64 256]
+        seed 20260101
+        tmp (.toFile (Files/createTempDirectory "dlnlab-bench" (make-array FileAttribute 0)))
+        opts (if quick? {:warmup-s 0.1 :samples 5 :max-op-s 1.0} {:warmup-s 0.5 :samples 21 :max-op-s 3.0})
+        peer-samples (if quick? "5,5,3" "21,15,9")
+        peer-budget (if quick? "1.0" "3.0")]
+    (try
+      (let [insts (into {} (for [w widths] [w (instance w seed)]))
+            _ (doseq [[w inst] insts] (write-instance! inst (io/file tmp (str "instance-" w ".json"))))
+            shim (blas-shim! tmp)
+            log (fn [& xs] (binding [*out* *err*] (apply println xs) (flush)))
+            _ (log "peer 1/2: torch with Debian's default libblas.so.3 (also writes the agreement results)")
+            stock (run-peer ["--widths" (str/join "," widths) "--samples" peer-samples
+                             "--max-op-seconds" peer-budget "--instances" (.getPath tmp) "--check"] {})
+            _ (log "peer 2/2: torch with dlnlab's OpenBLAS as libblas.so.3")
+            openblas (run-peer ["--widths" (str/join "," widths) "--samples" peer-samples
+                                "--max-op-seconds" peer-budget "--instances" (.getPath tmp)]
+                               {"LD_LIBRARY_PATH" (str (.getPath shim) ":" (.getParent (io/file (openblas-path))))})
+            checks (vec (for [w widths]
+                          (agreement (insts w) (parse-json (slurp (io/file tmp (str "result-" w ".json")))))))
+            ours (into {}
+                       (for [w widths]
+                         (let [ops (operations (insts w))]
+                           (log "dlnlab, W =" w)
+                           [w (into {} (for [[k f] ops]
+                                         (let [m (median-seconds f opts)]
+                                           (log "  " k (fmt-s (:median m)) (str "(" (:samples m) " x " (:inner m) ")"))
+                                           [k m])))])))
+            info (fn [lines] (first (filter #(= "info" (:op %)) lines)))
+            env {"dlnlab BLAS" (Blas/describe)
+                 "Java" (str (System/getProperty "java.vm.name") " " (System/getProperty "java.version"))
+                 "torch" (str (:torch (info stock)) ", threads " (:threads (info stock)))
+                 "torch BLAS, run 1" (:blas (info stock))
+                 "torch BLAS, run 2" (:blas (info openblas))
+                 "CPU" (or (with-open [r (io/reader "/proc/cpuinfo")]
+                             (some #(second (re-find #"model name\s*:\s*(.*)" %)) (line-seq r)))
+                           "?")
+                 "Blas.NATIVE_THRESHOLD" Blas/NATIVE_THRESHOLD}
+            text (report {:widths widths :ours ours :peers {:stock stock :openblas openblas}
+                          :checks checks :env env})
+            out (io/file "bench/out/engine.md")]
+        (io/make-parents out)
+        (spit out text)
+        (println text)
+        (flush))
+      (finally
+        (delete-tree! tmp)
+        (shutdown-agents)))))
