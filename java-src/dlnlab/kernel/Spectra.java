@@ -1,0 +1,556 @@
+package dlnlab.kernel;
+
+/**
+ * Spectra of symmetric operators known only through products y = A x: Lanczos
+ * for a few extreme eigenpairs, Hutchinson's trace estimate, and the dense
+ * matrix of a small operator.
+ *
+ * <h2>Lanczos</h2>
+ * Unrestarted Lanczos with full reorthogonalization: every new vector is
+ * orthogonalized against all earlier ones by two passes of classical
+ * Gram-Schmidt, so the basis stays orthonormal to working precision and the
+ * projected matrix is the tridiagonal T, solved by {@link Blas#tridiagonalEigen}.
+ * A Ritz pair (theta, y) is converged when ||A y - theta y|| &lt;=
+ * max(tol |theta|, FLOOR ||A||), with ||A|| estimated by the largest ||A v||
+ * and |theta| seen. Residuals are estimated from T (|beta z_last|, plus the
+ * couplings below) while iterating and computed explicitly for the answer.
+ *
+ * <p>One Krylov sequence cannot see an eigenvector orthogonal to it: the second
+ * copy of a repeated eigenvalue, or anything outside an invariant subspace
+ * that the start vector lies in. Two mechanisms recover them.
+ * <ul>
+ * <li>Breakdown (beta &lt; BREAKDOWN ||A||: an invariant subspace): a seeded
+ * random vector orthogonal to everything so far continues the basis, with a
+ * zero off-diagonal in T.</li>
+ * <li>Locking and probes: when the first run has converged, its k wanted pairs
+ * are locked (Ritz vectors Y, Rayleigh quotients, explicit residuals) and a
+ * probe run starts from a random vector orthogonal to Y. It is Lanczos on the
+ * deflated operator (I - YY^T) A (I - YY^T), where a missed copy of a wanted
+ * eigenvalue is an eigenvector. The Gram-Schmidt coefficients against Y are
+ * the couplings Y^T A u, bounded by the locked residuals, and enter each Ritz
+ * residual estimate. The run ends when its wanted pairs have converged and its
+ * best unwanted Ritz value has settled below the k-th wanted one; if it
+ * contributed a wanted pair, the new best k are locked and another probe
+ * follows (at most k probes: each can only add missed copies).</li>
+ * </ul>
+ */
+public final class Spectra {
+  private Spectra() {}
+
+  /** Which end of the spectrum: largest algebraic eigenvalues. */
+  public static final int LARGEST = 0;
+  /** Which end of the spectrum: smallest algebraic eigenvalues. */
+  public static final int SMALLEST = 1;
+  /** Which end of the spectrum: largest absolute values. */
+  public static final int MAGNITUDE = 2;
+
+  /** Residual floor relative to ||A||: below this, rounding dominates. */
+  public static final double FLOOR = 1e-12;
+  /** beta below BREAKDOWN ||A|| ends a block as an invariant subspace. */
+  public static final double BREAKDOWN = 1e-14;
+  /** beta below NEAR_INVARIANT ||A|| in the first run makes k = 1 runs probe too. */
+  public static final double NEAR_INVARIANT = 1e-8;
+  /** Relative size of the seeded perturbation added to a warm start. */
+  public static final double WARM_PERTURBATION = 1e-6;
+  /**
+   * An unwanted Ritz pair has settled when its residual is below this fraction
+   * of its distance behind the k-th wanted value (or below the tolerance).
+   */
+  public static final double SETTLE_FRACTION = 0.01;
+
+  /** Purposes for {@link Rng#derive}. */
+  private static final long RANDOM_START = 1, RESTART = 2, WARM = 3, RADEMACHER = 4;
+
+  /** Length of the info array filled by {@link #lanczos}. */
+  public static final int INFO_LENGTH = 5;
+
+  /**
+   * The k extreme eigenpairs of the symmetric operator op by Lanczos with full
+   * reorthogonalization, locking and probes (see the class comment).
+   *
+   * @param op        symmetric operator of size n
+   * @param k         number of eigenpairs, 1 &lt;= k &lt;= n
+   * @param which     {@link #LARGEST}, {@link #SMALLEST} or {@link #MAGNITUDE}
+   * @param tol       relative residual tolerance, &gt; 0
+   * @param maxIter   cap on the Krylov dimension of each run (one operator
+   *                  application per Lanczos vector), reduced to n; at least k
+   * @param start     start vector (length n, finite, not zero), or null
+   * @param warm      when start is null and warmCount &gt; 0: warmCount packed vectors
+   *                  (column-major n x warmCount) whose normalized sum, plus a seeded
+   *                  perturbation of relative size {@link #WARM_PERTURBATION}, is the start
+   * @param warmCount number of warm vectors (0 for none)
+   * @param seed      seed of every random vector (start, restarts, probes, perturbation)
+   * @param probe     run probes after the first run when k &gt;= 2, or when the first
+   *                  Krylov space was (nearly) invariant
+   * @param values    out: k eigenvalue estimates (Rayleigh quotients), descending
+   * @param vectors   out (may be null): n x k unit Ritz vectors, column i for values[i]
+   * @param residuals out: k explicit residual norms ||A y - theta y||
+   * @param info      out, length {@link #INFO_LENGTH}: operator applications,
+   *                  converged (1 or 0), largest Krylov dimension of a run, probes,
+   *                  Lanczos blocks started after breakdowns
+   * @throws IllegalArgumentException on bad sizes, k, which, tol or start, or when
+   *         the operator returns a non-finite vector
+   */
+  public static void lanczos(Operator op, int k, int which, double tol, int maxIter,
+                             double[] start, double[] warm, int warmCount, long seed, boolean probe,
+                             double[] values, double[] vectors, double[] residuals, int[] info) {
+    int n = op.size();
+    if (n < 1) throw new IllegalArgumentException("operator size must be positive, got " + n);
+    if (k < 1 || k > n) throw new IllegalArgumentException("k must be in 1.." + n + ", got " + k);
+    if (which < LARGEST || which > MAGNITUDE) throw new IllegalArgumentException("which must be 0, 1 or 2, got " + which);
+    if (!(tol > 0.0) || Double.isInfinite(tol)) throw new IllegalArgumentException("tol must be positive and finite, got " + tol);
+    int m = Math.min(maxIter, n);
+    if (m < k) throw new IllegalArgumentException("maxIter must be at least k=" + k + ", got " + maxIter);
+    if ((long) n * m > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("n * maxIter too large for one array: " + n + " * " + m);
+    if (start != null && start.length != n) throw new IllegalArgumentException("start has length " + start.length + ", expected " + n);
+    if (start == null && warmCount > 0 && (warm == null || warm.length < (long) n * warmCount)) {
+      throw new IllegalArgumentException("warm must hold " + warmCount + " vectors of length " + n);
+    }
+    if (values.length < k || residuals.length < k || info.length < INFO_LENGTH
+        || (vectors != null && vectors.length < (long) n * k)) {
+      throw new IllegalArgumentException("output arrays too short for k=" + k + ", n=" + n);
+    }
+    Lanczos run = new Lanczos(op, n, m, k, which, tol, seed, probe);
+    run.initStart(start, warm, warmCount);
+    run.solve();
+    run.output(values, vectors, residuals);
+    info[0] = run.apps;
+    info[1] = run.converged ? 1 : 0;
+    info[2] = run.maxDim;
+    info[3] = run.probes;
+    info[4] = run.restarts;
+  }
+
+  /** The state of one Lanczos solve; every array is allocated once, up front. */
+  private static final class Lanczos {
+    final Operator op;
+    final int n, m, k, which, maxProbes;
+    final double tol;
+    final long seed;
+    final boolean probeWanted;
+    /** Lanczos basis of the current run, n x m column-major. */
+    final double[] q;
+    final double[] xbuf, w;
+    /** Gram-Schmidt coefficients against the basis and against the locked vectors. */
+    final double[] h, hy;
+    /** T: diagonal alpha, off-diagonal beta (beta[j] couples j and j+1; 0 after a breakdown). */
+    final double[] alpha, beta;
+    /** coup[b*m + l] = y_b^T A q_l, the coupling of locked vector b and basis vector l. */
+    final double[] coup;
+    /** Locked pairs: vectors (n x k), values, explicit residuals; and the next locked set. */
+    double[] ly, lyNext;
+    final double[] lval, lres, lvalNext, lresNext;
+    int nl = 0;
+    /** Tridiagonal eigen workspaces and residual estimates, Ritz values ascending. */
+    final double[] d, e, z, res;
+    /** Wanted candidates: index i &gt;= 0 is Ritz pair i, -1-b is locked pair b. */
+    final int[] wanted;
+    final boolean[] ritzWanted;
+    int frontLo = -1, frontHi = -1;
+    double kthKey;
+
+    int t = 0, apps = 0, probes = 0, restarts = 0, restartStream = 0, maxDim = 0;
+    double curBeta = 0.0, normEst = 0.0, anorm = 0.0;
+    boolean nearInvariant = false, converged = false;
+
+    Lanczos(Operator op, int n, int m, int k, int which, double tol, long seed, boolean probe) {
+      this.op = op; this.n = n; this.m = m; this.k = k; this.which = which; this.tol = tol;
+      this.seed = seed; this.probeWanted = probe;
+      this.maxProbes = probe ? k : 0;
+      q = new double[n * m];
+      xbuf = new double[n];
+      w = new double[n];
+      h = new double[m];
+      hy = new double[k];
+      alpha = new double[m];
+      beta = new double[m];
+      coup = new double[k * m];
+      ly = new double[n * k];
+      lyNext = new double[n * k];
+      lval = new double[k];
+      lres = new double[k];
+      lvalNext = new double[k];
+      lresNext = new double[k];
+      d = new double[m];
+      e = new double[m];
+      z = new double[m * m];
+      res = new double[m];
+      wanted = new int[k];
+      ritzWanted = new boolean[m];
+    }
+
+    /** Puts the normalized start vector in column 0. */
+    void initStart(double[] start, double[] warm, int warmCount) {
+      if (start != null) {
+        System.arraycopy(start, 0, w, 0, n);
+        double nrm = Blas.nrm2(n, w, 0);
+        if (!(nrm > 0.0) || Double.isInfinite(nrm)) {
+          throw new IllegalArgumentException("start vector must be finite and not zero, its norm is " + nrm);
+        }
+      } else if (warmCount > 0) {
+        java.util.Arrays.fill(w, 0.0);
+        for (int c = 0; c < warmCount; c++) Blas.axpy(n, 1.0, warm, c * n, w, 0);
+        double nrm = Blas.nrm2(n, w, 0);
+        if (!(nrm > 0.0) || Double.isInfinite(nrm)) {
+          Rng.fillGaussian(Rng.derive(seed, RANDOM_START), 0, 0, 1.0, w, 0, n);
+        } else {
+          Blas.scal(n, 1.0 / nrm, w, 0);
+          Rng.fillGaussian(Rng.derive(seed, WARM), 0, 0, 1.0, xbuf, 0, n);
+          Blas.axpy(n, WARM_PERTURBATION / Blas.nrm2(n, xbuf, 0), xbuf, 0, w, 0);
+        }
+      } else {
+        Rng.fillGaussian(Rng.derive(seed, RANDOM_START), 0, 0, 1.0, w, 0, n);
+      }
+      double nrm = Blas.nrm2(n, w, 0);
+      for (int i = 0; i < n; i++) q[i] = w[i] / nrm;
+    }
+
+    /** One Lanczos step on column t: w = A q_t orthogonalized; curBeta = ||w||. */
+    void step(int bs) {
+      int j = t;
+      int jo = j * n;
+      System.arraycopy(q, jo, xbuf, 0, n);
+      op.apply(xbuf, w);
+      apps++;
+      double nav = Blas.nrm2(n, w, 0);
+      if (Double.isNaN(nav) || Double.isInfinite(nav)) {
+        throw new IllegalArgumentException("operator returned a non-finite vector (norm " + nav + ")");
+      }
+      normEst = Math.max(normEst, nav);
+      double a = Blas.dot(n, q, jo, w, 0);
+      Blas.axpy(n, -a, q, jo, w, 0);
+      if (j > bs) Blas.axpy(n, -beta[j - 1], q, jo - n, w, 0);
+      coupReset(j);
+      for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i <= j; i++) h[i] = Blas.dot(n, q, i * n, w, 0);
+        for (int b = 0; b < nl; b++) hy[b] = Blas.dot(n, ly, b * n, w, 0);
+        for (int i = 0; i <= j; i++) Blas.axpy(n, -h[i], q, i * n, w, 0);
+        for (int b = 0; b < nl; b++) {
+          Blas.axpy(n, -hy[b], ly, b * n, w, 0);
+          coup[b * m + j] += hy[b];
+        }
+        a += h[j];
+      }
+      alpha[j] = a;
+      t = j + 1;
+      curBeta = Blas.nrm2(n, w, 0);
+    }
+
+    void coupReset(int j) {
+      for (int b = 0; b < nl; b++) coup[b * m + j] = 0.0;
+    }
+
+    double threshold(double theta) {
+      return Math.max(tol * Math.abs(theta), FLOOR * anorm);
+    }
+
+    double key(double v) {
+      if (which == LARGEST) return v;
+      if (which == SMALLEST) return -v;
+      return Math.abs(v);
+    }
+
+    /** Ritz values (ascending, in d), vectors (z), residual estimates, then the selection. */
+    void ritz() {
+      int tt = t;
+      System.arraycopy(alpha, 0, d, 0, tt);
+      System.arraycopy(beta, 0, e, 0, tt - 1);
+      Blas.tridiagonalEigen(tt, d, e, z);
+      anorm = normEst;
+      for (int i = 0; i < tt; i++) anorm = Math.max(anorm, Math.abs(d[i]));
+      for (int b = 0; b < nl; b++) anorm = Math.max(anorm, Math.abs(lval[b]));
+      for (int i = 0; i < tt; i++) {
+        int zo = i * tt;
+        double c = curBeta * z[zo + tt - 1];
+        double s = c * c;
+        for (int b = 0; b < nl; b++) {
+          int co = b * m;
+          double coef = 0.0;
+          for (int l = 0; l < tt; l++) coef += coup[co + l] * z[zo + l];
+          s += coef * coef;
+        }
+        res[i] = Math.sqrt(s);
+      }
+      select();
+    }
+
+    double candidateKey(int id) {
+      return id >= 0 ? key(d[id]) : key(lval[-1 - id]);
+    }
+
+    /**
+     * The k best candidates (locked pairs and Ritz pairs) by key, the k-th key,
+     * and the frontier: the best Ritz pairs not wanted (both ends for MAGNITUDE).
+     */
+    void select() {
+      int tt = t;
+      int count = 0;
+      for (int i = 0; i < tt; i++) ritzWanted[i] = false;
+      frontLo = -1;
+      frontHi = -1;
+      // insertion into a list of the best k, best first
+      for (int id = -nl; id < tt; id++) {
+        double kv = candidateKey(id);
+        if (count == k && !(kv > candidateKey(wanted[k - 1]))) continue;
+        int pos = Math.min(count, k - 1);
+        if (count < k) count++;
+        while (pos > 0 && candidateKey(wanted[pos - 1]) < kv) {
+          wanted[pos] = wanted[pos - 1];
+          pos--;
+        }
+        wanted[pos] = id;
+      }
+      if (count < k) {
+        kthKey = Double.NaN;
+        return;
+      }
+      kthKey = candidateKey(wanted[k - 1]);
+      for (int c = 0; c < k; c++) if (wanted[c] >= 0) ritzWanted[wanted[c]] = true;
+      if (which == LARGEST || which == MAGNITUDE) {
+        for (int i = tt - 1; i >= 0; i--) {
+          if (!ritzWanted[i]) {
+            frontHi = i;
+            break;
+          }
+        }
+      }
+      if (which == SMALLEST || which == MAGNITUDE) {
+        for (int i = 0; i < tt; i++) {
+          if (!ritzWanted[i]) {
+            frontLo = i;
+            break;
+          }
+        }
+      }
+    }
+
+    boolean settled(int i) {
+      return res[i] <= Math.max(threshold(d[i]), SETTLE_FRACTION * (kthKey - key(d[i])));
+    }
+
+    /** The wanted Ritz pairs have converged and (in probe runs, or for MAGNITUDE) the frontier has settled. */
+    boolean runConverged() {
+      if (Double.isNaN(kthKey)) return false;
+      for (int c = 0; c < k; c++) {
+        int id = wanted[c];
+        if (id >= 0 && !(res[id] <= threshold(d[id]))) return false;
+      }
+      if (nl > 0 || which == MAGNITUDE) {
+        if (frontLo >= 0 && !settled(frontLo)) return false;
+        if (frontHi >= 0 && !settled(frontHi)) return false;
+      }
+      return true;
+    }
+
+    /** Orthogonalizes w against the basis and the locked vectors (two passes); returns its norm. */
+    double orthogonalizeAll() {
+      for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < t; i++) h[i] = Blas.dot(n, q, i * n, w, 0);
+        for (int b = 0; b < nl; b++) hy[b] = Blas.dot(n, ly, b * n, w, 0);
+        for (int i = 0; i < t; i++) Blas.axpy(n, -h[i], q, i * n, w, 0);
+        for (int b = 0; b < nl; b++) Blas.axpy(n, -hy[b], ly, b * n, w, 0);
+      }
+      return Blas.nrm2(n, w, 0);
+    }
+
+    /** A seeded random unit vector orthogonal to the basis and the locked vectors, into column t. */
+    boolean randomColumn() {
+      long s = Rng.derive(seed, RESTART);
+      for (int attempt = 0; attempt < 8; attempt++) {
+        Rng.fillGaussian(s, restartStream++, 0, 1.0, w, 0, n);
+        double before = Blas.nrm2(n, w, 0);
+        double after = orthogonalizeAll();
+        if (after > 1e-6 * before) {
+          int qo = t * n;
+          for (int i = 0; i < n; i++) q[qo + i] = w[i] / after;
+          return true;
+        }
+      }
+      return false;
+    }
+
+    /**
+     * One Lanczos run from column 0 of q (orthogonal to the locked vectors).
+     * Returns true when it ended complete: converged, or its space exhausted.
+     */
+    boolean run(boolean first) {
+      t = 0;
+      curBeta = 0.0;
+      int bs = 0, lastCheck = 0;
+      while (true) {
+        step(bs);
+        boolean broke = !(curBeta > BREAKDOWN * normEst);
+        if (first && curBeta <= NEAR_INVARIANT * normEst) nearInvariant = true;
+        if (broke) curBeta = 0.0;
+        boolean exhausted = t + nl >= n;
+        boolean full = t >= m;
+        boolean check = broke || exhausted || full
+            || (t + nl >= k && (t <= 64 || t - lastCheck >= t / 32));
+        if (check) {
+          lastCheck = t;
+          ritz();
+          if (runConverged()) return true;
+          if (exhausted) return true;
+          if (full) return false;
+        }
+        if (broke) {
+          beta[t - 1] = 0.0;
+          if (!randomColumn()) {
+            ritz();
+            return true;
+          }
+          bs = t;
+          restarts++;
+        } else {
+          int qo = t * n;
+          for (int i = 0; i < n; i++) q[qo + i] = w[i] / curBeta;
+          beta[t - 1] = curBeta;
+        }
+      }
+    }
+
+    /**
+     * Locks the wanted candidates: Ritz vectors of the run are formed and get an
+     * explicit product (Rayleigh quotient and residual); locked ones are kept.
+     * Returns whether a Ritz pair of the run was among them.
+     */
+    boolean lock() {
+      int tt = t;
+      boolean contributed = false;
+      for (int c = 0; c < k; c++) {
+        int id = wanted[c];
+        int yo = c * n;
+        if (id < 0) {
+          int b = -1 - id;
+          System.arraycopy(ly, b * n, lyNext, yo, n);
+          lvalNext[c] = lval[b];
+          lresNext[c] = lres[b];
+          continue;
+        }
+        contributed = true;
+        java.util.Arrays.fill(xbuf, 0.0);
+        for (int l = 0; l < tt; l++) Blas.axpy(n, z[id * tt + l], q, l * n, xbuf, 0);
+        Blas.scal(n, 1.0 / Blas.nrm2(n, xbuf, 0), xbuf, 0);
+        System.arraycopy(xbuf, 0, lyNext, yo, n);
+        op.apply(xbuf, w);
+        apps++;
+        double theta = Blas.dot(n, xbuf, 0, w, 0);
+        Blas.axpy(n, -theta, xbuf, 0, w, 0);
+        lvalNext[c] = theta;
+        lresNext[c] = Blas.nrm2(n, w, 0);
+      }
+      double[] tmp = ly;
+      ly = lyNext;
+      lyNext = tmp;
+      System.arraycopy(lvalNext, 0, lval, 0, k);
+      System.arraycopy(lresNext, 0, lres, 0, k);
+      nl = k;
+      return contributed;
+    }
+
+    void solve() {
+      boolean complete = run(true);
+      maxDim = Math.max(maxDim, t);
+      boolean exhaustive = t >= n;
+      boolean contributed = lock();
+      if (complete && !exhaustive && (k >= 2 || nearInvariant)) {
+        while (contributed && probes < maxProbes && k < n) {
+          probes++;
+          t = 0;
+          if (!randomColumn()) break;
+          complete = run(false);
+          maxDim = Math.max(maxDim, t);
+          boolean covered = t + nl >= n;
+          contributed = lock();
+          if (!complete || covered) break;
+        }
+      }
+      boolean ok = complete;
+      for (int c = 0; c < k; c++) {
+        anorm = Math.max(anorm, Math.abs(lval[c]));
+      }
+      for (int c = 0; c < k; c++) {
+        if (!(lres[c] <= threshold(lval[c]) + FLOOR * anorm)) ok = false;
+      }
+      converged = ok;
+    }
+
+    /** The locked pairs, sorted by value, descending. */
+    void output(double[] values, double[] vectors, double[] residuals) {
+      for (int c = 0; c < k; c++) wanted[c] = c;
+      for (int a = 1; a < k; a++) {
+        int v = wanted[a];
+        int b = a - 1;
+        while (b >= 0 && lval[wanted[b]] < lval[v]) {
+          wanted[b + 1] = wanted[b];
+          b--;
+        }
+        wanted[b + 1] = v;
+      }
+      for (int c = 0; c < k; c++) {
+        int b = wanted[c];
+        values[c] = lval[b];
+        residuals[c] = lres[b];
+        if (vectors != null) System.arraycopy(ly, b * n, vectors, c * n, n);
+      }
+    }
+  }
+
+  /**
+   * Hutchinson's estimate of trace(A) with Rademacher probes: probe p has entries
+   * +-1 from the sign of {@link Rng#bits}(derive(seed, 4), p, i). Each probe gives
+   * z^T A z, whose mean is the trace; for a diagonal A every probe gives it exactly.
+   *
+   * @param op     operator of size n
+   * @param probes number of probes, at least 2
+   * @param seed   seed of the probes
+   * @param out    out, length 2: the mean over probes and its standard error
+   *               (sample standard deviation / sqrt(probes))
+   */
+  public static void hutchinson(Operator op, int probes, long seed, double[] out) {
+    int n = op.size();
+    if (probes < 2) throw new IllegalArgumentException("probes must be at least 2, got " + probes);
+    if (out.length < 2) throw new IllegalArgumentException("out must have length 2");
+    double[] zv = new double[n];
+    double[] y = new double[n];
+    long s = Rng.derive(seed, RADEMACHER);
+    double mean = 0.0, m2 = 0.0;
+    for (int p = 0; p < probes; p++) {
+      for (int i = 0; i < n; i++) zv[i] = Rng.bits(s, p, i) < 0 ? -1.0 : 1.0;
+      op.apply(zv, y);
+      double v = Blas.dot(n, zv, 0, y, 0);
+      double delta = v - mean;
+      mean += delta / (p + 1);
+      m2 += delta * (v - mean);
+    }
+    out[0] = mean;
+    out[1] = Math.sqrt(m2 / (probes - 1) / probes);
+  }
+
+  /**
+   * The n x n matrix of op, column j = A e_j, column-major, symmetrized as
+   * (A + A^T)/2. n operator applications; the caller guards the size.
+   *
+   * @param op  operator of size n
+   * @param out out, length at least n*n
+   */
+  public static void dense(Operator op, double[] out) {
+    int n = op.size();
+    if (out.length < (long) n * n) throw new IllegalArgumentException("out must hold " + n + " x " + n + " entries");
+    double[] ej = new double[n];
+    double[] y = new double[n];
+    for (int j = 0; j < n; j++) {
+      ej[j] = 1.0;
+      op.apply(ej, y);
+      ej[j] = 0.0;
+      System.arraycopy(y, 0, out, j * n, n);
+    }
+    for (int j = 0; j < n; j++) {
+      for (int i = j + 1; i < n; i++) {
+        double s = 0.5 * (out[i + j * n] + out[j + i * n]);
+        out[i + j * n] = s;
+        out[j + i * n] = s;
+      }
+    }
+  }
+}

@@ -1,0 +1,414 @@
+(ns dlnlab.hessian-test
+  (:require [clojure.test :refer [deftest is testing]]
+            [clojure.test.check.clojure-test :refer [defspec]]
+            [clojure.test.check.generators :as gen]
+            [clojure.test.check.properties :as prop]
+            [dlnlab.hessian :as h])
+  (:import (dlnlab.kernel Blas Operator Rng Spectra)))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+;; ---------------------------------------------------------------- matrices
+
+(defn- gaussian-symmetric
+  "A column-major n x n symmetric matrix (G + G^T) / sqrt(2n), G seeded Gaussian."
+  ^doubles [n seed]
+  (let [n (long n)
+        g (double-array (* n n))
+        a (double-array (* n n))
+        s (/ 1.0 (Math/sqrt (* 2.0 n)))]
+    (Rng/fillGaussian (long seed) 0 0 1.0 g 0 (* n n))
+    (dotimes [j n]
+      (dotimes [i n]
+        (aset a (+ i (* j n)) (* s (+ (aget g (+ i (* j n))) (aget g (+ j (* i n))))))))
+    a))
+
+(defn- orthogonal
+  "A seeded n x n orthogonal matrix (column-major): the eigenvectors of a
+  Gaussian symmetric matrix."
+  ^doubles [n seed]
+  (let [q (gaussian-symmetric n seed)]
+    (Blas/symmetricEigen (int n) q (double-array n) true)
+    q))
+
+(defn- with-eigenvalues
+  "The symmetric matrix Q diag(eigs) Q^T for a seeded orthogonal Q, column-major."
+  ^doubles [eigs seed]
+  (let [n (count eigs)
+        q (orthogonal n seed)
+        qd (double-array (* n n))
+        a (double-array (* n n))]
+    (dotimes [j n]
+      (let [l (double (nth eigs j))]
+        (dotimes [i n]
+          (aset qd (+ i (* j n)) (* l (aget q (+ i (* j n))))))))
+    (Blas/gemm false true n n n 1.0 qd 0 n q 0 n 0.0 a 0 n)
+    (dotimes [j n]
+      (dotimes [i j]
+        (let [s (* 0.5 (+ (aget a (+ i (* j n))) (aget a (+ j (* i n)))))]
+          (aset a (+ i (* j n)) s)
+          (aset a (+ j (* i n)) s))))
+    a))
+
+(defn- from-upper
+  "The symmetric n x n matrix whose upper triangle (by columns) is xs."
+  ^doubles [n xs]
+  (let [n (long n)
+        a (double-array (* n n))
+        xs (vec xs)]
+    (loop [j 0 p 0]
+      (when (< j n)
+        (dotimes [i (inc j)]
+          (let [v (double (nth xs (+ p i)))]
+            (aset a (+ i (* j n)) v)
+            (aset a (+ j (* i n)) v)))
+        (recur (inc j) (+ p (inc j)))))
+    a))
+
+(defn- rows
+  "Column-major n x n array as nested row vectors."
+  [^doubles a n]
+  (let [n (long n)]
+    (mapv (fn [i] (mapv (fn [j] (aget a (+ (long i) (* (long j) n)))) (range n))) (range n))))
+
+(defn- matvec!
+  [^doubles a ^long n ^doubles x ^doubles y]
+  (dotimes [i n] (aset y i 0.0))
+  (dotimes [j n]
+    (let [xj (aget x j)]
+      (dotimes [i n]
+        (aset y i (+ (aget y i) (* (aget a (+ i (* j n))) xj)))))))
+
+(defn- counting-operator
+  "An Operator for the column-major matrix a, counting its applications in calls."
+  ^Operator [^doubles a n ^longs calls]
+  (let [n (long n)]
+    (h/operator n (fn [^doubles x ^doubles y]
+                    (aset calls 0 (inc (aget calls 0)))
+                    (matvec! a n x y)))))
+
+(defn- matrix-operator ^Operator [^doubles a n]
+  (counting-operator a n (long-array 1)))
+
+(defn- expected
+  "The k wanted eigenvalues of the descending spectrum ev, descending."
+  [ev k which]
+  (let [ev (vec (sort > ev))]
+    (case which
+      :largest (subvec ev 0 k)
+      :smallest (vec (sort > (take k (rseq ev))))
+      :magnitude (vec (sort > (take k (sort-by #(- (Math/abs (double %))) ev)))))))
+
+(defn- abs-sorted [xs] (vec (sort > (map #(Math/abs (double %)) xs))))
+
+(defn- close?
+  [xs ys eps]
+  (and (= (count xs) (count ys))
+       (every? true? (map (fn [x y] (<= (Math/abs (- (double x) (double y))) (double eps))) xs ys))))
+
+(defn- matches-dense?
+  "The result's values are the wanted eigenvalues of the dense spectrum ev to
+  within eps (for :magnitude, equal magnitudes may be either sign; every value
+  must still be an eigenvalue)."
+  [result ev k which eps]
+  (let [vals (:values result)
+        want (expected ev k which)]
+    (if (= which :magnitude)
+      (and (close? (abs-sorted vals) (abs-sorted want) eps)
+           (every? (fn [v] (some #(<= (Math/abs (- (double v) (double %))) (double eps)) ev)) vals))
+      (close? vals want eps))))
+
+(defn- spectral-scale ^double [ev]
+  (max 1.0 (double (reduce max (map #(Math/abs (double %)) ev)))))
+
+;; ------------------------------------------------------------- properties
+
+(def ^:private gen-which (gen/elements [:largest :smallest :magnitude]))
+
+(def ^:private gen-bounded (gen/double* {:min -1.0 :max 1.0 :NaN? false :infinite? false}))
+
+(def gen-dense-case
+  "Dimensions first, then entries: a symmetric matrix with bounded entries."
+  (gen/bind (gen/choose 1 40)
+            (fn [n]
+              (gen/hash-map :n (gen/return n)
+                            :k (gen/choose 1 (min (long n) 6))
+                            :which gen-which
+                            :upper (gen/vector gen-bounded (quot (* (long n) (inc (long n))) 2))
+                            :seed gen/large-integer))))
+
+(def gen-repeated-case
+  "Dimensions first, then a spectrum from a few values (so repeated and
+  indefinite), rotated by a seeded orthogonal matrix."
+  (gen/bind (gen/choose 1 60)
+            (fn [n]
+              (gen/hash-map :n (gen/return n)
+                            :k (gen/choose 1 (min (long n) 6))
+                            :which gen-which
+                            :eigs (gen/vector (gen/elements [-4.0 -2.5 -1.0 0.0 0.5 1.0 3.0 3.0]) n)
+                            :rotation (gen/choose 0 1000000)
+                            :seed gen/large-integer))))
+
+(defspec lanczos-matches-dense-eigenvalues 40
+  (prop/for-all [{:keys [n k which upper seed]} gen-dense-case]
+    (let [a (from-upper n upper)
+          ev (h/dense-eigenvalues (rows a n))
+          r (h/eigenvalues (matrix-operator a n) {:k k :which which :seed seed})
+          scale (spectral-scale ev)]
+      (and (:converged? r)
+           (matches-dense? r ev k which (* 1e-7 scale))
+           (every? #(<= (double %) (* 1e-7 scale)) (:residuals r))))))
+
+(defspec lanczos-finds-repeated-eigenvalues 40
+  (prop/for-all [{:keys [n k which eigs rotation seed]} gen-repeated-case]
+    (let [a (with-eigenvalues eigs rotation)
+          r (h/eigenvalues (matrix-operator a n) {:k k :which which :seed seed})]
+      (and (:converged? r)
+           (matches-dense? r eigs k which 1e-7)
+           (every? #(<= (double %) 1e-7) (:residuals r))))))
+
+;; ---------------------------------------------------------------- examples
+
+(def ^:private saddle-eigs
+  "Indefinite: the negative eigenvalues are larger in magnitude than the top one,
+  with a repeated top, a cluster and a bulk."
+  (vec (concat [-9.0 -9.0 -7.5 2.0 2.0 1.999999 1.5]
+               (map #(* 0.01 (double %)) (range 40)))))
+
+(deftest which-end-of-an-indefinite-spectrum
+  (let [n (count saddle-eigs)
+        a (with-eigenvalues saddle-eigs 11)
+        op (matrix-operator a n)]
+    (testing "the top eigenvalue of a saddle is the positive one, never the negative"
+      (let [r (h/eigenvalues op)]
+        (is (close? (:values r) [2.0] 1e-7))
+        (is (:converged? r))))
+    (testing "largest k=3 includes both copies of the repeated top"
+      (is (close? (:values (h/eigenvalues op {:k 3})) [2.0 2.0 1.999999] 1e-7)))
+    (testing "smallest, reported descending"
+      (is (close? (:values (h/eigenvalues op {:k 3 :which :smallest})) [-7.5 -9.0 -9.0] 1e-7)))
+    (testing "magnitude"
+      (is (close? (:values (h/eigenvalues op {:k 4 :which :magnitude})) [2.0 -7.5 -9.0 -9.0] 1e-7)))))
+
+(deftest residuals-are-explicit-and-small
+  (let [n 50
+        a (gaussian-symmetric n 5)
+        calls (long-array 1)
+        op (counting-operator a n calls)
+        r (h/eigenvalues op {:k 4 :which :magnitude :vectors? true})
+        ev (h/dense-eigenvalues (rows a n))]
+    (is (:converged? r))
+    (is (matches-dense? r ev 4 :magnitude 1e-8))
+    (testing "hvp-count is the number of operator applications"
+      (is (= (aget calls 0) (:hvp-count r))))
+    (testing "reported residuals equal ||A y - theta y|| recomputed here, and are small"
+      (doseq [[theta ^doubles y res] (map vector (:values r) (:vectors r) (:residuals r))]
+        (let [ay (double-array n)
+              _ (matvec! a n y ay)
+              rr (Math/sqrt (reduce + (map (fn [i] (let [d (- (aget ay i) (* (double theta) (aget y i)))]
+                                                      (* d d)))
+                                           (range n))))]
+          (is (< (Math/abs (- rr (double res))) 1e-12))
+          (is (<= (double res) (* 1e-8 (Math/abs (double theta))))))))
+    (testing "Ritz vectors are orthonormal"
+      (let [vs (:vectors r)]
+        (doseq [i (range 4) j (range 4)]
+          (is (< (Math/abs (- (Blas/dot n (nth vs i) 0 (nth vs j) 0) (if (= i j) 1.0 0.0))) 1e-10)))))))
+
+(deftest large-operator-top-5
+  (let [n 400
+        ;; a few outliers above a Gaussian bulk, like a Hessian's spectrum
+        g (double-array n)
+        _ (Rng/fillGaussian 3 0 0 0.5 g 0 n)
+        eigs (vec (concat [12.0 9.0 9.0 6.0 5.0 4.0] (drop 6 (vec g))))
+        a (with-eigenvalues eigs 21)
+        calls (long-array 1)
+        r (h/eigenvalues (counting-operator a n calls) {:k 5})
+        ev (h/dense-eigenvalues (rows a n))]
+    (is (:converged? r))
+    (is (close? (:values r) (subvec ev 0 5) 1e-7))
+    (is (close? (:values r) [12.0 9.0 9.0 6.0 5.0] 1e-7))
+    (is (= (aget calls 0) (:hvp-count r)))
+    (is (< (long (:hvp-count r)) n) "far fewer products than the dense matrix needs")))
+
+(deftest breakdown-in-an-invariant-subspace
+  (let [n 30
+        d (mapv #(- 15.0 (double %)) (range n))
+        a (double-array (* n n))
+        _ (dotimes [i n] (aset a (+ i (* i n)) (double (nth d i))))
+        op (matrix-operator a n)
+        e5 (assoc (vec (repeat n 0.0)) 5 1.0)]
+    (testing "k = 3 from a start vector that is an eigenvector: fresh vectors fill in"
+      (let [r (h/eigenvalues op {:k 3 :start e5})]
+        (is (:converged? r))
+        (is (close? (:values r) [15.0 14.0 13.0] 1e-8))))
+    (testing "k = 1 from an eigenvector that is not the top one"
+      (let [r (h/eigenvalues op {:k 1 :start e5})]
+        (is (:converged? r))
+        (is (close? (:values r) [15.0] 1e-8))))
+    (testing "the zero operator"
+      (let [r (h/eigenvalues (h/operator 7 (fn [_ ^doubles y] (java.util.Arrays/fill y 0.0))) {:k 2})]
+        (is (:converged? r))
+        (is (= [0.0 0.0] (:values r)))))
+    (testing "n = 1"
+      (let [r (h/eigenvalues (h/operator 1 (fn [^doubles x ^doubles y] (aset y 0 (* -3.0 (aget x 0))))))]
+        (is (= [-3.0] (:values r)))
+        (is (:converged? r))))))
+
+(deftest without-probes-a-repeated-eigenvalue-is-missed
+  ;; The reason probes exist: one Krylov sequence sees one copy.
+  (let [eigs (vec (concat [5.0 5.0 4.0] (map #(* 0.02 (double %)) (range 100))))
+        n (count eigs)
+        op (matrix-operator (with-eigenvalues eigs 4) n)
+        plain (h/eigenvalues op {:k 2 :check-multiplicity? false})
+        probed (h/eigenvalues op {:k 2})]
+    (is (close? (:values plain) [5.0 4.0] 1e-7))
+    (is (close? (:values probed) [5.0 5.0] 1e-7))
+    (is (pos? (long (:probes probed))))))
+
+(defn- perturbed
+  ^doubles [^doubles a n eps seed]
+  (let [e (gaussian-symmetric n seed)
+        b (aclone a)]
+    (dotimes [i (alength b)] (aset b i (+ (aget b i) (* (double eps) (aget e i)))))
+    b))
+
+(deftest warm-start-saves-products
+  (let [n 300
+        eigs (vec (concat [10.0 8.0 7.0] (map #(* 0.01 (double %)) (range (- n 3)))))
+        a (with-eigenvalues eigs 8)
+        b (perturbed a n 1e-4 9)
+        ev-b (h/dense-eigenvalues (rows b n))]
+    (doseq [k [1 3]]
+      (let [before (h/eigenvalues (matrix-operator a n) {:k k :vectors? true})
+            cold (h/eigenvalues (matrix-operator b n) {:k k})
+            warm (h/eigenvalues (matrix-operator b n) {:k k :warm (:vectors before)})]
+        (is (:converged? cold))
+        (is (:converged? warm))
+        (is (close? (:values cold) (subvec ev-b 0 k) 1e-7))
+        (is (close? (:values warm) (subvec ev-b 0 k) 1e-7))
+        (is (< (long (:hvp-count warm)) (long (:hvp-count cold)))
+            (str "k " k ": warm " (:hvp-count warm) " vs cold " (:hvp-count cold)))))))
+
+(deftest determinism
+  (let [n 40
+        op (matrix-operator (gaussian-symmetric n 2) n)]
+    (is (= (h/eigenvalues op {:k 3 :seed 5}) (h/eigenvalues op {:k 3 :seed 5})))
+    (is (= (h/trace op {:seed 5}) (h/trace op {:seed 5})))
+    (is (not= (:estimate (h/trace op {:seed 5})) (:estimate (h/trace op {:seed 6}))))))
+
+;; ---------------------------------------------------------------- trace
+
+(deftest hutchinson-exact-on-diagonal
+  ;; integer diagonal: z^T D z = sum d_i exactly in floating point for z in {-1, 1}^n
+  (let [n 64
+        d (mapv #(- (double (mod (* 7 (long %)) 23)) 11.0) (range n))
+        tr (reduce + d)
+        op (h/operator n (fn [^doubles x ^doubles y]
+                           (dotimes [i n] (aset y i (* (double (nth d i)) (aget x i))))))
+        r (h/trace op {:probes 5 :seed 3})]
+    (is (= tr (:estimate r)))
+    (is (= 0.0 (:std-error r)) "every probe gives the trace exactly")
+    (is (= 5 (:probes r) (:hvp-count r)))))
+
+(deftest hutchinson-within-standard-errors
+  (let [n 60
+        a (gaussian-symmetric n 17)
+        _ (dotimes [i n] (aset a (+ i (* i n)) (+ 1.0 (aget a (+ i (* i n))))))
+        tr (reduce + (map #(aget a (+ (long %) (* (long %) n))) (range n)))
+        off2 (reduce + (for [i (range n) j (range n) :when (not= i j)]
+                         (let [v (aget a (+ (long i) (* (long j) n)))] (* v v))))
+        p 400
+        r (h/trace (matrix-operator a n) {:probes p :seed 1})
+        se (double (:std-error r))
+        ;; Var(z^T A z) = 2 sum_{i != j} a_ij^2 for Rademacher z
+        se-theory (Math/sqrt (/ (* 2.0 (double off2)) p))]
+    (is (<= (Math/abs (- (double (:estimate r)) (double tr))) (* 4.0 se)))
+    (is (< (* 0.8 se-theory) se (* 1.2 se-theory)))))
+
+;; ---------------------------------------------------------------- dense
+
+(deftest dense-matrix-reproduces-the-matrix
+  (let [n 9
+        a (gaussian-symmetric n 4)
+        m (h/dense-matrix (matrix-operator a n))]
+    (is (= (rows a n) m))
+    (testing "a non-symmetric operator gives its symmetric part"
+      (let [b (double-array (range (* n n)))
+            sym (h/dense-matrix (matrix-operator b n))]
+        (doseq [i (range n) j (range n)]
+          (is (== (* 0.5 (+ (aget b (+ (long i) (* (long j) n))) (aget b (+ (long j) (* (long i) n)))))
+                  (get-in sym [i j]))))))
+    (testing "dense-eigenvalues of a known spectrum, descending"
+      (let [eigs [3.0 -1.0 0.5 2.0 2.0]
+            e (h/dense-eigenvalues (rows (with-eigenvalues eigs 3) 5))]
+        (is (close? e [3.0 2.0 2.0 0.5 -1.0] 1e-12))))))
+
+;; ---------------------------------------------------------------- errors
+
+(defn- error-data
+  [f]
+  (try (f) nil (catch clojure.lang.ExceptionInfo e (assoc (ex-data e) :message (ex-message e)))))
+
+(deftest every-error-path
+  (let [n 5
+        op (matrix-operator (gaussian-symmetric n 1) n)]
+    (doseq [[opts path] [[{:k 0} [:k]]
+                         [{:k 6} [:k]]
+                         [{:k 1.5} [:k]]
+                         [{:k "2"} [:k]]
+                         [{:which :biggest} [:which]]
+                         [{:tol 0} [:tol]]
+                         [{:tol 1.5} [:tol]]
+                         [{:tol ##NaN} [:tol]]
+                         [{:k 3 :max-iter 2} [:max-iter]]
+                         [{:seed 1.5} [:seed]]
+                         [{:vectors? 1} [:vectors?]]
+                         [{:check-multiplicity? nil} [:check-multiplicity?]]
+                         [{:start [1 2 3]} [:start]]
+                         [{:start [0 0 0 0 0]} [:start]]
+                         [{:start [1 2 ##NaN 4 5]} [:start]]
+                         [{:start "abcde"} [:start]]
+                         [{:start [1 0 0 0 0] :warm [[1 0 0 0 0]]} [:warm]]
+                         [{:warm [[1 0 0]]} [:warm 0]]
+                         [{:warm (double-array 5)} [:warm]]
+                         [{:kk 1} [:kk]]]]
+      (let [d (error-data #(h/eigenvalues op opts))]
+        (is (= path (:path d)) (pr-str opts))
+        (is (contains? d :value) (pr-str opts))
+        (is (contains? d :allowed) (pr-str opts))))
+    (testing "messages name the key and the value"
+      (is (re-find #":k .*1\.\.5.*7" (:message (error-data #(h/eigenvalues op {:k 7})))))
+      (is (re-find #":which.*:largest.*:biggest" (:message (error-data #(h/eigenvalues op {:which :biggest}))))))
+    (testing "an operator returning NaN"
+      (is (= [:op] (:path (error-data #(h/eigenvalues (h/operator 3 (fn [_ ^doubles y] (java.util.Arrays/fill y ##NaN)))))))))
+    (testing "not an operator"
+      (is (= [:op] (:path (error-data #(h/eigenvalues [[1]]))))))
+    (testing "trace options"
+      (is (= [:probes] (:path (error-data #(h/trace op {:probes 1})))))
+      (is (= [:seed] (:path (error-data #(h/trace op {:seed "x"}))))))
+    (testing "operator arguments"
+      (is (= [:n] (:path (error-data #(h/operator 0 (fn [_ _]))))))
+      (is (= [:f] (:path (error-data #(h/operator 3 42))))))
+    (testing "dense size guard names the size and the limit"
+      (let [d (error-data #(h/dense-matrix op {:max-size 4}))]
+        (is (= [:max-size] (:path d)))
+        (is (= 5 (:value d)))
+        (is (re-find #"5.*4" (:message d))))
+      (is (= [:max-size] (:path (error-data #(h/dense-matrix op {:max-size 0}))))))
+    (testing "dense-eigenvalues input"
+      (is (= [:m] (:path (error-data #(h/dense-eigenvalues [[1 2] [3]])))))
+      (is (= [:m] (:path (error-data #(h/dense-eigenvalues [])))))
+      (is (= [:m 0 1] (:path (error-data #(h/dense-eigenvalues [[1 2] [3 4]]))))))))
+
+(deftest kernel-argument-checks
+  (let [op (matrix-operator (gaussian-symmetric 4 1) 4)
+        call (fn [k which tol max-iter]
+               (Spectra/lanczos op (int k) (int which) (double tol) (int max-iter) nil nil 0 0 true
+                                (double-array 4) nil (double-array 4) (int-array Spectra/INFO_LENGTH)))]
+    (is (thrown? IllegalArgumentException (call 0 0 1e-8 4)))
+    (is (thrown? IllegalArgumentException (call 1 3 1e-8 4)))
+    (is (thrown? IllegalArgumentException (call 1 0 0.0 4)))
+    (is (thrown? IllegalArgumentException (call 3 0 1e-8 2)))
+    (is (thrown? IllegalArgumentException (Spectra/hutchinson op 1 0 (double-array 2))))))
