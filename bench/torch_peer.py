@@ -12,7 +12,7 @@ computed by a forward pass through the layers on the n x d data batch. A second
 formulation from precomputed second moments (Sxx = X^T X/n, Syx = Y^T X/n) is
 timed too, so the comparison with dlnlab's moment-based objective is transparent.
 
-Output: one JSON line per (operation, width) on stdout:
+Output: an "info" line, then one JSON line per (operation, width) on stdout:
     {"op": ..., "width": W, "median_s": ..., "samples": ..., "inner": ...}
 each a median over `samples` timed samples of `inner` calls, after warm-up.
 
@@ -20,7 +20,10 @@ Instances: with --instances DIR, width W is read from DIR/instance-W.json
 (written by the Clojure side: weights, data and a direction as row-major nested
 lists), and the peer also writes DIR/result-W.json with the loss, gradient, HVP
 and top Ritz value it computes on that instance, for the agreement check. Without
-it, a random instance of the same distribution is generated.
+it, a random instance of the same distribution is generated. With --serve the
+peer times what it is asked on stdin instead (see --help).
+
+Example: OMP_NUM_THREADS=1 python3 bench/torch_peer.py --widths 16,64 --samples 11
 """
 
 import argparse
@@ -37,7 +40,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--widths", default="16,64,256",
                    help="comma-separated widths (default 16,64,256)")
-    p.add_argument("--samples", default="21,15,7",
+    p.add_argument("--samples", default="15",
                    help="timed samples per operation, one count per width or one for all")
     p.add_argument("--min-sample-seconds", type=float, default=0.005,
                    help="calls are grouped so one timed sample lasts at least this long")
@@ -58,6 +61,10 @@ def parse_args(argv):
                    help="with --instances: write loss, gradient, HVP and top Ritz value "
                         "on each instance to result-W.json")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--serve", action="store_true",
+                   help="after loading the instances (and the check), answer timing requests "
+                        "read from stdin, one JSON object {op, width, samples} per line, so a "
+                        "driver can interleave its own measurements with the peer's")
     return p.parse_args(argv)
 
 
@@ -249,6 +256,12 @@ def blas_in_use():
     return ", ".join(sorted(libs))
 
 
+def measure(ops, name, width, samples, args):
+    med, k, inner = median_seconds(ops[name], samples, args.min_sample_seconds,
+                                   args.warmup_seconds, args.max_op_seconds)
+    return {"op": name, "width": width, "median_s": med, "samples": k, "inner": inner}
+
+
 def main(argv):
     args = parse_args(argv)
     torch.set_num_threads(1)
@@ -263,7 +276,8 @@ def main(argv):
                       "threads": torch.get_num_threads(),
                       "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                       "blas": blas_in_use()}), flush=True)
-    for width, samples in zip(widths, counts):
+    problems = {}
+    for width in widths:
         steps = args.lanczos_steps
         if args.instances:
             inst = load_instance(os.path.join(args.instances, f"instance-{width}.json"))
@@ -274,13 +288,22 @@ def main(argv):
         if args.instances and args.check:
             with open(os.path.join(args.instances, f"result-{width}.json"), "w") as fh:
                 json.dump(check(prob, steps), fh)
-        ops = operations(prob, steps)
+        problems[width] = operations(prob, steps)
+    if args.serve:
+        # one request per stdin line: {"op": name, "width": W, "samples": k}
+        print(json.dumps({"op": "ready"}), flush=True)
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            req = json.loads(line)
+            print(json.dumps(measure(problems[req["width"]], req["op"], req["width"],
+                                     req.get("samples", counts[0]), args)), flush=True)
+        return
+    for width, samples in zip(widths, counts):
+        ops = problems[width]
         wanted = list(ops) if args.ops == "all" else args.ops.split(",")
         for name in wanted:
-            med, k, inner = median_seconds(ops[name], samples, args.min_sample_seconds,
-                                           args.warmup_seconds, args.max_op_seconds)
-            print(json.dumps({"op": name, "width": width, "median_s": med,
-                              "samples": k, "inner": inner}), flush=True)
+            print(json.dumps(measure(ops, name, width, samples, args)), flush=True)
 
 
 if __name__ == "__main__":

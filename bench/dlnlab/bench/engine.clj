@@ -18,7 +18,8 @@
   Run: lein run -m dlnlab.bench.engine [--quick]. Prints a Markdown report and
   writes it to bench/out/engine.md. --quick uses fewer samples (a smoke test)."
   (:require [clojure.java.io :as io]
-            [clojure.string :as str])
+            [clojure.string :as str]
+            [dlnlab.hessian :as hessian])
   (:import [dlnlab.kernel Arch Blas Engine Engine$Workspace Objective Rng]
            [java.io BufferedReader File InputStreamReader]
            [java.math BigDecimal MathContext]
@@ -198,48 +199,16 @@
 
 ;; ---------------------------------------------------------------- our operations
 
-(defn- lanczos-top
-  "Top Ritz value after steps products of Lanczos with full reorthogonalization
-  (twice, classical Gram-Schmidt against every earlier vector) from start.
-  hvp! computes H v into out. The same algorithm as the peer's lanczos_top."
-  ^double [hvp! ^long size ^doubles start ^long steps]
-  (let [q (double-array (* size steps))            ; size x steps, column-major
-        qj (double-array size)
-        w (double-array size)
-        c (double-array steps)
-        alpha (double-array steps)
-        beta (double-array steps)
-        nrm (Blas/nrm2 size start 0)]
-    (dotimes [i size] (aset qj i (/ (aget start i) nrm)))
-    (System/arraycopy qj 0 q 0 size)
-    (let [m (long (loop [j 0]
-              (hvp! qj w)
-              (let [a (Blas/dot size qj 0 w 0)]
-                (aset alpha j a)
-                (Blas/axpy size (- a) qj 0 w 0)
-                (when (pos? j) (Blas/axpy size (- (aget beta (dec j))) q (* (dec j) size) w 0))
-                (dotimes [_ 2]
-                  (Blas/gemm true false (inc j) 1 size 1.0 q 0 size w 0 size 0.0 c 0 steps)
-                  (Blas/gemm false false size 1 (inc j) -1.0 q 0 size c 0 steps 1.0 w 0 size))
-                (let [b (Blas/nrm2 size w 0)]
-                  (aset beta j b)
-                  (cond
-                    (= (inc j) steps) steps
-                    (<= b (* 1e-14 (Math/abs a))) (inc j)
-                    :else (do (dotimes [i size] (aset qj i (/ (aget w i) b)))
-                              (System/arraycopy qj 0 q (* (inc j) size) size)
-                              (recur (inc j))))))))
-          d (java.util.Arrays/copyOf alpha m)
-          e (java.util.Arrays/copyOf beta (max 1 (dec m)))]
-      (Blas/tridiagonalEigen m d e nil)
-      (aget d (dec m)))))
-
 (defn- top-eigenvalue
-  "Prepares the point once, then runs lanczos-top with prepared HVPs."
-  ^double [{:keys [^Arch arch params direction]} ^Objective obj ^Engine$Workspace ws]
+  "The top Hessian eigenvalue at the instance's point by dlnlab.hessian/eigenvalues
+  with a fixed Krylov dimension (lanczos-steps; a tolerance it cannot meet, so the
+  run is never cut short), started at the instance direction, with HVPs at a point
+  prepared once (Engine/prepare, then Engine/hvpPrepared per product).
+  Returns {:values [top] :hvp-count n ...}."
+  [{:keys [^Arch arch params direction]} ^Objective obj ^Engine$Workspace ws]
   (Engine/prepare arch obj params ws)
-  (lanczos-top (fn [v out] (Engine/hvpPrepared arch obj ws v out))
-               (.size arch) direction lanczos-steps))
+  (hessian/eigenvalues (hessian/operator (.size arch) (fn [v out] (Engine/hvpPrepared arch obj ws v out)))
+                       {:k 1 :max-iter lanczos-steps :tol 1e-15 :start direction}))
 
 (defn- operations
   "Zero-argument functions for our side of every table row, keyed by row id."
@@ -273,9 +242,17 @@
    {:op "HVP, prepared point" :ours :hvp-prepared :peer "hvp_prepared_samples"
     :note "Engine/hvpPrepared vs torch backward through a retained create_graph gradient"}
    {:op "top eigenvalue" :ours :lanczos :peer "lanczos_samples"
-    :note "Lanczos, 20 HVPs, full reorthogonalization, prepared point, both sides"}])
+    :note "Lanczos from the same start, full reorthogonalization, point prepared once: dlnlab.hessian/eigenvalues with Krylov dimension 20 (+1 HVP for the explicit residual) vs 20 torch HVPs on a retained graph"}])
 
 ;; ---------------------------------------------------------------- timing
+
+(defn- fmt-s
+  "Seconds in a readable unit."
+  ^String [^double s]
+  (cond (< s 1e-3) (format "%.1f µs" (* s 1e6))
+        (< s 1.0) (format "%.2f ms" (* s 1e3))
+        :else (format "%.2f s" s)))
+
 
 (defn- median ^double [xs]
   (let [v (vec (sort xs)) n (count v)]
@@ -327,11 +304,14 @@
     (Files/createSymbolicLink (.toPath (io/file shim "libblas.so.3")) (.toPath lib) (make-array FileAttribute 0))
     shim))
 
-(defn- run-peer
-  "Runs bench/torch_peer.py with the given arguments and extra environment,
-  echoing its lines to stderr. Returns the parsed JSON lines."
-  [args env]
-  (let [pb (ProcessBuilder. ^java.util.List (into ["/usr/bin/python3" "bench/torch_peer.py"] args))
+(defn- log [& xs] (binding [*out* *err*] (apply println xs) (flush)))
+
+(defn- start-peer
+  "Starts bench/torch_peer.py in serve mode with the given arguments and extra
+  environment, and waits until it has loaded the instances. Returns
+  {:process :in :out :info}; stop it with stop-peer."
+  [label args env]
+  (let [pb (ProcessBuilder. ^java.util.List (into ["/usr/bin/python3" "bench/torch_peer.py" "--serve"] args))
         _ (doto (.environment pb)
             (.put "OMP_NUM_THREADS" "1")
             (.put "OPENBLAS_NUM_THREADS" "1")
@@ -339,15 +319,37 @@
         _ (doseq [[k v] env] (.put (.environment pb) ^String k ^String v))
         _ (.redirectError pb java.lang.ProcessBuilder$Redirect/INHERIT)
         p (.start pb)
-        lines (with-open [r (BufferedReader. (InputStreamReader. (.getInputStream p)))]
-                (doall (for [line (line-seq r)]
-                         (do (binding [*out* *err*] (println "  peer:" line) (flush))
-                             (parse-json line)))))
-        rc (.waitFor p)]
-    (when-not (zero? rc)
-      (throw (ex-info (str "the torch peer exited with status " rc)
-                      {:path [:peer :exit] :value rc :allowed 0})))
-    lines))
+        out (BufferedReader. (InputStreamReader. (.getInputStream p)))
+        in (io/writer (.getOutputStream p))
+        info (loop [info nil]
+               (let [line (.readLine out)]
+                 (when (nil? line)
+                   (throw (ex-info (str "the torch peer (" label ") exited before it was ready, status " (.waitFor p))
+                                   {:path [:peer label] :value (.exitValue p) :allowed "a running peer"})))
+                 (log (str "  " label ": " line))
+                 (let [m (parse-json line)]
+                   (if (= "ready" (:op m)) info (recur (if (= "info" (:op m)) m info))))))]
+    {:label label :process p :in in :out out :info info}))
+
+(defn- peer-measure
+  "Asks the peer to time op at width w; returns its answer map (with :median_s)."
+  [{:keys [label ^java.io.Writer in ^BufferedReader out]} op w samples]
+  (.write in (str "{\"op\": \"" op "\", \"width\": " w ", \"samples\": " samples "}\n"))
+  (.flush in)
+  (let [line (.readLine out)]
+    (when (nil? line)
+      (throw (ex-info (str "the torch peer (" label ") stopped while timing " op " at width " w)
+                      {:path [:peer label op w] :value nil :allowed "an answer line"})))
+    (let [m (parse-json line)]
+      (log (str "  " label ": " op " W=" w " " (fmt-s (double (:median_s m)))
+                " (" (:samples m) " x " (:inner m) ")"))
+      m)))
+
+(defn- stop-peer [{:keys [^Process process ^java.io.Writer in]}]
+  (when process
+    (try (.close in) (catch java.io.IOException _ nil))
+    (when-not (.waitFor process 10 java.util.concurrent.TimeUnit/SECONDS)
+      (.destroy process))))
 
 ;; ---------------------------------------------------------------- agreement
 
@@ -371,7 +373,8 @@
         lb (Engine/gradient arch batch params wb gb)
         _ (Engine/hvp arch moments params direction wm hv)
         _ (Engine/hvp arch batch params direction wb hvb)
-        top (top-eigenvalue inst moments wm)
+        eig (top-eigenvalue inst moments wm)
+        top (double (first (:values eig)))
         tg (packed-from-weights arch (:gradient result))
         th (packed-from-weights arch (:hvp result))
         ttop (double (:top_eigenvalue result))
@@ -383,21 +386,13 @@
      :gradient-batch (rel-diff gb tg)
      :hvp (rel-diff hv th)
      :hvp-batch (rel-diff hvb th)
-     :top-eigenvalue [top ttop (rel-diff-scalar top ttop)]}))
+     :top-eigenvalue [top ttop (rel-diff-scalar top ttop)]
+     :hvp-count (:hvp-count eig)}))
 
 ;; ---------------------------------------------------------------- report
 
-(defn- fmt-s
-  "Seconds in a readable unit."
-  ^String [^double s]
-  (cond (< s 1e-3) (format "%.1f µs" (* s 1e6))
-        (< s 1.0) (format "%.2f ms" (* s 1e3))
-        :else (format "%.2f s" s)))
-
-(defn- peer-median [peer-lines op ^long w]
-  (some (fn [l] (when (and (= op (:op l)) (= w (:width l))) (double (:median_s l)))) peer-lines))
-
 (defn- report
+  "The Markdown report from the measurements."
   [{:keys [widths ours peers checks env]}]
   (let [sb (StringBuilder.)
         ln (fn [& xs] (.append sb (apply str xs)) (.append sb "\n"))]
@@ -405,31 +400,37 @@
     (ln)
     (ln "2 pathways x depth 4, input = hidden = output width W, standard parameterization, "
         "weights N(0, 1/W); 512 samples x ~ N(0, I), y = M x + 0.1 noise. float64, one thread on both sides. "
-        "Medians of per-call time; ratio = torch / dlnlab (above 1: dlnlab is faster).")
+        "Medians of per-call time; ratio = torch / dlnlab (above 1: dlnlab is faster). "
+        "Each dlnlab operation is timed right before the torch operations it is compared with.")
     (ln)
     (doseq [[k v] env] (ln "- " k ": " v))
     (ln)
-    (ln "## Agreement on the shared instance (relative differences, torch loss on the 512-sample batch)")
+    (ln "## Agreement on the shared instance")
     (ln)
-    (ln "| W | loss dlnlab | loss torch | loss (moments) | loss (batch) | gradient (moments) | gradient (batch) | HVP (moments) | HVP (batch) | top Ritz dlnlab | top Ritz torch | rel. diff |")
+    (ln "Relative differences |a - b| / |b| (vectors: Euclidean norms) between dlnlab and torch "
+        "(torch with the same OpenBLAS, loss by a forward pass on the 512-sample batch) "
+        "at the exported weights, data and direction.")
+    (ln)
+    (ln "| W | loss dlnlab (moments) | loss torch | loss, moments | loss, batch | gradient, moments | gradient, batch | HVP, moments | HVP, batch | top eigenvalue dlnlab (HVPs) | top Ritz value torch (20 HVPs) | rel. diff |")
     (ln "|---|---|---|---|---|---|---|---|---|---|---|---|")
     (doseq [c checks]
       (let [[lm tl dl] (:loss c) [t tt dt] (:top-eigenvalue c)]
         (ln "| " (:width c) " | " (format "%.15g" lm) " | " (format "%.15g" tl) " | " (format "%.1e" dl)
             " | " (format "%.1e" (:loss-batch c)) " | " (format "%.1e" (:gradient c)) " | " (format "%.1e" (:gradient-batch c))
             " | " (format "%.1e" (:hvp c)) " | " (format "%.1e" (:hvp-batch c))
-            " | " (format "%.12g" t) " | " (format "%.12g" tt) " | " (format "%.1e" dt) " |")))
+            " | " (format "%.12g" t) " (" (:hvp-count c) ") | " (format "%.12g" tt) " | " (format "%.1e" dt) " |")))
     (ln)
     (ln "## Timings")
     (ln)
     (ln "| operation | W | dlnlab | torch, Debian libblas | ratio | torch, same OpenBLAS | ratio | compared |")
     (ln "|---|---|---|---|---|---|---|---|")
     (doseq [r rows w widths]
-      (let [ours-s (double (get-in ours [w (:ours r) :median]))
-            cell (fn [peer] (let [t (peer-median peer (:peer r) w)]
-                              (if t [(fmt-s t) (format "%.1f" (/ (double t) ours-s))] ["-" "-"])))
-            [t1 r1] (cell (:stock peers))
-            [t2 r2] (cell (:openblas peers))]
+      (let [ours-s (double (get-in ours [[w (:ours r)] :median]))
+            cell (fn [k] (if-let [m (get-in peers [k [w (:peer r)]])]
+                           (let [t (double (:median_s m))] [(fmt-s t) (format "%.1f" (/ t ours-s))])
+                           ["-" "-"]))
+            [t1 r1] (cell :stock)
+            [t2 r2] (cell :openblas)]
         (ln "| " (:op r) " | " w " | " (fmt-s ours-s) " | " t1 " | " r1 " | " t2 " | " r2 " | " (:note r) " |")))
     (.toString sb)))
 
@@ -439,6 +440,10 @@
   (when (.isDirectory f) (doseq [c (.listFiles f)] (delete-tree! c)))
   (.delete f))
 
+(defn- load-average ^String []
+  (try (with-open [r (io/reader "/proc/loadavg")] (first (str/split (.readLine ^BufferedReader r) #" ")))
+       (catch Exception _ "?")))
+
 (defn -main
   "Runs the benchmark and prints the report; writes it to bench/out/engine.md.
   Argument --quick: fewer samples and shorter warm-up (a smoke run)."
@@ -447,42 +452,56 @@
         widths [16 64 256]
         seed 20260101
         tmp (.toFile (Files/createTempDirectory "dlnlab-bench" (make-array FileAttribute 0)))
-        opts (if quick? {:warmup-s 0.1 :samples 5 :max-op-s 1.0} {:warmup-s 0.5 :samples 21 :max-op-s 3.0})
-        peer-samples (if quick? "5,5,3" "21,15,9")
-        peer-budget (if quick? "1.0" "3.0")]
+        opts (if quick? {:warmup-s 0.1 :samples 5 :max-op-s 0.5} {:warmup-s 0.5 :samples 21 :max-op-s 2.0})
+        peer-samples (if quick? 5 15)
+        peer-args ["--widths" (str/join "," widths) "--instances" (.getPath tmp)
+                   "--warmup-seconds" (if quick? "0.1" "0.3") "--max-op-seconds" (if quick? "0.5" "2.5")]
+        peers (atom [])]
     (try
-      (let [insts (into {} (for [w widths] [w (instance w seed)]))
+      (let [load-before (load-average)
+            insts (into {} (for [w widths] [w (instance w seed)]))
+            _ (log "writing the shared instances to" (.getPath tmp))
             _ (doseq [[w inst] insts] (write-instance! inst (io/file tmp (str "instance-" w ".json"))))
             shim (blas-shim! tmp)
-            log (fn [& xs] (binding [*out* *err*] (apply println xs) (flush)))
-            _ (log "peer 1/2: torch with Debian's default libblas.so.3 (also writes the agreement results)")
-            stock (run-peer ["--widths" (str/join "," widths) "--samples" peer-samples
-                             "--max-op-seconds" peer-budget "--instances" (.getPath tmp) "--check"] {})
-            _ (log "peer 2/2: torch with dlnlab's OpenBLAS as libblas.so.3")
-            openblas (run-peer ["--widths" (str/join "," widths) "--samples" peer-samples
-                                "--max-op-seconds" peer-budget "--instances" (.getPath tmp)]
-                               {"LD_LIBRARY_PATH" (str (.getPath shim) ":" (.getParent (io/file (openblas-path))))})
+            _ (log "starting torch peers: Debian's default libblas.so.3, and dlnlab's OpenBLAS as libblas.so.3")
+            stock (start-peer "torch/libblas" peer-args {})
+            _ (swap! peers conj stock)
+            openblas (start-peer "torch/OpenBLAS" (conj peer-args "--check")
+                                 {"LD_LIBRARY_PATH" (str (.getPath shim) ":" (.getParent (io/file (openblas-path))))})
+            _ (swap! peers conj openblas)
             checks (vec (for [w widths]
                           (agreement (insts w) (parse-json (slurp (io/file tmp (str "result-" w ".json")))))))
-            ours (into {}
-                       (for [w widths]
-                         (let [ops (operations (insts w))]
-                           (log "dlnlab, W =" w)
-                           [w (into {} (for [[k f] ops]
-                                         (let [m (median-seconds f opts)]
-                                           (log "  " k (fmt-s (:median m)) (str "(" (:samples m) " x " (:inner m) ")"))
-                                           [k m])))])))
-            info (fn [lines] (first (filter #(= "info" (:op %)) lines)))
-            env {"dlnlab BLAS" (Blas/describe)
+            _ (log "agreement:" (pr-str checks))
+            _ (log "warming up the JIT on every operation at widths 16 and 64")
+            _ (doseq [w [16 64] f (vals (operations (insts w)))]
+                (let [t0 (System/nanoTime)]
+                  (while (< (seconds-since t0) (if quick? 0.1 0.4)) (f))))
+            results (atom {:ours {} :stock {} :openblas {}})
+            _ (doseq [w widths]
+                (let [ops (operations (insts w))]
+                  (doseq [r rows]
+                    (let [k [w (:ours r)] pk [w (:peer r)]]
+                      (when-not (get-in @results [:ours k])
+                        (let [m (median-seconds (ops (:ours r)) opts)]
+                          (log (str "  dlnlab: " (name (:ours r)) " W=" w " " (fmt-s (:median m))
+                                    " (" (:samples m) " x " (:inner m) ")"))
+                          (swap! results assoc-in [:ours k] m)))
+                      (doseq [[label peer] [[:stock stock] [:openblas openblas]]]
+                        (when-not (get-in @results [label pk])
+                          (swap! results assoc-in [label pk] (peer-measure peer (:peer r) w peer-samples))))))))
+            env {"dlnlab BLAS" (str (Blas/describe) ", " (openblas-path))
                  "Java" (str (System/getProperty "java.vm.name") " " (System/getProperty "java.version"))
-                 "torch" (str (:torch (info stock)) ", threads " (:threads (info stock)))
-                 "torch BLAS, run 1" (:blas (info stock))
-                 "torch BLAS, run 2" (:blas (info openblas))
+                 "torch" (str (:torch (:info stock)) ", torch.get_num_threads() = " (:threads (:info stock))
+                              ", OMP_NUM_THREADS = " (:omp_num_threads (:info stock)))
+                 "torch BLAS, Debian default" (:blas (:info stock))
+                 "torch BLAS, same OpenBLAS" (:blas (:info openblas))
                  "CPU" (or (with-open [r (io/reader "/proc/cpuinfo")]
                              (some #(second (re-find #"model name\s*:\s*(.*)" %)) (line-seq r)))
                            "?")
+                 "load average (1 min) before / after" (str load-before " / " (load-average) " (shared machine)")
                  "Blas.NATIVE_THRESHOLD" Blas/NATIVE_THRESHOLD}
-            text (report {:widths widths :ours ours :peers {:stock stock :openblas openblas}
+            text (report {:widths widths :ours (:ours @results)
+                          :peers (select-keys @results [:stock :openblas])
                           :checks checks :env env})
             out (io/file "bench/out/engine.md")]
         (io/make-parents out)
@@ -490,5 +509,6 @@
         (println text)
         (flush))
       (finally
+        (doseq [p @peers] (stop-peer p))
         (delete-tree! tmp)
         (shutdown-agents)))))
