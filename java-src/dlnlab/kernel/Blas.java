@@ -135,7 +135,8 @@ public final class Blas {
    * The plain-loop product used for small sizes; also the reference in tests.
    * Column j of C gets alpha sum_p op(A)[:, p] op(B)[p, j], four p at a time;
    * a transposed A is first copied into per-thread scratch so that the inner
-   * loop always runs down contiguous columns.
+   * loop always runs down contiguous columns (except for gemv-like shapes, A^T B
+   * with few columns, which are dot products of contiguous columns).
    */
   public static void gemmJava(boolean transA, boolean transB, int m, int n, int k,
                               double alpha, double[] a, int aOff, int lda,
@@ -143,6 +144,14 @@ public final class Blas {
                               double beta, double[] c, int cOff, int ldc) {
     scaleMatrix(m, n, beta, c, cOff, ldc);
     if (k == 0 || alpha == 0.0 || m == 0 || n == 0) return;
+    if (transA && !transB && n < NATIVE_MIN_DIM) {
+      // gemv-like: dot products down contiguous columns of A and B, no transpose copy
+      for (int j = 0; j < n; j++) {
+        int cj = cOff + j * ldc, bo = bOff + j * ldb;
+        for (int i = 0; i < m; i++) c[cj + i] += alpha * dot(k, a, aOff + i * lda, b, bo);
+      }
+      return;
+    }
     if (transA) {
       Scratch s = SCRATCH.get();
       if (s.t.length < m * k) s.t = new double[Math.max(m * k, 2 * s.t.length)];
