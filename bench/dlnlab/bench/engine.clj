@@ -9,7 +9,9 @@
   pinned to one thread). The peer runs twice: with the BLAS Debian's python3-torch
   links by default (libblas3, the reference BLAS) and with the very OpenBLAS binary
   dlnlab loads (a libblas.so.3 shim on LD_LIBRARY_PATH), so the table shows what the
-  kernels gain over PyTorch and how much of it is the BLAS.
+  kernels gain over PyTorch and how much of it is the BLAS. Both peers stay up in
+  serve mode and each dlnlab operation is timed right before the torch operations
+  it is compared with, so neighbouring measurements see the same machine load.
 
   Before timing, both sides compute loss, gradient, HVP and the top Ritz value on
   one shared instance per width (weights, data and direction exported as JSON) and
@@ -23,7 +25,7 @@
   (:import [dlnlab.kernel Arch Blas Engine Engine$Workspace Objective Rng]
            [java.io BufferedReader File InputStreamReader]
            [java.math BigDecimal MathContext]
-           [java.nio.file Files LinkOption Path]
+           [java.nio.file Files]
            [java.nio.file.attribute FileAttribute]))
 
 (set! *warn-on-reflection* true)
@@ -253,7 +255,6 @@
         (< s 1.0) (format "%.2f ms" (* s 1e3))
         :else (format "%.2f s" s)))
 
-
 (defn- median ^double [xs]
   (let [v (vec (sort xs)) n (count v)]
     (if (odd? n)
@@ -440,9 +441,14 @@
   (when (.isDirectory f) (doseq [c (.listFiles f)] (delete-tree! c)))
   (.delete f))
 
+(defn- proc-lines
+  "Lines of a /proc file (read through NIO: stream reads of /proc fail here), or []."
+  [^String path]
+  (try (vec (Files/readAllLines (.toPath (io/file path))))
+       (catch Exception _ [])))
+
 (defn- load-average ^String []
-  (try (with-open [r (io/reader "/proc/loadavg")] (first (str/split (.readLine ^BufferedReader r) #" ")))
-       (catch Exception _ "?")))
+  (or (some-> (first (proc-lines "/proc/loadavg")) (str/split #" ") first) "?"))
 
 (defn -main
   "Runs the benchmark and prints the report; writes it to bench/out/engine.md.
@@ -495,9 +501,8 @@
                               ", OMP_NUM_THREADS = " (:omp_num_threads (:info stock)))
                  "torch BLAS, Debian default" (:blas (:info stock))
                  "torch BLAS, same OpenBLAS" (:blas (:info openblas))
-                 "CPU" (or (with-open [r (io/reader "/proc/cpuinfo")]
-                             (some #(second (re-find #"model name\s*:\s*(.*)" %)) (line-seq r)))
-                           "?")
+                 "CPU" (str (or (some #(second (re-find #"model name\s*:\s*(.*)" %)) (proc-lines "/proc/cpuinfo")) "?")
+                            ", " (.availableProcessors (Runtime/getRuntime)) " cores")
                  "load average (1 min) before / after" (str load-before " / " (load-average) " (shared machine)")
                  "Blas.NATIVE_THRESHOLD" Blas/NATIVE_THRESHOLD}
             text (report {:widths widths :ours (:ours @results)
