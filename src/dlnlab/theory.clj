@@ -65,43 +65,61 @@
                  0.381830050505118944950369775488975 0.417959183673469387755102040816327]))
 
 (defn- gk15
-  "Gauss-Kronrod 15-point estimate and |K15 - G7| error of f on [a b]."
+  "Gauss-Kronrod 15-point estimate of the integral of f on [a b], the error estimate
+  |K15 - G7|, and the integral of |f| (for roundoff detection)."
   [f ^double a ^double b]
   (let [f ^clojure.lang.IFn$DD f
         c (* 0.5 (+ a b)) h (* 0.5 (- b a))
         fc (.invokePrim f c)]
-    (loop [k 0 kron (* (aget gk-weights 7) fc) gauss (* (aget gauss7-weights 3) fc)]
+    (loop [k 0 kron (* (aget gk-weights 7) fc) gauss (* (aget gauss7-weights 3) fc)
+           kabs (* (aget gk-weights 7) (Math/abs fc))]
       (if (< k 7)
         (let [dx (* h (aget gk-nodes k))
-              s (+ (.invokePrim f (- c dx)) (.invokePrim f (+ c dx)))
+              f1 (.invokePrim f (- c dx)) f2 (.invokePrim f (+ c dx))
+              s (+ f1 f2)
               kron (+ kron (* (aget gk-weights k) s))
+              kabs (+ kabs (* (aget gk-weights k) (+ (Math/abs f1) (Math/abs f2))))
               gauss (if (odd? k) (+ gauss (* (aget gauss7-weights (quot k 2)) s)) gauss)]
-          (recur (inc k) kron gauss))
-        [(* h kron) (Math/abs (* h (- kron gauss)))]))))
+          (recur (inc k) kron gauss kabs))
+        [(* h kron) (Math/abs (* h (- kron gauss))) (Math/abs (* h kabs))]))))
 
 (defn integrate
-  "Integral of the primitive function f (^double -> ^double) over [a b] by adaptive
-  Gauss-Kronrod (7, 15) bisection.
+  "Integral of the primitive function f (^double -> ^double) over [a b] by globally
+  adaptive Gauss-Kronrod (7, 15), as QUADPACK's QAG: the interval with the largest
+  error estimate is bisected until the summed estimate is below the tolerance.
 
-  Options: :tolerance (1e-12, relative to the integral's magnitude, with an absolute
-  floor of tolerance * 1e-300), :max-depth (50).
+  Options: :tolerance (1e-12) relative to the integral's magnitude (with a floor of
+  1e-3 of the integral of |f|, so integrals that cancel stay cheap); :limit (2000)
+  intervals at most. Intervals whose error estimate is at the roundoff level of their
+  integral of |f| are not split further.
   Returns the integral (a double); a < b or b < a both work."
   (^double [f a b] (integrate f a b {}))
-  (^double [f a b {:keys [tolerance max-depth] :or {tolerance 1e-12 max-depth 50}}]
+  (^double [f a b {:keys [tolerance limit] :or {tolerance 1e-12 limit 2000}}]
    (let [a (double a) b (double b)]
      (if (== a b)
        0.0
-       (let [[whole _] (gk15 f a b)
-             scale (max (Math/abs (double whole)) 1e-300)
-             tol (* (double tolerance) scale)]
-         (letfn [(step ^double [^double lo ^double hi ^double tol ^long depth]
-                   (let [[est err] (gk15 f lo hi)]
-                     (if (or (<= (double err) tol) (>= depth (long max-depth)))
-                       (double est)
-                       (let [mid (* 0.5 (+ lo hi))]
-                         (+ (double (step lo mid (* 0.5 tol) (inc depth)))
-                            (double (step mid hi (* 0.5 tol) (inc depth))))))))]
-           (step a b tol 0)))))))
+       (let [roundoff (* 50.0 (Math/ulp 1.0))
+             ;; entries [lo hi est err]; the queue orders by descending splittable error
+             queue (java.util.PriorityQueue. 64 (reify java.util.Comparator
+                                                  (compare [_ x y] (Double/compare (aget ^doubles y 4) (aget ^doubles x 4)))))
+             push! (fn [^double lo ^double hi]
+                     (let [[est err eabs] (gk15 f lo hi)
+                           err (double err)
+                           ;; an interval at roundoff level is never chosen for splitting
+                           key (if (<= err (* roundoff (double eabs))) -1.0 err)]
+                       (.add queue (double-array [lo hi (double est) err key]))
+                       [(double est) err (double eabs)]))
+             [whole _ whole-abs] (push! a b)
+             tol (* (double tolerance) (max (Math/abs (double whole)) (* 1e-3 (double whole-abs)) 1e-300))]
+         (loop [total-err (double (aget ^doubles (.peek queue) 3)) n 1]
+           (let [^doubles worst (.peek queue)]
+             (if (or (<= total-err tol) (>= n (long limit)) (neg? (aget worst 4)))
+               (reduce + (map #(aget ^doubles % 2) (seq queue)))
+               (let [^doubles w (.poll queue)
+                     lo (aget w 0) hi (aget w 1) mid (* 0.5 (+ lo hi))
+                     [_ e1] (push! lo mid)
+                     [_ e2] (push! mid hi)]
+                 (recur (+ (- total-err (aget w 3)) (double e1) (double e2)) (inc n)))))))))))
 
 (defn- bisect
   "Root of the primitive function f on [lo hi] given f(lo) and f(hi) of opposite sign
@@ -595,13 +613,15 @@
           q (fn ^double [^double u] (let [e (- u s)] (+ (* 2.0 e e) sg2)))
           k (/ (* 2.0 b) (* lr l))
           c0 (- 3.0 (/ 3.0 l))
+          ys (Math/log s)
+          ;; u - s = s expm1(y - ln s) keeps full relative accuracy near pi = s
           integrand (fn ^double [^double y]
-                      (let [u (Math/exp y)]
-                        (/ (* (- u s) (Math/pow u (- (/ 2.0 l) 1.0))) (.invokePrim ^clojure.lang.IFn$DD q u))))
+                      (let [e (* s (Math/expm1 (- y ys)))]
+                        (/ (* e (Math/exp (* (- (/ 2.0 l) 1.0) y))) (+ (* 2.0 e e) sg2))))
           ;; log p given y and I(y); the density in y carries the Jacobian e^y.
           logp (fn ^double [^double y ^double i]
                  (- (- (* (- c0) y) (Math/log (.invokePrim ^clojure.lang.IFn$DD q (Math/exp y)))) (* k i)))]
-      {:s s :l l :integrand integrand :logp logp :ys (Math/log s)
+      {:s s :l l :integrand integrand :logp logp :ys ys
        :width (/ (Math/sqrt (gibbs-variance params)) s)})))
 
 (defn stationary-log-density
