@@ -514,8 +514,8 @@ public final class Sde {
         y = boundary == REFLECTING ? -y : 0.0;
         if (y < ws.hi[j]) return y;
       }
-      if (!(y <= bound)) {
-        // Above the bound, infinite or NaN: freeze at the fixed point 0, record the bound.
+      if (!(y >= -bound && y <= bound)) {
+        // Beyond the bound (either side), infinite or NaN: freeze at the fixed point 0, record the bound.
         status[idx] |= DIVERGED;
         ws.hi[j] = Double.POSITIVE_INFINITY;
         return 0.0;
