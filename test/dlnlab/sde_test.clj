@@ -179,12 +179,13 @@
 ;; --- the ensemble -------------------------------------------------------------------------
 
 (deftest ensemble-equals-single-paths-with-the-documented-increments
-  (let [depth 3 s [1.0 2.0 0.5] pi0 [0.05 0.3 1.5] c 0.3 sigma 0.4 paths 5 seed 99 dt 0.01 steps 300
-        modes (count s) inv-sqrt3 0.5773502691896257645]
-    (doseq [scheme [:euler-maruyama :milstein :taylor-1.5]]
+  (doseq [depth [2 3 5]
+          :let [s [1.0 2.0 0.5] pi0 [0.05 0.3 1.5] c 0.3 sigma 0.4 paths 5 seed 99 dt 0.01 steps 300
+                modes (count s) inv-sqrt3 0.5773502691896257645]
+          scheme [:euler-maruyama :milstein :taylor-1.5]]
       (let [out (double-array (* 2 modes paths)) status (byte-array (* modes paths))
-            a0 (double-array (map #(Math/pow (double %) (/ 1.0 depth)) pi0))]
-        (Sde/ensemble depth (double-array s) modes c sigma a0 paths seed (int (scheme-codes scheme)) dt steps steps
+            a0 (double-array (map #(Math/pow (double %) (/ 1.0 (double depth))) pi0))]
+        (Sde/ensemble (int depth) (double-array s) modes c sigma a0 paths seed (int (scheme-codes scheme)) dt steps steps
                       Sde/ABSORBING 100.0 nil 0 2 out nil status)
         (doseq [p (range paths) i (range modes)]
           (let [key (Normal/key seed p i)
@@ -194,7 +195,7 @@
                                       (+ (Normal/at key (* 2 (long n))) (* inv-sqrt3 (Normal/at key (inc (* 2 (long n)))))))))
                 y (Sde/integrate Sde/MODEL_DLN (double-array [depth (s i) c sigma]) (int (scheme-codes scheme)) (aget a0 i)
                                  dt steps dw 0 dz 0 Sde/ABSORBING 100.0 nil 0)]
-            (is (== y (aget out (+ (* (+ modes (long i)) paths) (long p)))) (str scheme " path " p " mode " i))))))))
+            (is (== y (aget out (+ (* (+ modes (long i)) paths) (long p)))) (str scheme " depth " depth " path " p " mode " i)))))))
 
 (deftest zero-noise-is-gradient-flow
   (doseq [depth [2 3]]
