@@ -139,7 +139,12 @@
   simulations here: the oscillations cut the largest pathways down first, so the
   split has m equal leading pathways of share q, one pathway with the rest
   1 - m q <= q and the others at zero ('water-filling from the top'); m is the
-  smallest count for which such a split reaches sharpness 2/lr.
+  smallest count for which such a split reaches sharpness 2/lr. From small
+  initialization, where winner-takes-all has already made the losing pathways
+  very unequal, the simulations follow it to about 0.01; from near the
+  single-path minimum with comparable losers at L = 3 several losers grow
+  together and the dominant share ends higher (the split of sharpness 2/lr is
+  not unique for K > 2; only the sharpness is predicted).
   Returns {:regime r :shares [share per pathway, descending] :dominant-share q
   :active m}: r is :single (lr <= 2/S_single, the single-path minimum is stable:
   shares nil, see `winner-takes-all-split`), :split (inside the window) or
@@ -217,14 +222,18 @@
   (or shares (let [d (default-shares pathways)] (mapv (fn [sh] (vec (repeat (count targets) sh))) d))))
 
 (defn experiment
-  "The experiment map of config cfg (see `base-config`) trained with optimizer
-  (an :optimizer map, e.g. {:kind :gd :lr 0.1} or {:kind :gradient-flow}).
-  Options in cfg: :depth L, :pathways K, :targets [s ...] (modes of a diagonal
-  target), :width, :init :pathway-split (balanced, aligned, `init-strengths`
-  split by `config-shares`) or {:kind :gaussian :std sigma}, :seed,
-  :max-steps and :loss-below (GD), :flow-time (gradient flow), :record-every, :trace? (record shares, modes and
-  sharpness densely for a trajectory figure). The default :flow-time is
-  20 + 4 t0 s_1/s_min with t0 = :plateau-time.
+  "The experiment map of config cfg trained with optimizer (an :optimizer map,
+  e.g. {:kind :gd :lr 0.1} or {:kind :gradient-flow}).
+
+  Options in cfg (defaults from `base-config`): :depth (3) L; :pathways (2) K;
+  :targets ([1.0]) the singular values of a diagonal target; :width (2);
+  :init (:pathway-split: balanced and aligned, `init-strengths` split by
+  `config-shares`, which read :strengths, :shares and :plateau-time (50.0); or
+  an init map such as {:kind :gaussian :std 0.003}); :seed (1); :max-steps
+  (200000) and :loss-below (1e-24) for GD; :flow-time (20 + 4 t0 s_1/s_min,
+  t0 the plateau time) for gradient flow, recorded on 400 grid points;
+  :record-every (100); :trace? (false) records shares, modes and sharpness
+  every 5 steps (sharpness every 50) for the trajectory figures.
   Returns the experiment map for dlnlab.experiment/run."
   [cfg optimizer]
   (let [{:keys [depth pathways targets width init seed max-steps loss-below plateau-time
@@ -791,14 +800,17 @@
      :rows (mapv (fn [r] {:optimizer (:optimizer r) :lr (:lr r) :place (:place r) :status (:status r)
                           :final-sharpness (:final-sharpness r) :two-over-lr (:two-over-lr r) :modes (per-mode r)})
                  runs)
-     :check (check "two modes: below the window each mode is won by its own pathway (mode 1 by pathway 1, mode 2 by pathway 2) with share > 0.98; inside mode 1's window mode 1 re-balances (share < 0.98) while mode 2 stays winner-takes-all"
+     :check (check (str "two modes: below the window each mode is won by its own pathway (mode 1 by pathway 1, mode 2 "
+                        "by pathway 2) with share > 0.98; inside mode 1's window mode 1 re-balances to its edge split "
+                        "(within 0.02) while mode 2, whose window starts at a larger lr, stays above 0.98")
                    (concat
                     (for [r small :let [[m1 m2] (:modes r)]
                           :when (not (and (= 0 (:winner m1)) (= 1 (:winner m2))
                                           (> (double (:dominant-share m1)) 0.98) (> (double (:dominant-share m2)) 0.98)))]
                       {:lr (:lr r) :modes (per-mode r)})
                     (for [r inside :let [[m1 m2] (:modes r)]
-                          :when (not (and (converged? r) (< (double (:dominant-share m1)) 0.98)
+                          :when (not (and (converged? r)
+                                          (<= (Math/abs (- (double (:dominant-share m1)) (double (:predicted-share m1)))) 0.02)
                                           (> (double (:dominant-share m2)) 0.98)))]
                       {:lr (:lr r) :modes (per-mode r)})))}))
 
