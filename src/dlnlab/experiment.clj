@@ -19,6 +19,12 @@
 
 (defn- due? [^long step ^long every] (zero? (rem step every)))
 
+(defn- row-due?
+  "True when some metric's own cadence falls on step (a metric may ask for a finer
+  cadence than the record's :every)."
+  [^long step cadences]
+  (boolean (some (fn [e] (due? step (long e))) (vals cadences))))
+
 (defn- metric-cadences
   "{metric every} for each recorded metric: its own :every or the record's."
   [record]
@@ -84,7 +90,7 @@
                (record! step (* dt step)
                         (measure-row net params cadences (assoc ctx :step step :time (* dt step)) step force?)))]
     (loop [step 0 last-recorded -1]
-      (let [rec? (due? step every)
+      (let [rec? (or (due? step every) (row-due? step cadences) (= step steps))
             _ (when rec? (row! step (= step steps)))
             last-recorded (if rec? step last-recorded)]
         (if (>= step steps)
@@ -121,7 +127,7 @@
                (record! k (* dt k)
                         (measure-row net params cadences (assoc ctx :step k :time (* dt k)) k force?)))]
     (loop [k 0 last-recorded -1]
-      (let [rec? (or (due? k every) (= k steps))
+      (let [rec? (or (due? k every) (row-due? k cadences) (= k steps))
             _ (when rec? (row! k (= k steps)))
             last-recorded (if rec? k last-recorded)]
         (if (>= k steps)
@@ -173,7 +179,9 @@
                          :weights (when (get-in exp [:record :final-weights] true)
                                     (network/weights final-net))}}]
      (assoc result
-            :analysis (analysis/analyze result)
+            :analysis (analysis/analyze result
+                                        (cond-> {:targets (get-in net [:task :target-svd :singular-values])}
+                                          (not flow?) (assoc :lr (optim/effective-lr net (:optimizer exp)))))
             :meta {:version version
                    :elapsed-ms (- (System/currentTimeMillis) started)
                    :blas (Blas/describe)

@@ -507,7 +507,7 @@
            [:loss-above {:spec ::positive :default 1e12 :doc "Divergence bound on the training loss."}]]}
 
    :record
-   {:doc "What a run records: the :metrics every :every steps (a metric's own {:every n} overrides, e.g. {:sharpness {:every 50}}), and always at the first and last step. Per-metric options go under the metric's name."
+   {:doc "What a run records: the :metrics every :every steps (a metric's own {:every n} overrides, e.g. {:sharpness {:every 50}}; a row is recorded wherever any metric is due, the others nil there), and always at the first and last step. Per-metric options go under the metric's name."
     :keys (into [[:every {:spec ::pos-int :default 1 :doc "Record every this many steps (gradient flow: grid points)."}]
                  [:metrics {:spec ::metrics :default [:loss] :doc "The metrics recorded (dlnlab.metrics/catalog describes each)."}]
                  [:final-weights {:spec ::boolean :default true :doc "Put the final weights in the result's :final."}]]
