@@ -15,19 +15,24 @@
   swept over the learning rate for several (L, K); a Gaussian small
   initialization over a few seeds checks that nothing depends on the aligned
   start. `reproduce` runs them and returns a plain-data report (claim, measured
-  tables, theory beside them, checks, figure data, timings); `reduced` is a
-  seconds-long version for the tests.
+  tables, theory beside them, checks, figure data, timings); `write-figures!`
+  draws its figures (SVG/PNG and Vega-Lite JSON); `reduced` is a seconds-long
+  version for the tests.
 
-  Theory used here (SCIENCE.md §5; to move to dlnlab.theory when it lands):
-  `single-path-sharpness`, `split-sharpness`, `equal-split-sharpness`,
-  `rebalancing-window`, `winner-takes-all-split` and `edge-split` (our
-  derivation for K > 2, see its docstring)."
+  Theory (SCIENCE.md §5): dlnlab.theory gives the sharpness formulas, the
+  window and the winner-takes-all split; this namespace adds `window` (the
+  theory window with :empty?), `edge-split` (the split a window learning rate
+  ends at; our derivation for K > 2, see its docstring) and `plateau-strength`
+  (the initial strength for a given plateau time)."
   (:refer-clojure :exclude [reduced])
-  (:require [clojure.string :as str]
+  (:require [clojure.java.io :as io]
+            [clojure.string :as str]
             [dlnlab.experiment :as experiment]
             [dlnlab.metrics :as metrics]
             [dlnlab.network :as network]
-            [dlnlab.sweep :as sweep]))
+            [dlnlab.plot :as plot]
+            [dlnlab.sweep :as sweep]
+            [dlnlab.theory :as theory]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -47,49 +52,15 @@
     (fail! (str (pr-str path) " is " (pr-str x) "; it must be a positive finite number.")
            path x "a positive finite number")))
 
-(defn single-path-sharpness
-  "Sharpness of the balanced single-path minimum of one mode of strength s in a
-  depth-L network, S_single = L s^(2-2/L) (SCIENCE.md §5).
-  Returns a double. Throws ex-info for L < 2 or s <= 0."
-  ^double [L s]
-  (check-depth! L) (check-positive! [:s] s)
-  (* (double L) (Math/pow (double s) (- 2.0 (/ 2.0 (double L))))))
-
-(defn split-sharpness
-  "Sharpness of a global minimum that splits one mode over pathways with
-  products strengths (each pathway balanced and aligned), L sum_k pi_k^(2-2/L)
-  (SCIENCE.md §5 [MP]). Zero strengths are allowed.
-  Returns a double. Throws ex-info for L < 2 or a negative strength."
-  ^double [L strengths]
-  (check-depth! L)
-  (when-not (and (seq strengths) (every? #(and (number? %) (>= (double %) 0.0)) strengths))
-    (fail! (str "strengths " (pr-str strengths) " must be non-negative numbers, one per pathway.")
-           [:strengths] strengths "non-negative numbers"))
-  (let [b (- 2.0 (/ 2.0 (double L)))]
-    (* (double L) (double (reduce + 0.0 (map #(Math/pow (double %) b) strengths))))))
-
-(defn equal-split-sharpness
-  "Sharpness of the equal split of a mode of strength s over K pathways,
-  S_split = L s^(2-2/L) K^(2/L-1) (SCIENCE.md §5 [MP]); equals S_single at L = 2.
-  Returns a double. Throws ex-info for L < 2, s <= 0 or K < 1."
-  ^double [L s K]
-  (when-not (and (integer? K) (pos? (long K)))
-    (fail! (str "K is " (pr-str K) "; it must be a positive integer (the number of pathways).") [:pathways] K "a positive integer"))
-  (* (single-path-sharpness L s) (Math/pow (double K) (- (/ 2.0 (double L)) 1.0))))
-
-(defn rebalancing-window
-  "The learning rates at which GD can stay at no single-path minimum of a mode of
-  strength s but can at an equal split over K pathways: 2/S_single < lr < 2/S_split
-  (SCIENCE.md §5 [MP]).
-  Returns {:lr-single 2/S_single :lr-split 2/S_split :s-single S_single
-  :s-split S_split :empty? (lr-split <= lr-single, true at L = 2 or K = 1)}.
-  Throws ex-info for L < 2, s <= 0 or K < 1."
+(defn window
+  "The re-balancing window of one mode of strength s over K pathways of depth L,
+  dlnlab.theory/rebalancing-window (SCIENCE.md §5 [MP]) with :empty? added.
+  Returns {:lr-min 2/S_single :lr-max 2/S_split :sharpness-single S_single
+  :sharpness-split S_split :empty? (lr-max <= lr-min: L = 2 or K = 1)}.
+  Throws ex-info (from dlnlab.theory) for L < 1, s <= 0 or K < 1."
   [L s K]
-  (let [a (single-path-sharpness L s)
-        b (equal-split-sharpness L s K)
-        lo (/ 2.0 a) hi (/ 2.0 b)]
-    {:lr-single lo :lr-split hi :s-single a :s-split b
-     :empty? (<= hi (* lo (+ 1.0 1e-12)))}))
+  (let [{:keys [lr-min lr-max] :as w} (theory/rebalancing-window s K L)]
+    (assoc w :empty? (<= (double lr-max) (* (double lr-min) (+ 1.0 1e-12))))))
 
 (defn- bisect
   "The root of the increasing function f on [lo, hi] (f(lo) <= 0 <= f(hi)), to
@@ -101,65 +72,36 @@
         mid
         (if (<= (double (f mid)) 0.0) (recur mid hi (inc i)) (recur lo mid (inc i)))))))
 
-(defn winner-takes-all-split
-  "Final per-pathway strengths of one mode of target s predicted by the
-  balanced pathway gradient flow d pi_k/dt = L pi_k^(2-2/L) (s - sum_j pi_j)
-  from initial strengths strengths (SCIENCE.md §5): for L > 2 it conserves
-  pi_k^(-(L-2)/L) - pi_j^(-(L-2)/L), for L = 2 the ratio pi_k / pi_j; the flow
-  ends where sum_k pi_k = s, so the final strengths solve those two conditions
-  (found by bisection on the largest pathway's final strength).
-  Returns a vector of final strengths in the order of strengths, summing to s.
-  Throws ex-info for L < 2, s <= 0 or a strength that is not positive (a
-  pathway at zero stays there and cannot be part of the conserved quantity)."
-  [L s strengths]
-  (check-depth! L) (check-positive! [:s] s)
-  (when-not (and (seq strengths) (every? #(and (number? %) (Double/isFinite (double %)) (pos? (double %))) strengths))
-    (fail! (str "Initial strengths " (pr-str strengths) " must all be positive: the conserved quantity of "
-                "SCIENCE.md §5 involves pi^(-(L-2)/L).")
-           [:strengths] strengths "positive numbers, one per pathway"))
-  (let [s (double s) L (long L)
-        pis (mapv double strengths)
-        total (double (reduce + 0.0 pis))]
-    (if (= L 2)
-      (mapv #(* s (/ (double %) total)) pis)
-      (let [p (/ (double (- L 2)) (double L))
-            top (double (apply max pis))
-            ;; c_k = pi_k^-p - pi_top^-p >= 0, conserved
-            cs (mapv #(- (Math/pow (double %) (- p)) (Math/pow top (- p))) pis)
-            finals (fn [^double x]
-                     (mapv (fn [c] (Math/pow (+ (Math/pow x (- p)) (double c)) (/ -1.0 p))) cs))
-            x (bisect (fn [^double x] (- (double (reduce + 0.0 (finals x))) s)) 0.0 s)]
-        (finals x)))))
-
 (defn edge-split
-  "The split of one mode of strength s over K pathways at which GD with learning
-  rate lr ends after edge-of-stability re-balancing (SCIENCE.md §5 [MP]): the
-  split whose sharpness L sum_k pi_k^(2-2/L) equals 2/lr. For K = 2 that split
-  is unique. For K > 2 we add an assumption of ours, checked against the
-  simulations here: the oscillations cut the largest pathways down first, so the
-  split has m equal leading pathways of share q, one pathway with the rest
-  1 - m q <= q and the others at zero ('water-filling from the top'); m is the
-  smallest count for which such a split reaches sharpness 2/lr. From small
-  initialization, where winner-takes-all has already made the losing pathways
-  very unequal, the simulations follow it to about 0.01; from near the
-  single-path minimum with comparable losers at L = 3 several losers grow
-  together and the dominant share ends higher (the split of sharpness 2/lr is
-  not unique for K > 2; only the sharpness is predicted).
+  "The split of one mode of strength s over K pathways of depth L at which GD
+  with learning rate lr ends after edge-of-stability re-balancing: the split
+  whose sharpness L sum_k pi_k^(2-2/L) equals 2/lr (SCIENCE.md §5 [MP]).
+
+  For K = 2 that split is unique. For K > 2 we add an assumption of ours,
+  checked against the simulations here: the oscillations cut the largest
+  pathways down first, so the split has m equal leading pathways of share q, one
+  pathway with the rest 1 - m q <= q and the others at zero (water-filling from
+  the top), m the smallest count for which such a split reaches sharpness 2/lr.
+  From small initialization, where winner-takes-all has already made the losing
+  pathways very unequal, the simulations follow it to about 0.02; from near the
+  single-path minimum with comparable losers (L = 3) several losers grow
+  together and the dominant share ends higher: for K > 2 only the sharpness is
+  a firm prediction.
   Returns {:regime r :shares [share per pathway, descending] :dominant-share q
-  :active m}: r is :single (lr <= 2/S_single, the single-path minimum is stable:
-  shares nil, see `winner-takes-all-split`), :split (inside the window) or
-  :no-stable-split (lr >= 2/S_split, no split is stable: shares nil).
+  :active m}, r one of :single (lr <= 2/S_single: the single-path minimum is
+  stable, shares nil; see dlnlab.theory/winner-takes-all-split), :split (inside
+  the window) and :no-stable-split (lr >= 2/S_split or an empty window: shares nil).
   Throws ex-info for L < 2, s <= 0, K < 1 or lr <= 0."
   [L s K lr]
-  (check-positive! [:lr] lr)
-  (let [{:keys [lr-single lr-split empty?]} (rebalancing-window L s K)
+  (check-depth! L) (check-positive! [:lr] lr)
+  (let [{:keys [lr-min lr-max empty?]} (window L s K)
         lr (double lr)
         beta (- 2.0 (/ 2.0 (double L)))
         ;; normalized target: sum_k share_k^beta = T
-        T (/ 2.0 (* lr (single-path-sharpness L s)))]
+        T (/ 2.0 (* lr (theory/single-path-sharpness s L)))]
     (cond
-      (<= lr (double lr-single)) {:regime :single :shares nil :dominant-share nil :active 1}
-      (or empty? (>= lr (double lr-split))) {:regime :no-stable-split :shares nil :dominant-share nil :active nil}
+      (<= lr (double lr-min)) {:regime :single :shares nil :dominant-share nil :active 1}
+      (or empty? (>= lr (double lr-max))) {:regime :no-stable-split :shares nil :dominant-share nil :active nil}
       :else
       (let [K (long K)
             m (long (or (first (filter (fn [^long m] (>= T (Math/pow (double (inc m)) (- 1.0 beta)))) (range 1 K)))
@@ -175,8 +117,9 @@
 (defn plateau-strength
   "The initial total strength pi_0 of a mode of strength s whose gradient-flow
   learning time from small initialization is about t0 (SCIENCE.md §4):
-  pi_0^(-(1-2/L)) / ((L-2) s) = t0 for L > 2 and ln(s/pi_0)/(2s) = t0 for L = 2.
-  Returns a double."
+  pi_0^(-(1-2/L)) / ((L-2) s) = t0 for L > 2 and ln(s/pi_0)/(2s) = t0 for L = 2,
+  the inverse of dlnlab.theory/learning-time with :method :asymptotic.
+  Returns a double. Throws ex-info for L < 2 or s, t0 not positive."
   ^double [L s t0]
   (check-depth! L) (check-positive! [:s] s) (check-positive! [:t0] t0)
   (let [L (long L) s (double s) t0 (double t0)]
@@ -261,7 +204,7 @@
 
 (defn lr-grid
   "Learning rates for one (L, K) family with target s, placed against the window
-  (`rebalancing-window`): :below fractions of 2/S_single, :inside points at
+  (`window`): :below fractions of 2/S_single, :inside points at
   fractions of the way from 2/S_single to 2/S_split, :above multiples of
   2/S_split. An empty window (L = 2) gets :below and :above only.
   Options: :below ([0.05 0.3 0.6 0.9]), :inside ([0.1 0.3 0.5 0.7 0.9]),
@@ -269,8 +212,8 @@
   Returns [{:lr :place (:below | :inside | :above) :fraction f} ...] ascending."
   ([L s K] (lr-grid L s K {}))
   ([L s K {:keys [below inside above] :or {below [0.05 0.3 0.6 0.9] inside [0.1 0.3 0.5 0.7 0.9] above [1.05 1.25]}}]
-   (let [{:keys [lr-single lr-split empty?]} (rebalancing-window L s K)
-         lo (double lr-single) hi (double lr-split)]
+   (let [{:keys [lr-min lr-max empty?]} (window L s K)
+         lo (double lr-min) hi (double lr-max)]
      (vec (concat (for [f below] {:lr (* lo (double f)) :place :below :fraction f})
                   (when-not empty? (for [f inside] {:lr (+ lo (* (double f) (- hi lo))) :place :inside :fraction f}))
                   (for [f above] {:lr (* hi (double f)) :place :above :fraction f}))))))
@@ -313,13 +256,13 @@
   network, 1/4 sum s_i^2: the run sits at or was thrown back to the saddle at the
   origin) or :oscillating. Per mode: :dominant-share (largest final share), the window,
   :regime (:below, :inside or :above the window, or :flow) and the predictions:
-  :wta-share (`winner-takes-all-split` from the initial strengths: the
+  :wta-share (dlnlab.theory/winner-takes-all-split of the initial strengths: the
   :pathway-split strengths, or for a Gaussian init the strengths when the mode
   first reaches 2% of s), :edge-share (`edge-split`), and :predicted-share, the
   one that applies to the regime (nil above the window).
-  :formula-sharpness is the largest over modes of `split-sharpness` of the
-  final per-pathway strengths, to set beside the measured (Lanczos) one at a
-  minimum.
+  :formula-sharpness is the largest over modes of
+  dlnlab.theory/multi-pathway-sharpness of the final per-pathway strengths, to
+  set beside the measured (Lanczos) one at a minimum.
   Returns a map of plain data."
   [cfg result]
   (let [cfg (merge base-config cfg)
@@ -347,20 +290,20 @@
      :status status :steps (get-in result [:final :step]) :final-loss loss
      :final-sharpness sharp
      :formula-sharpness (when (and shares modes (every? some? shares))
-                          (apply max (map (fn [sh m] (split-sharpness depth (map #(max 0.0 (* (double %) (double m))) sh)))
+                          (apply max (map (fn [sh m] (theory/multi-pathway-sharpness (map #(max 0.0 (* (double %) (double m))) sh) depth))
                                           shares modes)))
      :elapsed-ms (get-in result [:meta :elapsed-ms])
      :modes
      (vec (map-indexed
            (fn [i s]
-             (let [w (rebalancing-window depth s pathways)
+             (let [w (window depth s pathways)
                    regime (cond flow? :flow
-                                (<= (double lr) (double (:lr-single w))) :below
-                                (or (:empty? w) (>= (double lr) (double (:lr-split w)))) :above
+                                (<= (double lr) (double (:lr-min w))) :below
+                                (or (:empty? w) (>= (double lr) (double (:lr-max w)))) :above
                                 :else :inside)
                    c0 (nth init0 i nil)
                    wta (when (and c0 (every? #(pos? (double %)) c0))
-                         (let [f (winner-takes-all-split depth s c0)] (mapv #(/ (double %) (double s)) f)))
+                         (let [f (theory/winner-takes-all-split c0 s depth)] (mapv #(/ (double %) (double s)) f)))
                    edge (when lr (edge-split depth s pathways lr))
                    sh (nth shares i nil)]
                {:s s :window w :regime regime
@@ -409,7 +352,7 @@
                           (assoc (summarize cfg r) :place (:place p) :fraction (:fraction p))))
                       points results)]
     {:depth depth :pathways pathways :targets (vec targets)
-     :window (rebalancing-window depth s1 pathways)
+     :window (window depth s1 pathways)
      :initial-shares (config-shares cfg)
      :runs (vec (concat (when flow-run [flow-run]) gd-runs))}))
 
@@ -417,19 +360,19 @@
   "The rows of a family's table for mode i (default 0): one map per run with
   :optimizer :lr :lr-ratio (lr x S_single / 2) :place :fraction :status :dominant-share
   :predicted-share :wta-share :edge-share :final-sharpness :two-over-lr
-  :lr-single :lr-split :final-loss :steps :elapsed-ms."
+  :lr-min :lr-max :final-loss :steps :elapsed-ms."
   ([family] (table-rows family 0))
   ([family i]
    (mapv (fn [r]
            (let [m (nth (:modes r) i)
                  w (:window m)]
              {:optimizer (:optimizer r) :lr (:lr r)
-              :lr-ratio (when (:lr r) (/ (double (:lr r)) (double (:lr-single w))))
+              :lr-ratio (when (:lr r) (/ (double (:lr r)) (double (:lr-min w))))
               :place (:place r) :fraction (:fraction r) :status (:status r)
               :dominant-share (:dominant-share m) :final-shares (:final-shares m)
               :predicted-share (:predicted-share m) :wta-share (:wta-share m) :edge-share (:edge-share m)
               :final-sharpness (:final-sharpness r) :two-over-lr (:two-over-lr r)
-              :lr-single (:lr-single w) :lr-split (:lr-split w)
+              :lr-min (:lr-min w) :lr-max (:lr-max w)
               :final-loss (:final-loss r) :steps (:steps r) :elapsed-ms (:elapsed-ms r)}))
          (:runs family))))
 
@@ -440,9 +383,9 @@
 
 (defn theory-share
   "The predicted dominant share of one mode at learning rate lr: wta-share (the
-  gradient-flow prediction, `winner-takes-all-split`) at or below 2/S_single,
-  the `edge-split` share inside the window, 1/K (an equal split, oscillating)
-  above it."
+  gradient-flow prediction, dlnlab.theory/winner-takes-all-split) at or below
+  2/S_single, the `edge-split` share inside the window, 1/K (an equal split,
+  oscillating) above it. Returns a double."
   [L s K lr wta-share]
   (let [{:keys [regime dominant-share]} (edge-split L s K lr)]
     (case regime
@@ -457,41 +400,40 @@
 
 (defn- gd-runs [family] (filterv #(= :gd (:optimizer %)) (:runs family)))
 
-(defn share-figure
-  "Figure data (the shape dlnlab.plot's `build-figure` returns) of the final
-  dominant share of mode i (default 0) against the learning rate for one family:
+(defn- share-figure
+  "Raw figure data (the shape of dlnlab.plot/build-figure) of the final dominant
+  share of mode i against the learning rate for one family:
   measured GD points (converged and not), gradient flow as a horizontal rule,
   the theory curve (`theory-share`) and the window edges 2/S_single, 2/S_split."
-  ([family] (share-figure family 0))
-  ([family i]
-   (let [{:keys [depth pathways]} family
-         runs (gd-runs family)
-         m #(nth (:modes %) i)
-         s (:s (m (first runs)))
-         w (:window (m (first runs)))
-         flow (first (filter #(= :gradient-flow (:optimizer %)) (:runs family)))
-         wta (or (:wta-share (m (first runs))) 1.0)
-         lrs (map :lr runs)
-         lo (* 0.9 (double (apply min lrs))) hi (* 1.1 (double (apply max lrs)))
-         pts (fn [pred] (vec (for [r runs :when (and (pred r) (:dominant-share (m r)))] [(:lr r) (:dominant-share (m r))])))]
-     {:name :mp-share-vs-lr
-      :title (str "Final dominant share vs learning rate (L = " depth ", K = " pathways ", s = " s ")")
-      :subtitle "dashed: 2/S_single and 2/S_split (SCIENCE.md §5 [MP])"
-      :x {:title "learning rate η" :log? true}
-      :y {:title "largest pathway share of the mode" :log? false}
-      :panels [{:title nil
-                :layers (cond-> [{:mark :line :series "theory (conserved quantity; edge split)" :color 0
-                                  :points (mapv (fn [lr] [lr (theory-share depth s pathways lr wta)])
-                                                (log-space lo hi 200))}
-                                 {:mark :point :series "GD, converged" :color 1 :points (pts converged?)}
-                                 {:mark :point :series "GD, not converged" :color 3 :points (pts (complement converged?))}
-                                 (vline (:lr-single w) 0.0 1.0 "2/S_single" 4)]
-                          (not (:empty? w)) (conj (vline (:lr-split w) 0.0 1.0 "2/S_split" 5))
-                          (and flow (:dominant-share (m flow)))
-                          (conj {:mark :rule :series "gradient flow" :color 2 :dash [2 2] :y (:dominant-share (m flow))}))}]})))
+  [family i]
+  (let [{:keys [depth pathways]} family
+        runs (gd-runs family)
+        m #(nth (:modes %) i)
+        s (:s (m (first runs)))
+        w (:window (m (first runs)))
+        flow (first (filter #(= :gradient-flow (:optimizer %)) (:runs family)))
+        wta (or (:wta-share (m (first runs))) 1.0)
+        lrs (map :lr runs)
+        lo (* 0.9 (double (apply min lrs))) hi (* 1.1 (double (apply max lrs)))
+        pts (fn [pred] (vec (for [r runs :when (and (pred r) (:dominant-share (m r)))] [(:lr r) (:dominant-share (m r))])))]
+    {:name :mp-share-vs-lr
+     :title (str "Final dominant share vs learning rate (L = " depth ", K = " pathways ", s = " s ")")
+     :subtitle "dashed: 2/S_single and 2/S_split (SCIENCE.md §5 [MP])"
+     :x {:title "learning rate η" :log? true}
+     :y {:title "largest pathway share of the mode" :log? false}
+     :panels [{:title nil
+               :layers (cond-> [{:mark :line :series "theory (conserved quantity; edge split)" :color 0
+                                 :points (mapv (fn [lr] [lr (theory-share depth s pathways lr wta)])
+                                               (log-space lo hi 200))}
+                                {:mark :point :series "GD, converged" :color 1 :points (pts converged?)}
+                                {:mark :point :series "GD, not converged" :color 3 :points (pts (complement converged?))}
+                                (vline (:lr-min w) 0.0 1.0 "2/S_single" 4)]
+                         (not (:empty? w)) (conj (vline (:lr-max w) 0.0 1.0 "2/S_split" 5))
+                         (and flow (:dominant-share (m flow)))
+                         (conj {:mark :rule :series "gradient flow" :color 2 :dash [2 2] :y (:dominant-share (m flow))}))}]}))
 
-(defn sharpness-figure
-  "Figure data of the final sharpness against the learning rate for one family:
+(defn- sharpness-figure
+  "Raw figure data of the final sharpness against the learning rate for one family:
   measured points (converged runs; not-converged runs separately, their
   sharpness is taken at a point of the cycle), the curve 2/lr, the levels
   S_single and S_split and the window edges."
@@ -502,7 +444,7 @@
         lrs (map :lr runs)
         lo (* 0.9 (double (apply min lrs))) hi (* 1.1 (double (apply max lrs)))
         pts (fn [pred] (vec (for [r runs :when (and (pred r) (:final-sharpness r))] [(:lr r) (:final-sharpness r)])))
-        top (* 1.2 (double (:s-single w)))]
+        top (* 1.2 (double (:sharpness-single w)))]
     {:name :mp-sharpness-vs-lr
      :title (str "Final sharpness vs learning rate (L = " depth ", K = " pathways ")")
      :subtitle "inside the window the sharpness settles just below 2/η"
@@ -514,20 +456,20 @@
                                                 [lr (/ 2.0 (double lr))]))}
                                 {:mark :point :series "GD, converged" :color 1 :points (pts converged?)}
                                 {:mark :point :series "GD, not converged" :color 3 :points (pts (complement converged?))}
-                                {:mark :rule :series "S_single" :color 4 :dash [2 2] :y (:s-single w)}
-                                (vline (:lr-single w) 0.0 top "2/S_single" 4)]
-                         (not (:empty? w)) (conj {:mark :rule :series "S_split (equal)" :color 5 :dash [2 2] :y (:s-split w)}
-                                                 (vline (:lr-split w) 0.0 top "2/S_split" 5)))}]}))
+                                {:mark :rule :series "S_single" :color 4 :dash [2 2] :y (:sharpness-single w)}
+                                (vline (:lr-min w) 0.0 top "2/S_single" 4)]
+                         (not (:empty? w)) (conj {:mark :rule :series "S_split (equal)" :color 5 :dash [2 2] :y (:sharpness-split w)}
+                                                 (vline (:lr-max w) 0.0 top "2/S_split" 5)))}]}))
 
-(defn overview-figure
-  "Figure data of the final dominant share against lr / (2/S_single) for several
+(defn- overview-figure
+  "Raw figure data of the final dominant share against lr / (2/S_single) for several
   families (one color each, labelled by label-fn of the family), with each
   family's theory curve; the window is [1, K^(1-2/L)] on this axis."
   [name title families label-fn]
   (let [layers (vec (mapcat (fn [ci fam]
                               (let [runs (gd-runs fam)
                                     w (:window fam)
-                                    lo (double (:lr-single w))
+                                    lo (double (:lr-min w))
                                     m0 #(first (:modes %))
                                     s (:s (m0 (first runs)))
                                     wta (or (:wta-share (m0 (first runs))) 1.0)
@@ -547,33 +489,17 @@
      :y {:title "largest pathway share" :log? false}
      :panels [{:title nil :layers (conj layers (vline 1.0 0.0 1.0 "2/S_single" 9))}]}))
 
-(defn trajectory-figures
-  "Figure data of one traced run (`experiment` with :trace? true): the shares of
-  every pathway in mode 1 against the step, and the sharpness against the step
-  with 2/lr as a rule."
-  [result]
-  (let [t (:trajectory result)
-        lr (double (get-in result [:experiment :optimizer :lr]))
-        K (count (ffirst (remove nil? (:pathway-shares t))))
-        rows (filterv #(some? (second %)) (map vector (:step t) (:pathway-shares t)))
-        srows (filterv #(some? (second %)) (map vector (:step t) (:sharpness t)))]
-    [{:name :mp-trajectory-shares
-      :title (str "Pathway shares of mode 1 during training (η = " (format "%.4g" lr) ")")
-      :subtitle "winner-takes-all while learning, then re-balancing at the edge of stability"
-      :x {:title "step" :log? false}
-      :y {:title "share" :log? false}
-      :panels [{:title nil
-                :layers (mapv (fn [k] {:mark :line :series (str "pathway " (inc (long k))) :color k
-                                       :points (mapv (fn [[st sh]] [st (nth (first sh) k)]) (filter #(first (second %)) rows))})
-                              (range K))}]}
-     {:name :mp-trajectory-sharpness
-      :title (str "Sharpness during training (η = " (format "%.4g" lr) ")")
-      :subtitle "dashed: 2/η"
-      :x {:title "step" :log? false}
-      :y {:title "sharpness" :log? false}
-      :panels [{:title nil
-                :layers [{:mark :line :series "sharpness" :color 0 :points (mapv vec srows)}
-                         {:mark :rule :series "2/η" :color 1 :dash [4 4] :y (/ 2.0 lr)}]}]}]))
+(defmethod plot/build-figure :mp-share-vs-lr [_ family opts] (share-figure family (:mode opts 0)))
+(defmethod plot/build-figure :mp-sharpness-vs-lr [_ family _] (sharpness-figure family))
+(defmethod plot/build-figure :mp-share-overview [_ {:keys [name title families vary]} _]
+  (overview-figure name title families #(str (if (= vary :depth) "L = " "K = ") (get % vary))))
+
+(def figure-names
+  "The figures this namespace adds to dlnlab.plot/build-figure, each drawn from
+  `run-family` output: :mp-share-vs-lr (a family; option :mode, default 0),
+  :mp-sharpness-vs-lr (a family), :mp-share-overview ({:name :title :families
+  [...] :vary :depth or :pathways})."
+  [:mp-share-vs-lr :mp-sharpness-vs-lr :mp-share-overview])
 
 ;; ---------------------------------------------------------------- checks
 
@@ -602,7 +528,8 @@
   mid-window up, and for K = 2 a share within 0.02 of `edge-split` (for K > 2
   the deviation is reported, not checked: the split of sharpness 2/lr is not
   unique); above the window no run converges. Also reported: the largest
-  relative gap between `split-sharpness` of the final strengths and the
+  relative gap between dlnlab.theory/multi-pathway-sharpness of the final
+  strengths and the
   measured sharpness over converged runs (L >= 3)."
   [families]
   (let [small (family-runs families #(>= (long (:depth %)) 3))
@@ -669,8 +596,8 @@
         above (filter #(= :above (:place %)) runs)
         w (:window family)]
     {:depth (:depth family) :pathways (:pathways family)
-     :lr-single (:lr-single w) :lr-split (:lr-split w)
-     :window-ratio (/ (double (:lr-split w)) (double (:lr-single w)))
+     :lr-min (:lr-min w) :lr-max (:lr-max w)
+     :window-ratio (/ (double (:lr-max w)) (double (:lr-min w)))
      :flow-share (some-> flow mode0 :dominant-share) :flow-predicted (some-> flow mode0 :wta-share)
      :below-min-share (when (seq below) (apply min (keep (comp :dominant-share mode0) below)))
      :mid-lr (:lr mid) :mid-status (:status mid)
@@ -703,12 +630,12 @@
   "Columns of the main table (see `table-rows`)."
   [[:optimizer "opt"] [:lr "η"] [:lr-ratio "η S_single/2"] [:place "place"] [:status "status"]
    [:dominant-share "final dominant share"] [:predicted-share "predicted"]
-   [:final-sharpness "final sharpness"] [:two-over-lr "2/η"] [:lr-single "2/S_single"] [:lr-split "2/S_split"]
+   [:final-sharpness "final sharpness"] [:two-over-lr "2/η"] [:lr-min "2/S_single"] [:lr-max "2/S_split"]
    [:steps "steps"]])
 
 (def digest-columns
   "Columns of the L/K comparison table (see `family-digest`)."
-  [[:depth "L"] [:pathways "K"] [:lr-single "2/S_single"] [:lr-split "2/S_split"]
+  [[:depth "L"] [:pathways "K"] [:lr-min "2/S_single"] [:lr-max "2/S_split"]
    [:flow-share "GF share"] [:flow-predicted "GF predicted"] [:below-min-share "min share below window"]
    [:mid-share "mid-window share"] [:mid-edge-share "edge split"] [:mid-sharpness "mid sharpness"]
    [:mid-two-over-lr "2/η"] [:above-statuses "above window"] [:elapsed-ms "ms"]])
@@ -717,12 +644,12 @@
 
 (def variants
   "What each variant of `reproduce` runs.
-  :quick (default, about a minute on 2 cores): every (L, K) with L in 2..7 and
+  :quick (default, about 30 s on 2 cores): every (L, K) with L in 2..7 and
   K in 2..4 from the small :pathway-split start over `lr-grid`'s default grid
   (4 points below, 5 inside, 2 above the window, plus gradient flow), at most
   200000 GD steps; a two-mode target; a Gaussian small init over 3 seeds; one
   traced run for the trajectory figures.
-  :full (a few minutes): the same families on a finer grid (7 below, 11 inside,
+  :full (1.5-3 minutes): the same families on a finer grid (7 below, 11 inside,
   5 above), at most 500000 steps, also started near the single-path minimum
   (total strength 0.9 s, shares 0.999 / rest), Gaussian init over 8 seeds.
   :reduced (seconds; what the tests run): L = 3 and L = 2 at K = 2, one point
@@ -828,7 +755,11 @@
   :comparison {:rows :table} (one digest row per (L, K))
   :near-single (full variant: the same from near the single-path minimum)
   :two-modes :gaussian (nil when the variant skips them)
-  :checks {name {:claim :pass? :failures ...}} :figures [figure data ...]
+  :checks {name {:claim :pass? :failures ...}}
+  :figures [figure data of dlnlab.plot/figure ...] (the share and sharpness vs
+  lr of the main family, the share overviews by L and by K, and for :quick and
+  :full the pathway shares and sharpness of a traced mid-window run; draw them
+  with `write-figures!`)
   :timings {:total-ms :families-ms ...}}.
   Throws ex-info for an unknown variant."
   ([] (reproduce {}))
@@ -853,8 +784,8 @@
          [two two-ms] (if two-modes? (timed #(two-mode-section opts)) [nil 0])
          [gauss gauss-ms] (if (seq gaussian-seeds) (timed #(gaussian-section gaussian-seeds opts)) [nil 0])
          [traced trace-ms] (if trace?
-                             (timed #(let [{:keys [lr-single lr-split]} (:window main-fam)
-                                           lr (+ (double lr-single) (* 0.5 (- (double lr-split) (double lr-single))))]
+                             (timed #(let [{:keys [lr-min lr-max]} (:window main-fam)
+                                           lr (+ (double lr-min) (* 0.5 (- (double lr-max) (double lr-min))))]
                                        (experiment/run (experiment {:depth (first main) :pathways (second main)
                                                                     :trace? true :max-steps 20000}
                                                                    {:kind :gd :lr lr}))))
@@ -888,14 +819,19 @@
       :gaussian gauss
       :checks all-checks
       :figures (vec (concat
-                     [(share-figure main-fam) (sharpness-figure main-fam)
-                      (overview-figure :mp-share-by-depth "Dominant share vs normalized learning rate, K = 2, by depth L"
-                                       (filter #(and (= 2 (:pathways %)) (>= (long (:depth %)) 3)) fams)
-                                       #(str "L = " (:depth %)))
-                      (overview-figure :mp-share-by-pathways (str "Dominant share vs normalized learning rate, L = " (first main) ", by K")
-                                       (filter #(= (first main) (:depth %)) fams)
-                                       #(str "K = " (:pathways %)))]
-                     (when traced (trajectory-figures traced))))
+                     [(plot/figure :mp-share-vs-lr main-fam)
+                      (plot/figure :mp-sharpness-vs-lr main-fam)
+                      (plot/figure :mp-share-overview
+                                   {:name :mp-share-by-depth :vary :depth
+                                    :title "Dominant share vs normalized learning rate, K = 2, by depth L"
+                                    :families (filter #(and (= 2 (:pathways %)) (>= (long (:depth %)) 3)) fams)})
+                      (plot/figure :mp-share-overview
+                                   {:name :mp-share-by-pathways :vary :pathways
+                                    :title (str "Dominant share vs normalized learning rate, L = " (first main) ", by K")
+                                    :families (filter #(= (first main) (:depth %)) fams)})]
+                     (when traced
+                       [(plot/figure :pathway-shares traced {:title "Pathway shares during training, mid-window lr"})
+                        (plot/figure :sharpness traced {:title "Sharpness during training, mid-window lr"})])))
       :timings {:total-ms (+ (long fams-ms) (long near-ms) (long two-ms) (long gauss-ms) (long trace-ms))
                 :families-ms fams-ms :near-single-ms near-ms :two-modes-ms two-ms :gaussian-ms gauss-ms
                 :trace-ms trace-ms
@@ -907,3 +843,25 @@
   {:variant :reduced :jobs 1})."
   []
   (reproduce {:variant :reduced :jobs 1}))
+
+(defn write-figures!
+  "Writes every figure of a `reproduce` report into dir (created when missing):
+  <name>.svg, and <name>.png when :png is among :formats, drawn by
+  dlnlab.plot/render!, and <name>.vl.json, the figure's Vega-Lite spec
+  (dlnlab.plot/vega-lite).
+  Options: :formats ([:svg]) any of :svg :png; :width, :height, :scale as in
+  dlnlab.plot/render!.
+  Returns {figure-name [path ...]}. Throws ex-info for an unknown format."
+  ([report dir] (write-figures! report dir {}))
+  ([report dir opts]
+   (let [formats (or (:formats opts) [:svg])]
+     (doseq [f formats]
+       (when-not (#{:svg :png} f)
+         (fail! (str "Option :formats has " (pr-str f) "; allowed are :svg and :png.") [:formats] f #{:svg :png})))
+     (.mkdirs (io/file dir))
+     (into (sorted-map)
+           (for [fig (:figures report)
+                 :let [base (str (io/file dir (name (:name fig))))
+                       json (str base ".vl.json")]]
+             (do (spit json (plot/vega-lite-json (plot/vega-lite fig)))
+                 [(:name fig) (conj (mapv #(plot/render! fig (str base "." (name %)) opts) formats) json)]))))))
