@@ -202,7 +202,7 @@
   with the given singular values.
 
   Options: :depth :targets :alpha :basis :seed (see `setup`); :lr (gradient
-  descent's learning rate; nil with :flow); :steps; :flow {:time :rtol :atol}
+  descent's learning rate; nil with :flow); :steps; :flow {:time :rtol :atol :grid}
   (gradient flow instead of GD); :metrics ([:loss :modes :balance-gap]) recorded
   every step (every grid point for flow).
   Returns an experiment map for dlnlab.core/run."
@@ -221,7 +221,8 @@
   "One learning rate inside each interval of the theory's count (SCIENCE.md §6):
   0.85 * 2/S_1 (no mode), the geometric midpoints of [2/S_i, 2/S_(i+1)], and
   min(1.06 * 2/S_n, 0.93 r_c/S_1) above the last threshold, where r_c is the
-  map's `zero-crisis` (keeps the top mode on the bounded attractor).
+  map's `zero-crisis` (for odd L the top mode is lost beyond it; for even L the
+  band merely merges with its mirror image, and the cap is only a safe bound).
   Returns a vector of (count targets) + 1 doubles."
   [{:keys [depth targets]}]
   (let [t (thresholds depth targets)
@@ -419,7 +420,8 @@
 
 (defn flow-gap
   "Gradient flow from the same init: the balance gap on its time grid (conserved,
-  SCIENCE.md §4). cfg: `setup` keys plus :flow {:time :rtol :atol}.
+  SCIENCE.md §4). cfg: `setup` keys plus :flow {:time :rtol :atol :grid}
+  (:grid recorded points, 100).
   Returns {:status :time [..] :gap [..] :max-relative-change x :final-modes [..]}."
   [cfg]
   (let [r (experiment/run (factorization-experiment cfg))
@@ -586,7 +588,7 @@
   "What `reproduce` runs for each :variant.
   :quick (default; well under a minute on 2 cores): L = 3; the claim learning
   rates and a 30-point learning-rate sweep, 6000 GD steps each recorded every
-  step; gradient flow to t = 10; random singular vectors at the claim learning
+  step; gradient flow over the time span of the slowest GD run; random singular vectors at the claim learning
   rates and the onset of misalignment (20000 steps, to 1e-4 in lr); the map's
   period-doubling points to r_32 and its zero crisis; the network's r_4 and r_8
   by bisection on 20000-step runs to 2e-4 in r.
@@ -594,15 +596,15 @@
   20000 steps, 40000-step bisections for r_4, r_8 and r_16 to 5e-5, and three
   random-basis seeds."
   {:quick {:depths [3] :sweep-points 30 :steps 6000 :keep 32 :compare 512 :random-seeds [7]
-           :flow {:time 10.0 :rtol 1e-10 :atol 1e-13}
+           :flow {:rtol 1e-10 :atol 1e-13 :grid 200}
            :onset {:steps 20000 :tol 1e-4}
            :bifurcation {:target 10.0 :steps 20000 :x0 0.5 :levels [2 4] :tol 2e-4 :period {}}
            :map-diagram {:points 220 :keep 48}}
-   :full {:depths [2 3 4] :sweep-points 60 :steps 20000 :keep 48 :compare 1024 :random-seeds [7 8 9]
-          :flow {:time 10.0 :rtol 1e-10 :atol 1e-13}
+   :full {:depths [2 3 4] :sweep-points 60 :steps 20000 :keep 32 :compare 1024 :random-seeds [7 8 9]
+          :flow {:rtol 1e-10 :atol 1e-13 :grid 200}
           :onset {:steps 40000 :tol 2e-5}
           :bifurcation {:target 10.0 :steps 40000 :x0 0.5 :levels [2 4 8] :tol 5e-5 :period {}}
-          :map-diagram {:points 400 :keep 64}}})
+          :map-diagram {:points 300 :keep 48}}})
 
 (defn- sweep-lrs
   "n learning rates from 0.75 * 2/S_1 to min(1.1 * 2/S_n, 0.95 r_c/S_1), evenly spaced."
@@ -654,8 +656,9 @@
         ;; 2. balance gap
         _ (note :balance-gap)
         t1 (System/nanoTime)
-        flow (flow-gap (assoc cfg :flow (:flow v)))
         below (first claim-rows)
+        ;; the time span of the GD runs (time = lr x steps) at the lowest claim lr
+        flow (flow-gap (assoc cfg :flow (assoc (:flow v) :time (* (double (:lr below)) (double (:steps cfg))))))
         past (peek claim-rows)
         gap-series [["GD below EoS" (gd-gap-trajectory cfg (:lr below) 10)]
                     ["GD past EoS (all modes)" (gd-gap-trajectory cfg (:lr past) 10)]
