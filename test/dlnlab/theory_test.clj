@@ -258,7 +258,8 @@
             cov (mean (map #(* (- (double %1) ma) (- (double %2) mb)) a b))
             sd (Math/sqrt (* (th/sgd-noise-variance {:e 0.7 :label-noise sigma :batch-size batch})
                              (th/sgd-noise-variance {:e -0.2 :label-noise sigma :batch-size batch})))]
-        (is (< (Math/abs (/ (double cov) sd)) 0.03)) ; 1/sqrt(trials) ~ 0.006 standard error))))
+        ;; standard error of the correlation about 1/sqrt(trials) ~ 0.006
+        (is (< (Math/abs (/ (double cov) sd)) 0.03))))))
 
 (deftest drift-and-diffusion-follow-from-ito-in-a
   ;; pi = a^L: mu = L a^(L-1) f + (1/2) L (L-1) a^(L-2) g^2, D = (L a^(L-1) g)^2,

@@ -432,14 +432,21 @@ public final class Sde {
         }
       }
       record(0, p0, p1, ws);
+      // After a step, ws.cur holds its unchecked result and ws.nxt the state before it;
+      // the range check runs fused into the next step's ziggurat pass, or on its own
+      // before a record and at the end.
+      boolean pending = false;
       for (int n = 0; n < steps; n++) {
         long ctr = 2L * n;
-        double t0 = n * dt;
         hashPass(ws.key, ws.bits1, items, ctr);
-        zigguratPass(ws.bits1, ws.z1, ws.rej, items);
+        if (pending) {
+          zigguratCheckPass(items, (n - 1) * dt, p0, ws);
+          pending = false;
+        } else {
+          zigguratPass(ws.bits1, ws.z1, ws.rej, items);
+        }
         switch (scheme) {
           case EULER_MARUYAMA:
-            powerPass(ws.cur, ws.pw, items, depth - 1);
             emPass(items, ws);
             break;
           case MILSTEIN:
@@ -452,25 +459,70 @@ public final class Sde {
             taylor15Pass(items, ws);
             break;
         }
-        checkPass(items, t0, p0, ws);
         double[] tmp = ws.cur;
         ws.cur = ws.nxt;
         ws.nxt = tmp;
-        if ((n + 1) % recordEvery == 0) record((n + 1) / recordEvery, p0, p1, ws);
+        pending = true;
+        if ((n + 1) % recordEvery == 0) {
+          checkPass(items, n * dt, p0, ws);
+          pending = false;
+          record((n + 1) / recordEvery, p0, p1, ws);
+        }
       }
+      if (pending) checkPass(items, (steps - 1) * dt, p0, ws);
     }
 
-    /** The Euler-Maruyama step of dlnEm on every item (vectorized). */
+    /**
+     * The Euler-Maruyama step of dlnEm on every item (vectorized by the JIT); the
+     * power a^(L-1) is formed inline for L &lt;= 4 (same products as ipow) and by
+     * powerPass otherwise.
+     */
     private void emPass(int items, Workspace ws) {
-      final double[] x = ws.cur, y = ws.nxt, pw = ws.pw, z = ws.z1, target = ws.target;
+      final double[] x = ws.cur, y = ws.nxt, z = ws.z1, target = ws.target;
       final double cc = c, sg2 = sig2, h = dt, sh = sqdt;
-      for (int j = 0; j < items; j++) {
-        double a = x[j];
-        double m = pw[j];
-        double dW = sh * z[j];
-        double e = Math.fma(m, a, -target[j]);
-        double r = Math.sqrt(Math.fma(e + e, e, sg2)) * (cc * dW);
-        y[j] = Math.fma(m, Math.fma(-e, h, r), a);
+      switch (depth) {
+        case 2:
+          for (int j = 0; j < items; j++) {
+            double a = x[j];
+            double dW = sh * z[j];
+            double e = Math.fma(a, a, -target[j]);
+            double r = Math.sqrt(Math.fma(e + e, e, sg2)) * (cc * dW);
+            y[j] = Math.fma(a, Math.fma(-e, h, r), a);
+          }
+          break;
+        case 3:
+          for (int j = 0; j < items; j++) {
+            double a = x[j];
+            double m = a * a;
+            double dW = sh * z[j];
+            double e = Math.fma(m, a, -target[j]);
+            double r = Math.sqrt(Math.fma(e + e, e, sg2)) * (cc * dW);
+            y[j] = Math.fma(m, Math.fma(-e, h, r), a);
+          }
+          break;
+        case 4:
+          for (int j = 0; j < items; j++) {
+            double a = x[j];
+            double m = a * a * a;
+            double dW = sh * z[j];
+            double e = Math.fma(m, a, -target[j]);
+            double r = Math.sqrt(Math.fma(e + e, e, sg2)) * (cc * dW);
+            y[j] = Math.fma(m, Math.fma(-e, h, r), a);
+          }
+          break;
+        default: {
+          final double[] pw = ws.pw;
+          powerPass(x, pw, items, depth - 1);
+          for (int j = 0; j < items; j++) {
+            double a = x[j];
+            double m = pw[j];
+            double dW = sh * z[j];
+            double e = Math.fma(m, a, -target[j]);
+            double r = Math.sqrt(Math.fma(e + e, e, sg2)) * (cc * dW);
+            y[j] = Math.fma(m, Math.fma(-e, h, r), a);
+          }
+          break;
+        }
       }
     }
 
@@ -493,11 +545,38 @@ public final class Sde {
       }
     }
 
+    /** Range check of the step that started at t0: its result is in ws.cur, the state before it in ws.nxt. */
     private void checkPass(int items, double t0, int p0, Workspace ws) {
-      final double[] x = ws.cur, y = ws.nxt, hi = ws.hi;
+      final double[] y = ws.cur, x = ws.nxt, hi = ws.hi;
       for (int j = 0; j < items; j++) {
         double v = y[j];
         if (!(v >= 0.0 & v < hi[j])) y[j] = rare(j, x[j], v, t0, p0, ws);
+      }
+    }
+
+    /**
+     * zigguratPass for the coming step fused with checkPass of the step that started
+     * at t0 (both are scalar loops over the block).
+     */
+    private void zigguratCheckPass(int items, double t0, int p0, Workspace ws) {
+      final double[] x53 = Normal.X53, lim = Normal.LIM53;
+      final long[] bits = ws.bits1;
+      final double[] z = ws.z1, y = ws.cur, x = ws.nxt, hi = ws.hi;
+      final int[] rej = ws.rej;
+      int cnt = 0;
+      for (int j = 0; j < items; j++) {
+        long b = bits[j];
+        int i = (int) b & (Normal.LAYERS - 1);
+        double v = (double) (b >> 10);
+        z[j] = v * x53[i];
+        rej[cnt] = j;
+        cnt += Math.abs(v) < lim[i] ? 0 : 1;
+        double w = y[j];
+        if (!(w >= 0.0 & w < hi[j])) y[j] = rare(j, x[j], w, t0, p0, ws);
+      }
+      for (int k = 0; k < cnt; k++) {
+        int j = rej[k];
+        z[j] = Normal.slow(bits[j]);
       }
     }
 
@@ -514,8 +593,8 @@ public final class Sde {
         y = boundary == REFLECTING ? -y : 0.0;
         if (y < ws.hi[j]) return y;
       }
-      if (!(y <= bound)) {
-        // Above the bound, infinite or NaN: freeze at the fixed point 0, record the bound.
+      if (!(y >= -bound && y <= bound)) {
+        // Beyond the bound (either side), infinite or NaN: freeze at the fixed point 0, record the bound.
         status[idx] |= DIVERGED;
         ws.hi[j] = Double.POSITIVE_INFINITY;
         return 0.0;
