@@ -16,79 +16,64 @@
      bifurcation diagram and its period-doubling points agree with the map's.
 
   `reproduce` runs everything and returns a plain-data report; `reduced` is the
-  seconds-long version the tests run. The per-mode theory (sharpness, the map, its
-  cycles and period-doubling thresholds) is computed here until dlnlab.theory
-  lands on main."
+  seconds-long version the tests run. The theory beside the simulations comes
+  from dlnlab.theory (sharpness, Hessian eigenvalues at the minimum, oscillating
+  mode count, the per-mode map and its period-doubling thresholds); this
+  namespace adds cycles of any period (`map-cycle`) and the zero crisis."
   (:refer-clojure :exclude [reduced])
   (:require [dlnlab.analysis :as analysis]
             [dlnlab.experiment :as experiment]
             [dlnlab.sweep :as sweep]
-            [dlnlab.task :as task]))
+            [dlnlab.task :as task]
+            [dlnlab.theory :as theory])
+  (:import [dlnlab.kernel Sde]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
 
 ;; ---------------------------------------------------------------- theory (SCIENCE.md §5-§6)
+;; The formulas come from dlnlab.theory; this section adds what the reproduction
+;; needs beyond it: cycles of any period, the zero crisis, orbits as vectors.
 
-(defn mode-sharpness
-  "S_i = L s^(2-2/L): the Hessian eigenvalue of mode s at the balanced minimum of
-  depth-L matrix factorization (SCIENCE.md §5). Returns a double."
-  ^double [^long depth ^double s]
-  (* depth (Math/pow s (- 2.0 (/ 2.0 depth)))))
-
-(defn cross-sharpness
-  "lambda_ij = sum_{l=1..L} s_i^(2(L-l)/L) s_j^(2(l-1)/L): the Hessian eigenvalue of
-  the cross direction u_i v_j^T at the balanced minimum (SCIENCE.md §5); equals
-  `mode-sharpness` when s_i = s_j. Returns a double."
-  ^double [^long depth ^double si ^double sj]
-  (loop [l 1 acc 0.0]
-    (if (> l depth)
-      acc
-      (recur (inc l) (+ acc (* (Math/pow si (/ (* 2.0 (- depth l)) depth))
-                               (Math/pow sj (/ (* 2.0 (dec l)) depth))))))))
+(defn- sharpness ^double [depth s] (theory/single-path-sharpness (double s) depth))
 
 (defn thresholds
-  "The learning rates 2/S_i past which each target mode oscillates (SCIENCE.md §6),
-  in the order of targets. Returns a vector of doubles."
+  "The learning rates 2/S_i, S_i = L s_i^(2-2/L) (dlnlab.theory/single-path-sharpness),
+  past which each target mode oscillates (SCIENCE.md §6), in the order of targets.
+  Returns a vector of doubles."
   [depth targets]
-  (mapv #(/ 2.0 (mode-sharpness (long depth) (double %))) targets))
+  (mapv #(/ 2.0 (sharpness depth %)) targets))
 
-(defn predicted-oscillating-count
-  "#{i : lr > 2/S_i}, the number of modes the theory says oscillate at lr
-  (SCIENCE.md §6). Returns a long."
-  ^long [depth targets lr]
-  (count (filter #(> (double lr) (double %)) (thresholds depth targets))))
-
-(defn map-step
-  "One step of the balanced per-mode GD map x <- x - (r/L) x^(L-1) (x^L - 1)
-  (SCIENCE.md §6; x = a / s^(1/L), r = lr S). Returns a double."
-  ^double [^double r ^long depth ^double x]
-  (- x (* (/ r depth) (Math/pow x (dec depth)) (- (Math/pow x depth) 1.0))))
+(defn cross-threshold
+  "2/lambda_ij for the cross direction u_i v_j^T of modes i and j (0-based) at the
+  balanced minimum (dlnlab.theory/hessian-eigenvalues-at-minimum, SCIENCE.md §5).
+  Returns a double."
+  ^double [depth targets i j]
+  (/ 2.0 (double (some #(when (and (= i (:i %)) (= j (:j %))) (:value %))
+                       (theory/hessian-eigenvalues-at-minimum targets depth)))))
 
 (defn map-derivative
-  "d/dx of `map-step`: 1 - (r/L) ((2L-1) x^(2L-2) - (L-1) x^(L-2)). Returns a double."
+  "d/dx of the per-mode map dlnlab.theory/gd-map:
+  1 - (r/L) ((2L-1) x^(2L-2) - (L-1) x^(L-2)). Returns a double."
   ^double [^double r ^long depth ^double x]
   (- 1.0 (* (/ r depth) (- (* (dec (* 2 depth)) (Math/pow x (- (* 2 depth) 2)))
                            (* (dec depth) (Math/pow x (- depth 2)))))))
 
 (defn map-orbit
-  "Iterates `map-step` from x0: drops the first n-drop iterates and returns the
-  next n-keep values as a vector of doubles (a non-finite value ends the orbit
-  early)."
+  "Iterates the per-mode map (the Sde/gdMap kernel of dlnlab.theory/gd-map) from
+  x0: drops the first n-drop iterates and returns the next n-keep values as a
+  vector of doubles (cut before the first non-finite value)."
   [r depth x0 n-drop n-keep]
-  (let [r (double r) depth (long depth) n-drop (long n-drop) n-keep (long n-keep)
-        x (loop [k 0 x (double x0)]
-            (if (or (>= k n-drop) (not (Double/isFinite x))) x (recur (inc k) (map-step r depth x))))]
-    (loop [k 0 x x out (transient [])]
-      (if (or (>= k n-keep) (not (Double/isFinite x)))
-        (persistent! out)
-        (recur (inc k) (map-step r depth x) (conj! out x))))))
+  (let [n-drop (long n-drop) n-keep (long n-keep)
+        out (double-array (+ n-drop n-keep 1))]
+    (Sde/gdMap (int depth) (double r) (double x0) (int (+ n-drop n-keep)) out 0)
+    (vec (take-while #(Double/isFinite (double %)) (java.util.Arrays/copyOfRange out (int n-drop) (int (+ n-drop n-keep)))))))
 
 (defn- cycle-product
   "[f^p(x) prod_{j<p} f'(f^j(x))]."
   [^double r ^long depth ^long p ^double x]
   (loop [j 0 y x m 1.0]
-    (if (= j p) [y m] (recur (inc j) (map-step r depth y) (* m (map-derivative r depth y))))))
+    (if (= j p) [y m] (recur (inc j) (theory/gd-map r depth y) (* m (map-derivative r depth y))))))
 
 (defn map-cycle
   "The p-cycle of the per-mode map near its attractor at r: iterates from x0
@@ -110,7 +95,7 @@
          (cond
            (not (Double/isFinite x')) nil
            (< (Math/abs dx) (* 1e-14 (max 1.0 (Math/abs x'))))
-           (let [pts (vec (take p (iterate #(map-step r depth (double %)) x')))
+           (let [pts (vec (take p (iterate #(theory/gd-map r depth %) x')))
                  half (quot p 2)]
              {:points pts
               :multiplier (double (second (cycle-product r depth p x')))
@@ -128,40 +113,26 @@
       (let [m (* 0.5 (+ lo hi))]
         (if (pos? (double (g m))) (recur m hi) (recur lo m))))))
 
+(declare zero-crisis)
+
 (def ^:private ^:const feigenbaum-delta 4.66920160910299)
 
-(defn period-doubling-thresholds
-  "The period-doubling points of the per-mode map for depth L (SCIENCE.md §6): r_2 = 2
-  (the minimum x = 1 flips, f'(1) = 1 - r), then r_4, r_8, ..., r_(max-period) where
-  the multiplier of the stable 2^k-cycle (`map-cycle`) passes -1, found by scanning
-  and bisection to 1e-12; r-inf is the Feigenbaum extrapolation
-  r_p + (r_p - r_(p/2)) / (delta - 1) of the last two.
+(defn doubling-points
+  "The period-doubling points of the per-mode map at depth L as a map
+  {:r2 .. :r4 .. :r8 .. ...} from dlnlab.theory/period-doubling-thresholds, plus
+  :r-inf, the Feigenbaum extrapolation r_p + (r_p - r_(p/2)) / (delta - 1) of the
+  last two, and :zero-crisis (`zero-crisis`).
 
-  Options: :max-period (32).
-  Returns {:r2 2.0 :r4 .. :r8 .. ... :r-inf ..}.
-  Throws ex-info when a cycle cannot be followed (the scan found no sign change)."
-  ([depth] (period-doubling-thresholds depth {}))
-  ([depth {:keys [max-period] :or {max-period 32}}]
-   (let [depth (long depth)
-         g (fn [^long p ^double r]
-             (let [c (map-cycle r depth p)]
-               (if (and c (:minimal? c)) (+ 1.0 (double (:multiplier c))) 1.0)))]
-     (loop [p 2 r-p 2.0 spacing 0.5 acc {:r2 2.0}]
-       (if (> (* 2 p) (long max-period))
-         (let [r-p (double r-p)
-               r-prev (double (get acc (keyword (str "r" (quot p 2)))))]
-           (assoc acc :r-inf (+ r-p (/ (- r-p r-prev) (- feigenbaum-delta 1.0)))))
-         (let [lo (+ r-p (* 1e-3 spacing))
-               h (* 0.25 spacing)
-               hi (double (loop [k 1]
-                    (let [r (+ lo (* k h))]
-                      (cond (neg? (double (g p r))) r
-                            (> k 40) (throw (ex-info (str "No period doubling of the " p "-cycle found for depth " depth
-                                                          " between r = " lo " and " r ".")
-                                                     {:path [:depth] :value depth :allowed "depth >= 2"}))
-                            :else (recur (inc k))))))
-               r-2p (bisect #(g p %) (- hi h) hi 1e-12)]
-           (recur (* 2 p) r-2p (- r-2p r-p) (assoc acc (keyword (str "r" (* 2 p))) r-2p))))))))
+  Options: :count (5): r_2 .. r_32."
+  ([depth] (doubling-points depth {}))
+  ([depth {:keys [count] :or {count 5}}]
+   (let [rs (theory/period-doubling-thresholds depth {:count count})
+         n (clojure.core/count rs)
+         m (into {} (map-indexed (fn [k r] [(keyword (str "r" (bit-shift-left 2 (long k)))) r]) rs))]
+     (cond-> m
+       (>= n 2) (assoc :r-inf (let [a (double (nth rs (- n 2))) b (double (peek rs))]
+                                (+ b (/ (- b a) (- feigenbaum-delta 1.0)))))
+       true (assoc :zero-crisis (zero-crisis depth))))))
 
 (defn zero-crisis
   "The r at which the chaotic band of the per-mode map first reaches x = 0: the
@@ -176,7 +147,7 @@
         xc (fn ^double [^double r]
              ;; f' decreases through 0 on (0, 1) for r > 1: bisect f'(x) = 0
              (bisect #(map-derivative r depth (double %)) 1e-9 1.0 1e-14))
-        h (fn [^double r] (let [x (map-step r depth (xc r))] (map-step r depth x)))]
+        h (fn [^double r] (theory/gd-map r depth (theory/gd-map r depth (xc r))))]
     (bisect h 2.7 6.0 1e-10)))
 
 ;; ---------------------------------------------------------------- experiments as data
@@ -230,7 +201,7 @@
     (vec (concat [(* 0.85 (double (first t)))]
                  (for [i (range (dec n))] (Math/sqrt (* (double (nth t i)) (double (nth t (inc (long i)))))))
                  [(min (* 1.06 (double (peek t)))
-                       (/ (* 0.93 (zero-crisis depth)) (mode-sharpness depth (first targets))))]))))
+                       (/ (* 0.93 (zero-crisis depth)) (sharpness depth (first targets))))]))))
 
 ;; ---------------------------------------------------------------- measurements
 
@@ -380,14 +351,14 @@
         vecs (target-vectors (:experiment result))
         ok? (= :completed (:status result))
         a2 (* (double alpha) (double alpha))
-        rs (mapv #(* lr (mode-sharpness depth (double %))) targets)
+        rs (mapv #(* lr (sharpness depth %)) targets)
         late (vec (for [i (range (count targets))]
                     (mapv #(fold depth (strength->x (double %) (double (nth targets i)) depth))
                           (late-values result i (long (or compare 512))))))]
     {:lr lr
      :status (:status result)
      :r rs
-     :predicted (predicted-oscillating-count depth targets lr)
+     :predicted (theory/oscillating-mode-count targets depth lr)
      :measured (count (get-in result [:analysis :oscillating-modes]))
      :oscillating-modes (get-in result [:analysis :oscillating-modes])
      :mode-periods (get-in result [:analysis :mode-periods])
@@ -459,7 +430,7 @@
                       (let [m (misalignment (first (get-in res [:final :weights])) (:u vecs) (:v vecs))]
                         (not (< m 1e-6))))))
         lo (* 1.01 (double (first t))) hi (* 0.99 (double (second t)))
-        cross (/ 2.0 (cross-sharpness depth (double (first targets)) (double (second targets))))]
+        cross (cross-threshold depth targets 0 1)]
     (cond
       (lost? lo) {:lr-onset nil :cross-threshold cross :reason (str "alignment already lost at lr = " lo)}
       (not (lost? hi)) {:lr-onset nil :cross-threshold cross :reason (str "alignment still kept at lr = " hi)}
@@ -473,7 +444,7 @@
   scaled-identity init, GD at r = lr S for steps, :modes recorded every step."
   [{:keys [depth alpha seed]} {:keys [target dims basis steps init]
                                :or {dims 3 basis :random}} r]
-  (let [lr (/ (double r) (mode-sharpness depth target))]
+  (let [lr (/ (double r) (sharpness depth target))]
     {:seed seed
      :model {:kind :chain :depth depth :width dims
              :init (or init {:kind :scaled-identity :alpha alpha})}
@@ -611,7 +582,7 @@
   [{:keys [depth targets]} ^long n]
   (let [t (thresholds depth targets)
         lo (* 0.75 (double (first t)))
-        hi (min (* 1.1 (double (peek t))) (/ (* 0.95 (zero-crisis depth)) (mode-sharpness depth (first targets))))]
+        hi (min (* 1.1 (double (peek t))) (/ (* 0.95 (zero-crisis depth)) (sharpness depth (first targets))))]
     (mapv #(+ lo (* (- hi lo) (/ (double %) (dec n)))) (range n))))
 
 (defn- row-table
@@ -675,8 +646,8 @@
         ;; 4. bifurcation
         _ (note :bifurcation)
         t3 (System/nanoTime)
-        pd (period-doubling-thresholds depth)
-        crisis (zero-crisis depth)
+        pd (doubling-points depth)
+        crisis (double (:zero-crisis pd))
         md (:map-diagram v)
         map-rows (vec (for [k (range (:points md))
                             :let [r (+ 1.8 (* (- crisis 1.8) (/ (double k) (dec (long (:points md))))))]]
@@ -711,7 +682,7 @@
         t-bif (elapsed-ms t3)]
     {:depth depth
      :targets (:targets cfg)
-     :sharpness (mapv #(mode-sharpness depth (double %)) (:targets cfg))
+     :sharpness (mapv #(sharpness depth %) (:targets cfg))
      :thresholds (thresholds depth (:targets cfg))
      :mode-count {:claim (mapv row-table claim-rows)
                   :claim-agree (count (filter #(= (:predicted %) (:measured %)) claim-rows))
@@ -726,11 +697,10 @@
                                          :gap-at-start (first (:gap flow)) :time (peek (:time flow)))}
      :random-basis {:cross-thresholds
                     (vec (for [i (range (count (:targets cfg))) j (range (inc (long i)) (count (:targets cfg)))]
-                           {:modes [i j] :lr (/ 2.0 (cross-sharpness depth (double (nth (:targets cfg) i))
-                                                                     (double (nth (:targets cfg) j))))}))
+                           {:modes [i j] :lr (cross-threshold depth (:targets cfg) i j)}))
                     :claim-runs random-rows
                     :onset onset}
-     :bifurcation {:map (assoc pd :zero-crisis crisis)
+     :bifurcation {:map pd
                    :network-thresholds net-thresholds
                    :balanced-aligned-follows-map follows
                    :diagram-agreement
@@ -815,7 +785,7 @@
         rows (count-sweep cfg (claim-learning-rates cfg) {:jobs 2})
         flow (flow-gap (assoc cfg :flow {:time 8.0 :rtol 1e-10 :atol 1e-13}))
         depth (long (:depth cfg))
-        r4 (double (:r4 (period-doubling-thresholds depth {:max-period 4})))
+        r4 (double (:r4 (doubling-points depth {:count 2})))
         d 0.03
         bif {:target 10.0 :steps 6000 :period {}}]
     {:thresholds (thresholds depth (:targets cfg))

@@ -1,7 +1,8 @@
 (ns dlnlab.papers.edge-of-stability-test
   (:require [clojure.test :refer [deftest is testing]]
             [dlnlab.core :as core]
-            [dlnlab.papers.edge-of-stability :as eos]))
+            [dlnlab.papers.edge-of-stability :as eos]
+            [dlnlab.theory :as theory]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -15,7 +16,7 @@
   ;; x1 x2 = q with p^2 = 1 + 6/r, q = 2/r, and multiplier 9 - 2 (1 + r/2)^2, which
   ;; is -1 at r = 2 (sqrt 5 - 1). The critical point x_c^2 = (2 + r)/(3r) maps to
   ;; x_c (2 + r)/3, and that maps to 0 when (2 + r)^2 = 27: r = 3 sqrt 3 - 2.
-  (let [pd (eos/period-doubling-thresholds 2 {:max-period 4})]
+  (let [pd (eos/doubling-points 2 {:count 2})]
     (is (< (Math/abs (- (double (:r4 pd)) (* 2.0 (- (Math/sqrt 5.0) 1.0)))) 1e-9)))
   (is (< (Math/abs (- (eos/zero-crisis 2) (- (* 3.0 (Math/sqrt 3.0)) 2.0))) 1e-8))
   (let [r 2.3
@@ -32,14 +33,14 @@
   (doseq [L [2 3 4 5] r [1.5 2.7 3.3] x [0.3 0.9 1.2]]
     (let [h 1e-6
           x (double x)
-          fd (/ (- (eos/map-step r L (+ x h)) (eos/map-step r L (- x h))) (* 2 h))]
+          fd (/ (- (theory/gd-map r L (+ x h)) (theory/gd-map r L (- x h))) (* 2 h))]
       (is (< (Math/abs (- fd (eos/map-derivative r L x))) 1e-7) (str [L r x])))))
 
 (deftest thresholds-bracket-brute-force-periods
   ;; The Newton/multiplier route against plain iteration of the map: just below
   ;; each doubling point the orbit repeats with the old period, just above not.
   (doseq [L [3 4]]
-    (let [pd (eos/period-doubling-thresholds L {:max-period 8})]
+    (let [pd (eos/doubling-points L {:count 3})]
       (doseq [[k p] [[:r4 2] [:r8 4]]]
         (let [r (double (get pd k))
               d (if (= p 2) 0.01 0.003)
@@ -47,9 +48,9 @@
           (is (= p (period-at (- r d))) (str "L " L " below " k))
           (is (= (* 2 (long p)) (period-at (+ r d))) (str "L " L " above " k)))))))
 
-(deftest mode-sharpness-is-the-top-hessian-eigenvalue
-  ;; S_1 = L s_1^(2-2/L) and the cross eigenvalue lambda_12 against the exact
-  ;; Hessian of a network at the balanced, aligned minimum.
+(deftest thresholds-are-hessian-eigenvalues-at-the-minimum
+  ;; 2/S_i and 2/lambda_12 against the exact Hessian of a network at the
+  ;; balanced, aligned minimum.
   (let [targets [3.0 2.0]
         L 3
         net (core/network {:seed 1
@@ -57,16 +58,17 @@
                                    :init {:kind :balanced-aligned :strengths targets}}
                            :task {:kind :matrix-factorization :singular-values targets :dims [2 2] :basis :random}})
         eig (vec (:values (core/hessian-eigenvalues net {:k 4})))
-        expected (sort > [(eos/mode-sharpness L 3.0) (eos/mode-sharpness L 2.0)
-                          (eos/cross-sharpness L 3.0 2.0) (eos/cross-sharpness L 2.0 3.0)])]
-    (is (< (Math/abs (- (eos/cross-sharpness L 3.0 3.0) (eos/mode-sharpness L 3.0))) 1e-12))
+        [t1 t2] (eos/thresholds L targets)
+        cross (eos/cross-threshold L targets 0 1)
+        expected (sort > (map #(/ 2.0 (double %)) [t1 t2 cross (eos/cross-threshold L targets 1 0)]))]
+    (is (< (double t1) cross (double t2)))
     (doseq [[a b] (map vector eig expected)]
       (is (< (Math/abs (- (double a) (double b))) (* 1e-8 (double b))) (str eig " vs " (vec expected))))))
 
 (deftest predicted-count
   (let [t (eos/thresholds 3 [10.0 8.5 7.0])]
     (is (apply < t))
-    (is (= [0 1 2 3] (mapv #(eos/predicted-oscillating-count 3 [10.0 8.5 7.0] %)
+    (is (= [0 1 2 3] (mapv #(theory/oscillating-mode-count [10.0 8.5 7.0] 3 %)
                            (eos/claim-learning-rates {:depth 3 :targets [10.0 8.5 7.0]}))))))
 
 ;; ---------------------------------------------------------------- the claim, on the reduced run
