@@ -478,7 +478,7 @@
      :title (str "Mode " (inc mode) " strength vs " (if (= xk :step) "step" "time"))
      :subtitle (str (sweep-subtitle rs layout) (when target "; dashed: target"))
      :x {:title (x-title xk) :log? false}
-     :y {:title (str "mode strength π_" (inc mode) " = u_" (inc mode) "ᵀ F v_" (inc mode)) :log? (get opts :log-y false)}
+     :y {:title (str "mode " (inc mode) " strength π_" (inc mode)) :log? (get opts :log-y false)}
      :panels (sweep-panels rs layout points-of
                            (when target [{:mark :rule :series (str "target s" (inc mode) " = " (fmt target))
                                           :color rule-color :dash [6 4] :y target}]))}))
@@ -863,9 +863,34 @@
     (cond-> {:type "log"} (not (:decades? axis)) (assoc :nice false))
     {:zero (boolean (:zero? axis))}))
 
+(def ^:private log-label-expr
+  "Vega expression for log-axis labels: 0.01, 1, 100 plainly, 1e-6 and 1e6 beyond."
+  "abs(datum.value) >= 0.001 && abs(datum.value) < 100000 ? format(datum.value, '~g') : replace(format(datum.value, '.0e'), 'e+', 'e')")
+
+(defn- decade-ticks
+  "Tick values for a log axis over values: the powers of ten they span, every
+  k-th so there are at most 10; nil when they span fewer than two powers of ten
+  (Vega's own ticks then)."
+  [values]
+  (let [vs (filter positive? values)]
+    (when (seq vs)
+      (let [lo (long (Math/floor (Math/log10 (double (apply min vs)))))
+            hi (long (Math/ceil (Math/log10 (double (apply max vs)))))
+            n (- hi lo)
+            k (max 1 (long (Math/ceil (/ (double n) 10.0))))]
+        (when (>= n 2)
+          (vec (for [e (range lo (inc hi)) :when (zero? (rem (- (long e) lo) k))] (Math/pow 10.0 (double e)))))))))
+
+(defn- vl-axis
+  "Axis options: on a log axis spanning decades, ticks and grid lines at powers
+  of ten only (Vega would add 2..9 of each decade) with readable labels."
+  [axis]
+  (when-let [ticks (:ticks axis)]
+    {:axis {:values ticks :labelExpr log-label-expr}}))
+
 (defn- vl-layer [j layer x y color]
-  (let [xenc {:field "x" :type "quantitative" :title (:title x) :scale (vl-scale x)}
-        yenc {:field "y" :type "quantitative" :title (:title y) :scale (vl-scale y)}
+  (let [xenc (merge {:field "x" :type "quantitative" :title (:title x) :scale (vl-scale x)} (vl-axis x))
+        yenc (merge {:field "y" :type "quantitative" :title (:title y) :scale (vl-scale y)} (vl-axis y))
         dash (when (:dash layer) {:strokeDash (:dash layer)})]
     (merge
      {:transform [{:filter (str "datum.layer === " j)}]}
@@ -896,8 +921,10 @@
   ([fig {:keys [width height] :or {width 520}}]
    (let [{:keys [title subtitle panels series]} fig
          all-layers (mapcat :layers panels)
-         x (assoc (:x fig) :decades? (auto-log? (mapcat layer-xs all-layers)))
-         y (assoc (:y fig) :decades? (auto-log? (mapcat layer-ys all-layers)))
+         xs (mapcat layer-xs all-layers)
+         ys (mapcat layer-ys all-layers)
+         x (assoc (:x fig) :decades? (auto-log? xs) :ticks (when (get-in fig [:x :log?]) (decade-ticks xs)))
+         y (assoc (:y fig) :decades? (auto-log? ys) :ticks (when (get-in fig [:y :log?]) (decade-ticks ys)))
          faceted? (> (count panels) 1)
          height (or height (if faceted? 160 300))
          color {:field "series" :type "nominal"

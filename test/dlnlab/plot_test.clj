@@ -324,7 +324,16 @@
 (deftest tick-labels-are-plain-numbers
   (is (= ["0.028" "1500" "0.3" "2.5e-4" "1e6" "0" "-0.5"]
          (mapv #'plot/tick-label [0.028 1500.0 (+ 0.1 0.2) 2.5e-4 1e6 0.0 -0.5])))
-  (is (= ["0.01" "1e-5" "0.0345"] (mapv #'plot/log-label [-2.0 -5.0 (Math/log10 0.0345)]))))
+  (is (= ["0.01" "1e-5" "0.0345"] (mapv #'plot/log-label [-2.0 -5.0 (Math/log10 0.0345)])))
+  (testing "Vega-Lite log axes: ticks at powers of ten only, at most 10 of them"
+    (is (= (mapv #(Math/pow 10.0 (double %)) (range -5 3)) (#'plot/decade-ticks [3e-5 20.0])))
+    (is (= (mapv #(Math/pow 10.0 (double %)) (range -18 0 2)) (#'plot/decade-ticks [1e-18 0.05])))
+    (is (nil? (#'plot/decade-ticks [0.028 0.041])) "a narrow axis keeps Vega's own ticks")
+    (let [spec (plot/loss-spec (synthetic-run {}))
+          ticks (get-in spec [:layer 0 :encoding :y :axis :values])
+          losses (filter pos? (map :y (get-in spec [:data :values])))]
+      (is (<= (first ticks) (apply min losses)) "the ticks cover the data")
+      (is (>= (peek ticks) (apply max losses))))))
 
 (deftest stationary-histogram-is-a-density
   (let [fig (plot/figure :stationary (gaussian-samples 3000 2.0 0.3) {:density (gaussian-density 2.0 0.3) :bins 40})
