@@ -1250,9 +1250,11 @@
     ;; On a log axis spanning two decades or more, a tick spacing hint of about
     ;; 0.8 decade makes XChart round its step up to one decade (ticks 1e-5, 1e-4, ...).
     (let [span (fn [vs] (if (seq vs) (- (double (apply max vs)) (double (apply min vs))) 0.0))
-          ;; past ten decades, a tick every second decade keeps the labels apart
+          ;; a tick every k decades, k the smallest of 1, 2, 5, 10, 20 that
+          ;; keeps ticks about 30 px apart (stacked panels are short)
           hint (fn ^long [^double px ^double decades]
-                 (max 20 (long (* 0.8 0.92 (/ px decades) (if (> decades 10.0) 2.0 1.0)))))]
+                 (let [k (double (or (first (filter #(<= (/ decades (double %)) (/ px 30.0)) [1 2 5 10 20])) 50))]
+                   (max 20 (long (* 0.8 0.92 (/ px decades) k)))))]
       (when-not (get-in fig [:x :log?]) (.setxAxisTickLabelsFormattingFunction styler (formatter tick-label)))
       (when-not (get-in fig [:y :log?]) (.setyAxisTickLabelsFormattingFunction styler (formatter tick-label)))
       (when (get-in fig [:x :log?])
