@@ -352,8 +352,9 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
 ;; ---------------------------------------------------------------- figures
 
 (defn write-figures!
-  "HOOK for dlnlab.plot (issue 5): writes the figures of result into dir by
-  calling dlnlab.plot/write-figures! when that namespace exists; does nothing
+  "HOOK for dlnlab.plot (issue 5): writes the standard figures of result (or of
+  a sweep's vector of results) into dir by calling dlnlab.plot/write-figures!
+  when that namespace exists; does nothing
   otherwise. Resolved at run time so the CLI has no compile-time dependency on
   plotting. Returns what the plot function returns, or nil."
   [result dir]

@@ -804,14 +804,18 @@
   (what the CLI may draw it from) :data what it takes :options {opt doc}}}."
   {:loss {:inputs #{:result :sweep} :data "a result, or a sequence of results (one line each)"
           :options {:x ":step (default; :time for gradient flow) or :time"
-                    :labels "legend label per result (default: the sweep point, else \"run i\")"}}
+                    :labels "legend label per result (default: the sweep point, else \"run i\"); given labels turn facets off"
+                    :facet "false: one panel; default: with two or more varying grid coordinates, one panel per value of the one with the fewest values (at most 4), series for the others, colored dark to light along a numeric one"}}
    :sharpness {:inputs #{:result} :data "a result that recorded :sharpness"
                :options {:x ":step or :time" :lr "η for the 2/η line (default: `effective-lr`)"
                          :log-y ":auto (default: log when the values span two decades), true or false"}}
    :modes {:inputs #{:result :sweep} :data "a result that recorded :modes, or a sequence of results (mode :mode of each)"
            :options {:x ":step or :time" :targets "[s_i ...] (default: `mode-targets`)"
                      :theory "{:step or :time [...] :modes [[value per mode] per row]}, or a function of step/time giving [value per mode]: dotted theory curves"
-                     :log-y "false (default), true or :auto"}}
+                     :log-y "false (default), true or :auto"
+                     :all-modes? "false (default): modes whose target is 0 are left out; true shows every mode"
+                     :mode "for a sequence of results: the mode index, 0-based (0)"
+                     :facet "for a sequence of results: as for :loss"}}
    :pathway-shares {:inputs #{:result} :data "a result that recorded :pathway-shares" :options {:x ":step or :time"}}
    :balance-gap {:inputs #{:result} :data "a result that recorded :balance-gap" :options {:x ":step or :time" :log-y "true (default)"}}
    :bifurcation {:inputs #{:sweep} :data "a sweep: a vector of results"
@@ -819,7 +823,8 @@
                            :mode "mode index, 0-based (0)" :last "late values per run (50)"
                            :lr ":effective (default when every run has one) or :raw"
                            :lr-path "the grid path of the learning rate ([:optimizer :lr]); other grid coordinates make separate series"
-                           :log-x ":auto (default)" :log-y ":auto for :loss and :sharpness, false for :mode"}}
+                           :log-x ":auto (default)" :log-y ":auto for :loss and :sharpness, false for :mode"
+                           :note "for a GD sweep of a standard :chain on :matrix-factorization, a vertical line marks 2/S_i = 2/(L s_i^(2-2/L)), where mode i starts to oscillate (SCIENCE.md §5-§6)"}}
    :loss-vs-lr {:inputs #{:sweep} :data "a sweep: a vector of results"
                 :options {:lr ":raw (default: the base lr, which muP transfers across widths) or :effective"
                           :width-fn "fn of a result giving its series key (default: the model's hidden width)"
