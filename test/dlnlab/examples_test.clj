@@ -144,7 +144,13 @@
     (testing nm
       (is (.exists f))
       (when (.exists f)
-        (let [text (slurp f)]
+        (let [text (slurp f)
+              forms (binding [*ns* (create-ns 'dlnlab.examples-test.notebook)]
+                      ;; ::clerk/... keywords need the alias while reading
+                      (alias 'clerk (create-ns 'nextjournal.clerk))
+                      (let [r (java.io.PushbackReader. (java.io.StringReader. text))]
+                        (vec (take-while #(not= ::eof %) (repeatedly #(read {:eof ::eof} r))))))]
+          (is (= 'ns (ffirst forms)) "a namespace first, as Clerk wants")
           (is (str/includes? text (str "(ex/run-example \"" nm "\")")))
           (is (str/includes? text "[dlnlab.examples :as ex]"))
           (is (str/includes? text "(clerk/vl")))))))
