@@ -1,5 +1,5 @@
 (ns dlnlab.cli
-  "The dlnlab command line: run, sweep, validate, describe, inspect.
+  "The dlnlab command line: run, sweep, plot, validate, describe, inspect.
 
   `main*` runs one command line in-process and returns its exit code, printing
   to whatever *out* and *err* are bound to (tests bind them to strings); `-main`
@@ -19,6 +19,7 @@
             [dlnlab.experiment :as experiment]
             [dlnlab.io :as dio]
             [dlnlab.metrics :as metrics]
+            [dlnlab.plot :as plot]
             [dlnlab.spec :as spec]
             [dlnlab.sweep :as sweep])
   (:import [java.io File PushbackReader StringReader Writer]
@@ -40,13 +41,24 @@ Commands:
       before validation; PATH is dotted (optimizer.lr) or an EDN vector
       ([:optimizer :lr]), VALUE is read as EDN (0.05, :sgd, [1 2], \"text\"),
       e.g. --set optimizer.lr=0.05 --set '[:model :depth]=4'. Repeatable.
-      --no-plots skips the figures.
-  sweep FILE.edn [--out DIR] [--jobs N]
+      DIR also gets the standard figures as SVG (loss.svg, sharpness.svg, ...,
+      as recorded); --no-plots skips them.
+  sweep FILE.edn [--out DIR] [--jobs N] [--no-plots]
       Run every point of a sweep file {:base EXPERIMENT :grid {PATH [VALUES]}
       :seeds :derived|:shared} in parallel (N jobs, default: the number of
       cores). Writes DIR/sweep.edn, DIR/runs/<index>-<point>/result.edn and
-      trajectory.csv as each point finishes, and DIR/summary.csv. Rerunning
-      into the same DIR skips the points already done.
+      trajectory.csv (and the run's figures) as each point finishes, then
+      DIR/summary.csv and the sweep's figures (loss, bifurcation, loss-vs-lr,
+      as they apply). Rerunning into the same DIR skips the points already done.
+  plot RESULT.edn|DIR [--figure NAME] [--out FILE.svg|FILE.png|DIR]
+      Draw figures from results already written: RESULT.edn (a run's result),
+      a run directory (holding result.edn) or a sweep directory (holding
+      sweep.edn and runs/*/result.edn). Without --figure, writes the standard
+      figures as SVG beside the input (or into --out DIR). With --figure, writes
+      that one figure to --out (SVG or PNG by the extension; default
+      <input dir>/<NAME>.svg). NAME for a run: loss, sharpness, modes,
+      pathway-shares, balance-gap; for a sweep: loss, modes, bifurcation,
+      loss-vs-lr.
   validate FILE.edn [--set PATH=VALUE ...]
       Check an experiment (or a sweep file) and print it with every default filled.
   describe
@@ -91,6 +103,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
 (def ^:private command-options
   {"run" {"--out" :value "--set" :multi "--no-plots" :flag}
    "sweep" {"--out" :value "--jobs" :value "--no-plots" :flag}
+   "plot" {"--out" :value "--figure" :value}
    "validate" {"--set" :multi}
    "inspect" {"--set" :multi}
    "describe" {}
@@ -121,7 +134,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
             (let [[v more] (if inline [inline more] [(first more) (next more)])]
               (when (nil? v)
                 (usage-error! (str "Option " k " needs a value, e.g. "
-                                   (case k "--out" "--out results/my-run" "--jobs" "--jobs 2"
+                                   (case k "--out" "--out results/my-run" "--jobs" "--jobs 2" "--figure" "--figure sharpness"
                                          "--set" "--set optimizer.lr=0.05" (str k " VALUE")) ".")))
               (recur more files (if (= kind :multi) (update opts k (fnil conj []) v) (assoc opts k v))
                      only-files?))))))))
@@ -339,8 +352,9 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
 ;; ---------------------------------------------------------------- figures
 
 (defn write-figures!
-  "HOOK for dlnlab.plot (issue 5): writes the figures of result into dir by
-  calling dlnlab.plot/write-figures! when that namespace exists; does nothing
+  "HOOK for dlnlab.plot (issue 5): writes the standard figures of result (or of
+  a sweep's vector of results) into dir by calling dlnlab.plot/write-figures!
+  when that namespace exists; does nothing
   otherwise. Resolved at run time so the CLI has no compile-time dependency on
   plotting. Returns what the plot function returns, or nil."
   [result dir]
@@ -348,13 +362,19 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
     (when-let [f (requiring-resolve 'dlnlab.plot/write-figures!)]
       (f result dir))))
 
+(defn- figure-warning
+  "Writes the figures of data into dir through `write-figures!`; returns nil, or
+  a warning line when they could not be written."
+  [data dir]
+  (try (write-figures! data dir) nil
+       (catch Exception e
+         (str "dlnlab: warning: the figures in " dir " could not be written (" (ex-message e)
+              "); the result files are complete."))))
+
 (defn- figures! [result dir no-plots?]
   (when-not no-plots?
-    (try (write-figures! result dir)
-         (catch Exception e
-           (binding [*out* *err*]
-             (println (str "dlnlab: warning: the figures could not be written (" (ex-message e)
-                           "); the result files are complete.")))))))
+    (when-let [w (figure-warning result dir)]
+      (binding [*out* *err*] (println w)))))
 
 ;; ---------------------------------------------------------------- result files
 
@@ -579,7 +599,15 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
 
 (defn- sweep-progress [^Writer err ^long total ^long skipped]
   (let [start (System/nanoTime) done (AtomicLong. 0) last-draw (AtomicLong. (- start 1000000000)) drawn (volatile! false)]
-    {:tick (fn []
+    {:start (fn []
+              (when (< skipped total)
+                (locking err
+                  (vreset! drawn true)
+                  (.write err (str (erase-line) "sweep " skipped "/" total " done"
+                                   (when (pos? skipped) (str " (" skipped " from before)"))
+                                   "  ETA after the first run"))
+                  (.flush err))))
+     :tick (fn []
              (let [d (.incrementAndGet done)
                    now (System/nanoTime)]
                (when (or (> (- now (.get last-draw)) 100000000) (= (+ d skipped) total))
@@ -636,9 +664,12 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
         ^Writer err *err*
         prog (when (terminal?) (sweep-progress err n skipped))
         write-errors (atom [])
+        no-plots? (get opts "--no-plots")
+        figure-warnings (atom [])
         _ (dio/write-edn-file! (str sweep-file) norm)
         _ (println (str "sweep: " n " points, " skipped " already done, running " (- n skipped)
                         " with " jobs " job" (when (> (long jobs) 1) "s")))
+        _ (when prog ((:start prog)))
         results (with-sigint flag err
                   (fn []
                     (sweep/sweep (:base norm) (:grid norm)
@@ -648,16 +679,22 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
                                   :on-result (fn [i _ r]
                                                (when-not (or (= :failed (:status r)) (= :interrupted (:stop-reason r)))
                                                  (try (write-result! r (nth dirs i))
+                                                      (when-not no-plots?
+                                                        (when-let [w (figure-warning r (nth dirs i))]
+                                                          (swap! figure-warnings conj w)))
                                                       (catch Exception e (swap! write-errors conj (ex-message e)))))
                                                (when prog ((:tick prog))))})))
         _ (when prog ((:finish prog)))
-        rows (vec (for [i (range n)
-                        :let [r (or (nth results i)
-                                    (try (dio/read-edn-file (io/file (nth dirs i) "result.edn"))
-                                         (catch Exception e {:status :unreadable :error (ex-message e)})))]]
-                    (summary-row i (.getName ^File (nth dirs i)) (nth points i) r)))
+        all-results (vec (for [i (range n)]
+                           (or (nth results i)
+                               (try (dio/read-edn-file (io/file (nth dirs i) "result.edn"))
+                                    (catch Exception e {:status :unreadable :error (ex-message e)})))))
+        rows (vec (for [i (range n)]
+                    (summary-row i (.getName ^File (nth dirs i)) (nth points i) (nth all-results i))))
         summary-path (str (io/file dir "summary.csv"))]
     (dio/write-atomically! summary-path (fn [^Writer w] (dio/write-csv w (summary-header (:grid norm)) rows)))
+    (when-not (or no-plots? (.get flag))
+      (when-let [w (figure-warning all-results dir)] (swap! figure-warnings conj w)))
     (let [ran (remove nil? results)
           statuses (frequencies (map (fn [r] (if (= :interrupted (:stop-reason r)) :interrupted (:status r))) ran))
           failed (filter #(= :failed (:status %)) ran)]
@@ -670,10 +707,160 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
           (println (str "dlnlab: grid point " (get-in r [:sweep :index]) " " (pr-str (get-in r [:sweep :point]))
                         " failed: " (:error r)))))
       (doseq [m @write-errors] (binding [*out* *err*] (println (str "dlnlab: " m))))
+      (doseq [w @figure-warnings] (binding [*out* *err*] (println w)))
       (println (str "wrote:  " (str sweep-file) ", " (str (io/file dir "runs")) File/separator "*/, " summary-path))
       (cond (.get flag) (do (println "interrupted: rerun the same command to finish the remaining points.") 130)
             (or (seq failed) (seq @write-errors)) 1
             :else 0))))
+
+;; ---------------------------------------------------------------- plot
+
+(defn- plot-names
+  "The figure names (as strings) plot offers for an input kind (:result,
+  :sweep, :ensemble), in catalog order."
+  [kind]
+  (vec (for [nm plot/figure-names :when (contains? (get-in plot/figure-catalog [nm :inputs]) kind)] (name nm))))
+
+(defn- kind-text [kind]
+  (case kind :result "a run result" :sweep "a sweep" :ensemble "an SDE ensemble"))
+
+(defn- plot-kinds-text []
+  (str "for a run: " (str/join ", " (plot-names :result))
+       "; for a sweep directory: " (str/join ", " (plot-names :sweep))
+       "; for an SDE ensemble file: " (str/join ", " (plot-names :ensemble))))
+
+(defn- check-result!
+  "Bad input unless r looks like a run result: a map whose :trajectory is a map of vectors."
+  [r file]
+  (let [traj (:trajectory r)]
+    (when-not (and (map? r) (map? traj) (seq traj) (every? #(or (nil? %) (sequential? %)) (vals traj)))
+      (bad-input! (str file " is not a run result: "
+                       (cond (not (map? r)) (str "it holds " (if (nil? r) "nil" (str "a " (.getSimpleName (class r)))) ", not a map")
+                             (and (contains? r :base) (contains? r :grid))
+                             "it is a sweep file; run it with `dlnlab sweep`, then plot its output directory"
+                             (not (contains? r :trajectory))
+                             (str "it has no :trajectory (its keys are " (str/join " " (map pr-str (take 8 (keys r)))) ")")
+                             :else "its :trajectory is not a map of recorded columns")
+                       ". Give a result.edn written by `dlnlab run` or `dlnlab sweep`, a run directory or a sweep directory.")
+                  {:path [:trajectory] :value (str file) :allowed "a run result {:trajectory {...} ...}"}))
+    r))
+
+(defn- read-sweep-dir
+  "The results under dir/runs/*/result.edn in directory order; bad input when
+  there are none or one cannot be read."
+  [^File dir]
+  (let [runs (io/file dir "runs")
+        files (->> (or (.listFiles runs) (make-array File 0))
+                   (filter #(.isDirectory ^File %))
+                   (sort-by #(.getName ^File %))
+                   (map #(io/file % "result.edn"))
+                   (filter #(.exists ^File %)))]
+    (when (empty? files)
+      (bad-input! (str dir " is a sweep directory without results: " runs
+                       " holds no */result.edn yet. Run the sweep first (dlnlab sweep FILE.edn --out " dir ").")
+                  {:path [:runs] :value (str runs) :allowed "runs/*/result.edn"}))
+    (mapv (fn [^File f] (check-result! (dio/read-edn-file f) (str f))) files)))
+
+(defn- plot-input
+  "What `dlnlab plot` draws from path: {:kind :result|:sweep|:ensemble :data ..
+  :dir <directory of the input>}; bad input naming the problem otherwise."
+  [path]
+  (let [f (io/file path)]
+    (cond
+      (not (.exists f))
+      (bad-input! (str "No such file or directory: " path ". Give a result.edn, a run directory or a sweep directory.")
+                  {:path [:input] :value path :allowed "a result.edn, a run directory or a sweep directory"})
+
+      (.isDirectory f)
+      (cond
+        (.exists (io/file f "result.edn"))
+        {:kind :result :dir f :data (check-result! (dio/read-edn-file (io/file f "result.edn")) (str (io/file f "result.edn")))}
+        (.exists (io/file f "sweep.edn"))
+        {:kind :sweep :dir f :data (read-sweep-dir f)}
+        :else
+        (bad-input! (str "The directory " path " holds neither result.edn (a run) nor sweep.edn (a sweep); "
+                         "give a result file, a run directory or a sweep directory.")
+                    {:path [:input] :value path :allowed "a directory with result.edn or sweep.edn"}))
+
+      :else
+      (let [v (dio/read-edn-file f)
+            dir (or (.getParentFile (.getAbsoluteFile f)) (io/file "."))]
+        (cond
+          (and (map? v) (contains? v :base) (contains? v :grid) (.exists (io/file dir "runs")))
+          {:kind :sweep :dir dir :data (read-sweep-dir dir)}
+          (and (map? v) (contains? v :time) (contains? v :mean) (not (contains? v :trajectory)))
+          {:kind :ensemble :dir dir :data v}
+          :else {:kind :result :dir dir :data (check-result! v path)})))))
+
+(defn- figure-name
+  "The figure keyword for --figure s (with or without a leading colon); bad
+  input listing the figures when it is not one, or not one for this input."
+  [^String s kind input]
+  (let [nm (str/lower-case (str/replace (str/trim s) #"^:" ""))
+        all (set (map name (keys plot/figure-catalog)))]
+    (when-not (all nm)
+      (let [dym (spec/did-you-mean nm all)]
+        (bad-input! (str "Unknown figure " (pr-str s) "." (when dym (str " Did you mean " dym "?"))
+                         " The figures are " (plot-kinds-text) ".")
+                    {:path [:figure] :value s :allowed (vec (sort all))})))
+    (when-not (some #{nm} (plot-names kind))
+      (bad-input! (str "The figure " nm " does not apply to " input ", which is " (kind-text kind)
+                       "; the figures of " (kind-text kind) " are " (str/join ", " (plot-names kind)) ".")
+                  {:path [:figure] :value s :allowed (plot-names kind)}))
+    (keyword nm)))
+
+(defn- image-file? [^String s] (boolean (re-find #"(?i)\.(svg|png)$" s)))
+
+(defn- drawn
+  "(f), with an exception from drawing data that plot cannot use reported as bad input."
+  [input what f]
+  (try (f)
+       (catch clojure.lang.ExceptionInfo e
+         (if (bad-input-data? (ex-data e))
+           (bad-input! (str "Cannot draw " what " from " input ": " (ex-message e)) (ex-data e))
+           (throw e)))
+       (catch RuntimeException e
+         (bad-input! (str "Cannot draw " what " from " input ": its data has an unexpected shape ("
+                          (.getSimpleName (class e)) (when (ex-message e) (str ": " (ex-message e))) ").")
+                     {:path [:input] :value input :allowed "results written by dlnlab"}))))
+
+(defn- cmd-plot [{:keys [files opts]}]
+  (let [input (case (count files)
+                1 (first files)
+                0 (usage-error! "`dlnlab plot` needs a result.edn, a run directory or a sweep directory, e.g. dlnlab plot results/eos.")
+                (usage-error! (str "`dlnlab plot` takes exactly one result file or directory, got " (count files) ": "
+                                   (str/join " " files) ".")))
+        out (get opts "--out")
+        fig-arg (get opts "--figure")]
+    (when (and out (not fig-arg) (image-file? out))
+      (usage-error! (str "--out " out " names an image file, which needs --figure NAME; without --figure, "
+                         "--out is the directory for all the standard figures.")))
+    (when (and out fig-arg (not (image-file? out)) (re-find #"\.[A-Za-z0-9]{1,5}$" (.getName (io/file out)))
+               (not (.isDirectory (io/file out))))
+      (bad-input! (str "--out " out ": the image format is taken from the extension, which must be .svg or .png "
+                       "(or give a directory for " fig-arg ".svg).")
+                  {:path [:out] :value out :allowed ["FILE.svg" "FILE.png" "DIR"]}))
+    (let [{:keys [kind data dir]} (plot-input input)]
+      (if fig-arg
+        (let [nm (figure-name fig-arg kind input)
+              target (cond (nil? out) (str (io/file dir (str (name nm) ".svg")))
+                           (image-file? out) out
+                           :else (str (io/file out (str (name nm) ".svg"))))
+              parent (or (.getParentFile (.getAbsoluteFile (io/file target))) (io/file "."))
+              _ (check-out-dir! (str parent))
+              fig (drawn input (str "the " (name nm) " figure") #(plot/figure nm data))]
+          (plot/render! fig target)
+          (println (str "wrote: " target))
+          0)
+        (let [target-dir (or out (str dir))
+              _ (check-out-dir! target-dir)
+              written (drawn input "the figures" #(plot/write-figures! data target-dir))]
+          (when (empty? written)
+            (bad-input! (str "Nothing to plot in " input ": none of the figures of " (kind-text kind) " ("
+                             (str/join ", " (plot-names kind)) ") has finite recorded values to show.")
+                        {:path [:input] :value input :allowed "a result with recorded metrics"}))
+          (doseq [[_ paths] written p paths] (println (str "wrote: " p)))
+          0)))))
 
 ;; ---------------------------------------------------------------- validate, describe, inspect
 
@@ -819,9 +1006,10 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
     (try
       (let [parsed (when (contains? command-options command) (parse-args command more))
             code (case command
-                   nil (usage-error! "No command given; the commands are run, sweep, validate, describe, inspect, version and help.")
+                   nil (usage-error! "No command given; the commands are run, sweep, plot, validate, describe, inspect, version and help.")
                    "run" (cmd-run parsed)
                    "sweep" (cmd-sweep parsed)
+                   "plot" (cmd-plot parsed)
                    "validate" (cmd-validate parsed)
                    "inspect" (cmd-inspect parsed)
                    "describe" (do (when (seq (:files parsed)) (usage-error! "`dlnlab describe` takes no arguments."))
@@ -831,7 +1019,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
                    (let [dym (spec/did-you-mean command (conj (keys command-options) "help"))]
                      (usage-error! (str "Unknown command " (pr-str command) "."
                                         (when dym (str " Did you mean " dym "?"))
-                                        " Commands are run, sweep, validate, describe, inspect, version, help."))))]
+                                        " Commands are run, sweep, plot, validate, describe, inspect, version, help."))))]
         (flush)
         code)
       (catch clojure.lang.ExceptionInfo e

@@ -193,6 +193,7 @@
     {:mark :line :points [[x y] ...] :point? bool}   a polyline (optionally with dots)
     {:mark :point :points [[x y] ...]}               dots
     {:mark :rule :y v}                               a horizontal line across the panel
+    {:mark :x-rule :x v}                             a vertical line across the panel
     {:mark :band :points [[x lo hi] ...]}            a filled band between lo and hi
     {:mark :bar :points [[x0 x1 h] ...]}             histogram bars from 0 to h.
   An axis may say :log? :auto (log when its values are positive and span two
@@ -232,11 +233,15 @@
                              (fn [ps] (cond-> (filterv (fn [[x y]] (and (ok-x x) (ok-y y))) ps)
                                         (= :line (:mark layer)) (thin max-points))))
       :rule (if (ok-y (:y layer)) layer (assoc layer :y nil))
+      :x-rule (if (ok-x (:x layer)) layer (assoc layer :x nil))
       :band (update layer :points (fn [ps] (filterv (fn [[x lo hi]] (and (ok-x x) (ok-y lo) (ok-y hi))) ps)))
       :bar (update layer :points (fn [ps] (filterv (fn [[x0 x1 h]] (and (ok-x x0) (ok-x x1) (finite? h))) ps))))))
 
 (defn- layer-empty? [layer]
-  (if (= :rule (:mark layer)) (nil? (:y layer)) (empty? (:points layer))))
+  (case (:mark layer)
+    :rule (nil? (:y layer))
+    :x-rule (nil? (:x layer))
+    (empty? (:points layer))))
 
 (defn- auto-log?
   "True when every value is positive and they span at least two decades."
@@ -249,6 +254,7 @@
   (case (:mark layer)
     (:line :point) (map second (:points layer))
     :rule (when (:y layer) [(:y layer)])
+    :x-rule nil
     :band (mapcat rest (:points layer))
     :bar (map #(nth % 2) (:points layer))))
 
@@ -256,6 +262,7 @@
   (case (:mark layer)
     (:line :point :band) (map first (:points layer))
     :rule nil
+    :x-rule (when (:x layer) [(:x layer)])
     :bar (mapcat #(take 2 %) (:points layer))))
 
 (defn- resolve-log
@@ -286,6 +293,8 @@
          panels (mapv (fn [p] (update p :layers (fn [ls] (mapv #(clean-layer % (:log? x) (:log? y) max-points) ls))))
                       (:panels raw))
          drawn (remove layer-empty? (mapcat :layers panels))
+         ;; reference lines (2/η, targets) alone are not a figure of the data
+         drawn (if (every? #(#{:rule :x-rule} (:mark %)) drawn) () drawn)
          panels (if (= 1 (count panels)) (update-in panels [0 :layers] #(vec (remove layer-empty? %))) panels)]
      (when (empty? drawn)
        (fail! (str "Figure " (pr-str name) " has nothing to plot: no finite values were recorded"
@@ -300,27 +309,125 @@
 
 ;; ---------------------------------------------------------------- run figures
 
+(def ^:private sequential-palette
+  "Dark to light along viridis, stopping before its pale yellow end (which
+  vanishes on white): for series ordered by a number, e.g. the learning rate."
+  ["#440154" "#46327e" "#365c8d" "#277f8e" "#1fa187" "#4ac16d" "#8fc83a" "#c2bb1b"])
+
+(defn- hex-color
+  "The color at fraction f in [0, 1] along a palette of hex colors (linear in RGB)."
+  [palette ^double f]
+  (let [n (dec (count palette))
+        x (* (max 0.0 (min 1.0 f)) n)
+        i (min (dec n) (long (Math/floor x)))
+        t (- x i)
+        rgb (fn [^String h] (let [v (Long/parseLong (subs h 1) 16)]
+                              [(bit-and (bit-shift-right v 16) 0xff) (bit-and (bit-shift-right v 8) 0xff) (bit-and v 0xff)]))
+        a (rgb (nth palette i)) b (rgb (nth palette (inc i)))]
+    (apply format "#%02x%02x%02x" (map (fn [^long u ^long v] (Math/round (+ u (* t (- v u))))) a b))))
+
+(defn- coordinate-label [path v] (str (name (last path)) " = " (fmt-value v)))
+
+(defn- sweep-coordinates
+  "[[path [value ...]] ...]: the grid coordinates of rs (their [:sweep :point])
+  that take two or more values, values in order of first appearance."
+  [rs]
+  (let [points (map #(get-in % [:sweep :point]) rs)]
+    (vec (for [path (distinct (mapcat keys points))
+               :let [vs (vec (distinct (map #(get % path) points)))]
+               :when (> (count vs) 1)]
+           [path vs]))))
+
+(defn- sweep-layout
+  "How several runs are laid out in a figure: {:panels [title ...] (one nil title
+  for no facets) :series [{:name :color} ...] :place (fn [run-index] [panel series])}.
+  With two or more varying grid coordinates, the one with the fewest values
+  (non-numeric first, at most 4) makes the panels unless (:facet opts) is false;
+  the others name the series. When the series vary in one numeric coordinate,
+  they are colored in its order along a sequential palette (dark = small).
+  Without grid points, or with :labels, every run is its own series."
+  [rs opts]
+  (let [coords (sweep-coordinates rs)
+        n (count rs)
+        plain (fn [labels]
+                (let [ls (mapv str labels)
+                      freq (frequencies ls)
+                      ;; legend entries (and XChart series) need distinct names
+                      ls (vec (map-indexed (fn [^long i l] (if (> (long (get freq l)) 1) (str l " #" (inc i)) l)) ls))]
+                  {:panels [nil]
+                   :series (vec (map-indexed (fn [i l] {:name l :color i}) ls))
+                   :place (fn [i] [0 i])}))]
+    (if (or (:labels opts) (empty? coords) (< n 2))
+      (plain (or (:labels opts) (map-indexed (fn [i r] (run-label r i)) rs)))
+      (let [facet (when (and (>= (count coords) 2) (not (false? (:facet opts))))
+                    (->> coords
+                         (filter (fn [[_ vs]] (<= (count vs) 4)))
+                         (sort-by (fn [[_ vs]] [(if (every? number? vs) 1 0) (count vs)]))
+                         first))
+            colored (vec (remove #(= % facet) coords))
+            numeric (when (and (= 1 (count colored)) (every? number? (second (first colored))))
+                      (first colored))
+            key-of (fn [r] (mapv (fn [[path _]] (get-in r [:sweep :point path])) colored))
+            keys (cond->> (vec (distinct (map key-of rs)))
+                   numeric (sort-by #(double (first %))))
+            series (vec (map-indexed
+                         (fn [^long i k]
+                           {:key k
+                            :name (str/join ", " (map (fn [[path _] v] (coordinate-label path v)) colored k))
+                            :color (if (and numeric (> (count keys) 1))
+                                     (hex-color sequential-palette (/ (double i) (double (dec (count keys)))))
+                                     i)})
+                         keys))
+            series-index (into {} (map-indexed (fn [i s] [(:key s) i]) series))
+            panel-values (if facet (second facet) [nil])
+            panel-index (into {} (map-indexed (fn [i v] [v i]) panel-values))]
+        {:panels (mapv #(when facet (coordinate-label (first facet) %)) panel-values)
+         :series (mapv #(dissoc % :key) series)
+         :place (fn [i] (let [r (nth rs i)]
+                          [(if facet (get panel-index (get-in r [:sweep :point (first facet)])) 0)
+                           (get series-index (key-of r))]))}))))
+
+(defn- sweep-panels
+  "Panels of one line per run: layers (fn [run] points) placed by `sweep-layout`,
+  every panel with one layer per series in the same order, plus extra layers
+  (e.g. rules) after them."
+  [rs layout points-of extra]
+  (let [{:keys [panels series place]} layout
+        cells (into {} (map-indexed (fn [i r] [(place i) r]) rs))]
+    (vec (for [[p title] (map-indexed vector panels)]
+           {:title title
+            :layers (vec (concat
+                          (for [[j {:keys [name color]}] (map-indexed vector series)]
+                            {:mark :line :series name :color color
+                             :points (if-let [r (get cells [p j])] (points-of r) [])})
+                          extra))}))))
+
+(defn- sweep-subtitle [rs layout]
+  (str (count rs) " runs"
+       (when (> (count (:panels layout)) 1) (str " in " (count (:panels layout)) " panels"))
+       (let [shared (run-summary (assoc (first rs) :status nil))]
+         (when (and (seq shared) (every? #(= shared (run-summary (assoc % :status nil))) rs))
+           (str "; " shared)))))
+
 (defmethod build-figure :loss [_ data opts]
   (let [rs (runs data)
         _ (when (empty? rs) (fail! "No results to plot the loss of (every slot is nil or failed)." [] data "results with :trajectory"))
         xk (x-key (first rs) opts)
         single? (= 1 (count rs))
-        labels (let [ls (mapv str (or (:labels opts) (map-indexed (fn [i r] (run-label r i)) rs)))
-                     dup? (fn [l] (> (long (get (frequencies ls) l)) 1))]
-                 ;; legend entries (and XChart series) need distinct names
-                 (vec (map-indexed (fn [^long i l] (if (dup? l) (str l " #" (inc i)) l)) ls)))
-        train (map-indexed (fn [i r] {:mark :line :series (if single? "training loss" (str (nth labels i)))
-                                      :color i :points (recorded (:trajectory r) xk :loss)})
-                           rs)
         test (when single?
                (let [pts (recorded (:trajectory (first rs)) xk :test-loss)]
-                 (when (seq pts) [{:mark :line :series "test loss" :color 1 :dash [6 3] :points pts}])))]
+                 (when (seq pts) [{:mark :line :series "test loss" :color 1 :dash [6 3] :points pts}])))
+        layout (sweep-layout rs opts)]
     {:name :loss
      :title (str "Loss vs " (if (= xk :step) "step" "time"))
-     :subtitle (if single? (run-summary (first rs)) (str (count rs) " runs"))
+     :subtitle (if single? (run-summary (first rs)) (sweep-subtitle rs layout))
      :x {:title (x-title xk) :log? false}
      :y {:title "loss" :log? true}
-     :panels [{:title nil :layers (vec (concat train test))}]}))
+     :panels (if single?
+               [{:title nil :layers (vec (concat [{:mark :line :series "training loss" :color 0
+                                                   :points (recorded (:trajectory (first rs)) xk :loss)}]
+                                                 test))}]
+               (sweep-panels rs layout #(recorded (:trajectory %) xk :loss) nil))}))
 
 (defmethod build-figure :sharpness [_ data opts]
   (let [r (first (runs data))
@@ -356,32 +463,63 @@
                       (name xk) " giving [value per mode], got " (if (map? theory) (str "keys " (pr-str (keys theory))) (pr-str theory)) ".")
                  [:theory] theory (str "{" xk " [...] :modes [[...] ...]} or (fn [x] [pi per mode])"))))
 
-(defmethod build-figure :modes [_ data opts]
-  (let [r (first (runs data))
-        xk (x-key r opts)
-        rows (recorded (:trajectory r) xk :modes)
-        n (count (second (first rows)))
-        targets (or (some->> (:targets opts) (mapv double)) (mode-targets r))
-        theory (theory-rows (:theory opts) xk (map first rows))
-        layers (vec (for [i (range n)
-                          :let [i (long i)]
-                          layer (concat
-                                 [{:mark :line :series (str "mode " (inc i)) :color i
-                                   :points (mapv (fn [[x v]] [x (nth v i nil)]) rows)}]
-                                 (when (< i (count targets))
-                                   [{:mark :rule :series (str "target s" (inc i) " = " (fmt (nth targets i)))
-                                     :color i :dash [6 4] :y (nth targets i)}])
-                                 (when theory
-                                   [{:mark :line :series (str "theory, mode " (inc i)) :color i :dash [2 2]
-                                     :points (mapv (fn [[x v]] [x (nth v i nil)]) theory)}]))]
-                      layer))]
+(defn- sweep-modes
+  "The :modes figure of several runs: mode (:mode opts, 0-based) of each run,
+  laid out by `sweep-layout`, with the target when every run has the same one."
+  [rs opts]
+  (let [xk (x-key (first rs) opts)
+        mode (long (:mode opts 0))
+        layout (sweep-layout rs opts)
+        targets (distinct (map #(nth (mode-targets %) mode nil) rs))
+        target (when (and (= 1 (count targets)) (first targets)) (double (first targets)))
+        points-of (fn [r] (vec (keep (fn [[x v]] (when-some [p (nth v mode nil)] [x p]))
+                                     (recorded (:trajectory r) xk :modes))))]
     {:name :modes
-     :title (str "Mode strengths vs " (if (= xk :step) "step" "time"))
-     :subtitle (str (run-summary r) (when (seq targets) "; dashed: targets s_i")
-                    (when theory "; dotted: theory"))
+     :title (str "Mode " (inc mode) " strength vs " (if (= xk :step) "step" "time"))
+     :subtitle (str (sweep-subtitle rs layout) (when target "; dashed: target"))
      :x {:title (x-title xk) :log? false}
-     :y {:title "mode strength π_i = u_iᵀ F v_i" :log? (get opts :log-y false)}
-     :panels [{:title nil :layers layers}]}))
+     :y {:title (str "mode " (inc mode) " strength π_" (inc mode)) :log? (get opts :log-y false)}
+     :panels (sweep-panels rs layout points-of
+                           (when target [{:mark :rule :series (str "target s" (inc mode) " = " (fmt target))
+                                          :color rule-color :dash [6 4] :y target}]))}))
+
+(defmethod build-figure :modes [_ data opts]
+  (let [rs (runs data)]
+    (when (empty? rs) (fail! "No results to plot the modes of (every slot is nil or failed)." [] data "results with :trajectory"))
+    (if (> (count rs) 1)
+      (sweep-modes rs opts)
+      (let [r (first rs)
+            xk (x-key r opts)
+            rows (recorded (:trajectory r) xk :modes)
+            n (count (second (first rows)))
+            targets (or (some->> (:targets opts) (mapv double)) (mode-targets r))
+            target-of (fn [^long i] (when (< i (count targets)) (nth targets i)))
+            ;; modes the target does not have (s_i = 0) stay near 0 and crowd the legend
+            with-target (filterv #(when-let [t (target-of %)] (> (double t) 0.0)) (range n))
+            shown (if (or (:all-modes? opts) (empty? with-target)) (vec (range n)) with-target)
+            hidden (- n (count shown))
+            theory (theory-rows (:theory opts) xk (map first rows))
+            label (fn [^long i] (let [t (target-of i)] (str "mode " (inc i) (when t (str ", s" (inc i) " = " (fmt t))))))
+            ;; the mode's line and its target share a legend entry; the targets
+            ;; come last so an oscillating mode does not hide them
+            layers (vec (concat
+                         (for [i shown :let [i (long i)]]
+                           {:mark :line :series (label i) :color i
+                            :points (mapv (fn [[x v]] [x (nth v i nil)]) rows)})
+                         (when theory
+                           (for [i shown :let [i (long i)]]
+                             {:mark :line :series (str "theory, mode " (inc i)) :color i :dash [2 2]
+                              :points (mapv (fn [[x v]] [x (nth v i nil)]) theory)}))
+                         (for [i shown :let [i (long i) t (target-of i)] :when t]
+                           {:mark :rule :series (label i) :color i :dash [6 4] :y t})))]
+        {:name :modes
+         :title (str "Mode strengths vs " (if (= xk :step) "step" "time"))
+         :subtitle (str (run-summary r) (when (seq targets) "; dashed: targets s_i")
+                        (when theory "; dotted: theory")
+                        (when (pos? hidden) (str "; " hidden " mode" (when (> hidden 1) "s") " with target 0 not shown")))
+         :x {:title (x-title xk) :log? false}
+         :y {:title "mode strength π_i = u_iᵀ F v_i" :log? (get opts :log-y false)}
+         :panels [{:title nil :layers layers}]}))))
 
 (defmethod build-figure :pathway-shares [_ data opts]
   (let [r (first (runs data))
@@ -423,7 +561,7 @@
      :title "Balance gap per layer pair"
      :subtitle (str (run-summary r) "; zeros are not shown on a log axis")
      :x {:title (x-title xk) :log? false}
-     :y {:title "balance gap ‖W_{l+1}ᵀW_{l+1} − W_l W_lᵀ‖_F" :log? (get opts :log-y true)}
+     :y {:title "balance gap ‖Wₗ₊₁ᵀWₗ₊₁ − WₗWₗᵀ‖_F" :log? (get opts :log-y true)}
      :panels [{:title nil :layers layers}]}))
 
 ;; ---------------------------------------------------------------- sweep figures
@@ -439,6 +577,22 @@
   (let [point (remove (fn [[path _]] (= path lr-path)) (get-in r [:sweep :point]))]
     (when (seq point)
       (str/join ", " (for [[path v] point] (str (name (last path)) " = " (fmt-value v)))))))
+
+(defn- edge-of-stability-lr
+  "2/S_i, the learning rate above which mode i oscillates, with S_i = L s_i^(2-2/L)
+  its sharpness at the balanced minimum (SCIENCE.md §5, §6), for a run of GD on a
+  :matrix-factorization task with a :chain of the standard parameterization;
+  nil for any other run."
+  [r ^long i]
+  (let [exp (:experiment r)
+        model (:model exp)
+        s (nth (mode-targets r) i nil)
+        depth (:depth model)]
+    (when (and (= :chain (:kind model)) (#{nil :standard} (:parameterization model))
+               (= :matrix-factorization (get-in exp [:task :kind])) (= :gd (get-in exp [:optimizer :kind]))
+               (positive? s) (integer? depth) (pos? (long depth)))
+      (let [L (double depth)]
+        (/ 2.0 (* L (Math/pow (double s) (- 2.0 (/ 2.0 L)))))))))
 
 (defmethod build-figure :bifurcation [_ data opts]
   (let [rs (runs data)
@@ -460,6 +614,8 @@
         group-keys (sort-by str (keys groups))
         what (case metric :mode (str "mode " (inc mode) " strength") :loss "loss" :sharpness "sharpness")
         targets (when (= metric :mode) (some mode-targets rs))
+        edges (when (= metric :mode) (distinct (map #(edge-of-stability-lr % mode) rs)))
+        edge (when (and (= 1 (count edges)) (= kind :effective)) (first edges))
         layers (vec (concat
                      (map-indexed (fn [i g]
                                     {:mark :point :series (or g what) :color i
@@ -471,7 +627,10 @@
                                   group-keys)
                      (when (and targets (< mode (count targets)))
                        [{:mark :rule :series (str "target s" (inc mode) " = " (fmt (nth targets mode)))
-                         :color rule-color :dash [6 4] :y (nth targets mode)}])))]
+                         :color rule-color :dash [6 4] :y (nth targets mode)}])
+                     (when edge
+                       [{:mark :x-rule :series (str "2/S" (inc mode) " = " (fmt edge) " (edge of stability)")
+                         :color "#e45756" :dash [2 3] :x edge}])))]
     {:name :bifurcation
      :title (str "Bifurcation diagram: late " what " vs learning rate")
      :subtitle (str "last " n-last " recorded values of each of " (count rs) " runs")
@@ -501,7 +660,7 @@
                                      vec)})
                      widths))]
     {:name :loss-vs-lr
-     :title "Final loss vs learning rate per width"
+     :title (str "Final loss vs learning rate" (when (> (count widths) 1) " per width"))
      :subtitle (str (count usable) " runs" (when (pos? dropped) (str "; " dropped " diverged or unfinished runs not shown")))
      :x {:title (if (= kind :raw) "learning rate (base lr)" "learning rate η (effective)") :log? (get opts :log-x true)}
      :y {:title "final training loss" :log? (get opts :log-y true)}
@@ -641,38 +800,50 @@
 ;; ---------------------------------------------------------------- catalog
 
 (def figure-catalog
-  "Every figure `figure` can build: {name {:data what it takes :options {opt doc}}}."
-  {:loss {:data "a result, or a sequence of results (one line each)"
+  "Every figure `figure` can build: {name {:inputs #{:result :sweep :ensemble}
+  (what the CLI may draw it from) :data what it takes :options {opt doc}}}."
+  {:loss {:inputs #{:result :sweep} :data "a result, or a sequence of results (one line each)"
           :options {:x ":step (default; :time for gradient flow) or :time"
-                    :labels "legend label per result (default: the sweep point, else \"run i\")"}}
-   :sharpness {:data "a result that recorded :sharpness"
+                    :labels "legend label per result (default: the sweep point, else \"run i\"); given labels turn facets off"
+                    :facet "false: one panel; default: with two or more varying grid coordinates, one panel per value of the one with the fewest values (at most 4), series for the others, colored dark to light along a numeric one"}}
+   :sharpness {:inputs #{:result} :data "a result that recorded :sharpness"
                :options {:x ":step or :time" :lr "η for the 2/η line (default: `effective-lr`)"
                          :log-y ":auto (default: log when the values span two decades), true or false"}}
-   :modes {:data "a result that recorded :modes"
+   :modes {:inputs #{:result :sweep} :data "a result that recorded :modes, or a sequence of results (mode :mode of each)"
            :options {:x ":step or :time" :targets "[s_i ...] (default: `mode-targets`)"
                      :theory "{:step or :time [...] :modes [[value per mode] per row]}, or a function of step/time giving [value per mode]: dotted theory curves"
-                     :log-y "false (default), true or :auto"}}
-   :pathway-shares {:data "a result that recorded :pathway-shares" :options {:x ":step or :time"}}
-   :balance-gap {:data "a result that recorded :balance-gap" :options {:x ":step or :time" :log-y "true (default)"}}
-   :bifurcation {:data "a sweep: a vector of results"
+                     :log-y "false (default), true or :auto"
+                     :all-modes? "false (default): modes whose target is 0 are left out; true shows every mode"
+                     :mode "for a sequence of results: the mode index, 0-based (0)"
+                     :facet "for a sequence of results: as for :loss"}}
+   :pathway-shares {:inputs #{:result} :data "a result that recorded :pathway-shares" :options {:x ":step or :time"}}
+   :balance-gap {:inputs #{:result} :data "a result that recorded :balance-gap" :options {:x ":step or :time" :log-y "true (default)"}}
+   :bifurcation {:inputs #{:sweep} :data "a sweep: a vector of results"
                  :options {:metric ":mode (default when recorded), :loss or :sharpness"
                            :mode "mode index, 0-based (0)" :last "late values per run (50)"
                            :lr ":effective (default when every run has one) or :raw"
                            :lr-path "the grid path of the learning rate ([:optimizer :lr]); other grid coordinates make separate series"
-                           :log-x ":auto (default)" :log-y ":auto for :loss and :sharpness, false for :mode"}}
-   :loss-vs-lr {:data "a sweep: a vector of results"
+                           :log-x ":auto (default)" :log-y ":auto for :loss and :sharpness, false for :mode"
+                           :note "for a GD sweep of a standard :chain on :matrix-factorization, a vertical line marks 2/S_i = 2/(L s_i^(2-2/L)), where mode i starts to oscillate (SCIENCE.md §5-§6)"}}
+   :loss-vs-lr {:inputs #{:sweep} :data "a sweep: a vector of results"
                 :options {:lr ":raw (default: the base lr, which muP transfers across widths) or :effective"
                           :width-fn "fn of a result giving its series key (default: the model's hidden width)"
                           :log-x "true" :log-y "true"}}
-   :sde-ensemble {:data "{:time [...] :mean [[per mode] per time] :std [...] :quantiles {q [[per mode] per time]}}"
+   :sde-ensemble {:inputs #{:ensemble} :data "{:time [...] :mean [[per mode] per time] :std [...] :quantiles {q [[per mode] per time]}}"
                   :options {:quantiles "[lo hi] keys of :quantiles for the band (default: the lowest and highest)"
                             :targets "[s_i ...] dashed lines" :log-y "false"}}
-   :stationary {:data "samples: a sequence of numbers, {:samples [...] :density [[x p] ...]}, or an ensemble (final values of :paths)"
+   :stationary {:inputs #{:ensemble} :data "samples: a sequence of numbers, {:samples [...] :density [[x p] ...]}, or an ensemble (final values of :paths)"
                 :options {:density "[[x p] ...] or a function x -> p (drawn at 200 points over the bins), the analytic density as a line"
                           :bins "number of bins (sqrt n, 10..60)"
                           :range "[lo hi] of the bins" :mode "mode index for an ensemble (0)" :x-title "x axis title"}}
-   :learning-times {:data "a sequence of times, {label [t ...]}, rows [[t per mode] per path], or an ensemble with :learned-time"
+   :learning-times {:inputs #{:ensemble} :data "a sequence of times, {label [t ...]}, rows [[t per mode] per path], or an ensemble with :learned-time"
                     :options {:bins "number of bins" :range "[lo hi]" :x-title "x axis title"}}})
+
+(def figure-names
+  "Every name in `figure-catalog`, in the order figures are listed (run, sweep,
+  then SDE figures)."
+  [:loss :sharpness :modes :pathway-shares :balance-gap :bifurcation :loss-vs-lr
+   :sde-ensemble :stationary :learning-times])
 
 ;; ---------------------------------------------------------------- Vega-Lite
 
@@ -685,6 +856,7 @@
     (case (:mark layer)
       (:line :point) (map (fn [[x y]] (assoc base :x x :y y)) (:points layer))
       :rule (when (:y layer) [(assoc base :y (:y layer))])
+      :x-rule (when (:x layer) [(assoc base :x (:x layer))])
       :band (map (fn [[x lo hi]] (assoc base :x x :y lo :y2 hi)) (:points layer))
       :bar (map (fn [[x0 x1 h]] (assoc base :x x0 :x2 x1 :y h)) (:points layer)))))
 
@@ -696,9 +868,34 @@
     (cond-> {:type "log"} (not (:decades? axis)) (assoc :nice false))
     {:zero (boolean (:zero? axis))}))
 
+(def ^:private log-label-expr
+  "Vega expression for log-axis labels: 0.01, 1, 100 plainly, 1e-6 and 1e6 beyond."
+  "abs(datum.value) >= 0.001 && abs(datum.value) < 100000 ? format(datum.value, '~g') : replace(format(datum.value, '.0e'), 'e+', 'e')")
+
+(defn- decade-ticks
+  "Tick values for a log axis over values: the powers of ten they span, every
+  k-th so there are at most 10; nil when they span fewer than two powers of ten
+  (Vega's own ticks then)."
+  [values]
+  (let [vs (filter positive? values)]
+    (when (seq vs)
+      (let [lo (long (Math/floor (Math/log10 (double (apply min vs)))))
+            hi (long (Math/ceil (Math/log10 (double (apply max vs)))))
+            n (- hi lo)
+            k (max 1 (long (Math/ceil (/ (double n) 10.0))))]
+        (when (>= n 2)
+          (vec (for [e (range lo (inc hi)) :when (zero? (rem (- (long e) lo) k))] (Math/pow 10.0 (double e)))))))))
+
+(defn- vl-axis
+  "Axis options: on a log axis spanning decades, ticks and grid lines at powers
+  of ten only (Vega would add 2..9 of each decade) with readable labels."
+  [axis]
+  (when-let [ticks (:ticks axis)]
+    {:axis {:values ticks :labelExpr log-label-expr}}))
+
 (defn- vl-layer [j layer x y color]
-  (let [xenc {:field "x" :type "quantitative" :title (:title x) :scale (vl-scale x)}
-        yenc {:field "y" :type "quantitative" :title (:title y) :scale (vl-scale y)}
+  (let [xenc (merge {:field "x" :type "quantitative" :title (:title x) :scale (vl-scale x)} (vl-axis x))
+        yenc (merge {:field "y" :type "quantitative" :title (:title y) :scale (vl-scale y)} (vl-axis y))
         dash (when (:dash layer) {:strokeDash (:dash layer)})]
     (merge
      {:transform [{:filter (str "datum.layer === " j)}]}
@@ -710,6 +907,8 @@
                :encoding {:x xenc :y yenc :color color}}
        :rule {:mark (merge {:type "rule" :strokeWidth 1.5} dash)
               :encoding {:y yenc :color color}}
+       :x-rule {:mark (merge {:type "rule" :strokeWidth 1.5} dash)
+                :encoding {:x xenc :color color}}
        :band {:mark {:type "area" :opacity 0.3 :clip true}
               :encoding {:x xenc :y yenc :y2 {:field "y2"} :color color}}
        :bar {:mark {:type "rect" :opacity 0.55 :clip true}
@@ -727,8 +926,10 @@
   ([fig {:keys [width height] :or {width 520}}]
    (let [{:keys [title subtitle panels series]} fig
          all-layers (mapcat :layers panels)
-         x (assoc (:x fig) :decades? (auto-log? (mapcat layer-xs all-layers)))
-         y (assoc (:y fig) :decades? (auto-log? (mapcat layer-ys all-layers)))
+         xs (mapcat layer-xs all-layers)
+         ys (mapcat layer-ys all-layers)
+         x (assoc (:x fig) :decades? (auto-log? xs) :ticks (when (get-in fig [:x :log?]) (decade-ticks xs)))
+         y (assoc (:y fig) :decades? (auto-log? ys) :ticks (when (get-in fig [:y :log?]) (decade-ticks ys)))
          faceted? (> (count panels) 1)
          height (or height (if faceted? 160 300))
          color {:field "series" :type "nominal"
@@ -915,14 +1116,35 @@
   (when line-stroke (.setLineStyle s line-stroke))
   s)
 
+(defn- sci-label
+  "x in short scientific notation: 2.5e-4, 1e6."
+  [^double x]
+  (let [[m e] (str/split (format "%.3e" x) #"e")]
+    (str (-> m (str/replace #"(\.\d*?)0+$" "$1") (str/replace #"\.$" ""))
+         "e" (Long/parseLong (str/replace e #"^\+" "")))))
+
+(defn- tick-label
+  "A tick label for a value on a linear axis: plain decimals (0.028, 1500) with
+  at most 6 significant digits, scientific notation below 1e-3 or from 1e6 on
+  (XChart's default pattern writes 0.028 as .028)."
+  [v]
+  (let [v (double v) a (Math/abs v)]
+    (cond
+      (< a 1e-12) "0"
+      (or (< a 1e-3) (>= a 1e6)) (sci-label v)
+      (== v (Math/rint v)) (str (long v))
+      :else (-> (format "%.6g" v) (str/replace #"(\.\d*?)0+$" "$1") (str/replace #"\.$" "")))))
+
 (defn- log-label
-  "A tick label for the exponent v of a log10-transformed axis."
+  "A tick label for the exponent v of a log10-transformed axis: 0.01, 1, 100 or
+  1e-5 at whole decades, three significant digits between them (two would print
+  neighbours on a narrow axis alike)."
   [v]
   (let [v (double v)]
     (cond
       (and (== v (Math/rint v)) (<= -3.0 v 3.0)) (fmt (Math/pow 10.0 v))
       (== v (Math/rint v)) (str "1e" (long v))
-      :else (fmt (Double/parseDouble (format "%.2g" (Math/pow 10.0 v)))))))
+      :else (tick-label (Double/parseDouble (format "%.3g" (Math/pow 10.0 v)))))))
 
 (defn- axis-transform
   "The map from data to chart coordinates on an axis: log10 on a log axis (XChart's
@@ -932,12 +1154,14 @@
   (if (:log? axis) (fn ^double [x] (Math/log10 (double x))) (fn ^double [x] (double x))))
 
 (defn- add-layer!
-  "Adds one layer to chart as an XChart series, coordinates through tx and ty;
-  x-range [lo hi] (data units) spans rules."
-  [^XYChart chart layer [xlo xhi] tx ty]
+  "Adds layer j of a panel to chart as an XChart series, coordinates through tx
+  and ty; x-range and y-range [lo hi] (data units) span rules."
+  [^XYChart chart j layer [xlo xhi] [ylo yhi] tx ty]
   (let [hex (color-of (:color layer))
         color (awt-color hex)
-        nm (str (:series layer))
+        ;; XChart wants distinct series names; a line and its reference rule may
+        ;; share a legend entry (the legend is drawn by `draw-legend!`)
+        nm (str j ": " (:series layer))
         add (fn [xs ys opts] (style! (.addSeries chart nm (doubles-of (map tx xs)) (doubles-of (map ty ys))) opts))]
     (when-not (layer-empty? layer)
       (case (:mark layer)
@@ -952,6 +1176,10 @@
                 (add [xlo xhi] [(:y layer) (:y layer)]
                      {:render XYSeries$XYSeriesRenderStyle/Line :line-color color
                       :line-stroke (stroke 1.5 (or (:dash layer) [6 4]))}))
+        :x-rule (when (and ylo yhi)
+                  (add [(:x layer) (:x layer)] [ylo yhi]
+                       {:render XYSeries$XYSeriesRenderStyle/Line :line-color color
+                        :line-stroke (stroke 1.5 (or (:dash layer) [6 4]))}))
         :band (let [ps (:points layer)]
                 (add (concat (map first ps) (reverse (map first ps)))
                      (concat (map #(nth % 2) ps) (reverse (map second ps)))
@@ -991,16 +1219,27 @@
 
 (defn- panel-chart
   "An XChart chart of one panel's layers, without title, axis titles or legend
-  (paint-figure! draws those as text)."
-  ^XYChart [fig panel w h]
+  (paint-figure! draws those as text). shared, when given, is {:xs [lo hi] :ys
+  [lo hi]}: the data ranges of every panel, so stacked panels share their scales
+  (as Vega-Lite facets do)."
+  ^XYChart [fig panel w h shared]
   (let [chart (XYChart. (int w) (int h))
         ^XYStyler styler (.getStyler chart)
         layers (:layers panel)
         tx (axis-transform (:x fig))
         ty (axis-transform (:y fig))
-        xs (filter finite? (mapcat layer-xs layers))
-        ys (filter finite? (mapcat layer-ys layers))
-        x-range (when (seq xs) [(apply min xs) (apply max xs)])]
+        xs (or (:xs shared) (filter finite? (mapcat layer-xs layers)))
+        ys (or (:ys shared) (filter finite? (mapcat layer-ys layers)))
+        x-range (when (seq xs) [(apply min xs) (apply max xs)])
+        y-range (when (seq ys) [(apply min ys) (apply max ys)])]
+    (when shared
+      (let [[xlo xhi] (:xs shared) [ylo yhi] (:ys shared)]
+        (when (and xlo (< (double xlo) (double xhi)))
+          (.setXAxisMin styler (Double/valueOf (double (tx xlo))))
+          (.setXAxisMax styler (Double/valueOf (double (tx xhi)))))
+        (when (and ylo (< (double ylo) (double yhi)))
+          (.setYAxisMin styler (Double/valueOf (double (ty ylo))))
+          (.setYAxisMax styler (Double/valueOf (double (ty yhi)))))))
     (doto styler
       (.setChartTitleVisible false)
       (.setAxisTitlesVisible false)
@@ -1016,7 +1255,13 @@
     ;; On a log axis spanning two decades or more, a tick spacing hint of about
     ;; 0.8 decade makes XChart round its step up to one decade (ticks 1e-5, 1e-4, ...).
     (let [span (fn [vs] (if (seq vs) (- (double (apply max vs)) (double (apply min vs))) 0.0))
-          hint (fn ^long [^double px ^double decades] (max 20 (long (* 0.8 0.92 (/ px decades)))))]
+          ;; a tick every k decades, k the smallest of 1, 2, 5, 10, 20 that
+          ;; keeps ticks about 30 px apart (stacked panels are short)
+          hint (fn ^long [^double px ^double decades]
+                 (let [k (double (or (first (filter #(<= (/ decades (double %)) (/ px 30.0)) [1 2 5 10 20])) 50))]
+                   (max 20 (long (* 0.8 0.92 (/ px decades) k)))))]
+      (when-not (get-in fig [:x :log?]) (.setxAxisTickLabelsFormattingFunction styler (formatter tick-label)))
+      (when-not (get-in fig [:y :log?]) (.setyAxisTickLabelsFormattingFunction styler (formatter tick-label)))
       (when (get-in fig [:x :log?])
         (.setxAxisTickLabelsFormattingFunction styler (formatter log-label))
         (let [d (double (span (map tx xs)))]
@@ -1025,7 +1270,7 @@
         (.setyAxisTickLabelsFormattingFunction styler (formatter log-label))
         (let [d (double (span (map ty ys)))]
           (when (>= d 2.0) (.setYAxisTickMarkSpacingHint styler (int (hint (- (double h) 40.0) d)))))))
-    (doseq [layer layers] (add-layer! chart layer x-range tx ty))
+    (doseq [[j layer] (map-indexed vector layers)] (add-layer! chart j layer x-range y-range tx ty))
     (add-tick-breaker! chart (map tx xs) (map ty ys))
     chart))
 
@@ -1066,11 +1311,24 @@
                     (.drawLine g (int x) (int cy) (int (+ x 22)) (int cy))
                     (when (some #(and (= name (:series %)) (:point? %)) (mapcat :layers (:panels fig)))
                       (.fillOval g (int (+ x 7)) (int (- cy 4)) 8 8)))
-          :rule (do (.setColor g c)
+          (:rule :x-rule) (do (.setColor g c)
                     (.setStroke g (stroke 1.5 (or dash [6 4])))
                     (.drawLine g (int x) (int cy) (int (+ x 22)) (int cy))))
         (.setColor g Color/BLACK)
         (.drawString g (str name) (int (+ x 30)) (int (+ cy 4)))))))
+
+(defn- narrow-log-as-linear
+  "fig with each log axis whose values span less than a factor 10 drawn linear:
+  XChart would put its ticks at unround log-spaced values (0.0288, 0.0302, ...),
+  and over less than a decade the two scales look nearly alike. Vega-Lite specs
+  keep the log scale."
+  [fig]
+  (let [all-layers (mapcat :layers (:panels fig))
+        narrow? (fn [vs] (let [vs (filter positive? vs)]
+                           (and (seq vs) (< (/ (double (apply max vs)) (double (apply min vs))) 10.0))))]
+    (cond-> fig
+      (and (get-in fig [:x :log?]) (narrow? (mapcat layer-xs all-layers))) (assoc-in [:x :log?] false)
+      (and (get-in fig [:y :log?]) (narrow? (mapcat layer-ys all-layers))) (assoc-in [:y :log?] false))))
 
 (defn- paint-figure!
   "Paints fig onto g at size w x h: its title and subtitle, a legend column on the
@@ -1079,9 +1337,13 @@
   here as text, so SVG output holds it as <text> elements."
   [^Graphics2D g fig w h]
   (let [w (long w) h (long h)
+        fig (narrow-log-as-linear fig)
         panels (vec (remove #(every? layer-empty? (:layers %)) (:panels fig)))
         n (count panels)
         faceted? (> n 1)
+        all-layers (mapcat :layers panels)
+        extent (fn [vs] (let [vs (filter finite? vs)] (when (seq vs) [(apply min vs) (apply max vs)])))
+        shared (when faceted? {:xs (extent (mapcat layer-xs all-layers)) :ys (extent (mapcat layer-ys all-layers))})
         top (header-height fig)
         lw (legend-width g fig)
         pw (- w lw)
@@ -1103,7 +1365,7 @@
       (let [py (+ top (* (long i) ph))
             chart-y (+ py panel-title-h)
             chart-h (- ph panel-title-h 24)
-            chart (panel-chart fig panel (- pw 26) chart-h)
+            chart (panel-chart fig panel (- pw 26) chart-h shared)
             t (.getTransform g)
             fm (.getFontMetrics g axis-font)]
         (when faceted?
@@ -1187,8 +1449,9 @@
 (defn standard-figure-names
   "The names of the figures that apply to data, in order: for a result :loss,
   :sharpness, :modes, :pathway-shares (two or more pathways) and :balance-gap,
-  each when its metric was recorded; for a sweep :loss (up to 12 runs),
-  :bifurcation and :loss-vs-lr (two or more learning rates); for an SDE ensemble
+  each when its metric was recorded; for a sweep :loss and :modes (up to 12
+  runs, when recorded), :bifurcation and :loss-vs-lr (two or more learning
+  rates); for an SDE ensemble
   :sde-ensemble and :learning-times (when it has :learned-time). Returns a vector."
   [data]
   (cond
@@ -1210,6 +1473,7 @@
           lrs (set (keep raw-lr rs))]
       (cond-> []
         (and (seq rs) (<= (count rs) 12) (some #(any-recorded? % :loss) rs)) (conj :loss)
+        (and (seq rs) (<= (count rs) 12) (some #(any-recorded? % :modes) rs)) (conj :modes)
         (>= (count lrs) 2) (conj :bifurcation :loss-vs-lr)))
 
     :else []))

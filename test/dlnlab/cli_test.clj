@@ -13,8 +13,10 @@
             [dlnlab.experiment :as experiment]
             [dlnlab.io :as dio]
             [dlnlab.metrics :as metrics]
+            [dlnlab.plot :as plot]
             [dlnlab.spec :as spec])
   (:import [java.io File StringWriter]
+           [javax.imageio ImageIO]
            [java.nio.file Files LinkOption]
            [java.nio.file.attribute FileAttribute]
            [java.util.concurrent.atomic AtomicBoolean]))
@@ -404,3 +406,144 @@
     (is (< (Math/abs (- (double (moved :mup 16)) (double (moved :mup 256)))) (* 0.2 (double (moved :mup 16)))) "muP: the same relative movement")
     (is (> (moved :ntk 16) (moved :ntk 64) (moved :ntk 256)) "NTK: the weights move less as the width grows")
     (is (> (moved :ntk 16) (* 3 (moved :ntk 256))) "about like 1/sqrt(N): a factor 4 from width 16 to 256")))
+
+;; ================================================================ figures: plot, and figures from run and sweep
+;; (issue 5) `dlnlab plot` on a result file, a run directory and a sweep
+;; directory; the figures run and sweep write; sweep progress on a terminal.
+
+(defn- svg-files [dir]
+  (set (filter #(str/ends-with? % ".svg") (.list (io/file dir)))))
+
+(defn- svg-title
+  "The first <text> of an XChart SVG: the figure's title."
+  [f]
+  (second (re-find #"<text[^>]*>([^<]*)</text>" (slurp f))))
+
+(defn- expected-svgs [data] (set (map #(str (name %) ".svg") (plot/standard-figure-names data))))
+
+(deftest run-writes-its-standard-figures-unless-no-plots
+  (let [file (write-file "tiny.edn" tiny)
+        out (path "out")
+        {:keys [code]} (cli "run" file "--out" out)
+        result (dio/read-edn-file (io/file out "result.edn"))]
+    (is (= 0 code))
+    (is (= #{"loss.svg" "sharpness.svg" "modes.svg" "balance-gap.svg"} (expected-svgs result))
+        "tiny records loss, sharpness, modes and balance gap")
+    (is (= (expected-svgs result) (svg-files out)))
+    (is (= "Sharpness vs step" (svg-title (io/file out "sharpness.svg"))))
+    (let [bare (path "bare")]
+      (is (= 0 (:code (cli "run" file "--out" bare "--no-plots"))))
+      (is (empty? (svg-files bare))))))
+
+(deftest plot-writes-the-standard-figures-beside-the-input-or-into-out
+  (let [file (write-file "tiny.edn" tiny)
+        out (path "out")
+        _ (cli "run" file "--out" out "--no-plots")
+        result (dio/read-edn-file (io/file out "result.edn"))
+        expected (expected-svgs result)]
+    (testing "a run directory: beside result.edn"
+      (let [{:keys [code out err] :as r} (cli "plot" (path "out"))]
+        (is (= 0 code) err)
+        (is (= expected (svg-files (path "out"))))
+        (is (= (count expected) (count (re-seq #"(?m)^wrote: " out))) "one line per file written")))
+    (testing "a result file with --out DIR"
+      (let [{:keys [code]} (cli "plot" (str (io/file (path "out") "result.edn")) "--out" (path "figs"))]
+        (is (= 0 code))
+        (is (= expected (svg-files (path "figs"))))
+        (is (= "Mode strengths vs step" (svg-title (io/file (path "figs") "modes.svg"))))))
+    (testing "one figure: --figure NAME, to <dir>/NAME.svg by default, or to --out FILE.png"
+      (.delete (io/file (path "out") "loss.svg"))
+      (is (= 0 (:code (cli "plot" (path "out") "--figure" "loss"))))
+      (is (= "Loss vs step" (svg-title (io/file (path "out") "loss.svg"))))
+      (let [png (path "one" "sharp.png")
+            {:keys [code out]} (cli "plot" (path "out") "--figure" ":sharpness" "--out" png)
+            img (ImageIO/read (io/file png))]
+        (is (= 0 code))
+        (is (str/includes? out png))
+        (is (some? img) "a readable PNG")
+        (is (= 1600 (.getWidth img)) "800 px at scale 2")
+        (is (= #{"sharp.png"} (set (.list (io/file (path "one"))))) "only that file")))))
+
+(deftest sweep-writes-run-and-sweep-figures
+  (let [file (write-file "sweep.edn" tiny-sweep)
+        out (path "sw")
+        {:keys [code err]} (cli "sweep" file "--out" out "--jobs" "2")
+        runs (io/file out "runs")
+        results (mapv #(dio/read-edn-file (io/file runs % "result.edn")) (sort (.list runs)))]
+    (is (= 0 code) err)
+    (is (= #{"loss.svg" "modes.svg" "bifurcation.svg" "loss-vs-lr.svg"} (expected-svgs results))
+        "two learning rates: bifurcation and loss vs lr apply")
+    (is (= (expected-svgs results) (svg-files out)) "the sweep's figures in its directory")
+    (is (re-find #"Bifurcation diagram" (svg-title (io/file out "bifurcation.svg"))))
+    (doseq [d (.list runs)]
+      (is (= (expected-svgs (dio/read-edn-file (io/file runs d "result.edn"))) (svg-files (io/file runs d)))
+          (str "each run's figures beside its result: " d)))
+    (testing "plot on the sweep directory draws the sweep figures again, or one of them"
+      (doseq [f (.listFiles (io/file out))] (when (str/ends-with? (.getName ^File f) ".svg") (.delete ^File f)))
+      (is (= 0 (:code (cli "plot" out))))
+      (is (= (expected-svgs results) (svg-files out)))
+      (is (= 0 (:code (cli "plot" (str (io/file out "sweep.edn")) "--figure" "loss-vs-lr" "--out" (path "lr.svg")))))
+      (is (re-find #"Final loss vs learning rate" (svg-title (path "lr.svg")))))
+    (testing "--no-plots: no figures anywhere"
+      (let [bare (path "bare")]
+        (is (= 0 (:code (cli "sweep" file "--out" bare "--no-plots"))))
+        (is (empty? (svg-files bare)))
+        (is (every? #(empty? (svg-files (io/file bare "runs" %))) (.list (io/file bare "runs"))))))))
+
+(deftest sweep-progress-only-on-a-terminal
+  (let [file (write-file "sweep.edn" tiny-sweep)
+        tty (cli "sweep" file "--out" (path "a") "--jobs" "1" ::tty)
+        quiet (cli "sweep" file "--out" (path "b") "--jobs" "1")]
+    (is (= 0 (:code tty)))
+    (is (str/includes? (:err tty) "sweep 0/4 done") "a line before the first run ends")
+    (is (str/includes? (:err tty) "sweep 4/4 done"))
+    (is (str/includes? (:err tty) "runs/min"))
+    (is (str/includes? (:err tty) "ETA"))
+    (is (= "" (:err quiet)))))
+
+(deftest plot-bad-input-exits-2-with-one-paragraph-and-writes-nothing
+  (let [file (write-file "tiny.edn" tiny)
+        run-dir (path "run")
+        _ (cli "run" file "--out" run-dir "--no-plots")
+        sweep-dir (path "sw")
+        _ (.mkdirs (io/file sweep-dir))
+        _ (spit (io/file sweep-dir "sweep.edn") (pr-str tiny-sweep))
+        _ (.mkdirs (io/file (path "empty-dir")))
+        out (path "never")
+        before (fn [] (set (.list (io/file run-dir))))
+        listing (before)
+        cases
+        [["unknown figure" ["plot" run-dir "--figure" "sharpnes"]
+          #"Unknown figure \"sharpnes\"\. Did you mean sharpness\? .*loss, sharpness, modes.*bifurcation"]
+         ["figure of another kind" ["plot" run-dir "--figure" "bifurcation"] #"does not apply.*a run result.*loss, sharpness"]
+         ["figure with nothing recorded" ["plot" run-dir "--figure" "pathway-shares" "--out" (str out ".svg")] #"nothing to plot"]
+         ["missing input" ["plot" (path "nope")] #"No such file or directory"]
+         ["no input" ["plot"] #"needs a result.edn"]
+         ["two inputs" ["plot" run-dir run-dir] #"exactly one"]
+         ["directory without results" ["plot" (path "empty-dir")] #"neither result.edn.*nor sweep.edn"]
+         ["sweep directory without runs" ["plot" sweep-dir] #"without results"]
+         ["an experiment, not a result" ["plot" file] #"not a run result: it has no :trajectory"]
+         ["a sweep file, not results" ["plot" (write-file "s.edn" tiny-sweep)] #"sweep file"]
+         ["garbage" ["plot" (write-file "junk.edn" "{:trajectory [1 2")] #"Cannot read"]
+         ["not a map" ["plot" (write-file "v.edn" "[1 2 3]")] #"not a run result: it holds a .*, not a map"]
+         ["trajectory of the wrong shape" ["plot" (write-file "t.edn" "{:trajectory {:step 5}}")] #"not a map of recorded columns"]
+         ["values that are not numbers" ["plot" (write-file "w.edn" "{:trajectory {:step [0 1] :loss [\"a\" :b]}}") "--out" out]
+          #"Nothing to plot"]
+         ["image --out without --figure" ["plot" run-dir "--out" (str out ".svg")] #"needs --figure"]
+         ["unknown image format" ["plot" run-dir "--figure" "loss" "--out" (str out ".pdf")] #"\.svg or \.png"]
+         ["unknown option" ["plot" run-dir "--no-plots"] #"Unknown option --no-plots"]]]
+    (doseq [[what args pattern] cases]
+      (testing what
+        (let [{:keys [code out err]} (apply cli args)]
+          (is (= 2 code) err)
+          (is (re-find pattern err) err)
+          (is (one-paragraph? err) err)
+          (is (= "" out))
+          (is (not (.exists (io/file (path "never"))))) 
+          (is (not (.exists (io/file (str (path "never") ".svg")))))
+          (is (= listing (before)) "nothing written beside the input"))))))
+
+(deftest help-lists-plot
+  (let [{:keys [out]} (cli "help")]
+    (is (str/includes? out "plot RESULT.edn|DIR [--figure NAME] [--out FILE.svg|FILE.png|DIR]"))
+    (is (str/includes? out "--no-plots]"))))

@@ -214,8 +214,18 @@
   (let [run (synthetic-run {:targets [3.0 1.0 0.5]})
         theory (theory-curve [3.0 1.0 0.5] 0.05 0.0025 (range 0 401 8))
         fig (plot/figure :modes run {:theory theory})]
-    (is (= 9 (count (:series fig))) "line, target and theory per mode")
+    (is (= ["mode 1, s1 = 3" "mode 2, s2 = 1" "mode 3, s3 = 0.5" "theory, mode 1" "theory, mode 2" "theory, mode 3"]
+           (mapv :name (:series fig)))
+        "a mode and its target share a legend entry; theory curves have their own")
     (is (= [3.0 1.0 0.5] (mapv :y (filter #(= :rule (:mark %)) (mapcat :layers (:panels fig))))))
+    (is (= [:line :line :line :line :line :line :rule :rule :rule] (mapv :mark (:layers (first (:panels fig)))))
+        "targets are drawn last, over an oscillating mode")
+    (testing "modes with target 0 are left out unless asked for"
+      (let [r (-> run (assoc-in [:analysis :mode-targets] [3.0 1.0 0.0]))
+            f (plot/figure :modes r)]
+        (is (= ["mode 1, s1 = 3" "mode 2, s2 = 1"] (mapv :name (:series f))))
+        (is (re-find #"1 mode with target 0 not shown" (:subtitle f)))
+        (is (= 3 (count (filter #(= :line (:mark %)) (:layers (first (:panels (plot/figure :modes r {:all-modes? true}))))))))))
     (is (= (mapv #(nth % 2) (:modes theory)) (mapv second (:points (layer fig "theory, mode 3")))))
     (is (thrown-with-msg? clojure.lang.ExceptionInfo #":theory" (plot/figure :modes run {:theory {:modes []}})))
     (testing "a theory function of the step is drawn across the recorded steps"
@@ -252,7 +262,18 @@
         pts (mapcat :points (filter #(= :point (:mark %)) (mapcat :layers (:panels fig))))]
     (is (= (* 20 (count runs)) (count pts)) "20 late values per run, the failed slot skipped")
     (is (= (set (map #(get-in % [:experiment :optimizer :lr]) runs)) (set (map first pts))))
-    (is (= ["width = 16" "width = 64" "target s1 = 3"] (mapv :name (:series fig))))
+    (is (= ["width = 16" "width = 64" "target s1 = 3" "2/S1 = 0.3333 (edge of stability)"] (mapv :name (:series fig))))
+    (testing "the edge-of-stability line 2/S_1 (S_1 = L s_1^(2-2/L) = 2 * 3 for L = 2) parts converged from oscillating runs"
+      (let [edge (:x (first (filter #(= :x-rule (:mark %)) (mapcat :layers (:panels fig)))))]
+        (is (== (/ 2.0 6.0) edge))
+        (doseq [r runs
+                :let [lr (double (get-in r [:experiment :optimizer :lr]))
+                      late (map #(double (first %)) (take-last 20 (get-in r [:trajectory :modes])))
+                      spread (- (double (apply max late)) (double (apply min late)))]]
+          (is (= (> lr (double edge)) (> spread 1e-6)) (str "lr " lr ": spread " spread)))))
+    (testing "no edge line where the formula does not hold (another parameterization)"
+      (is (not-any? #(= :x-rule (:mark %))
+                    (mapcat :layers (:panels (plot/figure :bifurcation (mapv #(cond-> % (:experiment %) (assoc-in [:experiment :model :parameterization] :ntk)) sweep) {:lr :raw}))))))
     (testing "the late values of one run are its last recorded mode-1 strengths"
       (let [r (first (filter #(= 0.34 (get-in % [:experiment :optimizer :lr])) runs))
             expected (set (map first (take-last 20 (get-in r [:trajectory :modes]))))]
@@ -271,6 +292,48 @@
             mine (filter #(= w (get-in % [:experiment :model :width])) runs)]
         (is (= (sort (map #(get-in % [:experiment :optimizer :lr]) mine)) (map first pts)) "sorted by lr")
         (is (= (set (map #(get-in % [:final :loss]) mine)) (set (map second pts))))))))
+
+(deftest sweep-figures-facet-by-one-coordinate-and-order-the-other
+  (let [sweep (synthetic-sweep)
+        runs (filter :trajectory sweep)
+        lrs [0.3 0.34 0.37 0.4 0.42 0.44]
+        run-at (fn [w lr] (first (filter #(and (= w (get-in % [:experiment :model :width]))
+                                              (= lr (get-in % [:experiment :optimizer :lr]))) runs)))]
+    (doseq [[nm value-of] [[:loss (fn [r] (mapv second (filter second (map vector (get-in r [:trajectory :step]) (get-in r [:trajectory :loss])))))]
+                           [:modes (fn [r] (mapv first (get-in r [:trajectory :modes])))]]]
+      (testing nm
+        (let [fig (plot/figure nm sweep)]
+          (is (= ["width = 16" "width = 64"] (mapv :title (:panels fig))) "the coordinate with fewer values makes the panels")
+          (is (= (mapv #(str "lr = " %) lrs) (vec (take 6 (map :name (:series fig))))) "series in the order of the lr")
+          (is (= ["#440154" "#c2bb1b"] [(:color (first (:series fig))) (:color (nth (:series fig) 5))])
+              "dark to light along the lr")
+          (doseq [[p w] (map vector (:panels fig) [16 64])
+                  [j lr] (map-indexed vector lrs)]
+            (is (= (value-of (run-at w lr)) (mapv second (:points (nth (:layers p) j))))
+                (str "panel width " w ", layer " j " is the run at lr " lr))))))
+    (testing "with :facet false every run is a series of one panel"
+      (let [fig (plot/figure :loss sweep {:facet false})]
+        (is (= 1 (count (:panels fig))))
+        (is (= 12 (count (:series fig))))
+        (is (some #{"width = 64, lr = 0.37"} (map :name (:series fig))))))
+    (testing "a shared target is drawn once; the mode option picks the mode"
+      (let [fig (plot/figure :modes sweep {:mode 1})]
+        (is (= "Mode 2 strength vs step" (:title fig)))
+        (is (= [1.0] (distinct (map :y (filter #(= :rule (:mark %)) (mapcat :layers (:panels fig)))))))))))
+
+(deftest tick-labels-are-plain-numbers
+  (is (= ["0.028" "1500" "0.3" "2.5e-4" "1e6" "0" "-0.5"]
+         (mapv #'plot/tick-label [0.028 1500.0 (+ 0.1 0.2) 2.5e-4 1e6 0.0 -0.5])))
+  (is (= ["0.01" "1e-5" "0.0345"] (mapv #'plot/log-label [-2.0 -5.0 (Math/log10 0.0345)])))
+  (testing "Vega-Lite log axes: ticks at powers of ten only, at most 10 of them"
+    (is (= (mapv #(Math/pow 10.0 (double %)) (range -5 3)) (#'plot/decade-ticks [3e-5 20.0])))
+    (is (= (mapv #(Math/pow 10.0 (double %)) (range -18 0 2)) (#'plot/decade-ticks [1e-18 0.05])))
+    (is (nil? (#'plot/decade-ticks [0.028 0.041])) "a narrow axis keeps Vega's own ticks")
+    (let [spec (plot/loss-spec (synthetic-run {}))
+          ticks (get-in spec [:layer 0 :encoding :y :axis :values])
+          losses (filter pos? (map :y (get-in spec [:data :values])))]
+      (is (<= (first ticks) (apply min losses)) "the ticks cover the data")
+      (is (>= (peek ticks) (apply max losses))))))
 
 (deftest stationary-histogram-is-a-density
   (let [fig (plot/figure :stationary (gaussian-samples 3000 2.0 0.3) {:density (gaussian-density 2.0 0.3) :bins 40})
@@ -349,7 +412,7 @@
         "one pathway: shares are all 1, not plotted")
     (is (= [:loss :modes :pathway-shares :balance-gap]
            (plot/standard-figure-names (assoc-in run [:trajectory :sharpness] (vec (repeat 201 nil))))))
-    (is (= [:loss :bifurcation :loss-vs-lr] (plot/standard-figure-names (synthetic-sweep))))
+    (is (= [:loss :modes :bifurcation :loss-vs-lr] (plot/standard-figure-names (synthetic-sweep))))
     (is (= [:sde-ensemble :learning-times] (plot/standard-figure-names (synthetic-ensemble))))
     (is (= [:sde-ensemble] (plot/standard-figure-names (dissoc (synthetic-ensemble) :learned-time))))
     (is (= #{:loss :sharpness :modes :pathway-shares :balance-gap} (set (keys (plot/standard-figures run)))))
@@ -524,7 +587,7 @@
       (is (re-find #"Sharpness vs step" (slurp (first (:sharpness again)))))
       (is (thrown-with-msg? clojure.lang.ExceptionInfo #":formats" (plot/write-figures! run (str dir) {:formats [:pdf]}))))
     (testing "a sweep and an ensemble"
-      (is (= [:bifurcation :loss :loss-vs-lr] (keys (plot/write-figures! (synthetic-sweep) (str (io/file dir "sweep"))))))
+      (is (= [:bifurcation :loss :loss-vs-lr :modes] (keys (plot/write-figures! (synthetic-sweep) (str (io/file dir "sweep"))))))
       (is (= [:learning-times :sde-ensemble] (keys (plot/write-figures! (synthetic-ensemble) (str (io/file dir "sde")))))))))
 
 (deftest duplicate-run-labels-are-made-distinct
