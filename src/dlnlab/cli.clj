@@ -14,6 +14,7 @@
   :interrupted)."
   (:require [clojure.edn :as edn]
             [clojure.java.io :as io]
+            [clojure.pprint :as pprint]
             [clojure.string :as str]
             [dlnlab.core :as core]
             [dlnlab.experiment :as experiment]
@@ -59,6 +60,13 @@ Commands:
       <input dir>/<NAME>.svg). NAME for a run: loss, sharpness, modes,
       pathway-shares, balance-gap; for a sweep: loss, modes, bifurcation,
       loss-vs-lr.
+  reproduce NAME [--out DIR] [--full] [--jobs N] [--no-plots]
+      Reproduce a source paper's headline result with the theory beside it:
+      NAME is multipathway, edge-of-stability, transfer or saddle-to-saddle
+      (examples/README.md says what each shows). Writes DIR/report.edn (the
+      measured numbers, the theory's and the checks) and the figures, and prints
+      the claim and a summary. DIR defaults to results/<NAME>. --full runs the
+      longer variant.
   validate FILE.edn [--set PATH=VALUE ...]
       Check an experiment (or a sweep file) and print it with every default filled.
   describe
@@ -104,6 +112,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
   {"run" {"--out" :value "--set" :multi "--no-plots" :flag}
    "sweep" {"--out" :value "--jobs" :value "--no-plots" :flag}
    "plot" {"--out" :value "--figure" :value}
+   "reproduce" {"--out" :value "--jobs" :value "--full" :flag "--no-plots" :flag}
    "validate" {"--set" :multi}
    "inspect" {"--set" :multi}
    "describe" {}
@@ -996,6 +1005,79 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
                   (when usage? " Run `dlnlab help` for usage.")))
     (flush)))
 
+;; ---------------------------------------------------------------- reproduce
+
+(def paper-names
+  "The paper reproductions `dlnlab reproduce` knows: name -> namespace."
+  (array-map "multipathway" 'dlnlab.papers.multipathway
+             "edge-of-stability" 'dlnlab.papers.edge-of-stability
+             "transfer" 'dlnlab.papers.transfer
+             "saddle-to-saddle" 'dlnlab.papers.saddle-to-saddle))
+
+(defn- paper-fn [ns-sym fn-name]
+  (try (requiring-resolve (symbol (name ns-sym) fn-name))
+       (catch java.io.FileNotFoundException _ nil)))
+
+(defn- write-paper-figures!
+  "Writes a report's figures into dir: through the paper's own write-figures!
+  when it has one, else each figure of :figures (and of each :depths section's
+  :figures, prefixed L<depth>-) drawn by dlnlab.plot (figure data) or saved as
+  Vega-Lite JSON (specs). Returns the paths written."
+  [ns-sym report dir]
+  (if-let [f (paper-fn ns-sym "write-figures!")]
+    (vec (mapcat val (f report dir)))
+    (let [as-entries (fn [prefix figs]
+                       (for [[nm fig] (if (map? figs) (seq figs) (map (fn [fig] [(:name fig) fig]) figs))]
+                         [(str prefix (name (or nm "figure"))) fig]))
+          entries (concat (as-entries "" (:figures report))
+                          (mapcat #(as-entries (str "L" (:depth %) "-") (:figures %)) (:depths report)))]
+      (vec (for [[nm fig] entries
+                 :let [base (str (io/file dir nm))]]
+             (if (contains? fig :$schema)
+               (let [path (str base ".vl.json")] (dio/write-atomically! path (plot/vega-lite-json fig)) path)
+               (plot/render! fig (str base ".svg"))))))))
+
+(defn- cmd-reproduce [{:keys [files opts]}]
+  (let [nm (one-file "reproduce" files)
+        ns-sym (or (get paper-names nm)
+                   (bad-input! (str "Unknown reproduction " (pr-str nm) "; the names are "
+                                    (str/join ", " (keys paper-names)) ".")
+                               {:path [:name] :value nm :allowed (vec (keys paper-names))}))
+        reproduce (or (paper-fn ns-sym "reproduce")
+                      (bad-input! (str "The reproduction " nm " is not part of this build.")
+                                  {:path [:name] :value nm :allowed (vec (keys paper-names))}))
+        jobs (if-let [j (get opts "--jobs")] (parse-jobs j) 2)
+        dir (or (get opts "--out") (str "results" File/separator nm))
+        _ (check-out-dir! dir)
+        ^Writer err *err*
+        progress (when (terminal?)
+                   (let [n (atom 0)]
+                     (fn [_] (let [k (swap! n inc)]
+                               (locking err (.write err (str (erase-line) "reproduce " nm ": " k " runs done"))
+                                        (.flush err))))))
+        t0 (System/nanoTime)
+        report (reproduce {:variant (if (get opts "--full") :full :quick) :jobs jobs :progress progress})
+        seconds (/ (- (System/nanoTime) t0) 1e9)]
+    (when progress (locking err (.write err (str (erase-line))) (.flush err)))
+    (.mkdirs (io/file dir))
+    (dio/write-edn-file! (str (io/file dir "report.edn")) report)
+    (let [figs (when-not (get opts "--no-plots")
+                 (try (write-paper-figures! ns-sym report dir)
+                      (catch Exception e
+                        (binding [*out* *err*] (println (str "dlnlab reproduce: figures not written: " (ex-message e))))
+                        nil)))]
+      (println (wrap (:claim report) 0 80 7 "claim: "))
+      (println)
+      (when-let [table (get-in report [:main :table])] (println table))
+      (when-let [summary (:summary report)]
+        (println (str/trim (with-out-str (pprint/pprint summary)))))
+      (when-let [checks (:checks report)]
+        (doseq [[k c] checks :when (map? c)]
+          (println (str (if (:pass? c) "PASS " "FAIL ") (name k) (when (:claim c) (str ": " (:claim c)))))))
+      (println (str "ran in " (fmt-duration seconds) "; wrote " (io/file dir "report.edn")
+                    (when (seq figs) (str " and " (count figs) " figure files")))))
+    0))
+
 (defn main*
   "Runs one dlnlab command line (args as given to the program) in-process,
   printing to *out* and *err* as bound, and returns the exit code: 0 done, 1
@@ -1010,6 +1092,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
                    "run" (cmd-run parsed)
                    "sweep" (cmd-sweep parsed)
                    "plot" (cmd-plot parsed)
+                   "reproduce" (cmd-reproduce parsed)
                    "validate" (cmd-validate parsed)
                    "inspect" (cmd-inspect parsed)
                    "describe" (do (when (seq (:files parsed)) (usage-error! "`dlnlab describe` takes no arguments."))

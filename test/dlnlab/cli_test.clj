@@ -547,3 +547,16 @@
   (let [{:keys [out]} (cli "help")]
     (is (str/includes? out "plot RESULT.edn|DIR [--figure NAME] [--out FILE.svg|FILE.png|DIR]"))
     (is (str/includes? out "--no-plots]"))))
+
+;; ---------------------------------------------------------------- reproduce
+
+(deftest reproduce-bad-input
+  (testing "an unknown name lists the reproductions and writes nothing"
+    (let [{:keys [code err]} (cli "reproduce" "multi-pathway" "--out" (path "rep"))]
+      (is (= 2 code))
+      (doseq [nm (keys cli/paper-names)] (is (str/includes? err nm)))
+      (is (not (.exists (io/file (path "rep")))))))
+  (testing "a name is required, and --jobs must be a positive integer"
+    (is (= 2 (:code (cli "reproduce"))))
+    (is (= 2 (:code (cli "reproduce" "edge-of-stability" "--jobs" "0" "--out" (path "rep")))))
+    (is (not (.exists (io/file (path "rep")))))))
