@@ -276,11 +276,16 @@
    :peak-diffusion-time [[time of the largest D(pi) on the record grid per mode] per path],
    :status {:hit-zero [paths per mode] :diverged [paths per mode]}}.
 
-  Throws ex-info (see `validate!`) for an invalid spec."
+  Throws ex-info (see `validate!`) for an invalid spec, or when records x modes x paths
+  exceeds 2e8 values."
   [spec]
   (let [{:keys [modes depth lr batch-size label-noise paths dt seed threads boundary noise bound
                 learned-fractions record scheme] :as spec} (normalize spec)
         {:keys [^long steps ^long record-every ^long records]} (grid spec)
+        _ (when (> (* (double records) (count modes) (double paths)) 2.0e8)
+            (spec-error! [:paths] paths
+                         (format "at most %d paths with %d modes and %d records (1.6 GB of records); record fewer points"
+                                 (long (/ 2.0e8 (* (double records) (count modes)))) (count modes) records)))
         l (long depth) np (long paths) nm (count modes) dt (double dt) bound (double bound)
         s-arr (double-array (map #(double (:s %)) modes))
         a0 (double-array (map #(Math/pow (double (:pi0 %)) (/ 1.0 l)) modes))
