@@ -353,7 +353,7 @@
   (testing "typos get a suggestion"
     (is (re-find #"did you mean :batch-size" (ex-message (try (sde/simulate (assoc valid :batchsize 4)) (catch clojure.lang.ExceptionInfo e e))))))
   (testing "too many records"
-    (let [e (try (sde/simulate (assoc valid :paths 3000000 :record {:points 101})) (catch clojure.lang.ExceptionInfo e e))]
+    (let [e (try (sde/simulate (assoc valid :paths 3000000 :time 10.0 :record {:points 101})) (catch clojure.lang.ExceptionInfo e e))]
       (is (= [:paths] (:path (ex-data e))))
       (is (re-find #"record fewer points" (ex-message e)))))
   (testing "not a map"
