@@ -101,7 +101,8 @@
                   {:path path :value value :allowed allowed-text})))
 
 (defn- check-keys! [m valid path]
-  (when-not (map? m) (spec-error! path m (allowed (or (last path) :record) "a map")))
+  (when-not (map? m)
+    (spec-error! path m (if (empty? path) "a map with :modes and optional keys of `defaults`" (allowed :record))))
   (doseq [k (keys m)]
     (when-not (contains? valid k)
       (let [hint (closest k valid)]
@@ -275,11 +276,16 @@
    :peak-diffusion-time [[time of the largest D(pi) on the record grid per mode] per path],
    :status {:hit-zero [paths per mode] :diverged [paths per mode]}}.
 
-  Throws ex-info (see `validate!`) for an invalid spec."
+  Throws ex-info (see `validate!`) for an invalid spec, or when records x modes x paths
+  exceeds 2e8 values."
   [spec]
   (let [{:keys [modes depth lr batch-size label-noise paths dt seed threads boundary noise bound
                 learned-fractions record scheme] :as spec} (normalize spec)
         {:keys [^long steps ^long record-every ^long records]} (grid spec)
+        _ (when (> (* (double records) (count modes) (double paths)) 2.0e8)
+            (spec-error! [:paths] paths
+                         (format "at most %d paths with %d modes and %d records (1.6 GB of records); record fewer points"
+                                 (long (/ 2.0e8 (* (double records) (count modes)))) (count modes) records)))
         l (long depth) np (long paths) nm (count modes) dt (double dt) bound (double bound)
         s-arr (double-array (map #(double (:s %)) modes))
         a0 (double-array (map #(Math/pow (double (:pi0 %)) (/ 1.0 l)) modes))
@@ -482,3 +488,38 @@
                       :density (mapv #(/ (double %) (* n w)) counts)
                       :theory-density (mapv (fn [[a b]] (pdf (* 0.5 (+ (double a) (double b)))))
                                             (partition 2 1 edges))}))})))
+
+;; ---------------------------------------------------------------------------
+;; Deterministic limits
+
+(defn gradient-flow-trajectory
+  "Gradient flow of one mode, d pi/dt = L pi^(2-2/L) (s - pi) (SCIENCE.md section 4),
+  integrated by the kernel's fixed-step RK4 in a = pi^(1/L).
+
+  Takes {:s :pi0 :depth} and options {:dt (0.001) :time (10.0) :points (101)}; the time
+  is rounded up to whole record intervals as in `simulate`.
+  Returns {:time [t ...] :pi [pi ...]}."
+  ([mode] (gradient-flow-trajectory mode {}))
+  ([{:keys [s pi0 depth]} {:keys [dt time points] :or {dt 0.001 time 10.0 points 101}}]
+   (validate! {:modes [{:s s :pi0 pi0}] :depth (or depth 2) :dt dt :time time :record {:points points}})
+   (let [l (long (or depth 2))
+         {:keys [^long steps ^long record-every ^long records]} (grid {:dt dt :time time :record {:points points}})
+         out (double-array records)]
+     (Sde/gradientFlow (int l) (double s) (Math/pow (double pi0) (/ 1.0 l)) (double dt) (int steps) (int record-every) out 0)
+     {:time (mapv #(* (double %) record-every (double dt)) (range records))
+      :pi (mapv #(Math/pow (double %) l) out)})))
+
+(defn gd-orbit
+  "Orbit of the normalized balanced per-mode GD map x <- x - (r/L) x^(L-1) (x^L - 1)
+  (SCIENCE.md section 6; r = lr L s^(2-2/L), x = a / s^(1/L)) from x0.
+
+  Takes r, the depth (>= 1), x0 and the number of iterations n (>= 0).
+  Returns the vector [x0 x1 ... xn]."
+  [r depth x0 n]
+  (when-not (and (int? depth) (>= (long depth) 1))
+    (throw (ex-info (format "depth = %s is not allowed: an integer >= 1" (pr-str depth)) {:path [:depth] :value depth :allowed "an integer >= 1"})))
+  (when-not (and (int? n) (<= 0 (long n) 100000000))
+    (throw (ex-info (format "n = %s is not allowed: an integer from 0 to 1e8" (pr-str n)) {:path [:n] :value n :allowed "an integer from 0 to 1e8"})))
+  (let [out (double-array (inc (long n)))]
+    (Sde/gdMap (int depth) (double r) (double x0) (int n) out 0)
+    (vec out)))

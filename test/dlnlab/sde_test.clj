@@ -352,12 +352,34 @@
         (is (.contains ^String (ex-message e) ^String (:allowed data)) (ex-message e)))))
   (testing "typos get a suggestion"
     (is (re-find #"did you mean :batch-size" (ex-message (try (sde/simulate (assoc valid :batchsize 4)) (catch clojure.lang.ExceptionInfo e e))))))
+  (testing "too many records"
+    (let [e (try (sde/simulate (assoc valid :paths 3000000 :time 10.0 :record {:points 101})) (catch clojure.lang.ExceptionInfo e e))]
+      (is (= [:paths] (:path (ex-data e))))
+      (is (re-find #"record fewer points" (ex-message e)))))
+  (testing "not a map"
+    (let [e (try (sde/simulate 5) (catch clojure.lang.ExceptionInfo e e))]
+      (is (= [] (:path (ex-data e))))
+      (is (re-find #"a map with :modes" (ex-message e)))))
   (testing "a missing :modes"
     (is (= [:modes] (:path (ex-data (try (sde/simulate {:paths 3}) (catch clojure.lang.ExceptionInfo e e)))))))
   (testing "a valid spec runs and echoes the normalized spec"
     (let [r (sde/simulate valid)]
       (is (= :euler-maruyama (get-in r [:spec :scheme])))
       (is (= (:learned-fractions sde/defaults) (get-in r [:spec :learned-fractions]))))))
+
+(deftest deterministic-limits
+  (testing "gradient-flow trajectories follow dlnlab.theory's flow"
+    (doseq [depth [2 3 4]]
+      (let [mode {:s 1.5 :pi0 0.02 :depth depth}
+            {:keys [time pi]} (sde/gradient-flow-trajectory mode {:dt 1e-3 :time 5.0 :points 11})]
+        (is (= 11 (count time) (count pi)))
+        (is (every? true? (map #(close? %2 (th/gradient-flow-pi mode %1) 1e-9) time pi)) (str "depth " depth)))))
+  (testing "GD orbits iterate dlnlab.theory's map"
+    (let [orbit (sde/gd-orbit 2.3 3 0.6 50)]
+      (is (= 51 (count orbit)))
+      (is (every? true? (map #(close? %1 %2 1e-12) orbit (take 51 (iterate #(th/gd-map 2.3 3 %) 0.6)))))))
+  (is (thrown? clojure.lang.ExceptionInfo (sde/gd-orbit 2.3 0 0.6 5)))
+  (is (= [:n] (:path (ex-data (try (sde/gd-orbit 2.3 3 0.6 -1) (catch clojure.lang.ExceptionInfo e e)))))))
 
 (deftest zz-report-measured-orders
   ;; prints the strong orders measured above (for the record; the assertions are above)

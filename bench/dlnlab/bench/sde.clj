@@ -87,8 +87,8 @@
                            {:numpy (:seconds np) :numpy-cpu (:cpu-seconds np) :version (:numpy np)
                             :t1 t1 :t2 t2 :c1 c1 :c2 c2})))
           rate (fn ^double [k] (/ work (median (map k results))))
-          np (rate :numpy) k1 (rate :t1) k2 (rate :t2)
-          npc (rate :numpy-cpu) kc1 (rate :c1) kc2 (rate :c2)
+          np (double (rate :numpy)) k1 (double (rate :t1)) k2 (double (rate :t2))
+          npc (double (rate :numpy-cpu)) kc1 (double (rate :c1)) kc2 (double (rate :c2))
           load (try (with-open [r (java.io.BufferedReader. (java.io.FileReader. "/proc/loadavg"))]
                       (first (str/split (str (.readLine r)) #" ")))
                     (catch java.io.IOException _ "?"))]

@@ -24,7 +24,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * z1 = Normal.at(key, 2n), z2 = Normal.at(key, 2n + 1), key = Normal.key(seed, p, m).
  * Every scheme sees the same dW for the same (seed, p, m, n); results are
  * bit-identical whatever the thread count, since paths are independent and each
- * path's arithmetic does not depend on the partition.
+ * path's arithmetic does not depend on the partition. {@link #integrate} with these
+ * increments reproduces an ensemble path bit for bit (same operations in the same
+ * order, all correctly rounded).
  *
  * <p><b>Boundary at a = 0</b>: for L &gt;= 2 both f and g vanish at a = 0 (and every
  * correction term of the three schemes carries a factor f or g), so a = 0 is a fixed
@@ -184,12 +186,16 @@ public final class Sde {
   /**
    * Integrates paths x modes independent copies of the per-mode SDE.
    *
-   * <p>Work is split into blocks of paths (about 256 path-mode items each) whose
-   * state stays in L1; blocks go to {@code threads} workers. Within a block each step
-   * runs as passes over the items: counter hashes (vectorized by the JIT), ziggurat
-   * lookups (draws outside the fast region are listed and redone exactly), the arithmetic of the scheme (vectorized, including the square root), and
-   * a range check that routes boundary hits, divergence and level passages to a
-   * rare path. No allocation happens after the per-worker workspaces.
+   * <p>Paths are partitioned into fixed blocks (about 256 path-mode items each, so a
+   * block's state stays in L1); workers (the calling thread and threads - 1 more) take
+   * blocks in turn. Blocks are independent, so which worker runs a block cannot change
+   * its result. Within a block each step runs as passes over the items: counter hashes
+   * (vectorized by the JIT), the ziggurat's fast test (draws outside the fast region are
+   * listed and redone exactly) fused with the range check of the previous step, and
+   * the scheme's arithmetic (vectorized for Euler-Maruyama and Milstein, including the
+   * square root). The range check sends boundary hits, divergence and level passages
+   * to a rare path; it also runs on its own before each record and after the last step.
+   * No allocation happens after the per-worker workspaces.
    *
    * @param depth        L &gt;= 2
    * @param s            targets s_i, length modes, each &gt; 0
