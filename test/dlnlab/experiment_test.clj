@@ -2,7 +2,8 @@
   "The run loop against independent routes: the per-mode GD map and the L = 2
   gradient-flow closed form of SCIENCE.md §4, conservation of the balance matrices
   under gradient flow, optimizer equivalences, determinism and early ends."
-  (:require [clojure.edn :as edn]
+  (:require [dlnlab.dense :refer [mmul msub transpose]]
+            [clojure.edn :as edn]
             [clojure.test :refer [deftest is testing]]
             [dlnlab.core :as core]
             [dlnlab.experiment :as ex]
@@ -53,14 +54,11 @@
     (testing "the modes were really learned (the check is not trivially near pi0)"
       (is (> (first (last (get-in r [:trajectory :modes]))) 2.9)))))
 
-(defn- transpose [m] (apply mapv vector m))
-(defn- matmul [a b] (let [bt (transpose b)] (mapv (fn [row] (mapv #(reduce + (map * row %)) bt)) a)))
-(defn- msub [a b] (mapv #(mapv - %1 %2) a b))
 
 (defn- balance-matrices
   "W_{l+1}^T W_{l+1} - W_l W_l^T for each adjacent pair of one pathway."
   [layers]
-  (mapv (fn [[w1 w2]] (msub (matmul (transpose w2) w2) (matmul w1 (transpose w1))))
+  (mapv (fn [[w1 w2]] (msub (mmul (transpose w2) w2) (mmul w1 (transpose w1))))
         (partition 2 1 layers)))
 
 (deftest gradient-flow-conserves-the-balance-matrices
