@@ -428,8 +428,9 @@
 
 (defn- check-sde-record! [path r _]
   (when (and (contains? r :every-time) (contains? r :points))
-    (fail! path r "only one of :every-time and :points"
-           (str (path-str path) " gives both :points and :every-time; give only one of them: "
+    (fail! path (select-keys r [:points :every-time]) "only one of :every-time and :points"
+           (str (path-str path) " gives both :points and :every-time, " (show (select-keys r [:points :every-time]))
+                "; give only one of them: "
                 ":points n (evenly spaced times) or :every-time t."))))
 
 (defn- infer-teacher-kind [t]
