@@ -962,9 +962,10 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
 
 (defn- key-lines
   "Lines describing each [key info] of entries (info as in spec/describe): the
-  key, what it allows and its default, then its documentation."
+  key, what it allows and its default, then its documentation. In the record
+  node (the one with :metrics) the per-metric option keys collapse into one line."
   [entries ^long indent]
-  (let [metric-set (set spec/metric-names)
+  (let [metric-set (if (some (fn [[k _]] (= :metrics k)) entries) (set spec/metric-names) #{})
         shown (remove (fn [[k _]] (metric-set k)) entries)
         collapsed (some (fn [[k _]] (metric-set k)) entries)
         pad (apply str (repeat indent " "))]

@@ -643,3 +643,13 @@
         (is (= (spec/normalize tiny-sde) v))
         (is (= :euler-maruyama (get-in v [:sde :scheme])))
         (is (not (str/includes? out "add :optimizer")))))))
+
+(deftest describe-lists-the-sde-options
+  (let [{:keys [code out]} (cli "describe")
+        sde-section (second (re-find #"(?s)\nSDE  \(\[:sde\] of an :sde experiment\)(.*?)\n\n[A-Z]" out))]
+    (is (= 0 code))
+    (is (some? sde-section))
+    (doseq [k (keys (get-in (spec/describe) [:sde :keys]))]
+      (is (str/includes? sde-section (str (pr-str k) "  ")) k))
+    (is (not (str/includes? sde-section ":<metric>")) "only the record node collapses metric options")
+    (is (re-find #":kind  one of :network, :sde; optional" out))))
