@@ -43,7 +43,10 @@ Commands:
       ([:optimizer :lr]), VALUE is read as EDN (0.05, :sgd, [1 2], \"text\"),
       e.g. --set optimizer.lr=0.05 --set '[:model :depth]=4'. Repeatable.
       DIR also gets the standard figures as SVG (loss.svg, sharpness.svg, ...,
-      as recorded); --no-plots skips them.
+      as recorded); --no-plots skips them. An experiment {:kind :sde :seed n
+      :sde {...}} simulates the per-mode SDE ensemble instead (trajectory.csv:
+      mean, std, quantiles of each mode strength; figures sde-ensemble,
+      learning-times, stationary); `dlnlab describe` lists its keys.
   sweep FILE.edn [--out DIR] [--jobs N] [--no-plots]
       Run every point of a sweep file {:base EXPERIMENT :grid {PATH [VALUES]}
       :seeds :derived|:shared} in parallel (N jobs, default: the number of
@@ -59,7 +62,7 @@ Commands:
       that one figure to --out (SVG or PNG by the extension; default
       <input dir>/<NAME>.svg). NAME for a run: loss, sharpness, modes,
       pathway-shares, balance-gap; for a sweep: loss, modes, bifurcation,
-      loss-vs-lr.
+      loss-vs-lr; for an :sde run: sde-ensemble, stationary, learning-times.
   reproduce NAME [--out DIR] [--full] [--jobs N] [--no-plots]
       Reproduce a source paper's headline result with the theory beside it:
       NAME is multipathway, edge-of-stability, transfer or saddle-to-saddle
@@ -71,7 +74,7 @@ Commands:
       Check an experiment (or a sweep file) and print it with every default filled.
   describe
       Every model, init, task, optimizer, stop and record option with its
-      default, and every metric.
+      default (and every option of :sde experiments), and every metric.
   inspect FILE.edn [--set PATH=VALUE ...]
       Build the experiment's network; print its loss, test loss, sharpness
       (top Hessian eigenvalue) and size.
@@ -237,12 +240,12 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
 (defn- validated
   "The normalized experiment; bad input naming the file (and the --set that gave
   the bad value) when it is invalid or, when what (\"run\", \"sweep\") is given,
-  has no :optimizer."
+  has no :optimizer (a network experiment; an :sde experiment needs none)."
   [exp file set-args what]
   (let [sets (map (fn [a] [(first (parse-set a)) a]) set-args)]
     (try
       (let [n (spec/normalize exp)]
-        (when (and what (not (:optimizer n)))
+        (when (and what (not (:optimizer n)) (not= :sde (:kind n)))
           (bad-input! (str file ": the experiment has no :optimizer, so there is nothing to " what
                            "; add e.g. :optimizer {:kind :gd :lr 0.01} :steps 1000 (dlnlab describe lists every optimizer).")
                       {:path [:optimizer] :value nil :allowed "an optimizer map"}))
@@ -389,12 +392,18 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
 
 (defn write-result!
   "Writes dir/result.edn (the whole result map) and dir/trajectory.csv (one row
-  per recorded row, metrics in the experiment's record order), each atomically.
+  per recorded row, metrics in the experiment's record order; for an :sde
+  experiment mean, std, the quantiles, diffusion, gradient flow, kept paths),
+  each atomically.
   Returns {:result path :trajectory path}."
   [result dir]
   (let [edn-path (str (io/file dir "result.edn"))
         csv-path (str (io/file dir "trajectory.csv"))
-        order (get-in result [:experiment :record :metrics])]
+        order (if (= :sde (get-in result [:experiment :kind]))
+                (let [qs (filter #(re-matches #"q[0-9.]+" (name %)) (keys (:trajectory result)))]
+                  (concat [:mean :std] (sort-by #(Double/parseDouble (subs (name %) 1)) qs)
+                          [:diffusion :gradient-flow :paths]))
+                (get-in result [:experiment :record :metrics]))]
     (dio/write-atomically! csv-path (fn [^Writer w] (dio/write-trajectory-csv w (:trajectory result) order)))
     (dio/write-edn-file! edn-path result)
     {:result edn-path :trajectory csv-path}))
@@ -433,10 +442,53 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
       [:stopped :interrupted] (str "INTERRUPTED at step " step " (Ctrl-C); the result so far is written")
       (str (name status) (when stop-reason (str " (" (name stop-reason) ")")) " at step " step))))
 
-(defn summary-lines
-  "The short plain-text summary of a result that `run` prints: status, steps,
-  final loss, last sharpness, analysis highlights (modes are numbered from 1,
-  as in trajectory.csv)."
+(defn- per-mode
+  "\"mode 1 x; mode 2 y\" from f of each mode index that gives a string."
+  [n f]
+  (str/join "; " (keep (fn [i] (when-let [t (f i)] (str "mode " (inc (long i)) " " t))) (range n))))
+
+(defn- sde-summary-lines
+  "`summary-lines` of an :sde experiment's result (dlnlab.sde/result-ensemble
+  documents its shape)."
+  [result]
+  (let [{:keys [experiment analysis final meta status]} result
+        {:keys [modes paths lr batch-size label-noise scheme depth]} (:sde experiment)
+        n (count modes)
+        ltimes (:learning-times analysis)
+        frac (:fraction (first ltimes))]
+    (remove nil?
+            [(str "status:           " (if (= status :diverged)
+                                         (str "DIVERGED: every path of some mode passed the bound (see :final :diverged)")
+                                         "completed")
+                  ", " (:step final) " steps to SDE time " (fmt-num (:time final))
+                  (when-let [ms (:elapsed-ms meta)] (str " in " (fmt-duration (/ (double ms) 1000.0)))))
+             (str "ensemble:         " paths " paths x " n " mode" (when (> n 1) "s") ", L = " depth ", " (name scheme)
+                  ", lr = " (fmt-num lr) ", B = " (fmt-num batch-size) ", label noise " (fmt-num label-noise))
+             (str "final pi:         " (per-mode n (fn [i] (let [m (get-in final [:mean i])]
+                                                             (str (fmt-num m) (when m (str " ± " (fmt-num (get-in final [:std i]))))
+                                                                  " (target " (fmt-num (:s (modes i))) ")")))))
+             (when (seq ltimes)
+               (str "learned (" (fmt-num frac) " s):  "
+                    (per-mode n (fn [i] (let [{:keys [median learned gradient-flow-time]} (ltimes i)]
+                                          (str "median t " (fmt-num median) " (" learned "/" paths " paths; gradient flow "
+                                               (fmt-num gradient-flow-time) ")"))))))
+             (when-let [dp (seq (:diffusion-peak analysis))]
+               (str "diffusion peak:   " (per-mode n (fn [i] (let [{:keys [peak-time precedes-learning?]} (nth dp i)]
+                                                               (str "t " (fmt-num peak-time) (if precedes-learning? " (before learning)" "")))))))
+             (when-let [st (seq (:stationary analysis))]
+               (str "stationary:       " (per-mode n (fn [i] (let [{:keys [variance ks theory error]} (nth st i)]
+                                                               (if error
+                                                                 "not normalizable"
+                                                                 (str "variance " (fmt-num variance) " (theory " (fmt-num (:variance theory))
+                                                                      "), KS " (fmt-num ks))))))))
+             (let [hz (:hit-zero final) dv (:diverged final)]
+               (when (some pos? (concat hz dv))
+                 (str "boundary:         " (per-mode n (fn [i] (let [z (long (nth hz i 0)) d (long (nth dv i 0))]
+                                                                 (when (or (pos? z) (pos? d))
+                                                                   (str z " hit 0, " d " diverged"))))))))])))
+
+(defn- network-summary-lines
+  "`summary-lines` of a network run."
   [result]
   (let [{:keys [trajectory analysis final meta]} result
         thr (:stability-threshold analysis)
@@ -482,6 +534,16 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
                         (str/join "; " (map-indexed (fn [i row] (str "mode " (inc (long i)) " "
                                                                      (if row (str/join "/" (map #(format "%.3f" (double %)) row)) "-")))
                                                     (take k shares)))))))])))
+
+(defn summary-lines
+  "The short plain-text summary of a result that `run` prints: status, steps,
+  final loss, last sharpness, analysis highlights (modes are numbered from 1,
+  as in trajectory.csv); for an :sde experiment the ensemble, the final mean
+  strengths, learning times, diffusion peaks and the stationary comparison."
+  [result]
+  (if (= :sde (get-in result [:experiment :kind]))
+    (sde-summary-lines result)
+    (network-summary-lines result)))
 
 (defn- run-result-code [result]
   (if (= :interrupted (:stop-reason result)) 130 0))
@@ -731,12 +793,12 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
   (vec (for [nm plot/figure-names :when (contains? (get-in plot/figure-catalog [nm :inputs]) kind)] (name nm))))
 
 (defn- kind-text [kind]
-  (case kind :result "a run result" :sweep "a sweep" :ensemble "an SDE ensemble"))
+  (case kind :result "a run result" :sweep "a sweep" :ensemble "an SDE ensemble or :sde run"))
 
 (defn- plot-kinds-text []
   (str "for a run: " (str/join ", " (plot-names :result))
        "; for a sweep directory: " (str/join ", " (plot-names :sweep))
-       "; for an SDE ensemble file: " (str/join ", " (plot-names :ensemble))))
+       "; for an SDE ensemble file or an :sde run: " (str/join ", " (plot-names :ensemble))))
 
 (defn- check-result!
   "Bad input unless r looks like a run result: a map whose :trajectory is a map of vectors."
@@ -770,6 +832,12 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
                   {:path [:runs] :value (str runs) :allowed "runs/*/result.edn"}))
     (mapv (fn [^File f] (check-result! (dio/read-edn-file f) (str f))) files)))
 
+(defn- result-kind
+  "The plot input kind of a run result: :ensemble for an :sde experiment's (its
+  figures are the SDE ones), else :result."
+  [r]
+  (if (= :sde (get-in r [:experiment :kind])) :ensemble :result))
+
 (defn- plot-input
   "What `dlnlab plot` draws from path: {:kind :result|:sweep|:ensemble :data ..
   :dir <directory of the input>}; bad input naming the problem otherwise."
@@ -783,7 +851,8 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
       (.isDirectory f)
       (cond
         (.exists (io/file f "result.edn"))
-        {:kind :result :dir f :data (check-result! (dio/read-edn-file (io/file f "result.edn")) (str (io/file f "result.edn")))}
+        (let [r (check-result! (dio/read-edn-file (io/file f "result.edn")) (str (io/file f "result.edn")))]
+          {:kind (result-kind r) :dir f :data r})
         (.exists (io/file f "sweep.edn"))
         {:kind :sweep :dir f :data (read-sweep-dir f)}
         :else
@@ -799,7 +868,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
           {:kind :sweep :dir dir :data (read-sweep-dir dir)}
           (and (map? v) (contains? v :time) (contains? v :mean) (not (contains? v :trajectory)))
           {:kind :ensemble :dir dir :data v}
-          :else {:kind :result :dir dir :data (check-result! v path)})))))
+          :else (let [r (check-result! v path)] {:kind (result-kind r) :dir dir :data r}))))))
 
 (defn- figure-name
   "The figure keyword for --figure s (with or without a leading colon); bad
@@ -884,24 +953,28 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
       (let [exp (apply-sets raw (get opts "--set"))
             norm (validated exp file (get opts "--set") nil)]
         (print (dio/edn-str norm))
-        (when-not (:optimizer norm)
+        (when-not (or (:optimizer norm) (= :sde (:kind norm)))
           (println ";; valid network and task; add :optimizer and :steps to run it"))))
     0))
 
-(def ^:private node-order [:experiment :model :init :task :covariance :teacher :optimizer :stop :record])
+(def ^:private node-order [:experiment :model :init :task :covariance :teacher :optimizer :stop :record
+                           :sde-experiment :sde :sde-record])
 
 (def ^:private node-paths
   {:experiment "the top-level map" :model "[:model]" :init "[:model :init]" :task "[:task]"
    :covariance "[:task :covariance]" :teacher "[:task :teacher]" :optimizer "[:optimizer]"
-   :stop "[:stop]" :record "[:record]"})
+   :stop "[:stop]" :record "[:record]"
+   :sde-experiment "the top-level map when :kind is :sde" :sde "[:sde] of an :sde experiment"
+   :sde-record "[:sde :record]"})
 
 (defn- an [^String s] (str/replace s #"\ba ([aeiou])" "an $1"))
 
 (defn- key-lines
   "Lines describing each [key info] of entries (info as in spec/describe): the
-  key, what it allows and its default, then its documentation."
+  key, what it allows and its default, then its documentation. In the record
+  node (the one with :metrics) the per-metric option keys collapse into one line."
   [entries ^long indent]
-  (let [metric-set (set spec/metric-names)
+  (let [metric-set (if (some (fn [[k _]] (= :metrics k)) entries) (set spec/metric-names) #{})
         shown (remove (fn [[k _]] (metric-set k)) entries)
         collapsed (some (fn [[k _]] (metric-set k)) entries)
         pad (apply str (repeat indent " "))]
@@ -986,8 +1059,12 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
 (defn- cmd-inspect [{:keys [files opts]}]
   (let [file (one-file "inspect" files)
         exp (apply-sets (read-map file "the experiment") (get opts "--set"))
-        _ (try (spec/normalize exp)
-               (catch clojure.lang.ExceptionInfo e (bad-input! (str file ": " (ex-message e)) (ex-data e))))
+        norm (try (spec/normalize exp)
+                  (catch clojure.lang.ExceptionInfo e (bad-input! (str file ": " (ex-message e)) (ex-data e))))
+        _ (when (= :sde (:kind norm))
+            (bad-input! (str file " is an :sde experiment, which has no network to inspect; `dlnlab validate " file
+                             "` prints its options, `dlnlab run " file "` simulates it.")
+                        {:path [:kind] :value :sde :allowed "a network experiment"}))
         r (try (inspect-experiment exp)
                (catch clojure.lang.ExceptionInfo e
                  (if (bad-input-data? (ex-data e)) (bad-input! (str file ": " (ex-message e)) (ex-data e)) (throw e))))]

@@ -7,7 +7,8 @@
             [dlnlab.engine :as engine]
             [dlnlab.metrics :as metrics]
             [dlnlab.network :as network]
-            [dlnlab.optim :as optim])
+            [dlnlab.optim :as optim]
+            [dlnlab.spec :as spec])
   (:import [dlnlab.kernel Blas]
            [java.util.concurrent.atomic AtomicBoolean]))
 
@@ -144,6 +145,55 @@
                 {:status (first verdict) :stop-reason (second verdict) :step (inc k) :time (* dt (inc k))})
             (recur (inc k))))))))
 
+(defn- run-network
+  "`run` for a network experiment (no :kind, or :kind :network)."
+  [experiment opts]
+  (when-not (contains? experiment :optimizer)
+    (throw (ex-info (str "The experiment has no :optimizer, so there is nothing to run. Add one, e.g. "
+                         ":optimizer {:kind :gd :lr 0.01} with :steps 1000 (kinds: :gd, :sgd, :gradient-flow, :langevin).")
+                    {:path [:optimizer] :value nil :allowed [:gd :sgd :gradient-flow :langevin]})))
+  (let [started (System/currentTimeMillis)
+        net (network/network experiment)
+        exp (:experiment net)
+        params (aclone ^doubles (:params net))
+        metric-keys (vec (get-in exp [:record :metrics]))
+        {:keys [record! columns]} (recorder metric-keys (:on-record opts))
+        flow? (= :gradient-flow (get-in exp [:optimizer :kind]))
+        outcome ((if flow? flow-loop discrete-loop) net params exp opts record!)
+        final-net (assoc net :params params)
+        trajectory (columns)
+        result {:experiment exp
+                :status (:status outcome)
+                :stop-reason (:stop-reason outcome)
+                :trajectory trajectory
+                :final {:step (:step outcome)
+                        :time (:time outcome)
+                        :loss (engine/loss final-net)
+                        :test-loss (network/test-loss final-net)
+                        :weights (when (get-in exp [:record :final-weights] true)
+                                   (network/weights final-net))}}]
+    (assoc result
+           :analysis (analysis/analyze result
+                                       (cond-> {:targets (get-in net [:task :target-svd :singular-values])}
+                                         (not flow?) (assoc :lr (optim/effective-lr net (:optimizer exp)))))
+           :meta {:version version
+                  :elapsed-ms (- (System/currentTimeMillis) started)
+                  :blas (Blas/describe)
+                  :java (System/getProperty "java.version")})))
+
+(defmulti run-kind
+  "Runs an experiment whose :kind is not :network (see `run`): one method per
+  kind, e.g. :sde in dlnlab.sde. Takes the experiment as given (the method
+  validates it) and `run`'s options; returns a result map of the same outer
+  shape as a network run's."
+  (fn [experiment _opts] (:kind experiment)))
+
+(def ^:private kind-namespaces
+  "A var of the namespace defining the `run-kind` method of each experiment
+  kind; that namespace requires this one, so it is loaded on first use (by
+  requiring-resolve, which is safe from the threads of a sweep)."
+  {:sde 'dlnlab.sde/simulate})
+
 (defn run
   "Runs an experiment map (validated, defaults filled) and returns the result map
   of doc/design.md: {:experiment :status :stop-reason :trajectory :final :analysis :meta}.
@@ -155,38 +205,14 @@
   :stopped and :stop-reason :interrupted.
   A diverging run (loss NaN, Inf or above [:stop :loss-above]) ends with status
   :diverged and keeps every row recorded so far plus the row where it diverged.
+  An experiment with :kind :sde is an ensemble of the per-mode SDE instead
+  (dlnlab.sde, through `run-kind`): its result has the same outer shape, and
+  the options are ignored.
   Throws ex-info on an invalid experiment."
   ([experiment] (run experiment {}))
   ([experiment opts]
-   (when-not (contains? experiment :optimizer)
-     (throw (ex-info (str "The experiment has no :optimizer, so there is nothing to run. Add one, e.g. "
-                          ":optimizer {:kind :gd :lr 0.01} with :steps 1000 (kinds: :gd, :sgd, :gradient-flow, :langevin).")
-                     {:path [:optimizer] :value nil :allowed [:gd :sgd :gradient-flow :langevin]})))
-   (let [started (System/currentTimeMillis)
-         net (network/network experiment)
-         exp (:experiment net)
-         params (aclone ^doubles (:params net))
-         metric-keys (vec (get-in exp [:record :metrics]))
-         {:keys [record! columns]} (recorder metric-keys (:on-record opts))
-         flow? (= :gradient-flow (get-in exp [:optimizer :kind]))
-         outcome ((if flow? flow-loop discrete-loop) net params exp opts record!)
-         final-net (assoc net :params params)
-         trajectory (columns)
-         result {:experiment exp
-                 :status (:status outcome)
-                 :stop-reason (:stop-reason outcome)
-                 :trajectory trajectory
-                 :final {:step (:step outcome)
-                         :time (:time outcome)
-                         :loss (engine/loss final-net)
-                         :test-loss (network/test-loss final-net)
-                         :weights (when (get-in exp [:record :final-weights] true)
-                                    (network/weights final-net))}}]
-     (assoc result
-            :analysis (analysis/analyze result
-                                        (cond-> {:targets (get-in net [:task :target-svd :singular-values])}
-                                          (not flow?) (assoc :lr (optim/effective-lr net (:optimizer exp)))))
-            :meta {:version version
-                   :elapsed-ms (- (System/currentTimeMillis) started)
-                   :blas (Blas/describe)
-                   :java (System/getProperty "java.version")}))))
+   (if (and (map? experiment) (some? (:kind experiment)) (not= :network (:kind experiment)))
+     (let [kind (:kind (spec/normalize experiment))]
+       (some-> (kind-namespaces kind) requiring-resolve)
+       (run-kind experiment opts))
+     (run-network experiment opts))))

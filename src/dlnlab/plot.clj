@@ -70,6 +70,43 @@
 
 (defn- ensemble? [x] (and (map? x) (contains? x :mean) (contains? x :time)))
 
+(defn- sde-result?
+  "True for the result of an :sde experiment (dlnlab.core/run of {:kind :sde ...})."
+  [x]
+  (and (result? x) (= :sde (get-in x [:experiment :kind]))))
+
+(defn sde-ensemble
+  "The input of the SDE figures (:sde-ensemble, :stationary, :learning-times)
+  from the result of an :sde experiment (dlnlab.core/run of {:kind :sde :sde
+  {...}}; its shape is documented at dlnlab.sde/result-ensemble): {:time :mean
+  :std :quantiles {q [[per mode] per time]} :paths [[[pi per mode] per time] per
+  kept path] :final [[pi per mode] per path] :first-passage {fraction [[t per
+  mode] per path]} :learned-time :n-paths :lr :batch-size :targets [s_i ...]
+  :stationary-density {mode [[pi p] ...]} (when the result has the stationary
+  analysis)}. The figures call it themselves when given such a result."
+  [result]
+  (let [{:keys [experiment trajectory final analysis]} result
+        sde (:sde experiment)
+        qs (get-in sde [:record :quantiles])
+        rows (:paths trajectory)]
+    {:time (:time trajectory)
+     :mean (:mean trajectory)
+     :std (:std trajectory)
+     :quantiles (into (sorted-map) (for [q qs :let [col (get trajectory (keyword (str "q" q)))] :when col] [q col]))
+     :paths (vec (for [p (range (count (first rows)))] (mapv #(nth % p nil) rows)))
+     :final (:strengths final)
+     :first-passage (into (sorted-map) (:first-passage final))
+     :learned-time (:learned-time analysis)
+     :n-paths (:paths sde)
+     :lr (:lr sde)
+     :batch-size (:batch-size sde)
+     :targets (mapv :s (:modes sde))
+     :stationary-density (into {} (for [st (:stationary analysis)
+                                        :let [{:keys [edges theory-density]} (:histogram st)]
+                                        :when (seq theory-density)]
+                                    [(:mode st) (mapv (fn [[a b] p] [(* 0.5 (+ (double a) (double b))) p])
+                                                      (partition 2 1 edges) theory-density)]))}))
+
 (defn- runs
   "The results in data (one result or a sequence of them), without nil or failed slots."
   [data]
@@ -285,7 +322,8 @@
   shape, or data with nothing recorded to plot."
   ([name data] (figure name data {}))
   ([name data opts]
-   (let [raw (build-figure name data opts)
+   (let [data (if (and (sde-result? data) (#{:sde-ensemble :stationary :learning-times} name)) (sde-ensemble data) data)
+         raw (build-figure name data opts)
          all-layers (mapcat :layers (:panels raw))
          x (resolve-log (:x raw) (mapcat layer-xs all-layers))
          y (resolve-log (:y raw) (mapcat layer-ys all-layers))
@@ -681,7 +719,7 @@
         n (count (first mean))
         [qlo qhi :as qpair] (quantile-pair (:quantiles data) opts)
         std (:std data)
-        targets (some->> (:targets opts) (mapv double))
+        targets (some->> (or (:targets opts) (:targets data)) (mapv double))
         band-label (if qpair
                      (str (fmt (* 100.0 (double qlo))) "–" (fmt (* 100.0 (double qhi))) "% band")
                      "mean ± 1 sd")
@@ -729,17 +767,21 @@
     (if (< lo hi) [lo hi] [(- lo (max 0.5 (* 0.05 (Math/abs lo)))) (+ hi (max 0.5 (* 0.05 (Math/abs hi))))])))
 
 (defn- ensemble-final-values
-  "Values of mode i at the last time of each path of an ensemble's :paths
-  ([[[value per mode] per time] per path])."
+  "Values of mode i at the end of every path: from an ensemble's :final ([[value
+  per mode] per path]) when it has one, else from the last time of each of its
+  :paths ([[[value per mode] per time] per path])."
   [ens ^long i]
-  (vec (keep (fn [path] (some-> (last path) (nth i nil))) (:paths ens))))
+  (if (seq (:final ens))
+    (vec (keep #(nth % i nil) (:final ens)))
+    (vec (keep (fn [path] (some-> (last path) (nth i nil))) (:paths ens)))))
 
 (defmethod build-figure :stationary [_ data opts]
   (let [mode (long (:mode opts 0))
         samples (filterv finite? (cond (ensemble? data) (ensemble-final-values data mode)
                                        (map? data) (:samples data)
                                        :else data))
-        density (or (:density opts) (when (map? data) (:density data)))
+        density (or (:density opts) (when (map? data) (:density data))
+                    (when (ensemble? data) (get-in data [:stationary-density mode])))
         _ (when (empty? samples) (fail! "A stationary histogram needs samples: a sequence of numbers." [] data "a non-empty sequence of finite numbers"))
         n (count samples)
         [lo hi] (or (:range opts) (bin-range samples))
@@ -760,12 +802,15 @@
 
 (defn- learning-time-series
   "[[label [t ...]] ...] from a sequence of times, a map {label times}, rows
-  [[t per mode] per path], or an ensemble with :learned-time."
+  [[t per mode] per path], or an ensemble: its :first-passage rows at the
+  smallest fraction (what dlnlab.sde/simulate returns), else its :learned-time."
   [data]
   (let [label (fn [k] (cond (integer? k) (str "mode " (inc (long k)))
                             (keyword? k) (name k)
                             :else (str k)))]
     (cond
+      (and (ensemble? data) (seq (:first-passage data)))
+      (learning-time-series (val (first (sort-by #(double (key %)) (:first-passage data)))))
       (ensemble? data) (learning-time-series (:learned-time data))
       (and (map? data) (contains? data :times)) (learning-time-series (:times data))
       (map? data) (vec (for [[k ts] (sort-by (comp str key) data)] [(label k) (vec ts)]))
@@ -785,7 +830,10 @@
      :title "Learning-time distribution"
      :subtitle (str (count all) " learning times, binned per series"
                     (when (pos? missing) (str "; " missing " never learned (not shown)")))
-     :x {:title (:x-title opts "learning time t (effective lr × steps)") :log? false}
+     :x {:title (:x-title opts (if-let [fp (and (ensemble? data) (seq (:first-passage data)))]
+                                 (str "time t (lr × steps) to reach " (fmt (reduce min (map #(double (key %)) fp))) " × s_i")
+                                 "learning time t (effective lr × steps)"))
+         :log? false}
      :y {:title "count" :log? false :zero? true}
      :panels [{:title nil
                :layers (vec (map-indexed (fn [i [lab ts]]
@@ -829,14 +877,14 @@
                 :options {:lr ":raw (default: the base lr, which muP transfers across widths) or :effective"
                           :width-fn "fn of a result giving its series key (default: the model's hidden width)"
                           :log-x "true" :log-y "true"}}
-   :sde-ensemble {:inputs #{:ensemble} :data "{:time [...] :mean [[per mode] per time] :std [...] :quantiles {q [[per mode] per time]}}"
+   :sde-ensemble {:inputs #{:ensemble} :data "{:time [...] :mean [[per mode] per time] :std [...] :quantiles {q [[per mode] per time]}}, or the result of an :sde experiment"
                   :options {:quantiles "[lo hi] keys of :quantiles for the band (default: the lowest and highest)"
-                            :targets "[s_i ...] dashed lines" :log-y "false"}}
-   :stationary {:inputs #{:ensemble} :data "samples: a sequence of numbers, {:samples [...] :density [[x p] ...]}, or an ensemble (final values of :paths)"
+                            :targets "[s_i ...] dashed lines (default: an :sde result's targets)" :log-y "false"}}
+   :stationary {:inputs #{:ensemble} :data "samples: a sequence of numbers, {:samples [...] :density [[x p] ...]}, an ensemble (final values: :final, else the last of :paths), or the result of an :sde experiment (with its analytic density when the label noise is > 0)"
                 :options {:density "[[x p] ...] or a function x -> p (drawn at 200 points over the bins), the analytic density as a line"
                           :bins "number of bins (sqrt n, 10..60)"
                           :range "[lo hi] of the bins" :mode "mode index for an ensemble (0)" :x-title "x axis title"}}
-   :learning-times {:inputs #{:ensemble} :data "a sequence of times, {label [t ...]}, rows [[t per mode] per path], or an ensemble with :learned-time"
+   :learning-times {:inputs #{:ensemble} :data "a sequence of times, {label [t ...]}, rows [[t per mode] per path], an ensemble (its :first-passage at the smallest fraction, else :learned-time), or the result of an :sde experiment"
                     :options {:bins "number of bins" :range "[lo hi]" :x-title "x axis title"}}})
 
 (def figure-names
@@ -1452,12 +1500,19 @@
   each when its metric was recorded; for a sweep :loss and :modes (up to 12
   runs, when recorded), :bifurcation and :loss-vs-lr (two or more learning
   rates); for an SDE ensemble
-  :sde-ensemble and :learning-times (when it has :learned-time). Returns a vector."
+  :sde-ensemble and :learning-times (when it has :learned-time); for the result
+  of an :sde experiment :sde-ensemble, :learning-times (when a path learned a
+  mode) and :stationary (when the label noise is > 0). Returns a vector."
   [data]
   (cond
     (ensemble? data)
     (cond-> [:sde-ensemble]
       (seq (:learned-time data)) (conj :learning-times))
+
+    (sde-result? data)
+    (cond-> [:sde-ensemble]
+      (some #(some some? %) (mapcat val (get-in data [:final :first-passage]))) (conj :learning-times)
+      (seq (get-in data [:analysis :stationary])) (conj :stationary))
 
     (result? data)
     (let [shares (last-recorded (:trajectory data) :pathway-shares)]

@@ -8,12 +8,20 @@
 
   `simulate` takes a spec map and returns plain data; the analyses
   (`learning-time-distribution`, `diffusion-peak`, `stationary-comparison`) take a
-  result of `simulate`."
+  result of `simulate`.
+
+  An experiment {:kind :sde :seed n :sde <spec without :seed>} runs through
+  dlnlab.core/run (a method of dlnlab.experiment/run-kind defined here) and gives
+  a result of the usual outer shape; `result-ensemble` turns it back into what
+  `simulate` returns. `compare-with-network` measures the weak error of the
+  ensemble mean against full-network SGD."
   (:require [clojure.set :as set]
             [clojure.spec.alpha :as s]
             [clojure.string :as str]
+            [dlnlab.experiment :as experiment]
+            [dlnlab.spec :as spec]
             [dlnlab.theory :as theory])
-  (:import [dlnlab.kernel Sde]
+  (:import [dlnlab.kernel Rng Sde]
            [java.util Arrays]))
 
 (set! *warn-on-reflection* true)
@@ -523,3 +531,229 @@
   (let [out (double-array (inc (long n)))]
     (Sde/gdMap (int depth) (double r) (double x0) (int n) out 0)
     (vec out)))
+
+;; As an experiment kind: {:kind :sde :seed n :sde {...}} through dlnlab.core/run
+
+(defn- quantile-key
+  "The trajectory column of quantile q: :q0.05, :q0.5, ..."
+  [q]
+  (keyword (str "q" q)))
+
+(defn- stationary-or-error
+  "stationary-comparison of mode i, or {:mode i :error message} when the density
+  is not normalizable."
+  [sim i]
+  (try (stationary-comparison sim {:mode i})
+       (catch clojure.lang.ExceptionInfo e {:mode i :error (ex-message e)})))
+
+(defn- experiment-result
+  "The result map of an :sde experiment (doc/design.md's outer shape) from its
+  normalized experiment and the output of `simulate`."
+  [exp sim ^long started]
+  (let [times (:time sim)
+        nrec (count times)
+        every (quot (long (:steps sim)) (max 1 (dec nrec)))
+        qs (get-in sim [:spec :record :quantiles])
+        modes (get-in sim [:spec :modes])
+        last-mean (peek (:mean sim))
+        diverged? (some nil? last-mean)]
+    {:experiment exp
+     :status (if diverged? :diverged :completed)
+     :stop-reason (when diverged? :bound)
+     :trajectory (into {:step (mapv #(* every (long %)) (range nrec))
+                        :time times
+                        :mean (:mean sim)
+                        :std (:std sim)
+                        :diffusion (:diffusion sim)
+                        :gradient-flow (:gradient-flow sim)
+                        :paths (vec (for [r (range nrec)] (mapv #(% r) (:paths sim))))}
+                       (for [q qs] [(quantile-key q) (get-in sim [:quantiles q])]))
+     :final {:step (:steps sim)
+             :time (peek times)
+             :mean last-mean
+             :std (peek (:std sim))
+             :strengths (:final sim)
+             :first-passage (:first-passage sim)
+             :peak-diffusion-time (:peak-diffusion-time sim)
+             :hit-zero (get-in sim [:status :hit-zero])
+             :diverged (get-in sim [:status :diverged])}
+     :analysis (cond-> {:mode-targets (mapv :s modes)
+                        :learned-time (:learned-time sim)
+                        :learning-times (learning-time-distribution sim)
+                        :diffusion-peak (diffusion-peak sim)}
+                 (pos? (double (get-in sim [:spec :label-noise])))
+                 (assoc :stationary (mapv #(stationary-or-error sim %) (range (count modes)))))
+     :meta {:version experiment/version
+            :elapsed-ms (- (System/currentTimeMillis) started)
+            :java (System/getProperty "java.version")}}))
+
+(defmethod experiment/run-kind :sde [experiment _opts]
+  (let [started (System/currentTimeMillis)
+        exp (spec/normalize experiment)]
+    (experiment-result exp (simulate (assoc (:sde exp) :seed (:seed exp))) started)))
+
+(defn result-ensemble
+  "What `simulate` returned for an :sde experiment, rebuilt from the experiment's
+  result map (e.g. read back from result.edn), so the analyses of this namespace
+  apply to it.
+
+  The result of an :sde experiment (dlnlab.core/run of {:kind :sde :seed n :sde
+  spec}) is {:experiment :status (:completed, or :diverged when every path of a
+  mode diverged) :trajectory :final :analysis :meta} with
+  - :trajectory {:step [..] :time [..] :mean :std :diffusion :gradient-flow
+    [[per mode] per time], :q<quantile> (:q0.05 ...) [[per mode] per time],
+    :paths [[[pi per mode] per kept path] per time]};
+  - :final {:step :time :mean :std :strengths [[pi per mode] per path]
+    :first-passage :peak-diffusion-time :hit-zero :diverged} (as `simulate`);
+  - :analysis {:mode-targets :learned-time :learning-times (`learning-time-distribution`)
+    :diffusion-peak (`diffusion-peak`) :stationary (per mode, when label noise > 0:
+    `stationary-comparison`, or {:mode :error})}.
+  Returns the map `simulate` returns (its :spec normalized again, so :threads is
+  this machine's default unless the experiment set it)."
+  [result]
+  (let [exp (:experiment result)
+        traj (:trajectory result)
+        fin (:final result)
+        sim-spec (normalize (assoc (:sde exp) :seed (:seed exp)))
+        qs (get-in sim-spec [:record :quantiles])
+        rows (:paths traj)
+        kept (count (first rows))]
+    {:spec sim-spec
+     :steps (:step fin)
+     :time (:time traj)
+     :mean (:mean traj)
+     :std (:std traj)
+     :quantiles (into (sorted-map) (for [q qs] [q (get traj (quantile-key q))]))
+     :diffusion (:diffusion traj)
+     :gradient-flow (:gradient-flow traj)
+     :paths (vec (for [p (range kept)] (mapv #(nth % p) rows)))
+     :final (:strengths fin)
+     :first-passage (into (sorted-map) (:first-passage fin))
+     :learned-time (into (sorted-map) (get-in result [:analysis :learned-time]))
+     :peak-diffusion-time (:peak-diffusion-time fin)
+     :status {:hit-zero (:hit-zero fin) :diverged (:diverged fin)}}))
+
+;; ---------------------------------------------------------------------------
+;; Weak error against full-network SGD
+
+(defn network-experiment
+  "The full-network SGD experiment that the SDE of spec reduces (SCIENCE.md
+  section 7): a :chain of depth L and width N, initialized aligned and balanced
+  with strengths pi0 (:balanced-aligned, identity hidden bases), trained by
+  one-pass SGD (fresh samples every step) with spec's lr and batch size on
+  teacher-student data x ~ N(0, I), y = M x + sigma eps with M = diag(s) (the
+  modes' targets, largest first), recording the mode strengths u_i^T F v_i.
+
+  Options: :seed (0); :width N (the number of modes); :steps (round(:time / lr));
+  :every (1) record cadence in steps.
+  Returns the experiment map (modes in decreasing order of s, as the network's
+  :modes metric reports them).
+  Throws ex-info when spec is invalid, its batch size is not an integer, or two
+  modes have the same target (the network's modes would not be identified)."
+  ([spec] (network-experiment spec {}))
+  ([spec {:keys [seed width steps every] :or {seed 0 every 1}}]
+   (let [{:keys [modes depth lr batch-size label-noise time]} (normalize spec)
+         sorted (sort-by #(- (double (:s %))) modes)
+         k (count modes)]
+     (when-not (== (double batch-size) (Math/rint (double batch-size)))
+       (spec-error! [:batch-size] batch-size "an integer, the network's batch size"))
+     (when-not (apply distinct? (map #(double (:s %)) modes))
+       (spec-error! [:modes] (mapv :s modes) "distinct targets s (equal ones make the network's modes ambiguous)"))
+     {:seed seed
+      :model {:kind :chain :depth depth :width (or width k)
+              :init {:kind :balanced-aligned :strengths (mapv :pi0 sorted) :hidden-basis :identity}}
+      :task {:kind :teacher-student :input-dim k :output-dim k :samples 1 :test-samples 0
+             :teacher {:kind :spectral :singular-values (mapv :s sorted)}
+             :label-noise label-noise}
+      :optimizer {:kind :sgd :sampling :one-pass :batch-size (long batch-size) :lr lr}
+      :steps (or steps (max 1 (long (Math/round (/ (double time) (double lr))))))
+      :record {:every every :metrics [:modes] :final-weights false}})))
+
+(defn- interpolate
+  "Values of the rows ys ([[per mode] per time], nil where unknown) at time t by
+  linear interpolation on the increasing times ts."
+  [ts ys ^double t]
+  (let [n (long (count ts))
+        j (long (loop [j 1] (if (and (< j (dec n)) (< (double (ts j)) t)) (recur (inc j)) j)))
+        t0 (double (ts (dec j))) t1 (double (ts j))
+        w (if (== t1 t0) 1.0 (max 0.0 (min 1.0 (/ (- t t0) (- t1 t0)))))]
+    (mapv (fn [a b] (when (and a b) (+ (* (- 1.0 w) (double a)) (* w (double b)))))
+          (ys (dec j)) (ys j))))
+
+(defn- mean-and-se
+  "[mean standard-error] of the numbers xs (nil when there are none)."
+  [xs]
+  (let [n (count xs)]
+    (when (pos? n)
+      (let [m (/ (double (reduce + (map double xs))) n)
+            ss (double (reduce + (map #(let [d (- (double %) m)] (* d d)) xs)))]
+        [m (if (> n 1) (Math/sqrt (/ ss (* (dec n) n))) 0.0)]))))
+
+(defn compare-with-network
+  "Weak error of the SDE (SCIENCE.md section 7): the ensemble mean of each mode
+  strength against the mean over seeds of full-network SGD (`network-experiment`:
+  aligned, balanced initialization, one-pass SGD) on the common time grid
+  t = lr x steps, the network's record times.
+
+  Options: :seeds (16) network runs; :width (number of modes); :records (50)
+  about how many times to compare; :sde a result of (simulate spec) to reuse.
+  The SDE mean is interpolated linearly to the network's times (exact where the
+  grids share a time; record the SDE finely otherwise).
+  Returns {:times [t ..] :steps [n ..] :sde-mean [[per mode] per time]
+  :network-mean [[..]] :sde-std-error [[..]] :network-std-error [[..]]
+  :abs-error [[|difference|]] :max-abs-error (over times and modes)
+  :relative (max-abs-error / max s) :runs (network runs that completed)
+  :diverged (runs that did not) :lr :batch-size :experiment (the network
+  experiment of the first seed)}; modes in spec's order.
+  Throws ex-info as `network-experiment`, or when no network run completes."
+  ([spec] (compare-with-network spec {}))
+  ([spec {:keys [seeds width records sde] :or {seeds 16 records 50}}]
+   (let [n (normalize spec)
+         {:keys [modes lr batch-size seed]} n
+         lr (double lr)
+         k (count modes)
+         {sde-steps :steps} (grid n)
+         t-end (* (long sde-steps) (double (:dt n)))
+         steps (max 1 (long (Math/floor (+ (/ t-end lr) 1e-9))))
+         every (max 1 (long (Math/round (/ (double steps) (double (max 1 (long records)))))))
+         exps (vec (for [r (range seeds)]
+                     (network-experiment n {:seed (Rng/derive (long seed) (+ 0x574541 (long r)))
+                                            :width width :steps steps :every every})))
+         results (mapv experiment/run exps)
+         done (filterv #(= :completed (:status %)) results)
+         _ (when (empty? done)
+             (throw (ex-info (str "compare-with-network: none of the " seeds " network runs completed (all diverged); "
+                                  "lower :lr or raise :batch-size.")
+                             {:path [:lr] :value lr :allowed "a learning rate at which SGD does not diverge"})))
+         ;; the network reports modes by decreasing s; slot j holds spec mode (order j)
+         order (vec (sort-by #(- (double (:s (modes %)))) (range k)))
+         slot (into {} (map-indexed (fn [j i] [i j]) order))
+         steps-col (get-in (first done) [:trajectory :step])
+         times (mapv #(* lr (double %)) steps-col)
+         net-stats (vec (for [r (range (count steps-col))]
+                          (vec (for [i (range k)]
+                                 (mean-and-se (keep #(some-> (get-in % [:trajectory :modes r]) (nth (slot i)))
+                                                    done))))))
+         sim (or sde (simulate n))
+         np (double (:paths n))
+         sde-se (mapv (fn [row] (mapv #(when % (/ (double %) (Math/sqrt np))) row)) (:std sim))
+         sde-mean (mapv #(interpolate (:time sim) (:mean sim) %) times)
+         sde-se (mapv #(interpolate (:time sim) sde-se %) times)
+         net-mean (mapv #(mapv first %) net-stats)
+         abs-err (mapv (fn [a b] (mapv (fn [x y] (when (and x y) (Math/abs (- (double x) (double y))))) a b))
+                       sde-mean net-mean)
+         max-err (double (reduce max 0.0 (keep identity (apply concat abs-err))))]
+     {:times times
+      :steps steps-col
+      :sde-mean sde-mean
+      :network-mean net-mean
+      :sde-std-error sde-se
+      :network-std-error (mapv #(mapv second %) net-stats)
+      :abs-error abs-err
+      :max-abs-error max-err
+      :relative (/ max-err (double (reduce max (map #(double (:s %)) modes))))
+      :runs (count done)
+      :diverged (- (count results) (count done))
+      :lr lr
+      :batch-size batch-size
+      :experiment (first exps)})))

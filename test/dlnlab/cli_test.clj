@@ -560,3 +560,109 @@
     (is (= 2 (:code (cli "reproduce"))))
     (is (= 2 (:code (cli "reproduce" "edge-of-stability" "--jobs" "0" "--out" (path "rep")))))
     (is (not (.exists (io/file (path "rep")))))))
+
+;; ---------------------------------------------------------------- :sde experiments
+
+(def tiny-sde
+  {:kind :sde :seed 5
+   :sde {:modes [{:s 1.0 :pi0 0.05} {:s 0.5 :pi0 0.05}] :lr 0.05 :batch-size 4 :label-noise 0.2
+         :paths 200 :time 8.0 :record {:points 17 :paths 2}}})
+
+(deftest sde-run-writes-result-trajectory-and-figures
+  (let [file (write-file "sde.edn" tiny-sde)
+        out (path "sde-out")
+        {:keys [code err] out-text :out} (cli "run" file "--out" out)
+        result (dio/read-edn-file (io/file out "result.edn"))
+        expected (experiment/run tiny-sde)
+        traj (:trajectory result)]
+    (is (= 0 code) err)
+    (is (= "" err))
+    (testing "result.edn is the library's result but for timings"
+      (is (= (dissoc expected :meta) (dissoc result :meta))))
+    (testing "trajectory.csv: mean, std, quantiles, diffusion, gradient flow, kept paths; cells equal to the trajectory"
+      (let [[header & rows] (parse-csv (slurp (io/file out "trajectory.csv")))
+            col (fn [nm] (let [i (.indexOf ^java.util.List header nm)] (is (>= i 0) nm) i))]
+        (is (= ["step" "time" "mean_1" "mean_2" "std_1" "std_2" "q0.05_1" "q0.05_2"] (take 8 header)))
+        (is (= ["paths_1_1" "paths_1_2" "paths_2_1" "paths_2_2"] (take-last 4 header)) "path 1 mode 1, ...")
+        (is (= 17 (count rows)))
+        (doseq [[r row] (map-indexed vector rows)]
+          (is (= (nth (:time traj) r) (num-cell (nth row (col "time")))))
+          (doseq [i (range 2)]
+            (is (= (get-in traj [:mean r i]) (num-cell (nth row (col (str "mean_" (inc i)))))))
+            (is (= (get-in traj [:q0.95 r i]) (num-cell (nth row (col (str "q0.95_" (inc i)))))))
+            (is (= (get-in traj [:paths r 1 i]) (num-cell (nth row (col (str "paths_2_" (inc i)))))))))))
+    (testing "the SDE figures"
+      (doseq [f ["sde-ensemble.svg" "learning-times.svg" "stationary.svg"]]
+        (is (.exists (io/file out f)) f)))
+    (testing "the summary names the ensemble, the final strengths and the learning times"
+      (is (str/includes? out-text "completed, 800 steps to SDE time 8"))
+      (is (str/includes? out-text "200 paths x 2 modes"))
+      (is (re-find #"final pi: +mode 1 [0-9.]+ ± [0-9.]+ \(target 1\)" out-text))
+      (is (re-find #"learned \(0.5 s\): +mode 1 median t [0-9.]+ \(200/200 paths" out-text))
+      (is (str/includes? out-text "stationary:")))
+    (testing "plot draws one SDE figure from the run directory"
+      (let [png (path "sde-out" "stat.png")
+            {:keys [code err]} (cli "plot" out "--figure" "stationary" "--out" png)]
+        (is (= 0 code) err)
+        (is (.exists (io/file png))))
+      (let [{:keys [code err]} (cli "plot" out "--figure" "loss")]
+        (is (= 2 code))
+        (is (re-find #"does not apply .* sde-ensemble, stationary, learning-times" err) err)))))
+
+(deftest sde-sweep-over-the-learning-rate
+  (let [file (write-file "sde-sweep.edn" {:base tiny-sde :grid {[:sde :lr] [0.01 0.1]}})
+        out (path "sde-sw")
+        {:keys [code err]} (cli "sweep" file "--out" out "--jobs" "1" "--no-plots")
+        runs (io/file out "runs")]
+    (is (= 0 code) err)
+    (is (= ["0-lr=0.01" "1-lr=0.1"] (map #(subs % 2) (sort (.list runs)))))
+    (doseq [[d lr] [["000-lr=0.01" 0.01] ["001-lr=0.1" 0.1]]]
+      (let [r (dio/read-edn-file (io/file runs d "result.edn"))]
+        (is (= lr (get-in r [:experiment :sde :lr])))
+        (is (= :completed (:status r)))
+        (is (= {:index (if (= lr 0.01) 0 1) :point {[:sde :lr] lr}} (:sweep r)))
+        (is (= (dissoc r :meta :sweep)
+               (dissoc (experiment/run (assoc-in (assoc tiny-sde :seed (get-in r [:experiment :seed])) [:sde :lr] lr)) :meta)))))
+    (let [[header & rows] (parse-csv (slurp (io/file out "summary.csv")))]
+      (is (= ["index" "dir" "sde.lr" "seed" "status"] (take 5 header)))
+      (is (= [["0.01" "completed"] ["0.1" "completed"]] (map #(vector (nth % 2) (nth % 4)) rows))))))
+
+(deftest sde-bad-input-exits-2
+  (let [good (write-file "sde.edn" tiny-sde)
+        out (path "never")]
+    (doseq [[what args pattern]
+            [["bad value" ["run" (write-file "b1.edn" (assoc-in tiny-sde [:sde :lr] -0.1)) "--out" out]
+              #"\[:sde :lr\] must be a positive finite number, got -0.1"]
+             ["bad --set" ["run" good "--out" out "--set" "sde.lr=0"] #"\[:sde :lr\] must be .*--set sde.lr=0"]
+             ["unknown key" ["run" good "--out" out "--set" "sde.batchsize=4"] #"\[:sde :batchsize\].*Did you mean :batch-size"]
+             ["missing pi0" ["run" (write-file "b2.edn" (assoc-in tiny-sde [:sde :modes 1] {:s 0.5})) "--out" out]
+              #"\[:sde :modes 1\] needs :pi0"]
+             ["misspelt kind" ["run" (write-file "b3.edn" (assoc tiny-sde :kind :sed)) "--out" out] #"\[:kind\] .*Did you mean :sde"]
+             ["seed under :sde" ["run" good "--out" out "--set" "sde.seed=1"] #"\[:sde :seed\].*top-level :seed"]
+             ["bad grid point" ["sweep" (write-file "bs.edn" {:base tiny-sde :grid {[:sde :paths] [10 0]}}) "--out" out]
+              #"Grid point 1 .*\[:sde :paths\] must be an integer from 1"]
+             ["inspect" ["inspect" good] #"an :sde experiment, which has no network to inspect"]]]
+      (testing what
+        (let [{:keys [code out err]} (apply cli args)]
+          (is (= 2 code) err)
+          (is (re-find pattern err) err)
+          (is (one-paragraph? err) err)
+          (is (= "" out))
+          (is (not (.exists (io/file (path "never")))) "nothing written"))))
+    (testing "validate prints the experiment with every SDE default filled"
+      (let [{:keys [code out]} (cli "validate" good)
+            v (edn/read-string out)]
+        (is (= 0 code))
+        (is (= (spec/normalize tiny-sde) v))
+        (is (= :euler-maruyama (get-in v [:sde :scheme])))
+        (is (not (str/includes? out "add :optimizer")))))))
+
+(deftest describe-lists-the-sde-options
+  (let [{:keys [code out]} (cli "describe")
+        sde-section (second (re-find #"(?s)\nSDE  \(\[:sde\] of an :sde experiment\)(.*?)\n\n[A-Z]" out))]
+    (is (= 0 code))
+    (is (some? sde-section))
+    (doseq [k (keys (get-in (spec/describe) [:sde :keys]))]
+      (is (str/includes? sde-section (str (pr-str k) "  ")) k))
+    (is (not (str/includes? sde-section ":<metric>")) "only the record node collapses metric options")
+    (is (re-find #":kind  one of :network, :sde; optional" out))))

@@ -4,10 +4,16 @@
   sizes), the ensemble against single-path integration with the documented
   increments, the noise-free limit against gradient flow, stationary statistics
   against dlnlab.theory, determinism across thread counts, boundary and divergence
-  handling, and the spec's error messages."
+  handling, and the spec's error messages. As an experiment kind: a run through
+  dlnlab.core/run against a direct simulation, sweeps over the learning rate,
+  the experiment schema's errors; the weak error against full-network SGD."
   (:require [clojure.edn :as edn]
             [clojure.test :refer [deftest is testing]]
+            [dlnlab.core :as core]
+            [dlnlab.plot :as plot]
             [dlnlab.sde :as sde]
+            [dlnlab.spec :as spec]
+            [dlnlab.sweep :as sweep]
             [dlnlab.theory :as th])
   (:import [dlnlab.kernel Normal Rng Sde]))
 
@@ -380,6 +386,220 @@
       (is (every? true? (map #(close? %1 %2 1e-12) orbit (take 51 (iterate #(th/gd-map 2.3 3 %) 0.6)))))))
   (is (thrown? clojure.lang.ExceptionInfo (sde/gd-orbit 2.3 0 0.6 5)))
   (is (= [:n] (:path (ex-data (try (sde/gd-orbit 2.3 3 0.6 -1) (catch clojure.lang.ExceptionInfo e e)))))))
+
+(deftest spec-defaults-agree-with-the-experiment-schema
+  ;; the :sde node of dlnlab.spec/schema repeats simulate's defaults (dlnlab.spec
+  ;; cannot require this namespace); they must not drift apart
+  (let [d (:sde spec/defaults)]
+    (is (= (dissoc sde/defaults :seed :record) (dissoc d :record)))
+    (is (= {} (:record d)))
+    (is (= (:record sde/defaults) (get-in (spec/normalize {:kind :sde :sde {:modes [{:s 1.0 :pi0 0.1}]}}) [:sde :record])))
+    (is (= (:seed sde/defaults) (get-in spec/defaults [:sde-experiment :seed])))))
+
+;; --- as an experiment kind ----------------------------------------------------------------
+
+(def ^:private small-experiment
+  {:kind :sde :seed 21
+   :sde {:modes [{:s 1.0 :pi0 0.02} {:s 0.4 :pi0 0.02}] :depth 2 :lr 0.05 :batch-size 4 :label-noise 0.2
+         :paths 300 :dt 0.01 :time 12.0 :record {:points 25 :paths 3}}})
+
+(deftest an-sde-experiment-runs-through-core-run
+  (let [r (core/run small-experiment)
+        exp (spec/normalize small-experiment)
+        sim (sde/simulate (assoc (:sde exp) :seed 21))
+        traj (:trajectory r)]
+    (testing "the outer shape of a run's result, as plain data"
+      (is (= #{:experiment :status :stop-reason :trajectory :final :analysis :meta} (set (keys r))))
+      (is (= exp (:experiment r)))
+      (is (= :completed (:status r)))
+      (is (= r (edn/read-string (pr-str r)))))
+    (testing "the trajectory holds the simulation's statistics, one row per recorded time"
+      (is (= (:time sim) (:time traj)))
+      (is (= (:mean sim) (:mean traj)))
+      (is (= (:std sim) (:std traj)))
+      (is (= (get-in sim [:quantiles 0.05]) (:q0.05 traj)))
+      (is (every? #(= 25 (count %)) (vals traj)))
+      (is (every? true? (map #(close? (* 0.01 (double %1)) %2 1e-12) (rest (:step traj)) (rest (:time traj)))) "time = dt x step")
+      (is (= (get-in sim [:paths 2 7 1]) (get-in traj [:paths 7 2 1])) "path 3, time 8, mode 2"))
+    (testing "result-ensemble gives back exactly what simulate returns"
+      (is (= sim (sde/result-ensemble r)))
+      (is (= sim (sde/result-ensemble (edn/read-string (pr-str r))))))
+    (testing "the analyses are those of the simulation"
+      (is (= (sde/learning-time-distribution sim) (get-in r [:analysis :learning-times])))
+      (is (= (sde/diffusion-peak sim) (get-in r [:analysis :diffusion-peak])))
+      (is (= (sde/stationary-comparison sim {:mode 1}) (get-in r [:analysis :stationary 1])))
+      (is (= [1.0 0.4] (get-in r [:analysis :mode-targets]))))
+    (testing "the same experiment gives the same result (meta aside)"
+      (is (= (dissoc r :meta) (dissoc (core/run small-experiment) :meta))))))
+
+(deftest sweeps-vary-sde-keys
+  (let [base (-> small-experiment (assoc-in [:sde :paths] 400) (assoc-in [:sde :record :paths] 0))
+        rs (core/sweep base {[:sde :lr] [0.01 0.1]} {:jobs 1})
+        [lo hi] rs]
+    (is (= [0.01 0.1] (mapv #(get-in % [:experiment :sde :lr]) rs)))
+    (is (= [{[:sde :lr] 0.01} {[:sde :lr] 0.1}] (mapv #(get-in % [:sweep :point]) rs)))
+    (testing "each point is the run of its point experiment (seed derived from the point)"
+      (is (= (dissoc hi :meta :sweep)
+             (dissoc (core/run (sweep/point-experiment base [[[:sde :lr] 0.1]])) :meta)))
+      (is (not= (get-in lo [:experiment :seed]) (get-in hi [:experiment :seed]))))
+    (testing "the stationary variance grows in proportion to lr"
+      ;; Gibbs variance T L s^(2-2/L) with T = lr sigma^2 / (2B) (SCIENCE.md §7): ten
+      ;; times larger at lr 0.1; the discrete correction 1/(1 - lr S / 2) and the
+      ;; sampling error of 400 paths (sd of a sample variance sqrt(2/400) = 7%) keep
+      ;; the measured ratio within 10 x [0.75, 1.35]
+      (doseq [i [0 1]]
+        (let [v (fn [r] (get-in r [:analysis :stationary i :variance]))
+              ratio (/ (double (v hi)) (double (v lo)))]
+          (is (< 7.5 ratio 13.5) (str "mode " i ": " ratio)))))))
+
+(defn- layer [fig series] (first (filter #(= series (:series %)) (mapcat :layers (:panels fig)))))
+
+(deftest sde-results-get-the-sde-figures
+  (let [r (core/run small-experiment)
+        traj (:trajectory r)]
+    (is (= [:sde-ensemble :learning-times :stationary] (plot/standard-figure-names r)))
+    (is (= [:sde-ensemble :learning-times]
+           (plot/standard-figure-names (core/run (assoc-in small-experiment [:sde :label-noise] 0.0))))
+        "no stationary density without label noise")
+    (testing "the ensemble figure draws the trajectory's mean and outer quantiles, with the targets"
+      (let [fig (plot/figure :sde-ensemble r)]
+        (is (= (mapv (fn [t m] [t (m 1)]) (:time traj) (:mean traj)) (:points (layer fig "mode 2, mean"))))
+        (is (= (mapv #(% 0) (:q0.95 traj)) (mapv #(nth % 2) (:points (layer fig "mode 1, 5–95% band")))))
+        (is (= 0.4 (:y (layer fig "target s2 = 0.4"))))))
+    (testing "the stationary histogram holds every path's final value, with the analytic density"
+      (let [fig (plot/figure :stationary r {:mode 1})
+            bars (:points (layer fig "simulation (n = 300)"))]
+        (is (some? bars))
+        (is (< (Math/abs (- 1.0 (double (reduce + (map (fn [[x0 x1 h]] (* (- (double x1) (double x0)) (double h))) bars))))) 1e-12))
+        (is (= (count (get-in r [:analysis :stationary 1 :histogram :theory-density]))
+               (count (:points (layer fig "analytic density")))))))
+    (testing "the learning-time histogram counts the paths that reached the smallest fraction"
+      (let [fig (plot/figure :learning-times r)
+            learned (fn [i] (count (keep #(% i) (get-in r [:final :first-passage 0.5]))))]
+        (is (= [(learned 0) (learned 1)]
+               (mapv (fn [nm] (reduce + (map #(nth % 2) (:points (layer fig nm))))) ["mode 1" "mode 2"])))))))
+
+(def ^:private valid-experiment {:kind :sde :sde valid})
+
+(deftest experiment-errors-match-simulate-errors
+  ;; every bad simulate spec of every-spec-error-names-key-value-and-allowed, given
+  ;; under :sde, fails the experiment's validation at [:sde <the same path>] naming
+  ;; the value (a missing :pi0 is named at the missing key itself)
+  (doseq [[change path value] [[{:modes []} [:modes] []]
+                               [{:modes [{:s -1.0 :pi0 0.1}]} [:modes 0 :s] -1.0]
+                               [{:modes [{:s 1.0 :pi0 0.0}]} [:modes 0 :pi0] 0.0]
+                               [{:modes [{:s 1.0}]} [:modes 0 :pi0] nil]
+                               [{:modes [{:s 1.0 :pi-0 0.1}]} [:modes 0 :pi-0] 0.1]
+                               [{:depth 1} [:depth] 1]
+                               [{:depth 2.5} [:depth] 2.5]
+                               [{:lr 0} [:lr] 0]
+                               [{:batch-size -2} [:batch-size] -2]
+                               [{:label-noise -0.1} [:label-noise] -0.1]
+                               [{:paths 0} [:paths] 0]
+                               [{:dt ##Inf} [:dt] ##Inf]
+                               [{:time -1.0} [:time] -1.0]
+                               [{:time 0.001 :dt 0.01} [:time] 0.001]
+                               [{:scheme :rk4} [:scheme] :rk4]
+                               [{:threads 0} [:threads] 0]
+                               [{:boundary :sticky} [:boundary] :sticky]
+                               [{:noise "yes"} [:noise] "yes"]
+                               [{:bound 0.01} [:bound] 0.01]
+                               [{:learned-fractions [0.5 1.0]} [:learned-fractions 1] 1.0]
+                               [{:learned-fractions []} [:learned-fractions] []]
+                               [{:record {:points 1}} [:record :points] 1]
+                               [{:record {:every-time 0}} [:record :every-time] 0]
+                               [{:record {:paths -1}} [:record :paths] -1]
+                               [{:record {:quantiles [0.5 2]}} [:record :quantiles 1] 2]
+                               [{:record {:points 5 :every-time 0.1}} [:record] {:points 5 :every-time 0.1}]
+                               [{:record {:pionts 5}} [:record :pionts] 5]
+                               [{:batchsize 4} [:batchsize] 4]]]
+    (let [exp (update valid-experiment :sde merge change)
+          e (try (core/run exp) nil (catch clojure.lang.ExceptionInfo e e))
+          data (ex-data e)
+          msg (ex-message e)]
+      (is (some? e) (pr-str change))
+      (when e
+        (is (= (into [:sde] path) (:path data)) msg)
+        (is (= value (:value data)) msg)
+        (is (contains? data :allowed))
+        (is (.contains ^String msg (pr-str (if (nil? value) (peek path) (into [:sde] path)))) msg)
+        ;; an unknown key's message lists the allowed keys instead of its value
+        (when (and (some? value) (not (re-find #"unknown key" msg)))
+          (is (.contains ^String msg (pr-str value)) msg)))))
+  (testing "near misses get a suggestion"
+    (doseq [[exp hint] [[(assoc-in valid-experiment [:sde :batchsize] 4) :batch-size]
+                        [(assoc-in valid-experiment [:sde :modes 0 :pi-0] 0.1) :pi0]
+                        [(assoc valid-experiment :kind :sed) :sde]]]
+      (let [e (try (core/run exp) nil (catch clojure.lang.ExceptionInfo e e))]
+        (is (= hint (:did-you-mean (ex-data e))) (ex-message e))
+        (is (.contains ^String (ex-message e) (str "Did you mean " hint)) (ex-message e)))))
+  (testing "the seed is the experiment's, and the simulation keys go under :sde"
+    (let [e (try (core/run (assoc-in valid-experiment [:sde :seed] 3)) (catch clojure.lang.ExceptionInfo e e))]
+      (is (= [:sde :seed] (:path (ex-data e))))
+      (is (re-find #"top-level :seed" (ex-message e))))
+    (let [e (try (core/run {:kind :sde :lr 0.1 :sde valid}) (catch clojure.lang.ExceptionInfo e e))]
+      (is (= [:lr] (:path (ex-data e))))
+      (is (re-find #"belongs under :sde" (ex-message e))))
+    (let [e (try (core/run {:kind :sde}) (catch clojure.lang.ExceptionInfo e e))]
+      (is (= [:sde] (:path (ex-data e))))))
+  (testing "a network experiment may say :kind :network; the keys of one kind are unknown to the other"
+    (is (= :network (:kind (spec/normalize {:kind :network :model {:kind :chain :depth 1}
+                                            :task {:kind :matrix-factorization :singular-values [1.0]}}))))
+    (is (= [:model] (:path (ex-data (try (core/run (assoc valid-experiment :model {:kind :chain}))
+                                         (catch clojure.lang.ExceptionInfo e e))))))))
+
+;; --- weak error against full-network SGD ----------------------------------------------
+
+(defn- gd-vs-flow-gap
+  "max over the modes and times t = lr n of |pi after n steps of the balanced per-mode
+  GD map - pi(t) of gradient flow| (dlnlab.theory, SCIENCE.md §4): the deterministic
+  O(lr) part of the weak error between SGD and its SDE."
+  ^double [modes depth lr times]
+  (let [l (long depth) lr (double lr)]
+    (double (reduce max (for [{:keys [s pi0]} modes t times]
+                          (let [n (long (Math/round (/ (double t) lr)))
+                                a (loop [k 0 a (Math/pow (double pi0) (/ 1.0 l))]
+                                    (if (< k n) (recur (inc k) (th/gd-step {:s s :depth l :lr lr} a)) a))]
+                            (Math/abs (- (Math/pow a l) (th/gradient-flow-pi {:s s :pi0 pi0 :depth l} t)))))))))
+
+(defn- excess
+  "|error| - 4 combined standard errors at each time and mode, flattened."
+  [c]
+  (mapcat (fn [errs nse sse] (map (fn [e a b] (- (double e) (* 4.0 (Math/sqrt (+ (* (double a) (double a)) (* (double b) (double b)))))))
+                                   errs nse sse))
+          (:abs-error c) (:network-std-error c) (:sde-std-error c)))
+
+(deftest weak-error-against-full-network-sgd
+  ;; modes listed with the smaller target first, so the network's order (decreasing s) differs
+  (let [modes [{:s 0.5 :pi0 0.08} {:s 1.0 :pi0 0.05}]
+        spec (fn [lr] {:modes modes :depth 2 :lr lr :batch-size 64 :label-noise 0.1 :paths 4000
+                       :dt 0.001 :time 5.0 :seed 2 :record {:points 501}})
+        small (sde/compare-with-network (spec 0.01) {:seeds 48})
+        large (sde/compare-with-network (spec 0.2) {:seeds 48})
+        gap-small (gd-vs-flow-gap modes 2 0.01 (:times small))
+        gap-large (gd-vs-flow-gap modes 2 0.2 (:times large))]
+    (testing "the network starts aligned and balanced at pi0, mode by mode"
+      (is (every? true? (map #(close? %1 (:pi0 %2) 1e-12) (first (:network-mean small)) modes)))
+      (is (= 0.0 (first (:times small))))
+      (is (= [48 0] [(:runs small) (:diverged small)]))
+      (is (= {:kind :balanced-aligned :strengths [0.05 0.08] :hidden-basis :identity}
+             (get-in small [:experiment :model :init]))))
+    (testing "the common grid is t = lr x steps"
+      (is (every? true? (map #(close? (* 0.01 (double %1)) %2 1e-12) (rest (:steps small)) (rest (:times small)))))
+      (is (close? 5.0 (peek (:times small)) 1e-12)))
+    (testing "small lr: the SDE mean is the network mean up to O(lr) and sampling error"
+      ;; weak error = bias + sampling error; the bias is O(lr) and its deterministic part
+      ;; is the GD-vs-gradient-flow gap (computed above without either simulation); twice
+      ;; it covers the noise-driven O(lr) terms, four combined standard errors the two
+      ;; Monte Carlo means
+      (is (every? #(<= (double %) (* 2.0 gap-small)) (excess small)))
+      (is (< (double (:relative small)) 0.01)))
+    (testing "large lr: the error is a real bias, of the size of the GD-vs-flow gap"
+      (is (pos? (double (reduce max (excess large)))) "beyond four standard errors somewhere")
+      (is (>= (double (:max-abs-error large)) (* 0.5 gap-large)))
+      (is (every? #(<= (double %) (* 2.0 gap-large)) (excess large)) "and no larger than the small-lr bound scaled to this lr")
+      ;; (the small-lr error is mostly sampling error, about two standard errors)
+      (is (> (double (:max-abs-error large)) (* 3.0 (double (:max-abs-error small))))))))
 
 (deftest zz-report-measured-orders
   ;; prints the strong orders measured above (for the record; the assertions are above)

@@ -1,10 +1,13 @@
 (ns dlnlab.theory-test
   "Every function of dlnlab.theory against an independent route: closed forms against
   ODE integration, 2-cycles against the map, invariants against integrated pathway
-  flows, sharpness against Gauss-Newton matrices from finite-difference Jacobians,
+  flows, sharpness against Gauss-Newton matrices from finite-difference Jacobians
+  and against the dense Hessian of networks built by the engine at those points,
   noise variances against Monte Carlo minibatches, the stationary density against
   the Fokker-Planck zero-flux condition and a trapezoid quadrature."
   (:require [clojure.test :refer [deftest is testing]]
+            [dlnlab.core :as core]
+            [dlnlab.hessian :as hessian]
             [dlnlab.theory :as th])
   (:import [dlnlab.kernel Blas Rng Sde]))
 
@@ -403,3 +406,70 @@
         (is (contains? (ex-data e) :value))
         (is (string? (:allowed (ex-data e))))
         (is (re-find (re-pattern (str ":" (name k))) (ex-message e)))))))
+
+;; --- sharpness against the engine's dense Hessian ------------------------------------
+
+(defn- engine-spectrum
+  "Eigenvalues (descending) of the dense Hessian that dlnlab.core builds from exact
+  HVPs for the experiment's network at its initialization."
+  [exp]
+  (hessian/dense-eigenvalues (core/hessian (core/network exp))))
+
+(defn- nonzero [ev]
+  (let [top (double (reduce max (map #(Math/abs (double %)) ev)))]
+    (vec (filter #(> (Math/abs (double %)) (* 1e-9 top)) ev))))
+
+(deftest balanced-minimum-spectrum-matches-the-engine-hessian
+  ;; a chain initialized aligned and balanced with pi_i = s_i sits at a global
+  ;; minimum of matrix factorization; hidden widths wider than the rank and a
+  ;; rectangular target exercise the zero-padded directions
+  (doseq [[depth s dims width] [[2 [2.0 0.5] [2 2] 2]
+                                [3 [3.0 1.2] [3 2] 4]
+                                [4 [1.7 0.4 0.9] [3 3] 3]
+                                [5 [1.3] [2 3] 2]]]
+    (let [exp {:seed 4
+               :model {:kind :chain :depth depth :width width
+                       :init {:kind :balanced-aligned :strengths (vec (sort > s))}}
+               :task {:kind :matrix-factorization :singular-values s :dims dims :basis :random}}
+          net (core/network exp)
+          ev (engine-spectrum exp)
+          expected (mapv :value (th/hessian-eigenvalues-at-minimum s depth {:dims dims}))
+          got (nonzero ev)
+          label (str "depth " depth " s " s " dims " dims " width " width)]
+      (is (< (core/loss net) 1e-20) (str "at the global minimum: " label))
+      (is (every? #(> (double %) (* -1e-9 (double (first ev)))) ev) (str "positive semi-definite: " label))
+      (is (= (count expected) (count got)) (str "as many nonzero eigenvalues as pairs (i, j) with a nonzero term: " label))
+      (is (every? true? (map #(close? %1 %2 1e-9) got expected)) label)
+      (is (close? (first ev) (th/single-path-sharpness (reduce max s) depth) 1e-9) (str "sharpness: " label)))))
+
+(defn- split-network
+  "A multi-pathway network of K chains of depth L at a global minimum of the one-mode
+  target s (dims 2 x 2, so the other directions are present), mode shares per pathway."
+  [s depth shares]
+  {:seed 9
+   :model {:kind :multi-pathway :pathways (count shares) :depth depth :width 2
+           :init {:kind :pathway-split :strengths [s] :shares (mapv vector shares)}}
+   :task {:kind :matrix-factorization :singular-values [s] :dims [2 2]}})
+
+(deftest split-and-single-path-sharpness-match-the-engine-hessian
+  (doseq [depth [2 3 4] k [2 3]
+          :let [s 1.5
+                k (long k)
+                single (vec (cons 1.0 (repeat (dec k) 0.0)))
+                equal (vec (repeat k (/ 1.0 k)))
+                uneven (let [w (mapv #(Math/pow 2.0 (- (double %))) (range k))
+                             tot (double (reduce + w))]
+                         (mapv #(/ (double %) tot) w))
+                label (str "L = " depth ", K = " k)]]
+    (testing label
+      (let [top (fn [shares] (first (engine-spectrum (split-network s depth shares))))
+            s-single (top single) s-equal (top equal) s-uneven (top uneven)
+            window (th/rebalancing-window s k depth)]
+        (is (close? s-single (th/single-path-sharpness s depth) 1e-9) "single path: L s^(2-2/L)")
+        (is (close? s-equal (th/equal-split-sharpness s k depth) 1e-9) "equal split: L s^(2-2/L) K^(2/L-1)")
+        (is (close? s-uneven (th/multi-pathway-sharpness (mapv #(* s (double %)) uneven) depth) 1e-9) "any split: L sum_k pi_k^(2-2/L)")
+        (is (close? (:sharpness-single window) s-single 1e-9))
+        (is (close? (:sharpness-split window) s-equal 1e-9))
+        (if (= depth 2)
+          (is (close? s-single s-equal 1e-9) "at L = 2 the split does not change the sharpness")
+          (is (< s-equal s-uneven s-single) "L > 2: the more even the split, the flatter"))))))
