@@ -28,7 +28,8 @@
   teacher by O(1/sqrt(n))) and correlations between steps that reuse samples.
 
   `reproduce` runs everything and returns a plain-data report; `reduced` is the
-  seconds-long version the tests run; `write-figures!` draws the figures."
+  seconds-long version the tests run; `write-figures!` draws the figures. What
+  the runs show, with numbers, is in examples/papers/saddle-to-saddle.md."
   (:refer-clojure :exclude [reduced])
   (:require [clojure.java.io :as io]
             [clojure.string :as str]
@@ -918,11 +919,13 @@
   paths; network 40 seeds, t up to 24); weak error at lr 0.0025 ... 0.04 over 60
   seeds (SDE 2000 paths), plus B = 16 at lr 0.01 and 0.04 and sigma = 0.5 at lr
   0.005 and 0.02.
-  :full (a few minutes): 120 seeds for the diffusion, 200 for the weak error
-  (lr 0.00125 ... 0.04), 80 for the stationary runs, 4000 SDE paths.
+  :full (several minutes): 120 seeds for the diffusion (SDE 4000 paths), 160
+  for the weak error at lr 0.00125 ... 0.04 (SDE 3000 paths) and for B = 16
+  and sigma = 0.5 at lr 0.0025, 0.01, 0.04; stationary at lr 0.005, 0.01, 0.02,
+  0.05 (SDE 8000 paths, dt 0.0005; network 80 seeds, t up to 40).
   :reduced (seconds; the tests): diffusion at lr 0.005 over 24 seeds (SDE 400
   paths); stationary at lr 0.01 and 0.05 (SDE only, 2000 paths); weak error over
-  t <= 4 (the top mode's transition) at lr 0.005 and 0.04 with B = 32 and 64
+  t <= 4 (the top mode's transition) at lr 0.0025 and 0.04 with B = 32 and 64
   seeds (SDE 1000 paths)."
   {:quick {:diffusion {:lr 0.005 :seeds 40 :paths 2000 :dt 0.001 :window 5 :contrast-noise 2.0 :network-contrast? true}
            :stationary {:lrs [0.01 0.05] :label-noise 0.5 :paths 4000 :dt 0.001 :sde-time 4.0 :seeds 40
@@ -930,15 +933,15 @@
            :weak-error {:lrs [0.0025 0.005 0.01 0.02 0.04] :seeds 60 :paths 2000}
            :batch-contrast {:batch-size 16 :lrs [0.01 0.04]}
            :label-noise {:label-noise 0.5 :lrs [0.005 0.02]}}
-   :full {:diffusion {:lr 0.005 :seeds 120 :paths 4000 :dt 0.0005 :window 5 :contrast-noise 2.0 :network-contrast? true}
+   :full {:diffusion {:lr 0.005 :seeds 120 :paths 4000 :dt 0.001 :window 5 :contrast-noise 2.0 :network-contrast? true}
           :stationary {:lrs [0.005 0.01 0.02 0.05] :label-noise 0.5 :paths 8000 :dt 0.0005 :sde-time 4.0 :seeds 80
                        :net-time 40.0 :burn-time 4.0 :sample-time 0.1}
-          :weak-error {:lrs [0.00125 0.0025 0.005 0.01 0.02 0.04] :seeds 200 :paths 4000}
+          :weak-error {:lrs [0.00125 0.0025 0.005 0.01 0.02 0.04] :seeds 160 :paths 3000}
           :batch-contrast {:batch-size 16 :lrs [0.0025 0.01 0.04]}
           :label-noise {:label-noise 0.5 :lrs [0.0025 0.01 0.04]}}
    :reduced {:diffusion {:lr 0.005 :seeds 24 :paths 400 :dt 0.002 :window 5 :contrast-noise 2.0 :network-contrast? true}
              :stationary {:lrs [0.01 0.05] :label-noise 0.5 :paths 2000 :dt 0.001 :sde-time 3.0 :seeds 0}
-             :weak-error {:lrs [0.005 0.04] :seeds 64 :paths 1000 :time 4.0 :batch-size 32}}})
+             :weak-error {:lrs [0.0025 0.04] :seeds 64 :paths 1000 :time 4.0 :batch-size 32}}})
 
 (def claim
   "The claim reproduced (issue 6, item 4; SCIENCE.md §7 [SDE])."

@@ -162,7 +162,7 @@
   (let [[small large] (get-in @report [:weak-error :main :rows])]
     (is (< (double (:lr small)) (double (:lr large))))
     (is (< (double (:weak-error small)) 0.05))
-    (testing "contrast: 8x the learning rate"
+    (testing "contrast: 16x the learning rate"
       (is (> (double (:weak-error large)) 0.05))
       (is (> (double (:weak-error large)) (* 2.0 (double (:weak-error small))))))))
 
