@@ -1,0 +1,174 @@
+(ns dlnlab.papers.saddle-to-saddle-test
+  "The [SDE] reproduction (SCIENCE.md §7): what this namespace adds (the
+  linearized stationary variances, the shape fit, the second-difference
+  diffusion estimator, the weak error) against independent routes (Monte Carlo
+  of the linear recursion, synthetic bins and paths with a known diffusion, a
+  hand computation), and the claims on `reduced` with margins and their
+  contrast cases (large label noise: no peak before learning; SGD's own step:
+  off the continuous stationary density; large lr: large weak error)."
+  (:require [clojure.edn :as edn]
+            [clojure.test :refer [deftest is testing]]
+            [dlnlab.papers.saddle-to-saddle :as s2s]
+            [dlnlab.theory :as th])
+  (:import [java.util Random]))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+(defn- rel ^double [a b] (/ (Math/abs (- (double a) (double b))) (Math/abs (double b))))
+
+;; ---------------------------------------------------------------- theory added here
+
+(deftest linear-variances-match-monte-carlo-of-the-linear-recursion
+  ;; e <- (1 - lr S) e + lr S sqrt((2 e^2 + sigma^2)/B) xi, the linearized SGD step
+  ;; of a learned mode, simulated directly; the formula is its exact fixed point.
+  (doseq [[s L lr B sigma] [[3.0 3 0.05 4 0.5] [1.0 2 0.2 2 0.3] [2.0 4 0.02 1 1.0]]]
+    (let [p {:s s :depth L :lr lr :batch-size B :label-noise sigma}
+          S (th/single-path-sharpness s L)
+          x (* (double lr) S)
+          rng (Random. 7)
+          n 20000 steps 400
+          es (double-array n)]
+      (dotimes [_ steps]
+        (dotimes [k n]
+          (let [e (aget es k)]
+            (aset es k (+ (* (- 1.0 x) e)
+                          (* x (Math/sqrt (/ (+ (* 2.0 e e) (* (double sigma) (double sigma))) (double B)))
+                             (.nextGaussian rng)))))))
+      (let [v (/ (double (areduce es k acc 0.0 (+ acc (* (aget es k) (aget es k))))) n)
+            f (s2s/linear-stationary-variance p {:discrete? true})]
+        (testing (str p)
+          ;; 5 standard errors of a variance from n normal-ish samples
+          (is (< (rel v f) (* 5.0 (Math/sqrt (/ 2.0 n)))) (str "MC " v " formula " f))
+          (testing "the SCIENCE.md discrete formula drops the 2 e^2 noise and is lower"
+            (is (< (th/discrete-stationary-variance p) f))))))))
+
+(deftest linear-variances-reduce-to-sciences-formulas-for-small-lr
+  (doseq [L [2 3 4]]
+    (let [p {:s 1.5 :depth L :lr 1e-5 :batch-size 8 :label-noise 0.4}]
+      (is (< (rel (s2s/linear-stationary-variance p) (th/gibbs-variance p)) 1e-4))
+      (is (< (rel (s2s/linear-stationary-variance p {:discrete? true}) (th/discrete-stationary-variance p)) 1e-4))
+      (testing "and the continuous one is the exact density's variance to O(T)"
+        (is (< (rel (s2s/linear-stationary-variance p) (:variance (th/stationary-density p))) 1e-3)))))
+  (testing "no finite linearized variance once the multiplicative noise wins"
+    (is (nil? (s2s/linear-stationary-variance {:s 1.0 :depth 2 :lr 0.6 :batch-size 1 :label-noise 0.1})))))
+
+(deftest shape-fit-recovers-exponents-and-the-peak
+  (doseq [[p q] [[(- 4.0 (/ 4.0 3)) 2.0] [2.0 2.0] [3.0 1.5]]]
+    (let [p (double p) q (double q)
+          bins (for [k (range 1 20) :let [x (* 0.05 (double k))]]
+                 {:x x :n (+ 10 (long k)) :estimate (* 0.3 (Math/pow x p) (Math/pow (- 1.0 x) q))})
+          fit (s2s/shape-fit bins)]
+      (is (< (Math/abs (- (double (:p fit)) p)) 1e-9))
+      (is (< (Math/abs (- (double (:q fit)) q)) 1e-9))
+      (is (< (Math/abs (- (double (:peak-x fit)) (/ p (+ p q)))) 1e-9))))
+  (testing "on the per-mode formula the fitted peak is pi*/s = 2(L-1)/(3L-2)"
+    (doseq [L [2 3 4]]
+      (let [L (long L)
+            params {:s 2.0 :depth L :lr 0.01 :batch-size 4}
+            bins (for [k (range 1 20) :let [x (* 0.05 (double k))]]
+                   {:x x :n 50 :estimate (th/diffusion params (* 2.0 x))})]
+        (is (< (Math/abs (- (double (:peak-x (s2s/shape-fit bins))) (/ (* 2.0 (dec L)) (- (* 3.0 L) 2.0)))) 1e-9))))))
+
+(defn- synthetic-ensemble
+  "Paths of the per-mode SDE in pi by Euler-Maruyama at step lr, with the drift
+  and diffusion of dlnlab.theory: a process whose diffusion is known exactly."
+  [params n-paths steps seed]
+  (let [lr (double (:lr params)) rng (Random. (long seed))]
+    {:time (mapv #(* lr (double %)) (range (inc (long steps))))
+     :paths (vec (for [_ (range n-paths)]
+                   (loop [k 0 p (double (:pi0 params)) acc [[(:pi0 params)]]]
+                     (if (= k (long steps))
+                       acc
+                       (let [p' (max 1e-12 (+ p (* lr (th/drift params p))
+                                              (* (Math/sqrt (* lr (th/diffusion params p))) (.nextGaussian rng))))]
+                         (recur (inc k) p' (conj acc [p'])))))))}))
+
+(deftest second-difference-estimator-recovers-a-known-diffusion
+  (let [params {:s 2.0 :pi0 0.02 :depth 3 :lr 0.005 :batch-size 2}
+        cfg {:targets [2.0] :lr 0.005 :batch-size 2 :depth 3 :pi0 0.02}
+        ens (synthetic-ensemble params 60 1600 3)
+        [m] (s2s/diffusion-estimate ens cfg {:window 5})]
+    (testing "bulk ratio to the true diffusion within 10% (several thousand samples)"
+      (is (< (Math/abs (- 1.0 (double (:bulk-ratio m)))) 0.1) (str (:bulk-ratio m))))
+    (is (< (Math/abs (- (double (get-in m [:shape-fit :peak-x])) (/ 4.0 7.0))) 0.05))
+    (testing "the diffusion peaks before the paths reach 0.9 s"
+      (is (neg? (double (:aligned-peak m))))
+      (is (< (double (:peak-time m)) (double (get-in m [:learned 0.9 :median])))))
+    (testing "contrast: paths with twice the noise variance (B = 1) give about twice the theory for B = 2"
+      (let [[m1] (s2s/diffusion-estimate (synthetic-ensemble (assoc params :batch-size 1) 60 1600 4) cfg {:window 5})]
+        (is (< (Math/abs (- 2.0 (double (:bulk-ratio m1)))) 0.2) (str (:bulk-ratio m1)))))
+    (testing "an ensemble not recorded every step is refused"
+      (is (thrown-with-msg? clojure.lang.ExceptionInfo #"every step"
+                            (s2s/diffusion-estimate ens (assoc cfg :lr 0.01) {}))))))
+
+(deftest weak-error-by-hand
+  (let [times [0.0 1.0 2.0]
+        moments {:mean [[0.0 0.0] [1.0 0.5] [2.0 1.0]] :se [[0.0 0.0] [0.1 0.05] [0.0 0.0]]}
+        ;; reference on a finer grid: 0, 0.6 (at t = 1 by interpolation) and 2.2 at t = 2
+        ref {:time [0.0 0.5 1.0 1.5 2.0] :mean [[0.0 0.0] [0.3 0.25] [0.6 0.5] [1.4 0.75] [2.2 1.0]]}
+        [m0 m1] (s2s/weak-error times moments ref [2.0 1.0])]
+    (is (< (Math/abs (- 0.2 (double (:weak-error m0)))) 1e-12))   ; |1.0 - 0.6| / 2
+    (is (= 1.0 (:at-time m0)))
+    (is (< (Math/abs (- 0.05 (double (:se-at m0)))) 1e-12))        ; 0.1 / 2, no reference error
+    (is (< (double (:weak-error m1)) 1e-12))))
+
+(deftest ks-thresholds
+  (is (< (Math/abs (- 0.0136 (s2s/ks-threshold 10000 0.05))) 1e-12))
+  (is (< (Math/abs (- 0.0163 (s2s/ks-threshold 10000 0.01))) 1e-12)))
+
+;; ---------------------------------------------------------------- the claims, on the reduced run
+
+(def ^:private report (delay (s2s/reduced)))
+
+(deftest reduced-checks-pass
+  (doseq [[k c] (:checks @report)]
+    (is (:pass? c) (str k " failed: " (pr-str (:failures c))))))
+
+(deftest diffusion-peaks-before-learning
+  (let [{:keys [sde sde-contrast network network-contrast]} (:diffusion @report)]
+    (testing "per-mode SDE: peak before the median learning time, at pi* = 2(L-1)s/(3L-2)"
+      (doseq [m sde]
+        (is (:precedes-learning? m))
+        (is (< (rel (:theory-peak-pi m) (/ (* 4.0 (double (:s m))) 7.0)) 1e-12))
+        (is (< (double (:peak-time m)) (double (get-in m [:median-learned 0.9]))))))
+    (testing "full network: aligned on its own learning each run's diffusion peaks before it, at about pi*"
+      (doseq [m network]
+        (is (neg? (double (:aligned-peak m))))
+        (is (< (Math/abs (- (double (get-in m [:shape-fit :peak-x])) (/ 4.0 7.0))) 0.1))
+        (is (< 0.8 (double (:bulk-ratio m)) 1.25))))
+    (testing "contrast: label noise sigma = 2 removes the interior maximum: no peak before learning"
+      (doseq [m sde-contrast]
+        (is (nil? (:theory-peak-pi m)))
+        (is (not (:precedes-learning? m))))
+      (doseq [m network-contrast]
+        (is (pos? (double (:aligned-peak m))))))))
+
+(deftest stationary-density-with-label-noise
+  (let [st (:stationary @report)]
+    (doseq [{:keys [lr modes]} st m modes]
+      (testing (str "lr " lr " mode " (:mode m))
+        (is (< (double (get-in m [:sde :ks])) (double (get-in m [:sde :ks-threshold-99]))))
+        (is (< (rel (get-in m [:sde :variance]) (get-in m [:theory :exact]))
+               (s2s/variance-tolerance (get-in m [:sde :n]))))))
+    (testing "contrast: aligned SGD at lr S = 0.65 has the discrete-time variance and misses the continuous density"
+      (let [m (first (:modes (peek st)))]
+        (is (> (double (get-in m [:theory :lr-sharpness])) 0.5))
+        (is (> (double (get-in m [:discrete :ks])) (double (get-in m [:discrete :ks-threshold-99]))))
+        (is (< (rel (get-in m [:discrete :variance]) (get-in m [:theory :linear-discrete]))
+               (rel (get-in m [:discrete :variance]) (get-in m [:theory :exact]))))))))
+
+(deftest weak-error-shrinks-with-lr
+  (let [[small large] (get-in @report [:weak-error :main :rows])]
+    (is (< (double (:lr small)) (double (:lr large))))
+    (is (< (double (:weak-error small)) 0.05))
+    (testing "contrast: 16x the learning rate"
+      (is (> (double (:weak-error large)) 0.05))
+      (is (> (double (:weak-error large)) (* 2.0 (double (:weak-error small))))))))
+
+(deftest reduced-report-is-plain-data
+  (let [r @report]
+    (is (= r (edn/read-string (pr-str r))))
+    (is (string? (get-in r [:diffusion :table])))
+    (is (every? #(and (keyword? (:name %)) (vector? (:panels %))) (:figures r)))
+    (is (thrown-with-msg? clojure.lang.ExceptionInfo #":variant" (s2s/reproduce {:variant :nope})))))
