@@ -257,8 +257,8 @@
   "Base of the width sweep: a depth-3 chain D -> N -> N -> 1 at richness
   gamma0 = 2, full-batch GD for 60 steps, loss recorded every step. The sweep
   sets :parameterization (:mup, :ntk), :width and :optimizer :lr. gamma0 = 2
-  makes the NTK network (gamma0' = 2 sqrt(16/N)) go from rich (gamma0' = 1 at
-  N = 64) to lazy (0.125 at N = 4096) over the widths."
+  makes the NTK network (:mup at gamma0' = 2 sqrt(16/N)) go from rich
+  (gamma0' = 1 at N = 64) towards lazy (0.25 at N = 1024) over the widths."
   {:model {:kind :chain :depth 3 :width 64 :parameterization :mup :gamma0 2.0}
    :task sweep-task
    :optimizer {:kind :gd :lr 1.0}
@@ -281,9 +281,9 @@
   128 (gamma0 = 2) on D = 32 inputs with Sigma eigenvalues k^-1, one output, no
   label noise, n = 16 < D training samples (so no interpolant of them need be the
   teacher) and 4096 test samples; 400 steps at eta = 0.5, train and test loss
-  recorded every 5 steps. The comparison sets
-  :optimizer to full-batch GD on the n samples, SGD with batch n/4 in epochs over
-  them, and one-pass SGD (fresh teacher samples every step) with batch n and n/4."
+  recorded every 5 steps. The comparison sets :optimizer to full-batch GD on the
+  n samples, SGD with batch n/4 in epochs over them, and one-pass SGD (fresh
+  teacher samples every step) with batch n and n/4."
   {:model {:kind :chain :depth 3 :width 128 :parameterization :mup :gamma0 2.0}
    :task {:kind :teacher-student :input-dim 32 :output-dim 1 :samples 16 :test-samples 4096
           :covariance {:power-law 1.0}}
@@ -295,8 +295,9 @@
   "Base of the power-law exponent runs: a depth-3 :mup chain of width 256 on
   D = 64 inputs with Sigma eigenvalues k^-2 (SCIENCE.md §2), 8 outputs (so each
   eigendirection's teacher weight averages 8 Gaussians: one output makes the
-  exponent depend strongly on the draw), a Gaussian teacher, 32 D = 2048 samples (full batch, close to the population),
-  2000 GD steps at eta = 0.125 * 2D/L = 5.33: an eighth of the lazy stability
+  exponent depend strongly on the draw), a Gaussian teacher, 32 D = 2048
+  samples (full batch, close to the population), 2000 GD steps at
+  eta = 0.125 * 2D/L = 5.33: an eighth of the lazy stability
   limit 2/c with c = L/D the kernel scale per unit eta at initialization (see
   `isotropic-lazy-losses`), low enough that the rich run does not reach the edge
   of stability. The runs set :gamma0: 0.1 (lazy) and 1.0 (rich)."
@@ -341,6 +342,15 @@
                                          (/ (double (reduce + (map #(Math/log (double %)) xs))) (count xs))))
                        score-rows)))
 
+(defn- ms-per-step
+  "Median over the completed runs of a group of wall milliseconds per step
+  (network build and recording included), or nil."
+  [group steps]
+  (let [xs (sort (keep #(when (= :completed (:status %))
+                          (/ (double (get-in % [:meta :elapsed-ms])) (double steps)))
+                       group))]
+    (when (seq xs) (round-sig (nth xs (quot (count xs) 2))))))
+
 (defn- spread [xs] (when (every? some? xs) (- (long (apply max xs)) (long (apply min xs)))))
 
 (defn- lazy-best
@@ -383,7 +393,8 @@
   {:best-index-by-seed {seed [index per width]} :index-spread-by-seed {seed n}
   :pooled-best-index [index per width] :lazy-best-index [..] :curve-score [score
   at :curve-lr per width, seed-averaged in log]}} :curves {param {:lr :by-width
-  {N [seed-averaged loss per step]}}}}."
+  {N [seed-averaged loss per step]}}} :ms-per-step {param {N median wall ms per
+  step of the first seed's completed runs}}}."
   [{:keys [widths lrs seeds steps curve-lr jobs progress base]
     :or {widths [64 128 256 512 1024] lrs lr-grid seeds [1 2] steps 60 curve-lr 1.0 jobs 2 base width-experiment}}]
   (let [lrs (vec (distinct (sort (conj (vec lrs) (double curve-lr)))))
@@ -418,10 +429,13 @@
                                  :pooled-best-index (mapv (fn [N] (pooled-best (mapv #(:scores (row p % N)) seeds))) widths)
                                  :lazy-best-index (mapv (fn [N] (mapv #(:lazy-best-index (row p % N)) seeds)) widths)
                                  :curve-score (mapv (fn [c] (some-> c (geometric-tail-mean tail-fraction) round-sig)) (pooled-curves p))}])))
+        timing (into {} (for [p params]
+                          [p (into (sorted-map) (for [[N g] (groups p (first seeds))] [N (ms-per-step g steps)]))]))
         curves (into {} (for [p params]
                           [p {:lr (double curve-lr)
                               :by-width (into (sorted-map) (map (fn [N c] [N (some->> c (mapv round-sig))]) widths (pooled-curves p)))}]))]
-    {:widths widths :lrs lrs :seeds seeds :steps steps :runs runs :summary summary :curves curves}))
+    {:widths widths :lrs lrs :seeds seeds :steps steps :runs runs :summary summary :curves curves
+     :ms-per-step timing}))
 
 (defn depth-transfer
   "The learning-rate sweep over depths of :mup residual networks with branches
@@ -437,7 +451,8 @@
   Returns {:depths :lrs :runs [{:seed :depth :scores :final-losses :best-index
   :best-lr}] :summary {:best-index-by-seed {seed [..]} :pooled-best-index [..]
   :distance-to-deepest-by-seed {seed [d per depth]} :pooled-distance-to-deepest [..]}
-  :curves {:lr :by-depth {L [seed-averaged loss per step]}}}."
+  :curves {:lr :by-depth {L [seed-averaged loss per step]}} :ms-per-step {L median
+  wall ms per step}}."
   [{:keys [depths lrs seeds steps curve-lr jobs progress base]
     :or {depths [1 2 4 8 16 32] lrs depth-lr-grid seeds [1 2 3] steps 60 curve-lr 0.25 jobs 2 base depth-experiment}}]
   (let [lrs (vec (distinct (sort (conj (vec lrs) (double curve-lr)))))
@@ -460,6 +475,7 @@
         to-deepest (fn [cs] (mapv #(round-sig (curve-distance % (peek cs))) cs))
         pooled (mapv (fn [i] (mean-log-curve (mapv #(nth (curves %) i) seeds))) (range (count depths)))]
     {:depths depths :lrs lrs :seeds seeds :steps steps :runs runs
+     :ms-per-step (into (sorted-map) (for [[L g] (groups (first seeds))] [L (ms-per-step g steps)]))
      :summary {:best-index-by-seed (into (sorted-map) (for [seed seeds] [seed (mapv #(:best-index (row seed %)) depths)]))
                :pooled-best-index (mapv (fn [L] (pooled-best (mapv #(:scores (row % L)) seeds))) depths)
                :distance-to-deepest-by-seed (into (sorted-map) (for [seed seeds] [seed (to-deepest (curves seed))]))
@@ -772,18 +788,19 @@
        "regime than in the lazy one."))
 
 (def variants
-  "Options of each part per variant. :quick fits in about 10 minutes on 2 cores;
-  :full uses more seeds, wider and deeper networks and a larger D for the
-  exponent (tens of minutes)."
+  "Options of each part per variant. :quick takes about 3 minutes on 2 cores
+  (10 under heavy load). :full adds width 2048, depth 64, four seeds for the
+  sweeps, and D = 128, N = 512, 4000 steps and gamma0 0.25 for the exponent:
+  about an hour on 2 cores, most of it width 2048 and depth 64, whose steps are
+  slowed by the whole-array copies of Blas/gemm (see examples/papers/transfer.md)."
   {:quick {:width {:widths [64 128 256 512 1024] :seeds [1 2] :steps 60}
            :depth {:depths [1 2 4 8 16 32] :seeds [1 2 3] :steps 60}
            :data {:seeds [1 2] :steps 400}
            :power-law {:gamma0s [0.1 1.0]}}
    :full {:width {:widths [64 128 256 512 1024 2048] :seeds [1 2 3 4] :steps 60}
-          :depth {:depths [1 2 4 8 16 32 64] :seeds [1 2 3 4] :steps 60
-                  :base (assoc-in depth-experiment [:model :width] 256)}
+          :depth {:depths [1 2 4 8 16 32 64] :seeds [1 2 3 4] :steps 60}
           :data {:seeds [1 2 3 4] :steps 1000}
-          :power-law {:gamma0s [0.05 0.1 0.25 0.5 1.0] :seeds [1 2 3] :steps 4000
+          :power-law {:gamma0s [0.1 0.25 1.0] :seeds [1 2] :steps 4000
                       :base (-> power-law-experiment
                                 (assoc-in [:model :width] 512)
                                 (assoc-in [:task :input-dim] 128)
@@ -804,12 +821,17 @@
   under :width :depth :data :power-law (merged over the variant's).
   Returns {:paper :claim :variant :parts {part {:result .. :verdict .. :elapsed-ms
   ..}} :figures [figure data ...] :elapsed-ms}; see `width-transfer`,
-  `depth-transfer`, `data-reuse` and `power-law` for each :result."
+  `depth-transfer`, `data-reuse` and `power-law` for each :result.
+  Throws ex-info {:path :value :allowed} for an unknown :variant or part."
   ([] (reproduce {}))
   ([{:keys [variant jobs progress parts] :or {variant :quick jobs 2 parts [:width :depth :data :power-law]} :as opts}]
    (when-not (contains? variants variant)
      (throw (ex-info (str "[:variant] must be one of " (pr-str (keys variants)) ", got " (pr-str variant) ".")
                      {:path [:variant] :value variant :allowed (set (keys variants))})))
+   (doseq [p parts]
+     (when-not (#{:width :depth :data :power-law} p)
+       (throw (ex-info (str "[:parts] may hold :width, :depth, :data and :power-law, got " (pr-str p) ".")
+                       {:path [:parts] :value p :allowed #{:width :depth :data :power-law}}))))
    (let [t0 (System/nanoTime)
          cfg (fn [k] (merge (get-in variants [variant k]) {:jobs jobs :progress progress} (get opts k)))
          runners {:width [width-transfer width-verdict width-figures]

@@ -243,3 +243,11 @@
     (is (= r (edn/read-string (pr-str r))))
     (is (seq (:figures r)))
     (is (every? #(seq (get-in % [:panels 0 :layers])) (:figures r)))))
+
+(deftest reproduce-rejects-unknown-variants-and-parts
+  (let [e (try (tr/reproduce {:variant :medium}) nil (catch clojure.lang.ExceptionInfo e e))]
+    (is (= [:variant] (:path (ex-data e))))
+    (is (= :medium (:value (ex-data e)))))
+  (let [e (try (tr/reproduce {:parts [:widht]}) nil (catch clojure.lang.ExceptionInfo e e))]
+    (is (= [:parts] (:path (ex-data e))))
+    (is (= :widht (:value (ex-data e))))))
