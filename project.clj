@@ -2,9 +2,10 @@
   :description "Workbench for the training dynamics of deep linear networks: exact Hessians, per-mode SDEs, experiments as data."
   :url "https://example.invalid/dlnlab"
   :license {:name "MIT" :url "https://opensource.org/licenses/MIT"}
-  ;; Only Maven Central is reachable; Clojars is not.
-  :repositories ^:replace [["central" {:url "https://repo1.maven.org/maven2/" :snapshots false}]]
-  :plugin-repositories ^:replace [["central" {:url "https://repo1.maven.org/maven2/" :snapshots false}]]
+  ;; Only Maven Central is reachable; Clojars is not. Leiningen's own "central"
+  ;; entry is the only repository.
+  :repositories ^:replace [~(first leiningen.core.project/default-repositories)]
+  :plugin-repositories ^:replace [~(first leiningen.core.project/default-repositories)]
   :dependencies [[org.clojure/clojure "1.12.4"]
                  [org.bytedeco/openblas "0.3.31-1.5.13"]
                  [org.bytedeco/openblas "0.3.31-1.5.13" :classifier "linux-x86_64"]

@@ -48,18 +48,19 @@
         (or up? down?)))))
 
 (defn period
-  "Period of the late oscillation of the series xs (nils dropped): 1, 2, 4, 8, ...
+  "Period of the late oscillation of the series xs (nils dropped): 1, 2, 3, 4, ...
   up to :max-period, :converged, :aperiodic, or nil.
 
   On the last :window values x (the late part):
   - :converged when max x - min x <= max(:atol, :rtol * max |x|);
   - 1 when x does not oscillate: it is monotone, or smooth at lag 1
     (mean |x_{t+1} - 2x_t + x_{t-1}| <= :tol * S, with S = mean |x_{t+1} - x_t|);
-  - else the smallest p in 2, 4, ..., :max-period with
+  - else the smallest p in 2, 3, ..., :max-period with
     mean |x_{t+p} - 2x_t + x_{t-p}| <= :tol * S: x repeats every p values up to
     a slowly varying trend (a drifting mean or a slowly decaying amplitude); a p
     is tried only when the window holds at least 3p values;
-  - :aperiodic when no p fits (chaos, noise, a longer period).
+  - :aperiodic when no p fits (chaos, noise, a longer period). Every p is tried,
+    so the period-3, 5 and 6 windows inside a chaotic band are found too.
   The period counts values of xs (record rows, see the namespace docstring).
 
   Options: :window (the last half of xs, at least 16 and at most 128 values);
@@ -87,7 +88,7 @@
              (cond
                (or (monotone? x) (fits? 1)) 1
                :else (or (first (filter fits? (take-while #(and (<= ^long % (long max-period)) (<= (* 3 ^long %) w))
-                                                         (iterate #(* 2 ^long %) 2))))
+                                                         (iterate inc 2))))
                          :aperiodic)))))))))
 
 (defn oscillating?

@@ -7,7 +7,8 @@
             [dlnlab.engine :as engine]
             [dlnlab.metrics :as metrics]
             [dlnlab.network :as network]
-            [dlnlab.optim :as optim])
+            [dlnlab.optim :as optim]
+            [dlnlab.spec :as spec])
   (:import [dlnlab.kernel Blas]
            [java.util.concurrent.atomic AtomicBoolean]))
 
@@ -18,6 +19,12 @@
   (or (some-> (clojure.java.io/resource "dlnlab/version.txt") slurp clojure.string/trim) "dev"))
 
 (defn- due? [^long step ^long every] (zero? (rem step every)))
+
+(defn- row-due?
+  "True when some metric's own cadence falls on step (a metric may ask for a finer
+  cadence than the record's :every)."
+  [^long step cadences]
+  (boolean (some (fn [e] (due? step (long e))) (vals cadences))))
 
 (defn- metric-cadences
   "{metric every} for each recorded metric: its own :every or the record's."
@@ -57,14 +64,21 @@
                  (and (instance? clojure.lang.IDeref flag) @flag)))))
 
 (defn- recorder
-  "A recording closure over transient columns; returns {:record! f :columns f}."
+  "A recording closure over the trajectory's columns; returns {:record! f
+  :columns f}. Recording a step again (a run that stops on a step it already
+  recorded) fills that row's missing values instead of adding a row."
   [metric-keys on-record]
   (let [cols (volatile! (into {:step [] :time []} (map (fn [m] [m []]) metric-keys)))]
     {:record! (fn [step time row]
                 (vswap! cols (fn [c]
-                               (reduce (fn [c m] (update c m conj (get row m)))
-                                       (-> c (update :step conj step) (update :time conj time))
-                                       metric-keys)))
+                               (if (= step (peek (:step c)))
+                                 (reduce (fn [c m] (if (nil? (peek (get c m)))
+                                                     (update c m #(conj (pop %) (get row m)))
+                                                     c))
+                                         c metric-keys)
+                                 (reduce (fn [c m] (update c m conj (get row m)))
+                                         (-> c (update :step conj step) (update :time conj time))
+                                         metric-keys))))
                 (when on-record (on-record (assoc row :step step :time time))))
      :columns (fn [] @cols)
      :last-step (fn [] (peek (:step @cols)))}))
@@ -83,22 +97,20 @@
         row! (fn [^long step force?]
                (record! step (* dt step)
                         (measure-row net params cadences (assoc ctx :step step :time (* dt step)) step force?)))]
-    (loop [step 0 last-recorded -1]
-      (let [rec? (due? step every)
-            _ (when rec? (row! step (= step steps)))
-            last-recorded (if rec? step last-recorded)]
-        (if (>= step steps)
-          {:status :completed :step step :time (* dt step) :last-recorded last-recorded}
-          (let [loss (double (gradient! params step))
-                verdict (classify-loss loss stop)
-                verdict (or verdict (when (interrupted? opts) [:stopped :interrupted]))]
-            (when progress (progress {:step step :steps steps :loss loss}))
-            (if verdict
-              (do (when (not= last-recorded step) (row! step true))
-                  {:status (first verdict) :stop-reason (second verdict) :step step :time (* dt step)
-                   :last-recorded step})
-              (do (apply! params step)
-                  (recur (inc step) last-recorded)))))))))
+    (loop [step 0]
+      (when (or (due? step every) (row-due? step cadences) (= step steps))
+        (row! step (= step steps)))
+      (if (>= step steps)
+        {:status :completed :step step :time (* dt step)}
+        (let [loss (double (gradient! params step))
+              verdict (or (classify-loss loss stop)
+                          (when (interrupted? opts) [:stopped :interrupted]))]
+          (when progress (progress {:step step :steps steps :loss loss}))
+          (if verdict
+            (do (row! step true)
+                {:status (first verdict) :stop-reason (second verdict) :step step :time (* dt step)})
+            (do (apply! params step)
+                (recur (inc step)))))))))
 
 (defn- flow-loop
   "Gradient flow on the grid t_k = k * time / steps."
@@ -120,19 +132,67 @@
         row! (fn [^long k force?]
                (record! k (* dt k)
                         (measure-row net params cadences (assoc ctx :step k :time (* dt k)) k force?)))]
-    (loop [k 0 last-recorded -1]
-      (let [rec? (or (due? k every) (= k steps))
-            _ (when rec? (row! k (= k steps)))
-            last-recorded (if rec? k last-recorded)]
-        (if (>= k steps)
-          {:status :completed :step k :time (* dt k)}
-          (let [{:keys [^double loss]} (advance! params (* dt k) (* dt (inc k)))
-                verdict (or (classify-loss loss stop) (when (interrupted? opts) [:stopped :interrupted]))]
-            (when progress (progress {:step (inc k) :steps steps :loss loss}))
-            (if verdict
-              (do (row! (inc k) true)
-                  {:status (first verdict) :stop-reason (second verdict) :step (inc k) :time (* dt (inc k))})
-              (recur (inc k) last-recorded))))))))
+    (loop [k 0]
+      (when (or (due? k every) (row-due? k cadences) (= k steps))
+        (row! k (= k steps)))
+      (if (>= k steps)
+        {:status :completed :step k :time (* dt k)}
+        (let [{:keys [^double loss]} (advance! params (* dt k) (* dt (inc k)))
+              verdict (or (classify-loss loss stop) (when (interrupted? opts) [:stopped :interrupted]))]
+          (when progress (progress {:step (inc k) :steps steps :loss loss}))
+          (if verdict
+            (do (row! (inc k) true)
+                {:status (first verdict) :stop-reason (second verdict) :step (inc k) :time (* dt (inc k))})
+            (recur (inc k))))))))
+
+(defn- run-network
+  "`run` for a network experiment (no :kind, or :kind :network)."
+  [experiment opts]
+  (when-not (contains? experiment :optimizer)
+    (throw (ex-info (str "The experiment has no :optimizer, so there is nothing to run. Add one, e.g. "
+                         ":optimizer {:kind :gd :lr 0.01} with :steps 1000 (kinds: :gd, :sgd, :gradient-flow, :langevin).")
+                    {:path [:optimizer] :value nil :allowed [:gd :sgd :gradient-flow :langevin]})))
+  (let [started (System/currentTimeMillis)
+        net (network/network experiment)
+        exp (:experiment net)
+        params (aclone ^doubles (:params net))
+        metric-keys (vec (get-in exp [:record :metrics]))
+        {:keys [record! columns]} (recorder metric-keys (:on-record opts))
+        flow? (= :gradient-flow (get-in exp [:optimizer :kind]))
+        outcome ((if flow? flow-loop discrete-loop) net params exp opts record!)
+        final-net (assoc net :params params)
+        trajectory (columns)
+        result {:experiment exp
+                :status (:status outcome)
+                :stop-reason (:stop-reason outcome)
+                :trajectory trajectory
+                :final {:step (:step outcome)
+                        :time (:time outcome)
+                        :loss (engine/loss final-net)
+                        :test-loss (network/test-loss final-net)
+                        :weights (when (get-in exp [:record :final-weights] true)
+                                   (network/weights final-net))}}]
+    (assoc result
+           :analysis (analysis/analyze result
+                                       (cond-> {:targets (get-in net [:task :target-svd :singular-values])}
+                                         (not flow?) (assoc :lr (optim/effective-lr net (:optimizer exp)))))
+           :meta {:version version
+                  :elapsed-ms (- (System/currentTimeMillis) started)
+                  :blas (Blas/describe)
+                  :java (System/getProperty "java.version")})))
+
+(defmulti run-kind
+  "Runs an experiment whose :kind is not :network (see `run`): one method per
+  kind, e.g. :sde in dlnlab.sde. Takes the experiment as given (the method
+  validates it) and `run`'s options; returns a result map of the same outer
+  shape as a network run's."
+  (fn [experiment _opts] (:kind experiment)))
+
+(def ^:private kind-namespaces
+  "A var of the namespace defining the `run-kind` method of each experiment
+  kind; that namespace requires this one, so it is loaded on first use (by
+  requiring-resolve, which is safe from the threads of a sweep)."
+  {:sde 'dlnlab.sde/simulate})
 
 (defn run
   "Runs an experiment map (validated, defaults filled) and returns the result map
@@ -145,36 +205,14 @@
   :stopped and :stop-reason :interrupted.
   A diverging run (loss NaN, Inf or above [:stop :loss-above]) ends with status
   :diverged and keeps every row recorded so far plus the row where it diverged.
+  An experiment with :kind :sde is an ensemble of the per-mode SDE instead
+  (dlnlab.sde, through `run-kind`): its result has the same outer shape, and
+  the options are ignored.
   Throws ex-info on an invalid experiment."
   ([experiment] (run experiment {}))
   ([experiment opts]
-   (when-not (contains? experiment :optimizer)
-     (throw (ex-info (str "The experiment has no :optimizer, so there is nothing to run. Add one, e.g. "
-                          ":optimizer {:kind :gd :lr 0.01} with :steps 1000 (kinds: :gd, :sgd, :gradient-flow, :langevin).")
-                     {:path [:optimizer] :value nil :allowed [:gd :sgd :gradient-flow :langevin]})))
-   (let [started (System/currentTimeMillis)
-         net (network/network experiment)
-         exp (:experiment net)
-         params (aclone ^doubles (:params net))
-         metric-keys (vec (get-in exp [:record :metrics]))
-         {:keys [record! columns]} (recorder metric-keys (:on-record opts))
-         flow? (= :gradient-flow (get-in exp [:optimizer :kind]))
-         outcome ((if flow? flow-loop discrete-loop) net params exp opts record!)
-         final-net (assoc net :params params)
-         trajectory (columns)
-         result {:experiment exp
-                 :status (:status outcome)
-                 :stop-reason (:stop-reason outcome)
-                 :trajectory trajectory
-                 :final {:step (:step outcome)
-                         :time (:time outcome)
-                         :loss (engine/loss final-net)
-                         :test-loss (network/test-loss final-net)
-                         :weights (when (get-in exp [:record :final-weights] true)
-                                    (network/weights final-net))}}]
-     (assoc result
-            :analysis (analysis/analyze result)
-            :meta {:version version
-                   :elapsed-ms (- (System/currentTimeMillis) started)
-                   :blas (Blas/describe)
-                   :java (System/getProperty "java.version")}))))
+   (if (and (map? experiment) (some? (:kind experiment)) (not= :network (:kind experiment)))
+     (let [kind (:kind (spec/normalize experiment))]
+       (some-> (kind-namespaces kind) requiring-resolve)
+       (run-kind experiment opts))
+     (run-network experiment opts))))

@@ -86,9 +86,8 @@
         xb (double-array (* b din))
         yb (double-array (* b dout))
         g (double-array (.size arch))
-        ;; a batch objective never touches the workspace's loss scratch, so one
-        ;; workspace serves every step
-        ws (engine/workspace net)
+        ;; one workspace, sized for a full batch, serves every step
+        ws (engine/workspace net (Objective/batch b din dout xb yb))
         sampler (when (= sampling :one-pass) (task/sampler (:task net)))
         steps-per-epoch (when (pos? n) (long (Math/ceil (/ (double n) (double b)))))
         perm-cache (volatile! [-1 nil])

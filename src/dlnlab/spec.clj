@@ -1,5 +1,6 @@
 (ns dlnlab.spec
-  "Experiments as data: the specification of an experiment's :model and :task, its
+  "Experiments as data: the specification of an experiment's :model, :task and
+  training keys (and of an :sde experiment's simulation, :kind :sde), its
   validation with person-readable errors, and its defaults.
 
   One table, `schema`, is the single place where every key of every kind is listed
@@ -66,6 +67,28 @@
 (s/def ::metric (set metric-names))
 (s/def ::metrics (s/coll-of ::metric :kind vector? :distinct true))
 (s/def ::metric-options (s/and map? #(or (not (contains? % :every)) (pos-int? (:every %)))))
+(def experiment-kinds
+  "The values of an experiment's :kind: :network (also when :kind is absent)
+  trains a network; :sde simulates the per-mode SDE ensemble (dlnlab.sde)."
+  [:network :sde])
+(s/def ::experiment-kind (set experiment-kinds))
+(s/def ::sde-kind #{:sde})
+(defn- open-fraction? [x] (and (finite-number? x) (< 0.0 (double x) 1.0)))
+(s/def :dlnlab.spec.sde-mode/s positive-number?)
+(s/def :dlnlab.spec.sde-mode/pi0 positive-number?)
+;; the required keys of a mode are checked after its unknown keys (check-sde!), so
+;; a misspelt :pi0 gets a did-you-mean rather than "missing"
+(s/def ::sde-mode (s/keys :opt-un [:dlnlab.spec.sde-mode/s :dlnlab.spec.sde-mode/pi0]))
+(s/def ::sde-modes (s/coll-of ::sde-mode :kind vector? :min-count 1))
+(s/def ::sde-depth (s/and int? #(>= (long %) 2)))
+(s/def ::sde-paths (s/and int? #(<= 1 (long %) Integer/MAX_VALUE)))
+(s/def ::sde-scheme #{:euler-maruyama :milstein :taylor-1.5})
+(s/def ::sde-threads (s/and int? #(<= 1 (long %) 1024)))
+(s/def ::sde-boundary #{:absorbing :reflecting})
+(s/def ::open-fraction open-fraction?)
+(s/def ::learned-fractions (s/coll-of ::open-fraction :kind vector? :min-count 1 :distinct true))
+(s/def ::quantiles (s/coll-of ::open-fraction :kind vector?))
+(s/def ::record-points (s/and int? #(>= (long %) 2)))
 (set! *unchecked-math* :warn-on-boxed)
 
 (def ^:private spec-text
@@ -97,6 +120,21 @@
    ::metric (str "a metric, one of " (str/join ", " (map pr-str metric-names)))
    ::metrics (str "a vector of distinct metrics, each one of " (str/join ", " (map pr-str metric-names)))
    ::metric-options "a map of the metric's options; :every, when given, a positive integer"
+   ::experiment-kind "one of :network, :sde"
+   ::sde-kind ":sde"
+   ::sde-mode "a mode: a map {:s target > 0, :pi0 initial strength > 0}"
+   ::sde-modes "a non-empty vector of modes {:s target > 0, :pi0 initial strength > 0}"
+   :dlnlab.spec.sde-mode/s "a positive finite number (the target s_i)"
+   :dlnlab.spec.sde-mode/pi0 "a positive finite number (the initial strength pi_i(0))"
+   ::sde-depth "an integer >= 2"
+   ::sde-paths "an integer from 1 to 2147483647"
+   ::sde-scheme "one of :euler-maruyama, :milstein, :taylor-1.5"
+   ::sde-threads "an integer from 1 to 1024"
+   ::sde-boundary "one of :absorbing, :reflecting"
+   ::open-fraction "a number strictly between 0 and 1"
+   ::learned-fractions "a non-empty vector of distinct numbers strictly between 0 and 1"
+   ::quantiles "a vector of numbers strictly between 0 and 1"
+   ::record-points "an integer >= 2"
    ::weights "weights in the form dlnlab.core/weights returns: a vector of pathways, each a vector of layer matrices, or a map {:in .. :blocks [..] :out ..} for :residual"})
 
 ;; ---------------------------------------------------------------------------
@@ -351,6 +389,50 @@
              (str (path-str (conj (vec path) b)) " has rows of " (count (first (get t b))) " numbers but " a
                   " has rows of " (count (first (get t a))) ".")))))
 
+;; SDE experiments (:kind :sde)
+
+(defn- check-sde! [path m _]
+  (doseq [[i mode] (map-indexed vector (:modes m))
+          k (keys mode)
+          :when (not (#{:s :pi0} k))]
+    (let [dym (did-you-mean k [:s :pi0])
+          p (into (vec path) [:modes i k])]
+      (fail! p (get mode k) [:s :pi0]
+             (str (path-str p) ": unknown key " (show k) " in a mode."
+                  (when dym (str " Did you mean " (pr-str dym) "?"))
+                  " A mode is {:s target :pi0 initial strength}.")
+             (when dym {:did-you-mean dym}))))
+  (doseq [[i mode] (map-indexed vector (:modes m))
+          [k what] [[:s "the target strength s_i"] [:pi0 "the initial strength pi_i(0)"]]
+          :when (not (contains? mode k))]
+    (let [p (into (vec path) [:modes i])]
+      (fail! (conj p k) nil (spec-text (keyword "dlnlab.spec.sde-mode" (name k)))
+             (str (path-str p) " needs " (pr-str k) ", " what " (a positive number); a mode is {:s target :pi0 initial strength}."))))
+  (let [dt (double (:dt m)) t (double (:time m))
+        at (fn [k] (conj (vec path) k))]
+    (when (< t dt)
+      (fail! (at :time) (:time m) (str "at least :dt = " (:dt m))
+             (str (path-str (at :time)) " is " (show (:time m)) " but must be at least one step, :dt = " (show (:dt m)) ".")))
+    (when (> (/ t dt) 2.0e9)
+      (fail! (at :dt) (:dt m) "large enough that :time / :dt is at most 2e9 steps"
+             (str (path-str (at :dt)) " is " (show (:dt m)) ", which makes " (format "%.3g" (/ t dt))
+                  " steps of :time " (show (:time m)) "; at most 2e9 steps are allowed."))))
+  (when-let [b (:bound m)]
+    (let [l (long (:depth m))
+          amax (double (reduce max (map #(Math/pow (double (:pi0 %)) (/ 1.0 l)) (:modes m))))
+          p (conj (vec path) :bound)]
+      (when-not (> (double b) amax)
+        (fail! p b (str "a number above the largest initial a = pi0^(1/L) = " amax)
+               (str (path-str p) " is " (show b) " but must be above the largest initial a = pi0^(1/L) = " amax
+                    ", or every path would start diverged."))))))
+
+(defn- check-sde-record! [path r _]
+  (when (and (contains? r :every-time) (contains? r :points))
+    (fail! path (select-keys r [:points :every-time]) "only one of :every-time and :points"
+           (str (path-str path) " gives both :points and :every-time, " (show (select-keys r [:points :every-time]))
+                "; give only one of them: "
+                ":points n (evenly spaced times) or :every-time t."))))
+
 (defn- infer-teacher-kind [t]
   (cond (contains? t :singular-values) :spectral
         (contains? t :matrix) :matrix
@@ -377,8 +459,47 @@
            [:record {:node :record :default {} :doc "What a run records and how often (see :record)."}]
            [:name {:spec ::any :doc "A name for the experiment (passed through)."}]
            [:description {:spec ::any :doc "Free text (passed through)."}]
-           [:kind {:spec ::any :doc "Experiment kind (later issue; passed through)."}]]
+           [:kind {:spec ::experiment-kind :doc "What the experiment is: :network (the default; this map) trains a network; :sde simulates the per-mode SDE ensemble of SCIENCE.md §7 and has the keys of :sde-experiment instead."}]]
     :check check-training!}
+
+   :sde-experiment
+   {:doc "An SDE experiment, {:kind :sde :seed n :sde {...}}: an ensemble of the per-mode SDE of SGD in an aligned, balanced deep linear network (SCIENCE.md §7), simulated by dlnlab.sde/simulate with the experiment's :seed. dlnlab.core/run and `dlnlab run` return and write a result of the usual shape (trajectory: statistics over paths per recorded time); sweeps vary keys under :sde, e.g. [:sde :lr]."
+    :keys [[:kind {:spec ::sde-kind :required true :doc ":sde. (Without :kind, or with :kind :network, the map is a network experiment: see EXPERIMENT.)"}]
+           [:seed {:spec ::seed :default 0 :doc "Root seed: the noise of each (path, mode, step) depends only on it, not on :threads; sweeps derive one per point."}]
+           [:sde {:node :sde :required true :doc "The simulation (see :sde)."}]
+           [:name {:spec ::any :doc "A name for the experiment (passed through)."}]
+           [:description {:spec ::any :doc "Free text (passed through)."}]]}
+
+   :sde
+   {:doc "The per-mode SDE ensemble of an :sde experiment: the spec of dlnlab.sde/simulate without :seed (the experiment's :seed is used). Per mode, in the per-layer variable a (pi = a^L) and SDE time t = lr x steps: da = a^(L-1) (s - a^L) dt + sqrt(lr/B) a^(L-1) sqrt(2 (a^L - s)^2 + sigma^2) dW (SCIENCE.md §7). Statistics are of pi over paths."
+    :keys [[:modes {:spec ::sde-modes :required true :doc "[{:s s_i :pi0 pi_i(0)} ...]: each mode's target strength and initial strength."}]
+           [:depth {:spec ::sde-depth :default 2 :doc "L, the depth of the network the SDE reduces."}]
+           [:lr {:spec ::positive :default 0.01 :doc "eta, the learning rate of the SGD it models: the noise scales as lr/B (time is lr x steps)."}]
+           [:batch-size {:spec ::positive :default 1 :doc "B, the batch size of the SGD it models (any positive number)."}]
+           [:label-noise {:spec ::non-negative :default 0.0 :doc "sigma, the standard deviation of the label noise."}]
+           [:paths {:spec ::sde-paths :default 1000 :doc "Independent paths in the ensemble."}]
+           [:dt {:spec ::positive :default 0.01 :doc "Integration step, in SDE time."}]
+           [:time {:spec ::positive :default 10.0 :doc "SDE time simulated (rounded up to whole record intervals)."}]
+           [:scheme {:spec ::sde-scheme :default :euler-maruyama :doc ":euler-maruyama (strong order 1/2), :milstein (1) or :taylor-1.5 (Kloeden-Platen, strong order 1.5)."}]
+           [:boundary {:spec ::sde-boundary :default :absorbing :doc "At a = 0: :absorbing (the path stays at 0) or :reflecting."}]
+           [:noise {:spec ::boolean :default true :doc "false sets the noise to 0, which gives the gradient-flow ODE."}]
+           [:bound {:spec ::positive :default-doc "1000 times the largest of s^(1/L) and pi0^(1/L) over the modes"
+                    :doc "A path whose a reaches this counts as diverged (left out of the statistics from then on)."}]
+           [:threads {:spec ::sde-threads :default-doc "the number of available processors" :doc "Worker threads; the results do not depend on it."}]
+           [:learned-fractions {:spec ::learned-fractions :default [0.5 0.9]
+                                :doc "A path has learned mode i at the first time pi_i >= fraction x s_i; one first-passage time per fraction."}]
+           [:record {:node :sde-record :default {} :doc "The record grid and what is kept (see :sde-record)."}]]
+    :check check-sde!}
+
+   :sde-record
+   {:doc "What an :sde experiment records: statistics over paths (mean, std, quantiles, mean diffusion) at :points evenly spaced times or every :every-time, and a few whole paths."
+    :keys [[:points {:spec ::record-points :default-doc "101, unless :every-time is given"
+                     :default-fn (fn [m _] (when-not (contains? m :every-time) 101))
+                     :doc "Recorded times, evenly spaced from 0 to :time."}]
+           [:every-time {:spec ::positive :doc "Record every this much SDE time (instead of :points)."}]
+           [:paths {:spec ::nat-int :default 8 :doc "Whole paths kept in the trajectory (the first ones)."}]
+           [:quantiles {:spec ::quantiles :default [0.05 0.25 0.5 0.75 0.95] :doc "Quantiles of pi over paths recorded at each time."}]]
+    :check check-sde-record!}
 
    :model
    {:doc "A deep linear network; weights are the raw parameters (SCIENCE.md §1)."
@@ -507,7 +628,7 @@
            [:loss-above {:spec ::positive :default 1e12 :doc "Divergence bound on the training loss."}]]}
 
    :record
-   {:doc "What a run records: the :metrics every :every steps (a metric's own {:every n} overrides, e.g. {:sharpness {:every 50}}), and always at the first and last step. Per-metric options go under the metric's name."
+   {:doc "What a run records: the :metrics every :every steps (a metric's own {:every n} overrides, e.g. {:sharpness {:every 50}}; a row is recorded wherever any metric is due, the others nil there), and always at the first and last step. Per-metric options go under the metric's name."
     :keys (into [[:every {:spec ::pos-int :default 1 :doc "Record every this many steps (gradient flow: grid points)."}]
                  [:metrics {:spec ::metrics :default [:loss] :doc "The metrics recorded (dlnlab.metrics/catalog describes each)."}]
                  [:final-weights {:spec ::boolean :default true :doc "Put the final weights in the result's :final."}]]
@@ -646,15 +767,48 @@
   [task]
   (walk :task [:task] task {}))
 
+(defn- check-kind!
+  "An experiment's :kind, when given, is one of `experiment-kinds`."
+  [experiment]
+  (when (and (map? experiment) (contains? experiment :kind))
+    (let [k (:kind experiment)]
+      (when-not (some #{k} experiment-kinds)
+        (let [dym (did-you-mean k experiment-kinds)]
+          (fail! [:kind] k experiment-kinds
+                 (str "[:kind] must be one of " (key-list experiment-kinds) ", got " (show k) "."
+                      (when dym (str " Did you mean " (pr-str dym) "?"))
+                      " Leave it out for a network experiment.")
+                 (when dym {:did-you-mean dym})))))))
+
+(defn- check-sde-placement!
+  "Simulation keys of an :sde experiment belong under :sde, its seed at the top."
+  [experiment]
+  (let [sde-keys (set (map first (get-in schema [:sde :keys])))
+        top-keys (set (map first (get-in schema [:sde-experiment :keys])))]
+    (doseq [k (keys experiment)
+            :when (and (sde-keys k) (not (top-keys k)))]
+      (fail! [k] (get experiment k) "a key of :sde"
+             (str (path-str [k]) ": " (pr-str k) " belongs under :sde in an :sde experiment, "
+                  "e.g. {:kind :sde :seed 0 :sde {" (pr-str k) " " (show (get experiment k)) " ...}}.")))
+    (when (and (map? (:sde experiment)) (contains? (:sde experiment) :seed))
+      (fail! [:sde :seed] (get-in experiment [:sde :seed]) "the top-level :seed"
+             (str "[:sde :seed]: the seed of an :sde experiment is its top-level :seed (sweeps derive it per point); "
+                  "move it there: {:kind :sde :seed " (show (get-in experiment [:sde :seed])) " :sde {...}}.")))))
+
 (defn normalize
-  "Validates an experiment and returns it with every default filled: :seed, the
-  model's :parameterization, :gamma0, :init and the init's options, the task's
-  options (see `schema`, `defaults`, `describe`). Keys specified by later issues
-  (:optimizer :steps :time :stop :record :name :description :kind) are passed
-  through unchanged. Idempotent.
+  "Validates an experiment and returns it with every default filled (see
+  `schema`, `defaults`, `describe`). A network experiment (no :kind, or :kind
+  :network): :seed, the model's :parameterization, :gamma0, :init and the init's
+  options, the task's options, the training keys. An :sde experiment (:kind
+  :sde): :seed and the simulation keys under :sde (node :sde-experiment).
+  :name and :description are passed through unchanged. Idempotent.
   Throws ex-info {:path :value :allowed (:did-you-mean)} naming the first problem."
   [experiment]
-  (walk :experiment [] experiment {}))
+  (check-kind! experiment)
+  (if (and (map? experiment) (= :sde (:kind experiment)))
+    (do (check-sde-placement! experiment)
+        (walk :sde-experiment [] experiment {}))
+    (walk :experiment [] experiment {})))
 
 (defn validate!
   "Validates an experiment and returns it unchanged.
@@ -676,7 +830,8 @@
 
 (defn describe
   "Every part of an experiment as plain data, for people and the CLI: for each node
-  (:experiment :model :init :task :covariance :teacher) its :doc and :keys, and for
+  (:experiment :model :init :task :covariance :teacher :optimizer :stop :record,
+  and for :sde experiments :sde-experiment :sde :sde-record) its :doc and :keys, and for
   nodes chosen by :kind the :kinds with their :doc and :keys. Each key maps to
   {:doc :allowed (:required true) (:default v) (:default-doc text)}: :default is a
   literal default, :default-doc says in words how a default that depends on other

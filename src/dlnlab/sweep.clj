@@ -63,12 +63,14 @@
   Options: :jobs (number of available processors) parallel runs; :seeds
   (:derived or :shared); :run-opts passed to each run; :skip? (fn [index point])
   true for points not to run (their slot holds nil); :on-result
-  (fn [index point result]) called as each finishes (from a worker thread).
+  (fn [index point result]) called as each finishes (from a worker thread);
+  :keep-results? (true) false returns a vector of nils and leaves results to
+  :on-result, so a large sweep does not hold every result in memory.
   Throws ex-info on an invalid grid; a run that throws leaves {:status :failed
   :error message} in its slot and the others go on."
   ([base grid] (sweep base grid {}))
-  ([base grid {:keys [jobs seeds run-opts skip? on-result]
-               :or {jobs (.availableProcessors (Runtime/getRuntime)) seeds :derived}}]
+  ([base grid {:keys [jobs seeds run-opts skip? on-result keep-results?]
+               :or {jobs (.availableProcessors (Runtime/getRuntime)) seeds :derived keep-results? true}}]
    (let [points (grid-points grid)
          pool ^ExecutorService (Executors/newFixedThreadPool (max 1 (int jobs)))]
      (try
@@ -84,7 +86,7 @@
                                                  {:experiment exp :status :failed :error (ex-message e)}))
                                         r (assoc r :sweep {:index i :point (into {} point)})]
                                     (when on-result (on-result i point r))
-                                    r)))))
+                                    (when keep-results? r))))))
                    points))]
          (mapv (fn [f] (when f (.get ^Future f))) futures))
        (finally (.shutdownNow pool))))))

@@ -35,6 +35,12 @@
         (when (number? want)
           (is (= want (analysis/period (noisy xs 1e-6 (long (* r 1000)))))) (str "r = " r))))))
 
+(deftest periodic-windows-inside-chaos
+  ;; the logistic map's period-3 window opens at 1 + sqrt 8 = 3.8284...
+  (is (= 3 (analysis/period (logistic 3.835 400))) "period 3 at r = 3.835")
+  (is (= 5 (analysis/period (pattern 5 400 0.0 11))) "an exact period 5")
+  (is (= 6 (analysis/period (pattern 6 400 1e-4 12))) "period 6 with drift"))
+
 (deftest chaos-and-noise-are-aperiodic
   (is (= :aperiodic (analysis/period (logistic 3.9 400))))
   (is (= :aperiodic (analysis/period (noisy (repeat 400 1.0) 1e-3 7))))

@@ -2,7 +2,8 @@
   "The run loop against independent routes: the per-mode GD map and the L = 2
   gradient-flow closed form of SCIENCE.md §4, conservation of the balance matrices
   under gradient flow, optimizer equivalences, determinism and early ends."
-  (:require [clojure.edn :as edn]
+  (:require [dlnlab.dense :refer [mmul msub transpose]]
+            [clojure.edn :as edn]
             [clojure.test :refer [deftest is testing]]
             [dlnlab.core :as core]
             [dlnlab.experiment :as ex]
@@ -53,14 +54,11 @@
     (testing "the modes were really learned (the check is not trivially near pi0)"
       (is (> (first (last (get-in r [:trajectory :modes]))) 2.9)))))
 
-(defn- transpose [m] (apply mapv vector m))
-(defn- matmul [a b] (let [bt (transpose b)] (mapv (fn [row] (mapv #(reduce + (map * row %)) bt)) a)))
-(defn- msub [a b] (mapv #(mapv - %1 %2) a b))
 
 (defn- balance-matrices
   "W_{l+1}^T W_{l+1} - W_l W_l^T for each adjacent pair of one pathway."
   [layers]
-  (mapv (fn [[w1 w2]] (msub (matmul (transpose w2) w2) (matmul w1 (transpose w1))))
+  (mapv (fn [[w1 w2]] (msub (mmul (transpose w2) w2) (mmul w1 (transpose w1))))
         (partition 2 1 layers)))
 
 (deftest gradient-flow-conserves-the-balance-matrices
@@ -146,6 +144,13 @@
       (is (= [:stopped :loss-below] [(:status r) (:stop-reason r)]))
       (is (< (double (last (get-in r [:trajectory :loss]))) 1e-3))
       (is (< (get-in r [:final :step]) 5000))))
+  (testing "the last row of an early end has every metric, even on a recorded step"
+    (let [r (ex/run (assoc eos-exp :steps 5000 :stop {:loss-below 1e-3}
+                           :record {:every 1 :metrics [:loss :sharpness] :sharpness {:every 50}}))
+          steps (get-in r [:trajectory :step])]
+      (is (= :stopped (:status r)))
+      (is (apply < steps) "no step is recorded twice")
+      (is (number? (last (get-in r [:trajectory :sharpness]))))))
   (testing "an interrupt"
     (let [flag (AtomicBoolean. false)
           rows (atom 0)

@@ -3,7 +3,8 @@
   the weights form, finite differences, the dense Hessian's eigenvalues (LAPACK
   dsyevd, not Lanczos), eigenvalues of W^T W instead of an SVD, and closed forms
   of balanced aligned networks (SCIENCE.md §4, §5)."
-  (:require [clojure.test :refer [deftest is testing]]
+  (:require [dlnlab.dense :refer [mmul msub transpose]]
+            [clojure.test :refer [deftest is testing]]
             [dlnlab.hessian :as hessian]
             [dlnlab.metrics :as metrics]
             [dlnlab.network :as network])
@@ -13,9 +14,6 @@
 
 ;; ---------------------------------------------------------------- dense helpers
 
-(defn- transpose [a] (apply mapv vector a))
-(defn- matmul [a b] (let [bt (transpose b)] (mapv (fn [row] (mapv #(reduce + (map * row %)) bt)) a)))
-(defn- msub [a b] (mapv #(mapv - %1 %2) a b))
 (defn- mscale [^double c a] (mapv (fn [row] (mapv #(* c ^double %) row)) a))
 (defn- madd-identity [a] (vec (map-indexed (fn [i row] (update row i + 1.0)) a)))
 (defn- frob ^double [a] (Math/sqrt (reduce + (for [row a x row] (* ^double x ^double x)))))
@@ -49,7 +47,7 @@
   "Singular values of a, descending, from the eigenvalues of the smaller Gram
   matrix (dsyevd), not from an SVD."
   [a]
-  (let [gram (if (<= (count a) (count (first a))) (matmul a (transpose a)) (matmul (transpose a) a))]
+  (let [gram (if (<= (count a) (count (first a))) (mmul a (transpose a)) (mmul (transpose a) a))]
     (mapv #(Math/sqrt (max 0.0 ^double %)) (hessian/dense-eigenvalues gram))))
 
 (defn- dense-spectrum [net] (hessian/dense-eigenvalues (network/hessian net)))
@@ -128,7 +126,7 @@
           p (double-array (map #(* 0.3 (Math/sin (* 1.7 (double %)))) (range 18)))
           net {:arch arch :objective (Objective/factorization 3 3 m) :params p}
           w1 (transpose (partition 3 (take 9 p))) w2 (transpose (partition 3 (drop 9 p)))
-          f (matmul w2 w1)]
+          f (mmul w2 w1)]
       (is (all-close? (metrics/modes net) (mapv #(get-in f [% %]) (range 3)) 1e-12)
           "diag(3, 2, 0.5): u_i = v_i = +-e_i, so u_i^T F v_i = F_ii")
       (is (= [3.0 2.0 0.5] (metrics/target-singular-values net))))))
@@ -167,7 +165,7 @@
 ;; ---------------------------------------------------------------- balance, singular values, norms
 
 (defn- dense-gaps [net form]
-  (mapv (fn [gs] (mapv (fn [gl gu] (frob (msub (matmul (transpose gu) gu) (matmul gl (transpose gl)))))
+  (mapv (fn [gs] (mapv (fn [gl gu] (frob (msub (mmul (transpose gu) gu) (mmul gl (transpose gl)))))
                        (butlast gs) (rest gs)))
         (effective-factors net form)))
 

@@ -1,5 +1,6 @@
 (ns dlnlab.model-test
-  (:require [clojure.string :as str]
+  (:require [dlnlab.dense :refer [absd madd mmul transpose]]
+            [clojure.string :as str]
             [clojure.test :refer [deftest is testing]]
             [clojure.test.check.clojure-test :refer [defspec]]
             [clojure.test.check.generators :as gen]
@@ -14,12 +15,6 @@
 ;; ---------------------------------------------------------------------------
 ;; Plain nested-vector linear algebra: the independent route
 
-(defn- absd ^double [x] (Math/abs (double x)))
-(defn- transpose [a] (apply mapv vector a))
-(defn- mmul [a b]
-  (let [bt (transpose b)]
-    (mapv (fn [row] (mapv (fn [c] (reduce + (map * row c))) bt)) a)))
-(defn- madd [a b] (mapv #(mapv + %1 %2) a b))
 (defn- zeros [r c] (vec (repeat r (vec (repeat c 0.0)))))
 (defn- eye [n] (mapv (fn [i] (mapv (fn [j] (if (= i j) 1.0 0.0)) (range n))) (range n)))
 (defn- dot [x y] (reduce + (map * x y)))

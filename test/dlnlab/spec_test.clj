@@ -70,10 +70,12 @@
       (is (number? (get-in (spec/normalize (assoc-in base [:model :init] {:kind :scaled-identity})) [:model :init :alpha]))))))
 
 (deftest pass-through-keys-are-kept
-  (let [x (assoc base :name "run" :description "text" :kind :train)
+  (let [x (assoc base :name "run" :description "text" :kind :network)
         n (spec/normalize x)]
     (doseq [k [:name :description :kind]]
-      (is (= (get x k) (get n k)) (str k)))))
+      (is (= (get x k) (get n k)) (str k))))
+  (testing ":kind is :network (or absent) or :sde"
+    (is-error (assoc base :kind :train) [:kind] "must be one of :network, :sde" "got :train")))
 
 (deftest training-keys-are-validated-and-filled
   (let [n (spec/normalize (assoc base :optimizer {:kind :gd :lr 0.1} :steps 100 :record {:every 10}))]

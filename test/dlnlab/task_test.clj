@@ -1,5 +1,6 @@
 (ns dlnlab.task-test
-  (:require [clojure.set :as set]
+  (:require [dlnlab.dense :refer [absd mmul transpose]]
+            [clojure.set :as set]
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing]]
             [clojure.test.check.clojure-test :refer [defspec]]
@@ -14,11 +15,6 @@
 ;; ---------------------------------------------------------------------------
 ;; Plain nested-vector linear algebra: the independent route
 
-(defn- absd ^double [x] (Math/abs (double x)))
-(defn- transpose [a] (apply mapv vector a))
-(defn- mmul [a b]
-  (let [bt (transpose b)]
-    (mapv (fn [row] (mapv (fn [col] (reduce + (map * row col))) bt)) a)))
 (defn- dot [x y] (reduce + (map * x y)))
 (defn- frob2 [a] (reduce + (map #(* % %) (flatten a))))
 (defn- max-abs-diff [a b] (reduce max 0.0 (map #(absd (- (double %1) (double %2))) (flatten a) (flatten b))))

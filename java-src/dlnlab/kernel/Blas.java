@@ -1,5 +1,7 @@
 package dlnlab.kernel;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.DoubleBuffer;
 import org.bytedeco.openblas.global.openblas;
 
@@ -12,8 +14,19 @@ import org.bytedeco.openblas.global.openblas;
 public final class Blas {
   private Blas() {}
 
-  /** Products with m*n*k at or below this many multiply-adds run in Java. */
-  public static final long NATIVE_THRESHOLD = 24L * 24L * 24L;
+  /**
+   * Products with m*n*k at or below this many multiply-adds run in Java. With the
+   * operand windows copied off-heap a native call costs about 0.2 µs, so OpenBLAS
+   * wins from 8 x 8 x 8 up (measured by bench/dlnlab/bench/engine.clj's profile).
+   */
+  public static final long NATIVE_THRESHOLD = 8L * 8L * 8L;
+
+  /**
+   * Products with a dimension below this run in Java whatever their size: their
+   * operands are as large as their work (gemv-like), so a native call gains
+   * nothing over a loop and would pay for copying the operands off-heap.
+   */
+  public static final int NATIVE_MIN_DIM = 8;
 
   private static volatile boolean initialized = false;
 
@@ -32,8 +45,42 @@ public final class Blas {
         + "), threads=" + openblas.blas_get_num_threads();
   }
 
-  private static DoubleBuffer buf(double[] a, int off) {
-    return DoubleBuffer.wrap(a, off, a.length - off);
+  /**
+   * Per-thread scratch: off-heap copies of the operand windows of a native
+   * product, and a heap buffer for the transposed A of the Java kernel. Grown on
+   * demand, never shrunk. (JavaCPP passes an on-heap array to native code by
+   * copying the whole backing array in and out on every call, whatever the
+   * window; copying just the windows into direct buffers costs O(mk + kn + mn).)
+   */
+  private static final class Scratch {
+    DoubleBuffer a, b, c;
+    double[] t = new double[0];
+  }
+
+  private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+  private static DoubleBuffer direct(DoubleBuffer cur, long n) {
+    if (cur != null && cur.capacity() >= n) return cur;
+    long cap = Math.max(n, cur == null ? 1024 : 2L * cur.capacity());
+    if (cap * 8 > Integer.MAX_VALUE) cap = n;
+    return ByteBuffer.allocateDirect((int) (cap * 8)).order(ByteOrder.nativeOrder()).asDoubleBuffer();
+  }
+
+  /** Copies the rows x cols window at src[off] (leading dimension ld) to dst, packed. */
+  private static void pack(double[] src, int off, int ld, int rows, int cols, DoubleBuffer dst) {
+    if (ld == rows) {
+      dst.put(0, src, off, rows * cols);
+    } else {
+      for (int j = 0; j < cols; j++) dst.put(j * rows, src, off + j * ld, rows);
+    }
+  }
+
+  private static void unpack(DoubleBuffer src, int rows, int cols, double[] dst, int off, int ld) {
+    if (ld == rows) {
+      src.get(0, dst, off, rows * cols);
+    } else {
+      for (int j = 0; j < cols; j++) src.get(j * rows, dst, off + j * ld, rows);
+    }
   }
 
   /**
@@ -50,36 +97,91 @@ public final class Blas {
       scaleMatrix(m, n, beta, c, cOff, ldc);
       return;
     }
-    if ((long) m * n * k > NATIVE_THRESHOLD) {
-      init();
-      openblas.cblas_dgemm(openblas.CblasColMajor,
-          transA ? openblas.CblasTrans : openblas.CblasNoTrans,
-          transB ? openblas.CblasTrans : openblas.CblasNoTrans,
-          m, n, k, alpha, buf(a, aOff), lda, buf(b, bOff), ldb, beta, buf(c, cOff), ldc);
+    if ((long) m * n * k > NATIVE_THRESHOLD && Math.min(m, Math.min(n, k)) >= NATIVE_MIN_DIM) {
+      gemmNative(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
     } else {
       gemmJava(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
     }
   }
 
-  /** The plain-loop product used for small sizes; also the reference in tests. */
+  /** The same product by OpenBLAS, through off-heap copies of the operand windows. */
+  public static void gemmNative(boolean transA, boolean transB, int m, int n, int k,
+                                double alpha, double[] a, int aOff, int lda,
+                                double[] b, int bOff, int ldb,
+                                double beta, double[] c, int cOff, int ldc) {
+    if (m == 0 || n == 0) return;
+    if (k == 0 || alpha == 0.0) {
+      scaleMatrix(m, n, beta, c, cOff, ldc);
+      return;
+    }
+    init();
+    Scratch s = SCRATCH.get();
+    int ar = transA ? k : m, ac = transA ? m : k;
+    int br = transB ? n : k, bc = transB ? k : n;
+    s.a = direct(s.a, (long) ar * ac);
+    s.b = direct(s.b, (long) br * bc);
+    s.c = direct(s.c, (long) m * n);
+    pack(a, aOff, lda, ar, ac, s.a);
+    pack(b, bOff, ldb, br, bc, s.b);
+    if (beta != 0.0) pack(c, cOff, ldc, m, n, s.c);
+    openblas.cblas_dgemm(openblas.CblasColMajor,
+        transA ? openblas.CblasTrans : openblas.CblasNoTrans,
+        transB ? openblas.CblasTrans : openblas.CblasNoTrans,
+        m, n, k, alpha, s.a, ar, s.b, br, beta, s.c, m);
+    unpack(s.c, m, n, c, cOff, ldc);
+  }
+
+  /**
+   * The plain-loop product used for small sizes; also the reference in tests.
+   * Column j of C gets alpha sum_p op(A)[:, p] op(B)[p, j], four p at a time;
+   * a transposed A is first copied into per-thread scratch so that the inner
+   * loop always runs down contiguous columns (except for gemv-like shapes, A^T B
+   * with few columns, which are dot products of contiguous columns).
+   */
   public static void gemmJava(boolean transA, boolean transB, int m, int n, int k,
                               double alpha, double[] a, int aOff, int lda,
                               double[] b, int bOff, int ldb,
                               double beta, double[] c, int cOff, int ldc) {
     scaleMatrix(m, n, beta, c, cOff, ldc);
-    if (k == 0 || alpha == 0.0) return;
+    if (k == 0 || alpha == 0.0 || m == 0 || n == 0) return;
+    if (transA && !transB && n < NATIVE_MIN_DIM) {
+      // gemv-like: dot products down contiguous columns of A and B, no transpose copy
+      for (int j = 0; j < n; j++) {
+        int cj = cOff + j * ldc, bo = bOff + j * ldb;
+        for (int i = 0; i < m; i++) c[cj + i] += alpha * dot(k, a, aOff + i * lda, b, bo);
+      }
+      return;
+    }
+    if (transA) {
+      Scratch s = SCRATCH.get();
+      if (s.t.length < m * k) s.t = new double[Math.max(m * k, 2 * s.t.length)];
+      double[] t = s.t;
+      for (int i = 0; i < m; i++) {
+        int ai = aOff + i * lda;
+        for (int p = 0; p < k; p++) t[i + p * m] = a[ai + p];
+      }
+      a = t;
+      aOff = 0;
+      lda = m;
+    }
+    int bi = transB ? ldb : 1;   // step between B[p, j] and B[p+1, j]
+    int bj = transB ? 1 : ldb;   // step between B[p, j] and B[p, j+1]
     for (int j = 0; j < n; j++) {
       int cj = cOff + j * ldc;
-      for (int p = 0; p < k; p++) {
-        double bpj = alpha * (transB ? b[bOff + j + p * ldb] : b[bOff + p + j * ldb]);
-        if (bpj == 0.0) continue;
-        if (!transA) {
-          int ap = aOff + p * lda;
-          for (int i = 0; i < m; i++) c[cj + i] += a[ap + i] * bpj;
-        } else {
-          int ap = aOff + p;
-          for (int i = 0; i < m; i++) c[cj + i] += a[ap + i * lda] * bpj;
+      int bo = bOff + j * bj;
+      int p = 0;
+      for (; p + 3 < k; p += 4) {
+        double b0 = alpha * b[bo + p * bi], b1 = alpha * b[bo + (p + 1) * bi];
+        double b2 = alpha * b[bo + (p + 2) * bi], b3 = alpha * b[bo + (p + 3) * bi];
+        int a0 = aOff + p * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda;
+        for (int i = 0; i < m; i++) {
+          c[cj + i] += a[a0 + i] * b0 + a[a1 + i] * b1 + a[a2 + i] * b2 + a[a3 + i] * b3;
         }
+      }
+      for (; p < k; p++) {
+        double bp = alpha * b[bo + p * bi];
+        int ap = aOff + p * lda;
+        for (int i = 0; i < m; i++) c[cj + i] += a[ap + i] * bp;
       }
     }
   }

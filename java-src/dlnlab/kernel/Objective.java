@@ -10,7 +10,8 @@ package dlnlab.kernel;
  *     samples, so small losses carry no cancellation error and the cost per call
  *     does not depend on n;</li>
  * <li>batch: Sxx and Syx of a minibatch without the eigendecomposition; the loss
- *     is computed from the samples directly.</li>
+ *     is computed from the samples directly (their residuals F X - Y by one
+ *     product, so workSize() includes dout x n).</li>
  * </ul>
  * Samples are columns of X (din x n) and Y (dout x n), column-major: the same
  * memory as row-major matrices with one sample per row.
@@ -143,7 +144,9 @@ public final class Objective {
 
   /** Workspace size (doubles) that lossAndResidual needs. */
   public int workSize() {
-    return dout * din + dout * Math.max(rank, 1);
+    int w = dout * din + dout * Math.max(rank, 1);
+    // BATCH keeps the residuals F X - Y of its samples (dout x n)
+    return kind == BATCH ? Math.max(w, dout * n) : w;
   }
 
   /**
@@ -177,7 +180,18 @@ public final class Objective {
           System.arraycopy(syx, 0, r, 0, m);
           Blas.gemm(false, false, dout, din, din, 1.0, f, 0, dout, sxx, 0, din, -1.0, r, 0, dout);
         }
-        return sampleLoss(n, din, dout, x, y, f);
+        // the samples' residuals F X - Y by one product, then their squared norm
+        int e = dout * n;
+        System.arraycopy(y, 0, work, 0, e);
+        Blas.gemm(false, false, dout, n, din, 1.0, f, 0, dout, x, 0, din, -1.0, work, 0, dout);
+        double s0 = 0.0, s1 = 0.0;
+        int i = 0;
+        for (; i + 1 < e; i += 2) {
+          s0 += work[i] * work[i];
+          s1 += work[i + 1] * work[i + 1];
+        }
+        if (i < e) s0 += work[i] * work[i];
+        return (s0 + s1) / (2.0 * n);
       }
     }
   }

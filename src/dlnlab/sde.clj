@@ -1,0 +1,759 @@
+(ns dlnlab.sde
+  "Ensembles of the per-mode SDE of SGD in aligned, balanced deep linear networks
+  (../shared/SCIENCE.md section 7), simulated by the dlnlab.kernel.Sde kernel, and
+  analyses of the results against dlnlab.theory.
+
+  Per mode, in the per-layer variable a (pi = a^L), with SDE time t = lr * steps:
+    da = a^(L-1) (s - a^L) dt + sqrt(lr/B) a^(L-1) sqrt(2 (a^L - s)^2 + sigma^2) dW.
+
+  `simulate` takes a spec map and returns plain data; the analyses
+  (`learning-time-distribution`, `diffusion-peak`, `stationary-comparison`) take a
+  result of `simulate`.
+
+  An experiment {:kind :sde :seed n :sde <spec without :seed>} runs through
+  dlnlab.core/run (a method of dlnlab.experiment/run-kind defined here) and gives
+  a result of the usual outer shape; `result-ensemble` turns it back into what
+  `simulate` returns. `compare-with-network` measures the weak error of the
+  ensemble mean against full-network SGD."
+  (:require [clojure.set :as set]
+            [clojure.spec.alpha :as s]
+            [clojure.string :as str]
+            [dlnlab.experiment :as experiment]
+            [dlnlab.spec :as spec]
+            [dlnlab.theory :as theory])
+  (:import [dlnlab.kernel Rng Sde]
+           [java.util Arrays]))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+;; ---------------------------------------------------------------------------
+;; Spec
+
+(defn- finite-number? [x] (and (number? x) (Double/isFinite (double x))))
+(defn- positive-number? [x] (and (finite-number? x) (> (double x) 0.0)))
+(defn- fraction? [x] (and (finite-number? x) (< 0.0 (double x) 1.0)))
+
+(s/def ::s positive-number?)
+(s/def ::pi0 positive-number?)
+(s/def ::mode (s/keys :req-un [::s ::pi0]))
+(s/def ::modes (s/and (s/coll-of ::mode :kind vector?) seq))
+(s/def ::depth (s/and int? #(>= (long %) 2)))
+(s/def ::lr positive-number?)
+(s/def ::batch-size positive-number?)
+(s/def ::label-noise (s/and finite-number? #(>= (double %) 0.0)))
+(s/def ::paths (s/and int? #(<= 1 (long %) Integer/MAX_VALUE)))
+(s/def ::dt positive-number?)
+(s/def ::time positive-number?)
+(s/def ::scheme #{:euler-maruyama :milstein :taylor-1.5})
+(s/def ::seed int?)
+(s/def ::threads (s/and int? #(<= 1 (long %) 1024)))
+(s/def ::boundary #{:absorbing :reflecting})
+(s/def ::noise boolean?)
+(s/def ::bound positive-number?)
+(s/def ::learned-fractions (s/and (s/coll-of fraction? :kind vector? :distinct true) seq))
+(s/def ::every-time positive-number?)
+(s/def ::points (s/and int? #(>= (long %) 2)))
+(s/def ::quantiles (s/coll-of fraction? :kind vector?))
+(s/def :dlnlab.sde.record/paths (s/and int? #(>= (long %) 0)))
+(s/def ::record (s/keys :opt-un [::every-time ::points ::quantiles :dlnlab.sde.record/paths]))
+(s/def ::spec (s/keys :req-un [::modes]
+                      :opt-un [::depth ::lr ::batch-size ::label-noise ::paths ::dt ::time ::scheme
+                               ::seed ::threads ::boundary ::noise ::bound ::learned-fractions ::record]))
+
+(def ^:private allowed
+  {:modes "a non-empty vector of maps {:s number > 0, :pi0 number > 0}"
+   :s "a finite number > 0" :pi0 "a finite number > 0"
+   :depth "an integer >= 2" :lr "a finite number > 0" :batch-size "a finite number > 0"
+   :label-noise "a finite number >= 0" :paths "an integer >= 1" :dt "a finite number > 0"
+   :time "a finite number > 0" :scheme "one of :euler-maruyama, :milstein, :taylor-1.5"
+   :seed "an integer" :threads "an integer from 1 to 1024" :boundary "one of :absorbing, :reflecting"
+   :noise "true or false" :bound "a finite number > 0 (above every initial a = pi0^(1/L))"
+   :learned-fractions "a vector of distinct numbers strictly between 0 and 1"
+   :record "a map with optional :every-time, :points, :paths, :quantiles"
+   :every-time "a finite number > 0" :points "an integer >= 2"
+   :quantiles "a vector of numbers strictly between 0 and 1" :paths-kept "an integer >= 0"})
+
+(def ^:private top-keys
+  #{:modes :depth :lr :batch-size :label-noise :paths :dt :time :scheme :seed :threads
+    :boundary :noise :bound :learned-fractions :record})
+(def ^:private record-keys #{:every-time :points :paths :quantiles})
+
+(def defaults
+  "Defaults of `simulate`'s spec (the kernel's bound is 1000 times the largest of
+  s^(1/L) and pi0^(1/L) over modes unless :bound is given; :threads defaults to the
+  number of available processors)."
+  {:depth 2 :lr 0.01 :batch-size 1 :label-noise 0.0 :paths 1000 :dt 0.01 :time 10.0
+   :scheme :euler-maruyama :seed 0 :boundary :absorbing :noise true
+   :learned-fractions [0.5 0.9]
+   :record {:points 101 :paths 8 :quantiles [0.05 0.25 0.5 0.75 0.95]}})
+
+(defn- closest [k candidates]
+  (let [d (fn [^String a ^String b]
+            ;; Levenshtein distance
+            (let [n (count b)
+                  row (reduce (fn [prev [i ca]]
+                                (reduce (fn [cur [j cb]]
+                                          (conj cur (min (inc (long (peek cur))) (inc (long (prev (inc (long j)))))
+                                                         (+ (long (prev j)) (if (= ca cb) 0 1)))))
+                                        [(inc (long i))] (map-indexed vector b)))
+                              (vec (range (inc n))) (map-indexed vector a))]
+              (peek row)))
+        nm (name k)
+        best (first (sort-by #(d nm (name %)) candidates))]
+    (when (and best (<= (long (d nm (name best))) 3)) best)))
+
+(defn- spec-error! [path value allowed-text]
+  (throw (ex-info (format "invalid SDE spec at %s: %s is not allowed; expected %s"
+                          (pr-str path) (pr-str value) allowed-text)
+                  {:path path :value value :allowed allowed-text})))
+
+(defn- check-keys! [m valid path]
+  (when-not (map? m)
+    (spec-error! path m (if (empty? path) "a map with :modes and optional keys of `defaults`" (allowed :record))))
+  (doseq [k (keys m)]
+    (when-not (contains? valid k)
+      (let [hint (closest k valid)]
+        (spec-error! (conj path k) (get m k)
+                     (str "a known key" (when hint (str " (did you mean " hint "?)"))
+                          "; known keys: " (str/join ", " (sort valid))))))))
+
+(defn validate!
+  "Checks a `simulate` spec with clojure.spec and the cross-key rules.
+
+  Returns the spec. Throws ex-info naming the key path, the value and what is
+  allowed, data {:path [..] :value v :allowed description}."
+  [spec]
+  (check-keys! spec top-keys [])
+  (when (contains? spec :record) (check-keys! (:record spec) record-keys [:record]))
+  (when-let [ed (s/explain-data ::spec spec)]
+    (let [{:keys [in val path]} (first (sort-by #(- (count (:in %))) (::s/problems ed)))
+          in (vec in)
+          missing? (and (empty? in) (= path []))
+          k (or (last (filter keyword? in)) (last (filter keyword? path)) :modes)
+          k' (if (= in [:record :paths]) :paths-kept k)]
+      (if missing?
+        (spec-error! [:modes] nil (allowed :modes))
+        (spec-error! in val (allowed k')))))
+  (let [rec (:record spec)]
+    (when (and (contains? rec :every-time) (contains? rec :points))
+      (spec-error! [:record] rec "only one of :every-time and :points")))
+  (when (and (:dt spec) (:time spec) (< (double (:time spec)) (double (:dt spec))))
+    (spec-error! [:time] (:time spec) (str "at least :dt = " (:dt spec))))
+  (when (and (:dt spec) (:time spec) (> (/ (double (:time spec)) (double (:dt spec))) 2.0e9))
+    (spec-error! [:dt] (:dt spec) "large enough that :time / :dt is at most 2e9 steps"))
+  (when-let [b (:bound spec)]
+    (let [l (long (:depth spec 2))
+          amax (double (reduce max (map #(Math/pow (double (:pi0 %)) (/ 1.0 l)) (:modes spec))))]
+      (when-not (> (double b) amax)
+        (spec-error! [:bound] b (str "a number above the largest initial a = pi0^(1/L) = " amax)))))
+  spec)
+
+(defn normalize
+  "The spec with every default filled in (see `defaults`), after `validate!`."
+  [spec]
+  (validate! spec)
+  (let [rec (merge (:record defaults) (:record spec))
+        rec (if (contains? (:record spec) :every-time) (dissoc rec :points) rec)
+        m (merge defaults {:threads (.availableProcessors (Runtime/getRuntime))} spec {:record rec})
+        l (long (:depth m))
+        scale (reduce max (mapcat (fn [{:keys [s pi0]}]
+                                    [(Math/pow (double s) (/ 1.0 l)) (Math/pow (double pi0) (/ 1.0 l))])
+                                  (:modes m)))]
+    (-> m
+        (update :learned-fractions #(vec (sort %)))
+        (update-in [:record :quantiles] #(vec (sort %)))
+        (update :bound #(or % (* 1000.0 (double scale)))))))
+
+;; ---------------------------------------------------------------------------
+;; Statistics on primitive arrays
+
+(defn- quantile-sorted
+  "Quantile q of sorted xs[0..n) by linear interpolation between order statistics
+  (numpy's default, 'type 7')."
+  ^double [^doubles xs ^long n ^double q]
+  (cond
+    (zero? n) Double/NaN
+    (== n 1) (aget xs 0)
+    :else (let [h (* q (dec n)) lo (long (Math/floor h)) hi (min (dec n) (inc lo))]
+            (+ (aget xs lo) (* (- h lo) (- (aget xs hi) (aget xs lo)))))))
+
+(defn- summary
+  "{:count :mean :std :median :quantiles {q ..}} of the finite values in xs (sample std)."
+  [xs quantiles]
+  (let [v (double-array (filter some? xs))
+        n (alength v)]
+    (Arrays/sort v)
+    (if (zero? n)
+      {:count 0 :mean nil :std nil :median nil :quantiles (zipmap quantiles (repeat nil))}
+      (let [mean (/ (double (areduce v i acc 0.0 (+ acc (aget v i)))) n)
+            ss (double (areduce v i acc 0.0 (+ acc (let [d (- (aget v i) mean)] (* d d)))))]
+        {:count n :mean mean
+         :std (if (> n 1) (Math/sqrt (/ ss (dec n))) 0.0)
+         :median (quantile-sorted v n 0.5)
+         :quantiles (into (sorted-map) (map (fn [q] [q (quantile-sorted v n (double q))]) quantiles))}))))
+
+(defn- diffusion-fn
+  "pi -> D(pi) = (lr/B) L^2 pi^(4-4/L) (2 (pi - s)^2 + sigma^2) (SCIENCE.md section 7);
+  noise2 = lr/B (0 without noise)."
+  ^clojure.lang.IFn$DD [^double noise2 ^long l ^double s ^double sig2]
+  (let [c (* noise2 l l) ex (- 4.0 (/ 4.0 l))]
+    (fn ^double [^double pi]
+      (let [e (- pi s)]
+        (* c (Math/pow pi ex) (+ (* 2.0 e e) sig2))))))
+
+;; ---------------------------------------------------------------------------
+;; Simulation
+
+(def ^:private scheme-codes
+  {:euler-maruyama Sde/EULER_MARUYAMA :milstein Sde/MILSTEIN :taylor-1.5 Sde/TAYLOR_15})
+
+(defn- grid
+  "Steps, record interval and record count for a normalized spec: the time is rounded
+  up to a whole number of record intervals."
+  [{:keys [dt time record]}]
+  (let [dt (double dt)
+        req (max 1 (long (Math/round (/ (double time) dt))))
+        every (if-let [et (:every-time record)]
+                (max 1 (long (Math/round (/ (double et) dt))))
+                (max 1 (quot req (dec (long (:points record))))))
+        intervals (long (Math/ceil (/ (double req) (double every))))]
+    {:steps (* every intervals) :record-every every :records (inc intervals)}))
+
+(defn- column-stats
+  "Statistics over paths of pi = a^L for one record and mode: the values at
+  out[off .. off+np), skipping diverged paths (a >= bound); buf is scratch."
+  [^doubles out off np l bound ^clojure.lang.IFn$DD dfn ^doubles buf qs]
+  (let [off (long off) np (long np) l (long l) bound (double bound)
+        n (long (loop [p 0 n 0]
+                  (if (< p np)
+                    (let [a (aget out (+ off p))]
+                      (if (>= a bound)
+                        (recur (inc p) n)
+                        (do (aset buf n (Math/pow a l)) (recur (inc p) (inc n)))))
+                    n)))]
+    (if (zero? n)
+      {:mean nil :std nil :diffusion nil :quantiles (mapv (constantly nil) qs)}
+      (let [_ (Arrays/sort buf 0 (int n))
+            mean (/ (double (loop [k 0 acc 0.0] (if (< k n) (recur (inc k) (+ acc (aget buf k))) acc))) n)
+            ss (double (loop [k 0 acc 0.0] (if (< k n) (recur (inc k) (let [d (- (aget buf k) mean)] (+ acc (* d d)))) acc)))
+            dmean (/ (double (loop [k 0 acc 0.0] (if (< k n) (recur (inc k) (+ acc (.invokePrim dfn (aget buf k)))) acc))) n)]
+        {:mean mean
+         :std (if (> n 1) (Math/sqrt (/ ss (dec n))) 0.0)
+         :diffusion dmean
+         :quantiles (mapv #(quantile-sorted buf n (double %)) qs)}))))
+
+(defn- peak-record
+  "Index of the record where D(pi) of path p, mode i is largest (before divergence)."
+  [^doubles out np nm records p i l bound ^clojure.lang.IFn$DD dfn]
+  (let [np (long np) nm (long nm) records (long records) p (long p) i (long i) l (long l) bound (double bound)]
+    (loop [r 0 best -1.0 at 0]
+      (if (< r records)
+        (let [a (aget out (+ (* (+ (* r nm) i) np) p))]
+          (if (>= a bound)
+            at
+            (let [d (.invokePrim dfn (Math/pow a l))]
+              (if (> d best) (recur (inc r) d r) (recur (inc r) best at)))))
+        at))))
+
+(defn simulate
+  "Simulates an ensemble of the per-mode SDE (SCIENCE.md section 7) and returns plain data.
+
+  Spec keys (defaults in `defaults`):
+  - :modes [{:s target > 0, :pi0 initial strength > 0} ...] (required)
+  - :depth L (2), integer >= 2; :lr (0.01); :batch-size B (1); :label-noise sigma (0.0)
+  - :paths (1000); :dt (0.01, SDE time); :time (10.0; rounded up to whole record intervals)
+  - :scheme :euler-maruyama (default), :milstein, or :taylor-1.5 (Kloeden-Platen strong order 1.5)
+  - :seed (0): the noise of (path, mode, step) depends only on it, not on :threads
+  - :threads (available processors); :boundary :absorbing (default) or :reflecting at a = 0
+  - :noise (true): false sets the noise to 0, giving the gradient-flow ODE
+  - :bound: a above it marks the path diverged (default 1000 max(s^(1/L), pi0^(1/L)))
+  - :learned-fractions ([0.5 0.9]): a mode counts as learned by a path at the first
+    time pi >= fraction * s (time 0 if pi0 is already there)
+  - :record {:points (101) | :every-time t, :paths (8) paths kept whole,
+             :quantiles ([0.05 0.25 0.5 0.75 0.95])}
+
+  Returns a map; statistics are over paths, of pi = a^L, per recorded time and mode,
+  excluding paths that have diverged by that time:
+  {:spec normalized spec, :steps n, :time [t ...],
+   :mean [[per mode] per time], :std [[..]] (sample std), :quantiles {q [[..]]},
+   :diffusion [[mean over paths of D(pi)] per time], :gradient-flow [[pi per mode] per time]
+   (the noise-free limit by RK4 at the same dt), :paths [[[pi per mode] per time] per kept path],
+   :final [[pi per mode] per path], :first-passage {fraction [[time or nil per mode] per path]},
+   :learned-time {fraction [{:mode i :learned n :paths N :mean .. :std .. :median .. :quantiles ..}]},
+   :peak-diffusion-time [[time of the largest D(pi) on the record grid per mode] per path],
+   :status {:hit-zero [paths per mode] :diverged [paths per mode]}}.
+
+  Throws ex-info (see `validate!`) for an invalid spec, or when records x modes x paths
+  exceeds 2e8 values."
+  [spec]
+  (let [{:keys [modes depth lr batch-size label-noise paths dt seed threads boundary noise bound
+                learned-fractions record scheme] :as spec} (normalize spec)
+        {:keys [^long steps ^long record-every ^long records]} (grid spec)
+        _ (when (> (* (double records) (count modes) (double paths)) 2.0e8)
+            (spec-error! [:paths] paths
+                         (format "at most %d paths with %d modes and %d records (1.6 GB of records); record fewer points"
+                                 (long (/ 2.0e8 (* (double records) (count modes)))) (count modes) records)))
+        l (long depth) np (long paths) nm (count modes) dt (double dt) bound (double bound)
+        s-arr (double-array (map #(double (:s %)) modes))
+        a0 (double-array (map #(Math/pow (double (:pi0 %)) (/ 1.0 l)) modes))
+        noise2 (if noise (/ (double lr) (double batch-size)) 0.0)
+        sigma (double label-noise) sig2 (* sigma sigma)
+        fracs (vec learned-fractions) nl (count fracs)
+        levels (double-array (for [f fracs, i (range nm)]
+                               (Math/pow (* (double f) (aget s-arr i)) (/ 1.0 l))))
+        out (double-array (* records nm np))
+        passage (double-array (* nl nm np))
+        status (byte-array (* nm np))]
+    (Sde/ensemble (int l) s-arr (int nm) (Math/sqrt noise2) sigma a0 (int np) (long seed)
+                  (int (scheme-codes scheme)) dt (int steps) (int record-every)
+                  (if (= boundary :reflecting) Sde/REFLECTING Sde/ABSORBING) bound
+                  levels (int nl) (int threads) out passage status)
+    (let [times (mapv #(* (double %) record-every dt) (range records))
+          qs (:quantiles record)
+          kept (min np (long (:paths record)))
+          rows (fn [^long r ^long i] (+ (* (+ (* r nm) i) np)))
+          pi-at (fn [r i p] (Math/pow (aget out (+ (long (rows r i)) (long p))) l))
+          diverged-at? (fn [r i p] (>= (aget out (+ (long (rows r i)) (long p))) bound))
+          buf (double-array np)
+          dfns (mapv #(diffusion-fn noise2 l (aget s-arr (long %)) sig2) (range nm))
+          stats (vec (for [r (range records)]
+                       (vec (for [i (range nm)]
+                              (column-stats out (rows r i) np l bound (dfns i) buf qs)))))
+          gf (let [g (double-array records)]
+               (vec (for [i (range nm)]
+                      (do (Sde/gradientFlow (int l) (aget s-arr i) (aget a0 i) dt (int steps) (int record-every) g 0)
+                          (mapv #(Math/pow (double %) l) g)))))
+          peak (vec (for [p (range np)]
+                      (vec (for [i (range nm)]
+                             (times (long (peak-record out np nm records p i l bound (dfns i))))))))
+          fp (into (sorted-map)
+                   (for [li (range nl)]
+                     [(fracs li)
+                      (vec (for [p (range np)]
+                             (vec (for [i (range nm)]
+                                    (let [t (aget passage (+ (* (+ (* (long li) nm) (long i)) np) (long p)))]
+                                      (when (>= t 0.0) t))))))]))]
+      {:spec spec
+       :steps steps
+       :time times
+       :mean (mapv #(mapv :mean %) stats)
+       :std (mapv #(mapv :std %) stats)
+       :quantiles (into (sorted-map) (map-indexed (fn [k q] [q (mapv (fn [row] (mapv #(get-in % [:quantiles k]) row)) stats)]) qs))
+       :diffusion (mapv #(mapv :diffusion %) stats)
+       :gradient-flow (vec (for [r (range records)] (mapv #(% r) gf)))
+       :paths (vec (for [p (range kept)]
+                     (vec (for [r (range records)]
+                            (vec (for [i (range nm)]
+                                   (if (diverged-at? r i p) nil (pi-at r i p))))))))
+       :final (vec (for [p (range np)]
+                     (vec (for [i (range nm)]
+                            (if (diverged-at? (dec records) i p) nil (pi-at (dec records) i p))))))
+       :first-passage fp
+       :learned-time (into (sorted-map)
+                           (for [[f per-path] fp]
+                             [f (vec (for [i (range nm)]
+                                       (let [ts (map #(% i) per-path)
+                                             sm (summary ts qs)]
+                                         (-> (set/rename-keys sm {:count :learned})
+                                             (assoc :mode i :paths np)))))]))
+       :peak-diffusion-time peak
+       :status {:hit-zero (vec (for [i (range nm)]
+                                 (count (filter #(pos? (bit-and (long (aget status (+ (* (long i) np) (long %)))) Sde/HIT_ZERO)) (range np)))))
+                :diverged (vec (for [i (range nm)]
+                                 (count (filter #(pos? (bit-and (long (aget status (+ (* (long i) np) (long %)))) Sde/DIVERGED)) (range np)))))}})))
+
+;; ---------------------------------------------------------------------------
+;; Analyses
+
+(defn- histogram
+  "Equal-width histogram of the values xs: {:edges [..] :counts [..]}."
+  [xs ^long bins]
+  (let [v (vec (sort xs))]
+    (if (empty? v)
+      {:edges [] :counts []}
+      (let [lo (double (first v)) hi (double (peek v))
+            hi (if (== hi lo) (+ lo 1.0) hi)
+            w (/ (- hi lo) bins)
+            counts (reduce (fn [c x] (update c (min (dec bins) (long (Math/floor (/ (- (double x) lo) w)))) inc))
+                           (vec (repeat bins 0)) v)]
+        {:edges (mapv #(+ lo (* (double %) w)) (range (inc bins))) :counts counts}))))
+
+(defn- mode-params [result i]
+  (let [{:keys [modes depth lr batch-size label-noise]} (:spec result)
+        {:keys [s pi0]} (modes i)]
+    {:s s :pi0 pi0 :depth depth :lr lr :batch-size batch-size :label-noise label-noise}))
+
+(defn learning-time-distribution
+  "Distribution over paths of the time each mode is learned (first passage of pi to
+  fraction * s), with the gradient-flow prediction (dlnlab.theory/learning-time, exact).
+
+  Options: :fraction (the first of the result's :learned-fractions, 0.5 by default),
+  :bins (20). Returns a vector, one map per mode:
+  {:mode i :fraction f :learned n :paths N :mean :std :median :quantiles {q t}
+   :histogram {:edges [..] :counts [..]} :gradient-flow-time t}.
+  Throws ex-info when the fraction was not tracked by the simulation."
+  ([result] (learning-time-distribution result {}))
+  ([result {:keys [fraction bins] :or {bins 20}}]
+   (let [fp (:first-passage result)
+         f (or fraction (first (keys fp)))
+         per-path (get fp f)]
+     (when-not per-path
+       (throw (ex-info (format "fraction %s was not tracked; allowed: %s (set :learned-fractions)" (pr-str f) (pr-str (vec (keys fp))))
+                       {:path [:fraction] :value f :allowed (vec (keys fp))})))
+     (vec (for [[i summ] (map-indexed vector (get-in result [:learned-time f]))
+                :let [ts (keep #(% i) per-path)]]
+            (assoc summ :fraction f
+                   :histogram (histogram ts (long bins))
+                   :gradient-flow-time (theory/learning-time (mode-params result i) {:fraction f})))))))
+
+(defn diffusion-peak
+  "When the diffusion of each mode peaks, and whether that comes before the mode is
+  learned (SCIENCE.md section 7: without label noise D peaks at
+  pi* = 2(L-1)s/(3L-2) < s).
+
+  Options: :fraction (the largest of the result's :learned-fractions, 0.9 by
+  default): the learning fraction to compare with; pi* / s lies between 1/2 and 2/3,
+  so fractions above 2/3 separate the peak from learning.
+  Returns a vector, one map per mode: {:mode i :peak-time (argmax over the record grid
+  of the ensemble-mean diffusion) :peak-pi (ensemble mean pi then)
+  :theory-peak-pi (dlnlab.theory/peak-diffusion-pi, nil without an interior maximum)
+  :median-learned-time :precedes-learning? (peak-time < median learned time)
+  :paths-peak-before-learning (share of the paths that learned whose own peak time
+  is earlier than their learned time)}."
+  ([result] (diffusion-peak result {}))
+  ([result {:keys [fraction]}]
+   (let [fp (:first-passage result)
+         f (or fraction (last (keys fp)))
+         per-path (get fp f)
+         times (:time result)]
+     (when-not per-path
+       (throw (ex-info (format "fraction %s was not tracked; allowed: %s (set :learned-fractions)" (pr-str f) (pr-str (vec (keys fp))))
+                       {:path [:fraction] :value f :allowed (vec (keys fp))})))
+     (vec (for [i (range (count (get-in result [:spec :modes])))]
+            (let [col (mapv #(% i) (:diffusion result))
+                  r (first (apply max-key #(double (or (second %) Double/NEGATIVE_INFINITY)) (map-indexed vector col)))
+                  learned (keep (fn [[tp tl]] (when tl [tp tl]))
+                                (map vector (map #(% i) (:peak-diffusion-time result)) (map #(% i) per-path)))
+                  med (get-in result [:learned-time f i :median])
+                  tpeak (times r)]
+              {:mode i :fraction f
+               :peak-time tpeak
+               :peak-pi (get-in result [:mean r i])
+               :theory-peak-pi (theory/peak-diffusion-pi (mode-params result i))
+               :median-learned-time med
+               :precedes-learning? (boolean (and med (< (double tpeak) (double med))))
+               :paths-peak-before-learning (when (seq learned)
+                                             (/ (double (count (filter (fn [[tp tl]] (< (double tp) (double tl))) learned)))
+                                                (count learned)))}))))))
+
+(defn ks-distance
+  "Kolmogorov-Smirnov distance sup |F_n - F| between the empirical CDF of the samples
+  and the CDF function cdf (a fn of one double)."
+  ^double [samples cdf]
+  (let [v (double-array samples) n (alength v)]
+    (Arrays/sort v)
+    (loop [k 0 d 0.0]
+      (if (< k n)
+        (let [fx (double (cdf (aget v k)))]
+          (recur (inc k) (max d (Math/abs (- fx (/ (double k) n))) (Math/abs (- (/ (double (inc k)) n) fx)))))
+        d))))
+
+(defn stationary-comparison
+  "Compares the final distribution of pi over paths with the stationary density of
+  the per-mode SDE (dlnlab.theory/stationary-density, SCIENCE.md section 7).
+
+  Options: :mode (0), :bins (40). Needs label noise > 0 and a run long enough to
+  reach stationarity. Returns {:mode i :n paths :mean :variance (sample) :ks (KS
+  distance to the analytic CDF) :theory {:mean :variance :gibbs-variance
+  :discrete-variance (nil unless lr S < 2)} :histogram {:edges :density
+  :theory-density}}."
+  ([result] (stationary-comparison result {}))
+  ([result {:keys [mode bins] :or {mode 0 bins 40}}]
+   (let [i (long mode)
+         _ (when-not (< -1 i (count (get-in result [:spec :modes])))
+             (throw (ex-info (format "mode %s does not exist; allowed: 0 to %d" i (dec (count (get-in result [:spec :modes]))))
+                             {:path [:mode] :value mode :allowed [0 (dec (count (get-in result [:spec :modes])))]})))
+         params (mode-params result i)
+         xs (keep #(% i) (:final result))
+         summ (summary xs [])
+         th (theory/stationary-density params)
+         cdf (theory/stationary-cdf params)
+         pdf (theory/stationary-pdf params)
+         {:keys [edges counts]} (histogram xs (long bins))
+         n (count xs)
+         sharp (theory/single-path-sharpness (:s params) (:depth params))]
+     {:mode i :n n
+      :mean (:mean summ) :variance (let [sd (:std summ)] (when sd (* (double sd) (double sd))))
+      :ks (ks-distance xs cdf)
+      :theory {:mean (:mean th) :variance (:variance th)
+               :gibbs-variance (theory/gibbs-variance params)
+               :discrete-variance (when (< (* (double (:lr params)) sharp) 2.0)
+                                    (theory/discrete-stationary-variance params))}
+      :histogram (when (seq edges)
+                   (let [w (- (double (second edges)) (double (first edges)))]
+                     {:edges edges
+                      :density (mapv #(/ (double %) (* n w)) counts)
+                      :theory-density (mapv (fn [[a b]] (pdf (* 0.5 (+ (double a) (double b)))))
+                                            (partition 2 1 edges))}))})))
+
+;; ---------------------------------------------------------------------------
+;; Deterministic limits
+
+(defn gradient-flow-trajectory
+  "Gradient flow of one mode, d pi/dt = L pi^(2-2/L) (s - pi) (SCIENCE.md section 4),
+  integrated by the kernel's fixed-step RK4 in a = pi^(1/L).
+
+  Takes {:s :pi0 :depth} and options {:dt (0.001) :time (10.0) :points (101)}; the time
+  is rounded up to whole record intervals as in `simulate`.
+  Returns {:time [t ...] :pi [pi ...]}."
+  ([mode] (gradient-flow-trajectory mode {}))
+  ([{:keys [s pi0 depth]} {:keys [dt time points] :or {dt 0.001 time 10.0 points 101}}]
+   (validate! {:modes [{:s s :pi0 pi0}] :depth (or depth 2) :dt dt :time time :record {:points points}})
+   (let [l (long (or depth 2))
+         {:keys [^long steps ^long record-every ^long records]} (grid {:dt dt :time time :record {:points points}})
+         out (double-array records)]
+     (Sde/gradientFlow (int l) (double s) (Math/pow (double pi0) (/ 1.0 l)) (double dt) (int steps) (int record-every) out 0)
+     {:time (mapv #(* (double %) record-every (double dt)) (range records))
+      :pi (mapv #(Math/pow (double %) l) out)})))
+
+(defn gd-orbit
+  "Orbit of the normalized balanced per-mode GD map x <- x - (r/L) x^(L-1) (x^L - 1)
+  (SCIENCE.md section 6; r = lr L s^(2-2/L), x = a / s^(1/L)) from x0.
+
+  Takes r, the depth (>= 1), x0 and the number of iterations n (>= 0).
+  Returns the vector [x0 x1 ... xn]."
+  [r depth x0 n]
+  (when-not (and (int? depth) (>= (long depth) 1))
+    (throw (ex-info (format "depth = %s is not allowed: an integer >= 1" (pr-str depth)) {:path [:depth] :value depth :allowed "an integer >= 1"})))
+  (when-not (and (int? n) (<= 0 (long n) 100000000))
+    (throw (ex-info (format "n = %s is not allowed: an integer from 0 to 1e8" (pr-str n)) {:path [:n] :value n :allowed "an integer from 0 to 1e8"})))
+  (let [out (double-array (inc (long n)))]
+    (Sde/gdMap (int depth) (double r) (double x0) (int n) out 0)
+    (vec out)))
+
+;; As an experiment kind: {:kind :sde :seed n :sde {...}} through dlnlab.core/run
+
+(defn- quantile-key
+  "The trajectory column of quantile q: :q0.05, :q0.5, ..."
+  [q]
+  (keyword (str "q" q)))
+
+(defn- stationary-or-error
+  "stationary-comparison of mode i, or {:mode i :error message} when the density
+  is not normalizable."
+  [sim i]
+  (try (stationary-comparison sim {:mode i})
+       (catch clojure.lang.ExceptionInfo e {:mode i :error (ex-message e)})))
+
+(defn- experiment-result
+  "The result map of an :sde experiment (doc/design.md's outer shape) from its
+  normalized experiment and the output of `simulate`."
+  [exp sim ^long started]
+  (let [times (:time sim)
+        nrec (count times)
+        every (quot (long (:steps sim)) (max 1 (dec nrec)))
+        qs (get-in sim [:spec :record :quantiles])
+        modes (get-in sim [:spec :modes])
+        last-mean (peek (:mean sim))
+        diverged? (some nil? last-mean)]
+    {:experiment exp
+     :status (if diverged? :diverged :completed)
+     :stop-reason (when diverged? :bound)
+     :trajectory (into {:step (mapv #(* every (long %)) (range nrec))
+                        :time times
+                        :mean (:mean sim)
+                        :std (:std sim)
+                        :diffusion (:diffusion sim)
+                        :gradient-flow (:gradient-flow sim)
+                        :paths (vec (for [r (range nrec)] (mapv #(% r) (:paths sim))))}
+                       (for [q qs] [(quantile-key q) (get-in sim [:quantiles q])]))
+     :final {:step (:steps sim)
+             :time (peek times)
+             :mean last-mean
+             :std (peek (:std sim))
+             :strengths (:final sim)
+             :first-passage (:first-passage sim)
+             :peak-diffusion-time (:peak-diffusion-time sim)
+             :hit-zero (get-in sim [:status :hit-zero])
+             :diverged (get-in sim [:status :diverged])}
+     :analysis (cond-> {:mode-targets (mapv :s modes)
+                        :learned-time (:learned-time sim)
+                        :learning-times (learning-time-distribution sim)
+                        :diffusion-peak (diffusion-peak sim)}
+                 (pos? (double (get-in sim [:spec :label-noise])))
+                 (assoc :stationary (mapv #(stationary-or-error sim %) (range (count modes)))))
+     :meta {:version experiment/version
+            :elapsed-ms (- (System/currentTimeMillis) started)
+            :java (System/getProperty "java.version")}}))
+
+(defmethod experiment/run-kind :sde [experiment _opts]
+  (let [started (System/currentTimeMillis)
+        exp (spec/normalize experiment)]
+    (experiment-result exp (simulate (assoc (:sde exp) :seed (:seed exp))) started)))
+
+(defn result-ensemble
+  "What `simulate` returned for an :sde experiment, rebuilt from the experiment's
+  result map (e.g. read back from result.edn), so the analyses of this namespace
+  apply to it.
+
+  The result of an :sde experiment (dlnlab.core/run of {:kind :sde :seed n :sde
+  spec}) is {:experiment :status (:completed, or :diverged when every path of a
+  mode diverged) :trajectory :final :analysis :meta} with
+  - :trajectory {:step [..] :time [..] :mean :std :diffusion :gradient-flow
+    [[per mode] per time], :q<quantile> (:q0.05 ...) [[per mode] per time],
+    :paths [[[pi per mode] per kept path] per time]};
+  - :final {:step :time :mean :std :strengths [[pi per mode] per path]
+    :first-passage :peak-diffusion-time :hit-zero :diverged} (as `simulate`);
+  - :analysis {:mode-targets :learned-time :learning-times (`learning-time-distribution`)
+    :diffusion-peak (`diffusion-peak`) :stationary (per mode, when label noise > 0:
+    `stationary-comparison`, or {:mode :error})}.
+  Returns the map `simulate` returns (its :spec normalized again, so :threads is
+  this machine's default unless the experiment set it)."
+  [result]
+  (let [exp (:experiment result)
+        traj (:trajectory result)
+        fin (:final result)
+        sim-spec (normalize (assoc (:sde exp) :seed (:seed exp)))
+        qs (get-in sim-spec [:record :quantiles])
+        rows (:paths traj)
+        kept (count (first rows))]
+    {:spec sim-spec
+     :steps (:step fin)
+     :time (:time traj)
+     :mean (:mean traj)
+     :std (:std traj)
+     :quantiles (into (sorted-map) (for [q qs] [q (get traj (quantile-key q))]))
+     :diffusion (:diffusion traj)
+     :gradient-flow (:gradient-flow traj)
+     :paths (vec (for [p (range kept)] (mapv #(nth % p) rows)))
+     :final (:strengths fin)
+     :first-passage (into (sorted-map) (:first-passage fin))
+     :learned-time (into (sorted-map) (get-in result [:analysis :learned-time]))
+     :peak-diffusion-time (:peak-diffusion-time fin)
+     :status {:hit-zero (:hit-zero fin) :diverged (:diverged fin)}}))
+
+;; ---------------------------------------------------------------------------
+;; Weak error against full-network SGD
+
+(defn network-experiment
+  "The full-network SGD experiment that the SDE of spec reduces (SCIENCE.md
+  section 7): a :chain of depth L and width N, initialized aligned and balanced
+  with strengths pi0 (:balanced-aligned, identity hidden bases), trained by
+  one-pass SGD (fresh samples every step) with spec's lr and batch size on
+  teacher-student data x ~ N(0, I), y = M x + sigma eps with M = diag(s) (the
+  modes' targets, largest first), recording the mode strengths u_i^T F v_i.
+
+  Options: :seed (0); :width N (the number of modes); :steps (round(:time / lr));
+  :every (1) record cadence in steps.
+  Returns the experiment map (modes in decreasing order of s, as the network's
+  :modes metric reports them).
+  Throws ex-info when spec is invalid, its batch size is not an integer, or two
+  modes have the same target (the network's modes would not be identified)."
+  ([spec] (network-experiment spec {}))
+  ([spec {:keys [seed width steps every] :or {seed 0 every 1}}]
+   (let [{:keys [modes depth lr batch-size label-noise time]} (normalize spec)
+         sorted (sort-by #(- (double (:s %))) modes)
+         k (count modes)]
+     (when-not (== (double batch-size) (Math/rint (double batch-size)))
+       (spec-error! [:batch-size] batch-size "an integer, the network's batch size"))
+     (when-not (apply distinct? (map #(double (:s %)) modes))
+       (spec-error! [:modes] (mapv :s modes) "distinct targets s (equal ones make the network's modes ambiguous)"))
+     {:seed seed
+      :model {:kind :chain :depth depth :width (or width k)
+              :init {:kind :balanced-aligned :strengths (mapv :pi0 sorted) :hidden-basis :identity}}
+      :task {:kind :teacher-student :input-dim k :output-dim k :samples 1 :test-samples 0
+             :teacher {:kind :spectral :singular-values (mapv :s sorted)}
+             :label-noise label-noise}
+      :optimizer {:kind :sgd :sampling :one-pass :batch-size (long batch-size) :lr lr}
+      :steps (or steps (max 1 (long (Math/round (/ (double time) (double lr))))))
+      :record {:every every :metrics [:modes] :final-weights false}})))
+
+(defn- interpolate
+  "Values of the rows ys ([[per mode] per time], nil where unknown) at time t by
+  linear interpolation on the increasing times ts."
+  [ts ys ^double t]
+  (let [n (long (count ts))
+        j (long (loop [j 1] (if (and (< j (dec n)) (< (double (ts j)) t)) (recur (inc j)) j)))
+        t0 (double (ts (dec j))) t1 (double (ts j))
+        w (if (== t1 t0) 1.0 (max 0.0 (min 1.0 (/ (- t t0) (- t1 t0)))))]
+    (mapv (fn [a b] (when (and a b) (+ (* (- 1.0 w) (double a)) (* w (double b)))))
+          (ys (dec j)) (ys j))))
+
+(defn- mean-and-se
+  "[mean standard-error] of the numbers xs (nil when there are none)."
+  [xs]
+  (let [n (count xs)]
+    (when (pos? n)
+      (let [m (/ (double (reduce + (map double xs))) n)
+            ss (double (reduce + (map #(let [d (- (double %) m)] (* d d)) xs)))]
+        [m (if (> n 1) (Math/sqrt (/ ss (* (dec n) n))) 0.0)]))))
+
+(defn compare-with-network
+  "Weak error of the SDE (SCIENCE.md section 7): the ensemble mean of each mode
+  strength against the mean over seeds of full-network SGD (`network-experiment`:
+  aligned, balanced initialization, one-pass SGD) on the common time grid
+  t = lr x steps, the network's record times.
+
+  Options: :seeds (16) network runs; :width (number of modes); :records (50)
+  about how many times to compare; :sde a result of (simulate spec) to reuse.
+  The SDE mean is interpolated linearly to the network's times (exact where the
+  grids share a time; record the SDE finely otherwise).
+  Returns {:times [t ..] :steps [n ..] :sde-mean [[per mode] per time]
+  :network-mean [[..]] :sde-std-error [[..]] :network-std-error [[..]]
+  :abs-error [[|difference|]] :max-abs-error (over times and modes)
+  :relative (max-abs-error / max s) :runs (network runs that completed)
+  :diverged (runs that did not) :lr :batch-size :experiment (the network
+  experiment of the first seed)}; modes in spec's order.
+  Throws ex-info as `network-experiment`, or when no network run completes."
+  ([spec] (compare-with-network spec {}))
+  ([spec {:keys [seeds width records sde] :or {seeds 16 records 50}}]
+   (let [n (normalize spec)
+         {:keys [modes lr batch-size seed]} n
+         lr (double lr)
+         k (count modes)
+         {sde-steps :steps} (grid n)
+         t-end (* (long sde-steps) (double (:dt n)))
+         steps (max 1 (long (Math/floor (+ (/ t-end lr) 1e-9))))
+         every (max 1 (long (Math/round (/ (double steps) (double (max 1 (long records)))))))
+         exps (vec (for [r (range seeds)]
+                     (network-experiment n {:seed (Rng/derive (long seed) (+ 0x574541 (long r)))
+                                            :width width :steps steps :every every})))
+         results (mapv experiment/run exps)
+         done (filterv #(= :completed (:status %)) results)
+         _ (when (empty? done)
+             (throw (ex-info (str "compare-with-network: none of the " seeds " network runs completed (all diverged); "
+                                  "lower :lr or raise :batch-size.")
+                             {:path [:lr] :value lr :allowed "a learning rate at which SGD does not diverge"})))
+         ;; the network reports modes by decreasing s; slot j holds spec mode (order j)
+         order (vec (sort-by #(- (double (:s (modes %)))) (range k)))
+         slot (into {} (map-indexed (fn [j i] [i j]) order))
+         steps-col (get-in (first done) [:trajectory :step])
+         times (mapv #(* lr (double %)) steps-col)
+         net-stats (vec (for [r (range (count steps-col))]
+                          (vec (for [i (range k)]
+                                 (mean-and-se (keep #(some-> (get-in % [:trajectory :modes r]) (nth (slot i)))
+                                                    done))))))
+         sim (or sde (simulate n))
+         np (double (:paths n))
+         sde-se (mapv (fn [row] (mapv #(when % (/ (double %) (Math/sqrt np))) row)) (:std sim))
+         sde-mean (mapv #(interpolate (:time sim) (:mean sim) %) times)
+         sde-se (mapv #(interpolate (:time sim) sde-se %) times)
+         net-mean (mapv #(mapv first %) net-stats)
+         abs-err (mapv (fn [a b] (mapv (fn [x y] (when (and x y) (Math/abs (- (double x) (double y))))) a b))
+                       sde-mean net-mean)
+         max-err (double (reduce max 0.0 (keep identity (apply concat abs-err))))]
+     {:times times
+      :steps steps-col
+      :sde-mean sde-mean
+      :network-mean net-mean
+      :sde-std-error sde-se
+      :network-std-error (mapv #(mapv second %) net-stats)
+      :abs-error abs-err
+      :max-abs-error max-err
+      :relative (/ max-err (double (reduce max (map #(double (:s %)) modes))))
+      :runs (count done)
+      :diverged (- (count results) (count done))
+      :lr lr
+      :batch-size batch-size
+      :experiment (first exps)})))

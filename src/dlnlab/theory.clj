@@ -1,0 +1,764 @@
+(ns dlnlab.theory
+  "Analytic predictions of ../shared/SCIENCE.md sections 4-7, one pure function per
+  formula: per-mode gradient flow and learning times, Hessian eigenvalues and
+  sharpness at balanced minima, multi-pathway sharpness and the re-balancing window,
+  the winner-takes-all invariant and the split it predicts, the balancing-gap factor,
+  oscillating modes, the per-mode GD map's 2-cycle and period-doubling thresholds,
+  SGD noise, drift and diffusion of the per-mode SDE, its stationary density and the
+  Gibbs-like approximations, and the location of peak diffusion.
+
+  Conventions: s > 0 is a target singular value, pi = a^L a mode's strength, L the
+  depth, lr the learning rate, B the batch size, sigma the label noise; SDE time is
+  t = lr * steps. Where a formula needs numerics (quadrature, root finding) the method
+  is stated in the docstring. Invalid arguments throw ex-info with
+  {:path [key] :value v :allowed description}."
+  (:import [dlnlab.kernel Sde]))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+;; ---------------------------------------------------------------------------
+;; Validation
+
+(defn- fail! [path value allowed]
+  (throw (ex-info (format "%s = %s is not allowed: %s" (pr-str path) (pr-str value) allowed)
+                  {:path path :value value :allowed allowed})))
+
+(defn- positive! ^double [k v]
+  (if (and (number? v) (> (double v) 0.0) (Double/isFinite (double v)))
+    (double v)
+    (fail! [k] v "a finite number > 0")))
+
+(defn- non-negative! ^double [k v]
+  (if (and (number? v) (>= (double v) 0.0) (Double/isFinite (double v)))
+    (double v)
+    (fail! [k] v "a finite number >= 0")))
+
+(defn- depth! ^long [v min-depth]
+  (if (and (integer? v) (>= (long v) (long min-depth)))
+    (long v)
+    (fail! [:depth] v (str "an integer >= " min-depth))))
+
+(defn- fraction! ^double [k v]
+  (if (and (number? v) (< 0.0 (double v) 1.0))
+    (double v)
+    (fail! [k] v "a number strictly between 0 and 1")))
+
+;; ---------------------------------------------------------------------------
+;; Numerics: adaptive Gauss-Kronrod (7, 15), bisection, golden section.
+
+(def ^:private ^"[D" gk-nodes
+  (double-array [0.991455371120812639206854697526329 0.949107912342758524526189684047851
+                 0.864864423359769072789712788640926 0.741531185599394439863864773280788
+                 0.586087235467691130294144845693013 0.405845151377397166906606412076961
+                 0.207784955007898467600689403773245 0.0]))
+
+(def ^:private ^"[D" gk-weights
+  (double-array [0.022935322010529224963732008058970 0.063092092629978553290700663189204
+                 0.104790010322250183839876322541518 0.140653259715525918745189590510238
+                 0.169004726639267902826583426598550 0.190350578064785409913256402421014
+                 0.204432940075298892414161999234649 0.209482141084727828012999174891714]))
+
+(def ^:private ^"[D" gauss7-weights
+  "Weights of the 7-point Gauss rule at gk-nodes 1, 3, 5, 7."
+  (double-array [0.129484966168869693270611432679082 0.279705391489276667901467771423780
+                 0.381830050505118944950369775488975 0.417959183673469387755102040816327]))
+
+(defn- gk15
+  "Gauss-Kronrod 15-point estimate of the integral of f on [a b], the error estimate
+  |K15 - G7|, and the integral of |f| (for roundoff detection)."
+  [f ^double a ^double b]
+  (let [f ^clojure.lang.IFn$DD f
+        c (* 0.5 (+ a b)) h (* 0.5 (- b a))
+        fc (.invokePrim f c)]
+    (loop [k 0 kron (* (aget gk-weights 7) fc) gauss (* (aget gauss7-weights 3) fc)
+           kabs (* (aget gk-weights 7) (Math/abs fc))]
+      (if (< k 7)
+        (let [dx (* h (aget gk-nodes k))
+              f1 (.invokePrim f (- c dx)) f2 (.invokePrim f (+ c dx))
+              s (+ f1 f2)
+              kron (+ kron (* (aget gk-weights k) s))
+              kabs (+ kabs (* (aget gk-weights k) (+ (Math/abs f1) (Math/abs f2))))
+              gauss (if (odd? k) (+ gauss (* (aget gauss7-weights (quot k 2)) s)) gauss)]
+          (recur (inc k) kron gauss kabs))
+        [(* h kron) (Math/abs (* h (- kron gauss))) (Math/abs (* h kabs))]))))
+
+(defn integrate
+  "Integral of the primitive function f (^double -> ^double) over [a b] by globally
+  adaptive Gauss-Kronrod (7, 15), as QUADPACK's QAG: the interval with the largest
+  error estimate is bisected until the summed estimate is below the tolerance.
+
+  Options: :tolerance (1e-12) relative to the integral's magnitude (with a floor of
+  1e-3 of the integral of |f|, so integrals that cancel stay cheap); :limit (2000)
+  intervals at most. Intervals whose error estimate is at the roundoff level of their
+  integral of |f| are not split further.
+  Returns the integral (a double); a < b or b < a both work."
+  (^double [f a b] (integrate f a b {}))
+  (^double [f a b {:keys [tolerance limit] :or {tolerance 1e-12 limit 2000}}]
+   (let [a (double a) b (double b)]
+     (if (== a b)
+       0.0
+       (let [roundoff (* 50.0 (Math/ulp 1.0))
+             ;; entries [lo hi est err]; the queue orders by descending splittable error
+             queue (java.util.PriorityQueue. 64 (reify java.util.Comparator
+                                                  (compare [_ x y] (Double/compare (aget ^doubles y 4) (aget ^doubles x 4)))))
+             push! (fn [^double lo ^double hi]
+                     (let [[est err eabs] (gk15 f lo hi)
+                           err (double err)
+                           ;; an interval at roundoff level is never chosen for splitting
+                           key (if (<= err (* roundoff (double eabs))) -1.0 err)]
+                       (.add queue (double-array [lo hi (double est) err key]))
+                       [(double est) err (double eabs)]))
+             [whole _ whole-abs] (push! a b)
+             tol (* (double tolerance) (max (Math/abs (double whole)) (* 1e-3 (double whole-abs)) 1e-300))]
+         (loop [total-err (double (aget ^doubles (.peek queue) 3)) n 1]
+           (let [^doubles worst (.peek queue)]
+             (if (or (<= total-err tol) (>= n (long limit)) (neg? (aget worst 4)))
+               (reduce + (map #(aget ^doubles % 2) (seq queue)))
+               (let [^doubles w (.poll queue)
+                     lo (aget w 0) hi (aget w 1) mid (* 0.5 (+ lo hi))
+                     [_ e1] (push! lo mid)
+                     [_ e2] (push! mid hi)]
+                 (recur (+ (- total-err (aget w 3)) (double e1) (double e2)) (inc n)))))))))))
+
+(defn- bisect
+  "Root of the primitive function f on [lo hi] given f(lo) and f(hi) of opposite sign
+  (or zero), by bisection to a relative width of 4 ulp."
+  ^double [f ^double lo ^double hi]
+  (let [f ^clojure.lang.IFn$DD f
+        flo (.invokePrim f lo)]
+    (loop [lo lo hi hi flo flo k 0]
+      (let [mid (* 0.5 (+ lo hi))]
+        (if (or (>= k 200) (<= (Math/abs (- hi lo)) (* 4.0 (Math/ulp mid))) (== mid lo) (== mid hi))
+          mid
+          (let [fm (.invokePrim f mid)]
+            (cond
+              (zero? fm) mid
+              (= (neg? fm) (neg? flo)) (recur mid hi fm (inc k))
+              :else (recur lo mid flo (inc k)))))))))
+
+(defn- golden-max
+  "Maximizer of the primitive unimodal function f on [lo hi] by golden-section search."
+  ^double [f ^double lo ^double hi]
+  (let [f ^clojure.lang.IFn$DD f
+        g (/ (- (Math/sqrt 5.0) 1.0) 2.0)]
+    (loop [a lo b hi k 0]
+      (if (or (>= k 300) (<= (- b a) (* 1e-15 (max 1.0 (Math/abs b)))))
+        (* 0.5 (+ a b))
+        (let [c (- b (* g (- b a))) d (+ a (* g (- b a)))]
+          (if (> (.invokePrim f c) (.invokePrim f d))
+            (recur a d (inc k))
+            (recur c b (inc k))))))))
+
+(defn- ipow ^double [^double x ^long n]
+  (loop [r 1.0 k 0] (if (< k n) (recur (* r x) (inc k)) r)))
+
+;; ---------------------------------------------------------------------------
+;; Section 4: per-mode gradient flow
+
+(defn gd-step
+  "One step of balanced per-layer GD for one mode (SCIENCE.md section 4):
+  a <- a - lr a^(L-1) (a^L - s).
+
+  Takes {:s :depth :lr} and the per-layer value a; returns the next a."
+  ^double [{:keys [s depth lr]} a]
+  (let [s (positive! :s s) l (depth! depth 1) lr (positive! :lr lr) a (double a)
+        m (ipow a (dec l))]
+    (- a (* lr m (- (* m a) s)))))
+
+(defn gradient-flow-time
+  "Time for gradient flow d pi/dt = L pi^(2-2/L) (s - pi) (SCIENCE.md section 4) to take
+  a mode from pi0 to pi, where pi lies between pi0 and s.
+
+  In a = pi^(1/L), dt = da / (a^(L-1) (s - a^L)) = (1/s) [a^(1-L) + a/(s - a^L)] da. The
+  first part integrates in closed form; for L = 1, 2 so does the second; for L > 2 its
+  logarithmic singularity at a* = s^(1/L) is subtracted in closed form and the smooth
+  rest integrated by adaptive Gauss-Kronrod.
+
+  Takes {:s :pi0 :depth} (depth >= 1) and pi. Returns the time (0 at pi = pi0,
+  ##Inf at pi = s). Throws ex-info when pi is not between pi0 and s."
+  ^double [{:keys [s pi0 depth]} pi]
+  (let [s (positive! :s s) p0 (positive! :pi0 pi0) l (depth! depth 1) p (positive! :pi pi)]
+    (when-not (or (<= p0 p s) (<= s p p0))
+      (fail! [:pi] pi (format "between pi0 = %s and s = %s" p0 s)))
+    (cond
+      (== p p0) 0.0
+      (== p s) Double/POSITIVE_INFINITY
+      (== l 1) (Math/log (/ (- s p0) (- s p)))
+      (== l 2) (/ (Math/log (/ (* p (- s p0)) (* p0 (- s p)))) (* 2.0 s))
+      :else
+      (let [inv-l (/ 1.0 l)
+            a0 (Math/pow p0 inv-l) a (Math/pow p inv-l) astar (Math/pow s inv-l)
+            first-part (/ (- (Math/pow a0 (- 2.0 l)) (Math/pow a (- 2.0 l))) (- l 2.0))
+            ;; s - x^L = (a* - x) P(x), P(x) = sum_k a*^(L-1-k) x^k; g(x) = x / P(x).
+            poly (fn ^double [^double x]
+                   (loop [k 0 acc 0.0 xp 1.0]
+                     (if (< k l)
+                       (recur (inc k) (+ acc (* (ipow astar (- l 1 k)) xp)) (* xp x))
+                       acc)))
+            gstar (/ astar (double (poly astar)))
+            smooth (fn ^double [^double x]
+                     (let [d (- astar x)]
+                       (if (zero? d) 0.0 (/ (- (/ x (double (poly x))) gstar) d))))
+            log-part (* (- gstar) (Math/log (/ (Math/abs (- astar a)) (Math/abs (- astar a0)))))]
+        (/ (+ first-part (integrate smooth a0 a) log-part) s)))))
+
+(defn gradient-flow-pi
+  "Strength pi(t) of one mode under gradient flow d pi/dt = L pi^(2-2/L) (s - pi)
+  (SCIENCE.md section 4).
+
+  L = 2: the closed form pi(t) = s e^(2st) / (e^(2st) - 1 + s/pi0); L = 1:
+  s + (pi0 - s) e^(-t); L > 2: the exact time integral of gradient-flow-time inverted
+  by bisection.
+
+  Takes {:s :pi0 :depth} (depth >= 1) and t >= 0. Returns pi(t)."
+  ^double [{:keys [s pi0 depth] :as mode} t]
+  (let [s (positive! :s s) p0 (positive! :pi0 pi0) l (depth! depth 1) t (non-negative! :t t)]
+    (cond
+      (or (zero? t) (== p0 s)) p0
+      (== l 1) (+ s (* (- p0 s) (Math/exp (- t))))
+      (== l 2) (let [e (Math/exp (* -2.0 s t))]
+                 ;; s e^(2st) / (e^(2st) - 1 + s/pi0), divided through by e^(2st).
+                 (/ s (+ 1.0 (* e (- (/ s p0) 1.0)))))
+      :else
+      (let [f (fn ^double [^double p] (- (gradient-flow-time mode p) t))]
+        (if (< p0 s)
+          (let [hi (- s (* s 1e-15))]
+            (if (neg? (.invokePrim ^clojure.lang.IFn$DD f hi)) hi (bisect f p0 hi)))
+          (let [lo (+ s (* s 1e-15))]
+            (if (neg? (.invokePrim ^clojure.lang.IFn$DD f lo)) lo (bisect f lo p0))))))))
+
+(defn learning-time
+  "Time gradient flow needs to learn a mode (SCIENCE.md section 4).
+
+  Options: :fraction (0.5): the mode counts as learned at pi = fraction * s;
+  :method (:exact): :exact is the exact first-passage time of gradient flow to
+  fraction * s (0 when pi0 is already there); :asymptotic is SCIENCE.md's small-pi0
+  formula, ln(s/pi0)/(2s) for L = 2 and pi0^(-(1-2/L)) / ((L-2) s) for L > 2, which
+  ignores the fraction.
+
+  Takes {:s :pi0 :depth}. Returns the time."
+  (^double [mode] (learning-time mode {}))
+  (^double [{:keys [s pi0 depth] :as mode} {:keys [fraction method] :or {fraction 0.5 method :exact}}]
+   (let [s (positive! :s s) p0 (positive! :pi0 pi0) f (fraction! :fraction fraction)]
+     (case method
+       :exact (if (>= p0 (* f s)) 0.0 (gradient-flow-time mode (* f s)))
+       :asymptotic (let [l (depth! depth 2)]
+                     (if (== l 2)
+                       (/ (Math/log (/ s p0)) (* 2.0 s))
+                       (/ (Math/pow p0 (- (- 1.0 (/ 2.0 l)))) (* (- l 2.0) s))))
+       (fail! [:method] method "one of :exact, :asymptotic")))))
+
+;; ---------------------------------------------------------------------------
+;; Section 5: sharpness
+
+(defn single-path-sharpness
+  "Sharpness L s^(2-2/L) of a single balanced chain at the global minimum of target
+  strength s (SCIENCE.md section 5): the top Hessian eigenvalue S_1 when s = s_1."
+  ^double [s depth]
+  (let [s (positive! :s s) l (depth! depth 1)]
+    (* l (Math/pow s (- 2.0 (/ 2.0 l))))))
+
+(defn hessian-eigenvalues-at-minimum
+  "Nonzero Hessian eigenvalues at a balanced global minimum of matrix factorization
+  with one chain (SCIENCE.md section 5): for each pair (i, j) of a left and a right
+  singular direction of the target, lambda_ij = sum_{l=1..L} s_i^(2(L-l)/L) s_j^(2(l-1)/L)
+  (with 0^0 = 1), the eigenvalue of the direction u_i v_j^T.
+
+  Takes the target's singular values (>= 0) and the depth. Options: :dims [dout din]
+  pads the singular values with zeros to dout left and din right directions (default:
+  square, as many as given). Hidden widths are assumed at least the target's rank.
+  Returns a vector of {:i :j :value}, sorted by decreasing value."
+  ([singular-values depth] (hessian-eigenvalues-at-minimum singular-values depth {}))
+  ([singular-values depth {:keys [dims]}]
+   (let [l (depth! depth 1)
+         sv (mapv #(non-negative! :singular-values %) singular-values)
+         [dout din] (or dims [(count sv) (count sv)])
+         _ (when-not (and (integer? dout) (integer? din) (>= (long dout) (count sv)) (>= (long din) (count sv)))
+             (fail! [:dims] dims (str "[dout din] with both >= the number of singular values " (count sv))))
+         left (into sv (repeat (- (long dout) (count sv)) 0.0))
+         right (into sv (repeat (- (long din) (count sv)) 0.0))
+         pw (fn ^double [^double x ^double e] (if (zero? e) 1.0 (Math/pow x e)))]
+     (->> (for [i (range (count left)) j (range (count right))
+                :let [si (double (left i)) sj (double (right j))
+                      v (reduce + (for [k (range 1 (inc l))]
+                                    (* (double (pw si (/ (* 2.0 (- l (long k))) l)))
+                                       (double (pw sj (/ (* 2.0 (dec (long k))) l))))))]
+                :when (> (double v) 0.0)]
+            {:i i :j j :value v})
+          (sort-by (comp - :value))
+          vec))))
+
+(defn multi-pathway-sharpness
+  "Sharpness L sum_k pi_k^(2-2/L) of one mode split over balanced pathways with
+  strengths pi_k (SCIENCE.md section 5)."
+  ^double [pathway-strengths depth]
+  (let [l (depth! depth 1)]
+    (* l (double (reduce + (map #(Math/pow (non-negative! :pathway-strengths %) (- 2.0 (/ 2.0 l)))
+                                pathway-strengths))))))
+
+(defn equal-split-sharpness
+  "Sharpness L s^(2-2/L) K^(2/L-1) of a mode of strength s split equally over K
+  balanced pathways (SCIENCE.md section 5)."
+  ^double [s pathways depth]
+  (let [l (depth! depth 1)
+        k (if (and (integer? pathways) (>= (long pathways) 1)) (long pathways) (fail! [:pathways] pathways "an integer >= 1"))]
+    (* (single-path-sharpness s l) (Math/pow k (- (/ 2.0 l) 1.0)))))
+
+(defn rebalancing-window
+  "Learning rates that rule out the single-path minimum but not the equal split over K
+  pathways [MP] (SCIENCE.md section 5): 2/S_single < lr < 2/S_split.
+
+  Returns {:lr-min 2/S_single :lr-max 2/S_split :sharpness-single .. :sharpness-split ..};
+  the window is empty (lr-min >= lr-max) for K = 1 or L <= 2."
+  [s pathways depth]
+  (let [single (single-path-sharpness s depth)
+        split (equal-split-sharpness s pathways depth)]
+    {:lr-min (/ 2.0 single) :lr-max (/ 2.0 split)
+     :sharpness-single single :sharpness-split split}))
+
+(defn winner-takes-all-invariants
+  "The quantities gradient flow conserves for balanced pathways of one mode
+  (SCIENCE.md section 5, d pi_k/dt = L pi_k^(2-2/L) (s - sum_j pi_j)):
+  pi_k^(-(L-2)/L) - pi_0^(-(L-2)/L) for L > 2, the ratio pi_k / pi_0 for L = 2.
+
+  Takes the pathway strengths (> 0) and the depth (>= 2). Returns a vector, one entry
+  per pathway (the first is 0, or 1 at L = 2)."
+  [pathway-strengths depth]
+  (let [l (depth! depth 2)
+        ps (mapv #(positive! :pathway-strengths %) pathway-strengths)
+        p0 (double (first ps))]
+    (if (== l 2)
+      (mapv #(/ (double %) p0) ps)
+      (let [b (/ (- l 2.0) l)]
+        (mapv #(- (Math/pow (double %) (- b)) (Math/pow p0 (- b))) ps)))))
+
+(defn winner-takes-all-split
+  "The final strengths gradient flow gives balanced pathways of one mode
+  (SCIENCE.md section 5): the point with sum_k pi_k = s and the conserved differences
+  of pi_k^(-(L-2)/L) of the initial strengths (proportional split at L = 2), found by
+  bisection on the common offset.
+
+  Takes the initial pathway strengths (> 0), s and the depth (>= 2). Returns the
+  vector of final strengths."
+  [initial-strengths s depth]
+  (let [l (depth! depth 2)
+        s (positive! :s s)
+        ps (mapv #(positive! :initial-strengths %) initial-strengths)]
+    (if (== l 2)
+      (let [total (double (reduce + ps))] (mapv #(* s (/ (double %) total)) ps))
+      (let [b (/ (- l 2.0) l)
+            ys (mapv #(Math/pow (double %) (- b)) ps)
+            ymin (double (reduce min ys))
+            ;; final y_k = ys_k + c; c > -ymin; total strength decreases in c.
+            total (fn ^double [^double c] (double (reduce + (map #(Math/pow (+ (double %) c) (/ -1.0 b)) ys))))
+            f (fn ^double [^double c] (- (double (total c)) s))
+            lo (loop [d 1e-300] (let [c (+ (- ymin) (* (max 1.0 (Math/abs ymin)) d))]
+                                  (if (or (pos? (double (f c))) (> d 0.5)) c (recur (* d 1e3)))))
+            hi (loop [c (max 1.0 (Math/abs ymin))] (if (neg? (double (f c))) c (recur (* 2.0 c))))
+            c (bisect f lo hi)]
+        (mapv #(Math/pow (+ (double %) c) (/ -1.0 b)) ys)))))
+
+;; ---------------------------------------------------------------------------
+;; Section 6: beyond the edge of stability
+
+(defn balancing-gap-factor
+  "Factor b'/b = 1 - lr^2 e^2 pi^2 / (sigma_i^2 sigma_j^2) by which one GD step
+  multiplies the balancing gap b = sigma_i^2 - sigma_j^2 between two layers of a
+  scalar product pi with error e = pi - s (SCIENCE.md section 6).
+
+  Takes {:lr :pi :s :sigma-i :sigma-j}."
+  ^double [{:keys [lr pi s sigma-i sigma-j]}]
+  (let [lr (non-negative! :lr lr) pi (double pi) e (- pi (double s))
+        si (double sigma-i) sj (double sigma-j)]
+    (when (or (zero? si) (zero? sj)) (fail! [:sigma-i] [sigma-i sigma-j] "nonzero layer values"))
+    (- 1.0 (/ (* lr lr e e pi pi) (* si si sj sj)))))
+
+(defn oscillating-mode-count
+  "Number of modes that oscillate under GD with learning rate lr: #{i : lr > 2/S_i},
+  S_i = L s_i^(2-2/L) (SCIENCE.md section 6)."
+  ^long [singular-values depth lr]
+  (let [lr (positive! :lr lr)]
+    (count (filter #(> lr (/ 2.0 (single-path-sharpness % depth))) singular-values))))
+
+(defn gd-map
+  "The normalized balanced per-mode GD map x <- x - (r/L) x^(L-1) (x^L - 1),
+  r = lr S, x = a / s^(1/L) (SCIENCE.md section 6)."
+  ^double [r depth x]
+  (let [l (depth! depth 1) r (double r) x (double x) m (ipow x (dec l))]
+    (- x (* (/ r l) m (- (* m x) 1.0)))))
+
+(defn- gd-map-derivative ^double [^double r ^long l ^double x]
+  ;; d/dx [x - (r/L)(x^(2L-1) - x^(L-1))] = 1 - (r/L)((2L-1) x^(2L-2) - (L-1) x^(L-2))
+  (- 1.0 (* (/ r l) (- (* (- (* 2.0 l) 1.0) (ipow x (- (* 2 l) 2)))
+                       (* (- l 1.0) (ipow x (- l 2)))))))
+
+(defn two-cycle
+  "The 2-cycle of the normalized GD map born from x = 1 at r = 2 (SCIENCE.md
+  section 6): its lower point x- in (0, 1) is the first root of map(map(x)) - x below 1,
+  found by scanning outward from 1 and bisection; x+ = map(x-).
+
+  Takes r and the depth. Returns {:points [x- x+] :multiplier (product of the map's
+  derivatives at both points; stable when |multiplier| < 1)}, or nil when r <= 2 or no
+  such root exists in (0, 1)."
+  [r depth]
+  (let [l (depth! depth 1) r (double r)]
+    (when (> r 2.0)
+      (let [g (fn ^double [^double x] (- (gd-map r l (gd-map r l x)) x))
+            ;; G < 0 just below 1 (G'(1) = (1 - r)^2 - 1 > 0); the cycle point is where G turns positive.
+            root (loop [h 1e-9 prev (- 1.0 1e-12)]
+                   (let [x (- 1.0 h)]
+                     (cond
+                       (<= x 0.0) nil
+                       (pos? (.invokePrim ^clojure.lang.IFn$DD g x)) (bisect g x prev)
+                       :else (recur (* h 1.05) x))))]
+        (when root
+          (let [lo (double root) up (gd-map r l lo)]
+            (when (and (> up 1.0) (> (Math/abs (- up lo)) 1e-12))
+              {:points [lo up]
+               :multiplier (* (gd-map-derivative r l lo) (gd-map-derivative r l up))})))))))
+
+(defn- orbit-tail
+  "Iterates the normalized map from x0 for n steps and returns the last m iterates as
+  a double array, or nil if the orbit leaves [-1e6, 1e6]."
+  [r l x0 n m]
+  (let [r (double r) l (long l) x0 (double x0) n (long n) m (long m)
+        out (double-array (+ n m 1))]
+    (Sde/gdMap (int l) r x0 (int (+ n m)) out 0)
+    (when (every? #(< (Math/abs (double %)) 1e6) (take-last (inc m) out))
+      (java.util.Arrays/copyOfRange out (int n) (int (+ n m))))))
+
+(defn attractor-period
+  "Period of the attractor of the normalized GD map reached from x0 (SCIENCE.md
+  section 6): the smallest p in 1, 2, 4, ... max-period with |x_{n+p} - x_n| < tolerance
+  over the last 4 max-period iterates after a transient.
+
+  Options: :x0 (0.5), :transient (20000), :max-period (64), :tolerance (1e-7).
+  Returns p, :diverged when the orbit escapes, or :aperiodic."
+  ([r depth] (attractor-period r depth {}))
+  ([r depth {:keys [x0 transient max-period tolerance]
+             :or {x0 0.5 transient 20000 max-period 64 tolerance 1e-7}}]
+   (let [l (depth! depth 1) mp (long max-period)
+         tail ^doubles (orbit-tail (double r) l (double x0) (long transient) (* 5 mp))]
+     (if (nil? tail)
+       :diverged
+       (or (first (for [p (take-while #(<= (long %) mp) (iterate #(* 2 (long %)) 1))
+                        :when (every? (fn [n] (< (Math/abs (- (aget tail (+ (long n) (long p))) (aget tail n)))
+                                                 (double tolerance)))
+                                      (range (* 4 mp)))]
+                    p))
+           :aperiodic)))))
+
+(defn- iterate-map-p
+  "[map^p(x) (map^p)'(x)] for the normalized map."
+  [^double r ^long l ^long p ^double x]
+  (loop [k 0 y x d 1.0]
+    (if (< k p)
+      (recur (inc k) (gd-map r l y) (* d (gd-map-derivative r l y)))
+      [y d])))
+
+(defn- polish-cycle
+  "A point of a p-cycle of the normalized map at r by Newton on map^p(x) - x from x,
+  or nil when Newton fails or lands on a cycle of period p/2."
+  [^double r ^long l ^long p ^double x]
+  (loop [x x k 0]
+    (let [[y d] (iterate-map-p r l p x)
+          step (/ (- (double y) x) (- (double d) 1.0))
+          x' (- x step)]
+      (cond
+        (or (not (Double/isFinite x')) (>= k 100)) nil
+        (< (Math/abs step) (* 1e-14 (max 1.0 (Math/abs x'))))
+        (when (or (== p 1)
+                  (> (Math/abs (- (double (first (iterate-map-p r l (quot p 2) x'))) x'))
+                     (* 1e-8 (max 1.0 (Math/abs x')))))
+          x')
+        :else (recur x' (inc k))))))
+
+(defn- cycle-multiplier ^double [^double r ^long l ^long p ^double x]
+  (double (second (iterate-map-p r l p x))))
+
+(defn period-doubling-thresholds
+  "Period-doubling thresholds r_2, r_4, r_8, ... of the normalized GD map at depth L
+  (SCIENCE.md section 6): r_{2p} is where the attracting p-cycle loses stability to a
+  2p-cycle, i.e. where its multiplier reaches -1. The fixed point x = 1 gives r_2; each
+  new p-cycle is taken from the attractor a little above the previous threshold
+  (iterating the map, then Newton on map^p(x) = x), continued in r by Newton while its
+  multiplier stays above -1, and the crossing located by bisection in r. The attractor's
+  period changes at these r (see attractor-period).
+
+  Options: :count (4) thresholds. Returns a vector [r_2 r_4 ...]."
+  ([depth] (period-doubling-thresholds depth {}))
+  ([depth {:keys [count] :or {count 4}}]
+   (let [l (depth! depth 1)
+         crossing (fn [^long p ^double r0 ^double x0 ^double h0]
+                    ;; march r up from r0 (cycle point x0) until the multiplier drops below -1, then bisect
+                    (loop [r r0 x x0 h h0 n 0]
+                      (when (> n 10000) (throw (ex-info "period-doubling threshold not found" {:depth l :period p})))
+                      (let [r' (+ r h)
+                            x' (polish-cycle r' l p x)]
+                        (cond
+                          (nil? x') (recur r x (* 0.5 h) (inc n))
+                          (> (cycle-multiplier r' l p x') -1.0) (recur r' (double x') (* 1.5 h) (inc n))
+                          :else
+                          (loop [lo r xlo x hi r' k 0]
+                            (if (or (>= k 80) (<= (- hi lo) (* 4.0 (Math/ulp hi))))
+                              [(* 0.5 (+ lo hi)) xlo]
+                              (let [mid (* 0.5 (+ lo hi))
+                                    xm (polish-cycle mid l p xlo)]
+                                (cond
+                                  (nil? xm) (recur lo xlo mid (inc k))
+                                  (> (cycle-multiplier mid l p xm) -1.0) (recur mid (double xm) hi (inc k))
+                                  :else (recur lo xlo mid (inc k))))))))))]
+     (loop [k 1 acc [] r-prev 1.0 x-prev 1.0 gap 0.5]
+       (if (> k (long count))
+         acc
+         (let [p (bit-shift-left 1 (dec k))]
+           (if (== p 1)
+             (let [[r x] (crossing 1 1.0 1.0 0.05)]
+               (recur (inc k) (conj acc r) (double r) (double x) 0.5))
+             (let [delta (* 0.02 (double gap))
+                   r0 (+ (double r-prev) delta)
+                   tail ^doubles (orbit-tail r0 l (+ (double x-prev) 1e-3) (* 20000 p) p)
+                   x0 (when tail (polish-cycle r0 l p (aget tail 0)))]
+               (when-not x0 (throw (ex-info "period-doubling cycle not found" {:depth l :period p :r r0})))
+               (let [[r x] (crossing p r0 (double x0) delta)]
+                 (recur (inc k) (conj acc r) (double r) (double x) (- (double r) (double r-prev))))))))))))
+
+;; ---------------------------------------------------------------------------
+;; Section 7: SGD as a per-mode SDE
+
+(defn sgd-noise-variance
+  "Variance (2 e^2 + sigma^2) / B of the minibatch gradient noise along one mode
+  with error e = pi - s (SCIENCE.md section 7).
+
+  Takes {:e :label-noise :batch-size}."
+  ^double [{:keys [e label-noise batch-size]}]
+  (let [e (double e) sg (non-negative! :label-noise label-noise) b (positive! :batch-size batch-size)]
+    (/ (+ (* 2.0 e e) (* sg sg)) b)))
+
+(defn- sde-params [{:keys [s depth lr batch-size label-noise] :or {label-noise 0.0}}]
+  {:s (positive! :s s) :l (depth! depth 1) :lr (positive! :lr lr)
+   :b (positive! :batch-size batch-size) :sigma (non-negative! :label-noise label-noise)})
+
+(defn diffusion
+  "Diffusion D(pi) = (lr/B) L^2 pi^(4-4/L) (2 (pi - s)^2 + sigma^2) of the per-mode SDE in pi
+  (SCIENCE.md section 7).
+
+  Takes {:s :depth :lr :batch-size :label-noise (0)} and pi >= 0."
+  ^double [params pi]
+  (let [{:keys [^double s ^long l ^double lr ^double b ^double sigma]} (sde-params params)
+        p (non-negative! :pi pi) e (- p s)]
+    (* (/ lr b) l l (Math/pow p (- 4.0 (/ 4.0 l))) (+ (* 2.0 e e) (* sigma sigma)))))
+
+(defn drift
+  "Ito drift of the per-mode SDE in pi (SCIENCE.md section 7):
+  L pi^(2-2/L) (s - pi) + (lr/2B) L (L-1) pi^(3-4/L) (2 (pi - s)^2 + sigma^2).
+
+  Takes {:s :depth :lr :batch-size :label-noise (0)} and pi >= 0."
+  ^double [params pi]
+  (let [{:keys [^double s ^long l ^double lr ^double b ^double sigma]} (sde-params params)
+        p (non-negative! :pi pi) e (- p s)]
+    (+ (* l (Math/pow p (- 2.0 (/ 2.0 l))) (- s p))
+       (* (/ lr (* 2.0 b)) l (- l 1.0) (Math/pow p (- 3.0 (/ 4.0 l))) (+ (* 2.0 e e) (* sigma sigma))))))
+
+(defn peak-diffusion-pi
+  "Strength pi* in (0, s) where the diffusion D(pi) peaks (SCIENCE.md section 7).
+  Without label noise pi* = 2(L-1) s / (3L-2); with label noise the interior maximum is
+  found by golden-section search where D has one (nil otherwise).
+
+  Takes {:s :depth :label-noise (0)} (lr and B only scale D)."
+  [{:keys [s depth label-noise] :or {label-noise 0.0}}]
+  (let [s (positive! :s s) l (depth! depth 2) sg (non-negative! :label-noise label-noise)]
+    (if (zero? sg)
+      (/ (* 2.0 (- l 1.0) s) (- (* 3.0 l) 2.0))
+      (let [d (fn ^double [^double p] (* (Math/pow p (- 4.0 (/ 4.0 l))) (+ (* 2.0 (- p s) (- p s)) (* sg sg))))
+            x (golden-max d (* 1e-9 s) s)]
+        ;; interior maximum only if D falls on both sides
+        (when (and (< x (* s (- 1.0 1e-6)))
+                   (> (.invokePrim ^clojure.lang.IFn$DD d x) (.invokePrim ^clojure.lang.IFn$DD d (* s (- 1.0 1e-9)))))
+          x)))))
+
+(defn gibbs-temperature
+  "Temperature T = lr sigma^2 / (2B) of the Gibbs-like stationary density near the
+  minimum (SCIENCE.md section 7). Takes {:lr :label-noise :batch-size}."
+  ^double [{:keys [lr label-noise batch-size]}]
+  (/ (* (positive! :lr lr) (Math/pow (non-negative! :label-noise label-noise) 2.0))
+     (* 2.0 (positive! :batch-size batch-size))))
+
+(defn gibbs-variance
+  "Gibbs-like approximation Var(pi) = T L s^(2-2/L) of the stationary variance of the
+  per-mode SDE (SCIENCE.md section 7). Takes {:s :depth :lr :label-noise :batch-size}."
+  ^double [{:keys [s depth] :as params}]
+  (* (gibbs-temperature params) (single-path-sharpness s depth)))
+
+(defn discrete-stationary-variance
+  "Stationary variance lr sigma^2 S / (B (2 - lr S)) of the linearized discrete SGD
+  process near the minimum, S = L s^(2-2/L) (SCIENCE.md section 7); requires lr S < 2.
+  Takes {:s :depth :lr :label-noise :batch-size}."
+  ^double [{:keys [s depth lr label-noise batch-size]}]
+  (let [sharp (single-path-sharpness s depth) lr (positive! :lr lr)
+        sg (non-negative! :label-noise label-noise) b (positive! :batch-size batch-size)]
+    (when-not (< (* lr sharp) 2.0) (fail! [:lr] lr (str "below 2/S = " (/ 2.0 sharp))))
+    (/ (* lr sg sg sharp) (* b (- 2.0 (* lr sharp))))))
+
+;; Stationary density. In y = ln pi, with u = e^y:
+;;   log p(pi) = -(3 - 3/L) ln pi - ln q(pi) - K I(pi),   q(u) = 2 (u - s)^2 + sigma^2,
+;;   K = 2B / (lr L),   I(pi) = int_{ln s}^{ln pi} (u - s) u^(2/L - 1) / q(u) dy.
+
+(defn- stationary-parts [params]
+  (let [{:keys [^double s ^long l ^double lr ^double b ^double sigma]} (sde-params params)]
+    (when-not (pos? sigma)
+      (fail! [:label-noise] (:label-noise params) "> 0 (without label noise the density is not normalizable)"))
+    (let [sg2 (* sigma sigma)
+          q (fn ^double [^double u] (let [e (- u s)] (+ (* 2.0 e e) sg2)))
+          k (/ (* 2.0 b) (* lr l))
+          c0 (- 3.0 (/ 3.0 l))
+          ys (Math/log s)
+          ;; u - s = s expm1(y - ln s) keeps full relative accuracy near pi = s
+          integrand (fn ^double [^double y]
+                      (let [e (* s (Math/expm1 (- y ys)))]
+                        (/ (* e (Math/exp (* (- (/ 2.0 l) 1.0) y))) (+ (* 2.0 e e) sg2))))
+          ;; log p given y and I(y); the density in y carries the Jacobian e^y.
+          logp (fn ^double [^double y ^double i]
+                 (- (- (* (- c0) y) (Math/log (.invokePrim ^clojure.lang.IFn$DD q (Math/exp y)))) (* k i)))]
+      {:s s :l l :integrand integrand :logp logp :ys ys
+       :width (/ (Math/sqrt (gibbs-variance params)) s)})))
+
+(defn stationary-log-density
+  "Unnormalized log stationary density of the per-mode SDE in pi (SCIENCE.md section 7,
+  zero-flux Fokker-Planck):
+  log p(pi) = -(3 - 3/L) ln pi - ln(2 (pi - s)^2 + sigma^2)
+              - (2B/(lr L)) int_s^pi (u - s) / (u^(2-2/L) (2 (u - s)^2 + sigma^2)) du,
+  normalized so that the integral term vanishes at pi = s (adaptive Gauss-Kronrod in ln u).
+
+  Takes {:s :depth :lr :batch-size :label-noise} (label-noise > 0) and pi > 0."
+  ^double [params pi]
+  (let [{:keys [integrand logp ys]} (stationary-parts params)
+        y (Math/log (positive! :pi pi))]
+    (.invokePrim ^clojure.lang.IFn$DDD logp y (integrate integrand ys y))))
+
+(defn- gk ^double [f ^double a ^double b]
+  (double (first (gk15 f a b))))
+
+(defn- density-table
+  "Cells in y = ln pi around ln s (widths from a tenth of the Gibbs width, growing
+  geometrically to 1), with I, log p and the density in y at every edge and the
+  mass, first and centred second moment of every cell by Gauss-Kronrod (I at the
+  nodes by nested quadrature from the cell's left edge)."
+  [params]
+  (let [{:keys [integrand logp ^double ys ^double width]} (stationary-parts params)
+        logp ^clojure.lang.IFn$DDD logp
+        h0 (/ (min 0.05 (max 1e-8 width)) 10.0)
+        side (fn [^double dir ^double extent]
+               (loop [acc [] off 0.0 h h0]
+                 (if (>= off extent)
+                   acc
+                   (let [off (min extent (+ off h))]
+                     (recur (conj acc (+ ys (* dir off))) off (min 1.0 (* h 1.08)))))))
+        left (side -1.0 700.0)
+        edges ^doubles (double-array (concat (reverse left) [ys] (side 1.0 40.0)))
+        n (alength edges)
+        centre (count left)
+        i-edges (double-array n)]
+    ;; I at the edges, integrating outward from ys (I = 0 there)
+    (loop [k (inc centre)]
+      (when (< k n)
+        (aset i-edges k (+ (aget i-edges (dec k)) (gk integrand (aget edges (dec k)) (aget edges k))))
+        (recur (inc k))))
+    (loop [k (dec centre)]
+      (when (>= k 0)
+        (aset i-edges k (- (aget i-edges (inc k)) (gk integrand (aget edges k) (aget edges (inc k)))))
+        (recur (dec k))))
+    (let [log-edge (double-array n)
+          _ (dotimes [k n]
+              (let [y (aget edges k)]
+                (aset log-edge k (+ (.invokePrim logp y (aget i-edges k)) y))))
+          mx (double (areduce log-edge k acc Double/NEGATIVE_INFINITY (max acc (aget log-edge k))))
+          ;; log of the density in y (log p + y) inside cell k, relative to mx
+          in-cell (fn [^long k]
+                    (let [a (aget edges k) ia (aget i-edges k)]
+                      (fn ^double [^double y]
+                        (- (+ (.invokePrim logp y (+ ia (gk integrand a y))) y) mx))))
+          masses (double-array (dec n))
+          firsts (double-array (dec n))]
+      (dotimes [k (dec n)]
+        (let [f ^clojure.lang.IFn$DD (in-cell k)
+              a (aget edges k) b (aget edges (inc k))]
+          (aset masses k (gk (fn ^double [^double y] (Math/exp (.invokePrim f y))) a b))
+          (aset firsts k (gk (fn ^double [^double y] (Math/exp (+ (.invokePrim f y) y))) a b))))
+      (let [z (double (areduce masses k acc 0.0 (+ acc (aget masses k))))
+            mean (/ (double (areduce firsts k acc 0.0 (+ acc (aget firsts k)))) z)
+            seconds (double-array (dec n))
+            _ (dotimes [k (dec n)]
+                (let [f ^clojure.lang.IFn$DD (in-cell k)]
+                  (aset seconds k (gk (fn ^double [^double y]
+                                        (let [d (- (Math/exp y) mean)]
+                                          (* d d (Math/exp (.invokePrim f y)))))
+                                      (aget edges k) (aget edges (inc k))))))
+            variance (/ (double (areduce seconds k acc 0.0 (+ acc (aget seconds k)))) z)
+            cdf (double-array n)]
+        (loop [k 1]
+          (when (< k n)
+            (aset cdf k (+ (aget cdf (dec k)) (/ (aget masses (dec k)) z)))
+            (recur (inc k))))
+        {:edges edges :log-dens-y log-edge :cdf cdf
+         :log-z (+ mx (Math/log z)) :mean mean :variance variance
+         :lowest-cell-mass (/ (aget masses 0) z)}))))
+
+(defn stationary-density
+  "Normalization, mean and variance of the stationary density of the per-mode SDE in pi
+  (SCIENCE.md section 7), by Gauss-Kronrod quadrature over cells in ln pi from
+  s e^-700 to s e^40 (cells a tenth of the Gibbs width near s, growing geometrically).
+
+  Takes {:s :depth :lr :batch-size :label-noise} (label-noise > 0).
+  Returns {:log-normalization ln Z (Z = integral of exp(stationary-log-density)),
+  :mean :variance :std}. Throws ex-info when the density is not normalizable (mass
+  piling up at pi -> 0, e.g. L = 2 with lr large against B s / (2 s^2 + sigma^2))."
+  [params]
+  (let [{:keys [log-z mean variance lowest-cell-mass]} (density-table params)]
+    (when (> (double lowest-cell-mass) 1e-10)
+      (fail! [:lr] (:lr params) "small enough that the stationary density is normalizable at pi -> 0"))
+    {:log-normalization log-z :mean mean :variance variance :std (Math/sqrt (double variance))}))
+
+(defn stationary-pdf
+  "The normalized stationary density of the per-mode SDE in pi as a function
+  pi -> p(pi) (SCIENCE.md section 7; see stationary-density). Takes the same params."
+  [params]
+  (let [{:keys [log-normalization]} (stationary-density params)
+        {:keys [integrand logp ys]} (stationary-parts params)]
+    (fn ^double [^double pi]
+      (if (<= pi 0.0)
+        0.0
+        (let [y (Math/log pi)]
+          (Math/exp (- (.invokePrim ^clojure.lang.IFn$DDD logp y (integrate integrand ys y))
+                       (double log-normalization))))))))
+
+(defn stationary-cdf
+  "The stationary CDF of the per-mode SDE in pi as a function pi -> P(pi' <= pi)
+  (SCIENCE.md section 7): cell masses by quadrature, cubic Hermite interpolation in
+  ln pi inside a cell (its edges' CDF values and densities). Takes the params of
+  stationary-density."
+  [params]
+  (let [{:keys [^doubles edges ^doubles cdf ^doubles log-dens-y log-z]} (density-table params)
+        n (alength edges)
+        lz (double log-z)]
+    (fn ^double [^double pi]
+      (if (<= pi 0.0)
+        0.0
+        (let [y (Math/log pi)]
+          (cond
+            (<= y (aget edges 0)) 0.0
+            (>= y (aget edges (dec n))) 1.0
+            :else
+            (let [k (let [r (java.util.Arrays/binarySearch edges y)] (if (neg? r) (- (- r) 2) (min r (- n 2))))
+                  a (aget edges k) b (aget edges (inc k)) h (- b a)
+                  t (/ (- y a) h)
+                  ;; densities in y, normalized; log-dens-y holds log p + y unnormalized by Z
+                  da (* h (Math/exp (- (aget log-dens-y k) lz)))
+                  db (* h (Math/exp (- (aget log-dens-y (inc k)) lz)))
+                  fa (aget cdf k) fb (aget cdf (inc k))
+                  t2 (* t t) t3 (* t2 t)]
+              (min 1.0 (max 0.0 (+ (* (+ (- (* 2.0 t3) (* 3.0 t2)) 1.0) fa)
+                                   (* (+ (- t3 (* 2.0 t2)) t) da)
+                                   (* (+ (* -2.0 t3) (* 3.0 t2)) fb)
+                                   (* (- t3 t2) db)))))))))))

@@ -1,0 +1,108 @@
+(ns dlnlab.papers.edge-of-stability-test
+  (:require [clojure.test :refer [deftest is testing]]
+            [dlnlab.core :as core]
+            [dlnlab.papers.edge-of-stability :as eos]
+            [dlnlab.theory :as theory]))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+(def ^:private result (delay (eos/reduced)))
+
+;; ---------------------------------------------------------------- theory against independent routes
+
+(deftest l2-closed-forms
+  ;; L = 2: f(x) = x (1 + r/2) - (r/2) x^3. Its 2-cycle around 1 has x1 + x2 = p,
+  ;; x1 x2 = q with p^2 = 1 + 6/r, q = 2/r, and multiplier 9 - 2 (1 + r/2)^2, which
+  ;; is -1 at r = 2 (sqrt 5 - 1). The critical point x_c^2 = (2 + r)/(3r) maps to
+  ;; x_c (2 + r)/3, and that maps to 0 when (2 + r)^2 = 27: r = 3 sqrt 3 - 2.
+  (let [pd (eos/doubling-points 2 {:count 2})]
+    (is (< (Math/abs (- (double (:r4 pd)) (* 2.0 (- (Math/sqrt 5.0) 1.0)))) 1e-9)))
+  (is (< (Math/abs (- (eos/zero-crisis 2) (- (* 3.0 (Math/sqrt 3.0)) 2.0))) 1e-8))
+  (let [r 2.3
+        c (eos/map-cycle r 2 2)
+        p (Math/sqrt (+ 1.0 (/ 6.0 r)))
+        q (/ 2.0 r)
+        [x1 x2] (sort (:points c))
+        disc (Math/sqrt (- (* p p) (* 4.0 q)))]
+    (is (< (Math/abs (- (double x1) (* 0.5 (- p disc)))) 1e-10))
+    (is (< (Math/abs (- (double x2) (* 0.5 (+ p disc)))) 1e-10))
+    (is (< (Math/abs (- (double (:multiplier c)) (- 9.0 (* 2.0 (Math/pow (+ 1.0 (/ r 2.0)) 2))))) 1e-10))))
+
+(deftest map-derivative-vs-finite-differences
+  (doseq [L [2 3 4 5] r [1.5 2.7 3.3] x [0.3 0.9 1.2]]
+    (let [h 1e-6
+          x (double x)
+          fd (/ (- (theory/gd-map r L (+ x h)) (theory/gd-map r L (- x h))) (* 2 h))]
+      (is (< (Math/abs (- fd (eos/map-derivative r L x))) 1e-7) (str [L r x])))))
+
+(deftest thresholds-bracket-brute-force-periods
+  ;; The Newton/multiplier route against plain iteration of the map: just below
+  ;; each doubling point the orbit repeats with the old period, just above not.
+  (doseq [L [3 4]]
+    (let [pd (eos/doubling-points L {:count 3})]
+      (doseq [[k p] [[:r4 2] [:r8 4]]]
+        (let [r (double (get pd k))
+              d (if (= p 2) 0.01 0.003)
+              period-at #(eos/exact-period (eos/map-orbit % L 0.9 200000 400) 64 1e-9)]
+          (is (= p (period-at (- r d))) (str "L " L " below " k))
+          (is (= (* 2 (long p)) (period-at (+ r d))) (str "L " L " above " k)))))))
+
+(deftest thresholds-are-hessian-eigenvalues-at-the-minimum
+  ;; 2/S_i and 2/lambda_12 against the exact Hessian of a network at the
+  ;; balanced, aligned minimum.
+  (let [targets [3.0 2.0]
+        L 3
+        net (core/network {:seed 1
+                           :model {:kind :chain :depth L :width 2
+                                   :init {:kind :balanced-aligned :strengths targets}}
+                           :task {:kind :matrix-factorization :singular-values targets :dims [2 2] :basis :random}})
+        eig (vec (:values (core/hessian-eigenvalues net {:k 4})))
+        [t1 t2] (eos/thresholds L targets)
+        cross (eos/cross-threshold L targets 0 1)
+        expected (sort > (map #(/ 2.0 (double %)) [t1 t2 cross (eos/cross-threshold L targets 1 0)]))]
+    (is (< (double t1) cross (double t2)))
+    (doseq [[a b] (map vector eig expected)]
+      (is (< (Math/abs (- (double a) (double b))) (* 1e-8 (double b))) (str eig " vs " (vec expected))))))
+
+(deftest predicted-count
+  (let [t (eos/thresholds 3 [10.0 8.5 7.0])]
+    (is (apply < t))
+    (is (= [0 1 2 3] (mapv #(theory/oscillating-mode-count [10.0 8.5 7.0] 3 %)
+                           (eos/claim-learning-rates {:depth 3 :targets [10.0 8.5 7.0]}))))))
+
+;; ---------------------------------------------------------------- the claim, on the reduced run
+
+(deftest oscillating-modes-match-theory
+  (let [rows (:claim @result)]
+    (testing "one learning rate per theory count 0..3: the contrast is built in"
+      (is (= [0 1 2 3] (mapv :predicted rows))))
+    (doseq [row rows]
+      (is (= :completed (:status row)))
+      (is (= (:predicted row) (:measured row)) (str "lr " (:lr row) " periods " (:mode-periods row)))
+      (testing "exactly the top modes oscillate"
+        (is (= (vec (range (:predicted row))) (:oscillating-modes row)))))))
+
+(deftest balance-gap-decays-past-eos-and-flow-conserves-it
+  (let [rows (:claim @result)
+        below (first rows)
+        past (peek rows)]
+    (is (< (double (get-in past [:gap :ratio])) 0.1) "GD past the edge of stability for every mode")
+    (is (> (double (get-in below [:gap :ratio])) 0.5) "contrast: GD below it keeps most of the gap")
+    (testing "per mode: the gap vanishes exactly in the oscillating modes"
+      (doseq [row rows
+              [i g] (map-indexed vector (:mode-gap-ratios row))]
+        (if (< (long i) (long (:predicted row)))
+          (is (< (double g) 1e-6) (str "lr " (:lr row) " mode " i))
+          (is (> (double g) 0.3) (str "lr " (:lr row) " mode " i)))))
+    (is (= :completed (get-in @result [:flow :status])))
+    (is (< (double (get-in @result [:flow :max-relative-change])) 1e-6))))
+
+(deftest network-follows-the-map
+  (testing "late values: periodic rows sit on the map's cycle"
+    (let [rows (for [row (:claim @result) a (:map-agreement row) :when (:max-distance a)] a)]
+      (is (>= (count rows) 8))
+      (is (every? #(< (double (:max-distance %)) 1e-8) rows))))
+  (testing "the network's period doubles across the map's r_4"
+    (is (= 2 (get-in @result [:network-periods :below])))
+    (is (= 4 (get-in @result [:network-periods :above])))))

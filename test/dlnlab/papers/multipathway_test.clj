@@ -1,0 +1,122 @@
+(ns dlnlab.papers.multipathway-test
+  "The [MP] reproduction (SCIENCE.md §5): the theory this namespace adds (edge
+  split, plateau strength, window) against independent routes (the dense Hessian
+  of a network built at the split + LAPACK, dlnlab.theory's learning time), and
+  the qualitative claim on `reduced` with margins and the contrast cases (small
+  lr vs window lr, L = 3 vs L = 2, above the window)."
+  (:require [clojure.edn :as edn]
+            [clojure.test :refer [deftest is testing]]
+            [dlnlab.core :as core]
+            [dlnlab.papers.multipathway :as mp]
+            [dlnlab.theory :as th])
+  (:import [dlnlab.kernel Blas]))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+(defn- close? [a b tol] (<= (Math/abs (- (double a) (double b))) (double tol)))
+
+(defn- dense-top-eigenvalue
+  "Largest eigenvalue of the dense Hessian of net (built column by column from
+  exact HVPs), by LAPACK dsyevd."
+  ^double [net]
+  (let [h (core/hessian net)
+        n (count h)
+        a (double-array (for [j (range n) i (range n)] (double (nth (nth h i) j))))
+        w (double-array n)]
+    (Blas/symmetricEigen n a w false)
+    (aget w (dec n))))
+
+(defn- split-network
+  "A global minimum of the 1 x 1 target s: K balanced, aligned pathways of
+  depth L and width 2 with products s x shares."
+  [L s shares]
+  (core/network {:seed 3
+                 :model {:kind :multi-pathway :pathways (count shares) :depth L :width 2
+                         :init {:kind :pathway-split :strengths [s] :shares (mapv vector shares)}}
+                 :task {:kind :matrix-factorization :singular-values [s]}}))
+
+(deftest theory-sharpness-matches-the-networks-dense-hessian
+  (testing "dlnlab.theory's multi-pathway sharpness at the minima this namespace builds"
+    (doseq [[L s shares] [[3 1.0 [0.7 0.3]] [4 2.0 [0.5 0.3 0.2]] [2 1.5 [0.6 0.4]] [5 0.8 [1.0 0.0]]]]
+      (let [top (dense-top-eigenvalue (split-network L s shares))]
+        (is (close? (th/multi-pathway-sharpness (map #(* (double s) (double %)) shares) L) top (* 1e-8 top))
+            (str "L=" L " s=" s " shares=" shares))))))
+
+(deftest window-marks-empty-windows
+  (is (false? (:empty? (mp/window 3 1.0 2))))
+  (is (true? (:empty? (mp/window 2 1.0 3))))
+  (is (true? (:empty? (mp/window 4 1.0 1))))
+  (testing "the window widens with depth and with K"
+    (let [ratio (fn [L K] (let [{:keys [lr-min lr-max]} (mp/window L 1.0 K)]
+                            (/ (double lr-max) (double lr-min))))]
+      (is (< (double (ratio 3 2)) (double (ratio 5 2)) (double (ratio 7 2))))
+      (is (< (double (ratio 4 2)) (double (ratio 4 3)) (double (ratio 4 4)))))))
+
+(deftest edge-split-has-hessian-sharpness-two-over-lr
+  (doseq [[L K f] [[3 2 0.4] [5 2 0.7] [4 3 0.5] [3 4 0.8]]]
+    (let [{:keys [lr-min lr-max]} (mp/window L 1.0 K)
+          lr (+ (double lr-min) (* (double f) (- (double lr-max) (double lr-min))))
+          {:keys [regime shares dominant-share]} (mp/edge-split L 1.0 K lr)]
+      (testing (str "L=" L " K=" K " lr=" lr)
+        (is (= :split regime))
+        (is (close? 1.0 (reduce + shares) 1e-12))
+        (is (= dominant-share (apply max shares)))
+        (is (close? (/ 2.0 lr) (dense-top-eigenvalue (split-network L 1.0 shares)) 1e-7)))))
+  (testing "outside the window"
+    (is (= :single (:regime (mp/edge-split 3 1.0 2 0.5))))
+    (is (= :no-stable-split (:regime (mp/edge-split 3 1.0 2 0.9))))
+    (is (= :no-stable-split (:regime (mp/edge-split 2 1.0 2 1.01)))))
+  (let [e (try (mp/edge-split 1 1.0 2 0.1) (catch clojure.lang.ExceptionInfo e e))]
+    (is (= [:depth] (:path (ex-data e))))
+    (is (= 1 (:value (ex-data e))))))
+
+(deftest plateau-strength-inverts-the-learning-time
+  (doseq [[L s t0] [[3 1.0 50.0] [5 2.0 50.0] [7 0.5 20.0] [2 1.0 7.0]]]
+    (is (close? t0 (th/learning-time {:s s :pi0 (mp/plateau-strength L s t0) :depth L} {:method :asymptotic})
+                (* 1e-9 (double t0)))
+        (str "L=" L " s=" s))))
+
+(def ^:private report (delay (mp/reduced)))
+
+(defn- family [L K] (first (filter #(= [L K] [(:depth %) (:pathways %)]) (:families @report))))
+(defn- row [L K place pred] (first (filter #(and (= place (:place %)) (pred %)) (:rows (family L K)))))
+
+(deftest reduced-reproduces-the-claim
+  (let [r @report]
+    (testing "every check of the report passes"
+      (doseq [[k c] (:checks r)]
+        (is (:pass? c) (str k " failed: " (pr-str (:failures c))))))
+    (testing "winner-takes-all at L = 3 for gradient flow and small lr, as the conserved quantity predicts"
+      (doseq [place [:flow :below]]
+        (let [x (row 3 2 place (constantly true))]
+          (is (= :converged (:status x)))
+          (is (> (double (:dominant-share x)) 0.99))
+          (is (close? (:dominant-share x) (:wta-share x) 0.002)))))
+    (testing "mid-window lr: re-balanced below 0.9, sharpness just below 2/lr, at the edge split"
+      (let [x (row 3 2 :inside #(== 0.5 (double (:fraction %))))
+            ratio (/ (double (:final-sharpness x)) (double (:two-over-lr x)))]
+        (is (= :converged (:status x)))
+        (is (< (double (:dominant-share x)) 0.9))
+        (is (<= 0.97 ratio 1.0))
+        (is (close? (:dominant-share x) (:edge-share x) 0.02))))
+    (testing "contrast: the small lr run fails the re-balancing criteria"
+      (let [x (row 3 2 :below (constantly true))]
+        (is (not (< (double (:dominant-share x)) 0.9)))
+        (is (> (double (:final-sharpness x)) (double (:two-over-lr (row 3 2 :inside (constantly true))))))))
+    (testing "contrast: L = 2 keeps the initial 0.6 / 0.4 split (no winner-takes-all, empty window)"
+      (doseq [place [:flow :below]]
+        (let [x (row 2 2 place (constantly true))]
+          (is (close? 0.6 (:dominant-share x) 1e-3))
+          (is (< (double (:dominant-share x)) 0.99)))))
+    (testing "above the window nothing converges"
+      (is (every? #(not= :converged (:status %))
+                  (concat (filter #(= :above (:place %)) (:rows (family 3 2)))
+                          (filter #(= :above (:place %)) (:rows (family 2 2)))))))))
+
+(deftest reduced-report-is-plain-data
+  (let [r @report]
+    (is (= r (edn/read-string (pr-str r))))
+    (is (string? (get-in r [:main :table])))
+    (is (every? #(and (keyword? (:name %)) (vector? (:panels %))) (:figures r)))
+    (is (thrown-with-msg? clojure.lang.ExceptionInfo #":variant" (mp/reproduce {:variant :nope})))))
