@@ -23,11 +23,13 @@
 
   Every experiment is a documented def (plain data) run through dlnlab.core;
   `reproduce` runs the :quick or :full variant and returns a plain-data report,
-  `reduced` a seconds-long version for the tests. Figures are returned as data
-  (series of x and y vectors)."
+  `reduced` a seconds-long version for the tests. Figures are dlnlab.plot figure
+  data (`plot/render!` draws them, `plot/vega-lite` turns them into specs)."
   (:refer-clojure :exclude [reduced])
-  (:require [dlnlab.core :as core]
-            [dlnlab.engine :as engine])
+  (:require [clojure.string :as str]
+            [dlnlab.core :as core]
+            [dlnlab.engine :as engine]
+            [dlnlab.plot :as plot])
   (:import [dlnlab.kernel Blas Objective]))
 
 (set! *warn-on-reflection* true)
@@ -648,16 +650,20 @@
      :runs (vec (mapcat #(power-law-seed base % gamma0s levels late-from jobs progress iso) seeds))}))
 
 ;; ---------------------------------------------------------------------------
-;; Figures (data in the shape of dlnlab.plot's figure data: panels of layers)
+;; Figures: raw figure data built here (the shape of dlnlab.plot/build-figure),
+;; cleaned and checked by dlnlab.plot/figure
+
+(defmethod plot/build-figure ::figure [_ raw _] raw)
 
 (defn- line-layer [series color points]
   {:series series :color color :mark :line
    :points (vec (keep (fn [[x y]] (when (and (finite? x) (finite? y)) [x y])) points))})
 
 (defn- fig [nm title subtitle x-title x-log? y-title y-log? layers]
-  {:name nm :title title :subtitle subtitle
-   :x {:title x-title :log? x-log?} :y {:title y-title :log? y-log?}
-   :panels [{:title nil :layers (vec layers)}]})
+  (plot/figure ::figure
+               {:name nm :title title :subtitle subtitle
+                :x {:title x-title :log? x-log?} :y {:title y-title :log? y-log?}
+                :panels [{:title nil :layers (vec layers)}]}))
 
 (defn- curve-points [c] (map-indexed (fn [i y] [i y]) c))
 
@@ -778,6 +784,72 @@
 ;; ---------------------------------------------------------------------------
 ;; reproduce and reduced
 
+;; ---------------------------------------------------------------------------
+;; What the CLI prints: checks, a summary and the main table
+
+(defn- check [claim pass?] {:claim claim :pass? (boolean pass?)})
+
+(defn- checks
+  "{name {:claim :pass?}} from the parts' verdicts."
+  [parts]
+  (let [v (fn [k] (get-in parts [k :verdict]))]
+    (cond-> {}
+      (:width parts)
+      (assoc :mup-optimum-fixed (check "muP: the best lr moves by at most one half-octave across widths (every seed)"
+                                       (:mup-optimum-fixed? (v :width)))
+             :ntk-optimum-moves (check "NTK: the best lr moves by at least two half-octaves across widths (every seed)"
+                                       (:ntk-optimum-moves? (v :width))))
+      (:depth parts)
+      (assoc :depth-curves-converge (check "residual 1/sqrt(L): loss curves approach the deepest one as L grows"
+                                           (:curves-converge? (v :depth)))
+             :depth-optimum-settles (check "residual 1/sqrt(L): the best lr moves by at most one half-octave for L >= 8 (every seed)"
+                                           (every? #(and % (<= (long %) 1)) (vals (:index-spread-depth-8-and-more (v :depth))))))
+      (:data parts)
+      (assoc :one-pass-beats-repeated (check "one-pass test loss ends below the repeated-data one (every seed)"
+                                             (:one-pass-better-late? (v :data))))
+      (:power-law parts)
+      (assoc :lazy-exponent-is-linearized (check "lazy run: loss exponent within 0.05 of the network linearized at init"
+                                                 (:lazy-matches-linearized? (v :power-law)))
+             :rich-exponent-steeper (check "rich run: steeper than its linearization at equal loss levels"
+                                           (:rich-steeper-at-equal-loss-levels? (v :power-law)))))))
+
+(defn- markdown-table [header rows]
+  (str/join "\n" (concat [(str "| " (str/join " | " header) " |")
+                          (str "|" (str/join "|" (repeat (count header) "---")) "|")]
+                         (for [r rows] (str "| " (str/join " | " r) " |")))))
+
+(defn- fmt-lr [x] (if (nil? x) "-" (let [d (double x)] (if (== d (Math/rint d)) (str (long d)) (format "%.3g" d)))))
+
+(defn- width-table
+  "Markdown table: width, best lr per seed under muP and NTK, lazy-limit best lr."
+  [w]
+  (let [best (fn [p N] (str/join ", " (for [r (:runs w) :when (and (= p (:parameterization r)) (= N (:width r)))]
+                                        (fmt-lr (:best-lr r)))))
+        lazy (fn [N] (str/join ", " (for [r (:runs w) :when (and (= :ntk (:parameterization r)) (= N (:width r)))]
+                                      (fmt-lr (some->> (:lazy-best-index r) (nth (:lrs w)))))))]
+    (markdown-table ["N" (str "muP best lr (seeds " (str/join ", " (:seeds w)) ")") "NTK best lr" "lazy-limit best lr"]
+                    (for [N (:widths w)] [N (best :mup N) (best :ntk N) (lazy N)]))))
+
+(defn- summary
+  "The headline numbers of the parts that ran."
+  [parts]
+  (let [r (fn [k] (get-in parts [k :result]))
+        lr-of (fn [lrs idxs] (mapv #(some->> % (nth lrs)) idxs))]
+    (cond-> {}
+      (:width parts)
+      (assoc :width {:widths (:widths (r :width))
+                     :mup-best-lr (into (sorted-map) (for [[s v] (get-in (r :width) [:summary :mup :best-index-by-seed])] [s (lr-of (:lrs (r :width)) v)]))
+                     :ntk-best-lr (into (sorted-map) (for [[s v] (get-in (r :width) [:summary :ntk :best-index-by-seed])] [s (lr-of (:lrs (r :width)) v)]))})
+      (:depth parts)
+      (assoc :depth {:depths (:depths (r :depth))
+                     :best-lr (into (sorted-map) (for [[s v] (get-in (r :depth) [:summary :best-index-by-seed])] [s (lr-of (:lrs (r :depth)) v)]))
+                     :distance-to-deepest (get-in (r :depth) [:summary :pooled-distance-to-deepest])})
+      (:data parts)
+      (assoc :data (select-keys (get-in parts [:data :verdict]) [:split-step :final-test-ratio-full-batch]))
+      (:power-law parts)
+      (assoc :power-law {:exponents (get-in parts [:power-law :verdict :exponents])
+                         :theory (get-in parts [:power-law :verdict :theory])}))))
+
 (def claim
   "The claim of [BP] reproduced here, in words."
   (str "Deep linear networks trained from random initialization ([BP], SCIENCE.md §1): under mean-field/muP "
@@ -819,8 +891,10 @@
   {:stage :done :total :point :status :elapsed-ms}, :parts (all of [:width
   :depth :data :power-law]) which parts to run, and per-part option overrides
   under :width :depth :data :power-law (merged over the variant's).
-  Returns {:paper :claim :variant :parts {part {:result .. :verdict .. :elapsed-ms
-  ..}} :figures [figure data ...] :elapsed-ms}; see `width-transfer`,
+  Returns {:paper :claim :variant :summary {headline numbers} :checks {name
+  {:claim :pass?}} :main {:table <Markdown table of the width sweep>} :parts {part
+  {:result .. :verdict .. :elapsed-ms ..}} :figures [dlnlab.plot figure data ...]
+  :elapsed-ms}; see `width-transfer`,
   `depth-transfer`, `data-reuse` and `power-law` for each :result.
   Throws ex-info {:path :value :allowed} for an unknown :variant or part."
   ([] (reproduce {}))
@@ -845,6 +919,9 @@
      {:paper "[BP] Bordelon & Pehlevan, Deep linear network training dynamics from random initialization: data, width, depth, and hyperparameter transfer (arXiv 2502.02531)"
       :claim claim
       :variant variant
+      :summary (summary done)
+      :checks (checks done)
+      :main (when-let [w (get-in done [:width :result])] {:table (width-table w)})
       :parts (into {} (for [[k v] done] [k (dissoc v :figures)]))
       :figures (vec (mapcat :figures (vals done)))
       :elapsed-ms (long (/ (- (System/nanoTime) t0) 1e6))})))

@@ -7,7 +7,8 @@
             [clojure.test :refer [deftest is testing]]
             [dlnlab.core :as core]
             [dlnlab.engine :as engine]
-            [dlnlab.papers.transfer :as tr])
+            [dlnlab.papers.transfer :as tr]
+            [dlnlab.plot :as plot])
   (:import [dlnlab.kernel Blas]))
 
 (set! *warn-on-reflection* true)
@@ -238,11 +239,21 @@
     (testing "contrast: the lazy run stays within 0.05 of its linearization, the rich one does not"
       (is (> (Math/abs (- (double (e rich :late :run)) (double (e rich :late :linearized)))) 0.05)))))
 
-(deftest report-is-plain-data
+(deftest report-is-plain-data-with-checks-and-figures
   (let [r @report]
     (is (= r (edn/read-string (pr-str r))))
-    (is (seq (:figures r)))
-    (is (every? #(seq (get-in % [:panels 0 :layers])) (:figures r)))))
+    (testing "every check the CLI prints passes on the reduced run"
+      (is (= #{:mup-optimum-fixed :ntk-optimum-moves :depth-curves-converge :depth-optimum-settles
+               :one-pass-beats-repeated :lazy-exponent-is-linearized :rich-exponent-steeper}
+             (set (keys (:checks r)))))
+      (is (every? :pass? (vals (:checks r)))))
+    (is (re-find #"\| 256 \|" (get-in r [:main :table])))
+    (testing "figures are dlnlab.plot figure data: one per part at least, each a valid Vega-Lite spec"
+      (is (<= 6 (count (:figures r))))
+      (is (apply distinct? (map :name (:figures r))))
+      (doseq [f (:figures r)]
+        (is (seq (:series f)) (str (:name f)))
+        (is (map? (plot/vega-lite f)) (str (:name f)))))))
 
 (deftest reproduce-rejects-unknown-variants-and-parts
   (let [e (try (tr/reproduce {:variant :medium}) nil (catch clojure.lang.ExceptionInfo e e))]
