@@ -1,0 +1,264 @@
+(ns dlnlab.papers.transfer-test
+  "Checks of the [BP] reproduction: the helpers against closed forms, the
+  linearized (lazy) dynamics against a true gradient step and against the
+  derived kernel scale L/D, and the qualitative claims on `reduced` with
+  contrast cases that would fail them."
+  (:require [clojure.edn :as edn]
+            [clojure.test :refer [deftest is testing]]
+            [dlnlab.core :as core]
+            [dlnlab.engine :as engine]
+            [dlnlab.papers.transfer :as tr]
+            [dlnlab.plot :as plot])
+  (:import [dlnlab.kernel Blas]))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+(defn- close? [^double a ^double b ^double tol] (<= (Math/abs (- a b)) tol))
+
+;; ---------------------------------------------------------------- helpers
+
+(deftest power-law-fit-recovers-exact-power-laws
+  (doseq [[c e] [[3.0 -0.7] [0.02 -1.3] [5.0 0.4]]]
+    (let [xs (mapv #(Math/pow 10.0 (/ (double %) 10.0)) (range 0 31))
+          ys (mapv #(* (double c) (Math/pow (double %) (double e))) xs)
+          fit (tr/power-law-fit xs ys)]
+      (is (close? e (:exponent fit) 1e-10))
+      (is (close? c (:prefactor fit) (* 1e-9 (double c))))
+      (is (close? 1.0 (:r2 fit) 1e-12))))
+  (testing "non-positive points are skipped; fewer than 3 points give nil"
+    (is (close? -2.0 (:exponent (tr/power-law-fit [0 1 2 4 -1] [5 1.0 0.25 0.0625 3])) 1e-12))
+    (is (nil? (tr/power-law-fit [1 2] [1 2])))))
+
+(deftest fit-in-window-uses-only-the-window
+  ;; slope -1 before step 10, -2 after (continuous at 10)
+  (let [steps (vec (range 0 101))
+        ls (mapv (fn [^long s] (if (<= s 10) (/ 1.0 (max s 1)) (* 10.0 (Math/pow s -2.0)))) steps)]
+    (is (close? -2.0 (:exponent (tr/fit-in-window steps ls [10 100])) 1e-9))
+    (is (close? -1.0 (:exponent (tr/fit-in-window steps ls [1 10])) 1e-9))
+    (is (= [10 100] (:window (tr/fit-in-window steps ls [10 100]))))))
+
+(deftest tail-mean-argmin-and-level-window
+  (is (close? (Math/exp 3.5) (tr/geometric-tail-mean (mapv #(Math/exp (double %)) (range 5)) 0.4) 1e-9))
+  (is (nil? (tr/geometric-tail-mean [1.0 2.0 Double/NaN] 0.2)))
+  (is (nil? (tr/geometric-tail-mean [] 0.5)))
+  (is (= 2 (tr/argmin-index [nil 3.0 1.0 nil 1.0 2.0])))
+  (is (nil? (tr/argmin-index [nil nil])))
+  (is (= [1 3] (tr/level-window [0 1 2 3 4] [1.0 0.5 0.3 0.1 0.05] 0.5 0.1)))
+  (is (nil? (tr/level-window [0 1 2] [1.0 0.5 0.3] 0.5 0.1)))
+  (is (close? 0.0 (tr/curve-distance [1.0 0.5] [1.0 0.5]) 0.0))
+  (is (close? (Math/log 2.0) (tr/curve-distance [1.0 0.5] [2.0 0.25]) 1e-12))
+  (is (nil? (tr/curve-distance [1.0 Double/NaN] [1.0 1.0]))))
+
+(deftest isotropic-lazy-losses-closed-forms
+  (testing "D = 2: each eigendirection decays as (1 - c lambda)^(2s)"
+    (let [ls (tr/isotropic-lazy-losses 1.0 2 0.3 5)]
+      (doseq [s (range 6) :let [s (double s)]]
+        (is (close? (/ (+ (Math/pow 0.7 (* 2.0 s)) (* 0.5 (Math/pow 0.85 (* 2.0 s)))) 1.5)
+                    (nth ls s) 1e-14)))))
+  (testing "the D -> infinity exponent -(alpha-1)/alpha against a direct sum with D = 10^6"
+    ;; independent route: the sum itself at log-spaced times, far from the D cutoff
+    (doseq [alpha [1.5 2.0]]
+      (let [D 1000000
+            lams (double-array (map #(Math/pow (double %) (- (double alpha))) (range 1 (inc D))))
+            loss (fn [^double t] (areduce lams k acc 0.0 (+ acc (* (aget lams k) (Math/exp (* -2.0 (aget lams k) t))))))
+            ts (mapv #(Math/pow 10.0 (/ (double %) 4.0)) (range 8 17))
+            fit (tr/power-law-fit ts (mapv loss ts))]
+        (is (close? (tr/lazy-exponent alpha) (:exponent fit) 0.02) (str "alpha " alpha)))))
+  (is (close? (/ -2.0 3.0) (tr/rich-exponent 2.0) 1e-12)))
+
+;; ---------------------------------------------------------------- linearized dynamics
+
+(defn- small-net [model]
+  (core/network {:seed 3 :model model
+                 :task {:kind :teacher-student :input-dim 5 :output-dim 2 :samples 40 :test-samples 0
+                        :covariance {:power-law 1.0}}}))
+
+(defn- gd-step-change
+  "F after one true gradient step minus F before, from the engine's gradient."
+  ^doubles [net ^double lr]
+  (let [p ^doubles (:params net)
+        g (engine/gradient net)
+        q (aclone p)
+        lr-eff (* lr (double (:lr-multiplier net)))
+        _ (Blas/axpy (alength q) (- lr-eff) g 0 q 0)
+        f0 ^doubles (:f (engine/end-to-end net p))
+        f1 ^doubles (:f (engine/end-to-end net q))]
+    (amap f1 i ret (- (aget f1 i) (aget f0 i)))))
+
+(defn- linearized-step-change
+  "The change of F in one linearized step: -lr_eff sum_j c_j P_j R Q_j."
+  ^doubles [net ^double lr]
+  (let [terms (tr/tangent-kernel-terms net)
+        din 5 dout 2 m (* din dout)
+        obj ^dlnlab.kernel.Objective (:objective net)
+        f ^doubles (:f (engine/end-to-end net (:params net)))
+        r (double-array m) t (double-array m) out (double-array m)
+        lr-eff (* lr (double (:lr-multiplier net)))]
+    (.lossAndResidual obj f r (double-array (.workSize obj)))
+    (doseq [{:keys [c p q]} terms]
+      (Blas/gemm false false dout din dout 1.0 p 0 dout r 0 dout 0.0 t 0 dout)
+      (Blas/gemm false false dout din din (- (* lr-eff (double c))) t 0 dout q 0 din 1.0 out 0 dout))
+    out))
+
+(defn- rel-diff ^double [^doubles a ^doubles b]
+  (let [^doubles d (amap a i ret (- (aget a i) (aget b i)))]
+    (/ (Blas/nrm2 (alength d) d 0) (Blas/nrm2 (alength a) a 0))))
+
+(deftest tangent-kernel-is-the-first-order-change-of-a-gradient-step
+  (doseq [model [{:kind :chain :depth 3 :width 7 :parameterization :mup :gamma0 1.0}
+                 {:kind :chain :depth 2 :width 6 :parameterization :ntk :gamma0 0.5}
+                 {:kind :residual :depth 3 :width 6 :parameterization :mup :gamma0 1.0 :beta0 1.0}]]
+    (let [net (small-net model)
+          e1 (rel-diff (gd-step-change net 1e-3) (linearized-step-change net 1e-3))
+          e2 (rel-diff (gd-step-change net 5e-4) (linearized-step-change net 5e-4))]
+      (testing (str model)
+        ;; the remainder is second order in lr: small, and halving lr halves it
+        (is (< e1 1e-2))
+        (is (close? 2.0 (/ e1 e2) 0.1))))))
+
+(deftest linearized-losses-step-matches-the-kernel-terms
+  (let [net (small-net {:kind :chain :depth 3 :width 7 :parameterization :mup :gamma0 1.0})
+        ls (tr/linearized-losses net 1e-3 1)
+        f ^doubles (:f (engine/end-to-end net (:params net)))
+        ^doubles dl (linearized-step-change net 1e-3)
+        f1 (amap f i ret (+ (aget f i) (aget dl i)))
+        obj ^dlnlab.kernel.Objective (:objective net)]
+    (is (= 2 (count ls)))
+    (is (close? (core/loss net) (first ls) 1e-14))
+    (is (close? (.lossAndResidual obj f1 nil (double-array (.workSize obj))) (second ls) 1e-14))))
+
+(deftest wide-mup-chain-kernel-scale-is-depth-over-input-dim
+  ;; SCIENCE.md §1 muP: each of the L layers contributes about 1/D per unit lr to
+  ;; the kernel at initialization, so sum_j m c_j tr(P_j)/dout tr(Q_j)/din -> L/D
+  (doseq [[L D N] [[3 8 1024] [2 4 1024]]]
+    (let [net (core/network {:seed 1 :model {:kind :chain :depth L :width N :parameterization :mup :gamma0 0.7}
+                             :task {:kind :teacher-student :input-dim D :output-dim 1 :samples 16 :test-samples 0}})
+          mult (double (:lr-multiplier net))
+          trace (fn [^doubles a ^long n] (loop [i 0 s 0.0] (if (< i n) (recur (inc i) (+ s (aget a (+ i (* i n))))) s)))
+          scale (reduce + (for [{:keys [c p q]} (tr/tangent-kernel-terms net)]
+                            (* mult (double c) (double (trace p 1)) (/ (double (trace q D)) (double D)))))]
+      (is (close? (/ (double L) (double D)) scale (* 0.1 (/ (double L) (double D)))) (str [L D N])))))
+
+(deftest linearized-losses-follow-a-lazy-run
+  ;; gamma0 -> 0 under muP is the lazy limit: the run stays on the linearized path
+  (let [exp {:seed 2 :model {:kind :chain :depth 3 :width 256 :parameterization :mup :gamma0 0.02}
+             :task {:kind :teacher-student :input-dim 8 :output-dim 1 :samples 64 :test-samples 0
+                    :covariance {:power-law 1.0}}
+             :optimizer {:kind :gd :lr 0.5} :steps 50
+             :record {:every 1 :metrics [:loss] :final-weights false}}
+        run (get-in (core/run exp) [:trajectory :loss])
+        lin (tr/linearized-losses (core/network exp) 0.5 50)
+        rich (get-in (core/run (assoc-in exp [:model :gamma0] 2.0)) [:trajectory :loss])
+        lin-rich (tr/linearized-losses (core/network (assoc-in exp [:model :gamma0] 2.0)) 0.5 50)]
+    (is (< (tr/curve-distance run lin) 0.02))
+    (testing "contrast: a rich network leaves its linearization"
+      (is (> (tr/curve-distance rich lin-rich) 0.1)))))
+
+;; ---------------------------------------------------------------- the claims on `reduced`
+
+(def ^:private report (delay (tr/reduced)))
+
+(defn- part [k] (get-in @report [:parts k :result]))
+
+(deftest width-mup-optimum-stays-ntk-optimum-moves
+  (let [w (part :width)
+        by (fn [p] (get-in w [:summary p :best-index-by-seed 1]))
+        row (fn [p N] (first (filter #(and (= p (:parameterization %)) (= N (:width %))) (:runs w))))]
+    (is (= [16 64 256] (:widths w)))
+    (testing "muP: the same optimal lr index at every width (within one half-octave)"
+      (is (every? some? (by :mup)))
+      (is (<= (- (long (apply max (by :mup))) (long (apply min (by :mup)))) 1)))
+    (testing "NTK: the optimum moves up by at least two half-octaves from N = D to N = 16 D"
+      (is (>= (- (long (last (by :ntk))) (long (first (by :ntk)))) 2)))
+    (testing "at N = D the two parameterizations are the same network (SCIENCE.md §1)"
+      (is (= (:scores (row :mup 16)) (:scores (row :ntk 16))))
+      (is (not= (:scores (row :mup 256)) (:scores (row :ntk 256)))))
+    (testing "the widest NTK network is nearer its lazy (linearized) optimum than the narrowest"
+      (let [gap (fn [N] (Math/abs (- (long (:best-index (row :ntk N))) (long (:lazy-best-index (row :ntk N))))))]
+        (is (< (gap 256) (gap 16)))))))
+
+(defn- unscaled-residual-curves
+  "Loss curves of the reduced depth runs with branches not scaled by 1/sqrt(L)
+  (beta0 = sqrt L makes the branch scale 1)."
+  []
+  (vec (for [L [4 8 16]]
+         (get-in (core/run (-> tr/depth-experiment
+                               (assoc :seed 1 :steps 40)
+                               (assoc-in [:model :width] 64)
+                               (assoc-in [:model :depth] L)
+                               (assoc-in [:model :beta0] (Math/sqrt L))
+                               (assoc-in [:optimizer :lr] 0.25)))
+                 [:trajectory :loss]))))
+
+(deftest residual-curves-converge-with-depth
+  (let [d (part :depth)
+        [d4 d8] (get-in d [:summary :pooled-distance-to-deepest])]
+    (is (= [4 8 16] (:depths d)))
+    (testing "with 1/sqrt(L) branches the curves approach each other as L grows"
+      (is (< (double d8) (double d4)))
+      (is (< (double d8) 0.5)))
+    (testing "contrast: unscaled branches give curves far apart (or diverging runs)"
+      (let [[c4 c8 c16] (unscaled-residual-curves)
+            far (fn [a b] (let [x (tr/curve-distance a b)] (or (nil? x) (> (double x) (* 3.0 (double d8))))))]
+        (is (far c8 c16))
+        (is (far c4 c16))))))
+
+(deftest one-pass-beats-repeated-data-once-data-repeat
+  (let [dr (part :data)
+        m (get-in dr [:by-seed 1])
+        test-at (fn [k i] (double (nth (get-in m [k :test-loss]) i)))]
+    (doseq [[rep one] [[:repeated-full-batch :one-pass-full-batch] [:repeated-epochs :one-pass-small-batch]]]
+      (testing (str rep " vs " one)
+        (is (= 0.0 (Math/abs (- (double (test-at rep 0)) (double (test-at one 0))))) "same initial network and test set")
+        (is (< (/ (double (test-at rep 1)) (double (test-at one 1))) 1.5) "close while data is nearly fresh (step 5)")))
+    (doseq [[rep one] [[:repeated-full-batch :one-pass-full-batch] [:repeated-epochs :one-pass-small-batch]]]
+      (let [r (double (get-in m [rep :final-test-loss])) o (double (get-in m [one :final-test-loss]))]
+        (is (> (/ r o) 10.0) (str rep " test loss stays far above " one))))
+    (testing "repeated data is fit (train loss far below test loss); one-pass is not overfit"
+      (is (< (* 30.0 (double (get-in m [:repeated-full-batch :final-loss])))
+             (double (get-in m [:repeated-full-batch :final-test-loss]))))
+      (is (< (double (get-in m [:one-pass-full-batch :final-test-loss]))
+             (* 10.0 (double (get-in m [:one-pass-full-batch :final-loss]))))))))
+
+(deftest power-law-exponents
+  (let [pl (part :power-law)
+        [lazy rich] (:runs pl)
+        e (fn [r k1 k2] (double (get-in r [k1 k2 :exponent])))]
+    (is (= [0.1 1.0] (mapv :gamma0 (:runs pl))))
+    (testing "lazy: a power-law decay whose exponent is the linearized network's"
+      (is (< (double (e lazy :late :run)) -0.3))
+      (is (close? (double (e lazy :late :linearized)) (double (e lazy :late :run)) 0.05))
+      (testing "and close to the isotropic lazy model at the same D and window (SCIENCE.md §2 data)"
+        (is (close? (double (e lazy :late :isotropic)) (double (e lazy :late :run)) 0.15)))
+      (testing "no shallower than the D -> infinity lazy exponent -(alpha-1)/alpha (a finite D only removes slow modes)"
+        (is (< (double (e lazy :late :run)) (tr/lazy-exponent (:alpha pl))))))
+    (testing "rich: the run leaves its linearization and decays faster"
+      (is (< (double (e rich :late :run)) (- (double (e rich :late :linearized)) 0.2)))
+      (is (< (double (e rich :level :run)) (double (e rich :level :linearized)))))
+    (testing "contrast: the lazy run stays within 0.05 of its linearization, the rich one does not"
+      (is (> (Math/abs (- (double (e rich :late :run)) (double (e rich :late :linearized)))) 0.05)))))
+
+(deftest report-is-plain-data-with-checks-and-figures
+  (let [r @report]
+    (is (= r (edn/read-string (pr-str r))))
+    (testing "every check the CLI prints passes on the reduced run"
+      (is (= #{:mup-optimum-fixed :ntk-optimum-moves :depth-curves-converge :depth-optimum-settles
+               :one-pass-beats-repeated :lazy-exponent-is-linearized :rich-exponent-steeper}
+             (set (keys (:checks r)))))
+      (is (every? :pass? (vals (:checks r)))))
+    (is (re-find #"\| 256 \|" (get-in r [:main :table])))
+    (testing "figures are dlnlab.plot figure data: one per part at least, each a valid Vega-Lite spec"
+      (is (<= 6 (count (:figures r))))
+      (is (apply distinct? (map :name (:figures r))))
+      (doseq [f (:figures r)]
+        (is (seq (:series f)) (str (:name f)))
+        (is (map? (plot/vega-lite f)) (str (:name f)))))))
+
+(deftest reproduce-rejects-unknown-variants-and-parts
+  (let [e (try (tr/reproduce {:variant :medium}) nil (catch clojure.lang.ExceptionInfo e e))]
+    (is (= [:variant] (:path (ex-data e))))
+    (is (= :medium (:value (ex-data e)))))
+  (let [e (try (tr/reproduce {:parts [:widht]}) nil (catch clojure.lang.ExceptionInfo e e))]
+    (is (= [:parts] (:path (ex-data e))))
+    (is (= :widht (:value (ex-data e))))))
