@@ -666,3 +666,7 @@
       (is (str/includes? sde-section (str (pr-str k) "  ")) k))
     (is (not (str/includes? sde-section ":<metric>")) "only the record node collapses metric options")
     (is (re-find #":kind  one of :network, :sde; optional" out))))
+(deftest every-listed-reproduction-has-a-namespace
+  (doseq [[nm ns-sym] cli/paper-names]
+    (is (some? (try (requiring-resolve (symbol (name ns-sym) "reproduce")) (catch Exception _ nil)))
+        (str nm " -> " ns-sym "/reproduce"))))
