@@ -190,7 +190,8 @@
   "Starts bench/torch_gd.py on the instance directory with extra environment and
   waits until it is ready. Returns {:label :process :in :out :info}."
   [label ^File dir env]
-  (let [pb (ProcessBuilder. ^java.util.List ["/usr/bin/python3" "bench/torch_gd.py" "--instances" (.getPath dir)])
+  (let [^java.util.List cmd ["/usr/bin/python3" "bench/torch_gd.py" "--instances" (.getPath dir)]
+        pb (ProcessBuilder. cmd)
         _ (doto (.environment pb)
             (.put "OMP_NUM_THREADS" "1")
             (.put "OPENBLAS_NUM_THREADS" "1")
