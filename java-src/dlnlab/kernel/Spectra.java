@@ -121,6 +121,63 @@ public final class Spectra {
     info[4] = run.restarts;
   }
 
+  /**
+   * h[c] = q_c . w for the first cols columns of the n-row column-major q, two
+   * columns per sweep over w. Each sum is formed exactly as {@link Blas#dot}
+   * forms it (four partial sums over i mod 4, combined as (s0 + s1) + (s2 + s3)),
+   * so h equals cols separate Blas.dot calls bit for bit; w is read half as often.
+   */
+  static void project(int n, int cols, double[] q, double[] w, double[] h) {
+    int c = 0;
+    for (; c + 1 < cols; c += 2) {
+      int o0 = c * n, o1 = o0 + n;
+      double a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+      int i = 0;
+      for (; i + 3 < n; i += 4) {
+        double w0 = w[i], w1 = w[i + 1], w2 = w[i + 2], w3 = w[i + 3];
+        a0 += q[o0 + i] * w0;
+        a1 += q[o0 + i + 1] * w1;
+        a2 += q[o0 + i + 2] * w2;
+        a3 += q[o0 + i + 3] * w3;
+        b0 += q[o1 + i] * w0;
+        b1 += q[o1 + i + 1] * w1;
+        b2 += q[o1 + i + 2] * w2;
+        b3 += q[o1 + i + 3] * w3;
+      }
+      for (; i < n; i++) {
+        a0 += q[o0 + i] * w[i];
+        b0 += q[o1 + i] * w[i];
+      }
+      h[c] = (a0 + a1) + (a2 + a3);
+      h[c + 1] = (b0 + b1) + (b2 + b3);
+    }
+    if (c < cols) h[c] = Blas.dot(n, q, c * n, w, 0);
+  }
+
+  /**
+   * w += sum_c s h[c] q_c over the first cols columns of q, s = -1 when negate,
+   * else 1: entry by entry the terms are added in column order, as cols
+   * successive {@link Blas#axpy} calls add them, so the result is the same bit
+   * for bit; four columns per sweep, so w is read and written a quarter as often.
+   */
+  static void accumulate(int n, int cols, double[] q, double[] h, boolean negate, double[] w) {
+    int c = 0;
+    for (; c + 3 < cols; c += 4) {
+      double g0 = negate ? -h[c] : h[c], g1 = negate ? -h[c + 1] : h[c + 1];
+      double g2 = negate ? -h[c + 2] : h[c + 2], g3 = negate ? -h[c + 3] : h[c + 3];
+      int o0 = c * n, o1 = o0 + n, o2 = o1 + n, o3 = o2 + n;
+      for (int i = 0; i < n; i++) {
+        double x = w[i];
+        x += g0 * q[o0 + i];
+        x += g1 * q[o1 + i];
+        x += g2 * q[o2 + i];
+        x += g3 * q[o3 + i];
+        w[i] = x;
+      }
+    }
+    for (; c < cols; c++) Blas.axpy(n, negate ? -h[c] : h[c], q, c * n, w, 0);
+  }
+
   /** The state of one Lanczos solve; every array is allocated once, up front. */
   private static final class Lanczos {
     final Operator op;
@@ -142,7 +199,7 @@ public final class Spectra {
     final double[] lval, lres, lvalNext, lresNext;
     int nl = 0;
     /** Tridiagonal eigen workspaces and residual estimates, Ritz values ascending. */
-    final double[] d, e, z, res;
+    final double[] d, e, z, res, zcol;
     /** Wanted candidates: index i &gt;= 0 is Ritz pair i, -1-b is locked pair b. */
     final int[] wanted;
     final boolean[] ritzWanted;
@@ -175,6 +232,7 @@ public final class Spectra {
       e = new double[m];
       z = new double[m * m];
       res = new double[m];
+      zcol = new double[m];
       wanted = new int[k];
       ritzWanted = new boolean[m];
     }
@@ -222,13 +280,11 @@ public final class Spectra {
       if (j > bs) Blas.axpy(n, -beta[j - 1], q, jo - n, w, 0);
       coupReset(j);
       for (int pass = 0; pass < 2; pass++) {
-        for (int i = 0; i <= j; i++) h[i] = Blas.dot(n, q, i * n, w, 0);
-        for (int b = 0; b < nl; b++) hy[b] = Blas.dot(n, ly, b * n, w, 0);
-        for (int i = 0; i <= j; i++) Blas.axpy(n, -h[i], q, i * n, w, 0);
-        for (int b = 0; b < nl; b++) {
-          Blas.axpy(n, -hy[b], ly, b * n, w, 0);
-          coup[b * m + j] += hy[b];
-        }
+        project(n, j + 1, q, w, h);
+        project(n, nl, ly, w, hy);
+        accumulate(n, j + 1, q, h, true, w);
+        accumulate(n, nl, ly, hy, true, w);
+        for (int b = 0; b < nl; b++) coup[b * m + j] += hy[b];
         a += h[j];
       }
       alpha[j] = a;
@@ -345,10 +401,10 @@ public final class Spectra {
     /** Orthogonalizes w against the basis and the locked vectors (two passes); returns its norm. */
     double orthogonalizeAll() {
       for (int pass = 0; pass < 2; pass++) {
-        for (int i = 0; i < t; i++) h[i] = Blas.dot(n, q, i * n, w, 0);
-        for (int b = 0; b < nl; b++) hy[b] = Blas.dot(n, ly, b * n, w, 0);
-        for (int i = 0; i < t; i++) Blas.axpy(n, -h[i], q, i * n, w, 0);
-        for (int b = 0; b < nl; b++) Blas.axpy(n, -hy[b], ly, b * n, w, 0);
+        project(n, t, q, w, h);
+        project(n, nl, ly, w, hy);
+        accumulate(n, t, q, h, true, w);
+        accumulate(n, nl, ly, hy, true, w);
       }
       return Blas.nrm2(n, w, 0);
     }
@@ -429,7 +485,8 @@ public final class Spectra {
         }
         contributed = true;
         java.util.Arrays.fill(xbuf, 0.0);
-        for (int l = 0; l < tt; l++) Blas.axpy(n, z[id * tt + l], q, l * n, xbuf, 0);
+        System.arraycopy(z, id * tt, zcol, 0, tt);
+        accumulate(n, tt, q, zcol, false, xbuf);
         Blas.scal(n, 1.0 / Blas.nrm2(n, xbuf, 0), xbuf, 0);
         System.arraycopy(xbuf, 0, lyNext, yo, n);
         op.apply(xbuf, w);
