@@ -64,6 +64,9 @@ public final class Spectra {
   /** Length of the info array filled by {@link #lanczos}. */
   public static final int INFO_LENGTH = 5;
 
+  /** Basis vectors a Lanczos solve makes room for up front (then doubling). */
+  static final int INITIAL_COLUMNS = 8;
+
   /**
    * The k extreme eigenpairs of the symmetric operator op by Lanczos with full
    * reorthogonalization, locking and probes (see the class comment).
@@ -123,13 +126,22 @@ public final class Spectra {
 
   /**
    * h[c] = q_c . w for the first cols columns of the n-row column-major q, two
-   * columns per sweep over w. Each sum is formed exactly as {@link Blas#dot}
-   * forms it (four partial sums over i mod 4, combined as (s0 + s1) + (s2 + s3)),
-   * so h equals cols separate Blas.dot calls bit for bit; w is read half as often.
+   * columns per sweep over w (three in the last sweep when cols is odd). Each sum
+   * is formed exactly as {@link Blas#dot} forms it (four partial sums over
+   * i mod 4, combined as (s0 + s1) + (s2 + s3)), so h equals cols separate
+   * Blas.dot calls bit for bit, while w is read half as often.
    */
-  static void project(int n, int cols, double[] q, double[] w, double[] h) {
+  public static void project(int n, int cols, double[] q, double[] w, double[] h) {
+    if (cols == 1) {
+      h[0] = Blas.dot(n, q, 0, w, 0);
+      return;
+    }
     int c = 0;
     for (; c + 1 < cols; c += 2) {
+      if (c + 3 == cols) {
+        project3(n, c, q, w, h);
+        return;
+      }
       int o0 = c * n, o1 = o0 + n;
       double a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
       int i = 0;
@@ -151,16 +163,47 @@ public final class Spectra {
       h[c] = (a0 + a1) + (a2 + a3);
       h[c + 1] = (b0 + b1) + (b2 + b3);
     }
-    if (c < cols) h[c] = Blas.dot(n, q, c * n, w, 0);
+  }
+
+  /** {@link #project} for the three columns c, c+1, c+2 in one sweep. */
+  private static void project3(int n, int c, double[] q, double[] w, double[] h) {
+    int o0 = c * n, o1 = o0 + n, o2 = o1 + n;
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    double c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+    int i = 0;
+    for (; i + 3 < n; i += 4) {
+      double w0 = w[i], w1 = w[i + 1], w2 = w[i + 2], w3 = w[i + 3];
+      a0 += q[o0 + i] * w0;
+      a1 += q[o0 + i + 1] * w1;
+      a2 += q[o0 + i + 2] * w2;
+      a3 += q[o0 + i + 3] * w3;
+      b0 += q[o1 + i] * w0;
+      b1 += q[o1 + i + 1] * w1;
+      b2 += q[o1 + i + 2] * w2;
+      b3 += q[o1 + i + 3] * w3;
+      c0 += q[o2 + i] * w0;
+      c1 += q[o2 + i + 1] * w1;
+      c2 += q[o2 + i + 2] * w2;
+      c3 += q[o2 + i + 3] * w3;
+    }
+    for (; i < n; i++) {
+      a0 += q[o0 + i] * w[i];
+      b0 += q[o1 + i] * w[i];
+      c0 += q[o2 + i] * w[i];
+    }
+    h[c] = (a0 + a1) + (a2 + a3);
+    h[c + 1] = (b0 + b1) + (b2 + b3);
+    h[c + 2] = (c0 + c1) + (c2 + c3);
   }
 
   /**
    * w += sum_c s h[c] q_c over the first cols columns of q, s = -1 when negate,
    * else 1: entry by entry the terms are added in column order, as cols
    * successive {@link Blas#axpy} calls add them, so the result is the same bit
-   * for bit; four columns per sweep, so w is read and written a quarter as often.
+   * for bit; up to four columns per sweep, so w is read and written a quarter as
+   * often.
    */
-  static void accumulate(int n, int cols, double[] q, double[] h, boolean negate, double[] w) {
+  public static void accumulate(int n, int cols, double[] q, double[] h, boolean negate, double[] w) {
     int c = 0;
     for (; c + 3 < cols; c += 4) {
       double g0 = negate ? -h[c] : h[c], g1 = negate ? -h[c + 1] : h[c + 1];
@@ -175,7 +218,32 @@ public final class Spectra {
         w[i] = x;
       }
     }
-    for (; c < cols; c++) Blas.axpy(n, negate ? -h[c] : h[c], q, c * n, w, 0);
+    int left = cols - c;
+    if (left == 3) {
+      double g0 = negate ? -h[c] : h[c], g1 = negate ? -h[c + 1] : h[c + 1], g2 = negate ? -h[c + 2] : h[c + 2];
+      int o0 = c * n, o1 = o0 + n, o2 = o1 + n;
+      for (int i = 0; i < n; i++) {
+        double x = w[i];
+        x += g0 * q[o0 + i];
+        x += g1 * q[o1 + i];
+        x += g2 * q[o2 + i];
+        w[i] = x;
+      }
+    } else if (left == 2) {
+      axpy2(n, negate ? -h[c] : h[c], q, c * n, negate ? -h[c + 1] : h[c + 1], q, (c + 1) * n, w);
+    } else if (left == 1) {
+      Blas.axpy(n, negate ? -h[c] : h[c], q, c * n, w, 0);
+    }
+  }
+
+  /** w[i] = (w[i] + a x[xo+i]) + b y[yo+i]: two successive axpys in one sweep, bit for bit. */
+  public static void axpy2(int n, double a, double[] x, int xo, double b, double[] y, int yo, double[] w) {
+    for (int i = 0; i < n; i++) {
+      double v = w[i];
+      v += a * x[xo + i];
+      v += b * y[yo + i];
+      w[i] = v;
+    }
   }
 
   /** The state of one Lanczos solve; every array is allocated once, up front. */
@@ -185,8 +253,13 @@ public final class Spectra {
     final double tol;
     final long seed;
     final boolean probeWanted;
-    /** Lanczos basis of the current run, n x m column-major. */
-    final double[] q;
+    /**
+     * Lanczos basis of the current run, n x (columns held) column-major; it
+     * starts with room for {@link #INITIAL_COLUMNS} and doubles up to m as runs
+     * grow (a warm-started run usually needs a few vectors, so an n x m array
+     * zeroed on every call would cost more than the run).
+     */
+    double[] q;
     final double[] xbuf, w;
     /** Gram-Schmidt coefficients against the basis and against the locked vectors. */
     final double[] h, hy;
@@ -214,7 +287,7 @@ public final class Spectra {
       this.op = op; this.n = n; this.m = m; this.k = k; this.which = which; this.tol = tol;
       this.seed = seed; this.probeWanted = probe;
       this.maxProbes = probe ? k : 0;
-      q = new double[n * m];
+      q = new double[n * Math.min(m, INITIAL_COLUMNS)];
       xbuf = new double[n];
       w = new double[n];
       h = new double[m];
@@ -235,6 +308,14 @@ public final class Spectra {
       zcol = new double[m];
       wanted = new int[k];
       ritzWanted = new boolean[m];
+    }
+
+    /** Makes room in q for column col (col &lt; m). */
+    void ensureColumn(int col) {
+      if ((long) (col + 1) * n <= q.length) return;
+      int have = q.length / n;
+      int cols = Math.min(m, Math.max(col + 1, 2 * have));
+      q = java.util.Arrays.copyOf(q, cols * n);
     }
 
     /** Puts the normalized start vector in column 0. */
@@ -276,8 +357,11 @@ public final class Spectra {
       }
       normEst = Math.max(normEst, nav);
       double a = Blas.dot(n, q, jo, w, 0);
-      Blas.axpy(n, -a, q, jo, w, 0);
-      if (j > bs) Blas.axpy(n, -beta[j - 1], q, jo - n, w, 0);
+      if (j > bs) {
+        axpy2(n, -a, q, jo, -beta[j - 1], q, jo - n, w);
+      } else {
+        Blas.axpy(n, -a, q, jo, w, 0);
+      }
       coupReset(j);
       for (int pass = 0; pass < 2; pass++) {
         project(n, j + 1, q, w, h);
@@ -417,6 +501,7 @@ public final class Spectra {
         double before = Blas.nrm2(n, w, 0);
         double after = orthogonalizeAll();
         if (after > 1e-6 * before) {
+          ensureColumn(t);
           int qo = t * n;
           for (int i = 0; i < n; i++) q[qo + i] = w[i] / after;
           return true;
@@ -458,6 +543,7 @@ public final class Spectra {
           bs = t;
           restarts++;
         } else {
+          ensureColumn(t);
           int qo = t * n;
           for (int i = 0; i < n; i++) q[qo + i] = w[i] / curBeta;
           beta[t - 1] = curBeta;
