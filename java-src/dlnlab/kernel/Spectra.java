@@ -64,6 +64,24 @@ public final class Spectra {
   /** Length of the info array filled by {@link #lanczos}. */
   public static final int INFO_LENGTH = 5;
 
+  /**
+   * A reorthogonalization pass is repeated only when it removed more than this
+   * fraction of the vector's norm (1/sqrt 2, Kahan-Parlett's "twice is enough").
+   */
+  static final double SECOND_PASS_RATIO = 0.7071067811865476;
+
+  /**
+   * Euclidean norm of x[0..n): the square root of a sum of squares formed with
+   * four partial sums; when that sum is not a normal, finite number (a vector
+   * too large or too small to square safely, or not finite) {@link Blas#nrm2}'s
+   * scaled loop decides.
+   */
+  static double norm(int n, double[] x) {
+    double s = Blas.dot(n, x, 0, x, 0);
+    if (s > 1e-280 && s < 1e280) return Math.sqrt(s);
+    return Blas.nrm2(n, x, 0);
+  }
+
   /** Basis vectors a Lanczos solve makes room for up front (then doubling). */
   static final int INITIAL_COLUMNS = 8;
 
@@ -351,7 +369,7 @@ public final class Spectra {
       System.arraycopy(q, jo, xbuf, 0, n);
       op.apply(xbuf, w);
       apps++;
-      double nav = Blas.nrm2(n, w, 0);
+      double nav = norm(n, w);
       if (Double.isNaN(nav) || Double.isInfinite(nav)) {
         throw new IllegalArgumentException("operator returned a non-finite vector (norm " + nav + ")");
       }
@@ -363,6 +381,7 @@ public final class Spectra {
         Blas.axpy(n, -a, q, jo, w, 0);
       }
       coupReset(j);
+      double before = norm(n, w), after = before;
       for (int pass = 0; pass < 2; pass++) {
         project(n, j + 1, q, w, h);
         project(n, nl, ly, w, hy);
@@ -370,10 +389,15 @@ public final class Spectra {
         accumulate(n, nl, ly, hy, true, w);
         for (int b = 0; b < nl; b++) coup[b * m + j] += hy[b];
         a += h[j];
+        after = norm(n, w);
+        // "twice is enough" (Kahan-Parlett): a pass that kept most of the norm
+        // left w orthogonal to working precision, so a second one is not needed
+        if (after > SECOND_PASS_RATIO * before) break;
+        before = after;
       }
       alpha[j] = a;
       t = j + 1;
-      curBeta = Blas.nrm2(n, w, 0);
+      curBeta = after;
     }
 
     void coupReset(int j) {
@@ -545,7 +569,8 @@ public final class Spectra {
         } else {
           ensureColumn(t);
           int qo = t * n;
-          for (int i = 0; i < n; i++) q[qo + i] = w[i] / curBeta;
+          double inv = 1.0 / curBeta;
+          for (int i = 0; i < n; i++) q[qo + i] = w[i] * inv;
           beta[t - 1] = curBeta;
         }
       }
