@@ -264,6 +264,86 @@ public final class Spectra {
     }
   }
 
+  /**
+   * Eigenvalues of the symmetric tridiagonal n x n matrix with diagonal d and
+   * off-diagonal e (e[i] couples i and i+1; length at least n, e[n-1] is
+   * scratch) and the last component of each unit eigenvector, by implicit QL
+   * with Wilkinson shifts (the EISPACK tql2 iteration) applying its rotations to
+   * the last row of the eigenvector matrix only: O(n^2) instead of the O(n^3)
+   * of a full eigenvector matrix. On return d holds the eigenvalues ascending
+   * and zlast[i] the last component of the eigenvector of d[i] (its sign is
+   * arbitrary); d and e are destroyed. Returns false, leaving d and zlast
+   * undefined, when an eigenvalue needs more than 60 iterations (LAPACK then
+   * decides).
+   */
+  public static boolean tridiagonalLastRow(int n, double[] d, double[] e, double[] zlast) {
+    if (n == 0) return true;
+    for (int i = 0; i < n; i++) zlast[i] = 0.0;
+    zlast[n - 1] = 1.0;
+    e[n - 1] = 0.0;
+    final double eps = Math.ulp(1.0);
+    for (int l = 0; l < n; l++) {
+      int iter = 0;
+      while (true) {
+        int mm = l;
+        for (; mm < n - 1; mm++) {
+          double dd = Math.abs(d[mm]) + Math.abs(d[mm + 1]);
+          if (Math.abs(e[mm]) <= eps * dd) break;
+        }
+        if (mm == l) break;
+        if (++iter > 60) return false;
+        double g = (d[l + 1] - d[l]) / (2.0 * e[l]);
+        double r = hypot(g, 1.0);
+        g = d[mm] - d[l] + e[l] / (g + (g >= 0.0 ? Math.abs(r) : -Math.abs(r)));
+        double sn = 1.0, cs = 1.0, p = 0.0;
+        boolean underflow = false;
+        for (int i = mm - 1; i >= l; i--) {
+          double f = sn * e[i], b = cs * e[i];
+          r = hypot(f, g);
+          e[i + 1] = r;
+          if (r == 0.0) {
+            d[i + 1] -= p;
+            e[mm] = 0.0;
+            underflow = true;
+            break;
+          }
+          sn = f / r;
+          cs = g / r;
+          g = d[i + 1] - p;
+          r = (d[i] - g) * sn + 2.0 * cs * b;
+          p = sn * r;
+          d[i + 1] = g + p;
+          g = cs * r - b;
+          double z1 = zlast[i + 1];
+          zlast[i + 1] = sn * zlast[i] + cs * z1;
+          zlast[i] = cs * zlast[i] - sn * z1;
+        }
+        if (underflow) continue;
+        d[l] -= p;
+        e[l] = g;
+        e[mm] = 0.0;
+      }
+    }
+    for (int i = 1; i < n; i++) {
+      double dv = d[i], zv = zlast[i];
+      int j = i - 1;
+      while (j >= 0 && d[j] > dv) {
+        d[j + 1] = d[j];
+        zlast[j + 1] = zlast[j];
+        j--;
+      }
+      d[j + 1] = dv;
+      zlast[j + 1] = zv;
+    }
+    for (int i = 0; i < n; i++) if (!Double.isFinite(d[i]) || !Double.isFinite(zlast[i])) return false;
+    return true;
+  }
+
+  private static double hypot(double a, double b) {
+    double h = Math.sqrt(a * a + b * b);
+    return (h > 1e-150 && h < 1e150) ? h : Math.hypot(a, b);
+  }
+
   /** The state of one Lanczos solve; every array is allocated once, up front. */
   private static final class Lanczos {
     final Operator op;
@@ -438,6 +518,25 @@ public final class Spectra {
       select();
     }
 
+    /**
+     * The convergence check's view of ritz() without the Ritz vectors: Ritz
+     * values and residual estimates |beta z_last| from tridiagonalLastRow, then
+     * the selection. Only without locked vectors (their couplings need whole
+     * Ritz vectors). Returns false when the iteration did not settle; the caller
+     * then calls ritz().
+     */
+    boolean ritzCheap() {
+      int tt = t;
+      System.arraycopy(alpha, 0, d, 0, tt);
+      System.arraycopy(beta, 0, e, 0, tt - 1);
+      if (!tridiagonalLastRow(tt, d, e, zcol)) return false;
+      anorm = normEst;
+      for (int i = 0; i < tt; i++) anorm = Math.max(anorm, Math.abs(d[i]));
+      for (int i = 0; i < tt; i++) res[i] = Math.abs(curBeta * zcol[i]);
+      select();
+      return true;
+    }
+
     double candidateKey(int id) {
       return id >= 0 ? key(d[id]) : key(lval[-1 - id]);
     }
@@ -553,10 +652,16 @@ public final class Spectra {
             || (t + nl >= k && (t <= 64 || t - lastCheck >= t / 32));
         if (check) {
           lastCheck = t;
-          ritz();
-          if (runConverged()) return true;
-          if (exhausted) return true;
-          if (full) return false;
+          if (nl == 0 && !broke && !exhausted && !full && ritzCheap() && !runConverged()) {
+            // not converged by the cheap estimates: go on without the Ritz vectors
+          } else {
+            // converged, or a run about to end: the Ritz pairs that lock() uses,
+            // and the decision, come from the full tridiagonal eigen-decomposition
+            ritz();
+            if (runConverged()) return true;
+            if (exhausted) return true;
+            if (full) return false;
+          }
         }
         if (broke) {
           beta[t - 1] = 0.0;
