@@ -14,8 +14,10 @@
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
 
-(defn- gaussians ^doubles [^long n ^long seed ^long stream]
-  (let [a (double-array n)] (Rng/fillGaussian seed stream 0 1.0 a 0 n) a))
+(defn- gaussians
+  "n seeded standard normals."
+  ^doubles [n seed stream]
+  (let [n (long n) a (double-array n)] (Rng/fillGaussian (long seed) (long stream) 0 1.0 a 0 n) a))
 
 (defn- same-bits? [^doubles a ^doubles b]
   (and (== (alength a) (alength b))
@@ -74,13 +76,13 @@
           _ (Blas/tridiagonalEigen n dl el z)
           dq (aclone d0) eq (aclone e0) zl (double-array n)
           ok (Spectra/tridiagonalLastRow n dq eq zl)
-          scale (reduce max 1e-300 (map #(Math/abs (double %)) dl))]
+          scale (double (reduce max 1e-300 (map #(Math/abs (double %)) dl)))]
       (and ok
            (every? (fn [^long i] (<= (Math/abs (- (aget dq i) (aget dl i))) (* 1e-13 scale))) (range n))
            ;; the last components agree up to sign where the eigenvalue is simple
            (every? (fn [^long i]
-                     (let [gap (min (if (pos? i) (- (aget dl i) (aget dl (dec i))) Double/POSITIVE_INFINITY)
-                                    (if (< i (dec n)) (- (aget dl (inc i)) (aget dl i)) Double/POSITIVE_INFINITY))]
+                     (let [gap (double (min (if (pos? i) (- (aget dl i) (aget dl (dec i))) Double/POSITIVE_INFINITY)
+                                            (if (< i (dec n)) (- (aget dl (inc i)) (aget dl i)) Double/POSITIVE_INFINITY)))]
                        (or (< gap (* 1e-6 scale))
                            (<= (Math/abs (- (Math/abs (aget zl i)) (Math/abs (aget z (+ (dec n) (* i n))))))
                                (* 1e-10 (/ scale gap))))))
