@@ -270,8 +270,9 @@
   "Our recorded losses and sharpness values against a peer's trajectory answer:
   relative differences of the loss at step n (or the last step when the run is
   shorter) and at the end, the largest over all steps, and the largest over the
-  sharpness values. Returns a map of plain numbers."
-  [result peer ^long n]
+  sharpness values (with its step); HVPs used by both sides (ours: hvps, the
+  calibration run's total). Returns a map of plain numbers."
+  [result peer ^long n hvps]
   (let [ours (:loss (:trajectory result))
         theirs (:losses peer)
         steps (dec (count ours))
@@ -285,6 +286,7 @@
       (throw (ex-info (str "the peer recorded " (count theirs) " losses, dlnlab " (count ours))
                       {:path [:agreement :losses] :value (count theirs) :allowed (count ours)})))
     {:n n
+     :hvps [hvps (:hvps peer)]
      :loss-n [(ours n) (theirs n) (rel (ours n) (theirs n))]
      :loss-end [(peek ours) (peek theirs) (rel (peek ours) (peek theirs))]
      :loss-max (reduce max 0.0 (map rel ours theirs))
@@ -445,8 +447,8 @@
         "the peer with the same OpenBLAS and the samples loss, recording the loss every step and the sharpness every 10 steps. "
         "Relative differences |a - b| / |b|.")
     (ln)
-    (ln "| case | N | loss at N: dlnlab | torch | rel. diff | loss at the end: dlnlab | torch | rel. diff | max over all steps | sharpness values | last sharpness: dlnlab | torch | max rel. diff | at step: dlnlab / torch / dense Hessian |")
-    (ln "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    (ln "| case | N | loss at N: dlnlab | torch | rel. diff | loss at the end: dlnlab | torch | rel. diff | max over all steps | sharpness values | HVPs | last sharpness: dlnlab | torch | max rel. diff | at step: dlnlab / torch / dense Hessian |")
+    (ln "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     (doseq [{:keys [case a]} checks]
       (let [[o t r] (:loss-n a) [oe te re] (:loss-end a) [so st] (:sharpness-last a)
             w (:sharpness-worst a)]
@@ -454,6 +456,7 @@
             " | " (format "%.15g" (double oe)) " | " (format "%.15g" (double te)) " | " (format "%.1e" (double re))
             " | " (format "%.1e" (double (:loss-max a)))
             " | " (str/join "/" (:sharpness-count a))
+            " | " (str/join "/" (:hvps a))
             " | " (if so (format "%.12g" (double so)) "-") " | " (if st (format "%.12g" (double st)) "-")
             " | " (if-let [m (:sharpness-max a)] (format "%.1e" (double m)) "-")
             " | " (if w (str (:step w) ": " (format "%.10g" (double (:dlnlab w))) " / " (format "%.10g" (double (:torch w)))
@@ -461,7 +464,7 @@
                       "-")
             " |")))
     (ln)
-    (ln "A Lanczos Ritz value never exceeds the top eigenvalue, so where the two sides differ the larger is the better "
+    (ln "Counts are dlnlab/torch. A Lanczos Ritz value never exceeds the top eigenvalue, so where the two sides differ the larger is the better "
         "estimate; the dense Hessian (one HVP per column, LAPACK dsyevd) at that step decides for networks of at most 1000 parameters.")
     (ln)
     (when (seq breakdowns)
@@ -549,7 +552,8 @@
             check-rec (peek recordings)
             checks (vec (for [c cs]
                           (let [ans (peer-run openblas (:id c) (:every check-rec) "samples" true)
-                                a (agreement (:result (calib [(:id c) (:id check-rec)])) ans n-check)
+                                cal (calib [(:id c) (:id check-rec)])
+                                a (agreement (:result cal) ans n-check (reduce + 0 (:counts cal)))
                                 worst (:sharpness-worst a)
                                 a (if (and worst (> (double (:sharpness-max a)) 1e-6)
                                            (<= (engine/size (network/network (:experiment c))) 1000))
