@@ -21,10 +21,13 @@
 (defn- due? [^long step ^long every] (zero? (rem step every)))
 
 (defn- row-due?
-  "True when some metric's own cadence falls on step (a metric may ask for a finer
-  cadence than the record's :every)."
-  [^long step cadences]
-  (boolean (some (fn [e] (due? step (long e))) (vals cadences))))
+  "True when some metric's own cadence (a long array) falls on step (a metric
+  may ask for a finer cadence than the record's :every)."
+  [^long step ^longs cadences]
+  (loop [i 0]
+    (cond (== i (alength cadences)) false
+          (due? step (aget cadences i)) true
+          :else (recur (inc i)))))
 
 (defn- metric-cadences
   "{metric every} for each recorded metric: its own :every or the record's."
@@ -39,24 +42,38 @@
   (loop [i 0] (cond (= i (alength a)) true (finite? (aget a i)) (recur (inc i)) :else false)))
 
 (defn- measure-row
-  "Computes every metric due at step (all of them when force?) on params. Where
-  the parameters are no longer finite only the loss is recorded."
-  [net ^doubles params cadences ctx step force?]
-  (let [snapshot (assoc net :params (aclone params))
-        finite-params? (all-finite? params)]
+  "Computes every metric due at step (all of them when force?) on params; a
+  metric found in known (a map, e.g. {:loss l} when the stepper has just
+  computed the training loss at params) takes that value. Where the parameters
+  are no longer finite only the loss is recorded. The parameters are copied for
+  the metrics only when some metric has to be computed."
+  [net ^doubles params cadences ctx step force? known]
+  (let [step (long step)
+        due-now? (fn [m every] (and (or force? (due? step (long every))) (not (contains? known m))))
+        snapshot (when (reduce-kv (fn [_ m every] (if (due-now? m every) (reduced true) false)) false cadences)
+                   (assoc net :params (aclone params)))
+        finite-params? (or (nil? snapshot) (all-finite? params))]
     (reduce-kv (fn [row m every]
-                 (assoc row m (when (and (or force? (due? step every))
-                                         (or finite-params? (= m :loss)))
+                 (assoc row m (cond
+                                (not (or force? (due? step (long every)))) nil
+                                (contains? known m) (get known m)
+                                (or finite-params? (= m :loss))
                                 (metrics/measure m snapshot (assoc ctx :options (get-in ctx [:record m]))))))
                {} cadences)))
 
 (defn- classify-loss
-  "nil while the run may go on, else [status reason]."
-  [^double loss stop]
+  "nil while the run may go on, else [status reason]; loss-above and loss-below
+  are doubles (loss-below NaN when there is none)."
+  [^double loss ^double loss-above ^double loss-below]
   (cond
     (not (finite? loss)) [:diverged :non-finite]
-    (> loss (double (:loss-above stop 1e12))) [:diverged :loss-above]
-    (and (:loss-below stop) (< loss (double (:loss-below stop)))) [:stopped :loss-below]))
+    (> loss loss-above) [:diverged :loss-above]
+    (< loss loss-below) [:stopped :loss-below]))
+
+(defn- stop-bounds
+  "[loss-above loss-below] of a :stop map as doubles (1e12 and NaN by default)."
+  [stop]
+  [(double (:loss-above stop 1e12)) (if (:loss-below stop) (double (:loss-below stop)) Double/NaN)])
 
 (defn- interrupted? [opts]
   (let [flag (:interrupt opts)]
@@ -66,51 +83,68 @@
 (defn- recorder
   "A recording closure over the trajectory's columns; returns {:record! f
   :columns f}. Recording a step again (a run that stops on a step it already
-  recorded) fills that row's missing values instead of adding a row."
+  recorded) fills that row's missing values instead of adding a row. Columns
+  grow as transients; call :columns once, at the end."
   [metric-keys on-record]
-  (let [cols (volatile! (into {:step [] :time []} (map (fn [m] [m []]) metric-keys)))]
+  (let [ks (vec metric-keys)
+        n (count ks)
+        steps (volatile! (transient []))
+        times (volatile! (transient []))
+        cols (object-array (repeatedly n #(transient [])))
+        last-step (volatile! nil)]
     {:record! (fn [step time row]
-                (vswap! cols (fn [c]
-                               (if (= step (peek (:step c)))
-                                 (reduce (fn [c m] (if (nil? (peek (get c m)))
-                                                     (update c m #(conj (pop %) (get row m)))
-                                                     c))
-                                         c metric-keys)
-                                 (reduce (fn [c m] (update c m conj (get row m)))
-                                         (-> c (update :step conj step) (update :time conj time))
-                                         metric-keys))))
+                (if (= step @last-step)
+                  (dotimes [i n]
+                    (let [^clojure.lang.ITransientVector c (aget cols i)
+                          j (dec (count c))]
+                      (when (nil? (nth c j))
+                        (aset cols i (assoc! c j (get row (ks i)))))))
+                  (do (vswap! steps conj! step)
+                      (vswap! times conj! time)
+                      (vreset! last-step step)
+                      (dotimes [i n]
+                        (aset cols i (conj! (aget cols i) (get row (ks i)))))))
                 (when on-record (on-record (assoc row :step step :time time))))
-     :columns (fn [] @cols)
-     :last-step (fn [] (peek (:step @cols)))}))
+     :columns (fn []
+                (into {:step (persistent! @steps) :time (persistent! @times)}
+                      (map (fn [i] [(ks i) (persistent! (aget cols i))]) (range n))))}))
 
 (defn- discrete-loop
   "GD, SGD and Langevin: returns {:status :stop-reason :step :time :loss}."
   [net ^doubles params exp opts record!]
   (let [{:keys [record stop steps seed]} exp
         steps (long steps)
-        {:keys [gradient! apply! ^double lr ^double dt]} (optim/stepper net (:optimizer exp) seed)
+        {:keys [gradient! apply! ^double lr ^double dt full-batch?]} (optim/stepper net (:optimizer exp) seed)
         cadences (metric-cadences record)
+        cadence-arr (long-array (vals cadences))
         every (long (:every record 1))
+        [^double loss-above ^double loss-below] (stop-bounds stop)
         state (volatile! {})
         progress (:progress opts)
         ctx {:lr lr :state state :record record}
-        row! (fn [^long step force?]
+        record-loss? (and full-batch? (contains? cadences :loss))
+        row! (fn [^long step force? known]
                (record! step (* dt step)
-                        (measure-row net params cadences (assoc ctx :step step :time (* dt step)) step force?)))]
+                        (measure-row net params cadences (assoc ctx :step step :time (* dt step)) step force? known)))]
+    ;; the row of a step is measured after the stepper's loss at that step (the
+    ;; parameters are not changed until apply!), so a full-batch loss is recorded
+    ;; as computed rather than computed again
     (loop [step 0]
-      (when (or (due? step every) (row-due? step cadences) (= step steps))
-        (row! step (= step steps)))
-      (if (>= step steps)
-        {:status :completed :step step :time (* dt step)}
-        (let [loss (double (gradient! params step))
-              verdict (or (classify-loss loss stop)
-                          (when (interrupted? opts) [:stopped :interrupted]))]
-          (when progress (progress {:step step :steps steps :loss loss}))
-          (if verdict
-            (do (row! step true)
-                {:status (first verdict) :stop-reason (second verdict) :step step :time (* dt step)})
-            (do (apply! params step)
-                (recur (inc step)))))))))
+      (let [due (or (due? step every) (row-due? step cadence-arr) (= step steps))]
+        (if (>= step steps)
+          (do (when due (row! step true {}))
+              {:status :completed :step step :time (* dt step)})
+          (let [loss (double (gradient! params step))
+                known (if record-loss? {:loss loss} {})
+                _ (when due (row! step false known))
+                verdict (or (classify-loss loss loss-above loss-below)
+                            (when (interrupted? opts) [:stopped :interrupted]))]
+            (when progress (progress {:step step :steps steps :loss loss}))
+            (if verdict
+              (do (row! step true known)
+                  {:status (first verdict) :stop-reason (second verdict) :step step :time (* dt step)})
+              (do (apply! params step)
+                  (recur (inc step))))))))))
 
 (defn- flow-loop
   "Gradient flow on the grid t_k = k * time / steps."
@@ -120,6 +154,8 @@
         steps (long (:steps exp 100))
         dt (/ total steps)
         cadences (metric-cadences record)
+        cadence-arr (long-array (vals cadences))
+        [^double loss-above ^double loss-below] (stop-bounds stop)
         every (long (:every record 1))
         state (volatile! {})
         sharp-state (volatile! {})
@@ -131,14 +167,14 @@
         ctx {:lr nil :state state :record record}
         row! (fn [^long k force?]
                (record! k (* dt k)
-                        (measure-row net params cadences (assoc ctx :step k :time (* dt k)) k force?)))]
+                        (measure-row net params cadences (assoc ctx :step k :time (* dt k)) k force? {})))]
     (loop [k 0]
-      (when (or (due? k every) (row-due? k cadences) (= k steps))
+      (when (or (due? k every) (row-due? k cadence-arr) (= k steps))
         (row! k (= k steps)))
       (if (>= k steps)
         {:status :completed :step k :time (* dt k)}
         (let [{:keys [^double loss]} (advance! params (* dt k) (* dt (inc k)))
-              verdict (or (classify-loss loss stop) (when (interrupted? opts) [:stopped :interrupted]))]
+              verdict (or (classify-loss loss loss-above loss-below) (when (interrupted? opts) [:stopped :interrupted]))]
           (when progress (progress {:step (inc k) :steps steps :loss loss}))
           (if verdict
             (do (row! (inc k) true)

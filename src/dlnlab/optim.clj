@@ -8,7 +8,10 @@
                loss at params, so the run loop can stop before a bad step;
     :apply!    (fn [^doubles params ^long step]) applies the update in place;
     :lr        the effective learning rate (lr x the network's lr multiplier);
-    :dt        time advanced by one step (the effective lr).
+    :dt        time advanced by one step (the effective lr);
+    :full-batch? true when the loss :gradient! returns is the training loss at
+               params (GD, Langevin), so the run loop records it as the :loss
+               metric instead of computing it again; false for minibatch losses.
 
   Gradient flow is not a stepper: see `integrate-flow!`."
   (:require [dlnlab.engine :as engine]
@@ -43,7 +46,7 @@
         n (alength g)]
     {:gradient! gradient!
      :apply! (fn [^doubles p ^long _step] (Blas/axpy n (- lr) g 0 p 0))
-     :lr lr :dt lr}))
+     :lr lr :dt lr :full-batch? true}))
 
 (defmethod stepper :langevin [net opt seed]
   (let [lr (effective-lr net opt)
@@ -58,7 +61,7 @@
                (when (pos? noise-scale)
                  (dotimes [i n]
                    (aset p i (+ (aget p i) (* noise-scale (Rng/gaussian noise-seed step i)))))))
-     :lr lr :dt lr}))
+     :lr lr :dt lr :full-batch? true}))
 
 (defn- shuffled-indices
   "A permutation of 0..n-1 that depends only on (seed, epoch): Fisher–Yates
@@ -122,7 +125,7 @@
                         obj (Objective/batch m din dout bx by)]
                     (Engine/gradient arch obj p ws g)))
      :apply! (fn [^doubles p ^long _step] (Blas/axpy (alength g) (- lr) g 0 p 0))
-     :lr lr :dt lr}))
+     :lr lr :dt lr :full-batch? false}))
 
 ;; ---------------------------------------------------------------- gradient flow
 

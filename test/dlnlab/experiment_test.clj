@@ -107,6 +107,20 @@
     (is (= (:final gd) (:final lv)))
     (is (not= (:final gd) (:final hot)) "noise does change the run")))
 
+(deftest a-recorded-loss-is-the-training-loss-at-that-step
+  ;; the run loop reuses the full-batch loss of the step's gradient as the :loss
+  ;; metric; a shorter run's final loss is computed afresh from its final weights
+  (doseq [opt [{:kind :gd :lr 0.1} {:kind :langevin :lr 0.1 :temperature 0.01}
+               {:kind :sgd :lr 0.1 :batch-size 4 :sampling :with-replacement}]]
+    (let [base {:seed 5 :model ts-model :task ts-task :optimizer opt :record {:every 1 :metrics [:loss]}}
+          r (ex/run (assoc base :steps 12))]
+      (doseq [k [0 1 7]]
+        (let [expected (if (zero? k)
+                         (core/loss (core/network (dissoc base :optimizer)))
+                         (get-in (ex/run (assoc base :steps k)) [:final :loss]))]
+          (is (= expected (nth (get-in r [:trajectory :loss]) k))
+              (str (:kind opt) ": loss recorded at step " k)))))))
+
 (def eos-exp {:seed 7
               :model {:kind :chain :depth 3 :width 3 :init {:kind :scaled-identity :alpha 0.3}}
               :task {:kind :matrix-factorization :singular-values [4.0 2.0 1.0] :basis :random}

@@ -65,6 +65,27 @@ public final class Spectra {
   public static final int INFO_LENGTH = 5;
 
   /**
+   * A reorthogonalization pass is repeated only when it removed more than this
+   * fraction of the vector's norm (1/sqrt 2, Kahan-Parlett's "twice is enough").
+   */
+  static final double SECOND_PASS_RATIO = 0.7071067811865476;
+
+  /**
+   * Euclidean norm of x[0..n): the square root of a sum of squares formed with
+   * four partial sums; when that sum is not a normal, finite number (a vector
+   * too large or too small to square safely, or not finite) {@link Blas#nrm2}'s
+   * scaled loop decides.
+   */
+  static double norm(int n, double[] x) {
+    double s = Blas.dot(n, x, 0, x, 0);
+    if (s > 1e-280 && s < 1e280) return Math.sqrt(s);
+    return Blas.nrm2(n, x, 0);
+  }
+
+  /** Basis vectors a Lanczos solve makes room for up front (then doubling). */
+  static final int INITIAL_COLUMNS = 8;
+
+  /**
    * The k extreme eigenpairs of the symmetric operator op by Lanczos with full
    * reorthogonalization, locking and probes (see the class comment).
    *
@@ -121,6 +142,208 @@ public final class Spectra {
     info[4] = run.restarts;
   }
 
+  /**
+   * h[c] = q_c . w for the first cols columns of the n-row column-major q, two
+   * columns per sweep over w (three in the last sweep when cols is odd). Each sum
+   * is formed exactly as {@link Blas#dot} forms it (four partial sums over
+   * i mod 4, combined as (s0 + s1) + (s2 + s3)), so h equals cols separate
+   * Blas.dot calls bit for bit, while w is read half as often.
+   */
+  public static void project(int n, int cols, double[] q, double[] w, double[] h) {
+    if (cols == 1) {
+      h[0] = Blas.dot(n, q, 0, w, 0);
+      return;
+    }
+    int c = 0;
+    for (; c + 1 < cols; c += 2) {
+      if (c + 3 == cols) {
+        project3(n, c, q, w, h);
+        return;
+      }
+      int o0 = c * n, o1 = o0 + n;
+      double a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+      int i = 0;
+      for (; i + 3 < n; i += 4) {
+        double w0 = w[i], w1 = w[i + 1], w2 = w[i + 2], w3 = w[i + 3];
+        a0 += q[o0 + i] * w0;
+        a1 += q[o0 + i + 1] * w1;
+        a2 += q[o0 + i + 2] * w2;
+        a3 += q[o0 + i + 3] * w3;
+        b0 += q[o1 + i] * w0;
+        b1 += q[o1 + i + 1] * w1;
+        b2 += q[o1 + i + 2] * w2;
+        b3 += q[o1 + i + 3] * w3;
+      }
+      for (; i < n; i++) {
+        a0 += q[o0 + i] * w[i];
+        b0 += q[o1 + i] * w[i];
+      }
+      h[c] = (a0 + a1) + (a2 + a3);
+      h[c + 1] = (b0 + b1) + (b2 + b3);
+    }
+  }
+
+  /** {@link #project} for the three columns c, c+1, c+2 in one sweep. */
+  private static void project3(int n, int c, double[] q, double[] w, double[] h) {
+    int o0 = c * n, o1 = o0 + n, o2 = o1 + n;
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    double c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+    int i = 0;
+    for (; i + 3 < n; i += 4) {
+      double w0 = w[i], w1 = w[i + 1], w2 = w[i + 2], w3 = w[i + 3];
+      a0 += q[o0 + i] * w0;
+      a1 += q[o0 + i + 1] * w1;
+      a2 += q[o0 + i + 2] * w2;
+      a3 += q[o0 + i + 3] * w3;
+      b0 += q[o1 + i] * w0;
+      b1 += q[o1 + i + 1] * w1;
+      b2 += q[o1 + i + 2] * w2;
+      b3 += q[o1 + i + 3] * w3;
+      c0 += q[o2 + i] * w0;
+      c1 += q[o2 + i + 1] * w1;
+      c2 += q[o2 + i + 2] * w2;
+      c3 += q[o2 + i + 3] * w3;
+    }
+    for (; i < n; i++) {
+      a0 += q[o0 + i] * w[i];
+      b0 += q[o1 + i] * w[i];
+      c0 += q[o2 + i] * w[i];
+    }
+    h[c] = (a0 + a1) + (a2 + a3);
+    h[c + 1] = (b0 + b1) + (b2 + b3);
+    h[c + 2] = (c0 + c1) + (c2 + c3);
+  }
+
+  /**
+   * w += sum_c s h[c] q_c over the first cols columns of q, s = -1 when negate,
+   * else 1: entry by entry the terms are added in column order, as cols
+   * successive {@link Blas#axpy} calls add them, so the result is the same bit
+   * for bit; up to four columns per sweep, so w is read and written a quarter as
+   * often.
+   */
+  public static void accumulate(int n, int cols, double[] q, double[] h, boolean negate, double[] w) {
+    int c = 0;
+    for (; c + 3 < cols; c += 4) {
+      double g0 = negate ? -h[c] : h[c], g1 = negate ? -h[c + 1] : h[c + 1];
+      double g2 = negate ? -h[c + 2] : h[c + 2], g3 = negate ? -h[c + 3] : h[c + 3];
+      int o0 = c * n, o1 = o0 + n, o2 = o1 + n, o3 = o2 + n;
+      for (int i = 0; i < n; i++) {
+        double x = w[i];
+        x += g0 * q[o0 + i];
+        x += g1 * q[o1 + i];
+        x += g2 * q[o2 + i];
+        x += g3 * q[o3 + i];
+        w[i] = x;
+      }
+    }
+    int left = cols - c;
+    if (left == 3) {
+      double g0 = negate ? -h[c] : h[c], g1 = negate ? -h[c + 1] : h[c + 1], g2 = negate ? -h[c + 2] : h[c + 2];
+      int o0 = c * n, o1 = o0 + n, o2 = o1 + n;
+      for (int i = 0; i < n; i++) {
+        double x = w[i];
+        x += g0 * q[o0 + i];
+        x += g1 * q[o1 + i];
+        x += g2 * q[o2 + i];
+        w[i] = x;
+      }
+    } else if (left == 2) {
+      axpy2(n, negate ? -h[c] : h[c], q, c * n, negate ? -h[c + 1] : h[c + 1], q, (c + 1) * n, w);
+    } else if (left == 1) {
+      Blas.axpy(n, negate ? -h[c] : h[c], q, c * n, w, 0);
+    }
+  }
+
+  /** w[i] = (w[i] + a x[xo+i]) + b y[yo+i]: two successive axpys in one sweep, bit for bit. */
+  public static void axpy2(int n, double a, double[] x, int xo, double b, double[] y, int yo, double[] w) {
+    for (int i = 0; i < n; i++) {
+      double v = w[i];
+      v += a * x[xo + i];
+      v += b * y[yo + i];
+      w[i] = v;
+    }
+  }
+
+  /**
+   * Eigenvalues of the symmetric tridiagonal n x n matrix with diagonal d and
+   * off-diagonal e (e[i] couples i and i+1; length at least n, e[n-1] is
+   * scratch) and the last component of each unit eigenvector, by implicit QL
+   * with Wilkinson shifts (the EISPACK tql2 iteration) applying its rotations to
+   * the last row of the eigenvector matrix only: O(n^2) instead of the O(n^3)
+   * of a full eigenvector matrix. On return d holds the eigenvalues ascending
+   * and zlast[i] the last component of the eigenvector of d[i] (its sign is
+   * arbitrary); d and e are destroyed. Returns false, leaving d and zlast
+   * undefined, when an eigenvalue needs more than 60 iterations (LAPACK then
+   * decides).
+   */
+  public static boolean tridiagonalLastRow(int n, double[] d, double[] e, double[] zlast) {
+    if (n == 0) return true;
+    for (int i = 0; i < n; i++) zlast[i] = 0.0;
+    zlast[n - 1] = 1.0;
+    e[n - 1] = 0.0;
+    final double eps = Math.ulp(1.0);
+    for (int l = 0; l < n; l++) {
+      int iter = 0;
+      while (true) {
+        int mm = l;
+        for (; mm < n - 1; mm++) {
+          double dd = Math.abs(d[mm]) + Math.abs(d[mm + 1]);
+          if (Math.abs(e[mm]) <= eps * dd) break;
+        }
+        if (mm == l) break;
+        if (++iter > 60) return false;
+        double g = (d[l + 1] - d[l]) / (2.0 * e[l]);
+        double r = hypot(g, 1.0);
+        g = d[mm] - d[l] + e[l] / (g + (g >= 0.0 ? Math.abs(r) : -Math.abs(r)));
+        double sn = 1.0, cs = 1.0, p = 0.0;
+        boolean underflow = false;
+        for (int i = mm - 1; i >= l; i--) {
+          double f = sn * e[i], b = cs * e[i];
+          r = hypot(f, g);
+          e[i + 1] = r;
+          if (r == 0.0) {
+            d[i + 1] -= p;
+            e[mm] = 0.0;
+            underflow = true;
+            break;
+          }
+          sn = f / r;
+          cs = g / r;
+          g = d[i + 1] - p;
+          r = (d[i] - g) * sn + 2.0 * cs * b;
+          p = sn * r;
+          d[i + 1] = g + p;
+          g = cs * r - b;
+          double z1 = zlast[i + 1];
+          zlast[i + 1] = sn * zlast[i] + cs * z1;
+          zlast[i] = cs * zlast[i] - sn * z1;
+        }
+        if (underflow) continue;
+        d[l] -= p;
+        e[l] = g;
+        e[mm] = 0.0;
+      }
+    }
+    for (int i = 1; i < n; i++) {
+      double dv = d[i], zv = zlast[i];
+      int j = i - 1;
+      while (j >= 0 && d[j] > dv) {
+        d[j + 1] = d[j];
+        zlast[j + 1] = zlast[j];
+        j--;
+      }
+      d[j + 1] = dv;
+      zlast[j + 1] = zv;
+    }
+    for (int i = 0; i < n; i++) if (!Double.isFinite(d[i]) || !Double.isFinite(zlast[i])) return false;
+    return true;
+  }
+
+  private static double hypot(double a, double b) {
+    double h = Math.sqrt(a * a + b * b);
+    return (h > 1e-150 && h < 1e150) ? h : Math.hypot(a, b);
+  }
+
   /** The state of one Lanczos solve; every array is allocated once, up front. */
   private static final class Lanczos {
     final Operator op;
@@ -128,8 +351,13 @@ public final class Spectra {
     final double tol;
     final long seed;
     final boolean probeWanted;
-    /** Lanczos basis of the current run, n x m column-major. */
-    final double[] q;
+    /**
+     * Lanczos basis of the current run, n x (columns held) column-major; it
+     * starts with room for {@link #INITIAL_COLUMNS} and doubles up to m as runs
+     * grow (a warm-started run usually needs a few vectors, so an n x m array
+     * zeroed on every call would cost more than the run).
+     */
+    double[] q;
     final double[] xbuf, w;
     /** Gram-Schmidt coefficients against the basis and against the locked vectors. */
     final double[] h, hy;
@@ -142,7 +370,7 @@ public final class Spectra {
     final double[] lval, lres, lvalNext, lresNext;
     int nl = 0;
     /** Tridiagonal eigen workspaces and residual estimates, Ritz values ascending. */
-    final double[] d, e, z, res;
+    final double[] d, e, z, res, zcol;
     /** Wanted candidates: index i &gt;= 0 is Ritz pair i, -1-b is locked pair b. */
     final int[] wanted;
     final boolean[] ritzWanted;
@@ -157,7 +385,7 @@ public final class Spectra {
       this.op = op; this.n = n; this.m = m; this.k = k; this.which = which; this.tol = tol;
       this.seed = seed; this.probeWanted = probe;
       this.maxProbes = probe ? k : 0;
-      q = new double[n * m];
+      q = new double[n * Math.min(m, INITIAL_COLUMNS)];
       xbuf = new double[n];
       w = new double[n];
       h = new double[m];
@@ -175,8 +403,17 @@ public final class Spectra {
       e = new double[m];
       z = new double[m * m];
       res = new double[m];
+      zcol = new double[m];
       wanted = new int[k];
       ritzWanted = new boolean[m];
+    }
+
+    /** Makes room in q for column col (col &lt; m). */
+    void ensureColumn(int col) {
+      if ((long) (col + 1) * n <= q.length) return;
+      int have = q.length / n;
+      int cols = Math.min(m, Math.max(col + 1, 2 * have));
+      q = java.util.Arrays.copyOf(q, cols * n);
     }
 
     /** Puts the normalized start vector in column 0. */
@@ -212,28 +449,35 @@ public final class Spectra {
       System.arraycopy(q, jo, xbuf, 0, n);
       op.apply(xbuf, w);
       apps++;
-      double nav = Blas.nrm2(n, w, 0);
+      double nav = norm(n, w);
       if (Double.isNaN(nav) || Double.isInfinite(nav)) {
         throw new IllegalArgumentException("operator returned a non-finite vector (norm " + nav + ")");
       }
       normEst = Math.max(normEst, nav);
       double a = Blas.dot(n, q, jo, w, 0);
-      Blas.axpy(n, -a, q, jo, w, 0);
-      if (j > bs) Blas.axpy(n, -beta[j - 1], q, jo - n, w, 0);
+      if (j > bs) {
+        axpy2(n, -a, q, jo, -beta[j - 1], q, jo - n, w);
+      } else {
+        Blas.axpy(n, -a, q, jo, w, 0);
+      }
       coupReset(j);
+      double before = norm(n, w), after = before;
       for (int pass = 0; pass < 2; pass++) {
-        for (int i = 0; i <= j; i++) h[i] = Blas.dot(n, q, i * n, w, 0);
-        for (int b = 0; b < nl; b++) hy[b] = Blas.dot(n, ly, b * n, w, 0);
-        for (int i = 0; i <= j; i++) Blas.axpy(n, -h[i], q, i * n, w, 0);
-        for (int b = 0; b < nl; b++) {
-          Blas.axpy(n, -hy[b], ly, b * n, w, 0);
-          coup[b * m + j] += hy[b];
-        }
+        project(n, j + 1, q, w, h);
+        project(n, nl, ly, w, hy);
+        accumulate(n, j + 1, q, h, true, w);
+        accumulate(n, nl, ly, hy, true, w);
+        for (int b = 0; b < nl; b++) coup[b * m + j] += hy[b];
         a += h[j];
+        after = norm(n, w);
+        // "twice is enough" (Kahan-Parlett): a pass that kept most of the norm
+        // left w orthogonal to working precision, so a second one is not needed
+        if (after > SECOND_PASS_RATIO * before) break;
+        before = after;
       }
       alpha[j] = a;
       t = j + 1;
-      curBeta = Blas.nrm2(n, w, 0);
+      curBeta = after;
     }
 
     void coupReset(int j) {
@@ -272,6 +516,25 @@ public final class Spectra {
         res[i] = Math.sqrt(s);
       }
       select();
+    }
+
+    /**
+     * The convergence check's view of ritz() without the Ritz vectors: Ritz
+     * values and residual estimates |beta z_last| from tridiagonalLastRow, then
+     * the selection. Only without locked vectors (their couplings need whole
+     * Ritz vectors). Returns false when the iteration did not settle; the caller
+     * then calls ritz().
+     */
+    boolean ritzCheap() {
+      int tt = t;
+      System.arraycopy(alpha, 0, d, 0, tt);
+      System.arraycopy(beta, 0, e, 0, tt - 1);
+      if (!tridiagonalLastRow(tt, d, e, zcol)) return false;
+      anorm = normEst;
+      for (int i = 0; i < tt; i++) anorm = Math.max(anorm, Math.abs(d[i]));
+      for (int i = 0; i < tt; i++) res[i] = Math.abs(curBeta * zcol[i]);
+      select();
+      return true;
     }
 
     double candidateKey(int id) {
@@ -345,10 +608,10 @@ public final class Spectra {
     /** Orthogonalizes w against the basis and the locked vectors (two passes); returns its norm. */
     double orthogonalizeAll() {
       for (int pass = 0; pass < 2; pass++) {
-        for (int i = 0; i < t; i++) h[i] = Blas.dot(n, q, i * n, w, 0);
-        for (int b = 0; b < nl; b++) hy[b] = Blas.dot(n, ly, b * n, w, 0);
-        for (int i = 0; i < t; i++) Blas.axpy(n, -h[i], q, i * n, w, 0);
-        for (int b = 0; b < nl; b++) Blas.axpy(n, -hy[b], ly, b * n, w, 0);
+        project(n, t, q, w, h);
+        project(n, nl, ly, w, hy);
+        accumulate(n, t, q, h, true, w);
+        accumulate(n, nl, ly, hy, true, w);
       }
       return Blas.nrm2(n, w, 0);
     }
@@ -361,6 +624,7 @@ public final class Spectra {
         double before = Blas.nrm2(n, w, 0);
         double after = orthogonalizeAll();
         if (after > 1e-6 * before) {
+          ensureColumn(t);
           int qo = t * n;
           for (int i = 0; i < n; i++) q[qo + i] = w[i] / after;
           return true;
@@ -388,10 +652,16 @@ public final class Spectra {
             || (t + nl >= k && (t <= 64 || t - lastCheck >= t / 32));
         if (check) {
           lastCheck = t;
-          ritz();
-          if (runConverged()) return true;
-          if (exhausted) return true;
-          if (full) return false;
+          if (nl == 0 && !broke && !exhausted && !full && ritzCheap() && !runConverged()) {
+            // not converged by the cheap estimates: go on without the Ritz vectors
+          } else {
+            // converged, or a run about to end: the Ritz pairs that lock() uses,
+            // and the decision, come from the full tridiagonal eigen-decomposition
+            ritz();
+            if (runConverged()) return true;
+            if (exhausted) return true;
+            if (full) return false;
+          }
         }
         if (broke) {
           beta[t - 1] = 0.0;
@@ -402,8 +672,10 @@ public final class Spectra {
           bs = t;
           restarts++;
         } else {
+          ensureColumn(t);
           int qo = t * n;
-          for (int i = 0; i < n; i++) q[qo + i] = w[i] / curBeta;
+          double inv = 1.0 / curBeta;
+          for (int i = 0; i < n; i++) q[qo + i] = w[i] * inv;
           beta[t - 1] = curBeta;
         }
       }
@@ -429,7 +701,8 @@ public final class Spectra {
         }
         contributed = true;
         java.util.Arrays.fill(xbuf, 0.0);
-        for (int l = 0; l < tt; l++) Blas.axpy(n, z[id * tt + l], q, l * n, xbuf, 0);
+        System.arraycopy(z, id * tt, zcol, 0, tt);
+        accumulate(n, tt, q, zcol, false, xbuf);
         Blas.scal(n, 1.0 / Blas.nrm2(n, xbuf, 0), xbuf, 0);
         System.arraycopy(xbuf, 0, lyNext, yo, n);
         op.apply(xbuf, w);

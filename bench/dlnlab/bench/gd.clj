@@ -1,0 +1,601 @@
+(ns dlnlab.bench.gd
+  "Benchmark of the gradient-descent run loop against PyTorch (issue 3,
+  \"Benchmark\"): steps per second of full-batch GD at the sizes of the examples,
+  with and without sharpness recording, through the real run loop
+  (dlnlab.experiment/run: network built from the experiment map, metrics
+  recorded, analysis and result map), against bench/torch_gd.py doing the same
+  training loop (same start weights and data, same loss, same learning rate,
+  float64, one thread on both sides).
+
+  Cases: the edge-of-stability factorization (examples/eos-factorization.edn,
+  75 parameters), the multi-pathway re-balancing (96), GD at the size of the SGD
+  saddle-to-saddle example (teacher-student on 2000 samples, 512 parameters,
+  lr 0.02 full batch), and the width-64 muP point of examples/mup-vs-ntk-width.edn
+  (5120 parameters). Recording: the loss every step; plus the sharpness
+  (warm-started Lanczos, tolerance 1e-8) every 100 or every 10 steps. The peer's
+  Lanczos uses, measurement by measurement, as many Hessian-vector products as
+  ours did (counted in an untimed calibration run).
+
+  The peer runs twice, as in dlnlab.bench.engine: with the BLAS Debian's
+  python3-torch links by default (the reference libblas) and with dlnlab's own
+  OpenBLAS as libblas.so.3. Both stay up in serve mode; every sample of a table
+  cell is one run of each side, back to back, so the sides see the same machine
+  load. Our time covers the whole `run` call (building the network from the map,
+  the analysis, the result); the peer's covers its training loop. Wall time is
+  the headline; process CPU time of the same runs is reported too, being less
+  sensitive to the load of a shared machine.
+
+  Agreement: the peers start from our initial weights (and our first Lanczos
+  start vector) and the losses after N steps and at the end, and every recorded
+  sharpness, are compared; where the sharpness differs, the dense Hessian at that
+  step (networks up to 1000 parameters) says which side is right. A breakdown of
+  our time (gradient kernel, run loop, fixed cost of a run, sharpness in and
+  outside HVPs) closes the report.
+
+  Options: --quick fewer samples (a smoke run); --agreement-only stops after the
+  agreement check.
+
+  Run: lein run -m dlnlab.bench.gd [--quick]. Prints a Markdown report and writes
+  it to bench/out/gd.md."
+  (:require [clojure.edn :as edn]
+            [clojure.java.io :as io]
+            [clojure.string :as str]
+            [dlnlab.engine :as engine]
+            [dlnlab.experiment :as experiment]
+            [dlnlab.hessian :as hessian]
+            [dlnlab.metrics :as metrics]
+            [dlnlab.network :as network]
+            [dlnlab.optim :as optim])
+  (:import [dlnlab.kernel Arch Blas Engine Objective Rng]
+           [java.io BufferedReader File InputStreamReader]
+           [java.nio.file Files]
+           [java.nio.file.attribute FileAttribute]))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+;; ---------------------------------------------------------------- cases
+
+(defn- example [file] (dissoc (edn/read-string (slurp (io/file "examples" file))) :name))
+
+(defn cases
+  "The benchmark cases: {:id :label :experiment} with the example's own model,
+  task, optimizer and steps (recording is set per table row)."
+  []
+  [{:id "eos" :label "edge of stability: chain L=3, 5x5 factorization"
+    :experiment (example "eos-factorization.edn")}
+   {:id "multi-pathway" :label "multi-pathway re-balancing: 2 pathways L=3, width 4"
+    :experiment (example "multi-pathway-rebalancing.edn")}
+   {:id "saddle" :label "saddle-to-saddle size: chain L=3 width 16, 2000 samples 8->8 (GD, lr 0.02)"
+    :experiment (let [e (example "sgd-saddle-to-saddle.edn")]
+                  (assoc e :optimizer {:kind :gd :lr (get-in e [:optimizer :lr])}))}
+   {:id "mup-64" :label "muP width 64: chain L=3, 512 samples 8->8"
+    :experiment (-> (edn/read-string (slurp (io/file "examples" "mup-vs-ntk-width.edn")))
+                    :base (dissoc :name) (assoc-in [:model :width] 64) (assoc-in [:model :parameterization] :mup))}])
+
+(def recordings
+  "Table rows per case: the :record map and the sharpness cadence (0: none)."
+  [{:id "loss" :every 0 :record {:every 1 :metrics [:loss]}}
+   {:id "loss + sharpness/100" :every 100 :record {:every 1 :metrics [:loss :sharpness] :sharpness {:every 100}}}
+   {:id "loss + sharpness/10" :every 10 :record {:every 1 :metrics [:loss :sharpness] :sharpness {:every 10}}}])
+
+(defn- experiment-for [c rec] (assoc (:experiment c) :record (:record rec)))
+
+;; ---------------------------------------------------------------- our side
+
+(defn run-counting
+  "Runs exp through dlnlab.experiment/run and counts the Hessian-vector products
+  of every sharpness measurement. Returns [result [hvps per measurement]]."
+  [exp]
+  (let [counts (atom [])
+        top metrics/hessian-top]
+    (with-redefs [metrics/hessian-top (fn [net opts]
+                                        (let [r (top net opts)]
+                                          (swap! counts conj (long (:hvp-count r)))
+                                          r))]
+      [(experiment/run exp) @counts])))
+
+(defn- seconds-since ^double [^long t0] (/ (- (System/nanoTime) t0) 1e9))
+
+(defn- time-run
+  "Seconds of one (experiment/run exp)."
+  ^double [exp]
+  (let [t0 (System/nanoTime)]
+    (experiment/run exp)
+    (seconds-since t0)))
+
+(def ^:private ^java.lang.management.ThreadMXBean thread-bean
+  (java.lang.management.ManagementFactory/getThreadMXBean))
+
+(defn- gc-millis
+  "Milliseconds the collectors have spent so far (pause time, all collectors)."
+  ^long []
+  (reduce + 0 (map #(max 0 (.getCollectionTime ^java.lang.management.GarbageCollectorMXBean %))
+                   (java.lang.management.ManagementFactory/getGarbageCollectorMXBeans))))
+
+(defn- time-run-cpu
+  "[wall seconds, CPU seconds] of one (experiment/run exp). CPU: this thread's
+  CPU time (nanosecond resolution; the process total only ticks every 10 ms
+  here) plus the collectors' pause time during the run, counted once."
+  [exp]
+  (let [g0 (gc-millis)
+        c0 (.getCurrentThreadCpuTime thread-bean)
+        t0 (System/nanoTime)]
+    (experiment/run exp)
+    [(seconds-since t0)
+     (+ (/ (- (.getCurrentThreadCpuTime thread-bean) c0) 1e9) (/ (- (gc-millis) g0) 1e3))]))
+
+;; ---------------------------------------------------------------- JSON out
+
+(defn- json-number ^String [x]
+  (let [d (double x)]
+    (when-not (Double/isFinite d)
+      (throw (ex-info (str "cannot write the non-finite number " d " as JSON")
+                      {:path [:json] :value d :allowed "finite numbers"})))
+    (if (and (integer? x) (< (Math/abs d) 1e15)) (str x) (Double/toString d))))
+
+(defn- write-json!
+  "Writes plain data (maps with keyword or string keys, sequentials, numbers,
+  strings) as JSON to sb."
+  [^StringBuilder sb v]
+  (cond
+    (map? v) (do (.append sb "{")
+                 (doseq [[i [k x]] (map-indexed vector v)]
+                   (when (pos? (long i)) (.append sb ","))
+                   (.append sb "\"") (.append sb (if (keyword? k) (name k) (str k))) (.append sb "\":")
+                   (write-json! sb x))
+                 (.append sb "}"))
+    (sequential? v) (do (.append sb "[")
+                        (doseq [[i x] (map-indexed vector v)]
+                          (when (pos? (long i)) (.append sb ","))
+                          (write-json! sb x))
+                        (.append sb "]"))
+    (number? v) (.append sb (json-number v))
+    (string? v) (do (.append sb "\"") (.append sb ^String v) (.append sb "\""))
+    (keyword? v) (do (.append sb "\"") (.append sb (name v)) (.append sb "\""))
+    :else (throw (ex-info (str "cannot write " (pr-str v) " as JSON")
+                          {:path [:json] :value v :allowed "maps, sequentials, numbers, strings"}))))
+
+(defn- col-major->rows [^doubles a ^long rows ^long cols]
+  (mapv (fn [^long i] (mapv (fn [^long j] (aget a (+ i (* j rows)))) (range cols))) (range rows)))
+
+(defn lanczos-start
+  "The packed start vector of the first sharpness measurement: the random start
+  dlnlab.kernel.Spectra draws for seed 0 (stream RANDOM_START = 1)."
+  ^doubles [^long n]
+  (let [a (double-array n)] (Rng/fillGaussian (Rng/derive 0 1) 0 0 1.0 a 0 n) a))
+
+(defn instance
+  "The peer's view of a case: start weights, multipliers, data, effective lr,
+  steps, and the HVP counts per sharpness cadence ({every [count ...]})."
+  [c hvps]
+  (let [exp (:experiment c)
+        net (network/network exp)
+        ^Arch arch (:arch net)
+        ^Objective obj (:objective net)
+        layout (:layout net)
+        {:keys [x y]} (:task net)]
+    (when (some :identity? (apply concat layout))
+      (throw (ex-info "the GD benchmark covers chains and multi-pathway networks only"
+                      {:path [:model :kind] :value (get-in exp [:model :kind]) :allowed #{:chain :multi-pathway}})))
+    (cond-> {:case (:id c)
+             :lr (optim/effective-lr net (:optimizer exp))
+             :steps (:steps exp)
+             :weights (network/weights net)
+             :alphas (mapv #(mapv :alpha %) layout)
+             :hvps (into {} (map (fn [[every counts]] [(str every) counts]) hvps))
+             :lanczos_start (network/packed->weights net (lanczos-start (.size arch)))}
+      (== (.kind obj) Objective/FACTORIZATION)
+      (assoc :kind "factorization" :target (col-major->rows (.fstar obj) (.dout obj) (.din obj)))
+      (not= (.kind obj) Objective/FACTORIZATION)
+      (assoc :kind "samples"
+             ;; samples as rows: row i of x is x[i*din .. (i+1)*din)
+             :x (mapv vec (partition (.din arch) (vec ^doubles x)))
+             :y (mapv vec (partition (.dout arch) (vec ^doubles y)))))))
+
+;; ---------------------------------------------------------------- the peer
+
+(defn- log [& xs] (binding [*out* *err*] (apply println xs) (flush)))
+
+(defn- openblas-path
+  "Path of the OpenBLAS shared library dlnlab has loaded."
+  ^String []
+  (Blas/init)
+  (or (some (fn [[k v]] (when (str/starts-with? (str k) "openblas") v))
+            (org.bytedeco.javacpp.Loader/getLoadedLibraries))
+      (throw (ex-info "OpenBLAS is not among the loaded native libraries"
+                      {:path [:openblas] :value (keys (org.bytedeco.javacpp.Loader/getLoadedLibraries))
+                       :allowed "a library named openblas*"}))))
+
+(defn- blas-shim!
+  "A directory whose libblas.so.3 is dlnlab's OpenBLAS, for LD_LIBRARY_PATH."
+  ^File [^File dir]
+  (let [lib (io/file (openblas-path))
+        shim (io/file dir "blas-shim")]
+    (.mkdirs shim)
+    (Files/createSymbolicLink (.toPath (io/file shim "libblas.so.3")) (.toPath lib) (make-array FileAttribute 0))
+    shim))
+
+(defn- start-peer
+  "Starts bench/torch_gd.py on the instance directory with extra environment and
+  waits until it is ready. Returns {:label :process :in :out :info}."
+  [label ^File dir env]
+  (let [^java.util.List cmd ["/usr/bin/python3" "bench/torch_gd.py" "--instances" (.getPath dir)]
+        pb (ProcessBuilder. cmd)
+        _ (doto (.environment pb)
+            (.put "OMP_NUM_THREADS" "1")
+            (.put "OPENBLAS_NUM_THREADS" "1")
+            (.put "MKL_NUM_THREADS" "1"))
+        _ (doseq [[k v] env] (.put (.environment pb) ^String k ^String v))
+        _ (.redirectError pb java.lang.ProcessBuilder$Redirect/INHERIT)
+        p (.start pb)
+        out (BufferedReader. (InputStreamReader. (.getInputStream p)))
+        in (io/writer (.getOutputStream p))
+        info (loop [info nil]
+               (let [line (.readLine out)]
+                 (when (nil? line)
+                   (throw (ex-info (str "the torch peer (" label ") exited before it was ready, status " (.waitFor p))
+                                   {:path [:peer label] :value (.exitValue p) :allowed "a running peer"})))
+                 (let [m (edn/read-string line)]
+                   (log (str "  " label ": " line))
+                   (if (= "ready" (:op m)) info (recur (if (= "info" (:op m)) m info))))))]
+    {:label label :process p :in in :out out :info info}))
+
+(defn- peer-run
+  "One training run of the peer; returns its answer map (:seconds, :hvps, and
+  :losses/:sharpness when trajectory?)."
+  [{:keys [label ^java.io.Writer in ^BufferedReader out]} case-id every form trajectory?]
+  (.write in (str "{\"case\": \"" case-id "\", \"every\": " every ", \"form\": \"" form
+                  "\", \"trajectory\": " (if trajectory? "true" "false") "}\n"))
+  (.flush in)
+  (let [line (.readLine out)]
+    (when (nil? line)
+      (throw (ex-info (str "the torch peer (" label ") stopped during case " case-id)
+                      {:path [:peer label case-id] :value nil :allowed "an answer line"})))
+    (edn/read-string line)))
+
+(defn- stop-peer [{:keys [^Process process ^java.io.Writer in]}]
+  (when process
+    (try (.close in) (catch java.io.IOException _ nil))
+    (when-not (.waitFor process 10 java.util.concurrent.TimeUnit/SECONDS)
+      (.destroy process))))
+
+;; ---------------------------------------------------------------- agreement
+
+(defn- rel ^double [a b]
+  (let [a (double a) b (double b)]
+    (/ (Math/abs (- a b)) (max 1e-300 (Math/abs b)))))
+
+(defn agreement
+  "Our recorded losses and sharpness values against a peer's trajectory answer:
+  relative differences of the loss at step n (or the last step when the run is
+  shorter) and at the end, the largest over all steps, and the largest over the
+  sharpness values (with its step); HVPs used by both sides (ours: hvps, the
+  calibration run's total). Returns a map of plain numbers."
+  [result peer ^long n hvps]
+  (let [ours (:loss (:trajectory result))
+        theirs (:losses peer)
+        steps (dec (count ours))
+        n (min n steps)
+        sharp-rows (filterv (comp some? second) (map vector (:step (:trajectory result)) (:sharpness (:trajectory result))))
+        so (mapv second sharp-rows)
+        st (:sharpness peer)
+        diffs (when (and (seq so) (= (count so) (count st))) (mapv rel so st))
+        worst (when (seq diffs) (apply max-key diffs (range (count diffs))))]
+    (when-not (= (count ours) (count theirs))
+      (throw (ex-info (str "the peer recorded " (count theirs) " losses, dlnlab " (count ours))
+                      {:path [:agreement :losses] :value (count theirs) :allowed (count ours)})))
+    {:n n
+     :hvps [hvps (:hvps peer)]
+     :loss-n [(ours n) (theirs n) (rel (ours n) (theirs n))]
+     :loss-end [(peek ours) (peek theirs) (rel (peek ours) (peek theirs))]
+     :loss-max (reduce max 0.0 (map rel ours theirs))
+     :sharpness-count [(count so) (count st)]
+     :sharpness-last [(peek so) (peek st)]
+     :sharpness-max (when worst (diffs worst))
+     :sharpness-worst (when worst {:step (first (sharp-rows worst)) :dlnlab (so worst) :torch (st worst)})}))
+
+(defn dense-top-eigenvalue
+  "The top eigenvalue of the dense Hessian (dlnlab.network/hessian, one HVP per
+  column, then LAPACK dsyevd) after `steps` GD steps of exp, an independent route
+  to the sharpness at that step."
+  ^double [exp ^long steps]
+  (let [r (experiment/run (assoc exp :steps (max 1 steps) :record {:every 1 :metrics [:loss]}))
+        start (network/network exp)
+        net (if (zero? steps) start (network/set-weights start (:weights (:final r))))]
+    (double (first (hessian/dense-eigenvalues (network/hessian net))))))
+
+;; ---------------------------------------------------------------- breakdown
+
+(defn- median ^double [xs]
+  (let [v (vec (sort xs)) n (count v)]
+    (if (odd? n)
+      (double (v (quot n 2)))
+      (* 0.5 (+ ^double (v (dec (quot n 2))) ^double (v (quot n 2)))))))
+
+(defn- median-of ^double [^long k f] (median (repeatedly k f)))
+
+(defn breakdown
+  "Where a step's time goes for case c, with k samples each (medians): the
+  gradient kernel alone (Engine/gradient in a hand loop), a step of the run loop
+  recording the loss (from runs of all steps and of one step), the fixed cost of
+  a run (one step), and per sharpness measurement (cadence 10) the time in
+  Hessian-vector products and the rest. Returns a map of seconds."
+  [c ^long k]
+  (let [exp (:experiment c)
+        steps (long (:steps exp))
+        net (network/network exp)
+        ^Arch arch (:arch net)
+        ^Objective obj (:objective net)
+        ws (engine/workspace net)
+        g (double-array (.size arch))
+        p (aclone ^doubles (:params net))
+        reps (max 1 (quot 20000 (max 1 (quot (.size arch) 64))))
+        grad-s (/ (median-of k #(let [t0 (System/nanoTime)]
+                                  (dotimes [_ reps] (Engine/gradient arch obj p ws g))
+                                  (seconds-since t0)))
+                  reps)
+        loss-rec (:record (first recordings))
+        one (median-of k #(time-run (assoc exp :steps 1 :record loss-rec)))
+        full (median-of k #(time-run (assoc exp :record loss-rec)))
+        hvp-ns (long-array 1)
+        hvp-calls (long-array 1)
+        prepared engine/prepared-hvp
+        timed-hvp (fn [net params]
+                    (let [f (prepared net params)]
+                      (fn [v out]
+                        (let [t0 (System/nanoTime)]
+                          (f v out)
+                          (aset hvp-ns 0 (+ (aget hvp-ns 0) (- (System/nanoTime) t0)))
+                          (aset hvp-calls 0 (inc (aget hvp-calls 0)))))))
+        sharp-rec (:record (peek recordings))
+        sharp-every (long (:every (peek recordings)))
+        measurements (+ (inc (quot steps sharp-every)) (if (pos? (rem steps sharp-every)) 1 0))
+        with-sharp (vec (repeatedly k (fn []
+                                        (aset hvp-ns 0 0) (aset hvp-calls 0 0)
+                                        (let [t (with-redefs [engine/prepared-hvp timed-hvp]
+                                                  (time-run (assoc exp :record sharp-rec)))]
+                                          [t (/ (aget hvp-ns 0) 1e9) (aget hvp-calls 0)]))))
+        [t-sharp t-hvp calls] (nth (sort-by first with-sharp) (quot k 2))]
+    {:gradient grad-s
+     :run-step (/ (- full one) (max 1 (dec steps)))
+     :run-fixed one
+     :sharpness (/ (- (double t-sharp) full) measurements)
+     :sharpness-hvp (/ (double t-hvp) measurements)
+     :hvps-per-measurement (/ (double calls) measurements)}))
+
+;; ---------------------------------------------------------------- report
+
+(defn- fmt-s
+  "Seconds in a readable unit."
+  ^String [^double s]
+  (cond (< (Math/abs s) 1e-3) (format "%.1f µs" (* s 1e6))
+        (< (Math/abs s) 1.0) (format "%.2f ms" (* s 1e3))
+        :else (format "%.2f s" s)))
+
+(defn- fmt-rate ^String [^double steps-per-s]
+  (if (>= steps-per-s 100.0) (format "%,.0f" steps-per-s) (format "%.1f" steps-per-s)))
+
+(defn- proc-lines
+  "Lines of a /proc file (read through NIO: stream reads of /proc fail here), or []."
+  [^String path]
+  (try (vec (Files/readAllLines (.toPath (io/file path))))
+       (catch Exception _ [])))
+
+(defn- load-average ^String []
+  (or (some-> (first (proc-lines "/proc/loadavg")) (str/split #" ") first) "?"))
+
+(def ^:private sides
+  "Table columns after ours: [key label]."
+  [[:stock "torch, Debian libblas"] [:openblas "torch, same OpenBLAS"] [:moments "torch moments, same OpenBLAS"]])
+
+(defn report
+  "The Markdown report from the measurements."
+  [{:keys [cells checks breakdowns env n-check]}]
+  (let [sb (StringBuilder.)
+        ln (fn [& xs] (.append sb (apply str xs)) (.append sb "\n"))]
+    (ln "# dlnlab GD run loop vs PyTorch: steps per second")
+    (ln)
+    (ln "Full-batch gradient descent at the sizes of the examples, through `dlnlab.experiment/run` "
+        "(network built from the experiment map, metrics recorded every step, analysis, result map) "
+        "against bench/torch_gd.py doing the same training loop from the same start weights and data "
+        "(loss from a forward pass on the samples; `moments`: from precomputed second moments). "
+        "float64, one thread on both sides. Sharpness: warm-started Lanczos on exact HVPs (dlnlab, tolerance 1e-8) "
+        "vs warm-started Lanczos on double-backward HVPs (torch) with, measurement by measurement, the same "
+        "number of HVPs. steps/s = steps / median wall time of a whole run; ratio = torch time / dlnlab time "
+        "(above 1: dlnlab is faster). Each sample runs every side once, back to back.")
+    (ln)
+    (doseq [[k v] env] (ln "- " k ": " v))
+    (ln)
+    (ln "## Steps per second")
+    (ln)
+    (ln "| case | params | steps | recording | HVPs per run | dlnlab steps/s | "
+        (str/join " | " (map #(str (second %) " steps/s | ratio") sides)) " | samples |")
+    (ln "|---|---|---|---|---|---|" (str/join "" (repeat (* 2 (count sides)) "---|")) "---|")
+    (doseq [{:keys [case rec size steps hvps times]} cells]
+      (let [ours (median (:ours times))]
+        (ln "| " (:id case) " | " size " | " steps " | " (:id rec) " | " hvps " | "
+            (fmt-rate (/ (double steps) ours)) " | "
+            (str/join " | " (for [[k _] sides]
+                              (if-let [ts (seq (get times k))]
+                                (let [t (median ts)] (str (fmt-rate (/ (double steps) t)) " | " (format "%.1f" (/ t ours))))
+                                "- | -")))
+            " | " (str/join "/" (for [k (cons :ours (map first sides)) :when (seq (get times k))] (count (get times k))))
+            " |")))
+    (ln)
+    (ln "The same runs in CPU time (dlnlab: the running thread's CPU time plus garbage-collection pauses; torch: "
+        "`time.process_time()`), less sensitive to the load of the shared machine: median CPU time per run and ratio torch / dlnlab.")
+    (ln)
+    (ln "| case | recording | dlnlab CPU per run | " (str/join " | " (map #(str (second %) " | ratio") sides)) " |")
+    (ln "|---|---|---|" (str/join "" (repeat (* 2 (count sides)) "---|")))
+    (doseq [{:keys [case rec cpus]} cells]
+      (let [ours (median (:ours cpus))]
+        (ln "| " (:id case) " | " (:id rec) " | " (fmt-s ours) " | "
+            (str/join " | " (for [[k _] sides]
+                              (if-let [ts (seq (get cpus k))]
+                                (let [t (median ts)] (str (fmt-s t) " | " (format "%.1f" (/ t ours))))
+                                "- | -")))
+            " |")))
+    (ln)
+    (ln "Cases:")
+    (ln)
+    (doseq [c (distinct (map :case cells))] (ln "- " (:id c) ": " (:label c)))
+    (ln)
+    (ln "## Agreement")
+    (ln)
+    (ln "Both sides start from dlnlab's initial weights (the first Lanczos also from dlnlab's start vector); "
+        "the peer with the same OpenBLAS and the samples loss, recording the loss every step and the sharpness every 10 steps. "
+        "Relative differences |a - b| / |b|.")
+    (ln)
+    (ln "| case | N | loss at N: dlnlab | torch | rel. diff | loss at the end: dlnlab | torch | rel. diff | max over all steps | sharpness values | HVPs | last sharpness: dlnlab | torch | max rel. diff | at step: dlnlab / torch / dense Hessian |")
+    (ln "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    (doseq [{:keys [case a]} checks]
+      (let [[o t r] (:loss-n a) [oe te re] (:loss-end a) [so st] (:sharpness-last a)
+            w (:sharpness-worst a)]
+        (ln "| " (:id case) " | " (:n a) " | " (format "%.15g" (double o)) " | " (format "%.15g" (double t)) " | " (format "%.1e" (double r))
+            " | " (format "%.15g" (double oe)) " | " (format "%.15g" (double te)) " | " (format "%.1e" (double re))
+            " | " (format "%.1e" (double (:loss-max a)))
+            " | " (str/join "/" (:sharpness-count a))
+            " | " (str/join "/" (:hvps a))
+            " | " (if so (format "%.12g" (double so)) "-") " | " (if st (format "%.12g" (double st)) "-")
+            " | " (if-let [m (:sharpness-max a)] (format "%.1e" (double m)) "-")
+            " | " (if w (str (:step w) ": " (format "%.10g" (double (:dlnlab w))) " / " (format "%.10g" (double (:torch w)))
+                             " / " (if (:dense w) (format "%.10g" (double (:dense w))) "-"))
+                      "-")
+            " |")))
+    (ln)
+    (ln "Counts are dlnlab/torch. A Lanczos Ritz value never exceeds the top eigenvalue, so where the two sides differ the larger is the better "
+        "estimate; the dense Hessian (one HVP per column, LAPACK dsyevd) at that step decides for networks of at most 1000 parameters.")
+    (ln)
+    (when (seq breakdowns)
+      (ln "## Where the time goes (dlnlab)")
+      (ln)
+      (ln "Medians. gradient: Engine/gradient alone in a hand loop. run loop step: (run of all steps - run of 1 step) / (steps - 1), "
+          "recording the loss every step. fixed: a run of 1 step (network built from the map, analysis, result). "
+          "sharpness: extra time per measurement with sharpness every 10 steps, and the part of it inside HVPs.")
+      (ln)
+      (ln "| case | gradient | run loop step | loop overhead per step | fixed per run | sharpness measurement | of it in HVPs | HVPs per measurement |")
+      (ln "|---|---|---|---|---|---|---|---|")
+      (doseq [{:keys [case b]} breakdowns]
+        (ln "| " (:id case) " | " (fmt-s (:gradient b)) " | " (fmt-s (:run-step b)) " | "
+            (fmt-s (- (double (:run-step b)) (double (:gradient b)))) " | " (fmt-s (:run-fixed b)) " | "
+            (fmt-s (:sharpness b)) " | " (fmt-s (:sharpness-hvp b)) " | " (format "%.1f" (double (:hvps-per-measurement b))) " |"))
+      (ln))
+    (.toString sb)))
+
+;; ---------------------------------------------------------------- main
+
+(defn- delete-tree! [^File f]
+  (when (.isDirectory f) (doseq [c (.listFiles f)] (delete-tree! c)))
+  (.delete f))
+
+(defn- measure-cell!
+  "Times one table cell: rounds of one run per side (ours first), until each
+  side has `samples` runs or has spent its budget (at least min-samples runs).
+  Returns [{side [wall seconds ...]} {side [CPU seconds ...]}]."
+  [exp case-id every peers forms {:keys [samples min-samples budget-s]}]
+  (let [sides (into [[:ours nil nil]]
+                    (for [[k peer form] forms] [k (peers peer) form]))
+        spent (atom {})
+        times (atom {})
+        cpus (atom {})]
+    (dotimes [_ samples]
+      (doseq [[k peer form] sides]
+        (when (or (< (count (get @times k)) (long min-samples))
+                  (< (double (get @spent k 0.0)) (double budget-s)))
+          (let [t0 (System/nanoTime)
+                [s c] (if (= k :ours)
+                        (time-run-cpu exp)
+                        (let [a (peer-run peer case-id every form false)]
+                          [(double (:seconds a)) (double (:cpu_seconds a))]))]
+            (swap! spent update k (fnil + 0.0) (seconds-since t0))
+            (swap! times update k (fnil conj []) s)
+            (swap! cpus update k (fnil conj []) c)))))
+    (let [t @times]
+      (log (str "  " case-id " every=" every ": "
+                (str/join ", " (for [[k ts] t] (str (name k) " " (fmt-s (median ts)) " (" (count ts) ")")))))
+      [t @cpus])))
+
+(defn -main
+  "Runs the benchmark and prints the report; writes it to bench/out/gd.md.
+  Arguments: --quick fewer samples (a smoke run); --agreement-only stop after
+  the agreement check (nothing written)."
+  [& args]
+  (let [quick? (some #{"--quick"} args)
+        agreement-only? (some #{"--agreement-only"} args)
+        opts (if quick? {:samples 2 :min-samples 1 :budget-s 2.0} {:samples 9 :min-samples 3 :budget-s 12.0})
+        n-check 100
+        tmp (.toFile (Files/createTempDirectory "dlnlab-gd-bench" (make-array FileAttribute 0)))
+        started (atom [])]
+    (try
+      (let [load-before (load-average)
+            cs (cases)
+            _ (log "calibrating: one untimed run per case and recording (HVP counts, JIT warm-up)")
+            calib (into {} (for [c cs rec recordings]
+                             (let [[result counts] (run-counting (experiment-for c rec))]
+                               (log (str "  " (:id c) " / " (:id rec) ": " (count counts) " sharpness measurements, "
+                                         (reduce + 0 counts) " HVPs"))
+                               [[(:id c) (:id rec)] {:result result :counts counts}])))
+            _ (doseq [c cs]
+                (let [hvps (into {} (for [rec recordings :when (pos? (long (:every rec)))]
+                                      [(:every rec) (:counts (calib [(:id c) (:id rec)]))]))
+                      sb (StringBuilder.)]
+                  (write-json! sb (instance c hvps))
+                  (spit (io/file tmp (str "case-" (:id c) ".json")) (.toString sb))))
+            shim (blas-shim! tmp)
+            _ (log "starting torch peers: Debian's default libblas.so.3, and dlnlab's OpenBLAS as libblas.so.3")
+            stock (start-peer "torch/libblas" tmp {})
+            _ (swap! started conj stock)
+            openblas (start-peer "torch/OpenBLAS" tmp {"LD_LIBRARY_PATH" (str (.getPath shim) ":" (.getParent (io/file (openblas-path))))})
+            _ (swap! started conj openblas)
+            peers {:stock stock :openblas openblas}
+            check-rec (peek recordings)
+            checks (vec (for [c cs]
+                          (let [ans (peer-run openblas (:id c) (:every check-rec) "samples" true)
+                                cal (calib [(:id c) (:id check-rec)])
+                                a (agreement (:result cal) ans n-check (reduce + 0 (:counts cal)))
+                                worst (:sharpness-worst a)
+                                a (if (and worst (> (double (:sharpness-max a)) 1e-6)
+                                           (<= (engine/size (network/network (:experiment c))) 1000))
+                                    (assoc-in a [:sharpness-worst :dense] (dense-top-eigenvalue (:experiment c) (:step worst)))
+                                    a)]
+                            (log (str "  agreement " (:id c) ": " (pr-str a)))
+                            {:case c :a a})))
+            _ (when agreement-only? (throw (ex-info "agreement only" {::done true})))
+            _ (log "warming up: two more runs of every case and recording")
+            _ (doseq [c cs rec recordings _ (range 2)] (experiment/run (experiment-for c rec)))
+            cells (vec (for [c cs rec recordings]
+                         (let [exp (experiment-for c rec)
+                               net (network/network exp)
+                               samples? (not= (.kind ^Objective (:objective net)) Objective/FACTORIZATION)
+                               forms (cond-> [[:stock :stock "samples"] [:openblas :openblas "samples"]]
+                                       samples? (conj [:moments :openblas "moments"]))]
+                           {:case c :rec rec :size (engine/size net) :steps (:steps exp)
+                            :hvps (reduce + 0 (:counts (calib [(:id c) (:id rec)])))
+                            :times-cpus (measure-cell! exp (:id c) (:every rec) peers forms opts)})))
+            _ (log "breakdown of our time")
+            breakdowns (vec (for [c cs] {:case c :b (breakdown c (if quick? 3 7))}))
+            env {"dlnlab BLAS" (str (Blas/describe) ", " (openblas-path))
+                 "Java" (str (System/getProperty "java.vm.name") " " (System/getProperty "java.version"))
+                 "torch" (str (:torch (:info stock)) ", torch.get_num_threads() = " (:threads (:info stock))
+                              ", OMP_NUM_THREADS = " (:omp_num_threads (:info stock)))
+                 "torch BLAS, Debian default" (:blas (:info stock))
+                 "torch BLAS, same OpenBLAS" (:blas (:info openblas))
+                 "CPU" (str (or (some #(second (re-find #"model name\s*:\s*(.*)" %)) (proc-lines "/proc/cpuinfo")) "?")
+                            ", " (.availableProcessors (Runtime/getRuntime)) " cores")
+                 "load average (1 min) before / after" (str load-before " / " (load-average) " (shared machine)")
+                 "samples per cell" (str "up to " (:samples opts) " per side, fewer (not below " (:min-samples opts)
+                                         ") for a side that spent " (:budget-s opts) " s")}
+            cells (mapv (fn [{[t c] :times-cpus :as cell}] (-> cell (dissoc :times-cpus) (assoc :times t :cpus c))) cells)
+            text (report {:cells cells :checks checks :breakdowns breakdowns :env env :n-check n-check})
+            out (io/file "bench/out/gd.md")]
+        (io/make-parents out)
+        (spit out text)
+        (println text)
+        (flush))
+      (catch clojure.lang.ExceptionInfo e
+        (when-not (::done (ex-data e)) (throw e)))
+      (finally
+        (doseq [p @started] (stop-peer p))
+        (delete-tree! tmp)
+        (shutdown-agents)))))

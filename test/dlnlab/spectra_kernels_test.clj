@@ -1,0 +1,89 @@
+(ns dlnlab.spectra-kernels-test
+  "Helpers of Lanczos in dlnlab.kernel.Spectra against independent routes: the
+  blocked sweeps of the reorthogonalization (Spectra/project, Spectra/accumulate,
+  Spectra/axpy2) against one Blas/dot or Blas/axpy per basis vector, equal bit
+  for bit for every number of columns (each remainder of the blocking) and
+  vector length; the QL eigenvalues and last eigenvector row of a tridiagonal
+  matrix (Spectra/tridiagonalLastRow) against LAPACK's dstev with full
+  eigenvectors (Blas/tridiagonalEigen)."
+  (:require [clojure.test.check.clojure-test :refer [defspec]]
+            [clojure.test.check.generators :as gen]
+            [clojure.test.check.properties :as prop])
+  (:import (dlnlab.kernel Blas Rng Spectra)))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+(defn- gaussians
+  "n seeded standard normals."
+  ^doubles [n seed stream]
+  (let [n (long n) a (double-array n)] (Rng/fillGaussian (long seed) (long stream) 0 1.0 a 0 n) a))
+
+(defn- same-bits? [^doubles a ^doubles b]
+  (and (== (alength a) (alength b))
+       (every? (fn [^long i] (== (Double/doubleToRawLongBits (aget a i)) (Double/doubleToRawLongBits (aget b i))))
+               (range (alength a)))))
+
+(def ^:private shapes
+  ;; lengths around the 4-way unrolling, column counts through every remainder
+  (gen/tuple (gen/choose 1 37) (gen/choose 1 11) (gen/choose 0 100000)))
+
+(defspec project-equals-one-dot-per-column 60
+  (prop/for-all [[n cols seed] shapes]
+    (let [n (long n) cols (long cols) seed (long seed)
+          q (gaussians (* n cols) seed 0)
+          w (gaussians n seed 1)
+          h (double-array cols)
+          ref (double-array cols)]
+      (Spectra/project n cols q w h)
+      (dotimes [c cols] (aset ref c (Blas/dot n q (* c n) w 0)))
+      (same-bits? h ref))))
+
+(defspec accumulate-equals-one-axpy-per-column 60
+  (prop/for-all [[n cols seed] shapes negate? gen/boolean]
+    (let [n (long n) cols (long cols) seed (long seed)
+          q (gaussians (* n cols) seed 0)
+          h (gaussians cols seed 2)
+          w (gaussians n seed 1)
+          ref (aclone w)]
+      (Spectra/accumulate n cols q h (boolean negate?) w)
+      (dotimes [c cols] (Blas/axpy n (if negate? (- (aget h c)) (aget h c)) q (* c n) ref 0))
+      (same-bits? w ref))))
+
+(defspec axpy2-equals-two-axpys 40
+  (prop/for-all [[n _ seed] shapes]
+    (let [n (long n) seed (long seed)
+          x (gaussians (* 3 n) seed 0)
+          w (gaussians n seed 1)
+          ref (aclone w)
+          a 0.37 b -1.9]
+      (Spectra/axpy2 n a x n b x (* 2 n) w)
+      (Blas/axpy n a x n ref 0)
+      (Blas/axpy n b x (* 2 n) ref 0)
+      (same-bits? w ref))))
+
+(def ^:private tridiagonals
+  ;; size, seed, and a scale for the off-diagonal (small ones make near-splits)
+  (gen/tuple (gen/choose 1 40) (gen/choose 0 100000) (gen/elements [1.0 1e-3 1e-9 0.0])))
+
+(defspec tridiagonal-last-row-matches-lapack 80
+  (prop/for-all [[n seed off] tridiagonals]
+    (let [n (long n) seed (long seed) off (double off)
+          d0 (gaussians n seed 0)
+          e0 (let [e (gaussians (max n 1) seed 1)] (dotimes [i n] (aset e i (* off (aget e i)))) e)
+          ;; LAPACK: eigenvalues ascending, eigenvectors as columns
+          dl (aclone d0) el (aclone e0) z (double-array (* n n))
+          _ (Blas/tridiagonalEigen n dl el z)
+          dq (aclone d0) eq (aclone e0) zl (double-array n)
+          ok (Spectra/tridiagonalLastRow n dq eq zl)
+          scale (double (reduce max 1e-300 (map #(Math/abs (double %)) dl)))]
+      (and ok
+           (every? (fn [^long i] (<= (Math/abs (- (aget dq i) (aget dl i))) (* 1e-13 scale))) (range n))
+           ;; the last components agree up to sign where the eigenvalue is simple
+           (every? (fn [^long i]
+                     (let [gap (double (min (if (pos? i) (- (aget dl i) (aget dl (dec i))) Double/POSITIVE_INFINITY)
+                                            (if (< i (dec n)) (- (aget dl (inc i)) (aget dl i)) Double/POSITIVE_INFINITY)))]
+                       (or (< gap (* 1e-6 scale))
+                           (<= (Math/abs (- (Math/abs (aget zl i)) (Math/abs (aget z (+ (dec n) (* i n))))))
+                               (* 1e-10 (/ scale gap))))))
+                   (range n))))))
