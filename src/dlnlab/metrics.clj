@@ -306,7 +306,10 @@
 
 (defn- warm-top
   "hessian-top warm-started from and saving into (:state opts), a volatile map,
-  under slot; returns the values vector (NaNs when the weights are not finite)."
+  under slot; returns the values vector (NaNs when the weights are not finite).
+  A warm start for one eigenvalue asks Lanczos for two: a start close to the
+  previous top direction can otherwise converge there after another eigenvalue
+  has overtaken it, and the second pair (with its probe) finds the new top."
   [net slot opts]
   (let [k (long (:k opts 1))]
     (if-not (finite-array? (:params net))
@@ -315,7 +318,9 @@
             n (engine/size net)
             ;; vectors of another network (a reused state) cannot start this one
             warm (when state (seq (filter #(== n (alength ^doubles %)) (get-in @state [::lanczos slot :vectors]))))
-            r (hessian-top net (assoc opts :warm warm))]
+            k-run (if (and warm (== k 1) (>= n 2)) 2 k)
+            r (-> (hessian-top net (assoc opts :warm warm :k k-run))
+                  (update :values #(vec (take k %))))]
         (when state
           (vswap! state assoc-in [::lanczos slot]
                   {:vectors (:vectors r) :hvp-count (:hvp-count r) :converged? (:converged? r)}))

@@ -177,3 +177,19 @@
   (let [e (try (ex/run (dissoc eos-exp :optimizer)) nil (catch clojure.lang.ExceptionInfo e e))]
     (is (= [:optimizer] (:path (ex-data e))))
     (is (re-find #"no :optimizer" (ex-message e)))))
+
+(deftest warm-started-sharpness-follows-a-new-top-eigenvalue
+  ;; two pathways: while one pathway's direction stays near 1.29, another
+  ;; eigenvalue rises past it; a warm start from the old top vector must not stay
+  ;; on the old direction
+  (let [exp {:seed 1
+             :model {:kind :multi-pathway :pathways 2 :depth 3 :width 4
+                     :init {:kind :pathway-split :strengths [0.5 0.15] :shares [[0.95 0.95] [0.05 0.05]]}}
+             :task {:kind :matrix-factorization :singular-values [1.0 0.3] :dims [4 4]}
+             :optimizer {:kind :gd :lr 0.8} :steps 80
+             :record {:every 10 :metrics [:sharpness]}}
+        r (ex/run exp)
+        net (core/set-weights (core/network exp) (get-in r [:final :weights]))
+        cold (first (:values (core/hessian-eigenvalues net {:k 2})))]
+    (is (< (Math/abs (- (double (last (get-in r [:trajectory :sharpness]))) (double cold))) 1e-6)
+        (str "warm " (last (get-in r [:trajectory :sharpness])) " vs cold " cold))))
