@@ -1570,3 +1570,23 @@
      (into (sorted-map)
            (for [[nm fig] (standard-figure-data data opts)]
              [nm (mapv (fn [f] (render! fig (str (io/file dir (str (name nm) "." (name f)))) opts)) formats)])))))
+
+(defn write-figure-data!
+  "Writes figures (figure data as `figure` returns, each with its :name) into
+  dir: <name>.svg, and <name>.png when :png is among :formats, drawn by
+  `render!`, and <name>.vl.json, the figure's Vega-Lite spec; each atomically.
+  Options: :formats ([:svg]) any of :svg :png; :width, :height, :scale as in
+  `render!`. Returns {name [path ...]}. Throws ex-info for an unknown format."
+  ([figures dir] (write-figure-data! figures dir {}))
+  ([figures dir opts]
+   (let [formats (or (:formats opts) [:svg])]
+     (doseq [f formats]
+       (when-not (#{:svg :png} f)
+         (fail! (str "Option :formats has " (pr-str f) "; allowed are :svg and :png.") [:formats] f #{:svg :png})))
+     (into (sorted-map)
+           (for [fig figures
+                 :let [base (str (io/file dir (name (:name fig))))
+                       json (str base ".vl.json")]]
+             (do (write-atomically! json (fn [^OutputStream out]
+                                           (.write out (.getBytes ^String (vega-lite-json (vega-lite fig)) "UTF-8"))))
+                 [(:name fig) (conj (mapv #(render! fig (str base "." (name %)) opts) formats) json)]))))))

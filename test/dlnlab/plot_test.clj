@@ -596,3 +596,16 @@
     (is (= ["a #1" "a #2"] (mapv :name (:series fig))))
     (is (= ["run 1" "run 2"] (mapv :name (:series (plot/figure :loss [r r])))))
     (is (string? (plot/render! fig (str (io/file out-dir "duplicates.svg")))))))
+
+(deftest write-figure-data-writes-images-and-specs
+  (let [dir (io/file out-dir "figure-data")
+        figs [(plot/figure :loss (synthetic-run {})) (plot/figure :sharpness (synthetic-run {}))]
+        written (plot/write-figure-data! figs dir {:formats [:svg :png]})]
+    (is (= #{:loss :sharpness} (set (keys written))))
+    (doseq [[nm paths] written]
+      (is (= 3 (count paths)) (str nm))
+      (doseq [p paths] (is (pos? (.length (io/file p))) p))
+      (let [json (slurp (last paths))]
+        (is (str/includes? json "\"$schema\"") "a Vega-Lite spec")
+        (is (= (plot/vega-lite-json (plot/vega-lite (first (filter #(= nm (:name %)) figs)))) json))))
+    (is (thrown? clojure.lang.ExceptionInfo (plot/write-figure-data! figs dir {:formats [:pdf]})))))

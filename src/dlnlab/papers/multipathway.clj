@@ -845,23 +845,9 @@
   (reproduce {:variant :reduced :jobs 1}))
 
 (defn write-figures!
-  "Writes every figure of a `reproduce` report into dir (created when missing):
-  <name>.svg, and <name>.png when :png is among :formats, drawn by
-  dlnlab.plot/render!, and <name>.vl.json, the figure's Vega-Lite spec
-  (dlnlab.plot/vega-lite).
-  Options: :formats ([:svg]) any of :svg :png; :width, :height, :scale as in
-  dlnlab.plot/render!.
-  Returns {figure-name [path ...]}. Throws ex-info for an unknown format."
+  "Writes every figure of a `reproduce` report into dir with
+  dlnlab.plot/write-figure-data!: <name>.svg (and .png when :png is among
+  :formats) and <name>.vl.json, the Vega-Lite spec. Options as there.
+  Returns {figure-name [path ...]}."
   ([report dir] (write-figures! report dir {}))
-  ([report dir opts]
-   (let [formats (or (:formats opts) [:svg])]
-     (doseq [f formats]
-       (when-not (#{:svg :png} f)
-         (fail! (str "Option :formats has " (pr-str f) "; allowed are :svg and :png.") [:formats] f #{:svg :png})))
-     (.mkdirs (io/file dir))
-     (into (sorted-map)
-           (for [fig (:figures report)
-                 :let [base (str (io/file dir (name (:name fig))))
-                       json (str base ".vl.json")]]
-             (do (spit json (plot/vega-lite-json (plot/vega-lite fig)))
-                 [(:name fig) (conj (mapv #(plot/render! fig (str base "." (name %)) opts) formats) json)]))))))
+  ([report dir opts] (plot/write-figure-data! (:figures report) dir opts)))
