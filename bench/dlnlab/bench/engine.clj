@@ -19,7 +19,8 @@
 
   Run: lein run -m dlnlab.bench.engine [--quick]. Prints a Markdown report and
   writes it to bench/out/engine.md. --quick uses fewer samples (a smoke test)."
-  (:require [clojure.java.io :as io]
+  (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log stop-peer delete-tree! proc-lines load-average]]
+            [clojure.java.io :as io]
             [clojure.string :as str]
             [dlnlab.hessian :as hessian])
   (:import [dlnlab.kernel Arch Blas Engine Engine$Workspace Objective Rng]
@@ -255,14 +256,6 @@
         (< s 1.0) (format "%.2f ms" (* s 1e3))
         :else (format "%.2f s" s)))
 
-(defn- median ^double [xs]
-  (let [v (vec (sort xs)) n (count v)]
-    (if (odd? n)
-      (double (v (quot n 2)))
-      (* 0.5 (+ ^double (v (dec (quot n 2))) ^double (v (quot n 2)))))))
-
-(defn- seconds-since ^double [^long t0] (/ (- (System/nanoTime) t0) 1e9))
-
 (defn median-seconds
   "Median seconds per call of f (no arguments) after warm-up.
   Options: :warmup-s (0.5) warm-up time, :min-sample-s (0.005) calls are grouped so
@@ -285,27 +278,6 @@
     {:median (median times) :samples k :inner inner}))
 
 ;; ---------------------------------------------------------------- the peer
-
-(defn- openblas-path
-  "Path of the OpenBLAS shared library dlnlab has loaded."
-  ^String []
-  (Blas/init)
-  (or (some (fn [[k v]] (when (str/starts-with? (str k) "openblas") v))
-            (org.bytedeco.javacpp.Loader/getLoadedLibraries))
-      (throw (ex-info "OpenBLAS is not among the loaded native libraries"
-                      {:path [:openblas] :value (keys (org.bytedeco.javacpp.Loader/getLoadedLibraries))
-                       :allowed "a library named openblas*"}))))
-
-(defn- blas-shim!
-  "A directory whose libblas.so.3 is dlnlab's OpenBLAS, for LD_LIBRARY_PATH."
-  ^File [^File dir]
-  (let [lib (io/file (openblas-path))
-        shim (io/file dir "blas-shim")]
-    (.mkdirs shim)
-    (Files/createSymbolicLink (.toPath (io/file shim "libblas.so.3")) (.toPath lib) (make-array FileAttribute 0))
-    shim))
-
-(defn- log [& xs] (binding [*out* *err*] (apply println xs) (flush)))
 
 (defn- start-peer
   "Starts bench/torch_peer.py in serve mode with the given arguments and extra
@@ -345,12 +317,6 @@
       (log (str "  " label ": " op " W=" w " " (fmt-s (double (:median_s m)))
                 " (" (:samples m) " x " (:inner m) ")"))
       m)))
-
-(defn- stop-peer [{:keys [^Process process ^java.io.Writer in]}]
-  (when process
-    (try (.close in) (catch java.io.IOException _ nil))
-    (when-not (.waitFor process 10 java.util.concurrent.TimeUnit/SECONDS)
-      (.destroy process))))
 
 ;; ---------------------------------------------------------------- agreement
 
@@ -436,19 +402,6 @@
     (.toString sb)))
 
 ;; ---------------------------------------------------------------- main
-
-(defn- delete-tree! [^File f]
-  (when (.isDirectory f) (doseq [c (.listFiles f)] (delete-tree! c)))
-  (.delete f))
-
-(defn- proc-lines
-  "Lines of a /proc file (read through NIO: stream reads of /proc fail here), or []."
-  [^String path]
-  (try (vec (Files/readAllLines (.toPath (io/file path))))
-       (catch Exception _ [])))
-
-(defn- load-average ^String []
-  (or (some-> (first (proc-lines "/proc/loadavg")) (str/split #" ") first) "?"))
 
 (defn -main
   "Runs the benchmark and prints the report; writes it to bench/out/engine.md.

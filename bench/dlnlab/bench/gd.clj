@@ -37,7 +37,8 @@
 
   Run: lein run -m dlnlab.bench.gd [--quick]. Prints a Markdown report and writes
   it to bench/out/gd.md."
-  (:require [clojure.edn :as edn]
+  (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log stop-peer delete-tree! proc-lines load-average]]
+            [clojure.edn :as edn]
             [clojure.java.io :as io]
             [clojure.string :as str]
             [dlnlab.engine :as engine]
@@ -94,8 +95,6 @@
                                           (swap! counts conj (long (:hvp-count r)))
                                           r))]
       [(experiment/run exp) @counts])))
-
-(defn- seconds-since ^double [^long t0] (/ (- (System/nanoTime) t0) 1e9))
 
 (defn- time-run
   "Seconds of one (experiment/run exp)."
@@ -195,27 +194,6 @@
 
 ;; ---------------------------------------------------------------- the peer
 
-(defn- log [& xs] (binding [*out* *err*] (apply println xs) (flush)))
-
-(defn- openblas-path
-  "Path of the OpenBLAS shared library dlnlab has loaded."
-  ^String []
-  (Blas/init)
-  (or (some (fn [[k v]] (when (str/starts-with? (str k) "openblas") v))
-            (org.bytedeco.javacpp.Loader/getLoadedLibraries))
-      (throw (ex-info "OpenBLAS is not among the loaded native libraries"
-                      {:path [:openblas] :value (keys (org.bytedeco.javacpp.Loader/getLoadedLibraries))
-                       :allowed "a library named openblas*"}))))
-
-(defn- blas-shim!
-  "A directory whose libblas.so.3 is dlnlab's OpenBLAS, for LD_LIBRARY_PATH."
-  ^File [^File dir]
-  (let [lib (io/file (openblas-path))
-        shim (io/file dir "blas-shim")]
-    (.mkdirs shim)
-    (Files/createSymbolicLink (.toPath (io/file shim "libblas.so.3")) (.toPath lib) (make-array FileAttribute 0))
-    shim))
-
 (defn- start-peer
   "Starts bench/torch_gd.py on the instance directory with extra environment and
   waits until it is ready. Returns {:label :process :in :out :info}."
@@ -253,12 +231,6 @@
       (throw (ex-info (str "the torch peer (" label ") stopped during case " case-id)
                       {:path [:peer label case-id] :value nil :allowed "an answer line"})))
     (edn/read-string line)))
-
-(defn- stop-peer [{:keys [^Process process ^java.io.Writer in]}]
-  (when process
-    (try (.close in) (catch java.io.IOException _ nil))
-    (when-not (.waitFor process 10 java.util.concurrent.TimeUnit/SECONDS)
-      (.destroy process))))
 
 ;; ---------------------------------------------------------------- agreement
 
@@ -306,12 +278,6 @@
     (double (first (hessian/dense-eigenvalues (network/hessian net))))))
 
 ;; ---------------------------------------------------------------- breakdown
-
-(defn- median ^double [xs]
-  (let [v (vec (sort xs)) n (count v)]
-    (if (odd? n)
-      (double (v (quot n 2)))
-      (* 0.5 (+ ^double (v (dec (quot n 2))) ^double (v (quot n 2)))))))
 
 (defn- median-of ^double [^long k f] (median (repeatedly k f)))
 
@@ -375,15 +341,6 @@
 
 (defn- fmt-rate ^String [^double steps-per-s]
   (if (>= steps-per-s 100.0) (format "%,.0f" steps-per-s) (format "%.1f" steps-per-s)))
-
-(defn- proc-lines
-  "Lines of a /proc file (read through NIO: stream reads of /proc fail here), or []."
-  [^String path]
-  (try (vec (Files/readAllLines (.toPath (io/file path))))
-       (catch Exception _ [])))
-
-(defn- load-average ^String []
-  (or (some-> (first (proc-lines "/proc/loadavg")) (str/split #" ") first) "?"))
 
 (def ^:private sides
   "Table columns after ours: [key label]."
@@ -484,10 +441,6 @@
     (.toString sb)))
 
 ;; ---------------------------------------------------------------- main
-
-(defn- delete-tree! [^File f]
-  (when (.isDirectory f) (doseq [c (.listFiles f)] (delete-tree! c)))
-  (.delete f))
 
 (defn- measure-cell!
   "Times one table cell: rounds of one run per side (ours first), until each
