@@ -25,8 +25,7 @@
   ends at; our derivation for K > 2, see its docstring) and `plateau-strength`
   (the initial strength for a given plateau time)."
   (:refer-clojure :exclude [reduced])
-  (:require [clojure.java.io :as io]
-            [clojure.string :as str]
+  (:require [clojure.string :as str]
             [dlnlab.experiment :as experiment]
             [dlnlab.metrics :as metrics]
             [dlnlab.network :as network]

@@ -31,8 +31,7 @@
   seconds-long version the tests run; `write-figures!` draws the figures. What
   the runs show, with numbers, is in examples/papers/saddle-to-saddle.md."
   (:refer-clojure :exclude [reduced])
-  (:require [clojure.java.io :as io]
-            [clojure.string :as str]
+  (:require [clojure.string :as str]
             [dlnlab.plot :as plot]
             [dlnlab.sde :as sde]
             [dlnlab.sweep :as sweep]
