@@ -1096,23 +1096,10 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
        (catch java.io.FileNotFoundException _ nil)))
 
 (defn- write-paper-figures!
-  "Writes a report's figures into dir: through the paper's own write-figures!
-  when it has one, else each figure of :figures (and of each :depths section's
-  :figures, prefixed L<depth>-) drawn by dlnlab.plot (figure data) or saved as
-  Vega-Lite JSON (specs). Returns the paths written."
-  [ns-sym report dir]
-  (if-let [f (paper-fn ns-sym "write-figures!")]
-    (vec (mapcat val (f report dir)))
-    (let [as-entries (fn [prefix figs]
-                       (for [[nm fig] (if (map? figs) (seq figs) (map (fn [fig] [(:name fig) fig]) figs))]
-                         [(str prefix (name (or nm "figure"))) fig]))
-          entries (concat (as-entries "" (:figures report))
-                          (mapcat #(as-entries (str "L" (:depth %) "-") (:figures %)) (:depths report)))]
-      (vec (for [[nm fig] entries
-                 :let [base (str (io/file dir nm))]]
-             (if (contains? fig :$schema)
-               (let [path (str base ".vl.json")] (dio/write-atomically! path (plot/vega-lite-json fig)) path)
-               (plot/render! fig (str base ".svg"))))))))
+  "Writes a report's :figures (dlnlab.plot figure data) into dir as SVG and
+  Vega-Lite JSON. Returns the paths written."
+  [report dir]
+  (vec (mapcat val (plot/write-figure-data! (:figures report) dir))))
 
 (defn- cmd-reproduce [{:keys [files opts]}]
   (let [nm (one-file "reproduce" files)
@@ -1139,7 +1126,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
     (.mkdirs (io/file dir))
     (dio/write-edn-file! (str (io/file dir "report.edn")) report)
     (let [figs (when-not (get opts "--no-plots")
-                 (try (write-paper-figures! ns-sym report dir)
+                 (try (write-paper-figures! report dir)
                       (catch Exception e
                         (binding [*out* *err*] (println (str "dlnlab reproduce: figures not written: " (ex-message e))))
                         nil)))]

@@ -23,6 +23,7 @@
   (:refer-clojure :exclude [reduced])
   (:require [dlnlab.analysis :as analysis]
             [dlnlab.experiment :as experiment]
+            [dlnlab.plot :as plot]
             [dlnlab.sweep :as sweep]
             [dlnlab.task :as task]
             [dlnlab.theory :as theory])
@@ -505,53 +506,86 @@
     {:r r :steps steps :x0 x0
      :max-abs-diff-over-s (/ (double (reduce max 0.0 (map #(Math/abs (- (double %1) (double %2))) net mp))) s)}))
 
-;; ---------------------------------------------------------------- figures (Vega-Lite specs as data)
+;; ---------------------------------------------------------------- figures (dlnlab.plot figure data)
 
-(defn- vl [title data layers]
-  {:$schema "https://vega.github.io/schema/vega-lite/v5.json"
-   :title title :width 520 :height 320
-   :data {:values data}
-   :layer layers})
+(defn- depth-name [depth suffix] (keyword (str "L" depth "-" suffix)))
 
-(defn- count-figure [cfg rows]
-  (let [t (thresholds (:depth cfg) (:targets cfg))
-        measured "measured (dlnlab.analysis)"]
-    (vl (str "Oscillating modes vs learning rate (L = " (:depth cfg) ", s = " (:targets cfg) ")")
-        (vec (concat (for [r rows] {:lr (:lr r) :count (:measured r) :series measured})
-                     (for [r rows] {:lr (:lr r) :count (:predicted r) :series "theory #{i : lr > 2/S_i}"})))
-        [{:transform [{:filter (str "datum.series != '" measured "'")}]
-          :mark {:type "line" :interpolate "step-after"}
-          :encoding {:x {:field "lr" :type "quantitative" :title "learning rate"}
-                     :y {:field "count" :type "quantitative" :title "oscillating modes"}
-                     :color {:field "series" :type "nominal"}}}
-         {:transform [{:filter (str "datum.series == '" measured "'")}]
-          :mark {:type "point" :filled true}
-          :encoding {:x {:field "lr" :type "quantitative"} :y {:field "count" :type "quantitative"}
-                     :color {:field "series" :type "nominal"}}}
-         {:data {:values (mapv (fn [x i] {:threshold x :label (str "2/S_" (inc (long i)))}) t (range))}
-          :mark {:type "rule" :strokeDash [4 4]}
-          :encoding {:x {:field "threshold" :type "quantitative"}}}])))
+(defn- theory-steps
+  "The polyline of the theory's count #{i : lr > 2/S_i} over [lo, hi]: flat
+  between the thresholds, a vertical step at each one."
+  [thresholds ^double lo ^double hi]
+  (let [inside (filter #(< lo (double %) hi) thresholds)
+        below (count (filter #(<= (double %) lo) thresholds))]
+    (vec (concat [[lo below]]
+                 (mapcat (fn [t k] [[t k] [t (inc (long k))]]) inside (iterate inc below))
+                 [[hi (+ below (count inside))]]))))
 
-(defn- gap-figure [series]
-  (vl "Balance gap sqrt(sum_l ||W_(l+1)^T W_(l+1) - W_l W_l^T||^2) vs time (lr x steps)"
-      (vec (for [[label pts] series [t g] pts :when (pos? (double g))] {:time t :gap g :run label}))
-      [{:mark {:type "line"}
-        :encoding {:x {:field "time" :type "quantitative" :title "time (lr x steps)"}
-                   :y {:field "gap" :type "quantitative" :scale {:type "log"} :title "balance gap"}
-                   :color {:field "run" :type "nominal"}}}]))
+(defn- count-figure
+  "Raw figure data: the measured number of oscillating modes of each sweep row
+  against lr, the theory's step curve and the thresholds 2/S_i."
+  [{:keys [depth targets rows]}]
+  (let [t (thresholds depth targets)
+        lrs (map #(double (:lr %)) rows)]
+    {:name (depth-name depth "oscillating-modes")
+     :title (str "Oscillating modes vs learning rate (L = " depth ", s = " targets ")")
+     :subtitle "dashed: the thresholds 2/S_i, S_i = L s_i^(2-2/L) (SCIENCE.md §6 [EOS])"
+     :x {:title "learning rate η" :log? false}
+     :y {:title "oscillating modes" :log? false :zero? true}
+     :panels [{:title nil
+               :layers (into [{:mark :line :series "theory #{i : η > 2/S_i}" :color 0
+                               :points (theory-steps t (apply min lrs) (apply max lrs))}
+                              {:mark :point :series "measured (dlnlab.analysis)" :color 1
+                               :points (vec (for [r rows :when (:measured r)] [(:lr r) (:measured r)]))}]
+                             (map-indexed (fn [i x] {:mark :x-rule :series (str "2/S_" (inc (long i))) :color (+ 2 (long i))
+                                                     :dash [4 4] :x x})
+                                          t))}]}))
 
-(defn- bifurcation-figure [depth map-rows net-rows pd]
-  (vl (str "Period doubling: late x = (pi/s)^(1/L) vs r = lr S_i (L = " depth
-           (when (even? (long depth)) ", |x| for even L") ")")
-      (vec (concat (for [{:keys [r xs]} map-rows x xs] {:r r :x x :source "per-mode map"})
-                   (for [{:keys [r xs mode]} net-rows x xs] {:r r :x x :source (str "network, mode " (inc (long mode)))})))
-      [{:mark {:type "point" :size 4 :filled true :opacity 0.5}
-        :encoding {:x {:field "r" :type "quantitative" :title "r = lr S_i"}
-                   :y {:field "x" :type "quantitative" :title "late x"}
-                   :color {:field "source" :type "nominal"}}}
-       {:data {:values (vec (for [k [:r2 :r4 :r8 :r-inf :zero-crisis] :when (get pd k)] {:r (get pd k) :label (name k)}))}
-        :mark {:type "rule" :strokeDash [4 4]}
-        :encoding {:x {:field "r" :type "quantitative"}}}]))
+(defn- gap-figure
+  "Raw figure data: the balance gap against time lr x steps for each labelled
+  run, [[label [[time gap] ...]] ...]."
+  [{:keys [depth series]}]
+  {:name (depth-name depth "balance-gap")
+   :title (str "Balance gap vs time (L = " depth ")")
+   :subtitle "gap = sqrt(Σ_l ||W_(l+1)^T W_(l+1) - W_l W_l^T||^2); time = η × steps"
+   :x {:title "time (η × steps)" :log? false}
+   :y {:title "balance gap" :log? true}
+   :panels [{:title nil
+             :layers (vec (map-indexed (fn [i [label pts]] {:mark :line :series label :color i :points (vec pts)})
+                                       series))}]})
+
+(defn- bifurcation-figure
+  "Raw figure data: late x = (pi/s)^(1/L) against r = lr S_i for the per-mode map
+  (map-rows [{:r :xs}]) and the network's modes (net-rows [{:r :xs :mode}]),
+  with the map's period-doubling points and zero crisis (pd) as vertical lines."
+  [{:keys [depth map-rows net-rows pd]}]
+  (let [modes (sort (distinct (map :mode net-rows)))]
+    {:name (depth-name depth "bifurcation")
+     :title (str "Period doubling: late x = (π/s)^(1/L) vs r = η S_i (L = " depth ")")
+     :subtitle (str "dashed: the map's period-doubling points and zero crisis"
+                    (when (even? (long depth)) "; |x| for even L"))
+     :x {:title "r = η S_i" :log? false}
+     :y {:title "late x" :log? false}
+     :panels [{:title nil
+               :layers (vec (concat
+                             [{:mark :point :series "per-mode map" :color 0
+                               :points (vec (for [{:keys [r xs]} map-rows x xs] [r x]))}]
+                             (for [m modes]
+                               {:mark :point :series (str "network, mode " (inc (long m))) :color (inc (long m))
+                                :points (vec (for [{:keys [r xs mode]} net-rows :when (= mode m) x xs] [r x]))})
+                             (for [k [:r2 :r4 :r8 :r16 :r32 :r-inf :zero-crisis] :when (get pd k)]
+                               {:mark :x-rule :series "the map's r_2, r_4, ..., r_∞, zero crisis" :color "#888888"
+                                :dash [4 4] :x (get pd k)})))}]}))
+
+(defmethod plot/build-figure :eos-oscillating-modes [_ data _] (count-figure data))
+(defmethod plot/build-figure :eos-balance-gap [_ data _] (gap-figure data))
+(defmethod plot/build-figure :eos-bifurcation [_ data _] (bifurcation-figure data))
+
+(def figure-names
+  "The figures this namespace adds to dlnlab.plot/build-figure, each named
+  L<depth>-<kind> in a report: :eos-oscillating-modes ({:depth :targets :rows
+  [count row ...]}), :eos-balance-gap ({:depth :series [[label [[time gap]
+  ...]] ...]}), :eos-bifurcation ({:depth :map-rows :net-rows :pd})."
+  [:eos-oscillating-modes :eos-balance-gap :eos-bifurcation])
 
 ;; ---------------------------------------------------------------- variants and the report
 
@@ -711,9 +745,9 @@
                     :max-ks-control (reduce max 0.0 (map :ks-control chaotic))
                     :max-outside-band (reduce max 0.0 (map :outside-band chaotic))
                     :rows agreement}}
-     :figures {:oscillating-modes (count-figure cfg sweep-rows)
-               :balance-gap (gap-figure gap-series)
-               :bifurcation (bifurcation-figure depth map-rows net-rows pd)}
+     :figures [(plot/figure :eos-oscillating-modes {:depth depth :targets (:targets cfg) :rows sweep-rows})
+               (plot/figure :eos-balance-gap {:depth depth :series gap-series})
+               (plot/figure :eos-bifurcation {:depth depth :map-rows map-rows :net-rows net-rows :pd pd})]
      :timing-ms {:mode-count t-count :balance-gap t-gap :random-basis t-random :bifurcation t-bif}}))
 
 (def claim
@@ -732,13 +766,14 @@
   sweeps; :progress (fn [{:stage :depth ..}]) told about each stage and each
   finished sweep point.
   Returns {:claim :variant :setup :summary :depths [section ...] :eos-targets
-  :timing-ms}. A depth section holds :mode-count (claim and sweep rows: lr, r_i =
+  :figures :timing-ms}. A depth section holds :mode-count (claim and sweep rows: lr, r_i =
   lr S_i, predicted and measured counts, mode periods, gaps, misalignment),
   :balance-gap (GD below and past the edge of stability, gradient flow),
   :random-basis (claim learning rates with random singular vectors, the onset of
-  misalignment vs 2/lambda_12), :bifurcation (the map's r_4, r_8, ..., r-inf and
-  zero crisis, the network's detected doubling points, diagram agreement) and
-  :figures (Vega-Lite specs as data).
+  misalignment vs 2/lambda_12) and :bifurcation (the map's r_4, r_8, ..., r-inf
+  and zero crisis, the network's detected doubling points, diagram agreement).
+  :figures holds dlnlab.plot figure data, three per depth (L<depth>-oscillating-modes,
+  -balance-gap, -bifurcation; see `figure-names`); dlnlab.plot/write-figure-data! draws them.
   Throws ex-info for an unknown :variant."
   ([] (reproduce {}))
   ([{:keys [variant jobs progress] :or {variant :quick jobs 2}}]
@@ -767,8 +802,9 @@
                        :period-doubling (mapv #(select-keys % [:doubling :map-exact :network-detected :network-minus-exact])
                                               (get-in s [:bifurcation :network-thresholds]))
                        :misalignment-onset (select-keys (get-in s [:random-basis :onset]) [:lr-onset :cross-threshold])}))
-      :depths sections
+      :depths (mapv #(dissoc % :figures) sections)
       :eos-targets eos
+      :figures (vec (mapcat :figures sections))
       :timing-ms {:total (elapsed-ms t0) :eos-targets t-eos
                   :per-depth (mapv #(assoc (:timing-ms %) :depth (:depth %)) sections)}})))
 

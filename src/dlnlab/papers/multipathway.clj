@@ -15,8 +15,8 @@
   swept over the learning rate for several (L, K); a Gaussian small
   initialization over a few seeds checks that nothing depends on the aligned
   start. `reproduce` runs them and returns a plain-data report (claim, measured
-  tables, theory beside them, checks, figure data, timings); `write-figures!`
-  draws its figures (SVG/PNG and Vega-Lite JSON); `reduced` is a seconds-long
+  tables, theory beside them, checks, figure data, timings); dlnlab.plot/write-figure-data!
+  draws its :figures (SVG/PNG and Vega-Lite JSON); `reduced` is a seconds-long
   version for the tests.
 
   Theory (SCIENCE.md §5): dlnlab.theory gives the sharpness formulas, the
@@ -758,7 +758,7 @@
   :figures [figure data of dlnlab.plot/figure ...] (the share and sharpness vs
   lr of the main family, the share overviews by L and by K, and for :quick and
   :full the pathway shares and sharpness of a traced mid-window run; draw them
-  with `write-figures!`)
+  with dlnlab.plot/write-figure-data!)
   :timings {:total-ms :families-ms ...}}.
   Throws ex-info for an unknown variant."
   ([] (reproduce {}))
@@ -842,11 +842,3 @@
   {:variant :reduced :jobs 1})."
   []
   (reproduce {:variant :reduced :jobs 1}))
-
-(defn write-figures!
-  "Writes every figure of a `reproduce` report into dir with
-  dlnlab.plot/write-figure-data!: <name>.svg (and .png when :png is among
-  :formats) and <name>.vl.json, the Vega-Lite spec. Options as there.
-  Returns {figure-name [path ...]}."
-  ([report dir] (write-figures! report dir {}))
-  ([report dir opts] (plot/write-figure-data! (:figures report) dir opts)))

@@ -28,7 +28,7 @@
   teacher by O(1/sqrt(n))) and correlations between steps that reuse samples.
 
   `reproduce` runs everything and returns a plain-data report; `reduced` is the
-  seconds-long version the tests run; `write-figures!` draws the figures. What
+  seconds-long version the tests run; dlnlab.plot/write-figure-data! draws its :figures. What
   the runs show, with numbers, is in examples/papers/saddle-to-saddle.md."
   (:refer-clojure :exclude [reduced])
   (:require [clojure.string :as str]
@@ -1049,11 +1049,3 @@
   (reproduce {:variant :reduced :jobs 2})."
   []
   (reproduce {:variant :reduced :jobs 2}))
-
-(defn write-figures!
-  "Writes every figure of a `reproduce` report into dir with
-  dlnlab.plot/write-figure-data!: <name>.svg (and .png when :png is among
-  :formats) and <name>.vl.json, the Vega-Lite spec. Options as there.
-  Returns {figure-name [path ...]}."
-  ([report dir] (write-figures! report dir {}))
-  ([report dir opts] (plot/write-figure-data! (:figures report) dir opts)))

@@ -1,8 +1,12 @@
 (ns dlnlab.papers.edge-of-stability-test
-  (:require [clojure.test :refer [deftest is testing]]
+  (:require [clojure.java.io :as io]
+            [clojure.test :refer [deftest is testing]]
             [dlnlab.core :as core]
             [dlnlab.papers.edge-of-stability :as eos]
-            [dlnlab.theory :as theory]))
+            [dlnlab.plot :as plot]
+            [dlnlab.theory :as theory])
+  (:import [java.nio.file Files]
+           [java.nio.file.attribute FileAttribute]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -106,3 +110,51 @@
   (testing "the network's period doubles across the map's r_4"
     (is (= 2 (get-in @result [:network-periods :below])))
     (is (= 4 (get-in @result [:network-periods :above])))))
+
+;; ---------------------------------------------------------------- figures
+
+(defn- layers [fig] (mapcat :layers (:panels fig)))
+(defn- layer [fig series] (first (filter #(= series (:series %)) (layers fig))))
+
+(defn- step-value
+  "The y of a step polyline at x: the last point at or left of x (a vertical step
+  lists two points at the same x; the later one holds to the right)."
+  [points x]
+  (second (last (filter #(<= (double (first %)) (double x)) points))))
+
+(deftest figures-are-plot-figure-data-with-the-theory-beside-the-runs
+  (let [rows (:claim @result)
+        depth 3
+        targets (:targets eos/setup)
+        pd (eos/doubling-points depth {:count 2})
+        counts (plot/figure :eos-oscillating-modes {:depth depth :targets targets :rows rows})
+        gap (plot/figure :eos-balance-gap {:depth depth :series [["GD" [[0.0 1e-2] [1.0 1e-5] [2.0 0.0]]]
+                                                                 ["flow" [[0.0 1e-2] [2.0 1e-2]]]]})
+        map-rows (for [r [1.9 2.3 2.55]] {:r r :xs (eos/map-orbit r depth 0.9 2000 8)})
+        bif (plot/figure :eos-bifurcation {:depth depth :map-rows map-rows
+                                           :net-rows [{:r 2.3 :mode 0 :xs [0.8 1.1]} {:r 1.9 :mode 1 :xs [1.0]}]
+                                           :pd pd})]
+    (is (= [:L3-oscillating-modes :L3-balance-gap :L3-bifurcation] (mapv :name [counts gap bif])))
+    (testing "counts: the theory's step curve gives each claim row's predicted count; measured points are the runs'"
+      (let [theory (:points (layer counts "theory #{i : η > 2/S_i}"))]
+        (doseq [row rows]
+          (is (= (:predicted row) (step-value theory (:lr row))) (str "lr " (:lr row)))))
+      (is (= (mapv (juxt :lr :measured) rows) (:points (layer counts "measured (dlnlab.analysis)"))))
+      (is (= (eos/thresholds depth targets)
+             (mapv :x (filter #(= :x-rule (:mark %)) (layers counts))))))
+    (testing "gap: the log axis drops the zero the run reached, the rest is kept"
+      (is (:log? (:y gap)))
+      (is (= [[0.0 1e-2] [1.0 1e-5]] (:points (layer gap "GD")))))
+    (testing "bifurcation: map and network series, the map's doubling points as vertical lines"
+      (is (= #{"per-mode map" "network, mode 1" "network, mode 2" "the map's r_2, r_4, ..., r_∞, zero crisis"}
+             (set (map :name (:series bif)))))
+      (is (= (set (vals pd)) (set (map :x (filter #(= :x-rule (:mark %)) (layers bif))))))
+      (testing "the map's 2-cycle at r = 2.3 shows as two distinct late values"
+        (is (= 2 (count (distinct (map #(Math/round (* 1e6 (double (second %))))
+                                       (filter #(= 2.3 (first %)) (:points (layer bif "per-mode map"))))))))))
+    (testing "written as SVG and Vega-Lite JSON by dlnlab.plot/write-figure-data!"
+      (let [dir (str (Files/createTempDirectory "eos-fig" (make-array FileAttribute 0)))
+            written (plot/write-figure-data! [counts gap bif] dir)]
+        (is (= #{:L3-oscillating-modes :L3-balance-gap :L3-bifurcation} (set (keys written))))
+        (doseq [[_ paths] written p paths]
+          (is (pos? (.length (io/file p))) p))))))
