@@ -137,4 +137,10 @@
       (let [big (core/network {:seed 1 :model {:kind :chain :depth 2 :width 64}
                                :task {:kind :matrix-factorization :singular-values (vec (repeat 40 1.0))}})
             m (thrown-message #(core/hessian big))]
-        (is (re-find #"5120" (str m)) m)))))
+        (is (re-find #"5120" (str m)) m)))
+    (testing "an :sde experiment has no network: the message says so and names :kind"
+      (let [e (try (core/network {:kind :sde :seed 1 :sde {:modes [{:s 1.0 :pi0 0.01}] :depth 2 :lr 0.1 :time 1.0}})
+                   nil (catch clojure.lang.ExceptionInfo e e))]
+        (is (= [:kind] (:path (ex-data e))))
+        (is (= :sde (:value (ex-data e))))
+        (is (re-find #"no network" (str (ex-message e))))))))
