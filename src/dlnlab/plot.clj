@@ -845,6 +845,103 @@
                                                         []))})
                                          series))}]}))
 
+;; ---------------------------------------------------------------- SDE sweep figures
+
+(defn- sde-sweep-groups
+  "How the SDE results of a sweep are laid out: {:x-path p :groups [[label [run
+  ...]] ...]}. x is the numeric grid coordinate with the most values; the other
+  varying coordinates name the series (label nil when there are none); runs are
+  in order of x."
+  [rs]
+  (let [coords (sweep-coordinates rs)
+        numeric (filter (fn [[_ vs]] (every? number? vs)) coords)
+        _ (when (empty? numeric)
+            (fail! (str "An SDE sweep figure needs a numeric grid coordinate that takes two or more values; the"
+                        " varying coordinates are " (pr-str (mapv first coords)) ".")
+                   [:sweep :point] (mapv first coords) "a numeric grid coordinate with two or more values"))
+        x-path (first (apply max-key (comp count second) (reverse numeric)))
+        others (remove #(= x-path (first %)) coords)
+        key-of (fn [r] (mapv (fn [[path _]] (get-in r [:sweep :point path])) others))
+        by-key (group-by key-of rs)]
+    {:x-path x-path
+     :groups (vec (for [k (distinct (map key-of rs))]
+                    [(when (seq others) (str/join ", " (map (fn [[path _] v] (coordinate-label path v)) others k)))
+                     (sort-by #(double (get-in % [:sweep :point x-path])) (by-key k))]))}))
+
+(defn- sde-sweep-figure
+  "Figure data with one panel per mode against the sweep's x coordinate: for each
+  series of runs, (layers label color [[x run] ...] mode) gives its layers and
+  (theory label color [[x run] ...] mode) the theory's; when the theory is the
+  same for every series (in every mode) it is drawn once, unlabelled, in the
+  rule color."
+  [data {:keys [name title subtitle y-title log-y layers theory]}]
+  (let [rs (filterv sde-result? (runs data))
+        _ (when (< (count rs) 2)
+            (fail! "An SDE sweep figure needs the results of two or more :sde experiments of a sweep." [] (count rs)
+                   "two or more :sde results"))
+        {:keys [x-path groups]} (sde-sweep-groups rs)
+        xr (fn [runs] (mapv (fn [r] [(get-in r [:sweep :point x-path]) r]) runs))
+        targets (mode-targets (first rs))
+        modes (range (count (get-in (first rs) [:experiment :sde :modes])))
+        per-series (fn [f m] (map (fn [i [label runs]] (f label i (xr runs) m)) (range) groups))
+        shared? (every? (fn [m] (apply = (map #(map :points %) (per-series theory m)))) modes)]
+    {:name name
+     :title title
+     :subtitle subtitle
+     :x {:title (str (clojure.core/name (last x-path)) " " (pr-str x-path))
+         ;; batch sizes and learning rates are swept geometrically
+         :log? (let [xs (map #(double (get-in % [:sweep :point x-path])) rs)]
+                 (and (every? pos? xs) (>= (/ (double (reduce max xs)) (double (reduce min xs))) 8.0)))}
+     :y {:title y-title :log? log-y}
+     :panels (vec (for [m modes]
+                    {:title (str "mode " (inc (long m)) (when-let [s (nth targets m nil)] (str " (s = " (fmt s) ")")))
+                     :layers (vec (concat (apply concat (per-series layers m))
+                                          (if shared?
+                                            (theory nil rule-color (xr (second (first groups))) m)
+                                            (apply concat (per-series theory m)))))}))}))
+
+(defn- series-name [label what] (if label (str label ": " what) what))
+
+(defmethod build-figure :learning-time-sweep [_ data _]
+  (sde-sweep-figure
+   data
+   {:name :learning-time-sweep
+    :title "Learning time vs the swept parameter"
+    :subtitle "median and the outer recorded quantiles of the paths that learned the mode (first of :learned-fractions)"
+    :y-title "learning time t (lr × steps)"
+    :log-y false
+    :layers (fn [label i xr m]
+              (let [lt (fn [r] (nth (get-in r [:analysis :learning-times]) m nil))
+                    band (fn [r] (let [qs (:quantiles (lt r))]
+                                   (when-let [[lo hi] (quantile-pair qs {})] [(get qs lo) (get qs hi)])))
+                    qs (some #(quantile-pair (:quantiles (lt (second %))) {}) xr)]
+                [{:mark :band :color i
+                  :series (series-name label (if qs (str (fmt (first qs)) "-" (fmt (second qs)) " quantiles") "quantiles"))
+                  :points (vec (for [[x r] xr :let [[lo hi] (band r)] :when (and lo hi)] [x lo hi]))}
+                 {:mark :line :point? true :series (series-name label "median") :color i
+                  :points (vec (for [[x r] xr :when (:median (lt r))] [x (:median (lt r))]))}]))
+    :theory (fn [label color xr m]
+              [{:mark :line :series (series-name label "gradient flow (theory)") :color color :dash [6 4]
+                :points (vec (for [[x r] xr :let [t (:gradient-flow-time (nth (get-in r [:analysis :learning-times]) m nil))]
+                                   :when t] [x t]))}])}))
+
+(defmethod build-figure :stationary-sweep [_ data _]
+  (sde-sweep-figure
+   data
+   {:name :stationary-sweep
+    :title "Stationary variance vs the swept parameter"
+    :subtitle "variance of π over paths at the end, against the theory's (SCIENCE.md §7; label noise > 0)"
+    :y-title "variance of π"
+    :log-y :auto
+    :layers (fn [label i xr m]
+              [{:mark :line :point? true :series (series-name label "measured") :color i
+                :points (vec (for [[x r] xr :let [v (:variance (nth (get-in r [:analysis :stationary]) m nil))] :when v] [x v]))}])
+    :theory (fn [label color xr m]
+              (for [[k what dash] [[:discrete-variance "theory, discrete step" [6 4]] [:gibbs-variance "theory, Gibbs (η → 0)" [2 3]]]]
+                {:mark :line :series (series-name label what) :color color :dash dash
+                 :points (vec (for [[x r] xr :let [v (get-in (nth (get-in r [:analysis :stationary]) m nil) [:theory k])]
+                                    :when v] [x v]))}))}))
+
 ;; ---------------------------------------------------------------- catalog
 
 (def figure-catalog
@@ -884,6 +981,10 @@
                 :options {:density "[[x p] ...] or a function x -> p (drawn at 200 points over the bins), the analytic density as a line"
                           :bins "number of bins (sqrt n, 10..60)"
                           :range "[lo hi] of the bins" :mode "mode index for an ensemble (0)" :x-title "x axis title"}}
+   :learning-time-sweep {:inputs #{:sweep} :data "a sweep of :sde experiments: a vector of their results"
+                         :options {:note "x is the numeric grid coordinate with the most values; other varying coordinates make series; one panel per mode, with the gradient-flow learning time (dlnlab.theory/learning-time) dashed"}}
+   :stationary-sweep {:inputs #{:sweep} :data "a sweep of :sde experiments with label noise > 0"
+                      :options {:note "x as for :learning-time-sweep; the measured variance of each mode at the end, with the discrete-step and Gibbs variances of SCIENCE.md §7"}}
    :learning-times {:inputs #{:ensemble} :data "a sequence of times, {label [t ...]}, rows [[t per mode] per path], an ensemble (its :first-passage at the smallest fraction, else :learned-time), or the result of an :sde experiment"
                     :options {:bins "number of bins" :range "[lo hi]" :x-title "x axis title"}}})
 
@@ -891,7 +992,7 @@
   "Every name in `figure-catalog`, in the order figures are listed (run, sweep,
   then SDE figures)."
   [:loss :sharpness :modes :pathway-shares :balance-gap :bifurcation :loss-vs-lr
-   :sde-ensemble :stationary :learning-times])
+   :sde-ensemble :stationary :learning-times :learning-time-sweep :stationary-sweep])
 
 ;; ---------------------------------------------------------------- Vega-Lite
 
@@ -1499,7 +1600,9 @@
   :sharpness, :modes, :pathway-shares (two or more pathways) and :balance-gap,
   each when its metric was recorded; for a sweep :loss and :modes (up to 12
   runs, when recorded), :bifurcation and :loss-vs-lr (two or more learning
-  rates); for an SDE ensemble
+  rates); for a sweep of :sde experiments :learning-time-sweep and
+  :stationary-sweep (label noise > 0), when a numeric grid coordinate varies;
+  for an SDE ensemble
   :sde-ensemble and :learning-times (when it has :learned-time); for the result
   of an :sde experiment :sde-ensemble, :learning-times (when a path learned a
   mode) and :stationary (when the label noise is > 0). Returns a vector."
@@ -1522,6 +1625,13 @@
         (any-recorded? data :modes) (conj :modes)
         (and shares (some #(and % (> (count %) 1)) shares)) (conj :pathway-shares)
         (some #(some seq %) (remove nil? (get-in data [:trajectory :balance-gap]))) (conj :balance-gap)))
+
+    (and (sequential? data) (some sde-result? data))
+    (let [rs (filterv sde-result? data)
+          swept? (and (>= (count rs) 2) (some (fn [[_ vs]] (every? number? vs)) (sweep-coordinates rs)))]
+      (cond-> []
+        swept? (conj :learning-time-sweep)
+        (and swept? (some #(some :variance (get-in % [:analysis :stationary])) rs)) (conj :stationary-sweep)))
 
     (sequential? data)
     (let [rs (filterv result? data)

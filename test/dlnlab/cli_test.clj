@@ -407,6 +407,26 @@
     (is (> (moved :ntk 16) (moved :ntk 64) (moved :ntk 256)) "NTK: the weights move less as the width grows")
     (is (> (moved :ntk 16) (* 3 (moved :ntk 256))) "about like 1/sqrt(N): a factor 4 from width 16 to 256")))
 
+(deftest example-sde-batch-size
+  ;; [SDE], SCIENCE.md §7: SGD's noise scales as 1/B, so the stationary variance
+  ;; of each mode around its target falls like 1/B; the sweep draws it against B
+  (let [sweep (-> (dio/read-edn-file "examples/sde-batch-size.edn")
+                  (assoc-in [:base :sde :paths] 300)
+                  (assoc-in [:base :sde :record :paths] 0)
+                  (assoc-in [:grid [:sde :batch-size]] [2 32]))
+        out (path "sdebs")
+        {:keys [code err]} (cli "sweep" (write-file "sdebs.edn" sweep) "--out" out "--jobs" "2")
+        result (fn [i b] (dio/read-edn-file (io/file out "runs" (format "%03d-batch-size=%d" i b) "result.edn")))
+        variance (fn [r m] (get-in r [:analysis :stationary m :variance]))]
+    (is (= 0 code) err)
+    (doseq [m [0 1 2]]
+      ;; 1/B makes it 16 times smaller at B = 32 than at B = 2; the discrete-step
+      ;; variance ησ²S/(B(2 - ηS) - 2ηS) (examples/papers/saddle-to-saddle.md) raises
+      ;; the ratio to 20.6, 17.3 and 16.5 for modes 1-3 (ηS = 0.38, 0.15, 0.06); the ratio of
+      ;; two sample variances of 300 paths is within 12% (1 sd)
+      (is (< 12.0 (/ (double (variance (result 0 2) m)) (double (variance (result 1 32) m))) 28.0) (str "mode " m)))
+    (is (every? #(.exists (io/file out %)) ["learning-time-sweep.svg" "stationary-sweep.svg"]))))
+
 ;; ================================================================ figures: plot, and figures from run and sweep
 ;; (issue 5) `dlnlab plot` on a result file, a run directory and a sweep
 ;; directory; the figures run and sweep write; sweep progress on a terminal.

@@ -93,6 +93,28 @@
      :learned-time {0 (mapv #(+ 2.0 (* 0.1 (Math/sin (double %)))) (range 100))
                     1 (conj (mapv #(+ 9.0 (* 0.5 (Math/cos (double %)))) (range 99)) nil)}}))
 
+(defn- synthetic-sde-sweep
+  "Results of a sweep of :sde experiments over batch size B (x) and label noise
+  sigma (series), two modes: learning times that scatter less as B grows around a
+  gradient-flow time that depends on neither, and variances sigma^2 s/B."
+  []
+  (vec (for [sigma [0.1 0.3] b [2 4 8 16]
+             :let [sigma (double sigma) b (double b)]]
+         {:experiment {:kind :sde :sde {:modes [{:s 2.0 :pi0 0.01} {:s 0.5 :pi0 0.01}] :label-noise sigma :batch-size b}}
+          :status :completed
+          :trajectory {:time [0.0 1.0]}
+          :analysis {:mode-targets [2.0 0.5]
+                     :learning-times (vec (for [[m tf] [[0 2.0] [1 9.0]]
+                                                  :let [tf (double tf)]]
+                                            {:mode m :median (+ tf (/ 0.1 b)) :gradient-flow-time tf
+                                             :quantiles {0.05 (- tf (/ 1.0 b)) 0.5 (+ tf (/ 0.1 b)) 0.95 (+ tf (/ 1.0 b))}}))
+                     :stationary (vec (for [[m s] [[0 2.0] [1 0.5]]
+                                              :let [s (double s)]]
+                                        {:mode m :variance (* 1.1 (/ (* sigma sigma s) b))
+                                         :theory {:discrete-variance (/ (* sigma sigma s) b)
+                                                  :gibbs-variance (* 0.9 (/ (* sigma sigma s) b))}}))}
+          :sweep {:point {[:sde :label-noise] sigma [:sde :batch-size] b}}})))
+
 (defn- gaussian-samples
   "n deterministic samples of N(mu, sd^2) by the Box-Muller transform of a Weyl sequence."
   [^long n ^double mu ^double sd]
@@ -134,7 +156,9 @@
      ["loss-vs-lr" (plot/figure :loss-vs-lr sweep)]
      ["sde-ensemble" (plot/figure :sde-ensemble ens {:targets [2.0 0.5]})]
      ["stationary" (plot/figure :stationary (gaussian-samples 2000 1.0 0.1) {:density (gaussian-density 1.0 0.1)})]
-     ["learning-times" (plot/figure :learning-times ens)]]))
+     ["learning-times" (plot/figure :learning-times ens)]
+     ["learning-time-sweep" (plot/figure :learning-time-sweep (synthetic-sde-sweep))]
+     ["stationary-sweep" (plot/figure :stationary-sweep (synthetic-sde-sweep))]]))
 
 (def ^:private out-dir (io/file "target" "plot-test"))
 
@@ -609,3 +633,33 @@
         (is (str/includes? json "\"$schema\"") "a Vega-Lite spec")
         (is (= (plot/vega-lite-json (plot/vega-lite (first (filter #(= nm (:name %)) figs)))) json))))
     (is (thrown? clojure.lang.ExceptionInfo (plot/write-figure-data! figs dir {:formats [:pdf]})))))
+
+;; ---------------------------------------------------------------- SDE sweeps
+
+(deftest sde-sweep-figures-put-the-swept-number-on-x-and-the-theory-beside-it
+  (let [rs (synthetic-sde-sweep)
+        lt (plot/figure :learning-time-sweep rs)
+        st (plot/figure :stationary-sweep rs)
+        layer-of (fn [fig panel series] (first (filter #(= series (:series %)) (:layers (nth (:panels fig) panel)))))]
+    (is (= [:learning-time-sweep :stationary-sweep] (plot/standard-figure-names rs)))
+    (is (= [:learning-time-sweep]
+           (plot/standard-figure-names (mapv #(update % :analysis dissoc :stationary) rs)))
+        "no stationary figure without label noise (no :stationary analysis)")
+    (testing "one panel per mode; x is the batch size, the label noise makes the series"
+      (is (= ["mode 1 (s = 2)" "mode 2 (s = 0.5)"] (mapv :title (:panels lt))))
+      (is (str/includes? (:title (:x lt)) "batch-size"))
+      (is (= [[2.0 9.05] [4.0 9.025] [8.0 9.0125] [16.0 9.00625]]
+             (:points (layer-of lt 1 "label-noise = 0.3: median")))))
+    (testing "a theory the same for every series is drawn once; one that differs, per series"
+      (is (= [[2.0 2.0] [4.0 2.0] [8.0 2.0] [16.0 2.0]] (:points (layer-of lt 0 "gradient flow (theory)"))))
+      (is (nil? (layer-of st 0 "theory, discrete step")))
+      (is (= [(/ (* 0.09 2.0) 2.0) (/ (* 0.09 2.0) 16.0)]
+             (mapv second ((juxt first last) (:points (layer-of st 0 "label-noise = 0.3: theory, discrete step")))))))
+    (testing "the band spans the outer quantiles"
+      (is (= [2.0 1.5 2.5] (first (:points (layer-of lt 0 "label-noise = 0.1: 0.05-0.95 quantiles")))))))
+  (testing "without a numeric coordinate that varies, the message names the grid coordinates"
+    (let [rs (mapv #(assoc-in % [:sweep :point] {[:sde :scheme] (rand-nth [:milstein :euler-maruyama])})
+                   (take 2 (synthetic-sde-sweep)))
+          e (try (plot/figure :learning-time-sweep rs) nil (catch clojure.lang.ExceptionInfo e e))]
+      (is (some? e))
+      (is (re-find #"numeric grid coordinate" (str (ex-message e)))))))

@@ -450,7 +450,14 @@
       (doseq [i [0 1]]
         (let [v (fn [r] (get-in r [:analysis :stationary i :variance]))
               ratio (/ (double (v hi)) (double (v lo)))]
-          (is (< 7.5 ratio 13.5) (str "mode " i ": " ratio)))))))
+          (is (< 7.5 ratio 13.5) (str "mode " i ": " ratio)))))
+    (testing "the sweep's figures: learning time and stationary variance against lr, from each point's analysis"
+      (is (= [:learning-time-sweep :stationary-sweep] (plot/standard-figure-names rs)))
+      (let [fig (plot/figure :stationary-sweep rs)
+            measured (:points (first (:layers (first (:panels fig)))))]
+        (is (= [[0.01 (get-in lo [:analysis :stationary 0 :variance])]
+                [0.1 (get-in hi [:analysis :stationary 0 :variance])]]
+               measured))))))
 
 (defn- layer [fig series] (first (filter #(= series (:series %)) (mapcat :layers (:panels fig)))))
 
