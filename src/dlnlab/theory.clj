@@ -3,7 +3,8 @@
   formula: per-mode gradient flow and learning times, Hessian eigenvalues and
   sharpness at balanced minima, multi-pathway sharpness and the re-balancing window,
   the winner-takes-all invariant and the split it predicts, the balancing-gap factor,
-  oscillating modes, the per-mode GD map's 2-cycle and period-doubling thresholds,
+  oscillating modes, the per-mode GD map (orbits, cycles of any period,
+  period-doubling thresholds, the zero crisis),
   SGD noise, drift and diffusion of the per-mode SDE, its stationary density and the
   Gibbs-like approximations, and the location of peak diffusion.
 
@@ -388,7 +389,7 @@
   (let [l (depth! depth 1) r (double r) x (double x) m (ipow x (dec l))]
     (- x (* (/ r l) m (- (* m x) 1.0)))))
 
-(defn- gd-map-derivative ^double [^double r ^long l ^double x]
+(defn- map-slope ^double [^double r ^long l ^double x]
   ;; d/dx [x - (r/L)(x^(2L-1) - x^(L-1))] = 1 - (r/L)((2L-1) x^(2L-2) - (L-1) x^(L-2))
   (- 1.0 (* (/ r l) (- (* (- (* 2.0 l) 1.0) (ipow x (- (* 2 l) 2)))
                        (* (- l 1.0) (ipow x (- l 2)))))))
@@ -416,7 +417,7 @@
           (let [lo (double root) up (gd-map r l lo)]
             (when (and (> up 1.0) (> (Math/abs (- up lo)) 1e-12))
               {:points [lo up]
-               :multiplier (* (gd-map-derivative r l lo) (gd-map-derivative r l up))})))))))
+               :multiplier (* (map-slope r l lo) (map-slope r l up))})))))))
 
 (defn- orbit-tail
   "Iterates the normalized map from x0 for n steps and returns the last m iterates as
@@ -454,25 +455,35 @@
   [^double r ^long l ^long p ^double x]
   (loop [k 0 y x d 1.0]
     (if (< k p)
-      (recur (inc k) (gd-map r l y) (* d (gd-map-derivative r l y)))
+      (recur (inc k) (gd-map r l y) (* d (map-slope r l y)))
       [y d])))
 
-(defn- polish-cycle
-  "A point of a p-cycle of the normalized map at r by Newton on map^p(x) - x from x,
-  or nil when Newton fails or lands on a cycle of period p/2."
+(defn- newton-cycle
+  "A solution of map^p(x) = x near x by Newton (to 1e-14 relative), or nil when
+  Newton fails within 200 steps."
   [^double r ^long l ^long p ^double x]
   (loop [x x k 0]
     (let [[y d] (iterate-map-p r l p x)
           step (/ (- (double y) x) (- (double d) 1.0))
           x' (- x step)]
       (cond
-        (or (not (Double/isFinite x')) (>= k 100)) nil
-        (< (Math/abs step) (* 1e-14 (max 1.0 (Math/abs x'))))
-        (when (or (== p 1)
-                  (> (Math/abs (- (double (first (iterate-map-p r l (quot p 2) x'))) x'))
-                     (* 1e-8 (max 1.0 (Math/abs x')))))
-          x')
+        (or (not (Double/isFinite x')) (>= k 200)) nil
+        (< (Math/abs step) (* 1e-14 (max 1.0 (Math/abs x')))) x'
         :else (recur x' (inc k))))))
+
+(defn- minimal-period?
+  "Whether x, a point of a p-cycle (p a power of 2), is not on a cycle of period p/2."
+  [^double r ^long l ^long p ^double x]
+  (or (== p 1)
+      (> (Math/abs (- (double (first (iterate-map-p r l (quot p 2) x))) x))
+         (* 1e-8 (max 1.0 (Math/abs x))))))
+
+(defn- polish-cycle
+  "A point of a p-cycle of the normalized map at r by Newton on map^p(x) - x from x,
+  or nil when Newton fails or lands on a cycle of period p/2."
+  [^double r ^long l ^long p ^double x]
+  (when-let [x' (newton-cycle r l p x)]
+    (when (minimal-period? r l p x') x')))
 
 (defn- cycle-multiplier ^double [^double r ^long l ^long p ^double x]
   (double (second (iterate-map-p r l p x))))
@@ -523,6 +534,60 @@
                (when-not x0 (throw (ex-info "period-doubling cycle not found" {:depth l :period p :r r0})))
                (let [[r x] (crossing p r0 (double x0) delta)]
                  (recur (inc k) (conj acc r) (double r) (double x) (- (double r) (double r-prev))))))))))))
+
+(defn gd-map-derivative
+  "d/dx of `gd-map`: 1 - (r/L) ((2L-1) x^(2L-2) - (L-1) x^(L-2)). Returns a double."
+  ^double [r depth x]
+  (map-slope (double r) (depth! depth 1) (double x)))
+
+(defn gd-map-orbit
+  "Iterates `gd-map` from x0 (in the Java kernel, the loop Sde/gdMap): drops the
+  first n-drop iterates and returns the next n-keep as a vector of doubles, cut
+  before the first non-finite value (an orbit that escapes)."
+  [r depth x0 n-drop n-keep]
+  (let [l (depth! depth 1) n-drop (long n-drop) n-keep (long n-keep)
+        out (double-array (+ n-drop n-keep 1))]
+    (Sde/gdMap (int l) (double r) (double x0) (int (+ n-drop n-keep)) out 0)
+    (vec (take-while #(Double/isFinite (double %))
+                     (java.util.Arrays/copyOfRange out (int n-drop) (int (+ n-drop n-keep)))))))
+
+(defn gd-map-cycle
+  "The p-cycle of `gd-map` near its attractor at r (SCIENCE.md section 6): iterates
+  from :x0 (0.9) for :transient steps (4000), then solves map^p(x) = x by Newton.
+  Any p >= 1 (not only powers of 2: the period-3 window of the chaotic band too).
+
+  Returns {:points [x_0 ... x_(p-1)] (in orbit order) :multiplier (product of the
+  map's derivatives along the cycle; stable when |multiplier| < 1, period doubling
+  when it passes -1) :minimal? (false when the solution is a cycle of a period
+  dividing p)}, or nil when the orbit escapes or Newton does not converge."
+  ([r depth p] (gd-map-cycle r depth p {}))
+  ([r depth p {:keys [x0 transient] :or {x0 0.9 transient 4000}}]
+   (let [l (depth! depth 1) r (double r) p (long p)
+         _ (when (< p 1) (fail! [:p] p "an integer >= 1"))
+         start (peek (gd-map-orbit r l x0 transient 1))
+         x (when start (newton-cycle r l p (double start)))]
+     (when x
+       (let [x (double x)
+             pts (vec (take p (iterate #(gd-map r l %) x)))]
+         {:points pts
+          :multiplier (cycle-multiplier r l p x)
+          :minimal? (or (== p 1)
+                        (every? (fn [^long q] (> (Math/abs (- (double (first (iterate-map-p r l q x))) x))
+                                                  (* 1e-9 (max 1.0 (Math/abs x)))))
+                                (filter #(zero? (rem p (long %))) (range 1 p))))})))))
+
+(defn gd-map-zero-crisis
+  "The r at which the chaotic band of `gd-map` first reaches x = 0 (SCIENCE.md
+  section 6): the critical point x_c (the map's local maximum in (0, 1)) maps to
+  x_max = map(x_c), and the band [map(x_max), x_max] touches 0 when map(x_max) = 0.
+  Beyond it, for odd L an orbit that lands at x < 0 creeps to the marginal fixed
+  point 0 (the mode is lost: pi -> 0); for even L the band merges with its mirror
+  image (the map is odd). Nested bisections: x_c where the derivative crosses 0 on
+  (0, 1), and r on [2.7, 6]. Depth >= 2. Returns a double."
+  ^double [depth]
+  (let [l (depth! depth 2)
+        xc (fn ^double [^double r] (bisect (fn ^double [^double x] (map-slope r l x)) 1e-9 1.0))]
+    (bisect (fn ^double [^double r] (gd-map r l (gd-map r l (xc r)))) 2.7 6.0)))
 
 ;; ---------------------------------------------------------------------------
 ;; Section 7: SGD as a per-mode SDE

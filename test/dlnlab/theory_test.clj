@@ -197,6 +197,55 @@
     (Sde/gdMap 3 2.3 0.7 5 out 0)
     (is (close? (aget out 5) (nth (iterate #(th/gd-map 2.3 3 %) 0.7) 5) 1e-14))))
 
+(deftest gd-map-l2-closed-forms
+  ;; L = 2: f(x) = x (1 + r/2) - (r/2) x^3. Its 2-cycle around 1 has x1 + x2 = p,
+  ;; x1 x2 = q with p^2 = 1 + 6/r, q = 2/r, and multiplier 9 - 2 (1 + r/2)^2, which
+  ;; is -1 at r = 2 (sqrt 5 - 1). The critical point x_c^2 = (2 + r)/(3r) maps to
+  ;; x_c (2 + r)/3, and that maps to 0 when (2 + r)^2 = 27: r = 3 sqrt 3 - 2.
+  (is (< (Math/abs (- (double (second (th/period-doubling-thresholds 2 {:count 2}))) (* 2.0 (- (Math/sqrt 5.0) 1.0)))) 1e-9))
+  (is (< (Math/abs (- (th/gd-map-zero-crisis 2) (- (* 3.0 (Math/sqrt 3.0)) 2.0))) 1e-8))
+  (let [r 2.3
+        c (th/gd-map-cycle r 2 2)
+        p (Math/sqrt (+ 1.0 (/ 6.0 r)))
+        q (/ 2.0 r)
+        [x1 x2] (sort (:points c))
+        disc (Math/sqrt (- (* p p) (* 4.0 q)))]
+    (is (< (Math/abs (- (double x1) (* 0.5 (- p disc)))) 1e-10))
+    (is (< (Math/abs (- (double x2) (* 0.5 (+ p disc)))) 1e-10))
+    (is (< (Math/abs (- (double (:multiplier c)) (- 9.0 (* 2.0 (Math/pow (+ 1.0 (/ r 2.0)) 2))))) 1e-10))))
+
+(deftest gd-map-derivative-vs-finite-differences
+  (doseq [L [2 3 4 5] r [1.5 2.7 3.3] x [0.3 0.9 1.2]]
+    (let [h 1e-6
+          x (double x)
+          fd (/ (- (th/gd-map r L (+ x h)) (th/gd-map r L (- x h))) (* 2 h))]
+      (is (< (Math/abs (- fd (th/gd-map-derivative r L x))) 1e-7) (str [L r x])))))
+
+(deftest gd-map-cycles-of-any-period
+  (testing "p = 1 below r = 2: the fixed point 1 with multiplier 1 - r"
+    (let [c (th/gd-map-cycle 1.5 3 1)]
+      (is (< (Math/abs (- 1.0 (double (first (:points c))))) 1e-12))
+      (is (< (Math/abs (- -0.5 (double (:multiplier c)))) 1e-10))))
+  (testing "a 2-cycle asked as p = 4 is found but is not minimal"
+    (is (false? (:minimal? (th/gd-map-cycle 2.3 3 4)))))
+  (testing "every point returns to itself after p plain iterations, and not before"
+    (doseq [[r L p] [[2.55 3 4] [2.3 2 2] [2.3 4 2]]]
+      (let [{:keys [points minimal?]} (th/gd-map-cycle r L p)
+            x (double (first points))]
+        (is (= p (count points)))
+        (is (true? minimal?) (str [r L p]))
+        (is (< (Math/abs (- x (double (nth (iterate #(th/gd-map r L %) x) p)))) 1e-10) (str [r L p]))
+        (is (> (Math/abs (- x (double (th/gd-map r L x)))) 1e-3) (str [r L p])))))
+  (is (= [:p] (:path (ex-data (try (th/gd-map-cycle 2.3 3 0) (catch clojure.lang.ExceptionInfo e e)))))))
+
+(deftest gd-map-orbit-is-plain-iteration
+  (let [orbit (th/gd-map-orbit 2.3 3 0.7 10 5)]
+    (is (= 5 (count orbit)))
+    (is (< (Math/abs (- (double (first orbit)) (double (nth (iterate #(th/gd-map 2.3 3 %) 0.7) 10)))) 1e-14)))
+  (testing "an orbit that escapes is cut before its first non-finite value"
+    (is (every? #(Double/isFinite (double %)) (th/gd-map-orbit 5.0 3 1.5 0 400)))
+    (is (< (count (th/gd-map-orbit 5.0 3 1.5 0 400)) 400))))
+
 (deftest two-cycle-is-a-fixed-point-of-the-map-twice-not-once
   (doseq [depth [2 3 4] r [2.05 2.2 2.4]]
     (let [{[lo up] :points mult :multiplier} (th/two-cycle r depth)

@@ -18,23 +18,22 @@
   `reproduce` runs everything and returns a plain-data report; `reduced` is the
   seconds-long version the tests run. The theory beside the simulations comes
   from dlnlab.theory (sharpness, Hessian eigenvalues at the minimum, oscillating
-  mode count, the per-mode map and its period-doubling thresholds); this
-  namespace adds cycles of any period (`map-cycle`) and the zero crisis."
+  mode count, the per-mode map, its cycles of any period, period-doubling
+  thresholds and zero crisis)."
   (:refer-clojure :exclude [reduced])
   (:require [dlnlab.analysis :as analysis]
             [dlnlab.experiment :as experiment]
             [dlnlab.plot :as plot]
             [dlnlab.sweep :as sweep]
             [dlnlab.task :as task]
-            [dlnlab.theory :as theory])
-  (:import [dlnlab.kernel Sde]))
+            [dlnlab.theory :as theory]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
 
 ;; ---------------------------------------------------------------- theory (SCIENCE.md §5-§6)
-;; The formulas come from dlnlab.theory; this section adds what the reproduction
-;; needs beyond it: cycles of any period, the zero crisis, orbits as vectors.
+;; The formulas come from dlnlab.theory; this section names what the report
+;; needs from them: thresholds in learning rate and the doubling points as a map.
 
 (defn- sharpness ^double [depth s] (theory/single-path-sharpness (double s) depth))
 
@@ -53,58 +52,6 @@
   (/ 2.0 (double (some #(when (and (= i (:i %)) (= j (:j %))) (:value %))
                        (theory/hessian-eigenvalues-at-minimum targets depth)))))
 
-(defn map-derivative
-  "d/dx of the per-mode map dlnlab.theory/gd-map:
-  1 - (r/L) ((2L-1) x^(2L-2) - (L-1) x^(L-2)). Returns a double."
-  ^double [^double r ^long depth ^double x]
-  (- 1.0 (* (/ r depth) (- (* (dec (* 2 depth)) (Math/pow x (- (* 2 depth) 2)))
-                           (* (dec depth) (Math/pow x (- depth 2)))))))
-
-(defn map-orbit
-  "Iterates the per-mode map (the Sde/gdMap kernel of dlnlab.theory/gd-map) from
-  x0: drops the first n-drop iterates and returns the next n-keep values as a
-  vector of doubles (cut before the first non-finite value)."
-  [r depth x0 n-drop n-keep]
-  (let [n-drop (long n-drop) n-keep (long n-keep)
-        out (double-array (+ n-drop n-keep 1))]
-    (Sde/gdMap (int depth) (double r) (double x0) (int (+ n-drop n-keep)) out 0)
-    (vec (take-while #(Double/isFinite (double %)) (java.util.Arrays/copyOfRange out (int n-drop) (int (+ n-drop n-keep)))))))
-
-(defn- cycle-product
-  "[f^p(x) prod_{j<p} f'(f^j(x))]."
-  [^double r ^long depth ^long p ^double x]
-  (loop [j 0 y x m 1.0]
-    (if (= j p) [y m] (recur (inc j) (theory/gd-map r depth y) (* m (map-derivative r depth y))))))
-
-(defn map-cycle
-  "The p-cycle of the per-mode map near its attractor at r: iterates from x0
-  (default 0.9) for :transient steps (4000), then solves f^p(x) = x by Newton.
-
-  Returns {:points [x_0 ... x_(p-1)] (the cycle, in orbit order) :multiplier
-  prod f'(x_j) :minimal? (false when the solution is a cycle of a shorter period)},
-  or nil when Newton does not converge. The cycle is stable when |multiplier| < 1;
-  it loses stability by period doubling when the multiplier passes -1."
-  ([r depth p] (map-cycle r depth p {}))
-  ([r depth p {:keys [x0 transient] :or {x0 0.9 transient 4000}}]
-   (let [r (double r) depth (long depth) p (long p)
-         start (double (peek (map-orbit r depth x0 transient 1)))]
-     (loop [x start it 0]
-       (let [[y m] (cycle-product r depth p x)
-             y (double y) m (double m)
-             dx (/ (- y x) (- m 1.0))
-             x' (- x dx)]
-         (cond
-           (not (Double/isFinite x')) nil
-           (< (Math/abs dx) (* 1e-14 (max 1.0 (Math/abs x'))))
-           (let [pts (vec (take p (iterate #(theory/gd-map r depth %) x')))
-                 half (quot p 2)]
-             {:points pts
-              :multiplier (double (second (cycle-product r depth p x')))
-              :minimal? (or (= p 1)
-                            (> (Math/abs (- (double (nth pts half)) x')) (* 1e-9 (max 1.0 (Math/abs x')))))})
-           (>= it 200) nil
-           :else (recur x' (inc it))))))))
-
 (defn- bisect
   "The root of a sign change of g on [lo hi] (g lo) > 0 > (g hi), to width tol."
   ^double [g ^double lo ^double hi ^double tol]
@@ -114,15 +61,13 @@
       (let [m (* 0.5 (+ lo hi))]
         (if (pos? (double (g m))) (recur m hi) (recur lo m))))))
 
-(declare zero-crisis)
-
 (def ^:private ^:const feigenbaum-delta 4.66920160910299)
 
 (defn doubling-points
   "The period-doubling points of the per-mode map at depth L as a map
   {:r2 .. :r4 .. :r8 .. ...} from dlnlab.theory/period-doubling-thresholds, plus
   :r-inf, the Feigenbaum extrapolation r_p + (r_p - r_(p/2)) / (delta - 1) of the
-  last two, and :zero-crisis (`zero-crisis`).
+  last two, and :zero-crisis (dlnlab.theory/gd-map-zero-crisis).
 
   Options: :count (5): r_2 .. r_32."
   ([depth] (doubling-points depth {}))
@@ -133,23 +78,7 @@
      (cond-> m
        (>= n 2) (assoc :r-inf (let [a (double (nth rs (- n 2))) b (double (peek rs))]
                                 (+ b (/ (- b a) (- feigenbaum-delta 1.0)))))
-       true (assoc :zero-crisis (zero-crisis depth))))))
-
-(defn zero-crisis
-  "The r at which the chaotic band of the per-mode map first reaches x = 0: the
-  critical point x_c (the local maximum of the map in (0, 1)) is mapped to
-  x_max = f(x_c), and the band [f(x_max), x_max] touches 0 when f(x_max) = 0.
-  Beyond it, for odd L an orbit that lands at x < 0 creeps to the marginal fixed
-  point 0 (the mode is lost: pi -> 0); for even L the band merges with its mirror
-  image (the map is odd). Found by bisection on [r_lo r_hi] = [2.7 6] to 1e-10.
-  Returns a double."
-  ^double [depth]
-  (let [depth (long depth)
-        xc (fn ^double [^double r]
-             ;; f' decreases through 0 on (0, 1) for r > 1: bisect f'(x) = 0
-             (bisect #(map-derivative r depth (double %)) 1e-9 1.0 1e-14))
-        h (fn [^double r] (theory/gd-map r depth (theory/gd-map r depth (xc r))))]
-    (bisect h 2.7 6.0 1e-10)))
+       true (assoc :zero-crisis (theory/gd-map-zero-crisis depth))))))
 
 ;; ---------------------------------------------------------------- experiments as data
 
@@ -193,7 +122,7 @@
   "One learning rate inside each interval of the theory's count (SCIENCE.md §6):
   0.85 * 2/S_1 (no mode), the geometric midpoints of [2/S_i, 2/S_(i+1)], and
   min(1.06 * 2/S_n, 0.93 r_c/S_1) above the last threshold, where r_c is the
-  map's `zero-crisis` (for odd L the top mode is lost beyond it; for even L the
+  map's zero crisis (dlnlab.theory/gd-map-zero-crisis) (for odd L the top mode is lost beyond it; for even L the
   band merely merges with its mirror image, and the cap is only a safe bound).
   Returns a vector of (count targets) + 1 doubles."
   [{:keys [depth targets]}]
@@ -202,7 +131,7 @@
     (vec (concat [(* 0.85 (double (first t)))]
                  (for [i (range (dec n))] (Math/sqrt (* (double (nth t i)) (double (nth t (inc (long i)))))))
                  [(min (* 1.06 (double (peek t)))
-                       (/ (* 0.93 (zero-crisis depth)) (sharpness depth (first targets))))]))))
+                       (/ (* 0.93 (theory/gd-map-zero-crisis depth)) (sharpness depth (first targets))))]))))
 
 ;; ---------------------------------------------------------------- measurements
 
@@ -313,7 +242,7 @@
   "How the late values xs (x of one mode, `fold`ed) of a network run at r compare
   with the per-mode map at r. When xs repeat with a period p <= 64
   (`exact-period`, tolerance 1e-7): the largest distance from a value to the
-  map's own p-cycle (`map-cycle` after 10^5 transient steps). Otherwise (chaos,
+  map's own p-cycle (dlnlab.theory/gd-map-cycle after 10^5 transient steps). Otherwise (chaos,
   or not yet settled): the Kolmogorov-Smirnov distance to 20000 values of a map
   orbit, the same distance for (count xs) values of a second map orbit (a control
   for the sample size), and the fraction of xs outside the orbit's band [min,
@@ -324,14 +253,14 @@
   (let [depth (long depth) r (double r)
         p (exact-period xs 64 1e-7)]
     (if p
-      (let [c (map-cycle r depth p {:transient 100000})
+      (let [c (theory/gd-map-cycle r depth p {:transient 100000})
             pts (map #(fold depth (double %)) (:points c))]
         {:r r :period p
          :max-distance (if c
                          (reduce max 0.0 (for [x xs] (reduce min (map #(Math/abs (- (double x) (double %))) pts))))
                          Double/NaN)})
-      (let [orbit (mapv #(fold depth (double %)) (map-orbit r depth 0.9 10000 20000))
-            control (mapv #(fold depth (double %)) (map-orbit r depth 0.7 10000 (count xs)))
+      (let [orbit (mapv #(fold depth (double %)) (theory/gd-map-orbit r depth 0.9 10000 20000))
+            control (mapv #(fold depth (double %)) (theory/gd-map-orbit r depth 0.7 10000 (count xs)))
             lo (- (double (reduce min orbit)) 1e-9) hi (+ (double (reduce max orbit)) 1e-9)]
         {:r r :period nil
          :ks (ks-distance xs orbit)
@@ -469,7 +398,7 @@
   "The same classification as `network-period` for the per-mode map iterated
   (:steps bif) times from (:x0 bif) (0.5)."
   [depth bif r]
-  (analysis/period (map-orbit r depth (:x0 bif 0.5) 0 (:steps bif)) (:period bif {})))
+  (analysis/period (theory/gd-map-orbit r depth (:x0 bif 0.5) 0 (:steps bif)) (:period bif {})))
 
 (defn- beyond?
   "True when a period (of `network-period`/`map-period`) is longer than p."
@@ -502,7 +431,7 @@
                                                                 :strengths [(* s (Math/pow x0 depth))]})
                              r))
         net (mapv first (remove nil? (get-in res [:trajectory :modes])))
-        mp (map #(* s (Math/pow (double %) depth)) (map-orbit r depth x0 0 (inc steps)))]
+        mp (map #(* s (Math/pow (double %) depth)) (theory/gd-map-orbit r depth x0 0 (inc steps)))]
     {:r r :steps steps :x0 x0
      :max-abs-diff-over-s (/ (double (reduce max 0.0 (map #(Math/abs (- (double %1) (double %2))) net mp))) s)}))
 
@@ -616,7 +545,7 @@
   [{:keys [depth targets]} ^long n]
   (let [t (thresholds depth targets)
         lo (* 0.75 (double (first t)))
-        hi (min (* 1.1 (double (peek t))) (/ (* 0.95 (zero-crisis depth)) (sharpness depth (first targets))))]
+        hi (min (* 1.1 (double (peek t))) (/ (* 0.95 (theory/gd-map-zero-crisis depth)) (sharpness depth (first targets))))]
     (mapv #(+ lo (* (- hi lo) (/ (double %) (dec n)))) (range n))))
 
 (defn- row-table
@@ -637,7 +566,7 @@
              (* 1.06 (double (second t)))]
         rows (count-sweep c lrs opts)]
     {:targets (:targets c) :depth 3 :thresholds t
-     :zero-crisis (zero-crisis 3)
+     :zero-crisis (theory/gd-map-zero-crisis 3)
      :rows (mapv (fn [row]
                    (assoc (select-keys row [:lr :r :predicted :measured :oscillating-modes :mode-periods :status])
                           :late-strengths (vec (map-indexed (fn [i xs]
@@ -685,7 +614,7 @@
         md (:map-diagram v)
         map-rows (vec (for [k (range (:points md))
                             :let [r (+ 1.8 (* (- crisis 1.8) (/ (double k) (dec (long (:points md))))))]]
-                        {:r r :xs (mapv #(fold depth (double %)) (map-orbit r depth 0.9 3000 (:keep md)))}))
+                        {:r r :xs (mapv #(fold depth (double %)) (theory/gd-map-orbit r depth 0.9 3000 (:keep md)))}))
         net-rows (vec (for [row sweep-rows
                             :when (= :completed (:status row))
                             [i xs] (map-indexed vector (:late-x row))]

@@ -15,31 +15,6 @@
 
 ;; ---------------------------------------------------------------- theory against independent routes
 
-(deftest l2-closed-forms
-  ;; L = 2: f(x) = x (1 + r/2) - (r/2) x^3. Its 2-cycle around 1 has x1 + x2 = p,
-  ;; x1 x2 = q with p^2 = 1 + 6/r, q = 2/r, and multiplier 9 - 2 (1 + r/2)^2, which
-  ;; is -1 at r = 2 (sqrt 5 - 1). The critical point x_c^2 = (2 + r)/(3r) maps to
-  ;; x_c (2 + r)/3, and that maps to 0 when (2 + r)^2 = 27: r = 3 sqrt 3 - 2.
-  (let [pd (eos/doubling-points 2 {:count 2})]
-    (is (< (Math/abs (- (double (:r4 pd)) (* 2.0 (- (Math/sqrt 5.0) 1.0)))) 1e-9)))
-  (is (< (Math/abs (- (eos/zero-crisis 2) (- (* 3.0 (Math/sqrt 3.0)) 2.0))) 1e-8))
-  (let [r 2.3
-        c (eos/map-cycle r 2 2)
-        p (Math/sqrt (+ 1.0 (/ 6.0 r)))
-        q (/ 2.0 r)
-        [x1 x2] (sort (:points c))
-        disc (Math/sqrt (- (* p p) (* 4.0 q)))]
-    (is (< (Math/abs (- (double x1) (* 0.5 (- p disc)))) 1e-10))
-    (is (< (Math/abs (- (double x2) (* 0.5 (+ p disc)))) 1e-10))
-    (is (< (Math/abs (- (double (:multiplier c)) (- 9.0 (* 2.0 (Math/pow (+ 1.0 (/ r 2.0)) 2))))) 1e-10))))
-
-(deftest map-derivative-vs-finite-differences
-  (doseq [L [2 3 4 5] r [1.5 2.7 3.3] x [0.3 0.9 1.2]]
-    (let [h 1e-6
-          x (double x)
-          fd (/ (- (theory/gd-map r L (+ x h)) (theory/gd-map r L (- x h))) (* 2 h))]
-      (is (< (Math/abs (- fd (eos/map-derivative r L x))) 1e-7) (str [L r x])))))
-
 (deftest thresholds-bracket-brute-force-periods
   ;; The Newton/multiplier route against plain iteration of the map: just below
   ;; each doubling point the orbit repeats with the old period, just above not.
@@ -48,7 +23,7 @@
       (doseq [[k p] [[:r4 2] [:r8 4]]]
         (let [r (double (get pd k))
               d (if (= p 2) 0.01 0.003)
-              period-at #(eos/exact-period (eos/map-orbit % L 0.9 200000 400) 64 1e-9)]
+              period-at #(eos/exact-period (theory/gd-map-orbit % L 0.9 200000 400) 64 1e-9)]
           (is (= p (period-at (- r d))) (str "L " L " below " k))
           (is (= (* 2 (long p)) (period-at (+ r d))) (str "L " L " above " k)))))))
 
@@ -130,7 +105,7 @@
         counts (plot/figure :eos-oscillating-modes {:depth depth :targets targets :rows rows})
         gap (plot/figure :eos-balance-gap {:depth depth :series [["GD" [[0.0 1e-2] [1.0 1e-5] [2.0 0.0]]]
                                                                  ["flow" [[0.0 1e-2] [2.0 1e-2]]]]})
-        map-rows (for [r [1.9 2.3 2.55]] {:r r :xs (eos/map-orbit r depth 0.9 2000 8)})
+        map-rows (for [r [1.9 2.3 2.55]] {:r r :xs (theory/gd-map-orbit r depth 0.9 2000 8)})
         bif (plot/figure :eos-bifurcation {:depth depth :map-rows map-rows
                                            :net-rows [{:r 2.3 :mode 0 :xs [0.8 1.1]} {:r 1.9 :mode 1 :xs [1.0]}]
                                            :pd pd})]
