@@ -11,7 +11,8 @@
      network is :mup with gamma0 replaced by gamma0 sqrt(D/N) and gets lazier as
      it widens (SCIENCE.md §1).
   2. depth: residual networks with branches scaled beta0/sqrt(L) (SCIENCE.md §1)
-     under :mup: the optimal eta settles and the loss curves converge as L grows.
+     under :mup: the optimal eta settles (judged on the seed average of the
+     per-seed optima) and the loss curves converge as L grows.
   3. data: one-pass SGD (fresh samples every step) against the same batch size
      on a fixed dataset (full-batch GD, or SGD in epochs): the test losses agree
      while data is fresh and split once it repeats.
@@ -912,11 +913,12 @@
        "regime than in the lazy one."))
 
 (def variants
-  "Options of each part per variant. :quick takes about 3 minutes on 2 cores
-  (10 under heavy load). :full adds width 2048, depth 64, four seeds for the
-  sweeps, and D = 128, N = 512, 4000 steps and gamma0 0.25 for the exponent:
-  about an hour on 2 cores, most of it width 2048 and depth 64, whose steps are
-  slowed by the whole-array copies of Blas/gemm (see examples/papers/transfer.md)."
+  "Options of each part per variant. :quick takes about a minute on 2 cores
+  (55 s measured, 13 s of it the depth sweep over eight seeds). :full adds
+  width 2048, four seeds for the width sweep, depth 64 for the depth sweep,
+  and D = 128, N = 512, 4000 steps and gamma0 0.25 for the exponent: estimated
+  at 15-20 minutes on 2 cores, not run as a whole (its depth part took 60 s;
+  see examples/papers/transfer.md)."
   {:quick {:width {:widths [64 128 256 512 1024] :seeds [1 2] :steps 60}
            :depth {:depths [1 2 4 8 16 32] :seeds [1 2 3 4 5 6 7 8] :steps 60}
            :data {:seeds [1 2] :steps 400}
