@@ -48,7 +48,13 @@
   (is (nil? (tr/level-window [0 1 2] [1.0 0.5 0.3] 0.5 0.1)))
   (is (close? 0.0 (tr/curve-distance [1.0 0.5] [1.0 0.5]) 0.0))
   (is (close? (Math/log 2.0) (tr/curve-distance [1.0 0.5] [2.0 0.25]) 1e-12))
-  (is (nil? (tr/curve-distance [1.0 Double/NaN] [1.0 1.0]))))
+  (is (nil? (tr/curve-distance [1.0 Double/NaN] [1.0 1.0])))
+  (testing "seed averages of optima on a log grid, in half-octaves"
+    (is (close? 2.0 (tr/geometric-mean-lr [1.0 2.0 4.0] [0 2]) 1e-12))
+    (is (nil? (tr/geometric-mean-lr [1.0 2.0] [0 nil])))
+    (is (close? 2.0 (tr/half-octave-spread [1.0 2.0 1.5]) 1e-12))
+    (is (close? 1.0 (tr/half-octave-spread [0.5 (Math/sqrt 0.5)]) 1e-12))
+    (is (nil? (tr/half-octave-spread [1.0 nil])))))
 
 (deftest isotropic-lazy-losses-closed-forms
   (testing "D = 2: each eigendirection decays as (1 - c lambda)^(2s)"
@@ -203,6 +209,32 @@
             far (fn [a b] (let [x (tr/curve-distance a b)] (or (nil? x) (> (double x) (* 3.0 (double d8))))))]
         (is (far c8 c16))
         (is (far c4 c16))))))
+
+(deftest residual-optimum-settles-with-depth
+  (let [d (part :depth)
+        s (:summary d)
+        half-octaves (fn [a b] (tr/half-octave-spread [a b]))]
+    (is (= [1 2] (:seeds d)))
+    (testing "per-seed grid optima are reported for every depth"
+      (is (= #{1 2} (set (keys (:best-index-by-seed s)))))
+      (is (every? #(= 3 (count %)) (vals (:best-index-by-seed s)))))
+    (testing "with 1/sqrt(L) branches the seed-geometric-mean optimum moves by at most one half-octave for L >= 8"
+      (is (every? some? (:geometric-mean-best-lr s)))
+      (is (<= (double (:deep-spread-half-octaves s)) 1.0))
+      (is (:optimum-settles? (get-in @report [:parts :depth :verdict]))))
+    (testing "contrast: unscaled branches (beta0 = sqrt L): the optimum falls by two half-octaves or more from L = 4 to 8, and no lr trains L = 16"
+      (let [u (tr/depth-transfer (assoc tr/reduced-depth :branch-scale :unscaled
+                                        :lrs (mapv #(Math/pow 2.0 (/ (double %) 2.0)) (range -12 3))))
+            [g4 g8 g16] (get-in u [:summary :geometric-mean-best-lr])]
+        (is (= :unscaled (:branch-scale u)))
+        (is (>= (double (half-octaves g4 g8)) 2.0))
+        (is (nil? g16))
+        (is (nil? (get-in u [:summary :deep-spread-half-octaves])) "the criterion cannot pass without an optimum at every depth")))))
+
+(deftest depth-transfer-rejects-unknown-branch-scales
+  (let [e (try (tr/depth-transfer {:branch-scale :none}) nil (catch clojure.lang.ExceptionInfo e e))]
+    (is (= [:branch-scale] (:path (ex-data e))))
+    (is (= :none (:value (ex-data e))))))
 
 (deftest one-pass-beats-repeated-data-once-data-repeat
   (let [dr (part :data)
