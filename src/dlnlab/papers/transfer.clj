@@ -745,7 +745,14 @@
         (map-indexed (fn [i L]
                        (let [row (first (filter #(and (= L (:depth %)) (= (first (:seeds d)) (:seed %))) (:runs d)))]
                          (line-layer (str "L = " L) i (map vector (:lrs d) (:scores row)))))
-                     (:depths d)))])
+                     (:depths d)))
+   (fig :depth-optimum "Residual networks: the best learning rate vs depth"
+        (str "seeds " (:seeds d) "; the claim is judged on the geometric mean for L >= " deep-from)
+        "depth L" true "best eta (grid argmin of the score)" true
+        [{:series "one seed" :color 1 :mark :point
+          :points (vec (for [r (:runs d) :when (:best-lr r)] [(:depth r) (:best-lr r)]))}
+         (assoc (line-layer "geometric mean over seeds" 0 (map vector (:depths d) (get-in d [:summary :geometric-mean-best-lr])))
+                :point? true)])])
 
 (defn- data-figures [dr]
   (let [seed (first (keys (:by-seed dr)))
