@@ -72,9 +72,15 @@
   "A fresh double array of length n from a double array or a seq of finite numbers."
   ^doubles [path v n]
   (let [n (long n)
-        ok-seq? (and (or (sequential? v) (instance? double-array-class v))
-                     (== n (long (count v)))
-                     (every? finite-number? v))]
+        ok-seq? (if (instance? double-array-class v)
+                  (let [^doubles a v]
+                    (and (== n (alength a))
+                         (loop [i 0] (cond (== i n) true
+                                           (Double/isFinite (aget a i)) (recur (inc i))
+                                           :else false))))
+                  (and (sequential? v)
+                       (== n (long (count v)))
+                       (every? finite-number? v)))]
     (when-not ok-seq?
       (fail path (if (instance? double-array-class v) (vec v) v)
             (str "double array or seq of " n " finite numbers")

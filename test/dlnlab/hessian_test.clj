@@ -369,6 +369,8 @@
                          [{:start [1 2 3]} [:start]]
                          [{:start [0 0 0 0 0]} [:start]]
                          [{:start [1 2 ##NaN 4 5]} [:start]]
+                         [{:start (double-array [1 2 ##Inf 4 5])} [:start]]
+                         [{:start (double-array 4 1.0)} [:start]]
                          [{:start "abcde"} [:start]]
                          [{:start [1 0 0 0 0] :warm [[1 0 0 0 0]]} [:warm]]
                          [{:warm [[1 0 0]]} [:warm 0]]
