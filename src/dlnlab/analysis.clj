@@ -144,9 +144,13 @@
 (defn- row-spacing
   "Median number of steps between consecutive recorded values of column k, or nil."
   [traj k]
-  (let [steps (mapv first (recorded traj k))
-        gaps (sort (map - (rest steps) steps))]
-    (when (seq gaps) (nth gaps (quot (count gaps) 2)))))
+  (let [steps (long-array (keep-indexed (fn [i v] (when (some? v) (nth (:step traj) i))) (get traj k)))
+        n (dec (alength steps))]
+    (when (pos? n)
+      (let [gaps (long-array n)]
+        (dotimes [i n] (aset gaps i (- (aget steps (inc i)) (aget steps i))))
+        (java.util.Arrays/sort gaps)
+        (aget gaps (quot n 2))))))
 
 (defn- last-recorded [traj k] (second (peek (recorded traj k))))
 
