@@ -923,9 +923,8 @@
   "Options of each part per variant. :quick takes about a minute on 2 cores
   (55 s measured, 13 s of it the depth sweep over eight seeds). :full adds
   width 2048, four seeds for the width sweep, depth 64 for the depth sweep,
-  and D = 128, N = 512, 4000 steps and gamma0 0.25 for the exponent: estimated
-  at 15-20 minutes on 2 cores, not run as a whole (its depth part took 60 s;
-  see examples/papers/transfer.md)."
+  and D = 128, N = 512, 4000 steps and gamma0 0.25 for the exponent: 6.5
+  minutes on 2 cores (see examples/papers/transfer.md)."
   {:quick {:width {:widths [64 128 256 512 1024] :seeds [1 2] :steps 60}
            :depth {:depths [1 2 4 8 16 32] :seeds [1 2 3 4 5 6 7 8] :steps 60}
            :data {:seeds [1 2] :steps 400}
