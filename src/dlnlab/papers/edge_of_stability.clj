@@ -526,7 +526,7 @@
   rates and the onset of misalignment (20000 steps, to 1e-4 in lr); the map's
   period-doubling points to r_32 and its zero crisis; the network's r_4 and r_8
   by bisection on 20000-step runs to 2e-4 in r.
-  :full (a few minutes): the same for L = 2, 3 and 4 with 60 sweep points of
+  :full (about a minute on 2 cores): the same for L = 2, 3 and 4 with 60 sweep points of
   20000 steps, 40000-step bisections for r_4, r_8 and r_16 to 5e-5, and three
   random-basis seeds."
   {:quick {:depths [3] :sweep-points 30 :steps 6000 :keep 32 :compare 512 :random-seeds [7]
