@@ -2,6 +2,7 @@
   "Helpers the benchmarks share: medians, timing, the PyTorch peer's process and
   the BLAS shim that lets it run on dlnlab's own OpenBLAS, and the machine's load."
   (:require [clojure.java.io :as io]
+            [clojure.java.shell :as shell]
             [clojure.string :as str])
   (:import [dlnlab.kernel Blas]
            [java.io File]
@@ -39,6 +40,38 @@
     shim))
 
 (defn log [& xs] (binding [*out* *err*] (apply println xs) (flush)))
+
+(def ^:private peer-packages
+  "Debian package of each Python module a peer imports."
+  {"torch" "python3-torch" "numpy" "python3-numpy"})
+
+(defn- importable? [module]
+  (try (zero? (long (:exit (shell/sh "/usr/bin/python3" "-c" (str "import " module)))))
+       (catch java.io.IOException _ false)))
+
+(defn ensure-peer!
+  "Makes the Python modules a peer needs (\"torch\", \"numpy\") importable by
+  /usr/bin/python3: installs the missing ones' Debian packages with apt-get when
+  running as root (or through sudo), as the launcher does for Leiningen. Throws
+  ex-info naming the packages when they are missing and cannot be installed."
+  [& modules]
+  (let [missing (remove importable? modules)]
+    (when (seq missing)
+      (let [pkgs (mapv peer-packages missing)
+            root? (= "0" (str/trim (:out (shell/sh "id" "-u"))))
+            cmd (cond root? ["apt-get"]
+                      (zero? (long (:exit (shell/sh "sh" "-c" "command -v sudo")))) ["sudo" "apt-get"])]
+        (when cmd
+          (log "bench: installing the peer's" (str/join ", " pkgs) "(apt-get install)...")
+          (let [env (assoc (into {} (System/getenv)) "DEBIAN_FRONTEND" "noninteractive")]
+            (apply shell/sh (concat cmd ["update" "-q"] [:env env]))
+            (apply shell/sh (concat cmd ["install" "-y" "-q"] pkgs [:env env]))))
+        (let [still (remove importable? missing)]
+          (when (seq still)
+            (throw (ex-info (str "The benchmark's peer needs the Python modules " (str/join ", " still)
+                                 " for /usr/bin/python3; install " (str/join " " (map peer-packages still))
+                                 " (apt-get install) and run it again.")
+                            {:path [:peer] :value (vec still) :allowed (vec (keys peer-packages))}))))))))
 
 (defn stop-peer [{:keys [^Process process ^java.io.Writer in]}]
   (when process

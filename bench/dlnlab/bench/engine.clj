@@ -19,7 +19,7 @@
 
   Run: lein run -m dlnlab.bench.engine [--quick]. Prints a Markdown report and
   writes it to bench/out/engine.md. --quick uses fewer samples (a smoke test)."
-  (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log stop-peer delete-tree! proc-lines load-average]]
+  (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log stop-peer delete-tree! proc-lines load-average ensure-peer!]]
             [clojure.java.io :as io]
             [clojure.string :as str]
             [dlnlab.hessian :as hessian])
@@ -407,6 +407,7 @@
   "Runs the benchmark and prints the report; writes it to bench/out/engine.md.
   Argument --quick: fewer samples and shorter warm-up (a smoke run)."
   [& args]
+  (ensure-peer! "torch")
   (let [quick? (some #{"--quick"} args)
         widths [16 64 256]
         seed 20260101

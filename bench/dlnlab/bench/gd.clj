@@ -37,7 +37,7 @@
 
   Run: lein run -m dlnlab.bench.gd [--quick]. Prints a Markdown report and writes
   it to bench/out/gd.md."
-  (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log stop-peer delete-tree! proc-lines load-average]]
+  (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log stop-peer delete-tree! proc-lines load-average ensure-peer!]]
             [clojure.edn :as edn]
             [clojure.java.io :as io]
             [clojure.string :as str]
@@ -474,6 +474,7 @@
   Arguments: --quick fewer samples (a smoke run); --agreement-only stop after
   the agreement check (nothing written)."
   [& args]
+  (ensure-peer! "torch")
   (let [quick? (some #{"--quick"} args)
         agreement-only? (some #{"--agreement-only"} args)
         opts (if quick? {:samples 2 :min-samples 1 :budget-s 2.0} {:samples 9 :min-samples 3 :budget-s 12.0})

@@ -10,7 +10,8 @@
   Run: lein run -m dlnlab.bench.sde [paths modes steps depth rounds]
   (defaults 10000 10 1000 3 5)."
   (:require [clojure.java.shell :as shell]
-            [clojure.string :as str])
+            [clojure.string :as str]
+            [dlnlab.bench.common :refer [ensure-peer!]])
   (:import [dlnlab.kernel Sde]
            [java.lang.management ManagementFactory]))
 
@@ -70,6 +71,7 @@
 (defn -main
   "Prints a table of medians (mode-steps/s) for numpy and our kernel with 1 and 2 threads, and the ratios."
   [& args]
+  (ensure-peer! "numpy")
   (let [[paths modes steps depth rounds] (map #(Long/parseLong %) (concat args (drop (count args) ["10000" "10" "1000" "3" "5"])))
         work (* (double paths) (double modes) (double steps))]
     ;; JIT warm-up of the kernel on a smaller problem.
