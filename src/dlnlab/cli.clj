@@ -52,9 +52,9 @@ Commands:
       :seeds :derived|:shared} in parallel (N jobs, default: the number of
       cores). Writes DIR/sweep.edn, DIR/runs/<index>-<point>/result.edn and
       trajectory.csv (and the run's figures) as each point finishes, then
-      DIR/summary.csv and the sweep's figures (loss, bifurcation, loss-vs-lr;
-      learning-time-sweep and stationary-sweep for :sde experiments; as they
-      apply). Rerunning into the same DIR skips the points already done.
+      DIR/summary.csv and the sweep's figures as they apply (loss,
+      bifurcation, loss-vs-lr, sharpness-vs-lr, shares-vs-lr; for :sde
+      experiments learning-time-sweep and stationary-sweep). Rerunning into the same DIR skips the points already done.
   plot RESULT.edn|DIR [--figure NAME] [--out FILE.svg|FILE.png|DIR]
       Draw figures from results already written: RESULT.edn (a run's result),
       a run directory (holding result.edn) or a sweep directory (holding
@@ -63,8 +63,9 @@ Commands:
       that one figure to --out (SVG or PNG by the extension; default
       <input dir>/<NAME>.svg). NAME for a run: loss, sharpness, modes,
       pathway-shares, balance-gap; for a sweep: loss, modes, bifurcation,
-      loss-vs-lr, learning-time-sweep, stationary-sweep; for an :sde run:
-      sde-ensemble, stationary, learning-times.
+      loss-vs-lr, sharpness-vs-lr, shares-vs-lr, learning-time-sweep,
+      stationary-sweep; for an :sde run: sde-ensemble, stationary,
+      learning-times.
   reproduce NAME [--out DIR] [--full] [--jobs N] [--no-plots]
       Reproduce a source paper's headline result with the theory beside it:
       NAME is multipathway, edge-of-stability, transfer or saddle-to-saddle

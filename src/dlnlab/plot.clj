@@ -17,7 +17,8 @@
   Modes and layers are numbered from 1 in labels (mode 1 has the largest target
   singular value s_1), as in papers."
   (:require [clojure.java.io :as io]
-            [clojure.string :as str])
+            [clojure.string :as str]
+            [dlnlab.theory :as theory])
   (:import [de.erichseifert.vectorgraphics2d Document Processor Processors VectorGraphics2D]
            [de.erichseifert.vectorgraphics2d.util PageSize]
            [java.awt BasicStroke Color Font Graphics2D RenderingHints]
@@ -172,7 +173,7 @@
         exp (:experiment result)
         lr (get-in exp [:optimizer :lr])
         mult (or (:lr-multiplier a) (get-in result [:meta :lr-multiplier])
-                 (when (#{nil :standard} (get-in exp [:model :parameterization])) 1.0))]
+                 (when (contains? #{nil :standard} (get-in exp [:model :parameterization])) 1.0))]
     (cond
       (positive? (:lr a)) (double (:lr a))
       (positive? (:stability-threshold a)) (/ 2.0 (double (:stability-threshold a)))
@@ -626,7 +627,7 @@
         model (:model exp)
         s (nth (mode-targets r) i nil)
         depth (:depth model)]
-    (when (and (= :chain (:kind model)) (#{nil :standard} (:parameterization model))
+    (when (and (= :chain (:kind model)) (contains? #{nil :standard} (:parameterization model))
                (= :matrix-factorization (get-in exp [:task :kind])) (= :gd (get-in exp [:optimizer :kind]))
                (positive? s) (integer? depth) (pos? (long depth)))
       (let [L (double depth)]
@@ -703,6 +704,119 @@
      :x {:title (if (= kind :raw) "learning rate (base lr)" "learning rate η (effective)") :log? (get opts :log-x true)}
      :y {:title "final training loss" :log? (get opts :log-y true)}
      :panels [{:title nil :layers layers}]}))
+
+;; ---------------------------------------------------------------- late values against the learning rate
+
+(defn- late-values
+  "The recorded values of column k in the last fifth of run r's recorded rows (at
+  least the last one)."
+  [r k]
+  (let [vs (mapv second (recorded (:trajectory r) :step k))
+        n (count vs)]
+    (subvec vs (min (max 0 (dec n)) (quot (* 4 n) 5)))))
+
+(defn- lr-series
+  "The runs of a learning-rate sweep grouped by their other grid coordinates, in
+  label order: [[label-or-nil [run ...]] ...], runs sorted by lr."
+  [rs kind]
+  (let [groups (group-by #(other-coordinates % [:optimizer :lr]) rs)]
+    (vec (for [g (sort-by str (keys groups))]
+           [g (sort-by #(double (sweep-lr % kind)) (get groups g))]))))
+
+(defn- lr-kind
+  "The lr on x: :effective when every run has one (opts :lr overrides), else :raw."
+  [rs opts]
+  (or (:lr opts) (if (every? effective-lr rs) :effective :raw)))
+
+(defn- lr-axis [kind]
+  {:title (if (= kind :raw) "learning rate (base lr)" "learning rate η (effective)") :log? true})
+
+(defmethod build-figure :sharpness-vs-lr [_ data opts]
+  (let [rs (filterv #(seq (late-values % :sharpness)) (runs data))
+        kind (lr-kind rs opts)
+        rs (filterv #(sweep-lr % kind) rs)
+        _ (when (< (count (distinct (map #(sweep-lr % kind) rs))) 2)
+            (fail! "Sharpness vs learning rate needs a sweep over two or more learning rates that recorded :sharpness."
+                   [] (count rs) "runs at two or more learning rates with :sharpness recorded"))
+        lrs (map #(double (sweep-lr % kind)) rs)
+        lo (* 0.9 (double (reduce min lrs))) hi (* 1.1 (double (reduce max lrs)))
+        mean (fn [xs] (/ (double (reduce + (map double xs))) (count xs)))
+        top (* 1.25 (double (reduce max (mapcat #(late-values % :sharpness) rs))))
+        layers (vec (mapcat (fn [i [label group]]
+                              [{:mark :band :series (str (when label (str label ": ")) "late range") :color i
+                                :points (vec (for [r group :let [v (late-values r :sharpness)]]
+                                               [(sweep-lr r kind) (reduce min v) (reduce max v)]))}
+                               {:mark :line :point? true :series (str (when label (str label ": ")) "late mean") :color i
+                                :points (vec (for [r group] [(sweep-lr r kind) (mean (late-values r :sharpness))]))}])
+                            (range) (lr-series rs kind)))]
+    {:name :sharpness-vs-lr
+     :title "Sharpness late in training vs learning rate"
+     :subtitle (str "mean and range over the last fifth of each run's sharpness records; " (count rs) " runs"
+                    (when (= kind :effective) "; at the edge of stability it sits at 2/η"))
+     :x (lr-axis kind)
+     :y {:title "sharpness λ_max(Hessian)" :log? (get opts :log-y :auto)}
+     :panels [{:title nil
+               :layers (cond-> layers
+                         (= kind :effective)
+                         (conj {:mark :line :series "2/η" :color rule-color :dash [6 4]
+                                :points (vec (for [k (range 101)
+                                                   :let [lr (* lo (Math/pow (/ hi lo) (/ (double k) 100.0)))]
+                                                   :when (<= (/ 2.0 lr) top)]
+                                               [lr (/ 2.0 lr)]))}))}]}))
+
+(defn- rebalancing-window
+  "[2/S_single 2/S_split] for mode i of a GD run of a standard :multi-pathway model
+  on a :matrix-factorization task (SCIENCE.md §5 [MP]), or nil."
+  [r ^long i]
+  (let [exp (:experiment r)
+        model (:model exp)
+        s (nth (mode-targets r) i nil)]
+    (when (and (= :multi-pathway (:kind model)) (contains? #{nil :standard} (:parameterization model))
+               (= :matrix-factorization (get-in exp [:task :kind])) (= :gd (get-in exp [:optimizer :kind]))
+               (positive? s) (integer? (:depth model)) (integer? (:pathways model)))
+      ((juxt :lr-min :lr-max) (theory/rebalancing-window (double s) (:pathways model) (:depth model))))))
+
+(defmethod build-figure :shares-vs-lr [_ data opts]
+  (let [final-shares (fn [r] (last-recorded (:trajectory r) :pathway-shares))
+        rs (filterv #(some (fn [m] (and m (> (count m) 1))) (final-shares %)) (runs data))
+        kind (lr-kind rs opts)
+        rs (filterv #(sweep-lr % kind) rs)
+        _ (when (< (count (distinct (map #(sweep-lr % kind) rs))) 2)
+            (fail! "Pathway shares vs learning rate needs a sweep over two or more learning rates of multi-pathway runs that recorded :pathway-shares."
+                   [] (count rs) "runs at two or more learning rates with :pathway-shares of two or more pathways"))
+        ;; modes whose shares are defined (a mode with target 0 has none)
+        modes (filterv (fn [m] (some #(some? (nth (final-shares %) m nil)) rs))
+                       (range (reduce max (map #(count (final-shares %)) rs))))
+        ks (distinct (keep #(get-in % [:experiment :model :pathways]) rs))
+        lrs (map #(double (sweep-lr % kind)) rs)
+        in-range (fn [x] (when (<= (double (reduce min lrs)) (double x) (double (reduce max lrs))) x))
+        ;; the window edges of each mode, when all runs agree on them (nil outside the swept lrs)
+        windows (when (= kind :effective)
+                  (let [ws (mapv (fn [m] (distinct (map #(rebalancing-window % m) rs))) modes)]
+                    (when (every? #(and (= 1 (count %)) (first %)) ws)
+                      (mapv #(mapv in-range (first %)) ws))))
+        series (lr-series rs kind)
+        largest (fn [r ^long m] (when-let [sh (nth (final-shares r) m nil)] (reduce max (map double sh))))]
+    {:name :shares-vs-lr
+     :title "Largest pathway share at the end vs learning rate"
+     :subtitle (str "1 = winner takes all"
+                    (when (= 1 (count ks)) (str ", " (fmt (/ 1.0 (double (first ks)))) " = equal split"))
+                    (when windows "; dashed: the re-balancing window (SCIENCE.md §5)"))
+     :x (lr-axis kind)
+     :y {:title "largest share of the mode" :log? false}
+     :panels (vec (for [[j m] (map-indexed vector modes)]
+                    {:title (str "mode " (inc (long m)))
+                     :layers (cond-> (vec (map-indexed (fn [i [label group]]
+                                                         {:mark :line :point? true :series (or label "largest share") :color i
+                                                          :points (vec (for [r group :let [v (largest r m)] :when v]
+                                                                         [(sweep-lr r kind) v]))})
+                                                       series))
+                               (= 1 (count ks))
+                               (conj {:mark :rule :series "equal split 1/K" :color rule-color :dash [2 3]
+                                      :y (/ 1.0 (double (first ks)))})
+                               windows
+                               (into [{:mark :x-rule :series "2/S_single" :color "#e45756" :dash [6 4] :x (first (windows j))}
+                                      {:mark :x-rule :series "2/S_split" :color "#54a24b" :dash [6 4] :x (second (windows j))}]))}))}))
 
 ;; ---------------------------------------------------------------- SDE figures
 
@@ -974,6 +1088,13 @@
                 :options {:lr ":raw (default: the base lr, which muP transfers across widths) or :effective"
                           :width-fn "fn of a result giving its series key (default: the model's hidden width)"
                           :log-x "true" :log-y "true"}}
+   :sharpness-vs-lr {:inputs #{:sweep} :data "a sweep over the learning rate whose runs recorded :sharpness"
+                     :options {:lr ":effective (default when every run has one, with the 2/η curve) or :raw"
+                               :log-y ":auto (default)"
+                               :note "the mean and range of the last fifth of each run's sharpness records; other grid coordinates make series"}}
+   :shares-vs-lr {:inputs #{:sweep} :data "a sweep over the learning rate of multi-pathway runs that recorded :pathway-shares"
+                  :options {:lr ":effective (default when every run has one) or :raw"
+                            :note "one panel per mode: the largest pathway share at the end; for GD of a standard :multi-pathway model on :matrix-factorization, dashed lines at 2/S_single and 2/S_split (SCIENCE.md §5)"}}
    :sde-ensemble {:inputs #{:ensemble} :data "{:time [...] :mean [[per mode] per time] :std [...] :quantiles {q [[per mode] per time]}}, or the result of an :sde experiment"
                   :options {:quantiles "[lo hi] keys of :quantiles for the band (default: the lowest and highest)"
                             :targets "[s_i ...] dashed lines (default: an :sde result's targets)" :log-y "false"}}
@@ -992,7 +1113,7 @@
   "Every name in `figure-catalog`, in the order figures are listed (run, sweep,
   then SDE figures)."
   [:loss :sharpness :modes :pathway-shares :balance-gap :bifurcation :loss-vs-lr
-   :sde-ensemble :stationary :learning-times :learning-time-sweep :stationary-sweep])
+   :sharpness-vs-lr :shares-vs-lr :sde-ensemble :stationary :learning-times :learning-time-sweep :stationary-sweep])
 
 ;; ---------------------------------------------------------------- Vega-Lite
 
@@ -1600,7 +1721,8 @@
   :sharpness, :modes, :pathway-shares (two or more pathways) and :balance-gap,
   each when its metric was recorded; for a sweep :loss and :modes (up to 12
   runs, when recorded), :bifurcation and :loss-vs-lr (two or more learning
-  rates); for a sweep of :sde experiments :learning-time-sweep and
+  rates), :sharpness-vs-lr and :shares-vs-lr (two or more learning rates, when
+  :sharpness or multi-pathway :pathway-shares were recorded); for a sweep of :sde experiments :learning-time-sweep and
   :stationary-sweep (label noise > 0), when a numeric grid coordinate varies;
   for an SDE ensemble
   :sde-ensemble and :learning-times (when it has :learned-time); for the result
@@ -1639,7 +1761,11 @@
       (cond-> []
         (and (seq rs) (<= (count rs) 12) (some #(any-recorded? % :loss) rs)) (conj :loss)
         (and (seq rs) (<= (count rs) 12) (some #(any-recorded? % :modes) rs)) (conj :modes)
-        (>= (count lrs) 2) (conj :bifurcation :loss-vs-lr)))
+        (>= (count lrs) 2) (conj :bifurcation :loss-vs-lr)
+        (and (>= (count lrs) 2) (some #(any-recorded? % :sharpness) rs)) (conj :sharpness-vs-lr)
+        (and (>= (count lrs) 2)
+             (some #(some (fn [m] (and m (> (count m) 1))) (last-recorded (:trajectory %) :pathway-shares)) rs))
+        (conj :shares-vs-lr)))
 
     :else []))
 

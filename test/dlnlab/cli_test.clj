@@ -407,6 +407,29 @@
     (is (> (moved :ntk 16) (moved :ntk 64) (moved :ntk 256)) "NTK: the weights move less as the width grows")
     (is (> (moved :ntk 16) (* 3 (moved :ntk 256))) "about like 1/sqrt(N): a factor 4 from width 16 to 256")))
 
+(deftest example-multi-pathway-lr-sweep
+  ;; [MP], SCIENCE.md §5: below 2/S_single = 2/3 the lopsided split of mode 1
+  ;; stays; inside the window (2/3, 0.840) GD leaves it for a flatter split whose
+  ;; sharpness L sum_k pi_k^(2-2/L) is just below 2/lr
+  (let [sweep (-> (dio/read-edn-file "examples/multi-pathway-lr-sweep.edn")
+                  (assoc-in [:grid [:optimizer :lr]] [0.5 0.8]))
+        out (path "mplr")
+        {:keys [code err]} (cli "sweep" (write-file "mplr.edn" sweep) "--out" out "--jobs" "2")
+        result (fn [i lr] (dio/read-edn-file (io/file out "runs" (str (format "%03d" i) "-lr=" lr) "result.edn")))
+        shares (fn [r] (first (peek (get-in r [:trajectory :pathway-shares]))))
+        late-sharpness (fn [r] (let [v (filterv some? (get-in r [:trajectory :sharpness]))] (peek v)))
+        ;; the sharpness of mode 1 (target 1) split with these shares over balanced pathways of depth 3
+        split-sharpness (fn [sh] (* 3.0 (reduce + (map #(Math/pow (double %) (/ 4.0 3.0)) sh))))
+        lo (result 0 0.5) hi (result 1 0.8)]
+    (is (= 0 code) err)
+    (is (> (double (reduce max (shares lo))) 0.95) "below the window: winner takes (nearly) all")
+    (is (< (double (reduce max (shares hi))) 0.8) "inside the window: re-balanced")
+    (doseq [r [lo hi]]
+      (is (< (Math/abs (- (/ (double (late-sharpness r)) (split-sharpness (shares r))) 1.0)) 0.01)
+          "the measured sharpness is the split's"))
+    (is (< 0.97 (/ (double (late-sharpness hi)) 2.5) 1.0) "just below 2/lr")
+    (is (every? #(.exists (io/file out %)) ["shares-vs-lr.svg" "sharpness-vs-lr.svg"]))))
+
 (deftest example-sde-batch-size
   ;; [SDE], SCIENCE.md §7: SGD's noise scales as 1/B, so the stationary variance
   ;; of each mode around its target falls like 1/B; the sweep draws it against B
@@ -491,8 +514,8 @@
         runs (io/file out "runs")
         results (mapv #(dio/read-edn-file (io/file runs % "result.edn")) (sort (.list runs)))]
     (is (= 0 code) err)
-    (is (= #{"loss.svg" "modes.svg" "bifurcation.svg" "loss-vs-lr.svg"} (expected-svgs results))
-        "two learning rates: bifurcation and loss vs lr apply")
+    (is (= #{"loss.svg" "modes.svg" "bifurcation.svg" "loss-vs-lr.svg" "sharpness-vs-lr.svg"} (expected-svgs results))
+        "two learning rates with sharpness recorded: bifurcation, loss and sharpness vs lr apply")
     (is (= (expected-svgs results) (svg-files out)) "the sweep's figures in its directory")
     (is (re-find #"Bifurcation diagram" (svg-title (io/file out "bifurcation.svg"))))
     (doseq [d (.list runs)]

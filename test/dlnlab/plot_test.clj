@@ -115,6 +115,26 @@
                                                   :gibbs-variance (* 0.9 (/ (* sigma sigma s) b))}}))}
           :sweep {:point {[:sde :label-noise] sigma [:sde :batch-size] b}}})))
 
+(defn- synthetic-mp-sweep
+  "GD runs of a 2-pathway depth-3 network on targets 1 and 0.3 at five learning
+  rates: mode 1's largest share 0.95 below 2/3 and falling linearly to 0.55 at
+  0.85; the sharpness settles at 3 below 2/3 and at 2/lr above it, with a
+  period-2 wobble of +-0.1 in its last records."
+  []
+  (vec (for [lr [0.5 0.6 0.7 0.8 0.85]
+             :let [lr (double lr)
+                   share (if (< lr (/ 2.0 3.0)) 0.95 (- 0.95 (* 0.4 (/ (- lr 0.7) 0.15))))
+                   level (min 3.0 (/ 2.0 lr))
+                   n 50]]
+         {:experiment {:model {:kind :multi-pathway :pathways 2 :depth 3 :width 4}
+                       :task {:kind :matrix-factorization :singular-values [1.0 0.3] :dims [4 4]}
+                       :optimizer {:kind :gd :lr lr}}
+          :status :completed
+          :trajectory {:step (vec (range n))
+                       :sharpness (vec (for [k (range n)] (+ level (if (even? k) 0.1 -0.1))))
+                       :pathway-shares (vec (repeat n [[share (- 1.0 share)] [0.97 0.03] nil nil]))}
+          :sweep {:point {[:optimizer :lr] lr}}})))
+
 (defn- gaussian-samples
   "n deterministic samples of N(mu, sd^2) by the Box-Muller transform of a Weyl sequence."
   [^long n ^double mu ^double sd]
@@ -157,6 +177,8 @@
      ["sde-ensemble" (plot/figure :sde-ensemble ens {:targets [2.0 0.5]})]
      ["stationary" (plot/figure :stationary (gaussian-samples 2000 1.0 0.1) {:density (gaussian-density 1.0 0.1)})]
      ["learning-times" (plot/figure :learning-times ens)]
+     ["sharpness-vs-lr" (plot/figure :sharpness-vs-lr (synthetic-mp-sweep))]
+     ["shares-vs-lr" (plot/figure :shares-vs-lr (synthetic-mp-sweep))]
      ["learning-time-sweep" (plot/figure :learning-time-sweep (synthetic-sde-sweep))]
      ["stationary-sweep" (plot/figure :stationary-sweep (synthetic-sde-sweep))]]))
 
@@ -168,6 +190,8 @@
   (let [run (synthetic-run {:lr 0.05})]
     (testing "standard parameterization: the experiment's lr times 1"
       (is (== 0.05 (plot/effective-lr run)))
+      (is (== 0.05 (plot/effective-lr (update-in run [:experiment :model] dissoc :parameterization)))
+          "a hand-written result without :parameterization is standard too")
       (is (== (/ 2.0 0.05) (plot/stability-threshold run))))
     (testing "an analysis lr wins over everything else"
       (is (== 0.2 (plot/effective-lr (assoc-in run [:analysis :lr] 0.2)))))
@@ -436,7 +460,7 @@
         "one pathway: shares are all 1, not plotted")
     (is (= [:loss :modes :pathway-shares :balance-gap]
            (plot/standard-figure-names (assoc-in run [:trajectory :sharpness] (vec (repeat 201 nil))))))
-    (is (= [:loss :modes :bifurcation :loss-vs-lr] (plot/standard-figure-names (synthetic-sweep))))
+    (is (= [:loss :modes :bifurcation :loss-vs-lr :sharpness-vs-lr] (plot/standard-figure-names (synthetic-sweep))))
     (is (= [:sde-ensemble :learning-times] (plot/standard-figure-names (synthetic-ensemble))))
     (is (= [:sde-ensemble] (plot/standard-figure-names (dissoc (synthetic-ensemble) :learned-time))))
     (is (= #{:loss :sharpness :modes :pathway-shares :balance-gap} (set (keys (plot/standard-figures run)))))
@@ -611,7 +635,7 @@
       (is (re-find #"Sharpness vs step" (slurp (first (:sharpness again)))))
       (is (thrown-with-msg? clojure.lang.ExceptionInfo #":formats" (plot/write-figures! run (str dir) {:formats [:pdf]}))))
     (testing "a sweep and an ensemble"
-      (is (= [:bifurcation :loss :loss-vs-lr :modes] (keys (plot/write-figures! (synthetic-sweep) (str (io/file dir "sweep"))))))
+      (is (= [:bifurcation :loss :loss-vs-lr :modes :sharpness-vs-lr] (keys (plot/write-figures! (synthetic-sweep) (str (io/file dir "sweep"))))))
       (is (= [:learning-times :sde-ensemble] (keys (plot/write-figures! (synthetic-ensemble) (str (io/file dir "sde")))))))))
 
 (deftest duplicate-run-labels-are-made-distinct
@@ -663,3 +687,30 @@
           e (try (plot/figure :learning-time-sweep rs) nil (catch clojure.lang.ExceptionInfo e e))]
       (is (some? e))
       (is (re-find #"numeric grid coordinate" (str (ex-message e)))))))
+
+;; ---------------------------------------------------------------- learning-rate sweeps of multi-pathway runs
+
+(deftest lr-sweep-figures-show-late-sharpness-and-shares-with-the-window
+  (let [rs (synthetic-mp-sweep)
+        sh (plot/figure :sharpness-vs-lr rs)
+        sv (plot/figure :shares-vs-lr rs)
+        layer-of (fn [fig panel series] (first (filter #(= series (:series %)) (:layers (nth (:panels fig) panel)))))]
+    (is (= [:sharpness-vs-lr :shares-vs-lr] (filterv #{:sharpness-vs-lr :shares-vs-lr} (plot/standard-figure-names rs))))
+    (testing "late mean and range of the sharpness: the last fifth of the records"
+      (is (= [[0.5 3.0] [0.6 3.0]] (take 2 (mapv (fn [[x y]] [x (/ (Math/round (* 1e9 (double y))) 1e9)])
+                                                  (:points (layer-of sh 0 "late mean"))))))
+      (is (= [0.8 (- 2.5 0.1) (+ 2.5 0.1)] (mapv #(/ (Math/round (* 1e9 (double %))) 1e9)
+                                                 (nth (:points (layer-of sh 0 "late range")) 3)))))
+    (testing "the 2/η curve, cut where it leaves the data's range"
+      (let [curve (:points (layer-of sh 0 "2/η"))]
+        (is (every? (fn [[x y]] (< (Math/abs (- (* (double x) (double y)) 2.0)) 1e-12)) curve))
+        (is (<= (reduce max (map second curve)) (* 1.25 3.1)))))
+    (testing "shares: one panel per mode with shares (modes 3 and 4 have none)"
+      (is (= ["mode 1" "mode 2"] (mapv :title (:panels sv))))
+      (is (= [0.95 0.95 0.95 0.683333333333 0.55]
+             (mapv #(/ (Math/round (* 1e12 (double (second %)))) 1e12) (:points (layer-of sv 0 "largest share")))))
+      (is (== 0.5 (:y (layer-of sv 0 "equal split 1/K")))))
+    (testing "the window of mode 1: 2/S_single = 2/3 and 2/S_split = 2/(3 2^(-1/3)); mode 2's (3.3, 4.2) is off the swept range"
+      (is (< (Math/abs (- (/ 2.0 3.0) (double (:x (layer-of sv 0 "2/S_single"))))) 1e-12))
+      (is (< (Math/abs (- (/ 2.0 (* 3.0 (Math/pow 2.0 (/ -1.0 3.0)))) (double (:x (layer-of sv 0 "2/S_split"))))) 1e-12))
+      (is (nil? (:x (layer-of sv 1 "2/S_single")))))))
