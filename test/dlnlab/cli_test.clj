@@ -385,7 +385,7 @@
         (is (> (double (first loss)) (* 0.95 (+ floor (/ (reduce + (map #(* % %) sv)) 2.0)))) "starts on the first plateau")))
     (is (< (Math/abs (- (double (get-in r [:final :loss])) floor)) (* 0.1 floor)) "ends at the noise floor")))
 
-(deftest ^:slow example-mup-vs-ntk
+(deftest example-mup-vs-ntk
   ;; [BP], SCIENCE.md §1: under muP the learning time of a mode does not drift
   ;; with width and the first layer moves by a width-independent fraction;
   ;; under NTK learning slows and the weights move less as the width grows
