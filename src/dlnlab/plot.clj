@@ -1791,6 +1791,16 @@
   ([data opts]
    (into (sorted-map) (map (fn [[nm fig]] [nm (vega-lite fig opts)])) (standard-figure-data data opts))))
 
+(defn- image-formats
+  "The image formats of opts' :formats ([:svg]); throws ex-info for one that is
+  neither :svg nor :png."
+  [opts]
+  (let [formats (or (:formats opts) [:svg])]
+    (doseq [f formats]
+      (when-not (#{:svg :png} f)
+        (fail! (str "Option :formats has " (pr-str f) "; allowed are :svg and :png.") [:formats] f #{:svg :png})))
+    formats))
+
 (defn write-figures!
   "Writes the standard figures of data (a result, a sweep vector or an SDE
   ensemble) into dir as <name>.svg, and <name>.png when :png is among :formats,
@@ -1799,10 +1809,7 @@
   Returns {name [path ...]}. Throws ex-info when a file cannot be written."
   ([data dir] (write-figures! data dir {}))
   ([data dir opts]
-   (let [formats (or (:formats opts) [:svg])]
-     (doseq [f formats]
-       (when-not (#{:svg :png} f)
-         (fail! (str "Option :formats has " (pr-str f) "; allowed are :svg and :png.") [:formats] f #{:svg :png})))
+   (let [formats (image-formats opts)]
      (into (sorted-map)
            (for [[nm fig] (standard-figure-data data opts)]
              [nm (mapv (fn [f] (render! fig (str (io/file dir (str (name nm) "." (name f)))) opts)) formats)])))))
@@ -1815,10 +1822,7 @@
   `render!`. Returns {name [path ...]}. Throws ex-info for an unknown format."
   ([figures dir] (write-figure-data! figures dir {}))
   ([figures dir opts]
-   (let [formats (or (:formats opts) [:svg])]
-     (doseq [f formats]
-       (when-not (#{:svg :png} f)
-         (fail! (str "Option :formats has " (pr-str f) "; allowed are :svg and :png.") [:formats] f #{:svg :png})))
+   (let [formats (image-formats opts)]
      (into (sorted-map)
            (for [fig figures
                  :let [base (str (io/file dir (name (:name fig))))

@@ -5,7 +5,7 @@
             [clojure.java.shell :as shell]
             [clojure.string :as str])
   (:import [dlnlab.kernel Blas]
-           [java.io File]
+           [java.io BufferedReader File InputStreamReader]
            [java.nio.file Files]
            [java.nio.file.attribute FileAttribute]))
 
@@ -72,6 +72,33 @@
                                  " for /usr/bin/python3; install " (str/join " " (map peer-packages still))
                                  " (apt-get install) and run it again.")
                             {:path [:peer] :value (vec still) :allowed (vec (keys peer-packages))}))))))))
+
+(defn start-peer
+  "Starts a peer process (cmd, a vector of strings) on one BLAS thread with the
+  extra environment env, logs its lines and waits for its {op ready} line; each
+  line is read by (parse line) into a map with :op. Returns {:label :process
+  :in :out :info (its last info line)}; stop it with `stop-peer`. Throws ex-info
+  when the peer exits before it is ready."
+  [label cmd env parse]
+  (let [pb (ProcessBuilder. ^java.util.List cmd)
+        _ (doto (.environment pb)
+            (.put "OMP_NUM_THREADS" "1")
+            (.put "OPENBLAS_NUM_THREADS" "1")
+            (.put "MKL_NUM_THREADS" "1"))
+        _ (doseq [[k v] env] (.put (.environment pb) ^String k ^String v))
+        _ (.redirectError pb java.lang.ProcessBuilder$Redirect/INHERIT)
+        p (.start pb)
+        out (BufferedReader. (InputStreamReader. (.getInputStream p)))
+        in (io/writer (.getOutputStream p))
+        info (loop [info nil]
+               (let [line (.readLine out)]
+                 (when (nil? line)
+                   (throw (ex-info (str "the torch peer (" label ") exited before it was ready, status " (.waitFor p))
+                                   {:path [:peer label] :value (.exitValue p) :allowed "a running peer"})))
+                 (log (str "  " label ": " line))
+                 (let [m (parse line)]
+                   (if (= "ready" (:op m)) info (recur (if (= "info" (:op m)) m info))))))]
+    {:label label :process p :in in :out out :info info}))
 
 (defn stop-peer [{:keys [^Process process ^java.io.Writer in]}]
   (when process

@@ -19,12 +19,12 @@
 
   Run: lein run -m dlnlab.bench.engine [--quick]. Prints a Markdown report and
   writes it to bench/out/engine.md. --quick uses fewer samples (a smoke test)."
-  (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log stop-peer delete-tree! proc-lines load-average ensure-peer!]]
+  (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log start-peer stop-peer delete-tree! proc-lines load-average ensure-peer!]]
             [clojure.java.io :as io]
             [clojure.string :as str]
             [dlnlab.hessian :as hessian])
   (:import [dlnlab.kernel Arch Blas Engine Engine$Workspace Objective Rng]
-           [java.io BufferedReader File InputStreamReader]
+           [java.io BufferedReader File]
            [java.math BigDecimal MathContext]
            [java.nio.file Files]
            [java.nio.file.attribute FileAttribute]))
@@ -279,31 +279,6 @@
 
 ;; ---------------------------------------------------------------- the peer
 
-(defn- start-peer
-  "Starts bench/torch_peer.py in serve mode with the given arguments and extra
-  environment, and waits until it has loaded the instances. Returns
-  {:process :in :out :info}; stop it with stop-peer."
-  [label args env]
-  (let [pb (ProcessBuilder. ^java.util.List (into ["/usr/bin/python3" "bench/torch_peer.py" "--serve"] args))
-        _ (doto (.environment pb)
-            (.put "OMP_NUM_THREADS" "1")
-            (.put "OPENBLAS_NUM_THREADS" "1")
-            (.put "MKL_NUM_THREADS" "1"))
-        _ (doseq [[k v] env] (.put (.environment pb) ^String k ^String v))
-        _ (.redirectError pb java.lang.ProcessBuilder$Redirect/INHERIT)
-        p (.start pb)
-        out (BufferedReader. (InputStreamReader. (.getInputStream p)))
-        in (io/writer (.getOutputStream p))
-        info (loop [info nil]
-               (let [line (.readLine out)]
-                 (when (nil? line)
-                   (throw (ex-info (str "the torch peer (" label ") exited before it was ready, status " (.waitFor p))
-                                   {:path [:peer label] :value (.exitValue p) :allowed "a running peer"})))
-                 (log (str "  " label ": " line))
-                 (let [m (parse-json line)]
-                   (if (= "ready" (:op m)) info (recur (if (= "info" (:op m)) m info))))))]
-    {:label label :process p :in in :out out :info info}))
-
 (defn- peer-measure
   "Asks the peer to time op at width w; returns its answer map (with :median_s)."
   [{:keys [label ^java.io.Writer in ^BufferedReader out]} op w samples]
@@ -424,10 +399,12 @@
             _ (doseq [[w inst] insts] (write-instance! inst (io/file tmp (str "instance-" w ".json"))))
             shim (blas-shim! tmp)
             _ (log "starting torch peers: Debian's default libblas.so.3, and dlnlab's OpenBLAS as libblas.so.3")
-            stock (start-peer "torch/libblas" peer-args {})
+            cmd (into ["/usr/bin/python3" "bench/torch_peer.py" "--serve"] peer-args)
+            stock (start-peer "torch/libblas" cmd {} parse-json)
             _ (swap! peers conj stock)
-            openblas (start-peer "torch/OpenBLAS" (conj peer-args "--check")
-                                 {"LD_LIBRARY_PATH" (str (.getPath shim) ":" (.getParent (io/file (openblas-path))))})
+            openblas (start-peer "torch/OpenBLAS" (conj cmd "--check")
+                                 {"LD_LIBRARY_PATH" (str (.getPath shim) ":" (.getParent (io/file (openblas-path))))}
+                                 parse-json)
             _ (swap! peers conj openblas)
             checks (vec (for [w widths]
                           (agreement (insts w) (parse-json (slurp (io/file tmp (str "result-" w ".json")))))))

@@ -37,7 +37,7 @@
 
   Run: lein run -m dlnlab.bench.gd [--quick]. Prints a Markdown report and writes
   it to bench/out/gd.md."
-  (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log stop-peer delete-tree! proc-lines load-average ensure-peer!]]
+  (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log start-peer stop-peer delete-tree! proc-lines load-average ensure-peer!]]
             [clojure.edn :as edn]
             [clojure.java.io :as io]
             [clojure.string :as str]
@@ -48,7 +48,7 @@
             [dlnlab.network :as network]
             [dlnlab.optim :as optim])
   (:import [dlnlab.kernel Arch Blas Engine Objective Rng]
-           [java.io BufferedReader File InputStreamReader]
+           [java.io BufferedReader File]
            [java.nio.file Files]
            [java.nio.file.attribute FileAttribute]))
 
@@ -193,31 +193,6 @@
              :y (mapv vec (partition (.dout arch) (vec ^doubles y)))))))
 
 ;; ---------------------------------------------------------------- the peer
-
-(defn- start-peer
-  "Starts bench/torch_gd.py on the instance directory with extra environment and
-  waits until it is ready. Returns {:label :process :in :out :info}."
-  [label ^File dir env]
-  (let [^java.util.List cmd ["/usr/bin/python3" "bench/torch_gd.py" "--instances" (.getPath dir)]
-        pb (ProcessBuilder. cmd)
-        _ (doto (.environment pb)
-            (.put "OMP_NUM_THREADS" "1")
-            (.put "OPENBLAS_NUM_THREADS" "1")
-            (.put "MKL_NUM_THREADS" "1"))
-        _ (doseq [[k v] env] (.put (.environment pb) ^String k ^String v))
-        _ (.redirectError pb java.lang.ProcessBuilder$Redirect/INHERIT)
-        p (.start pb)
-        out (BufferedReader. (InputStreamReader. (.getInputStream p)))
-        in (io/writer (.getOutputStream p))
-        info (loop [info nil]
-               (let [line (.readLine out)]
-                 (when (nil? line)
-                   (throw (ex-info (str "the torch peer (" label ") exited before it was ready, status " (.waitFor p))
-                                   {:path [:peer label] :value (.exitValue p) :allowed "a running peer"})))
-                 (let [m (edn/read-string line)]
-                   (log (str "  " label ": " line))
-                   (if (= "ready" (:op m)) info (recur (if (= "info" (:op m)) m info))))))]
-    {:label label :process p :in in :out out :info info}))
 
 (defn- peer-run
   "One training run of the peer; returns its answer map (:seconds, :hvps, and
@@ -498,9 +473,11 @@
                   (spit (io/file tmp (str "case-" (:id c) ".json")) (.toString sb))))
             shim (blas-shim! tmp)
             _ (log "starting torch peers: Debian's default libblas.so.3, and dlnlab's OpenBLAS as libblas.so.3")
-            stock (start-peer "torch/libblas" tmp {})
+            cmd ["/usr/bin/python3" "bench/torch_gd.py" "--instances" (.getPath tmp)]
+            stock (start-peer "torch/libblas" cmd {} edn/read-string)
             _ (swap! started conj stock)
-            openblas (start-peer "torch/OpenBLAS" tmp {"LD_LIBRARY_PATH" (str (.getPath shim) ":" (.getParent (io/file (openblas-path))))})
+            openblas (start-peer "torch/OpenBLAS" cmd {"LD_LIBRARY_PATH" (str (.getPath shim) ":" (.getParent (io/file (openblas-path))))}
+                                 edn/read-string)
             _ (swap! started conj openblas)
             peers {:stock stock :openblas openblas}
             check-rec (peek recordings)
