@@ -1044,14 +1044,14 @@
    data
    {:name :stationary-sweep
     :title "Stationary variance vs the swept parameter"
-    :subtitle "variance of π over paths at the end, against the theory's (SCIENCE.md §7; label noise > 0)"
+    :subtitle "variance of π over paths at the end, against the stationary density's (SCIENCE.md §7; label noise > 0)"
     :y-title "variance of π"
     :log-y :auto
     :layers (fn [label i xr m]
               [{:mark :line :point? true :series (series-name label "measured") :color i
                 :points (vec (for [[x r] xr :let [v (:variance (nth (get-in r [:analysis :stationary]) m nil))] :when v] [x v]))}])
     :theory (fn [label color xr m]
-              (for [[k what dash] [[:discrete-variance "theory, discrete step" [6 4]] [:gibbs-variance "theory, Gibbs (η → 0)" [2 3]]]]
+              (for [[k what dash] [[:variance "theory, stationary density" [6 4]] [:gibbs-variance "theory, Gibbs (η → 0)" [2 3]]]]
                 {:mark :line :series (series-name label what) :color color :dash dash
                  :points (vec (for [[x r] xr :let [v (get-in (nth (get-in r [:analysis :stationary]) m nil) [:theory k])]
                                     :when v] [x v]))}))}))
@@ -1105,7 +1105,7 @@
    :learning-time-sweep {:inputs #{:sweep} :data "a sweep of :sde experiments: a vector of their results"
                          :options {:note "x is the numeric grid coordinate with the most values; other varying coordinates make series; one panel per mode, with the gradient-flow learning time (dlnlab.theory/learning-time) dashed"}}
    :stationary-sweep {:inputs #{:sweep} :data "a sweep of :sde experiments with label noise > 0"
-                      :options {:note "x as for :learning-time-sweep; the measured variance of each mode at the end, with the discrete-step and Gibbs variances of SCIENCE.md §7"}}
+                      :options {:note "x as for :learning-time-sweep; the measured variance of each mode at the end, with the variance of the SDE's stationary density (dlnlab.theory/stationary-density) and its Gibbs approximation, SCIENCE.md §7"}}
    :learning-times {:inputs #{:ensemble} :data "a sequence of times, {label [t ...]}, rows [[t per mode] per path], an ensemble (its :first-passage at the smallest fraction, else :learned-time), or the result of an :sde experiment"
                     :options {:bins "number of bins" :range "[lo hi]" :x-title "x axis title"}}})
 

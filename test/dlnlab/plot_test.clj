@@ -96,7 +96,8 @@
 (defn- synthetic-sde-sweep
   "Results of a sweep of :sde experiments over batch size B (x) and label noise
   sigma (series), two modes: learning times that scatter less as B grows around a
-  gradient-flow time that depends on neither, and variances sigma^2 s/B."
+  gradient-flow time that depends on neither, and variances sigma^2 s/B (the
+  stationary density's; measured 10% above it, the Gibbs one 10% below)."
   []
   (vec (for [sigma [0.1 0.3] b [2 4 8 16]
              :let [sigma (double sigma) b (double b)]]
@@ -111,7 +112,7 @@
                      :stationary (vec (for [[m s] [[0 2.0] [1 0.5]]
                                               :let [s (double s)]]
                                         {:mode m :variance (* 1.1 (/ (* sigma sigma s) b))
-                                         :theory {:discrete-variance (/ (* sigma sigma s) b)
+                                         :theory {:variance (/ (* sigma sigma s) b)
                                                   :gibbs-variance (* 0.9 (/ (* sigma sigma s) b))}}))}
           :sweep {:point {[:sde :label-noise] sigma [:sde :batch-size] b}}})))
 
@@ -676,9 +677,9 @@
              (:points (layer-of lt 1 "label-noise = 0.3: median")))))
     (testing "a theory the same for every series is drawn once; one that differs, per series"
       (is (= [[2.0 2.0] [4.0 2.0] [8.0 2.0] [16.0 2.0]] (:points (layer-of lt 0 "gradient flow (theory)"))))
-      (is (nil? (layer-of st 0 "theory, discrete step")))
+      (is (nil? (layer-of st 0 "theory, stationary density")))
       (is (= [(/ (* 0.09 2.0) 2.0) (/ (* 0.09 2.0) 16.0)]
-             (mapv second ((juxt first last) (:points (layer-of st 0 "label-noise = 0.3: theory, discrete step")))))))
+             (mapv second ((juxt first last) (:points (layer-of st 0 "label-noise = 0.3: theory, stationary density")))))))
     (testing "the band spans the outer quantiles"
       (is (= [2.0 1.5 2.5] (first (:points (layer-of lt 0 "label-noise = 0.1: 0.05-0.95 quantiles")))))))
   (testing "without a numeric coordinate that varies, the message names the grid coordinates"
