@@ -440,14 +440,19 @@
         out (path "sdebs")
         {:keys [code err]} (cli "sweep" (write-file "sdebs.edn" sweep) "--out" out "--jobs" "2")
         result (fn [i b] (dio/read-edn-file (io/file out "runs" (format "%03d-batch-size=%d" i b) "result.edn")))
-        variance (fn [r m] (get-in r [:analysis :stationary m :variance]))]
+        variance (fn [r m] (get-in r [:analysis :stationary m :variance]))
+        density-variance (fn [r m] (get-in r [:analysis :stationary m :theory :variance]))]
     (is (= 0 code) err)
-    (doseq [m [0 1 2]]
-      ;; 1/B makes it 16 times smaller at B = 32 than at B = 2; the discrete-step
-      ;; variance ησ²S/(B(2 - ηS) - 2ηS) (examples/papers/saddle-to-saddle.md) raises
-      ;; the ratio to 20.6, 17.3 and 16.5 for modes 1-3 (ηS = 0.38, 0.15, 0.06); the ratio of
-      ;; two sample variances of 300 paths is within 12% (1 sd)
-      (is (< 12.0 (/ (double (variance (result 0 2) m)) (double (variance (result 1 32) m))) 28.0) (str "mode " m)))
+    (doseq [m [0 1 2]
+            :let [measured (/ (double (variance (result 0 2) m)) (double (variance (result 1 32) m)))
+                  theory (/ (double (density-variance (result 0 2) m)) (double (density-variance (result 1 32) m)))]]
+      ;; 1/B makes it 16 times smaller at B = 32 than at B = 2; the noise's growth
+      ;; with (pi - s)^2 adds to it where ηS is large (mode 1: ηS = 0.38). The
+      ;; simulated ratio follows the stationary density's (quadrature of the
+      ;; analytic density); the ratio of two sample variances of 300 paths is
+      ;; within 12% (1 sd)
+      (is (< 16.0 theory 22.0) (str "mode " m ": density ratio " theory))
+      (is (< 0.7 (/ measured theory) 1.4) (str "mode " m ": simulated ratio " measured " vs " theory)))
     (is (every? #(.exists (io/file out %)) ["learning-time-sweep.svg" "stationary-sweep.svg"]))))
 
 ;; ================================================================ figures: plot, and figures from run and sweep
