@@ -24,7 +24,14 @@
   :profiles {;; Leiningen's built-in :base profile pulls nrepl from Clojars.
              :base {}
              :dev {:dependencies [[org.clojure/test.check "1.1.3"]]
-                   :source-paths ["bench"]}
+                   :source-paths ["bench"]
+                   ;; DLNLAB_TEST_SEED=n fixes the seed of every property test
+                   ;; (.ci/run sets one, so CI is reproducible); unset, each run
+                   ;; draws fresh cases and a failure prints its seed
+                   :injections [(when-let [s (System/getenv "DLNLAB_TEST_SEED")]
+                                  (require 'clojure.test.check.clojure-test)
+                                  (alter-var-root (resolve 'clojure.test.check.clojure-test/*default-opts*)
+                                                  assoc :seed (Long/parseLong s)))]}
              :uberjar {:aot [dlnlab.cli]}}
   :test-selectors {:default (complement :slow)
                    :slow :slow

@@ -71,7 +71,11 @@
                          :largest dense
                          :smallest (reverse dense)
                          :magnitude (sort-by #(- (Math/abs (double %))) dense)))
-          got (:values (core/hessian-eigenvalues net {:k k :which which :tol 1e-10}))
+          ;; a Krylov space of full dimension n: Lanczos with full reorthogonalization
+          ;; is then exact even on the clusters and repeated eigenvalues that the
+          ;; default dimension (60) may not resolve to 1e-10 (it says so then)
+          got (:values (core/hessian-eigenvalues net {:k k :which which :tol 1e-10 :max-iter n}))
+          default (core/hessian-eigenvalues net {:k k :which which :tol 1e-10})
           scale (+ 1.0 (max-abs dense))]
       (and (every? true? (for [i (range n) j (range i)]
                            (< (Math/abs (- (double (get-in hm [i j])) (double (get-in hm [j i])))) (* 1e-9 scale))))
@@ -79,7 +83,14 @@
            (if (= which :magnitude)
              (< (max-abs-diff (sort > (map #(Math/abs (double %)) want)) (sort > (map #(Math/abs (double %)) got)))
                 (* 1e-6 scale))
-             (< (max-abs-diff (sort > want) got) (* 1e-6 scale)))))))
+             (< (max-abs-diff (sort > want) got) (* 1e-6 scale)))
+           ;; at the default dimension: converged means converged; not converged
+           ;; means a pair misses the tolerance or a run hit the dimension cap
+           (if (:converged? default)
+             (every? #(< (double %) (* 1e-8 scale)) (:residuals default))
+             (or (= (:krylov-dim default) (hessian/default-max-iter n k))
+                 (some (fn [[v r]] (> (double r) (* 1e-10 (Math/abs (double v)))))
+                       (map vector (:values default) (:residuals default)))))))))
 
 (deftest hessian-trace-is-exact-in-expectation
   (let [net (core/network {:seed 3 :model {:kind :multi-pathway :pathways 2 :depth 2 :width 3}

@@ -13,6 +13,10 @@
        sort))
 
 (defn -main [& _]
+  ;; as project.clj's :dev :injections: DLNLAB_TEST_SEED fixes the property tests' seed
+  (when-let [s (System/getenv "DLNLAB_TEST_SEED")]
+    (require 'clojure.test.check.clojure-test)
+    (alter-var-root (resolve 'clojure.test.check.clojure-test/*default-opts*) assoc :seed (Long/parseLong s)))
   (let [nss (test-namespaces)]
     (apply require nss)
     (let [{:keys [fail error]} (apply t/run-tests nss)]
