@@ -511,6 +511,11 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
                     " to " (fmt-num (:max late)) " over the last fifth of the run"))
              (when-let [s (:sharpening-end-step analysis)]
                (str "sharpening ends:  step " s " (sharpness first reaches 2/lr)"))
+             (when-let [bad (seq (for [[metric {:keys [calls unconverged]}] (:eigensolves meta)
+                                       :when (pos? (long unconverged))]
+                                   (str unconverged " of " calls " " (name metric) " records")))]
+               (str "warning:          Lanczos missed its tolerance in " (str/join ", " bad)
+                    " (the best Ritz values are recorded; raise the metric's :max-iter)"))
              (when lp
                (str "loss period:      " (fmt-num lp)
                     (cond (= lp 1) " (settled)"

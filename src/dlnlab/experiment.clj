@@ -133,7 +133,7 @@
       (let [due (or (due? step every) (row-due? step cadence-arr) (= step steps))]
         (if (>= step steps)
           (do (when due (row! step true {}))
-              {:status :completed :step step :time (* dt step)})
+              {:status :completed :step step :time (* dt step) :state state})
           (let [loss (double (gradient! params step))
                 known (if record-loss? {:loss loss} {})
                 _ (when due (row! step false known))
@@ -142,7 +142,7 @@
             (when progress (progress {:step step :steps steps :loss loss}))
             (if verdict
               (do (row! step true known)
-                  {:status (first verdict) :stop-reason (second verdict) :step step :time (* dt step)})
+                  {:status (first verdict) :stop-reason (second verdict) :step step :time (* dt step) :state state})
               (do (apply! params step)
                   (recur (inc step))))))))))
 
@@ -172,13 +172,13 @@
       (when (or (due? k every) (row-due? k cadence-arr) (= k steps))
         (row! k (= k steps)))
       (if (>= k steps)
-        {:status :completed :step k :time (* dt k)}
+        {:status :completed :step k :time (* dt k) :state state}
         (let [{:keys [^double loss]} (advance! params (* dt k) (* dt (inc k)))
               verdict (or (classify-loss loss loss-above loss-below) (when (interrupted? opts) [:stopped :interrupted]))]
           (when progress (progress {:step (inc k) :steps steps :loss loss}))
           (if verdict
             (do (row! (inc k) true)
-                {:status (first verdict) :stop-reason (second verdict) :step (inc k) :time (* dt (inc k))})
+                {:status (first verdict) :stop-reason (second verdict) :step (inc k) :time (* dt (inc k)) :state state})
             (recur (inc k))))))))
 
 (defn- run-network
@@ -212,10 +212,12 @@
            :analysis (analysis/analyze result
                                        (cond-> {:targets (get-in net [:task :target-svd :singular-values])}
                                          (not flow?) (assoc :lr (optim/effective-lr net (:optimizer exp)))))
-           :meta {:version version
-                  :elapsed-ms (- (System/currentTimeMillis) started)
-                  :blas (Blas/describe)
-                  :java (System/getProperty "java.version")})))
+           :meta (cond-> {:version version
+                          :elapsed-ms (- (System/currentTimeMillis) started)
+                          :blas (Blas/describe)
+                          :java (System/getProperty "java.version")}
+                   (metrics/eigensolve-counts (:state outcome))
+                   (assoc :eigensolves (metrics/eigensolve-counts (:state outcome)))))))
 
 (defmulti run-kind
   "Runs an experiment whose :kind is not :network (see `run`): one method per

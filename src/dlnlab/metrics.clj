@@ -322,9 +322,20 @@
             r (-> (hessian-top net (assoc opts :warm warm :k k-run))
                   (update :values #(vec (take k %))))]
         (when state
-          (vswap! state assoc-in [::lanczos slot]
-                  {:vectors (:vectors r) :hvp-count (:hvp-count r) :converged? (:converged? r)}))
+          (vswap! state #(-> %
+                             (assoc-in [::lanczos slot]
+                                       {:vectors (:vectors r) :hvp-count (:hvp-count r) :converged? (:converged? r)})
+                             (update-in [::eigensolves slot :calls] (fnil inc 0))
+                             (update-in [::eigensolves slot :unconverged] (fnil + 0) (if (:converged? r) 0 1)))))
         (vec (:values r))))))
+
+(defn eigensolve-counts
+  "How the warm-started eigensolves recorded in a metric state went: {metric
+  {:calls n :unconverged m}} (m of the n Lanczos runs missed their tolerance
+  within the Krylov dimension cap; their values are the best Ritz values found),
+  or nil when none ran."
+  [state]
+  (not-empty (get @state ::eigensolves)))
 
 (defn sharpness
   "Sharpness: the largest (algebraic) eigenvalue of the Hessian of the training

@@ -115,6 +115,15 @@
     (testing "the file itself is unchanged"
       (is (= tiny (edn/read-string (slurp file)))))))
 
+(deftest run-warns-when-an-eigensolve-missed-its-tolerance
+  (let [file (write-file "tiny.edn" tiny)
+        quiet (cli "run" file "--out" (path "ok") "--no-plots")
+        cut (cli "run" file "--out" (path "cut") "--no-plots" "--set" "record.sharpness.max-iter=2"
+                 "--set" "record.sharpness.tol=1e-12")]
+    (is (= 0 (:code quiet) (:code cut)))
+    (is (not (str/includes? (:out quiet) "warning")))
+    (is (re-find #"warning: +Lanczos missed its tolerance in 4 of 4 sharpness records" (:out cut)) (:out cut))))
+
 (deftest run-interrupted-writes-the-result-so-far
   (let [file (write-file "tiny.edn" tiny)
         out (path "out")

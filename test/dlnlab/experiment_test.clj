@@ -193,3 +193,18 @@
         cold (first (:values (core/hessian-eigenvalues net {:k 2})))]
     (is (< (Math/abs (- (double (last (get-in r [:trajectory :sharpness]))) (double cold))) 1e-6)
         (str "warm " (last (get-in r [:trajectory :sharpness])) " vs cold " cold))))
+
+(deftest the-result-says-whether-each-recorded-eigensolve-converged
+  (let [exp {:seed 3
+             :model {:kind :chain :depth 3 :width 3}
+             :task {:kind :matrix-factorization :singular-values [3.0 2.0 1.0]}
+             :optimizer {:kind :gd :lr 0.05} :steps 40
+             :record {:every 10 :metrics [:loss :sharpness]}}
+        good (ex/run exp)
+        ;; two Krylov vectors cannot resolve 1e-12 in a 27-parameter Hessian
+        cut (ex/run (assoc-in exp [:record :sharpness] {:max-iter 2 :tol 1e-12}))
+        records (fn [r] (count (filter some? (get-in r [:trajectory :sharpness]))))]
+    (is (= {:calls (records good) :unconverged 0} (get-in good [:meta :eigensolves :sharpness])))
+    (is (= {:calls (records cut) :unconverged (records cut)} (get-in cut [:meta :eigensolves :sharpness])))
+    (testing "no eigensolve, no entry"
+      (is (not (contains? (:meta (ex/run (assoc-in exp [:record :metrics] [:loss]))) :eigensolves))))))
