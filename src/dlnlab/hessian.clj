@@ -97,13 +97,21 @@
 (def ^:private eigen-keys
   #{:k :which :tol :max-iter :start :warm :seed :vectors? :check-multiplicity?})
 
+(def ^:private full-krylov-size
+  "Operators up to this size get a Krylov space of full dimension by default."
+  1000)
+
 (defn default-max-iter
   "The default Krylov dimension cap of `eigenvalues` for an operator of size n and
-  k wanted pairs: min(n, max(2k + 20, 60)).
+  k wanted pairs: n up to n = 1000 (then Lanczos with full reorthogonalization
+  ends exact even on clusters and repeated eigenvalues, at most n^2 doubles of
+  memory), else max(2k + 20, 60). A run stops as soon as its pairs converge, so
+  the cap costs only where convergence is slow.
 
   Returns a long."
   ^long [n k]
-  (min (long n) (max (+ (* 2 (long k)) 20) 60)))
+  (let [n (long n)]
+    (if (<= n (long full-krylov-size)) n (min n (max (+ (* 2 (long k)) 20) 60)))))
 
 (defn eigenvalues
   "The k extreme eigenvalues of the symmetric operator op by Lanczos with full
@@ -128,7 +136,8 @@
   - :tol (1e-8)       relative residual tolerance, in (0, 1).
   - :max-iter         Krylov dimension cap of each run (one product per Lanczos
                       vector; memory n * max-iter doubles), at least k; above n it
-                      is reduced to n. Default min(n, max(2k + 20, 60)).
+                      is reduced to n. Default `default-max-iter`: n for
+                      n <= 1000, else max(2k + 20, 60).
   - :start            start vector: double array or seq of n finite numbers, not zero.
   - :warm             seq of double arrays (or number seqs) of length n, e.g. the
                       :vectors of an earlier call: their normalized sum plus a
