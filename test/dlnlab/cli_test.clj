@@ -66,6 +66,21 @@
        (not (re-find #"(?m)^\s+at [a-z]" err))
        (not (str/includes? err "Exception in"))))
 
+(defn- rejects-each
+  "Each case [what args pattern] is bad input: exit code 2, a one-paragraph
+  message on stderr matching pattern, nothing on stdout, nothing written at
+  (path \"never\"), and (more-checks) holds."
+  [cases more-checks]
+  (doseq [[what args pattern] cases]
+    (testing what
+      (let [{:keys [code out err]} (apply cli args)]
+        (is (= 2 code) err)
+        (is (re-find pattern err) err)
+        (is (one-paragraph? err) err)
+        (is (= "" out))
+        (is (not (.exists (io/file (path "never")))) "nothing written")
+        (more-checks)))))
+
 (defn- parse-csv [^String s] (mapv #(str/split % #"," -1) (str/split-lines s)))
 
 (defn- num-cell [^String c] (case c "" nil "NaN" ##NaN (Double/parseDouble c)))
@@ -278,15 +293,7 @@
          ["output under a regular file" ["run" good "--out" (path "plain-file" "out")] #"is a file, not a directory"]
          ["sweep output under a regular file" ["sweep" (write-file "sw.edn" tiny-sweep) "--out" (path "plain-file" "o")]
           #"is a file, not a directory"]]]
-    (doseq [[what args pattern] cases]
-      (testing what
-        (let [{:keys [code out err]} (apply cli args)]
-          (is (= 2 code) err)
-          (is (re-find pattern err) err)
-          (is (one-paragraph? err) err)
-          (is (= "" out))
-          (is (not (.exists (io/file (path "never")))) "nothing written")
-          (is (not (.exists (io/file (path "plain-file" "out"))))))))))
+    (rejects-each cases #(is (not (.exists (io/file (path "plain-file" "out"))))))))
 
 (deftest read-only-output-directory
   (let [ro (io/file (path "ro"))]
@@ -589,16 +596,9 @@
          ["image --out without --figure" ["plot" run-dir "--out" (str out ".svg")] #"needs --figure"]
          ["unknown image format" ["plot" run-dir "--figure" "loss" "--out" (str out ".pdf")] #"\.svg or \.png"]
          ["unknown option" ["plot" run-dir "--no-plots"] #"Unknown option --no-plots"]]]
-    (doseq [[what args pattern] cases]
-      (testing what
-        (let [{:keys [code out err]} (apply cli args)]
-          (is (= 2 code) err)
-          (is (re-find pattern err) err)
-          (is (one-paragraph? err) err)
-          (is (= "" out))
-          (is (not (.exists (io/file (path "never"))))) 
-          (is (not (.exists (io/file (str (path "never") ".svg")))))
-          (is (= listing (before)) "nothing written beside the input"))))))
+    (rejects-each cases (fn []
+                          (is (not (.exists (io/file (str (path "never") ".svg")))))
+                          (is (= listing (before)) "nothing written beside the input")))))
 
 (deftest help-lists-plot
   (let [{:keys [out]} (cli "help")]

@@ -118,3 +118,17 @@
 
 (defn load-average ^String []
   (or (some-> (first (proc-lines "/proc/loadavg")) (str/split #" ") first) "?"))
+
+(defn machine-env
+  "The report's description of the machine and of both PyTorch peers (started
+  with `start-peer`): BLAS, Java, torch and its threads, CPU, load before/after."
+  [stock openblas load-before]
+  {"dlnlab BLAS" (str (Blas/describe) ", " (openblas-path))
+   "Java" (str (System/getProperty "java.vm.name") " " (System/getProperty "java.version"))
+   "torch" (str (:torch (:info stock)) ", torch.get_num_threads() = " (:threads (:info stock))
+                ", OMP_NUM_THREADS = " (:omp_num_threads (:info stock)))
+   "torch BLAS, Debian default" (:blas (:info stock))
+   "torch BLAS, same OpenBLAS" (:blas (:info openblas))
+   "CPU" (str (or (some #(second (re-find #"model name\s*:\s*(.*)" %)) (proc-lines "/proc/cpuinfo")) "?")
+              ", " (.availableProcessors (Runtime/getRuntime)) " cores")
+   "load average (1 min) before / after" (str load-before " / " (load-average) " (shared machine)")})

@@ -19,7 +19,7 @@
 
   Run: lein run -m dlnlab.bench.engine [--quick]. Prints a Markdown report and
   writes it to bench/out/engine.md. --quick uses fewer samples (a smoke test)."
-  (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log start-peer stop-peer delete-tree! proc-lines load-average ensure-peer!]]
+  (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log start-peer stop-peer delete-tree! proc-lines load-average ensure-peer! machine-env]]
             [clojure.java.io :as io]
             [clojure.string :as str]
             [dlnlab.hessian :as hessian])
@@ -426,16 +426,7 @@
                       (doseq [[label peer] [[:stock stock] [:openblas openblas]]]
                         (when-not (get-in @results [label pk])
                           (swap! results assoc-in [label pk] (peer-measure peer (:peer r) w peer-samples))))))))
-            env {"dlnlab BLAS" (str (Blas/describe) ", " (openblas-path))
-                 "Java" (str (System/getProperty "java.vm.name") " " (System/getProperty "java.version"))
-                 "torch" (str (:torch (:info stock)) ", torch.get_num_threads() = " (:threads (:info stock))
-                              ", OMP_NUM_THREADS = " (:omp_num_threads (:info stock)))
-                 "torch BLAS, Debian default" (:blas (:info stock))
-                 "torch BLAS, same OpenBLAS" (:blas (:info openblas))
-                 "CPU" (str (or (some #(second (re-find #"model name\s*:\s*(.*)" %)) (proc-lines "/proc/cpuinfo")) "?")
-                            ", " (.availableProcessors (Runtime/getRuntime)) " cores")
-                 "load average (1 min) before / after" (str load-before " / " (load-average) " (shared machine)")
-                 "Blas.NATIVE_THRESHOLD" Blas/NATIVE_THRESHOLD}
+            env (assoc (machine-env stock openblas load-before) "Blas.NATIVE_THRESHOLD" Blas/NATIVE_THRESHOLD)
             text (report {:widths widths :ours (:ours @results)
                           :peers (select-keys @results [:stock :openblas])
                           :checks checks :env env})

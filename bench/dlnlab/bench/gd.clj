@@ -37,7 +37,7 @@
 
   Run: lein run -m dlnlab.bench.gd [--quick]. Prints a Markdown report and writes
   it to bench/out/gd.md."
-  (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log start-peer stop-peer delete-tree! proc-lines load-average ensure-peer!]]
+  (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log start-peer stop-peer delete-tree! proc-lines load-average ensure-peer! machine-env]]
             [clojure.edn :as edn]
             [clojure.java.io :as io]
             [clojure.string :as str]
@@ -506,17 +506,9 @@
                             :times-cpus (measure-cell! exp (:id c) (:every rec) peers forms opts)})))
             _ (log "breakdown of our time")
             breakdowns (vec (for [c cs] {:case c :b (breakdown c (if quick? 3 7))}))
-            env {"dlnlab BLAS" (str (Blas/describe) ", " (openblas-path))
-                 "Java" (str (System/getProperty "java.vm.name") " " (System/getProperty "java.version"))
-                 "torch" (str (:torch (:info stock)) ", torch.get_num_threads() = " (:threads (:info stock))
-                              ", OMP_NUM_THREADS = " (:omp_num_threads (:info stock)))
-                 "torch BLAS, Debian default" (:blas (:info stock))
-                 "torch BLAS, same OpenBLAS" (:blas (:info openblas))
-                 "CPU" (str (or (some #(second (re-find #"model name\s*:\s*(.*)" %)) (proc-lines "/proc/cpuinfo")) "?")
-                            ", " (.availableProcessors (Runtime/getRuntime)) " cores")
-                 "load average (1 min) before / after" (str load-before " / " (load-average) " (shared machine)")
+            env (assoc (machine-env stock openblas load-before)
                  "samples per cell" (str "up to " (:samples opts) " per side, fewer (not below " (:min-samples opts)
-                                         ") for a side that spent " (:budget-s opts) " s")}
+                                         ") for a side that spent " (:budget-s opts) " s"))
             cells (mapv (fn [{[t c] :times-cpus :as cell}] (-> cell (dissoc :times-cpus) (assoc :times t :cpus c))) cells)
             text (report {:cells cells :checks checks :breakdowns breakdowns :env env :n-check n-check})
             out (io/file "bench/out/gd.md")]
