@@ -687,7 +687,7 @@
 (deftest sde-bad-input-exits-2
   (let [good (write-file "sde.edn" tiny-sde)
         out (path "never")]
-    (doseq [[what args pattern]
+    (rejects-each
             [["bad value" ["run" (write-file "b1.edn" (assoc-in tiny-sde [:sde :lr] -0.1)) "--out" out]
               #"\[:sde :lr\] must be a positive finite number, got -0.1"]
              ["bad --set" ["run" good "--out" out "--set" "sde.lr=0"] #"\[:sde :lr\] must be .*--set sde.lr=0"]
@@ -698,14 +698,8 @@
              ["seed under :sde" ["run" good "--out" out "--set" "sde.seed=1"] #"\[:sde :seed\].*top-level :seed"]
              ["bad grid point" ["sweep" (write-file "bs.edn" {:base tiny-sde :grid {[:sde :paths] [10 0]}}) "--out" out]
               #"Grid point 1 .*\[:sde :paths\] must be an integer from 1"]
-             ["inspect" ["inspect" good] #"an :sde experiment, which has no network to inspect"]]]
-      (testing what
-        (let [{:keys [code out err]} (apply cli args)]
-          (is (= 2 code) err)
-          (is (re-find pattern err) err)
-          (is (one-paragraph? err) err)
-          (is (= "" out))
-          (is (not (.exists (io/file (path "never")))) "nothing written"))))
+             ["inspect" ["inspect" good] #"an :sde experiment, which has no network to inspect"]]
+            (constantly nil))
     (testing "validate prints the experiment with every SDE default filled"
       (let [{:keys [code out]} (cli "validate" good)
             v (edn/read-string out)]
