@@ -12,7 +12,8 @@
   allowed, with data {:path [..] :value v :allowed a}; unknown keys (and unknown
   :kind values) also carry :did-you-mean for near misses."
   (:require [clojure.spec.alpha :as s]
-            [clojure.string :as str]))
+            [clojure.string :as str]
+            [dlnlab.error :as error]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -140,61 +141,22 @@
 ;; ---------------------------------------------------------------------------
 ;; Messages
 
-(defn- show
-  "A short printed form of a value for messages."
-  [v]
-  (let [p (binding [*print-length* 8 *print-level* 3] (pr-str v))]
-    (if (> (count p) 120) (str (subs p 0 117) "...") p)))
+(def ^:private show error/show)
 
 (defn- path-str [path]
   (if (empty? path) "the experiment" (pr-str (vec path))))
 
 (defn fail!
-  "Throws the ex-info that every dlnlab validation error uses: message msg, data
-  {:path path :value value :allowed allowed} merged with extra."
+  "Throws the ex-info of an invalid experiment (kind :invalid-experiment, see
+  dlnlab.error): message msg, data {:path path :value value :allowed allowed}
+  merged with extra."
   ([path value allowed msg] (fail! path value allowed msg nil))
   ([path value allowed msg extra]
-   (throw (ex-info msg (merge {:path (vec path) :value value :allowed allowed} extra)))))
+   (error/fail! :invalid-experiment msg (merge {:path (vec path) :value value :allowed allowed} extra))))
 
-(defn- edit-distance
-  "Optimal-string-alignment distance (insertions, deletions, substitutions and
-  transpositions of neighbours each cost 1)."
-  ^long [^String a ^String b]
-  (let [n (.length a) m (.length b)
-        w (inc m)
-        d (long-array (* (inc n) w))]
-    (dotimes [i (inc n)] (aset d (* i w) i))
-    (dotimes [j (inc m)] (aset d j j))
-    (doseq [i (range 1 (inc n)) j (range 1 (inc m))]
-      (let [i (long i) j (long j)
-            cost (if (= (.charAt a (dec i)) (.charAt b (dec j))) 0 1)
-            best (min (inc (aget d (+ (* (dec i) w) j)))
-                      (inc (aget d (+ (* i w) (dec j))))
-                      (+ (aget d (+ (* (dec i) w) (dec j))) cost))
-            best (if (and (> i 1) (> j 1)
-                          (= (.charAt a (dec i)) (.charAt b (- j 2)))
-                          (= (.charAt a (- i 2)) (.charAt b (dec j))))
-                   (min best (+ (aget d (+ (* (- i 2) w) (- j 2))) cost))
-                   best)]
-        (aset d (+ (* i w) j) best)))
-    (aget d (+ (* n w) m))))
-
-(defn did-you-mean
-  "The candidate closest to x (a keyword or string) when it is a near miss: edit
-  distance at most 1 for names up to 4 characters, at most 2 (or a third of the
-  length) for longer ones, or one name a prefix of the other. Returns nil otherwise."
-  [x candidates]
-  (let [nm (fn [k] (if (keyword? k) (subs (str k) 1) (str k)))
-        xs (str/lower-case (nm x))
-        scored (for [c candidates
-                     :let [cs (str/lower-case (nm c))
-                           dist (edit-distance xs cs)
-                           limit (max (if (<= (count cs) 4) 1 2) (quot (count cs) 3))
-                           prefix? (and (>= (min (count xs) (count cs)) 3)
-                                        (or (str/starts-with? cs xs) (str/starts-with? xs cs)))]
-                     :when (or (<= dist limit) prefix?)]
-                 [dist c])]
-    (when (seq scored) (second (first (sort-by first scored))))))
+(def did-you-mean
+  "See dlnlab.error/did-you-mean."
+  error/did-you-mean)
 
 (defn- key-list [ks] (str/join ", " (map pr-str ks)))
 

@@ -214,7 +214,7 @@
 
 (deftest messages-are-paragraphs-with-data
   (let [e (error (assoc-in base [:model :depth] -1))]
-    (is (= {:path [:model :depth] :value -1 :allowed "a positive integer"} (ex-data e)))
+    (is (= {:dlnlab/error :invalid-experiment :path [:model :depth] :value -1 :allowed "a positive integer"} (ex-data e)))
     (is (str/ends-with? (ex-message e) "."))))
 
 (deftest validate-returns-its-argument
