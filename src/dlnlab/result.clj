@@ -41,3 +41,10 @@
 (defn time-scale "See `facts`." [r] (fact r :time-scale))
 (defn x-axis "See `facts`." [r] (fact r :x-axis))
 (defn targets "See `facts`." [r] (fact r :targets))
+
+(defn kind
+  "What produced result r: :sde for a per-mode SDE experiment, :network for a
+  network run. Presentation code dispatches on this (a multimethod on
+  `result/kind`) instead of testing for :sde itself."
+  [r]
+  (or (get-in r [:experiment :kind]) :network))
