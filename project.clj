@@ -27,7 +27,10 @@
   :profiles {;; Leiningen's built-in :base profile pulls nrepl from Clojars.
              :base {}
              :dev {:dependencies [[org.clojure/test.check "1.1.3"]]
-                   :source-paths ["bench"]
+                   ;; studies/ (the paper reproductions) is not part of the
+                   ;; library jar; it is on the classpath for development,
+                   ;; tests and the standalone jar (`dlnlab reproduce`)
+                   :source-paths ["bench" "studies"]
                    ;; DLNLAB_TEST_SEED=n fixes the seed of every property test
                    ;; (.ci/run sets one, so CI is reproducible); unset, each run
                    ;; draws fresh cases and a failure prints its seed
@@ -35,7 +38,8 @@
                                   (require 'clojure.test.check.clojure-test)
                                   (alter-var-root (resolve 'clojure.test.check.clojure-test/*default-opts*)
                                                   assoc :seed (Long/parseLong s)))]}
-             :uberjar {:aot [dlnlab.cli]}}
+             :uberjar {:aot [dlnlab.cli]
+                       :source-paths ["studies"]}}
   :test-selectors {:default (complement :slow)
                    :slow :slow
                    :all (constantly true)})

@@ -1094,10 +1094,10 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
 
 (def paper-names
   "The paper reproductions `dlnlab reproduce` knows: name -> namespace."
-  (array-map "multipathway" 'dlnlab.papers.multipathway
-             "edge-of-stability" 'dlnlab.papers.edge-of-stability
-             "transfer" 'dlnlab.papers.transfer
-             "saddle-to-saddle" 'dlnlab.papers.saddle-to-saddle))
+  (array-map "multipathway" 'dlnlab.studies.multipathway
+             "edge-of-stability" 'dlnlab.studies.edge-of-stability
+             "transfer" 'dlnlab.studies.transfer
+             "saddle-to-saddle" 'dlnlab.studies.saddle-to-saddle))
 
 (defn- paper-fn [ns-sym fn-name]
   (try (requiring-resolve (symbol (name ns-sym) fn-name))

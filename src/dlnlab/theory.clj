@@ -827,3 +827,139 @@
                                    (* (+ (- t3 (* 2.0 t2)) t) da)
                                    (* (+ (* -2.0 t3) (* 3.0 t2)) fb)
                                    (* (- t3 t2) db)))))))))))
+
+;; ---------------------------------------------------------------------------
+;; Formulas of the studies (dlnlab.studies.*): the multi-pathway window and
+;; edge split [MP], the EoS thresholds and doubling points [EOS], the
+;; linearized stationary variance [SDE], the lazy and rich loss exponents [BP].
+;; (doc/science.md §4-§7 and §2.)
+
+(defn pathway-window
+  "`rebalancing-window` of one mode of strength s over K pathways of depth L
+  (doc/science.md §5 [MP]) with :empty? added: true when lr-max <= lr-min (L = 2
+  or K = 1). Throws ex-info for L < 1, s <= 0 or K < 1."
+  [L s K]
+  (let [{:keys [lr-min lr-max] :as w} (rebalancing-window s K L)]
+    (assoc w :empty? (<= (double lr-max) (* (double lr-min) (+ 1.0 1e-12))))))
+
+(defn edge-split
+  "The split of one mode of strength s over K pathways of depth L at which GD
+  with learning rate lr ends after edge-of-stability re-balancing: the split
+  whose sharpness L sum_k pi_k^(2-2/L) equals 2/lr (doc/science.md §5 [MP]).
+
+  For K = 2 that split is unique. For K > 2 it adds an assumption of ours: the
+  oscillations cut the largest pathways down first, so the split has m equal
+  leading pathways of share q, one pathway with the rest 1 - m q <= q and the
+  others at zero (water-filling from the top), m the smallest count for which
+  such a split reaches sharpness 2/lr; for K > 2 only the sharpness is a firm
+  prediction. q by bisection to 4 ulp.
+  Returns {:regime r :shares [share per pathway, descending] :dominant-share q
+  :active m}, r one of :single (lr <= 2/S_single: shares nil), :split (inside
+  the window) and :no-stable-split (lr >= 2/S_split or an empty window).
+  Throws ex-info for L < 2, s <= 0, K < 1 or lr <= 0."
+  [L s K lr]
+  (depth! L 2)
+  (let [lr (positive! :lr lr)
+        {:keys [lr-min lr-max empty?]} (pathway-window L s K)
+        beta (- 2.0 (/ 2.0 (double L)))
+        ;; normalized target: sum_k share_k^beta = T
+        T (/ 2.0 (* lr (single-path-sharpness s L)))]
+    (cond
+      (<= lr (double lr-min)) {:regime :single :shares nil :dominant-share nil :active 1}
+      (or empty? (>= lr (double lr-max))) {:regime :no-stable-split :shares nil :dominant-share nil :active nil}
+      :else
+      (let [K (long K)
+            m (long (or (first (filter (fn [^long m] (>= T (Math/pow (double (inc m)) (- 1.0 beta)))) (range 1 K)))
+                        (dec K)))
+            f (fn ^double [^double q] (- (+ (* m (Math/pow q beta)) (Math/pow (max 0.0 (- 1.0 (* m q))) beta)) T))
+            q (bisect f (/ 1.0 (double (inc m))) (/ 1.0 (double m)))
+            rest (max 0.0 (- 1.0 (* m q)))]
+        {:regime :split
+         :shares (vec (concat (repeat m q) [rest] (repeat (- K m 1) 0.0)))
+         :dominant-share q
+         :active (if (pos? rest) (inc m) m)}))))
+
+(defn plateau-strength
+  "The initial total strength pi_0 of a mode of strength s whose gradient-flow
+  learning time from small initialization is about t0 (doc/science.md §4):
+  pi_0^(-(1-2/L)) / ((L-2) s) = t0 for L > 2 and ln(s/pi_0)/(2s) = t0 for L = 2,
+  the inverse of `learning-time` with :method :asymptotic.
+  Returns a double. Throws ex-info for L < 2 or s, t0 not positive."
+  ^double [L s t0]
+  (let [L (depth! L 2) s (positive! :s s) t0 (positive! :t0 t0)]
+    (if (= L 2)
+      (* s (Math/exp (- (* 2.0 s t0))))
+      (Math/pow (* (double (- L 2)) s t0) (- (/ (double L) (double (- L 2))))))))
+
+(defn oscillation-thresholds
+  "The learning rates 2/S_i, S_i = L s_i^(2-2/L) (`single-path-sharpness`), past
+  which each target mode oscillates (doc/science.md §6 [EOS]), in the order of
+  targets. Returns a vector of doubles."
+  [depth targets]
+  (mapv #(/ 2.0 (single-path-sharpness (double %) depth)) targets))
+
+(defn cross-threshold
+  "2/lambda_ij for the cross direction u_i v_j^T of modes i and j (0-based) at
+  the balanced minimum (`hessian-eigenvalues-at-minimum`, doc/science.md §5).
+  Returns a double."
+  ^double [depth targets i j]
+  (/ 2.0 (double (some #(when (and (= i (:i %)) (= j (:j %))) (:value %))
+                       (hessian-eigenvalues-at-minimum targets depth)))))
+
+(def ^:private ^:const feigenbaum-delta 4.66920160910299)
+
+(defn doubling-points
+  "The period-doubling points of the per-mode map at depth L as a map {:r2 ..
+  :r4 .. :r8 .. ...} from `period-doubling-thresholds`, plus :r-inf, the
+  Feigenbaum extrapolation r_p + (r_p - r_(p/2)) / (delta - 1) of the last two,
+  and :zero-crisis (`gd-map-zero-crisis`) (doc/science.md §6 [EOS]).
+  Options: :count (5): r_2 .. r_32."
+  ([depth] (doubling-points depth {}))
+  ([depth {:keys [count] :or {count 5}}]
+   (let [rs (period-doubling-thresholds depth {:count count})
+         n (clojure.core/count rs)
+         m (into {} (map-indexed (fn [k r] [(keyword (str "r" (bit-shift-left 2 (long k)))) r]) rs))]
+     (cond-> m
+       (>= n 2) (assoc :r-inf (let [a (double (nth rs (- n 2))) b (double (peek rs))]
+                                (+ b (/ (- b a) (- feigenbaum-delta 1.0)))))
+       true (assoc :zero-crisis (gd-map-zero-crisis depth))))))
+
+(defn linear-stationary-variance
+  "Stationary variance of a learned mode's strength in the linearized per-mode
+  dynamics with the full minibatch noise variance (2 e^2 + sigma^2)/B, e = pi - s
+  (a derivation of ours, doc/science.md §7). Near pi = s the drift is -S e and
+  the noise standard deviation per unit time sqrt(lr/B) S sqrt(2 e^2 + sigma^2),
+  S = L s^(2-2/L); keeping the 2 e^2 part gives
+    continuous SDE:         Var = lr sigma^2 S / (2 (B - lr S)),
+    discrete (SGD's step):  Var = lr sigma^2 S / (B (2 - lr S) - 2 lr S),
+  which reduce to T S (T = lr sigma^2/(2B)) and `discrete-stationary-variance`
+  for lr S << B.
+  Takes {:s :depth :lr :batch-size :label-noise}; option :discrete? (false).
+  Returns the variance, or nil when the denominator is not positive (the
+  multiplicative noise wins: no finite linearized variance)."
+  ([params] (linear-stationary-variance params {}))
+  ([{:keys [s depth lr batch-size label-noise]} {:keys [discrete?]}]
+   (let [sharp (single-path-sharpness (double s) depth)
+         lr (double lr) b (double batch-size) sg (double label-noise)
+         x (* lr sharp)
+         den (if discrete? (- (* b (- 2.0 x)) (* 2.0 x)) (* 2.0 (- b x)))]
+     (when (pos? den) (/ (* lr sg sg sharp) den)))))
+
+(defn lazy-exponent
+  "Asymptotic time exponent of the loss of a linear model trained by gradient
+  flow on x ~ N(0, Sigma) with Sigma eigenvalues k^-alpha (alpha > 1) and an
+  isotropic teacher and initial error: l(t) ~ (1/2) sum_k k^-alpha e^(-2 c k^-alpha t)
+  ~ t^-(alpha - 1)/alpha as D -> infinity (a derivation of ours: the modes with
+  k^-alpha t >> 1 are learned, the rest hold sum_(k > t^(1/alpha)) k^-alpha;
+  doc/science.md §2). Returns -(alpha - 1)/alpha."
+  ^double [alpha]
+  (let [a (double alpha)] (- (/ (- a 1.0) a))))
+
+(defn rich-exponent
+  "The accelerated exponent of the rich (feature-learning) regime that [BP]
+  says its model recovers, from Bordelon, Atanasov & Pehlevan 2024 (\"How
+  feature learning can improve neural scaling laws\"): with the lazy exponent
+  -beta, the rich one is -2 beta/(1 + beta) for beta < 1. Quoted, not derived.
+  Returns it for the lazy beta = (alpha - 1)/alpha of `lazy-exponent`."
+  ^double [alpha]
+  (let [b (- (lazy-exponent alpha))] (- (/ (* 2.0 b) (+ 1.0 b)))))

@@ -1,7 +1,7 @@
-(ns dlnlab.papers.edge-of-stability
+(ns dlnlab.studies.edge-of-stability
   "Reproduction of [EOS] (Ghosh, Kwon, Wang, Ravishankar, Qu, \"Learning Dynamics
   of Deep Linear Networks Beyond the Edge of Stability\", arXiv 2502.20531;
-  SCIENCE.md §5-§6): deep matrix factorization trained by gradient descent from
+  doc/science.md §5-§6): deep matrix factorization trained by gradient descent from
   the scaled-identity initialization (W_l = alpha I for l < L, W_L = 0).
 
   Three claims, each put next to its theory:
@@ -24,63 +24,26 @@
   (:require [dlnlab.analysis :as analysis]
             [dlnlab.experiment :as experiment]
             [dlnlab.plot :as plot]
+            [dlnlab.studies.edge-of-stability.figures]
+            [dlnlab.studies.edge-of-stability.measure :as measure
+             :refer [exact-period fold gap-norm late-values map-agreement misalignment mode-layer-strengths
+                     per-mode-gaps strength->x target-vectors]]
+            [dlnlab.study :as study]
             [dlnlab.sweep :as sweep]
-            [dlnlab.task :as task]
             [dlnlab.theory :as theory]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
 
-;; ---------------------------------------------------------------- theory (SCIENCE.md §5-§6)
-;; The formulas come from dlnlab.theory; this section names what the report
-;; needs from them: thresholds in learning rate and the doubling points as a map.
+;; ---------------------------------------------------------------- setting (doc/science.md §5-§6)
+;; The formulas (thresholds 2/S_i, 2/lambda_ij, doubling points) are in
+;; dlnlab.theory; setup and variants in edge_of_stability.edn beside this file.
 
 (defn- sharpness ^double [depth s] (theory/single-path-sharpness (double s) depth))
 
-(defn thresholds
-  "The learning rates 2/S_i, S_i = L s_i^(2-2/L) (dlnlab.theory/single-path-sharpness),
-  past which each target mode oscillates (SCIENCE.md §6), in the order of targets.
-  Returns a vector of doubles."
-  [depth targets]
-  (mapv #(/ 2.0 (sharpness depth %)) targets))
-
-(defn cross-threshold
-  "2/lambda_ij for the cross direction u_i v_j^T of modes i and j (0-based) at the
-  balanced minimum (dlnlab.theory/hessian-eigenvalues-at-minimum, SCIENCE.md §5).
-  Returns a double."
-  ^double [depth targets i j]
-  (/ 2.0 (double (some #(when (and (= i (:i %)) (= j (:j %))) (:value %))
-                       (theory/hessian-eigenvalues-at-minimum targets depth)))))
-
-(defn- bisect
-  "The root of a sign change of g on [lo hi] (g lo) > 0 > (g hi), to width tol."
-  ^double [g ^double lo ^double hi ^double tol]
-  (loop [lo lo hi hi]
-    (if (<= (- hi lo) tol)
-      (* 0.5 (+ lo hi))
-      (let [m (* 0.5 (+ lo hi))]
-        (if (pos? (double (g m))) (recur m hi) (recur lo m))))))
-
-(def ^:private ^:const feigenbaum-delta 4.66920160910299)
-
-(defn doubling-points
-  "The period-doubling points of the per-mode map at depth L as a map
-  {:r2 .. :r4 .. :r8 .. ...} from dlnlab.theory/period-doubling-thresholds, plus
-  :r-inf, the Feigenbaum extrapolation r_p + (r_p - r_(p/2)) / (delta - 1) of the
-  last two, and :zero-crisis (dlnlab.theory/gd-map-zero-crisis).
-
-  Options: :count (5): r_2 .. r_32."
-  ([depth] (doubling-points depth {}))
-  ([depth {:keys [count] :or {count 5}}]
-   (let [rs (theory/period-doubling-thresholds depth {:count count})
-         n (clojure.core/count rs)
-         m (into {} (map-indexed (fn [k r] [(keyword (str "r" (bit-shift-left 2 (long k)))) r]) rs))]
-     (cond-> m
-       (>= n 2) (assoc :r-inf (let [a (double (nth rs (- n 2))) b (double (peek rs))]
-                                (+ b (/ (- b a) (- feigenbaum-delta 1.0)))))
-       true (assoc :zero-crisis (theory/gd-map-zero-crisis depth))))))
-
-;; ---------------------------------------------------------------- experiments as data
+(def ^:private data
+  "Setup and variants (studies/dlnlab/studies/edge_of_stability.edn)."
+  (study/load-data "dlnlab/studies/edge_of_stability.edn"))
 
 (def setup
   "The default setting: depth 3, target singular values 10, 8.5 and 7 on a 3 x 3
@@ -91,11 +54,31 @@
   that needs S_1/S_3 < 3.66/2. The targets of examples/eos-factorization.edn
   (10, 6, 3) have S_1/S_2 = 1.98, so at L = 3 two modes can never oscillate at
   once: the top mode is lost (pi_1 -> 0) first; `reproduce` shows this too."
-  {:depth 3
-   :targets [10.0 8.5 7.0]
-   :alpha 0.1
-   :basis :identity
-   :seed 7})
+  (:setup data))
+
+(def variants
+  "What `reproduce` runs for each :variant.
+  :quick (default; well under a minute on 2 cores): L = 3; the claim learning
+  rates and a 30-point learning-rate sweep, 6000 GD steps each recorded every
+  step; gradient flow over the time span of the slowest GD run; random singular
+  vectors at the claim learning rates and the onset of misalignment (20000
+  steps, to 1e-4 in lr); the map's period-doubling points to r_32 and its zero
+  crisis; the network's r_4 and r_8 by bisection on 20000-step runs to 2e-4 in r.
+  :full (a few minutes on 2 cores): the same for L = 2, 3 and 4 with 60 sweep
+  points of 20000 steps, 40000-step bisections for r_4, r_8 and r_16 to 5e-5,
+  and three random-basis seeds."
+  (:variants data))
+
+(defn- bisect
+  "The root of a sign change of g on [lo hi] (g lo) > 0 > (g hi), to width tol."
+  ^double [g ^double lo ^double hi ^double tol]
+  (loop [lo lo hi hi]
+    (if (<= (- hi lo) tol)
+      (* 0.5 (+ lo hi))
+      (let [m (* 0.5 (+ lo hi))]
+        (if (pos? (double (g m))) (recur m hi) (recur lo m))))))
+
+;; ---------------------------------------------------------------- experiments as data
 
 (defn factorization-experiment
   "The experiment map of deep matrix factorization from the scaled-identity init
@@ -119,155 +102,21 @@
                   :time (:time flow) :steps (:grid flow 100)))))
 
 (defn claim-learning-rates
-  "One learning rate inside each interval of the theory's count (SCIENCE.md §6):
+  "One learning rate inside each interval of the theory's count (doc/science.md §6):
   0.85 * 2/S_1 (no mode), the geometric midpoints of [2/S_i, 2/S_(i+1)], and
   min(1.06 * 2/S_n, 0.93 r_c/S_1) above the last threshold, where r_c is the
   map's zero crisis (dlnlab.theory/gd-map-zero-crisis) (for odd L the top mode is lost beyond it; for even L the
   band merely merges with its mirror image, and the cap is only a safe bound).
   Returns a vector of (count targets) + 1 doubles."
   [{:keys [depth targets]}]
-  (let [t (thresholds depth targets)
+  (let [t (theory/oscillation-thresholds depth targets)
         n (count t)]
     (vec (concat [(* 0.85 (double (first t)))]
                  (for [i (range (dec n))] (Math/sqrt (* (double (nth t i)) (double (nth t (inc (long i)))))))
                  [(min (* 1.06 (double (peek t)))
                        (/ (* 0.93 (theory/gd-map-zero-crisis depth)) (sharpness depth (first targets))))]))))
 
-;; ---------------------------------------------------------------- measurements
-
-(defn- bilinear
-  "q^T W p for row-major W and vectors q, p."
-  ^double [w q p]
-  (reduce + 0.0 (map (fn [row ^double qa] (* qa (double (reduce + 0.0 (map * row p))))) w q)))
-
-(defn- column [m ^long i] (mapv #(nth % i) m))
-
-(defn mode-layer-strengths
-  "Per-layer strength of each target mode in the singular-vector stationary form
-  of the scaled-identity run ([EOS]): W_l = V diag(a_l) V^T for l < L and
-  W_L = U diag(a_L) V^T, so a_(l,i) = v_i^T W_l v_i and a_(L,i) = u_i^T W_L v_i.
-  chain-weights is [W_1 ... W_L] (row-major nested, dlnlab.core/weights' form of
-  one pathway); u and v the target's singular vectors as columns (row-major
-  nested, :target-svd of dlnlab.task). Returns [[a_(l,i) per mode] per layer]."
-  [chain-weights u v]
-  (let [depth (count chain-weights)
-        r (count (first u))]
-    (vec (map-indexed (fn [l w]
-                        (mapv (fn [^long i]
-                                (let [vi (column v i)]
-                                  (bilinear w (if (= (inc (long l)) depth) (column u i) vi) vi)))
-                              (range r)))
-                      chain-weights))))
-
-(defn- mat-mul [a b]
-  (let [bt (apply mapv vector b)]
-    (mapv (fn [row] (mapv (fn [col] (reduce + 0.0 (map * row col))) bt)) a)))
-
-(defn misalignment
-  "How far the end-to-end matrix F = W_L ... W_1 is from the target's singular
-  vectors: ||offdiag(U^T F V)||_F / ||U^T F V||_F, with U and V the target's
-  singular vectors (columns of u and v, row-major nested; square here). 0 in the
-  singular-vector stationary set of the scaled-identity init ([EOS]).
-  Returns a double (NaN when the weights are not finite)."
-  ^double [chain-weights u v]
-  (let [f (reduce (fn [acc w] (mat-mul w acc)) (first chain-weights) (rest chain-weights))
-        c (mat-mul (mat-mul (apply mapv vector u) f) v)
-        sq (fn [x] (* (double x) (double x)))
-        total (double (reduce + 0.0 (map sq (apply concat c))))
-        diag (double (reduce + 0.0 (map-indexed (fn [i row] (sq (nth row i))) c)))]
-    (Math/sqrt (/ (max 0.0 (- total diag)) total))))
-
-(defn- target-vectors
-  "{:u :v} of an experiment's target (its task rebuilt at its seed)."
-  [exp]
-  (select-keys (:target-svd (task/build-task (:task exp) (:seed exp))) [:u :v]))
-
-(defn- per-mode-gaps
-  "a_(L,i)^2 - a_(L-1,i)^2 for each mode from the final weights."
-  [weights {:keys [u v]}]
-  (let [a (mode-layer-strengths weights u v)
-        last-l (peek a) prev (nth a (- (count a) 2))]
-    (mapv (fn [x y] (- (* (double x) (double x)) (* (double y) (double y)))) last-l prev)))
-
-(defn- gap-norm
-  "One number from a :balance-gap value: the Euclidean norm over every adjacent pair."
-  ^double [g]
-  (Math/sqrt (double (reduce + 0.0 (map #(* (double %) (double %)) (apply concat g))))))
-
-(defn- late-values
-  "The last k recorded values of mode i."
-  [result ^long i ^long k]
-  (mapv #(nth % i) (take-last k (remove nil? (get-in result [:trajectory :modes])))))
-
-(defn- strength->x
-  "x = sign(pi) |pi/s|^(1/L): the map's variable for a mode of strength pi; for
-  even L only |x| is defined by pi (the map is odd), so x >= 0 there."
-  ^double [^double pi ^double s ^long depth]
-  (* (Math/signum pi) (Math/pow (Math/abs (/ pi s)) (/ 1.0 depth))))
-
-(defn- fold
-  "x for odd L; |x| for even L (where x and -x give the same strength)."
-  ^double [^long depth ^double x]
-  (if (even? depth) (Math/abs x) x))
-
-(defn- ks-distance
-  "Two-sample Kolmogorov-Smirnov distance sup |F_a - F_b| of two samples."
-  ^double [xs ys]
-  (let [^doubles a (double-array (sort xs)) ^doubles b (double-array (sort ys))
-        na (alength a) nb (alength b)]
-    (loop [i 0 j 0 d 0.0]
-      (if (or (== i na) (== j nb))
-        d
-        (let [x (min (aget a i) (aget b j))
-              i (long (loop [i i] (if (and (< i na) (<= (aget a i) x)) (recur (inc i)) i)))
-              j (long (loop [j j] (if (and (< j nb) (<= (aget b j) x)) (recur (inc j)) j)))]
-          (recur i j (max d (Math/abs (- (/ (double i) na) (/ (double j) nb))))))))))
-
-(defn exact-period
-  "The smallest p in 1..max-p with |x_(t+p) - x_t| <= tol max(1, |x_t|) over the
-  last 3p values of xs (every p, not only powers of two: periodic windows inside
-  chaos have periods 3, 5, 6, ...), or nil."
-  [xs max-p tol]
-  (let [v (vec xs) n (count v) tol (double tol)]
-    (first (for [p (range 1 (inc (long max-p)))
-                 :let [p (long p)]
-                 :when (and (< (* 3 p) n)
-                            (every? (fn [^long t]
-                                      (let [a (double (v t))]
-                                        (<= (Math/abs (- (double (v (+ t p))) a)) (* tol (max 1.0 (Math/abs a))))))
-                                    (range (- n (* 4 p)) (- n p))))]
-             p))))
-
-(defn map-agreement
-  "How the late values xs (x of one mode, `fold`ed) of a network run at r compare
-  with the per-mode map at r. When xs repeat with a period p <= 64
-  (`exact-period`, tolerance 1e-7): the largest distance from a value to the
-  map's own p-cycle (dlnlab.theory/gd-map-cycle after 10^5 transient steps). Otherwise (chaos,
-  or not yet settled): the Kolmogorov-Smirnov distance to 20000 values of a map
-  orbit, the same distance for (count xs) values of a second map orbit (a control
-  for the sample size), and the fraction of xs outside the orbit's band [min,
-  max] widened by 1e-9.
-  Returns {:r :period p :max-distance d} or {:r :period nil :ks d :ks-control d
-  :outside-band f}."
-  [depth r xs]
-  (let [depth (long depth) r (double r)
-        p (exact-period xs 64 1e-7)]
-    (if p
-      (let [c (theory/gd-map-cycle r depth p {:transient 100000})
-            pts (map #(fold depth (double %)) (:points c))]
-        {:r r :period p
-         :max-distance (if c
-                         (reduce max 0.0 (for [x xs] (reduce min (map #(Math/abs (- (double x) (double %))) pts))))
-                         Double/NaN)})
-      (let [orbit (mapv #(fold depth (double %)) (theory/gd-map-orbit r depth 0.9 10000 20000))
-            control (mapv #(fold depth (double %)) (theory/gd-map-orbit r depth 0.7 10000 (count xs)))
-            lo (- (double (reduce min orbit)) 1e-9) hi (+ (double (reduce max orbit)) 1e-9)]
-        {:r r :period nil
-         :ks (ks-distance xs orbit)
-         :ks-control (ks-distance control orbit)
-         :outside-band (/ (double (count (remove #(<= lo (double %) hi) xs))) (count xs))}))))
-
-(defn- elapsed-ms ^double [^long t0] (/ (- (System/nanoTime) t0) 1e6))
+;; ---------------------------------------------------------------- runs
 
 (defn- summarize-gd-run
   "Plain-data summary of one GD run of the count sweep."
@@ -321,7 +170,7 @@
 
 (defn flow-gap
   "Gradient flow from the same init: the balance gap on its time grid (conserved,
-  SCIENCE.md §4). cfg: `setup` keys plus :flow {:time :rtol :atol :grid}
+  doc/science.md §4). cfg: `setup` keys plus :flow {:time :rtol :atol :grid}
   (:grid recorded points, 100).
   Returns {:status :time [..] :gap [..] :max-relative-change x :final-modes [..]}."
   [cfg]
@@ -350,7 +199,7 @@
   or {:lr-onset nil :reason ..} when the bracket does not hold a change."
   [cfg tol]
   (let [{:keys [depth targets]} cfg
-        t (thresholds depth targets)
+        t (theory/oscillation-thresholds depth targets)
         n (atom 0)
         lost? (fn [lr]
                 (swap! n inc)
@@ -360,7 +209,7 @@
                       (let [m (misalignment (first (get-in res [:final :weights])) (:u vecs) (:v vecs))]
                         (not (< m 1e-6))))))
         lo (* 1.01 (double (first t))) hi (* 0.99 (double (second t)))
-        cross (cross-threshold depth targets 0 1)]
+        cross (theory/cross-threshold depth targets 0 1)]
     (cond
       (lost? lo) {:lr-onset nil :cross-threshold cross :reason (str "alignment already lost at lr = " lo)}
       (not (lost? hi)) {:lr-onset nil :cross-threshold cross :reason (str "alignment still kept at lr = " hi)}
@@ -435,115 +284,12 @@
     {:r r :steps steps :x0 x0
      :max-abs-diff-over-s (/ (double (reduce max 0.0 (map #(Math/abs (- (double %1) (double %2))) net mp))) s)}))
 
-;; ---------------------------------------------------------------- figures (dlnlab.plot figure data)
-
-(defn- depth-name [depth suffix] (keyword (str "L" depth "-" suffix)))
-
-(defn- theory-steps
-  "The polyline of the theory's count #{i : lr > 2/S_i} over [lo, hi]: flat
-  between the thresholds, a vertical step at each one."
-  [thresholds ^double lo ^double hi]
-  (let [inside (filter #(< lo (double %) hi) thresholds)
-        below (count (filter #(<= (double %) lo) thresholds))]
-    (vec (concat [[lo below]]
-                 (mapcat (fn [t k] [[t k] [t (inc (long k))]]) inside (iterate inc below))
-                 [[hi (+ below (count inside))]]))))
-
-(defn- count-figure
-  "Raw figure data: the measured number of oscillating modes of each sweep row
-  against lr, the theory's step curve and the thresholds 2/S_i."
-  [{:keys [depth targets rows]}]
-  (let [t (thresholds depth targets)
-        lrs (map #(double (:lr %)) rows)]
-    {:name (depth-name depth "oscillating-modes")
-     :title (str "Oscillating modes vs learning rate (L = " depth ", s = " targets ")")
-     :subtitle "dashed: the thresholds 2/S_i, S_i = L s_i^(2-2/L) (SCIENCE.md §6 [EOS])"
-     :x {:title "learning rate η" :log? false}
-     :y {:title "oscillating modes" :log? false :zero? true}
-     :panels [{:title nil
-               :layers (into [{:mark :line :series "theory #{i : η > 2/S_i}" :color 0
-                               :points (theory-steps t (apply min lrs) (apply max lrs))}
-                              {:mark :point :series "measured (dlnlab.analysis)" :color 1
-                               :points (vec (for [r rows :when (:measured r)] [(:lr r) (:measured r)]))}]
-                             (map-indexed (fn [i x] {:mark :x-rule :series (str "2/S_" (inc (long i))) :color (+ 2 (long i))
-                                                     :dash [4 4] :x x})
-                                          t))}]}))
-
-(defn- gap-figure
-  "Raw figure data: the balance gap against time lr x steps for each labelled
-  run, [[label [[time gap] ...]] ...]."
-  [{:keys [depth series]}]
-  {:name (depth-name depth "balance-gap")
-   :title (str "Balance gap vs time (L = " depth ")")
-   :subtitle "gap = sqrt(Σ_l ||W_(l+1)^T W_(l+1) - W_l W_l^T||^2); time = η × steps"
-   :x {:title "time (η × steps)" :log? false}
-   :y {:title "balance gap" :log? true}
-   :panels [{:title nil
-             :layers (vec (map-indexed (fn [i [label pts]] {:mark :line :series label :color i :points (vec pts)})
-                                       series))}]})
-
-(defn- bifurcation-figure
-  "Raw figure data: late x = (pi/s)^(1/L) against r = lr S_i for the per-mode map
-  (map-rows [{:r :xs}]) and the network's modes (net-rows [{:r :xs :mode}]),
-  with the map's period-doubling points and zero crisis (pd) as vertical lines."
-  [{:keys [depth map-rows net-rows pd]}]
-  (let [modes (sort (distinct (map :mode net-rows)))]
-    {:name (depth-name depth "bifurcation")
-     :title (str "Period doubling: late x = (π/s)^(1/L) vs r = η S_i (L = " depth ")")
-     :subtitle (str "dashed: the map's period-doubling points and zero crisis"
-                    (when (even? (long depth)) "; |x| for even L"))
-     :x {:title "r = η S_i" :log? false}
-     :y {:title "late x" :log? false}
-     :panels [{:title nil
-               :layers (vec (concat
-                             [{:mark :point :series "per-mode map" :color 0
-                               :points (vec (for [{:keys [r xs]} map-rows x xs] [r x]))}]
-                             (for [m modes]
-                               {:mark :point :series (str "network, mode " (inc (long m))) :color (inc (long m))
-                                :points (vec (for [{:keys [r xs mode]} net-rows :when (= mode m) x xs] [r x]))})
-                             (for [k [:r2 :r4 :r8 :r16 :r32 :r-inf :zero-crisis] :when (get pd k)]
-                               {:mark :x-rule :series "the map's r_2, r_4, ..., r_∞, zero crisis" :color "#888888"
-                                :dash [4 4] :x (get pd k)})))}]}))
-
-(defmethod plot/build-figure :eos-oscillating-modes [_ data _] (count-figure data))
-(defmethod plot/build-figure :eos-balance-gap [_ data _] (gap-figure data))
-(defmethod plot/build-figure :eos-bifurcation [_ data _] (bifurcation-figure data))
-
-(def figure-names
-  "The figures this namespace adds to dlnlab.plot/build-figure, each named
-  L<depth>-<kind> in a report: :eos-oscillating-modes ({:depth :targets :rows
-  [count row ...]}), :eos-balance-gap ({:depth :series [[label [[time gap]
-  ...]] ...]}), :eos-bifurcation ({:depth :map-rows :net-rows :pd})."
-  [:eos-oscillating-modes :eos-balance-gap :eos-bifurcation])
-
 ;; ---------------------------------------------------------------- variants and the report
-
-(def variants
-  "What `reproduce` runs for each :variant.
-  :quick (default; well under a minute on 2 cores): L = 3; the claim learning
-  rates and a 30-point learning-rate sweep, 6000 GD steps each recorded every
-  step; gradient flow over the time span of the slowest GD run; random singular vectors at the claim learning
-  rates and the onset of misalignment (20000 steps, to 1e-4 in lr); the map's
-  period-doubling points to r_32 and its zero crisis; the network's r_4 and r_8
-  by bisection on 20000-step runs to 2e-4 in r.
-  :full (about a minute on 2 cores): the same for L = 2, 3 and 4 with 60 sweep points of
-  20000 steps, 40000-step bisections for r_4, r_8 and r_16 to 5e-5, and three
-  random-basis seeds."
-  {:quick {:depths [3] :sweep-points 30 :steps 6000 :keep 32 :compare 512 :random-seeds [7]
-           :flow {:rtol 1e-10 :atol 1e-13 :grid 200}
-           :onset {:steps 20000 :tol 1e-4}
-           :bifurcation {:target 10.0 :steps 20000 :x0 0.5 :levels [2 4] :tol 2e-4 :period {}}
-           :map-diagram {:points 220 :keep 48}}
-   :full {:depths [2 3 4] :sweep-points 60 :steps 20000 :keep 32 :compare 1024 :random-seeds [7 8 9]
-          :flow {:rtol 1e-10 :atol 1e-13 :grid 200}
-          :onset {:steps 40000 :tol 2e-5}
-          :bifurcation {:target 10.0 :steps 40000 :x0 0.5 :levels [2 4 8] :tol 5e-5 :period {}}
-          :map-diagram {:points 300 :keep 48}}})
 
 (defn- sweep-lrs
   "n learning rates from 0.75 * 2/S_1 to min(1.1 * 2/S_n, 0.95 r_c/S_1), evenly spaced."
   [{:keys [depth targets]} ^long n]
-  (let [t (thresholds depth targets)
+  (let [t (theory/oscillation-thresholds depth targets)
         lo (* 0.75 (double (first t)))
         hi (min (* 1.1 (double (peek t))) (/ (* 0.95 (theory/gd-map-zero-crisis depth)) (sharpness depth (first targets))))]
     (mapv #(+ lo (* (- hi lo) (/ (double %) (dec n)))) (range n))))
@@ -561,7 +307,7 @@
   four strengths."
   [cfg opts]
   (let [c (assoc cfg :targets [10.0 6.0 3.0] :depth 3 :keep 4)
-        t (thresholds 3 (:targets c))
+        t (theory/oscillation-thresholds 3 (:targets c))
         lrs [(* 0.85 (double (first t))) (Math/sqrt (* (double (first t)) (double (second t))))
              (* 1.06 (double (second t)))]
         rows (count-sweep c lrs opts)]
@@ -586,7 +332,7 @@
         claim-lrs (claim-learning-rates cfg)
         claim-rows (count-sweep cfg claim-lrs opts)
         sweep-rows (count-sweep cfg (sweep-lrs cfg (:sweep-points v)) opts)
-        t-count (elapsed-ms t0)
+        t-count (study/elapsed-ms t0)
         ;; 2. balance gap
         _ (note :balance-gap)
         t1 (System/nanoTime)
@@ -597,7 +343,7 @@
         gap-series [["GD below EoS" (gd-gap-trajectory cfg (:lr below) 10)]
                     ["GD past EoS (all modes)" (gd-gap-trajectory cfg (:lr past) 10)]
                     ["gradient flow" (mapv vector (:time flow) (:gap flow))]]
-        t-gap (elapsed-ms t1)
+        t-gap (study/elapsed-ms t1)
         ;; 3. random singular vectors
         _ (note :random-basis)
         t2 (System/nanoTime)
@@ -605,11 +351,11 @@
                            {:seed seed
                             :rows (mapv row-table (count-sweep (assoc cfg :basis :random :seed seed) claim-lrs opts))}))
         onset (cross-onset (merge cfg {:basis :random} (:onset v)) (:tol (:onset v)))
-        t-random (elapsed-ms t2)
+        t-random (study/elapsed-ms t2)
         ;; 4. bifurcation
         _ (note :bifurcation)
         t3 (System/nanoTime)
-        pd (doubling-points depth)
+        pd (theory/doubling-points depth)
         crisis (double (:zero-crisis pd))
         md (:map-diagram v)
         map-rows (vec (for [k (range (:points md))
@@ -642,11 +388,11 @@
                   :bracket [lo hi] :tol (:tol bif) :steps (:steps bif)
                   :network-evaluations (:evaluations net)})))
         follows (network-follows-map cfg bif 2.3 400 0.8)
-        t-bif (elapsed-ms t3)]
+        t-bif (study/elapsed-ms t3)]
     {:depth depth
      :targets (:targets cfg)
      :sharpness (mapv #(sharpness depth %) (:targets cfg))
-     :thresholds (thresholds depth (:targets cfg))
+     :thresholds (theory/oscillation-thresholds depth (:targets cfg))
      :mode-count {:claim (mapv row-table claim-rows)
                   :claim-agree (count (filter #(= (:predicted %) (:measured %)) claim-rows))
                   :sweep (mapv row-table sweep-rows)
@@ -660,7 +406,7 @@
                                          :gap-at-start (first (:gap flow)) :time (peek (:time flow)))}
      :random-basis {:cross-thresholds
                     (vec (for [i (range (count (:targets cfg))) j (range (inc (long i)) (count (:targets cfg)))]
-                           {:modes [i j] :lr (cross-threshold depth (:targets cfg) i j)}))
+                           {:modes [i j] :lr (theory/cross-threshold depth (:targets cfg) i j)}))
                     :claim-runs random-rows
                     :onset onset}
      :bifurcation {:map pd
@@ -681,60 +427,116 @@
 
 (def claim
   "The claim being reproduced, in words."
-  (str "[EOS] (SCIENCE.md §6): with gradient descent from the scaled-identity initialization, "
+  (str "[EOS] (doc/science.md §6): with gradient descent from the scaled-identity initialization, "
        "mode i of deep matrix factorization oscillates exactly when lr > 2/S_i, S_i = L s_i^(2-2/L), "
        "so the number of oscillating modes is #{i : lr > 2/S_i}; past the edge of stability the "
        "balancing gap between layers decays to zero while gradient flow conserves it; a mode's late "
        "values follow the per-mode map x <- x - (r/L) x^(L-1) (x^L - 1), r = lr S_i, through a 2-cycle "
        "(2 < r < r_4(L)) and a period-doubling cascade into chaos, for the map and the full network alike."))
 
+(defn checks
+  "The claims checked on the depth sections of a report, each {:claim :pass?
+  :failures} with its margin stated: the count of oscillating modes at every
+  claim and sweep learning rate, the balance gap past and below the edge of
+  stability and under gradient flow, the network's period-doubling points
+  against the map's, the late values against the map's cycles and chaotic
+  band, and the misalignment onset against 2/lambda_12."
+  [sections]
+  (do
+    {:mode-count
+     (study/check "measured oscillating modes = #{i : lr > 2/S_i} at every claim and sweep learning rate"
+                  (for [s sections r (concat (get-in s [:mode-count :claim]) (get-in s [:mode-count :sweep]))
+                        :when (not= (:predicted r) (:measured r))]
+                    (assoc (select-keys r [:lr :predicted :measured :mode-periods]) :depth (:depth s))))
+     :balance-gap
+     (study/check (str "balance gap: GD past the edge of stability for every mode ends below 1e-6 of its start, "
+                       "GD below it keeps more than 1e-3, gradient flow changes it by less than 1e-6")
+                  (for [s sections
+                        :let [g (:balance-gap s)
+                              past (double (get-in g [:gd-past-eos :gap :ratio]))
+                              below (double (get-in g [:gd-below-eos :gap :ratio]))
+                              flow (double (get-in g [:gradient-flow :max-relative-change]))]
+                        :when (not (and (< past 1e-6) (> below 1e-3) (< flow 1e-6)))]
+                    {:depth (:depth s) :past past :below below :flow flow}))
+     :period-doubling
+     (study/check "full network: each bisected period-doubling point within 2e-3 of the map's exact r_2p"
+                  (for [s sections t (get-in s [:bifurcation :network-thresholds])
+                        :when (not (and (:network-minus-exact t) (< (Math/abs (double (:network-minus-exact t))) 2e-3)))]
+                    (assoc t :depth (:depth s))))
+     :bifurcation-diagram
+     (study/check (str "late values: periodic rows within 1e-3 of the map's own cycle; chaotic rows at a KS distance "
+                       "to the map's orbit at most 1.5x that of a second map orbit of the same length, at most 1% "
+                       "outside the map's band")
+                  (for [s sections
+                        :let [d (get-in s [:bifurcation :diagram-agreement])]
+                        :when (not (and (< (double (:max-distance d)) 1e-3)
+                                        (<= (double (:max-ks d)) (* 1.5 (max 0.01 (double (:max-ks-control d)))))
+                                        (<= (double (:max-outside-band d)) 0.01)))]
+                    (assoc (dissoc d :rows) :depth (:depth s))))
+     :misalignment-onset
+     (study/check "random singular vectors: alignment is lost above a learning rate within 3% of 2/lambda_12"
+                  (for [s sections
+                        :let [{:keys [lr-onset cross-threshold]} (get-in s [:random-basis :onset])]
+                        :when (not (and lr-onset (< (Math/abs (- (/ (double lr-onset) (double cross-threshold)) 1.0)) 0.03)))]
+                    {:depth (:depth s) :onset (get-in s [:random-basis :onset])}))}))
+
+(def main-columns
+  "Columns of the main table: the claim learning rates of every depth."
+  [[:depth "L"] [:lr "η"] [:r "r_i = η S_i"] [:predicted "predicted count"] [:measured "measured count"]
+   [:gap-ratio "gap last/first"] [:misalignment "misalignment"]])
+
+(defn- main-rows [sections]
+  (vec (for [s sections r (get-in s [:mode-count :claim])]
+         (assoc (select-keys r [:lr :r :predicted :measured :misalignment])
+                :depth (:depth s) :gap-ratio (get-in r [:gap :ratio])))))
+
 (defn reproduce
-  "Runs the [EOS] reproduction and returns its report as plain data.
+  "Runs the [EOS] reproduction and returns its report as plain data
+  (dlnlab.study's report shape).
 
   Options: :variant (:quick, or :full: see `variants`); :jobs (2) parallel runs in
   sweeps; :progress (fn [{:stage :depth ..}]) told about each stage and each
   finished sweep point.
-  Returns {:claim :variant :setup :summary :depths [section ...] :eos-targets
-  :figures :timing-ms}. A depth section holds :mode-count (claim and sweep rows: lr, r_i =
-  lr S_i, predicted and measured counts, mode periods, gaps, misalignment),
-  :balance-gap (GD below and past the edge of stability, gradient flow),
-  :random-basis (claim learning rates with random singular vectors, the onset of
-  misalignment vs 2/lambda_12) and :bifurcation (the map's r_4, r_8, ..., r-inf
-  and zero crisis, the network's detected doubling points, diagram agreement).
-  :figures holds dlnlab.plot figure data, three per depth (L<depth>-oscillating-modes,
-  -balance-gap, -bifurcation; see `figure-names`); dlnlab.plot/write-figure-data! draws them.
+  Returns {:study :claim :variant :setup :main {:rows :table} :checks
+  :headline :depths [section ...] :eos-targets :figures :timing-ms}. A depth
+  section holds :mode-count (claim and sweep rows: lr, r_i = lr S_i, predicted
+  and measured counts, mode periods, gaps, misalignment), :balance-gap (GD
+  below and past the edge of stability, gradient flow), :random-basis (claim
+  learning rates with random singular vectors, the onset of misalignment vs
+  2/lambda_12) and :bifurcation (the map's r_4, r_8, ..., r-inf and zero
+  crisis, the network's detected doubling points, diagram agreement).
+  :figures holds dlnlab.plot figure data, three per depth (see
+  dlnlab.studies.edge-of-stability.figures/figure-names).
   Throws ex-info for an unknown :variant."
   ([] (reproduce {}))
   ([{:keys [variant jobs progress] :or {variant :quick jobs 2}}]
-   (let [v (or (get variants variant)
-               (throw (ex-info (str "Option :variant is " (pr-str variant) "; allowed are :quick and :full.")
-                               {:path [:variant] :value variant :allowed (set (keys variants))})))
+   (let [v (study/variant variants variant)
          opts {:jobs jobs :progress progress}
          t0 (System/nanoTime)
          sections (mapv #(study-depth (assoc setup :depth %) v opts) (:depths v))
-         t-eos (System/nanoTime)
-         eos (eos-targets-study (assoc setup :steps (:steps v)) opts)
-         t-eos (elapsed-ms t-eos)]
-     {:claim claim
+         [eos t-eos] (study/timed #(eos-targets-study (assoc setup :steps (:steps v)) opts))
+         rows (main-rows sections)]
+     {:study :edge-of-stability
+      :claim claim
       :variant variant
       :setup setup
-      :summary (vec (for [s sections
-                          :let [mc (:mode-count s)]]
-                      {:depth (:depth s)
-                       :thresholds (:thresholds s)
-                       :claim-lrs (mapv #(select-keys % [:lr :predicted :measured]) (:claim mc))
-                       :claim-lrs-agree [(:claim-agree mc) (count (:claim mc))]
-                       :sweep-agree [(:sweep-agree mc) (:sweep-total mc)]
-                       :gap-ratio-past-eos (get-in s [:balance-gap :gd-past-eos :gap :ratio])
-                       :gap-ratio-below-eos (get-in s [:balance-gap :gd-below-eos :gap :ratio])
-                       :flow-max-relative-change (get-in s [:balance-gap :gradient-flow :max-relative-change])
-                       :period-doubling (mapv #(select-keys % [:doubling :map-exact :network-detected :network-minus-exact])
-                                              (get-in s [:bifurcation :network-thresholds]))
-                       :misalignment-onset (select-keys (get-in s [:random-basis :onset]) [:lr-onset :cross-threshold])}))
+      :main {:rows rows :table (study/markdown-table rows main-columns)}
+      :checks (checks sections)
+      :headline (vec (for [s sections
+                           :let [mc (:mode-count s)]]
+                       {:depth (:depth s)
+                        :thresholds (:thresholds s)
+                        :sweep-agree [(:sweep-agree mc) (:sweep-total mc)]
+                        :gap-ratio-past-eos (get-in s [:balance-gap :gd-past-eos :gap :ratio])
+                        :gap-ratio-below-eos (get-in s [:balance-gap :gd-below-eos :gap :ratio])
+                        :flow-max-relative-change (get-in s [:balance-gap :gradient-flow :max-relative-change])
+                        :period-doubling (mapv #(select-keys % [:doubling :map-exact :network-detected :network-minus-exact])
+                                               (get-in s [:bifurcation :network-thresholds]))
+                        :misalignment-onset (select-keys (get-in s [:random-basis :onset]) [:lr-onset :cross-threshold])}))
       :depths (mapv #(dissoc % :figures) sections)
       :eos-targets eos
       :figures (vec (mapcat :figures sections))
-      :timing-ms {:total (elapsed-ms t0) :eos-targets t-eos
+      :timing-ms {:total (study/elapsed-ms t0) :eos-targets t-eos
                   :per-depth (mapv #(assoc (:timing-ms %) :depth (:depth %)) sections)}})))
 
 (defn reduced
@@ -750,10 +552,10 @@
         rows (count-sweep cfg (claim-learning-rates cfg) {:jobs 2})
         flow (flow-gap (assoc cfg :flow {:time 8.0 :rtol 1e-10 :atol 1e-13}))
         depth (long (:depth cfg))
-        r4 (double (:r4 (doubling-points depth {:count 2})))
+        r4 (double (:r4 (theory/doubling-points depth {:count 2})))
         d 0.03
         bif {:target 10.0 :steps 6000 :period {}}]
-    {:thresholds (thresholds depth (:targets cfg))
+    {:thresholds (theory/oscillation-thresholds depth (:targets cfg))
      :claim (mapv #(dissoc % :late-x) rows)
      :flow (select-keys flow [:status :max-relative-change])
      :map {:r4 r4}

@@ -1,5 +1,5 @@
-(ns dlnlab.papers.multipathway
-  "Reproduces the headline of [MP] (SCIENCE.md §5): in a deep linear network of
+(ns dlnlab.studies.multipathway
+  "Reproduces the headline of [MP] (doc/science.md §5): in a deep linear network of
   K parallel pathways of depth L, gradient descent with a small learning rate
   (or gradient flow) from small initialization puts each target mode in
   essentially one pathway (winner-takes-all, as the conserved quantity
@@ -19,112 +19,53 @@
   draws its :figures (SVG/PNG and Vega-Lite JSON); `reduced` is a seconds-long
   version for the tests.
 
-  Theory (SCIENCE.md §5): dlnlab.theory gives the sharpness formulas, the
-  window and the winner-takes-all split; this namespace adds `window` (the
-  theory window with :empty?), `edge-split` (the split a window learning rate
-  ends at; our derivation for K > 2, see its docstring) and `plateau-strength`
-  (the initial strength for a given plateau time)."
+  Theory (doc/science.md §5): dlnlab.theory gives the sharpness formulas, the
+  window (`pathway-window`), the winner-takes-all split, `edge-split` (the
+  split a window learning rate ends at; our derivation for K > 2, see its
+  docstring) and `plateau-strength` (the initial strength for a given plateau
+  time). The figures are in dlnlab.studies.multipathway.figures; setups and
+  variants in multipathway.edn beside this file."
   (:refer-clojure :exclude [reduced])
-  (:require [clojure.string :as str]
+  (:require [dlnlab.error :as error]
             [dlnlab.experiment :as experiment]
             [dlnlab.metrics :as metrics]
             [dlnlab.network :as network]
             [dlnlab.plot :as plot]
+            [dlnlab.studies.multipathway.figures :refer [converged?]]
+            [dlnlab.study :as study]
             [dlnlab.sweep :as sweep]
             [dlnlab.theory :as theory]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
 
-;; ---------------------------------------------------------------- theory (SCIENCE.md §5)
+(def ^:private data
+  "Setups and variants (studies/dlnlab/studies/multipathway.edn)."
+  (study/load-data "dlnlab/studies/multipathway.edn"))
 
-(defn- fail! [msg path value allowed]
-  (throw (ex-info msg {:path path :value value :allowed allowed})))
+(def base-config
+  "The configuration of one (L, K) experiment family (keys of `experiment`):
+  target singular values [1.0] (a 1 x 1 target), width 2, :pathway-split init
+  of total strength `dlnlab.theory/plateau-strength` for a plateau time of 50
+  and the `default-shares`, learning-rate grid of `lr-grid`, at most 200000 GD
+  steps, stopped once the loss is below 1e-24."
+  (:base-config data))
 
-(defn- check-depth! [L]
-  (when-not (and (integer? L) (>= (long L) 2))
-    (fail! (str "Depth L is " (pr-str L) "; the pathway formulas need an integer L >= 2.")
-           [:depth] L "an integer >= 2")))
+(def variants
+  "What each variant of `reproduce` runs.
+  :quick (default, about 30 s on 2 cores): every (L, K) with L in 2..7 and
+  K in 2..4 from the small :pathway-split start over `lr-grid`'s default grid
+  (4 points below, 5 inside, 2 above the window, plus gradient flow), at most
+  200000 GD steps; a two-mode target; a Gaussian small init over 3 seeds; one
+  traced run for the trajectory figures.
+  :full (1.5-3 minutes): the same families on a finer grid (7 below, 11 inside,
+  5 above), at most 500000 steps, also started near the single-path minimum
+  (total strength 0.9 s, shares 0.999 / rest), Gaussian init over 8 seeds.
+  :reduced (seconds; what the tests run): L = 3 and L = 2 at K = 2, one point
+  below, two inside and one above the window, at most 20000 steps, no extras."
+  (:variants data))
 
-(defn- check-positive! [path x]
-  (when-not (and (number? x) (Double/isFinite (double x)) (pos? (double x)))
-    (fail! (str (pr-str path) " is " (pr-str x) "; it must be a positive finite number.")
-           path x "a positive finite number")))
-
-(defn window
-  "The re-balancing window of one mode of strength s over K pathways of depth L,
-  dlnlab.theory/rebalancing-window (SCIENCE.md §5 [MP]) with :empty? added.
-  Returns {:lr-min 2/S_single :lr-max 2/S_split :sharpness-single S_single
-  :sharpness-split S_split :empty? (lr-max <= lr-min: L = 2 or K = 1)}.
-  Throws ex-info (from dlnlab.theory) for L < 1, s <= 0 or K < 1."
-  [L s K]
-  (let [{:keys [lr-min lr-max] :as w} (theory/rebalancing-window s K L)]
-    (assoc w :empty? (<= (double lr-max) (* (double lr-min) (+ 1.0 1e-12))))))
-
-(defn- bisect
-  "The root of the increasing function f on [lo, hi] (f(lo) <= 0 <= f(hi)), to
-  machine precision."
-  ^double [f ^double lo ^double hi]
-  (loop [lo lo hi hi i 0]
-    (let [mid (* 0.5 (+ lo hi))]
-      (if (or (>= i 200) (<= (- hi lo) (* 4.0 (Math/ulp mid))))
-        mid
-        (if (<= (double (f mid)) 0.0) (recur mid hi (inc i)) (recur lo mid (inc i)))))))
-
-(defn edge-split
-  "The split of one mode of strength s over K pathways of depth L at which GD
-  with learning rate lr ends after edge-of-stability re-balancing: the split
-  whose sharpness L sum_k pi_k^(2-2/L) equals 2/lr (SCIENCE.md §5 [MP]).
-
-  For K = 2 that split is unique. For K > 2 we add an assumption of ours,
-  checked against the simulations here: the oscillations cut the largest
-  pathways down first, so the split has m equal leading pathways of share q, one
-  pathway with the rest 1 - m q <= q and the others at zero (water-filling from
-  the top), m the smallest count for which such a split reaches sharpness 2/lr.
-  From small initialization, where winner-takes-all has already made the losing
-  pathways very unequal, the simulations follow it to about 0.02; from near the
-  single-path minimum with comparable losers (L = 3) several losers grow
-  together and the dominant share ends higher: for K > 2 only the sharpness is
-  a firm prediction.
-  Returns {:regime r :shares [share per pathway, descending] :dominant-share q
-  :active m}, r one of :single (lr <= 2/S_single: the single-path minimum is
-  stable, shares nil; see dlnlab.theory/winner-takes-all-split), :split (inside
-  the window) and :no-stable-split (lr >= 2/S_split or an empty window: shares nil).
-  Throws ex-info for L < 2, s <= 0, K < 1 or lr <= 0."
-  [L s K lr]
-  (check-depth! L) (check-positive! [:lr] lr)
-  (let [{:keys [lr-min lr-max empty?]} (window L s K)
-        lr (double lr)
-        beta (- 2.0 (/ 2.0 (double L)))
-        ;; normalized target: sum_k share_k^beta = T
-        T (/ 2.0 (* lr (theory/single-path-sharpness s L)))]
-    (cond
-      (<= lr (double lr-min)) {:regime :single :shares nil :dominant-share nil :active 1}
-      (or empty? (>= lr (double lr-max))) {:regime :no-stable-split :shares nil :dominant-share nil :active nil}
-      :else
-      (let [K (long K)
-            m (long (or (first (filter (fn [^long m] (>= T (Math/pow (double (inc m)) (- 1.0 beta)))) (range 1 K)))
-                        (dec K)))
-            f (fn [^double q] (- (+ (* m (Math/pow q beta)) (Math/pow (max 0.0 (- 1.0 (* m q))) beta)) T))
-            q (bisect f (/ 1.0 (double (inc m))) (/ 1.0 (double m)))
-            rest (max 0.0 (- 1.0 (* m q)))]
-        {:regime :split
-         :shares (vec (concat (repeat m q) [rest] (repeat (- K m 1) 0.0)))
-         :dominant-share q
-         :active (if (pos? rest) (inc m) m)}))))
-
-(defn plateau-strength
-  "The initial total strength pi_0 of a mode of strength s whose gradient-flow
-  learning time from small initialization is about t0 (SCIENCE.md §4):
-  pi_0^(-(1-2/L)) / ((L-2) s) = t0 for L > 2 and ln(s/pi_0)/(2s) = t0 for L = 2,
-  the inverse of dlnlab.theory/learning-time with :method :asymptotic.
-  Returns a double. Throws ex-info for L < 2 or s, t0 not positive."
-  ^double [L s t0]
-  (check-depth! L) (check-positive! [:s] s) (check-positive! [:t0] t0)
-  (let [L (long L) s (double s) t0 (double t0)]
-    (if (= L 2)
-      (* s (Math/exp (- (* 2.0 s t0))))
-      (Math/pow (* (double (- L 2)) s t0) (- (/ (double L) (double (- L 2))))))))
+;; ---------------------------------------------------------------- theory (doc/science.md §5)
 
 ;; ---------------------------------------------------------------- experiments as data
 
@@ -139,23 +80,13 @@
     4 [0.4 0.3 0.2 0.1]
     (let [w (mapv double (range K 0 -1)) t (double (reduce + w))] (mapv #(/ (double %) t) w))))
 
-(def base-config
-  "The configuration of one (L, K) experiment family (keys of `experiment`):
-  target singular values [1.0] (a 1 x 1 target), width 2, :pathway-split init
-  of total strength `plateau-strength` for a plateau time of 50 and the
-  `default-shares`, learning-rate grid of `lr-grid`, at most 200000 GD steps,
-  stopped once the loss is below 1e-24."
-  {:depth 3 :pathways 2 :targets [1.0] :width 2 :plateau-time 50.0
-   :init :pathway-split :seed 1 :max-steps 200000 :loss-below 1e-24
-   :record-every 100})
-
 (defn init-strengths
   "Total initial strength pi_0 of each target mode under the config: :strengths
-  when given, else for every mode `plateau-strength` of the largest target s_1
+  when given, else for every mode `dlnlab.theory/plateau-strength` of the largest target s_1
   at :plateau-time (one initial scale for all modes, so smaller modes are
-  learned later, SCIENCE.md §4)."
+  learned later, doc/science.md §4)."
   [{:keys [depth targets plateau-time strengths]}]
-  (or strengths (vec (repeat (count targets) (plateau-strength depth (apply max targets) plateau-time)))))
+  (or strengths (vec (repeat (count targets) (theory/plateau-strength depth (apply max targets) plateau-time)))))
 
 (defn config-shares
   "Initial shares [[share of mode i ...] per pathway] of a config: :shares when
@@ -203,7 +134,7 @@
 
 (defn lr-grid
   "Learning rates for one (L, K) family with target s, placed against the window
-  (`window`): :below fractions of 2/S_single, :inside points at
+  (`dlnlab.theory/pathway-window`): :below fractions of 2/S_single, :inside points at
   fractions of the way from 2/S_single to 2/S_split, :above multiples of
   2/S_split. An empty window (L = 2) gets :below and :above only.
   Options: :below ([0.05 0.3 0.6 0.9]), :inside ([0.1 0.3 0.5 0.7 0.9]),
@@ -211,7 +142,7 @@
   Returns [{:lr :place (:below | :inside | :above) :fraction f} ...] ascending."
   ([L s K] (lr-grid L s K {}))
   ([L s K {:keys [below inside above] :or {below [0.05 0.3 0.6 0.9] inside [0.1 0.3 0.5 0.7 0.9] above [1.05 1.25]}}]
-   (let [{:keys [lr-min lr-max empty?]} (window L s K)
+   (let [{:keys [lr-min lr-max empty?]} (theory/pathway-window L s K)
          lo (double lr-min) hi (double lr-max)]
      (vec (concat (for [f below] {:lr (* lo (double f)) :place :below :fraction f})
                   (when-not empty? (for [f inside] {:lr (+ lo (* (double f) (- hi lo))) :place :inside :fraction f}))
@@ -257,7 +188,7 @@
   :regime (:below, :inside or :above the window, or :flow) and the predictions:
   :wta-share (dlnlab.theory/winner-takes-all-split of the initial strengths: the
   :pathway-split strengths, or for a Gaussian init the strengths when the mode
-  first reaches 2% of s), :edge-share (`edge-split`), and :predicted-share, the
+  first reaches 2% of s), :edge-share (`dlnlab.theory/edge-split`), and :predicted-share, the
   one that applies to the regime (nil above the window).
   :formula-sharpness is the largest over modes of
   dlnlab.theory/multi-pathway-sharpness of the final per-pathway strengths, to
@@ -295,7 +226,7 @@
      :modes
      (vec (map-indexed
            (fn [i s]
-             (let [w (window depth s pathways)
+             (let [w (theory/pathway-window depth s pathways)
                    regime (cond flow? :flow
                                 (<= (double lr) (double (:lr-min w))) :below
                                 (or (:empty? w) (>= (double lr) (double (:lr-max w)))) :above
@@ -303,7 +234,7 @@
                    c0 (nth init0 i nil)
                    wta (when (and c0 (every? #(pos? (double %)) c0))
                          (let [f (theory/winner-takes-all-split c0 s depth)] (mapv #(/ (double %) (double s)) f)))
-                   edge (when lr (edge-split depth s pathways lr))
+                   edge (when lr (theory/edge-split depth s pathways lr))
                    sh (nth shares i nil)]
                {:s s :window w :regime regime
                 :final-shares sh :dominant-share (dominant sh)
@@ -345,13 +276,13 @@
                              {:jobs jobs :seeds :shared :on-result (fn [_ _ _] (tick!))})
         gd-runs (mapv (fn [p r]
                         (if (= :failed (:status r))
-                          (fail! (str "A run of the [MP] family L = " depth ", K = " pathways " at lr " (:lr p)
+                          (error/fail! :internal (str "A run of the [MP] family L = " depth ", K = " pathways " at lr " (:lr p)
                                       " failed: " (:error r))
-                                 [:lr] (:lr p) "a run that completes")
+                                 {:path [:lr] :value (:lr p) :allowed "a run that completes"})
                           (assoc (summarize cfg r) :place (:place p) :fraction (:fraction p))))
                       points results)]
     {:depth depth :pathways pathways :targets (vec targets)
-     :window (window depth s1 pathways)
+     :window (theory/pathway-window depth s1 pathways)
      :initial-shares (config-shares cfg)
      :runs (vec (concat (when flow-run [flow-run]) gd-runs))}))
 
@@ -375,135 +306,8 @@
               :final-loss (:final-loss r) :steps (:steps r) :elapsed-ms (:elapsed-ms r)}))
          (:runs family))))
 
-;; ---------------------------------------------------------------- figure data
-
-(defn- log-space [^double a ^double b ^long n]
-  (mapv (fn [^long i] (* a (Math/pow (/ b a) (/ (double i) (double (dec n)))))) (range n)))
-
-(defn theory-share
-  "The predicted dominant share of one mode at learning rate lr: wta-share (the
-  gradient-flow prediction, dlnlab.theory/winner-takes-all-split) at or below
-  2/S_single, the `edge-split` share inside the window, 1/K (an equal split,
-  oscillating) above it. Returns a double."
-  [L s K lr wta-share]
-  (let [{:keys [regime dominant-share]} (edge-split L s K lr)]
-    (case regime
-      :single wta-share
-      :split dominant-share
-      :no-stable-split (/ 1.0 (double K)))))
-
-(defn- vline [x y0 y1 series color]
-  {:mark :line :series series :color color :dash [4 4] :points [[x y0] [x y1]]})
-
-(defn- converged? [r] (= :converged (:status r)))
-
-(defn- gd-runs [family] (filterv #(= :gd (:optimizer %)) (:runs family)))
-
-(defn- share-figure
-  "Raw figure data (the shape of dlnlab.plot/build-figure) of the final dominant
-  share of mode i against the learning rate for one family:
-  measured GD points (converged and not), gradient flow as a horizontal rule,
-  the theory curve (`theory-share`) and the window edges 2/S_single, 2/S_split."
-  [family i]
-  (let [{:keys [depth pathways]} family
-        runs (gd-runs family)
-        m #(nth (:modes %) i)
-        s (:s (m (first runs)))
-        w (:window (m (first runs)))
-        flow (first (filter #(= :gradient-flow (:optimizer %)) (:runs family)))
-        wta (or (:wta-share (m (first runs))) 1.0)
-        lrs (map :lr runs)
-        lo (* 0.9 (double (apply min lrs))) hi (* 1.1 (double (apply max lrs)))
-        pts (fn [pred] (vec (for [r runs :when (and (pred r) (:dominant-share (m r)))] [(:lr r) (:dominant-share (m r))])))]
-    {:name :mp-share-vs-lr
-     :title (str "Final dominant share vs learning rate (L = " depth ", K = " pathways ", s = " s ")")
-     :subtitle "dashed: 2/S_single and 2/S_split (SCIENCE.md §5 [MP])"
-     :x {:title "learning rate η" :log? true}
-     :y {:title "largest pathway share of the mode" :log? false}
-     :panels [{:title nil
-               :layers (cond-> [{:mark :line :series "theory (conserved quantity; edge split)" :color 0
-                                 :points (mapv (fn [lr] [lr (theory-share depth s pathways lr wta)])
-                                               (log-space lo hi 200))}
-                                {:mark :point :series "GD, converged" :color 1 :points (pts converged?)}
-                                {:mark :point :series "GD, not converged" :color 3 :points (pts (complement converged?))}
-                                (vline (:lr-min w) 0.0 1.0 "2/S_single" 4)]
-                         (not (:empty? w)) (conj (vline (:lr-max w) 0.0 1.0 "2/S_split" 5))
-                         (and flow (:dominant-share (m flow)))
-                         (conj {:mark :rule :series "gradient flow" :color 2 :dash [2 2] :y (:dominant-share (m flow))}))}]}))
-
-(defn- sharpness-figure
-  "Raw figure data of the final sharpness against the learning rate for one family:
-  measured points (converged runs; not-converged runs separately, their
-  sharpness is taken at a point of the cycle), the curve 2/lr, the levels
-  S_single and S_split and the window edges."
-  [family]
-  (let [{:keys [depth pathways]} family
-        runs (gd-runs family)
-        w (:window family)
-        lrs (map :lr runs)
-        lo (* 0.9 (double (apply min lrs))) hi (* 1.1 (double (apply max lrs)))
-        pts (fn [pred] (vec (for [r runs :when (and (pred r) (:final-sharpness r))] [(:lr r) (:final-sharpness r)])))
-        top (* 1.2 (double (:sharpness-single w)))]
-    {:name :mp-sharpness-vs-lr
-     :title (str "Final sharpness vs learning rate (L = " depth ", K = " pathways ")")
-     :subtitle "inside the window the sharpness settles just below 2/η"
-     :x {:title "learning rate η" :log? true}
-     :y {:title "sharpness λ_max(Hessian)" :log? false}
-     :panels [{:title nil
-               :layers (cond-> [{:mark :line :series "2/η" :color 0
-                                 :points (vec (for [lr (log-space lo hi 200) :when (<= (/ 2.0 (double lr)) top)]
-                                                [lr (/ 2.0 (double lr))]))}
-                                {:mark :point :series "GD, converged" :color 1 :points (pts converged?)}
-                                {:mark :point :series "GD, not converged" :color 3 :points (pts (complement converged?))}
-                                {:mark :rule :series "S_single" :color 4 :dash [2 2] :y (:sharpness-single w)}
-                                (vline (:lr-min w) 0.0 top "2/S_single" 4)]
-                         (not (:empty? w)) (conj {:mark :rule :series "S_split (equal)" :color 5 :dash [2 2] :y (:sharpness-split w)}
-                                                 (vline (:lr-max w) 0.0 top "2/S_split" 5)))}]}))
-
-(defn- overview-figure
-  "Raw figure data of the final dominant share against lr / (2/S_single) for several
-  families (one color each, labelled by label-fn of the family), with each
-  family's theory curve; the window is [1, K^(1-2/L)] on this axis."
-  [name title families label-fn]
-  (let [layers (vec (mapcat (fn [ci fam]
-                              (let [runs (gd-runs fam)
-                                    w (:window fam)
-                                    lo (double (:lr-min w))
-                                    m0 #(first (:modes %))
-                                    s (:s (m0 (first runs)))
-                                    wta (or (:wta-share (m0 (first runs))) 1.0)
-                                    xs (map #(/ (double (:lr %)) lo) runs)
-                                    a (* 0.9 (double (apply min xs))) b (* 1.1 (double (apply max xs)))]
-                                [{:mark :line :series (str (label-fn fam) " theory") :color ci
-                                  :points (mapv (fn [x] [x (theory-share (:depth fam) s (:pathways fam) (* lo (double x)) wta)])
-                                                (log-space a b 200))}
-                                 {:mark :point :series (str (label-fn fam) " GD") :color ci
-                                  :points (vec (for [r runs :when (and (converged? r) (:dominant-share (m0 r)))]
-                                                 [(/ (double (:lr r)) lo) (:dominant-share (m0 r))]))}]))
-                            (range) families))]
-    {:name name
-     :title title
-     :subtitle "converged GD runs; lines: theory; window: 1 < η S_single/2 < K^(1-2/L)"
-     :x {:title "η / (2/S_single)" :log? true}
-     :y {:title "largest pathway share" :log? false}
-     :panels [{:title nil :layers (conj layers (vline 1.0 0.0 1.0 "2/S_single" 9))}]}))
-
-(defmethod plot/build-figure :mp-share-vs-lr [_ family opts] (share-figure family (:mode opts 0)))
-(defmethod plot/build-figure :mp-sharpness-vs-lr [_ family _] (sharpness-figure family))
-(defmethod plot/build-figure :mp-share-overview [_ {:keys [name title families vary]} _]
-  (overview-figure name title families #(str (if (= vary :depth) "L = " "K = ") (get % vary))))
-
-(def figure-names
-  "The figures this namespace adds to dlnlab.plot/build-figure, each drawn from
-  `run-family` output: :mp-share-vs-lr (a family; option :mode, default 0),
-  :mp-sharpness-vs-lr (a family), :mp-share-overview ({:name :title :families
-  [...] :vary :depth or :pathways})."
-  [:mp-share-vs-lr :mp-sharpness-vs-lr :mp-share-overview])
 
 ;; ---------------------------------------------------------------- checks
-
-(defn- check [claim failures & {:as extra}]
-  (merge {:claim claim :pass? (empty? failures) :failures (vec (take 10 failures))} extra))
 
 (defn- mode0 [r] (first (:modes r)))
 
@@ -524,7 +328,7 @@
   conserved-quantity prediction (L >= 3, gradient flow and every lr below the
   window); L = 2 keeps the initial ratio within 0.001; inside the window every
   converged run has sharpness in [0.97, 1] x 2/lr and share < 0.9 from
-  mid-window up, and for K = 2 a share within 0.02 of `edge-split` (for K > 2
+  mid-window up, and for K = 2 a share within 0.02 of `dlnlab.theory/edge-split` (for K > 2
   the deviation is reported, not checked: the split of sharpness 2/lr is not
   unique); above the window no run converges. Also reported: the largest
   relative gap between dlnlab.theory/multi-pathway-sharpness of the final
@@ -541,20 +345,20 @@
         two (for [[f r] (family-runs families #(= 2 (long (:depth %)))) :when (#{:flow :below} (:place r))] [f r])
         above (for [[f r] (family-runs families (constantly true)) :when (= :above (:place r))] [f r])]
     {:winner-takes-all
-     (check "L >= 3, gradient flow and GD below the window: dominant share > 0.99 and within 0.002 of the conserved-quantity prediction"
+     (study/check "L >= 3, gradient flow and GD below the window: dominant share > 0.99 and within 0.002 of the conserved-quantity prediction"
             (for [[f r] wta :when (not (and (converged? r) (> (double (:dominant-share (mode0 r))) 0.99) (<= (double (wta-dev r)) 0.002)))]
               (brief f r :wta-share))
             :runs (count wta)
             :min-share (when (seq wta) (apply min (map #(:dominant-share (mode0 (second %))) wta)))
             :max-deviation (when (seq wta) (apply max (map (comp wta-dev second) wta))))
      :depth-two-keeps-ratio
-     (check "L = 2, gradient flow and GD below 2/S_single: the initial ratio is kept (within 0.001), no winner-takes-all"
+     (study/check "L = 2, gradient flow and GD below 2/S_single: the initial ratio is kept (within 0.001), no winner-takes-all"
             (for [[f r] two :let [q (apply max (first (apply map vector (:initial-shares f))))]
                   :when (not (and (converged? r) (<= (Math/abs (- (double (:dominant-share (mode0 r))) (double q))) 0.001)))]
               (brief f r))
             :runs (count two))
      :rebalancing
-     (check (str "inside the window (L >= 3): converged runs end with sharpness in [0.97, 1] x 2/lr and dominant share "
+     (study/check (str "inside the window (L >= 3): converged runs end with sharpness in [0.97, 1] x 2/lr and dominant share "
                  "below 0.9 from mid-window up; for K = 2 (where the split of sharpness 2/lr is unique) the share is "
                  "within 0.02 of the edge split")
             (for [[f r] inside-ok
@@ -575,7 +379,7 @@
                                                  (double (:final-sharpness r))))]
                                      (when (seq xs) (apply max xs))))
      :above-window
-     (check "above 2/S_split (and above 2/S_single at L = 2): no run converges"
+     (study/check "above 2/S_split (and above 2/S_single at L = 2): no run converges"
             (for [[f r] above :when (converged? r)] (brief f r))
             :runs (count above)
             :statuses (frequencies (map (comp :status second) above)))}))
@@ -605,26 +409,6 @@
      :above-statuses (mapv :status above)
      :elapsed-ms (reduce + 0 (keep :elapsed-ms runs))}))
 
-(defn- fmt [x]
-  (cond (nil? x) "–"
-        (keyword? x) (name x)
-        (integer? x) (str x)
-        (number? x) (let [d (double x)]
-                      (cond (not (Double/isFinite d)) (str d)
-                            (and (not (zero? d)) (or (< (Math/abs d) 1e-3) (>= (Math/abs d) 1e5))) (format "%.3e" d)
-                            :else (format "%.5f" d)))
-        (sequential? x) (str "[" (str/join " " (map fmt x)) "]")
-        :else (str x)))
-
-(defn markdown-table
-  "A Markdown table of rows (maps) with the given columns [[key header] ...]:
-  numbers with 5 decimals (or 4 significant digits in e-notation), nil as –."
-  [rows columns]
-  (str/join "\n"
-            (concat [(str "| " (str/join " | " (map second columns)) " |")
-                     (str "|" (str/join "|" (repeat (count columns) "---")) "|")]
-                    (for [r rows] (str "| " (str/join " | " (map #(fmt (get r (first %))) columns)) " |")))))
-
 (def main-columns
   "Columns of the main table (see `table-rows`)."
   [[:optimizer "opt"] [:lr "η"] [:lr-ratio "η S_single/2"] [:place "place"] [:status "status"]
@@ -641,33 +425,8 @@
 
 ;; ---------------------------------------------------------------- reproduce
 
-(def variants
-  "What each variant of `reproduce` runs.
-  :quick (default, about 30 s on 2 cores): every (L, K) with L in 2..7 and
-  K in 2..4 from the small :pathway-split start over `lr-grid`'s default grid
-  (4 points below, 5 inside, 2 above the window, plus gradient flow), at most
-  200000 GD steps; a two-mode target; a Gaussian small init over 3 seeds; one
-  traced run for the trajectory figures.
-  :full (1.5-3 minutes): the same families on a finer grid (7 below, 11 inside,
-  5 above), at most 500000 steps, also started near the single-path minimum
-  (total strength 0.9 s, shares 0.999 / rest), Gaussian init over 8 seeds.
-  :reduced (seconds; what the tests run): L = 3 and L = 2 at K = 2, one point
-  below, two inside and one above the window, at most 20000 steps, no extras."
-  {:quick {:families (vec (for [L [2 3 4 5 6 7] K [2 3 4]] [L K])) :main [3 2]
-           :grid {} :max-steps 200000 :gaussian-seeds [1 2 3] :two-modes? true :trace? true
-           :near-single? false}
-   :full {:families (vec (for [L [2 3 4 5 6 7] K [2 3 4]] [L K])) :main [3 2]
-          :grid {:below [0.02 0.05 0.1 0.3 0.6 0.9 0.97]
-                 :inside [0.05 0.15 0.25 0.35 0.45 0.5 0.55 0.65 0.75 0.85 0.95]
-                 :above [1.02 1.05 1.1 1.25 1.5]}
-          :max-steps 500000 :gaussian-seeds (vec (range 1 9)) :two-modes? true :trace? true
-          :near-single? true}
-   :reduced {:families [[3 2] [2 2]] :main [3 2]
-             :grid {:below [0.05] :inside [0.1 0.5] :above [1.25]}
-             :max-steps 20000 :gaussian-seeds [] :two-modes? false :trace? false :near-single? false}})
-
 (def claim
-  "The claim reproduced (issue 6, item 1; SCIENCE.md §5 [MP])."
+  "The claim reproduced (issue 6, item 1; doc/science.md §5 [MP])."
   (str "Multi-pathway deep linear networks (K = 2-4 pathways, depth 2-7). Gradient flow or GD with a small "
        "learning rate from small initialization is winner-takes-all for L >= 3: each mode ends in essentially one "
        "pathway, as the conserved quantity pi_k^(-(L-2)/L) - pi_j^(-(L-2)/L) of the balanced pathway flow predicts "
@@ -679,8 +438,6 @@
 (defn- near-single-shares [K]
   (let [d (default-shares K) rest (subvec d 1) t (double (reduce + 0.0 rest)) eps 1e-3]
     (mapv vector (cons (- 1.0 eps) (map #(* eps (/ (double %) t)) rest)))))
-
-(defn- timed [f] (let [t0 (System/nanoTime) v (f)] [v (quot (- (System/nanoTime) t0) 1000000)]))
 
 (defn- gaussian-section [seeds {:keys [jobs max-steps progress]}]
   (let [cfgs (for [seed seeds]
@@ -704,7 +461,7 @@
     {:setup {:depth 3 :pathways 2 :width 4 :init {:kind :gaussian :std 0.003} :target [1.0]
              :prediction "winner-takes-all-split from the per-pathway strengths when the mode first reaches 2% of s"}
      :rows rows
-     :check (check "Gaussian init: GF and small-lr shares within 0.002 of the prediction from the checkpoint strengths; mid-window share within 0.02 of the edge split"
+     :check (study/check "Gaussian init: GF and small-lr shares within 0.002 of the prediction from the checkpoint strengths; mid-window share within 0.02 of the edge split"
                    (for [r rows
                          :when (not (and (within? (:small-lr-share r) (:small-lr-predicted r) 0.002)
                                          (or (not= :converged (:flow-status r))
@@ -726,7 +483,7 @@
      :rows (mapv (fn [r] {:optimizer (:optimizer r) :lr (:lr r) :place (:place r) :status (:status r)
                           :final-sharpness (:final-sharpness r) :two-over-lr (:two-over-lr r) :modes (per-mode r)})
                  runs)
-     :check (check (str "two modes: below the window each mode is won by its own pathway (mode 1 by pathway 1, mode 2 "
+     :check (study/check (str "two modes: below the window each mode is won by its own pathway (mode 1 by pathway 1, mode 2 "
                         "by pathway 2) with share > 0.98; inside mode 1's window mode 1 re-balances to its edge split "
                         "(within 0.02) while mode 2, whose window starts at a larger lr, stays above 0.98")
                    (concat
@@ -763,9 +520,7 @@
   Throws ex-info for an unknown variant."
   ([] (reproduce {}))
   ([{:keys [variant jobs progress] :or {variant :quick jobs 2}}]
-   (let [v (or (get variants variant)
-               (fail! (str "Unknown :variant " (pr-str variant) "; allowed are " (pr-str (keys variants)) ".")
-                      [:variant] variant (set (keys variants))))
+   (let [v (study/variant variants variant)
          {:keys [families main grid max-steps gaussian-seeds two-modes? trace? near-single?]} v
          opts {:jobs jobs :grid grid :max-steps max-steps :progress progress}
          run-fams (fn [stage cfg-fn]
@@ -775,15 +530,15 @@
                                                    :progress (when progress #(progress (assoc % :stage stage)))})]
                               (assoc fam :digest (family-digest fam) :rows (table-rows fam))))
                           families))
-         [fams fams-ms] (timed #(run-fams :families (constantly {})))
+         [fams fams-ms] (study/timed #(run-fams :families (constantly {})))
          [near near-ms] (if near-single?
-                          (timed #(run-fams :near-single (fn [_ K] {:strengths [0.9] :shares (near-single-shares K)})))
+                          (study/timed #(run-fams :near-single (fn [_ K] {:strengths [0.9] :shares (near-single-shares K)})))
                           [nil 0])
          main-fam (first (filter #(= main [(:depth %) (:pathways %)]) fams))
-         [two two-ms] (if two-modes? (timed #(two-mode-section opts)) [nil 0])
-         [gauss gauss-ms] (if (seq gaussian-seeds) (timed #(gaussian-section gaussian-seeds opts)) [nil 0])
+         [two two-ms] (if two-modes? (study/timed #(two-mode-section opts)) [nil 0])
+         [gauss gauss-ms] (if (seq gaussian-seeds) (study/timed #(gaussian-section gaussian-seeds opts)) [nil 0])
          [traced trace-ms] (if trace?
-                             (timed #(let [{:keys [lr-min lr-max]} (:window main-fam)
+                             (study/timed #(let [{:keys [lr-min lr-max]} (:window main-fam)
                                            lr (+ (double lr-min) (* 0.5 (- (double lr-max) (double lr-min))))]
                                        (experiment/run (experiment {:depth (first main) :pathways (second main)
                                                                     :trace? true :max-steps 20000}
@@ -797,9 +552,9 @@
                       two (assoc :two-modes (:check two))
                       gauss (assoc :gaussian (:check gauss)))
          strip (fn [fam] (select-keys fam [:depth :pathways :window :initial-shares :digest :rows]))]
-     {:paper :multipathway
+     {:study :multipathway
       :claim claim
-      :reference "SCIENCE.md §5 [MP]; issue 6, item 1"
+      :reference "doc/science.md §5 [MP]; issue 6, item 1"
       :variant variant
       :setup {:task "matrix factorization, target s = 1 (1 x 1; two-mode section: diag(1, 0.5))"
               :model "multi-pathway, width 2, standard parameterization"
@@ -809,11 +564,11 @@
                                                                   :above [1.05 1.25]} grid))
                               ", at most " max-steps " steps, stopped at loss < 1e-24; gradient flow for time 220")
               :measured "final shares, mode strengths and sharpness (Lanczos, tol 1e-10) from the final weights"}
-      :main (assoc (strip main-fam) :table (markdown-table (:rows main-fam) main-columns))
+      :main (assoc (strip main-fam) :table (study/markdown-table (:rows main-fam) main-columns))
       :families (mapv strip fams)
-      :comparison {:rows digests :table (markdown-table digests digest-columns)}
+      :comparison {:rows digests :table (study/markdown-table digests digest-columns)}
       :near-single (when near {:families (mapv strip near)
-                               :comparison (let [d (mapv :digest near)] {:rows d :table (markdown-table d digest-columns)})})
+                               :comparison (let [d (mapv :digest near)] {:rows d :table (study/markdown-table d digest-columns)})})
       :two-modes two
       :gaussian gauss
       :checks all-checks

@@ -1,8 +1,9 @@
-(ns dlnlab.papers.edge-of-stability-test
+(ns dlnlab.studies.edge-of-stability-test
   (:require [clojure.java.io :as io]
             [clojure.test :refer [deftest is testing]]
             [dlnlab.core :as core]
-            [dlnlab.papers.edge-of-stability :as eos]
+            [dlnlab.studies.edge-of-stability :as eos]
+            [dlnlab.studies.edge-of-stability.measure :as measure]
             [dlnlab.plot :as plot]
             [dlnlab.theory :as theory])
   (:import [java.nio.file Files]
@@ -19,11 +20,11 @@
   ;; The Newton/multiplier route against plain iteration of the map: just below
   ;; each doubling point the orbit repeats with the old period, just above not.
   (doseq [L [3 4]]
-    (let [pd (eos/doubling-points L {:count 3})]
+    (let [pd (theory/doubling-points L {:count 3})]
       (doseq [[k p] [[:r4 2] [:r8 4]]]
         (let [r (double (get pd k))
               d (if (= p 2) 0.01 0.003)
-              period-at #(eos/exact-period (theory/gd-map-orbit % L 0.9 200000 400) 64 1e-9)]
+              period-at #(measure/exact-period (theory/gd-map-orbit % L 0.9 200000 400) 64 1e-9)]
           (is (= p (period-at (- r d))) (str "L " L " below " k))
           (is (= (* 2 (long p)) (period-at (+ r d))) (str "L " L " above " k)))))))
 
@@ -37,15 +38,15 @@
                                    :init {:kind :balanced-aligned :strengths targets}}
                            :task {:kind :matrix-factorization :singular-values targets :dims [2 2] :basis :random}})
         eig (vec (:values (core/hessian-eigenvalues net {:k 4})))
-        [t1 t2] (eos/thresholds L targets)
-        cross (eos/cross-threshold L targets 0 1)
-        expected (sort > (map #(/ 2.0 (double %)) [t1 t2 cross (eos/cross-threshold L targets 1 0)]))]
+        [t1 t2] (theory/oscillation-thresholds L targets)
+        cross (theory/cross-threshold L targets 0 1)
+        expected (sort > (map #(/ 2.0 (double %)) [t1 t2 cross (theory/cross-threshold L targets 1 0)]))]
     (is (< (double t1) cross (double t2)))
     (doseq [[a b] (map vector eig expected)]
       (is (< (Math/abs (- (double a) (double b))) (* 1e-8 (double b))) (str eig " vs " (vec expected))))))
 
 (deftest predicted-count
-  (let [t (eos/thresholds 3 [10.0 8.5 7.0])]
+  (let [t (theory/oscillation-thresholds 3 [10.0 8.5 7.0])]
     (is (apply < t))
     (is (= [0 1 2 3] (mapv #(theory/oscillating-mode-count [10.0 8.5 7.0] 3 %)
                            (eos/claim-learning-rates {:depth 3 :targets [10.0 8.5 7.0]}))))))
@@ -86,6 +87,32 @@
     (is (= 2 (get-in @result [:network-periods :below])))
     (is (= 4 (get-in @result [:network-periods :above])))))
 
+;; ---------------------------------------------------------------- the report's checks
+
+(deftest checks-fail-on-a-section-that-misses-the-claim
+  ;; a section built by hand: the claim rows of the reduced run (which agree),
+  ;; then one row whose measured count differs, a gap that did not decay, a
+  ;; doubling point far from the map's, and an onset far from 2/lambda_12
+  (let [rows (:claim @result)
+        good {:depth 3
+              :mode-count {:claim rows :sweep rows}
+              :balance-gap {:gd-past-eos {:gap {:ratio 1e-12}} :gd-below-eos {:gap {:ratio 0.7}}
+                            :gradient-flow {:max-relative-change 1e-10}}
+              :bifurcation {:network-thresholds [{:doubling [2 4] :network-minus-exact 2e-4}]
+                            :diagram-agreement {:max-distance 1e-14 :max-ks 0.03 :max-ks-control 0.04
+                                                :max-outside-band 0.0}}
+              :random-basis {:onset {:lr-onset 0.0345 :cross-threshold 0.03435}}}
+        bad (-> good
+                (update-in [:mode-count :sweep] conj {:lr 0.05 :predicted 3 :measured 2})
+                (assoc-in [:balance-gap :gd-past-eos :gap :ratio] 0.5)
+                (assoc-in [:bifurcation :network-thresholds 0 :network-minus-exact] 0.01)
+                (assoc-in [:bifurcation :diagram-agreement :max-ks] 0.2)
+                (assoc-in [:random-basis :onset :lr-onset] 0.0378))]
+    (is (every? :pass? (vals (eos/checks [good]))))
+    (is (not-any? :pass? (vals (eos/checks [bad]))))
+    (is (= [{:lr 0.05 :predicted 3 :measured 2 :depth 3}]
+           (map #(dissoc % :mode-periods) (:failures (:mode-count (eos/checks [bad]))))))))
+
 ;; ---------------------------------------------------------------- figures
 
 (defn- layers [fig] (mapcat :layers (:panels fig)))
@@ -101,7 +128,7 @@
   (let [rows (:claim @result)
         depth 3
         targets (:targets eos/setup)
-        pd (eos/doubling-points depth {:count 2})
+        pd (theory/doubling-points depth {:count 2})
         counts (plot/figure :eos-oscillating-modes {:depth depth :targets targets :rows rows})
         gap (plot/figure :eos-balance-gap {:depth depth :series [["GD" [[0.0 1e-2] [1.0 1e-5] [2.0 0.0]]]
                                                                  ["flow" [[0.0 1e-2] [2.0 1e-2]]]]})
@@ -115,7 +142,7 @@
         (doseq [row rows]
           (is (= (:predicted row) (step-value theory (:lr row))) (str "lr " (:lr row)))))
       (is (= (mapv (juxt :lr :measured) rows) (:points (layer counts "measured (dlnlab.analysis)"))))
-      (is (= (eos/thresholds depth targets)
+      (is (= (theory/oscillation-thresholds depth targets)
              (mapv :x (filter #(= :x-rule (:mark %)) (layers counts))))))
     (testing "gap: the log axis drops the zero the run reached, the rest is kept"
       (is (:log? (:y gap)))

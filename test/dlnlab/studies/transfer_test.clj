@@ -1,4 +1,4 @@
-(ns dlnlab.papers.transfer-test
+(ns dlnlab.studies.transfer-test
   "Checks of the [BP] reproduction: the helpers against closed forms, the
   linearized (lazy) dynamics against a true gradient step and against the
   derived kernel scale L/D, and the qualitative claims on `reduced` with
@@ -7,7 +7,9 @@
             [clojure.test :refer [deftest is testing]]
             [dlnlab.core :as core]
             [dlnlab.engine :as engine]
-            [dlnlab.papers.transfer :as tr]
+            [dlnlab.studies.transfer :as tr]
+            [dlnlab.studies.transfer.estimate :as est]
+            [dlnlab.theory :as theory]
             [dlnlab.plot :as plot])
   (:import [dlnlab.kernel Blas]))
 
@@ -22,30 +24,30 @@
   (doseq [[c e] [[3.0 -0.7] [0.02 -1.3] [5.0 0.4]]]
     (let [xs (mapv #(Math/pow 10.0 (/ (double %) 10.0)) (range 0 31))
           ys (mapv #(* (double c) (Math/pow (double %) (double e))) xs)
-          fit (tr/power-law-fit xs ys)]
+          fit (est/power-law-fit xs ys)]
       (is (close? e (:exponent fit) 1e-10))
       (is (close? c (:prefactor fit) (* 1e-9 (double c))))
       (is (close? 1.0 (:r2 fit) 1e-12))))
   (testing "non-positive points are skipped; fewer than 3 points give nil"
-    (is (close? -2.0 (:exponent (tr/power-law-fit [0 1 2 4 -1] [5 1.0 0.25 0.0625 3])) 1e-12))
-    (is (nil? (tr/power-law-fit [1 2] [1 2])))))
+    (is (close? -2.0 (:exponent (est/power-law-fit [0 1 2 4 -1] [5 1.0 0.25 0.0625 3])) 1e-12))
+    (is (nil? (est/power-law-fit [1 2] [1 2])))))
 
 (deftest fit-in-window-uses-only-the-window
   ;; slope -1 before step 10, -2 after (continuous at 10)
   (let [steps (vec (range 0 101))
         ls (mapv (fn [^long s] (if (<= s 10) (/ 1.0 (max s 1)) (* 10.0 (Math/pow s -2.0)))) steps)]
-    (is (close? -2.0 (:exponent (tr/fit-in-window steps ls [10 100])) 1e-9))
-    (is (close? -1.0 (:exponent (tr/fit-in-window steps ls [1 10])) 1e-9))
-    (is (= [10 100] (:window (tr/fit-in-window steps ls [10 100]))))))
+    (is (close? -2.0 (:exponent (est/fit-in-window steps ls [10 100])) 1e-9))
+    (is (close? -1.0 (:exponent (est/fit-in-window steps ls [1 10])) 1e-9))
+    (is (= [10 100] (:window (est/fit-in-window steps ls [10 100]))))))
 
 (deftest tail-mean-argmin-and-level-window
-  (is (close? (Math/exp 3.5) (tr/geometric-tail-mean (mapv #(Math/exp (double %)) (range 5)) 0.4) 1e-9))
-  (is (nil? (tr/geometric-tail-mean [1.0 2.0 Double/NaN] 0.2)))
-  (is (nil? (tr/geometric-tail-mean [] 0.5)))
-  (is (= 2 (tr/argmin-index [nil 3.0 1.0 nil 1.0 2.0])))
-  (is (nil? (tr/argmin-index [nil nil])))
-  (is (= [1 3] (tr/level-window [0 1 2 3 4] [1.0 0.5 0.3 0.1 0.05] 0.5 0.1)))
-  (is (nil? (tr/level-window [0 1 2] [1.0 0.5 0.3] 0.5 0.1)))
+  (is (close? (Math/exp 3.5) (est/geometric-tail-mean (mapv #(Math/exp (double %)) (range 5)) 0.4) 1e-9))
+  (is (nil? (est/geometric-tail-mean [1.0 2.0 Double/NaN] 0.2)))
+  (is (nil? (est/geometric-tail-mean [] 0.5)))
+  (is (= 2 (est/argmin-index [nil 3.0 1.0 nil 1.0 2.0])))
+  (is (nil? (est/argmin-index [nil nil])))
+  (is (= [1 3] (est/level-window [0 1 2 3 4] [1.0 0.5 0.3 0.1 0.05] 0.5 0.1)))
+  (is (nil? (est/level-window [0 1 2] [1.0 0.5 0.3] 0.5 0.1)))
   (is (close? 0.0 (tr/curve-distance [1.0 0.5] [1.0 0.5]) 0.0))
   (is (close? (Math/log 2.0) (tr/curve-distance [1.0 0.5] [2.0 0.25]) 1e-12))
   (is (nil? (tr/curve-distance [1.0 Double/NaN] [1.0 1.0])))
@@ -58,7 +60,7 @@
 
 (deftest isotropic-lazy-losses-closed-forms
   (testing "D = 2: each eigendirection decays as (1 - c lambda)^(2s)"
-    (let [ls (tr/isotropic-lazy-losses 1.0 2 0.3 5)]
+    (let [ls (est/isotropic-lazy-losses 1.0 2 0.3 5)]
       (doseq [s (range 6) :let [s (double s)]]
         (is (close? (/ (+ (Math/pow 0.7 (* 2.0 s)) (* 0.5 (Math/pow 0.85 (* 2.0 s)))) 1.5)
                     (nth ls s) 1e-14)))))
@@ -69,9 +71,9 @@
             lams (double-array (map #(Math/pow (double %) (- (double alpha))) (range 1 (inc D))))
             loss (fn [^double t] (areduce lams k acc 0.0 (+ acc (* (aget lams k) (Math/exp (* -2.0 (aget lams k) t))))))
             ts (mapv #(Math/pow 10.0 (/ (double %) 4.0)) (range 8 17))
-            fit (tr/power-law-fit ts (mapv loss ts))]
-        (is (close? (tr/lazy-exponent alpha) (:exponent fit) 0.02) (str "alpha " alpha)))))
-  (is (close? (/ -2.0 3.0) (tr/rich-exponent 2.0) 1e-12)))
+            fit (est/power-law-fit ts (mapv loss ts))]
+        (is (close? (theory/lazy-exponent alpha) (:exponent fit) 0.02) (str "alpha " alpha)))))
+  (is (close? (/ -2.0 3.0) (theory/rich-exponent 2.0) 1e-12)))
 
 ;; ---------------------------------------------------------------- linearized dynamics
 
@@ -95,7 +97,7 @@
 (defn- linearized-step-change
   "The change of F in one linearized step: -lr_eff sum_j c_j P_j R Q_j."
   ^doubles [net ^double lr]
-  (let [terms (tr/tangent-kernel-terms net)
+  (let [terms (est/tangent-kernel-terms net)
         din 5 dout 2 m (* din dout)
         obj ^dlnlab.kernel.Objective (:objective net)
         f ^doubles (:f (engine/end-to-end net (:params net)))
@@ -125,7 +127,7 @@
 
 (deftest linearized-losses-step-matches-the-kernel-terms
   (let [net (small-net {:kind :chain :depth 3 :width 7 :parameterization :mup :gamma0 1.0})
-        ls (tr/linearized-losses net 1e-3 1)
+        ls (est/linearized-losses net 1e-3 1)
         f ^doubles (:f (engine/end-to-end net (:params net)))
         ^doubles dl (linearized-step-change net 1e-3)
         f1 (amap f i ret (+ (aget f i) (aget dl i)))
@@ -135,14 +137,14 @@
     (is (close? (.lossAndResidual obj f1 nil (double-array (.workSize obj))) (second ls) 1e-14))))
 
 (deftest wide-mup-chain-kernel-scale-is-depth-over-input-dim
-  ;; SCIENCE.md §1 muP: each of the L layers contributes about 1/D per unit lr to
+  ;; doc/science.md §1 muP: each of the L layers contributes about 1/D per unit lr to
   ;; the kernel at initialization, so sum_j m c_j tr(P_j)/dout tr(Q_j)/din -> L/D
   (doseq [[L D N] [[3 8 1024] [2 4 1024]]]
     (let [net (core/network {:seed 1 :model {:kind :chain :depth L :width N :parameterization :mup :gamma0 0.7}
                              :task {:kind :teacher-student :input-dim D :output-dim 1 :samples 16 :test-samples 0}})
           mult (double (:lr-multiplier net))
           trace (fn [^doubles a ^long n] (loop [i 0 s 0.0] (if (< i n) (recur (inc i) (+ s (aget a (+ i (* i n))))) s)))
-          scale (reduce + (for [{:keys [c p q]} (tr/tangent-kernel-terms net)]
+          scale (reduce + (for [{:keys [c p q]} (est/tangent-kernel-terms net)]
                             (* mult (double c) (double (trace p 1)) (/ (double (trace q D)) (double D)))))]
       (is (close? (/ (double L) (double D)) scale (* 0.1 (/ (double L) (double D)))) (str [L D N])))))
 
@@ -154,9 +156,9 @@
              :optimizer {:kind :gd :lr 0.5} :steps 50
              :record {:every 1 :metrics [:loss] :final-weights false}}
         run (get-in (core/run exp) [:trajectory :loss])
-        lin (tr/linearized-losses (core/network exp) 0.5 50)
+        lin (est/linearized-losses (core/network exp) 0.5 50)
         rich (get-in (core/run (assoc-in exp [:model :gamma0] 2.0)) [:trajectory :loss])
-        lin-rich (tr/linearized-losses (core/network (assoc-in exp [:model :gamma0] 2.0)) 0.5 50)]
+        lin-rich (est/linearized-losses (core/network (assoc-in exp [:model :gamma0] 2.0)) 0.5 50)]
     (is (< (tr/curve-distance run lin) 0.02))
     (testing "contrast: a rich network leaves its linearization"
       (is (> (tr/curve-distance rich lin-rich) 0.1)))))
@@ -177,7 +179,7 @@
       (is (<= (- (long (apply max (by :mup))) (long (apply min (by :mup)))) 1)))
     (testing "NTK: the optimum moves up by at least two half-octaves from N = D to N = 16 D"
       (is (>= (- (long (last (by :ntk))) (long (first (by :ntk)))) 2)))
-    (testing "at N = D the two parameterizations are the same network (SCIENCE.md §1)"
+    (testing "at N = D the two parameterizations are the same network (doc/science.md §1)"
       (is (= (:scores (row :mup 16)) (:scores (row :ntk 16))))
       (is (not= (:scores (row :mup 256)) (:scores (row :ntk 256)))))
     (testing "the widest NTK network is nearer its lazy (linearized) optimum than the narrowest"
@@ -223,7 +225,7 @@
       (is (<= (double (:deep-spread-half-octaves s)) 1.0))
       (is (:optimum-settles? (get-in @report [:parts :depth :verdict]))))
     (testing "contrast: unscaled branches (beta0 = sqrt L): the optimum falls by two half-octaves or more from L = 4 to 8, and no lr trains L = 16"
-      (let [u (tr/depth-transfer (assoc tr/reduced-depth :branch-scale :unscaled
+      (let [u (tr/depth-transfer (assoc (tr/part-options :reduced :depth {}) :branch-scale :unscaled
                                         :lrs (mapv #(Math/pow 2.0 (/ (double %) 2.0)) (range -12 3))))
             [g4 g8 g16] (get-in u [:summary :geometric-mean-best-lr])]
         (is (= :unscaled (:branch-scale u)))
@@ -261,10 +263,10 @@
     (testing "lazy: a power-law decay whose exponent is the linearized network's"
       (is (< (double (e lazy :late :run)) -0.3))
       (is (close? (double (e lazy :late :linearized)) (double (e lazy :late :run)) 0.05))
-      (testing "and close to the isotropic lazy model at the same D and window (SCIENCE.md §2 data)"
+      (testing "and close to the isotropic lazy model at the same D and window (doc/science.md §2 data)"
         (is (close? (double (e lazy :late :isotropic)) (double (e lazy :late :run)) 0.15)))
       (testing "no shallower than the D -> infinity lazy exponent -(alpha-1)/alpha (a finite D only removes slow modes)"
-        (is (< (double (e lazy :late :run)) (tr/lazy-exponent (:alpha pl))))))
+        (is (< (double (e lazy :late :run)) (theory/lazy-exponent (:alpha pl))))))
     (testing "rich: the run leaves its linearization and decays faster"
       (is (< (double (e rich :late :run)) (- (double (e rich :late :linearized)) 0.2)))
       (is (< (double (e rich :level :run)) (double (e rich :level :linearized)))))

@@ -1,5 +1,5 @@
-(ns dlnlab.papers.multipathway-test
-  "The [MP] reproduction (SCIENCE.md §5): the theory this namespace adds (edge
+(ns dlnlab.studies.multipathway-test
+  "The [MP] reproduction (doc/science.md §5): the theory this namespace adds (edge
   split, plateau strength, window) against independent routes (the dense Hessian
   of a network built at the split + LAPACK, dlnlab.theory's learning time), and
   the qualitative claim on `reduced` with margins and the contrast cases (small
@@ -7,7 +7,7 @@
   (:require [clojure.edn :as edn]
             [clojure.test :refer [deftest is testing]]
             [dlnlab.core :as core]
-            [dlnlab.papers.multipathway :as mp]
+            [dlnlab.studies.multipathway :as mp]
             [dlnlab.theory :as th])
   (:import [dlnlab.kernel Blas]))
 
@@ -44,36 +44,36 @@
             (str "L=" L " s=" s " shares=" shares))))))
 
 (deftest window-marks-empty-windows
-  (is (false? (:empty? (mp/window 3 1.0 2))))
-  (is (true? (:empty? (mp/window 2 1.0 3))))
-  (is (true? (:empty? (mp/window 4 1.0 1))))
+  (is (false? (:empty? (th/pathway-window 3 1.0 2))))
+  (is (true? (:empty? (th/pathway-window 2 1.0 3))))
+  (is (true? (:empty? (th/pathway-window 4 1.0 1))))
   (testing "the window widens with depth and with K"
-    (let [ratio (fn [L K] (let [{:keys [lr-min lr-max]} (mp/window L 1.0 K)]
+    (let [ratio (fn [L K] (let [{:keys [lr-min lr-max]} (th/pathway-window L 1.0 K)]
                             (/ (double lr-max) (double lr-min))))]
       (is (< (double (ratio 3 2)) (double (ratio 5 2)) (double (ratio 7 2))))
       (is (< (double (ratio 4 2)) (double (ratio 4 3)) (double (ratio 4 4)))))))
 
 (deftest edge-split-has-hessian-sharpness-two-over-lr
   (doseq [[L K f] [[3 2 0.4] [5 2 0.7] [4 3 0.5] [3 4 0.8]]]
-    (let [{:keys [lr-min lr-max]} (mp/window L 1.0 K)
+    (let [{:keys [lr-min lr-max]} (th/pathway-window L 1.0 K)
           lr (+ (double lr-min) (* (double f) (- (double lr-max) (double lr-min))))
-          {:keys [regime shares dominant-share]} (mp/edge-split L 1.0 K lr)]
+          {:keys [regime shares dominant-share]} (th/edge-split L 1.0 K lr)]
       (testing (str "L=" L " K=" K " lr=" lr)
         (is (= :split regime))
         (is (close? 1.0 (reduce + shares) 1e-12))
         (is (= dominant-share (apply max shares)))
         (is (close? (/ 2.0 lr) (dense-top-eigenvalue (split-network L 1.0 shares)) 1e-7)))))
   (testing "outside the window"
-    (is (= :single (:regime (mp/edge-split 3 1.0 2 0.5))))
-    (is (= :no-stable-split (:regime (mp/edge-split 3 1.0 2 0.9))))
-    (is (= :no-stable-split (:regime (mp/edge-split 2 1.0 2 1.01)))))
-  (let [e (try (mp/edge-split 1 1.0 2 0.1) (catch clojure.lang.ExceptionInfo e e))]
+    (is (= :single (:regime (th/edge-split 3 1.0 2 0.5))))
+    (is (= :no-stable-split (:regime (th/edge-split 3 1.0 2 0.9))))
+    (is (= :no-stable-split (:regime (th/edge-split 2 1.0 2 1.01)))))
+  (let [e (try (th/edge-split 1 1.0 2 0.1) (catch clojure.lang.ExceptionInfo e e))]
     (is (= [:depth] (:path (ex-data e))))
     (is (= 1 (:value (ex-data e))))))
 
 (deftest plateau-strength-inverts-the-learning-time
   (doseq [[L s t0] [[3 1.0 50.0] [5 2.0 50.0] [7 0.5 20.0] [2 1.0 7.0]]]
-    (is (close? t0 (th/learning-time {:s s :pi0 (mp/plateau-strength L s t0) :depth L} {:method :asymptotic})
+    (is (close? t0 (th/learning-time {:s s :pi0 (th/plateau-strength L s t0) :depth L} {:method :asymptotic})
                 (* 1e-9 (double t0)))
         (str "L=" L " s=" s))))
 
