@@ -504,7 +504,7 @@
   Options: :variant (:quick; :full or :reduced, see `variants`); :jobs (2,
   parallel runs); :progress (fn [{:stage :family [L K] :done n :total m}])
   called after each run, possibly from worker threads.
-  Returns {:paper :claim :reference :variant :setup
+  Returns dlnlab.study's report shape: {:study :claim :reference :variant :setup
   :main {:depth :pathways :window :rows :table} (the learning-rate table of
   the main (L, K), :table a Markdown string)
   :families [{:depth :pathways :window :digest :rows} ...]

@@ -439,6 +439,14 @@
 
 ;; ---------------------------------------------------------------- variants and the report
 
+(def main-columns
+  "Columns of the main table: per mode, where the diffusion peaks (predicted
+  pi*/s against the full network's fitted peak) and when (gradient flow's
+  t(pi*), the SDE's and SGD's peak times) against when the mode is learned."
+  [[:mode "mode"] [:s "s"] [:theory-peak-x "predicted peak π*/s"] [:net-fit-x "SGD: fitted peak π/s"]
+   [:net-ratio "SGD: D̂/D"] [:gf-peak "GF: t(π*)"] [:sde-peak "SDE: peak t"] [:net-peak "SGD: peak t"]
+   [:sde-learned "SDE: median t(0.9 s)"] [:net-learned "SGD: median t(0.9 s)"]])
+
 (def claim
   "The claim reproduced (issue 6, item 4; doc/science.md §7 [SDE])."
   (str "SGD in the saddle-to-saddle regime of deep linear networks (small, balanced and aligned initialization, "
@@ -463,7 +471,7 @@
   run (possibly from worker threads); :seed-base (1): the network runs use seeds
   seed-base, seed-base + 1, ... and the SDE seeds move with it (to check that a
   result does not hang on one draw).
-  Returns {:paper :claim :reference :variant :setup
+  Returns {:study :claim :reference :variant :setup :main {:table}
   :diffusion (`diffusion-study`; :table Markdown)
   :stationary [`stationary-study` per lr] :stationary-table
   :weak-error {:main :batch-contrast :label-noise (`weak-error-study`s) :table}
@@ -523,6 +531,7 @@
               :why-one-pass (str "the SDE's noise is that of a fresh Gaussian batch each step, which one-pass sampling draws; "
                                  "a finite training set would add a fixed O(1/sqrt(n)) offset of its optimum from the teacher "
                                  "and correlations between steps that reuse samples")}
+      :main {:table (study/markdown-table (diffusion-rows diff) main-columns)}
       :diffusion (assoc (strip-diff diff) :table (study/markdown-table (diffusion-rows diff) diffusion-columns))
       :stationary (mapv strip-stat stat)
       :stationary-table (study/markdown-table (stationary-rows stat) stationary-columns)

@@ -194,5 +194,6 @@
   (let [r @report]
     (is (= r (edn/read-string (pr-str r))))
     (is (string? (get-in r [:diffusion :table])))
+    (is (re-find #"predicted peak π\*/s" (get-in r [:main :table])))
     (is (every? #(and (keyword? (:name %)) (vector? (:panels %))) (:figures r)))
     (is (thrown-with-msg? clojure.lang.ExceptionInfo #":variant" (s2s/reproduce {:variant :nope})))))
