@@ -5,6 +5,7 @@
             [dlnlab.studies.edge-of-stability :as eos]
             [dlnlab.studies.edge-of-stability.measure :as measure]
             [dlnlab.plot :as plot]
+            [dlnlab.sde :as sde]
             [dlnlab.theory :as theory])
   (:import [java.nio.file Files]
            [java.nio.file.attribute FileAttribute]))
@@ -44,6 +45,19 @@
     (is (< (double t1) cross (double t2)))
     (doseq [[a b] (map vector eig expected)]
       (is (< (Math/abs (- (double a) (double b))) (* 1e-8 (double b))) (str eig " vs " (vec expected))))))
+
+(deftest two-sample-ks-through-the-empirical-cdf
+  ;; dlnlab.sde/ks-distance against an empirical CDF is the two-sample distance
+  ;; sup |F_a - F_b|, here found by brute force at every point of both samples
+  (let [rng (java.util.Random. 5)]
+    (doseq [[na nb shift] [[50 80 0.0] [200 30 0.4] [7 7 2.0]]]
+      (let [a (vec (repeatedly na #(.nextGaussian rng)))
+            b (vec (repeatedly nb #(+ (double shift) (.nextGaussian rng))))
+            cdf (fn [xs x] (/ (double (count (filter #(<= (double %) (double x)) xs))) (count xs)))
+            brute (reduce max 0.0 (for [x (concat a b)] (Math/abs (- (double (cdf a x)) (double (cdf b x))))))]
+        (is (< (Math/abs (- brute (sde/ks-distance a (measure/empirical-cdf b)))) 1e-12)
+            (str na " vs " nb " shifted " shift)))))
+  (is (== 1.0 (sde/ks-distance [5.0 6.0] (measure/empirical-cdf [1.0 2.0 3.0]))) "disjoint samples"))
 
 (deftest predicted-count
   (let [t (theory/oscillation-thresholds 3 [10.0 8.5 7.0])]

@@ -86,7 +86,7 @@
   ^double [^long depth ^double x]
   (if (even? depth) (Math/abs x) x))
 
-(defn- empirical-cdf
+(defn empirical-cdf
   "The empirical CDF of the sample xs as a fn of one double: the fraction of xs
   at or below x. With it dlnlab.sde/ks-distance gives the two-sample distance
   sup |F_a - F_b| (exactly, when the samples share no value)."
