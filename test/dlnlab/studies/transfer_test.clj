@@ -174,6 +174,9 @@
         by (fn [p] (get-in w [:summary p :best-index-by-seed 1]))
         row (fn [p N] (first (filter #(and (= p (:parameterization %)) (= N (:width %))) (:runs w))))]
     (is (= [16 64 256] (:widths w)))
+    (testing "each run's best index is the first argmin of its scores, recomputed here from the scores"
+      (doseq [r (:runs w)]
+        (is (= (:best-index r) (ffirst (sort-by second (keep-indexed (fn [i x] (when x [i x])) (:scores r))))))))
     (testing "muP: the same optimal lr index at every width (within one half-octave)"
       (is (every? some? (by :mup)))
       (is (<= (- (long (apply max (by :mup))) (long (apply min (by :mup)))) 1)))
