@@ -19,7 +19,9 @@
   factorization) is used; when there is none (a minibatch objective) the mode
   metrics are nil."
   (:require [dlnlab.engine :as engine]
-            [dlnlab.hessian :as hessian])
+            [dlnlab.hessian :as hessian]
+            [dlnlab.kind :as kind]
+            [dlnlab.optim :as optim])
   (:import [dlnlab.kernel Arch Blas Objective]
            [java.util Collections Map WeakHashMap]))
 
@@ -163,13 +165,14 @@
   (let [g (engine/gradient net)] (Blas/nrm2 (alength g) g 0)))
 
 (defn stability-threshold
-  "The gradient-descent stability threshold 2 / (effective learning rate)
-  (SCIENCE.md §2, §6), where the effective learning rate is lr times the
-  network's :lr-multiplier (1 when absent; doc/design.md). lr is the optimizer's
-  :lr. Returns a double, or nil when lr is nil (gradient flow has none)."
-  [net lr]
-  (when lr
-    (/ 2.0 (* (double lr) (double (or (:lr-multiplier net) 1.0))))))
+  "The sharpness above which optimizer opt (a normalized optimizer map, e.g.
+  {:kind :gd :lr 0.1}) is linearly unstable on net: dlnlab.kind/stability-threshold
+  at the effective learning rate, lr times the network's :lr-multiplier
+  (2/lr_eff for GD, SCIENCE.md §2, §6). Returns a double, or nil where there is
+  none (gradient flow)."
+  [net opt]
+  (when (:lr opt)
+    (kind/stability-threshold opt (optim/effective-lr net opt))))
 
 (defn modes
   "Strength of the end-to-end matrix F along each target mode, u_i^T F v_i
@@ -387,7 +390,7 @@
                              :max-iter {:default nil :doc "Krylov dimension cap (dlnlab.hessian's default)"}
                              :seed {:default 0 :doc "seed of the random start vector"}}
                    :every nil :cost :costly :shape "[eigenvalue ...] (k values, descending)"}
-   :stability-threshold {:description "2 / effective learning rate; nil for gradient flow."
+   :stability-threshold {:description "The optimizer's stability threshold (dlnlab.kind/stability-threshold: 2 / effective learning rate for GD); nil for gradient flow."
                          :options {} :every nil :cost :cheap :shape "double or nil"}
    :modes {:description "Strength u_i^T F v_i of the end-to-end matrix along each target mode."
            :options {} :every nil :cost :cheap :shape "[strength per mode]"}
@@ -408,7 +411,7 @@
 
 (defmulti measure
   "The value of metric on the network net (doc/design.md, Experiments): ctx is
-  {:lr <effective lr or nil> :step n :time t :options <the metric's map from
+  {:lr <effective lr or nil> :stability-threshold <the optimizer's, or nil> :step n :time t :options <the metric's map from
   :record, may be nil> :state <a volatile! map owned by the run>}. Returns plain
   data (see `catalog` for each shape). Throws ex-info for an unknown metric."
   (fn [metric _net _ctx] metric))
@@ -429,8 +432,7 @@
   (sharpness net (assoc (metric-options ctx) :state (:state ctx))))
 (defmethod measure :hessian-top-k [_ net ctx]
   (hessian-top-k net (assoc (metric-options ctx) :state (:state ctx))))
-(defmethod measure :stability-threshold [_ _net ctx]
-  (when-let [lr (:lr ctx)] (/ 2.0 (double lr))))
+(defmethod measure :stability-threshold [_ _net ctx] (:stability-threshold ctx))
 (defmethod measure :modes [_ net _] (modes net))
 (defmethod measure :pathway-shares [_ net ctx] (pathway-shares net (metric-options ctx)))
 (defmethod measure :balance-gap [_ net ctx] (balance-gap net (metric-options ctx)))

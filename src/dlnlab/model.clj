@@ -31,7 +31,8 @@
     balanced too under :standard). Residual: blocks zero, W_in and W_out a balanced
     aligned depth-2 chain through the stream (a_i = sqrt(pi_i)).
   - :given: the raw weights as given."
-  (:require [dlnlab.spec :as spec]
+  (:require [dlnlab.kind :as kind]
+            [dlnlab.spec :as spec]
             [dlnlab.task :as task])
   (:import [dlnlab.kernel Arch Blas Rng]))
 
@@ -411,3 +412,126 @@
      :params params
      :lr-multiplier (lr-multiplier model dims)
      :layout lay}))
+
+;; ---------------------------------------------------------------------------
+;; Kinds: the schema of every model and init kind (dlnlab.kind/schema)
+
+(defn- check-shape! [path m ctx]
+  (let [k (:model-kind ctx)]
+    (spec/exclusive! path m [[:widths] [:depth :width]]
+                "either :widths [d0 ... dL], or :depth L and :width N (input and output sizes then come from the task)")
+    (when (and (contains? m :depth) (> (long (:depth m)) 1) (not (contains? m :width)))
+      (spec/fail! (conj (vec path) :width) nil "a positive integer"
+             (str (spec/path-str path) " has :depth " (:depth m) " but no :width; a network of depth > 1 needs "
+                  ":width N for its hidden layers" (when (= k :multi-pathway) " (or :widths instead of :depth)") ".")))))
+
+(defn- check-shares! [path init ctx nmodes]
+  (let [K (long (:pathways ctx 1))
+        shares (:shares init)
+        sp (conj (vec path) :shares)]
+    (when (not= K (count shares))
+      (spec/fail! sp shares (str "one vector of shares per pathway (" K ")")
+             (str sp " has " (count shares) " vector(s) but the model has " K " pathways; give one vector of per-mode shares per pathway.")))
+    (when nmodes
+      (doseq [[k row] (map-indexed vector shares)]
+        (when (not= (long nmodes) (count row))
+          (spec/fail! (conj sp k) row (str nmodes " shares, one per mode")
+                 (str (conj sp k) " has " (count row) " shares but there are " nmodes
+                      " modes (strengths); give one share per mode."))))
+      (dotimes [i nmodes]
+        (let [tot (double (reduce + (map #(double (nth % i)) shares)))]
+          (when (> (Math/abs (- tot 1.0)) 1e-9)
+            (spec/fail! sp shares "shares of each mode summing to 1 over the pathways"
+                   (str sp ": the shares of mode " i " sum to " tot " over the pathways, but they must sum to 1 "
+                        "(pathway k gets strength pi_i * share_ki of mode i)."))))))))
+
+(defn- check-balanced! [path init ctx]
+  (spec/exclusive! path init [[:strengths] [:scale]]
+              ":strengths [pi_1 ...] (one per mode) or :scale pi (every mode the same)")
+  (when (contains? init :shares)
+    (when (not= :multi-pathway (:model-kind ctx))
+      (spec/fail! (conj (vec path) :shares) (:shares init) "only for :multi-pathway models"
+             (str (spec/path-str (conj (vec path) :shares)) " only applies to :multi-pathway models, but the model is "
+                  (pr-str (:model-kind ctx)) ".")))
+    (when-not (contains? init :strengths)
+      (spec/fail! (conj (vec path) :shares) (:shares init) "together with :strengths"
+             (str (spec/path-str (conj (vec path) :shares)) " needs :strengths (the shares are per mode).")))
+    (check-shares! path init ctx (count (:strengths init)))))
+
+(defn- check-pathway-split! [path init ctx]
+  (when (not= :multi-pathway (:model-kind ctx))
+    (spec/fail! (conj (vec path) :kind) :pathway-split "an init for a :multi-pathway model"
+           (str (spec/path-str (conj (vec path) :kind)) " is :pathway-split, which only applies to :multi-pathway models, "
+                "but the model is " (pr-str (:model-kind ctx)) "; use :balanced-aligned instead.")))
+  (check-shares! path init ctx (count (:strengths init))))
+
+(defmethod kind/schema [:model nil] [_ _]
+  {:doc "A deep linear network; weights are the raw parameters (SCIENCE.md §1)."
+   :dispatch :kind
+   :kind-order [:chain :multi-pathway :residual]
+   :common [[:parameterization {:spec ::spec/parameterization :default :standard
+                               :doc "Multipliers of SCIENCE.md §1: :standard (all 1), :mup (first 1/sqrt(D), hidden 1/sqrt(fan-in), last 1/(gamma0 fan-in); lr x gamma0^2 N), :ntk (last 1/(gamma0 sqrt(fan-in D)); lr x gamma0^2 D)."}]
+           [:gamma0 {:spec ::spec/positive :default 1.0 :doc "Richness gamma0 of :mup/:ntk (unused by :standard)."}]
+           [:init {:node :init :default {:kind :gaussian} :doc "How the weights start (see :init)."}]]
+   :ctx (fn [m] {:model-kind (:kind m) :parameterization (:parameterization m)
+        :pathways (:pathways m 1)})})
+
+(defmethod kind/schema [:model :chain] [_ _]
+  {:doc "f(x) = W_L ... W_1 x, W_l of d_l rows and d_(l-1) columns."
+   :keys [[:widths {:spec ::spec/widths :doc "[d0 d1 ... dL]; d0 and dL must match the task's input and output sizes."}]
+          [:depth {:spec ::spec/pos-int :doc "L, the number of weight matrices (with :width, instead of :widths)."}]
+          [:width {:spec ::spec/pos-int :doc "N, every hidden width (needed when :depth > 1)."}]]
+   :check check-shape!})
+
+(defmethod kind/schema [:model :multi-pathway] [_ _]
+  {:doc "K separate chains of the same depth with summed outputs: f(x) = sum_k W_L^k ... W_1^k x."
+   :keys [[:pathways {:spec ::spec/pos-int :required true :doc "K, the number of pathways."}]
+          [:widths {:spec ::spec/widths :doc "[d0 ... dL] for every pathway (instead of :depth and :width)."}]
+          [:depth {:spec ::spec/pos-int :doc "L, weight matrices per pathway."}]
+          [:width {:spec ::spec/pos-int :doc "N, every hidden width (needed when :depth > 1)."}]]
+   :check check-shape!})
+
+(defmethod kind/schema [:model :residual] [_ _]
+  {:doc "h0 = W_in x; h_l = h_(l-1) + (beta0/sqrt L) W_l h_(l-1), l = 1..L; f = W_out h_L."
+   :keys [[:depth {:spec ::spec/pos-int :required true :doc "L, the number of residual blocks."}]
+          [:width {:spec ::spec/pos-int :required true :doc "N, the width of the residual stream."}]
+          [:beta0 {:spec ::spec/positive :default 1.0 :doc "Branch scale beta0 (each block is scaled by beta0/sqrt L)."}]]})
+
+(defmethod kind/schema [:init nil] [_ _]
+  {:doc "Initial weights. Strength-based inits (:balanced-aligned, :pathway-split) set the EFFECTIVE factors alpha_l W_l; the others set the raw weights W_l."
+   :dispatch :kind
+   :kind-order [:gaussian :orthogonal :scaled-identity :balanced-aligned :pathway-split :given]})
+
+(defmethod kind/schema [:init :gaussian] [_ _]
+  {:doc "Independent N(0, std^2) raw weights."
+   :keys [[:std {:spec ::spec/std
+                 :default-doc ":fan-in (1/sqrt(fan-in) per layer) under :standard; 1.0 under :mup and :ntk (SCIENCE.md §1)"
+                 :default-fn (fn [_ ctx] (if (= :standard (:parameterization ctx)) :fan-in 1.0))
+                 :doc "Standard deviation of every raw weight, or :fan-in for 1/sqrt(columns) per layer."}]]})
+
+(defmethod kind/schema [:init :orthogonal] [_ _]
+  {:doc "Each W semi-orthogonal (orthonormal columns or rows, from the QR of seeded Gaussians), times :scale."
+   :keys [[:scale {:spec ::spec/finite :default 1.0 :doc "c: every singular value of every raw W is c."}]]})
+
+(defmethod kind/schema [:init :scaled-identity] [_ _]
+  {:doc "alpha times the rectangular identity on every layer, last layer zero ([EOS]). For :residual: W_in and blocks alpha I, W_out zero."
+   :keys [[:alpha {:spec ::spec/finite :default 0.1 :doc "alpha of the raw weights."}]]})
+
+(defmethod kind/schema [:init :balanced-aligned] [_ _]
+  {:doc "W_l = Q_(l+1) diag(a) Q_l^T with Q_(L+1) = U, Q_1 = V from the target's SVD, a_i = pi_i^(1/L) (SCIENCE.md §4), as effective factors. Multi-pathway: pathway k gets pi_i * share_ki. Residual: blocks zero, W_in, W_out a balanced depth-2 chain."
+   :keys [[:strengths {:spec ::spec/strengths :doc "pi_i, the end-to-end strength of mode i (modes of the target, largest singular value first)."}]
+          [:scale {:spec ::spec/non-negative :doc "pi for every mode the narrowest layer allows (instead of :strengths)."}]
+          [:shares {:spec ::spec/shares :doc "Multi-pathway only: one vector per pathway of per-mode shares summing to 1 over pathways. Default: equal shares 1/K."}]
+          [:hidden-basis {:spec ::spec/hidden-basis :default :random :doc "Hidden Q_l: seeded random semi-orthogonal, or the first columns of the identity."}]]
+   :check check-balanced!})
+
+(defmethod kind/schema [:init :pathway-split] [_ _]
+  {:doc "Multi-pathway only: pathway k balanced and aligned with strength pi_i * share_ki of mode i."
+   :keys [[:strengths {:spec ::spec/strengths :required true :doc "pi_i, the total strength of mode i."}]
+          [:shares {:spec ::spec/shares :required true :doc "[[share of mode i in pathway 0 ...] [.. pathway 1 ..] ...], summing to 1 over pathways for each mode."}]
+          [:hidden-basis {:spec ::spec/hidden-basis :default :random :doc "Hidden Q_l: seeded random semi-orthogonal, or the first columns of the identity."}]]
+   :check check-pathway-split!})
+
+(defmethod kind/schema [:init :given] [_ _]
+  {:doc "Explicit raw weights in the form dlnlab.core/weights returns."
+   :keys [[:weights {:spec ::spec/weights :required true :doc "Chain/multi-pathway: [[W_1 ... W_L] ...] one vector per pathway, W_l row-major with d_l rows of d_(l-1) numbers; residual: {:in W_in :blocks [W_1 ...] :out W_out}."}]]})

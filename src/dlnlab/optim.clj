@@ -15,6 +15,8 @@
 
   Gradient flow is not a stepper: see `integrate-flow!`."
   (:require [dlnlab.engine :as engine]
+            [dlnlab.kind :as kind]
+            [dlnlab.spec :as spec]
             [dlnlab.task :as task])
   (:import [dlnlab.kernel Arch Blas Engine Objective Rng]))
 
@@ -126,6 +128,64 @@
                     (Engine/gradient arch obj p ws g)))
      :apply! (fn [^doubles p ^long _step] (Blas/axpy (alength g) (- lr) g 0 p 0))
      :lr lr :dt lr :full-batch? false}))
+
+;; ---------------------------------------------------------------------------
+;; Kinds: the schema, stability threshold and time scale of every optimizer
+;; (dlnlab.kind); an optimizer with :duration :time runs for the experiment's
+;; :time, the others for its :steps
+
+(defn- check-sgd!
+  "SGD needs samples; one-pass SGD needs a teacher to draw them from."
+  [path opt {:keys [task-kind]}]
+  (when (= task-kind :matrix-factorization)
+    (spec/fail! (conj (vec path) :kind) :sgd "an optimizer for :matrix-factorization: :gd, :gradient-flow or :langevin"
+                "[:optimizer :kind] :sgd needs samples, but a :matrix-factorization task has none; use :teacher-student or :dataset, or :gd."))
+  (when (and (= :one-pass (:sampling opt)) (not= task-kind :teacher-student))
+    (spec/fail! (conj (vec path) :sampling) :one-pass ":with-replacement or :epochs for this task"
+                (str "[:optimizer :sampling] :one-pass draws fresh samples from a teacher, which only a :teacher-student task has; this task is "
+                     (pr-str task-kind) "."))))
+
+(defmethod kind/schema [:optimizer nil] [_ _]
+  {:doc "The training dynamics. Every learning rate is multiplied by the parameterization's learning-rate multiplier (SCIENCE.md §1); time is that effective lr times steps."
+   :dispatch :kind
+   :kind-order [:gd :sgd :gradient-flow :langevin]})
+
+(defmethod kind/schema [:optimizer :gd] [_ _]
+  {:doc "Full-batch gradient descent: theta <- theta - lr grad l."
+   :keys [[:lr {:spec ::spec/positive :required true :doc "The learning rate eta."}]]})
+
+(defmethod kind/schema [:optimizer :sgd] [_ _]
+  {:doc "Minibatch SGD on a sample task (:teacher-student or :dataset)."
+   :keys [[:lr {:spec ::spec/positive :required true :doc "The learning rate eta."}]
+          [:batch-size {:spec ::spec/pos-int :required true :doc "B, samples per step."}]
+          [:sampling {:spec ::spec/sampling :default :with-replacement
+                      :doc ":with-replacement (B uniform draws per step), :epochs (a fresh shuffle each pass, the last batch of a pass may be smaller), :one-pass (fresh samples from the teacher every step; :teacher-student only)."}]]
+   :check check-sgd!})
+
+(defmethod kind/schema [:optimizer :gradient-flow] [_ _]
+  {:doc "d theta/dt = -grad l by adaptive Dormand-Prince 5(4), steps capped at 3/sharpness so stiff directions are resolved; recorded on the grid t_k = k :time/:steps."
+   :keys [[:rtol {:spec ::spec/positive :default 1e-6 :doc "Relative tolerance of the local error."}]
+          [:atol {:spec ::spec/positive :default 1e-9 :doc "Absolute tolerance of the local error."}]
+          [:h0 {:spec ::spec/positive :default 1e-3 :doc "First trial step."}]]
+   :duration :time})
+
+(defmethod kind/schema [:optimizer :langevin] [_ _]
+  {:doc "theta <- theta - lr grad l + sqrt(2 lr T) xi, xi standard normal from the seed."
+   :keys [[:lr {:spec ::spec/positive :required true :doc "The learning rate eta."}]
+          [:temperature {:spec ::spec/non-negative :required true :doc "T (0 gives gradient descent)."}]]})
+
+(defn- gd-threshold
+  "2 / lr: the sharpness above which a gradient step at effective lr is unstable
+  (SCIENCE.md §6); SGD and Langevin share it (their mean step is a GD step)."
+  ^double [lr]
+  (/ 2.0 (double lr)))
+
+(defmethod kind/stability-threshold :gd [_ lr] (gd-threshold lr))
+(defmethod kind/stability-threshold :sgd [_ lr] (gd-threshold lr))
+(defmethod kind/stability-threshold :langevin [_ lr] (gd-threshold lr))
+(defmethod kind/time-scale :gd [_ lr] (double lr))
+(defmethod kind/time-scale :sgd [_ lr] (double lr))
+(defmethod kind/time-scale :langevin [_ lr] (double lr))
 
 ;; ---------------------------------------------------------------- gradient flow
 

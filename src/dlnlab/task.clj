@@ -13,7 +13,9 @@
   (`svd`) that is exact for rank-deficient and repeated singular values, and seeded
   random orthonormal columns (`random-orthonormal`)."
   (:require [clojure.java.io :as io]
+            [clojure.spec.alpha :as s]
             [clojure.string :as str]
+            [dlnlab.kind :as kind]
             [dlnlab.spec :as spec])
   (:import [dlnlab.kernel Blas Objective Rng]
            [java.io BufferedReader File]))
@@ -519,3 +521,168 @@
   (let [task (spec/normalize-task task-spec)
         ts (Rng/derive (long seed) task-purpose)]
     (assoc (build-kind task ts) :spec task)))
+
+;; ---------------------------------------------------------------------------
+;; Kinds: the schema of every task, covariance and teacher kind (dlnlab.kind/schema)
+
+(defn- check-matrix-factorization! [path t _]
+  (spec/exclusive! path t [[:matrix] [:singular-values :dims :basis]]
+              ":matrix [[..] ..] or :singular-values [s1 ...] (with optional :dims and :basis)")
+  (spec/only-with! path t [:dims :basis] :singular-values)
+  (when (:matrix t) (spec/ragged-check! (conj (vec path) :matrix) (:matrix t)))
+  (when-let [[r c] (:dims t)]
+    (let [k (count (:singular-values t))]
+      (when (> k (min (long r) (long c)))
+        (spec/fail! (conj (vec path) :singular-values) (:singular-values t)
+               (str "at most " (min (long r) (long c)) " singular values for :dims " (pr-str (:dims t)))
+               (str (spec/path-str (conj (vec path) :singular-values)) " has " k " values but a " r " x " c
+                    " matrix has at most " (min (long r) (long c)) "."))))))
+
+(defn- teacher-dims
+  "[rows cols] of a teacher given as a valid :matrix, else nil."
+  [teacher]
+  (when (and (map? teacher) (s/valid? ::spec/matrix (:matrix teacher)))
+    [(count (:matrix teacher)) (count (first (:matrix teacher)))]))
+
+(defn- check-teacher-student! [path t _]
+  (let [[m d] (teacher-dims (:teacher t))]
+    (doseq [[k v] [[:input-dim d] [:output-dim m]]]
+      (when (and v (not= (long v) (long (get t k))))
+        (spec/fail! (conj (vec path) k) (get t k) (str v " (from the teacher :matrix)")
+               (str (spec/path-str (conj (vec path) k)) " is " (get t k) " but the teacher :matrix implies " v "."))))
+    (doseq [k [:input-dim :output-dim]]
+      (when-not (contains? t k)
+        (spec/fail! (conj (vec path) k) nil "a positive integer"
+               (str (spec/path-str path) " needs " k " (a positive integer), unless the teacher is given as a :matrix."))))
+    (when-let [ev (get-in t [:covariance :eigenvalues])]
+      (let [D (long (:input-dim t))]
+        (when (not= D (count ev))
+          (spec/fail! (conj (vec path) :covariance :eigenvalues) ev (str D " eigenvalues, one per input dimension")
+                 (str (spec/path-str (conj (vec path) :covariance :eigenvalues)) " has " (count ev)
+                      " values but the input dimension is " D "; give one eigenvalue per input dimension.")))))
+    (when-let [sv (get-in t [:teacher :singular-values])]
+      (let [D (long (:input-dim t)) M (long (:output-dim t))]
+        (when (> (count sv) (min D M))
+          (spec/fail! (conj (vec path) :teacher :singular-values) sv
+                 (str "at most " (min D M) " singular values")
+                 (str (spec/path-str (conj (vec path) :teacher :singular-values)) " has " (count sv)
+                      " values but a " M " x " D " teacher has at most " (min D M) ".")))))))
+
+(defn- check-covariance! [path c _]
+  (spec/exclusive! path c [[:eigenvalues] [:power-law]]
+              ":eigenvalues [l1 ... lD] or :power-law alpha (eigenvalues k^-alpha, k = 1..D)"))
+
+(defn- check-dataset! [path t _]
+  (spec/exclusive! path t [[:x] [:x-file]] ":x (rows are samples) or :x-file (a CSV file)")
+  (spec/exclusive! path t [[:y] [:y-file]] ":y (rows are samples) or :y-file (a CSV file)")
+  (doseq [k [:x :y :test-x :test-y]]
+    (when (contains? t k) (spec/ragged-check! (conj (vec path) k) (get t k))))
+  (doseq [[a b] [[:test-x :test-x-file] [:test-y :test-y-file]]]
+    (when (and (contains? t a) (contains? t b))
+      (spec/fail! (conj (vec path) b) (get t b) (str "only one of " a " and " b)
+             (str (spec/path-str path) " gives both " a " and " b "; give only one."))))
+  (let [tx (or (contains? t :test-x) (contains? t :test-x-file))
+        ty (or (contains? t :test-y) (contains? t :test-y-file))]
+    (when (not= tx ty)
+      (spec/fail! path t "both test inputs and test outputs, or neither"
+             (str (spec/path-str path) " gives " (if tx "test inputs but no test outputs (:test-y or :test-y-file)"
+                                                 "test outputs but no test inputs (:test-x or :test-x-file)") ".")))
+    (when (and tx (contains? t :test-fraction) (pos? (double (:test-fraction t))))
+      (spec/fail! (conj (vec path) :test-fraction) (:test-fraction t) "0 when an explicit test set is given"
+             (str (spec/path-str (conj (vec path) :test-fraction)) " cannot be used together with an explicit test set."))))
+  (when (and (:x t) (:y t) (not= (count (:x t)) (count (:y t))))
+    (spec/fail! (conj (vec path) :y) (count (:y t)) (str (count (:x t)) " rows, one per sample of :x")
+           (str (spec/path-str (conj (vec path) :y)) " has " (count (:y t)) " rows but :x has " (count (:x t))
+                "; x and y need one row per sample.")))
+  (when (and (:test-x t) (:test-y t) (not= (count (:test-x t)) (count (:test-y t))))
+    (spec/fail! (conj (vec path) :test-y) (count (:test-y t)) (str (count (:test-x t)) " rows")
+           (str (spec/path-str (conj (vec path) :test-y)) " has " (count (:test-y t)) " rows but :test-x has "
+                (count (:test-x t)) "; they need one row per sample.")))
+  (doseq [[a b] [[:x :test-x] [:y :test-y]]]
+    (when (and (get t a) (get t b) (not= (count (first (get t a))) (count (first (get t b)))))
+      (spec/fail! (conj (vec path) b) (get t b) (str "rows of " (count (first (get t a))) " numbers, like " a)
+             (str (spec/path-str (conj (vec path) b)) " has rows of " (count (first (get t b))) " numbers but " a
+                  " has rows of " (count (first (get t a))) ".")))))
+
+(defn- infer-teacher-kind [t]
+  (cond (contains? t :singular-values) :spectral
+        (contains? t :matrix) :matrix
+        (contains? t :std) :gaussian))
+
+(defmethod kind/schema [:task nil] [_ _]
+  {:doc "The data and the loss, a function of the end-to-end matrix F (SCIENCE.md §2)."
+   :dispatch :kind
+   :kind-order [:matrix-factorization :teacher-student :dataset]})
+
+(defmethod kind/schema [:task :matrix-factorization] [_ _]
+  {:doc "l = 1/2 ||F - M||_F^2 (whitened inputs)."
+   :keys [[:matrix {:spec ::spec/matrix :doc "M explicitly, row-major (dout rows of din numbers)."}]
+          [:singular-values {:spec ::spec/singular-values :doc "s_1, s_2, ... of M (instead of :matrix); M = sum_i s_i u_i v_i^T."}]
+          [:dims {:spec ::spec/dims :default-doc "[k k], k = number of singular values"
+                  :default-fn (fn [m _] (when (:singular-values m) [(count (:singular-values m)) (count (:singular-values m))]))
+                  :doc "[dout din] of M (with :singular-values)."}]
+          [:basis {:spec ::spec/basis :default-doc ":identity (with :singular-values)"
+                   :default-fn (fn [m _] (when (:singular-values m) :identity))
+                   :doc "u_i, v_i: columns of the identity, or seeded random orthonormal."}]]
+   :check check-matrix-factorization!})
+
+(defmethod kind/schema [:task :teacher-student] [_ _]
+  {:doc "x ~ N(0, Sigma), y = M x + eps, eps ~ N(0, sigma^2 I); l = 1/(2n) sum_i ||F x_i - y_i||^2."
+   :keys [[:input-dim {:spec ::spec/pos-int
+                       :default-doc "the teacher :matrix's columns (required otherwise)"
+                       :default-fn (fn [m _] (second (teacher-dims (:teacher m))))
+                       :doc "D, the input dimension."}]
+          [:output-dim {:spec ::spec/pos-int
+                        :default-doc "the teacher :matrix's rows (required otherwise)"
+                        :default-fn (fn [m _] (first (teacher-dims (:teacher m))))
+                        :doc "m, the output dimension."}]
+          [:samples {:spec ::spec/pos-int :required true :doc "n, training samples."}]
+          [:test-samples {:spec ::spec/nat-int :default-doc "the same as :samples"
+                          :default-fn (fn [m _] (:samples m))
+                          :doc "Held-out samples (0: no test set)."}]
+          [:covariance {:node :covariance :default {:power-law 0.0} :doc "Sigma, diagonal (see :covariance); default identity."}]
+          [:teacher {:node :teacher :default {:kind :gaussian} :doc "The teacher M (see :teacher)."}]
+          [:label-noise {:spec ::spec/non-negative :default 0.0 :doc "sigma, the standard deviation of the label noise."}]]
+   :check check-teacher-student!})
+
+(defmethod kind/schema [:task :dataset] [_ _]
+  {:doc "Explicit samples, rows are samples: inline or CSV files (numbers, comma-separated, optional header row)."
+   :keys [[:x {:spec ::spec/matrix :doc "Inputs, n rows of D numbers."}]
+          [:y {:spec ::spec/matrix :doc "Outputs, n rows of m numbers."}]
+          [:x-file {:spec ::spec/file :doc "CSV file of the inputs (instead of :x)."}]
+          [:y-file {:spec ::spec/file :doc "CSV file of the outputs (instead of :y)."}]
+          [:test-x {:spec ::spec/matrix :doc "Held-out inputs."}]
+          [:test-y {:spec ::spec/matrix :doc "Held-out outputs."}]
+          [:test-x-file {:spec ::spec/file :doc "CSV file of held-out inputs."}]
+          [:test-y-file {:spec ::spec/file :doc "CSV file of held-out outputs."}]
+          [:test-fraction {:spec ::spec/fraction
+                           :default-doc "0.0 (when no explicit test set is given)"
+                           :default-fn (fn [m _] (when-not (or (:test-x m) (:test-x-file m)) 0.0))
+                           :doc "Fraction of the samples held out as a test set, chosen by a seeded shuffle."}]]
+   :check check-dataset!})
+
+(defmethod kind/schema [:covariance nil] [_ _]
+  {:doc "Input covariance Sigma of teacher-student data, diagonal in the standard basis."
+   :keys [[:eigenvalues {:spec ::spec/eigenvalues :doc "lambda_1 ... lambda_D."}]
+         [:power-law {:spec ::spec/finite :doc "alpha: lambda_k = k^-alpha, k = 1..D (0: identity)."}]]
+   :check check-covariance!})
+
+(defmethod kind/schema [:teacher nil] [_ _]
+  {:doc "The teacher matrix M (output-dim x input-dim) of teacher-student data. :kind may be left out when :singular-values or :matrix is given."
+   :dispatch :kind
+   :kind-order [:gaussian :spectral :matrix]
+   :infer infer-teacher-kind})
+
+(defmethod kind/schema [:teacher :gaussian] [_ _]
+  {:doc "Entries N(0, std^2)."
+   :keys [[:std {:spec ::spec/std :default :fan-in :doc "Entry standard deviation, or :fan-in for 1/sqrt(input-dim)."}]]})
+
+(defmethod kind/schema [:teacher :spectral] [_ _]
+  {:doc "M = sum_i s_i u_i v_i^T."
+   :keys [[:singular-values {:spec ::spec/singular-values :required true :doc "s_1, s_2, ..."}]
+          [:basis {:spec ::spec/basis :default :identity :doc "u_i, v_i: columns of the identity, or seeded random orthonormal."}]]})
+
+(defmethod kind/schema [:teacher :matrix] [_ _]
+  {:doc "M given explicitly, row-major."
+   :keys [[:matrix {:spec ::spec/matrix :required true :doc "M, output-dim rows of input-dim numbers."}]]
+   :check (fn [path t _] (spec/ragged-check! (conj (vec path) :matrix) (:matrix t)))})
