@@ -148,7 +148,7 @@
 (defmethod kind/schema [:optimizer nil] [_ _]
   {:doc "The training dynamics. Every learning rate is multiplied by the parameterization's learning-rate multiplier (SCIENCE.md §1); time is that effective lr times steps."
    :dispatch :kind
-   :kind-order [:gd :sgd :gradient-flow :langevin]})
+   :kind-order [:gd :sgd :gradient-flow :langevin :momentum]})
 
 (defmethod kind/schema [:optimizer :gd] [_ _]
   {:doc "Full-batch gradient descent: theta <- theta - lr grad l."
@@ -186,6 +186,32 @@
 (defmethod kind/time-scale :gd [_ lr] (double lr))
 (defmethod kind/time-scale :sgd [_ lr] (double lr))
 (defmethod kind/time-scale :langevin [_ lr] (double lr))
+
+;; ---------------------------------------------------------------- heavy ball
+
+(defmethod kind/schema [:optimizer :momentum] [_ _]
+  {:doc "Heavy-ball momentum (Polyak), full batch: v <- beta v - lr grad l; theta <- theta + v, v starting at 0. Linearly stable while the sharpness stays below 2 (1 + beta) / lr."
+   :keys [[:lr {:spec ::spec/positive :required true :doc "The learning rate eta."}]
+          [:beta {:spec ::spec/fraction :default 0.9 :doc "The momentum beta, in [0, 1) (0 gives gradient descent)."}]]})
+
+(defmethod stepper :momentum [net opt _seed]
+  (let [lr (effective-lr net opt)
+        beta (double (:beta opt 0.9))
+        {:keys [^doubles g gradient!]} (full-batch-gradient net)
+        n (alength g)
+        v (double-array n)]
+    {:gradient! gradient!
+     :apply! (fn [^doubles p ^long _step]
+               (Blas/scal n beta v 0)
+               (Blas/axpy n (- lr) g 0 v 0)
+               (Blas/axpy n 1.0 v 0 p 0))
+     :lr lr :dt (double (kind/time-scale opt lr)) :full-batch? true}))
+
+(defmethod kind/stability-threshold :momentum [{:keys [beta] :or {beta 0.9}} lr]
+  (/ (* 2.0 (+ 1.0 (double beta))) (double lr)))
+
+(defmethod kind/time-scale :momentum [{:keys [beta] :or {beta 0.9}} lr]
+  (/ (double lr) (- 1.0 (double beta))))
 
 ;; ---------------------------------------------------------------- gradient flow
 
