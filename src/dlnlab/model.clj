@@ -32,8 +32,8 @@
     aligned depth-2 chain through the stream (a_i = sqrt(pi_i)).
   - :given: the raw weights as given."
   (:require [dlnlab.kind :as kind]
-            [dlnlab.spec :as spec]
-            [dlnlab.task :as task])
+            [dlnlab.linalg :as linalg]
+            [dlnlab.spec :as spec])
   (:import [dlnlab.kernel Arch Blas Rng]))
 
 (set! *warn-on-reflection* true)
@@ -83,41 +83,57 @@
       :mup (if last? (/ 1.0 (* g fanin)) (/ 1.0 (Math/sqrt fanin)))
       :ntk (if last? (/ 1.0 (* g (Math/sqrt (* fanin D)))) (/ 1.0 (Math/sqrt fanin))))))
 
+(defmulti pathways
+  "The factors of a normalized model for task dims {:input D :output m}, one
+  method per model kind: a vector of pathways, each a vector of factor maps
+  {:pathway :layer :role :rows :cols :alpha :identity?} in packed order (`layout`
+  adds the offsets)."
+  (fn [model _dims] (:kind model)))
+
+(defn- chain-pathways
+  "K = (:pathways model 1) chains of the widths of `widths`."
+  [model dims]
+  (let [p (:parameterization model) g (:gamma0 model)
+        D (long (:input dims))
+        w (widths model dims)
+        L (dec (count w))]
+    (vec (for [k (range (:pathways model 1))]
+           (vec (for [l (range L)]
+                  (let [fanin (long (nth w l))]
+                    {:pathway k :layer (inc (long l)) :role :layer
+                     :rows (nth w (inc (long l))) :cols fanin
+                     :alpha (multiplier p g fanin D (= l (dec L))) :identity? false})))))))
+
+(defmethod pathways :chain [model dims] (chain-pathways model dims))
+(defmethod pathways :multi-pathway [model dims] (chain-pathways model dims))
+
+(defmethod pathways :residual [model dims]
+  (check-dims! dims)
+  (let [p (:parameterization model) g (:gamma0 model)
+        D (long (:input dims))
+        L (long (:depth model)) N (long (:width model)) m (long (:output dims))
+        branch (/ (double (:beta0 model)) (Math/sqrt L))]
+    [(vec (concat [{:pathway 0 :role :in :rows N :cols D :alpha (multiplier p g D D false) :identity? false}]
+                  (for [l (range L)]
+                    {:pathway 0 :layer (inc (long l)) :role :block :rows N :cols N
+                     :alpha (* branch (double (multiplier p g N D false))) :identity? true})
+                  [{:pathway 0 :role :out :rows m :cols N :alpha (multiplier p g N D true) :identity? false}]))]))
+
 (defn layout
   "The packed layout of a model spec (normalized here) for task dims
-  {:input D :output m}: a vector of pathways, each a vector of factor maps
+  {:input D :output m}: the model kind's `pathways` with contiguous :offset in
+  packed order, a vector of pathways, each a vector of factor maps
   {:pathway :layer :role :rows :cols :offset :alpha :identity?} (see the ns doc).
   Throws ex-info for an invalid spec or widths that disagree with dims."
   [model-spec dims]
-  (let [model (spec/normalize-model model-spec)
-        p (:parameterization model) g (:gamma0 model)
-        D (long (:input dims))
-        raw (case (:kind model)
-              (:chain :multi-pathway)
-              (let [w (widths model dims)
-                    L (dec (count w))]
-                (vec (for [k (range (:pathways model 1))]
-                       (vec (for [l (range L)]
-                              (let [fanin (long (nth w l))]
-                                {:pathway k :layer (inc (long l)) :role :layer
-                                 :rows (nth w (inc (long l))) :cols fanin
-                                 :alpha (multiplier p g fanin D (= l (dec L))) :identity? false}))))))
-              :residual
-              (let [_ (check-dims! dims)
-                    L (long (:depth model)) N (long (:width model)) m (long (:output dims))
-                    branch (/ (double (:beta0 model)) (Math/sqrt L))]
-                [(vec (concat [{:pathway 0 :role :in :rows N :cols D :alpha (multiplier p g D D false) :identity? false}]
-                              (for [l (range L)]
-                                {:pathway 0 :layer (inc (long l)) :role :block :rows N :cols N
-                                 :alpha (* branch (double (multiplier p g N D false))) :identity? true})
-                              [{:pathway 0 :role :out :rows m :cols N :alpha (multiplier p g N D true) :identity? false}]))]))]
+  (let [model (spec/normalize-model model-spec)]
     (first (reduce (fn [[acc ^long off] path]
                      (let [[fs off] (reduce (fn [[fs ^long off] f]
                                               [(conj fs (assoc f :offset off))
                                                (+ off (* (long (:rows f)) (long (:cols f))))])
                                             [[] off] path)]
                        [(conj acc fs) off]))
-                   [[] 0] raw))))
+                   [[] 0] (pathways model dims)))))
 
 (defn layout-size
   "Number of parameters of a layout."
@@ -263,7 +279,7 @@
   [arch-or-layout ^doubles params]
   (let [layout (->layout arch-or-layout)
         n (layout-size layout)
-        mat (fn [f] (task/array->matrix (:rows f) (:cols f) params (:offset f)))]
+        mat (fn [f] (linalg/array->matrix (:rows f) (:cols f) params (:offset f)))]
     (when (not= n (alength params))
       (spec/fail! [] (alength params) n
                   (str "packed parameters have " (alength params) " entries but the network has " n ".")))
@@ -299,9 +315,9 @@
     (doseq [[j f] (global-factors layout)]
       (let [rows (long (:rows f)) cols (long (:cols f)) off (long (:offset f))]
         (if (>= rows cols)
-          (let [q (task/random-orthonormal seed j rows cols)]
+          (let [q (linalg/random-orthonormal seed j rows cols)]
             (dotimes [i (* rows cols)] (aset params (+ off i) (* c (aget q i)))))
-          (let [q (task/random-orthonormal seed j cols rows)]
+          (let [q (linalg/random-orthonormal seed j cols rows)]
             ;; W = Q^T with Q cols x rows
             (dotimes [i rows]
               (dotimes [jj cols]
@@ -365,7 +381,7 @@
         hidden (fn [^long k ^long l ^long rows]
                  (if (= :identity (:hidden-basis init))
                    (let [a (double-array (* rows r))] (dotimes [i r] (aset a (+ i (* i rows)) 1.0)) a)
-                   (task/random-orthonormal seed (+ hidden-basis-stream (* 64 k) l) rows r)))]
+                   (linalg/random-orthonormal seed (+ hidden-basis-stream (* 64 k) l) rows r)))]
     (doseq [[k fs] (map-indexed vector layout)]
       (let [k (long k)
             depth (long (if residual? 2 (count fs)))

@@ -6,16 +6,12 @@
   Randomness: every random number of a task comes from Rng at the seed
   (Rng/derive seed task-purpose) and a fixed stream per use (see `streams`), so the
   same experiment seed gives the same data bit for bit, and e.g. the test set does
-  not change when :samples does.
-
-  Also home of the small dense linear algebra the model and task builders share:
-  conversion between row-major nested vectors and column-major double[], a thin SVD
-  (`svd`) that is exact for rank-deficient and repeated singular values, and seeded
-  random orthonormal columns (`random-orthonormal`)."
+  not change when :samples does."
   (:require [clojure.java.io :as io]
             [clojure.spec.alpha :as s]
             [clojure.string :as str]
             [dlnlab.kind :as kind]
+            [dlnlab.linalg :as linalg]
             [dlnlab.spec :as spec])
   (:import [dlnlab.kernel Blas Objective Rng]
            [java.io BufferedReader File]))
@@ -30,227 +26,6 @@
 (def streams
   "Rng streams under the task seed."
   {:train-x 0 :train-noise 1 :test-x 2 :test-noise 3 :teacher 4 :basis-u 5 :basis-v 6 :split 7})
-
-;; ---------------------------------------------------------------------------
-;; Dense helpers (column-major double[] <-> row-major nested vectors)
-
-(defn matrix->array
-  "Column-major double[] (leading dimension rows) of a row-major nested matrix."
-  ^doubles [m]
-  (let [rows (count m)
-        cols (count (first m))
-        a (double-array (* rows cols))]
-    (dotimes [i rows]
-      (let [row (nth m i)]
-        (dotimes [j cols]
-          (aset a (+ i (* j rows)) (double (nth row j))))))
-    a))
-
-(defn array->matrix
-  "Row-major nested vectors of the rows x cols column-major matrix in a (from offset off)."
-  ([rows cols a] (array->matrix rows cols a 0))
-  ([^long rows ^long cols ^doubles a ^long off]
-   (mapv (fn [^long i] (mapv (fn [^long j] (aget a (+ off i (* j rows)))) (range cols))) (range rows))))
-
-(defn rows->array
-  "Row-major double[] of nested rows (samples as rows): the column-major d x n
-  layout of Objective with samples as columns."
-  ^doubles [rows]
-  (let [n (count rows)
-        d (count (first rows))
-        a (double-array (* n d))]
-    (dotimes [i n]
-      (let [row (nth rows i)]
-        (dotimes [j d] (aset a (+ j (* i d)) (double (nth row j))))))
-    a))
-
-(defmacro ^:private col-dot
-  "Dot product of column p of a and column q of b (m rows each, column-major)."
-  [m a p b q]
-  `(Blas/dot ~m ~a (* ~p ~m) ~b (* ~q ~m)))
-
-(defn- orthonormalize-column!
-  "Makes column j of a (m rows) orthogonal to columns 0..j-1 (two passes of
-  modified Gram-Schmidt) and normalizes it. Returns its norm after projection."
-  ^double [^long m ^doubles a ^long j]
-  (dotimes [_ 2]
-    (dotimes [p j]
-      (let [c (col-dot m a p a j)]
-        (Blas/axpy m (- c) a (* p m) a (* j m)))))
-  (let [nrm (Blas/nrm2 m a (* j m))]
-    (when (> nrm 0.0) (Blas/scal m (/ 1.0 nrm) a (* j m)))
-    nrm))
-
-(defn random-orthonormal
-  "A rows x cols column-major matrix with orthonormal columns (rows >= cols): the
-  Q of the QR factorization (R with positive diagonal) of a matrix of independent
-  N(0,1) entries Rng/gaussian(seed, stream, i + j*rows), so Haar-distributed.
-  Throws ex-info when cols > rows."
-  ^doubles [seed stream rows cols]
-  (let [seed (long seed) stream (long stream) rows (long rows) cols (long cols)]
-    (when (> cols rows)
-      (throw (ex-info (str "random-orthonormal: cannot have " cols " orthonormal columns of length " rows ".")
-                      {:path [] :value [rows cols] :allowed "cols <= rows"})))
-    (let [a (double-array (* rows cols))]
-      (Rng/fillGaussian seed stream 0 1.0 a 0 (* rows cols))
-      (dotimes [j cols]
-        (when-not (> (orthonormalize-column! rows a j) 1e-8)
-          (throw (ex-info "random-orthonormal: degenerate Gaussian draw" {:path [] :value [seed stream] :allowed "a generic draw"}))))
-      a)))
-
-(defn- complete-orthonormal!
-  "Fills the columns of a (m rows, ncols columns) whose index is in fill with
-  orthonormal vectors orthogonal to every other column of a (which must be
-  orthonormal): Gram-Schmidt of the standard basis vector with the largest
-  remaining component (the first such on ties)."
-  [^long m ^long ncols ^doubles a fill]
-  (let [fill (set fill)
-        done (long-array ncols)
-        ndone (long-array 1)]
-    (doseq [j (range ncols) :when (not (fill j))]
-      (aset done (aget ndone 0) (long j))
-      (aset ndone 0 (inc (aget ndone 0))))
-    (doseq [j (sort fill)]
-      (let [j (long j)
-            nd (aget ndone 0)
-            best (long
-                  (loop [i 0 best 0 bestr -1.0]
-                   (if (< i m)
-                     (let [r (double
-                              (loop [p 0 s 0.0]
-                               (if (< p nd)
-                                 (let [v (aget a (+ i (* (aget done p) m)))] (recur (inc p) (+ s (* v v))))
-                                 (- 1.0 s))))]
-                       (if (> r (+ bestr 1e-12)) (recur (inc i) i r) (recur (inc i) best bestr)))
-                     best)))]
-        (java.util.Arrays/fill a (* j m) (* (inc j) m) 0.0)
-        (aset a (+ best (* j m)) 1.0)
-        (dotimes [_ 2]
-          (dotimes [p nd]
-            (let [q (aget done p)
-                  c (col-dot m a q a j)]
-              (Blas/axpy m (- c) a (* q m) a (* j m)))))
-        (Blas/scal m (/ 1.0 (Blas/nrm2 m a (* j m))) a (* j m))
-        (aset done nd j)
-        (aset ndone 0 (inc nd))))
-    a))
-
-(defn- jacobi-sweeps!
-  "One-sided Jacobi: rotates the columns of b (m x n) until they are mutually
-  orthogonal to working precision, applying the same rotations to the columns of v
-  (n x n)."
-  [^long m ^long n ^doubles b ^doubles v]
-  (let [tol (* 4.0 (Math/ulp 1.0) (Math/sqrt (double m)))]
-    (loop [sweep 0]
-      (when (> sweep 100)
-        (throw (ex-info "svd: one-sided Jacobi did not converge in 100 sweeps" {:path [] :value m :allowed "a finite matrix"})))
-      (let [rotations (long-array 1)]
-        (dotimes [p n]
-          (loop [q (inc p)]
-            (when (< q n)
-              (let [alpha (col-dot m b p b p)
-                    beta (col-dot m b q b q)
-                    gamma (col-dot m b p b q)]
-                (when (and (> alpha 0.0) (> beta 0.0)
-                           (> (Math/abs gamma) (* tol (Math/sqrt (* alpha beta)))))
-                  (aset rotations 0 (inc (aget rotations 0)))
-                  (let [zeta (/ (- beta alpha) (* 2.0 gamma))
-                        t (/ (if (>= zeta 0.0) 1.0 -1.0)
-                             (+ (Math/abs zeta) (Math/sqrt (+ 1.0 (* zeta zeta)))))
-                        c (/ 1.0 (Math/sqrt (+ 1.0 (* t t))))
-                        s (* c t)]
-                    (dotimes [i m]
-                      (let [ip (+ i (* p m)) iq (+ i (* q m))
-                            x (aget b ip) y (aget b iq)]
-                        (aset b ip (- (* c x) (* s y)))
-                        (aset b iq (+ (* s x) (* c y)))))
-                    (dotimes [i n]
-                      (let [ip (+ i (* p n)) iq (+ i (* q n))
-                            x (aget v ip) y (aget v iq)]
-                        (aset v ip (- (* c x) (* s y)))
-                        (aset v iq (+ (* s x) (* c y))))))))
-              (recur (inc q)))))
-        (when (pos? (aget rotations 0)) (recur (inc sweep)))))))
-
-(defn- svd-tall
-  "Thin SVD of the m x n (m >= n) column-major matrix a: [s u v] with s descending
-  (double[] n), u (m x n) and v (n x n) column-major. Starts from the eigenvectors
-  of a^T a (LAPACK) and finishes with one-sided Jacobi, which gives every singular
-  value with absolute error O(eps ||a||) and orthonormal u even for repeated or zero
-  singular values (zero ones get an orthonormal completion)."
-  [^long m ^long n ^doubles a]
-  (let [g (double-array (* n n))
-        w (double-array n)
-        _ (Blas/gemm true false n n m 1.0 a 0 m a 0 m 0.0 g 0 n)
-        _ (Blas/symmetricEigen n g w true)
-        v g
-        b (double-array (* m n))
-        _ (Blas/gemm false false m n n 1.0 a 0 m v 0 n 0.0 b 0 m)
-        _ (jacobi-sweeps! m n b v)
-        norms (double-array n)
-        _ (dotimes [j n] (aset norms j (Blas/nrm2 m b (* j m))))
-        order (vec (sort-by (fn [^long j] (- (aget norms j))) (range n)))
-        smax (if (pos? n) (aget norms (long (first order))) 0.0)
-        cut (* smax (double (max m n)) (Math/ulp 1.0))
-        s (double-array n)
-        u (double-array (* m n))
-        vs (double-array (* n n))
-        zero (transient [])]
-    (dotimes [k n]
-      (let [j (long (nth order k))
-            sj (aget norms j)]
-        (System/arraycopy v (* j n) vs (* k n) n)
-        (if (and (> sj cut) (> sj 0.0))
-          (do (aset s k sj)
-              (dotimes [i m] (aset u (+ i (* k m)) (/ (aget b (+ i (* j m))) sj))))
-          (conj! zero k))))
-    (let [zero (persistent! zero)]
-      (when (seq zero) (complete-orthonormal! m n u zero)))
-    ;; sign convention: the largest-magnitude entry of each v_k is positive
-    (dotimes [k n]
-      (let [off (* k n)
-            imax (long (apply max-key (fn [^long i] (Math/abs (aget vs (+ off i)))) (range n)))]
-        (when (neg? (aget vs (+ off imax)))
-          (Blas/scal n -1.0 vs off)
-          (Blas/scal m -1.0 u (* k m)))))
-    [s u vs]))
-
-(defn svd-array
-  "Thin SVD of the rows x cols column-major matrix a: {:s double[k] :u double[rows*k]
-  :v double[cols*k]} with k = min(rows, cols), M = U diag(s) V^T, s descending and
-  u_i^T M v_i = s_i >= 0; u and v have orthonormal columns (completed for zero
-  singular values); the largest-magnitude entry of each v_i is positive."
-  [^long rows ^long cols ^doubles a]
-  (if (>= rows cols)
-    (let [[s u v] (svd-tall rows cols a)] {:s s :u u :v v})
-    (let [at (double-array (* rows cols))]
-      (dotimes [i rows] (dotimes [j cols] (aset at (+ j (* i cols)) (aget a (+ i (* j rows))))))
-      ;; M^T = U' S V'^T  =>  M = V' S U'^T; flip signs to keep the convention on v = U'
-      (let [[s ^doubles u' ^doubles v'] (svd-tall cols rows at)
-            k rows]
-        (dotimes [c k]
-          (let [off (* c cols)
-                imax (long (apply max-key (fn [^long i] (Math/abs (aget u' (+ off i)))) (range cols)))]
-            (when (neg? (aget u' (+ off imax)))
-              (Blas/scal cols -1.0 u' off)
-              (Blas/scal rows -1.0 v' (* c rows)))))
-        {:s s :u v' :v u'}))))
-
-(defn svd
-  "Thin SVD of a row-major nested matrix M (dout x din) as plain data:
-  {:singular-values [s_1 ... s_k] :u U :v V}, k = min(dout, din), U (dout x k) and
-  V (din x k) row-major nested with the singular vectors as columns, so
-  M = U diag(s) V^T; s descending, u_i^T M v_i = s_i >= 0, exact for rank-deficient
-  and repeated singular values (singular vectors of zero singular values complete
-  U and V to orthonormal columns). Singular values below max(dout, din) eps s_1 are
-  reported as 0 (the numerical rank, as numpy.linalg.matrix_rank decides it)."
-  [m]
-  (let [rows (count m) cols (count (first m))
-        {:keys [^doubles s u v]} (svd-array rows cols (matrix->array m))
-        k (min rows cols)]
-    {:singular-values (vec s)
-     :u (array->matrix rows k u)
-     :v (array->matrix cols k v)}))
 
 ;; ---------------------------------------------------------------------------
 ;; CSV
@@ -336,7 +111,7 @@
   r columns of the identity."
   ^doubles [basis seed stream rows r]
   (if (= basis :random)
-    (random-orthonormal seed stream rows r)
+    (linalg/random-orthonormal seed stream rows r)
     (let [a (double-array (* (long rows) (long r)))]
       (dotimes [i r] (aset a (+ i (* i (long rows))) 1.0))
       a)))
@@ -358,9 +133,9 @@
       m)))
 
 (defn- svd-facts [^long rows ^long cols ^doubles m]
-  (let [{:keys [^doubles s u v]} (svd-array rows cols m)
+  (let [{:keys [^doubles s u v]} (linalg/svd-array rows cols m)
         k (min rows cols)]
-    {:singular-values (vec s) :u (array->matrix rows k u) :v (array->matrix cols k v)}))
+    {:singular-values (vec s) :u (linalg/array->matrix rows k u) :v (linalg/array->matrix cols k v)}))
 
 (defn- samples-part
   "The sample-based parts of a task from training samples x (n x din rows as array)
@@ -370,7 +145,7 @@
         obj (Objective/samples n din dout ^doubles x ^doubles y)]
     {:objective obj
      :test-objective (when (pos? nt) (Objective/samples nt din dout ^doubles tx ^doubles ty))
-     :least-squares {:matrix (array->matrix dout din (.fstar obj)) :loss (.lstar obj)}
+     :least-squares {:matrix (linalg/array->matrix dout din (.fstar obj)) :loss (.lstar obj)}
      :x x :y y :n n
      :test-x (when (pos? nt) tx) :test-y (when (pos? nt) ty) :test-n nt}))
 
@@ -380,14 +155,14 @@
 
 (defmethod build-kind :matrix-factorization [task ts]
   (let [[dout din m] (if-let [mm (:matrix task)]
-                       [(count mm) (count (first mm)) (matrix->array mm)]
+                       [(count mm) (count (first mm)) (linalg/matrix->array mm)]
                        (let [[r c] (:dims task)]
                          [r c (spectral-matrix (:singular-values task) r c (:basis task) ts)]))
         dout (long dout) din (long din)]
     {:objective (Objective/factorization dout din m)
      :test-objective nil
      :dims {:input din :output dout}
-     :target (array->matrix dout din m)
+     :target (linalg/array->matrix dout din m)
      :target-svd (svd-facts dout din m)}))
 
 (defn- covariance-eigenvalues [cov ^long d]
@@ -400,7 +175,7 @@
   "output-dim x input-dim column-major teacher."
   ^doubles [teacher ^long dout ^long din ts]
   (case (:kind teacher)
-    :matrix (matrix->array (:matrix teacher))
+    :matrix (linalg/matrix->array (:matrix teacher))
     :spectral (spectral-matrix (:singular-values teacher) dout din (:basis teacher) ts)
     :gaussian (let [std (if (= :fan-in (:std teacher)) (/ 1.0 (Math/sqrt (double din))) (double (:std teacher)))
                     a (double-array (* dout din))]
@@ -434,7 +209,7 @@
         [x y] (draw-samples ts n din dout sd m (:label-noise task) (:train-x streams) (:train-noise streams))
         [tx ty] (draw-samples ts nt din dout sd m (:label-noise task) (:test-x streams) (:test-noise streams))]
     (merge {:dims {:input din :output dout}
-            :target (array->matrix dout din m)
+            :target (linalg/array->matrix dout din m)
             :target-svd (svd-facts dout din m)
             :covariance-eigenvalues ev
             :teacher-sampling {:sd sd :teacher m :label-noise (double (:label-noise task))}}
@@ -491,12 +266,12 @@
                              [(keep-train xs) (keep-train ys) (keep-test xs) (keep-test ys)]
                              [xs ys txs tys])
         n (count trx) nt (count tex)
-        part (samples-part n din dout (rows->array trx) (rows->array try')
-                           nt (when (pos? nt) (rows->array tex)) (when (pos? nt) (rows->array tey)))
+        part (samples-part n din dout (linalg/rows->array trx) (linalg/rows->array try')
+                           nt (when (pos? nt) (linalg/rows->array tex)) (when (pos? nt) (linalg/rows->array tey)))
         fstar (:matrix (:least-squares part))]
     (merge {:dims {:input din :output dout}
             :target fstar
-            :target-svd (svd-facts dout din (matrix->array fstar))}
+            :target-svd (svd-facts dout din (linalg/matrix->array fstar))}
            part)))
 
 (defn build-task
