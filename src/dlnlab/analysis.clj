@@ -12,14 +12,13 @@
   when the series was recorded every step: with `:record {:every 2}` a 2-cycle
   is sampled at one phase and looks converged (aliasing). `analyze` reports the
   steps between recorded rows next to each period."
-  (:require [dlnlab.result :as result]))
+  (:require [dlnlab.numeric :as numeric]
+            [dlnlab.result :as result]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
 
 ;; ---------------------------------------------------------------- period
-
-(defn- finite? [x] (and (number? x) (Double/isFinite (double x))))
 
 (defn- mean-abs-diff
   "mean_t |x_{t+p} - x_t| (second? false) or mean_t |x_{t+p} - 2 x_t + x_{t-p}|
@@ -74,7 +73,7 @@
                    (min (long window) n)
                    (min n 128 (max 16 (quot (inc n) 2)))))
          tail (subvec all (- n w))]
-     (when (and (>= w 8) (every? finite? tail))
+     (when (and (>= w 8) (every? numeric/finite? tail))
        (let [x (double-array tail)
              hi (double (areduce x i m Double/NEGATIVE_INFINITY (max m (aget x i))))
              lo (double (areduce x i m Double/POSITIVE_INFINITY (min m (aget x i))))
@@ -104,9 +103,9 @@
   parallel vectors (e.g. the :step column and a metric's column).
   Returns the step, or nil when xs never reaches level or level is nil or not finite."
   [steps xs level]
-  (when (finite? level)
+  (when (numeric/finite? level)
     (let [level (double level)]
-      (some (fn [[s x]] (when (and (finite? x) (>= (double x) level)) s))
+      (some (fn [[s x]] (when (and (numeric/finite? x) (>= (double x) level)) s))
             (map vector steps xs)))))
 
 (defn sharpening-end-step
@@ -118,7 +117,7 @@
   or there is no threshold (gradient flow)."
   ([steps sharpness threshold] (sharpening-end-step steps sharpness threshold {}))
   ([steps sharpness threshold {:keys [fraction] :or {fraction 1.0}}]
-   (when (finite? threshold)
+   (when (numeric/finite? threshold)
      (first-reaching steps sharpness (* (double fraction) (double threshold))))))
 
 (defn learned-step
@@ -130,7 +129,7 @@
   target mode has nothing to learn)."
   ([steps strengths s] (learned-step steps strengths s {}))
   ([steps strengths s {:keys [fraction] :or {fraction 0.9}}]
-   (when (and (finite? s) (pos? (double s)))
+   (when (and (numeric/finite? s) (pos? (double s)))
      (first-reaching steps strengths (* (double fraction) (double s))))))
 
 ;; ---------------------------------------------------------------- analyze

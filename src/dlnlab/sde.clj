@@ -18,6 +18,7 @@
   (:require [clojure.set :as set]
             [dlnlab.error :as error]
             [dlnlab.kind :as kind]
+            [dlnlab.numeric :as numeric]
             [dlnlab.spec :as spec]
             [dlnlab.theory :as theory]
             [dlnlab.train :as train])
@@ -49,34 +50,6 @@
         (update :learned-fractions #(vec (sort %)))
         (update-in [:record :quantiles] #(vec (sort %)))
         (update :bound #(or % (* 1000.0 (double scale)))))))
-
-;; ---------------------------------------------------------------------------
-;; Statistics on primitive arrays
-
-(defn- quantile-sorted
-  "Quantile q of sorted xs[0..n) by linear interpolation between order statistics
-  (numpy's default, 'type 7')."
-  ^double [^doubles xs ^long n ^double q]
-  (cond
-    (zero? n) Double/NaN
-    (== n 1) (aget xs 0)
-    :else (let [h (* q (dec n)) lo (long (Math/floor h)) hi (min (dec n) (inc lo))]
-            (+ (aget xs lo) (* (- h lo) (- (aget xs hi) (aget xs lo)))))))
-
-(defn- summary
-  "{:count :mean :std :median :quantiles {q ..}} of the finite values in xs (sample std)."
-  [xs quantiles]
-  (let [v (double-array (filter some? xs))
-        n (alength v)]
-    (Arrays/sort v)
-    (if (zero? n)
-      {:count 0 :mean nil :std nil :median nil :quantiles (zipmap quantiles (repeat nil))}
-      (let [mean (/ (double (areduce v i acc 0.0 (+ acc (aget v i)))) n)
-            ss (double (areduce v i acc 0.0 (+ acc (let [d (- (aget v i) mean)] (* d d)))))]
-        {:count n :mean mean
-         :std (if (> n 1) (Math/sqrt (/ ss (dec n))) 0.0)
-         :median (quantile-sorted v n 0.5)
-         :quantiles (into (sorted-map) (map (fn [q] [q (quantile-sorted v n (double q))]) quantiles))}))))
 
 (defn- diffusion-fn
   "pi -> D(pi) = (lr/B) L^2 pi^(4-4/L) (2 (pi - s)^2 + sigma^2) (SCIENCE.md section 7);
@@ -126,7 +99,7 @@
         {:mean mean
          :std (if (> n 1) (Math/sqrt (/ ss (dec n))) 0.0)
          :diffusion dmean
-         :quantiles (mapv #(quantile-sorted buf n (double %)) qs)}))))
+         :quantiles (mapv #(numeric/quantile-sorted buf n (double %)) qs)}))))
 
 (defn- peak-record
   "Index of the record where D(pi) of path p, mode i is largest (before divergence)."
@@ -241,7 +214,7 @@
                            (for [[f per-path] fp]
                              [f (vec (for [i (range nm)]
                                        (let [ts (map #(% i) per-path)
-                                             sm (summary ts qs)]
+                                             sm (numeric/summary ts qs)]
                                          (-> (set/rename-keys sm {:count :learned})
                                              (assoc :mode i :paths np)))))]))
        :peak-diffusion-time peak
@@ -252,19 +225,6 @@
 
 ;; ---------------------------------------------------------------------------
 ;; Analyses
-
-(defn- histogram
-  "Equal-width histogram of the values xs: {:edges [..] :counts [..]}."
-  [xs ^long bins]
-  (let [v (vec (sort xs))]
-    (if (empty? v)
-      {:edges [] :counts []}
-      (let [lo (double (first v)) hi (double (peek v))
-            hi (if (== hi lo) (+ lo 1.0) hi)
-            w (/ (- hi lo) bins)
-            counts (reduce (fn [c x] (update c (min (dec bins) (long (Math/floor (/ (- (double x) lo) w)))) inc))
-                           (vec (repeat bins 0)) v)]
-        {:edges (mapv #(+ lo (* (double %) w)) (range (inc bins))) :counts counts}))))
 
 (defn- mode-params [result i]
   (let [{:keys [modes depth lr batch-size label-noise]} (:spec result)
@@ -297,7 +257,7 @@
      (vec (for [[i summ] (map-indexed vector (get-in result [:learned-time f]))
                 :let [ts (keep #(% i) per-path)]]
             (assoc summ :fraction f
-                   :histogram (histogram ts (long bins))
+                   :histogram (numeric/histogram ts (long bins))
                    :gradient-flow-time (theory/learning-time (mode-params result i) {:fraction f})))))))
 
 (defn diffusion-peak
@@ -343,17 +303,9 @@
                                              (/ (double (count (filter (fn [[tp tl]] (< (double tp) (double tl))) learned)))
                                                 (count learned)))}))))))
 
-(defn ks-distance
-  "Kolmogorov-Smirnov distance sup |F_n - F| between the empirical CDF of the samples
-  and the CDF function cdf (a fn of one double)."
-  ^double [samples cdf]
-  (let [v (double-array samples) n (alength v)]
-    (Arrays/sort v)
-    (loop [k 0 d 0.0]
-      (if (< k n)
-        (let [fx (double (cdf (aget v k)))]
-          (recur (inc k) (max d (Math/abs (- fx (/ (double k) n))) (Math/abs (- (/ (double (inc k)) n) fx)))))
-        d))))
+(def ks-distance
+  "See dlnlab.numeric/ks-distance."
+  numeric/ks-distance)
 
 (defn stationary-comparison
   "Compares the final distribution of pi over paths with the stationary density of
@@ -373,16 +325,16 @@
                           {:path [:mode] :value mode :allowed [0 (dec (count (get-in result [:spec :modes])))]}))
          params (mode-params result i)
          xs (keep #(% i) (:final result))
-         summ (summary xs [])
+         summ (numeric/summary xs [])
          th (theory/stationary-density params)
          cdf (theory/stationary-cdf params)
          pdf (theory/stationary-pdf params)
-         {:keys [edges counts]} (histogram xs (long bins))
+         {:keys [edges counts]} (numeric/histogram xs (long bins))
          n (count xs)
          sharp (theory/single-path-sharpness (:s params) (:depth params))]
      {:mode i :n n
       :mean (:mean summ) :variance (let [sd (:std summ)] (when sd (* (double sd) (double sd))))
-      :ks (ks-distance xs cdf)
+      :ks (numeric/ks-distance xs cdf)
       :theory {:mean (:mean th) :variance (:variance th)
                :gibbs-variance (theory/gibbs-variance params)
                :discrete-variance (when (< (* (double (:lr params)) sharp) 2.0)
@@ -581,26 +533,6 @@
       :steps (or steps (max 1 (long (Math/round (/ (double time) (double lr))))))
       :record {:every every :metrics [:modes] :final-weights false}})))
 
-(defn- interpolate
-  "Values of the rows ys ([[per mode] per time], nil where unknown) at time t by
-  linear interpolation on the increasing times ts."
-  [ts ys ^double t]
-  (let [n (long (count ts))
-        j (long (loop [j 1] (if (and (< j (dec n)) (< (double (ts j)) t)) (recur (inc j)) j)))
-        t0 (double (ts (dec j))) t1 (double (ts j))
-        w (if (== t1 t0) 1.0 (max 0.0 (min 1.0 (/ (- t t0) (- t1 t0)))))]
-    (mapv (fn [a b] (when (and a b) (+ (* (- 1.0 w) (double a)) (* w (double b)))))
-          (ys (dec j)) (ys j))))
-
-(defn- mean-and-se
-  "[mean standard-error] of the numbers xs (nil when there are none)."
-  [xs]
-  (let [n (count xs)]
-    (when (pos? n)
-      (let [m (/ (double (reduce + (map double xs))) n)
-            ss (double (reduce + (map #(let [d (- (double %) m)] (* d d)) xs)))]
-        [m (if (> n 1) (Math/sqrt (/ ss (* (dec n) n))) 0.0)]))))
-
 (defn compare-with-network
   "Weak error of the SDE (SCIENCE.md section 7): the ensemble mean of each mode
   strength against the mean over seeds of full-network SGD (`network-experiment`:
@@ -645,13 +577,13 @@
          times (mapv #(* lr (double %)) steps-col)
          net-stats (vec (for [r (range (count steps-col))]
                           (vec (for [i (range k)]
-                                 (mean-and-se (keep #(some-> (get-in % [:trajectory :modes r]) (nth (slot i)))
+                                 (numeric/mean-and-se (keep #(some-> (get-in % [:trajectory :modes r]) (nth (slot i)))
                                                     done))))))
          sim (or sde (simulate n))
          np (double (:paths n))
          sde-se (mapv (fn [row] (mapv #(when % (/ (double %) (Math/sqrt np))) row)) (:std sim))
-         sde-mean (mapv #(interpolate (:time sim) (:mean sim) %) times)
-         sde-se (mapv #(interpolate (:time sim) sde-se %) times)
+         sde-mean (mapv #(numeric/interpolate (:time sim) (:mean sim) %) times)
+         sde-se (mapv #(numeric/interpolate (:time sim) sde-se %) times)
          net-mean (mapv #(mapv first %) net-stats)
          abs-err (mapv (fn [a b] (mapv (fn [x y] (when (and x y) (Math/abs (- (double x) (double y))))) a b))
                        sde-mean net-mean)

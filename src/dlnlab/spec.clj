@@ -18,7 +18,8 @@
   (:require [clojure.spec.alpha :as s]
             [clojure.string :as str]
             [dlnlab.error :as error]
-            [dlnlab.kind :as kind]))
+            [dlnlab.kind :as kind]
+            [dlnlab.numeric :as numeric]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -26,12 +27,9 @@
 ;; ---------------------------------------------------------------------------
 ;; Leaf predicates and specs
 
-(defn finite-number?
-  "True when x is a number that is neither NaN nor infinite."
-  [x]
-  (and (number? x)
-       (let [d (double x)]
-         (not (or (Double/isNaN d) (Double/isInfinite d))))))
+(def finite-number?
+  "True when x is a number that is neither NaN nor infinite (dlnlab.numeric/finite?)."
+  numeric/finite?)
 
 (defn- positive-number? [x] (and (finite-number? x) (> (double x) 0.0)))
 (defn- non-negative-number? [x] (and (finite-number? x) (>= (double x) 0.0)))
