@@ -13,7 +13,8 @@
                params (GD, Langevin), so the run loop records it as the :loss
                metric instead of computing it again; false for minibatch losses.
 
-  Gradient flow is not a stepper: see `integrate-flow!`."
+  Gradient flow is not a stepper: it runs for :time (its schema says :duration
+  :time) and is integrated by dlnlab.flow."
   (:require [dlnlab.engine :as engine]
             [dlnlab.kind :as kind]
             [dlnlab.spec :as spec]
@@ -212,107 +213,3 @@
 
 (defmethod kind/time-scale :momentum [{:keys [beta] :or {beta 0.9}} lr]
   (/ (double lr) (- 1.0 (double beta))))
-
-;; ---------------------------------------------------------------- gradient flow
-
-(def ^:private dp-c [0.0 (/ 1.0 5) (/ 3.0 10) (/ 4.0 5) (/ 8.0 9) 1.0 1.0])
-(def ^:private dp-a
-  [[]
-   [(/ 1.0 5)]
-   [(/ 3.0 40) (/ 9.0 40)]
-   [(/ 44.0 45) (/ -56.0 15) (/ 32.0 9)]
-   [(/ 19372.0 6561) (/ -25360.0 2187) (/ 64448.0 6561) (/ -212.0 729)]
-   [(/ 9017.0 3168) (/ -355.0 33) (/ 46732.0 5247) (/ 49.0 176) (/ -5103.0 18656)]
-   [(/ 35.0 384) 0.0 (/ 500.0 1113) (/ 125.0 192) (/ -2187.0 6784) (/ 11.0 84)]])
-;; 5th-order weights minus 4th-order weights: the error estimate
-(def ^:private ^"[D" dp-e
-  (double-array (map - [(/ 35.0 384) 0.0 (/ 500.0 1113) (/ 125.0 192) (/ -2187.0 6784) (/ 11.0 84) 0.0]
-        [(/ 5179.0 57600) 0.0 (/ 7571.0 16695) (/ 393.0 640) (/ -92097.0 339200) (/ 187.0 2100) (/ 1.0 40)])))
-
-(defn- error-norm
-  "RMS of the scaled local error estimate h sum_j e_j k_j (Hairer's norm)."
-  [h ks ^doubles y ^doubles ynew atol rtol]
-  (let [h (double h) atol (double atol) rtol (double rtol)
-        n (alength y)
-        ^doubles k0 (ks 0) ^doubles k2 (ks 2) ^doubles k3 (ks 3) ^doubles k4 (ks 4)
-        ^doubles k5 (ks 5) ^doubles k6 (ks 6)
-        e0 (aget dp-e 0) e2 (aget dp-e 2) e3 (aget dp-e 3) e4 (aget dp-e 4) e5 (aget dp-e 5) e6 (aget dp-e 6)]
-    (loop [i 0 acc 0.0]
-      (if (< i n)
-        (let [e (+ (* e0 (aget k0 i)) (* e2 (aget k2 i)) (* e3 (aget k3 i)) (* e4 (aget k4 i))
-                   (* e5 (aget k5 i)) (* e6 (aget k6 i)))
-              sc (+ atol (* rtol (max (Math/abs (aget y i)) (Math/abs (aget ynew i)))))
-              r (/ (* h e) sc)]
-          (recur (inc i) (+ acc (* r r))))
-        (Math/sqrt (/ acc (double (max n 1))))))))
-
-(def ^:const ^:private stability-limit
-  "Dormand–Prince's real stability interval reaches about -3.3; steps keep
-  h * sharpness below this, so stiff directions are resolved, not skipped."
-  3.0)
-
-(defn flow-integrator
-  "An adaptive Dormand–Prince 5(4) integrator of dθ/dt = -m ∇ℓ(θ), m the network's
-  learning-rate multiplier. Options: :rtol (1e-6), :atol (1e-9), :h0 (1e-3).
-  `sharpness-fn` (fn [^doubles params] top-eigenvalue) caps the step at
-  3.0 / (m * sharpness), re-estimated every 25 accepted steps.
-  Returns a function (fn [^doubles params t0 t1]) that advances params in place
-  from t0 to exactly t1 and returns {:loss l :accepted n :rejected n}; it keeps
-  its step size between calls. The loss returned is at t1."
-  [net {:keys [rtol atol h0] :or {rtol 1e-6 atol 1e-9 h0 1e-3}} sharpness-fn]
-  (let [^Arch arch (:arch net)
-        ^Objective obj (:objective net)
-        n (.size arch)
-        ws (engine/workspace net)
-        m (double (or (:lr-multiplier net) 1.0))
-        rtol (double rtol) atol (double atol)
-        ks (vec (repeatedly 7 #(double-array n)))
-        ytmp (double-array n)
-        ynew (double-array n)
-        h (volatile! (double h0))
-        since-cap (volatile! Long/MAX_VALUE)
-        hmax (volatile! Double/POSITIVE_INFINITY)
-        fsal-valid (volatile! false)
-        ;; f(y) = -m grad, written into k; returns the loss at y
-        f! (fn ^double [^doubles y ^doubles k]
-             (let [l (Engine/gradient arch obj y ws k)]
-               (Blas/scal n (- m) k 0)
-               l))]
-    (fn [^doubles y ^double t0 ^double t1]
-      (loop [t t0 acc 0 rej 0 loss Double/NaN]
-        (if (>= t t1)
-          {:loss (if (Double/isNaN loss) (Engine/loss arch obj y ws) loss) :accepted acc :rejected rej}
-          (do
-            (when (>= (long @since-cap) 25)
-              (let [s (double (sharpness-fn y))]
-                (vreset! hmax (if (pos? s) (/ stability-limit (* m s)) Double/POSITIVE_INFINITY))
-                (vreset! since-cap 0)))
-            (let [^doubles k0 (ks 0)
-                  _ (when-not @fsal-valid (f! y k0) (vreset! fsal-valid true))
-                  hh (min (double @h) (double @hmax) (- t1 t))
-                  last? (>= (+ t hh) t1)]
-              (doseq [s (range 1 7)]
-                (System/arraycopy y 0 ytmp 0 n)
-                (doseq [j (range s)]
-                  (let [a (double (get-in dp-a [s j]))]
-                    (when-not (zero? a) (Blas/axpy n (* hh a) (ks j) 0 ytmp 0))))
-                (if (= s 6)
-                  (System/arraycopy ytmp 0 ynew 0 n)
-                  (f! ytmp (ks s))))
-              (let [lnew (double (f! ynew (ks 6)))
-                    err (double (error-norm hh ks y ynew atol rtol))
-                    factor (if (zero? err) 5.0 (min 5.0 (max 0.2 (* 0.9 (Math/pow err -0.2)))))]
-                (cond
-                  (Double/isNaN err)
-                  {:loss Double/NaN :accepted acc :rejected rej}
-
-                  (<= err 1.0)
-                  (do (System/arraycopy ynew 0 y 0 n)
-                      (System/arraycopy (ks 6) 0 k0 0 n)
-                      (vreset! h (if last? (max (double @h) (* hh factor)) (* hh factor)))
-                      (vswap! since-cap #(inc (long %)))
-                      (recur (if last? t1 (+ t hh)) (inc acc) rej lnew))
-
-                  :else
-                  (do (vreset! h (* hh factor))
-                      (recur t acc (inc rej) loss)))))))))))

@@ -5,6 +5,7 @@
   stop condition or on interrupt keeping everything recorded so far, and records
   the run's :facts (dlnlab.result). See doc/design.md for the result map."
   (:require [dlnlab.engine :as engine]
+            [dlnlab.flow :as flow]
             [dlnlab.kind :as kind]
             [dlnlab.metrics :as metrics]
             [dlnlab.network :as network]
@@ -33,10 +34,8 @@
     (into {} (for [m (:metrics record)]
                [m (long (get-in record [m :every] every))]))))
 
-(defn- finite? [^double x] (Double/isFinite x))
-
 (defn- all-finite? [^doubles a]
-  (loop [i 0] (cond (= i (alength a)) true (finite? (aget a i)) (recur (inc i)) :else false)))
+  (loop [i 0] (cond (= i (alength a)) true (Double/isFinite (aget a i)) (recur (inc i)) :else false)))
 
 (defn- measure-row
   "Computes every metric due at step (all of them when force?) on params; a
@@ -63,7 +62,7 @@
   are doubles (loss-below NaN when there is none)."
   [^double loss ^double loss-above ^double loss-below]
   (cond
-    (not (finite? loss)) [:diverged :non-finite]
+    (not (Double/isFinite loss)) [:diverged :non-finite]
     (> loss loss-above) [:diverged :loss-above]
     (< loss loss-below) [:stopped :loss-below]))
 
@@ -159,7 +158,7 @@
         sharpness-fn (fn [^doubles p]
                        (metrics/sharpness (assoc net :params p)
                                           {:state sharp-state :tol 1e-3}))
-        advance! (optim/flow-integrator net (:optimizer exp) sharpness-fn)
+        advance! (flow/integrator net (:optimizer exp) sharpness-fn)
         progress (:progress opts)
         ctx {:lr nil :state state :record record}
         row! (fn [^long k force?]
