@@ -19,6 +19,7 @@
   factorization) is used; when there is none (a minibatch objective) the mode
   metrics are nil."
   (:require [dlnlab.engine :as engine]
+            [dlnlab.error :as error]
             [dlnlab.hessian :as hessian]
             [dlnlab.kind :as kind]
             [dlnlab.optim :as optim])
@@ -50,9 +51,10 @@
 
 (defn- check-form [metric form]
   (when-not (factor-forms form)
-    (throw (ex-info (str "Option :of of metric " metric " is " (pr-str form)
-                         "; allowed are :raw (W), :scaled (alpha W) and :effective (alpha W, plus I for identity-flagged factors).")
-                    {:path [metric :of] :value form :allowed factor-forms}))))
+    (error/fail! :invalid-option
+                 (str "Option :of of metric " metric " is " (error/show form)
+                      "; allowed are :raw (W), :scaled (alpha W) and :effective (alpha W, plus I for identity-flagged factors).")
+                 {:path [metric :of] :value form :allowed factor-forms})))
 
 (defn- factor-matrix
   "Factor j of the network as a fresh column-major array rows[j] x cols[j], in
@@ -96,11 +98,12 @@
   (let [r (count singular-values)]
     (when-not (and (= dout (count u)) (every? #(= r (count %)) u)
                    (= din (count v)) (every? #(= r (count %)) v))
-      (throw (ex-info (str "The task's :target-svd has " r " singular values, U with " (count u)
-                           " rows and V with " (count v) " rows; the network maps " din " -> " dout
-                           " so U must be " dout " x " r " and V " din " x " r ".")
-                      {:path [:task :target-svd] :value (select-keys tsvd [:singular-values])
-                       :allowed {:u [dout r] :v [din r]}})))
+      (error/fail! :invalid-argument
+                   (str "The task's :target-svd has " r " singular values, U with " (count u)
+                        " rows and V with " (count v) " rows; the network maps " din " -> " dout
+                        " so U must be " dout " x " r " and V " din " x " r ".")
+                   {:path [:task :target-svd] :value (select-keys tsvd [:singular-values])
+                    :allowed {:u [dout r] :v [din r]}}))
     {:r r
      :s (double-array singular-values)
      ;; U column-major = the row-major nested vectors read column by column
@@ -422,8 +425,8 @@
   (dissoc (:options ctx) :every))
 
 (defmethod measure :default [metric _net _ctx]
-  (throw (ex-info (str "Unknown metric " (pr-str metric) "; allowed are " (pr-str (sort (keys catalog))) ".")
-                  {:path [:record :metrics] :value metric :allowed (set (keys catalog))})))
+  (error/fail! :invalid-option (str "Unknown metric " (error/show metric) "; allowed are " (pr-str (sort (keys catalog))) ".")
+               {:path [:record :metrics] :value metric :allowed (set (keys catalog))}))
 
 (defmethod measure :loss [_ net _] (loss net))
 (defmethod measure :test-loss [_ net _] (test-loss net))

@@ -1,6 +1,6 @@
 (ns dlnlab.sde
   "Ensembles of the per-mode SDE of SGD in aligned, balanced deep linear networks
-  (../shared/SCIENCE.md section 7), simulated by the dlnlab.kernel.Sde kernel, and
+  (doc/science.md, SCIENCE.md section 7), simulated by the dlnlab.kernel.Sde kernel, and
   analyses of the results against dlnlab.theory.
 
   Per mode, in the per-layer variable a (pi = a^L), with SDE time t = lr * steps:
@@ -337,7 +337,7 @@
       :ks (numeric/ks-distance xs cdf)
       :theory {:mean (:mean th) :variance (:variance th)
                :gibbs-variance (theory/gibbs-variance params)
-               :discrete-variance (when (< (* (double (:lr params)) sharp) 2.0)
+               :discrete-variance (when (< sharp (double (kind/stability-threshold {:kind :sgd} (:lr params))))
                                     (theory/discrete-stationary-variance params))}
       :histogram (when (seq edges)
                    (let [w (- (double (second edges)) (double (first edges)))]

@@ -1,5 +1,5 @@
 (ns dlnlab.theory
-  "Analytic predictions of ../shared/SCIENCE.md sections 4-7, one pure function per
+  "Analytic predictions of doc/science.md (SCIENCE.md) sections 4-7, one pure function per
   formula: per-mode gradient flow and learning times, Hessian eigenvalues and
   sharpness at balanced minima, multi-pathway sharpness and the re-balancing window,
   the winner-takes-all invariant and the split it predicts, the balancing-gap factor,
@@ -400,7 +400,7 @@
          crossing (fn [^long p ^double r0 ^double x0 ^double h0]
                     ;; march r up from r0 (cycle point x0) until the multiplier drops below -1, then bisect
                     (loop [r r0 x x0 h h0 n 0]
-                      (when (> n 10000) (throw (ex-info "period-doubling threshold not found" {:depth l :period p})))
+                      (when (> n 10000) (error/fail! :internal "period-doubling threshold not found" {:depth l :period p}))
                       (let [r' (+ r h)
                             x' (polish-cycle r' l p x)]
                         (cond
@@ -427,7 +427,7 @@
                    r0 (+ (double r-prev) delta)
                    tail ^doubles (orbit-tail r0 l (+ (double x-prev) 1e-3) (* 20000 p) p)
                    x0 (when tail (polish-cycle r0 l p (aget tail 0)))]
-               (when-not x0 (throw (ex-info "period-doubling cycle not found" {:depth l :period p :r r0})))
+               (when-not x0 (error/fail! :internal "period-doubling cycle not found" {:depth l :period p :r r0}))
                (let [[r x] (crossing p r0 (double x0) delta)]
                  (recur (inc k) (conj acc r) (double r) (double x) (- (double r) (double r-prev))))))))))))
 
