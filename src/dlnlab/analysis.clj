@@ -12,15 +12,13 @@
   when the series was recorded every step: with `:record {:every 2}` a 2-cycle
   is sampled at one phase and looks converged (aliasing). `analyze` reports the
   steps between recorded rows next to each period."
-  (:require [dlnlab.model :as model]
-            [dlnlab.task :as task]))
+  (:require [dlnlab.numeric :as numeric]
+            [dlnlab.result :as result]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
 
 ;; ---------------------------------------------------------------- period
-
-(defn- finite? [x] (and (number? x) (Double/isFinite (double x))))
 
 (defn- mean-abs-diff
   "mean_t |x_{t+p} - x_t| (second? false) or mean_t |x_{t+p} - 2 x_t + x_{t-p}|
@@ -75,7 +73,7 @@
                    (min (long window) n)
                    (min n 128 (max 16 (quot (inc n) 2)))))
          tail (subvec all (- n w))]
-     (when (and (>= w 8) (every? finite? tail))
+     (when (and (>= w 8) (every? numeric/finite? tail))
        (let [x (double-array tail)
              hi (double (areduce x i m Double/NEGATIVE_INFINITY (max m (aget x i))))
              lo (double (areduce x i m Double/POSITIVE_INFINITY (min m (aget x i))))
@@ -105,9 +103,9 @@
   parallel vectors (e.g. the :step column and a metric's column).
   Returns the step, or nil when xs never reaches level or level is nil or not finite."
   [steps xs level]
-  (when (finite? level)
+  (when (numeric/finite? level)
     (let [level (double level)]
-      (some (fn [[s x]] (when (and (finite? x) (>= (double x) level)) s))
+      (some (fn [[s x]] (when (and (numeric/finite? x) (>= (double x) level)) s))
             (map vector steps xs)))))
 
 (defn sharpening-end-step
@@ -119,7 +117,7 @@
   or there is no threshold (gradient flow)."
   ([steps sharpness threshold] (sharpening-end-step steps sharpness threshold {}))
   ([steps sharpness threshold {:keys [fraction] :or {fraction 1.0}}]
-   (when (finite? threshold)
+   (when (numeric/finite? threshold)
      (first-reaching steps sharpness (* (double fraction) (double threshold))))))
 
 (defn learned-step
@@ -131,7 +129,7 @@
   target mode has nothing to learn)."
   ([steps strengths s] (learned-step steps strengths s {}))
   ([steps strengths s {:keys [fraction] :or {fraction 0.9}}]
-   (when (and (finite? s) (pos? (double s)))
+   (when (and (numeric/finite? s) (pos? (double s)))
      (first-reaching steps strengths (* (double fraction) (double s))))))
 
 ;; ---------------------------------------------------------------- analyze
@@ -158,44 +156,23 @@
   (when step
     (some (fn [[s t]] (when (= s step) t)) (map vector (:step traj) (:time traj)))))
 
-(defn- experiment-facts
-  "A delay of {:targets [s ...] :effective-lr lr-or-nil} from the experiment: its
-  task rebuilt from (:task exp) and (:seed exp) (as dlnlab.network does) gives the
-  target singular values and the dims the learning-rate multiplier needs."
-  [exp]
-  (delay
-    (when (and (:task exp) (:model exp))
-      (let [t (task/build-task (:task exp) (or (:seed exp) 0))
-            lr (get-in exp [:optimizer :lr])]
-        {:targets (get-in t [:target-svd :singular-values])
-         :effective-lr (when lr (* (double lr) (model/lr-multiplier (:model exp) (:dims t))))}))))
-
-(defn- threshold
-  "2 / effective lr: the recorded :stability-threshold, else from opts :lr, else
-  from the experiment (nil for gradient flow)."
-  [traj opts facts]
-  (or (last-recorded traj :stability-threshold)
-      (when-let [lr (or (:lr opts) (:effective-lr @facts))] (/ 2.0 (double lr)))))
-
 (defn analyze
-  "Analyses of a run result (doc/design.md), reading only (:experiment result) and
-  (:trajectory result). Each entry is nil when the metrics it needs were not
+  "Analyses of a run result (doc/design.md), reading only its :trajectory and
+  :facts (dlnlab.result). Each entry is nil when the metrics it needs were not
   recorded.
 
-  The target singular values s_i and the effective learning rate come from the
-  experiment: its task is rebuilt (dlnlab.task/build-task at the experiment's
-  seed, as the run did; a CSV task reads its files again) and its model gives the
-  learning-rate multiplier. The task is built only when :modes or :sharpness was
-  recorded and the options below do not already say what it would give.
+  The target singular values s_i and the stability threshold are the facts the
+  run recorded (dlnlab.result/targets, dlnlab.result/stability-threshold); a
+  recorded :stability-threshold metric wins over the fact.
 
   Options: :period (options of `period`, default {}); :learned-fraction (0.9, see
-  `learned-step`); :sharpening-fraction (1.0, see `sharpening-end-step`); :lr (nil:
-  the effective learning rate, used when :stability-threshold was not recorded);
-  :targets (nil: the target singular values s_i, instead of the task's).
+  `learned-step`); :sharpening-fraction (1.0, see `sharpening-end-step`);
+  :stability-threshold (nil: the threshold, instead of the recorded fact);
+  :targets (nil: the target singular values s_i, instead of the recorded fact).
 
   Returns {:loss-period p :mode-periods [p ...] :oscillating-modes [i ...]
   :period-unit-steps {:loss n :modes n} (steps between recorded rows)
-  :stability-threshold 2/lr (recorded, or derived when sharpness was recorded)
+  :stability-threshold (recorded, or the fact when sharpness was recorded)
   :sharpening-end-step n :sharpening-end-time t
   :mode-targets [s ...] :learned-fraction f :mode-learned-steps [n-or-nil ...]
   :mode-learned-times [t-or-nil ...] :final-pathway-shares [[share per pathway] per mode]},
@@ -210,14 +187,13 @@
          mode-series (fn [^long i] (mapv #(nth (second %) i) mode-rows))
          mode-periods (when (seq mode-rows)
                         (mapv #(period (mode-series %) period-opts) (range n-modes)))
-         facts (experiment-facts (:experiment result))
          sharp-rows (recorded traj :sharpness)
          thr (or (last-recorded traj :stability-threshold)
-                 (when (seq sharp-rows) (threshold traj opts facts)))
+                 (when (seq sharp-rows) (or (:stability-threshold opts) (result/stability-threshold result))))
          sharp-step (when (seq sharp-rows)
                       (sharpening-end-step (mapv first sharp-rows) (mapv second sharp-rows) thr
                                            {:fraction sharpening-fraction}))
-         targets (when (seq mode-rows) (or (:targets opts) (:targets @facts)))
+         targets (when (seq mode-rows) (or (:targets opts) (result/targets result)))
          learned (when (and (seq mode-rows) targets)
                    (mapv (fn [^long i]
                            (when (< i (count targets))

@@ -1017,7 +1017,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
         nodes (concat node-order (remove (set node-order) (keys d)))
         section (fn [id]
                   (let [{:keys [doc keys common-keys kinds]} (get d id)
-                        node (get spec/schema id)]
+                        node (get (spec/schema) id)]
                     (str/join "\n"
                               (concat
                                [(str (str/upper-case (name id)) "  (" (get node-paths id "a nested map")

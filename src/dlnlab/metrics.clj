@@ -19,7 +19,10 @@
   factorization) is used; when there is none (a minibatch objective) the mode
   metrics are nil."
   (:require [dlnlab.engine :as engine]
-            [dlnlab.hessian :as hessian])
+            [dlnlab.error :as error]
+            [dlnlab.hessian :as hessian]
+            [dlnlab.kind :as kind]
+            [dlnlab.optim :as optim])
   (:import [dlnlab.kernel Arch Blas Objective]
            [java.util Collections Map WeakHashMap]))
 
@@ -48,9 +51,10 @@
 
 (defn- check-form [metric form]
   (when-not (factor-forms form)
-    (throw (ex-info (str "Option :of of metric " metric " is " (pr-str form)
-                         "; allowed are :raw (W), :scaled (alpha W) and :effective (alpha W, plus I for identity-flagged factors).")
-                    {:path [metric :of] :value form :allowed factor-forms}))))
+    (error/fail! :invalid-option
+                 (str "Option :of of metric " metric " is " (error/show form)
+                      "; allowed are :raw (W), :scaled (alpha W) and :effective (alpha W, plus I for identity-flagged factors).")
+                 {:path [metric :of] :value form :allowed factor-forms})))
 
 (defn- factor-matrix
   "Factor j of the network as a fresh column-major array rows[j] x cols[j], in
@@ -94,11 +98,12 @@
   (let [r (count singular-values)]
     (when-not (and (= dout (count u)) (every? #(= r (count %)) u)
                    (= din (count v)) (every? #(= r (count %)) v))
-      (throw (ex-info (str "The task's :target-svd has " r " singular values, U with " (count u)
-                           " rows and V with " (count v) " rows; the network maps " din " -> " dout
-                           " so U must be " dout " x " r " and V " din " x " r ".")
-                      {:path [:task :target-svd] :value (select-keys tsvd [:singular-values])
-                       :allowed {:u [dout r] :v [din r]}})))
+      (error/fail! :invalid-argument
+                   (str "The task's :target-svd has " r " singular values, U with " (count u)
+                        " rows and V with " (count v) " rows; the network maps " din " -> " dout
+                        " so U must be " dout " x " r " and V " din " x " r ".")
+                   {:path [:task :target-svd] :value (select-keys tsvd [:singular-values])
+                    :allowed {:u [dout r] :v [din r]}}))
     {:r r
      :s (double-array singular-values)
      ;; U column-major = the row-major nested vectors read column by column
@@ -163,13 +168,14 @@
   (let [g (engine/gradient net)] (Blas/nrm2 (alength g) g 0)))
 
 (defn stability-threshold
-  "The gradient-descent stability threshold 2 / (effective learning rate)
-  (SCIENCE.md §2, §6), where the effective learning rate is lr times the
-  network's :lr-multiplier (1 when absent; doc/design.md). lr is the optimizer's
-  :lr. Returns a double, or nil when lr is nil (gradient flow has none)."
-  [net lr]
-  (when lr
-    (/ 2.0 (* (double lr) (double (or (:lr-multiplier net) 1.0))))))
+  "The sharpness above which optimizer opt (a normalized optimizer map, e.g.
+  {:kind :gd :lr 0.1}) is linearly unstable on net: dlnlab.kind/stability-threshold
+  at the effective learning rate, lr times the network's :lr-multiplier
+  (2/lr_eff for GD, SCIENCE.md §2, §6). Returns a double, or nil where there is
+  none (gradient flow)."
+  [net opt]
+  (when (:lr opt)
+    (kind/stability-threshold opt (optim/effective-lr net opt))))
 
 (defn modes
   "Strength of the end-to-end matrix F along each target mode, u_i^T F v_i
@@ -387,7 +393,7 @@
                              :max-iter {:default nil :doc "Krylov dimension cap (dlnlab.hessian's default)"}
                              :seed {:default 0 :doc "seed of the random start vector"}}
                    :every nil :cost :costly :shape "[eigenvalue ...] (k values, descending)"}
-   :stability-threshold {:description "2 / effective learning rate; nil for gradient flow."
+   :stability-threshold {:description "The optimizer's stability threshold (dlnlab.kind/stability-threshold: 2 / effective learning rate for GD); nil for gradient flow."
                          :options {} :every nil :cost :cheap :shape "double or nil"}
    :modes {:description "Strength u_i^T F v_i of the end-to-end matrix along each target mode."
            :options {} :every nil :cost :cheap :shape "[strength per mode]"}
@@ -408,7 +414,7 @@
 
 (defmulti measure
   "The value of metric on the network net (doc/design.md, Experiments): ctx is
-  {:lr <effective lr or nil> :step n :time t :options <the metric's map from
+  {:lr <effective lr or nil> :stability-threshold <the optimizer's, or nil> :step n :time t :options <the metric's map from
   :record, may be nil> :state <a volatile! map owned by the run>}. Returns plain
   data (see `catalog` for each shape). Throws ex-info for an unknown metric."
   (fn [metric _net _ctx] metric))
@@ -419,8 +425,8 @@
   (dissoc (:options ctx) :every))
 
 (defmethod measure :default [metric _net _ctx]
-  (throw (ex-info (str "Unknown metric " (pr-str metric) "; allowed are " (pr-str (sort (keys catalog))) ".")
-                  {:path [:record :metrics] :value metric :allowed (set (keys catalog))})))
+  (error/fail! :invalid-option (str "Unknown metric " (error/show metric) "; allowed are " (pr-str (sort (keys catalog))) ".")
+               {:path [:record :metrics] :value metric :allowed (set (keys catalog))}))
 
 (defmethod measure :loss [_ net _] (loss net))
 (defmethod measure :test-loss [_ net _] (test-loss net))
@@ -429,8 +435,7 @@
   (sharpness net (assoc (metric-options ctx) :state (:state ctx))))
 (defmethod measure :hessian-top-k [_ net ctx]
   (hessian-top-k net (assoc (metric-options ctx) :state (:state ctx))))
-(defmethod measure :stability-threshold [_ _net ctx]
-  (when-let [lr (:lr ctx)] (/ 2.0 (double lr))))
+(defmethod measure :stability-threshold [_ _net ctx] (:stability-threshold ctx))
 (defmethod measure :modes [_ net _] (modes net))
 (defmethod measure :pathway-shares [_ net ctx] (pathway-shares net (metric-options ctx)))
 (defmethod measure :balance-gap [_ net ctx] (balance-gap net (metric-options ctx)))

@@ -31,8 +31,9 @@
     balanced too under :standard). Residual: blocks zero, W_in and W_out a balanced
     aligned depth-2 chain through the stream (a_i = sqrt(pi_i)).
   - :given: the raw weights as given."
-  (:require [dlnlab.spec :as spec]
-            [dlnlab.task :as task])
+  (:require [dlnlab.kind :as kind]
+            [dlnlab.linalg :as linalg]
+            [dlnlab.spec :as spec])
   (:import [dlnlab.kernel Arch Blas Rng]))
 
 (set! *warn-on-reflection* true)
@@ -82,41 +83,57 @@
       :mup (if last? (/ 1.0 (* g fanin)) (/ 1.0 (Math/sqrt fanin)))
       :ntk (if last? (/ 1.0 (* g (Math/sqrt (* fanin D)))) (/ 1.0 (Math/sqrt fanin))))))
 
+(defmulti pathways
+  "The factors of a normalized model for task dims {:input D :output m}, one
+  method per model kind: a vector of pathways, each a vector of factor maps
+  {:pathway :layer :role :rows :cols :alpha :identity?} in packed order (`layout`
+  adds the offsets)."
+  (fn [model _dims] (:kind model)))
+
+(defn- chain-pathways
+  "K = (:pathways model 1) chains of the widths of `widths`."
+  [model dims]
+  (let [p (:parameterization model) g (:gamma0 model)
+        D (long (:input dims))
+        w (widths model dims)
+        L (dec (count w))]
+    (vec (for [k (range (:pathways model 1))]
+           (vec (for [l (range L)]
+                  (let [fanin (long (nth w l))]
+                    {:pathway k :layer (inc (long l)) :role :layer
+                     :rows (nth w (inc (long l))) :cols fanin
+                     :alpha (multiplier p g fanin D (= l (dec L))) :identity? false})))))))
+
+(defmethod pathways :chain [model dims] (chain-pathways model dims))
+(defmethod pathways :multi-pathway [model dims] (chain-pathways model dims))
+
+(defmethod pathways :residual [model dims]
+  (check-dims! dims)
+  (let [p (:parameterization model) g (:gamma0 model)
+        D (long (:input dims))
+        L (long (:depth model)) N (long (:width model)) m (long (:output dims))
+        branch (/ (double (:beta0 model)) (Math/sqrt L))]
+    [(vec (concat [{:pathway 0 :role :in :rows N :cols D :alpha (multiplier p g D D false) :identity? false}]
+                  (for [l (range L)]
+                    {:pathway 0 :layer (inc (long l)) :role :block :rows N :cols N
+                     :alpha (* branch (double (multiplier p g N D false))) :identity? true})
+                  [{:pathway 0 :role :out :rows m :cols N :alpha (multiplier p g N D true) :identity? false}]))]))
+
 (defn layout
   "The packed layout of a model spec (normalized here) for task dims
-  {:input D :output m}: a vector of pathways, each a vector of factor maps
+  {:input D :output m}: the model kind's `pathways` with contiguous :offset in
+  packed order, a vector of pathways, each a vector of factor maps
   {:pathway :layer :role :rows :cols :offset :alpha :identity?} (see the ns doc).
   Throws ex-info for an invalid spec or widths that disagree with dims."
   [model-spec dims]
-  (let [model (spec/normalize-model model-spec)
-        p (:parameterization model) g (:gamma0 model)
-        D (long (:input dims))
-        raw (case (:kind model)
-              (:chain :multi-pathway)
-              (let [w (widths model dims)
-                    L (dec (count w))]
-                (vec (for [k (range (:pathways model 1))]
-                       (vec (for [l (range L)]
-                              (let [fanin (long (nth w l))]
-                                {:pathway k :layer (inc (long l)) :role :layer
-                                 :rows (nth w (inc (long l))) :cols fanin
-                                 :alpha (multiplier p g fanin D (= l (dec L))) :identity? false}))))))
-              :residual
-              (let [_ (check-dims! dims)
-                    L (long (:depth model)) N (long (:width model)) m (long (:output dims))
-                    branch (/ (double (:beta0 model)) (Math/sqrt L))]
-                [(vec (concat [{:pathway 0 :role :in :rows N :cols D :alpha (multiplier p g D D false) :identity? false}]
-                              (for [l (range L)]
-                                {:pathway 0 :layer (inc (long l)) :role :block :rows N :cols N
-                                 :alpha (* branch (double (multiplier p g N D false))) :identity? true})
-                              [{:pathway 0 :role :out :rows m :cols N :alpha (multiplier p g N D true) :identity? false}]))]))]
+  (let [model (spec/normalize-model model-spec)]
     (first (reduce (fn [[acc ^long off] path]
                      (let [[fs off] (reduce (fn [[fs ^long off] f]
                                               [(conj fs (assoc f :offset off))
                                                (+ off (* (long (:rows f)) (long (:cols f))))])
                                             [[] off] path)]
                        [(conj acc fs) off]))
-                   [[] 0] raw))))
+                   [[] 0] (pathways model dims)))))
 
 (defn layout-size
   "Number of parameters of a layout."
@@ -262,7 +279,7 @@
   [arch-or-layout ^doubles params]
   (let [layout (->layout arch-or-layout)
         n (layout-size layout)
-        mat (fn [f] (task/array->matrix (:rows f) (:cols f) params (:offset f)))]
+        mat (fn [f] (linalg/array->matrix (:rows f) (:cols f) params (:offset f)))]
     (when (not= n (alength params))
       (spec/fail! [] (alength params) n
                   (str "packed parameters have " (alength params) " entries but the network has " n ".")))
@@ -298,9 +315,9 @@
     (doseq [[j f] (global-factors layout)]
       (let [rows (long (:rows f)) cols (long (:cols f)) off (long (:offset f))]
         (if (>= rows cols)
-          (let [q (task/random-orthonormal seed j rows cols)]
+          (let [q (linalg/random-orthonormal seed j rows cols)]
             (dotimes [i (* rows cols)] (aset params (+ off i) (* c (aget q i)))))
-          (let [q (task/random-orthonormal seed j cols rows)]
+          (let [q (linalg/random-orthonormal seed j cols rows)]
             ;; W = Q^T with Q cols x rows
             (dotimes [i rows]
               (dotimes [jj cols]
@@ -364,7 +381,7 @@
         hidden (fn [^long k ^long l ^long rows]
                  (if (= :identity (:hidden-basis init))
                    (let [a (double-array (* rows r))] (dotimes [i r] (aset a (+ i (* i rows)) 1.0)) a)
-                   (task/random-orthonormal seed (+ hidden-basis-stream (* 64 k) l) rows r)))]
+                   (linalg/random-orthonormal seed (+ hidden-basis-stream (* 64 k) l) rows r)))]
     (doseq [[k fs] (map-indexed vector layout)]
       (let [k (long k)
             depth (long (if residual? 2 (count fs)))
@@ -411,3 +428,126 @@
      :params params
      :lr-multiplier (lr-multiplier model dims)
      :layout lay}))
+
+;; ---------------------------------------------------------------------------
+;; Kinds: the schema of every model and init kind (dlnlab.kind/schema)
+
+(defn- check-shape! [path m ctx]
+  (let [k (:model-kind ctx)]
+    (spec/exclusive! path m [[:widths] [:depth :width]]
+                "either :widths [d0 ... dL], or :depth L and :width N (input and output sizes then come from the task)")
+    (when (and (contains? m :depth) (> (long (:depth m)) 1) (not (contains? m :width)))
+      (spec/fail! (conj (vec path) :width) nil "a positive integer"
+             (str (spec/path-str path) " has :depth " (:depth m) " but no :width; a network of depth > 1 needs "
+                  ":width N for its hidden layers" (when (= k :multi-pathway) " (or :widths instead of :depth)") ".")))))
+
+(defn- check-shares! [path init ctx nmodes]
+  (let [K (long (:pathways ctx 1))
+        shares (:shares init)
+        sp (conj (vec path) :shares)]
+    (when (not= K (count shares))
+      (spec/fail! sp shares (str "one vector of shares per pathway (" K ")")
+             (str sp " has " (count shares) " vector(s) but the model has " K " pathways; give one vector of per-mode shares per pathway.")))
+    (when nmodes
+      (doseq [[k row] (map-indexed vector shares)]
+        (when (not= (long nmodes) (count row))
+          (spec/fail! (conj sp k) row (str nmodes " shares, one per mode")
+                 (str (conj sp k) " has " (count row) " shares but there are " nmodes
+                      " modes (strengths); give one share per mode."))))
+      (dotimes [i nmodes]
+        (let [tot (double (reduce + (map #(double (nth % i)) shares)))]
+          (when (> (Math/abs (- tot 1.0)) 1e-9)
+            (spec/fail! sp shares "shares of each mode summing to 1 over the pathways"
+                   (str sp ": the shares of mode " i " sum to " tot " over the pathways, but they must sum to 1 "
+                        "(pathway k gets strength pi_i * share_ki of mode i)."))))))))
+
+(defn- check-balanced! [path init ctx]
+  (spec/exclusive! path init [[:strengths] [:scale]]
+              ":strengths [pi_1 ...] (one per mode) or :scale pi (every mode the same)")
+  (when (contains? init :shares)
+    (when (not= :multi-pathway (:model-kind ctx))
+      (spec/fail! (conj (vec path) :shares) (:shares init) "only for :multi-pathway models"
+             (str (spec/path-str (conj (vec path) :shares)) " only applies to :multi-pathway models, but the model is "
+                  (pr-str (:model-kind ctx)) ".")))
+    (when-not (contains? init :strengths)
+      (spec/fail! (conj (vec path) :shares) (:shares init) "together with :strengths"
+             (str (spec/path-str (conj (vec path) :shares)) " needs :strengths (the shares are per mode).")))
+    (check-shares! path init ctx (count (:strengths init)))))
+
+(defn- check-pathway-split! [path init ctx]
+  (when (not= :multi-pathway (:model-kind ctx))
+    (spec/fail! (conj (vec path) :kind) :pathway-split "an init for a :multi-pathway model"
+           (str (spec/path-str (conj (vec path) :kind)) " is :pathway-split, which only applies to :multi-pathway models, "
+                "but the model is " (pr-str (:model-kind ctx)) "; use :balanced-aligned instead.")))
+  (check-shares! path init ctx (count (:strengths init))))
+
+(defmethod kind/schema [:model nil] [_ _]
+  {:doc "A deep linear network; weights are the raw parameters (SCIENCE.md §1)."
+   :dispatch :kind
+   :kind-order [:chain :multi-pathway :residual]
+   :common [[:parameterization {:spec ::spec/parameterization :default :standard
+                               :doc "Multipliers of SCIENCE.md §1: :standard (all 1), :mup (first 1/sqrt(D), hidden 1/sqrt(fan-in), last 1/(gamma0 fan-in); lr x gamma0^2 N), :ntk (last 1/(gamma0 sqrt(fan-in D)); lr x gamma0^2 D)."}]
+           [:gamma0 {:spec ::spec/positive :default 1.0 :doc "Richness gamma0 of :mup/:ntk (unused by :standard)."}]
+           [:init {:node :init :default {:kind :gaussian} :doc "How the weights start (see :init)."}]]
+   :ctx (fn [m] {:model-kind (:kind m) :parameterization (:parameterization m)
+        :pathways (:pathways m 1)})})
+
+(defmethod kind/schema [:model :chain] [_ _]
+  {:doc "f(x) = W_L ... W_1 x, W_l of d_l rows and d_(l-1) columns."
+   :keys [[:widths {:spec ::spec/widths :doc "[d0 d1 ... dL]; d0 and dL must match the task's input and output sizes."}]
+          [:depth {:spec ::spec/pos-int :doc "L, the number of weight matrices (with :width, instead of :widths)."}]
+          [:width {:spec ::spec/pos-int :doc "N, every hidden width (needed when :depth > 1)."}]]
+   :check check-shape!})
+
+(defmethod kind/schema [:model :multi-pathway] [_ _]
+  {:doc "K separate chains of the same depth with summed outputs: f(x) = sum_k W_L^k ... W_1^k x."
+   :keys [[:pathways {:spec ::spec/pos-int :required true :doc "K, the number of pathways."}]
+          [:widths {:spec ::spec/widths :doc "[d0 ... dL] for every pathway (instead of :depth and :width)."}]
+          [:depth {:spec ::spec/pos-int :doc "L, weight matrices per pathway."}]
+          [:width {:spec ::spec/pos-int :doc "N, every hidden width (needed when :depth > 1)."}]]
+   :check check-shape!})
+
+(defmethod kind/schema [:model :residual] [_ _]
+  {:doc "h0 = W_in x; h_l = h_(l-1) + (beta0/sqrt L) W_l h_(l-1), l = 1..L; f = W_out h_L."
+   :keys [[:depth {:spec ::spec/pos-int :required true :doc "L, the number of residual blocks."}]
+          [:width {:spec ::spec/pos-int :required true :doc "N, the width of the residual stream."}]
+          [:beta0 {:spec ::spec/positive :default 1.0 :doc "Branch scale beta0 (each block is scaled by beta0/sqrt L)."}]]})
+
+(defmethod kind/schema [:init nil] [_ _]
+  {:doc "Initial weights. Strength-based inits (:balanced-aligned, :pathway-split) set the EFFECTIVE factors alpha_l W_l; the others set the raw weights W_l."
+   :dispatch :kind
+   :kind-order [:gaussian :orthogonal :scaled-identity :balanced-aligned :pathway-split :given]})
+
+(defmethod kind/schema [:init :gaussian] [_ _]
+  {:doc "Independent N(0, std^2) raw weights."
+   :keys [[:std {:spec ::spec/std
+                 :default-doc ":fan-in (1/sqrt(fan-in) per layer) under :standard; 1.0 under :mup and :ntk (SCIENCE.md §1)"
+                 :default-fn (fn [_ ctx] (if (= :standard (:parameterization ctx)) :fan-in 1.0))
+                 :doc "Standard deviation of every raw weight, or :fan-in for 1/sqrt(columns) per layer."}]]})
+
+(defmethod kind/schema [:init :orthogonal] [_ _]
+  {:doc "Each W semi-orthogonal (orthonormal columns or rows, from the QR of seeded Gaussians), times :scale."
+   :keys [[:scale {:spec ::spec/finite :default 1.0 :doc "c: every singular value of every raw W is c."}]]})
+
+(defmethod kind/schema [:init :scaled-identity] [_ _]
+  {:doc "alpha times the rectangular identity on every layer, last layer zero ([EOS]). For :residual: W_in and blocks alpha I, W_out zero."
+   :keys [[:alpha {:spec ::spec/finite :default 0.1 :doc "alpha of the raw weights."}]]})
+
+(defmethod kind/schema [:init :balanced-aligned] [_ _]
+  {:doc "W_l = Q_(l+1) diag(a) Q_l^T with Q_(L+1) = U, Q_1 = V from the target's SVD, a_i = pi_i^(1/L) (SCIENCE.md §4), as effective factors. Multi-pathway: pathway k gets pi_i * share_ki. Residual: blocks zero, W_in, W_out a balanced depth-2 chain."
+   :keys [[:strengths {:spec ::spec/strengths :doc "pi_i, the end-to-end strength of mode i (modes of the target, largest singular value first)."}]
+          [:scale {:spec ::spec/non-negative :doc "pi for every mode the narrowest layer allows (instead of :strengths)."}]
+          [:shares {:spec ::spec/shares :doc "Multi-pathway only: one vector per pathway of per-mode shares summing to 1 over pathways. Default: equal shares 1/K."}]
+          [:hidden-basis {:spec ::spec/hidden-basis :default :random :doc "Hidden Q_l: seeded random semi-orthogonal, or the first columns of the identity."}]]
+   :check check-balanced!})
+
+(defmethod kind/schema [:init :pathway-split] [_ _]
+  {:doc "Multi-pathway only: pathway k balanced and aligned with strength pi_i * share_ki of mode i."
+   :keys [[:strengths {:spec ::spec/strengths :required true :doc "pi_i, the total strength of mode i."}]
+          [:shares {:spec ::spec/shares :required true :doc "[[share of mode i in pathway 0 ...] [.. pathway 1 ..] ...], summing to 1 over pathways for each mode."}]
+          [:hidden-basis {:spec ::spec/hidden-basis :default :random :doc "Hidden Q_l: seeded random semi-orthogonal, or the first columns of the identity."}]]
+   :check check-pathway-split!})
+
+(defmethod kind/schema [:init :given] [_ _]
+  {:doc "Explicit raw weights in the form dlnlab.core/weights returns."
+   :keys [[:weights {:spec ::spec/weights :required true :doc "Chain/multi-pathway: [[W_1 ... W_L] ...] one vector per pathway, W_l row-major with d_l rows of d_(l-1) numbers; residual: {:in W_in :blocks [W_1 ...] :out W_out}."}]]})

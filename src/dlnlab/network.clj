@@ -11,6 +11,7 @@
   (:require [dlnlab.engine :as engine]
             [dlnlab.hessian :as hessian]
             [dlnlab.model :as model]
+            [dlnlab.optim]
             [dlnlab.spec :as spec]
             [dlnlab.task :as task])
   (:import [dlnlab.kernel Arch Objective]))
@@ -26,14 +27,14 @@
   :objective :test-objective :task <plain facts: :dims :target-svd ...>
   :layout :lr-multiplier}. Treat it as a value: nothing mutates its arrays.
   Throws ex-info naming the key path, the value and what is allowed when the
-  experiment is invalid, or is an :sde experiment (which has no network)."
+  experiment is invalid, or is not a network experiment (e.g. :kind :sde)."
   [experiment]
   (let [exp (spec/normalize experiment)
-        _ (when (= :sde (:kind exp))
-            (throw (ex-info (str "[:kind] is :sde: an SDE experiment simulates per-mode equations and has no network."
-                                 " A network needs a network experiment (leave :kind out, or :network) with :model and"
-                                 " :task; run an :sde experiment with dlnlab.core/run.")
-                            {:path [:kind] :value :sde :allowed #{:network}})))
+        _ (when (not= :network (:kind exp :network))
+            (spec/fail! [:kind] (:kind exp) #{:network}
+                        (str "[:kind] is " (pr-str (:kind exp)) ": an experiment of this kind has no network."
+                             " A network needs a network experiment (leave :kind out, or :network) with :model and"
+                             " :task; run a " (pr-str (:kind exp)) " experiment with dlnlab.core/run.")))
         seed (long (:seed exp))
         t (task/build-task (:task exp) seed)
         m (model/build-model (:model exp) (:dims t) seed (:target-svd t))]

@@ -13,8 +13,11 @@
                params (GD, Langevin), so the run loop records it as the :loss
                metric instead of computing it again; false for minibatch losses.
 
-  Gradient flow is not a stepper: see `integrate-flow!`."
+  Gradient flow is not a stepper: it runs for :time (its schema says :duration
+  :time) and is integrated by dlnlab.flow."
   (:require [dlnlab.engine :as engine]
+            [dlnlab.kind :as kind]
+            [dlnlab.spec :as spec]
             [dlnlab.task :as task])
   (:import [dlnlab.kernel Arch Blas Engine Objective Rng]))
 
@@ -127,106 +130,86 @@
      :apply! (fn [^doubles p ^long _step] (Blas/axpy (alength g) (- lr) g 0 p 0))
      :lr lr :dt lr :full-batch? false}))
 
-;; ---------------------------------------------------------------- gradient flow
+;; ---------------------------------------------------------------------------
+;; Kinds: the schema, stability threshold and time scale of every optimizer
+;; (dlnlab.kind); an optimizer with :duration :time runs for the experiment's
+;; :time, the others for its :steps
 
-(def ^:private dp-c [0.0 (/ 1.0 5) (/ 3.0 10) (/ 4.0 5) (/ 8.0 9) 1.0 1.0])
-(def ^:private dp-a
-  [[]
-   [(/ 1.0 5)]
-   [(/ 3.0 40) (/ 9.0 40)]
-   [(/ 44.0 45) (/ -56.0 15) (/ 32.0 9)]
-   [(/ 19372.0 6561) (/ -25360.0 2187) (/ 64448.0 6561) (/ -212.0 729)]
-   [(/ 9017.0 3168) (/ -355.0 33) (/ 46732.0 5247) (/ 49.0 176) (/ -5103.0 18656)]
-   [(/ 35.0 384) 0.0 (/ 500.0 1113) (/ 125.0 192) (/ -2187.0 6784) (/ 11.0 84)]])
-;; 5th-order weights minus 4th-order weights: the error estimate
-(def ^:private ^"[D" dp-e
-  (double-array (map - [(/ 35.0 384) 0.0 (/ 500.0 1113) (/ 125.0 192) (/ -2187.0 6784) (/ 11.0 84) 0.0]
-        [(/ 5179.0 57600) 0.0 (/ 7571.0 16695) (/ 393.0 640) (/ -92097.0 339200) (/ 187.0 2100) (/ 1.0 40)])))
+(defn- check-sgd!
+  "SGD needs samples; one-pass SGD needs a teacher to draw them from."
+  [path opt {:keys [task-kind]}]
+  (when (= task-kind :matrix-factorization)
+    (spec/fail! (conj (vec path) :kind) :sgd "an optimizer for :matrix-factorization: :gd, :gradient-flow or :langevin"
+                "[:optimizer :kind] :sgd needs samples, but a :matrix-factorization task has none; use :teacher-student or :dataset, or :gd."))
+  (when (and (= :one-pass (:sampling opt)) (not= task-kind :teacher-student))
+    (spec/fail! (conj (vec path) :sampling) :one-pass ":with-replacement or :epochs for this task"
+                (str "[:optimizer :sampling] :one-pass draws fresh samples from a teacher, which only a :teacher-student task has; this task is "
+                     (pr-str task-kind) "."))))
 
-(defn- error-norm
-  "RMS of the scaled local error estimate h sum_j e_j k_j (Hairer's norm)."
-  [h ks ^doubles y ^doubles ynew atol rtol]
-  (let [h (double h) atol (double atol) rtol (double rtol)
-        n (alength y)
-        ^doubles k0 (ks 0) ^doubles k2 (ks 2) ^doubles k3 (ks 3) ^doubles k4 (ks 4)
-        ^doubles k5 (ks 5) ^doubles k6 (ks 6)
-        e0 (aget dp-e 0) e2 (aget dp-e 2) e3 (aget dp-e 3) e4 (aget dp-e 4) e5 (aget dp-e 5) e6 (aget dp-e 6)]
-    (loop [i 0 acc 0.0]
-      (if (< i n)
-        (let [e (+ (* e0 (aget k0 i)) (* e2 (aget k2 i)) (* e3 (aget k3 i)) (* e4 (aget k4 i))
-                   (* e5 (aget k5 i)) (* e6 (aget k6 i)))
-              sc (+ atol (* rtol (max (Math/abs (aget y i)) (Math/abs (aget ynew i)))))
-              r (/ (* h e) sc)]
-          (recur (inc i) (+ acc (* r r))))
-        (Math/sqrt (/ acc (double (max n 1))))))))
+(defmethod kind/schema [:optimizer nil] [_ _]
+  {:doc "The training dynamics. Every learning rate is multiplied by the parameterization's learning-rate multiplier (SCIENCE.md §1); time is that effective lr times steps."
+   :dispatch :kind
+   :kind-order [:gd :sgd :gradient-flow :langevin :momentum]})
 
-(def ^:const ^:private stability-limit
-  "Dormand–Prince's real stability interval reaches about -3.3; steps keep
-  h * sharpness below this, so stiff directions are resolved, not skipped."
-  3.0)
+(defmethod kind/schema [:optimizer :gd] [_ _]
+  {:doc "Full-batch gradient descent: theta <- theta - lr grad l."
+   :keys [[:lr {:spec ::spec/positive :required true :doc "The learning rate eta."}]]})
 
-(defn flow-integrator
-  "An adaptive Dormand–Prince 5(4) integrator of dθ/dt = -m ∇ℓ(θ), m the network's
-  learning-rate multiplier. Options: :rtol (1e-6), :atol (1e-9), :h0 (1e-3).
-  `sharpness-fn` (fn [^doubles params] top-eigenvalue) caps the step at
-  3.0 / (m * sharpness), re-estimated every 25 accepted steps.
-  Returns a function (fn [^doubles params t0 t1]) that advances params in place
-  from t0 to exactly t1 and returns {:loss l :accepted n :rejected n}; it keeps
-  its step size between calls. The loss returned is at t1."
-  [net {:keys [rtol atol h0] :or {rtol 1e-6 atol 1e-9 h0 1e-3}} sharpness-fn]
-  (let [^Arch arch (:arch net)
-        ^Objective obj (:objective net)
-        n (.size arch)
-        ws (engine/workspace net)
-        m (double (or (:lr-multiplier net) 1.0))
-        rtol (double rtol) atol (double atol)
-        ks (vec (repeatedly 7 #(double-array n)))
-        ytmp (double-array n)
-        ynew (double-array n)
-        h (volatile! (double h0))
-        since-cap (volatile! Long/MAX_VALUE)
-        hmax (volatile! Double/POSITIVE_INFINITY)
-        fsal-valid (volatile! false)
-        ;; f(y) = -m grad, written into k; returns the loss at y
-        f! (fn ^double [^doubles y ^doubles k]
-             (let [l (Engine/gradient arch obj y ws k)]
-               (Blas/scal n (- m) k 0)
-               l))]
-    (fn [^doubles y ^double t0 ^double t1]
-      (loop [t t0 acc 0 rej 0 loss Double/NaN]
-        (if (>= t t1)
-          {:loss (if (Double/isNaN loss) (Engine/loss arch obj y ws) loss) :accepted acc :rejected rej}
-          (do
-            (when (>= (long @since-cap) 25)
-              (let [s (double (sharpness-fn y))]
-                (vreset! hmax (if (pos? s) (/ stability-limit (* m s)) Double/POSITIVE_INFINITY))
-                (vreset! since-cap 0)))
-            (let [^doubles k0 (ks 0)
-                  _ (when-not @fsal-valid (f! y k0) (vreset! fsal-valid true))
-                  hh (min (double @h) (double @hmax) (- t1 t))
-                  last? (>= (+ t hh) t1)]
-              (doseq [s (range 1 7)]
-                (System/arraycopy y 0 ytmp 0 n)
-                (doseq [j (range s)]
-                  (let [a (double (get-in dp-a [s j]))]
-                    (when-not (zero? a) (Blas/axpy n (* hh a) (ks j) 0 ytmp 0))))
-                (if (= s 6)
-                  (System/arraycopy ytmp 0 ynew 0 n)
-                  (f! ytmp (ks s))))
-              (let [lnew (double (f! ynew (ks 6)))
-                    err (double (error-norm hh ks y ynew atol rtol))
-                    factor (if (zero? err) 5.0 (min 5.0 (max 0.2 (* 0.9 (Math/pow err -0.2)))))]
-                (cond
-                  (Double/isNaN err)
-                  {:loss Double/NaN :accepted acc :rejected rej}
+(defmethod kind/schema [:optimizer :sgd] [_ _]
+  {:doc "Minibatch SGD on a sample task (:teacher-student or :dataset)."
+   :keys [[:lr {:spec ::spec/positive :required true :doc "The learning rate eta."}]
+          [:batch-size {:spec ::spec/pos-int :required true :doc "B, samples per step."}]
+          [:sampling {:spec ::spec/sampling :default :with-replacement
+                      :doc ":with-replacement (B uniform draws per step), :epochs (a fresh shuffle each pass, the last batch of a pass may be smaller), :one-pass (fresh samples from the teacher every step; :teacher-student only)."}]]
+   :check check-sgd!})
 
-                  (<= err 1.0)
-                  (do (System/arraycopy ynew 0 y 0 n)
-                      (System/arraycopy (ks 6) 0 k0 0 n)
-                      (vreset! h (if last? (max (double @h) (* hh factor)) (* hh factor)))
-                      (vswap! since-cap #(inc (long %)))
-                      (recur (if last? t1 (+ t hh)) (inc acc) rej lnew))
+(defmethod kind/schema [:optimizer :gradient-flow] [_ _]
+  {:doc "d theta/dt = -grad l by adaptive Dormand-Prince 5(4), steps capped at 3/sharpness so stiff directions are resolved; recorded on the grid t_k = k :time/:steps."
+   :keys [[:rtol {:spec ::spec/positive :default 1e-6 :doc "Relative tolerance of the local error."}]
+          [:atol {:spec ::spec/positive :default 1e-9 :doc "Absolute tolerance of the local error."}]
+          [:h0 {:spec ::spec/positive :default 1e-3 :doc "First trial step."}]]
+   :duration :time})
 
-                  :else
-                  (do (vreset! h (* hh factor))
-                      (recur t acc (inc rej) loss)))))))))))
+(defmethod kind/schema [:optimizer :langevin] [_ _]
+  {:doc "theta <- theta - lr grad l + sqrt(2 lr T) xi, xi standard normal from the seed."
+   :keys [[:lr {:spec ::spec/positive :required true :doc "The learning rate eta."}]
+          [:temperature {:spec ::spec/non-negative :required true :doc "T (0 gives gradient descent)."}]]})
+
+(defn- gd-threshold
+  "2 / lr: the sharpness above which a gradient step at effective lr is unstable
+  (SCIENCE.md §6); SGD and Langevin share it (their mean step is a GD step)."
+  ^double [lr]
+  (/ 2.0 (double lr)))
+
+(defmethod kind/stability-threshold :gd [_ lr] (gd-threshold lr))
+(defmethod kind/stability-threshold :sgd [_ lr] (gd-threshold lr))
+(defmethod kind/stability-threshold :langevin [_ lr] (gd-threshold lr))
+(defmethod kind/time-scale :gd [_ lr] (double lr))
+(defmethod kind/time-scale :sgd [_ lr] (double lr))
+(defmethod kind/time-scale :langevin [_ lr] (double lr))
+
+;; ---------------------------------------------------------------- heavy ball
+
+(defmethod kind/schema [:optimizer :momentum] [_ _]
+  {:doc "Heavy-ball momentum (Polyak), full batch: v <- beta v - lr grad l; theta <- theta + v, v starting at 0. Linearly stable while the sharpness stays below 2 (1 + beta) / lr."
+   :keys [[:lr {:spec ::spec/positive :required true :doc "The learning rate eta."}]
+          [:beta {:spec ::spec/fraction :default 0.9 :doc "The momentum beta, in [0, 1) (0 gives gradient descent)."}]]})
+
+(defmethod stepper :momentum [net opt _seed]
+  (let [lr (effective-lr net opt)
+        beta (double (:beta opt 0.9))
+        {:keys [^doubles g gradient!]} (full-batch-gradient net)
+        n (alength g)
+        v (double-array n)]
+    {:gradient! gradient!
+     :apply! (fn [^doubles p ^long _step]
+               (Blas/scal n beta v 0)
+               (Blas/axpy n (- lr) g 0 v 0)
+               (Blas/axpy n 1.0 v 0 p 0))
+     :lr lr :dt (double (kind/time-scale opt lr)) :full-batch? true}))
+
+(defmethod kind/stability-threshold :momentum [{:keys [beta] :or {beta 0.9}} lr]
+  (/ (* 2.0 (+ 1.0 (double beta))) (double lr)))
+
+(defmethod kind/time-scale :momentum [{:keys [beta] :or {beta 0.9}} lr]
+  (/ (double lr) (- 1.0 (double beta))))

@@ -1,6 +1,6 @@
 (ns dlnlab.sde
   "Ensembles of the per-mode SDE of SGD in aligned, balanced deep linear networks
-  (../shared/SCIENCE.md section 7), simulated by the dlnlab.kernel.Sde kernel, and
+  (doc/science.md, SCIENCE.md section 7), simulated by the dlnlab.kernel.Sde kernel, and
   analyses of the results against dlnlab.theory.
 
   Per mode, in the per-layer variable a (pi = a^L), with SDE time t = lr * steps:
@@ -11,16 +11,17 @@
   result of `simulate`.
 
   An experiment {:kind :sde :seed n :sde <spec without :seed>} runs through
-  dlnlab.core/run (a method of dlnlab.experiment/run-kind defined here) and gives
+  dlnlab.core/run (a method of dlnlab.kind/run-kind defined here) and gives
   a result of the usual outer shape; `result-ensemble` turns it back into what
   `simulate` returns. `compare-with-network` measures the weak error of the
   ensemble mean against full-network SGD."
   (:require [clojure.set :as set]
-            [clojure.spec.alpha :as s]
-            [clojure.string :as str]
-            [dlnlab.experiment :as experiment]
+            [dlnlab.error :as error]
+            [dlnlab.kind :as kind]
+            [dlnlab.numeric :as numeric]
             [dlnlab.spec :as spec]
-            [dlnlab.theory :as theory])
+            [dlnlab.theory :as theory]
+            [dlnlab.train :as train])
   (:import [dlnlab.kernel Rng Sde]
            [java.util Arrays]))
 
@@ -28,170 +29,27 @@
 (set! *unchecked-math* :warn-on-boxed)
 
 ;; ---------------------------------------------------------------------------
-;; Spec
-
-(defn- finite-number? [x] (and (number? x) (Double/isFinite (double x))))
-(defn- positive-number? [x] (and (finite-number? x) (> (double x) 0.0)))
-(defn- fraction? [x] (and (finite-number? x) (< 0.0 (double x) 1.0)))
-
-(s/def ::s positive-number?)
-(s/def ::pi0 positive-number?)
-(s/def ::mode (s/keys :req-un [::s ::pi0]))
-(s/def ::modes (s/and (s/coll-of ::mode :kind vector?) seq))
-(s/def ::depth (s/and int? #(>= (long %) 2)))
-(s/def ::lr positive-number?)
-(s/def ::batch-size positive-number?)
-(s/def ::label-noise (s/and finite-number? #(>= (double %) 0.0)))
-(s/def ::paths (s/and int? #(<= 1 (long %) Integer/MAX_VALUE)))
-(s/def ::dt positive-number?)
-(s/def ::time positive-number?)
-(s/def ::scheme #{:euler-maruyama :milstein :taylor-1.5})
-(s/def ::seed int?)
-(s/def ::threads (s/and int? #(<= 1 (long %) 1024)))
-(s/def ::boundary #{:absorbing :reflecting})
-(s/def ::noise boolean?)
-(s/def ::bound positive-number?)
-(s/def ::learned-fractions (s/and (s/coll-of fraction? :kind vector? :distinct true) seq))
-(s/def ::every-time positive-number?)
-(s/def ::points (s/and int? #(>= (long %) 2)))
-(s/def ::quantiles (s/coll-of fraction? :kind vector?))
-(s/def :dlnlab.sde.record/paths (s/and int? #(>= (long %) 0)))
-(s/def ::record (s/keys :opt-un [::every-time ::points ::quantiles :dlnlab.sde.record/paths]))
-(s/def ::spec (s/keys :req-un [::modes]
-                      :opt-un [::depth ::lr ::batch-size ::label-noise ::paths ::dt ::time ::scheme
-                               ::seed ::threads ::boundary ::noise ::bound ::learned-fractions ::record]))
-
-(def ^:private allowed
-  {:modes "a non-empty vector of maps {:s number > 0, :pi0 number > 0}"
-   :s "a finite number > 0" :pi0 "a finite number > 0"
-   :depth "an integer >= 2" :lr "a finite number > 0" :batch-size "a finite number > 0"
-   :label-noise "a finite number >= 0" :paths "an integer >= 1" :dt "a finite number > 0"
-   :time "a finite number > 0" :scheme "one of :euler-maruyama, :milstein, :taylor-1.5"
-   :seed "an integer" :threads "an integer from 1 to 1024" :boundary "one of :absorbing, :reflecting"
-   :noise "true or false" :bound "a finite number > 0 (above every initial a = pi0^(1/L))"
-   :learned-fractions "a vector of distinct numbers strictly between 0 and 1"
-   :record "a map with optional :every-time, :points, :paths, :quantiles"
-   :every-time "a finite number > 0" :points "an integer >= 2"
-   :quantiles "a vector of numbers strictly between 0 and 1" :paths-kept "an integer >= 0"})
-
-(def ^:private top-keys
-  #{:modes :depth :lr :batch-size :label-noise :paths :dt :time :scheme :seed :threads
-    :boundary :noise :bound :learned-fractions :record})
-(def ^:private record-keys #{:every-time :points :paths :quantiles})
-
-(def defaults
-  "Defaults of `simulate`'s spec (the kernel's bound is 1000 times the largest of
-  s^(1/L) and pi0^(1/L) over modes unless :bound is given; :threads defaults to the
-  number of available processors)."
-  {:depth 2 :lr 0.01 :batch-size 1 :label-noise 0.0 :paths 1000 :dt 0.01 :time 10.0
-   :scheme :euler-maruyama :seed 0 :boundary :absorbing :noise true
-   :learned-fractions [0.5 0.9]
-   :record {:points 101 :paths 8 :quantiles [0.05 0.25 0.5 0.75 0.95]}})
-
-(defn- closest [k candidates]
-  (let [d (fn [^String a ^String b]
-            ;; Levenshtein distance
-            (let [n (count b)
-                  row (reduce (fn [prev [i ca]]
-                                (reduce (fn [cur [j cb]]
-                                          (conj cur (min (inc (long (peek cur))) (inc (long (prev (inc (long j)))))
-                                                         (+ (long (prev j)) (if (= ca cb) 0 1)))))
-                                        [(inc (long i))] (map-indexed vector b)))
-                              (vec (range (inc n))) (map-indexed vector a))]
-              (peek row)))
-        nm (name k)
-        best (first (sort-by #(d nm (name %)) candidates))]
-    (when (and best (<= (long (d nm (name best))) 3)) best)))
-
-(defn- spec-error! [path value allowed-text]
-  (throw (ex-info (format "invalid SDE spec at %s: %s is not allowed; expected %s"
-                          (pr-str path) (pr-str value) allowed-text)
-                  {:path path :value value :allowed allowed-text})))
-
-(defn- check-keys! [m valid path]
-  (when-not (map? m)
-    (spec-error! path m (if (empty? path) "a map with :modes and optional keys of `defaults`" (allowed :record))))
-  (doseq [k (keys m)]
-    (when-not (contains? valid k)
-      (let [hint (closest k valid)]
-        (spec-error! (conj path k) (get m k)
-                     (str "a known key" (when hint (str " (did you mean " hint "?)"))
-                          "; known keys: " (str/join ", " (sort valid))))))))
-
-(defn validate!
-  "Checks a `simulate` spec with clojure.spec and the cross-key rules.
-
-  Returns the spec. Throws ex-info naming the key path, the value and what is
-  allowed, data {:path [..] :value v :allowed description}."
-  [spec]
-  (check-keys! spec top-keys [])
-  (when (contains? spec :record) (check-keys! (:record spec) record-keys [:record]))
-  (when-let [ed (s/explain-data ::spec spec)]
-    (let [{:keys [in val path]} (first (sort-by #(- (count (:in %))) (::s/problems ed)))
-          in (vec in)
-          missing? (and (empty? in) (= path []))
-          k (or (last (filter keyword? in)) (last (filter keyword? path)) :modes)
-          k' (if (= in [:record :paths]) :paths-kept k)]
-      (if missing?
-        (spec-error! [:modes] nil (allowed :modes))
-        (spec-error! in val (allowed k')))))
-  (let [rec (:record spec)]
-    (when (and (contains? rec :every-time) (contains? rec :points))
-      (spec-error! [:record] rec "only one of :every-time and :points")))
-  (when (and (:dt spec) (:time spec) (< (double (:time spec)) (double (:dt spec))))
-    (spec-error! [:time] (:time spec) (str "at least :dt = " (:dt spec))))
-  (when (and (:dt spec) (:time spec) (> (/ (double (:time spec)) (double (:dt spec))) 2.0e9))
-    (spec-error! [:dt] (:dt spec) "large enough that :time / :dt is at most 2e9 steps"))
-  (when-let [b (:bound spec)]
-    (let [l (long (:depth spec 2))
-          amax (double (reduce max (map #(Math/pow (double (:pi0 %)) (/ 1.0 l)) (:modes spec))))]
-      (when-not (> (double b) amax)
-        (spec-error! [:bound] b (str "a number above the largest initial a = pi0^(1/L) = " amax)))))
-  spec)
+;; Spec: the :sde node of dlnlab.spec (its schema is at the end of this namespace)
 
 (defn normalize
-  "The spec with every default filled in (see `defaults`), after `validate!`."
+  "A `simulate` spec validated by the :sde node of the experiment schema (see
+  dlnlab.spec/describe) with every default filled, plus :seed (0), :threads (the
+  available processors) and :bound (1000 times the largest of s^(1/L) and
+  pi0^(1/L) over the modes) when not given; :learned-fractions and quantiles
+  sorted. Throws the ex-info of an invalid experiment naming the key path (under
+  [] here, under [:sde] in an experiment), the value and what is allowed."
   [spec]
-  (validate! spec)
-  (let [rec (merge (:record defaults) (:record spec))
-        rec (if (contains? (:record spec) :every-time) (dissoc rec :points) rec)
-        m (merge defaults {:threads (.availableProcessors (Runtime/getRuntime))} spec {:record rec})
+  (when (and (map? spec) (contains? spec :seed))
+    (spec/check-leaf! [:seed] ::spec/seed (:seed spec)))
+  (let [m (spec/normalize-node :sde [] (if (map? spec) (dissoc spec :seed) spec))
         l (long (:depth m))
         scale (reduce max (mapcat (fn [{:keys [s pi0]}]
                                     [(Math/pow (double s) (/ 1.0 l)) (Math/pow (double pi0) (/ 1.0 l))])
                                   (:modes m)))]
-    (-> m
+    (-> (merge {:seed 0 :threads (.availableProcessors (Runtime/getRuntime))} (select-keys spec [:seed]) m)
         (update :learned-fractions #(vec (sort %)))
         (update-in [:record :quantiles] #(vec (sort %)))
         (update :bound #(or % (* 1000.0 (double scale)))))))
-
-;; ---------------------------------------------------------------------------
-;; Statistics on primitive arrays
-
-(defn- quantile-sorted
-  "Quantile q of sorted xs[0..n) by linear interpolation between order statistics
-  (numpy's default, 'type 7')."
-  ^double [^doubles xs ^long n ^double q]
-  (cond
-    (zero? n) Double/NaN
-    (== n 1) (aget xs 0)
-    :else (let [h (* q (dec n)) lo (long (Math/floor h)) hi (min (dec n) (inc lo))]
-            (+ (aget xs lo) (* (- h lo) (- (aget xs hi) (aget xs lo)))))))
-
-(defn- summary
-  "{:count :mean :std :median :quantiles {q ..}} of the finite values in xs (sample std)."
-  [xs quantiles]
-  (let [v (double-array (filter some? xs))
-        n (alength v)]
-    (Arrays/sort v)
-    (if (zero? n)
-      {:count 0 :mean nil :std nil :median nil :quantiles (zipmap quantiles (repeat nil))}
-      (let [mean (/ (double (areduce v i acc 0.0 (+ acc (aget v i)))) n)
-            ss (double (areduce v i acc 0.0 (+ acc (let [d (- (aget v i) mean)] (* d d)))))]
-        {:count n :mean mean
-         :std (if (> n 1) (Math/sqrt (/ ss (dec n))) 0.0)
-         :median (quantile-sorted v n 0.5)
-         :quantiles (into (sorted-map) (map (fn [q] [q (quantile-sorted v n (double q))]) quantiles))}))))
 
 (defn- diffusion-fn
   "pi -> D(pi) = (lr/B) L^2 pi^(4-4/L) (2 (pi - s)^2 + sigma^2) (SCIENCE.md section 7);
@@ -241,7 +99,7 @@
         {:mean mean
          :std (if (> n 1) (Math/sqrt (/ ss (dec n))) 0.0)
          :diffusion dmean
-         :quantiles (mapv #(quantile-sorted buf n (double %)) qs)}))))
+         :quantiles (mapv #(numeric/quantile-sorted buf n (double %)) qs)}))))
 
 (defn- peak-record
   "Index of the record where D(pi) of path p, mode i is largest (before divergence)."
@@ -259,7 +117,7 @@
 (defn simulate
   "Simulates an ensemble of the per-mode SDE (SCIENCE.md section 7) and returns plain data.
 
-  Spec keys (defaults in `defaults`):
+  Spec keys (defaults as dlnlab.spec/describe lists them under :sde, see `normalize`):
   - :modes [{:s target > 0, :pi0 initial strength > 0} ...] (required)
   - :depth L (2), integer >= 2; :lr (0.01); :batch-size B (1); :label-noise sigma (0.0)
   - :paths (1000); :dt (0.01, SDE time); :time (10.0; rounded up to whole record intervals)
@@ -284,16 +142,18 @@
    :peak-diffusion-time [[time of the largest D(pi) on the record grid per mode] per path],
    :status {:hit-zero [paths per mode] :diverged [paths per mode]}}.
 
-  Throws ex-info (see `validate!`) for an invalid spec, or when records x modes x paths
+  Throws ex-info (see `normalize`) for an invalid spec, or when records x modes x paths
   exceeds 2e8 values."
   [spec]
   (let [{:keys [modes depth lr batch-size label-noise paths dt seed threads boundary noise bound
                 learned-fractions record scheme] :as spec} (normalize spec)
         {:keys [^long steps ^long record-every ^long records]} (grid spec)
         _ (when (> (* (double records) (count modes) (double paths)) 2.0e8)
-            (spec-error! [:paths] paths
-                         (format "at most %d paths with %d modes and %d records (1.6 GB of records); record fewer points"
-                                 (long (/ 2.0e8 (* (double records) (count modes)))) (count modes) records)))
+            (let [most (long (/ 2.0e8 (* (double records) (count modes))))]
+              (error/fail! :too-large
+                           (format "[:paths] %d paths with %d modes and %d records exceed 2e8 recorded values (1.6 GB): at most %d paths; record fewer points"
+                                   (long paths) (count modes) records most)
+                           {:path [:paths] :value paths :allowed [1 most]})))
         l (long depth) np (long paths) nm (count modes) dt (double dt) bound (double bound)
         s-arr (double-array (map #(double (:s %)) modes))
         a0 (double-array (map #(Math/pow (double (:pi0 %)) (/ 1.0 l)) modes))
@@ -354,7 +214,7 @@
                            (for [[f per-path] fp]
                              [f (vec (for [i (range nm)]
                                        (let [ts (map #(% i) per-path)
-                                             sm (summary ts qs)]
+                                             sm (numeric/summary ts qs)]
                                          (-> (set/rename-keys sm {:count :learned})
                                              (assoc :mode i :paths np)))))]))
        :peak-diffusion-time peak
@@ -366,23 +226,17 @@
 ;; ---------------------------------------------------------------------------
 ;; Analyses
 
-(defn- histogram
-  "Equal-width histogram of the values xs: {:edges [..] :counts [..]}."
-  [xs ^long bins]
-  (let [v (vec (sort xs))]
-    (if (empty? v)
-      {:edges [] :counts []}
-      (let [lo (double (first v)) hi (double (peek v))
-            hi (if (== hi lo) (+ lo 1.0) hi)
-            w (/ (- hi lo) bins)
-            counts (reduce (fn [c x] (update c (min (dec bins) (long (Math/floor (/ (- (double x) lo) w)))) inc))
-                           (vec (repeat bins 0)) v)]
-        {:edges (mapv #(+ lo (* (double %) w)) (range (inc bins))) :counts counts}))))
-
 (defn- mode-params [result i]
   (let [{:keys [modes depth lr batch-size label-noise]} (:spec result)
         {:keys [s pi0]} (modes i)]
     {:s s :pi0 pi0 :depth depth :lr lr :batch-size batch-size :label-noise label-noise}))
+
+(defn- untracked!
+  "Throws: fraction f is not among the tracked first-passage fractions of fp."
+  [f fp]
+  (error/fail! :invalid-option
+               (format "[:fraction] %s was not tracked; allowed: %s (set :learned-fractions)" (pr-str f) (pr-str (vec (keys fp))))
+               {:path [:fraction] :value f :allowed (vec (keys fp))}))
 
 (defn learning-time-distribution
   "Distribution over paths of the time each mode is learned (first passage of pi to
@@ -399,12 +253,11 @@
          f (or fraction (first (keys fp)))
          per-path (get fp f)]
      (when-not per-path
-       (throw (ex-info (format "fraction %s was not tracked; allowed: %s (set :learned-fractions)" (pr-str f) (pr-str (vec (keys fp))))
-                       {:path [:fraction] :value f :allowed (vec (keys fp))})))
+       (untracked! f fp))
      (vec (for [[i summ] (map-indexed vector (get-in result [:learned-time f]))
                 :let [ts (keep #(% i) per-path)]]
             (assoc summ :fraction f
-                   :histogram (histogram ts (long bins))
+                   :histogram (numeric/histogram ts (long bins))
                    :gradient-flow-time (theory/learning-time (mode-params result i) {:fraction f})))))))
 
 (defn diffusion-peak
@@ -432,8 +285,7 @@
          per-path (get fp f)
          times (:time result)]
      (when-not per-path
-       (throw (ex-info (format "fraction %s was not tracked; allowed: %s (set :learned-fractions)" (pr-str f) (pr-str (vec (keys fp))))
-                       {:path [:fraction] :value f :allowed (vec (keys fp))})))
+       (untracked! f fp))
      (vec (for [i (range (count (get-in result [:spec :modes])))]
             (let [col (mapv #(% i) (:diffusion result))
                   r (first (apply max-key #(double (or (second %) Double/NEGATIVE_INFINITY)) (map-indexed vector col)))
@@ -451,17 +303,9 @@
                                              (/ (double (count (filter (fn [[tp tl]] (< (double tp) (double tl))) learned)))
                                                 (count learned)))}))))))
 
-(defn ks-distance
-  "Kolmogorov-Smirnov distance sup |F_n - F| between the empirical CDF of the samples
-  and the CDF function cdf (a fn of one double)."
-  ^double [samples cdf]
-  (let [v (double-array samples) n (alength v)]
-    (Arrays/sort v)
-    (loop [k 0 d 0.0]
-      (if (< k n)
-        (let [fx (double (cdf (aget v k)))]
-          (recur (inc k) (max d (Math/abs (- fx (/ (double k) n))) (Math/abs (- (/ (double (inc k)) n) fx)))))
-        d))))
+(def ks-distance
+  "See dlnlab.numeric/ks-distance."
+  numeric/ks-distance)
 
 (defn stationary-comparison
   "Compares the final distribution of pi over paths with the stationary density of
@@ -476,23 +320,24 @@
   ([result {:keys [mode bins] :or {mode 0 bins 40}}]
    (let [i (long mode)
          _ (when-not (< -1 i (count (get-in result [:spec :modes])))
-             (throw (ex-info (format "mode %s does not exist; allowed: 0 to %d" i (dec (count (get-in result [:spec :modes]))))
-                             {:path [:mode] :value mode :allowed [0 (dec (count (get-in result [:spec :modes])))]})))
+             (error/fail! :invalid-option
+                          (format "[:mode] %s does not exist; allowed: 0 to %d" i (dec (count (get-in result [:spec :modes]))))
+                          {:path [:mode] :value mode :allowed [0 (dec (count (get-in result [:spec :modes])))]}))
          params (mode-params result i)
          xs (keep #(% i) (:final result))
-         summ (summary xs [])
+         summ (numeric/summary xs [])
          th (theory/stationary-density params)
          cdf (theory/stationary-cdf params)
          pdf (theory/stationary-pdf params)
-         {:keys [edges counts]} (histogram xs (long bins))
+         {:keys [edges counts]} (numeric/histogram xs (long bins))
          n (count xs)
          sharp (theory/single-path-sharpness (:s params) (:depth params))]
      {:mode i :n n
       :mean (:mean summ) :variance (let [sd (:std summ)] (when sd (* (double sd) (double sd))))
-      :ks (ks-distance xs cdf)
+      :ks (numeric/ks-distance xs cdf)
       :theory {:mean (:mean th) :variance (:variance th)
                :gibbs-variance (theory/gibbs-variance params)
-               :discrete-variance (when (< (* (double (:lr params)) sharp) 2.0)
+               :discrete-variance (when (< sharp (double (kind/stability-threshold {:kind :sgd} (:lr params))))
                                     (theory/discrete-stationary-variance params))}
       :histogram (when (seq edges)
                    (let [w (- (double (second edges)) (double (first edges)))]
@@ -513,7 +358,7 @@
   Returns {:time [t ...] :pi [pi ...]}."
   ([mode] (gradient-flow-trajectory mode {}))
   ([{:keys [s pi0 depth]} {:keys [dt time points] :or {dt 0.001 time 10.0 points 101}}]
-   (validate! {:modes [{:s s :pi0 pi0}] :depth (or depth 2) :dt dt :time time :record {:points points}})
+   (normalize {:modes [{:s s :pi0 pi0}] :depth (or depth 2) :dt dt :time time :record {:points points}})
    (let [l (long (or depth 2))
          {:keys [^long steps ^long record-every ^long records]} (grid {:dt dt :time time :record {:points points}})
          out (double-array records)]
@@ -529,9 +374,11 @@
   Returns the vector [x0 x1 ... xn]."
   [r depth x0 n]
   (when-not (and (int? depth) (>= (long depth) 1))
-    (throw (ex-info (format "depth = %s is not allowed: an integer >= 1" (pr-str depth)) {:path [:depth] :value depth :allowed "an integer >= 1"})))
+    (error/fail! :invalid-argument (format "[:depth] %s is not allowed: an integer >= 1" (pr-str depth))
+                 {:path [:depth] :value depth :allowed "an integer >= 1"}))
   (when-not (and (int? n) (<= 0 (long n) 100000000))
-    (throw (ex-info (format "n = %s is not allowed: an integer from 0 to 1e8" (pr-str n)) {:path [:n] :value n :allowed "an integer from 0 to 1e8"})))
+    (error/fail! :invalid-argument (format "[:n] %s is not allowed: an integer from 0 to 1e8" (pr-str n))
+                 {:path [:n] :value n :allowed "an integer from 0 to 1e8"}))
   (let [out (double-array (inc (long n)))]
     (Sde/gdMap (int depth) (double r) (double x0) (int n) out 0)
     (vec out)))
@@ -550,10 +397,25 @@
   (try (stationary-comparison sim {:mode i})
        (catch clojure.lang.ExceptionInfo e {:mode i :error (ex-message e)})))
 
+(defn- facts
+  "The :facts of an :sde run (dlnlab.result): the SGD it models has learning
+  rate :lr (no parameterization multiplier); its trajectory is indexed by SDE
+  time, one integration step advancing :dt; the targets are the modes' s."
+  [sim]
+  (let [{:keys [lr dt modes]} (:spec sim)]
+    {:lr-multiplier 1.0
+     :effective-lr (double lr)
+     :stability-threshold nil
+     :time-scale (double dt)
+     :x-axis :time
+     :targets (mapv :s modes)
+     :dims nil
+     :parameter-count nil}))
+
 (defn- experiment-result
   "The result map of an :sde experiment (doc/design.md's outer shape) from its
   normalized experiment and the output of `simulate`."
-  [exp sim ^long started]
+  [exp sim]
   (let [times (:time sim)
         nrec (count times)
         every (quot (long (:steps sim)) (max 1 (dec nrec)))
@@ -587,14 +449,10 @@
                         :diffusion-peak (diffusion-peak sim)}
                  (pos? (double (get-in sim [:spec :label-noise])))
                  (assoc :stationary (mapv #(stationary-or-error sim %) (range (count modes)))))
-     :meta {:version experiment/version
-            :elapsed-ms (- (System/currentTimeMillis) started)
-            :java (System/getProperty "java.version")}}))
+     :facts (facts sim)}))
 
-(defmethod experiment/run-kind :sde [experiment _opts]
-  (let [started (System/currentTimeMillis)
-        exp (spec/normalize experiment)]
-    (experiment-result exp (simulate (assoc (:sde exp) :seed (:seed exp))) started)))
+(defmethod kind/run-kind :sde [exp _opts]
+  (experiment-result exp (simulate (assoc (:sde exp) :seed (:seed exp)))))
 
 (defn result-ensemble
   "What `simulate` returned for an :sde experiment, rebuilt from the experiment's
@@ -660,9 +518,11 @@
          sorted (sort-by #(- (double (:s %))) modes)
          k (count modes)]
      (when-not (== (double batch-size) (Math/rint (double batch-size)))
-       (spec-error! [:batch-size] batch-size "an integer, the network's batch size"))
+       (spec/fail! [:batch-size] batch-size "an integer, the network's batch size"
+                   (str "[:batch-size] is " (spec/show batch-size) " but the network's batch size must be an integer.")))
      (when-not (apply distinct? (map #(double (:s %)) modes))
-       (spec-error! [:modes] (mapv :s modes) "distinct targets s (equal ones make the network's modes ambiguous)"))
+       (spec/fail! [:modes] (mapv :s modes) "distinct targets s"
+                   (str "[:modes] has targets " (spec/show (mapv :s modes)) "; give distinct targets s (equal ones make the network's modes ambiguous).")))
      {:seed seed
       :model {:kind :chain :depth depth :width (or width k)
               :init {:kind :balanced-aligned :strengths (mapv :pi0 sorted) :hidden-basis :identity}}
@@ -672,26 +532,6 @@
       :optimizer {:kind :sgd :sampling :one-pass :batch-size (long batch-size) :lr lr}
       :steps (or steps (max 1 (long (Math/round (/ (double time) (double lr))))))
       :record {:every every :metrics [:modes] :final-weights false}})))
-
-(defn- interpolate
-  "Values of the rows ys ([[per mode] per time], nil where unknown) at time t by
-  linear interpolation on the increasing times ts."
-  [ts ys ^double t]
-  (let [n (long (count ts))
-        j (long (loop [j 1] (if (and (< j (dec n)) (< (double (ts j)) t)) (recur (inc j)) j)))
-        t0 (double (ts (dec j))) t1 (double (ts j))
-        w (if (== t1 t0) 1.0 (max 0.0 (min 1.0 (/ (- t t0) (- t1 t0)))))]
-    (mapv (fn [a b] (when (and a b) (+ (* (- 1.0 w) (double a)) (* w (double b)))))
-          (ys (dec j)) (ys j))))
-
-(defn- mean-and-se
-  "[mean standard-error] of the numbers xs (nil when there are none)."
-  [xs]
-  (let [n (count xs)]
-    (when (pos? n)
-      (let [m (/ (double (reduce + (map double xs))) n)
-            ss (double (reduce + (map #(let [d (- (double %) m)] (* d d)) xs)))]
-        [m (if (> n 1) (Math/sqrt (/ ss (* (dec n) n))) 0.0)]))))
 
 (defn compare-with-network
   "Weak error of the SDE (SCIENCE.md section 7): the ensemble mean of each mode
@@ -723,12 +563,13 @@
          exps (vec (for [r (range seeds)]
                      (network-experiment n {:seed (Rng/derive (long seed) (+ 0x574541 (long r)))
                                             :width width :steps steps :every every})))
-         results (mapv experiment/run exps)
+         results (mapv #(train/run (spec/normalize %) {}) exps)
          done (filterv #(= :completed (:status %)) results)
          _ (when (empty? done)
-             (throw (ex-info (str "compare-with-network: none of the " seeds " network runs completed (all diverged); "
-                                  "lower :lr or raise :batch-size.")
-                             {:path [:lr] :value lr :allowed "a learning rate at which SGD does not diverge"})))
+             (error/fail! :invalid-option
+                          (str "compare-with-network: none of the " seeds " network runs completed (all diverged); "
+                               "lower :lr or raise :batch-size.")
+                          {:path [:lr] :value lr :allowed "a learning rate at which SGD does not diverge"}))
          ;; the network reports modes by decreasing s; slot j holds spec mode (order j)
          order (vec (sort-by #(- (double (:s (modes %)))) (range k)))
          slot (into {} (map-indexed (fn [j i] [i j]) order))
@@ -736,13 +577,13 @@
          times (mapv #(* lr (double %)) steps-col)
          net-stats (vec (for [r (range (count steps-col))]
                           (vec (for [i (range k)]
-                                 (mean-and-se (keep #(some-> (get-in % [:trajectory :modes r]) (nth (slot i)))
+                                 (numeric/mean-and-se (keep #(some-> (get-in % [:trajectory :modes r]) (nth (slot i)))
                                                     done))))))
          sim (or sde (simulate n))
          np (double (:paths n))
          sde-se (mapv (fn [row] (mapv #(when % (/ (double %) (Math/sqrt np))) row)) (:std sim))
-         sde-mean (mapv #(interpolate (:time sim) (:mean sim) %) times)
-         sde-se (mapv #(interpolate (:time sim) sde-se %) times)
+         sde-mean (mapv #(numeric/interpolate (:time sim) (:mean sim) %) times)
+         sde-se (mapv #(numeric/interpolate (:time sim) sde-se %) times)
          net-mean (mapv #(mapv first %) net-stats)
          abs-err (mapv (fn [a b] (mapv (fn [x y] (when (and x y) (Math/abs (- (double x) (double y))))) a b))
                        sde-mean net-mean)
@@ -761,3 +602,104 @@
       :lr lr
       :batch-size batch-size
       :experiment (first exps)})))
+
+;; ---------------------------------------------------------------------------
+;; The :sde experiment kind: its schema (dlnlab.kind/schema)
+
+(defn- check-sde! [path m _]
+  (doseq [[i mode] (map-indexed vector (:modes m))
+          k (keys mode)
+          :when (not (#{:s :pi0} k))]
+    (let [dym (spec/did-you-mean k [:s :pi0])
+          p (into (vec path) [:modes i k])]
+      (spec/fail! p (get mode k) [:s :pi0]
+             (str (spec/path-str p) ": unknown key " (spec/show k) " in a mode."
+                  (when dym (str " Did you mean " (pr-str dym) "?"))
+                  " A mode is {:s target :pi0 initial strength}.")
+             (when dym {:did-you-mean dym}))))
+  (doseq [[i mode] (map-indexed vector (:modes m))
+          [k what] [[:s "the target strength s_i"] [:pi0 "the initial strength pi_i(0)"]]
+          :when (not (contains? mode k))]
+    (let [p (into (vec path) [:modes i])]
+      (spec/fail! (conj p k) nil (spec/allowed-text (keyword "dlnlab.spec.sde-mode" (name k)))
+             (str (spec/path-str p) " needs " (pr-str k) ", " what " (a positive number); a mode is {:s target :pi0 initial strength}."))))
+  (let [dt (double (:dt m)) t (double (:time m))
+        at (fn [k] (conj (vec path) k))]
+    (when (< t dt)
+      (spec/fail! (at :time) (:time m) (str "at least :dt = " (:dt m))
+             (str (spec/path-str (at :time)) " is " (spec/show (:time m)) " but must be at least one step, :dt = " (spec/show (:dt m)) ".")))
+    (when (> (/ t dt) 2.0e9)
+      (spec/fail! (at :dt) (:dt m) "large enough that :time / :dt is at most 2e9 steps"
+             (str (spec/path-str (at :dt)) " is " (spec/show (:dt m)) ", which makes " (format "%.3g" (/ t dt))
+                  " steps of :time " (spec/show (:time m)) "; at most 2e9 steps are allowed."))))
+  (when-let [b (:bound m)]
+    (let [l (long (:depth m))
+          amax (double (reduce max (map #(Math/pow (double (:pi0 %)) (/ 1.0 l)) (:modes m))))
+          p (conj (vec path) :bound)]
+      (when-not (> (double b) amax)
+        (spec/fail! p b (str "a number above the largest initial a = pi0^(1/L) = " amax)
+               (str (spec/path-str p) " is " (spec/show b) " but must be above the largest initial a = pi0^(1/L) = " amax
+                    ", or every path would start diverged."))))))
+
+(defn- check-sde-record! [path r _]
+  (when (and (contains? r :every-time) (contains? r :points))
+    (spec/fail! path (select-keys r [:points :every-time]) "only one of :every-time and :points"
+           (str (spec/path-str path) " gives both :points and :every-time, " (spec/show (select-keys r [:points :every-time]))
+                "; give only one of them: "
+                ":points n (evenly spaced times) or :every-time t."))))
+
+(defn- check-sde-placement!
+  "Simulation keys of an :sde experiment belong under :sde, its seed at the top."
+  [experiment]
+  (let [sde-keys (set (map first (get-in (spec/schema) [:sde :keys])))
+        top-keys (set (map first (get-in (spec/schema) [:sde-experiment :keys])))]
+    (doseq [k (keys experiment)
+            :when (and (sde-keys k) (not (top-keys k)))]
+      (spec/fail! [k] (get experiment k) "a key of :sde"
+             (str (spec/path-str [k]) ": " (pr-str k) " belongs under :sde in an :sde experiment, "
+                  "e.g. {:kind :sde :seed 0 :sde {" (pr-str k) " " (spec/show (get experiment k)) " ...}}.")))
+    (when (and (map? (:sde experiment)) (contains? (:sde experiment) :seed))
+      (spec/fail! [:sde :seed] (get-in experiment [:sde :seed]) "the top-level :seed"
+             (str "[:sde :seed]: the seed of an :sde experiment is its top-level :seed (sweeps derive it per point); "
+                  "move it there: {:kind :sde :seed " (spec/show (get-in experiment [:sde :seed])) " :sde {...}}.")))))
+
+(defmethod kind/schema [:experiment :sde] [_ _]
+  {:id :sde-experiment
+   :pre-check check-sde-placement!
+   :doc "An SDE experiment, {:kind :sde :seed n :sde {...}}: an ensemble of the per-mode SDE of SGD in an aligned, balanced deep linear network (SCIENCE.md §7), simulated by dlnlab.sde/simulate with the experiment's :seed. dlnlab.core/run and `dlnlab run` return and write a result of the usual shape (trajectory: statistics over paths per recorded time); sweeps vary keys under :sde, e.g. [:sde :lr]."
+   :keys [[:kind {:spec ::spec/sde-kind :required true :doc ":sde. (Without :kind, or with :kind :network, the map is a network experiment: see EXPERIMENT.)"}]
+         [:seed {:spec ::spec/seed :default 0 :doc "Root seed: the noise of each (path, mode, step) depends only on it, not on :threads; sweeps derive one per point."}]
+         [:sde {:node :sde :required true :doc "The simulation (see :sde)."}]
+         [:name {:spec ::spec/any :doc "A name for the experiment (passed through)."}]
+         [:description {:spec ::spec/any :doc "Free text (passed through)."}]]})
+
+(defmethod kind/schema [:sde nil] [_ _]
+  {:doc "The per-mode SDE ensemble of an :sde experiment: the spec of dlnlab.sde/simulate without :seed (the experiment's :seed is used). Per mode, in the per-layer variable a (pi = a^L) and SDE time t = lr x steps: da = a^(L-1) (s - a^L) dt + sqrt(lr/B) a^(L-1) sqrt(2 (a^L - s)^2 + sigma^2) dW (SCIENCE.md §7). Statistics are of pi over paths."
+   :keys [[:modes {:spec ::spec/sde-modes :required true :doc "[{:s s_i :pi0 pi_i(0)} ...]: each mode's target strength and initial strength."}]
+         [:depth {:spec ::spec/sde-depth :default 2 :doc "L, the depth of the network the SDE reduces."}]
+         [:lr {:spec ::spec/positive :default 0.01 :doc "eta, the learning rate of the SGD it models: the noise scales as lr/B (time is lr x steps)."}]
+         [:batch-size {:spec ::spec/positive :default 1 :doc "B, the batch size of the SGD it models (any positive number)."}]
+         [:label-noise {:spec ::spec/non-negative :default 0.0 :doc "sigma, the standard deviation of the label noise."}]
+         [:paths {:spec ::spec/sde-paths :default 1000 :doc "Independent paths in the ensemble."}]
+         [:dt {:spec ::spec/positive :default 0.01 :doc "Integration step, in SDE time."}]
+         [:time {:spec ::spec/positive :default 10.0 :doc "SDE time simulated (rounded up to whole record intervals)."}]
+         [:scheme {:spec ::spec/sde-scheme :default :euler-maruyama :doc ":euler-maruyama (strong order 1/2), :milstein (1) or :taylor-1.5 (Kloeden-Platen, strong order 1.5)."}]
+         [:boundary {:spec ::spec/sde-boundary :default :absorbing :doc "At a = 0: :absorbing (the path stays at 0) or :reflecting."}]
+         [:noise {:spec ::spec/boolean :default true :doc "false sets the noise to 0, which gives the gradient-flow ODE."}]
+         [:bound {:spec ::spec/positive :default-doc "1000 times the largest of s^(1/L) and pi0^(1/L) over the modes"
+                  :doc "A path whose a reaches this counts as diverged (left out of the statistics from then on)."}]
+         [:threads {:spec ::spec/sde-threads :default-doc "the number of available processors" :doc "Worker threads; the results do not depend on it."}]
+         [:learned-fractions {:spec ::spec/learned-fractions :default [0.5 0.9]
+                              :doc "A path has learned mode i at the first time pi_i >= fraction x s_i; one first-passage time per fraction."}]
+         [:record {:node :sde-record :default {} :doc "The record grid and what is kept (see :sde-record)."}]]
+   :check check-sde!})
+
+(defmethod kind/schema [:sde-record nil] [_ _]
+  {:doc "What an :sde experiment records: statistics over paths (mean, std, quantiles, mean diffusion) at :points evenly spaced times or every :every-time, and a few whole paths."
+   :keys [[:points {:spec ::spec/record-points :default-doc "101, unless :every-time is given"
+                   :default-fn (fn [m _] (when-not (contains? m :every-time) 101))
+                   :doc "Recorded times, evenly spaced from 0 to :time."}]
+         [:every-time {:spec ::spec/positive :doc "Record every this much SDE time (instead of :points)."}]
+         [:paths {:spec ::spec/nat-int :default 8 :doc "Whole paths kept in the trajectory (the first ones)."}]
+         [:quantiles {:spec ::spec/quantiles :default [0.05 0.25 0.5 0.75 0.95] :doc "Quantiles of pi over paths recorded at each time."}]]
+   :check check-sde-record!})

@@ -1,7 +1,9 @@
 (ns dlnlab.sweep
   "Local sweeps: the cartesian product of a grid of key paths and values over a
   base experiment, run in parallel on the local cores, results in grid order."
-  (:require [dlnlab.experiment :as experiment])
+  (:require [dlnlab.error :as error]
+            [dlnlab.experiment :as experiment]
+            [dlnlab.spec :as spec])
   (:import [dlnlab.kernel Rng]
            [java.nio.charset StandardCharsets]
            [java.util.concurrent Callable ExecutorService Executors Future]))
@@ -12,15 +14,18 @@
 (defn- check-grid [grid]
   (when-not (and (or (map? grid) (and (vector? grid) (every? #(and (vector? %) (= 2 (count %))) grid)))
                  (seq grid))
-    (throw (ex-info (str "A sweep grid must be a non-empty map from key paths to value lists, got " (pr-str grid) ".")
-                    {:path [:grid] :value grid :allowed "{[:optimizer :lr] [0.1 0.2], ...}"})))
+    (error/fail! :invalid-experiment
+                 (str "A sweep grid must be a non-empty map from key paths to value lists, got " (error/show grid) ".")
+                 {:path [:grid] :value grid :allowed "{[:optimizer :lr] [0.1 0.2], ...}"}))
   (doseq [[path values] grid]
     (when-not (and (vector? path) (seq path) (every? keyword? path))
-      (throw (ex-info (str "Grid key " (pr-str path) " must be a non-empty vector of keywords, e.g. [:optimizer :lr].")
-                      {:path [:grid path] :value path :allowed "a vector of keywords"})))
+      (error/fail! :invalid-experiment
+                   (str "Grid key " (error/show path) " must be a non-empty vector of keywords, e.g. [:optimizer :lr].")
+                   {:path [:grid path] :value path :allowed "a vector of keywords"}))
     (when-not (and (sequential? values) (seq values))
-      (throw (ex-info (str "Grid values for " (pr-str path) " must be a non-empty vector, got " (pr-str values) ".")
-                      {:path [:grid path] :value values :allowed "a non-empty vector of values"})))))
+      (error/fail! :invalid-experiment
+                   (str "Grid values for " (error/show path) " must be a non-empty vector, got " (error/show values) ".")
+                   {:path [:grid path] :value values :allowed "a non-empty vector of values"}))))
 
 (defn grid-points
   "The cartesian product of grid, in grid order: the first path varies slowest.
@@ -66,12 +71,18 @@
   (fn [index point result]) called as each finishes (from a worker thread);
   :keep-results? (true) false returns a vector of nils and leaves results to
   :on-result, so a large sweep does not hold every result in memory.
-  Throws ex-info on an invalid grid; a run that throws leaves {:status :failed
-  :error message} in its slot and the others go on."
+  Every point's experiment is validated (dlnlab.spec/normalize) before anything
+  runs. Throws ex-info on an invalid grid, or the ex-info `run` would throw for
+  the first point (in grid order) whose experiment is invalid; a run that
+  throws while running leaves {:status :failed :error message} in its slot and
+  the others go on."
   ([base grid] (sweep base grid {}))
   ([base grid {:keys [jobs seeds run-opts skip? on-result keep-results?]
                :or {jobs (.availableProcessors (Runtime/getRuntime)) seeds :derived keep-results? true}}]
    (let [points (grid-points grid)
+         _ (doseq [[i point] (map-indexed vector points)
+                   :when (not (and skip? (skip? i point)))]
+             (spec/normalize (point-experiment base point seeds)))
          pool ^ExecutorService (Executors/newFixedThreadPool (max 1 (int jobs)))]
      (try
        (let [futures

@@ -6,14 +6,12 @@
   Randomness: every random number of a task comes from Rng at the seed
   (Rng/derive seed task-purpose) and a fixed stream per use (see `streams`), so the
   same experiment seed gives the same data bit for bit, and e.g. the test set does
-  not change when :samples does.
-
-  Also home of the small dense linear algebra the model and task builders share:
-  conversion between row-major nested vectors and column-major double[], a thin SVD
-  (`svd`) that is exact for rank-deficient and repeated singular values, and seeded
-  random orthonormal columns (`random-orthonormal`)."
+  not change when :samples does."
   (:require [clojure.java.io :as io]
+            [clojure.spec.alpha :as s]
             [clojure.string :as str]
+            [dlnlab.kind :as kind]
+            [dlnlab.linalg :as linalg]
             [dlnlab.spec :as spec])
   (:import [dlnlab.kernel Blas Objective Rng]
            [java.io BufferedReader File]))
@@ -28,227 +26,6 @@
 (def streams
   "Rng streams under the task seed."
   {:train-x 0 :train-noise 1 :test-x 2 :test-noise 3 :teacher 4 :basis-u 5 :basis-v 6 :split 7})
-
-;; ---------------------------------------------------------------------------
-;; Dense helpers (column-major double[] <-> row-major nested vectors)
-
-(defn matrix->array
-  "Column-major double[] (leading dimension rows) of a row-major nested matrix."
-  ^doubles [m]
-  (let [rows (count m)
-        cols (count (first m))
-        a (double-array (* rows cols))]
-    (dotimes [i rows]
-      (let [row (nth m i)]
-        (dotimes [j cols]
-          (aset a (+ i (* j rows)) (double (nth row j))))))
-    a))
-
-(defn array->matrix
-  "Row-major nested vectors of the rows x cols column-major matrix in a (from offset off)."
-  ([rows cols a] (array->matrix rows cols a 0))
-  ([^long rows ^long cols ^doubles a ^long off]
-   (mapv (fn [^long i] (mapv (fn [^long j] (aget a (+ off i (* j rows)))) (range cols))) (range rows))))
-
-(defn rows->array
-  "Row-major double[] of nested rows (samples as rows): the column-major d x n
-  layout of Objective with samples as columns."
-  ^doubles [rows]
-  (let [n (count rows)
-        d (count (first rows))
-        a (double-array (* n d))]
-    (dotimes [i n]
-      (let [row (nth rows i)]
-        (dotimes [j d] (aset a (+ j (* i d)) (double (nth row j))))))
-    a))
-
-(defmacro ^:private col-dot
-  "Dot product of column p of a and column q of b (m rows each, column-major)."
-  [m a p b q]
-  `(Blas/dot ~m ~a (* ~p ~m) ~b (* ~q ~m)))
-
-(defn- orthonormalize-column!
-  "Makes column j of a (m rows) orthogonal to columns 0..j-1 (two passes of
-  modified Gram-Schmidt) and normalizes it. Returns its norm after projection."
-  ^double [^long m ^doubles a ^long j]
-  (dotimes [_ 2]
-    (dotimes [p j]
-      (let [c (col-dot m a p a j)]
-        (Blas/axpy m (- c) a (* p m) a (* j m)))))
-  (let [nrm (Blas/nrm2 m a (* j m))]
-    (when (> nrm 0.0) (Blas/scal m (/ 1.0 nrm) a (* j m)))
-    nrm))
-
-(defn random-orthonormal
-  "A rows x cols column-major matrix with orthonormal columns (rows >= cols): the
-  Q of the QR factorization (R with positive diagonal) of a matrix of independent
-  N(0,1) entries Rng/gaussian(seed, stream, i + j*rows), so Haar-distributed.
-  Throws ex-info when cols > rows."
-  ^doubles [seed stream rows cols]
-  (let [seed (long seed) stream (long stream) rows (long rows) cols (long cols)]
-    (when (> cols rows)
-      (throw (ex-info (str "random-orthonormal: cannot have " cols " orthonormal columns of length " rows ".")
-                      {:path [] :value [rows cols] :allowed "cols <= rows"})))
-    (let [a (double-array (* rows cols))]
-      (Rng/fillGaussian seed stream 0 1.0 a 0 (* rows cols))
-      (dotimes [j cols]
-        (when-not (> (orthonormalize-column! rows a j) 1e-8)
-          (throw (ex-info "random-orthonormal: degenerate Gaussian draw" {:path [] :value [seed stream] :allowed "a generic draw"}))))
-      a)))
-
-(defn- complete-orthonormal!
-  "Fills the columns of a (m rows, ncols columns) whose index is in fill with
-  orthonormal vectors orthogonal to every other column of a (which must be
-  orthonormal): Gram-Schmidt of the standard basis vector with the largest
-  remaining component (the first such on ties)."
-  [^long m ^long ncols ^doubles a fill]
-  (let [fill (set fill)
-        done (long-array ncols)
-        ndone (long-array 1)]
-    (doseq [j (range ncols) :when (not (fill j))]
-      (aset done (aget ndone 0) (long j))
-      (aset ndone 0 (inc (aget ndone 0))))
-    (doseq [j (sort fill)]
-      (let [j (long j)
-            nd (aget ndone 0)
-            best (long
-                  (loop [i 0 best 0 bestr -1.0]
-                   (if (< i m)
-                     (let [r (double
-                              (loop [p 0 s 0.0]
-                               (if (< p nd)
-                                 (let [v (aget a (+ i (* (aget done p) m)))] (recur (inc p) (+ s (* v v))))
-                                 (- 1.0 s))))]
-                       (if (> r (+ bestr 1e-12)) (recur (inc i) i r) (recur (inc i) best bestr)))
-                     best)))]
-        (java.util.Arrays/fill a (* j m) (* (inc j) m) 0.0)
-        (aset a (+ best (* j m)) 1.0)
-        (dotimes [_ 2]
-          (dotimes [p nd]
-            (let [q (aget done p)
-                  c (col-dot m a q a j)]
-              (Blas/axpy m (- c) a (* q m) a (* j m)))))
-        (Blas/scal m (/ 1.0 (Blas/nrm2 m a (* j m))) a (* j m))
-        (aset done nd j)
-        (aset ndone 0 (inc nd))))
-    a))
-
-(defn- jacobi-sweeps!
-  "One-sided Jacobi: rotates the columns of b (m x n) until they are mutually
-  orthogonal to working precision, applying the same rotations to the columns of v
-  (n x n)."
-  [^long m ^long n ^doubles b ^doubles v]
-  (let [tol (* 4.0 (Math/ulp 1.0) (Math/sqrt (double m)))]
-    (loop [sweep 0]
-      (when (> sweep 100)
-        (throw (ex-info "svd: one-sided Jacobi did not converge in 100 sweeps" {:path [] :value m :allowed "a finite matrix"})))
-      (let [rotations (long-array 1)]
-        (dotimes [p n]
-          (loop [q (inc p)]
-            (when (< q n)
-              (let [alpha (col-dot m b p b p)
-                    beta (col-dot m b q b q)
-                    gamma (col-dot m b p b q)]
-                (when (and (> alpha 0.0) (> beta 0.0)
-                           (> (Math/abs gamma) (* tol (Math/sqrt (* alpha beta)))))
-                  (aset rotations 0 (inc (aget rotations 0)))
-                  (let [zeta (/ (- beta alpha) (* 2.0 gamma))
-                        t (/ (if (>= zeta 0.0) 1.0 -1.0)
-                             (+ (Math/abs zeta) (Math/sqrt (+ 1.0 (* zeta zeta)))))
-                        c (/ 1.0 (Math/sqrt (+ 1.0 (* t t))))
-                        s (* c t)]
-                    (dotimes [i m]
-                      (let [ip (+ i (* p m)) iq (+ i (* q m))
-                            x (aget b ip) y (aget b iq)]
-                        (aset b ip (- (* c x) (* s y)))
-                        (aset b iq (+ (* s x) (* c y)))))
-                    (dotimes [i n]
-                      (let [ip (+ i (* p n)) iq (+ i (* q n))
-                            x (aget v ip) y (aget v iq)]
-                        (aset v ip (- (* c x) (* s y)))
-                        (aset v iq (+ (* s x) (* c y))))))))
-              (recur (inc q)))))
-        (when (pos? (aget rotations 0)) (recur (inc sweep)))))))
-
-(defn- svd-tall
-  "Thin SVD of the m x n (m >= n) column-major matrix a: [s u v] with s descending
-  (double[] n), u (m x n) and v (n x n) column-major. Starts from the eigenvectors
-  of a^T a (LAPACK) and finishes with one-sided Jacobi, which gives every singular
-  value with absolute error O(eps ||a||) and orthonormal u even for repeated or zero
-  singular values (zero ones get an orthonormal completion)."
-  [^long m ^long n ^doubles a]
-  (let [g (double-array (* n n))
-        w (double-array n)
-        _ (Blas/gemm true false n n m 1.0 a 0 m a 0 m 0.0 g 0 n)
-        _ (Blas/symmetricEigen n g w true)
-        v g
-        b (double-array (* m n))
-        _ (Blas/gemm false false m n n 1.0 a 0 m v 0 n 0.0 b 0 m)
-        _ (jacobi-sweeps! m n b v)
-        norms (double-array n)
-        _ (dotimes [j n] (aset norms j (Blas/nrm2 m b (* j m))))
-        order (vec (sort-by (fn [^long j] (- (aget norms j))) (range n)))
-        smax (if (pos? n) (aget norms (long (first order))) 0.0)
-        cut (* smax (double (max m n)) (Math/ulp 1.0))
-        s (double-array n)
-        u (double-array (* m n))
-        vs (double-array (* n n))
-        zero (transient [])]
-    (dotimes [k n]
-      (let [j (long (nth order k))
-            sj (aget norms j)]
-        (System/arraycopy v (* j n) vs (* k n) n)
-        (if (and (> sj cut) (> sj 0.0))
-          (do (aset s k sj)
-              (dotimes [i m] (aset u (+ i (* k m)) (/ (aget b (+ i (* j m))) sj))))
-          (conj! zero k))))
-    (let [zero (persistent! zero)]
-      (when (seq zero) (complete-orthonormal! m n u zero)))
-    ;; sign convention: the largest-magnitude entry of each v_k is positive
-    (dotimes [k n]
-      (let [off (* k n)
-            imax (long (apply max-key (fn [^long i] (Math/abs (aget vs (+ off i)))) (range n)))]
-        (when (neg? (aget vs (+ off imax)))
-          (Blas/scal n -1.0 vs off)
-          (Blas/scal m -1.0 u (* k m)))))
-    [s u vs]))
-
-(defn svd-array
-  "Thin SVD of the rows x cols column-major matrix a: {:s double[k] :u double[rows*k]
-  :v double[cols*k]} with k = min(rows, cols), M = U diag(s) V^T, s descending and
-  u_i^T M v_i = s_i >= 0; u and v have orthonormal columns (completed for zero
-  singular values); the largest-magnitude entry of each v_i is positive."
-  [^long rows ^long cols ^doubles a]
-  (if (>= rows cols)
-    (let [[s u v] (svd-tall rows cols a)] {:s s :u u :v v})
-    (let [at (double-array (* rows cols))]
-      (dotimes [i rows] (dotimes [j cols] (aset at (+ j (* i cols)) (aget a (+ i (* j rows))))))
-      ;; M^T = U' S V'^T  =>  M = V' S U'^T; flip signs to keep the convention on v = U'
-      (let [[s ^doubles u' ^doubles v'] (svd-tall cols rows at)
-            k rows]
-        (dotimes [c k]
-          (let [off (* c cols)
-                imax (long (apply max-key (fn [^long i] (Math/abs (aget u' (+ off i)))) (range cols)))]
-            (when (neg? (aget u' (+ off imax)))
-              (Blas/scal cols -1.0 u' off)
-              (Blas/scal rows -1.0 v' (* c rows)))))
-        {:s s :u v' :v u'}))))
-
-(defn svd
-  "Thin SVD of a row-major nested matrix M (dout x din) as plain data:
-  {:singular-values [s_1 ... s_k] :u U :v V}, k = min(dout, din), U (dout x k) and
-  V (din x k) row-major nested with the singular vectors as columns, so
-  M = U diag(s) V^T; s descending, u_i^T M v_i = s_i >= 0, exact for rank-deficient
-  and repeated singular values (singular vectors of zero singular values complete
-  U and V to orthonormal columns). Singular values below max(dout, din) eps s_1 are
-  reported as 0 (the numerical rank, as numpy.linalg.matrix_rank decides it)."
-  [m]
-  (let [rows (count m) cols (count (first m))
-        {:keys [^doubles s u v]} (svd-array rows cols (matrix->array m))
-        k (min rows cols)]
-    {:singular-values (vec s)
-     :u (array->matrix rows k u)
-     :v (array->matrix cols k v)}))
 
 ;; ---------------------------------------------------------------------------
 ;; CSV
@@ -334,7 +111,7 @@
   r columns of the identity."
   ^doubles [basis seed stream rows r]
   (if (= basis :random)
-    (random-orthonormal seed stream rows r)
+    (linalg/random-orthonormal seed stream rows r)
     (let [a (double-array (* (long rows) (long r)))]
       (dotimes [i r] (aset a (+ i (* i (long rows))) 1.0))
       a)))
@@ -356,9 +133,9 @@
       m)))
 
 (defn- svd-facts [^long rows ^long cols ^doubles m]
-  (let [{:keys [^doubles s u v]} (svd-array rows cols m)
+  (let [{:keys [^doubles s u v]} (linalg/svd-array rows cols m)
         k (min rows cols)]
-    {:singular-values (vec s) :u (array->matrix rows k u) :v (array->matrix cols k v)}))
+    {:singular-values (vec s) :u (linalg/array->matrix rows k u) :v (linalg/array->matrix cols k v)}))
 
 (defn- samples-part
   "The sample-based parts of a task from training samples x (n x din rows as array)
@@ -368,7 +145,7 @@
         obj (Objective/samples n din dout ^doubles x ^doubles y)]
     {:objective obj
      :test-objective (when (pos? nt) (Objective/samples nt din dout ^doubles tx ^doubles ty))
-     :least-squares {:matrix (array->matrix dout din (.fstar obj)) :loss (.lstar obj)}
+     :least-squares {:matrix (linalg/array->matrix dout din (.fstar obj)) :loss (.lstar obj)}
      :x x :y y :n n
      :test-x (when (pos? nt) tx) :test-y (when (pos? nt) ty) :test-n nt}))
 
@@ -378,14 +155,14 @@
 
 (defmethod build-kind :matrix-factorization [task ts]
   (let [[dout din m] (if-let [mm (:matrix task)]
-                       [(count mm) (count (first mm)) (matrix->array mm)]
+                       [(count mm) (count (first mm)) (linalg/matrix->array mm)]
                        (let [[r c] (:dims task)]
                          [r c (spectral-matrix (:singular-values task) r c (:basis task) ts)]))
         dout (long dout) din (long din)]
     {:objective (Objective/factorization dout din m)
      :test-objective nil
      :dims {:input din :output dout}
-     :target (array->matrix dout din m)
+     :target (linalg/array->matrix dout din m)
      :target-svd (svd-facts dout din m)}))
 
 (defn- covariance-eigenvalues [cov ^long d]
@@ -398,7 +175,7 @@
   "output-dim x input-dim column-major teacher."
   ^doubles [teacher ^long dout ^long din ts]
   (case (:kind teacher)
-    :matrix (matrix->array (:matrix teacher))
+    :matrix (linalg/matrix->array (:matrix teacher))
     :spectral (spectral-matrix (:singular-values teacher) dout din (:basis teacher) ts)
     :gaussian (let [std (if (= :fan-in (:std teacher)) (/ 1.0 (Math/sqrt (double din))) (double (:std teacher)))
                     a (double-array (* dout din))]
@@ -432,7 +209,7 @@
         [x y] (draw-samples ts n din dout sd m (:label-noise task) (:train-x streams) (:train-noise streams))
         [tx ty] (draw-samples ts nt din dout sd m (:label-noise task) (:test-x streams) (:test-noise streams))]
     (merge {:dims {:input din :output dout}
-            :target (array->matrix dout din m)
+            :target (linalg/array->matrix dout din m)
             :target-svd (svd-facts dout din m)
             :covariance-eigenvalues ev
             :teacher-sampling {:sd sd :teacher m :label-noise (double (:label-noise task))}}
@@ -489,12 +266,12 @@
                              [(keep-train xs) (keep-train ys) (keep-test xs) (keep-test ys)]
                              [xs ys txs tys])
         n (count trx) nt (count tex)
-        part (samples-part n din dout (rows->array trx) (rows->array try')
-                           nt (when (pos? nt) (rows->array tex)) (when (pos? nt) (rows->array tey)))
+        part (samples-part n din dout (linalg/rows->array trx) (linalg/rows->array try')
+                           nt (when (pos? nt) (linalg/rows->array tex)) (when (pos? nt) (linalg/rows->array tey)))
         fstar (:matrix (:least-squares part))]
     (merge {:dims {:input din :output dout}
             :target fstar
-            :target-svd (svd-facts dout din (matrix->array fstar))}
+            :target-svd (svd-facts dout din (linalg/matrix->array fstar))}
            part)))
 
 (defn build-task
@@ -519,3 +296,168 @@
   (let [task (spec/normalize-task task-spec)
         ts (Rng/derive (long seed) task-purpose)]
     (assoc (build-kind task ts) :spec task)))
+
+;; ---------------------------------------------------------------------------
+;; Kinds: the schema of every task, covariance and teacher kind (dlnlab.kind/schema)
+
+(defn- check-matrix-factorization! [path t _]
+  (spec/exclusive! path t [[:matrix] [:singular-values :dims :basis]]
+              ":matrix [[..] ..] or :singular-values [s1 ...] (with optional :dims and :basis)")
+  (spec/only-with! path t [:dims :basis] :singular-values)
+  (when (:matrix t) (spec/ragged-check! (conj (vec path) :matrix) (:matrix t)))
+  (when-let [[r c] (:dims t)]
+    (let [k (count (:singular-values t))]
+      (when (> k (min (long r) (long c)))
+        (spec/fail! (conj (vec path) :singular-values) (:singular-values t)
+               (str "at most " (min (long r) (long c)) " singular values for :dims " (pr-str (:dims t)))
+               (str (spec/path-str (conj (vec path) :singular-values)) " has " k " values but a " r " x " c
+                    " matrix has at most " (min (long r) (long c)) "."))))))
+
+(defn- teacher-dims
+  "[rows cols] of a teacher given as a valid :matrix, else nil."
+  [teacher]
+  (when (and (map? teacher) (s/valid? ::spec/matrix (:matrix teacher)))
+    [(count (:matrix teacher)) (count (first (:matrix teacher)))]))
+
+(defn- check-teacher-student! [path t _]
+  (let [[m d] (teacher-dims (:teacher t))]
+    (doseq [[k v] [[:input-dim d] [:output-dim m]]]
+      (when (and v (not= (long v) (long (get t k))))
+        (spec/fail! (conj (vec path) k) (get t k) (str v " (from the teacher :matrix)")
+               (str (spec/path-str (conj (vec path) k)) " is " (get t k) " but the teacher :matrix implies " v "."))))
+    (doseq [k [:input-dim :output-dim]]
+      (when-not (contains? t k)
+        (spec/fail! (conj (vec path) k) nil "a positive integer"
+               (str (spec/path-str path) " needs " k " (a positive integer), unless the teacher is given as a :matrix."))))
+    (when-let [ev (get-in t [:covariance :eigenvalues])]
+      (let [D (long (:input-dim t))]
+        (when (not= D (count ev))
+          (spec/fail! (conj (vec path) :covariance :eigenvalues) ev (str D " eigenvalues, one per input dimension")
+                 (str (spec/path-str (conj (vec path) :covariance :eigenvalues)) " has " (count ev)
+                      " values but the input dimension is " D "; give one eigenvalue per input dimension.")))))
+    (when-let [sv (get-in t [:teacher :singular-values])]
+      (let [D (long (:input-dim t)) M (long (:output-dim t))]
+        (when (> (count sv) (min D M))
+          (spec/fail! (conj (vec path) :teacher :singular-values) sv
+                 (str "at most " (min D M) " singular values")
+                 (str (spec/path-str (conj (vec path) :teacher :singular-values)) " has " (count sv)
+                      " values but a " M " x " D " teacher has at most " (min D M) ".")))))))
+
+(defn- check-covariance! [path c _]
+  (spec/exclusive! path c [[:eigenvalues] [:power-law]]
+              ":eigenvalues [l1 ... lD] or :power-law alpha (eigenvalues k^-alpha, k = 1..D)"))
+
+(defn- check-dataset! [path t _]
+  (spec/exclusive! path t [[:x] [:x-file]] ":x (rows are samples) or :x-file (a CSV file)")
+  (spec/exclusive! path t [[:y] [:y-file]] ":y (rows are samples) or :y-file (a CSV file)")
+  (doseq [k [:x :y :test-x :test-y]]
+    (when (contains? t k) (spec/ragged-check! (conj (vec path) k) (get t k))))
+  (doseq [[a b] [[:test-x :test-x-file] [:test-y :test-y-file]]]
+    (when (and (contains? t a) (contains? t b))
+      (spec/fail! (conj (vec path) b) (get t b) (str "only one of " a " and " b)
+             (str (spec/path-str path) " gives both " a " and " b "; give only one."))))
+  (let [tx (or (contains? t :test-x) (contains? t :test-x-file))
+        ty (or (contains? t :test-y) (contains? t :test-y-file))]
+    (when (not= tx ty)
+      (spec/fail! path t "both test inputs and test outputs, or neither"
+             (str (spec/path-str path) " gives " (if tx "test inputs but no test outputs (:test-y or :test-y-file)"
+                                                 "test outputs but no test inputs (:test-x or :test-x-file)") ".")))
+    (when (and tx (contains? t :test-fraction) (pos? (double (:test-fraction t))))
+      (spec/fail! (conj (vec path) :test-fraction) (:test-fraction t) "0 when an explicit test set is given"
+             (str (spec/path-str (conj (vec path) :test-fraction)) " cannot be used together with an explicit test set."))))
+  (when (and (:x t) (:y t) (not= (count (:x t)) (count (:y t))))
+    (spec/fail! (conj (vec path) :y) (count (:y t)) (str (count (:x t)) " rows, one per sample of :x")
+           (str (spec/path-str (conj (vec path) :y)) " has " (count (:y t)) " rows but :x has " (count (:x t))
+                "; x and y need one row per sample.")))
+  (when (and (:test-x t) (:test-y t) (not= (count (:test-x t)) (count (:test-y t))))
+    (spec/fail! (conj (vec path) :test-y) (count (:test-y t)) (str (count (:test-x t)) " rows")
+           (str (spec/path-str (conj (vec path) :test-y)) " has " (count (:test-y t)) " rows but :test-x has "
+                (count (:test-x t)) "; they need one row per sample.")))
+  (doseq [[a b] [[:x :test-x] [:y :test-y]]]
+    (when (and (get t a) (get t b) (not= (count (first (get t a))) (count (first (get t b)))))
+      (spec/fail! (conj (vec path) b) (get t b) (str "rows of " (count (first (get t a))) " numbers, like " a)
+             (str (spec/path-str (conj (vec path) b)) " has rows of " (count (first (get t b))) " numbers but " a
+                  " has rows of " (count (first (get t a))) ".")))))
+
+(defn- infer-teacher-kind [t]
+  (cond (contains? t :singular-values) :spectral
+        (contains? t :matrix) :matrix
+        (contains? t :std) :gaussian))
+
+(defmethod kind/schema [:task nil] [_ _]
+  {:doc "The data and the loss, a function of the end-to-end matrix F (SCIENCE.md §2)."
+   :dispatch :kind
+   :kind-order [:matrix-factorization :teacher-student :dataset]})
+
+(defmethod kind/schema [:task :matrix-factorization] [_ _]
+  {:doc "l = 1/2 ||F - M||_F^2 (whitened inputs)."
+   :keys [[:matrix {:spec ::spec/matrix :doc "M explicitly, row-major (dout rows of din numbers)."}]
+          [:singular-values {:spec ::spec/singular-values :doc "s_1, s_2, ... of M (instead of :matrix); M = sum_i s_i u_i v_i^T."}]
+          [:dims {:spec ::spec/dims :default-doc "[k k], k = number of singular values"
+                  :default-fn (fn [m _] (when (:singular-values m) [(count (:singular-values m)) (count (:singular-values m))]))
+                  :doc "[dout din] of M (with :singular-values)."}]
+          [:basis {:spec ::spec/basis :default-doc ":identity (with :singular-values)"
+                   :default-fn (fn [m _] (when (:singular-values m) :identity))
+                   :doc "u_i, v_i: columns of the identity, or seeded random orthonormal."}]]
+   :check check-matrix-factorization!})
+
+(defmethod kind/schema [:task :teacher-student] [_ _]
+  {:doc "x ~ N(0, Sigma), y = M x + eps, eps ~ N(0, sigma^2 I); l = 1/(2n) sum_i ||F x_i - y_i||^2."
+   :keys [[:input-dim {:spec ::spec/pos-int
+                       :default-doc "the teacher :matrix's columns (required otherwise)"
+                       :default-fn (fn [m _] (second (teacher-dims (:teacher m))))
+                       :doc "D, the input dimension."}]
+          [:output-dim {:spec ::spec/pos-int
+                        :default-doc "the teacher :matrix's rows (required otherwise)"
+                        :default-fn (fn [m _] (first (teacher-dims (:teacher m))))
+                        :doc "m, the output dimension."}]
+          [:samples {:spec ::spec/pos-int :required true :doc "n, training samples."}]
+          [:test-samples {:spec ::spec/nat-int :default-doc "the same as :samples"
+                          :default-fn (fn [m _] (:samples m))
+                          :doc "Held-out samples (0: no test set)."}]
+          [:covariance {:node :covariance :default {:power-law 0.0} :doc "Sigma, diagonal (see :covariance); default identity."}]
+          [:teacher {:node :teacher :default {:kind :gaussian} :doc "The teacher M (see :teacher)."}]
+          [:label-noise {:spec ::spec/non-negative :default 0.0 :doc "sigma, the standard deviation of the label noise."}]]
+   :check check-teacher-student!})
+
+(defmethod kind/schema [:task :dataset] [_ _]
+  {:doc "Explicit samples, rows are samples: inline or CSV files (numbers, comma-separated, optional header row)."
+   :keys [[:x {:spec ::spec/matrix :doc "Inputs, n rows of D numbers."}]
+          [:y {:spec ::spec/matrix :doc "Outputs, n rows of m numbers."}]
+          [:x-file {:spec ::spec/file :doc "CSV file of the inputs (instead of :x)."}]
+          [:y-file {:spec ::spec/file :doc "CSV file of the outputs (instead of :y)."}]
+          [:test-x {:spec ::spec/matrix :doc "Held-out inputs."}]
+          [:test-y {:spec ::spec/matrix :doc "Held-out outputs."}]
+          [:test-x-file {:spec ::spec/file :doc "CSV file of held-out inputs."}]
+          [:test-y-file {:spec ::spec/file :doc "CSV file of held-out outputs."}]
+          [:test-fraction {:spec ::spec/fraction
+                           :default-doc "0.0 (when no explicit test set is given)"
+                           :default-fn (fn [m _] (when-not (or (:test-x m) (:test-x-file m)) 0.0))
+                           :doc "Fraction of the samples held out as a test set, chosen by a seeded shuffle."}]]
+   :check check-dataset!})
+
+(defmethod kind/schema [:covariance nil] [_ _]
+  {:doc "Input covariance Sigma of teacher-student data, diagonal in the standard basis."
+   :keys [[:eigenvalues {:spec ::spec/eigenvalues :doc "lambda_1 ... lambda_D."}]
+         [:power-law {:spec ::spec/finite :doc "alpha: lambda_k = k^-alpha, k = 1..D (0: identity)."}]]
+   :check check-covariance!})
+
+(defmethod kind/schema [:teacher nil] [_ _]
+  {:doc "The teacher matrix M (output-dim x input-dim) of teacher-student data. :kind may be left out when :singular-values or :matrix is given."
+   :dispatch :kind
+   :kind-order [:gaussian :spectral :matrix]
+   :infer infer-teacher-kind})
+
+(defmethod kind/schema [:teacher :gaussian] [_ _]
+  {:doc "Entries N(0, std^2)."
+   :keys [[:std {:spec ::spec/std :default :fan-in :doc "Entry standard deviation, or :fan-in for 1/sqrt(input-dim)."}]]})
+
+(defmethod kind/schema [:teacher :spectral] [_ _]
+  {:doc "M = sum_i s_i u_i v_i^T."
+   :keys [[:singular-values {:spec ::spec/singular-values :required true :doc "s_1, s_2, ..."}]
+          [:basis {:spec ::spec/basis :default :identity :doc "u_i, v_i: columns of the identity, or seeded random orthonormal."}]]})
+
+(defmethod kind/schema [:teacher :matrix] [_ _]
+  {:doc "M given explicitly, row-major."
+   :keys [[:matrix {:spec ::spec/matrix :required true :doc "M, output-dim rows of input-dim numbers."}]]
+   :check (fn [path t _] (spec/ragged-check! (conj (vec path) :matrix) (:matrix t)))})

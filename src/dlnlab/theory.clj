@@ -1,5 +1,5 @@
 (ns dlnlab.theory
-  "Analytic predictions of ../shared/SCIENCE.md sections 4-7, one pure function per
+  "Analytic predictions of doc/science.md (SCIENCE.md) sections 4-7, one pure function per
   formula: per-mode gradient flow and learning times, Hessian eigenvalues and
   sharpness at balanced minima, multi-pathway sharpness and the re-balancing window,
   the winner-takes-all invariant and the split it predicts, the balancing-gap factor,
@@ -10,9 +10,11 @@
 
   Conventions: s > 0 is a target singular value, pi = a^L a mode's strength, L the
   depth, lr the learning rate, B the batch size, sigma the label noise; SDE time is
-  t = lr * steps. Where a formula needs numerics (quadrature, root finding) the method
-  is stated in the docstring. Invalid arguments throw ex-info with
+  t = lr * steps. Where a formula needs numerics (quadrature, root finding, from
+  dlnlab.numeric) the method is stated in the docstring. Invalid arguments throw ex-info with
   {:path [key] :value v :allowed description}."
+  (:require [dlnlab.error :as error]
+            [dlnlab.numeric :as numeric])
   (:import [dlnlab.kernel Sde]))
 
 (set! *warn-on-reflection* true)
@@ -22,8 +24,8 @@
 ;; Validation
 
 (defn- fail! [path value allowed]
-  (throw (ex-info (format "%s = %s is not allowed: %s" (pr-str path) (pr-str value) allowed)
-                  {:path path :value value :allowed allowed})))
+  (error/fail! :invalid-argument (format "%s = %s is not allowed: %s" (pr-str path) (error/show value) allowed)
+               {:path path :value value :allowed allowed}))
 
 (defn- positive! ^double [k v]
   (if (and (number? v) (> (double v) 0.0) (Double/isFinite (double v)))
@@ -44,112 +46,6 @@
   (if (and (number? v) (< 0.0 (double v) 1.0))
     (double v)
     (fail! [k] v "a number strictly between 0 and 1")))
-
-;; ---------------------------------------------------------------------------
-;; Numerics: adaptive Gauss-Kronrod (7, 15), bisection, golden section.
-
-(def ^:private ^"[D" gk-nodes
-  (double-array [0.991455371120812639206854697526329 0.949107912342758524526189684047851
-                 0.864864423359769072789712788640926 0.741531185599394439863864773280788
-                 0.586087235467691130294144845693013 0.405845151377397166906606412076961
-                 0.207784955007898467600689403773245 0.0]))
-
-(def ^:private ^"[D" gk-weights
-  (double-array [0.022935322010529224963732008058970 0.063092092629978553290700663189204
-                 0.104790010322250183839876322541518 0.140653259715525918745189590510238
-                 0.169004726639267902826583426598550 0.190350578064785409913256402421014
-                 0.204432940075298892414161999234649 0.209482141084727828012999174891714]))
-
-(def ^:private ^"[D" gauss7-weights
-  "Weights of the 7-point Gauss rule at gk-nodes 1, 3, 5, 7."
-  (double-array [0.129484966168869693270611432679082 0.279705391489276667901467771423780
-                 0.381830050505118944950369775488975 0.417959183673469387755102040816327]))
-
-(defn- gk15
-  "Gauss-Kronrod 15-point estimate of the integral of f on [a b], the error estimate
-  |K15 - G7|, and the integral of |f| (for roundoff detection)."
-  [f ^double a ^double b]
-  (let [f ^clojure.lang.IFn$DD f
-        c (* 0.5 (+ a b)) h (* 0.5 (- b a))
-        fc (.invokePrim f c)]
-    (loop [k 0 kron (* (aget gk-weights 7) fc) gauss (* (aget gauss7-weights 3) fc)
-           kabs (* (aget gk-weights 7) (Math/abs fc))]
-      (if (< k 7)
-        (let [dx (* h (aget gk-nodes k))
-              f1 (.invokePrim f (- c dx)) f2 (.invokePrim f (+ c dx))
-              s (+ f1 f2)
-              kron (+ kron (* (aget gk-weights k) s))
-              kabs (+ kabs (* (aget gk-weights k) (+ (Math/abs f1) (Math/abs f2))))
-              gauss (if (odd? k) (+ gauss (* (aget gauss7-weights (quot k 2)) s)) gauss)]
-          (recur (inc k) kron gauss kabs))
-        [(* h kron) (Math/abs (* h (- kron gauss))) (Math/abs (* h kabs))]))))
-
-(defn integrate
-  "Integral of the primitive function f (^double -> ^double) over [a b] by globally
-  adaptive Gauss-Kronrod (7, 15), as QUADPACK's QAG: the interval with the largest
-  error estimate is bisected until the summed estimate is below the tolerance.
-
-  Options: :tolerance (1e-12) relative to the integral's magnitude (with a floor of
-  1e-3 of the integral of |f|, so integrals that cancel stay cheap); :limit (2000)
-  intervals at most. Intervals whose error estimate is at the roundoff level of their
-  integral of |f| are not split further.
-  Returns the integral (a double); a < b or b < a both work."
-  (^double [f a b] (integrate f a b {}))
-  (^double [f a b {:keys [tolerance limit] :or {tolerance 1e-12 limit 2000}}]
-   (let [a (double a) b (double b)]
-     (if (== a b)
-       0.0
-       (let [roundoff (* 50.0 (Math/ulp 1.0))
-             ;; entries [lo hi est err]; the queue orders by descending splittable error
-             queue (java.util.PriorityQueue. 64 (reify java.util.Comparator
-                                                  (compare [_ x y] (Double/compare (aget ^doubles y 4) (aget ^doubles x 4)))))
-             push! (fn [^double lo ^double hi]
-                     (let [[est err eabs] (gk15 f lo hi)
-                           err (double err)
-                           ;; an interval at roundoff level is never chosen for splitting
-                           key (if (<= err (* roundoff (double eabs))) -1.0 err)]
-                       (.add queue (double-array [lo hi (double est) err key]))
-                       [(double est) err (double eabs)]))
-             [whole _ whole-abs] (push! a b)
-             tol (* (double tolerance) (max (Math/abs (double whole)) (* 1e-3 (double whole-abs)) 1e-300))]
-         (loop [total-err (double (aget ^doubles (.peek queue) 3)) n 1]
-           (let [^doubles worst (.peek queue)]
-             (if (or (<= total-err tol) (>= n (long limit)) (neg? (aget worst 4)))
-               (reduce + (map #(aget ^doubles % 2) (seq queue)))
-               (let [^doubles w (.poll queue)
-                     lo (aget w 0) hi (aget w 1) mid (* 0.5 (+ lo hi))
-                     [_ e1] (push! lo mid)
-                     [_ e2] (push! mid hi)]
-                 (recur (+ (- total-err (aget w 3)) (double e1) (double e2)) (inc n)))))))))))
-
-(defn- bisect
-  "Root of the primitive function f on [lo hi] given f(lo) and f(hi) of opposite sign
-  (or zero), by bisection to a relative width of 4 ulp."
-  ^double [f ^double lo ^double hi]
-  (let [f ^clojure.lang.IFn$DD f
-        flo (.invokePrim f lo)]
-    (loop [lo lo hi hi flo flo k 0]
-      (let [mid (* 0.5 (+ lo hi))]
-        (if (or (>= k 200) (<= (Math/abs (- hi lo)) (* 4.0 (Math/ulp mid))) (== mid lo) (== mid hi))
-          mid
-          (let [fm (.invokePrim f mid)]
-            (cond
-              (zero? fm) mid
-              (= (neg? fm) (neg? flo)) (recur mid hi fm (inc k))
-              :else (recur lo mid flo (inc k)))))))))
-
-(defn- golden-max
-  "Maximizer of the primitive unimodal function f on [lo hi] by golden-section search."
-  ^double [f ^double lo ^double hi]
-  (let [f ^clojure.lang.IFn$DD f
-        g (/ (- (Math/sqrt 5.0) 1.0) 2.0)]
-    (loop [a lo b hi k 0]
-      (if (or (>= k 300) (<= (- b a) (* 1e-15 (max 1.0 (Math/abs b)))))
-        (* 0.5 (+ a b))
-        (let [c (- b (* g (- b a))) d (+ a (* g (- b a)))]
-          (if (> (.invokePrim f c) (.invokePrim f d))
-            (recur a d (inc k))
-            (recur c b (inc k))))))))
 
 (defn- ipow ^double [^double x ^long n]
   (loop [r 1.0 k 0] (if (< k n) (recur (* r x) (inc k)) r)))
@@ -202,7 +98,7 @@
                      (let [d (- astar x)]
                        (if (zero? d) 0.0 (/ (- (/ x (double (poly x))) gstar) d))))
             log-part (* (- gstar) (Math/log (/ (Math/abs (- astar a)) (Math/abs (- astar a0)))))]
-        (/ (+ first-part (integrate smooth a0 a) log-part) s)))))
+        (/ (+ first-part (numeric/integrate smooth a0 a) log-part) s)))))
 
 (defn gradient-flow-pi
   "Strength pi(t) of one mode under gradient flow d pi/dt = L pi^(2-2/L) (s - pi)
@@ -225,9 +121,9 @@
       (let [f (fn ^double [^double p] (- (gradient-flow-time mode p) t))]
         (if (< p0 s)
           (let [hi (- s (* s 1e-15))]
-            (if (neg? (.invokePrim ^clojure.lang.IFn$DD f hi)) hi (bisect f p0 hi)))
+            (if (neg? (.invokePrim ^clojure.lang.IFn$DD f hi)) hi (numeric/bisect f p0 hi)))
           (let [lo (+ s (* s 1e-15))]
-            (if (neg? (.invokePrim ^clojure.lang.IFn$DD f lo)) lo (bisect f lo p0))))))))
+            (if (neg? (.invokePrim ^clojure.lang.IFn$DD f lo)) lo (numeric/bisect f lo p0))))))))
 
 (defn learning-time
   "Time gradient flow needs to learn a mode (SCIENCE.md section 4).
@@ -357,7 +253,7 @@
             lo (loop [d 1e-300] (let [c (+ (- ymin) (* (max 1.0 (Math/abs ymin)) d))]
                                   (if (or (pos? (double (f c))) (> d 0.5)) c (recur (* d 1e3)))))
             hi (loop [c (max 1.0 (Math/abs ymin))] (if (neg? (double (f c))) c (recur (* 2.0 c))))
-            c (bisect f lo hi)]
+            c (numeric/bisect f lo hi)]
         (mapv #(Math/pow (+ (double %) c) (/ -1.0 b)) ys)))))
 
 ;; ---------------------------------------------------------------------------
@@ -411,7 +307,7 @@
                    (let [x (- 1.0 h)]
                      (cond
                        (<= x 0.0) nil
-                       (pos? (.invokePrim ^clojure.lang.IFn$DD g x)) (bisect g x prev)
+                       (pos? (.invokePrim ^clojure.lang.IFn$DD g x)) (numeric/bisect g x prev)
                        :else (recur (* h 1.05) x))))]
         (when root
           (let [lo (double root) up (gd-map r l lo)]
@@ -504,7 +400,7 @@
          crossing (fn [^long p ^double r0 ^double x0 ^double h0]
                     ;; march r up from r0 (cycle point x0) until the multiplier drops below -1, then bisect
                     (loop [r r0 x x0 h h0 n 0]
-                      (when (> n 10000) (throw (ex-info "period-doubling threshold not found" {:depth l :period p})))
+                      (when (> n 10000) (error/fail! :internal "period-doubling threshold not found" {:depth l :period p}))
                       (let [r' (+ r h)
                             x' (polish-cycle r' l p x)]
                         (cond
@@ -531,7 +427,7 @@
                    r0 (+ (double r-prev) delta)
                    tail ^doubles (orbit-tail r0 l (+ (double x-prev) 1e-3) (* 20000 p) p)
                    x0 (when tail (polish-cycle r0 l p (aget tail 0)))]
-               (when-not x0 (throw (ex-info "period-doubling cycle not found" {:depth l :period p :r r0})))
+               (when-not x0 (error/fail! :internal "period-doubling cycle not found" {:depth l :period p :r r0}))
                (let [[r x] (crossing p r0 (double x0) delta)]
                  (recur (inc k) (conj acc r) (double r) (double x) (- (double r) (double r-prev))))))))))))
 
@@ -586,8 +482,8 @@
   (0, 1), and r on [2.7, 6]. Depth >= 2. Returns a double."
   ^double [depth]
   (let [l (depth! depth 2)
-        xc (fn ^double [^double r] (bisect (fn ^double [^double x] (map-slope r l x)) 1e-9 1.0))]
-    (bisect (fn ^double [^double r] (gd-map r l (gd-map r l (xc r)))) 2.7 6.0)))
+        xc (fn ^double [^double r] (numeric/bisect (fn ^double [^double x] (map-slope r l x)) 1e-9 1.0))]
+    (numeric/bisect (fn ^double [^double r] (gd-map r l (gd-map r l (xc r)))) 2.7 6.0)))
 
 ;; ---------------------------------------------------------------------------
 ;; Section 7: SGD as a per-mode SDE
@@ -637,7 +533,7 @@
     (if (zero? sg)
       (/ (* 2.0 (- l 1.0) s) (- (* 3.0 l) 2.0))
       (let [d (fn ^double [^double p] (* (Math/pow p (- 4.0 (/ 4.0 l))) (+ (* 2.0 (- p s) (- p s)) (* sg sg))))
-            x (golden-max d (* 1e-9 s) s)]
+            x (numeric/golden-max d (* 1e-9 s) s)]
         ;; interior maximum only if D falls on both sides
         (when (and (< x (* s (- 1.0 1e-6)))
                    (> (.invokePrim ^clojure.lang.IFn$DD d x) (.invokePrim ^clojure.lang.IFn$DD d (* s (- 1.0 1e-9)))))
@@ -700,10 +596,10 @@
   ^double [params pi]
   (let [{:keys [integrand logp ys]} (stationary-parts params)
         y (Math/log (positive! :pi pi))]
-    (.invokePrim ^clojure.lang.IFn$DDD logp y (integrate integrand ys y))))
+    (.invokePrim ^clojure.lang.IFn$DDD logp y (numeric/integrate integrand ys y))))
 
 (defn- gk ^double [f ^double a ^double b]
-  (double (first (gk15 f a b))))
+  (numeric/gauss-kronrod-15 f a b))
 
 (defn- density-table
   "Cells in y = ln pi around ln s (widths from a tenth of the Gibbs width, growing
@@ -795,7 +691,7 @@
       (if (<= pi 0.0)
         0.0
         (let [y (Math/log pi)]
-          (Math/exp (- (.invokePrim ^clojure.lang.IFn$DDD logp y (integrate integrand ys y))
+          (Math/exp (- (.invokePrim ^clojure.lang.IFn$DDD logp y (numeric/integrate integrand ys y))
                        (double log-normalization))))))))
 
 (defn stationary-cdf

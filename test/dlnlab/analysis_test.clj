@@ -140,6 +140,7 @@
         rows (mapv #(nth pis %) steps)
         sharp-due? (fn [^long t] (zero? (rem t 10)))]
     {:experiment exp
+     :facts {:targets [4.0 1.0] :stability-threshold (/ 2.0 0.3)}
      :trajectory {:step steps
                   :time (mapv #(* 0.3 ^long %) steps)
                   :loss (mapv (fn [[p0 p1]] (* 0.5 (+ (Math/pow (- ^double p0 4.0) 2) (Math/pow (- ^double p1 1.0) 2)))) rows)
@@ -160,8 +161,8 @@
     (is (= [2 :converged] (:mode-periods out)))
     (is (= [0] (:oscillating-modes out)))
     (is (= {:loss 1 :modes 1} (:period-unit-steps out)))
-    (is (= [4.0 1.0] (:mode-targets out)) "rebuilt from the experiment's task")
-    (is (< (Math/abs (- (/ 2.0 0.3) ^double (:stability-threshold out))) 1e-12) "from the experiment's lr")
+    (is (= [4.0 1.0] (:mode-targets out)) "the recorded fact")
+    (is (< (Math/abs (- (/ 2.0 0.3) ^double (:stability-threshold out))) 1e-12) "the recorded fact")
     (is (= 120 (:sharpening-end-step out)) "the first recorded sharpness (every 10 steps) above 6.67")
     (is (< (Math/abs (- 36.0 ^double (:sharpening-end-time out))) 1e-9))
     (is (= [[1.0] [1.0]] (:final-pathway-shares out)))
@@ -177,16 +178,17 @@
     (let [out (analysis/analyze (synthetic-result edge-of-stability 2))]
       (is (= [:converged :converged] (:mode-periods out)))
       (is (= {:loss 2 :modes 2} (:period-unit-steps out)))))
-  (testing "options instead of the experiment; a recorded threshold wins"
+  (testing "options instead of the facts; a recorded threshold wins"
     (let [result (-> (synthetic-result {} 1)
+                     (dissoc :facts)
                      (assoc-in [:trajectory :stability-threshold] (vec (repeat 601 nil))))
-          out (analysis/analyze result {:targets [5.0 1.0] :lr 0.25 :learned-fraction 0.5})]
+          out (analysis/analyze result {:targets [5.0 1.0] :stability-threshold 8.0 :learned-fraction 0.5})]
       (is (= [5.0 1.0] (:mode-targets out)))
       (is (= 8.0 (:stability-threshold out)))
       (is (= 140 (:sharpening-end-step out)) "1 + 0.05 t >= 8 at t = 140")
       (is (= 0.5 (:learned-fraction out)))
       (is (= 10.0 (:stability-threshold
-                   (analysis/analyze (assoc-in result [:trajectory :stability-threshold 5] 10.0) {:lr 0.25})))))))
+                   (analysis/analyze (assoc-in result [:trajectory :stability-threshold 5] 10.0) {:stability-threshold 8.0})))))))
 
 (deftest analyze-with-little-recorded
   (let [out (analysis/analyze {:experiment {:optimizer {:kind :gradient-flow}}

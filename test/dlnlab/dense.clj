@@ -16,3 +16,16 @@
 (defn madd [a b] (mapv #(mapv + %1 %2) a b))
 
 (defn msub [a b] (mapv #(mapv - %1 %2) a b))
+
+(defn dot [x y] (reduce + (map * x y)))
+
+(defn frob2 "The squared Frobenius norm." [a] (reduce + (map #(* % %) (flatten a))))
+
+(defn max-abs-diff
+  "The largest absolute entrywise difference of two equally shaped matrices (or vectors)."
+  [a b]
+  (reduce max 0.0 (map #(absd (- (double %1) (double %2))) (flatten a) (flatten b))))
+
+(defn eye [n] (mapv (fn [i] (mapv (fn [j] (if (= i j) 1.0 0.0)) (range n))) (range n)))
+
+(defn col "Column j of m." [m j] (mapv #(nth % j) m))

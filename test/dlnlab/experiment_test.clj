@@ -144,6 +144,21 @@
       (is (apply distinct? (map #(get-in % [:experiment :seed]) one)) "derived seeds differ")
       (is (= #{7} (set (map #(get-in % [:experiment :seed]) (sweep/sweep eos-exp grid {:seeds :shared :jobs 2}))))))))
 
+(deftest a-sweep-validates-every-point-before-running-any
+  (let [ran (atom 0)
+        grid {[:optimizer :lr] [0.02 -1.0 0.05]}
+        thrown (fn [f] (try (f) nil (catch clojure.lang.ExceptionInfo e e)))
+        from-sweep (thrown #(sweep/sweep eos-exp grid {:jobs 1 :on-result (fn [_ _ _] (swap! ran inc))}))
+        from-run (thrown #(ex/run (assoc-in eos-exp [:optimizer :lr] -1.0)))]
+    (is (some? from-sweep) "a bad point throws instead of returning a :failed slot")
+    (is (= 0 @ran) "nothing ran")
+    (is (= (ex-message from-run) (ex-message from-sweep)))
+    (is (= (ex-data from-run) (ex-data from-sweep)))
+    (is (= :invalid-experiment (:dlnlab/error (ex-data from-sweep))))
+    (testing "a skipped point is not validated"
+      (is (= [0.02 nil 0.05] (mapv #(get-in % [:experiment :optimizer :lr])
+                                   (sweep/sweep (assoc eos-exp :steps 3) grid {:jobs 1 :skip? (fn [i _] (= i 1))})))))))
+
 (deftest early-ends-keep-what-was-recorded
   (testing "divergence"
     (let [r (ex/run (assoc eos-exp :optimizer {:kind :gd :lr 2.0} :steps 200 :record {:every 1 :metrics [:loss :modes]}))

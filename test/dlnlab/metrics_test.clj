@@ -89,11 +89,12 @@
 (deftest stability-threshold
   (let [net (network/network (mf {:kind :chain :depth 2 :width 3} [1.0 0.5]))
         mup (network/network (mf {:kind :chain :depth 2 :width 8 :parameterization :mup :gamma0 0.5} [1.0 0.5]))]
-    (is (= (/ 2.0 0.05) (metrics/stability-threshold net 0.05)))
-    (is (close? (double (metrics/stability-threshold mup 0.05)) (/ 2.0 (* 0.05 0.25 8)) 1e-14)
+    (is (= (/ 2.0 0.05) (metrics/stability-threshold net {:kind :gd :lr 0.05})))
+    (is (close? (double (metrics/stability-threshold mup {:kind :gd :lr 0.05})) (/ 2.0 (* 0.05 0.25 8)) 1e-14)
         "mup multiplies lr by gamma0^2 N (SCIENCE.md §1)")
-    (is (nil? (metrics/stability-threshold net nil)))
-    (is (= 40.0 (metrics/measure :stability-threshold net {:lr 0.05})) "ctx :lr is already effective")
+    (is (nil? (metrics/stability-threshold net {:kind :gradient-flow})))
+    (is (= 40.0 (metrics/measure :stability-threshold net {:lr 0.05 :stability-threshold 40.0}))
+        "the metric records the run's threshold, computed once per run")
     (is (nil? (metrics/measure :stability-threshold net {:lr nil})) "gradient flow")))
 
 ;; ---------------------------------------------------------------- modes and shares
@@ -297,7 +298,7 @@
 (deftest measure-agrees-with-the-functions-and-the-catalog
   (let [net (network/network {:seed 5 :model {:kind :multi-pathway :pathways 2 :depth 2 :width 3}
                               :task {:kind :teacher-student :input-dim 3 :output-dim 2 :samples 10}})
-        ctx {:lr 0.1 :step 0 :time 0.0 :state (volatile! {}) :options nil}]
+        ctx {:lr 0.1 :stability-threshold 20.0 :step 0 :time 0.0 :state (volatile! {}) :options nil}]
     (is (= (set (keys metrics/catalog))
            #{:loss :test-loss :grad-norm :sharpness :hessian-top-k :stability-threshold :modes :pathway-shares
              :balance-gap :layer-singular-values :end-to-end-singular-values :weight-norms}))

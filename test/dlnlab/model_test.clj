@@ -8,6 +8,7 @@
             [dlnlab.gen :as g]
             [dlnlab.model :as model]
             [dlnlab.spec :as spec]
+            [dlnlab.linalg :as linalg]
             [dlnlab.task :as task])
   (:import [dlnlab.kernel Arch]
            [java.util Arrays]))
@@ -318,7 +319,7 @@
 
 (deftest aligned-init-errors
   (let [d (thrown-data #(model/build-model {:kind :chain :widths [3 2 3] :init {:kind :balanced-aligned :strengths [1 1 1]}}
-                                           {:input 3 :output 3} 0 (task/svd (eye 3))))]
+                                           {:input 3 :output 3} 0 (linalg/svd (eye 3))))]
     (is (= [:model :init :strengths] (:path d)))
     (is (str/includes? (:message d) "narrowest layer"))
     (is (str/includes? (:message d) "width 2")))

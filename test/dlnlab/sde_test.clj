@@ -14,6 +14,7 @@
             [dlnlab.sde :as sde]
             [dlnlab.spec :as spec]
             [dlnlab.sweep :as sweep]
+            [dlnlab.numeric :as numeric]
             [dlnlab.theory :as th])
   (:import [dlnlab.kernel Normal Rng Sde]))
 
@@ -46,7 +47,7 @@
   (testing "the layer area is r f(r) plus the tail beyond r (quadrature)"
     (let [r Normal/TAIL_START]
       (is (close? Normal/LAYER_AREA
-                  (+ (* r (Math/exp (* -0.5 r r))) (th/integrate (fn ^double [^double x] (Math/exp (* -0.5 x x))) r (+ r 40.0)))
+                  (+ (* r (Math/exp (* -0.5 r r))) (numeric/integrate (fn ^double [^double x] (Math/exp (* -0.5 x x))) r (+ r 40.0)))
                   1e-12)))))
 
 (deftest normal-is-a-pure-function-of-key-and-counter
@@ -316,62 +317,75 @@
 
 (def ^:private valid {:modes [{:s 1.0 :pi0 0.1}] :paths 4 :time 0.1})
 
+(def ^:private bad-specs
+  "[change path value]: each change makes `valid` invalid at path (under [:sde] in
+  an experiment) naming value; a missing :pi0 is named at the missing key itself."
+  [[{:modes []} [:modes] []]
+   [{:modes [{:s -1.0 :pi0 0.1}]} [:modes 0 :s] -1.0]
+   [{:modes [{:s 1.0 :pi0 0.0}]} [:modes 0 :pi0] 0.0]
+   [{:modes [{:s 1.0}]} [:modes 0 :pi0] nil]
+   [{:modes [{:s 1.0 :pi-0 0.1}]} [:modes 0 :pi-0] 0.1]
+   [{:depth 1} [:depth] 1]
+   [{:depth 2.5} [:depth] 2.5]
+   [{:lr 0} [:lr] 0]
+   [{:batch-size -2} [:batch-size] -2]
+   [{:label-noise -0.1} [:label-noise] -0.1]
+   [{:paths 0} [:paths] 0]
+   [{:dt ##Inf} [:dt] ##Inf]
+   [{:time -1.0} [:time] -1.0]
+   [{:time 0.001 :dt 0.01} [:time] 0.001]
+   [{:scheme :rk4} [:scheme] :rk4]
+   [{:threads 0} [:threads] 0]
+   [{:boundary :sticky} [:boundary] :sticky]
+   [{:noise "yes"} [:noise] "yes"]
+   [{:bound 0.01} [:bound] 0.01]
+   [{:learned-fractions [0.5 1.0]} [:learned-fractions 1] 1.0]
+   [{:learned-fractions []} [:learned-fractions] []]
+   [{:record {:points 1}} [:record :points] 1]
+   [{:record {:every-time 0}} [:record :every-time] 0]
+   [{:record {:paths -1}} [:record :paths] -1]
+   [{:record {:quantiles [0.5 2]}} [:record :quantiles 1] 2]
+   [{:record {:points 5 :every-time 0.1}} [:record] {:points 5 :every-time 0.1}]
+   [{:record {:pionts 5}} [:record :pionts] 5]
+   [{:batchsize 4} [:batchsize] 4]])
+
+(defn- names-the-problem
+  "Asserts that ex-info e names the key path, the value and what is allowed."
+  [e path value change]
+  (let [data (ex-data e) msg (ex-message e)]
+    (is (some? e) (pr-str change))
+    (when e
+      (is (= :invalid-experiment (:dlnlab/error data)) msg)
+      (is (= path (:path data)) msg)
+      (is (= value (:value data)) msg)
+      (is (contains? data :allowed))
+      (is (.contains ^String msg (pr-str (if (nil? value) (peek path) path))) msg)
+      ;; an unknown key's message lists the allowed keys instead of its value
+      (when (and (some? value) (not (re-find #"unknown key" msg)))
+        (is (.contains ^String msg (pr-str value)) msg)))))
+
 (deftest every-spec-error-names-key-value-and-allowed
-  (doseq [[change path value] [[{:modes []} [:modes] []]
-                               [{:modes [{:s -1.0 :pi0 0.1}]} [:modes 0 :s] -1.0]
-                               [{:modes [{:s 1.0 :pi0 0.0}]} [:modes 0 :pi0] 0.0]
-                               [{:modes [{:s 1.0}]} [:modes 0] {:s 1.0}]
-                               [{:depth 1} [:depth] 1]
-                               [{:depth 2.5} [:depth] 2.5]
-                               [{:lr 0} [:lr] 0]
-                               [{:batch-size -2} [:batch-size] -2]
-                               [{:label-noise -0.1} [:label-noise] -0.1]
-                               [{:paths 0} [:paths] 0]
-                               [{:dt ##Inf} [:dt] ##Inf]
-                               [{:time -1.0} [:time] -1.0]
-                               [{:time 0.001 :dt 0.01} [:time] 0.001]
-                               [{:scheme :rk4} [:scheme] :rk4]
-                               [{:seed 1.5} [:seed] 1.5]
-                               [{:threads 0} [:threads] 0]
-                               [{:boundary :sticky} [:boundary] :sticky]
-                               [{:noise "yes"} [:noise] "yes"]
-                               [{:bound 0.01} [:bound] 0.01]
-                               [{:learned-fractions [0.5 1.0]} [:learned-fractions 1] 1.0]
-                               [{:learned-fractions []} [:learned-fractions] []]
-                               [{:record {:points 1}} [:record :points] 1]
-                               [{:record {:every-time 0}} [:record :every-time] 0]
-                               [{:record {:paths -1}} [:record :paths] -1]
-                               [{:record {:quantiles [0.5 2]}} [:record :quantiles 1] 2]
-                               [{:record {:points 5 :every-time 0.1}} [:record] {:points 5 :every-time 0.1}]
-                               [{:record {:pionts 5}} [:record :pionts] 5]
-                               [{:batchsize 4} [:batchsize] 4]]]
-    (let [spec (merge valid change)
-          e (try (sde/simulate spec) nil (catch clojure.lang.ExceptionInfo e e))
-          data (ex-data e)]
-      (is (some? e) (pr-str change))
-      (when e
-        (is (= path (:path data)) (pr-str change))
-        (is (= value (:value data)) (pr-str change))
-        (is (string? (:allowed data)))
-        (is (.contains ^String (ex-message e) (pr-str path)) (ex-message e))
-        (is (.contains ^String (ex-message e) (pr-str value)) (ex-message e))
-        (is (.contains ^String (ex-message e) ^String (:allowed data)) (ex-message e)))))
+  ;; simulate validates with the :sde node of dlnlab.spec, as an experiment does
+  (doseq [[change path value] (conj bad-specs [{:seed 1.5} [:seed] 1.5])]
+    (names-the-problem (try (sde/simulate (merge valid change)) nil (catch clojure.lang.ExceptionInfo e e))
+                       path value change))
   (testing "typos get a suggestion"
-    (is (re-find #"did you mean :batch-size" (ex-message (try (sde/simulate (assoc valid :batchsize 4)) (catch clojure.lang.ExceptionInfo e e))))))
+    (is (re-find #"Did you mean :batch-size" (ex-message (try (sde/simulate (assoc valid :batchsize 4)) (catch clojure.lang.ExceptionInfo e e))))))
   (testing "too many records"
     (let [e (try (sde/simulate (assoc valid :paths 3000000 :time 10.0 :record {:points 101})) (catch clojure.lang.ExceptionInfo e e))]
       (is (= [:paths] (:path (ex-data e))))
+      (is (= :too-large (:dlnlab/error (ex-data e))))
       (is (re-find #"record fewer points" (ex-message e)))))
   (testing "not a map"
     (let [e (try (sde/simulate 5) (catch clojure.lang.ExceptionInfo e e))]
       (is (= [] (:path (ex-data e))))
-      (is (re-find #"a map with :modes" (ex-message e)))))
+      (is (re-find #"must be a sde map, got 5" (ex-message e)))))
   (testing "a missing :modes"
     (is (= [:modes] (:path (ex-data (try (sde/simulate {:paths 3}) (catch clojure.lang.ExceptionInfo e e)))))))
   (testing "a valid spec runs and echoes the normalized spec"
     (let [r (sde/simulate valid)]
       (is (= :euler-maruyama (get-in r [:spec :scheme])))
-      (is (= (:learned-fractions sde/defaults) (get-in r [:spec :learned-fractions]))))))
+      (is (= (get-in (spec/defaults) [:sde :learned-fractions]) (get-in r [:spec :learned-fractions]))))))
 
 (deftest deterministic-limits
   (testing "gradient-flow trajectories follow dlnlab.theory's flow"
@@ -387,14 +401,15 @@
   (is (thrown? clojure.lang.ExceptionInfo (sde/gd-orbit 2.3 0 0.6 5)))
   (is (= [:n] (:path (ex-data (try (sde/gd-orbit 2.3 3 0.6 -1) (catch clojure.lang.ExceptionInfo e e)))))))
 
-(deftest spec-defaults-agree-with-the-experiment-schema
-  ;; the :sde node of dlnlab.spec/schema repeats simulate's defaults (dlnlab.spec
-  ;; cannot require this namespace); they must not drift apart
-  (let [d (:sde spec/defaults)]
-    (is (= (dissoc sde/defaults :seed :record) (dissoc d :record)))
-    (is (= {} (:record d)))
-    (is (= (:record sde/defaults) (get-in (spec/normalize {:kind :sde :sde {:modes [{:s 1.0 :pi0 0.1}]}}) [:sde :record])))
-    (is (= (:seed sde/defaults) (get-in spec/defaults [:sde-experiment :seed])))))
+(deftest simulate-uses-the-experiment-schema
+  ;; one spec: simulate's defaults are the :sde node's, plus :seed, :threads and :bound
+  (let [d (:sde (spec/defaults))
+        n (sde/normalize {:modes [{:s 1.0 :pi0 0.1}]})]
+    (is (= (dissoc d :record) (select-keys n (keys (dissoc d :record)))))
+    (is (= (get-in (spec/normalize {:kind :sde :sde {:modes [{:s 1.0 :pi0 0.1}]}}) [:sde :record]) (:record n)))
+    (is (= (get-in (spec/defaults) [:sde-experiment :seed]) (:seed n)))
+    (is (= (.availableProcessors (Runtime/getRuntime)) (:threads n)))
+    (is (== 1000.0 (:bound n)) "1000 max(s^(1/L), pi0^(1/L)) = 1000 s^(1/2) with s = 1")))
 
 ;; --- as an experiment kind ----------------------------------------------------------------
 
@@ -409,7 +424,7 @@
         sim (sde/simulate (assoc (:sde exp) :seed 21))
         traj (:trajectory r)]
     (testing "the outer shape of a run's result, as plain data"
-      (is (= #{:experiment :status :stop-reason :trajectory :final :analysis :meta} (set (keys r))))
+      (is (= #{:experiment :status :stop-reason :trajectory :final :facts :analysis :meta} (set (keys r))))
       (is (= exp (:experiment r)))
       (is (= :completed (:status r)))
       (is (= r (edn/read-string (pr-str r)))))
@@ -489,50 +504,12 @@
 (def ^:private valid-experiment {:kind :sde :sde valid})
 
 (deftest experiment-errors-match-simulate-errors
-  ;; every bad simulate spec of every-spec-error-names-key-value-and-allowed, given
-  ;; under :sde, fails the experiment's validation at [:sde <the same path>] naming
-  ;; the value (a missing :pi0 is named at the missing key itself)
-  (doseq [[change path value] [[{:modes []} [:modes] []]
-                               [{:modes [{:s -1.0 :pi0 0.1}]} [:modes 0 :s] -1.0]
-                               [{:modes [{:s 1.0 :pi0 0.0}]} [:modes 0 :pi0] 0.0]
-                               [{:modes [{:s 1.0}]} [:modes 0 :pi0] nil]
-                               [{:modes [{:s 1.0 :pi-0 0.1}]} [:modes 0 :pi-0] 0.1]
-                               [{:depth 1} [:depth] 1]
-                               [{:depth 2.5} [:depth] 2.5]
-                               [{:lr 0} [:lr] 0]
-                               [{:batch-size -2} [:batch-size] -2]
-                               [{:label-noise -0.1} [:label-noise] -0.1]
-                               [{:paths 0} [:paths] 0]
-                               [{:dt ##Inf} [:dt] ##Inf]
-                               [{:time -1.0} [:time] -1.0]
-                               [{:time 0.001 :dt 0.01} [:time] 0.001]
-                               [{:scheme :rk4} [:scheme] :rk4]
-                               [{:threads 0} [:threads] 0]
-                               [{:boundary :sticky} [:boundary] :sticky]
-                               [{:noise "yes"} [:noise] "yes"]
-                               [{:bound 0.01} [:bound] 0.01]
-                               [{:learned-fractions [0.5 1.0]} [:learned-fractions 1] 1.0]
-                               [{:learned-fractions []} [:learned-fractions] []]
-                               [{:record {:points 1}} [:record :points] 1]
-                               [{:record {:every-time 0}} [:record :every-time] 0]
-                               [{:record {:paths -1}} [:record :paths] -1]
-                               [{:record {:quantiles [0.5 2]}} [:record :quantiles 1] 2]
-                               [{:record {:points 5 :every-time 0.1}} [:record] {:points 5 :every-time 0.1}]
-                               [{:record {:pionts 5}} [:record :pionts] 5]
-                               [{:batchsize 4} [:batchsize] 4]]]
-    (let [exp (update valid-experiment :sde merge change)
-          e (try (core/run exp) nil (catch clojure.lang.ExceptionInfo e e))
-          data (ex-data e)
-          msg (ex-message e)]
-      (is (some? e) (pr-str change))
-      (when e
-        (is (= (into [:sde] path) (:path data)) msg)
-        (is (= value (:value data)) msg)
-        (is (contains? data :allowed))
-        (is (.contains ^String msg (pr-str (if (nil? value) (peek path) (into [:sde] path)))) msg)
-        ;; an unknown key's message lists the allowed keys instead of its value
-        (when (and (some? value) (not (re-find #"unknown key" msg)))
-          (is (.contains ^String msg (pr-str value)) msg)))))
+  ;; every bad simulate spec, given under :sde, fails the experiment's validation
+  ;; at [:sde <the same path>] naming the value
+  (doseq [[change path value] bad-specs]
+    (names-the-problem (try (core/run (update valid-experiment :sde merge change)) nil
+                            (catch clojure.lang.ExceptionInfo e e))
+                       (into [:sde] path) value change))
   (testing "near misses get a suggestion"
     (doseq [[exp hint] [[(assoc-in valid-experiment [:sde :batchsize] 4) :batch-size]
                         [(assoc-in valid-experiment [:sde :modes 0 :pi-0] 0.1) :pi0]

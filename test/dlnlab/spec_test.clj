@@ -5,6 +5,7 @@
             [clojure.test.check.clojure-test :refer [defspec]]
             [clojure.test.check.properties :as prop]
             [dlnlab.gen :as g]
+            [dlnlab.kinds]
             [dlnlab.spec :as spec]))
 
 (def base {:seed 1
@@ -36,9 +37,9 @@
   (let [n (spec/normalize {:model {:kind :chain :depth 2 :width 3}
                            :task {:kind :matrix-factorization :singular-values [2 1]}})]
     (testing "documented defaults, read from the one schema"
-      (is (= (get-in spec/defaults [:experiment :seed]) (:seed n)))
-      (is (= (get-in spec/defaults [:model :common :parameterization]) (get-in n [:model :parameterization])))
-      (is (= (get-in spec/defaults [:model :common :gamma0]) (get-in n [:model :gamma0]))))
+      (is (= (get-in (spec/defaults) [:experiment :seed]) (:seed n)))
+      (is (= (get-in (spec/defaults) [:model :common :parameterization]) (get-in n [:model :parameterization])))
+      (is (= (get-in (spec/defaults) [:model :common :gamma0]) (get-in n [:model :gamma0]))))
     (testing "the defaults as documented in SCIENCE.md and the brief"
       (is (= 0 (:seed n)))
       (is (= :standard (get-in n [:model :parameterization])))
@@ -244,7 +245,7 @@
     (is (= :standard (get-in d [:model :common-keys :parameterization :default])))
     (is (string? (get-in d [:init :kinds :gaussian :keys :std :default-doc])) "context-dependent default described in words")
     (is (not (contains? (get-in d [:init :kinds :gaussian :keys :std]) :default)))
-    (is (= spec/defaults (edn/read-string (pr-str spec/defaults))))))
+    (is (= (spec/defaults) (edn/read-string (pr-str (spec/defaults)))))))
 
 (defspec generated-experiments-are-valid-and-normalize-idempotently 60
   (prop/for-all [x g/experiment]

@@ -1,5 +1,5 @@
 (ns dlnlab.task-test
-  (:require [dlnlab.dense :refer [absd mmul transpose]]
+  (:require [dlnlab.dense :refer [absd col dot eye frob2 max-abs-diff mmul transpose]]
             [clojure.set :as set]
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing]]
@@ -7,19 +7,14 @@
             [clojure.test.check.generators :as gen]
             [clojure.test.check.properties :as prop]
             [dlnlab.gen :as g]
+            [dlnlab.linalg :as linalg]
             [dlnlab.task :as task])
   (:import [dlnlab.kernel Objective]
            [java.io File]
            [java.util Arrays]))
 
 ;; ---------------------------------------------------------------------------
-;; Plain nested-vector linear algebra: the independent route
-
-(defn- dot [x y] (reduce + (map * x y)))
-(defn- frob2 [a] (reduce + (map #(* % %) (flatten a))))
-(defn- max-abs-diff [a b] (reduce max 0.0 (map #(absd (- (double %1) (double %2))) (flatten a) (flatten b))))
-(defn- eye [n] (mapv (fn [i] (mapv (fn [j] (if (= i j) 1.0 0.0)) (range n))) (range n)))
-(defn- col [m j] (mapv #(nth % j) m))
+;; Independent routes
 
 (defn- sample-loss
   "(1/2n) sum_i ||F x_i - y_i||^2 straight from the sample rows."
@@ -47,66 +42,9 @@
 (defn- objective-loss
   "Loss of a Java Objective at the nested matrix F."
   [^Objective obj f]
-  (.lossAndResidual obj (task/matrix->array f) nil (double-array (.workSize obj))))
+  (.lossAndResidual obj (linalg/matrix->array f) nil (double-array (.workSize obj))))
 
 (defn- rows-of [^doubles a n d] (mapv (fn [i] (vec (Arrays/copyOfRange a (int (* i d)) (int (* (inc i) d))))) (range n)))
-
-;; ---------------------------------------------------------------------------
-;; SVD
-
-(defn- check-svd
-  "Asserts that svd of m is a valid thin SVD; returns the svd."
-  [m]
-  (let [{:keys [singular-values u v] :as d} (task/svd m)
-        k (min (count m) (count (first m)))
-        scale (max 1.0 (Math/sqrt (frob2 m)))
-        us (mapv (fn [row] (mapv * row singular-values)) u)]
-    (is (= k (count singular-values) (count (first u)) (count (first v))))
-    (is (every? #(>= % 0.0) singular-values))
-    (is (apply >= singular-values))
-    (is (< (max-abs-diff (mmul us (transpose v)) m) (* 1e-12 scale)) "M = U diag(s) V^T")
-    (is (< (max-abs-diff (mmul (transpose u) u) (eye k)) 1e-12) "U has orthonormal columns")
-    (is (< (max-abs-diff (mmul (transpose v) v) (eye k)) 1e-12) "V has orthonormal columns")
-    (doseq [i (range k)]
-      (is (< (absd (- (dot (col u i) (mapv #(dot % (col v i)) m)) (nth singular-values i))) (* 1e-12 scale))
-          "u_i^T M v_i = s_i"))
-    (is (< (absd (- (reduce + (map #(* % %) singular-values)) (frob2 m))) (* 1e-11 scale scale)))
-    d))
-
-(defspec svd-of-random-matrices 40
-  (prop/for-all [m (gen/let [r g/dim c g/dim] (g/matrix r c))]
-    (check-svd m)
-    true))
-
-(defn- orthonormal [seed stream rows cols]
-  (task/array->matrix rows cols (task/random-orthonormal seed stream rows cols)))
-
-(deftest svd-with-repeated-and-zero-singular-values
-  (doseq [[rows cols s] [[5 3 [2.0 2.0 0.5]] [3 5 [1.0 1.0 1.0]] [4 4 [3.0 0.0 0.0 0.0]]
-                         [6 2 [0.0 0.0]] [2 6 [1.5 0.0]] [1 1 [0.0]] [4 3 [1.0 1.0 1e-9]]]]
-    (let [k (count s)
-          q1 (orthonormal 11 1 rows k)
-          q2 (orthonormal 11 2 cols k)
-          m (mmul (mapv (fn [row] (mapv * row s)) q1) (transpose q2))
-          d (check-svd m)]
-      (is (< (max-abs-diff (:singular-values d) (sort > s)) 1e-12) (str "singular values of " [rows cols s])))))
-
-(deftest svd-of-a-rank-one-product
-  (let [a [[1.0] [2.0] [-1.0]]
-        b [[0.5 -1.0 2.0 1.0]]
-        m (mmul a b)
-        d (check-svd m)]
-    (is (< (absd (- (first (:singular-values d)) (* (Math/sqrt 6.0) (Math/sqrt 6.25)))) 1e-12))
-    (is (every? #(< % 1e-12) (rest (:singular-values d))))))
-
-(deftest random-orthonormal-is-orthonormal-and-seeded
-  (doseq [[r c] [[1 1] [5 3] [6 6] [40 7]]]
-    (let [q (orthonormal 3 9 r c)]
-      (is (< (max-abs-diff (mmul (transpose q) q) (eye c)) 1e-13))))
-  (is (= (orthonormal 3 9 5 3) (orthonormal 3 9 5 3)))
-  (is (not= (orthonormal 3 9 5 3) (orthonormal 3 10 5 3)))
-  (is (not= (orthonormal 3 9 5 3) (orthonormal 4 9 5 3)))
-  (is (thrown? clojure.lang.ExceptionInfo (task/random-orthonormal 1 1 2 3))))
 
 ;; ---------------------------------------------------------------------------
 ;; Matrix factorization
@@ -122,7 +60,6 @@
   (testing "random basis: the target has the given singular values"
     (let [t (task/build-task {:kind :matrix-factorization :singular-values [1 3 2] :dims [5 4] :basis :random} 5)
           m (:target t)]
-      (check-svd m)
       (is (< (max-abs-diff (get-in t [:target-svd :singular-values]) [3.0 2.0 1.0 0.0]) 1e-12))
       (is (< (absd (- (frob2 m) 14.0)) 1e-12))
       (is (not= m (:target (task/build-task {:kind :matrix-factorization :singular-values [1 3 2] :dims [5 4] :basis :random} 6))))))
@@ -226,8 +163,7 @@
     (is (< (max-abs-diff (:target t) ftrue) 1e-12) "noiseless data: F* is the generating matrix")
     (is (< (absd (.lstar ^Objective (:objective t))) 1e-24))
     (is (= {:input 2 :output 3} (:dims t)))
-    (check-svd (:target t))
-    (is (< (max-abs-diff (get-in t [:target-svd :singular-values]) (:singular-values (task/svd ftrue))) 1e-12))))
+    (is (< (max-abs-diff (get-in t [:target-svd :singular-values]) (:singular-values (linalg/svd ftrue))) 1e-12))))
 
 ;; ---------------------------------------------------------------------------
 ;; Datasets and CSV

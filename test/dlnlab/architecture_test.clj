@@ -1,0 +1,129 @@
+(ns dlnlab.architecture-test
+  "The shape of the code: the namespace graph read from the ns forms of every
+  source file has no cycle, and dependencies point one way, from presentation
+  to results to the library, never back."
+  (:require [clojure.java.io :as io]
+            [clojure.set :as set]
+            [clojure.string :as str]
+            [clojure.test :refer [deftest is testing]])
+  (:import [java.io File PushbackReader]))
+
+(def ^:private source-roots
+  "Where the project's Clojure sources live (studies/ once the paper
+  reproductions have moved there)."
+  ["src" "studies"])
+
+(defn- source-files []
+  (for [root source-roots
+        :let [dir (io/file root)]
+        :when (.isDirectory dir)
+        ^File f (file-seq dir)
+        :when (str/ends-with? (.getName f) ".clj")]
+    f))
+
+(defn- ns-form
+  "The first form of file f, read without evaluation."
+  [f]
+  (with-open [r (PushbackReader. (io/reader f))]
+    (binding [*read-eval* false]
+      (read {:read-cond :allow} r))))
+
+(defn- libspec-names
+  "The namespace names one libspec of a :require clause names: a symbol, a
+  vector [name & opts], or a prefix list (prefix suffix-or-libspec ...)."
+  [spec]
+  (cond
+    (symbol? spec) [spec]
+    (vector? spec) [(first spec)]
+    (seq? spec) (let [[prefix & more] spec]
+                  (for [s more
+                        :let [suffix (if (vector? s) (first s) s)]]
+                    (symbol (str prefix "." suffix))))
+    :else []))
+
+(defn- requires
+  "The dlnlab namespaces an ns form requires (or uses)."
+  [form]
+  (set (for [clause (drop 2 form)
+             :when (and (seq? clause) (#{:require :use} (first clause)))
+             spec (rest clause)
+             n (libspec-names spec)
+             :when (str/starts-with? (str n) "dlnlab.")]
+         n)))
+
+(defn- graph
+  "{ns #{required dlnlab namespaces}} of every source file."
+  []
+  (into {} (for [f (source-files)
+                 :let [form (ns-form f)]
+                 :when (and (seq? form) (= 'ns (first form)))]
+             [(second form) (requires form)])))
+
+(defn- cycle-through
+  "A cycle of graph g as a vector of namespaces, or nil (depth-first search)."
+  [g]
+  (let [state (atom {})
+        found (atom nil)]
+    (letfn [(visit [n path]
+              (case (get @state n)
+                :open (reset! found (conj (subvec path (.indexOf ^java.util.List path n)) n))
+                :done nil
+                (do (swap! state assoc n :open)
+                    (doseq [m (get g n) :while (nil? @found)]
+                      (visit m (conj path n)))
+                    (swap! state assoc n :done))))]
+      (doseq [n (keys g) :while (nil? @found)]
+        (visit n []))
+      @found)))
+
+;; The layers, top to bottom. A namespace may require namespaces of its own
+;; layer or of the layers below it, never of a layer above:
+;;   :studies       paper reproductions and notebook computations
+;;   :presentation  figures, Vega-Lite, rendering, summaries, the CLI
+;;   :results       run directories and resumable sweeps on disk
+;;   :library       everything else: kinds, kernels' wrappers, runs, analyses
+(def ^:private layer-rank {:library 0 :results 1 :presentation 2 :studies 3})
+
+(defn- layer
+  "The layer of namespace n."
+  [n]
+  (let [s (str n)]
+    (cond
+      (or (str/starts-with? s "dlnlab.papers.") (str/starts-with? s "dlnlab.studies.")
+          (#{"dlnlab.study" "dlnlab.examples"} s)) :studies
+      (or (#{"dlnlab.plot" "dlnlab.figure" "dlnlab.vega" "dlnlab.render" "dlnlab.summary" "dlnlab.cli"} s)
+          (str/starts-with? s "dlnlab.figure.")) :presentation
+      (= s "dlnlab.store") :results
+      :else :library)))
+
+(deftest the-namespace-graph-has-no-cycle
+  (let [g (graph)]
+    (is (contains? g 'dlnlab.core) "the graph is read from src/")
+    (is (nil? (cycle-through g)) (str "cycle: " (str/join " -> " (cycle-through g))))
+    (testing "the check finds a cycle when there is one"
+      (is (= '[a b a] (cycle-through {'a #{'b} 'b #{'a}}))))))
+
+(deftest dependencies-point-down-the-layers
+  (let [upward (for [[n reqs] (graph)
+                     r reqs
+                     :when (> (long (layer-rank (layer r))) (long (layer-rank (layer n))))]
+                 [n r])]
+    (is (empty? upward) (str "upward edges: " (vec upward)))
+    (is (= :presentation (layer 'dlnlab.figure.run)))
+    (is (= :library (layer 'dlnlab.train)))))
+
+(def ^:private kind-checks-checked
+  "The namespaces in which no code may test an experiment for :sde itself (the
+  SDE kind lives in dlnlab.sde; others dispatch on dlnlab.result/kind or on
+  dlnlab.kind multimethods).
+  TODO (lead, after the merge): check every file but src/dlnlab/sde.clj, i.e.
+  replace this set by (remove #{\"sde\"} (all source files)), once plot and cli
+  no longer test for :sde."
+  #{"spec" "optim" "model" "task" "metrics" "experiment" "theory" "analysis" "network" "engine"
+    "sweep" "core" "kind" "kinds" "train" "result" "error"})
+
+(deftest only-the-sde-namespace-tests-for-sde
+  (doseq [^File f (source-files)
+          :let [base (str/replace (.getName f) #"\.clj$" "")]
+          :when (and (= "dlnlab" (.getName (.getParentFile f))) (kind-checks-checked base))]
+    (is (not (str/includes? (slurp f) "(= :sde")) (str f))))
