@@ -768,7 +768,7 @@
             m (long (or (first (filter (fn [^long m] (>= T (Math/pow (double (inc m)) (- 1.0 beta)))) (range 1 K)))
                         (dec K)))
             f (fn ^double [^double q] (- (+ (* m (Math/pow q beta)) (Math/pow (max 0.0 (- 1.0 (* m q))) beta)) T))
-            q (bisect f (/ 1.0 (double (inc m))) (/ 1.0 (double m)))
+            q (numeric/bisect f (/ 1.0 (double (inc m))) (/ 1.0 (double m)))
             rest (max 0.0 (- 1.0 (* m q)))]
         {:regime :split
          :shares (vec (concat (repeat m q) [rest] (repeat (- K m 1) 0.0)))

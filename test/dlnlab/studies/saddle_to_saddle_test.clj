@@ -10,6 +10,7 @@
             [clojure.test :refer [deftest is testing]]
             [dlnlab.studies.saddle-to-saddle :as s2s]
             [dlnlab.studies.saddle-to-saddle.estimate :as est]
+            [dlnlab.numeric :as numeric]
             [dlnlab.theory :as th])
   (:import [java.util Random]))
 
@@ -154,7 +155,7 @@
   (let [{:keys [mean variance]} (th/stationary-density params)
         m (double mean) v (double variance) sd (Math/sqrt v)
         pdf (th/stationary-pdf params)
-        mu4 (th/integrate (fn ^double [^double x] (let [d (- x m)] (* (double (pdf x)) d d d d)))
+        mu4 (numeric/integrate (fn ^double [^double x] (let [d (- x m)] (* (double (pdf x)) d d d d)))
                           (max 0.0 (- m (* 12.0 sd))) (+ m (* 12.0 sd)))]
     (/ (Math/sqrt (/ (- mu4 (* v v)) (double n))) v)))
 
