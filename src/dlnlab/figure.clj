@@ -99,6 +99,14 @@
   (let [lo (double lo) hi (double hi)]
     (mapv (fn [^long i] (+ lo (* (- hi lo) (/ (double i) (double (dec n)))))) (range n))))
 
+;; ---------------------------------------------------------------- labels
+
+(defn threshold-label
+  "The name of the stability threshold c/η of a run with stability constant c
+  (dlnlab.result/stability-constant): \"2/η\" for GD (or c nil), else e.g. \"3/η\"."
+  [c]
+  (if (or (nil? c) (< (Math/abs (- (double c) 2.0)) 1e-12)) "2/η" (str (fmt c) "/η")))
+
 ;; ---------------------------------------------------------------- colors
 
 (def palette
@@ -268,6 +276,114 @@
        (cond-> (assoc raw :x x :y y :panels panels :series series)
          (:title opts) (assoc :title (:title opts))
          (contains? opts :subtitle) (assoc :subtitle (:subtitle opts)))))))
+
+;; ---------------------------------------------------------------- log-axis ticks
+
+(defn tick-label
+  "A tick label: integers plainly (below 1e6), other values from 1e-3 to 1e5 as
+  decimals with at most 3 significant digits (0.02, 0.0707, 2.5), others in
+  short scientific notation (2e-5, 1.5e7)."
+  [v]
+  (let [v (double v) a (Math/abs v)]
+    (cond
+      (zero? v) "0"
+      (and (== v (Math/rint v)) (< a 1e6)) (str (long v))
+      (and (>= a 1e-3) (< a 1e5)) (-> (format "%.3g" v) (str/replace #"(\.\d*?)0+$" "$1") (str/replace #"\.$" ""))
+      :else (let [[m e] (str/split (format "%.2e" v) #"e")]
+              (str (-> m (str/replace #"(\.\d*?)0+$" "$1") (str/replace #"\.$" ""))
+                   "e" (Long/parseLong (str/replace e #"^\+" "")))))))
+
+(defn- pow10 ^double [^long e] (Math/pow 10.0 (double e)))
+
+(defn- mantissa-ticks
+  "m x 10^e for each mantissa m in ms and every decade e, within [lo, hi]."
+  [ms ^double lo ^double hi]
+  (vec (for [e (range (long (Math/floor (Math/log10 lo))) (inc (long (Math/ceil (Math/log10 hi)))))
+             m ms
+             :let [v (* (double m) (pow10 e))
+                   ;; 3 x 10^-1 is 0.30000000000000004 in doubles; print-exact values
+                   v (Double/parseDouble (format "%.12g" v))]
+             :when (<= (* lo (- 1.0 1e-9)) v (* hi (+ 1.0 1e-9)))]
+         v)))
+
+(defn- linear-ticks
+  "Multiples of a 1-2-5 x 10^k step in [lo, hi], about four of them."
+  [^double lo ^double hi]
+  (let [raw (/ (- hi lo) 4.0)
+        e (long (Math/floor (Math/log10 raw)))
+        step (* (double (first (filter #(>= (* (double %) (pow10 e)) raw) [1 2 5 10]))) (pow10 e))]
+    (vec (for [k (range (long (Math/ceil (/ lo step))) (inc (long (Math/floor (/ hi step)))))]
+           (Double/parseDouble (format "%.12g" (* (double k) step)))))))
+
+(defn log-ticks
+  "Ticks for a log axis showing values (non-positive and non-finite ones are
+  ignored): {:domain [lo hi] :major [v ...] :minor [v ...]}, or nil without a
+  positive value.
+
+  - at the data: when opts :at-data? is true and the data (opts :data, default
+    values; e.g. the points without the reference lines) take from 2 to 10
+    distinct values, none closer than 1/30 of the axis' span in log scale (a
+    swept learning rate or batch size), the ticks are those values; the domain
+    covers values with 5% of the span on each side.
+  - over two decades or more: ticks at powers of ten, every k-th so there are at
+    most 10, minor ticks at 2..9 x 10^e when every decade has a tick (and at the
+    skipped decades otherwise); the domain is whole decades.
+  - over less: ticks at 1-2-5 x 10^e (or 1..9 x 10^e, or a linear 1-2-5 step
+    on a very narrow axis) inside the domain, which adds 5% of the span on each
+    side; minor ticks at the other 1..9 x 10^e.
+  When every value is an integer, ticks are integers too (integers stay
+  integers). Label ticks with `tick-label`."
+  ([values] (log-ticks values {}))
+  ([values {:keys [at-data? data]}]
+   (let [sorted-positive (fn [xs] (vec (sort (distinct (map double (filter positive? xs))))))
+         vs (sorted-positive values)
+         at (if data (sorted-positive data) vs)]
+     (when (seq vs)
+       (let [lo (double (first vs)) hi (double (peek vs))
+             integers? (every? #(== (double %) (Math/rint (double %))) vs)
+             span (Math/log10 (/ hi lo))
+             pad (if (pos? span) (Math/pow 10.0 (* 0.05 span)) 2.0)
+             domain [(/ lo pad) (* hi pad)]
+             keep-integers (fn [ts] (if integers? (filterv #(== (double %) (Math/rint (double %))) ts) ts))
+             gaps (map (fn [a b] (Math/log10 (/ (double b) (double a)))) at (rest at))]
+         (cond
+           (and at-data? (<= 2 (count at) 10) (every? #(>= (double %) (/ span 30.0)) gaps))
+           {:domain domain :major at :minor []}
+
+           (>= span 2.0)
+           (let [e-lo (long (Math/floor (Math/log10 lo)))
+                 e-hi (long (Math/ceil (Math/log10 hi)))
+                 k (max 1 (long (Math/ceil (/ (double (- e-hi e-lo)) 10.0))))
+                 decades (range e-lo (inc e-hi))
+                 major (mapv pow10 (filter #(zero? (rem (- (long %) e-lo) k)) decades))]
+             {:domain [(pow10 e-lo) (pow10 e-hi)]
+              :major major
+              :minor (if (= k 1)
+                       (keep-integers (mantissa-ticks [2 3 4 5 6 7 8 9] (pow10 e-lo) (pow10 e-hi)))
+                       (mapv pow10 (remove #(zero? (rem (- (long %) e-lo) k)) decades)))})
+
+           :else
+           (let [[dlo dhi] domain
+                 major (keep-integers
+                        (or (first (filter #(>= (count %) 3)
+                                           (map #(keep-integers (mantissa-ticks % dlo dhi))
+                                                [[1 2 5] [1 2 3 5] [1 2 3 4 5 6 7 8 9]])))
+                            (linear-ticks dlo dhi)))
+                 major (if (seq major) major vs)]
+             {:domain domain
+              :major major
+              :minor (vec (remove (set major) (keep-integers (mantissa-ticks [1 2 3 4 5 6 7 8 9] dlo dhi))))})))))))
+
+(defn axis-ticks
+  "{:x ticks :y ticks}: `log-ticks` of each log axis of figure data fig over the
+  values of every panel, nil for a linear axis. x ticks sit at the data when its
+  points take few values (a swept learning rate or batch size)."
+  [fig]
+  (let [layers (mapcat :layers (:panels fig))]
+    {:x (when (get-in fig [:x :log?])
+          (log-ticks (mapcat layer-xs layers)
+                     {:at-data? true :data (mapcat layer-xs (remove #(#{:rule :x-rule} (:mark %)) layers))}))
+     :y (when (get-in fig [:y :log?]) (log-ticks (mapcat layer-ys layers)))}))
 
 ;; ---------------------------------------------------------------- several runs in one figure
 

@@ -10,7 +10,7 @@
   specs beside them."
   (:require [clojure.java.io :as io]
             [clojure.string :as str]
-            [dlnlab.figure :as fig :refer [color-of finite? fmt layer-empty? layer-xs layer-ys positive?]]
+            [dlnlab.figure :as fig :refer [color-of finite? layer-empty? layer-xs layer-ys]]
             [dlnlab.io :as dio]
             [dlnlab.vega :as vega])
   (:import [de.erichseifert.vectorgraphics2d Document Processor Processors VectorGraphics2D]
@@ -78,21 +78,10 @@
       (== v (Math/rint v)) (str (long v))
       :else (-> (format "%.6g" v) (str/replace #"(\.\d*?)0+$" "$1") (str/replace #"\.$" "")))))
 
-(defn- log-label
-  "A tick label for the exponent v of a log10-transformed axis: 0.01, 1, 100 or
-  1e-5 at whole decades, three significant digits between them (two would print
-  neighbours on a narrow axis alike)."
-  [v]
-  (let [v (double v)]
-    (cond
-      (and (== v (Math/rint v)) (<= -3.0 v 3.0)) (fmt (Math/pow 10.0 v))
-      (== v (Math/rint v)) (str "1e" (long v))
-      :else (tick-label (Double/parseDouble (format "%.3g" (Math/pow 10.0 v)))))))
-
 (defn- axis-transform
-  "The map from data to chart coordinates on an axis: log10 on a log axis (XChart's
-  own log axis labels every decade, unreadable over 30 decades; a linear axis in
-  log10 units with `log-label` ticks picks a readable spacing), else identity."
+  "The map from data to chart coordinates on an axis: log10 on a log axis (drawn
+  by XChart as a linear axis in log10 units, with ticks and labels of our own
+  from dlnlab.figure/log-ticks), else identity."
   [axis]
   (if (:log? axis) (fn ^double [x] (Math/log10 (double x))) (fn ^double [x] (double x))))
 
@@ -160,62 +149,133 @@
 (defn- formatter ^java.util.function.Function [f]
   (reify java.util.function.Function (apply [_ v] (f v))))
 
+(def ^:private ^:const content-size
+  "The fraction of the plot area XChart gives the axis range (its default)."
+  0.92)
+
 (defn- panel-chart
   "An XChart chart of one panel's layers, without title, axis titles or legend
-  (paint-figure! draws those as text). shared, when given, is {:xs [lo hi] :ys
-  [lo hi]}: the data ranges of every panel, so stacked panels share their scales
-  (as Vega-Lite facets do)."
-  ^XYChart [fig panel w h shared]
+  (paint-figure! draws those as text), on transparent backgrounds. ranges is
+  {:x [lo hi] :y [lo hi]} in data units, the axis ranges (every panel of a
+  figure gets the same, so stacked panels share their scales as Vega-Lite
+  facets do); a log axis has no XChart ticks or grid (`draw-log-axes!` draws
+  them)."
+  ^XYChart [fig panel w h ranges]
   (let [chart (XYChart. (int w) (int h))
         ^XYStyler styler (.getStyler chart)
         layers (:layers panel)
         tx (axis-transform (:x fig))
         ty (axis-transform (:y fig))
-        xs (or (:xs shared) (filter finite? (mapcat layer-xs layers)))
-        ys (or (:ys shared) (filter finite? (mapcat layer-ys layers)))
-        x-range (when (seq xs) [(apply min xs) (apply max xs)])
-        y-range (when (seq ys) [(apply min ys) (apply max ys)])]
-    (when shared
-      (let [[xlo xhi] (:xs shared) [ylo yhi] (:ys shared)]
-        (when (and xlo (< (double xlo) (double xhi)))
-          (.setXAxisMin styler (Double/valueOf (double (tx xlo))))
-          (.setXAxisMax styler (Double/valueOf (double (tx xhi)))))
-        (when (and ylo (< (double ylo) (double yhi)))
-          (.setYAxisMin styler (Double/valueOf (double (ty ylo))))
-          (.setYAxisMax styler (Double/valueOf (double (ty yhi)))))))
+        xs (filter finite? (mapcat layer-xs layers))
+        ys (filter finite? (mapcat layer-ys layers))
+        {x-range :x y-range :y} ranges
+        clear (Color. 255 255 255 0)]
+    (when-let [[lo hi] x-range]
+      (.setXAxisMin styler (Double/valueOf (double (tx lo))))
+      (.setXAxisMax styler (Double/valueOf (double (tx hi)))))
+    (when-let [[lo hi] y-range]
+      (.setYAxisMin styler (Double/valueOf (double (ty lo))))
+      (.setYAxisMax styler (Double/valueOf (double (ty hi)))))
     (doto styler
       (.setChartTitleVisible false)
       (.setAxisTitlesVisible false)
       (.setChartPadding 8)
-      (.setChartBackgroundColor Color/WHITE)
-      (.setPlotBackgroundColor Color/WHITE)
+      (.setChartBackgroundColor clear)
+      (.setPlotBackgroundColor clear)
+      (.setPlotContentSize content-size)
       (.setPlotBorderColor (Color. 200 200 200))
       (.setPlotGridLinesColor (Color. 230 230 230))
       (.setLegendVisible false)
       (.setMarkerSize 5)
       (.setAntiAlias true)
-      (.setAxisTickLabelsFont (Font. Font/SANS_SERIF Font/PLAIN 11)))
-    ;; On a log axis spanning two decades or more, a tick spacing hint of about
-    ;; 0.8 decade makes XChart round its step up to one decade (ticks 1e-5, 1e-4, ...).
-    (let [span (fn [vs] (if (seq vs) (- (double (apply max vs)) (double (apply min vs))) 0.0))
-          ;; a tick every k decades, k the smallest of 1, 2, 5, 10, 20 that
-          ;; keeps ticks about 30 px apart (stacked panels are short)
-          hint (fn ^long [^double px ^double decades]
-                 (let [k (double (or (first (filter #(<= (/ decades (double %)) (/ px 30.0)) [1 2 5 10 20])) 50))]
-                   (max 20 (long (* 0.8 0.92 (/ px decades) k)))))]
-      (when-not (get-in fig [:x :log?]) (.setxAxisTickLabelsFormattingFunction styler (formatter tick-label)))
-      (when-not (get-in fig [:y :log?]) (.setyAxisTickLabelsFormattingFunction styler (formatter tick-label)))
-      (when (get-in fig [:x :log?])
-        (.setxAxisTickLabelsFormattingFunction styler (formatter log-label))
-        (let [d (double (span (map tx xs)))]
-          (when (>= d 2.0) (.setXAxisTickMarkSpacingHint styler (int (hint (- (double w) 80.0) d))))))
-      (when (get-in fig [:y :log?])
-        (.setyAxisTickLabelsFormattingFunction styler (formatter log-label))
-        (let [d (double (span (map ty ys)))]
-          (when (>= d 2.0) (.setYAxisTickMarkSpacingHint styler (int (hint (- (double h) 40.0) d)))))))
+      (.setAxisTickLabelsFont (Font. Font/SANS_SERIF Font/PLAIN 11))
+      (.setxAxisTickLabelsFormattingFunction (formatter tick-label))
+      (.setyAxisTickLabelsFormattingFunction (formatter tick-label)))
+    (when (get-in fig [:x :log?])
+      (.setXAxisTicksVisible styler false)
+      (.setPlotGridVerticalLinesVisible styler false))
+    (when (get-in fig [:y :log?])
+      (.setYAxisTicksVisible styler false)
+      (.setPlotGridHorizontalLinesVisible styler false))
     (doseq [[j layer] (map-indexed vector layers)] (add-layer! chart j layer x-range y-range tx ty))
-    (add-tick-breaker! chart (map tx xs) (map ty ys))
+    (when (and (seq xs) (seq ys)) (add-tick-breaker! chart (map tx xs) (map ty ys)))
     chart))
+
+(defn- axis-ranges
+  "{:x [lo hi] :y [lo hi]}: the range of each axis of fig in data units, the
+  domain of its `dlnlab.figure/log-ticks` on a log axis (in :ticks), else the
+  extent of the values of every panel; nil for an axis whose values are all
+  equal (XChart then widens it itself)."
+  [fig ticks]
+  (let [layers (mapcat :layers (:panels fig))
+        extent (fn [vs] (let [vs (filter finite? vs)]
+                          (when (seq vs)
+                            (let [lo (double (apply min vs)) hi (double (apply max vs))] (when (< lo hi) [lo hi])))))]
+    {:x (or (:domain (:x ticks)) (extent (mapcat layer-xs layers)))
+     :y (or (:domain (:y ticks)) (extent (mapcat layer-ys layers)))}))
+
+(defn- plot-box
+  "[left top right bottom] in pixels of chart's plot area after a paint: the
+  axis ranges map to the middle `content-size` of it."
+  [^XYChart chart fig {[xlo xhi] :x [ylo yhi] :y}]
+  (let [tx (axis-transform (:x fig)) ty (axis-transform (:y fig))
+        a (.getScreenXFromChart chart (double (tx xlo))) b (.getScreenXFromChart chart (double (tx xhi)))
+        c (.getScreenYFromChart chart (double (ty yhi))) d (.getScreenYFromChart chart (double (ty ylo)))
+        mx (/ (* (- b a) (- 1.0 content-size)) (* 2.0 content-size))
+        my (/ (* (- d c) (- 1.0 content-size)) (* 2.0 content-size))]
+    [(- a mx) (- c my) (+ b mx) (+ d my)]))
+
+(defn- draw-log-grid!
+  "Grid lines at the major ticks of fig's log axes, under the chart."
+  [^Graphics2D g ^XYChart chart fig ticks box]
+  (let [[l t r b] box]
+    (.setColor g (Color. 230 230 230))
+    (.setStroke g (stroke 1.0 [3 3]))
+    (doseq [v (:major (:x ticks)) :let [x (.getScreenXFromChart chart (Math/log10 (double v)))]]
+      (.drawLine g (int (Math/round x)) (int (Math/round (double t))) (int (Math/round x)) (int (Math/round (double b)))))
+    (doseq [v (:major (:y ticks)) :let [y (.getScreenYFromChart chart (Math/log10 (double v)))]]
+      (.drawLine g (int (Math/round (double l))) (int (Math/round y)) (int (Math/round (double r))) (int (Math/round y))))))
+
+(defn- draw-log-axes!
+  "Tick marks (long at major, short at minor ticks) and labels of fig's log
+  axes, outside chart's plot box; a label that would overlap the one before is
+  left out (its tick stays)."
+  [^Graphics2D g ^XYChart chart ticks box]
+  (let [[l _ _ b] box
+        font (Font. Font/SANS_SERIF Font/PLAIN 11)
+        fm (.getFontMetrics g font)
+        ascent (double (.getAscent fm))
+        px (fn [^double v] (int (Math/round v)))
+        l (double l) b (double b)]
+    (.setFont g font)
+    (.setStroke g (stroke 1.0 nil))
+    (.setColor g (Color. 90 90 90))
+    (when-let [{:keys [major minor]} (:x ticks)]
+      (doseq [v minor :let [x (.getScreenXFromChart chart (Math/log10 (double v)))]]
+        (.drawLine g (px x) (px b) (px x) (px (+ b 2.0))))
+      (reduce (fn [^double right v]
+                (let [x (.getScreenXFromChart chart (Math/log10 (double v)))
+                      ^String s (fig/tick-label v)
+                      w (double (.stringWidth fm s))
+                      x0 (- x (/ w 2.0))]
+                  (.drawLine g (px x) (px b) (px x) (px (+ b 4.0)))
+                  (if (> x0 (+ right 4.0))
+                    (do (.drawString g s (int (px x0)) (int (px (+ b 5.0 ascent)))) (+ x0 w))
+                    right)))
+              Double/NEGATIVE_INFINITY major))
+    (when-let [{:keys [major minor]} (:y ticks)]
+      (doseq [v minor :let [y (.getScreenYFromChart chart (Math/log10 (double v)))]]
+        (.drawLine g (px (- l 2.0)) (px y) (px l) (px y)))
+      (reduce (fn [^double top v]
+                (let [y (.getScreenYFromChart chart (Math/log10 (double v)))
+                      ^String s (fig/tick-label v)
+                      base (+ y (/ ascent 2.0) -1.0)]
+                  (.drawLine g (px (- l 4.0)) (px y) (px l) (px y))
+                  (if (< base (- top 2.0))
+                    (do (.drawString g s (int (px (- l 6.0 (double (.stringWidth fm s))))) (int (px base)))
+                        (- base ascent))
+                    top)))
+              Double/POSITIVE_INFINITY major))))
 
 (defn- header-height
   "Pixels above the charts for the figure's title and subtitle."
@@ -260,19 +320,6 @@
         (.setColor g Color/BLACK)
         (.drawString g (str name) (int (+ x 30)) (int (+ cy 4)))))))
 
-(defn- narrow-log-as-linear
-  "fig with each log axis whose values span less than a factor 10 drawn linear:
-  XChart would put its ticks at unround log-spaced values (0.0288, 0.0302, ...),
-  and over less than a decade the two scales look nearly alike. Vega-Lite specs
-  keep the log scale."
-  [fig]
-  (let [all-layers (mapcat :layers (:panels fig))
-        narrow? (fn [vs] (let [vs (filter positive? vs)]
-                           (and (seq vs) (< (/ (double (apply max vs)) (double (apply min vs))) 10.0))))]
-    (cond-> fig
-      (and (get-in fig [:x :log?]) (narrow? (mapcat layer-xs all-layers))) (assoc-in [:x :log?] false)
-      (and (get-in fig [:y :log?]) (narrow? (mapcat layer-ys all-layers))) (assoc-in [:y :log?] false))))
-
 (defn- paint-figure!
   "Paints fig onto g at size w x h: its title and subtitle, a legend column on the
   right, then one chart per panel stacked vertically, each with its panel title
@@ -280,19 +327,22 @@
   here as text, so SVG output holds it as <text> elements."
   [^Graphics2D g fig w h]
   (let [w (long w) h (long h)
-        fig (narrow-log-as-linear fig)
         panels (vec (remove #(every? layer-empty? (:layers %)) (:panels fig)))
         n (count panels)
         faceted? (> n 1)
-        all-layers (mapcat :layers panels)
-        extent (fn [vs] (let [vs (filter finite? vs)] (when (seq vs) [(apply min vs) (apply max vs)])))
-        shared (when faceted? {:xs (extent (mapcat layer-xs all-layers)) :ys (extent (mapcat layer-ys all-layers))})
+        ticks (fig/axis-ticks fig)
+        ranges (axis-ranges fig ticks)
         top (header-height fig)
         lw (legend-width g fig)
         pw (- w lw)
         ph (quot (- h top) (max 1 n))
         panel-title-h (if faceted? 20 0)
-        axis-font (Font. Font/SANS_SERIF Font/PLAIN 13)]
+        axis-font (Font. Font/SANS_SERIF Font/PLAIN 13)
+        ;; room for the labels of a log axis, which XChart does not draw
+        tick-fm (.getFontMetrics g (Font. Font/SANS_SERIF Font/PLAIN 11))
+        left (if-let [yt (:y ticks)] (+ 8 (long (reduce max 0 (map #(.stringWidth tick-fm (fig/tick-label %)) (:major yt))))) 0)
+        below (if (:x ticks) 16 0)
+        scratch (.createGraphics (BufferedImage. 1 1 BufferedImage/TYPE_INT_RGB))]
     (.setRenderingHint g RenderingHints/KEY_ANTIALIASING RenderingHints/VALUE_ANTIALIAS_ON)
     (.setRenderingHint g RenderingHints/KEY_TEXT_ANTIALIASING RenderingHints/VALUE_TEXT_ANTIALIAS_ON)
     (.setColor g Color/WHITE)
@@ -308,25 +358,36 @@
       (let [py (+ top (* (long i) ph))
             chart-y (+ py panel-title-h)
             chart-h (- ph panel-title-h 24)
-            chart (panel-chart fig panel (- pw 26) chart-h shared)
+            cw (- pw 26 left)
+            ch (- chart-h below)
+            chart (panel-chart fig panel cw ch ranges)
+            log? (and (or (:x ticks) (:y ticks)) (:x ranges) (:y ranges))
             t (.getTransform g)
             fm (.getFontMetrics g axis-font)]
         (when faceted?
           (.setColor g Color/BLACK)
           (.setFont g (Font. Font/SANS_SERIF Font/BOLD 13))
           (.drawString g (str (:title panel)) (int 60) (int (+ py 15))))
-        (.translate g 26 (int chart-y))
-        (.paint chart g (int (- pw 26)) (int chart-h))
+        (.translate g (int (+ 26 left)) (int chart-y))
+        (if log?
+          ;; a first paint lays the chart out, so the grid can go under it
+          (do (.paint chart scratch (int cw) (int ch))
+              (let [box (plot-box chart fig ranges)]
+                (draw-log-grid! g chart fig ticks box)
+                (.paint chart g (int cw) (int ch))
+                (draw-log-axes! g chart ticks box)))
+          (.paint chart g (int cw) (int ch)))
         (.setTransform g t)
         (.setColor g Color/BLACK)
         (.setFont g axis-font)
         (let [xt (str (get-in fig [:x :title]))
               yt (str (get-in fig [:y :title]))]
-          (.drawString g xt (int (+ 26 (quot (- (- pw 26) (.stringWidth fm xt)) 2))) (int (+ chart-y chart-h 16)))
+          (.drawString g xt (int (+ 26 left (quot (- cw (.stringWidth fm xt)) 2))) (int (+ chart-y chart-h 16)))
           (.translate g 18 (int (+ chart-y (quot (+ chart-h (.stringWidth fm yt)) 2))))
           (.rotate g (- (/ Math/PI 2.0)))
           (.drawString g yt (int 0) (int 0))
           (.setTransform g t))))
+    (.dispose scratch)
     (when (pos? lw)
       (draw-legend! g fig (+ pw 8) (+ top panel-title-h 20)))))
 

@@ -31,36 +31,25 @@
       :bar (map (fn [[x0 x1 h]] (assoc base :x x0 :x2 x1 :y h)) (:points layer)))))
 
 (defn- vl-scale
-  "A Vega-Lite scale for an axis; a log axis over less than two decades is not
-  widened to whole decades (nice false), so narrow lr grids fill the plot."
+  "A Vega-Lite scale for an axis: on a log axis the domain of its ticks
+  (dlnlab.figure/log-ticks), so the data and the marks sit inside with a margin."
   [axis]
   (if (:log? axis)
-    (cond-> {:type "log"} (not (:decades? axis)) (assoc :nice false))
+    (cond-> {:type "log"} (:ticks axis) (assoc :domain (:domain (:ticks axis)) :nice false))
     {:zero (boolean (:zero? axis))}))
 
 (def ^:private log-label-expr
-  "Vega expression for log-axis labels: 0.01, 1, 100 plainly, 1e-6 and 1e6 beyond."
-  "abs(datum.value) >= 0.001 && abs(datum.value) < 100000 ? format(datum.value, '~g') : replace(format(datum.value, '.0e'), 'e+', 'e')")
-
-(defn decade-ticks
-  "Tick values for a log axis over values: the powers of ten they span, every
-  k-th so there are at most 10; nil when they span fewer than two powers of ten
-  (Vega's own ticks then)."
-  [values]
-  (let [vs (filter fig/positive? values)]
-    (when (seq vs)
-      (let [lo (long (Math/floor (Math/log10 (double (apply min vs)))))
-            hi (long (Math/ceil (Math/log10 (double (apply max vs)))))
-            n (- hi lo)
-            k (max 1 (long (Math/ceil (/ (double n) 10.0))))]
-        (when (>= n 2)
-          (vec (for [e (range lo (inc hi)) :when (zero? (rem (- (long e) lo) k))] (Math/pow 10.0 (double e)))))))))
+  "Vega expression writing a tick as dlnlab.figure/tick-label does: integers
+  plainly, 1e-3 to 1e5 with at most 3 significant digits, 2e-5 beyond."
+  (str "datum.value == round(datum.value) && abs(datum.value) < 1e6 ? format(datum.value, 'd')"
+       " : abs(datum.value) >= 0.001 && abs(datum.value) < 100000 ? format(datum.value, '.3~g')"
+       " : replace(format(datum.value, '.2~e'), 'e+', 'e')"))
 
 (defn- vl-axis
-  "Axis options: on a log axis spanning decades, ticks and grid lines at powers
-  of ten only (Vega would add 2..9 of each decade) with readable labels."
+  "Axis options: on a log axis, ticks and grid lines at its dlnlab.figure/log-ticks
+  (Vega would add 2..9 of each decade and unround values between)."
   [axis]
-  (when-let [ticks (:ticks axis)]
+  (when-let [ticks (:major (:ticks axis))]
     {:axis {:values ticks :labelExpr log-label-expr}}))
 
 (defn- vl-layer [j layer x y color]
@@ -88,7 +77,7 @@
   "The Vega-Lite spec (v5, a plain EDN map with keyword keys, data inline) of
   figure data from dlnlab.figure/figure: one layer per series, a color legend
   when there is more than one series, log scales where the figure data says
-  so, and one facet row per panel when there are several. Its metadata is
+  so (ticks and domain from dlnlab.figure/axis-ticks), and one facet row per panel when there are several. Its metadata is
   {:kindly/kind :kind/vega-lite}. `json` turns it into JSON text.
 
   Options: :width (520) and :height (300; 160 per panel when faceted) in pixels.
@@ -96,11 +85,9 @@
   ([fig] (spec fig {}))
   ([fig {:keys [width height] :or {width 520}}]
    (let [{:keys [title subtitle panels series]} fig
-         all-layers (mapcat :layers panels)
-         xs (mapcat fig/layer-xs all-layers)
-         ys (mapcat fig/layer-ys all-layers)
-         x (assoc (:x fig) :decades? (fig/auto-log? xs) :ticks (when (get-in fig [:x :log?]) (decade-ticks xs)))
-         y (assoc (:y fig) :decades? (fig/auto-log? ys) :ticks (when (get-in fig [:y :log?]) (decade-ticks ys)))
+         ticks (fig/axis-ticks fig)
+         x (assoc (:x fig) :ticks (:x ticks))
+         y (assoc (:y fig) :ticks (:y ticks))
          faceted? (> (count panels) 1)
          height (or height (if faceted? 160 300))
          color {:field "series" :type "nominal"

@@ -320,3 +320,58 @@
     (is (not (str/includes? text "java.awt")) (str f " imports no AWT"))
     (is (not (str/includes? text "(= :sde")) (str f " dispatches on dlnlab.result/kind"))
     (is (not (re-find #"\(/ 2\.0 [^(]*lr" text)) (str f " takes thresholds from dlnlab.result"))))
+
+;; ---------------------------------------------------------------- log-axis ticks
+
+(defn- one-two-five?
+  "True when v is 1, 2 or 5 times a power of ten (to 1e-9 relative)."
+  [v]
+  (let [e (Math/floor (Math/log10 (double v)))
+        m (/ (double v) (Math/pow 10.0 e))]
+    (boolean (some #(< (Math/abs (- m (double %))) 1e-9) [1 2 5 10]))))
+
+(deftest log-ticks-sit-on-round-numbers-or-on-the-data
+  (testing "less than two decades: 1-2-5 x 10^k inside a domain that frames the data"
+    (let [{:keys [domain major minor]} (figure/log-ticks [0.04 0.07 0.1 0.3 0.6])
+          [lo hi] domain]
+      (is (= [0.05 0.1 0.2 0.5] major))
+      (is (every? one-two-five? major))
+      (is (< (double lo) 0.04) "a margin below the smallest value")
+      (is (> (double hi) 0.6) "and above the largest")
+      (is (< (/ 0.04 (double lo)) 1.2) "a small one")
+      (is (= [0.04 0.06 0.07 0.08 0.09 0.3 0.4 0.6] minor) "minor ticks at the other 1..9 x 10^k inside")))
+  (testing "integers stay integers: depths 2..6 get no tick at 2.51"
+    (let [{:keys [major minor]} (figure/log-ticks [2 3 4 5 6])]
+      (is (= [2.0 3.0 5.0] major))
+      (is (every? #(== (double %) (Math/rint (double %))) (concat major minor)))))
+  (testing "a swept axis with few values has its ticks at them"
+    (let [lrs (mapv #(* 0.05 (Math/pow (Math/sqrt 2.0) (double %))) (range 6))
+          batch [1 2 4 8 16 32 64]]
+      (is (= lrs (:major (figure/log-ticks lrs {:at-data? true}))))
+      (is (= (mapv double batch) (:major (figure/log-ticks batch {:at-data? true}))))
+      (is (= ["1" "2" "4" "8" "16" "32" "64"] (mapv figure/tick-label (:major (figure/log-ticks batch {:at-data? true})))))
+      (is (not= lrs (:major (figure/log-ticks lrs))) "only when asked (an x axis of a sweep)")
+      (is (every? one-two-five? (:major (figure/log-ticks (range 1 200) {:at-data? true})))
+          "many values: round ticks")))
+  (testing "decades: every k-th power of ten, at most 10, minor ticks between when k = 1"
+    (let [{:keys [domain major minor]} (figure/log-ticks [3e-5 20.0])]
+      (is (= [1e-5 100.0] domain))
+      (is (= 8 (count major)))
+      (is (= (* 8 7) (count minor)) "2..9 x 10^k in each of the 7 decades")
+      (is (= [2e-5 3e-5 4e-5 5e-5 6e-5 7e-5 8e-5 9e-5] (take 8 minor))))
+    (let [{:keys [major]} (figure/log-ticks [1e-35 1.0])]
+      (is (<= (count major) 10))
+      (is (== 1e-35 (first major)))))
+  (testing "labels"
+    (is (= ["0.05" "0.0707" "2" "2.5" "1e-5" "2e-5" "1.5e7" "100000" "0.001"]
+           (mapv figure/tick-label [0.05 0.07071067811865475 2.0 2.5 1e-5 2e-5 1.5e7 1e5 1e-3]))))
+  (is (nil? (figure/log-ticks [0.0 -1.0 Double/NaN])) "no positive value, no ticks"))
+
+(deftest a-sweep-figure-has-its-x-ticks-at-the-swept-values
+  (let [fig (figure/figure :shares-vs-lr (synthetic-mp-sweep))
+        {:keys [x y]} (figure/axis-ticks fig)
+        [lo hi] (:domain x)]
+    (is (= [0.5 0.6 0.7 0.8 0.85] (:major x)) "the window's edges (0.667, 0.84) are marks, not ticks")
+    (is (and (< (double lo) 0.5) (> (double hi) 0.85)))
+    (is (<= (double lo) (/ 2.0 3.0) (double hi)) "the theory marks are in view")
+    (is (nil? y) "a linear axis has XChart's and Vega's own ticks")))

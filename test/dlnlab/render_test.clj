@@ -8,7 +8,7 @@
             [dlnlab.figure :as figure]
             [dlnlab.render :as render]
             [dlnlab.vega :as vega]
-            [dlnlab.figure-fixtures :refer [synthetic-run synthetic-sweep synthetic-ensemble all-figures out-dir svg-texts rgb]])
+            [dlnlab.figure-fixtures :refer [synthetic-run synthetic-sweep synthetic-ensemble synthetic-sde-sweep all-figures out-dir svg-texts rgb]])
   (:import [java.io File]
            [javax.imageio ImageIO]))
 
@@ -102,7 +102,26 @@
 (deftest tick-labels-are-plain-numbers
   (is (= ["0.028" "1500" "0.3" "2.5e-4" "1e6" "0" "-0.5"]
          (mapv #'render/tick-label [0.028 1500.0 (+ 0.1 0.2) 2.5e-4 1e6 0.0 -0.5])))
-  (is (= ["0.01" "1e-5" "0.0345"] (mapv #'render/log-label [-2.0 -5.0 (Math/log10 0.0345)]))))
+  (is (= ["0.01" "1e-5" "0.0345"] (mapv #(figure/tick-label (Math/pow 10.0 (double %))) [-2.0 -5.0 (Math/log10 0.0345)]))
+      "log-axis labels: whole decades plainly or as 1e-5, three significant digits between"))
+
+(deftest log-axes-are-labelled-at-their-ticks
+  (let [svg-of (fn [f n] (let [path (str (io/file out-dir "log-axes" (str n ".svg")))]
+                           (render/render! f path)
+                           (set (svg-texts (slurp path)))))
+        sde (figure/figure :stationary-sweep (synthetic-sde-sweep))
+        texts (svg-of sde "stationary-sweep")]
+    (testing "a swept batch size is labelled at its values, integers as integers"
+      (is (every? texts ["2" "4" "8" "16"]))
+      (is (not-any? texts ["2.51" "3.98" "6.31" "1.58"])))
+    (testing "the variance axis at round 1-2-5 values or decades"
+      (let [labels (map figure/tick-label (:major (figure/log-ticks (mapcat figure/layer-ys (mapcat :layers (:panels sde))))))]
+        (is (seq labels))
+        (is (every? texts labels))))
+    (testing "a loss over decades: decade labels"
+      (let [texts (svg-of (figure/figure :loss (synthetic-run {})) "loss")]
+        (is (texts "10"))
+        (is (texts "1e-7"))))))
 
 (deftest render-names-the-formats-it-writes
   (is (thrown-with-msg? clojure.lang.ExceptionInfo #"\.svg or \.png"

@@ -34,17 +34,11 @@
                                                  test))}]
                (fig/sweep-panels rs layout #(result/recorded % xk :loss) nil))}))
 
-(defn- threshold-label
-  "\"2/η\", or \"c/η\" for an optimizer whose threshold constant c is not 2."
-  [r]
-  (let [c (result/stability-constant r)]
-    (if (or (nil? c) (< (Math/abs (- (double c) 2.0)) 1e-12)) "2/η" (str (fmt c) "/η"))))
-
 (defmethod fig/build-figure :sharpness [_ data opts]
   (let [r (first (fig/runs data))
         xk (fig/x-key r opts)
         thr (if (:lr opts) (result/stability-threshold-at r (:lr opts)) (result/stability-threshold r))
-        label (str (threshold-label r) " = " (when thr (fmt thr)))]
+        label (str (fig/threshold-label (result/stability-constant r)) " = " (when thr (fmt thr)))]
     {:name :sharpness
      :title (str "Sharpness vs " (if (= xk :step) "step" "time"))
      :subtitle (str (result/run-summary r) (when thr (str "; dashed: " label)))

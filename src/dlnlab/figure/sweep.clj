@@ -166,6 +166,7 @@
         ;; threshold = c/η; one curve when every run has the same c
         cs (distinct (map result/stability-constant rs))
         c (when (and (= kind :effective) (= 1 (count cs))) (first cs))
+        threshold-name (when c (fig/threshold-label c))
         layers (vec (mapcat (fn [i [label group]]
                               [{:mark :band :series (str (when label (str label ": ")) "late range") :color i
                                 :points (vec (for [r group :let [v (result/late-values r :sharpness)]]
@@ -176,13 +177,13 @@
     {:name :sharpness-vs-lr
      :title "Sharpness late in training vs learning rate"
      :subtitle (str "mean and range over the last fifth of each run's sharpness records; " (count rs) " runs"
-                    (when c "; at the edge of stability it sits at the stability threshold"))
+                    (when c (str "; at the edge of stability it sits at " threshold-name)))
      :x {:title (lr-title kind) :log? true}
      :y {:title "sharpness λ_max(Hessian)" :log? (get opts :log-y :auto)}
      :panels [{:title nil
                :layers (cond-> layers
                          c (conj {:mark :line :color fig/rule-color :dash [6 4]
-                                  :series (if (< (Math/abs (- (double c) 2.0)) 1e-12) "2/η" (str (fmt c) "/η"))
+                                  :series threshold-name
                                   :points (vec (for [k (range 101)
                                                      :let [lr (* lo (Math/pow (/ hi lo) (/ (double k) 100.0)))
                                                            thr (/ (double c) lr)]
