@@ -16,7 +16,7 @@
 
 (defn balanced-gd
   "Per-mode strengths pi_i = a_i^L of aligned, balanced weights under GD on
-  matrix factorization (SCIENCE.md §4: a <- a - lr a^(L-1) (a^L - s)), every step."
+  matrix factorization (per mode, a <- a - lr a^(L-1) (a^L - s)), every step."
   [targets lr depth a0 steps]
   (let [lr (double lr) depth (long depth) a0 (double a0) steps (long steps)
         step (fn [as]
@@ -150,7 +150,7 @@
            [x (/ (Math/exp (* -0.5 z z)) (* sd (Math/sqrt (* 2.0 Math/PI))))]))))
 
 (defn theory-curve
-  "Gradient-flow closed form for L = 2 (SCIENCE.md §4),
+  "Gradient-flow closed form for L = 2 (logistic growth of each mode),
   pi(t) = s / (1 + (s/pi0 - 1) e^(-2 s t)), at t = lr x step."
   [targets ^double lr ^double pi0 steps]
   {:step (vec steps)
