@@ -15,8 +15,8 @@
             [clojure.string :as str]
             [dlnlab.experiment :as experiment]
             [dlnlab.io :as dio]
-            [dlnlab.plot :as plot]
-            [dlnlab.sweep :as sweep])
+            [dlnlab.sweep :as sweep]
+            [dlnlab.vega :as vega])
   (:import [java.io File]))
 
 (set! *warn-on-reflection* true)
@@ -271,15 +271,15 @@
        (let [jobs (or (:jobs opts) (if (:quick opts) 1 (.availableProcessors (Runtime/getRuntime))))
              rs (sweep/sweep (:base exp) (:grid exp) {:jobs jobs :seeds (:seeds exp :derived)})]
          (assoc base :sweep exp :results rs
-                :figures (plot/standard-figures rs)
+                :figures (vega/standard-specs rs)
                 :summary (width-summary rs)))
        (let [r (experiment/run exp)
              summary (case s
                        "eos-factorization" (eos-summary r)
                        "multi-pathway-rebalancing" (multi-pathway-summary r)
                        "sgd-saddle-to-saddle" (saddle-summary r))
-             figures (cond-> (plot/standard-figures r)
+             figures (cond-> (vega/standard-specs r)
                        ;; on a log scale the escape from each saddle is a straight line
                        (= s "sgd-saddle-to-saddle")
-                       (assoc :modes-log (plot/modes-spec r {:log-y true :title "Mode strengths vs step, log scale"})))]
+                       (assoc :modes-log (vega/modes-spec r {:log-y true :title "Mode strengths vs step, log scale"})))]
          (assoc base :result r :figures figures :summary summary))))))

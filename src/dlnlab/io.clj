@@ -353,8 +353,8 @@
     dir))
 
 (defn write-atomically!
-  "Writes content to path: a string, or a function called with a buffered UTF-8
-  java.io.Writer that writes the content. Writes into a temporary file beside
+  "Writes content to path: a string, a byte array (e.g. an image), or a function
+  called with a buffered UTF-8 java.io.Writer that writes the content. Writes into a temporary file beside
   path, then renames it atomically, so readers never see a half-written file
   (on failure the temporary file is removed and path is untouched). Creates
   parent directories. Returns path. Throws ex-info {:path :problem :unwritable}
@@ -366,9 +366,11 @@
       (when dir (.mkdirs dir))
       (let [tmp (File/createTempFile (str "." (.getName target) ".") ".tmp" dir)]
         (try
-          (with-open [w (BufferedWriter. (OutputStreamWriter. (java.io.FileOutputStream. tmp) StandardCharsets/UTF_8)
-                                         (* 1 1024 1024))]
-            (if (string? content) (.write w ^String content) (content w)))
+          (if (bytes? content)
+            (Files/write (.toPath tmp) ^bytes content ^"[Ljava.nio.file.OpenOption;" (make-array java.nio.file.OpenOption 0))
+            (with-open [w (BufferedWriter. (OutputStreamWriter. (java.io.FileOutputStream. tmp) StandardCharsets/UTF_8)
+                                           (* 1 1024 1024))]
+              (if (string? content) (.write w ^String content) (content w))))
           (try
             (Files/move (.toPath tmp) (.toPath target)
                         (into-array StandardCopyOption [StandardCopyOption/ATOMIC_MOVE
