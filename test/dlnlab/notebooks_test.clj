@@ -41,7 +41,7 @@
   (let [prev (System/getProperty "dlnlab.notebooks.quick")]
     (System/setProperty "dlnlab.notebooks.quick" "true")
     (try
-      (binding [*ns* *ns*]
+      (binding [*ns* *ns* *warn-on-reflection* false]
         (with-open [r (LineNumberingPushbackReader. (io/reader f))]
           (loop [shown [] ns-name nil]
             (let [line (inc (.getLineNumber r))
