@@ -4,7 +4,8 @@
   is built), forms piped into it, its answers read back; the socket REPL it
   opens with --socket answers over 127.0.0.1; --nrepl answers an nREPL eval
   when Debian's nREPL jar is installed and says how to get nREPL when not."
-  (:require [clojure.java.io :as io]
+  (:require [clojure.edn]
+            [clojure.java.io :as io]
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing]]
             [dlnlab.core :as dln])
@@ -166,3 +167,16 @@
       (let [r (launch args {})]
         (is (= 2 (finish! r)) (pr-str args))
         (is (wait-for (:err r) (re-pattern (quoted msg))) (str (pr-str args) " said: " (:err r)))))))
+
+(deftest repl-tools-stay-optional
+  (testing "nREPL and the notebook tools are in aliases and the :repl profile only, never on the build's classpath"
+    (let [deps (clojure.edn/read-string (slurp "deps.edn"))
+          tool? #(re-find #"nrepl|clerk|clay|portal|cider" (str %))]
+      (is (empty? (filter tool? (keys (:deps deps)))))
+      (is (= {"clojars" nil} (:mvn/repos deps)) "builds resolve from Maven Central only")
+      (is (every? #(contains? (:aliases deps) %) [:repl :nrepl :clerk :clay :portal]))
+      (is (empty? (->> (str/split (System/getProperty "java.class.path") #":")
+                       (filter #(str/ends-with? % ".jar"))
+                       (map #(.getName (io/file %)))
+                       (filter tool?)))
+          "the test classpath (lein's default profiles) has none of their jars"))))
