@@ -39,7 +39,17 @@
                                   (alter-var-root (resolve 'clojure.test.check.clojure-test/*default-opts*)
                                                   assoc :seed (Long/parseLong s)))]}
              :uberjar {:aot [dlnlab.cli]
-                       :source-paths ["studies"]}}
+                       :source-paths ["studies"]}
+             ;; `lein repl` (and CIDER's jack-in, Calva, Cursive): an nREPL server
+             ;; in the namespace user of dev/user.clj (dlnlab.core as dln). nREPL
+             ;; comes from Debian's Maven tree when libnrepl-clojure is installed
+             ;; (offline), else from Clojars; nothing else needs either.
+             :repl {:source-paths ["dev"]
+                    :repositories ^:replace [~(first leiningen.core.project/default-repositories)
+                                             ["debian" {:url "file:///usr/share/maven-repo" :snapshots false :checksum :ignore}]
+                                             ["clojars" {:url "https://repo.clojars.org/"}]]
+                    :dependencies [[nrepl/nrepl "1.0.0"]]
+                    :repl-options {:init-ns user}}}
   :test-selectors {:default (complement :slow)
                    :slow :slow
                    :all (constantly true)})

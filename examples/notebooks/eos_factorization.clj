@@ -2,39 +2,45 @@
 ;;
 ;; Gradient descent on a depth-3 factorization whose learning rate is just
 ;; above 2/S₁, where S₁ = L s₁^(2−2/L) is the sharpness of the balanced
-;; minimum ([EOS]; SCIENCE.md §5–§6). The sharpness rises until it reaches
-;; 2/η, then hovers around it while the loss and the top mode settle into a
-;; period-2 oscillation.
+;; minimum ([EOS]; doc/science.md §5–§6). The sharpness rises until it
+;; reaches 2/η, then hovers around it while the loss and the top mode settle
+;; into a period-2 oscillation.
 ;;
-;; Everything shown here is computed by `dlnlab.examples/run-example`, which
-;; the test suite runs too; this file only displays it.
+;; A plain namespace: it needs only dlnlab. Figures are Vega-Lite maps tagged
+;; `{:kindly/kind :kind/vega-lite}`, so Clay, Clerk (with Kindly support) and
+;; Portal draw them; see examples/notebooks/README.md. Everything shown is
+;; computed by `dlnlab.examples/run-example`, which the test suite runs too.
 (ns eos-factorization
-  {:nextjournal.clerk/visibility {:code :hide}}
-  (:require [dlnlab.examples :as ex]
-            [nextjournal.clerk :as clerk]))
+  (:require [dlnlab.examples :as ex]))
 
-^{::clerk/visibility {:result :hide}}
-(def example (ex/run-example "eos-factorization"))
+;; With the JVM property `dlnlab.notebooks.quick=true` (what the tests set)
+;; the example runs at its reduced size; the claims hold there as well.
+(def quick? (Boolean/getBoolean "dlnlab.notebooks.quick"))
+
+(def example (ex/run-example "eos-factorization" {:quick quick?}))
+
+;; Figures are Vega-Lite maps; the Kindly tag tells Clay, Clerk and Portal to draw them.
+(def figures (update-vals (:figures example) #(vary-meta % assoc :kindly/kind :kind/vega-lite)))
 
 ;; ## The experiment
-(clerk/md (str "```\n" (:notes example) "\n```"))
+(:notes example)
 
 ;; ## What it shows
 ;; `late-sharpness-mean` is the mean sharpness over the last fifth of the run:
-;; it should sit at `stability-threshold` = 2/η, not at the balanced
-;; minimum's `balanced-minimum-sharpness`.
-(clerk/table (ex/summary-table (:summary example)))
+;; it sits at `stability-threshold` = 2/η, not at the balanced minimum's
+;; `balanced-minimum-sharpness`.
+(ex/rounded (:summary example))
 
 ;; ## Sharpness and the 2/η line
-(clerk/vl (get-in example [:figures :sharpness]))
+(:sharpness figures)
 
 ;; ## Loss
-(clerk/vl (get-in example [:figures :loss]))
+(:loss figures)
 
 ;; ## Mode strengths and their targets
 ;; The modes are learned one at a time in the order of their singular values;
 ;; mode 1, the only one with η S₁ > 2, keeps oscillating around its target.
-(clerk/vl (get-in example [:figures :modes]))
+(:modes figures)
 
 ;; ## Balance between layers
-(clerk/vl (get-in example [:figures :balance-gap]))
+(:balance-gap figures)

@@ -1,35 +1,36 @@
 ;; # SGD from small initialization: saddle to saddle
 ;;
 ;; A depth-3 chain starting near zero learns a teacher with singular values
-;; 4, 2, 1 from noisy samples by minibatch SGD ([SDE]; SCIENCE.md §4, §7). The
-;; modes are learned one at a time, largest first, and the loss falls in a
-;; staircase down to the label-noise floor m σ²/2.
+;; 4, 2, 1 from noisy samples by minibatch SGD ([SDE]; doc/science.md §4,
+;; §7). The modes are learned one at a time, largest first, and the loss
+;; falls in a staircase down to the label-noise floor m σ²/2.
 ;;
-;; Everything shown here is computed by `dlnlab.examples/run-example`, which
-;; the test suite runs too; this file only displays it.
+;; The numbers come from `dlnlab.examples/run-example`.
 (ns sgd-saddle-to-saddle
-  {:nextjournal.clerk/visibility {:code :hide}}
-  (:require [dlnlab.examples :as ex]
-            [nextjournal.clerk :as clerk]))
+  (:require [dlnlab.examples :as ex]))
 
-^{::clerk/visibility {:result :hide}}
-(def example (ex/run-example "sgd-saddle-to-saddle"))
+;; `-Ddlnlab.notebooks.quick=true`: the shorter run the tests use.
+(def example (ex/run-example "sgd-saddle-to-saddle"
+                             {:quick (Boolean/getBoolean "dlnlab.notebooks.quick")}))
+
+;; Figures are Vega-Lite maps; the Kindly tag tells Clay, Clerk and Portal to draw them.
+(def figures (update-vals (:figures example) #(vary-meta % assoc :kindly/kind :kind/vega-lite)))
 
 ;; ## The experiment
-(clerk/md (str "```\n" (:notes example) "\n```"))
+(:notes example)
 
 ;; ## What it shows
-;; `learning-order` (modes sorted by the step they are learned) should equal
-;; `order-of-singular-values`, and `final-loss` should sit at `noise-floor`.
-(clerk/table (ex/summary-table (:summary example)))
+;; `learning-order` (modes sorted by the step they are learned) equals
+;; `order-of-singular-values`, and `final-loss` sits at `noise-floor`.
+(ex/rounded (:summary example))
 
 ;; ## Loss: a staircase
-(clerk/vl (get-in example [:figures :loss]))
+(:loss figures)
 
 ;; ## Mode strengths
-(clerk/vl (get-in example [:figures :modes]))
+(:modes figures)
 
 ;; ## Mode strengths on a log scale
 ;; Near a saddle a mode grows exponentially, a straight line here, until it
 ;; reaches its target.
-(clerk/vl (get-in example [:figures :modes-log]))
+(:modes-log figures)

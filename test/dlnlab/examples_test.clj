@@ -151,6 +151,6 @@
                       (let [r (java.io.PushbackReader. (java.io.StringReader. text))]
                         (vec (take-while #(not= ::eof %) (repeatedly #(read {:eof ::eof} r))))))]
           (is (= 'ns (ffirst forms)) "a namespace first, as Clerk wants")
-          (is (str/includes? text (str "(ex/run-example \"" nm "\")")))
+          (is (str/includes? text (str "(ex/run-example \"" nm "\"")))
           (is (str/includes? text "[dlnlab.examples :as ex]"))
-          (is (str/includes? text "(clerk/vl")))))))
+          (is (str/includes? text ":kindly/kind :kind/vega-lite")))))))
