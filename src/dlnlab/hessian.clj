@@ -103,15 +103,19 @@
 
 (defn default-max-iter
   "The default Krylov dimension cap of `eigenvalues` for an operator of size n and
-  k wanted pairs: n up to n = 1000 (then Lanczos with full reorthogonalization
-  ends exact even on clusters and repeated eigenvalues, at most n^2 doubles of
-  memory), else max(2k + 20, 60). A run stops as soon as its pairs converge, so
-  the cap costs only where convergence is slow.
+  k wanted pairs: n up to n = 1000 (Lanczos with full reorthogonalization then
+  ends exact even on clusters, at most n^2 doubles of memory), else
+  max(2k + 20, J) with J = (Spectra/verifySteps (- n k)), the length of the
+  verification probe (about 90 to 110 for n from 10^3 to 10^6), so that probe
+  fits under the cap. A run stops as soon as it has converged, so the cap costs
+  only where convergence is slow.
 
   Returns a long."
   ^long [n k]
-  (let [n (long n)]
-    (if (<= n (long full-krylov-size)) n (min n (max (+ (* 2 (long k)) 20) 60)))))
+  (let [n (long n) k (long k)]
+    (if (<= n (long full-krylov-size))
+      n
+      (min n (max (+ (* 2 k) 20) (long (Spectra/verifySteps (int (- n k)))))))))
 
 (defn eigenvalues
   "The k extreme eigenvalues of the symmetric operator op by Lanczos with full
@@ -121,12 +125,26 @@
   1e-12 ||A||), ||A|| estimated from the run; residuals are estimated from the
   tridiagonal matrix while iterating and computed explicitly for the answer.
   One Krylov sequence cannot see the second copy of a repeated eigenvalue, so
-  when k >= 2 (or the start lay in an invariant subspace) the converged pairs are
-  locked and probe runs from random vectors orthogonal to them look for missed
-  copies; a probe costs about as many products as a k = 1 run, and each probe
-  that finds a copy is followed by another (at most k). For the Hessian of a
-  training loss the top eigenvalue is the sharpness compared with 2/lr
-  (SCIENCE.md §5, §6).
+  when k >= 2 (or the start lay in an invariant subspace) the wanted pairs are
+  locked and probe runs from seeded random vectors orthogonal to them look for
+  missed copies: a probe that finds one locks it and another probe follows; the
+  last probe, which finds nothing beyond the k-th value, runs a fixed number of
+  products decided before it starts (Spectra/verifySteps: about 90 for n = 10^3,
+  110 for n = 10^6, or the whole remaining space when that is smaller).
+
+  What :converged? true guarantees: every returned value has an explicit
+  residual within the tolerance above, the returned vectors are orthonormal (so
+  the k values match k eigenvalues counted with multiplicity, each within its
+  residual), and, for k >= 2 with :check-multiplicity?, except with probability
+  at most 1e-6 per end of the spectrum over the seed (the Lanczos bound of
+  Kuczynski and Wozniakowski, 1992), no eigenvalue is missing that lies beyond
+  the k-th returned one by more than 1e-2 of the spectral spread. A missed copy
+  is thus found whenever the next distinct eigenvalue is that far from it (for
+  the Hessian at a balanced minimum, lambda_ij = lambda_ji and the values of
+  different modes are far apart). For k = 1 no probe runs: the value is the top
+  Ritz value of a converged run, certified by its residual (what a warm-started
+  sharpness needs). For the Hessian of a training loss the top eigenvalue is the
+  sharpness compared with 2/lr (SCIENCE.md §5, §6).
 
   Options (defaults):
   - :k (1)            number of eigenpairs, 1..n.
@@ -137,7 +155,8 @@
   - :max-iter         Krylov dimension cap of each run (one product per Lanczos
                       vector; memory n * max-iter doubles), at least k; above n it
                       is reduced to n. Default `default-max-iter`: n for
-                      n <= 1000, else max(2k + 20, 60).
+                      n <= 1000, else max(2k + 20, the probe length). When
+                      a run is cut short :converged? is false; raise it.
   - :start            start vector: double array or seq of n finite numbers, not zero.
   - :warm             seq of double arrays (or number seqs) of length n, e.g. the
                       :vectors of an earlier call: their normalized sum plus a
@@ -145,13 +164,15 @@
                       the earlier subspace are found in few products. Not with :start.
   - :seed (0)         seed of the random start, restarts, probes and perturbation.
   - :vectors? (false) also return the Ritz vectors.
-  - :check-multiplicity? (true) run the probes described above.
+  - :check-multiplicity? (true) run the probes described above; false drops
+                      the multiplicity guarantee (residuals only).
 
   Returns {:values [..] :residuals [..] :hvp-count n :converged? bool
   :krylov-dim d :probes p}: k values sorted descending whatever :which is
   (Rayleigh quotients of the Ritz vectors), the explicit residual norm of each,
-  the number of operator products, whether every pair met the tolerance with no
-  run cut short by :max-iter, the largest Krylov dimension of a run and the
+  the number of operator products, whether the guarantee above holds (every
+  pair met the tolerance and the last probe was not cut short by :max-iter),
+  the largest Krylov dimension of a run and the
   number of probe runs. With :vectors? true also :vectors, a vector of k double
   arrays (unit Ritz vectors in the order of :values): the one documented
   exception to plain data, meant for :warm.
