@@ -1,10 +1,16 @@
 (ns dlnlab.hessian
   "Spectra of symmetric linear operators known only through products y = A x,
   such as Hessian-vector products on packed parameters: extreme eigenvalues by
-  Lanczos, the trace by Hutchinson's estimator, and the dense matrix of a small
-  operator. Every function takes a `dlnlab.kernel.Operator`; `operator` makes one
-  from a Clojure function. The top Hessian eigenvalue is the sharpness that
-  gradient descent keeps near 2/lr at the edge of stability (SCIENCE.md §5, §6)."
+  Lanczos (`eigenvalues`, with a multiplicity guarantee), the trace by
+  Hutchinson's estimator (`trace`), and the dense matrix of a small operator. These take a
+  `dlnlab.kernel.Operator`; `operator` makes one from a Clojure function. Errors are
+  dlnlab.error ex-infos: :invalid-option for options, :invalid-argument for
+  arguments, :too-large for a dense matrix over :max-size. The top Hessian
+  eigenvalue is the sharpness that gradient descent keeps near 2/lr at the edge
+  of stability (SCIENCE.md §5, §6)."
+  (:require [clojure.spec.alpha :as s]
+            [dlnlab.error :as error]
+            [dlnlab.spec :as spec])
   (:import (dlnlab.kernel Blas Operator Spectra)))
 
 (set! *warn-on-reflection* true)
@@ -20,51 +26,66 @@
 
   Throws ex-info when n is not a positive integer or f is not a function."
   ^Operator [n f]
-  (when-not (and (int? n) (pos? (long n)) (<= (long n) Integer/MAX_VALUE))
-    (throw (ex-info (str "operator size n must be a positive integer, got " (pr-str n))
-                    {:path [:n] :value n :allowed "positive integer"})))
-  (when-not (ifn? f)
-    (throw (ex-info (str "operator f must be a function (fn [x y] ...), got " (pr-str f))
-                    {:path [:f] :value f :allowed "function of two double arrays"})))
+  (error/check! (and (int? n) (pos? (long n)) (<= (long n) Integer/MAX_VALUE)) :invalid-argument
+                (str "operator size n must be a positive integer, got " (error/show n))
+                {:path [:n] :value n :allowed "positive integer"})
+  (error/check! (ifn? f) :invalid-argument
+                (str "operator f must be a function (fn [x y] ...), got " (error/show f))
+                {:path [:f] :value f :allowed "function of two double arrays"})
   (let [size (int n)]
     (reify Operator
       (size [_] size)
       (apply [_ x y] (f x y)))))
 
-(defn- fail
-  [path value allowed message]
-  (throw (ex-info message {:path path :value value :allowed allowed})))
-
 (defn- check-operator
   ^Operator [op]
   (when-not (instance? Operator op)
-    (fail [:op] op "a dlnlab.kernel.Operator"
-          (str "op must be a dlnlab.kernel.Operator (see dlnlab.hessian/operator), got "
-               (pr-str (type op)))))
+    (error/fail! :invalid-argument
+                 (str "op must be a dlnlab.kernel.Operator (see dlnlab.hessian/operator), got "
+                      (pr-str (type op)))
+                 {:path [:op] :value op :allowed "a dlnlab.kernel.Operator"}))
   (when-not (pos? (.size ^Operator op))
-    (fail [:op] (.size ^Operator op) "positive size"
-          (str "op must have a positive size, got " (.size ^Operator op))))
+    (error/fail! :invalid-argument (str "op must have a positive size, got " (.size ^Operator op))
+                 {:path [:op] :value (.size ^Operator op) :allowed "positive size"}))
   op)
 
 (defn- check-keys
+  "opts is nil or a map whose keys are all in allowed (a near miss is named)."
   [opts allowed]
   (when-not (or (nil? opts) (map? opts))
-    (fail [] opts "a map of options" (str "options must be a map, got " (pr-str (type opts)))))
+    (error/fail! :invalid-option (str "options must be a map, got " (pr-str (type opts)))
+                 {:path [] :value opts :allowed "a map of options"}))
   (doseq [k (keys opts)]
     (when-not (contains? allowed k)
-      (fail [k] (get opts k) (vec (sort allowed))
-            (str "unknown option " (pr-str k) "; allowed: " (pr-str (vec (sort allowed))))))))
+      (let [near (error/did-you-mean k allowed)]
+        (error/fail! :invalid-option
+                     (str "unknown option " (pr-str k) "; "
+                          (when near (str "did you mean " (pr-str near) "? "))
+                          "allowed: " (pr-str (vec (sort allowed))))
+                     (cond-> {:path [k] :value (get opts k) :allowed (vec (sort allowed))}
+                       near (assoc :did-you-mean near)))))))
 
-(defn- check-int
+(defn- in-range!
+  "v as a long when it is an integer in lo..hi, else an :invalid-option error."
   ^long [path v lo hi]
-  (when-not (and (int? v) (<= (long lo) (long v) (long hi)))
-    (fail path v (str "integer in " lo ".." hi)
-          (str (pr-str (peek path)) " must be an integer in " lo ".." hi ", got " (pr-str v))))
+  (error/check! (and (int? v) (<= (long lo) (long v) (long hi))) :invalid-option
+                (str (pr-str (peek path)) " must be an integer in " lo ".." hi ", got " (error/show v))
+                {:path path :value v :allowed (str "integer in " lo ".." hi)})
   (long v))
 
-(defn- finite-number?
-  [x]
-  (and (number? x) (Double/isFinite (double x))))
+;; The options whose validity does not depend on the operator's size; :k against
+;; n, :max-iter against :k and the vectors against n are checked in the body.
+(s/def ::k int?)
+(s/def ::which #{:largest :smallest :magnitude})
+(defn- strictly-between-0-and-1? [x] (and (spec/finite-number? x) (< 0.0 (double x) 1.0)))
+(s/def ::tol strictly-between-0-and-1?)
+(s/def ::max-iter int?)
+(s/def ::seed int?)
+(s/def ::vectors? boolean?)
+(s/def ::check-multiplicity? boolean?)
+(s/def ::eigen-opts (s/keys :opt-un [::k ::which ::tol ::max-iter ::seed ::vectors? ::check-multiplicity?]))
+(s/def ::probes int?)
+(s/def ::trace-opts (s/keys :opt-un [::probes ::seed]))
 
 (def ^:private double-array-class (Class/forName "[D"))
 
@@ -80,15 +101,16 @@
                                            :else false))))
                   (and (sequential? v)
                        (== n (long (count v)))
-                       (every? finite-number? v)))]
+                       (every? spec/finite-number? v)))]
     (when-not ok-seq?
-      (fail path (if (instance? double-array-class v) (vec v) v)
-            (str "double array or seq of " n " finite numbers")
-            (str (pr-str (first path)) " must be a double array or seq of " n
-                 " finite numbers (the operator size), got "
-                 (if (or (sequential? v) (instance? double-array-class v))
-                   (str (count v) " entries")
-                   (pr-str (type v))))))
+      (error/fail! :invalid-option
+                   (str (pr-str (first path)) " must be a double array or seq of " n
+                        " finite numbers (the operator size), got "
+                        (if (or (sequential? v) (instance? double-array-class v))
+                          (str (count v) " entries")
+                          (pr-str (type v))))
+                   {:path path :value (if (instance? double-array-class v) (vec v) v)
+                    :allowed (str "double array or seq of " n " finite numbers")}))
     (double-array v)))
 
 (def ^:private which-codes
@@ -116,6 +138,29 @@
     (if (<= n (long full-krylov-size))
       n
       (min n (max (+ (* 2 k) 20) (long (Spectra/verifySteps (int (- n k)))))))))
+
+(defn- start-vectors
+  "The :start vector, or the :warm vectors packed column-major, checked against
+  the operator size n: {:start-arr :warm-arr :wc (number of warm vectors)}."
+  [start warm n]
+  (let [n (long n)]
+    (when (and (some? start) (some? warm))
+      (error/fail! :invalid-option "give :start or :warm, not both"
+                   {:path [:warm] :value :warm :allowed "either :start or :warm"}))
+    (when (and (some? warm) (not (sequential? warm)))
+      (error/fail! :invalid-option (str ":warm must be a seq of double arrays, got " (pr-str (type warm)))
+                   {:path [:warm] :value warm :allowed "seq of vectors"}))
+    (let [start-arr (when (some? start) (packed-vector [:start] start n))
+          _ (when (and start-arr (zero? (Blas/nrm2 n start-arr 0)))
+              (error/fail! :invalid-option ":start must not be the zero vector"
+                           {:path [:start] :value (vec start-arr) :allowed "a nonzero vector"}))
+          warm-vs (mapv (fn [i v] (packed-vector [:warm i] v n)) (range) warm)
+          wc (count warm-vs)
+          warm-arr (when (pos? wc)
+                     (let [a (double-array (* n wc))]
+                       (dotimes [c wc] (System/arraycopy ^doubles (nth warm-vs c) 0 a (* c n) n))
+                       a))]
+      {:start-arr start-arr :warm-arr warm-arr :wc wc})))
 
 (defn eigenvalues
   "The k extreme eigenvalues of the symmetric operator op by Lanczos with full
@@ -187,59 +232,25 @@
   ([op opts]
    (let [op (check-operator op)
          _ (check-keys opts eigen-keys)
-         n (.size op)
          {:keys [k which tol max-iter start warm seed vectors? check-multiplicity?]
-          :or {k 1 which :largest tol 1e-8 seed 0 vectors? false check-multiplicity? true}} opts
-         k (check-int [:k] k 1 n)
-         code (or (get which-codes which)
-                  (fail [:which] which (vec (keys which-codes))
-                        (str ":which must be one of :largest, :smallest, :magnitude, got "
-                             (pr-str which))))
-         _ (when-not (and (finite-number? tol) (< 0.0 (double tol) 1.0))
-             (fail [:tol] tol "number in (0, 1)"
-                   (str ":tol must be a number in (0, 1), got " (pr-str tol))))
-         _ (when-not (boolean? vectors?)
-             (fail [:vectors?] vectors? "true or false"
-                   (str ":vectors? must be true or false, got " (pr-str vectors?))))
-         _ (when-not (boolean? check-multiplicity?)
-             (fail [:check-multiplicity?] check-multiplicity? "true or false"
-                   (str ":check-multiplicity? must be true or false, got "
-                        (pr-str check-multiplicity?))))
+          :or {k 1 which :largest tol 1e-8 seed 0 vectors? false check-multiplicity? true}}
+         (error/conform! ::eigen-opts (or opts {}) [])
+         n (.size op)
+         k (in-range! [:k] k 1 n)
          m (if (some? max-iter)
-             (min n (check-int [:max-iter] max-iter k Integer/MAX_VALUE))
+             (min n (in-range! [:max-iter] max-iter k Integer/MAX_VALUE))
              (default-max-iter n k))
-         seed (if (int? seed)
-                (long seed)
-                (fail [:seed] seed "integer" (str ":seed must be an integer, got " (pr-str seed))))
-         _ (when (and (some? start) (some? warm))
-             (fail [:warm] :warm "either :start or :warm"
-                   "give :start or :warm, not both"))
-         start-arr (when (some? start)
-                     (let [a (packed-vector [:start] start n)]
-                       (when (zero? (Blas/nrm2 n a 0))
-                         (fail [:start] (vec a) "a nonzero vector" ":start must not be the zero vector"))
-                       a))
-         warm-vs (when (some? warm)
-                   (when-not (sequential? warm)
-                     (fail [:warm] warm "seq of vectors"
-                           (str ":warm must be a seq of double arrays, got " (pr-str (type warm)))))
-                   (vec (map-indexed (fn [i v] (packed-vector [:warm i] v n)) warm)))
-         wc (count warm-vs)
-         warm-arr (when (pos? wc)
-                    (let [a (double-array (* n wc))]
-                      (dotimes [c wc]
-                        (System/arraycopy ^doubles (nth warm-vs c) 0 a (* c n) n))
-                      a))
+         {:keys [start-arr warm-arr wc]} (start-vectors start warm n)
          values (double-array k)
          residuals (double-array k)
          vecs (when vectors? (double-array (* n k)))
          info (int-array Spectra/INFO_LENGTH)]
      (try
-       (Spectra/lanczos op (int k) (int code) (double tol) (int m) start-arr warm-arr (int wc)
-                        seed (boolean check-multiplicity?) values vecs residuals info)
+       (Spectra/lanczos op (int k) (int (which-codes which)) (double tol) (int m) start-arr warm-arr
+                        (int wc) (long seed) (boolean check-multiplicity?) values vecs residuals info)
        (catch IllegalArgumentException e
-         (fail [:op] (ex-message e) "an operator returning finite vectors"
-               (str "op failed during Lanczos: " (ex-message e)))))
+         (error/fail! :invalid-argument (str "op failed during Lanczos: " (ex-message e))
+                      {:path [:op] :value (ex-message e) :allowed "an operator returning finite vectors"})))
      (cond-> {:values (vec values)
               :residuals (vec residuals)
               :hvp-count (long (aget info 0))
@@ -269,13 +280,10 @@
   ([op opts]
    (let [op (check-operator op)
          _ (check-keys opts #{:probes :seed})
-         {:keys [probes seed] :or {probes 100 seed 0}} opts
-         p (check-int [:probes] probes 2 Integer/MAX_VALUE)
-         seed (if (int? seed)
-                (long seed)
-                (fail [:seed] seed "integer" (str ":seed must be an integer, got " (pr-str seed))))
+         {:keys [probes seed] :or {probes 100 seed 0}} (error/conform! ::trace-opts (or opts {}) [])
+         p (in-range! [:probes] probes 2 Integer/MAX_VALUE)
          out (double-array 2)]
-     (Spectra/hutchinson op (int p) seed out)
+     (Spectra/hutchinson op (int p) (long seed) out)
      {:estimate (aget out 0) :std-error (aget out 1) :probes p :hvp-count p})))
 
 (defn dense-matrix
@@ -293,12 +301,12 @@
   ([op opts]
    (let [op (check-operator op)
          _ (check-keys opts #{:max-size})
-         limit (check-int [:max-size] (get opts :max-size 4000) 1 46340)
+         limit (in-range! [:max-size] (get opts :max-size 4000) 1 46340)
          n (.size op)]
-     (when (> n limit)
-       (fail [:max-size] n (str "operator size at most " limit)
-             (str "operator size " n " exceeds :max-size " limit
-                  "; raise :max-size to build the dense matrix anyway")))
+     (error/check! (<= n limit) :too-large
+                   (str "operator size " n " exceeds :max-size " limit
+                        "; raise :max-size to build the dense matrix anyway")
+                   {:path [:max-size] :value n :allowed (str "operator size at most " limit)})
      (let [a (double-array (* n n))]
        (Spectra/dense op a)
        (mapv (fn [i] (mapv (fn [j] (aget a (+ (long i) (* (long j) n)))) (range n)))
@@ -315,10 +323,11 @@
   [m]
   (let [n (long (if (sequential? m) (count m) 0))]
     (when-not (and (pos? n)
-                   (every? #(and (sequential? %) (== n (count %)) (every? finite-number? %)) m))
-      (fail [:m] m "non-empty square nested vectors of finite numbers"
-            (str "matrix must be non-empty square nested vectors of finite numbers, got "
-                 (pr-str (if (sequential? m) (mapv #(if (sequential? %) (count %) (type %)) m) (type m))))))
+                   (every? #(and (sequential? %) (== n (count %)) (every? spec/finite-number? %)) m))
+      (error/fail! :invalid-argument
+                   (str "matrix must be non-empty square nested vectors of finite numbers, got "
+                        (error/show (if (sequential? m) (mapv #(if (sequential? %) (count %) (type %)) m) (type m))))
+                   {:path [:m] :value m :allowed "non-empty square nested vectors of finite numbers"}))
     (let [a (double-array (* n n))
           rows (vec m)]
       (dotimes [i n]
@@ -330,10 +339,12 @@
           (dotimes [i j]
             (let [asym (Math/abs (- (aget a (+ i (* j n))) (aget a (+ j (* i n)))))]
               (when (> asym (* 1e-12 scale))
-                (fail [:m i j] [(aget a (+ i (* j n))) (aget a (+ j (* i n)))]
-                      "symmetric matrix"
-                      (str "matrix is not symmetric: entries (" i "," j ") and (" j "," i
-                           ") differ by " asym)))))))
+                (error/fail! :invalid-argument
+                             (str "matrix is not symmetric: entries (" i "," j ") and (" j "," i
+                                  ") differ by " asym)
+                             {:path [:m i j] :value [(aget a (+ i (* j n))) (aget a (+ j (* i n)))]
+                              :allowed "symmetric matrix"}))))))
       (let [w (double-array n)]
         (Blas/symmetricEigen n a w false)
         (vec (reverse (vec w)))))))
+

@@ -382,6 +382,12 @@
         (is (= path (:path d)) (pr-str opts))
         (is (contains? d :value) (pr-str opts))
         (is (contains? d :allowed) (pr-str opts))))
+    (testing "option errors are :invalid-option, argument errors :invalid-argument (dlnlab.error)"
+      (is (= :invalid-option (:dlnlab/error (error-data #(h/eigenvalues op {:tol 2.0})))))
+      (is (= :invalid-option (:dlnlab/error (error-data #(h/trace op {:probes 1})))))
+      (is (= :invalid-argument (:dlnlab/error (error-data #(h/eigenvalues [[1]])))))
+      (is (= :too-large (:dlnlab/error (error-data #(h/dense-matrix op {:max-size 4})))))
+      (is (= :k (:did-you-mean (error-data #(h/eigenvalues op {:kk 1}))))))
     (testing "messages name the key and the value"
       (is (re-find #":k .*1\.\.5.*7" (:message (error-data #(h/eigenvalues op {:k 7})))))
       (is (re-find #":which.*:largest.*:biggest" (:message (error-data #(h/eigenvalues op {:which :biggest}))))))
@@ -580,3 +586,4 @@
         (is (close? (:values r) (expected eigs k :largest) 1e-8) (str "k " k ": " (:values r)))
         (is (> (long (:krylov-dim r)) (h/default-max-iter 1001 k))
             "this spectrum needs more than the cap above n = 1000")))))
+
