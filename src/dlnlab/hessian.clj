@@ -2,16 +2,22 @@
   "Spectra of symmetric linear operators known only through products y = A x,
   such as Hessian-vector products on packed parameters: extreme eigenvalues by
   Lanczos (`eigenvalues`, with a multiplicity guarantee), the trace by
-  Hutchinson's estimator (`trace`), and the dense matrix of a small operator. These take a
-  `dlnlab.kernel.Operator`; `operator` makes one from a Clojure function. Errors are
+  Hutchinson's estimator (`trace`), the spectral density by stochastic Lanczos
+  quadrature (`density`), and the dense matrix of a small operator. These take a
+  `dlnlab.kernel.Operator`; `operator` makes one from a Clojure function and
+  `block-operator` restricts one to a diagonal block. On a network value:
+  `network-operator`, `hessian-eigenvectors` (packed and weights form),
+  `block-eigenvalues` (one layer or pathway) and `hessian-density`. Errors are
   dlnlab.error ex-infos: :invalid-option for options, :invalid-argument for
   arguments, :too-large for a dense matrix over :max-size. The top Hessian
   eigenvalue is the sharpness that gradient descent keeps near 2/lr at the edge
   of stability (SCIENCE.md §5, §6)."
   (:require [clojure.spec.alpha :as s]
+            [dlnlab.engine :as engine]
             [dlnlab.error :as error]
+            [dlnlab.model :as model]
             [dlnlab.spec :as spec])
-  (:import (dlnlab.kernel Blas Operator Spectra)))
+  (:import (dlnlab.kernel Blas Operator Rng Spectra)))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -348,3 +354,162 @@
         (Blas/symmetricEigen n a w false)
         (vec (reverse (vec w)))))))
 
+;; ---------------------------------------------------------------------------
+;; Spectrum tools on a network: eigenvectors, diagonal blocks, density
+
+(defn network-operator
+  "The Hessian of the training loss of net (a dlnlab.network value) at its
+  params, as an Operator of exact Hessian-vector products."
+  ^Operator [net]
+  (operator (engine/size net) (engine/prepared-hvp net (:params net))))
+
+(defn hessian-eigenvectors
+  "The extreme Hessian eigenpairs of net: `eigenvalues` of `network-operator`
+  with :vectors? true, the vectors also in the weights form.
+
+  Options: those of `eigenvalues` (:vectors? is always true).
+
+  Returns the map of `eigenvalues` with :vectors (k packed double arrays, unit,
+  in the order of :values) and :weights (the same k vectors in the weights form
+  of dlnlab.network, through dlnlab.model/packed->weights).
+
+  Throws what `eigenvalues` throws."
+  ([net] (hessian-eigenvectors net {}))
+  ([net opts]
+   (let [r (eigenvalues (network-operator net) (assoc opts :vectors? true))]
+     (assoc r :weights (mapv #(model/packed->weights (:layout net) %) (:vectors r))))))
+
+(defn- block-range
+  "The packed offset and size of a diagonal Hessian block of the layout: one
+  factor {:pathway k :layer l}, or every factor of pathway k {:pathway k}."
+  [layout block]
+  (error/check! (and (map? block) (every? #{:pathway :layer} (keys block))) :invalid-option
+                (str ":block must be a map {:pathway k} or {:pathway k :layer l}, got " (error/show block))
+                {:path [:block] :value block :allowed "{:pathway k} or {:pathway k :layer l}"})
+  (let [{:keys [pathway layer] :or {pathway 0}} block
+        npath (count layout)
+        k (in-range! [:block :pathway] pathway 0 (dec npath))
+        factors (nth layout k)
+        fs (if (some? layer)
+             [(nth factors (dec (in-range! [:block :layer] layer 1 (count factors))))]
+             factors)
+        start (long (:offset (first fs)))
+        f (peek fs)]
+    {:offset start
+     :size (- (+ (long (:offset f)) (* (long (:rows f)) (long (:cols f)))) start)}))
+
+(defn block-operator
+  "The diagonal block of the operator op (of size n) on the packed coordinates
+  offset .. offset + size - 1: x of that size is embedded with zeros elsewhere,
+  multiplied by op, and the same coordinates of the product returned. One
+  product of op per application."
+  ^Operator [^Operator op offset size]
+  (let [n (.size op) off (long offset) m (long size)
+        x-full (double-array n) y-full (double-array n)]
+    (error/check! (and (<= 0 off) (pos? m) (<= (+ off m) n)) :invalid-argument
+                  (str "block " off " .. " (+ off m -1) " is not inside the operator's 0 .. " (dec n))
+                  {:path [:block] :value [off m] :allowed (str "inside 0.." (dec n))})
+    (operator m (fn [^doubles x ^doubles y]
+                  (System/arraycopy x 0 x-full off m)
+                  (.apply op x-full y-full)
+                  (System/arraycopy y-full off y 0 m)))))
+
+(defn block-eigenvalues
+  "Extreme eigenvalues of a diagonal block of net's Hessian: the curvature of
+  one layer of one pathway, or of one whole pathway, with the rest held fixed.
+
+  Options: :block ({:pathway 0}) {:pathway k} (0-based) for every layer of
+  pathway k, or {:pathway k :layer l} (1-based, as in the layout) for one
+  factor; the rest as in `eigenvalues` (:start, :warm and :vectors in the block's
+  coordinates).
+
+  Returns the map of `eigenvalues` plus :block {:pathway :layer :offset :size},
+  the packed coordinates of the block.
+
+  Throws ex-info (:invalid-option) naming [:block ...] for a pathway or layer
+  that does not exist, and what `eigenvalues` throws."
+  ([net] (block-eigenvalues net {}))
+  ([net opts]
+   (let [block (get opts :block {:pathway 0})
+         {:keys [offset size] :as span} (block-range (:layout net) block)
+         op (block-operator (network-operator net) offset size)]
+     (assoc (eigenvalues op (dissoc opts :block))
+            :block (merge {:pathway 0} block span)))))
+
+(def ^:private density-keys #{:probes :steps :sigma :points :seed})
+
+(s/def ::steps int?)
+(s/def ::sigma (s/nilable (s/and spec/finite-number? pos?)))
+(s/def ::points int?)
+(s/def ::density-opts (s/keys :opt-un [::probes ::steps ::sigma ::points ::seed]))
+
+(def ^:private density-purpose
+  "Purpose of the probe signs in Rng/derive (Spectra uses 1 to 4)."
+  5)
+
+(defn density
+  "The spectral density of the symmetric operator op by stochastic Lanczos
+  quadrature: for each Rademacher probe v (entries +-1 from the counter-based
+  Rng, so the result depends only on the seed), Lanczos from v gives the Gauss
+  quadrature nodes theta_i and weights w_i of the measure
+  sum_j (v.u_j)^2 / n delta(lambda_j) (Spectra/quadrature); the density is the
+  average over probes of sum_i w_i N(t; theta_i, sigma^2), an estimate of
+  (1/n) sum_j N(t; lambda_j, sigma^2).
+
+  Options (defaults):
+  - :probes (10)  number of probes, at least 1; :steps products each.
+  - :steps (80)   Lanczos steps per probe, reduced to n; a rule of s steps is
+                  exact for polynomials of degree 2s - 1.
+  - :sigma        width of the Gaussian broadening; default 1% of the spread of
+                  the nodes (or 1e-3 when they coincide).
+  - :points (401) grid points, at least 2, from the smallest node - 4 sigma to
+                  the largest + 4 sigma.
+  - :seed (0)     seed of the probes.
+
+  Returns {:grid [..] :density [..] :nodes [[..] per probe] :weights [[..] per
+  probe] :sigma s :probes p :steps s :hvp-count h}; each probe's weights sum to
+  1, so the density integrates to 1.
+
+  Throws ex-info (:invalid-option) naming the option when op is not an
+  Operator, an option is unknown or out of range."
+  ([op] (density op {}))
+  ([op opts]
+   (let [op (check-operator op)
+         _ (check-keys opts density-keys)
+         {:keys [probes steps sigma points seed] :or {probes 10 steps 80 points 401 seed 0}}
+         (error/conform! ::density-opts (or opts {}) [])
+         n (.size op)
+         p (in-range! [:probes] probes 1 Integer/MAX_VALUE)
+         s (min n (in-range! [:steps] steps 1 Integer/MAX_VALUE))
+         npts (in-range! [:points] points 2 Integer/MAX_VALUE)
+         sign-seed (Rng/derive (long seed) density-purpose)
+         v (double-array n)
+         rules (vec (for [probe (range p)]
+                      (let [nodes (double-array s) weights (double-array s)]
+                        (dotimes [i n] (aset v i (if (neg? (Rng/bits sign-seed (long probe) i)) -1.0 1.0)))
+                        (let [t (Spectra/quadrature op v (int s) nodes weights)]
+                          [(vec (take t nodes)) (vec (take t weights))]))))
+         all-nodes (mapcat first rules)
+         lo (double (reduce min all-nodes))
+         hi (double (reduce max all-nodes))
+         sigma (double (or sigma (if (> hi lo) (* 0.01 (- hi lo)) 1e-3)))
+         a (- lo (* 4.0 sigma))
+         step (/ (- (+ hi (* 4.0 sigma)) a) (double (dec npts)))
+         grid (mapv (fn [^long i] (+ a (* step (double i)))) (range npts))
+         norm (/ 1.0 (* (double p) sigma (Math/sqrt (* 2.0 Math/PI))))
+         dens (mapv (fn [^double t]
+                      (* norm (double (reduce + (for [[nodes weights] rules
+                                                      [th w] (map vector nodes weights)]
+                                                  (let [z (/ (- t (double th)) sigma)]
+                                                    (* (double w) (Math/exp (* -0.5 z z)))))))))
+                    grid)]
+     {:grid grid :density dens
+      :nodes (mapv first rules) :weights (mapv second rules)
+      :sigma sigma :probes p :steps s
+      :hvp-count (reduce + (map (comp count first) rules))})))
+
+(defn hessian-density
+  "`density` of the Hessian of net's training loss (`network-operator`); the
+  options and result are those of `density`."
+  ([net] (hessian-density net {}))
+  ([net opts] (density (network-operator net) opts)))

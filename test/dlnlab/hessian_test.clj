@@ -587,3 +587,114 @@
         (is (> (long (:krylov-dim r)) (h/default-max-iter 1001 k))
             "this spectrum needs more than the cap above n = 1000")))))
 
+;; ------------------------------------------------------- spectrum tools
+
+(def ^:private two-pathway-net
+  (delay (network/network {:seed 4
+                           :task {:kind :matrix-factorization :singular-values [2.0 1.0] :dims [3 3]}
+                           :model {:kind :multi-pathway :pathways 2 :depth 3 :width 4}})))
+
+(defn- dense-array
+  "The dense matrix of op, column-major, and its size."
+  [^Operator op]
+  (let [n (.size op) a (double-array (* n n))]
+    (Spectra/dense op a)
+    [a n]))
+
+(deftest eigenvectors-packed-and-in-the-weights-form
+  (let [net @two-pathway-net
+        [a n] (dense-array (h/network-operator net))
+        r (h/hessian-eigenvectors net {:k 3 :which :magnitude})
+        ev (h/dense-eigenvalues (rows a n))]
+    (is (:converged? r))
+    (is (matches-dense? r ev 3 :magnitude 1e-8))
+    (doseq [[theta ^doubles v w] (map vector (:values r) (:vectors r) (:weights r))]
+      (testing "each packed vector satisfies H v = theta v against the dense Hessian"
+        (let [hv (double-array n)]
+          (matvec! a n v hv)
+          (is (< (reduce max (map (fn [^long i] (Math/abs (- (aget hv i) (* (double theta) (aget v i))))) (range n)))
+                 (* 1e-7 (spectral-scale ev))))))
+      (testing "the weights form holds the same numbers, pathway by pathway and layer by layer"
+        (is (= (vec v) (vec (network/weights->packed net w))))
+        (is (= 2 (count w)))
+        (is (= [[4 3] [4 4] [3 4]] (mapv (fn [m] [(count m) (count (first m))]) (first w))))))))
+
+(deftest block-spectra-match-the-dense-hessians-blocks
+  (let [net @two-pathway-net
+        [a n] (dense-array (h/network-operator net))
+        layout (:layout net)
+        block-ev (fn [off size]
+                   (let [off (long off) size (long size)]
+                     (h/dense-eigenvalues
+                      (mapv (fn [^long i] (mapv (fn [^long j] (aget ^doubles a (+ (+ off i) (* (+ off j) (long n)))))
+                                                (range size)))
+                            (range size)))))]
+    (doseq [block [{:pathway 0 :layer 1} {:pathway 1 :layer 2} {:pathway 1 :layer 3} {:pathway 0} {:pathway 1}]]
+      (let [r (h/block-eigenvalues net {:block block :k 3 :which :magnitude})
+            fs (if (:layer block)
+                 [(nth (nth layout (:pathway block)) (dec (long (:layer block))))]
+                 (nth layout (:pathway block)))
+            off (:offset (first fs))
+            size (reduce + (map #(* (long (:rows %)) (long (:cols %))) fs))
+            ev (block-ev off size)]
+        (is (= [off size] [(get-in r [:block :offset]) (get-in r [:block :size])]) (pr-str block))
+        (is (:converged? r) (pr-str block))
+        (is (matches-dense? r ev 3 :magnitude (* 1e-8 (spectral-scale ev))) (pr-str block))))
+    (testing "a block that does not exist names its key"
+      (is (= [:block :layer] (:path (error-data #(h/block-eigenvalues net {:block {:pathway 0 :layer 4}})))))
+      (is (= [:block :pathway] (:path (error-data #(h/block-eigenvalues net {:block {:pathway 2}}))))))))
+
+(deftest quadrature-is-exact-for-low-degree-moments
+  ;; Gauss quadrature with s nodes integrates t^j exactly for j <= 2s - 1:
+  ;; sum_i w_i theta_i^j = v^T A^j v / v^T v, computed here by repeated products.
+  (let [n 60 s 6
+        a (gaussian-symmetric n 31)
+        op (matrix-operator a n)
+        v (double-array (map #(Math/sin (double %)) (range n)))
+        nodes (double-array s) weights (double-array s)
+        t (Spectra/quadrature op v s nodes weights)
+        vv (Blas/dot n v 0 v 0)]
+    (is (= s t))
+    (loop [j 0 x (aclone v)]
+      (when (<= j (dec (* 2 s)))
+        (let [exact (/ (Blas/dot n v 0 x 0) vv)
+              rule (double (reduce + (map (fn [^long i] (* (aget weights i) (Math/pow (aget nodes i) j))) (range s))))]
+          (is (< (Math/abs (- exact rule)) (* 1e-10 (Math/pow 2.0 j))) (str "degree " j))
+          (recur (inc j) (let [y (double-array n)] (matvec! a n x y) y)))))))
+
+(deftest density-against-the-dense-spectrum-broadened
+  ;; Each seed's probe is an unbiased estimate of (1/n) sum_j N(t; lambda_j, sigma^2)
+  ;; up to the quadrature error (negligible here: 40 nodes for a Gaussian 2% of
+  ;; the spread wide); the mean of 40 seeds must lie within 5 standard errors of
+  ;; the exact broadened density at every grid point.
+  (let [eigs (vec (concat [3.0 3.0 2.5] (map #(* 0.01 (double %)) (range 197))))
+        n (count eigs)
+        op (matrix-operator (with-eigenvalues eigs 6) n)
+        sigma 0.06
+        one (fn [seed] (h/density op {:probes 1 :steps 40 :sigma sigma :points 61 :seed seed}))
+        runs (mapv one (range 40))
+        ;; a common grid: every run's grid spans its own nodes; evaluate on run 0's
+        ;; grid by recomputing each run's broadened quadrature there
+        grid (:grid (first runs))
+        at (fn [{:keys [nodes weights]} ^double t]
+             (reduce + (for [[th w] (map vector (first nodes) (first weights))]
+                         (let [z (/ (- t (double th)) sigma)]
+                           (/ (* (double w) (Math/exp (* -0.5 z z))) (* sigma (Math/sqrt (* 2.0 Math/PI))))))))
+        exact (fn [^double t]
+                (/ (double (reduce + (for [l eigs] (let [z (/ (- t (double l)) sigma)]
+                                             (/ (Math/exp (* -0.5 z z)) (* sigma (Math/sqrt (* 2.0 Math/PI))))))))
+                   n))]
+    (testing "the returned density is the broadened quadrature of the returned nodes and weights"
+      (is (< (reduce max (map (fn [t d] (Math/abs (- (double (at (first runs) t)) (double d)))) grid (:density (first runs))))
+             1e-12)))
+    (testing "every probe's weights sum to 1"
+      (doseq [r runs] (is (< (Math/abs (- 1.0 (double (reduce + (first (:weights r)))))) 1e-12))))
+    (doseq [t grid]
+      (let [xs (map #(at % t) runs)
+            m (/ (double (reduce + xs)) 40.0)
+            se (Math/sqrt (/ (double (reduce + (map #(let [d (- (double %) m)] (* d d)) xs))) (* 39.0 40.0)))]
+        (is (<= (Math/abs (- m (double (exact t)))) (+ (* 5.0 se) 1e-9)) (str "t " t))))
+    (testing "more probes in one call average the same estimates"
+      (let [r (h/density op {:probes 40 :steps 40 :sigma sigma :points 61})]
+        (is (= 40 (count (:nodes r))))
+        (is (= 1600 (:hvp-count r)))))))

@@ -824,6 +824,64 @@ public final class Spectra {
   }
 
   /**
+   * Gauss quadrature of the spectral measure of op seen from a unit start
+   * vector v, sum_j (v . u_j)^2 delta(lambda_j): steps Lanczos steps with full
+   * reorthogonalization from v give the tridiagonal T; its eigenvalues are the
+   * nodes and the squared first components of its eigenvectors the weights
+   * (they sum to 1). The rule integrates polynomials up to degree 2 steps - 1
+   * exactly; a breakdown (an invariant Krylov space) ends it early, exact.
+   * One stochastic-Lanczos-quadrature probe.
+   *
+   * @param op      symmetric operator of size n
+   * @param start   start vector (length n, finite, not zero; normalized here)
+   * @param steps   Lanczos steps wanted, 1 &lt;= steps &lt;= n
+   * @param nodes   out, length &gt;= steps: the nodes, ascending
+   * @param weights out, length &gt;= steps: the weights
+   * @return the number of nodes (steps, or fewer after a breakdown)
+   */
+  public static int quadrature(Operator op, double[] start, int steps, double[] nodes, double[] weights) {
+    int n = op.size();
+    if (steps < 1 || steps > n) throw new IllegalArgumentException("steps must be in 1.." + n + ", got " + steps);
+    if (start.length != n) throw new IllegalArgumentException("start has length " + start.length + ", expected " + n);
+    if (nodes.length < steps || weights.length < steps) throw new IllegalArgumentException("nodes and weights need length " + steps);
+    double nrm = Blas.nrm2(n, start, 0);
+    if (!(nrm > 0.0) || Double.isInfinite(nrm)) throw new IllegalArgumentException("start must be finite and not zero");
+    double[] q = new double[n * steps];
+    double[] w = new double[n];
+    double[] h = new double[steps];
+    double[] alpha = new double[steps];
+    double[] beta = new double[steps];
+    for (int i = 0; i < n; i++) q[i] = start[i] / nrm;
+    double anorm = 0.0;
+    int t = 0;
+    while (true) {
+      int jo = t * n;
+      op.apply(java.util.Arrays.copyOfRange(q, jo, jo + n), w);
+      double nav = norm(n, w);
+      if (!Double.isFinite(nav)) throw new IllegalArgumentException("operator returned a non-finite vector (norm " + nav + ")");
+      anorm = Math.max(anorm, nav);
+      double a = 0.0;
+      for (int pass = 0; pass < 2; pass++) {
+        project(n, t + 1, q, w, h);
+        accumulate(n, t + 1, q, h, true, w);
+        a += h[t];
+      }
+      alpha[t] = a;
+      t++;
+      double b = norm(n, w);
+      if (t == steps || !(b > BREAKDOWN * anorm)) break;
+      beta[t - 1] = b;
+      for (int i = 0; i < n; i++) q[t * n + i] = w[i] / b;
+    }
+    double[] z = new double[t * t];
+    System.arraycopy(alpha, 0, nodes, 0, t);
+    double[] e = java.util.Arrays.copyOf(beta, Math.max(1, t));
+    Blas.tridiagonalEigen(t, nodes, e, z);
+    for (int i = 0; i < t; i++) weights[i] = z[i * t] * z[i * t];
+    return t;
+  }
+
+  /**
    * Hutchinson's estimate of trace(A) with Rademacher probes: probe p has entries
    * +-1 from the sign of {@link Rng#bits}(derive(seed, 4), p, i). Each probe gives
    * z^T A z, whose mean is the trace; for a diagonal A every probe gives it exactly.
