@@ -3,7 +3,9 @@
             [clojure.test.check.clojure-test :refer [defspec]]
             [clojure.test.check.generators :as gen]
             [clojure.test.check.properties :as prop]
-            [dlnlab.hessian :as h])
+            [dlnlab.engine :as engine]
+            [dlnlab.hessian :as h]
+            [dlnlab.network :as network])
   (:import (dlnlab.kernel Blas Operator Rng Spectra)))
 
 (set! *warn-on-reflection* true)
@@ -380,6 +382,12 @@
         (is (= path (:path d)) (pr-str opts))
         (is (contains? d :value) (pr-str opts))
         (is (contains? d :allowed) (pr-str opts))))
+    (testing "option errors are :invalid-option, argument errors :invalid-argument (dlnlab.error)"
+      (is (= :invalid-option (:dlnlab/error (error-data #(h/eigenvalues op {:tol 2.0})))))
+      (is (= :invalid-option (:dlnlab/error (error-data #(h/trace op {:probes 1})))))
+      (is (= :invalid-argument (:dlnlab/error (error-data #(h/eigenvalues [[1]])))))
+      (is (= :too-large (:dlnlab/error (error-data #(h/dense-matrix op {:max-size 4})))))
+      (is (= :k (:did-you-mean (error-data #(h/eigenvalues op {:kk 1}))))))
     (testing "messages name the key and the value"
       (is (re-find #":k .*1\.\.5.*7" (:message (error-data #(h/eigenvalues op {:k 7})))))
       (is (re-find #":which.*:largest.*:biggest" (:message (error-data #(h/eigenvalues op {:which :biggest}))))))
@@ -414,3 +422,279 @@
     (is (thrown? IllegalArgumentException (call 1 0 0.0 4)))
     (is (thrown? IllegalArgumentException (call 3 0 1e-8 2)))
     (is (thrown? IllegalArgumentException (Spectra/hutchinson op 1 0 (double-array 2))))))
+
+;; ------------------------------------------ balanced minima and saddles
+
+(defn- widest
+  "The largest hidden width keeping a K-pathway depth-L network on r modes
+  (r x r target) at about `size` parameters: K (2 r w + (L - 2) w^2) <= size."
+  ^long [^long size ^long K ^long L ^long r]
+  (let [b (double (* 2 r)) a (double (- L 2)) c (/ (double size) (double K))]
+    (long (if (zero? a) (/ c b) (/ (- (Math/sqrt (+ (* b b) (* 4.0 a c))) b) (* 2.0 a))))))
+
+(def gen-balanced-case
+  "A deep linear network at a balanced, aligned critical point of
+  1/2 ||F - M||^2 with M of 2-6 modes, chain or 2-3 pathways, depth 2-4. The
+  Hessian's eigenvalues lambda_ij = lambda_ji repeat by construction
+  (multiplicity 2), and target values drawn with repeats make blocks of
+  multiplicity 4 and more. Hidden widths run up to a size of about 1000
+  parameters, so most eigenvalues are 0 and a random probe barely overlaps a
+  missed copy (the case that fooled the old probe rule). At a saddle one mode
+  has strength 0 instead of its target. Dimensions first, then the rest."
+  (gen/let [r (gen/choose 2 6)
+            kind (gen/elements [:chain :chain :multi-pathway])
+            pathways (gen/choose 2 3)
+            depth (gen/choose 2 4)
+            narrow? (gen/frequency [[1 (gen/return true)] [3 (gen/return false)]])
+            fill (gen/choose 0 100)
+            s (gen/fmap #(vec (sort > %)) (gen/vector (gen/elements [3.0 2.0 1.25 0.6]) r))
+            saddle? (gen/frequency [[3 (gen/return false)] [1 (gen/return true)]])
+            dropped (gen/choose 0 (dec (long r)))
+            k (gen/choose 2 8)
+            which (gen/elements [:largest :smallest :magnitude])
+            net-seed (gen/choose 0 1000000)
+            seed (gen/choose 0 1000000)]
+    (let [K (if (= kind :multi-pathway) (long pathways) 1)
+          wmax (max (long r) (widest 1000 K depth r))
+          ;; narrow: r..r+3; wide: between wmax/2 and wmax
+          lo (if narrow? (long r) (max (long r) (quot wmax 2)))
+          hi (if narrow? (min wmax (+ (long r) 3)) wmax)
+          width (+ lo (quot (* (- hi lo) (long fill)) 100))]
+    {:experiment {:seed net-seed
+                  :task {:kind :matrix-factorization :singular-values s}
+                  :model (cond-> {:kind kind :depth depth :width width
+                                  :init {:kind :balanced-aligned
+                                         :strengths (if saddle? (assoc s dropped 0.0) s)}}
+                           (= kind :multi-pathway) (assoc :pathways pathways))}
+     :k k
+     ;; at a minimum the interesting end is the top; at a saddle every end
+     :which (if saddle? which :largest)
+     :seed seed})))
+
+(defn- network-spectrum
+  "The operator of the network's Hessian and its dense LAPACK spectrum."
+  [experiment]
+  (let [net (network/network experiment)
+        n (engine/size net)
+        op (h/operator n (engine/prepared-hvp net (:params net)))]
+    {:op op :n n :ev (h/dense-eigenvalues (h/dense-matrix op))}))
+
+(defspec repeated-eigenvalues-at-balanced-minima-and-saddles 30
+  (prop/for-all [{:keys [experiment k which seed]} gen-balanced-case]
+    (let [{:keys [op ev]} (network-spectrum experiment)
+          r (h/eigenvalues op {:k k :which which :seed seed})
+          scale (spectral-scale ev)]
+      (and (:converged? r)
+           (matches-dense? r ev k which (* 1e-7 scale))))))
+
+(deftest every-seed-finds-the-second-copy-in-a-wide-network
+  ;; Two modes, wide hidden layers: the spectrum is [6 5 5 4] (depth 2) above
+  ;; hundreds of zeros, so a probe from a random vector barely overlaps the
+  ;; missed copy of 5. A stopping rule a probe could meet after a few products
+  ;; returned [6 5 4] with :converged? true for about one seed in four; the
+  ;; verification length cannot be cut short.
+  (doseq [[kind depth width] [[:chain 2 200] [:chain 3 40] [:multi-pathway 2 100]]]
+    (let [exp {:seed 1 :task {:kind :matrix-factorization :singular-values [3.0 2.0]}
+               :model (cond-> {:kind kind :depth depth :width width
+                               :init {:kind :balanced-aligned :strengths [3.0 2.0]}}
+                        (= kind :multi-pathway) (assoc :pathways 2))}
+          {:keys [op n ev]} (network-spectrum exp)
+          scale (spectral-scale ev)]
+      (doseq [k [2 3 4] seed (range 20)]
+        (let [r (h/eigenvalues op {:k k :seed seed})]
+          (is (:converged? r))
+          (is (matches-dense? r ev k :largest (* 1e-8 scale))
+              (str kind " depth " depth " n " n " k " k " seed " seed ": " (:values r)
+                   " vs " (subvec ev 0 k))))))))
+
+;; ------------------------------------ default options at realistic sizes
+
+(defn- rotated-diagonal
+  "diag(eigs) in the basis of a seeded Householder reflection H = I - 2 u u^T:
+  H D H, exactly the spectrum eigs, for n in the thousands at O(n) a product."
+  ^Operator [eigs seed]
+  (let [n (count eigs)
+        d (double-array eigs)
+        u (double-array n)
+        _ (Rng/fillGaussian (long seed) 0 0 1.0 u 0 n)
+        nr (Math/sqrt (Blas/dot n u 0 u 0))
+        _ (dotimes [i n] (aset u i (/ (aget u i) nr)))]
+    (h/operator n (fn [^doubles x ^doubles y]
+                    (let [a (* 2.0 (Blas/dot n u 0 x 0))]
+                      (dotimes [i n] (aset y i (* (aget d i) (- (aget x i) (* a (aget u i))))))
+                      (Blas/axpy n (* -2.0 (Blas/dot n u 0 y 0)) u 0 y 0))))))
+
+(defn- shuffled
+  "eigs in a seeded order (so the top ones are not the first coordinates)."
+  [eigs seed]
+  (let [r (java.util.Random. (long seed))
+        l (java.util.ArrayList. ^java.util.Collection eigs)]
+    (java.util.Collections/shuffle l r)
+    (vec l)))
+
+(defn- bulk
+  "m values evenly spaced in [0, top]."
+  [m top]
+  (map #(* (double top) (/ (double %) (double m))) (range m)))
+
+(deftest default-options-above-1000-on-clusters-and-repeats
+  ;; Spectra shaped like a Hessian's: a few outliers (clustered to 1e-3, or
+  ;; repeated) above a bulk. With default options every answer is converged and
+  ;; exact; the top cluster needs about 75 Krylov vectors, more than the old
+  ;; default cap of 60 for n > 1000, so shrinking the default fails here.
+  (doseq [[label eigs] [["cluster, n 3000" (concat (map #(- 1.0 (* 1e-3 (double %))) (range 6)) (bulk 2994 0.9))]
+                        ["repeated, n 5000" (concat [2.0 2.0 1.0 1.0 1.0] (bulk 4995 0.5))]
+                        ["repeated cluster, n 2000" (concat [1.0 1.0 1.0 0.999 0.999] (bulk 1995 0.8))]]
+          k [1 2 3 5]]
+    (let [eigs (vec eigs)
+          op (rotated-diagonal (shuffled eigs 3) 7)
+          want (expected eigs k :largest)
+          r (h/eigenvalues op {:k k})]
+      (if (and (= label "repeated cluster, n 2000") (= k 5))
+        ;; three copies of 1 and two of 0.999, each found by its own probe:
+        ;; beyond the default cap; never a wrong answer called converged, and
+        ;; a larger :max-iter converges
+        (let [more (h/eigenvalues op {:k k :max-iter 400})]
+          (is (or (not (:converged? r)) (close? (:values r) want 1e-8)))
+          (is (:converged? more))
+          (is (close? (:values more) want 1e-8) (str label ", k " k ", :max-iter 400: " (:values more))))
+        (do (is (:converged? r) (str label ", k " k))
+            (is (close? (:values r) want 1e-8) (str label ", k " k ": " (:values r)))))))
+  (testing "the Krylov cap fits the verification probe"
+    (doseq [n [1001 3000 100000] k [1 2 8]]
+      (is (>= (h/default-max-iter n k) (Spectra/verifySteps (int (- (long n) (long k)))))))))
+
+(deftest default-options-above-1000-against-dense-lapack
+  (let [eigs (vec (concat [3.0 3.0 2.9995 2.0 2.0 2.0] (bulk 1194 1.5)))
+        op (rotated-diagonal (shuffled eigs 5) 9)
+        ev (h/dense-eigenvalues (h/dense-matrix op))]
+    (is (close? ev (vec (sort > eigs)) 1e-12) "the operator has the constructed spectrum")
+    (doseq [k [2 3 4 6] which [:largest :magnitude]]
+      ;; k = 6 takes three copies of 2.0, each found by a probe: :max-iter 300
+      (let [r (h/eigenvalues op (cond-> {:k k :which which} (= k 6) (assoc :max-iter 300)))]
+        (is (:converged? r) (str "k " k " " which))
+        (is (matches-dense? r ev k which 1e-8) (str "k " k " " which ": " (:values r)))))))
+
+(deftest full-krylov-default-up-to-1000
+  ;; A repeated top above a bulk 1% below it: k = 5 needs a Krylov space of
+  ;; about 250, which only the full-dimension default for n <= 1000 allows.
+  (let [eigs (vec (concat [1.0 1.0 1.0 0.99 0.99] (bulk 995 0.98)))
+        op (rotated-diagonal (shuffled eigs 1) 2)]
+    (doseq [k [3 5]]
+      (let [r (h/eigenvalues op {:k k})]
+        (is (:converged? r) (str "k " k))
+        (is (close? (:values r) (expected eigs k :largest) 1e-8) (str "k " k ": " (:values r)))
+        (is (> (long (:krylov-dim r)) (h/default-max-iter 1001 k))
+            "this spectrum needs more than the cap above n = 1000")))))
+
+;; ------------------------------------------------------- spectrum tools
+
+(def ^:private two-pathway-net
+  (delay (network/network {:seed 4
+                           :task {:kind :matrix-factorization :singular-values [2.0 1.0] :dims [3 3]}
+                           :model {:kind :multi-pathway :pathways 2 :depth 3 :width 4}})))
+
+(defn- dense-array
+  "The dense matrix of op, column-major, and its size."
+  [^Operator op]
+  (let [n (.size op) a (double-array (* n n))]
+    (Spectra/dense op a)
+    [a n]))
+
+(deftest eigenvectors-packed-and-in-the-weights-form
+  (let [net @two-pathway-net
+        [a n] (dense-array (h/network-operator net))
+        r (h/hessian-eigenvectors net {:k 3 :which :magnitude})
+        ev (h/dense-eigenvalues (rows a n))]
+    (is (:converged? r))
+    (is (matches-dense? r ev 3 :magnitude 1e-8))
+    (doseq [[theta ^doubles v w] (map vector (:values r) (:vectors r) (:weights r))]
+      (testing "each packed vector satisfies H v = theta v against the dense Hessian"
+        (let [hv (double-array n)]
+          (matvec! a n v hv)
+          (is (< (reduce max (map (fn [^long i] (Math/abs (- (aget hv i) (* (double theta) (aget v i))))) (range n)))
+                 (* 1e-7 (spectral-scale ev))))))
+      (testing "the weights form holds the same numbers, pathway by pathway and layer by layer"
+        (is (= (vec v) (vec (network/weights->packed net w))))
+        (is (= 2 (count w)))
+        (is (= [[4 3] [4 4] [3 4]] (mapv (fn [m] [(count m) (count (first m))]) (first w))))))))
+
+(deftest block-spectra-match-the-dense-hessians-blocks
+  (let [net @two-pathway-net
+        [a n] (dense-array (h/network-operator net))
+        layout (:layout net)
+        block-ev (fn [off size]
+                   (let [off (long off) size (long size)]
+                     (h/dense-eigenvalues
+                      (mapv (fn [^long i] (mapv (fn [^long j] (aget ^doubles a (+ (+ off i) (* (+ off j) (long n)))))
+                                                (range size)))
+                            (range size)))))]
+    (doseq [block [{:pathway 0 :layer 1} {:pathway 1 :layer 2} {:pathway 1 :layer 3} {:pathway 0} {:pathway 1}]]
+      (let [r (h/block-eigenvalues net {:block block :k 3 :which :magnitude})
+            fs (if (:layer block)
+                 [(nth (nth layout (:pathway block)) (dec (long (:layer block))))]
+                 (nth layout (:pathway block)))
+            off (:offset (first fs))
+            size (reduce + (map #(* (long (:rows %)) (long (:cols %))) fs))
+            ev (block-ev off size)]
+        (is (= [off size] [(get-in r [:block :offset]) (get-in r [:block :size])]) (pr-str block))
+        (is (:converged? r) (pr-str block))
+        (is (matches-dense? r ev 3 :magnitude (* 1e-8 (spectral-scale ev))) (pr-str block))))
+    (testing "a block that does not exist names its key"
+      (is (= [:block :layer] (:path (error-data #(h/block-eigenvalues net {:block {:pathway 0 :layer 4}})))))
+      (is (= [:block :pathway] (:path (error-data #(h/block-eigenvalues net {:block {:pathway 2}}))))))))
+
+(deftest quadrature-is-exact-for-low-degree-moments
+  ;; Gauss quadrature with s nodes integrates t^j exactly for j <= 2s - 1:
+  ;; sum_i w_i theta_i^j = v^T A^j v / v^T v, computed here by repeated products.
+  (let [n 60 s 6
+        a (gaussian-symmetric n 31)
+        op (matrix-operator a n)
+        v (double-array (map #(Math/sin (double %)) (range n)))
+        nodes (double-array s) weights (double-array s)
+        t (Spectra/quadrature op v s nodes weights)
+        vv (Blas/dot n v 0 v 0)]
+    (is (= s t))
+    (loop [j 0 x (aclone v)]
+      (when (<= j (dec (* 2 s)))
+        (let [exact (/ (Blas/dot n v 0 x 0) vv)
+              rule (double (reduce + (map (fn [^long i] (* (aget weights i) (Math/pow (aget nodes i) j))) (range s))))]
+          (is (< (Math/abs (- exact rule)) (* 1e-10 (Math/pow 2.0 j))) (str "degree " j))
+          (recur (inc j) (let [y (double-array n)] (matvec! a n x y) y)))))))
+
+(deftest density-against-the-dense-spectrum-broadened
+  ;; Each seed's probe is an unbiased estimate of (1/n) sum_j N(t; lambda_j, sigma^2)
+  ;; up to the quadrature error (negligible here: 40 nodes for a Gaussian 2% of
+  ;; the spread wide); the mean of 40 seeds must lie within 5 standard errors of
+  ;; the exact broadened density at every grid point.
+  (let [eigs (vec (concat [3.0 3.0 2.5] (map #(* 0.01 (double %)) (range 197))))
+        n (count eigs)
+        op (matrix-operator (with-eigenvalues eigs 6) n)
+        sigma 0.06
+        one (fn [seed] (h/density op {:probes 1 :steps 40 :sigma sigma :points 61 :seed seed}))
+        runs (mapv one (range 40))
+        ;; a common grid: every run's grid spans its own nodes; evaluate on run 0's
+        ;; grid by recomputing each run's broadened quadrature there
+        grid (:grid (first runs))
+        at (fn [{:keys [nodes weights]} ^double t]
+             (reduce + (for [[th w] (map vector (first nodes) (first weights))]
+                         (let [z (/ (- t (double th)) sigma)]
+                           (/ (* (double w) (Math/exp (* -0.5 z z))) (* sigma (Math/sqrt (* 2.0 Math/PI))))))))
+        exact (fn [^double t]
+                (/ (double (reduce + (for [l eigs] (let [z (/ (- t (double l)) sigma)]
+                                             (/ (Math/exp (* -0.5 z z)) (* sigma (Math/sqrt (* 2.0 Math/PI))))))))
+                   n))]
+    (testing "the returned density is the broadened quadrature of the returned nodes and weights"
+      (is (< (reduce max (map (fn [t d] (Math/abs (- (double (at (first runs) t)) (double d)))) grid (:density (first runs))))
+             1e-12)))
+    (testing "every probe's weights sum to 1"
+      (doseq [r runs] (is (< (Math/abs (- 1.0 (double (reduce + (first (:weights r)))))) 1e-12))))
+    (doseq [t grid]
+      (let [xs (map #(at % t) runs)
+            m (/ (double (reduce + xs)) 40.0)
+            se (Math/sqrt (/ (double (reduce + (map #(let [d (- (double %) m)] (* d d)) xs))) (* 39.0 40.0)))]
+        (is (<= (Math/abs (- m (double (exact t)))) (+ (* 5.0 se) 1e-9)) (str "t " t))))
+    (testing "more probes in one call average the same estimates"
+      (let [r (h/density op {:probes 40 :steps 40 :sigma sigma :points 61})]
+        (is (= 40 (count (:nodes r))))
+        (is (= 1600 (:hvp-count r)))))))

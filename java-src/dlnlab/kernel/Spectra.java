@@ -22,16 +22,25 @@ package dlnlab.kernel;
  * <li>Breakdown (beta &lt; BREAKDOWN ||A||: an invariant subspace): a seeded
  * random vector orthogonal to everything so far continues the basis, with a
  * zero off-diagonal in T.</li>
- * <li>Locking and probes: when the first run has converged, its k wanted pairs
- * are locked (Ritz vectors Y, Rayleigh quotients, explicit residuals) and a
- * probe run starts from a random vector orthogonal to Y. It is Lanczos on the
- * deflated operator (I - YY^T) A (I - YY^T), where a missed copy of a wanted
- * eigenvalue is an eigenvector. The Gram-Schmidt coefficients against Y are
- * the couplings Y^T A u, bounded by the locked residuals, and enter each Ritz
- * residual estimate. The run ends when its wanted pairs have converged and its
- * best unwanted Ritz value has settled below the k-th wanted one; if it
- * contributed a wanted pair, the new best k are locked and another probe
- * follows (at most k probes: each can only add missed copies).</li>
+ * <li>Locking and verification probes: when the first run has converged, its
+ * k wanted pairs are locked (Ritz vectors Y, Rayleigh quotients, explicit
+ * residuals) and a probe run starts from a seeded random vector orthogonal to
+ * Y: Lanczos on the deflated operator (I - YY^T) A (I - YY^T), where a missed
+ * copy of a wanted eigenvalue is an eigenvector. The Gram-Schmidt coefficients
+ * against Y are the couplings Y^T A u, bounded by the locked residuals, and
+ * enter each Ritz residual estimate. A probe whose converged Ritz pair beats a
+ * locked one has found a missed eigenvalue: the best k are locked again and
+ * another probe follows. A probe that beats nothing ends only after
+ * {@link #verifySteps} Lanczos steps (or when its space is exhausted), a length
+ * fixed before the run, so a start vector that barely overlaps a missed
+ * eigenvector cannot end it early. By the bound of Kuczynski and Wozniakowski
+ * (SIAM J. Matrix Anal. Appl. 13, 1992) for Lanczos from a random start, after
+ * that many steps the top Ritz value of the deflated operator is within
+ * {@link #VERIFY_RESOLUTION} times its spectral spread of its top eigenvalue
+ * with probability at least 1 - {@link #VERIFY_FAILURE} (the same at the
+ * bottom end). So when the last probe beats nothing, no eigenvalue beyond the
+ * k-th reported one by more than that resolution is missing, multiplicity
+ * included, except with that probability over the seed.</li>
  * </ul>
  */
 public final class Spectra {
@@ -57,6 +66,23 @@ public final class Spectra {
    * of its distance behind the k-th wanted value (or below the tolerance).
    */
   public static final double SETTLE_FRACTION = 0.01;
+
+  /** Failure probability, per end of the spectrum, of a verification probe (see {@link #verifySteps}). */
+  public static final double VERIFY_FAILURE = 1e-6;
+  /** What a verification probe resolves: this fraction of the deflated operator's spectral spread. */
+  public static final double VERIFY_RESOLUTION = 1e-2;
+
+  /**
+   * Lanczos steps of a verification probe on a deflated space of dimension dim:
+   * the least j with 1.648 sqrt(dim) exp(-sqrt(eps) (2j - 1)) &lt;= VERIFY_FAILURE,
+   * eps = VERIFY_RESOLUTION (Kuczynski-Wozniakowski), capped at dim (where
+   * the Krylov space is the whole space and the probe is exact).
+   */
+  public static int verifySteps(int dim) {
+    if (dim < 1) return 0;
+    double j = (Math.log(1.648 * Math.sqrt(dim) / VERIFY_FAILURE) / Math.sqrt(VERIFY_RESOLUTION) + 1.0) / 2.0;
+    return (int) Math.min(dim, Math.ceil(j));
+  }
 
   /** Purposes for {@link Rng#derive}. */
   private static final long RANDOM_START = 1, RESTART = 2, WARM = 3, RADEMACHER = 4;
@@ -377,14 +403,14 @@ public final class Spectra {
     int frontLo = -1, frontHi = -1;
     double kthKey;
 
-    int t = 0, apps = 0, probes = 0, restarts = 0, restartStream = 0, maxDim = 0;
+    int t = 0, apps = 0, probes = 0, restarts = 0, restartStream = 0, maxDim = 0, verifyLength = 0;
     double curBeta = 0.0, normEst = 0.0, anorm = 0.0;
     boolean nearInvariant = false, converged = false;
 
     Lanczos(Operator op, int n, int m, int k, int which, double tol, long seed, boolean probe) {
       this.op = op; this.n = n; this.m = m; this.k = k; this.which = which; this.tol = tol;
       this.seed = seed; this.probeWanted = probe;
-      this.maxProbes = probe ? k : 0;
+      this.maxProbes = probe ? 2 * k + 2 : 0;
       q = new double[n * Math.min(m, INITIAL_COLUMNS)];
       xbuf = new double[n];
       w = new double[n];
@@ -521,9 +547,10 @@ public final class Spectra {
     /**
      * The convergence check's view of ritz() without the Ritz vectors: Ritz
      * values and residual estimates |beta z_last| from tridiagonalLastRow, then
-     * the selection. Only without locked vectors (their couplings need whole
-     * Ritz vectors). Returns false when the iteration did not settle; the caller
-     * then calls ritz().
+     * the selection. With locked vectors the estimates leave out the couplings,
+     * so they are lower bounds: "not converged" here is final, "converged" is
+     * decided by ritz(). Returns false when the iteration did not settle; the
+     * caller then calls ritz().
      */
     boolean ritzCheap() {
       int tt = t;
@@ -532,6 +559,7 @@ public final class Spectra {
       if (!tridiagonalLastRow(tt, d, e, zcol)) return false;
       anorm = normEst;
       for (int i = 0; i < tt; i++) anorm = Math.max(anorm, Math.abs(d[i]));
+      for (int b = 0; b < nl; b++) anorm = Math.max(anorm, Math.abs(lval[b]));
       for (int i = 0; i < tt; i++) res[i] = Math.abs(curBeta * zcol[i]);
       select();
       return true;
@@ -554,7 +582,10 @@ public final class Spectra {
       // insertion into a list of the best k, best first
       for (int id = -nl; id < tt; id++) {
         double kv = candidateKey(id);
-        if (count == k && !(kv > candidateKey(wanted[k - 1]))) continue;
+        // in a probe run a Ritz value displaces a locked pair only when it beats
+        // it by more than the tolerance (a second copy of an equal value is no gain)
+        double margin = (id >= 0 && nl > 0) ? threshold(d[id]) : 0.0;
+        if (count == k && !(kv > candidateKey(wanted[k - 1]) + margin)) continue;
         int pos = Math.min(count, k - 1);
         if (count < k) count++;
         while (pos > 0 && candidateKey(wanted[pos - 1]) < kv) {
@@ -591,14 +622,24 @@ public final class Spectra {
       return res[i] <= Math.max(threshold(d[i]), SETTLE_FRACTION * (kthKey - key(d[i])));
     }
 
-    /** The wanted Ritz pairs have converged and (in probe runs, or for MAGNITUDE) the frontier has settled. */
+    /**
+     * The wanted Ritz pairs have converged, and: in a probe run, either one of
+     * them beats a locked pair (a missed eigenvalue, to be locked) or the run
+     * has made its {@link #verifySteps} steps; in the first run for MAGNITUDE,
+     * the frontier has settled.
+     */
     boolean runConverged() {
       if (Double.isNaN(kthKey)) return false;
+      boolean ritzWantedAny = false;
       for (int c = 0; c < k; c++) {
         int id = wanted[c];
-        if (id >= 0 && !(res[id] <= threshold(d[id]))) return false;
+        if (id >= 0) {
+          ritzWantedAny = true;
+          if (!(res[id] <= threshold(d[id]))) return false;
+        }
       }
-      if (nl > 0 || which == MAGNITUDE) {
+      if (nl > 0) return ritzWantedAny || t >= verifyLength || t + nl >= n;
+      if (which == MAGNITUDE) {
         if (frontLo >= 0 && !settled(frontLo)) return false;
         if (frontHi >= 0 && !settled(frontHi)) return false;
       }
@@ -652,7 +693,7 @@ public final class Spectra {
             || (t + nl >= k && (t <= 64 || t - lastCheck >= t / 32));
         if (check) {
           lastCheck = t;
-          if (nl == 0 && !broke && !exhausted && !full && ritzCheap() && !runConverged()) {
+          if (!broke && !exhausted && !full && ritzCheap() && !runConverged()) {
             // not converged by the cheap estimates: go on without the Ritz vectors
           } else {
             // converged, or a run about to end: the Ritz pairs that lock() uses,
@@ -725,18 +766,31 @@ public final class Spectra {
       boolean complete = run(true);
       maxDim = Math.max(maxDim, t);
       boolean exhaustive = t >= n;
-      boolean contributed = lock();
-      if (complete && !exhaustive && (k >= 2 || nearInvariant)) {
-        while (contributed && probes < maxProbes && k < n) {
+      lock();
+      if (!exhaustive && probeWanted && (k >= 2 || nearInvariant) && k < n) {
+        // probes until one beats no locked pair (verified) or covers the space;
+        // also after a first run cut short by the cap: the probes find what it
+        // missed, and a locked pair that is still wrong fails the residual test
+        boolean verified = false;
+        verifyLength = verifySteps(n - k);
+        while (probes < maxProbes) {
           probes++;
           t = 0;
-          if (!randomColumn()) break;
+          if (!randomColumn()) {
+            verified = true;
+            break;
+          }
           complete = run(false);
           maxDim = Math.max(maxDim, t);
           boolean covered = t + nl >= n;
-          contributed = lock();
-          if (!complete || covered) break;
+          boolean contributed = lock();
+          if (!complete) break;
+          if (!contributed || covered) {
+            verified = true;
+            break;
+          }
         }
+        complete = complete && verified;
       }
       boolean ok = complete;
       for (int c = 0; c < k; c++) {
@@ -767,6 +821,64 @@ public final class Spectra {
         if (vectors != null) System.arraycopy(ly, b * n, vectors, c * n, n);
       }
     }
+  }
+
+  /**
+   * Gauss quadrature of the spectral measure of op seen from a unit start
+   * vector v, sum_j (v . u_j)^2 delta(lambda_j): steps Lanczos steps with full
+   * reorthogonalization from v give the tridiagonal T; its eigenvalues are the
+   * nodes and the squared first components of its eigenvectors the weights
+   * (they sum to 1). The rule integrates polynomials up to degree 2 steps - 1
+   * exactly; a breakdown (an invariant Krylov space) ends it early, exact.
+   * One stochastic-Lanczos-quadrature probe.
+   *
+   * @param op      symmetric operator of size n
+   * @param start   start vector (length n, finite, not zero; normalized here)
+   * @param steps   Lanczos steps wanted, 1 &lt;= steps &lt;= n
+   * @param nodes   out, length &gt;= steps: the nodes, ascending
+   * @param weights out, length &gt;= steps: the weights
+   * @return the number of nodes (steps, or fewer after a breakdown)
+   */
+  public static int quadrature(Operator op, double[] start, int steps, double[] nodes, double[] weights) {
+    int n = op.size();
+    if (steps < 1 || steps > n) throw new IllegalArgumentException("steps must be in 1.." + n + ", got " + steps);
+    if (start.length != n) throw new IllegalArgumentException("start has length " + start.length + ", expected " + n);
+    if (nodes.length < steps || weights.length < steps) throw new IllegalArgumentException("nodes and weights need length " + steps);
+    double nrm = Blas.nrm2(n, start, 0);
+    if (!(nrm > 0.0) || Double.isInfinite(nrm)) throw new IllegalArgumentException("start must be finite and not zero");
+    double[] q = new double[n * steps];
+    double[] w = new double[n];
+    double[] h = new double[steps];
+    double[] alpha = new double[steps];
+    double[] beta = new double[steps];
+    for (int i = 0; i < n; i++) q[i] = start[i] / nrm;
+    double anorm = 0.0;
+    int t = 0;
+    while (true) {
+      int jo = t * n;
+      op.apply(java.util.Arrays.copyOfRange(q, jo, jo + n), w);
+      double nav = norm(n, w);
+      if (!Double.isFinite(nav)) throw new IllegalArgumentException("operator returned a non-finite vector (norm " + nav + ")");
+      anorm = Math.max(anorm, nav);
+      double a = 0.0;
+      for (int pass = 0; pass < 2; pass++) {
+        project(n, t + 1, q, w, h);
+        accumulate(n, t + 1, q, h, true, w);
+        a += h[t];
+      }
+      alpha[t] = a;
+      t++;
+      double b = norm(n, w);
+      if (t == steps || !(b > BREAKDOWN * anorm)) break;
+      beta[t - 1] = b;
+      for (int i = 0; i < n; i++) q[t * n + i] = w[i] / b;
+    }
+    double[] z = new double[t * t];
+    System.arraycopy(alpha, 0, nodes, 0, t);
+    double[] e = java.util.Arrays.copyOf(beta, Math.max(1, t));
+    Blas.tridiagonalEigen(t, nodes, e, z);
+    for (int i = 0; i < t; i++) weights[i] = z[i * t] * z[i * t];
+    return t;
   }
 
   /**
