@@ -94,7 +94,7 @@
   (loop [seen #{} cycles 0 i 0]
     (cond (= i (count perm)) cycles
           (seen i) (recur seen cycles (inc i))
-          :else (recur (into seen (take-while (complement #{i}) (iterate perm (perm i))) ) (inc cycles) (inc i)))))
+          :else (recur (into seen (take-while (complement #{i}) (iterate perm (perm i)))) (inc cycles) (inc i)))))
 
 (deftest epochs-are-uniform-random-permutations
   ;; 20 seeds x 20 epochs = 400 permutations of n = 6.
