@@ -402,7 +402,7 @@
     (let [orbit (sde/gd-orbit 2.3 3 0.6 50)]
       (is (= 51 (count orbit)))
       (is (every? true? (map #(close? %1 %2 1e-12) orbit (take 51 (iterate #(th/gd-map 2.3 3 %) 0.6)))))))
-  (is (= {:path [:depth] :value 0 :allowed "an integer >= 1"}
+  (is (= {:dlnlab/error :invalid-argument :path [:depth] :value 0 :allowed "an integer >= 1"}
          (ex-data (try (sde/gd-orbit 2.3 0 0.6 5) (catch clojure.lang.ExceptionInfo e e)))))
   (is (= [:n] (:path (ex-data (try (sde/gd-orbit 2.3 3 0.6 -1) (catch clojure.lang.ExceptionInfo e e)))))))
 

@@ -81,7 +81,12 @@
   (testing "a skipped point leaves nil in its slot; the others run"
     (let [rs (sweep/sweep base grid {:jobs 2 :skip? (fn [i _] (odd? i))})]
       (is (= [false true false true false true] (map nil? rs)))))
-  (testing "a point whose run throws is :failed and the rest go on"
-    (let [rs (sweep/sweep base {[:optimizer :lr] [0.05 -1.0 0.02]} {:jobs 2})]
-      (is (= [:completed :failed :completed] (map :status rs)))
-      (is (re-find #"lr" (:error (second rs)))))))
+  (testing "a point whose experiment is invalid stops the sweep before any point runs, with run's ex-info"
+    (let [ran (atom 0)
+          e (try (sweep/sweep base {[:optimizer :lr] [0.05 -1.0 0.02]}
+                              {:jobs 2 :on-result (fn [& _] (swap! ran inc))})
+                 nil
+                 (catch clojure.lang.ExceptionInfo e e))]
+      (is (= {:dlnlab/error :invalid-experiment :path [:optimizer :lr] :value -1.0}
+             (select-keys (ex-data e) [:dlnlab/error :path :value])))
+      (is (zero? @ran) "nothing ran"))))
