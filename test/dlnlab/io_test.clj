@@ -184,14 +184,17 @@
         (let [e (try (dio/check-writable-dir! (io/file dir "f" "out")) nil (catch clojure.lang.ExceptionInfo e e))]
           (is (= :unwritable (:problem (ex-data e))))
           (is (re-find #"is a file, not a directory" (ex-message e)))))
-      (testing "a read-only directory is refused (where permissions bind: not as root)"
-        (let [ro (io/file dir "ro")]
-          (.mkdir ro)
-          (.setWritable ro false false)
-          (when-not (.canWrite ro)
-            (let [e (try (dio/check-writable-dir! (io/file ro "out")) nil (catch clojure.lang.ExceptionInfo e e))]
-              (is (= :unwritable (:problem (ex-data e))))
-              (is (re-find #"not writable" (ex-message e)))))))
+      (testing "a directory nobody can write in is refused (/proc: not even root)"
+        (let [e (try (dio/check-writable-dir! (io/file "/proc" "dlnlab-out")) nil (catch clojure.lang.ExceptionInfo e e))]
+          (is (= :unwritable (:dlnlab/error (ex-data e))))
+          (is (= :unwritable (:problem (ex-data e))))
+          (is (re-find #"/proc is not writable" (ex-message e)))
+          (is (not (.exists (io/file "/proc" "dlnlab-out"))))))
+      (testing "an empty or blank path is refused, not taken for the root or the current directory"
+        (doseq [p ["" "  "]]
+          (let [e (try (dio/check-writable-dir! p) nil (catch clojure.lang.ExceptionInfo e e))]
+            (is (= :unwritable (:dlnlab/error (ex-data e))) (pr-str p))
+            (is (re-find #"empty path" (ex-message e))))))
       (finally (delete-tree dir)))))
 
 (deftest read-errors-name-the-file
