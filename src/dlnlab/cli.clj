@@ -26,10 +26,11 @@
             [dlnlab.experiment :as experiment]
             [dlnlab.io :as dio]
             [dlnlab.plot :as plot]
+            [dlnlab.progress :as progress]
             [dlnlab.result :as result]
             [dlnlab.spec :as spec]
             [dlnlab.store :as store]
-            [dlnlab.summary :as summary :refer [fmt-duration fmt-num wrap]]
+            [dlnlab.summary :as summary :refer [fmt-duration wrap]]
             [dlnlab.sweep :as sweep])
   (:import [java.io File PushbackReader StringReader Writer]
            [java.util.concurrent.atomic AtomicBoolean AtomicLong]
@@ -40,68 +41,8 @@
 (set! *unchecked-math* :warn-on-boxed)
 
 (def usage
-  "Usage: dlnlab COMMAND [ARGS]
-
-Commands:
-  run FILE.edn [--out DIR] [--set PATH=VALUE ...] [--no-plots] [--force]
-      Validate the experiment, run it, write DIR/result.edn (the whole result
-      map) and DIR/trajectory.csv (one row per recorded row), print a summary.
-      DIR defaults to results/<file name without .edn>; it must be new or
-      empty, unless --force, which replaces the run there (the old files stay
-      until the new run is complete). --set changes one key
-      before validation; PATH is dotted (optimizer.lr) or an EDN vector
-      ([:optimizer :lr]), VALUE is read as EDN (0.05, :sgd, [1 2], \"text\"),
-      e.g. --set optimizer.lr=0.05 --set '[:model :depth]=4'. Repeatable.
-      DIR also gets the standard figures as SVG (loss.svg, sharpness.svg, ...,
-      as recorded); --no-plots skips them. An experiment {:kind :sde :seed n
-      :sde {...}} simulates the per-mode SDE ensemble instead (trajectory.csv:
-      mean, std, quantiles of each mode strength; figures sde-ensemble,
-      learning-times, stationary); `dlnlab describe` lists its keys.
-  sweep FILE.edn [--out DIR] [--jobs N] [--no-plots]
-      Run every point of a sweep file {:base EXPERIMENT :grid {PATH [VALUES]}
-      :seeds :derived|:shared} in parallel (N jobs, default: the number of
-      cores). Writes DIR/sweep.edn, DIR/runs/<index>-<point>/result.edn and
-      trajectory.csv (and the run's figures) as each point finishes, then
-      DIR/summary.csv and the sweep's figures as they apply (loss,
-      bifurcation, loss-vs-lr, sharpness-vs-lr, shares-vs-lr; for :sde
-      experiments learning-time-sweep and stationary-sweep). Rerunning into
-      the same DIR skips the points already done and reruns damaged ones.
-      One writer at a time: a second run or sweep into a DIR in use is refused.
-  plot RESULT.edn|DIR [--figure NAME] [--out FILE.svg|FILE.png|DIR]
-      Draw figures from results already written: RESULT.edn (a run's result),
-      a run directory (holding result.edn) or a sweep directory (holding
-      sweep.edn and runs/*/result.edn). Without --figure, writes the standard
-      figures as SVG beside the input (or into --out DIR). With --figure, writes
-      that one figure to --out (SVG or PNG by the extension; default
-      <input dir>/<NAME>.svg). NAME for a run: loss, sharpness, modes,
-      pathway-shares, balance-gap; for a sweep: loss, modes, bifurcation,
-      loss-vs-lr, sharpness-vs-lr, shares-vs-lr, learning-time-sweep,
-      stationary-sweep; for an :sde run: sde-ensemble, stationary,
-      learning-times.
-  reproduce NAME [--out DIR] [--full] [--jobs N] [--no-plots]
-      Reproduce a source paper's headline result with the theory beside it:
-      NAME is multipathway, edge-of-stability, transfer or saddle-to-saddle
-      (examples/README.md says what each shows). Writes DIR/report.edn (the
-      measured numbers, the theory's and the checks) and the figures, and prints
-      the claim and a summary. DIR defaults to results/<NAME>. --full runs the
-      longer variant.
-  validate FILE.edn [--set PATH=VALUE ...]
-      Check an experiment (or a sweep file) and print it with every default filled.
-  describe
-      Every model, init, task, optimizer, stop and record option with its
-      default (and every option of :sde experiments), and every metric.
-  inspect FILE.edn [--set PATH=VALUE ...]
-      Build the experiment's network; print its loss, test loss, sharpness
-      (top Hessian eigenvalue) and size.
-  version    print the version
-  help       this text
-
-Exit codes: 0 done (completed, stopped or diverged: see the summary), 1 internal
-error or a failed sweep point, 2 bad input (nothing is written), 128 + the
-signal when interrupted: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (the result so far
-is written with status :stopped).
-
-  bin/dlnlab test    runs the test suite (launcher only)")
+  "The text of `dlnlab help` (resources/dlnlab/usage.txt)."
+  (str/trimr (slurp (io/resource "dlnlab/usage.txt"))))
 
 ;; ---------------------------------------------------------------- errors
 
@@ -300,43 +241,6 @@ is written with status :stopped).
       (usage-error! (str "--out must name a directory or file, got " (pr-str o) ".")))
     (or o default)))
 
-;; ---------------------------------------------------------------- progress
-
-(defn- erase-line ^String [] "\r\u001b[K")
-
-(defn- run-progress
-  "{:progress f :on-record g :finish h} drawing one line on err, at most ten
-  times a second: step/steps, steps/s, ETA, loss, last sharpness."
-  [^Writer err]
-  (let [start (System/nanoTime)
-        last-draw (AtomicLong. (- start 1000000000))
-        sharp (volatile! nil)
-        thr (volatile! nil)
-        drawn (volatile! false)]
-    {:progress (fn [{:keys [step steps loss]}]
-                 (let [now (System/nanoTime)]
-                   (when (> (- now (.get last-draw)) 100000000)
-                     (.set last-draw now)
-                     (let [step (long step) steps (long steps)
-                           secs (/ (- now start) 1e9)
-                           rate (if (pos? secs) (/ step secs) 0.0)
-                           eta (if (pos? rate) (/ (- steps step) rate) 0.0)
-                           line (str "step " step "/" steps
-                                     (format " %3d%%" (long (/ (* 100 step) (max 1 steps))))
-                                     "  " (fmt-num (Math/round rate)) " steps/s"
-                                     "  ETA " (fmt-duration eta)
-                                     "  loss " (fmt-num loss)
-                                     (when-some [s @sharp]
-                                       (str "  sharpness " (fmt-num s)
-                                            (when-some [t @thr] (str " (2/lr " (fmt-num t) ")")))))]
-                       (vreset! drawn true)
-                       (.write err (str (erase-line) line))
-                       (.flush err)))))
-     :on-record (fn [row]
-                  (when-some [s (:sharpness row)] (vreset! sharp s))
-                  (when-some [t (:stability-threshold row)] (vreset! thr t)))
-     :finish (fn [] (when @drawn (.write err (erase-line)) (.flush err)))}))
-
 ;; ---------------------------------------------------------------- interrupts
 
 (def ^:private signal-numbers
@@ -369,7 +273,7 @@ is written with status :stopped).
                                  (if (.getAndSet flag true)
                                    (System/exit (+ 128 (long n)))
                                    (do (.set received n)
-                                       (.write err (str (erase-line) "dlnlab: interrupted"
+                                       (.write err (str (progress/erase-line) "dlnlab: interrupted"
                                                         (when-not (= nm "INT") (str " (SIG" nm ")"))
                                                         "; stopping at the next step and writing the result so far"
                                                         (if (= nm "INT") " (Ctrl-C again to quit at once)\n"
@@ -412,7 +316,7 @@ is written with status :stopped).
   [exp file]
   (let [flag (or *interrupt-flag* (AtomicBoolean. false))
         ^Writer err *err*
-        prog (when (terminal?) (run-progress err))
+        prog (when (terminal?) (progress/run-progress err))
         opts (cond-> {:interrupt flag}
                prog (assoc :progress (:progress prog) :on-record (:on-record prog)))]
     (try
@@ -442,34 +346,6 @@ is written with status :stopped).
         (run-result-code result)))))
 
 ;; ---------------------------------------------------------------- sweeps
-
-(defn- sweep-progress [^Writer err ^long total ^long skipped]
-  (let [start (System/nanoTime) done (AtomicLong. 0) last-draw (AtomicLong. (- start 1000000000)) drawn (volatile! false)]
-    {:start (fn []
-              (when (< skipped total)
-                (locking err
-                  (vreset! drawn true)
-                  (.write err (str (erase-line) "sweep " skipped "/" total " done"
-                                   (when (pos? skipped) (str " (" skipped " from before)"))
-                                   "  ETA after the first run"))
-                  (.flush err))))
-     :tick (fn []
-             (let [d (.incrementAndGet done)
-                   now (System/nanoTime)]
-               (when (or (> (- now (.get last-draw)) 100000000) (= (+ d skipped) total))
-                 (.set last-draw now)
-                 (let [secs (/ (- now start) 1e9)
-                       rate (/ d (max secs 1e-9))
-                       left (- total skipped d)
-                       line (str "sweep " (+ d skipped) "/" total " done"
-                                 (when (pos? skipped) (str " (" skipped " from before)"))
-                                 "  " (format "%.2f" (* 60.0 rate)) " runs/min"
-                                 "  ETA " (fmt-duration (/ left (max rate 1e-9))))]
-                   (locking err
-                     (vreset! drawn true)
-                     (.write err (str (erase-line) line))
-                     (.flush err))))))
-     :finish (fn [] (when @drawn (locking err (.write err "\n") (.flush err))))}))
 
 (defn- parse-jobs [s]
   (let [n (when (and s (re-matches #"\s*\d+\s*" s)) (try (Long/parseLong (str/trim s)) (catch Exception _ nil)))]
@@ -502,7 +378,7 @@ is written with status :stopped).
                                            " with " jobs " job" (when (> (long jobs) 1) "s")))
                              (flush)
                              (when (terminal?)
-                               (reset! prog (sweep-progress err points skipped))
+                               (reset! prog (progress/sweep-progress err points skipped))
                                ((:start @prog))))
                  :on-result (fn [_ _] (when-let [p @prog] ((:tick p))))
                  :extra! (when-not no-plots?
@@ -707,12 +583,12 @@ is written with status :stopped).
         progress (when (terminal?)
                    (let [n (atom 0)]
                      (fn [_] (let [k (swap! n inc)]
-                               (locking err (.write err (str (erase-line) "reproduce " nm ": " k " runs done"))
+                               (locking err (.write err (str (progress/erase-line) "reproduce " nm ": " k " runs done"))
                                         (.flush err))))))
         t0 (System/nanoTime)
         report (reproduce {:variant (if (get opts "--full") :full :quick) :jobs jobs :progress progress})
         seconds (/ (- (System/nanoTime) t0) 1e9)]
-    (when progress (locking err (.write err (str (erase-line))) (.flush err)))
+    (when progress (locking err (.write err (str (progress/erase-line))) (.flush err)))
     (.mkdirs (io/file dir))
     (dio/write-edn-file! (str (io/file dir "report.edn")) report)
     (let [figs (when-not (get opts "--no-plots")

@@ -165,6 +165,17 @@
               e (try (dio/write-atomically! p "x") nil (catch clojure.lang.ExceptionInfo e e))]
           (is (= :unwritable (:problem (ex-data e))))
           (is (str/includes? (ex-message e) p))))
+      (testing "the temporary file lives beside the target (a rename, never a copy across filesystems) and is a temp-file?"
+        (let [p (io/file dir "a" "b" "x.txt")
+              seen (atom nil)]
+          (dio/write-stream-atomically! p (fn [^java.io.OutputStream out]
+                                            (reset! seen (vec (.list (io/file dir "a" "b"))))
+                                            (.write out (.getBytes "bytes" "UTF-8"))))
+          (is (= "bytes" (slurp p)))
+          (is (= 2 (count @seen)) "the target and one temporary file")
+          (is (= [true] (mapv dio/temp-file? (remove #{"x.txt"} @seen))))
+          (is (not (dio/temp-file? "x.txt")))
+          (is (= ["x.txt"] (vec (.list (io/file dir "a" "b")))))))
       (testing "write-edn-file! writes EDN that reads back"
         (let [p (io/file dir "r.edn")]
           (dio/write-edn-file! p {:a [1.0 ##Inf]})
