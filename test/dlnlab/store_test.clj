@@ -201,3 +201,38 @@
   (is (= ["-" "3" "0.333333" "1.2346e+05" "1.0000e-04" "NaN" "Inf" "0" "completed"]
          (map summary/fmt-num [nil 3 (/ 1.0 3.0) 123456.7 1e-4 ##NaN ##Inf 0.0 :completed])))
   (is (= ["4.2 s" "3:05" "1:02:03"] (map summary/fmt-duration [4.2 185.0 3723.0]))))
+
+(deftest concurrent-writers-never-mix
+  (testing "two different sweeps started at once into one directory: one is refused, the other's files are all its own"
+    (let [dir (path "both")
+          other (store/normalize-sweep {:base (assoc tiny :steps 10) :grid {[:optimizer :lr] [0.05 0.1 0.2]}})
+          start (promise)
+          go (fn [sw] (future @start (try (store/run-sweep! sw dir {:jobs 1}) (catch clojure.lang.ExceptionInfo e e))))
+          a (go tiny-sweep)
+          b (go other)
+          _ (deliver start true)
+          outcomes [@a @b]
+          won (keep-indexed (fn [i o] (when (map? o) i)) outcomes)
+          lost (remove map? outcomes)]
+      (is (= 1 (count won)) (pr-str (map #(if (map? %) % (ex-message %)) outcomes)))
+      (is (every? #(= :conflict (:dlnlab/error (ex-data %))) lost) "refused: in use, or holding another sweep")
+      (let [winner ([tiny-sweep other] (first won))
+            {:keys [sweep results]} (store/read-sweep dir)]
+        (is (= winner sweep))
+        (is (= 3 (count results)))
+        (is (every? #(= (get-in winner [:base :steps]) (get-in % [:experiment :steps])) results)))))
+  (testing "two runs written at once into one directory: the directory holds one of them whole"
+    (let [dir (path "run")
+          ra (experiment/run tiny)
+          rb (experiment/run (assoc tiny :steps 10))
+          start (promise)
+          ws (mapv (fn [r] (future @start (try (store/write-run! r dir) (catch clojure.lang.ExceptionInfo e e)))) [ra rb])]
+      (deliver start true)
+      ;; without the lock (the CLI takes it) a writer may lose the rename race: it then fails cleanly
+      (is (some map? (map deref ws)))
+      (is (every? #(or (map? %) (= :unwritable (:dlnlab/error (ex-data %)))) (map deref ws)))
+      (let [r (store/read-run dir)
+            rows (dec (count (str/split-lines (slurp (io/file dir "trajectory.csv")))))]
+        (is (contains? #{ra rb} r))
+        (is (= (count (get-in r [:trajectory :step])) rows) "trajectory.csv belongs to that result.edn")
+        (is (not-any? #(str/starts-with? % ".") (listing)) "no staging or set-aside directory left beside it")))))
