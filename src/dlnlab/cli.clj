@@ -8,20 +8,29 @@
   Exit codes: 0 the command did its work (a run that completed, stopped on
   :loss-below or diverged: the result says which); 1 internal error (a bug,
   or a sweep point that failed); 2 bad input (unreadable or invalid files,
-  bad arguments, an output directory that cannot be written), with one
-  paragraph on stderr naming the problem and nothing written; 130 interrupted
-  (Ctrl-C: the result so far is written with status :stopped and :stop-reason
-  :interrupted)."
+  bad arguments, an output directory that cannot be written or that another
+  process is writing: the exceptions of dlnlab.error whose kind is not
+  :internal), with one paragraph on stderr naming the problem and nothing
+  written; 128 + the signal's number when interrupted by SIGINT (130, Ctrl-C),
+  SIGTERM (143) or SIGHUP (129): the result so far is written with status
+  :stopped and :stop-reason :interrupted.
+
+  The files themselves are written by dlnlab.store (run directories, resumable
+  sweeps, locks) and the text by dlnlab.summary."
   (:require [clojure.edn :as edn]
             [clojure.java.io :as io]
             [clojure.pprint :as pprint]
             [clojure.string :as str]
             [dlnlab.core :as core]
+            [dlnlab.error :as error]
             [dlnlab.experiment :as experiment]
             [dlnlab.io :as dio]
-            [dlnlab.metrics :as metrics]
             [dlnlab.plot :as plot]
+            [dlnlab.progress :as progress]
+            [dlnlab.result :as result]
             [dlnlab.spec :as spec]
+            [dlnlab.store :as store]
+            [dlnlab.summary :as summary :refer [fmt-duration wrap]]
             [dlnlab.sweep :as sweep])
   (:import [java.io File PushbackReader StringReader Writer]
            [java.util.concurrent.atomic AtomicBoolean AtomicLong]
@@ -32,72 +41,31 @@
 (set! *unchecked-math* :warn-on-boxed)
 
 (def usage
-  "Usage: dlnlab COMMAND [ARGS]
-
-Commands:
-  run FILE.edn [--out DIR] [--set PATH=VALUE ...] [--no-plots]
-      Validate the experiment, run it, write DIR/result.edn (the whole result
-      map) and DIR/trajectory.csv (one row per recorded row), print a summary.
-      DIR defaults to results/<file name without .edn>. --set changes one key
-      before validation; PATH is dotted (optimizer.lr) or an EDN vector
-      ([:optimizer :lr]), VALUE is read as EDN (0.05, :sgd, [1 2], \"text\"),
-      e.g. --set optimizer.lr=0.05 --set '[:model :depth]=4'. Repeatable.
-      DIR also gets the standard figures as SVG (loss.svg, sharpness.svg, ...,
-      as recorded); --no-plots skips them. An experiment {:kind :sde :seed n
-      :sde {...}} simulates the per-mode SDE ensemble instead (trajectory.csv:
-      mean, std, quantiles of each mode strength; figures sde-ensemble,
-      learning-times, stationary); `dlnlab describe` lists its keys.
-  sweep FILE.edn [--out DIR] [--jobs N] [--no-plots]
-      Run every point of a sweep file {:base EXPERIMENT :grid {PATH [VALUES]}
-      :seeds :derived|:shared} in parallel (N jobs, default: the number of
-      cores). Writes DIR/sweep.edn, DIR/runs/<index>-<point>/result.edn and
-      trajectory.csv (and the run's figures) as each point finishes, then
-      DIR/summary.csv and the sweep's figures as they apply (loss,
-      bifurcation, loss-vs-lr, sharpness-vs-lr, shares-vs-lr; for :sde
-      experiments learning-time-sweep and stationary-sweep). Rerunning into the same DIR skips the points already done.
-  plot RESULT.edn|DIR [--figure NAME] [--out FILE.svg|FILE.png|DIR]
-      Draw figures from results already written: RESULT.edn (a run's result),
-      a run directory (holding result.edn) or a sweep directory (holding
-      sweep.edn and runs/*/result.edn). Without --figure, writes the standard
-      figures as SVG beside the input (or into --out DIR). With --figure, writes
-      that one figure to --out (SVG or PNG by the extension; default
-      <input dir>/<NAME>.svg). NAME for a run: loss, sharpness, modes,
-      pathway-shares, balance-gap; for a sweep: loss, modes, bifurcation,
-      loss-vs-lr, sharpness-vs-lr, shares-vs-lr, learning-time-sweep,
-      stationary-sweep; for an :sde run: sde-ensemble, stationary,
-      learning-times.
-  reproduce NAME [--out DIR] [--full] [--jobs N] [--no-plots]
-      Reproduce a source paper's headline result with the theory beside it:
-      NAME is multipathway, edge-of-stability, transfer or saddle-to-saddle
-      (examples/README.md says what each shows). Writes DIR/report.edn (the
-      measured numbers, the theory's and the checks) and the figures, and prints
-      the claim and a summary. DIR defaults to results/<NAME>. --full runs the
-      longer variant.
-  validate FILE.edn [--set PATH=VALUE ...]
-      Check an experiment (or a sweep file) and print it with every default filled.
-  describe
-      Every model, init, task, optimizer, stop and record option with its
-      default (and every option of :sde experiments), and every metric.
-  inspect FILE.edn [--set PATH=VALUE ...]
-      Build the experiment's network; print its loss, test loss, sharpness
-      (top Hessian eigenvalue) and size.
-  version    print the version
-  help       this text
-
-Exit codes: 0 done (completed, stopped or diverged: see the summary), 1 internal
-error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
-(Ctrl-C; the result so far is written with status :stopped).
-
-  bin/dlnlab test    runs the test suite (launcher only)")
+  "The text of `dlnlab help` (resources/dlnlab/usage.txt)."
+  (str/trimr (slurp (io/resource "dlnlab/usage.txt"))))
 
 ;; ---------------------------------------------------------------- errors
 
 (defn- bad-input!
-  "Throws the ex-info main* reports as bad input (exit 2)."
+  "Throws a dlnlab.error ex-info the caller can fix (exit 2): of the kind in
+  data (when data comes from another error) or :invalid-argument."
   ([msg] (bad-input! msg nil))
-  ([msg data] (throw (ex-info msg (merge {::bad-input true} data)))))
+  ([msg data] (error/fail! (or (:dlnlab/error data) :invalid-argument) msg (dissoc data :dlnlab/error))))
 
-(defn- usage-error! [msg] (bad-input! msg {::usage true}))
+(defn- usage-error! [msg] (error/fail! :usage msg {}))
+
+(defn- input-error?
+  "True when exception e is the user's to fix (exit 2): a dlnlab.error kind other
+  than :internal."
+  [e]
+  (let [data (ex-data e)]
+    (if (contains? data :dlnlab/error)
+      (error/input-error? data)
+      ;; FALLBACK, to delete once every namespace throws through dlnlab.error:
+      ;; ex-info without :dlnlab/error but with a key :path (or :problem) is
+      ;; bad input. At 13483cc experiment, task, network, sweep, sde, hessian,
+      ;; metrics, theory, plot, examples and papers/* still throw such ex-infos.
+      (or (contains? data :path) (contains? data :problem)))))
 
 (def ^:dynamic *interrupt-flag*
   "When bound to an AtomicBoolean, runs use it as their interrupt flag (tests set
@@ -115,7 +83,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
 ;; ---------------------------------------------------------------- arguments
 
 (def ^:private command-options
-  {"run" {"--out" :value "--set" :multi "--no-plots" :flag}
+  {"run" {"--out" :value "--set" :multi "--no-plots" :flag "--force" :flag}
    "sweep" {"--out" :value "--jobs" :value "--no-plots" :flag}
    "plot" {"--out" :value "--figure" :value}
    "reproduce" {"--out" :value "--jobs" :value "--full" :flag "--no-plots" :flag}
@@ -243,340 +211,118 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
 (defn- validated
   "The normalized experiment; bad input naming the file (and the --set that gave
   the bad value) when it is invalid or, when what (\"run\", \"sweep\") is given,
-  has no :optimizer (a network experiment; an :sde experiment needs none)."
+  has nothing to run (see dlnlab.store/check-runnable!)."
   [exp file set-args what]
-  (let [sets (map (fn [a] [(first (parse-set a)) a]) set-args)]
-    (try
-      (let [n (spec/normalize exp)]
-        (when (and what (not (:optimizer n)) (not= :sde (:kind n)))
-          (bad-input! (str file ": the experiment has no :optimizer, so there is nothing to " what
-                           "; add e.g. :optimizer {:kind :gd :lr 0.01} :steps 1000 (dlnlab describe lists every optimizer).")
-                      {:path [:optimizer] :value nil :allowed "an optimizer map"}))
-        n)
-      (catch clojure.lang.ExceptionInfo e
-        (let [{:keys [path value]} (ex-data e)
-              from (some (fn [[p a]] (when (and path (= p (vec (take (count p) path)))) a)) (reverse sets))]
-          (if (::bad-input (ex-data e))
-            (throw e)
-            (bad-input! (str file ": " (ex-message e)
-                             (when from (str " (The value comes from --set " from
-                                             (when (symbol? value) (str "; a keyword is written :" value
-                                                                        ", a string \"" value "\""))
-                                             ".)")))
-                        (ex-data e))))))))
+  (let [sets (map (fn [a] [(first (parse-set a)) a]) set-args)
+        n (try
+            (spec/normalize exp)
+            (catch clojure.lang.ExceptionInfo e
+              (let [{:keys [path value]} (ex-data e)
+                    from (some (fn [[p a]] (when (and path (= p (vec (take (count p) path)))) a)) (reverse sets))]
+                (bad-input! (str file ": " (ex-message e)
+                                 (when from (str " (The value comes from --set " from
+                                                 (when (symbol? value) (str "; a keyword is written :" value
+                                                                            ", a string \"" value "\""))
+                                                 ".)")))
+                            (ex-data e)))))]
+    (if what (store/check-runnable! n file what) n)))
 
 (defn- base-name [file]
   (str/replace (.getName (io/file file)) #"\.edn$" ""))
 
 (defn- default-out [file] (str "results" File/separator (base-name file)))
 
-;; ---------------------------------------------------------------- formatting
-
-(defn- fmt-num ^String [x]
-  (cond (nil? x) "-"
-        (integer? x) (str x)
-        (number? x) (let [d (double x)]
-                      (cond (Double/isNaN d) "NaN"
-                            (Double/isInfinite d) (if (pos? d) "Inf" "-Inf")
-                            (zero? d) "0"
-                            (or (>= (Math/abs d) 1e5) (< (Math/abs d) 1e-3)) (format "%.4e" d)
-                            :else (let [s (format "%.6g" d)]
-                                    (if (str/includes? s ".") (str/replace s #"\.?0+$" "") s))))
-        (keyword? x) (name x)
-        :else (str x)))
-
-(defn- fmt-duration ^String [^double seconds]
-  (let [s (long (Math/round seconds))]
-    (cond (< seconds 10.0) (format "%.1f s" seconds)
-          (< s 3600) (format "%d:%02d" (quot s 60) (rem s 60))
-          :else (format "%d:%02d:%02d" (quot s 3600) (quot (rem s 3600) 60) (rem s 60)))))
-
-(defn- wrap
-  "text wrapped to width columns: the first line is indent spaces, then prefix
-  (kept as is, default \"\"), then words; later lines start with hang spaces
-  (default indent)."
-  ([text indent width] (wrap text indent width indent ""))
-  ([^String text indent width hang ^String prefix]
-   (let [width (long width)
-         pad (apply str (repeat indent " "))
-         hang-pad (apply str (repeat hang " "))
-         words (remove str/blank? (str/split (or text "") #"\s+"))]
-     (loop [ws words line (str pad prefix) fresh? (str/blank? prefix) lines []]
-       (if-let [w (first ws)]
-         (let [cand (if fresh? (str line w) (str line " " w))]
-           (if (and (> (count cand) width) (not fresh?))
-             (recur ws hang-pad true (conj lines line))
-             (recur (rest ws) cand false lines)))
-         (str/join "\n" (if (and fresh? (str/blank? line)) lines (conj lines line))))))))
-
-;; ---------------------------------------------------------------- progress
-
-(defn- erase-line ^String [] "\r\u001b[K")
-
-(defn- run-progress
-  "{:progress f :on-record g :finish h} drawing one line on err, at most ten
-  times a second: step/steps, steps/s, ETA, loss, last sharpness."
-  [^Writer err]
-  (let [start (System/nanoTime)
-        last-draw (AtomicLong. (- start 1000000000))
-        sharp (volatile! nil)
-        thr (volatile! nil)
-        drawn (volatile! false)]
-    {:progress (fn [{:keys [step steps loss]}]
-                 (let [now (System/nanoTime)]
-                   (when (> (- now (.get last-draw)) 100000000)
-                     (.set last-draw now)
-                     (let [step (long step) steps (long steps)
-                           secs (/ (- now start) 1e9)
-                           rate (if (pos? secs) (/ step secs) 0.0)
-                           eta (if (pos? rate) (/ (- steps step) rate) 0.0)
-                           line (str "step " step "/" steps
-                                     (format " %3d%%" (long (/ (* 100 step) (max 1 steps))))
-                                     "  " (fmt-num (Math/round rate)) " steps/s"
-                                     "  ETA " (fmt-duration eta)
-                                     "  loss " (fmt-num loss)
-                                     (when-some [s @sharp]
-                                       (str "  sharpness " (fmt-num s)
-                                            (when-some [t @thr] (str " (2/lr " (fmt-num t) ")")))))]
-                       (vreset! drawn true)
-                       (.write err (str (erase-line) line))
-                       (.flush err)))))
-     :on-record (fn [row]
-                  (when-some [s (:sharpness row)] (vreset! sharp s))
-                  (when-some [t (:stability-threshold row)] (vreset! thr t)))
-     :finish (fn [] (when @drawn (.write err (erase-line)) (.flush err)))}))
+(defn- out-option
+  "The --out option, or default; a usage error when it is empty or blank (which
+  would name the filesystem root)."
+  [opts default]
+  (let [o (get opts "--out")]
+    (when (and o (str/blank? o))
+      (usage-error! (str "--out must name a directory or file, got " (pr-str o) ".")))
+    (or o default)))
 
 ;; ---------------------------------------------------------------- interrupts
 
-(defn- with-sigint
-  "Calls (f) with a SIGINT handler that sets flag (the run then stops at its
-  next step); a second Ctrl-C exits at once with code 130. Restores the previous
-  handler afterwards."
+(def ^:private signal-numbers
+  "The signals that stop a run like Ctrl-C, and their numbers (exit code 128 + n)."
+  (array-map "INT" 2 "TERM" 15 "HUP" 1))
+
+(def ^:private ^AtomicLong received
+  "The number of the last stopping signal received (0: none, as when a test sets
+  *interrupt-flag* itself, which counts as SIGINT)."
+  (AtomicLong. 0))
+
+(defn- interrupted-code
+  "The exit code of an interrupted command: 128 + the signal's number."
+  ^long []
+  (let [n (.get received)] (+ 128 (if (pos? n) n 2))))
+
+(defn- with-signals
+  "Calls (f) with handlers for SIGINT, SIGTERM and SIGHUP that set flag (runs
+  then stop at their next step and the result so far is written); a second
+  signal exits at once with 128 + its number. Restores the previous handlers
+  afterwards. A signal the JVM does not let us handle is left alone."
   [^AtomicBoolean flag ^Writer err f]
-  (let [sig (try (Signal. "INT") (catch Exception _ nil))
-        handler (reify SignalHandler
-                  (handle [_ _]
-                    (if (.getAndSet flag true)
-                      (System/exit 130)
-                      (do (.write err (str (erase-line) "dlnlab: interrupted; stopping at the next step and writing the result so far (Ctrl-C again to quit at once)\n"))
-                          (.flush err)))))
-        old (when sig (try (Signal/handle sig handler) (catch Exception _ nil)))]
+  (.set received 0)
+  (let [installed
+        (doall
+         (for [[nm n] signal-numbers
+               :let [sig (try (Signal. nm) (catch Exception _ nil))
+                     handler (reify SignalHandler
+                               (handle [_ _]
+                                 (if (.getAndSet flag true)
+                                   (System/exit (+ 128 (long n)))
+                                   (do (.set received n)
+                                       (.write err (str (progress/erase-line) "dlnlab: interrupted"
+                                                        (when-not (= nm "INT") (str " (SIG" nm ")"))
+                                                        "; stopping at the next step and writing the result so far"
+                                                        (if (= nm "INT") " (Ctrl-C again to quit at once)\n"
+                                                            " (send it again to quit at once)\n")))
+                                       (.flush err)))))
+                     old (when sig (try (Signal/handle sig handler) (catch Exception _ nil)))]
+               :when old]
+           [sig old]))]
     (try (f)
-         (finally (when old (try (Signal/handle sig old) (catch Exception _ nil)))))))
+         (finally (doseq [[sig old] installed] (try (Signal/handle sig old) (catch Exception _ nil)))))))
 
 ;; ---------------------------------------------------------------- figures
 
-(defn write-figures!
-  "HOOK for dlnlab.plot (issue 5): writes the standard figures of result (or of
-  a sweep's vector of results) into dir by calling dlnlab.plot/write-figures!
-  when that namespace exists; does nothing
-  otherwise. Resolved at run time so the CLI has no compile-time dependency on
-  plotting. Returns what the plot function returns, or nil."
-  [result dir]
-  (when (or (io/resource "dlnlab/plot.clj") (io/resource "dlnlab/plot__init.class"))
-    (when-let [f (requiring-resolve 'dlnlab.plot/write-figures!)]
-      (f result dir))))
-
 (defn- figure-warning
-  "Writes the figures of data into dir through `write-figures!`; returns nil, or
-  a warning line when they could not be written."
-  [data dir]
-  (try (write-figures! data dir) nil
-       (catch Exception e
-         (str "dlnlab: warning: the figures in " dir " could not be written (" (ex-message e)
-              "); the result files are complete."))))
+  "Writes the standard figures of data (a result or a sweep's results) into dir
+  with dlnlab.plot; returns nil, or a warning line naming shown-dir when they
+  could not be written."
+  ([data dir] (figure-warning data dir dir))
+  ([data dir shown-dir]
+   (try (plot/write-figures! data dir) nil
+        (catch Exception e
+          (str "dlnlab: warning: the figures in " shown-dir " could not be written (" (ex-message e)
+               "); the result files are complete.")))))
 
-(defn- figures! [result dir no-plots?]
-  (when-not no-plots?
-    (when-let [w (figure-warning result dir)]
-      (binding [*out* *err*] (println w)))))
+(defn- warn! [line] (when line (binding [*out* *err*] (println line))))
 
-;; ---------------------------------------------------------------- result files
+;; ---------------------------------------------------------------- run
 
-(defn write-result!
-  "Writes dir/result.edn (the whole result map) and dir/trajectory.csv (one row
-  per recorded row, metrics in the experiment's record order; for an :sde
-  experiment mean, std, the quantiles, diffusion, gradient flow, kept paths),
-  each atomically.
-  Returns {:result path :trajectory path}."
-  [result dir]
-  (let [edn-path (str (io/file dir "result.edn"))
-        csv-path (str (io/file dir "trajectory.csv"))
-        order (if (= :sde (get-in result [:experiment :kind]))
-                (let [qs (filter #(re-matches #"q[0-9.]+" (name %)) (keys (:trajectory result)))]
-                  (concat [:mean :std] (sort-by #(Double/parseDouble (subs (name %) 1)) qs)
-                          [:diffusion :gradient-flow :paths]))
-                (get-in result [:experiment :record :metrics]))]
-    (dio/write-atomically! csv-path (fn [^Writer w] (dio/write-trajectory-csv w (:trajectory result) order)))
-    (dio/write-edn-file! edn-path result)
-    {:result edn-path :trajectory csv-path}))
-
-(defn- last-recorded [traj k]
-  (let [steps (:step traj)]
-    (loop [i (dec (count (get traj k)))]
-      (when (>= i 0)
-        (let [v (nth (get traj k) i)]
-          (if (some? v) [(nth steps i) v] (recur (dec i))))))))
-
-(defn- late-stats
-  "{:mean :min :max :n} of the non-nil values of column k in the last fifth of
-  the rows, or nil."
-  [traj k]
-  (let [col (get traj k)
-        n (count col)
-        vs (filter number? (subvec (vec col) (long (* 0.8 n)) n))]
-    (when (seq vs)
-      (let [ds (map double vs)]
-        {:mean (/ (double (reduce + ds)) (count vs)) :min (reduce min ds) :max (reduce max ds) :n (count vs)}))))
-
-(defn- n-target-modes
-  "How many modes have a non-zero target (all recorded modes when unknown)."
-  ^long [analysis]
-  (let [k (count (take-while #(and % (> (double %) 1e-12)) (:mode-targets analysis)))]
-    (if (pos? k) k (count (or (:mode-periods analysis) (:final-pathway-shares analysis))))))
-
-(defn- stop-text [{:keys [status stop-reason experiment final]}]
-  (let [step (:step final)]
-    (case [status stop-reason]
-      [:completed nil] (str "completed " step " " (if (= :gradient-flow (get-in experiment [:optimizer :kind])) "grid points" "steps"))
-      [:diverged :non-finite] (str "DIVERGED at step " step " (the loss became NaN or infinite)")
-      [:diverged :loss-above] (str "DIVERGED at step " step " (the loss exceeded " (fmt-num (get-in experiment [:stop :loss-above])) ")")
-      [:stopped :loss-below] (str "stopped at step " step " (the loss fell below " (fmt-num (get-in experiment [:stop :loss-below])) ")")
-      [:stopped :interrupted] (str "INTERRUPTED at step " step " (Ctrl-C); the result so far is written")
-      (str (name status) (when stop-reason (str " (" (name stop-reason) ")")) " at step " step))))
-
-(defn- per-mode
-  "\"mode 1 x; mode 2 y\" from f of each mode index that gives a string."
-  [n f]
-  (str/join "; " (keep (fn [i] (when-let [t (f i)] (str "mode " (inc (long i)) " " t))) (range n))))
-
-(defn- sde-summary-lines
-  "`summary-lines` of an :sde experiment's result (dlnlab.sde/result-ensemble
-  documents its shape)."
-  [result]
-  (let [{:keys [experiment analysis final meta status]} result
-        {:keys [modes paths lr batch-size label-noise scheme depth]} (:sde experiment)
-        n (count modes)
-        ltimes (:learning-times analysis)
-        frac (:fraction (first ltimes))]
-    (remove nil?
-            [(str "status:           " (if (= status :diverged)
-                                         (str "DIVERGED: every path of some mode passed the bound (see :final :diverged)")
-                                         "completed")
-                  ", " (:step final) " steps to SDE time " (fmt-num (:time final))
-                  (when-let [ms (:elapsed-ms meta)] (str " in " (fmt-duration (/ (double ms) 1000.0)))))
-             (str "ensemble:         " paths " paths x " n " mode" (when (> n 1) "s") ", L = " depth ", " (name scheme)
-                  ", lr = " (fmt-num lr) ", B = " (fmt-num batch-size) ", label noise " (fmt-num label-noise))
-             (str "final pi:         " (per-mode n (fn [i] (let [m (get-in final [:mean i])]
-                                                             (str (fmt-num m) (when m (str " ± " (fmt-num (get-in final [:std i]))))
-                                                                  " (target " (fmt-num (:s (modes i))) ")")))))
-             (when (seq ltimes)
-               (str "learned (" (fmt-num frac) " s):  "
-                    (per-mode n (fn [i] (let [{:keys [median learned gradient-flow-time]} (ltimes i)]
-                                          (str "median t " (fmt-num median) " (" learned "/" paths " paths; gradient flow "
-                                               (fmt-num gradient-flow-time) ")"))))))
-             (when-let [dp (seq (:diffusion-peak analysis))]
-               (str "diffusion peak:   " (per-mode n (fn [i] (let [{:keys [peak-time precedes-learning?]} (nth dp i)]
-                                                               (str "t " (fmt-num peak-time) (if precedes-learning? " (before learning)" "")))))))
-             (when-let [st (seq (:stationary analysis))]
-               (str "stationary:       " (per-mode n (fn [i] (let [{:keys [variance ks theory error]} (nth st i)]
-                                                               (if error
-                                                                 "not normalizable"
-                                                                 (str "variance " (fmt-num variance) " (theory " (fmt-num (:variance theory))
-                                                                      "), KS " (fmt-num ks))))))))
-             (let [hz (:hit-zero final) dv (:diverged final)]
-               (when (some pos? (concat hz dv))
-                 (str "boundary:         " (per-mode n (fn [i] (let [z (long (nth hz i 0)) d (long (nth dv i 0))]
-                                                                 (when (or (pos? z) (pos? d))
-                                                                   (str z " hit 0, " d " diverged"))))))))])))
-
-(defn- network-summary-lines
-  "`summary-lines` of a network run."
-  [result]
-  (let [{:keys [trajectory analysis final meta]} result
-        thr (:stability-threshold analysis)
-        [sstep sval] (last-recorded trajectory :sharpness)
-        late (late-stats trajectory :sharpness)
-        lp (:loss-period analysis)]
-    (remove nil?
-            [(str "status:           " (stop-text result)
-                  (when-let [ms (:elapsed-ms meta)] (str " in " (fmt-duration (/ (double ms) 1000.0)))))
-             (str "final loss:       " (fmt-num (:loss final))
-                  (when (some? (:test-loss final)) (str "   test loss: " (fmt-num (:test-loss final)))))
-             (when sval
-               (str "sharpness:        " (fmt-num sval) " at step " sstep
-                    (when thr (str "   2/lr = " (fmt-num thr)))))
-             (when (and late (> (long (:n late)) 1))
-               (str "late sharpness:   mean " (fmt-num (:mean late)) ", range " (fmt-num (:min late))
-                    " to " (fmt-num (:max late)) " over the last fifth of the run"))
-             (when-let [s (:sharpening-end-step analysis)]
-               (str "sharpening ends:  step " s " (sharpness first reaches 2/lr)"))
-             (when-let [bad (seq (for [[metric {:keys [calls unconverged]}] (:eigensolves meta)
-                                       :when (pos? (long unconverged))]
-                                   (str unconverged " of " calls " " (name metric) " records")))]
-               (str "warning:          Lanczos missed its tolerance in " (str/join ", " bad)
-                    " (the best Ritz values are recorded; raise the metric's :max-iter)"))
-             (when lp
-               (str "loss period:      " (fmt-num lp)
-                    (cond (= lp 1) " (settled)"
-                          (integer? lp) " (the loss oscillates)"
-                          (= lp :aperiodic) " (irregular)"
-                          :else "")))
-             (when-let [steps (:mode-learned-steps analysis)]
-               (let [targets (:mode-targets analysis)
-                     k (n-target-modes analysis)]
-                 (str "modes learned:    " (str/join ", " (map #(if % (str "step " %) "not yet") (take k steps)))
-                      " (modes 1.." k ", targets " (str/join ", " (map fmt-num (take k targets))) ")")))
-             (let [periods (take (n-target-modes analysis) (:mode-periods analysis))
-                   osc (keep-indexed (fn [i p] (when (and (integer? p) (> (long p) 1)) (str "mode " (inc (long i)) " (period " p ")"))) periods)
-                   irregular (keep-indexed (fn [i p] (when (= p :aperiodic) (inc (long i)))) periods)]
-               (when (or (seq osc) (seq irregular))
-                 (str "late modes:       "
-                      (str/join "; " (concat osc (when (seq irregular)
-                                                   [(str "mode" (when (next irregular) "s") " " (str/join ", " irregular)
-                                                         " irregular (noise or chaos)")]))))))
-             (when-let [shares (:final-pathway-shares analysis)]
-               (when (> (count (first (remove nil? shares))) 1)
-                 (let [k (min (n-target-modes analysis) (count shares))]
-                   (str "pathway shares:   "
-                        (str/join "; " (map-indexed (fn [i row] (str "mode " (inc (long i)) " "
-                                                                     (if row (str/join "/" (map #(format "%.3f" (double %)) row)) "-")))
-                                                    (take k shares)))))))])))
-
-(defn summary-lines
-  "The short plain-text summary of a result that `run` prints: status, steps,
-  final loss, last sharpness, analysis highlights (modes are numbered from 1,
-  as in trajectory.csv); for an :sde experiment the ensemble, the final mean
-  strengths, learning times, diffusion peaks and the stationary comparison."
-  [result]
-  (if (= :sde (get-in result [:experiment :kind]))
-    (sde-summary-lines result)
-    (network-summary-lines result)))
-
-(defn- run-result-code [result]
-  (if (= :interrupted (:stop-reason result)) 130 0))
+(defn- run-result-code ^long [result]
+  (if (= :interrupted (:stop-reason result)) (interrupted-code) 0))
 
 (defn- check-out-dir! [dir]
   (try (dio/check-writable-dir! dir)
        (catch clojure.lang.ExceptionInfo e
          (bad-input! (str (ex-message e) " Choose another --out directory.") (ex-data e)))))
 
-(defn- bad-input-data? [data]
-  (or (::bad-input data) (contains? data :path) (contains? data :problem)))
-
 (defn- run-experiment
-  "Runs exp (from file) with the CLI's progress display and SIGINT handling;
+  "Runs exp (from file) with the CLI's progress display and signal handling;
   returns the result."
   [exp file]
   (let [flag (or *interrupt-flag* (AtomicBoolean. false))
         ^Writer err *err*
-        prog (when (terminal?) (run-progress err))
+        prog (when (terminal?) (progress/run-progress err))
         opts (cond-> {:interrupt flag}
                prog (assoc :progress (:progress prog) :on-record (:on-record prog)))]
     (try
-      (with-sigint flag err #(experiment/run exp opts))
+      (with-signals flag err #(experiment/run exp opts))
       (catch clojure.lang.ExceptionInfo e
-        (if (bad-input-data? (ex-data e))
+        (if (input-error? e)
           (bad-input! (str file ": the experiment cannot be run: " (ex-message e)) (ex-data e))
           (throw e)))
       (finally (when prog ((:finish prog)))))))
@@ -587,122 +333,19 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
         _ (when (and (contains? raw :grid) (contains? raw :base))
             (bad-input! (str file " is a sweep file (it has :base and :grid); run it with `dlnlab sweep " file "`.")))
         exp (validated (apply-sets raw (get opts "--set")) file (get opts "--set") "run")
-        dir (or (get opts "--out") (default-out file))
-        _ (check-out-dir! dir)
-        result (run-experiment exp file)
-        paths (write-result! result dir)]
-    (figures! result dir (get opts "--no-plots"))
-    (doseq [l (summary-lines result)] (println l))
-    (println (str "wrote:            " (:result paths) " and " (:trajectory paths)))
-    (run-result-code result)))
+        dir (out-option opts (default-out file))]
+    (check-out-dir! dir)
+    (store/with-lock dir
+      (store/check-run-dir! dir (get opts "--force"))
+      (let [result (run-experiment exp file)
+            paths (store/write-run! result dir
+                                    {:extra! (when-not (get opts "--no-plots") #(figure-warning result % dir))})]
+        (warn! (:extra paths))
+        (doseq [l (summary/summary-lines result)] (println l))
+        (println (str "wrote:            " (:result paths) " and " (:trajectory paths)))
+        (run-result-code result)))))
 
 ;; ---------------------------------------------------------------- sweeps
-
-(def ^:private sweep-keys #{:base :grid :seeds :name :description})
-
-(defn- normalize-sweep
-  "{:base :grid [[path values] ...] :seeds} from a sweep file, every point's
-  experiment validated; bad input naming the problem (and the point)."
-  [raw file]
-  (doseq [k (keys raw)]
-    (when-not (sweep-keys k)
-      (let [dym (spec/did-you-mean k sweep-keys)]
-        (bad-input! (str file ": unknown key " (pr-str k) " in a sweep file."
-                         (when dym (str " Did you mean " (pr-str dym) "?"))
-                         " A sweep file is {:base EXPERIMENT :grid {PATH [VALUES] ...} :seeds :derived|:shared}"
-                         " (optional :name, :description)."
-                         (when (#{:model :task :optimizer} k) " Put the experiment's keys under :base."))
-                    {:path [k] :value (get raw k) :allowed (vec (sort sweep-keys))}))))
-  (doseq [k [:base :grid]]
-    (when-not (contains? raw k)
-      (bad-input! (str file ": a sweep file needs " k "; it is {:base EXPERIMENT :grid {PATH [VALUES] ...}}, e.g. "
-                       "{:base {...} :grid {[:optimizer :lr] [0.01 0.02]}}.")
-                  {:path [k] :value nil :allowed (if (= k :base) "an experiment map" "a grid map")})))
-  (when-not (map? (:base raw))
-    (bad-input! (str file ": [:base] must be an experiment map, got " (pr-str (:base raw)) ".")
-                {:path [:base] :value (:base raw) :allowed "an experiment map"}))
-  (let [seeds (:seeds raw :derived)]
-    (when-not (#{:derived :shared} seeds)
-      (bad-input! (str file ": [:seeds] must be :derived (each point its own seed) or :shared (every point the base seed), got "
-                       (pr-str seeds) ".")
-                  {:path [:seeds] :value seeds :allowed [:derived :shared]}))
-    (let [points (try (sweep/grid-points (:grid raw))
-                      (catch clojure.lang.ExceptionInfo e
-                        (bad-input! (str file ": " (ex-message e)) (ex-data e))))
-          grid (vec (map vec (seq (:grid raw))))]
-      (doseq [[i point] (map-indexed vector points)]
-        (try (validated (sweep/point-experiment (:base raw) point seeds) file nil "sweep")
-             (catch clojure.lang.ExceptionInfo e
-               (bad-input! (str "Grid point " i " " (pr-str (into {} point)) " of " (ex-message e)) (ex-data e)))))
-      (merge (select-keys raw [:name :description])
-             {:base (:base raw) :grid grid :seeds seeds}))))
-
-(defn- value-label ^String [v]
-  (cond (keyword? v) (name v)
-        (string? v) v
-        :else (pr-str v)))
-
-(defn point-label
-  "A short readable directory name for a grid point: the last key of each path
-  and its value (lr=0.05_depth=3), characters outside [A-Za-z0-9._=+-] replaced
-  by '-', at most 60 characters."
-  [point]
-  (let [s (str/join "_" (for [[path v] point] (str (name (peek path)) "=" (value-label v))))
-        s (str/replace s #"[^A-Za-z0-9._=+\-]" "-")]
-    (if (> (count s) 60) (subs s 0 60) s)))
-
-(defn- run-dir-name [^long i ^long n point]
-  (let [digits (max 3 (count (str (dec n))))]
-    (str (format (str "%0" digits "d") i) "-" (point-label point))))
-
-(defn- summary-row
-  "One summary.csv row: point values then the run's facts."
-  [i dir-name point result]
-  (let [traj (:trajectory result)
-        [_ sharp] (last-recorded traj :sharpness)]
-    (concat [i dir-name] (map second point)
-            [(get-in result [:experiment :seed])
-             (:status result) (:stop-reason result)
-             (get-in result [:final :step]) (get-in result [:final :loss]) (get-in result [:final :test-loss])
-             sharp (get-in result [:analysis :stability-threshold])
-             (get-in result [:analysis :loss-period]) (get-in result [:analysis :sharpening-end-step])
-             (when-let [steps (get-in result [:analysis :mode-learned-steps])]
-               (str/join " " (map #(if % (str %) "-") (take (n-target-modes (:analysis result)) steps))))
-             (get-in result [:meta :elapsed-ms]) (:error result)])))
-
-(defn- summary-header [grid]
-  (concat ["index" "dir"]
-          (map (fn [[path _]] (str/join "." (map #(if (keyword? %) (name %) (str %)) path))) grid)
-          ["seed" "status" "stop_reason" "steps" "final_loss" "final_test_loss" "final_sharpness"
-           "stability_threshold" "loss_period" "sharpening_end_step" "modes_learned_steps" "elapsed_ms" "error"]))
-
-(defn- sweep-progress [^Writer err ^long total ^long skipped]
-  (let [start (System/nanoTime) done (AtomicLong. 0) last-draw (AtomicLong. (- start 1000000000)) drawn (volatile! false)]
-    {:start (fn []
-              (when (< skipped total)
-                (locking err
-                  (vreset! drawn true)
-                  (.write err (str (erase-line) "sweep " skipped "/" total " done"
-                                   (when (pos? skipped) (str " (" skipped " from before)"))
-                                   "  ETA after the first run"))
-                  (.flush err))))
-     :tick (fn []
-             (let [d (.incrementAndGet done)
-                   now (System/nanoTime)]
-               (when (or (> (- now (.get last-draw)) 100000000) (= (+ d skipped) total))
-                 (.set last-draw now)
-                 (let [secs (/ (- now start) 1e9)
-                       rate (/ d (max secs 1e-9))
-                       left (- total skipped d)
-                       line (str "sweep " (+ d skipped) "/" total " done"
-                                 (when (pos? skipped) (str " (" skipped " from before)"))
-                                 "  " (format "%.2f" (* 60.0 rate)) " runs/min"
-                                 "  ETA " (fmt-duration (/ left (max rate 1e-9))))]
-                   (locking err
-                     (vreset! drawn true)
-                     (.write err (str (erase-line) line))
-                     (.flush err))))))
-     :finish (fn [] (when @drawn (locking err (.write err "\n") (.flush err))))}))
 
 (defn- parse-jobs [s]
   (let [n (when (and s (re-matches #"\s*\d+\s*" s)) (try (Long/parseLong (str/trim s)) (catch Exception _ nil)))]
@@ -718,63 +361,34 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
             (bad-input! (str file " is not a sweep file (it has no :base and :grid); run a single experiment with `dlnlab run "
                              file "`, or write {:base EXPERIMENT :grid {[:optimizer :lr] [0.01 0.02]}}.")))
         jobs (if-let [j (get opts "--jobs")] (parse-jobs j) (.availableProcessors (Runtime/getRuntime)))
-        norm (normalize-sweep raw file)
-        dir (or (get opts "--out") (default-out file))
+        norm (store/normalize-sweep raw file)
+        dir (out-option opts (default-out file))
         _ (check-out-dir! dir)
-        sweep-file (io/file dir "sweep.edn")
-        _ (when (.exists sweep-file)
-            (let [old (try (dio/read-edn-file sweep-file)
-                           (catch clojure.lang.ExceptionInfo e
-                             (bad-input! (str "Cannot resume in " dir ": " (ex-message e) " Use another --out directory."))))]
-              (when (not= old norm)
-                (let [diff (filter #(not= (get old %) (get norm %)) [:base :grid :seeds :name :description])
-                      what (str/join " and " (map pr-str diff))]
-                  (bad-input! (str sweep-file " holds a different sweep (" (if (empty? diff) "the file differs"
-                                                                               (str "its " what (if (next diff) " differ" " differs")))
-                                   " from " file "), so the results there cannot be resumed; use another --out directory, or delete "
-                                   dir " to start over.")
-                              {:path [:sweep] :value (str sweep-file) :allowed "the same sweep as before"})))))
-        points (sweep/grid-points (:grid norm))
-        n (count points)
-        dirs (vec (map-indexed (fn [i p] (io/file dir "runs" (run-dir-name i n p))) points))
-        done? (fn [^long i] (.exists (io/file (nth dirs i) "result.edn")))
-        skipped (count (filter done? (range n)))
         ^AtomicBoolean flag (or *interrupt-flag* (AtomicBoolean. false))
         ^Writer err *err*
-        prog (when (terminal?) (sweep-progress err n skipped))
-        write-errors (atom [])
+        prog (atom nil)
         no-plots? (get opts "--no-plots")
         figure-warnings (atom [])
-        _ (dio/write-edn-file! (str sweep-file) norm)
-        _ (println (str "sweep: " n " points, " skipped " already done, running " (- n skipped)
-                        " with " jobs " job" (when (> (long jobs) 1) "s")))
-        _ (when prog ((:start prog)))
-        results (with-sigint flag err
-                  (fn []
-                    (sweep/sweep (:base norm) (:grid norm)
-                                 {:jobs jobs :seeds (:seeds norm)
-                                  :run-opts {:interrupt flag}
-                                  :skip? (fn [i _] (done? i))
-                                  :on-result (fn [i _ r]
-                                               (when-not (or (= :failed (:status r)) (= :interrupted (:stop-reason r)))
-                                                 (try (write-result! r (nth dirs i))
-                                                      (when-not no-plots?
-                                                        (when-let [w (figure-warning r (nth dirs i))]
-                                                          (swap! figure-warnings conj w)))
-                                                      (catch Exception e (swap! write-errors conj (ex-message e)))))
-                                               (when prog ((:tick prog))))})))
-        _ (when prog ((:finish prog)))
-        all-results (vec (for [i (range n)]
-                           (or (nth results i)
-                               (try (dio/read-edn-file (io/file (nth dirs i) "result.edn"))
-                                    (catch Exception e {:status :unreadable :error (ex-message e)})))))
-        rows (vec (for [i (range n)]
-                    (summary-row i (.getName ^File (nth dirs i)) (nth points i) (nth all-results i))))
-        summary-path (str (io/file dir "summary.csv"))]
-    (dio/write-atomically! summary-path (fn [^Writer w] (dio/write-csv w (summary-header (:grid norm)) rows)))
-    (when-not (or no-plots? (.get flag))
-      (when-let [w (figure-warning all-results dir)] (swap! figure-warnings conj w)))
-    (let [ran (remove nil? results)
+        res (with-signals flag err
+              #(store/run-sweep!
+                norm dir
+                {:jobs jobs :interrupt flag :source file
+                 :on-start (fn [{:keys [points skipped]}]
+                             (println (str "sweep: " points " points, " skipped " already done, running " (- (long points) (long skipped))
+                                           " with " jobs " job" (when (> (long jobs) 1) "s")))
+                             (flush)
+                             (when (terminal?)
+                               (reset! prog (progress/sweep-progress err points skipped))
+                               ((:start @prog))))
+                 :on-result (fn [_ _] (when-let [p @prog] ((:tick p))))
+                 :extra! (when-not no-plots?
+                           (fn [r d] (when-let [w (figure-warning r d)] (swap! figure-warnings conj w))))}))
+        _ (when-let [p @prog] ((:finish p)))
+        sweep-file (io/file dir "sweep.edn")]
+    (when-not (or no-plots? (:interrupted? res))
+      (when-let [w (figure-warning (:results (store/read-sweep dir)) dir)] (swap! figure-warnings conj w)))
+    (let [ran (:ran res)
+          skipped (long (:skipped res))
           statuses (frequencies (map (fn [r] (if (= :interrupted (:stop-reason r)) :interrupted (:status r))) ran))
           failed (filter #(= :failed (:status %)) ran)]
       (println (str "ran " (count ran) " point" (when (not= 1 (count ran)) "s")
@@ -782,14 +396,13 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
                       (str " (" (str/join ", " (for [[s c] (sort-by (comp name key) statuses)] (str c " " (name s)))) ")"))
                     (when (pos? skipped) (str "; " skipped " done before"))))
       (doseq [r failed]
-        (binding [*out* *err*]
-          (println (str "dlnlab: grid point " (get-in r [:sweep :index]) " " (pr-str (get-in r [:sweep :point]))
-                        " failed: " (:error r)))))
-      (doseq [m @write-errors] (binding [*out* *err*] (println (str "dlnlab: " m))))
-      (doseq [w @figure-warnings] (binding [*out* *err*] (println w)))
-      (println (str "wrote:  " (str sweep-file) ", " (str (io/file dir "runs")) File/separator "*/, " summary-path))
-      (cond (.get flag) (do (println "interrupted: rerun the same command to finish the remaining points.") 130)
-            (or (seq failed) (seq @write-errors)) 1
+        (warn! (str "dlnlab: grid point " (:index r) " " (pr-str (:point r)) " failed: " (:error r))))
+      (doseq [m (:write-errors res)] (warn! (str "dlnlab: " m)))
+      (doseq [w @figure-warnings] (warn! w))
+      (println (str "wrote:  " (str sweep-file) ", " (str (io/file dir "runs")) File/separator "*/, " (:summary res)))
+      (cond (:interrupted? res) (do (println "interrupted: rerun the same command to finish the remaining points.")
+                                    (interrupted-code))
+            (or (seq failed) (seq (:write-errors res))) 1
             :else 0))))
 
 ;; ---------------------------------------------------------------- plot
@@ -807,76 +420,6 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
   (str "for a run: " (str/join ", " (plot-names :result))
        "; for a sweep directory: " (str/join ", " (plot-names :sweep))
        "; for an SDE ensemble file or an :sde run: " (str/join ", " (plot-names :ensemble))))
-
-(defn- check-result!
-  "Bad input unless r looks like a run result: a map whose :trajectory is a map of vectors."
-  [r file]
-  (let [traj (:trajectory r)]
-    (when-not (and (map? r) (map? traj) (seq traj) (every? #(or (nil? %) (sequential? %)) (vals traj)))
-      (bad-input! (str file " is not a run result: "
-                       (cond (not (map? r)) (str "it holds " (if (nil? r) "nil" (str "a " (.getSimpleName (class r)))) ", not a map")
-                             (and (contains? r :base) (contains? r :grid))
-                             "it is a sweep file; run it with `dlnlab sweep`, then plot its output directory"
-                             (not (contains? r :trajectory))
-                             (str "it has no :trajectory (its keys are " (str/join " " (map pr-str (take 8 (keys r)))) ")")
-                             :else "its :trajectory is not a map of recorded columns")
-                       ". Give a result.edn written by `dlnlab run` or `dlnlab sweep`, a run directory or a sweep directory.")
-                  {:path [:trajectory] :value (str file) :allowed "a run result {:trajectory {...} ...}"}))
-    r))
-
-(defn- read-sweep-dir
-  "The results under dir/runs/*/result.edn in directory order; bad input when
-  there are none or one cannot be read."
-  [^File dir]
-  (let [runs (io/file dir "runs")
-        files (->> (or (.listFiles runs) (make-array File 0))
-                   (filter #(.isDirectory ^File %))
-                   (sort-by #(.getName ^File %))
-                   (map #(io/file % "result.edn"))
-                   (filter #(.exists ^File %)))]
-    (when (empty? files)
-      (bad-input! (str dir " is a sweep directory without results: " runs
-                       " holds no */result.edn yet. Run the sweep first (dlnlab sweep FILE.edn --out " dir ").")
-                  {:path [:runs] :value (str runs) :allowed "runs/*/result.edn"}))
-    (mapv (fn [^File f] (check-result! (dio/read-edn-file f) (str f))) files)))
-
-(defn- result-kind
-  "The plot input kind of a run result: :ensemble for an :sde experiment's (its
-  figures are the SDE ones), else :result."
-  [r]
-  (if (= :sde (get-in r [:experiment :kind])) :ensemble :result))
-
-(defn- plot-input
-  "What `dlnlab plot` draws from path: {:kind :result|:sweep|:ensemble :data ..
-  :dir <directory of the input>}; bad input naming the problem otherwise."
-  [path]
-  (let [f (io/file path)]
-    (cond
-      (not (.exists f))
-      (bad-input! (str "No such file or directory: " path ". Give a result.edn, a run directory or a sweep directory.")
-                  {:path [:input] :value path :allowed "a result.edn, a run directory or a sweep directory"})
-
-      (.isDirectory f)
-      (cond
-        (.exists (io/file f "result.edn"))
-        (let [r (check-result! (dio/read-edn-file (io/file f "result.edn")) (str (io/file f "result.edn")))]
-          {:kind (result-kind r) :dir f :data r})
-        (.exists (io/file f "sweep.edn"))
-        {:kind :sweep :dir f :data (read-sweep-dir f)}
-        :else
-        (bad-input! (str "The directory " path " holds neither result.edn (a run) nor sweep.edn (a sweep); "
-                         "give a result file, a run directory or a sweep directory.")
-                    {:path [:input] :value path :allowed "a directory with result.edn or sweep.edn"}))
-
-      :else
-      (let [v (dio/read-edn-file f)
-            dir (or (.getParentFile (.getAbsoluteFile f)) (io/file "."))]
-        (cond
-          (and (map? v) (contains? v :base) (contains? v :grid) (.exists (io/file dir "runs")))
-          {:kind :sweep :dir dir :data (read-sweep-dir dir)}
-          (and (map? v) (contains? v :time) (contains? v :mean) (not (contains? v :trajectory)))
-          {:kind :ensemble :dir dir :data v}
-          :else (let [r (check-result! v path)] {:kind (result-kind r) :dir dir :data r}))))))
 
 (defn- figure-name
   "The figure keyword for --figure s (with or without a leading colon); bad
@@ -902,7 +445,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
   [input what f]
   (try (f)
        (catch clojure.lang.ExceptionInfo e
-         (if (bad-input-data? (ex-data e))
+         (if (input-error? e)
            (bad-input! (str "Cannot draw " what " from " input ": " (ex-message e)) (ex-data e))
            (throw e)))
        (catch RuntimeException e
@@ -916,7 +459,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
                 0 (usage-error! "`dlnlab plot` needs a result.edn, a run directory or a sweep directory, e.g. dlnlab plot results/eos.")
                 (usage-error! (str "`dlnlab plot` takes exactly one result file or directory, got " (count files) ": "
                                    (str/join " " files) ".")))
-        out (get opts "--out")
+        out (out-option opts nil)
         fig-arg (get opts "--figure")]
     (when (and out (not fig-arg) (image-file? out))
       (usage-error! (str "--out " out " names an image file, which needs --figure NAME; without --figure, "
@@ -926,7 +469,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
       (bad-input! (str "--out " out ": the image format is taken from the extension, which must be .svg or .png "
                        "(or give a directory for " fig-arg ".svg).")
                   {:path [:out] :value out :allowed ["FILE.svg" "FILE.png" "DIR"]}))
-    (let [{:keys [kind data dir]} (plot-input input)]
+    (let [{:keys [kind data dir]} (store/read-input input)]
       (if fig-arg
         (let [nm (figure-name fig-arg kind input)
               target (cond (nil? out) (str (io/file dir (str (name nm) ".svg")))
@@ -955,101 +498,15 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
         raw (read-map file "an experiment or a sweep")]
     (if (or (contains? raw :grid) (contains? raw :base))
       (do (when (seq (get opts "--set")) (usage-error! "--set applies to experiments, not to sweep files."))
-          (let [norm (normalize-sweep raw file)]
+          (let [norm (store/normalize-sweep raw file)]
             (print (dio/edn-str norm))
             (println (str ";; " (count (sweep/grid-points (:grid norm))) " grid points, each a valid experiment"))))
       (let [exp (apply-sets raw (get opts "--set"))
             norm (validated exp file (get opts "--set") nil)]
         (print (dio/edn-str norm))
-        (when-not (or (:optimizer norm) (= :sde (:kind norm)))
+        (when (and (= :network (result/kind {:experiment norm})) (not (:optimizer norm)))
           (println ";; valid network and task; add :optimizer and :steps to run it"))))
     0))
-
-(def ^:private node-order [:experiment :model :init :task :covariance :teacher :optimizer :stop :record
-                           :sde-experiment :sde :sde-record])
-
-(def ^:private node-paths
-  {:experiment "the top-level map" :model "[:model]" :init "[:model :init]" :task "[:task]"
-   :covariance "[:task :covariance]" :teacher "[:task :teacher]" :optimizer "[:optimizer]"
-   :stop "[:stop]" :record "[:record]"
-   :sde-experiment "the top-level map when :kind is :sde" :sde "[:sde] of an :sde experiment"
-   :sde-record "[:sde :record]"})
-
-(defn- an [^String s] (str/replace s #"\ba ([aeiou])" "an $1"))
-
-(defn- key-lines
-  "Lines describing each [key info] of entries (info as in spec/describe): the
-  key, what it allows and its default, then its documentation. In the record
-  node (the one with :metrics) the per-metric option keys collapse into one line."
-  [entries ^long indent]
-  (let [metric-set (if (some (fn [[k _]] (= :metrics k)) entries) (set spec/metric-names) #{})
-        shown (remove (fn [[k _]] (metric-set k)) entries)
-        collapsed (some (fn [[k _]] (metric-set k)) entries)
-        pad (apply str (repeat indent " "))]
-    (concat
-     (for [[k {:keys [doc allowed required default default-doc] :as e}] shown]
-       (str (wrap (str (an allowed) "; "
-                       (cond required "required"
-                             (contains? e :default) (str "default " (pr-str default))
-                             default-doc (str "default " default-doc)
-                             :else "optional"))
-                  indent 80 (+ indent 8) (str (pr-str k) " "))
-            "\n" (wrap doc (+ indent 4) 80)))
-     (when collapsed
-       [(str pad ":<metric>  options of one recorded metric, e.g. :sharpness {:every 50 :tol 1e-8}\n"
-             (wrap "A map of that metric's options (see METRICS below); :every n records it every n steps instead of the record's :every." (+ indent 4) 80))]))))
-
-(defn- ordered
-  "[k info] of the keys in info-map, in the order of the schema entries (then any
-  others)."
-  [schema-entries info-map]
-  (let [order (map first schema-entries)]
-    (for [k (concat order (remove (set order) (keys info-map)))
-          :when (contains? info-map k)]
-      [k (get info-map k)])))
-
-(defn describe-text
-  "The plain-text listing `dlnlab describe` prints: every node of an experiment
-  (dlnlab.spec/describe) with its keys, what each allows and its default, then
-  the metrics catalog."
-  []
-  (let [d (spec/describe)
-        nodes (concat node-order (remove (set node-order) (keys d)))
-        section (fn [id]
-                  (let [{:keys [doc keys common-keys kinds]} (get d id)
-                        node (get (spec/schema) id)]
-                    (str/join "\n"
-                              (concat
-                               [(str (str/upper-case (name id)) "  (" (get node-paths id "a nested map")
-                                     (when kinds ", chosen by :kind") ")")
-                                (wrap doc 2 80)]
-                               (when (seq keys) (cons "" (key-lines (ordered (:keys node) keys) 2)))
-                               (when (seq common-keys)
-                                 (concat ["" "  Keys of every kind:"] (key-lines (ordered (:common node) common-keys) 4)))
-                               (mapcat (fn [[k {kdoc :doc kkeys :keys}]]
-                                         (concat ["" (str "  :kind " (pr-str k))]
-                                                 [(wrap kdoc 4 80)]
-                                                 (if (seq kkeys)
-                                                   (key-lines (ordered (get-in node [:kinds k :keys]) kkeys) 6)
-                                                   ["      (no other keys)"])))
-                                       (ordered (map vector (clojure.core/keys (:kinds node))) kinds))))))
-        metric-section
-        (str/join "\n"
-                  (concat
-                   ["METRICS  (:record {:metrics [...]}; each also a function in dlnlab.metrics)"
-                    (wrap "Recorded every [:record :every] steps unless the metric's own {:every n} says otherwise; costly metrics are worth a slower cadence. In trajectory.csv a vector-valued metric becomes one column per entry (modes_1, pathway_shares_m1_p2, balance_gap_p1_l1, ...)." 2 80)]
-                   (mapcat (fn [m]
-                             (let [{:keys [description options cost shape]} (get metrics/catalog m)]
-                               (concat ["" (str "  " (pr-str m) "  " shape "; " (name cost))
-                                        (wrap description 6 80)]
-                                       (for [[o {:keys [default doc]}] options]
-                                         (wrap (str "default " (pr-str default) "; " doc) 6 80 10
-                                               (str "option " (pr-str o) " "))))))
-                           (concat spec/metric-names (remove (set spec/metric-names) (sort (keys metrics/catalog)))))))]
-    (str "dlnlab experiments: every key, what it allows and its default.\n"
-         "An experiment is an EDN map; `dlnlab validate FILE.edn` prints one with every default filled.\n\n"
-         (str/join "\n\n" (map section nodes))
-         "\n\n" metric-section "\n")))
 
 (defn inspect-experiment
   "A plain-data summary of an experiment's initial network: parameter count,
@@ -1069,13 +526,14 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
         exp (apply-sets (read-map file "the experiment") (get opts "--set"))
         norm (try (spec/normalize exp)
                   (catch clojure.lang.ExceptionInfo e (bad-input! (str file ": " (ex-message e)) (ex-data e))))
-        _ (when (= :sde (:kind norm))
-            (bad-input! (str file " is an :sde experiment, which has no network to inspect; `dlnlab validate " file
+        kind (result/kind {:experiment norm})
+        _ (when-not (= :network kind)
+            (bad-input! (str file " is an " (pr-str kind) " experiment, which has no network to inspect; `dlnlab validate " file
                              "` prints its options, `dlnlab run " file "` simulates it.")
-                        {:path [:kind] :value :sde :allowed "a network experiment"}))
+                        {:path [:kind] :value kind :allowed "a network experiment"}))
         r (try (inspect-experiment exp)
                (catch clojure.lang.ExceptionInfo e
-                 (if (bad-input-data? (ex-data e)) (bad-input! (str file ": " (ex-message e)) (ex-data e)) (throw e))))]
+                 (if (input-error? e) (bad-input! (str file ": " (ex-message e)) (ex-data e)) (throw e))))]
     (doseq [[k v] r :when (some? v)] (println (str (name k) ": " v)))
     0))
 
@@ -1119,18 +577,18 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
                       (bad-input! (str "The reproduction " nm " is not part of this build.")
                                   {:path [:name] :value nm :allowed (vec (keys paper-names))}))
         jobs (if-let [j (get opts "--jobs")] (parse-jobs j) 2)
-        dir (or (get opts "--out") (str "results" File/separator nm))
+        dir (out-option opts (str "results" File/separator nm))
         _ (check-out-dir! dir)
         ^Writer err *err*
         progress (when (terminal?)
                    (let [n (atom 0)]
                      (fn [_] (let [k (swap! n inc)]
-                               (locking err (.write err (str (erase-line) "reproduce " nm ": " k " runs done"))
+                               (locking err (.write err (str (progress/erase-line) "reproduce " nm ": " k " runs done"))
                                         (.flush err))))))
         t0 (System/nanoTime)
         report (reproduce {:variant (if (get opts "--full") :full :quick) :jobs jobs :progress progress})
         seconds (/ (- (System/nanoTime) t0) 1e9)]
-    (when progress (locking err (.write err (str (erase-line))) (.flush err)))
+    (when progress (locking err (.write err (str (progress/erase-line))) (.flush err)))
     (.mkdirs (io/file dir))
     (dio/write-edn-file! (str (io/file dir "report.edn")) report)
     (let [figs (when-not (get opts "--no-plots")
@@ -1168,7 +626,7 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
                    "validate" (cmd-validate parsed)
                    "inspect" (cmd-inspect parsed)
                    "describe" (do (when (seq (:files parsed)) (usage-error! "`dlnlab describe` takes no arguments."))
-                                  (print (describe-text)) 0)
+                                  (print (summary/describe-text)) 0)
                    "version" (do (println (version-string)) 0)
                    ("help" "--help" "-h") (do (println usage) 0)
                    (let [dym (spec/did-you-mean command (conj (keys command-options) "help"))]
@@ -1179,8 +637,8 @@ error or a failed sweep point, 2 bad input (nothing is written), 130 interrupted
         code)
       (catch clojure.lang.ExceptionInfo e
         (flush)
-        (if (bad-input-data? (ex-data e))
-          (do (report-error! command (ex-message e) (::usage (ex-data e))) 2)
+        (if (input-error? e)
+          (do (report-error! command (ex-message e) (= :usage (error/kind-of e))) 2)
           (do (report-error! command (str "internal error: " (ex-message e)
                                           (when (System/getenv "DLNLAB_DEBUG") (str "\n" (pr-str e)))
                                           " (set DLNLAB_DEBUG=1 for details)") false)

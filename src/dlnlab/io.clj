@@ -1,7 +1,9 @@
 (ns dlnlab.io
   "Reading experiments and writing results: EDN read with clojure.edn only, EDN
-  and CSV written through a Writer (no string built per number), files written
-  atomically (temp file in the same directory, then an atomic move).
+  and CSV (clojure.data.csv) written through a Writer, files written atomically
+  (temp file in the same directory, synced, then an atomic move; the one
+  atomic writer of dlnlab). Errors are dlnlab.error ex-infos (:unreadable-file,
+  :unwritable, :invalid-argument).
 
   - `read-edn-file`: one EDN value from a file, with errors a person can act on.
   - `write-edn`, `edn-str`: pretty but compact EDN that clojure.edn reads back
@@ -9,44 +11,52 @@
   - `trajectory-columns`, `write-trajectory-csv`: a columnar trajectory as CSV,
     vector-valued metrics flattened into one column per entry.
   - `write-csv`: a plain table as CSV.
-  - `write-atomically!`, `check-writable-dir!`: safe output."
-  (:require [clojure.edn :as edn]
+  - `write-atomically!` (text), `write-stream-atomically!` (bytes),
+    `move-atomically!`, `fsync!`, `check-writable-dir!`, `check-path!`: safe
+    output; `temp-file?` recognizes what a killed writer left."
+  (:require [clojure.data.csv :as csv]
+            [clojure.edn :as edn]
             [clojure.java.io :as io]
-            [clojure.string :as str])
-  (:import [java.io BufferedWriter File OutputStreamWriter PushbackReader StringWriter Writer]
+            [clojure.string :as str]
+            [dlnlab.error :as error])
+  (:import [java.io BufferedWriter File FileOutputStream OutputStreamWriter PushbackReader StringWriter Writer]
+           [java.nio.channels FileChannel]
            [java.nio.charset StandardCharsets]
-           [java.nio.file AtomicMoveNotSupportedException Files StandardCopyOption]))
+           [java.nio.file AtomicMoveNotSupportedException Files OpenOption StandardCopyOption StandardOpenOption]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
 
 ;; ---------------------------------------------------------------- reading
 
+(defn- unreadable! [msg path problem & [cause]]
+  (error/fail! :unreadable-file msg
+               {:path [:file] :value (str path) :problem problem :allowed "a readable file holding one EDN value"}
+               cause))
+
 (defn read-edn-file
-  "Reads one EDN value from path with clojure.edn. Throws ex-info naming the file
-  and the problem when it is missing, unreadable, empty, truncated or holds more
-  than one form."
+  "Reads one EDN value from path with clojure.edn. Throws ex-info of kind
+  :unreadable-file naming the file and the problem (:problem :not-found,
+  :directory, :unreadable, :malformed, :empty or :trailing-forms) when it is
+  missing, unreadable, empty, truncated or holds more than one form."
   [path]
   (let [f (io/file path)]
-    (when-not (.exists f)
-      (throw (ex-info (str "File not found: " path) {:path path :problem :not-found})))
-    (when (.isDirectory f)
-      (throw (ex-info (str path " is a directory; expected an EDN file.") {:path path :problem :directory})))
-    (when-not (.canRead f)
-      (throw (ex-info (str "File is not readable: " path) {:path path :problem :unreadable})))
+    (when-not (.exists f) (unreadable! (str "File not found: " path) path :not-found))
+    (when (.isDirectory f) (unreadable! (str path " is a directory; expected an EDN file.") path :directory))
+    (when-not (.canRead f) (unreadable! (str "File is not readable: " path) path :unreadable))
     (with-open [r (PushbackReader. (io/reader f))]
       (let [eof (Object.)
             v (try (edn/read {:eof eof} r)
                    (catch Exception e
-                     (throw (ex-info (str "Cannot read " path " as EDN: " (.getMessage e)
-                                          " (is the file truncated or missing a closing bracket?)")
-                                     {:path path :problem :malformed} e))))]
+                     (unreadable! (str "Cannot read " path " as EDN: " (.getMessage e)
+                                       " (is the file truncated or missing a closing bracket?)")
+                                  path :malformed e)))]
         (when (identical? v eof)
-          (throw (ex-info (str "File " path " is empty; expected one EDN map.") {:path path :problem :empty})))
+          (unreadable! (str "File " path " is empty; expected one EDN map.") path :empty))
         (let [more (try (edn/read {:eof eof} r) (catch Exception _ ::junk))]
           (when-not (identical? more eof)
-            (throw (ex-info (str "File " path " holds more than one EDN form; expected exactly one map.")
-                            {:path path :problem :trailing-forms}))))
+            (unreadable! (str "File " path " holds more than one EDN form; expected exactly one map.")
+                         path :trailing-forms)))
         v))))
 
 ;; ---------------------------------------------------------------- EDN writing
@@ -72,9 +82,10 @@
     (instance? Float x) (double-str (.doubleValue ^Float x))
     (or (string? x) (number? x) (boolean? x) (symbol? x) (char? x) (uuid? x) (inst? x))
     (binding [*print-length* nil *print-level* nil *print-readably* true] (pr-str x))
-    :else (throw (ex-info (str "Cannot write a " (.getName (class x)) " as EDN; results must be plain data "
-                               "(numbers, strings, keywords, vectors, maps).")
-                          {:path [] :value (str x) :allowed "plain data"}))))
+    :else (error/fail! :invalid-argument
+                       (str "Cannot write a " (.getName (class x)) " as EDN; results must be plain data "
+                            "(numbers, strings, keywords, vectors, maps).")
+                       {:path [] :value (str x) :allowed "plain data"})))
 
 (defn- open-str ^String [x] (cond (map? x) "{" (vector? x) "[" (set? x) "#{" :else "("))
 (defn- close-str ^String [x] (cond (map? x) "}" (vector? x) "]" (set? x) "}" :else ")"))
@@ -201,38 +212,38 @@
         (== d Double/NEGATIVE_INFINITY) "-Inf"
         :else (Double/toString d)))
 
-(defn- csv-quote ^String [^String s]
-  (if (some #(str/includes? s %) ["," "\"" "\n" "\r"])
-    (str "\"" (str/replace s "\"" "\"\"") "\"")
-    s))
+(defn- needs-quotes?
+  "True when a CSV cell must be quoted: it holds a comma, quote or line break
+  (the rule of clojure.data.csv, checked without a set lookup per character)."
+  [^String s]
+  (or (str/includes? s ",") (str/includes? s "\"") (str/includes? s "\n") (str/includes? s "\r")))
 
-(defn csv-cell
-  "The CSV text of one cell: nil empty, doubles via Double/toString with NaN, Inf
-  and -Inf, keywords by name, strings quoted when they hold a comma, quote or
-  line break, anything else printed."
+(defn- cell-text
+  "The unquoted text of one CSV cell (see `csv-cell`)."
   ^String [x]
   (cond
     (nil? x) ""
     (instance? Double x) (csv-double (.doubleValue ^Double x))
     (instance? Long x) (Long/toString (.longValue ^Long x))
     (instance? Float x) (csv-double (.doubleValue ^Float x))
-    (keyword? x) (csv-quote (if (namespace x) (str (namespace x) "/" (name x)) (name x)))
-    (string? x) (csv-quote x)
-    :else (csv-quote (pr-str x))))
+    (keyword? x) (if (namespace x) (str (namespace x) "/" (name x)) (name x))
+    (string? x) x
+    :else (pr-str x)))
+
+(defn csv-cell
+  "The CSV text of one cell: nil empty, doubles via Double/toString with NaN, Inf
+  and -Inf, keywords by name, strings quoted when they hold a comma, quote or
+  line break, anything else printed."
+  ^String [x]
+  (let [s (cell-text x)]
+    (if (needs-quotes? s) (str "\"" (str/replace s "\"" "\"\"") "\"") s)))
 
 (defn write-csv
-  "Writes a table to the Writer w: the header (a sequence of column names) then
-  each row (a sequence of cells, see `csv-cell`), lines ending in \\n."
+  "Writes a table to the Writer w with clojure.data.csv: the header (a sequence
+  of column names) then each row (a sequence of cells, see `csv-cell`), lines
+  ending in \\n."
   [^Writer w header rows]
-  (.write w (str/join "," (map csv-cell header)))
-  (.write w "\n")
-  (doseq [row rows]
-    (loop [s (seq row) first? true]
-      (when s
-        (when-not first? (.write w ","))
-        (.write w (csv-cell (first s)))
-        (recur (next s) false)))
-    (.write w "\n"))
+  (csv/write-csv w (cons (map cell-text header) (map #(map cell-text %) rows)) :quote? needs-quotes?)
   nil)
 
 (def ^:private level-labels
@@ -308,16 +319,11 @@
          colv (mapv #(vec (get trajectory (:metric %))) cols)
          paths (mapv #(object-array (:path %)) cols)
          n (long (reduce max 0 (map count colv)))
-         ncols (count cols)]
-     (.write w (str/join "," (map :name cols)))
-     (.write w "\n")
-     (dotimes [r n]
-       (dotimes [c ncols]
-         (when (pos? c) (.write w ","))
-         (let [^clojure.lang.IPersistentVector col (nth colv c)
-               v (when (< r (count col)) (nth col r))]
-           (.write w (csv-cell (cell-at v (nth paths c))))))
-       (.write w "\n"))
+         row (fn [^long r]
+               (map (fn [^clojure.lang.IPersistentVector col path]
+                      (cell-text (cell-at (when (< r (count col)) (nth col r)) path)))
+                    colv paths))]
+     (csv/write-csv w (cons (map :name cols) (map row (range n))) :quote? needs-quotes?)
      nil)))
 
 ;; ---------------------------------------------------------------- files
@@ -328,18 +334,29 @@
           (.exists f) f
           :else (recur (.getParentFile f)))))
 
+(defn check-path!
+  "Refuses an empty or blank output path (which java.io would take for the
+  filesystem root or the current directory): throws ex-info of kind
+  :unwritable naming what (e.g. \"--out\"). Returns path."
+  [path what]
+  (when (str/blank? (str path))
+    (error/fail! :unwritable (str what " must name a directory, got " (pr-str (str path)) " (an empty path).")
+                 {:path [:out] :value (str path) :allowed "a non-empty path"}))
+  path)
+
 (defn check-writable-dir!
   "Checks, without leaving anything behind, that dir is or can be created as a
-  writable directory: the nearest existing ancestor must be a directory in
-  which a file can be created (probed with a temporary file, deleted at once).
-  Returns dir. Throws ex-info {:path dir :problem :unwritable} naming the
-  reason."
+  writable directory: dir must not be blank, and the nearest existing ancestor
+  must be a directory in which a file can be created (probed with a temporary
+  file, deleted at once). Returns dir. Throws ex-info of kind :unwritable
+  (:problem :unwritable) naming the reason."
   [dir]
+  (check-path! dir "The output directory")
   (let [f (io/file dir)
         existing (nearest-existing f)
-        fail (fn [why] (throw (ex-info (str "Cannot write results to " dir ": " why)
-                                       {:path (str dir) :problem :unwritable :value (str dir)
-                                        :allowed "a writable directory (or a path where one can be created)"})))]
+        fail (fn [why] (error/fail! :unwritable (str "Cannot write results to " dir ": " why)
+                                    {:path [:out] :problem :unwritable :value (str dir)
+                                     :allowed "a writable directory (or a path where one can be created)"}))]
     (cond
       (nil? existing) (fail "no part of the path exists.")
       (not (.isDirectory existing))
@@ -352,38 +369,80 @@
         (.delete ^File probe)))
     dir))
 
-(defn write-atomically!
-  "Writes content to path: a string, a byte array (e.g. an image), or a function
-  called with a buffered UTF-8 java.io.Writer that writes the content. Writes into a temporary file beside
-  path, then renames it atomically, so readers never see a half-written file
-  (on failure the temporary file is removed and path is untouched). Creates
-  parent directories. Returns path. Throws ex-info {:path :problem :unwritable}
-  naming the path when it cannot be written."
-  [path content]
+(defn fsync!
+  "Forces the file or directory f (its data and, for a directory, its entries)
+  to the storage device. Directories that cannot be opened for syncing (some
+  filesystems) are skipped. Returns f."
+  [f]
+  (let [^File f (io/file f)]
+    (try
+      (with-open [ch (FileChannel/open (.toPath f) (into-array OpenOption [(if (.isDirectory f)
+                                                                               StandardOpenOption/READ
+                                                                               StandardOpenOption/WRITE)]))]
+        (.force ch true))
+      (catch java.io.IOException e
+        (when-not (.isDirectory f) (throw e))))
+    f))
+
+(defn move-atomically!
+  "Renames from to to atomically (replacing a file at to), falling back to a
+  plain move where the filesystem cannot do it atomically, then syncs the
+  parent directory of to. Returns to."
+  [from to]
+  (let [src (.toPath (io/file from)) dst (.toPath (io/file to))]
+    (try
+      (Files/move src dst (into-array StandardCopyOption [StandardCopyOption/ATOMIC_MOVE
+                                                          StandardCopyOption/REPLACE_EXISTING]))
+      (catch AtomicMoveNotSupportedException _
+        (Files/move src dst (into-array StandardCopyOption [StandardCopyOption/REPLACE_EXISTING]))))
+    (when-let [parent (.getParentFile (.getAbsoluteFile (io/file to)))] (fsync! parent))
+    to))
+
+(defn temp-file?
+  "True for the name of a temporary file `write-atomically!` makes (.NAME.<n>.tmp),
+  which a killed process may leave behind."
+  [^String nm]
+  (boolean (re-matches #"\..+\.[0-9]+\.tmp" nm)))
+
+(defn write-stream-atomically!
+  "Writes path by calling (write! output-stream) on a temporary file in path's
+  directory (created when missing), syncing it to disk, then renaming it over
+  path, so readers never see half a file and a power loss cannot leave a
+  renamed empty file. On failure the temporary file is removed and path is
+  untouched. Returns path. Throws ex-info of kind :unwritable (:problem
+  :unwritable) naming the path when it cannot be written."
+  [path write!]
   (let [target (.getAbsoluteFile (io/file path))
         dir (.getParentFile target)]
     (try
       (when dir (.mkdirs dir))
       (let [tmp (File/createTempFile (str "." (.getName target) ".") ".tmp" dir)]
         (try
-          (if (bytes? content)
-            (Files/write (.toPath tmp) ^bytes content ^"[Ljava.nio.file.OpenOption;" (make-array java.nio.file.OpenOption 0))
-            (with-open [w (BufferedWriter. (OutputStreamWriter. (java.io.FileOutputStream. tmp) StandardCharsets/UTF_8)
-                                           (* 1 1024 1024))]
-              (if (string? content) (.write w ^String content) (content w))))
-          (try
-            (Files/move (.toPath tmp) (.toPath target)
-                        (into-array StandardCopyOption [StandardCopyOption/ATOMIC_MOVE
-                                                        StandardCopyOption/REPLACE_EXISTING]))
-            (catch AtomicMoveNotSupportedException _
-              (Files/move (.toPath tmp) (.toPath target)
-                          (into-array StandardCopyOption [StandardCopyOption/REPLACE_EXISTING]))))
+          (with-open [out (FileOutputStream. tmp)]
+            (write! out)
+            (.flush out)
+            (.sync (.getFD out)))
+          (move-atomically! tmp target)
           (finally (.delete tmp))))
       (catch java.io.IOException e
-        (throw (ex-info (str "Cannot write " path ": " (.getMessage e)
-                             " (check that the directory exists and is writable)")
-                        {:path (str path) :problem :unwritable} e))))
+        (error/fail! :unwritable (str "Cannot write " path ": " (.getMessage e)
+                                      " (check that the directory exists and is writable, and that the disk has room)")
+                     {:path [:out] :value (str path) :problem :unwritable :allowed "a writable path"} e)))
     path))
+
+(defn write-atomically!
+  "Writes content to path atomically (see `write-stream-atomically!`): a
+  string, a byte array (e.g. an image), or a function called with a buffered
+  UTF-8 java.io.Writer that writes the content. Returns path."
+  [path content]
+  (write-stream-atomically!
+   path
+   (fn [^java.io.OutputStream out]
+     (if (bytes? content)
+       (.write out ^bytes content)
+       (let [w (BufferedWriter. (OutputStreamWriter. out StandardCharsets/UTF_8) (* 1 1024 1024))]
+         (if (string? content) (.write w ^String content) (content w))
+         (.flush w))))))
 
 (defn write-edn-file!
   "Writes x to path as `write-edn` EDN, atomically (see `write-atomically!`)."

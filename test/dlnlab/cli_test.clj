@@ -14,28 +14,17 @@
             [dlnlab.io :as dio]
             [dlnlab.metrics :as metrics]
             [dlnlab.plot :as plot]
-            [dlnlab.spec :as spec])
+            [dlnlab.spec :as spec]
+            [dlnlab.store :as store]
+            [dlnlab.temp-dir :as temp-dir :refer [*dir* delete-tree path]])
   (:import [java.io File StringWriter]
            [javax.imageio ImageIO]
            [java.nio.file Files LinkOption]
-           [java.nio.file.attribute FileAttribute]
            [java.util.concurrent.atomic AtomicBoolean]))
 
 (set! *warn-on-reflection* true)
 
-(def ^:dynamic ^File *dir* nil)
-
-(defn- delete-tree [^File f]
-  (when (.isDirectory f) (doseq [c (.listFiles f)] (delete-tree c)))
-  (.setWritable f true)
-  (.delete f))
-
-(use-fixtures :each
-  (fn [t]
-    (let [d (.toFile (Files/createTempDirectory "dlnlab-cli-test" (make-array FileAttribute 0)))]
-      (try (binding [*dir* d] (t)) (finally (delete-tree d))))))
-
-(defn- path ^String [& parts] (str (apply io/file *dir* parts)))
+(use-fixtures :each (temp-dir/fixture "dlnlab-cli-test"))
 
 (defn- cli
   "Runs the command line in-process: {:code :out :err}."
@@ -290,21 +279,88 @@
          ["bad grid" ["sweep" (write-file "sw3.edn" (assoc tiny-sweep :grid {:lr [0.1]})) "--out" out] #"Grid key :lr"]
          ["bad seeds" ["sweep" (write-file "sw4.edn" (assoc tiny-sweep :seeds :random)) "--out" out] #"\[:seeds\] must be :derived"]
          ["unknown sweep key" ["sweep" (write-file "sw5.edn" (assoc tiny-sweep :gird {})) "--out" out] #"Did you mean :grid"]
+         ["empty --out" ["run" good "--out" ""] #"--out must name a directory or file, got \"\""]
+         ["blank --out" ["run" good "--out=  "] #"--out must name a directory or file, got \"  \""]
+         ["empty sweep --out" ["sweep" (write-file "sw.edn" tiny-sweep) "--out" ""] #"--out must name"]
+         ["empty plot --out" ["plot" good "--out" ""] #"--out must name"]
          ["output under a regular file" ["run" good "--out" (path "plain-file" "out")] #"is a file, not a directory"]
          ["sweep output under a regular file" ["sweep" (write-file "sw.edn" tiny-sweep) "--out" (path "plain-file" "o")]
           #"is a file, not a directory"]]]
-    (rejects-each cases #(is (not (.exists (io/file (path "plain-file" "out"))))))))
+    (rejects-each cases #(do (is (not (.exists (io/file (path "plain-file" "out")))))
+                             (is (not-any? (fn [nm] (.exists (io/file "/" nm))) ["result.edn" "trajectory.csv" "sweep.edn"])
+                                 "nothing at the filesystem root")))))
+
+(deftest run-refuses-a-used-directory-unless-force
+  (let [file (write-file "tiny.edn" tiny)
+        out (path "out")
+        _ (is (= 0 (:code (cli "run" file "--out" out))))
+        before (slurp (io/file out "result.edn"))
+        figures (filter #(str/ends-with? % ".svg") (.list (io/file out)))]
+    (is (seq figures))
+    (testing "a second run into the directory is refused and changes nothing"
+      (let [{:keys [code err]} (cli "run" file "--out" out "--set" "optimizer.lr=0.05")]
+        (is (= 2 code))
+        (is (re-find #"already holds .* files .*Use --force" err) err)
+        (is (= before (slurp (io/file out "result.edn"))))))
+    (testing "--force replaces the run as a whole: no old figure stays beside the new result"
+      (let [{:keys [code err]} (cli "run" file "--out" out "--set" "optimizer.lr=0.05" "--force" "--no-plots")]
+        (is (= 0 code) err)
+        (is (= 0.05 (get-in (dio/read-edn-file (io/file out "result.edn")) [:experiment :optimizer :lr])))
+        (is (= #{"result.edn" "trajectory.csv"} (set (.list (io/file out)))))
+        (is (= #{"out" "tiny.edn"} (set (.list *dir*))) "no staging directory, old copy or lock left beside it")))
+    (testing "--force leaves a directory with other people's files alone"
+      (spit (io/file out "notes.txt") "mine")
+      (let [{:keys [code err]} (cli "run" file "--out" out "--force")]
+        (is (= 2 code))
+        (is (re-find #"notes.txt" err))
+        (is (= "mine" (slurp (io/file out "notes.txt"))))))))
+
+(deftest a-second-writer-is-refused-naming-the-holder
+  (let [file (write-file "tiny.edn" tiny)
+        sweep-file (write-file "sweep.edn" tiny-sweep)
+        me (str "pid " (.pid (java.lang.ProcessHandle/current)))]
+    (doseq [[cmd f out] [["run" file (path "out")] ["sweep" sweep-file (path "sw")]]]
+      (testing cmd
+        (let [lock (store/lock! out)]
+          (try
+            (let [{:keys [code err]} (cli cmd f "--out" out)]
+              (is (= 2 code))
+              (is (re-find (re-pattern (str "is being written by another dlnlab process \\(" me " on ")) err) err)
+              (is (one-paragraph? err))
+              (is (not (.exists (io/file out)))))
+            (finally (store/unlock! lock))))
+        (is (= 0 (:code (cli cmd f "--out" out "--no-plots"))) "free again once the holder is done")))))
+
+(deftest sweep-resume-reruns-a-damaged-point-with-a-warning
+  (let [file (write-file "sweep.edn" tiny-sweep)
+        out (path "sw")
+        _ (is (= 0 (:code (cli "sweep" file "--out" out "--no-plots"))))
+        runs (io/file out "runs")
+        victim (io/file runs "001-lr=0.05_depth=3" "result.edn")
+        good (slurp victim)]
+    (spit victim (subs good 0 100))
+    (spit (io/file runs "000-lr=0.05_depth=2" ".result.edn.77.tmp") "")
+    (let [{:keys [code out err]} (cli "sweep" file "--out" out "--no-plots")]
+      (is (= 0 code) err)
+      (is (re-find #"warning: .*001-lr=0.05_depth=3 is damaged \(Cannot read .*\); rerunning grid point 1" err) err)
+      (is (str/includes? out "3 already done, running 1"))
+      (is (= (dissoc (edn/read-string good) :meta) (dissoc (dio/read-edn-file victim) :meta)) "the rerun gives the same result")
+      (is (not (.exists (io/file runs "000-lr=0.05_depth=2" ".result.edn.77.tmp"))) "a killed writer's temp file is cleaned"))))
 
 (deftest read-only-output-directory
-  (let [ro (io/file (path "ro"))]
-    (.mkdir ro)
-    (.setWritable ro false false)
-    ;; permissions do not bind the superuser; then there is nothing to test
-    (when-not (.canWrite ro)
-      (let [{:keys [code err]} (cli "run" (write-file "tiny.edn" tiny) "--out" (str (io/file ro "out")))]
-        (is (= 2 code))
-        (is (re-find #"not writable" err))
-        (is (empty? (.list ro)))))))
+  ;; /proc refuses new files even to the superuser, so this runs (and can fail) in CI as root
+  (let [ro (io/file "/proc")
+        before (set (.list ro))]
+    (doseq [cmd ["run" "sweep"]]
+      (let [file (write-file "x.edn" (if (= cmd "run") tiny tiny-sweep))
+            {:keys [code err out]} (cli cmd file "--out" (str (io/file ro "dlnlab-out")))]
+        (is (= 2 code) cmd)
+        (is (re-find #"Cannot write results to /proc/dlnlab-out: the directory /proc is not writable" err) err)
+        (is (one-paragraph? err))
+        (is (= "" out))
+        (is (not (contains? (set (.list ro)) "dlnlab-out")))
+        (is (not (contains? (set (.list ro)) ".dlnlab-out.lock")))))
+    (is (every? before (remove #(re-matches #"\d+" %) (.list ro))) "nothing new in /proc but processes")))
 
 (deftest internal-errors-exit-1
   (with-redefs [experiment/run (fn [& _] (throw (IllegalStateException. "kaboom")))]
@@ -318,10 +374,6 @@
   (is (str/includes? (:out (cli "help")) "sweep FILE.edn"))
   (is (re-find #"^dlnlab " (:out (cli "version")))))
 
-(deftest figures-hook-is-inert-without-plotting
-  (when-not (or (io/resource "dlnlab/plot.clj") (io/resource "dlnlab/plot__init.class"))
-    (is (nil? (cli/write-figures! {:trajectory {}} (path "fig"))))
-    (is (not (.exists (io/file (path "fig")))))))
 
 ;; ---------------------------------------------------------------- the examples show what they claim
 
@@ -721,3 +773,50 @@
   (doseq [[nm ns-sym] cli/paper-names]
     (is (some? (try (requiring-resolve (symbol (name ns-sym) "reproduce")) (catch Exception _ nil)))
         (str nm " -> " ns-sym "/reproduce"))))
+
+;; ---------------------------------------------------------------- signals, in a child JVM
+
+(defn- start-cli
+  "Starts `dlnlab args` in a child JVM on this classpath, stdout and stderr to
+  files in *dir*. Returns the Process."
+  ^Process [tag & args]
+  (let [java (str (io/file (System/getProperty "java.home") "bin" "java"))
+        cmd (concat [java "-cp" (System/getProperty "java.class.path") "clojure.main" "-m" "dlnlab.cli"] args)]
+    (-> (ProcessBuilder. ^"[Ljava.lang.String;" (into-array String cmd))
+        (.redirectOutput (io/file (path (str tag ".out"))))
+        (.redirectError (io/file (path (str tag ".err"))))
+        (.start))))
+
+(defn- await-file [^File f ^long ms]
+  (let [end (+ (System/currentTimeMillis) ms)]
+    (while (and (not (.exists f)) (< (System/currentTimeMillis) end)) (Thread/sleep 100))
+    (.exists f)))
+
+(deftest ^:slow signals-stop-a-run-and-keep-what-it-recorded
+  ;; what timeout, Slurm and docker stop send (TERM) and a closed terminal (HUP)
+  ;; stop the run at its next step like Ctrl-C (INT, tested in-process by
+  ;; run-interrupted-writes-the-result-so-far), write the result so far and
+  ;; exit 128 + the signal's number. A child JVM starts in 40 s or more on a
+  ;; busy machine, hence ^:slow.
+  (let [file (write-file "long.edn" (assoc tiny :steps 100000000 :record {:every 1000 :metrics [:loss]}))
+        runs (for [[sig code] [["TERM" 143] ["HUP" 129]]]
+               {:sig sig :code code :out (path (str "out-" sig))
+                :proc (start-cli sig "run" file "--out" (path (str "out-" sig)) "--no-plots")})]
+    (doseq [{:keys [sig ^Process proc out]} (doall runs)]
+      ;; the lock is taken once the experiment is valid, just before the run starts
+      (is (await-file (io/file *dir* (str ".out-" sig ".lock")) 400000) (slurp (path (str sig ".err"))))
+      (Thread/sleep 4000)
+      (.waitFor (.start (ProcessBuilder. ^"[Ljava.lang.String;" (into-array String ["kill" (str "-" sig) (str (.pid proc))])))))
+    (doseq [{:keys [sig code ^Process proc out]} runs]
+      (testing sig
+        (is (.waitFor proc 120 java.util.concurrent.TimeUnit/SECONDS) "the run stops")
+        (is (= code (.exitValue proc)) (slurp (path (str sig ".err"))))
+        (let [r (dio/read-edn-file (io/file out "result.edn"))
+              rows (dec (count (str/split-lines (slurp (io/file out "trajectory.csv")))))]
+          (is (= :stopped (:status r)))
+          (is (= :interrupted (:stop-reason r)))
+          (is (< (long (get-in r [:final :step])) 100000000) "stopped early")
+          (is (pos? rows) "every recorded row is kept")
+          (is (= (count (get-in r [:trajectory :step])) rows)))
+        (is (str/includes? (slurp (path (str sig ".err"))) "stopping at the next step"))
+        (is (not (.exists (io/file *dir* (str ".out-" sig ".lock")))) "the lock is released")))))

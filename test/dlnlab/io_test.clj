@@ -165,6 +165,17 @@
               e (try (dio/write-atomically! p "x") nil (catch clojure.lang.ExceptionInfo e e))]
           (is (= :unwritable (:problem (ex-data e))))
           (is (str/includes? (ex-message e) p))))
+      (testing "the temporary file lives beside the target (a rename, never a copy across filesystems) and is a temp-file?"
+        (let [p (io/file dir "a" "b" "x.txt")
+              seen (atom nil)]
+          (dio/write-stream-atomically! p (fn [^java.io.OutputStream out]
+                                            (reset! seen (vec (.list (io/file dir "a" "b"))))
+                                            (.write out (.getBytes "bytes" "UTF-8"))))
+          (is (= "bytes" (slurp p)))
+          (is (= 2 (count @seen)) "the target and one temporary file")
+          (is (= [true] (mapv dio/temp-file? (remove #{"x.txt"} @seen))))
+          (is (not (dio/temp-file? "x.txt")))
+          (is (= ["x.txt"] (vec (.list (io/file dir "a" "b")))))))
       (testing "write-edn-file! writes EDN that reads back"
         (let [p (io/file dir "r.edn")]
           (dio/write-edn-file! p {:a [1.0 ##Inf]})
@@ -184,14 +195,17 @@
         (let [e (try (dio/check-writable-dir! (io/file dir "f" "out")) nil (catch clojure.lang.ExceptionInfo e e))]
           (is (= :unwritable (:problem (ex-data e))))
           (is (re-find #"is a file, not a directory" (ex-message e)))))
-      (testing "a read-only directory is refused (where permissions bind: not as root)"
-        (let [ro (io/file dir "ro")]
-          (.mkdir ro)
-          (.setWritable ro false false)
-          (when-not (.canWrite ro)
-            (let [e (try (dio/check-writable-dir! (io/file ro "out")) nil (catch clojure.lang.ExceptionInfo e e))]
-              (is (= :unwritable (:problem (ex-data e))))
-              (is (re-find #"not writable" (ex-message e)))))))
+      (testing "a directory nobody can write in is refused (/proc: not even root)"
+        (let [e (try (dio/check-writable-dir! (io/file "/proc" "dlnlab-out")) nil (catch clojure.lang.ExceptionInfo e e))]
+          (is (= :unwritable (:dlnlab/error (ex-data e))))
+          (is (= :unwritable (:problem (ex-data e))))
+          (is (re-find #"/proc is not writable" (ex-message e)))
+          (is (not (.exists (io/file "/proc" "dlnlab-out"))))))
+      (testing "an empty or blank path is refused, not taken for the root or the current directory"
+        (doseq [p ["" "  "]]
+          (let [e (try (dio/check-writable-dir! p) nil (catch clojure.lang.ExceptionInfo e e))]
+            (is (= :unwritable (:dlnlab/error (ex-data e))) (pr-str p))
+            (is (re-find #"empty path" (ex-message e))))))
       (finally (delete-tree dir)))))
 
 (deftest read-errors-name-the-file

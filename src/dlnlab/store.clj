@@ -1,0 +1,554 @@
+(ns dlnlab.store
+  "Runs and sweeps on disk, callable from the REPL as from the command line.
+
+  A run directory holds result.edn (the whole result map) and trajectory.csv
+  (one row per recorded row), plus whatever the caller adds (figures). A
+  sweep directory holds sweep.edn (the normalized sweep), runs/<index>-<point>/
+  (one run directory per grid point) and summary.csv (one row per point whose
+  files are on disk, or that failed).
+
+  What is guaranteed:
+  - A run's files are written into a temporary directory beside the target,
+    synced to disk, and published by one rename; a reader sees the old run
+    or the new one, never a mix. An existing run directory is moved aside and
+    deleted only after the new one is in place, so a failed write leaves the
+    previous complete run intact.
+  - A directory being written is claimed by a lock file beside it
+    (.<name>.lock, created atomically, holding pid, host and start time); a
+    second writer gets an ex-info of kind :conflict naming the holder. A lock
+    whose process is gone (same host) is taken over.
+  - `run-sweep!` resumes: a point counts as done only when its result.edn
+    parses and records the point's experiment; damaged points are rerun (with
+    a warning through :log), and the temporary files of killed writers are
+    removed first. Only summaries are kept in memory.
+
+  Functions: `write-run!`, `read-run`, `check-run-dir!`, `lock!`/`unlock!`,
+  `with-lock`, `normalize-sweep`, `run-sweep!`, `read-sweep`, `read-input`."
+  (:require [clojure.java.io :as io]
+            [clojure.string :as str]
+            [dlnlab.error :as error]
+            [dlnlab.io :as dio]
+            [dlnlab.result :as result]
+            [dlnlab.spec :as spec]
+            [dlnlab.summary :as summary]
+            [dlnlab.sweep :as sweep])
+  (:import [java.io File Writer]
+           [java.net InetAddress]
+           [java.nio.file FileAlreadyExistsException Files LinkOption Path]
+           [java.nio.file.attribute FileAttribute FileTime]
+           [java.time Instant]
+           [java.util.concurrent.atomic AtomicBoolean]))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+(defn- canonical ^File [dir] (.getCanonicalFile (.getAbsoluteFile (io/file dir))))
+
+(defn- delete-tree! [^File f]
+  (when (.isDirectory f) (doseq [c (.listFiles f)] (delete-tree! c)))
+  (.delete f))
+
+;; ---------------------------------------------------------------- locks
+
+(defn- host-name ^String []
+  (try (.getHostName (InetAddress/getLocalHost)) (catch Exception _ "unknown-host")))
+
+(defn- lock-file
+  "The lock of dir: .<name>.lock beside it (inside the parent, so it survives
+  the rename that publishes dir)."
+  ^File [dir]
+  (let [d (canonical dir)
+        parent (.getParentFile d)]
+    (when-not parent
+      (error/fail! :unwritable (str "Cannot lock " dir ": it has no parent directory.")
+                   {:path [:out] :value (str dir) :allowed "a directory below the filesystem root"}))
+    (io/file parent (str "." (.getName d) ".lock"))))
+
+(defn- read-holder [^File f]
+  (try (let [v (dio/read-edn-file f)] (when (map? v) v)) (catch Exception _ nil)))
+
+(defn- file-age-ms ^long [^File f]
+  (- (System/currentTimeMillis) (.lastModified f)))
+
+(defn- stale?
+  "True when the lock's holder is known to be gone: a process of this host that
+  no longer runs, or a lock left empty or unreadable for over a minute."
+  [^File f holder]
+  (if holder
+    (and (= (:host holder) (host-name))
+         (integer? (:pid holder))
+         (not (.isPresent (java.lang.ProcessHandle/of (long (:pid holder))))))
+    (> (file-age-ms f) 60000)))
+
+(defn- create-with-content!
+  "Creates f holding text, atomically: false when f exists already. The text is
+  written to a temporary file first and hard-linked to f, so f never exists
+  empty (where links are not supported, f is created and then written)."
+  [^File f ^String text]
+  (let [tmp (File/createTempFile (str "." (.getName f) ".") ".tmp" (.getParentFile f))]
+    (try
+      (dio/write-atomically! tmp text)
+      (try (Files/createLink (.toPath f) (.toPath tmp)) true
+           (catch FileAlreadyExistsException _ false)
+           (catch UnsupportedOperationException _
+             (try (Files/createFile (.toPath f) (make-array FileAttribute 0))
+                  (spit f text) true
+                  (catch FileAlreadyExistsException _ false))))
+      (finally (.delete tmp)))))
+
+(defn lock!
+  "Claims directory dir for this process: creates the lock file .<name>.lock
+  beside dir atomically, holding {:pid :host :since :dir}. A lock whose holder
+  is gone (see the namespace docstring) is taken over. Returns the lock, for
+  `unlock!`. Throws ex-info of kind :conflict naming the holder when another
+  writer holds dir."
+  [dir]
+  (let [f (lock-file dir)
+        me {:pid (.pid (java.lang.ProcessHandle/current)) :host (host-name)
+            :since (str (Instant/now)) :dir (str (canonical dir))}]
+    (.mkdirs (.getParentFile f))
+    (loop [attempt 0]
+      (if (create-with-content! f (dio/edn-str me))
+        {:file f :holder me}
+        (let [holder (read-holder f)]
+          (if (and (< attempt 3) (or (not (.exists f)) (stale? f holder)))
+            (let [aside (io/file (.getParentFile f) (str (.getName f) ".stale-" (System/nanoTime)))]
+              ;; only one taker wins the rename; the others retry and see its lock
+              (when (.renameTo f aside) (.delete aside))
+              (recur (inc attempt)))
+            (error/fail! :conflict
+                         (str dir " is being written by another dlnlab process"
+                              (if holder
+                                (str " (pid " (:pid holder) " on " (:host holder) ", since " (:since holder) ")")
+                                " (its lock is being created)")
+                              "; wait for it to finish or choose another output directory. If that process is gone, delete "
+                              f ".")
+                         {:path [:out] :value (str dir) :allowed "a directory no other process is writing"
+                          :holder holder :lock (str f)})))))))
+
+(defn unlock!
+  "Releases a lock from `lock!` (when it is still this process's). Returns nil."
+  [{:keys [^File file holder]}]
+  (when (and file (= holder (read-holder file)))
+    (.delete file))
+  nil)
+
+(defmacro with-lock
+  "Runs body holding the lock of dir (see `lock!`), releasing it afterwards."
+  [dir & body]
+  `(let [lock# (lock! ~dir)]
+     (try ~@body (finally (unlock! lock#)))))
+
+;; ---------------------------------------------------------------- temporary files
+
+(defn- leftover?
+  "True for the name of something a killed writer leaves: a temporary file of
+  dlnlab.io, a staging or set-aside directory of `write-run!`, a stale lock."
+  [^String nm]
+  (boolean (or (dio/temp-file? nm)
+               (re-matches #"\..+\.(staging|old)-[0-9]+" nm)
+               (re-matches #"\..+\.lock\.stale-[0-9]+" nm))))
+
+(defn clean-leftovers!
+  "Deletes what killed writers left in dir and in each of its subdirectories
+  one level down (see `leftover?`). Returns the names deleted."
+  [dir]
+  (let [d (io/file dir)
+        here (fn [^File dir] (filter #(leftover? (.getName ^File %)) (.listFiles dir)))
+        found (concat (here d) (mapcat here (filter #(.isDirectory ^File %) (.listFiles d))))]
+    (doseq [f found] (delete-tree! f))
+    (mapv #(.getName ^File %) found)))
+
+;; ---------------------------------------------------------------- run directories
+
+(defmulti trajectory-metrics
+  "The column order of a result's trajectory.csv after step and time, by
+  dlnlab.result/kind: a network run's recorded metrics in the experiment's
+  record order; an :sde run's mean, std, the quantiles (ascending), diffusion,
+  gradient flow and kept paths."
+  result/kind)
+
+(defmethod trajectory-metrics :default [r] (get-in r [:experiment :record :metrics]))
+
+(defmethod trajectory-metrics :sde [r]
+  (let [qs (filter #(re-matches #"q[0-9.]+" (name %)) (keys (:trajectory r)))]
+    (concat [:mean :std] (sort-by #(Double/parseDouble (subs (name %) 1)) qs)
+            [:diffusion :gradient-flow :paths])))
+
+(def ^:private run-files
+  "Names a run directory may hold that dlnlab wrote."
+  #"result\.edn|trajectory\.csv|.+\.(svg|png|pdf|json)")
+
+(defn check-run-dir!
+  "Checks that a run may be written to dir: dir is absent or empty, or force?
+  is true and dir holds only files a run writes (result.edn, trajectory.csv,
+  figures), which the new run then replaces. Returns dir. Throws ex-info of
+  kind :unwritable naming what is in the way."
+  [dir force?]
+  (let [d (io/file dir)
+        names (sort (.list d))]
+    (when (.exists d)
+      (when-not (.isDirectory d)
+        (error/fail! :unwritable (str "Cannot write results to " dir ": it is a file, not a directory.")
+                     {:path [:out] :value (str dir) :allowed "a directory"}))
+      (when (seq names)
+        (if-not force?
+          (error/fail! :unwritable
+                       (str dir " already holds " (count names) " file" (when (next names) "s") " ("
+                            (str/join ", " (take 4 names)) (when (> (count names) 4) ", ...")
+                            "); a run writes into an empty directory. Use --force to replace the run there, "
+                            "or choose another --out.")
+                       {:path [:out] :value (str dir) :allowed "an empty or new directory (or --force)"})
+          (when-let [foreign (seq (remove #(re-matches run-files %) names))]
+            (error/fail! :unwritable
+                         (str dir " holds files a run does not write (" (str/join ", " (take 4 foreign))
+                              "); --force replaces only run directories. Move them away or choose another --out.")
+                         {:path [:out] :value (str dir) :allowed "a directory holding only a previous run"})))))
+    dir))
+
+(defn- publish!
+  "Moves the directory staging to target in one rename; an existing target is
+  first moved aside and deleted once the new one is in place (moved back when
+  the rename fails)."
+  [^File staging ^File target]
+  (let [parent (.getParentFile target)
+        aside (when (.exists target)
+                (let [a (io/file parent (str "." (.getName target) ".old-" (System/nanoTime)))]
+                  (dio/move-atomically! target a)
+                  a))]
+    (try (dio/move-atomically! staging target)
+         (catch Exception e
+           (when aside (dio/move-atomically! aside target))
+           (throw e)))
+    (when aside (delete-tree! aside))
+    target))
+
+(defn write-run!
+  "Writes result as the run directory dir: result.edn, trajectory.csv (columns
+  by `trajectory-metrics`) and whatever (extra! staging-dir) writes (e.g.
+  figures), all into a temporary directory beside dir, synced, then published
+  by one rename (see the namespace docstring). An existing dir is replaced as a
+  whole; `check-run-dir!` is the caller's guard against that. Returns {:dir
+  :result :trajectory :extra (what extra! returned)}. Throws ex-info of kind
+  :unwritable when the files cannot be written (dir is then unchanged)."
+  ([result dir] (write-run! result dir {}))
+  ([result dir {:keys [extra!]}]
+   (dio/check-writable-dir! dir)
+   (let [target (.getAbsoluteFile (io/file dir))
+         parent (doto (.getParentFile target) .mkdirs)
+         staging (io/file parent (str "." (.getName target) ".staging-" (System/nanoTime)))]
+     (try
+       (.mkdirs staging)
+       (dio/write-atomically! (io/file staging "trajectory.csv")
+                              (fn [^Writer w] (dio/write-trajectory-csv w (:trajectory result) (trajectory-metrics result))))
+       (dio/write-edn-file! (io/file staging "result.edn") result)
+       (let [extra (when extra! (extra! (str staging)))]
+         (dio/fsync! staging)
+         (try (publish! staging target)
+              (catch java.io.IOException e
+                (error/fail! :unwritable (str "Cannot write results to " dir ": " (.getMessage e))
+                             {:path [:out] :value (str dir) :allowed "a writable directory"} e)))
+         {:dir (str dir) :result (str (io/file dir "result.edn")) :trajectory (str (io/file dir "trajectory.csv"))
+          :extra extra})
+       (finally (when (.exists staging) (delete-tree! staging)))))))
+
+(defn read-run
+  "The result stored in run directory dir (its result.edn). Throws ex-info of
+  kind :unreadable-file naming the file when it is missing or damaged, or is
+  not a result map."
+  [dir]
+  (let [f (io/file dir "result.edn")
+        r (dio/read-edn-file f)]
+    (when-not (and (map? r) (map? (:trajectory r)))
+      (error/fail! :unreadable-file (str f " is not a run result (a map with a :trajectory).")
+                   {:path [:file] :value (str f) :allowed "a result map"}))
+    r))
+
+;; ---------------------------------------------------------------- sweeps
+
+(def ^:private sweep-keys #{:base :grid :seeds :name :description})
+
+(defn- invalid! [msg data] (error/fail! :invalid-experiment msg data))
+
+(defn check-runnable!
+  "Throws ex-info of kind :invalid-experiment when the normalized experiment n
+  (from source, a file name for messages) cannot be run because it has nothing
+  to run: a network experiment without :optimizer. what is the verb (\"run\")."
+  [n source what]
+  (when (and (= :network (result/kind {:experiment n})) (not (:optimizer n)))
+    (invalid! (str source ": the experiment has no :optimizer, so there is nothing to " what
+                   "; add e.g. :optimizer {:kind :gd :lr 0.01} :steps 1000 (dlnlab describe lists every optimizer).")
+              {:path [:optimizer] :value nil :allowed "an optimizer map"}))
+  n)
+
+(defn normalize-sweep
+  "{:base :grid [[path values] ...] :seeds} (with :name and :description when
+  given) from a sweep map {:base EXPERIMENT :grid {PATH [VALUES]} :seeds
+  :derived|:shared}, every point's experiment validated. source names the sweep
+  in messages (a file name). Throws ex-info of kind :invalid-experiment naming
+  the problem (and the grid point)."
+  ([raw] (normalize-sweep raw "the sweep"))
+  ([raw source]
+   (doseq [k (keys raw)]
+     (when-not (sweep-keys k)
+       (let [dym (spec/did-you-mean k sweep-keys)]
+         (invalid! (str source ": unknown key " (pr-str k) " in a sweep file."
+                        (when dym (str " Did you mean " (pr-str dym) "?"))
+                        " A sweep file is {:base EXPERIMENT :grid {PATH [VALUES] ...} :seeds :derived|:shared}"
+                        " (optional :name, :description)."
+                        (when (#{:model :task :optimizer} k) " Put the experiment's keys under :base."))
+                   {:path [k] :value (get raw k) :allowed (vec (sort sweep-keys))}))))
+   (doseq [k [:base :grid]]
+     (when-not (contains? raw k)
+       (invalid! (str source ": a sweep file needs " k "; it is {:base EXPERIMENT :grid {PATH [VALUES] ...}}, e.g. "
+                      "{:base {...} :grid {[:optimizer :lr] [0.01 0.02]}}.")
+                 {:path [k] :value nil :allowed (if (= k :base) "an experiment map" "a grid map")})))
+   (when-not (map? (:base raw))
+     (invalid! (str source ": [:base] must be an experiment map, got " (error/show (:base raw)) ".")
+               {:path [:base] :value (:base raw) :allowed "an experiment map"}))
+   (let [seeds (:seeds raw :derived)]
+     (when-not (#{:derived :shared} seeds)
+       (invalid! (str source ": [:seeds] must be :derived (each point its own seed) or :shared (every point the base seed), got "
+                      (pr-str seeds) ".")
+                 {:path [:seeds] :value seeds :allowed [:derived :shared]}))
+     (let [points (try (sweep/grid-points (:grid raw))
+                       (catch clojure.lang.ExceptionInfo e
+                         (invalid! (str source ": " (ex-message e)) (ex-data e))))
+           grid (vec (map vec (seq (:grid raw))))]
+       (doseq [[i point] (map-indexed vector points)]
+         (try (-> (sweep/point-experiment (:base raw) point seeds)
+                  spec/normalize
+                  (check-runnable! source "sweep"))
+              (catch clojure.lang.ExceptionInfo e
+                (let [msg (ex-message e)
+                      msg (if (str/starts-with? msg (str source ": ")) msg (str source ": " msg))]
+                  (invalid! (str "Grid point " i " " (pr-str (into {} point)) " of " msg) (ex-data e))))))
+       (merge (select-keys raw [:name :description])
+              {:base (:base raw) :grid grid :seeds seeds})))))
+
+(defn- value-label ^String [v]
+  (cond (keyword? v) (name v)
+        (string? v) v
+        :else (pr-str v)))
+
+(defn point-label
+  "A short readable directory name for a grid point: the last key of each path
+  and its value (lr=0.05_depth=3), characters outside [A-Za-z0-9._=+-] replaced
+  by '-', at most 60 characters."
+  [point]
+  (let [s (str/join "_" (for [[path v] point] (str (name (peek path)) "=" (value-label v))))
+        s (str/replace s #"[^A-Za-z0-9._=+\-]" "-")]
+    (if (> (count s) 60) (subs s 0 60) s)))
+
+(defn- run-dir-name [^long i ^long n point]
+  (let [digits (max 3 (count (str (dec n))))]
+    (str (format (str "%0" digits "d") i) "-" (point-label point))))
+
+(defn point-dirs
+  "The run directories of a normalized sweep's points under dir, in grid order."
+  [norm dir]
+  (let [points (sweep/grid-points (:grid norm))
+        n (count points)]
+    (vec (map-indexed (fn [i p] (io/file dir "runs" (run-dir-name i n p))) points))))
+
+(defn- check-resumable!
+  "Throws ex-info of kind :conflict when dir/sweep.edn holds another sweep than
+  norm (or cannot be read)."
+  [norm dir source]
+  (let [sweep-file (io/file dir "sweep.edn")]
+    (when (.exists sweep-file)
+      (let [old (try (dio/read-edn-file sweep-file)
+                     (catch clojure.lang.ExceptionInfo e
+                       (error/fail! :conflict (str "Cannot resume in " dir ": " (ex-message e) " Use another --out directory.")
+                                    {:path [:sweep] :value (str sweep-file) :allowed "a readable sweep.edn"})))]
+        (when (not= old norm)
+          (let [diff (filter #(not= (get old %) (get norm %)) [:base :grid :seeds :name :description])
+                what (str/join " and " (map pr-str diff))]
+            (error/fail! :conflict
+                         (str sweep-file " holds a different sweep (" (if (empty? diff) "the file differs"
+                                                                         (str "its " what (if (next diff) " differ" " differs")))
+                              " from " source "), so the results there cannot be resumed; use another --out directory, or delete "
+                              dir " to start over.")
+                         {:path [:sweep] :value (str sweep-file) :allowed "the same sweep as before"})))))))
+
+(defn- stored-point
+  "The result stored for point i in run directory d when it is complete and is
+  that point's run: {:result r}; {:damaged why} when files are there but
+  unusable; nil when nothing is there."
+  [norm i point ^File d]
+  (let [f (io/file d "result.edn")]
+    (when (.exists d)
+      (try
+        (let [r (read-run d)
+              expected (spec/normalize (sweep/point-experiment (:base norm) point (:seeds norm)))]
+          (cond (not= expected (:experiment r)) {:damaged "its result.edn records another experiment"}
+                (not= {:index i :point (into {} point)} (:sweep r)) {:damaged "its result.edn records another grid point"}
+                (not (.exists (io/file d "trajectory.csv"))) {:damaged "trajectory.csv is missing"}
+                :else {:result r}))
+        (catch clojure.lang.ExceptionInfo e
+          {:damaged (if (.exists f) (ex-message e) "result.edn is missing")})))))
+
+(defn run-sweep!
+  "Runs the normalized sweep norm (see `normalize-sweep`) into directory dir,
+  resuming: points whose run directory is complete are skipped, damaged ones
+  rerun. Writes dir/sweep.edn first, each point's run directory (`write-run!`)
+  as it finishes, then dir/summary.csv. Holds the lock of dir throughout (a
+  second writer gets :conflict). Keeps only summary rows in memory.
+
+  Options: :jobs (available processors) runs at a time; :interrupt an
+  AtomicBoolean that stops the runs at their next step (interrupted points are
+  not written and not listed); :run-opts for each run; :source (\"the sweep\")
+  names the sweep in messages; :log (fn [line]) for warnings (default prints to
+  *err*); :on-start (fn [{:keys [points skipped jobs]}]) before the first run;
+  :on-result (fn [index result]) after each point is written; :extra!
+  (fn [result run-dir]) writes more files into each run directory (figures).
+
+  Returns {:dir :points n :skipped k :ran [{:index :point :status :stop-reason
+  :error}] :write-errors [msg] :damaged [index] :interrupted? :summary path}.
+  Throws ex-info (:invalid-experiment, :conflict, :unwritable) before running
+  anything when the sweep or dir is unusable."
+  [norm dir {:keys [jobs ^AtomicBoolean interrupt run-opts source log on-start on-result extra!]
+             :or {jobs (.availableProcessors (Runtime/getRuntime)) source "the sweep"}}]
+  (dio/check-writable-dir! dir)
+  (with-lock dir
+    (let [log (or log (fn [line] (binding [*out* *err*] (println line))))
+          interrupt (or interrupt (AtomicBoolean. false))
+          _ (.mkdirs (io/file dir))
+          _ (clean-leftovers! (io/file dir "runs"))
+          _ (clean-leftovers! dir)
+          _ (check-resumable! norm dir source)
+          points (sweep/grid-points (:grid norm))
+          n (count points)
+          dirs (point-dirs norm dir)
+          rows (atom (sorted-map))
+          done (volatile! #{})
+          damaged (volatile! [])]
+      (doseq [[i point] (map-indexed vector points)
+              :let [^File d (nth dirs i)
+                    {r :result why :damaged} (stored-point norm i point d)]]
+        (cond r (do (swap! rows assoc i (summary/sweep-row i (.getName d) point r))
+                    (vswap! done conj i))
+              why (do (vswap! damaged conj i)
+                      (log (str "dlnlab: warning: " d " is damaged (" why "); rerunning grid point " i ".")))))
+      (dio/write-edn-file! (io/file dir "sweep.edn") norm)
+      (let [skipped (count @done)
+            ran (atom [])
+            write-errors (atom [])
+            _ (when on-start (on-start {:points n :skipped skipped :jobs jobs}))
+            _ (sweep/sweep (:base norm) (:grid norm)
+                           {:jobs jobs :seeds (:seeds norm) :keep-results? false
+                            :run-opts (assoc (or run-opts {}) :interrupt interrupt)
+                            :skip? (fn [i _] (contains? @done i))
+                            :on-result
+                            (fn [i point r]
+                              (let [^File d (nth dirs i)
+                                    interrupted? (= :interrupted (:stop-reason r))
+                                    failed? (= :failed (:status r))
+                                    werr (when-not (or failed? interrupted?)
+                                           (try (write-run! r d {:extra! (when extra! #(extra! r %))}) nil
+                                                (catch Exception e (ex-message e))))]
+                                (swap! ran conj (assoc (select-keys r [:status :stop-reason :error])
+                                                       :index i :point (into {} point)))
+                                (cond werr (do (swap! write-errors conj werr)
+                                               (swap! rows assoc i (summary/sweep-row i "" point
+                                                                                      (assoc r :status :unwritten :error werr))))
+                                      failed? (swap! rows assoc i (summary/sweep-row i "" point r))
+                                      interrupted? nil
+                                      :else (swap! rows assoc i (summary/sweep-row i (.getName d) point r)))
+                                (when on-result (on-result i r))))})
+            summary-path (str (io/file dir "summary.csv"))]
+        (dio/write-atomically! summary-path
+                               (fn [^Writer w] (dio/write-csv w (summary/sweep-header (:grid norm)) (vals @rows))))
+        {:dir (str dir) :points n :skipped skipped :ran (vec (sort-by :index @ran)) :write-errors @write-errors
+         :damaged @damaged :interrupted? (.get interrupt) :summary summary-path}))))
+
+(defn read-sweep
+  "What a sweep directory holds: {:sweep (sweep.edn, or nil) :dirs [run
+  directory names] :results [result ...]}, the results of the run directories
+  under dir/runs that hold a result.edn, in directory order. Throws ex-info of
+  kind :unreadable-file when one of those cannot be read."
+  [dir]
+  (let [runs (io/file dir "runs")
+        ds (->> (or (.listFiles runs) (make-array File 0))
+                (filter #(and (.isDirectory ^File %) (not (str/starts-with? (.getName ^File %) "."))))
+                (filter #(.exists (io/file % "result.edn")))
+                (sort-by #(.getName ^File %)))
+        sweep-file (io/file dir "sweep.edn")]
+    {:sweep (when (.exists sweep-file) (dio/read-edn-file sweep-file))
+     :dirs (mapv #(.getName ^File %) ds)
+     :results (mapv #(dio/read-edn-file (io/file % "result.edn")) ds)}))
+
+;; ---------------------------------------------------------------- reading what a path holds
+
+(defn- unreadable! [msg data] (error/fail! :unreadable-file msg data))
+
+(defn- check-result!
+  "r, when it looks like a run result (a map whose :trajectory is a map of
+  vectors); otherwise an :unreadable-file error naming file."
+  [r file]
+  (let [traj (:trajectory r)]
+    (when-not (and (map? r) (map? traj) (seq traj) (every? #(or (nil? %) (sequential? %)) (vals traj)))
+      (unreadable! (str file " is not a run result: "
+                       (cond (not (map? r)) (str "it holds " (if (nil? r) "nil" (str "a " (.getSimpleName (class r)))) ", not a map")
+                             (and (contains? r :base) (contains? r :grid))
+                             "it is a sweep file; run it with `dlnlab sweep`, then plot its output directory"
+                             (not (contains? r :trajectory))
+                             (str "it has no :trajectory (its keys are " (str/join " " (map pr-str (take 8 (keys r)))) ")")
+                             :else "its :trajectory is not a map of recorded columns")
+                       ". Give a result.edn written by `dlnlab run` or `dlnlab sweep`, a run directory or a sweep directory.")
+                  {:path [:trajectory] :value (str file) :allowed "a run result {:trajectory {...} ...}"}))
+    r))
+
+(defn- read-sweep-dir
+  "The results under dir/runs/*/result.edn in directory order; an error when
+  there are none or one cannot be read."
+  [^File dir]
+  (let [runs (io/file dir "runs")
+        {:keys [dirs results]} (read-sweep dir)]
+    (when (empty? results)
+      (unreadable! (str dir " is a sweep directory without results: " runs
+                       " holds no */result.edn yet. Run the sweep first (dlnlab sweep FILE.edn --out " dir ").")
+                  {:path [:runs] :value (str runs) :allowed "runs/*/result.edn"}))
+    (mapv (fn [d r] (check-result! r (str (io/file runs d "result.edn")))) dirs results)))
+
+(defn- result-kind
+  "The plot input kind of a run result: :result for a network run, :ensemble
+  for the others (an :sde run's figures are the SDE ones)."
+  [r]
+  (if (= :network (result/kind r)) :result :ensemble))
+
+(defn read-input
+  "What path holds, for drawing: {:kind :result (a network run's result) |
+  :ensemble (an :sde run's result, or an SDE ensemble file) | :sweep (the
+  results of a sweep directory) :data <the result, ensemble or vector of
+  results> :dir <the directory of the input>}. path is a result.edn, a run
+  directory, a sweep directory or its sweep.edn. Throws ex-info of kind
+  :unreadable-file naming the problem otherwise."
+  [path]
+  (let [f (io/file path)]
+    (cond
+      (not (.exists f))
+      (unreadable! (str "No such file or directory: " path ". Give a result.edn, a run directory or a sweep directory.")
+                  {:path [:input] :value path :allowed "a result.edn, a run directory or a sweep directory"})
+
+      (.isDirectory f)
+      (cond
+        (.exists (io/file f "result.edn"))
+        (let [r (check-result! (dio/read-edn-file (io/file f "result.edn")) (str (io/file f "result.edn")))]
+          {:kind (result-kind r) :dir f :data r})
+        (.exists (io/file f "sweep.edn"))
+        {:kind :sweep :dir f :data (read-sweep-dir f)}
+        :else
+        (unreadable! (str "The directory " path " holds neither result.edn (a run) nor sweep.edn (a sweep); "
+                         "give a result file, a run directory or a sweep directory.")
+                    {:path [:input] :value path :allowed "a directory with result.edn or sweep.edn"}))
+
+      :else
+      (let [v (dio/read-edn-file f)
+            dir (or (.getParentFile (.getAbsoluteFile f)) (io/file "."))]
+        (cond
+          (and (map? v) (contains? v :base) (contains? v :grid) (.exists (io/file dir "runs")))
+          {:kind :sweep :dir dir :data (read-sweep-dir dir)}
+          (and (map? v) (contains? v :time) (contains? v :mean) (not (contains? v :trajectory)))
+          {:kind :ensemble :dir dir :data v}
+          :else (let [r (check-result! v path)] {:kind (result-kind r) :dir dir :data r}))))))
