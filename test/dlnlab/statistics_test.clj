@@ -5,12 +5,8 @@
   (:require [clojure.test :refer [deftest is testing]]
             [clojure.test.check.clojure-test :refer [defspec]]
             [clojure.test.check.generators :as gen]
-            [clojure.test.check.properties :as prop]))
-
-(def ^:private ks-distance
-  "ks-distance from wherever it lives (dlnlab.numeric after the redesign, dlnlab.sde before)."
-  (or (try (requiring-resolve 'dlnlab.numeric/ks-distance) (catch java.io.FileNotFoundException _ nil))
-      (requiring-resolve 'dlnlab.sde/ks-distance)))
+            [clojure.test.check.properties :as prop]
+            [dlnlab.numeric :refer [ks-distance]]))
 
 (defn- uniform-cdf ^double [^double x] (min 1.0 (max 0.0 x)))
 
