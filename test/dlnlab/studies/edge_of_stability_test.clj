@@ -6,6 +6,7 @@
             [dlnlab.studies.edge-of-stability.measure :as measure]
             [dlnlab.plot :as plot]
             [dlnlab.sde :as sde]
+            [dlnlab.temp-dir :as temp-dir]
             [dlnlab.theory :as theory])
   (:import [java.nio.file Files]
            [java.nio.file.attribute FileAttribute]))
@@ -169,8 +170,10 @@
         (is (= 2 (count (distinct (map #(Math/round (* 1e6 (double (second %))))
                                        (filter #(= 2.3 (first %)) (:points (layer bif "per-mode map"))))))))))
     (testing "written as SVG and Vega-Lite JSON by dlnlab.plot/write-figure-data!"
-      (let [dir (str (Files/createTempDirectory "eos-fig" (make-array FileAttribute 0)))
-            written (plot/write-figure-data! [counts gap bif] dir)]
-        (is (= #{:L3-oscillating-modes :L3-balance-gap :L3-bifurcation} (set (keys written))))
-        (doseq [[_ paths] written p paths]
-          (is (pos? (.length (io/file p))) p))))))
+      (let [dir (.toFile (Files/createTempDirectory "eos-fig" (make-array FileAttribute 0)))]
+        (try
+          (let [written (plot/write-figure-data! [counts gap bif] (str dir))]
+            (is (= #{:L3-oscillating-modes :L3-balance-gap :L3-bifurcation} (set (keys written))))
+            (doseq [[_ paths] written p paths]
+              (is (pos? (.length (io/file p))) p)))
+          (finally (temp-dir/delete-tree dir)))))))
