@@ -387,7 +387,9 @@
                :one-pass-beats-repeated :lazy-exponent-is-linearized :rich-exponent-steeper
                :wider-is-better :wider-is-better-fit}
              (set (keys (:checks r)))))
-      (is (every? :pass? (vals (:checks r)))))
+      (is (every? :pass? (vals (:checks r))))
+      (is (= [:mup-optimum-fixed :wider-is-better-fit] ((juxt first last) (keys (:checks r))))
+          "printed in the order of the parts"))
     (is (re-find #"\| 256 \|" (get-in r [:main :table])))
     (testing "figures are dlnlab.plot figure data: one per part at least, each a valid Vega-Lite spec"
       (is (<= 6 (count (:figures r))))

@@ -94,11 +94,18 @@
          (study/fmt (second (:c-interval fit))) "], L_inf = " (study/fmt (:l-inf fit)))
     "no fit"))
 
+(def ^:private check-order
+  [:mup-optimum-fixed :ntk-optimum-moves :depth-curves-converge :depth-optimum-settles :one-pass-beats-repeated
+   :lazy-exponent-is-linearized :rich-exponent-steeper :wider-is-better :wider-is-better-fit])
+
 (defn checks
-  "{name {:claim :pass?}} from the parts' verdicts."
+  "{name {:claim :pass?}} from the parts' verdicts, in the order of the parts (an
+  array map, so the CLI prints them in that order)."
   [parts]
-  (let [v (fn [k] (get-in parts [k :verdict]))]
-    (cond-> {}
+  (let [v (fn [k] (get-in parts [k :verdict]))
+        in-order (fn [m] (apply array-map (mapcat #(find m %) (filter #(contains? m %) check-order))))]
+    (in-order
+     (cond-> {}
       (:width parts)
       (assoc :mup-optimum-fixed (study/check "muP: the best lr moves by at most one half-octave across widths (every seed)"
                                        (when-not (:mup-optimum-fixed? (v :width)) [(v :width)]))
@@ -126,7 +133,7 @@
                                     (study/check (str "muP, step " (:at-step w) ": weighted fit L_N = L_inf + c/N gives "
                                                       (fit-words (:mup-fit w)) ", excluding 0 (NTK: "
                                                       (fit-words (:ntk-fit w)) ")")
-                                                 (when-not (:mup-c-positive? w) [(:mup-fit w)])))))))
+                                                 (when-not (:mup-c-positive? w) [(:mup-fit w)]))))))))
 
 (defn fmt-lr [x] (if (nil? x) "-" (let [d (double x)] (if (== d (Math/rint d)) (str (long d)) (format "%.3g" d)))))
 
