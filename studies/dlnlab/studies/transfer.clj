@@ -36,7 +36,8 @@
             [dlnlab.engine :as engine]
             [dlnlab.error :as error]
             [dlnlab.studies.transfer.estimate :as estimate
-             :refer [argmin-index fit-in-window geometric-tail-mean inverse-width-fit isotropic-lazy-losses
+             :refer [argmin-index fit-in-window geometric-tail-mean inverse-width-fit inverse-width-prediction
+                     isotropic-lazy-losses
                      level-window linearized-losses mean-and-standard-error power-law-fit tangent-kernel-terms]]
             [dlnlab.studies.transfer.figures
              :refer [data-figures deep-from depth-figures finite? power-law-figures round-sig width-figures
@@ -519,15 +520,21 @@
   step: the seed mean of the loss and its standard error; per step, the
   weighted least-squares fit L_N = L_inf + c/N over the widths with weights
   1/se^2 (`inverse-width-fit`), whose L_inf is the extrapolated N -> infinity
-  loss curve. The claim is judged at step :at-step.
+  loss curve. The claim is judged at step :at-step. With :holdout {:width N
+  :seeds [..]}, :mup also runs at a width N wider than any fitted and compares
+  its seed mean at :at-step with what the fit predicts there
+  (`inverse-width-prediction`): a test of the extrapolation on a simulation
+  it did not see.
 
   Options: :widths ([32 64 128 256 512]), :seeds ([1 .. 8]), :steps (from base),
-  :at-step (3/4 of the steps), :jobs (2), :progress, :base (`wider-experiment`).
+  :at-step (3/4 of the steps), :holdout (none), :jobs (2), :progress, :base
+  (`wider-experiment`).
   Returns {:widths :seeds :steps :at-step :lr :gamma0 :step [recorded steps]
   :by-param {param {:curves {N {:mean [..] :se [..] :diverged n}} :at-step {:mean
   [per width] :se [per width]} :fit fit-at-step :extrapolated {:l-inf [per step]
-  :lo [..] :hi [..]}}}}, fits as `inverse-width-fit` returns them (rounded)."
-  [{:keys [widths seeds steps at-step jobs progress base]
+  :lo [..] :hi [..]}}} :holdout {:width :seeds :mean :se :predicted :sd
+  :quantile}}, fits as `inverse-width-fit` returns them (rounded)."
+  [{:keys [widths seeds steps at-step holdout jobs progress base]
     :or {widths [32 64 128 256 512] seeds [1 2 3 4 5 6 7 8] base wider-experiment}}]
   (let [steps (long (or steps (:steps base)))
         at-step (long (or at-step (quot (* 3 steps) 4)))
@@ -546,13 +553,23 @@
                   [p {:curves curves
                       :at-step {:mean (col :mean at-step) :se (col :se at-step)}
                       :fit (rounded-fit (get fits at-step))
+                      ::fit (get fits at-step)
                       :extrapolated {:l-inf (mapv #(some-> % :l-inf round-sig) fits)
                                      :lo (mapv #(some-> % :l-inf-interval first round-sig) fits)
-                                     :hi (mapv #(some-> % :l-inf-interval second round-sig) fits)}}])))]
-    {:widths widths :seeds seeds :steps steps :at-step at-step
-     :lr (get-in base [:optimizer :lr]) :gamma0 (get-in base [:model :gamma0])
-     :step (vec (range (inc steps)))
-     :by-param by-param}))
+                                     :hi (mapv #(some-> % :l-inf-interval second round-sig) fits)}}])))
+        held (when-let [{N :width hs :seeds} holdout]
+               (let [g (run-grid (-> base (assoc-in [:model :parameterization] :mup) (assoc-in [:model :width] N))
+                                 [[[:seed] hs]] {:jobs jobs :progress progress :stage [:wider :holdout]})
+                     {:keys [mean se]} (seed-statistics g)
+                     fit (get-in by-param [:mup ::fit])
+                     {:keys [predicted sd]} (when fit (inverse-width-prediction fit N))]
+                 {:width N :seeds hs :mean (get mean at-step) :se (get se at-step)
+                  :predicted (round-sig predicted) :sd (round-sig sd) :quantile (:quantile fit)}))]
+    (cond-> {:widths widths :seeds seeds :steps steps :at-step at-step
+             :lr (get-in base [:optimizer :lr]) :gamma0 (get-in base [:model :gamma0])
+             :step (vec (range (inc steps)))
+             :by-param (update-vals by-param #(dissoc % ::fit))}
+      held (assoc :holdout held))))
 
 ;; ---------------------------------------------------------------------------
 ;; What the CLI prints: checks, a summary and the main table

@@ -141,13 +141,20 @@
         mean-c (/ (double (reduce + cs)) draws)
         sd-c (Math/sqrt (/ (double (reduce + (map #(let [d (- (double %) mean-c)] (* d d)) cs))) (dec draws)))
         unscaled-se (let [f (first fits)] (/ (double (:c-se f)) (Math/sqrt (double (:scale f)))))
-        covered (count (filter (fn [{[lo hi] :c-interval}] (<= (double lo) c (double hi))) fits))]
+        covered (count (filter (fn [{[lo hi] :c-interval}] (<= (double lo) c (double hi))) fits))
+        preds (mapv #(:predicted (est/inverse-width-prediction % 4096)) fits)
+        mean-p (/ (double (reduce + preds)) draws)
+        sd-p (Math/sqrt (/ (double (reduce + (map #(let [d (- (double %) mean-p)] (* d d)) preds))) (dec draws)))
+        unscaled-sd-p (let [f (first fits)] (/ (double (:sd (est/inverse-width-prediction f 4096))) (Math/sqrt (double (:scale f)))))]
     ;; the mean of 4000 draws is within 4 of its standard errors
     (is (< (Math/abs (- mean-c c)) (* 4.0 (/ unscaled-se (Math/sqrt draws)))))
     ;; the relative error of a sd from n draws is about 1/sqrt(2n) ~ 1.1%
     (is (close? unscaled-se sd-c (* 0.05 unscaled-se)))
     ;; binomial sd of the coverage at 95% over 4000 draws ~ 0.0035
-    (is (>= (/ (double covered) draws) (- 0.95 (* 4.0 0.0035))))))
+    (is (>= (/ (double covered) draws) (- 0.95 (* 4.0 0.0035))))
+    (testing "the prediction at an unseen width N = 4096: unbiased, its sd (covariance included) as over the draws"
+      (is (< (Math/abs (- mean-p (+ l (/ c 4096.0)))) (* 4.0 (/ unscaled-sd-p (Math/sqrt draws)))))
+      (is (close? unscaled-sd-p sd-p (* 0.05 unscaled-sd-p))))))
 
 ;; ---------------------------------------------------------------- linearized dynamics
 
@@ -366,6 +373,9 @@
       (is (:mup-decreasing? v))
       (is (pos? (double (first (get-in v [:mup-fit :c-interval])))))
       (is (< (double (first (get-in v [:mup-fit :l-inf-interval]))) (double (last (:mup-mean v))))))
+    (testing "the fit predicts the held-out wider network it did not see"
+      (is (= 2048 (get-in v [:holdout :width])))
+      (is (:holdout-predicted? v)))
     (testing "the extrapolated L_inf(t) is drawn dashed on the muP width figure, with seed bands"
       (let [f (first (filter #(= :wider-curves-mup (:name %)) (:figures @report)))
             layers (get-in f [:panels 0 :layers])]
@@ -385,10 +395,10 @@
     (testing "every check the CLI prints passes on the reduced run"
       (is (= #{:mup-optimum-fixed :ntk-optimum-moves :depth-curves-converge :depth-optimum-settles
                :one-pass-beats-repeated :lazy-exponent-is-linearized :rich-exponent-steeper
-               :wider-is-better :wider-is-better-fit}
+               :wider-is-better :wider-is-better-fit :wider-extrapolation-holds}
              (set (keys (:checks r)))))
       (is (every? :pass? (vals (:checks r))))
-      (is (= [:mup-optimum-fixed :wider-is-better-fit] ((juxt first last) (keys (:checks r))))
+      (is (= [:mup-optimum-fixed :wider-extrapolation-holds] ((juxt first last) (keys (:checks r))))
           "printed in the order of the parts"))
     (is (re-find #"\| 256 \|" (get-in r [:main :table])))
     (testing "figures are dlnlab.plot figure data: one per part at least, each a valid Vega-Lite spec"

@@ -239,8 +239,10 @@
   errors, or curvature the line misses) both variances are multiplied by it
   (the Birge ratio). The 95% intervals are estimate +- t_0.975(dof) sd, or
   1.96 sd when n = 2.
-  Returns {:l-inf :c :l-inf-se :c-se :l-inf-interval [lo hi] :c-interval [lo hi]
-  :chi2 :dof :scale} or nil with fewer than 2 points or a non-positive se."
+  The covariance of the two is -Sx/Delta (scaled alike).
+  Returns {:l-inf :c :l-inf-se :c-se :covariance :l-inf-interval [lo hi]
+  :c-interval [lo hi] :chi2 :dof :scale :quantile} (:quantile the t_0.975 or
+  1.96 used) or nil with fewer than 2 points or a non-positive se."
   [widths ys ses]
   (let [n (count widths)]
     (when (and (>= n 2) (= n (count ys) (count ses)) (every? #(and (finite? %) (pos? (double %))) ses)
@@ -262,7 +264,17 @@
             q (if (pos? dof) (t-quantile-975 dof) 1.96)
             c-se (Math/sqrt (* scale (/ S delta)))
             l-se (Math/sqrt (* scale (/ Sxx delta)))]
-        {:l-inf l-inf :c c :l-inf-se l-se :c-se c-se
+        {:l-inf l-inf :c c :l-inf-se l-se :c-se c-se :covariance (- (* scale (/ Sx delta)))
          :l-inf-interval [(- l-inf (* q l-se)) (+ l-inf (* q l-se))]
          :c-interval [(- c (* q c-se)) (+ c (* q c-se))]
-         :chi2 chi2 :dof dof :scale scale}))))
+         :chi2 chi2 :dof dof :scale scale :quantile q}))))
+
+(defn inverse-width-prediction
+  "The loss a fit of `inverse-width-fit` predicts at width N, l-inf + c/N, and
+  its standard deviation sqrt(var l-inf + var c / N^2 + 2 cov / N).
+  Returns {:predicted :sd}."
+  [{:keys [l-inf c l-inf-se c-se covariance]} N]
+  (let [x (/ 1.0 (double N))]
+    {:predicted (+ (double l-inf) (* (double c) x))
+     :sd (Math/sqrt (max 0.0 (+ (* (double l-inf-se) (double l-inf-se)) (* x x (double c-se) (double c-se))
+                                (* 2.0 x (double covariance)))))}))

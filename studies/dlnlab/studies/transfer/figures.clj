@@ -134,11 +134,15 @@
           "step" false "loss" true
           (curve-layers :ntk))
      (fig :wider-fit (str "Loss at step " (:at-step w) " against 1/N")
-          "seed means (dots) and the weighted least-squares line L_inf + c/N (dashed); 1/N = 0 is infinite width"
+          "seed means (dots), the weighted least-squares line L_inf + c/N (dashed), a held-out width (black); 1/N = 0 is infinite width"
           "1/N" false "loss" false
           (concat
            (for [[i p] [[0 :mup] [1 :ntk]]]
              {:series (str (name p) " seed mean") :color i :mark :point
               :points (vec (for [[N m] (map vector (:widths w) (get-in w [:by-param p :at-step :mean])) :when (finite? m)]
                              [(/ 1.0 (double N)) m]))})
-           (keep #(some-> (fit-line %) (assoc :dash [6 4])) [:mup :ntk])))]))
+           (keep #(some-> (fit-line %) (assoc :dash [6 4])) [:mup :ntk])
+           (when-let [{:keys [width mean]} (:holdout w)]
+             (when (finite? mean)
+               [{:series (str "mup held out, N = " width " (not fitted)") :color "#000000" :mark :point
+                 :points [[(/ 1.0 (double width)) mean]]}]))))]))

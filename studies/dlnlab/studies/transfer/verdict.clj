@@ -86,7 +86,13 @@
      :mup-mean means :mup-se (at :mup :se) :mup-fit fit
      :ntk-mean (at :ntk :mean) :ntk-se (at :ntk :se) :ntk-fit (get-in w [:by-param :ntk :fit])
      :mup-decreasing? (boolean (and (seq means) (every? some? means) (apply > (map double means))))
-     :mup-c-positive? (boolean (when-let [lo (first (:c-interval fit))] (pos? (double lo))))}))
+     :mup-c-positive? (boolean (when-let [lo (first (:c-interval fit))] (pos? (double lo))))
+     :holdout (:holdout w)
+     :holdout-predicted? (let [{:keys [mean se predicted sd quantile]} (:holdout w)]
+                           (boolean (and mean se predicted sd quantile
+                                         (<= (Math/abs (- (double mean) (double predicted)))
+                                             (* (double quantile) (Math/sqrt (+ (* (double sd) (double sd))
+                                                                                (* (double se) (double se)))))))))}))
 
 (defn- fit-words [fit]
   (if fit
@@ -96,7 +102,8 @@
 
 (def ^:private check-order
   [:mup-optimum-fixed :ntk-optimum-moves :depth-curves-converge :depth-optimum-settles :one-pass-beats-repeated
-   :lazy-exponent-is-linearized :rich-exponent-steeper :wider-is-better :wider-is-better-fit])
+   :lazy-exponent-is-linearized :rich-exponent-steeper :wider-is-better :wider-is-better-fit
+   :wider-extrapolation-holds])
 
 (defn checks
   "{name {:claim :pass?}} from the parts' verdicts, in the order of the parts (an
@@ -133,7 +140,14 @@
                                     (study/check (str "muP, step " (:at-step w) ": weighted fit L_N = L_inf + c/N gives "
                                                       (fit-words (:mup-fit w)) ", excluding 0 (NTK: "
                                                       (fit-words (:ntk-fit w)) ")")
-                                                 (when-not (:mup-c-positive? w) [(:mup-fit w)]))))))))
+                                                 (when-not (:mup-c-positive? w) [(:mup-fit w)]))))
+      (get-in parts [:wider :verdict :holdout])
+      (assoc :wider-extrapolation-holds
+             (let [{:keys [width mean se predicted sd quantile] :as h} (:holdout (v :wider))]
+               (study/check (str "muP: the fit over N <= " (last (:widths (v :wider))) " predicts the seed mean at N = " width
+                                 ": " (study/fmt predicted) " ± " (study/fmt (when (and quantile sd) (* (double quantile) (double sd))))
+                                 ", measured " (study/fmt mean) " ± " (study/fmt se) " (agree within t_0.975 combined sd)")
+                            (when-not (:holdout-predicted? (v :wider)) [h]))))))))
 
 (defn fmt-lr [x] (if (nil? x) "-" (let [d (double x)] (if (== d (Math/rint d)) (str (long d)) (format "%.3g" d)))))
 
