@@ -21,6 +21,10 @@
      compared with the network linearized at its initialization (the lazy/NTK
      limit, computed here independently of the run loop) and with the
      infinite-dimension asymptotes.
+  5. wider is better: under :mup the seed-mean loss at a fixed step falls with
+     width as L_N = L_inf + c/N with c > 0 (a weighted fit over widths, its 95%
+     interval excluding 0), and L_inf(t), extrapolated at every step, is the
+     N -> infinity loss curve; :ntk for contrast.
 
   Every experiment is a documented def (plain data) run through dlnlab.core;
   `reproduce` runs the :quick or :full variant and returns a plain-data report,
@@ -32,13 +36,15 @@
             [dlnlab.engine :as engine]
             [dlnlab.error :as error]
             [dlnlab.studies.transfer.estimate :as estimate
-             :refer [argmin-index fit-in-window geometric-tail-mean isotropic-lazy-losses level-window
-                     linearized-losses power-law-fit tangent-kernel-terms]]
+             :refer [argmin-index fit-in-window geometric-tail-mean inverse-width-fit inverse-width-prediction
+                     isotropic-lazy-losses
+                     level-window linearized-losses mean-and-standard-error power-law-fit tangent-kernel-terms]]
             [dlnlab.studies.transfer.figures
-             :refer [data-figures deep-from depth-figures finite? power-law-figures round-sig width-figures]]
+             :refer [data-figures deep-from depth-figures finite? power-law-figures round-sig width-figures
+                     wider-figures]]
             [dlnlab.studies.transfer.verdict
              :refer [at-deep checks data-verdict depth-verdict power-law-verdict spread summary width-table
-                     width-verdict]]
+                     width-verdict wider-table wider-verdict]]
             [dlnlab.study :as study]
             [dlnlab.theory :as theory])
   (:import [dlnlab.kernel Blas Objective]))
@@ -109,12 +115,25 @@
   (rich)."
   (get-in data [:experiments :power-law]))
 
+(def wider-experiment
+  "Base of the \"wider is better\" study ([BP]'s first headline): a depth-3 chain
+  16 -> N -> N -> 8 at richness gamma0 = 1 trained by full-batch GD at eta = 0.25
+  for 40 steps on the population loss with whitened inputs (infinite data):
+  l = 1/2 ||F - M||^2 with M = diag(1, 1/2, ..., 1/8) in the first 8 of 16 input
+  directions, so the 8 modes are learned one after another (feature learning)
+  and the loss is still falling at the end. The task has no randomness: the
+  experiment seed draws only the initial weights, so seed means over
+  initializations resolve the finite-width effect. The study sets
+  :parameterization, :width and :seed."
+  (get-in data [:experiments :wider]))
+
 (def variants
   "Options of each part per variant (transfer.edn). :quick takes about a minute
   on 2 cores. :full adds width 2048, four seeds for the width sweep, depth 64
   for the depth sweep, and D = 128, N = 512, 4000 steps and gamma0 0.25 for the
-  exponent: 6.5 minutes on 2 cores (see examples/papers/transfer.md). :reduced
-  is seconds long, for the tests. :base-changes are assoc-in paths applied to
+  exponent, and widths up to 2048 with 16 seeds for the width study: 6.5
+  minutes on 2 cores (see examples/papers/transfer.md). :reduced is seconds
+  long, for the tests, except its width study, which is the :quick one. :base-changes are assoc-in paths applied to
   the part's base experiment; :lr-grid [from to] sets :lrs to 2^(k/2)."
   (:variants data))
 
@@ -132,7 +151,7 @@
   weights at every point), reporting each finished run to progress."
   [base grid {:keys [jobs progress stage]}]
   (let [done (atom 0)
-        total (reduce * (map count (vals grid)))]
+        total (reduce * (map (comp count second) grid))]
     (core/sweep base grid
                 {:jobs (or jobs 2) :seeds :shared
                  :on-result (fn [_ point r]
@@ -475,6 +494,84 @@
 
 
 ;; ---------------------------------------------------------------------------
+;; Wider is better: seed-averaged loss curves across widths, extrapolated in 1/N
+
+(defn- seed-statistics
+  "Per recorded step, `mean-and-standard-error` of the losses of a group of runs
+  (one per seed): {:mean [..] :se [..]} (nil entries where a run is missing or
+  diverged), and :diverged, the number of runs that did not complete."
+  [group]
+  (let [curves (mapv #(get-in % [:trajectory :loss]) group)
+        n (apply max (map count curves))
+        at (mapv (fn [i] (mean-and-standard-error (mapv #(get % i) curves))) (range n))]
+    {:mean (mapv #(some-> % :mean round-sig) at)
+     :se (mapv #(some-> % :se round-sig) at)
+     :diverged (count (remove #(= :completed (:status %)) group))}))
+
+(defn- rounded-fit [fit]
+  (when fit
+    (-> fit
+        (update-vals #(if (vector? %) (mapv round-sig %) (if (double? %) (round-sig %) %))))))
+
+(defn wider-is-better
+  "The \"wider is better\" study ([BP]; doc/science.md §1): `wider-experiment` under
+  :mup and :ntk at every width of :widths for every seed of :seeds (the seed
+  draws the initial weights only). Per parameterization, width and recorded
+  step: the seed mean of the loss and its standard error; per step, the
+  weighted least-squares fit L_N = L_inf + c/N over the widths with weights
+  1/se^2 (`inverse-width-fit`), whose L_inf is the extrapolated N -> infinity
+  loss curve. The claim is judged at step :at-step. With :holdout {:width N
+  :seeds [..]}, :mup also runs at a width N wider than any fitted and compares
+  its seed mean at :at-step with what the fit predicts there
+  (`inverse-width-prediction`): a test of the extrapolation on a simulation
+  it did not see.
+
+  Options: :widths ([32 64 128 256 512]), :seeds ([1 .. 8]), :steps (from base),
+  :at-step (3/4 of the steps), :holdout (none), :jobs (2), :progress, :base
+  (`wider-experiment`).
+  Returns {:widths :seeds :steps :at-step :lr :gamma0 :step [recorded steps]
+  :by-param {param {:curves {N {:mean [..] :se [..] :diverged n}} :at-step {:mean
+  [per width] :se [per width]} :fit fit-at-step :extrapolated {:l-inf [per step]
+  :lo [..] :hi [..]}}} :holdout {:width :seeds :mean :se :predicted :sd
+  :quantile}}, fits as `inverse-width-fit` returns them (rounded)."
+  [{:keys [widths seeds steps at-step holdout jobs progress base]
+    :or {widths [32 64 128 256 512] seeds [1 2 3 4 5 6 7 8] base wider-experiment}}]
+  (let [steps (long (or steps (:steps base)))
+        at-step (long (or at-step (quot (* 3 steps) 4)))
+        base (assoc base :steps steps)
+        by-param
+        (into {}
+              (for [p [:mup :ntk]]
+                (let [rs (run-grid (assoc-in base [:model :parameterization] p)
+                                   [[[:model :width] widths] [[:seed] seeds]]
+                                   {:jobs jobs :progress progress :stage [:wider p]})
+                      curves (into (sorted-map) (map (fn [N g] [N (seed-statistics g)]) widths
+                                                     (partition (count seeds) rs)))
+                      col (fn [k i] (mapv #(get-in curves [% k i]) widths))
+                      n (apply min (map (comp count :mean) (vals curves)))
+                      fits (mapv (fn [i] (inverse-width-fit widths (col :mean i) (col :se i))) (range n))]
+                  [p {:curves curves
+                      :at-step {:mean (col :mean at-step) :se (col :se at-step)}
+                      :fit (rounded-fit (get fits at-step))
+                      ::fit (get fits at-step)
+                      :extrapolated {:l-inf (mapv #(some-> % :l-inf round-sig) fits)
+                                     :lo (mapv #(some-> % :l-inf-interval first round-sig) fits)
+                                     :hi (mapv #(some-> % :l-inf-interval second round-sig) fits)}}])))
+        held (when-let [{N :width hs :seeds} holdout]
+               (let [g (run-grid (-> base (assoc-in [:model :parameterization] :mup) (assoc-in [:model :width] N))
+                                 [[[:seed] hs]] {:jobs jobs :progress progress :stage [:wider :holdout]})
+                     {:keys [mean se]} (seed-statistics g)
+                     fit (get-in by-param [:mup ::fit])
+                     {:keys [predicted sd]} (when fit (inverse-width-prediction fit N))]
+                 {:width N :seeds hs :mean (get mean at-step) :se (get se at-step)
+                  :predicted (round-sig predicted) :sd (round-sig sd) :quantile (:quantile fit)}))]
+    (cond-> {:widths widths :seeds seeds :steps steps :at-step at-step
+             :lr (get-in base [:optimizer :lr]) :gamma0 (get-in base [:model :gamma0])
+             :step (vec (range (inc steps)))
+             :by-param (update-vals by-param #(dissoc % ::fit))}
+      held (assoc :holdout held))))
+
+;; ---------------------------------------------------------------------------
 ;; What the CLI prints: checks, a summary and the main table
 
 (def claim
@@ -484,7 +581,8 @@
        "residual networks with 1/sqrt(L) branches approach a depth limit in which the optimal learning rate "
        "and the loss curves stop changing; test losses of one-pass and repeated-data training agree until "
        "data repeat, then split; on power-law data the loss decays as a power of time, faster in the rich "
-       "regime than in the lazy one."))
+       "regime than in the lazy one; and under muP wider is better: the seed-mean loss at a fixed time falls "
+       "with width towards an infinite-width limit, as L_N = L_inf + c/N with c > 0."))
 
 (defn part-options
   "The options of part k for variant v: the variant's (transfer.edn) with its
@@ -493,7 +591,7 @@
   [v k opts]
   (let [{:keys [base-changes lr-grid] :as o} (get-in variants [v k])
         base ({:width width-experiment :depth depth-experiment :data data-experiment
-               :power-law power-law-experiment} k)]
+               :power-law power-law-experiment :wider wider-experiment} k)]
     (merge (cond-> (dissoc o :base-changes :lr-grid)
              base-changes (assoc :base (reduce-kv assoc-in base base-changes))
              lr-grid (assoc :lrs (half-octaves lr-grid)))
@@ -506,27 +604,29 @@
   Options: :variant (:quick, see `variants`; :full or :reduced), :jobs (2)
   parallel runs in each sweep, :progress (fn [map]) called after every finished
   run with {:stage :done :total :point :status :elapsed-ms}, :parts (all of
-  [:width :depth :data :power-law]) which parts to run, and per-part option
-  overrides under :width :depth :data :power-law (merged over the variant's).
-  Returns {:study :claim :variant :main {:table <Markdown table of the width
-  sweep>} :checks {name {:claim :pass? :failures}} :headline {headline numbers}
+  [:width :depth :data :power-law :wider]) which parts to run, and per-part
+  option overrides under :width :depth :data :power-law :wider (merged over the
+  variant's).
+  Returns {:study :claim :variant :main {:table <Markdown tables of the width
+  sweep and the width study>} :checks {name {:claim :pass? :failures}} :headline {headline numbers}
   :parts {part {:result .. :verdict .. :elapsed-ms ..}} :figures [dlnlab.plot
   figure data ...] :elapsed-ms}; see `width-transfer`, `depth-transfer`,
-  `data-reuse` and `power-law` for each :result.
+  `data-reuse`, `power-law` and `wider-is-better` for each :result.
   Throws ex-info for an unknown :variant or part."
   ([] (reproduce {}))
-  ([{:keys [variant jobs progress parts] :or {variant :quick jobs 2 parts [:width :depth :data :power-law]} :as opts}]
+  ([{:keys [variant jobs progress parts] :or {variant :quick jobs 2 parts [:width :depth :data :power-law :wider]} :as opts}]
    (study/variant variants variant)
    (doseq [p parts]
-     (when-not (#{:width :depth :data :power-law} p)
-       (error/fail! :invalid-option (str "[:parts] may hold :width, :depth, :data and :power-law, got " (pr-str p) ".")
-                    {:path [:parts] :value p :allowed #{:width :depth :data :power-law}})))
+     (when-not (#{:width :depth :data :power-law :wider} p)
+       (error/fail! :invalid-option (str "[:parts] may hold :width, :depth, :data, :power-law and :wider, got " (pr-str p) ".")
+                    {:path [:parts] :value p :allowed #{:width :depth :data :power-law :wider}})))
    (let [t0 (System/nanoTime)
          cfg (fn [k] (merge (part-options variant k opts) {:jobs jobs :progress progress}))
          runners {:width [width-transfer width-verdict width-figures]
                   :depth [depth-transfer depth-verdict depth-figures]
                   :data [data-reuse data-verdict data-figures]
-                  :power-law [power-law power-law-verdict power-law-figures]}
+                  :power-law [power-law power-law-verdict power-law-figures]
+                  :wider [wider-is-better wider-verdict wider-figures]}
          done (into {} (for [k parts]
                          (let [[run verdict figures] (runners k)
                                [r ms] (study/timed #(run (cfg k)))]
@@ -535,7 +635,9 @@
       :paper "[BP] Bordelon & Pehlevan, Deep linear network training dynamics from random initialization: data, width, depth, and hyperparameter transfer (arXiv 2502.02531)"
       :claim claim
       :variant variant
-      :main (when-let [w (get-in done [:width :result])] {:table (width-table w)})
+      :main (when-let [ts (seq (keep identity [(some-> (get-in done [:width :result]) width-table)
+                                                (some-> (get-in done [:wider :result]) wider-table)]))]
+              {:table (str/join "\n\n" ts)})
       :checks (checks done)
       :headline (summary done)
       :parts (into {} (for [[k v] done] [k (dissoc v :figures)]))

@@ -9,6 +9,7 @@
             [dlnlab.engine :as engine]
             [dlnlab.studies.transfer :as tr]
             [dlnlab.studies.transfer.estimate :as est]
+            [dlnlab.studies.transfer.verdict :as verdict]
             [dlnlab.theory :as theory]
             [dlnlab.plot :as plot])
   (:import [dlnlab.kernel Blas]))
@@ -74,6 +75,86 @@
             fit (est/power-law-fit ts (mapv loss ts))]
         (is (close? (theory/lazy-exponent alpha) (:exponent fit) 0.02) (str "alpha " alpha)))))
   (is (close? (/ -2.0 3.0) (theory/rich-exponent 2.0) 1e-12)))
+
+;; ---------------------------------------------------------------- the 1/N extrapolation
+
+(deftest seed-mean-and-standard-error
+  (let [{:keys [mean se n]} (est/mean-and-standard-error [1.0 2.0 3.0 4.0])]
+    (is (close? 2.5 mean 1e-15))
+    ;; unbiased variance 5/3, se = sqrt(5/3 / 4)
+    (is (close? (Math/sqrt (/ 5.0 12.0)) se 1e-15))
+    (is (= 4 n)))
+  (is (nil? (est/mean-and-standard-error [1.0])))
+  (is (nil? (est/mean-and-standard-error [1.0 Double/NaN]))))
+
+(deftest t-quantiles-match-closed-forms
+  ;; dof 1 is the Cauchy law: t = tan(pi (p - 1/2)); dof 2: t = (2p - 1) / sqrt(2 p (1 - p))
+  (is (close? (Math/tan (* Math/PI 0.475)) (est/t-quantile-975 1) 1e-3))
+  (is (close? (/ 0.95 (Math/sqrt (* 2.0 0.975 0.025))) (est/t-quantile-975 2) 1e-3))
+  (is (close? 1.96 (est/t-quantile-975 1000) 1e-12))
+  (is (apply > (map est/t-quantile-975 (range 1 31)))))
+
+(def ^:private widths [32 64 128 256 512 1024])
+
+(deftest inverse-width-fit-recovers-exact-lines
+  (doseq [[l c] [[0.004 1.0] [0.05 -0.3] [1.0 0.0]]]
+    (let [ys (mapv #(+ (double l) (/ (double c) (double %))) widths)
+          ses (mapv #(/ 0.1 (Math/sqrt (double %))) widths)
+          fit (est/inverse-width-fit widths ys ses)]
+      (is (close? l (:l-inf fit) 1e-12))
+      (is (close? c (:c fit) 1e-9))
+      (is (close? 0.0 (:chi2 fit) 1e-12))
+      (is (= 4 (:dof fit)))
+      (is (== 1.0 (:scale fit)))))
+  (is (nil? (est/inverse-width-fit [32] [1.0] [0.1])))
+  (is (nil? (est/inverse-width-fit [32 64] [1.0 0.5] [0.1 0.0]))))
+
+(defn- weighted-rss [widths ys ses l c]
+  (reduce + (map (fn [N y e] (let [r (- (double y) (double l) (/ (double c) (double N)))] (/ (* r r) (* (double e) (double e)))))
+                 widths ys ses)))
+
+(deftest inverse-width-fit-minimizes-the-weighted-residuals
+  ;; independent route: the closed form is the minimum of the weighted residual
+  ;; sum of squares; a step of relative size 1e-4 in either parameter raises it
+  (let [rng (java.util.Random. 7)
+        ses (mapv #(/ 0.2 (double %)) [1 2 3 4 5 6])
+        ys (mapv (fn [N e] (+ 0.01 (/ 1.0 (double N)) (* (double e) (.nextGaussian rng)))) widths ses)
+        {:keys [l-inf c]} (est/inverse-width-fit widths ys ses)
+        f0 (weighted-rss widths ys ses l-inf c)]
+    (doseq [[dl dc] [[1e-4 0] [-1e-4 0] [0 1e-4] [0 -1e-4] [1e-4 1e-4] [1e-4 -1e-4]]]
+      (is (< f0 (weighted-rss widths ys ses (+ (double l-inf) (* (double dl) (Math/abs (double l-inf))))
+                              (+ (double c) (* (double dc) (Math/abs (double c))))))))))
+
+(deftest inverse-width-fit-errors-match-monte-carlo
+  ;; synthetic seed means with known L_inf, c and Gaussian errors of known se:
+  ;; the estimates are unbiased, the sd of c over draws is sqrt(S/Delta) (the
+  ;; unscaled c-se), and the 95% intervals cover the true c at least 95% of the
+  ;; time (Birge scaling and the t quantile only widen them)
+  (let [rng (java.util.Random. 11)
+        l 0.004 c 1.0 draws 4000
+        ses (mapv #(/ 0.05 (Math/sqrt (double %))) widths)
+        fits (vec (repeatedly draws (fn [] (est/inverse-width-fit
+                                            widths
+                                            (mapv (fn [N e] (+ l (/ c (double N)) (* (double e) (.nextGaussian rng)))) widths ses)
+                                            ses))))
+        cs (mapv :c fits)
+        mean-c (/ (double (reduce + cs)) draws)
+        sd-c (Math/sqrt (/ (double (reduce + (map #(let [d (- (double %) mean-c)] (* d d)) cs))) (dec draws)))
+        unscaled-se (let [f (first fits)] (/ (double (:c-se f)) (Math/sqrt (double (:scale f)))))
+        covered (count (filter (fn [{[lo hi] :c-interval}] (<= (double lo) c (double hi))) fits))
+        preds (mapv #(:predicted (est/inverse-width-prediction % 4096)) fits)
+        mean-p (/ (double (reduce + preds)) draws)
+        sd-p (Math/sqrt (/ (double (reduce + (map #(let [d (- (double %) mean-p)] (* d d)) preds))) (dec draws)))
+        unscaled-sd-p (let [f (first fits)] (/ (double (:sd (est/inverse-width-prediction f 4096))) (Math/sqrt (double (:scale f)))))]
+    ;; the mean of 4000 draws is within 4 of its standard errors
+    (is (< (Math/abs (- mean-c c)) (* 4.0 (/ unscaled-se (Math/sqrt draws)))))
+    ;; the relative error of a sd from n draws is about 1/sqrt(2n) ~ 1.1%
+    (is (close? unscaled-se sd-c (* 0.05 unscaled-se)))
+    ;; binomial sd of the coverage at 95% over 4000 draws ~ 0.0035
+    (is (>= (/ (double covered) draws) (- 0.95 (* 4.0 0.0035))))
+    (testing "the prediction at an unseen width N = 4096: unbiased, its sd (covariance included) as over the draws"
+      (is (< (Math/abs (- mean-p (+ l (/ c 4096.0)))) (* 4.0 (/ unscaled-sd-p (Math/sqrt draws)))))
+      (is (close? unscaled-sd-p sd-p (* 0.05 unscaled-sd-p))))))
 
 ;; ---------------------------------------------------------------- linearized dynamics
 
@@ -276,14 +357,49 @@
     (testing "contrast: the lazy run stays within 0.05 of its linearization, the rich one does not"
       (is (> (Math/abs (- (double (e rich :late :run)) (double (e rich :late :linearized)))) 0.05)))))
 
+(deftest wider-is-better-under-mup
+  (let [w (part :wider)
+        v (get-in @report [:parts :wider :verdict])]
+    (testing "the reduced run is the quick variant's width study, so the suite runs its check"
+      (is (= (tr/part-options :quick :wider {}) (tr/part-options :reduced :wider {}))))
+    (testing "the seed means at the judged step, recomputed here from fresh runs at N = 32"
+      (let [ls (for [seed (:seeds w)]
+                 (-> (core/run (-> tr/wider-experiment (assoc :seed seed) (assoc-in [:model :width] 32)))
+                     (get-in [:trajectory :loss])
+                     (nth (:at-step w))))
+            m (/ (double (reduce + ls)) (count ls))]
+        (is (close? m (first (:mup-mean v)) (* 1e-3 m)))))
+    (testing "muP: seed means fall with width and c > 0 with its 95% interval above 0"
+      (is (:mup-decreasing? v))
+      (is (pos? (double (first (get-in v [:mup-fit :c-interval])))))
+      (is (< (double (first (get-in v [:mup-fit :l-inf-interval]))) (double (last (:mup-mean v))))))
+    (testing "the fit predicts the held-out wider network it did not see"
+      (is (= 2048 (get-in v [:holdout :width])))
+      (is (:holdout-predicted? v)))
+    (testing "the extrapolated L_inf(t) is drawn dashed on the muP width figure, with seed bands"
+      (let [f (first (filter #(= :wider-curves-mup (:name %)) (:figures @report)))
+            layers (get-in f [:panels 0 :layers])]
+        (is (some #(and (= :line (:mark %)) (:dash %) (re-find #"N → ∞" (:series %))) layers))
+        (is (= (count (:widths w)) (count (filter #(= :band (:mark %)) layers))))))
+    (testing "contrast: means that rise with N fail both parts of the claim"
+      (let [bad (-> w
+                    (assoc-in [:by-param :mup :at-step :mean] [0.01 0.011 0.012])
+                    (assoc-in [:by-param :mup :fit] (est/inverse-width-fit [32 64 128] [0.01 0.011 0.012] [1e-4 1e-4 1e-4])))
+            bv (verdict/wider-verdict bad)]
+        (is (not (:mup-decreasing? bv)))
+        (is (not (:mup-c-positive? bv)))))))
+
 (deftest report-is-plain-data-with-checks-and-figures
   (let [r @report]
     (is (= r (edn/read-string (pr-str r))))
     (testing "every check the CLI prints passes on the reduced run"
       (is (= #{:mup-optimum-fixed :ntk-optimum-moves :depth-curves-converge :depth-optimum-settles
-               :one-pass-beats-repeated :lazy-exponent-is-linearized :rich-exponent-steeper}
+               :one-pass-beats-repeated :lazy-exponent-is-linearized :rich-exponent-steeper
+               :wider-is-better :wider-is-better-fit :wider-extrapolation-holds}
              (set (keys (:checks r)))))
-      (is (every? :pass? (vals (:checks r)))))
+      (is (every? :pass? (vals (:checks r))))
+      (is (= [:mup-optimum-fixed :wider-extrapolation-holds] ((juxt first last) (keys (:checks r))))
+          "printed in the order of the parts"))
     (is (re-find #"\| 256 \|" (get-in r [:main :table])))
     (testing "figures are dlnlab.plot figure data: one per part at least, each a valid Vega-Lite spec"
       (is (<= 6 (count (:figures r))))

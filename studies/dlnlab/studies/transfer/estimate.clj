@@ -199,3 +199,82 @@
             (/ (double (reduce + (map (fn [^double l] (* l (Math/pow (- 1.0 (* ce l)) (* 2.0 s)))) lams))) total))
           (range (inc (long steps))))))
 
+
+;; ---------------------------------------------------------------------------
+;; Seed statistics and the 1/N extrapolation of the width study
+
+(defn mean-and-standard-error
+  "{:mean m :se s :n n} of the numbers xs: the sample mean and its standard
+  error sqrt(var / n), var the unbiased sample variance. Returns nil with fewer
+  than 2 numbers or a number that is not finite (a diverged run)."
+  [xs]
+  (let [n (count xs)]
+    (when (and (>= n 2) (every? finite? xs))
+      (let [m (/ (double (reduce + xs)) n)
+            v (/ (double (reduce + (map #(let [d (- (double %) m)] (* d d)) xs))) (dec n))]
+        {:mean m :se (Math/sqrt (/ v n)) :n n}))))
+
+(def ^:private student-t-975
+  "Two-sided 95% quantiles t_0.975 of Student's t with 1 .. 30 degrees of freedom
+  (standard tables); beyond 30 the normal 1.96 is used."
+  [12.706 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262 2.228
+   2.201 2.179 2.160 2.145 2.131 2.120 2.110 2.101 2.093 2.086
+   2.080 2.074 2.069 2.064 2.060 2.056 2.052 2.048 2.045 2.042])
+
+(defn t-quantile-975
+  "The 97.5% quantile of Student's t with dof >= 1 degrees of freedom (table to
+  30, then 1.96)."
+  ^double [^long dof]
+  (if (<= dof (count student-t-975)) (double (nth student-t-975 (dec (max 1 dof)))) 1.96))
+
+(defn inverse-width-fit
+  "Weighted least-squares fit of y_i = l-inf + c / N_i with weights w_i = 1/se_i^2
+  (se_i the standard error of y_i, e.g. of a seed mean), in closed form: with
+  x = 1/N, S = sum w, Sx = sum w x, Sy = sum w y, Sxx = sum w x^2, Sxy = sum w x y
+  and Delta = S Sxx - Sx^2,
+    c = (S Sxy - Sx Sy) / Delta,   l-inf = (Sxx Sy - Sx Sxy) / Delta,
+    var c = S / Delta,             var l-inf = Sxx / Delta
+  (the variances for standard errors that are right). chi2 = sum w r^2 over the
+  residuals r, dof = n - 2; when chi2/dof > 1 (scatter beyond the standard
+  errors, or curvature the line misses) both variances are multiplied by it
+  (the Birge ratio). The 95% intervals are estimate +- t_0.975(dof) sd, or
+  1.96 sd when n = 2.
+  The covariance of the two is -Sx/Delta (scaled alike).
+  Returns {:l-inf :c :l-inf-se :c-se :covariance :l-inf-interval [lo hi]
+  :c-interval [lo hi] :chi2 :dof :scale :quantile} (:quantile the t_0.975 or
+  1.96 used) or nil with fewer than 2 points or a non-positive se."
+  [widths ys ses]
+  (let [n (count widths)]
+    (when (and (>= n 2) (= n (count ys) (count ses)) (every? #(and (finite? %) (pos? (double %))) ses)
+               (every? finite? ys))
+      (let [xs (mapv #(/ 1.0 (double %)) widths)
+            ws (mapv #(/ 1.0 (* (double %) (double %))) ses)
+            sum (fn ^double [f] (double (reduce + (map f ws xs ys))))
+            S (double (sum (fn [w _ _] w)))
+            Sx (double (sum (fn [w x _] (* (double w) (double x)))))
+            Sy (double (sum (fn [w _ y] (* (double w) (double y)))))
+            Sxx (double (sum (fn [w x _] (* (double w) (double x) (double x)))))
+            Sxy (double (sum (fn [w x y] (* (double w) (double x) (double y)))))
+            delta (- (* S Sxx) (* Sx Sx))
+            c (/ (- (* S Sxy) (* Sx Sy)) delta)
+            l-inf (/ (- (* Sxx Sy) (* Sx Sxy)) delta)
+            chi2 (double (sum (fn [w x y] (let [r (- (double y) l-inf (* c (double x)))] (* (double w) r r)))))
+            dof (- n 2)
+            scale (if (pos? dof) (max 1.0 (/ chi2 (double dof))) 1.0)
+            q (if (pos? dof) (t-quantile-975 dof) 1.96)
+            c-se (Math/sqrt (* scale (/ S delta)))
+            l-se (Math/sqrt (* scale (/ Sxx delta)))]
+        {:l-inf l-inf :c c :l-inf-se l-se :c-se c-se :covariance (- (* scale (/ Sx delta)))
+         :l-inf-interval [(- l-inf (* q l-se)) (+ l-inf (* q l-se))]
+         :c-interval [(- c (* q c-se)) (+ c (* q c-se))]
+         :chi2 chi2 :dof dof :scale scale :quantile q}))))
+
+(defn inverse-width-prediction
+  "The loss a fit of `inverse-width-fit` predicts at width N, l-inf + c/N, and
+  its standard deviation sqrt(var l-inf + var c / N^2 + 2 cov / N).
+  Returns {:predicted :sd}."
+  [{:keys [l-inf c l-inf-se c-se covariance]} N]
+  (let [x (/ 1.0 (double N))]
+    {:predicted (+ (double l-inf) (* (double c) x))
+     :sd (Math/sqrt (max 0.0 (+ (* (double l-inf-se) (double l-inf-se)) (* x x (double c-se) (double c-se))
+                                (* 2.0 x (double covariance)))))}))

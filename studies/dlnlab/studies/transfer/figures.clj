@@ -95,3 +95,54 @@
                                          :dash [4 4]))
                         runs)))]))
 
+
+(defn wider-figures
+  "Seed-mean loss curves L_N(t) across widths with +-2 standard-error bands, per
+  parameterization, the extrapolated N -> infinity curve L_inf(t) dashed on the
+  muP one; and the loss at the judged step against 1/N with the fitted line."
+  [w]
+  (let [steps (:step w)
+        curve-layers (fn [p]
+                       (let [cs (get-in w [:by-param p :curves])]
+                         (concat
+                          (map-indexed (fn [i [N {:keys [mean se]}]]
+                                         {:series (str "N = " N ", ±2 se") :color i :mark :band
+                                          :points (vec (for [[t m e] (map vector steps mean se)
+                                                             :when (and (finite? m) (finite? e)
+                                                                        (pos? (- (double m) (* 2.0 (double e)))))]
+                                                         [t (- (double m) (* 2.0 (double e))) (+ (double m) (* 2.0 (double e)))]))})
+                                       cs)
+                          (map-indexed (fn [i [N {:keys [mean]}]] (line-layer (str "N = " N) i (map vector steps mean))) cs))))
+        ext (get-in w [:by-param :mup :extrapolated])
+        fit-line (fn [p]
+                   (let [{:keys [l-inf c]} (get-in w [:by-param p :fit])]
+                     (when (and l-inf c)
+                       (line-layer (str (name p) " fit L_inf + c/N") (if (= p :mup) 0 1)
+                                   (for [k (range 0 33)
+                                         :let [x (* (/ 1.0 (double (first (:widths w)))) (/ (double k) 32.0))]]
+                                     [x (+ (double l-inf) (* (double c) x))])))))]
+    [(fig :wider-curves-mup "Wider is better under muP: seed-mean loss curves across widths"
+          (str "eta = " (:lr w) ", gamma0 = " (:gamma0 w) ", mean ± 2 se over " (count (:seeds w))
+               " seeds; dashed: L_inf(t) of the fit L_N = L_inf + c/N")
+          "step" false "loss" true
+          (concat (curve-layers :mup)
+                  [(assoc (line-layer "N → ∞ (1/N extrapolation)" "#000000" (map vector steps (:l-inf ext)))
+                          :dash [6 4])]))
+     (fig :wider-curves-ntk "NTK contrast: seed-mean loss curves across widths (lazier as N grows)"
+          (str "eta = " (:lr w) ", gamma0 = " (:gamma0 w) " (effective gamma0 sqrt(D/N)), mean ± 2 se over "
+               (count (:seeds w)) " seeds")
+          "step" false "loss" true
+          (curve-layers :ntk))
+     (fig :wider-fit (str "Loss at step " (:at-step w) " against 1/N")
+          "seed means (dots), the weighted least-squares line L_inf + c/N (dashed), a held-out width (black); 1/N = 0 is infinite width"
+          "1/N" false "loss" false
+          (concat
+           (for [[i p] [[0 :mup] [1 :ntk]]]
+             {:series (str (name p) " seed mean") :color i :mark :point
+              :points (vec (for [[N m] (map vector (:widths w) (get-in w [:by-param p :at-step :mean])) :when (finite? m)]
+                             [(/ 1.0 (double N)) m]))})
+           (keep #(some-> (fit-line %) (assoc :dash [6 4])) [:mup :ntk])
+           (when-let [{:keys [width mean]} (:holdout w)]
+             (when (finite? mean)
+               [{:series (str "mup held out, N = " width " (not fitted)") :color "#000000" :mark :point
+                 :points [[(/ 1.0 (double width)) mean]]}]))))]))

@@ -74,11 +74,45 @@
      :rich-steeper-at-equal-loss-levels? (all? (fn [m] (and (:rich-level m) (:rich-linearized-level m)
                                                             (< (double (:rich-level m)) (double (:rich-linearized-level m))))))}))
 
+(defn wider-verdict
+  "The \"wider is better\" claim judged at the study's :at-step: the muP seed means
+  fall with every step up in width, and the 95% interval of c in the fit
+  L_N = L_inf + c/N lies above 0. NTK's numbers are kept for contrast."
+  [w]
+  (let [at (fn [p k] (get-in w [:by-param p :at-step k]))
+        means (at :mup :mean)
+        fit (get-in w [:by-param :mup :fit])]
+    {:at-step (:at-step w) :widths (:widths w)
+     :mup-mean means :mup-se (at :mup :se) :mup-fit fit
+     :ntk-mean (at :ntk :mean) :ntk-se (at :ntk :se) :ntk-fit (get-in w [:by-param :ntk :fit])
+     :mup-decreasing? (boolean (and (seq means) (every? some? means) (apply > (map double means))))
+     :mup-c-positive? (boolean (when-let [lo (first (:c-interval fit))] (pos? (double lo))))
+     :holdout (:holdout w)
+     :holdout-predicted? (let [{:keys [mean se predicted sd quantile]} (:holdout w)]
+                           (boolean (and mean se predicted sd quantile
+                                         (<= (Math/abs (- (double mean) (double predicted)))
+                                             (* (double quantile) (Math/sqrt (+ (* (double sd) (double sd))
+                                                                                (* (double se) (double se)))))))))}))
+
+(defn- fit-words [fit]
+  (if fit
+    (str "c = " (study/fmt (:c fit)) ", 95% interval [" (study/fmt (first (:c-interval fit))) ", "
+         (study/fmt (second (:c-interval fit))) "], L_inf = " (study/fmt (:l-inf fit)))
+    "no fit"))
+
+(def ^:private check-order
+  [:mup-optimum-fixed :ntk-optimum-moves :depth-curves-converge :depth-optimum-settles :one-pass-beats-repeated
+   :lazy-exponent-is-linearized :rich-exponent-steeper :wider-is-better :wider-is-better-fit
+   :wider-extrapolation-holds])
+
 (defn checks
-  "{name {:claim :pass?}} from the parts' verdicts."
+  "{name {:claim :pass?}} from the parts' verdicts, in the order of the parts (an
+  array map, so the CLI prints them in that order)."
   [parts]
-  (let [v (fn [k] (get-in parts [k :verdict]))]
-    (cond-> {}
+  (let [v (fn [k] (get-in parts [k :verdict]))
+        in-order (fn [m] (apply array-map (mapcat #(find m %) (filter #(contains? m %) check-order))))]
+    (in-order
+     (cond-> {}
       (:width parts)
       (assoc :mup-optimum-fixed (study/check "muP: the best lr moves by at most one half-octave across widths (every seed)"
                                        (when-not (:mup-optimum-fixed? (v :width)) [(v :width)]))
@@ -96,7 +130,24 @@
       (assoc :lazy-exponent-is-linearized (study/check "lazy run: loss exponent within 0.05 of the network linearized at init"
                                                  (when-not (:lazy-matches-linearized? (v :power-law)) [(v :power-law)]))
              :rich-exponent-steeper (study/check "rich run: steeper than its linearization at equal loss levels"
-                                           (when-not (:rich-steeper-at-equal-loss-levels? (v :power-law)) [(v :power-law)]))))))
+                                           (when-not (:rich-steeper-at-equal-loss-levels? (v :power-law)) [(v :power-law)])))
+      (:wider parts)
+      (assoc :wider-is-better (let [w (v :wider)]
+                                (study/check (str "muP, step " (:at-step w) ": the seed-mean loss falls with every wider N "
+                                                  (study/fmt (:widths w)) ": " (study/fmt (:mup-mean w)))
+                                             (when-not (:mup-decreasing? w) [(select-keys w [:widths :mup-mean :mup-se])])))
+             :wider-is-better-fit (let [w (v :wider)]
+                                    (study/check (str "muP, step " (:at-step w) ": weighted fit L_N = L_inf + c/N gives "
+                                                      (fit-words (:mup-fit w)) ", excluding 0 (NTK: "
+                                                      (fit-words (:ntk-fit w)) ")")
+                                                 (when-not (:mup-c-positive? w) [(:mup-fit w)]))))
+      (get-in parts [:wider :verdict :holdout])
+      (assoc :wider-extrapolation-holds
+             (let [{:keys [width mean se predicted sd quantile] :as h} (:holdout (v :wider))]
+               (study/check (str "muP: the fit over N <= " (last (:widths (v :wider))) " predicts the seed mean at N = " width
+                                 ": " (study/fmt predicted) " ± " (study/fmt (when (and quantile sd) (* (double quantile) (double sd))))
+                                 ", measured " (study/fmt mean) " ± " (study/fmt se) " (agree within t_0.975 combined sd)")
+                            (when-not (:holdout-predicted? (v :wider)) [h]))))))))
 
 (defn fmt-lr [x] (if (nil? x) "-" (let [d (double x)] (if (== d (Math/rint d)) (str (long d)) (format "%.3g" d)))))
 
@@ -110,6 +161,22 @@
     (study/markdown-table (for [N (:widths w)] {:N N :mup (best :mup N) :ntk (best :ntk N) :lazy (lazy N)})
                           [[:N "N"] [:mup (str "muP best lr (seeds " (str/join ", " (:seeds w)) ")")]
                            [:ntk "NTK best lr"] [:lazy "lazy-limit best lr"]])))
+
+(defn wider-table
+  "Markdown table of the width study at its :at-step: seed mean +- standard error
+  of the loss per width under muP and NTK, then the fitted L_inf and c."
+  [w]
+  (let [at (fn [p k] (get-in w [:by-param p :at-step k]))
+        cell (fn [p i] (str (study/fmt (nth (at p :mean) i)) " ± " (study/fmt (nth (at p :se) i))))
+        fit (fn [p k] (let [f (get-in w [:by-param p :fit])]
+                        (str (study/fmt (get f k)) " [" (study/fmt (first (get f (keyword (str (name k) "-interval")))))
+                             ", " (study/fmt (second (get f (keyword (str (name k) "-interval"))))) "]")))]
+    (study/markdown-table (concat (map-indexed (fn [i N] {:N N :mup (cell :mup i) :ntk (cell :ntk i)}) (:widths w))
+                                  [{:N "L_inf (fit, 95%)" :mup (fit :mup :l-inf) :ntk (fit :ntk :l-inf)}
+                                   {:N "c (fit, 95%)" :mup (fit :mup :c) :ntk (fit :ntk :c)}])
+                          [[:N "N"]
+                           [:mup (str "muP loss at step " (:at-step w) ", mean ± se over " (count (:seeds w)) " seeds")]
+                           [:ntk "NTK loss"]])))
 
 (defn summary
   "The headline numbers of the parts that ran."
@@ -128,6 +195,8 @@
                      :distance-to-deepest (get-in (r :depth) [:summary :pooled-distance-to-deepest])})
       (:data parts)
       (assoc :data (select-keys (get-in parts [:data :verdict]) [:split-step :final-test-ratio-full-batch]))
+      (:wider parts)
+      (assoc :wider (select-keys (get-in parts [:wider :verdict]) [:at-step :widths :mup-mean :mup-fit :ntk-mean :ntk-fit]))
       (:power-law parts)
       (assoc :power-law {:exponents (get-in parts [:power-law :verdict :exponents])
                          :theory (get-in parts [:power-law :verdict :theory])}))))
