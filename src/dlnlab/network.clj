@@ -11,7 +11,7 @@
   (:require [dlnlab.engine :as engine]
             [dlnlab.hessian :as hessian]
             [dlnlab.model :as model]
-            [dlnlab.optim]
+            [dlnlab.optim :as optim]
             [dlnlab.spec :as spec]
             [dlnlab.task :as task])
   (:import [dlnlab.kernel Arch Objective]))
@@ -35,9 +35,8 @@
                         (str "[:kind] is " (pr-str (:kind exp)) ": an experiment of this kind has no network."
                              " A network needs a network experiment (leave :kind out, or :network) with :model and"
                              " :task; run a " (pr-str (:kind exp)) " experiment with dlnlab.core/run.")))
-        seed (long (:seed exp))
-        t (task/build-task (:task exp) seed)
-        m (model/build-model (:model exp) (:dims t) seed (:target-svd t))]
+        t (task/build-task (:task exp) (optim/role-seed exp :data))
+        m (model/build-model (:model exp) (:dims t) (optim/role-seed exp :init) (:target-svd t))]
     {:experiment exp
      :arch (:arch m)
      :params (:params m)

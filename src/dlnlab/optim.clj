@@ -188,6 +188,20 @@
 (defmethod kind/time-scale :sgd [_ lr] (double lr))
 (defmethod kind/time-scale :langevin [_ lr] (double lr))
 
+;; ---------------------------------------------------------------- seeds by role
+
+(defmethod kind/schema [:seeds nil] [_ _]
+  {:doc "Seeds by role, each fixing one source of randomness on its own, as if the experiment's :seed were that value for that role only; a role left out follows :seed (so an experiment without :seeds is unchanged)."
+   :keys [[:data {:spec ::spec/seed :doc "The task's data: samples, teacher, target bases, test split."}]
+          [:init {:spec ::spec/seed :doc "The initial weights."}]
+          [:batches {:spec ::spec/seed :doc "The training noise: minibatch order (SGD), Langevin noise, schedule perturbations."}]]})
+
+(defn role-seed
+  "The seed of one role of randomness (:data, :init or :batches) of a normalized
+  experiment: [:seeds role] when given, else :seed (0 when absent)."
+  ^long [exp role]
+  (long (get-in exp [:seeds role] (:seed exp 0))))
+
 ;; ---------------------------------------------------------------- heavy ball
 
 (defmethod kind/schema [:optimizer :momentum] [_ _]

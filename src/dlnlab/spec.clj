@@ -246,6 +246,9 @@
          [:time {:spec ::positive :doc "Training time of :gradient-flow."}]
          [:stop {:node :stop :default {} :doc "When a run ends early (see :stop)."}]
          [:record {:node :record :default {} :doc "What a run records and how often (see :record)."}]
+         [:seeds {:node :seeds :doc "Seeds by role: fix the data, the initialization or the batch order on its own (see :seeds)."}]
+         [:schedule {:checked-by :schedule :doc "Events during training: set optimizer keys, learning-rate shapes, switch optimizer, perturb the weights (see :schedule)."}]
+         [:compare {:checked-by :compare :doc "Variants trained in lockstep from the same init and data (see :compare)."}]
          [:name {:spec ::any :doc "A name for the experiment (passed through)."}]
          [:description {:spec ::any :doc "Free text (passed through)."}]
          [:kind {:spec ::experiment-kind :doc "What the experiment is: :network (the default; this map) trains a network; :sde simulates the per-mode SDE ensemble of SCIENCE.md §7 and has the keys of :sde-experiment instead."}]]
@@ -396,6 +399,11 @@
       (doseq [[k e] entries
               :when (and (:spec e) (contains? v k))]
         (check-leaf! (conj (vec path) k) (:spec e) (get v k)))
+      ;; a value that is not a map (a vector of events, a map of variants) is
+      ;; checked by the :check (fn [path value parent]) of node :checked-by
+      (doseq [[k e] entries
+              :when (and (:checked-by e) (contains? v k))]
+        ((:check (get (schema) (:checked-by e))) (conj (vec path) k) (get v k) v))
       (let [filled (reduce (fn [m [k e]]
                              (cond
                                (or (contains? m k) (:node e)) m
@@ -481,7 +489,9 @@
 
 (defn- describe-entry [[k e]]
   [k (cond-> {:doc (:doc e)
-              :allowed (if (:spec e) (allowed-text (:spec e)) (str "a " (name (:node e)) " map (see " (:node e) ")"))}
+              :allowed (cond (:spec e) (allowed-text (:spec e))
+                             (:checked-by e) (:allowed (get (schema) (:checked-by e)))
+                             :else (str "a " (name (:node e)) " map (see " (:node e) ")"))}
        (:required e) (assoc :required true)
        (contains? e :default) (assoc :default (:default e))
        (:default-doc e) (assoc :default-doc (:default-doc e)))])

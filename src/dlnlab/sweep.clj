@@ -1,7 +1,9 @@
 (ns dlnlab.sweep
-  "Local sweeps: the cartesian product of a grid of key paths and values over a
-  base experiment, run in parallel on the local cores, results in grid order."
-  (:require [dlnlab.error :as error]
+  "Local sweeps: the cartesian product of a grid of key paths and values (with
+  axes that vary together zipped) over a base experiment, run in parallel on the
+  local cores, results in grid order."
+  (:require [clojure.string :as str]
+            [dlnlab.error :as error]
             [dlnlab.experiment :as experiment]
             [dlnlab.spec :as spec])
   (:import [dlnlab.kernel Rng]
@@ -27,15 +29,72 @@
                    (str "Grid values for " (error/show path) " must be a non-empty vector, got " (error/show values) ".")
                    {:path [:grid path] :value values :allowed "a non-empty vector of values"}))))
 
+(defn- check-zip
+  "Each zip group is a vector of at least two distinct grid paths whose value
+  lists have equal lengths; no path is in two groups."
+  [grid zip]
+  (let [values (into {} (seq grid))]
+    (when-not (and (sequential? zip) (every? #(and (sequential? %) (<= 2 (count %))) zip))
+      (error/fail! :invalid-experiment
+                   (str "A sweep's :zip must be a vector of groups of at least two grid paths, e.g. [[[:model :width] [:optimizer :lr]]], got " (error/show zip) ".")
+                   {:path [:zip] :value zip :allowed "[[path path ...] ...]"}))
+    (reduce (fn [seen [i group]]
+              (doseq [path group]
+                (when-not (contains? values path)
+                  (error/fail! :invalid-experiment
+                               (str "[:zip " i "] names " (error/show path) ", which is not a path of the grid; a zip group ties grid paths together (grid paths: "
+                                    (str/join ", " (map pr-str (keys values))) ").")
+                               {:path [:zip i] :value path :allowed (vec (keys values))}))
+                (when (contains? seen path)
+                  (error/fail! :invalid-experiment
+                               (str "[:zip " i "] names " (error/show path) " again; a path can vary together with one group only.")
+                               {:path [:zip i] :value path :allowed "each path in one group"})))
+              (let [lengths (map #(count (get values %)) group)]
+                (when-not (apply = lengths)
+                  (error/fail! :invalid-experiment
+                               (str "[:zip " i "] ties paths whose value lists have different lengths ("
+                                    (str/join ", " (map (fn [p n] (str (pr-str p) ": " n)) group lengths))
+                                    "); paths that vary together need one value each per point.")
+                               {:path [:zip i] :value (vec group) :allowed "value lists of equal length"})))
+              (into seen group))
+            #{} (map-indexed vector zip))))
+
+(defn- axes
+  "The grid's axes in grid order: each a vector of the [path values] pairs that
+  vary together (one pair, or a zip group, placed where its first path is)."
+  [grid zip]
+  (let [group-of (into {} (for [g zip p g] [p (vec g)]))
+        values (into {} (seq grid))]
+    (->> (seq grid)
+         (keep (fn [[path vs]]
+                 (if-let [g (group-of path)]
+                   ;; the group's paths in grid order, so a point (and its
+                   ;; seed) does not depend on the order the group lists them
+                   (let [in-order (filter (set g) (map first (seq grid)))]
+                     (when (= path (first in-order))
+                       (mapv (fn [p] [p (get values p)]) in-order)))
+                   [[path vs]])))
+         vec)))
+
 (defn grid-points
-  "The cartesian product of grid, in grid order: the first path varies slowest.
-  Each point is a vector of [path value] pairs. grid is a map {path values} or,
-  to fix the order of more than eight paths, a vector of [path values] pairs."
-  [grid]
-  (check-grid grid)
-  (reduce (fn [points [path values]]
-            (vec (for [p points v values] (conj p [path v]))))
-          [[]] (seq grid)))
+  "The points of grid, in grid order: the first axis varies slowest. Each point is
+  a vector of [path value] pairs. grid is a map {path values} or, to fix the
+  order of more than eight paths, a vector of [path values] pairs. Without zip
+  the points are the cartesian product; zip, a vector of groups of grid paths
+  ([[[:model :width] [:optimizer :lr]]]), makes each group one axis whose paths
+  take their i-th values together (their value lists must have equal lengths),
+  placed where the group's first path is in the grid.
+  Throws ex-info on an invalid grid or zip."
+  ([grid] (grid-points grid nil))
+  ([grid zip]
+   (check-grid grid)
+   (when (some? zip) (check-zip grid zip))
+   (reduce (fn [points axis]
+             (let [n (count (second (first axis)))]
+               (vec (for [p points
+                          i (range n)]
+                      (into p (map (fn [[path vs]] [path (nth vs i)])) axis)))))
+           [[]] (axes grid zip))))
 
 (defn- fnv64 ^long [^String s]
   (let [bytes (.getBytes s StandardCharsets/UTF_8)]
@@ -65,7 +124,8 @@
   "Runs base over every point of grid in parallel and returns the results in grid
   order, each with :sweep {:index i :point {path value}} added.
 
-  Options: :jobs (number of available processors) parallel runs; :seeds
+  Options: :zip groups of grid paths that vary together (see `grid-points`);
+  :jobs (number of available processors) parallel runs; :seeds
   (:derived or :shared); :run-opts passed to each run; :skip? (fn [index point])
   true for points not to run (their slot holds nil); :on-result
   (fn [index point result]) called as each finishes (from a worker thread);
@@ -77,9 +137,9 @@
   throws while running leaves {:status :failed :error message} in its slot and
   the others go on."
   ([base grid] (sweep base grid {}))
-  ([base grid {:keys [jobs seeds run-opts skip? on-result keep-results?]
+  ([base grid {:keys [zip jobs seeds run-opts skip? on-result keep-results?]
                :or {jobs (.availableProcessors (Runtime/getRuntime)) seeds :derived keep-results? true}}]
-   (let [points (grid-points grid)
+   (let [points (grid-points grid zip)
          _ (doseq [[i point] (map-indexed vector points)
                    :when (not (and skip? (skip? i point)))]
              (spec/normalize (point-experiment base point seeds)))

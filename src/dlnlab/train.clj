@@ -10,8 +10,10 @@
             [dlnlab.metrics :as metrics]
             [dlnlab.network :as network]
             [dlnlab.optim :as optim]
+            [dlnlab.schedule :as schedule]
             [dlnlab.spec :as spec])
-  (:import [java.util.concurrent.atomic AtomicBoolean]))
+  (:import [dlnlab.kernel Blas Rng]
+           [java.util.concurrent.atomic AtomicBoolean]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -71,7 +73,9 @@
   [stop]
   [(double (:loss-above stop 1e12)) (if (:loss-below stop) (double (:loss-below stop)) Double/NaN)])
 
-(defn- interrupted? [opts]
+(defn interrupted?
+  "True once the :interrupt of run opts (an AtomicBoolean or a deref-able) is set."
+  [opts]
   (let [flag (:interrupt opts)]
     (boolean (or (and (instance? AtomicBoolean flag) (.get ^AtomicBoolean flag))
                  (and (instance? clojure.lang.IDeref flag) @flag)))))
@@ -105,47 +109,124 @@
                 (into {:step (persistent! @steps) :time (persistent! @times)}
                       (map (fn [i] [(ks i) (persistent! (aget cols i))]) (range n))))}))
 
+(defn- flow-advancer
+  "The gradient-flow integrator of optimizer opt on net (dlnlab.flow), its step
+  capped by a sharpness estimate warm-started from its own state."
+  [net opt]
+  (let [sharp-state (volatile! {})]
+    (flow/integrator net opt (fn [^doubles p]
+                               (metrics/sharpness (assoc net :params p) {:state sharp-state :tol 1e-3})))))
+
+(defn- flow-stepper
+  "Gradient flow as a stepper (a schedule's switch to it): each step integrates
+  the flow over time dt."
+  [net opt ^double dt]
+  (let [advance! (flow-advancer net opt)]
+    {:gradient! (fn ^double [^doubles p ^long _step] (engine/loss net p))
+     :apply! (fn [^doubles p ^long _step] (advance! p 0.0 dt))
+     :lr nil :dt dt :full-batch? true}))
+
+(defn by-time?
+  "True when optimizer opt runs for the experiment's :time (its schema says
+  :duration :time), not for :steps."
+  [opt]
+  (= :time (:duration (kind/schema :optimizer (:kind opt)))))
+
+(defn optimizer-in-place
+  "What a stepping loop knows of optimizer opt on net, in place from step s0 at
+  time t0: its dlnlab.optim stepper (for gradient flow, one that integrates the
+  flow over time dt each step) with :opt, :s0, :t0 and the stability
+  :threshold at its effective :lr; step k is at time (+ t0 (* dt (- k s0)))."
+  [net opt seed dt s0 t0]
+  (let [st (if (by-time? opt) (flow-stepper net opt (double dt)) (optim/stepper net opt seed))]
+    (assoc st :opt opt :s0 s0 :t0 t0
+           :threshold (when (:lr st) (kind/stability-threshold opt (:lr st))))))
+
+(defn- time-at ^double [cur ^long step]
+  (+ (double (:t0 cur)) (* (double (:dt cur)) (double (- step (long (:s0 cur)))))))
+
+(defn- apply-event!
+  "Applies schedule event e at step to params and the optimizer in place (a
+  volatile); returns the event as it happened, for the result's :events."
+  [net ^doubles params exp cur step e]
+  (let [step (long step)
+        c @cur
+        t (time-at c step)
+        seed (optim/role-seed exp :batches)
+        logged (-> (dissoc e :at :index) (assoc :step step :time t))]
+    (if-let [p (:perturb e)]
+      (let [pseed (long (or (:seed p) (Rng/derive (Rng/derive seed 0x50455254) step)))
+            [^doubles v info] (schedule/perturbation net params p pseed)]
+        (Blas/axpy (alength params) 1.0 v 0 params 0)
+        (merge logged info))
+      (let [opt (schedule/next-optimizer exp (:opt c) e)
+            nc (vreset! cur (optimizer-in-place net opt seed (:dt c) step t))]
+        (assoc logged
+               :effective-lr (:lr nc)
+               :stability-threshold (:threshold nc)
+               :time-scale (when (:lr nc) (kind/time-scale opt (:lr nc))))))))
+
 (defn- discrete-loop
-  "GD, SGD and Langevin: returns {:status :stop-reason :step :time :loss}."
+  "GD, SGD, Langevin and heavy ball, following the experiment's :schedule:
+  returns {:status :stop-reason :step :time :state :events}."
   [net ^doubles params exp opts record!]
-  (let [{:keys [record stop steps seed]} exp
+  (let [{:keys [record stop steps]} exp
         steps (long steps)
-        {:keys [gradient! apply! ^double lr ^double dt full-batch?]} (optim/stepper net (:optimizer exp) seed)
+        scheduled? (contains? exp :schedule)
+        events (schedule/expand (:schedule exp))
+        next-event (volatile! 0)
+        happened (volatile! [])
+        cur (volatile! (optimizer-in-place net (:optimizer exp) (optim/role-seed exp :batches) 0.0 0 0.0))
         cadences (metric-cadences record)
         cadence-arr (long-array (vals cadences))
         every (long (:every record 1))
         [^double loss-above ^double loss-below] (stop-bounds stop)
         state (volatile! {})
         progress (:progress opts)
-        ctx {:lr lr :stability-threshold (kind/stability-threshold (:optimizer exp) lr) :state state :record record}
-        record-loss? (and full-batch? (contains? cadences :loss))
         row! (fn [^long step force? known]
-               (record! step (* dt step)
-                        (measure-row net params cadences (assoc ctx :step step :time (* dt step)) step force? known)))]
+               (let [c @cur
+                     t (time-at c step)
+                     ctx {:lr (:lr c) :stability-threshold (:threshold c) :state state :record record :step step :time t}
+                     row (measure-row net params cadences ctx step force? known)]
+                 (record! step t (cond-> row
+                                   scheduled? (assoc :effective-lr (:lr c) :stability-threshold (:threshold c))))))
+        events-at! (fn [^long step]
+                     (loop [any? false]
+                       (let [i (long @next-event)]
+                         (if (and (< i (count events)) (= step (long (:at (nth events i)))))
+                           (do (vswap! happened conj (apply-event! net params exp cur step (nth events i)))
+                               (vreset! next-event (inc i))
+                               (recur true))
+                           any?))))
+        end (fn [status reason ^long step]
+              {:status status :stop-reason reason :step step :time (time-at @cur step) :state state :events @happened})]
     ;; the row of a step is measured after the stepper's loss at that step (the
     ;; parameters are not changed until apply!), so a full-batch loss is recorded
-    ;; as computed rather than computed again
+    ;; as computed rather than computed again; a step with events is measured
+    ;; after them
     (loop [step 0]
-      (let [due (or (due? step every) (row-due? step cadence-arr) (= step steps))]
+      (let [changed? (and (< step steps) (events-at! step))
+            due (or changed? (due? step every) (row-due? step cadence-arr) (= step steps))
+            {:keys [gradient! apply! full-batch?]} @cur]
         (if (>= step steps)
           (do (when due (row! step true {}))
-              {:status :completed :step step :time (* dt step) :state state})
+              (end :completed nil step))
           (let [loss (double (gradient! params step))
-                known (if record-loss? {:loss loss} {})
+                known (if (and full-batch? (contains? cadences :loss)) {:loss loss} {})
                 _ (when due (row! step false known))
                 verdict (or (classify-loss loss loss-above loss-below)
                             (when (interrupted? opts) [:stopped :interrupted]))]
             (when progress (progress {:step step :steps steps :loss loss}))
             (if verdict
               (do (row! step true known)
-                  {:status (first verdict) :stop-reason (second verdict) :step step :time (* dt step) :state state})
+                  (end (first verdict) (second verdict) step))
               (do (apply! params step)
                   (recur (inc step))))))))))
 
 (defn- flow-loop
   "Gradient flow on the grid t_k = k * time / steps."
   [net ^doubles params exp opts record!]
-  (let [{:keys [record stop seed]} exp
+  (let [{:keys [record stop]} exp
         total (double (:time exp))
         steps (long (:steps exp 100))
         dt (/ total steps)
@@ -154,11 +235,7 @@
         [^double loss-above ^double loss-below] (stop-bounds stop)
         every (long (:every record 1))
         state (volatile! {})
-        sharp-state (volatile! {})
-        sharpness-fn (fn [^doubles p]
-                       (metrics/sharpness (assoc net :params p)
-                                          {:state sharp-state :tol 1e-3}))
-        advance! (flow/integrator net (:optimizer exp) sharpness-fn)
+        advance! (flow-advancer net (:optimizer exp))
         progress (:progress opts)
         ctx {:lr nil :state state :record record}
         row! (fn [^long k force?]
@@ -176,12 +253,6 @@
             (do (row! (inc k) true)
                 {:status (first verdict) :stop-reason (second verdict) :step (inc k) :time (* dt (inc k)) :state state})
             (recur (inc k))))))))
-
-(defn- by-time?
-  "True when optimizer opt runs for the experiment's :time (its schema says
-  :duration :time), not for :steps."
-  [opt]
-  (= :time (:duration (kind/schema :optimizer (:kind opt)))))
 
 (defn facts
   "What a run of net with optimizer opt knows before its first step (the :facts
@@ -214,7 +285,10 @@
   (let [net (network/network exp)
         exp (:experiment net)
         params (aclone ^doubles (:params net))
-        metric-keys (vec (get-in exp [:record :metrics]))
+        metric-keys (cond-> (vec (get-in exp [:record :metrics]))
+                      ;; a scheduled run records the optimizer's lr and threshold in every row
+                      (:schedule exp) (into (remove (set (get-in exp [:record :metrics])))
+                                            [:effective-lr :stability-threshold]))
         {:keys [record! columns]} (recorder metric-keys (:on-record opts))
         outcome ((if (by-time? (:optimizer exp)) flow-loop discrete-loop) net params exp opts record!)
         final-net (assoc net :params params)
@@ -231,6 +305,56 @@
              :weights (when (get-in exp [:record :final-weights] true)
                         (network/weights final-net))}
      :facts (facts net (:optimizer exp))}
+      (:schedule exp) (assoc :events (:events outcome))
       eigensolves (assoc-in [:meta :eigensolves] eigensolves))))
 
-(defmethod kind/run-kind :network [exp opts] (run exp opts))
+(defmethod kind/run-kind :network [exp opts]
+  (if (:compare exp)
+    ;; dlnlab.compare steps its variants with this namespace's steppers
+    ((requiring-resolve 'dlnlab.compare/run) exp opts)
+    (run exp opts)))
+
+;; ---------------------------------------------------------------------------
+;; :compare's schema (run by dlnlab.compare)
+
+(def compare-overrides
+  "What a :compare variant may override: the optimizer, and the batch-order seed
+  (so every variant starts from the same initialization and data)."
+  #{:optimizer :seeds})
+
+(defn variant-optimizer
+  "The optimizer of a :compare variant: its :optimizer replaces the experiment's
+  when it names a :kind, else is merged into it."
+  [exp overrides]
+  (let [o (:optimizer overrides)]
+    (cond (nil? o) (:optimizer exp)
+          (contains? o :kind) o
+          :else (merge (:optimizer exp) o))))
+
+(defn- check-compare! [path variants exp]
+  (when-not (and (map? variants) (<= 2 (count variants)) (every? keyword? (keys variants)) (every? map? (vals variants)))
+    (spec/fail! path variants "a map of at least two variants {name overrides}"
+                (str (spec/path-str path) " must map at least two variant names to overrides, e.g. {:a {} :b {:optimizer {:kind :gradient-flow}}}, got "
+                     (spec/show variants) ".")))
+  (when (contains? exp :schedule)
+    (spec/fail! [:schedule] (:schedule exp) "no :schedule with :compare"
+                "[:schedule] and [:compare] do not go together: a comparison steps its variants in lockstep with fixed optimizers."))
+  (doseq [[v o] variants
+          :let [at (fn [& ks] (into (conj (vec path) v) ks))]]
+    (doseq [k (keys o) :when (not (compare-overrides k))]
+      (spec/fail! (at k) (get o k) (vec compare-overrides)
+                  (str (spec/path-str (at k)) ": a variant overrides only " (spec/key-list (sort compare-overrides))
+                       ", so that every variant starts from the same initialization and data.")))
+    (doseq [k (keys (:seeds o)) :when (not= :batches k)]
+      (spec/fail! (at :seeds k) (get-in o [:seeds k]) [:batches]
+                  (str (spec/path-str (at :seeds k)) ": a variant may change only the batch-order seed, [:seeds :batches].")))
+    (when-let [b (get-in o [:seeds :batches])]
+      (when-not (int? b)
+        (spec/fail! (at :seeds :batches) b "an integer" (str (spec/path-str (at :seeds :batches)) " must be an integer, got " (spec/show b) "."))))
+    (when (:optimizer exp)
+      (schedule/check-optimizer! exp (variant-optimizer exp o) (at :optimizer)))))
+
+(defmethod kind/schema [:compare nil] [_ _]
+  {:doc "Variants {name overrides} trained in lockstep from the same initialization and data; overrides change :optimizer (a map with :kind replaces it, without merges into it) or [:seeds :batches]. Stepped variants take one step per step; gradient flow is integrated to the time of the first stepped variant (by name) at each step, t = eta steps. Each row records every variant's loss and, against the first variant, the parameter distance, cosine similarity, end-to-end matrix distance and loss difference (dlnlab.compare)."
+   :allowed "a map {name overrides} of at least two variants (see :compare)"
+   :check check-compare!})
