@@ -135,3 +135,5 @@
                                   [v (into {} (for [k [:distance :cosine :end-to-end-distance :loss-difference]]
                                                 [k (get final-row (column (name k) v))]))]))}}
       (:variant outcome) (assoc :diverging-variant (:variant outcome)))))
+
+(defmethod train/run-mode :compare [exp opts] (run exp opts))

@@ -308,11 +308,15 @@
       (:schedule exp) (assoc :events (:events outcome))
       eigensolves (assoc-in [:meta :eigensolves] eigensolves))))
 
-(defmethod kind/run-kind :network [exp opts]
-  (if (:compare exp)
-    ;; dlnlab.compare steps its variants with this namespace's steppers
-    ((requiring-resolve 'dlnlab.compare/run) exp opts)
-    (run exp opts)))
+(defmulti run-mode
+  "How a :network experiment runs: :single (one network, `run`), or :compare
+  when it has a :compare map (a method of dlnlab.compare, which steps its
+  variants with this namespace's steppers; dlnlab.kinds loads it)."
+  (fn [exp _opts] (if (:compare exp) :compare :single)))
+
+(defmethod run-mode :single [exp opts] (run exp opts))
+
+(defmethod kind/run-kind :network [exp opts] (run-mode exp opts))
 
 ;; ---------------------------------------------------------------------------
 ;; :compare's schema (run by dlnlab.compare)
