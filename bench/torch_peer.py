@@ -198,6 +198,27 @@ def lanczos_top(prob, form, start, steps):
     return float(torch.linalg.eigvalsh(t)[-1])
 
 
+def eigsh_top(prob, form):
+    """Top Hessian eigenvalue as edge-of-stability code computes it: scipy's
+    eigsh(which='LA', default tolerance: machine precision) on a LinearOperator
+    whose matvec is a torch double-backward HVP (on a graph built once per call).
+    Returns (eigenvalue, matvecs)."""
+    import numpy as np
+    from scipy.sparse.linalg import LinearOperator, eigsh
+    apply = prepared_hvp(prob, form)
+    size = sum(p.numel() for p in prob.params)
+    calls = [0]
+
+    def matvec(x):
+        calls[0] += 1
+        v = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64).reshape(-1))
+        return torch.cat([h.reshape(-1) for h in apply(split(prob, v))]).numpy()
+
+    op = LinearOperator((size, size), matvec=matvec, dtype=np.float64)
+    vals = eigsh(op, k=1, which="LA", return_eigenvectors=False)
+    return float(vals[-1]), calls[0]
+
+
 # ----------------------------------------------------------------- timing
 
 def median_seconds(fn, samples, min_sample_s, warmup_s, max_op_s):
@@ -234,18 +255,21 @@ def operations(prob, steps):
     apply = prepared_hvp(prob, "samples")
     ops["hvp_prepared_samples"] = lambda: apply(v)
     ops["lanczos_samples"] = lambda: lanczos_top(prob, "samples", v, steps)
+    ops["eigsh_samples"] = lambda: eigsh_top(prob, "samples")
     return ops
 
 
 def check(prob, steps):
-    """Loss, gradient, HVP along the direction and top Ritz value on the instance."""
+    """Loss, gradient, HVP along the direction, top Ritz value and eigsh's top
+    eigenvalue (with its matvec count) on the instance."""
     rows = lambda ts: [[t.tolist() for t in ts[k:k + prob.depth]]
                        for k in range(0, len(ts), prob.depth)]
     loss = prob.loss_samples()
     return {"loss": float(loss),
             "gradient": rows(gradient(prob, "samples")),
             "hvp": rows(hvp(prob, "samples", prob.direction)),
-            "top_eigenvalue": lanczos_top(prob, "samples", prob.direction, steps)}
+            "top_eigenvalue": lanczos_top(prob, "samples", prob.direction, steps),
+            "eigsh": eigsh_top(prob, "samples")}
 
 
 def blas_in_use():

@@ -43,14 +43,14 @@
 
 (def ^:private peer-packages
   "Debian package of each Python module a peer imports."
-  {"torch" "python3-torch" "numpy" "python3-numpy"})
+  {"torch" "python3-torch" "numpy" "python3-numpy" "scipy" "python3-scipy"})
 
 (defn- importable? [module]
   (try (zero? (long (:exit (shell/sh "/usr/bin/python3" "-c" (str "import " module)))))
        (catch java.io.IOException _ false)))
 
 (defn ensure-peer!
-  "Makes the Python modules a peer needs (\"torch\", \"numpy\") importable by
+  "Makes the Python modules a peer needs (\"torch\", \"numpy\", \"scipy\") importable by
   /usr/bin/python3: installs the missing ones' Debian packages with apt-get when
   running as root (or through sudo), as the launcher does for Leiningen. Throws
   ex-info naming the packages when they are missing and cannot be installed."

@@ -17,8 +17,13 @@
   one shared instance per width (weights, data and direction exported as JSON) and
   the relative differences are printed: the comparison is between equal numbers.
 
-  Run: lein run -m dlnlab.bench.engine [--quick]. Prints a Markdown report and
-  writes it to bench/out/engine.md. --quick uses fewer samples (a smoke test)."
+  The last row times a default top-eigenvalue call against what edge-of-stability
+  code does (scipy eigsh(which='LA') around torch HVPs), after checking the two
+  eigenvalues agree.
+
+  Run: lein run -m dlnlab.bench.engine [--quick] [--widths 16,64]. Prints a
+  Markdown report and writes it to bench/out/engine.md. --quick uses fewer
+  samples (a smoke test)."
   (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log start-peer stop-peer delete-tree! proc-lines load-average ensure-peer! machine-env]]
             [clojure.java.io :as io]
             [clojure.string :as str]
@@ -204,14 +209,17 @@
 
 (defn- top-eigenvalue
   "The top Hessian eigenvalue at the instance's point by dlnlab.hessian/eigenvalues
-  with a fixed Krylov dimension (lanczos-steps; a tolerance it cannot meet, so the
-  run is never cut short), started at the instance direction, with HVPs at a point
-  prepared once (Engine/prepare, then Engine/hvpPrepared per product).
+  with HVPs at a point prepared once (Engine/prepare, then Engine/hvpPrepared per
+  product). Without opts: a fixed Krylov dimension (lanczos-steps; a tolerance it
+  cannot meet, so the run is never cut short), started at the instance direction;
+  with opts, those options (e.g. {} for the default call).
   Returns {:values [top] :hvp-count n ...}."
-  [{:keys [^Arch arch params direction]} ^Objective obj ^Engine$Workspace ws]
-  (Engine/prepare arch obj params ws)
-  (hessian/eigenvalues (hessian/operator (.size arch) (fn [v out] (Engine/hvpPrepared arch obj ws v out)))
-                       {:k 1 :max-iter lanczos-steps :tol 1e-15 :start direction}))
+  ([{:keys [direction] :as inst} obj ws]
+   (top-eigenvalue inst obj ws {:k 1 :max-iter lanczos-steps :tol 1e-15 :start direction}))
+  ([{:keys [^Arch arch params]} ^Objective obj ^Engine$Workspace ws opts]
+   (Engine/prepare arch obj params ws)
+   (hessian/eigenvalues (hessian/operator (.size arch) (fn [v out] (Engine/hvpPrepared arch obj ws v out)))
+                        opts)))
 
 (defn- operations
   "Zero-argument functions for our side of every table row, keyed by row id."
@@ -226,7 +234,8 @@
      :hvp-moments #(Engine/hvp arch moments params direction wm out)
      :hvp-batch #(Engine/hvp arch batch params direction wb out)
      :hvp-prepared #(Engine/hvpPrepared arch moments wp direction out)
-     :lanczos #(top-eigenvalue inst moments wm)}))
+     :lanczos #(top-eigenvalue inst moments wm)
+     :eigenvalues #(top-eigenvalue inst moments wm {})}))
 
 (def ^:private rows
   "Table rows: our operation, the peer operation it is compared with, and labels."
@@ -245,7 +254,9 @@
    {:op "HVP, prepared point" :ours :hvp-prepared :peer "hvp_prepared_samples"
     :note "Engine/hvpPrepared vs torch backward through a retained create_graph gradient"}
    {:op "top eigenvalue" :ours :lanczos :peer "lanczos_samples"
-    :note "Lanczos from the same start, full reorthogonalization, point prepared once: dlnlab.hessian/eigenvalues with Krylov dimension 20 (+1 HVP for the explicit residual) vs 20 torch HVPs on a retained graph"}])
+    :note "Lanczos from the same start, full reorthogonalization, point prepared once: dlnlab.hessian/eigenvalues with Krylov dimension 20 (+1 HVP for the explicit residual) vs 20 torch HVPs on a retained graph"}
+   {:op "top eigenvalue, default call" :ours :eigenvalues :peer "eigsh_samples"
+    :note "dlnlab.hessian/eigenvalues with default options (tol 1e-8, random start) vs what edge-of-stability code does: scipy eigsh(which='LA') on a LinearOperator of torch double-backward HVPs (graph retained per call)"}])
 
 ;; ---------------------------------------------------------------- timing
 
@@ -316,6 +327,8 @@
         _ (Engine/hvp arch moments params direction wm hv)
         _ (Engine/hvp arch batch params direction wb hvb)
         eig (top-eigenvalue inst moments wm)
+        default-eig (top-eigenvalue inst moments wm {})
+        [eigsh-top eigsh-matvecs] (:eigsh result)
         top (double (first (:values eig)))
         tg (packed-from-weights arch (:gradient result))
         th (packed-from-weights arch (:hvp result))
@@ -329,6 +342,8 @@
      :hvp (rel-diff hv th)
      :hvp-batch (rel-diff hvb th)
      :top-eigenvalue [top ttop (rel-diff-scalar top ttop)]
+     :eigsh (let [ours (double (first (:values default-eig))) theirs (double eigsh-top)]
+              [ours (:hvp-count default-eig) theirs eigsh-matvecs (rel-diff-scalar ours theirs)])
      :hvp-count (:hvp-count eig)}))
 
 ;; ---------------------------------------------------------------- report
@@ -362,6 +377,14 @@
             " | " (format "%.1e" (:hvp c)) " | " (format "%.1e" (:hvp-batch c))
             " | " (format "%.12g" t) " (" (:hvp-count c) ") | " (format "%.12g" tt) " | " (format "%.1e" dt) " |")))
     (ln)
+    (ln "Top eigenvalue by a default call, dlnlab.hessian/eigenvalues vs scipy eigsh(which='LA') on torch HVPs:")
+    (ln)
+    (ln "| W | dlnlab (HVPs) | eigsh (matvecs) | rel. diff |")
+    (ln "|---|---|---|---|")
+    (doseq [c checks]
+      (let [[o oh t th d] (:eigsh c)]
+        (ln "| " (:width c) " | " (format "%.15g" o) " (" oh ") | " (format "%.15g" t) " (" th ") | " (format "%.1e" d) " |")))
+    (ln)
     (ln "## Timings")
     (ln)
     (ln "| operation | W | dlnlab | torch, Debian libblas | ratio | torch, same OpenBLAS | ratio | compared |")
@@ -380,11 +403,14 @@
 
 (defn -main
   "Runs the benchmark and prints the report; writes it to bench/out/engine.md.
-  Argument --quick: fewer samples and shorter warm-up (a smoke run)."
+  Arguments: --quick, fewer samples and shorter warm-up (a smoke run);
+  --widths 16,64, the widths to run (default 16,64,256)."
   [& args]
-  (ensure-peer! "torch")
+  (ensure-peer! "torch" "scipy")
   (let [quick? (some #{"--quick"} args)
-        widths [16 64 256]
+        widths (if-let [ws (second (drop-while #(not= "--widths" %) args))]
+                 (mapv #(Long/parseLong %) (str/split ws #","))
+                 [16 64 256])
         seed 20260101
         tmp (.toFile (Files/createTempDirectory "dlnlab-bench" (make-array FileAttribute 0)))
         opts (if quick? {:warmup-s 0.1 :samples 5 :max-op-s 0.5} {:warmup-s 0.5 :samples 21 :max-op-s 2.0})
@@ -410,7 +436,7 @@
                           (agreement (insts w) (parse-json (slurp (io/file tmp (str "result-" w ".json")))))))
             _ (log "agreement:" (pr-str checks))
             _ (log "warming up the JIT on every operation at widths 16 and 64")
-            _ (doseq [w [16 64] f (vals (operations (insts w)))]
+            _ (doseq [w (filter #{16 64} widths) f (vals (operations (insts w)))]
                 (let [t0 (System/nanoTime)]
                   (while (< (seconds-since t0) (if quick? 0.1 0.4)) (f))))
             results (atom {:ours {} :stock {} :openblas {}})

@@ -13,6 +13,7 @@
   (:require [dlnlab.bench.common :as common]
             [dlnlab.engine :as engine]
             [dlnlab.hessian :as hessian]
+            [dlnlab.metrics :as metrics]
             [dlnlab.network :as network]))
 
 (set! *warn-on-reflection* true)
@@ -48,22 +49,44 @@
         per-iter (/ (timed-median #(hessian/eigenvalues op opts) 5 15) (double hvps))]
     {:width w :n n :hvp-s per-hvp :lanczos-iteration-s per-iter :ratio (/ per-iter per-hvp)}))
 
-(defn warm-sharpness
-  "HVPs per warm-started k = 1 call along steps GD steps at lr from the init,
-  and the first (cold) call's count."
-  [^long w ^long steps ^double lr]
+(defn- trajectory-counts
+  "HVP counts of (solve net p) at each of steps GD steps at lr from the init of
+  the width-w network; solve returns a count. {:cold first :warm-median :warm-max}."
+  [^long w ^long steps ^double lr solve]
   (let [net (net-at w)
         n (engine/size net)
-        p (aclone ^doubles (:params net))]
-    (loop [i 0 warm nil counts []]
-      (if (== i steps)
-        {:width w :n n :cold (first counts) :warm-median (common/median (rest counts))
-         :warm-max (reduce max (rest counts))}
-        (let [op (hessian/operator n (engine/prepared-hvp net p))
-              r (hessian/eigenvalues op (cond-> {:k 1 :vectors? true} warm (assoc :warm warm)))
-              g (engine/gradient net p)]
-          (dotimes [j n] (aset p j (- (aget p j) (* lr (aget g j)))))
-          (recur (inc i) (:vectors r) (conj counts (:hvp-count r))))))))
+        p (aclone ^doubles (:params net))
+        counts (vec (for [_ (range steps)]
+                      (let [c (solve net p)
+                            g (engine/gradient net p)]
+                        (dotimes [j n] (aset p j (- (aget p j) (* lr (aget g j)))))
+                        c)))]
+    {:width w :n n :cold (first counts) :warm-median (common/median (rest counts))
+     :warm-max (reduce max (rest counts))}))
+
+(defn warm-sharpness
+  "HVPs per call of dlnlab.hessian/eigenvalues with opts (e.g. {:k 1 :tol 1e-8}),
+  warm-started from the previous call's vectors, along steps GD steps at lr from
+  the init, and the first (cold) call's count."
+  [^long w ^long steps ^double lr opts]
+  (let [warm (volatile! nil)]
+    (trajectory-counts w steps lr
+                       (fn [net ^doubles p]
+                         (let [op (hessian/operator (alength p) (engine/prepared-hvp net p))
+                               r (hessian/eigenvalues op (cond-> (assoc opts :vectors? true)
+                                                           @warm (assoc :warm @warm)))]
+                           (vreset! warm (:vectors r))
+                           (:hvp-count r))))))
+
+(defn metric-sharpness
+  "HVPs per call of the :sharpness metric (dlnlab.metrics/sharpness with a
+  state, as a run records it) along steps GD steps at lr."
+  [^long w ^long steps ^double lr]
+  (let [state (volatile! {})]
+    (trajectory-counts w steps lr
+                       (fn [net ^doubles p]
+                         (metrics/sharpness (assoc net :params p) {:state state})
+                         (get-in @state [:dlnlab.metrics/lanczos :sharpness :hvp-count])))))
 
 (defn -main [& _]
   (println "Lanczos iteration vs bare HVP (target <= 1.5 for n >= 2000)")
@@ -72,7 +95,12 @@
       (println (format "  width %d, n %d: HVP %.1f us, Lanczos iteration %.1f us, ratio %.2f"
                        w n (* 1e6 (double hvp-s)) (* 1e6 (double lanczos-iteration-s)) (double ratio)))))
   (println "Warm-started sharpness on a GD trajectory (target <= 8 HVPs per call)")
-  (doseq [w [16 32]]
-    (let [{:keys [n cold warm-median warm-max]} (warm-sharpness w 40 0.002)]
-      (println (format "  width %d, n %d: cold %d HVPs, warm median %.1f, max %d"
-                       w n (long cold) (double warm-median) (long warm-max))))))
+  (doseq [w [16 32]
+          [label f] [["eigenvalues k=1, tol 1e-8" #(warm-sharpness w 40 0.002 {:k 1 :tol 1e-8})]
+                     ["eigenvalues k=1, tol 1e-4" #(warm-sharpness w 40 0.002 {:k 1 :tol 1e-4})]
+                     ["eigenvalues k=2, no probe" #(warm-sharpness w 40 0.002 {:k 2 :check-multiplicity? false})]
+                     [":sharpness metric (k=2 + probe)" #(metric-sharpness w 40 0.002)]]]
+    (let [{:keys [n cold warm-median warm-max]} (f)]
+      (println (format "  width %d, n %d, %s: cold %d HVPs, warm median %.1f, max %d"
+                       w n label (long cold) (double warm-median) (long warm-max)))))
+  (println "load average:" (common/load-average)))
