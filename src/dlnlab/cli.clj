@@ -481,12 +481,17 @@
                           (.getSimpleName (class e)) (when (ex-message e) (str ": " (ex-message e))) ").")
                      {:path [:input] :value input :allowed "results written by dlnlab"}))))
 
+(defn- one-input
+  "The one path among files; a usage error saying what command needs (the
+  example is results/eos) or takes otherwise."
+  [command files needs takes]
+  (case (count files)
+    1 (first files)
+    0 (usage-error! (str "`dlnlab " command "` needs " needs ", e.g. dlnlab " command " results/eos."))
+    (usage-error! (str "`dlnlab " command "` takes exactly " takes ", got " (count files) ": " (str/join " " files) "."))))
+
 (defn- cmd-plot [{:keys [files opts]}]
-  (let [input (case (count files)
-                1 (first files)
-                0 (usage-error! "`dlnlab plot` needs a result.edn, a run directory or a sweep directory, e.g. dlnlab plot results/eos.")
-                (usage-error! (str "`dlnlab plot` takes exactly one result file or directory, got " (count files) ": "
-                                   (str/join " " files) ".")))
+  (let [input (one-input "plot" files "a result.edn, a run directory or a sweep directory" "one result file or directory")
         out (out-option opts nil)
         fig-arg (get opts "--figure")]
     (when (and out (not fig-arg) (image-file? out))
@@ -564,6 +569,40 @@
                  (if (input-error? e) (bad-input! (str file ": " (ex-message e)) (ex-data e)) (throw e))))]
     (doseq [[k v] r :when (some? v)] (println (str (name k) ": " v)))
     0))
+
+(defn command-help
+  "The section of `usage` about command: its line and the lines under it, up
+  to the next command."
+  [command]
+  (let [lines (str/split-lines usage)
+        command-line? #(re-matches #"  [a-z]+( .*)?" %)
+        [head & more] (drop-while #(not (re-matches (re-pattern (str "  " (java.util.regex.Pattern/quote command) "( .*)?")) %))
+                                  lines)]
+    (when head (str/join "\n" (cons head (take-while #(not (or (command-line? %) (str/blank? %))) more))))))
+
+(defn- describe-sections
+  "{name text} of the sections of dlnlab.summary/describe-text, by the
+  lower-cased heading (model, optimizer, ..., metrics)."
+  []
+  (let [lines (str/split-lines (summary/describe-text))
+        heading #(second (re-matches #"([A-Z][A-Z-]*)  \(.*" %))
+        starts (keep-indexed (fn [i l] (when (heading l) i)) lines)]
+    (into (array-map)
+          (map (fn [[a b]] [(str/lower-case (heading (nth lines a)))
+                            (str/trimr (str/join "\n" (subvec (vec lines) a (or b (count lines)))))])
+               (partition 2 1 [nil] starts)))))
+
+(defn- cmd-describe [{:keys [files]}]
+  (case (count files)
+    0 (do (print (summary/describe-text)) 0)
+    1 (let [sections (describe-sections)
+            nm (str/lower-case (str/replace (first files) #"^:" ""))]
+        (if-let [text (get sections nm)]
+          (do (println text) 0)
+          (usage-error! (str "`dlnlab describe` knows no section " (pr-str (first files)) "."
+                             (when-let [dym (spec/did-you-mean nm (keys sections))] (str " Did you mean " dym "?"))
+                             " The sections are " (str/join ", " (keys sections)) "."))))
+    (usage-error! "`dlnlab describe` takes at most one section name, e.g. dlnlab describe optimizer.")))
 
 (defn- version-string []
   (str "dlnlab " (or (some-> (io/resource "dlnlab/version.txt") slurp str/trim) "dev")))
@@ -643,11 +682,7 @@
 ;; ---------------------------------------------------------------- report
 
 (defn- cmd-report [{:keys [files opts]}]
-  (let [input (case (count files)
-                1 (first files)
-                0 (usage-error! "`dlnlab report` needs a run, sweep or reproduction directory or a notebook file, e.g. dlnlab report results/eos.")
-                (usage-error! (str "`dlnlab report` takes exactly one directory or notebook file, got " (count files) ": "
-                                   (str/join " " files) ".")))
+  (let [input (one-input "report" files "a run, sweep or reproduction directory or a notebook file" "one directory or notebook file")
         out (get opts "--out")
         target (or out (report/page-path input))
         parent (or (.getParentFile (.getAbsoluteFile (io/file target))) (io/file "."))]
@@ -664,8 +699,11 @@
   [args]
   (let [[command & more] args]
     (try
-      (let [parsed (when (contains? command-options command) (parse-args command more))
-            code (case command
+      (let [help? (and (contains? command-options command) (some #{"--help" "-h"} more))
+            parsed (when (and (contains? command-options command) (not help?)) (parse-args command more))
+            code (if help?
+                   (do (println (command-help command)) 0)
+                   (case command
                    nil (usage-error! "No command given; the commands are run, sweep, plot, report, reproduce, validate, describe, inspect, version and help.")
                    "run" (cmd-run parsed)
                    "sweep" (cmd-sweep parsed)
@@ -674,14 +712,13 @@
                    "reproduce" (cmd-reproduce parsed)
                    "validate" (cmd-validate parsed)
                    "inspect" (cmd-inspect parsed)
-                   "describe" (do (when (seq (:files parsed)) (usage-error! "`dlnlab describe` takes no arguments."))
-                                  (print (summary/describe-text)) 0)
-                   "version" (do (println (version-string)) 0)
+                   "describe" (cmd-describe parsed)
+                   ("version" "--version") (do (println (version-string)) 0)
                    ("help" "--help" "-h") (do (println usage) 0)
                    (let [dym (spec/did-you-mean command (conj (keys command-options) "help"))]
                      (usage-error! (str "Unknown command " (pr-str command) "."
                                         (when dym (str " Did you mean " dym "?"))
-                                        " Commands are run, sweep, plot, report, reproduce, validate, describe, inspect, version, help."))))]
+                                        " Commands are run, sweep, plot, report, reproduce, validate, describe, inspect, version, help.")))))]
         (flush)
         code)
       (catch clojure.lang.ExceptionInfo e
