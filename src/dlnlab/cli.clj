@@ -1,5 +1,6 @@
 (ns dlnlab.cli
-  "The dlnlab command line: run, sweep, plot, validate, describe, inspect.
+  "The dlnlab command line: run, sweep, plot, report, reproduce, validate,
+  describe, inspect.
 
   `main*` runs one command line in-process and returns its exit code, printing
   to whatever *out* and *err* are bound to (tests bind them to strings); `-main`
@@ -27,6 +28,7 @@
             [dlnlab.io :as dio]
             [dlnlab.plot :as plot]
             [dlnlab.progress :as progress]
+            [dlnlab.report :as report]
             [dlnlab.result :as result]
             [dlnlab.spec :as spec]
             [dlnlab.store :as store]
@@ -83,10 +85,11 @@
 ;; ---------------------------------------------------------------- arguments
 
 (def ^:private command-options
-  {"run" {"--out" :value "--set" :multi "--no-plots" :flag "--force" :flag}
-   "sweep" {"--out" :value "--jobs" :value "--no-plots" :flag}
+  {"run" {"--out" :value "--set" :multi "--no-plots" :flag "--force" :flag "--no-report" :flag}
+   "sweep" {"--out" :value "--jobs" :value "--no-plots" :flag "--no-report" :flag}
    "plot" {"--out" :value "--figure" :value}
-   "reproduce" {"--out" :value "--jobs" :value "--full" :flag "--no-plots" :flag}
+   "report" {"--out" :value}
+   "reproduce" {"--out" :value "--jobs" :value "--full" :flag "--no-plots" :flag "--no-report" :flag}
    "validate" {"--set" :multi}
    "inspect" {"--set" :multi}
    "describe" {}
@@ -300,6 +303,18 @@
 
 (defn- warn! [line] (when line (binding [*out* *err*] (println line))))
 
+(defn- report-page
+  "Calls (write!) to write a report page and returns {:report path}, or
+  {:warning line} naming shown-dir when the page could not be written (the
+  results themselves are complete)."
+  [write! shown-dir]
+  (try {:report (write!)}
+       (catch Exception e
+         {:warning (str "dlnlab: warning: the report page in " shown-dir " could not be written (" (ex-message e)
+                        "); the result files are complete.")})))
+
+(defn- print-report-path [path] (when path (println (str "report:           " path))))
+
 ;; ---------------------------------------------------------------- run
 
 (defn- run-result-code ^long [result]
@@ -338,11 +353,20 @@
     (store/with-lock dir
       (store/check-run-dir! dir (get opts "--force"))
       (let [result (run-experiment exp file)
+            page? (not (get opts "--no-report"))
             paths (store/write-run! result dir
-                                    {:extra! (when-not (get opts "--no-plots") #(figure-warning result % dir))})]
-        (warn! (:extra paths))
+                                    {:extra! (fn [staging]
+                                               (let [fw (when-not (get opts "--no-plots") (figure-warning result staging dir))
+                                                     rp (when page?
+                                                          (report-page #(report/run-report! result staging {:title (str "dlnlab run: " (base-name file))})
+                                                                       dir))]
+                                                 (assoc rp :figure-warning fw)))})
+            {:keys [figure-warning warning report]} (:extra paths)]
+        (warn! figure-warning)
+        (warn! warning)
         (doseq [l (summary/summary-lines result)] (println l))
         (println (str "wrote:            " (:result paths) " and " (:trajectory paths)))
+        (print-report-path (when report (str (io/file dir "report.html"))))
         (run-result-code result)))))
 
 ;; ---------------------------------------------------------------- sweeps
@@ -400,6 +424,10 @@
       (doseq [m (:write-errors res)] (warn! (str "dlnlab: " m)))
       (doseq [w @figure-warnings] (warn! w))
       (println (str "wrote:  " (str sweep-file) ", " (str (io/file dir "runs")) File/separator "*/, " (:summary res)))
+      (when-not (or (get opts "--no-report") (:interrupted? res))
+        (let [{:keys [warning report]} (report-page #(report/write-report! dir) dir)]
+          (warn! warning)
+          (print-report-path report)))
       (cond (:interrupted? res) (do (println "interrupted: rerun the same command to finish the remaining points.")
                                     (interrupted-code))
             (or (seq failed) (seq (:write-errors res))) 1
@@ -453,12 +481,17 @@
                           (.getSimpleName (class e)) (when (ex-message e) (str ": " (ex-message e))) ").")
                      {:path [:input] :value input :allowed "results written by dlnlab"}))))
 
+(defn- one-input
+  "The one path among files; a usage error saying what command needs (the
+  example is results/eos) or takes otherwise."
+  [command files needs takes]
+  (case (count files)
+    1 (first files)
+    0 (usage-error! (str "`dlnlab " command "` needs " needs ", e.g. dlnlab " command " results/eos."))
+    (usage-error! (str "`dlnlab " command "` takes exactly " takes ", got " (count files) ": " (str/join " " files) "."))))
+
 (defn- cmd-plot [{:keys [files opts]}]
-  (let [input (case (count files)
-                1 (first files)
-                0 (usage-error! "`dlnlab plot` needs a result.edn, a run directory or a sweep directory, e.g. dlnlab plot results/eos.")
-                (usage-error! (str "`dlnlab plot` takes exactly one result file or directory, got " (count files) ": "
-                                   (str/join " " files) ".")))
+  (let [input (one-input "plot" files "a result.edn, a run directory or a sweep directory" "one result file or directory")
         out (out-option opts nil)
         fig-arg (get opts "--figure")]
     (when (and out (not fig-arg) (image-file? out))
@@ -537,6 +570,40 @@
     (doseq [[k v] r :when (some? v)] (println (str (name k) ": " v)))
     0))
 
+(defn command-help
+  "The section of `usage` about command: its line and the lines under it, up
+  to the next command."
+  [command]
+  (let [lines (str/split-lines usage)
+        command-line? #(re-matches #"  [a-z]+( .*)?" %)
+        [head & more] (drop-while #(not (re-matches (re-pattern (str "  " (java.util.regex.Pattern/quote command) "( .*)?")) %))
+                                  lines)]
+    (when head (str/join "\n" (cons head (take-while #(not (or (command-line? %) (str/blank? %))) more))))))
+
+(defn- describe-sections
+  "{name text} of the sections of dlnlab.summary/describe-text, by the
+  lower-cased heading (model, optimizer, ..., metrics)."
+  []
+  (let [lines (str/split-lines (summary/describe-text))
+        heading #(second (re-matches #"([A-Z][A-Z-]*)  \(.*" %))
+        starts (keep-indexed (fn [i l] (when (heading l) i)) lines)]
+    (into (array-map)
+          (map (fn [[a b]] [(str/lower-case (heading (nth lines a)))
+                            (str/trimr (str/join "\n" (subvec (vec lines) a (or b (count lines)))))])
+               (partition 2 1 [nil] starts)))))
+
+(defn- cmd-describe [{:keys [files]}]
+  (case (count files)
+    0 (do (print (summary/describe-text)) 0)
+    1 (let [sections (describe-sections)
+            nm (str/lower-case (str/replace (first files) #"^:" ""))]
+        (if-let [text (get sections nm)]
+          (do (println text) 0)
+          (usage-error! (str "`dlnlab describe` knows no section " (pr-str (first files)) "."
+                             (when-let [dym (spec/did-you-mean nm (keys sections))] (str " Did you mean " dym "?"))
+                             " The sections are " (str/join ", " (keys sections)) "."))))
+    (usage-error! "`dlnlab describe` takes at most one section name, e.g. dlnlab describe optimizer.")))
+
 (defn- version-string []
   (str "dlnlab " (or (some-> (io/resource "dlnlab/version.txt") slurp str/trim) "dev")))
 
@@ -605,8 +672,24 @@
         (doseq [[k c] checks :when (map? c)]
           (println (str (if (:pass? c) "PASS " "FAIL ") (name k) (when (:claim c) (str ": " (:claim c)))))))
       (println (str "ran in " (fmt-duration seconds) "; wrote " (io/file dir "report.edn")
-                    (when (seq figs) (str " and " (count figs) " figure files")))))
+                    (when (seq figs) (str " and " (count figs) " figure files"))))
+      (when-not (get opts "--no-report")
+        (let [{:keys [warning report]} (report-page #(report/write-report! dir) dir)]
+          (warn! warning)
+          (print-report-path report))))
     0))
+
+;; ---------------------------------------------------------------- report
+
+(defn- cmd-report [{:keys [files opts]}]
+  (let [input (one-input "report" files "a run, sweep or reproduction directory or a notebook file" "one directory or notebook file")
+        out (get opts "--out")
+        target (or out (report/page-path input))
+        parent (or (.getParentFile (.getAbsoluteFile (io/file target))) (io/file "."))]
+    (check-out-dir! (str parent))
+    (let [path (drawn input "the report page" #(report/write-report! input {:out target}))]
+      (println (str "wrote: " path))
+      0)))
 
 (defn main*
   "Runs one dlnlab command line (args as given to the program) in-process,
@@ -616,23 +699,26 @@
   [args]
   (let [[command & more] args]
     (try
-      (let [parsed (when (contains? command-options command) (parse-args command more))
-            code (case command
-                   nil (usage-error! "No command given; the commands are run, sweep, plot, validate, describe, inspect, version and help.")
+      (let [help? (and (contains? command-options command) (some #{"--help" "-h"} more))
+            parsed (when (and (contains? command-options command) (not help?)) (parse-args command more))
+            code (if help?
+                   (do (println (command-help command)) 0)
+                   (case command
+                   nil (usage-error! "No command given; the commands are run, sweep, plot, report, reproduce, validate, describe, inspect, version and help.")
                    "run" (cmd-run parsed)
                    "sweep" (cmd-sweep parsed)
                    "plot" (cmd-plot parsed)
+                   "report" (cmd-report parsed)
                    "reproduce" (cmd-reproduce parsed)
                    "validate" (cmd-validate parsed)
                    "inspect" (cmd-inspect parsed)
-                   "describe" (do (when (seq (:files parsed)) (usage-error! "`dlnlab describe` takes no arguments."))
-                                  (print (summary/describe-text)) 0)
-                   "version" (do (println (version-string)) 0)
+                   "describe" (cmd-describe parsed)
+                   ("version" "--version") (do (println (version-string)) 0)
                    ("help" "--help" "-h") (do (println usage) 0)
                    (let [dym (spec/did-you-mean command (conj (keys command-options) "help"))]
                      (usage-error! (str "Unknown command " (pr-str command) "."
                                         (when dym (str " Did you mean " dym "?"))
-                                        " Commands are run, sweep, plot, validate, describe, inspect, version, help."))))]
+                                        " Commands are run, sweep, plot, report, reproduce, validate, describe, inspect, version, help.")))))]
         (flush)
         code)
       (catch clojure.lang.ExceptionInfo e

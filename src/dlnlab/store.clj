@@ -177,7 +177,7 @@
 
 (def ^:private run-files
   "Names a run directory may hold that dlnlab wrote."
-  #"result\.edn|trajectory\.csv|.+\.(svg|png|pdf|json)")
+  #"result\.edn|trajectory\.csv|.+\.(svg|png|pdf|json|html)")
 
 (defn check-run-dir!
   "Checks that a run may be written to dir: dir is absent or empty, or force?

@@ -303,7 +303,7 @@
         (is (re-find #"already holds .* files .*Use --force" err) err)
         (is (= before (slurp (io/file out "result.edn"))))))
     (testing "--force replaces the run as a whole: no old figure stays beside the new result"
-      (let [{:keys [code err]} (cli "run" file "--out" out "--set" "optimizer.lr=0.05" "--force" "--no-plots")]
+      (let [{:keys [code err]} (cli "run" file "--out" out "--set" "optimizer.lr=0.05" "--force" "--no-plots" "--no-report")]
         (is (= 0 code) err)
         (is (= 0.05 (get-in (dio/read-edn-file (io/file out "result.edn")) [:experiment :optimizer :lr])))
         (is (= #{"result.edn" "trajectory.csv"} (set (.list (io/file out)))))
