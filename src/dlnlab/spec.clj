@@ -64,14 +64,10 @@
 (s/def ::weights (s/or :pathways sequential? :residual map?))
 (s/def ::boolean boolean?)
 (s/def ::sampling #{:with-replacement :epochs :one-pass})
-(def metric-names
-  "Every metric a run can record (dlnlab.metrics implements each)."
-  [:loss :test-loss :grad-norm :sharpness :hessian-top-k :stability-threshold :modes
-   :pathway-shares :balance-gap :layer-singular-values :end-to-end-singular-values :weight-norms])
-(s/def ::metric (set metric-names))
+(s/def ::factor-form #{:raw :scaled :effective})
+(declare experiment-kinds kinds-of metric-names)
+(s/def ::metric #(boolean (some #{%} (metric-names))))
 (s/def ::metrics (s/coll-of ::metric :kind vector? :distinct true))
-(s/def ::metric-options (s/and map? #(or (not (contains? % :every)) (pos-int? (:every %)))))
-(declare experiment-kinds kinds-of)
 (s/def ::experiment-kind #(boolean (some #{%} (experiment-kinds))))
 (s/def ::sde-kind #{:sde})
 (defn- open-fraction? [x] (and (finite-number? x) (< 0.0 (double x) 1.0)))
@@ -118,9 +114,7 @@
    ::dims "a pair [rows cols] of positive integers"
    ::boolean "true or false"
    ::sampling "one of :with-replacement, :epochs, :one-pass"
-   ::metric (str "a metric, one of " (str/join ", " (map pr-str metric-names)))
-   ::metrics (str "a vector of distinct metrics, each one of " (str/join ", " (map pr-str metric-names)))
-   ::metric-options "a map of the metric's options; :every, when given, a positive integer"
+   ::factor-form "one of :raw (W), :scaled (alpha W), :effective (alpha W, plus I for identity-flagged factors)"
    ::sde-kind ":sde"
    ::sde-mode "a mode: a map {:s target > 0, :pi0 initial strength > 0}"
    ::sde-modes "a non-empty vector of modes {:s target > 0, :pi0 initial strength > 0}"
@@ -144,8 +138,10 @@
 (defn allowed-text
   "What leaf spec sp allows, in words (as error messages and describe say it)."
   [sp]
-  (if (= sp ::experiment-kind)
-    (str "one of " (str/join ", " (map pr-str (experiment-kinds))))
+  (case sp
+    ::experiment-kind (str "one of " (str/join ", " (map pr-str (experiment-kinds))))
+    ::metric (str "a metric, one of " (str/join ", " (map pr-str (metric-names))))
+    ::metrics (str "a vector of distinct metrics, each one of " (str/join ", " (map pr-str (metric-names))))
     (spec-text sp)))
 
 (def show
@@ -257,15 +253,32 @@
    :keys [[:loss-below {:spec ::non-negative :doc "Stop once the training loss falls below this."}]
          [:loss-above {:spec ::positive :default 1e12 :doc "Divergence bound on the training loss."}]]})
 
+(defn- registered-kinds
+  "The kinds of node registered as dlnlab.kind/schema methods, read from the
+  method table itself (so a schema method may call it while `schema` is being
+  assembled): those in the node's :kind-order first, then the others by name."
+  [node]
+  (let [table (methods kind/schema)
+        ks (keep (fn [[n k]] (when (and (= node n) k) k)) (keys table))
+        order (when (contains? table [node nil]) (:kind-order (kind/schema node nil)))]
+    (vec (concat (filter (set ks) order) (sort (remove (set order) ks))))))
+
+(defn metric-names
+  "Every metric a run can record: the kinds of the :metric node, one per
+  dlnlab.kind/schema [:metric m] method (dlnlab.metrics defines the built-in
+  ones beside their `measure` methods), in the node's :kind-order."
+  []
+  (registered-kinds :metric))
+
 (defmethod kind/schema [:record nil] [_ _]
   {:doc "What a run records: the :metrics every :every steps (a metric's own {:every n} overrides, e.g. {:sharpness {:every 50}}; a row is recorded wherever any metric is due, the others nil there), and always at the first and last step. Per-metric options go under the metric's name."
    :keys (into [[:every {:spec ::pos-int :default 1 :doc "Record every this many steps (gradient flow: grid points)."}]
           [:metrics {:spec ::metrics :default [:loss] :doc "The metrics recorded (dlnlab.metrics/catalog describes each)."}]
           [:final-weights {:spec ::boolean :default true :doc "Put the final weights in the result's :final."}]]
-         (for [m metric-names]
-           [m {:spec ::metric-options :doc (str "Options of " (pr-str m) " (see dlnlab.metrics/catalog), e.g. {:every 50}.")}]))
+         (for [m (metric-names)]
+           [m {:node :metric :node-kind m :doc (str "Options of " (pr-str m) " (see dlnlab.metrics/catalog), e.g. {:every 50}.")}]))
    :check (fn [path r _]
-          (doseq [m metric-names
+          (doseq [m (metric-names)
                   :when (and (contains? r m) (not (some #{m} (:metrics r))))]
             (fail! (conj (vec path) m) (get r m) (str "options only for metrics listed in " (pr-str (conj (vec path) :metrics)))
                    (str (path-str (conj (vec path) m)) " gives options for " (pr-str m) " but " (pr-str (conj (vec path) :metrics))
@@ -324,7 +337,7 @@
   :network (also when :kind is absent) trains a network; :sde simulates the
   per-mode SDE ensemble (dlnlab.sde)."
   []
-  (let [ks (keep (fn [[node k]] (when (and (= :experiment node) k) k)) (keys (methods kind/schema)))]
+  (let [ks (registered-kinds :experiment)]
     (vec (sort-by #(if (= :network %) "" (name %)) ks))))
 
 ;; ---------------------------------------------------------------------------
@@ -368,16 +381,20 @@
                (when dym {:did-you-mean dym}))))))
 
 (defn- walk
-  "Validates map v of node node-id at path and returns it with defaults filled."
-  [node-id path v ctx]
+  "Validates map v of node node-id at path and returns it with defaults filled.
+  fixed-kind, when given, is the kind of a :dispatch node that the position
+  decides (the metric named by the key of [:record m]), so v carries no :kind."
+  ([node-id path v ctx] (walk node-id path v ctx nil))
+  ([node-id path v ctx fixed-kind]
   (let [node (get (schema) node-id)]
     (when-not (map? v)
       (fail! path v (str "a " (name node-id) " map")
              (str (path-str path) " must be a " (name node-id) " map, got " (show v) ". The " (name node-id)
                   " is: " (:doc node) " See dlnlab.spec/describe for its keys.")))
-    (let [kind (when (:dispatch node) (resolve-kind node-id node path v))
+    (let [kind (or fixed-kind (when (:dispatch node) (resolve-kind node-id node path v)))
           kind-node (get-in node [:kinds kind])
-          entries (concat (when kind [[:kind {:spec ::any}]]) (:keys node) (:keys kind-node) (:common node))
+          entries (concat (when (and kind (not fixed-kind)) [[:kind {:spec ::any}]])
+                          (:keys node) (:keys kind-node) (:common node))
           allowed (mapv first entries)
           allowed? (set allowed)]
       (doseq [k (keys v)]
@@ -403,13 +420,13 @@
                                (:default-fn e) (let [d ((:default-fn e) m ctx)]
                                                  (if (nil? d) m (assoc m k d)))
                                :else m))
-                           (if kind (assoc v :kind kind) v)
+                           (if (and kind (not fixed-kind)) (assoc v :kind kind) v)
                            entries)
             child-ctx (merge ctx (when-let [f (or (:ctx kind-node) (:ctx node))] (f filled)))
             result (reduce (fn [m [k e]]
                              (if-let [child (:node e)]
                                (cond
-                                 (contains? m k) (assoc m k (walk child (conj (vec path) k) (get m k) child-ctx))
+                                 (contains? m k) (assoc m k (walk child (conj (vec path) k) (get m k) child-ctx (:node-kind e)))
                                  (contains? e :default) (assoc m k (walk child (conj (vec path) k) (:default e) child-ctx))
                                  :else m)
                                m))
@@ -417,7 +434,7 @@
                            entries)]
         (doseq [chk [(:check node) (:check kind-node)] :when chk]
           (chk path result ctx))
-        result))))
+        result)))))
 
 ;; ---------------------------------------------------------------------------
 ;; Public API
@@ -495,10 +512,13 @@
   nodes chosen by :kind the :kinds with their :doc and :keys. Each key maps to
   {:doc :allowed (:required true) (:default v) (:default-doc text)}: :default is a
   literal default, :default-doc says in words how a default that depends on other
-  keys (or on the parameterization) is chosen."
+  keys (or on the parameterization) is chosen. A node whose schema says
+  :describe false (the per-metric options, which dlnlab.metrics/catalog lists)
+  is left out."
   []
   (into (sorted-map)
-        (for [[id node] (schema)]
+        (for [[id node] (schema)
+              :when (not (false? (:describe node)))]
           [id (cond-> {:doc (:doc node)}
                 (:keys node) (assoc :keys (describe-keys (:keys node)))
                 (:common node) (assoc :common-keys (describe-keys (:common node)))
