@@ -330,15 +330,14 @@
          cdf (theory/stationary-cdf params)
          pdf (theory/stationary-pdf params)
          {:keys [edges counts]} (numeric/histogram xs (long bins))
-         n (count xs)
-         sharp (theory/single-path-sharpness (:s params) (:depth params))]
+         n (count xs)]
      {:mode i :n n
       :mean (:mean summ) :variance (let [sd (:std summ)] (when sd (* (double sd) (double sd))))
       :ks (numeric/ks-distance xs cdf)
       :theory {:mean (:mean th) :variance (:variance th)
                :gibbs-variance (theory/gibbs-variance params)
-               :discrete-variance (when (< sharp (double (kind/stability-threshold {:kind :sgd} (:lr params))))
-                                    (theory/discrete-stationary-variance params))}
+               ;; nil where the linearized discrete variance is unbounded
+               :discrete-variance (theory/linear-stationary-variance params {:discrete? true})}
       :histogram (when (seq edges)
                    (let [w (- (double (second edges)) (double (first edges)))]
                      {:edges edges

@@ -552,15 +552,48 @@
   ^double [{:keys [s depth] :as params}]
   (* (gibbs-temperature params) (single-path-sharpness s depth)))
 
+(defn linear-stationary-variance
+  "Stationary variance of a learned mode's strength in the linearized per-mode
+  dynamics with the full minibatch noise variance (2 e^2 + sigma^2)/B, e = pi - s
+  (a derivation of ours, doc/science.md §7). Near pi = s the drift is -S e and
+  the noise standard deviation per unit time sqrt(lr/B) S sqrt(2 e^2 + sigma^2),
+  S = L s^(2-2/L); keeping the 2 e^2 part gives
+    continuous SDE:         Var = lr sigma^2 S / (2 (B - lr S)),
+    discrete (SGD's step):  Var = lr sigma^2 S / (B (2 - lr S) - 2 lr S),
+  which reduce to T S (T = lr sigma^2/(2B)) for lr S << B; the discrete one is
+  `discrete-stationary-variance`.
+  Takes {:s :depth :lr :batch-size :label-noise}; option :discrete? (false).
+  Returns the variance, or nil when the denominator is not positive (the
+  multiplicative noise wins: no finite linearized variance)."
+  ([params] (linear-stationary-variance params {}))
+  ([{:keys [s depth lr batch-size label-noise]} {:keys [discrete?]}]
+   (let [sharp (single-path-sharpness (double s) depth)
+         lr (double lr) b (double batch-size) sg (double label-noise)
+         x (* lr sharp)
+         den (if discrete? (- (* b (- 2.0 x)) (* 2.0 x)) (* 2.0 (- b x)))]
+     (when (pos? den) (/ (* lr sg sg sharp) den)))))
+
 (defn discrete-stationary-variance
-  "Stationary variance lr sigma^2 S / (B (2 - lr S)) of the linearized discrete SGD
-  process near the minimum, S = L s^(2-2/L) (SCIENCE.md section 7); requires lr S < 2.
-  Takes {:s :depth :lr :label-noise :batch-size}."
-  ^double [{:keys [s depth lr label-noise batch-size]}]
+  "Stationary variance of a learned mode's strength under discrete SGD (one step
+  per lr of time), linearized at pi = s with S = L s^(2-2/L) and the full
+  minibatch noise variance (2 e^2 + sigma^2)/B, e = pi - s (doc/science.md §7):
+    Var(pi) = lr sigma^2 S / (B (2 - lr S) - 2 lr S).
+  It is the fixed point of the exact second-moment recursion of the linearized
+  step e' = (1 - lr S) e + lr S sqrt((2 e^2 + sigma^2)/B) xi; dropping the 2 e^2
+  part of the noise would give lr sigma^2 S / (B (2 - lr S)), too small.
+  Requires B (2 - lr S) > 2 lr S, i.e. lr S < 2B/(B + 2) (above it the
+  multiplicative noise wins and the linearized variance grows without bound).
+  Takes {:s :depth :lr :label-noise :batch-size}; throws ex-info naming :lr
+  otherwise."
+  ^double [{:keys [s depth lr label-noise batch-size] :as params}]
   (let [sharp (single-path-sharpness s depth) lr (positive! :lr lr)
-        sg (non-negative! :label-noise label-noise) b (positive! :batch-size batch-size)]
-    (when-not (< (* lr sharp) 2.0) (fail! [:lr] lr (str "below 2/S = " (/ 2.0 sharp))))
-    (/ (* lr sg sg sharp) (* b (- 2.0 (* lr sharp))))))
+        b (positive! :batch-size batch-size)]
+    (non-negative! :label-noise label-noise)
+    (or (linear-stationary-variance params {:discrete? true})
+        (error/fail! :invalid-argument
+                     (str "[:lr] = " (error/show lr) " is not allowed: the discrete stationary variance needs lr below 2B/((B + 2) S) = "
+                          (/ (* 2.0 b) (* (+ b 2.0) sharp)) ", S = L s^(2-2/L) = " sharp ".")
+                     {:path [:lr] :value lr :allowed (str "below 2B/((B + 2) S) = " (/ (* 2.0 b) (* (+ b 2.0) sharp)))}))))
 
 ;; Stationary density. In y = ln pi, with u = e^y:
 ;;   log p(pi) = -(3 - 3/L) ln pi - ln q(pi) - K I(pi),   q(u) = 2 (u - s)^2 + sigma^2,
@@ -819,27 +852,6 @@
        (>= n 2) (assoc :r-inf (let [a (double (nth rs (- n 2))) b (double (peek rs))]
                                 (+ b (/ (- b a) (- feigenbaum-delta 1.0)))))
        true (assoc :zero-crisis (gd-map-zero-crisis depth))))))
-
-(defn linear-stationary-variance
-  "Stationary variance of a learned mode's strength in the linearized per-mode
-  dynamics with the full minibatch noise variance (2 e^2 + sigma^2)/B, e = pi - s
-  (a derivation of ours, doc/science.md §7). Near pi = s the drift is -S e and
-  the noise standard deviation per unit time sqrt(lr/B) S sqrt(2 e^2 + sigma^2),
-  S = L s^(2-2/L); keeping the 2 e^2 part gives
-    continuous SDE:         Var = lr sigma^2 S / (2 (B - lr S)),
-    discrete (SGD's step):  Var = lr sigma^2 S / (B (2 - lr S) - 2 lr S),
-  which reduce to T S (T = lr sigma^2/(2B)) and `discrete-stationary-variance`
-  for lr S << B.
-  Takes {:s :depth :lr :batch-size :label-noise}; option :discrete? (false).
-  Returns the variance, or nil when the denominator is not positive (the
-  multiplicative noise wins: no finite linearized variance)."
-  ([params] (linear-stationary-variance params {}))
-  ([{:keys [s depth lr batch-size label-noise]} {:keys [discrete?]}]
-   (let [sharp (single-path-sharpness (double s) depth)
-         lr (double lr) b (double batch-size) sg (double label-noise)
-         x (* lr sharp)
-         den (if discrete? (- (* b (- 2.0 x)) (* 2.0 x)) (* 2.0 (- b x)))]
-     (when (pos? den) (/ (* lr sg sg sharp) den)))))
 
 (defn lazy-exponent
   "Asymptotic time exponent of the loss of a linear model trained by gradient
