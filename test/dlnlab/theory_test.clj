@@ -9,7 +9,8 @@
             [dlnlab.core :as core]
             [dlnlab.hessian :as hessian]
             [dlnlab.numeric :as numeric]
-            [dlnlab.theory :as th])
+            [dlnlab.theory :as th]
+            [dlnlab.theory.gd-map :as gd-map])
   (:import [dlnlab.kernel Blas Rng Sde]))
 
 (set! *warn-on-reflection* true)
@@ -185,20 +186,20 @@
   (doseq [depth [2 3 4] [s lr a] [[1.0 0.3 0.8] [2.5 0.1 1.2]]]
     (let [l (long depth) sc (Math/pow (double s) (/ 1.0 l))
           r (* (double lr) (th/single-path-sharpness s depth))]
-      (is (close? (* sc (th/gd-map r depth (/ (double a) sc))) (th/gd-step {:s s :depth depth :lr lr} a) 1e-12))))
+      (is (close? (* sc (gd-map/gd-map r depth (/ (double a) sc))) (th/gd-step {:s s :depth depth :lr lr} a) 1e-12))))
   (let [out (double-array 6)]
     (Sde/gdMap 3 2.3 0.7 5 out 0)
-    (is (close? (aget out 5) (nth (iterate #(th/gd-map 2.3 3 %) 0.7) 5) 1e-14))))
+    (is (close? (aget out 5) (nth (iterate #(gd-map/gd-map 2.3 3 %) 0.7) 5) 1e-14))))
 
 (deftest gd-map-l2-closed-forms
   ;; L = 2: f(x) = x (1 + r/2) - (r/2) x^3. Its 2-cycle around 1 has x1 + x2 = p,
   ;; x1 x2 = q with p^2 = 1 + 6/r, q = 2/r, and multiplier 9 - 2 (1 + r/2)^2, which
   ;; is -1 at r = 2 (sqrt 5 - 1). The critical point x_c^2 = (2 + r)/(3r) maps to
   ;; x_c (2 + r)/3, and that maps to 0 when (2 + r)^2 = 27: r = 3 sqrt 3 - 2.
-  (is (< (Math/abs (- (double (second (th/period-doubling-thresholds 2 {:count 2}))) (* 2.0 (- (Math/sqrt 5.0) 1.0)))) 1e-9))
-  (is (< (Math/abs (- (th/gd-map-zero-crisis 2) (- (* 3.0 (Math/sqrt 3.0)) 2.0))) 1e-8))
+  (is (< (Math/abs (- (double (second (gd-map/period-doubling-thresholds 2 {:count 2}))) (* 2.0 (- (Math/sqrt 5.0) 1.0)))) 1e-9))
+  (is (< (Math/abs (- (gd-map/gd-map-zero-crisis 2) (- (* 3.0 (Math/sqrt 3.0)) 2.0))) 1e-8))
   (let [r 2.3
-        c (th/gd-map-cycle r 2 2)
+        c (gd-map/gd-map-cycle r 2 2)
         p (Math/sqrt (+ 1.0 (/ 6.0 r)))
         q (/ 2.0 r)
         [x1 x2] (sort (:points c))
@@ -211,38 +212,38 @@
   (doseq [L [2 3 4 5] r [1.5 2.7 3.3] x [0.3 0.9 1.2]]
     (let [h 1e-6
           x (double x)
-          fd (/ (- (th/gd-map r L (+ x h)) (th/gd-map r L (- x h))) (* 2 h))]
-      (is (< (Math/abs (- fd (th/gd-map-derivative r L x))) 1e-7) (str [L r x])))))
+          fd (/ (- (gd-map/gd-map r L (+ x h)) (gd-map/gd-map r L (- x h))) (* 2 h))]
+      (is (< (Math/abs (- fd (gd-map/gd-map-derivative r L x))) 1e-7) (str [L r x])))))
 
 (deftest gd-map-cycles-of-any-period
   (testing "p = 1 below r = 2: the fixed point 1 with multiplier 1 - r"
-    (let [c (th/gd-map-cycle 1.5 3 1)]
+    (let [c (gd-map/gd-map-cycle 1.5 3 1)]
       (is (< (Math/abs (- 1.0 (double (first (:points c))))) 1e-12))
       (is (< (Math/abs (- -0.5 (double (:multiplier c)))) 1e-10))))
   (testing "a 2-cycle asked as p = 4 is found but is not minimal"
-    (is (false? (:minimal? (th/gd-map-cycle 2.3 3 4)))))
+    (is (false? (:minimal? (gd-map/gd-map-cycle 2.3 3 4)))))
   (testing "every point returns to itself after p plain iterations, and not before"
     (doseq [[r L p] [[2.55 3 4] [2.3 2 2] [2.3 4 2]]]
-      (let [{:keys [points minimal?]} (th/gd-map-cycle r L p)
+      (let [{:keys [points minimal?]} (gd-map/gd-map-cycle r L p)
             x (double (first points))]
         (is (= p (count points)))
         (is (true? minimal?) (str [r L p]))
-        (is (< (Math/abs (- x (double (nth (iterate #(th/gd-map r L %) x) p)))) 1e-10) (str [r L p]))
-        (is (> (Math/abs (- x (double (th/gd-map r L x)))) 1e-3) (str [r L p])))))
-  (is (= [:p] (:path (ex-data (try (th/gd-map-cycle 2.3 3 0) (catch clojure.lang.ExceptionInfo e e)))))))
+        (is (< (Math/abs (- x (double (nth (iterate #(gd-map/gd-map r L %) x) p)))) 1e-10) (str [r L p]))
+        (is (> (Math/abs (- x (double (gd-map/gd-map r L x)))) 1e-3) (str [r L p])))))
+  (is (= [:p] (:path (ex-data (try (gd-map/gd-map-cycle 2.3 3 0) (catch clojure.lang.ExceptionInfo e e)))))))
 
 (deftest gd-map-orbit-is-plain-iteration
-  (let [orbit (th/gd-map-orbit 2.3 3 0.7 10 5)]
+  (let [orbit (gd-map/gd-map-orbit 2.3 3 0.7 10 5)]
     (is (= 5 (count orbit)))
-    (is (< (Math/abs (- (double (first orbit)) (double (nth (iterate #(th/gd-map 2.3 3 %) 0.7) 10)))) 1e-14)))
+    (is (< (Math/abs (- (double (first orbit)) (double (nth (iterate #(gd-map/gd-map 2.3 3 %) 0.7) 10)))) 1e-14)))
   (testing "an orbit that escapes is cut before its first non-finite value"
-    (is (every? #(Double/isFinite (double %)) (th/gd-map-orbit 5.0 3 1.5 0 400)))
-    (is (< (count (th/gd-map-orbit 5.0 3 1.5 0 400)) 400))))
+    (is (every? #(Double/isFinite (double %)) (gd-map/gd-map-orbit 5.0 3 1.5 0 400)))
+    (is (< (count (gd-map/gd-map-orbit 5.0 3 1.5 0 400)) 400))))
 
 (deftest two-cycle-is-a-fixed-point-of-the-map-twice-not-once
   (doseq [depth [2 3 4] r [2.05 2.2 2.4]]
-    (let [{[lo up] :points mult :multiplier} (th/two-cycle r depth)
-          f #(th/gd-map r depth %)]
+    (let [{[lo up] :points mult :multiplier} (gd-map/two-cycle r depth)
+          f #(gd-map/gd-map r depth %)]
       (is (< (double lo) 1.0 (double up)))
       (is (close? (f (f lo)) lo 1e-10))
       (is (close? (f lo) up 1e-12))
@@ -250,27 +251,27 @@
       (testing "multiplier equals the derivative of the twice-applied map (finite differences)"
         (let [h 1e-6 d (/ (- (double (f (f (+ (double lo) h)))) (double (f (f (- (double lo) h))))) (* 2.0 h))]
           (is (close? mult d 1e-6))))))
-  (is (nil? (th/two-cycle 1.9 3)))
+  (is (nil? (gd-map/two-cycle 1.9 3)))
   (testing "below r_4 the 2-cycle is the attractor"
-    (let [r4 (second (th/period-doubling-thresholds 3 {:count 2}))
+    (let [r4 (second (gd-map/period-doubling-thresholds 3 {:count 2}))
           r (- (double r4) 0.02)
-          {[lo up] :points mult :multiplier} (th/two-cycle r 3)
-          orbit (drop 20000 (take 20002 (iterate #(th/gd-map r 3 %) 0.6)))]
+          {[lo up] :points mult :multiplier} (gd-map/two-cycle r 3)
+          orbit (drop 20000 (take 20002 (iterate #(gd-map/gd-map r 3 %) 0.6)))]
       (is (< (Math/abs (double mult)) 1.0))
       (is (close? (apply min orbit) lo 1e-7))
       (is (close? (apply max orbit) up 1e-7)))))
 
 (deftest period-doubling-thresholds-bracket-the-attractor-periods
   (doseq [depth [2 3]]
-    (let [[r2 r4 r8 r16 :as rs] (th/period-doubling-thresholds depth)]
+    (let [[r2 r4 r8 r16 :as rs] (gd-map/period-doubling-thresholds depth)]
       (is (close? r2 2.0 1e-12) "the fixed point's multiplier 1 - r reaches -1 at r = 2")
       (is (apply < rs))
       (testing "the attractor's period changes at each threshold"
         (doseq [[r p] [[r4 2] [r8 4] [r16 8]]]
           (let [gap (* 0.02 (- (double r) (double r2)))
                 opts {:transient 200000 :max-period 32 :tolerance 1e-6}]
-            (is (= p (th/attractor-period (- (double r) (* 0.05 gap)) depth opts)) (str "below r_" (* 2 (long p))))
-            (is (= (* 2 (long p)) (th/attractor-period (+ (double r) (* 0.05 gap)) depth opts)) (str "above r_" (* 2 (long p)))))))
+            (is (= p (gd-map/attractor-period (- (double r) (* 0.05 gap)) depth opts)) (str "below r_" (* 2 (long p))))
+            (is (= (* 2 (long p)) (gd-map/attractor-period (+ (double r) (* 0.05 gap)) depth opts)) (str "above r_" (* 2 (long p)))))))
       (testing "successive gaps shrink towards Feigenbaum's delta = 4.669..."
         (let [delta (/ (- (double r8) (double r4)) (- (double r16) (double r8)))]
           (is (< 4.2 delta 5.2) (str "delta " delta)))))))
