@@ -8,7 +8,7 @@
   or nested vectors of doubles, or nil where a metric does not apply. The
   arithmetic runs in the Java kernels (Blas gemm, svd, nrm2) on the packed
   parameters; only :sharpness and :hessian-top-k are costly (Lanczos on exact
-  Hessian-vector products, SCIENCE.md §3, §5).
+  Hessian-vector products, doc/science.md §3, §5).
 
   Target modes (:modes, :pathway-shares) come from (:target-svd (:task net)),
   {:singular-values [s_1 ...] :u U :v V} with U (dout x r) and V (din x r)
@@ -153,7 +153,7 @@
 ;; ---------------------------------------------------------------- cheap metrics
 
 (defn loss
-  "Training loss of the network (SCIENCE.md §2), a double."
+  "Training loss of the network (doc/science.md §2), a double."
   ^double [net]
   (engine/loss net))
 
@@ -174,7 +174,7 @@
   "The sharpness above which optimizer opt (a normalized optimizer map, e.g.
   {:kind :gd :lr 0.1}) is linearly unstable on net: dlnlab.kind/stability-threshold
   at the effective learning rate, lr times the network's :lr-multiplier
-  (2/lr_eff for GD, SCIENCE.md §2, §6). Returns a double, or nil where there is
+  (2/lr_eff for GD, doc/science.md §2, §6). Returns a double, or nil where there is
   none (gradient flow)."
   [net opt]
   (when (:lr opt)
@@ -182,7 +182,7 @@
 
 (defn modes
   "Strength of the end-to-end matrix F along each target mode, u_i^T F v_i
-  (SCIENCE.md §4; pi_i for aligned weights), one double per target singular
+  (doc/science.md §4; pi_i for aligned weights), one double per target singular
   value in the target's order. Returns nil when the network has no target."
   [net]
   (when-let [b (target-basis net)]
@@ -194,7 +194,7 @@
 
 (defn pathway-shares
   "Share of each pathway in each target mode: c_ik / sum_k c_ik with
-  c_ik = u_i^T P_k v_i and P_k the product of pathway k (SCIENCE.md §1, §5 [MP]).
+  c_ik = u_i^T P_k v_i and P_k the product of pathway k (doc/science.md §1, §5 [MP]).
   Shares of a mode add up to 1; they can be negative or above 1 when pathways
   oppose each other.
 
@@ -221,7 +221,7 @@
 
 (defn balance-gap
   "Balance gap ||G_{l+1}^T G_{l+1} - G_l G_l^T||_F for each adjacent pair of
-  factors l, l+1 in each pathway (SCIENCE.md §4, §6): zero for balanced weights,
+  factors l, l+1 in each pathway (doc/science.md §4, §6): zero for balanced weights,
   conserved by gradient flow.
 
   Options: :of (:scaled) which matrices G are: :scaled alpha W (the effective
@@ -268,7 +268,7 @@
            (factor-ranges a)))))
 
 (defn end-to-end-singular-values
-  "Singular values of the end-to-end matrix F (SCIENCE.md §1), descending: a
+  "Singular values of the end-to-end matrix F (doc/science.md §1), descending: a
   vector of min(dout, din) doubles (NaNs when F is not finite)."
   [net]
   (let [a (arch net)]
@@ -277,7 +277,7 @@
 (defn weight-norms
   "Frobenius norm of every layer's weights.
 
-  Options: :of (:raw) which matrix: :raw the trainable weights W (SCIENCE.md §1);
+  Options: :of (:raw) which matrix: :raw the trainable weights W (doc/science.md §1);
   :scaled alpha W; :effective alpha W (+ I for identity-flagged residual blocks).
   Returns [[norm per layer] per pathway]."
   ([net] (weight-norms net {}))
@@ -297,7 +297,7 @@
 (defn hessian-top
   "The k largest algebraic eigenvalues of the Hessian of the training loss and
   their Ritz vectors, by Lanczos (dlnlab.hessian) on exact Hessian-vector
-  products (SCIENCE.md §3). At a saddle the largest algebraic eigenvalue is
+  products (doc/science.md §3). At a saddle the largest algebraic eigenvalue is
   reported, never the most negative one.
 
   Options: :k (1); :tol (1e-8, relative residual); :max-iter (dlnlab.hessian's
@@ -348,7 +348,7 @@
 
 (defn sharpness
   "Sharpness: the largest (algebraic) eigenvalue of the Hessian of the training
-  loss, by Lanczos on exact Hessian-vector products (SCIENCE.md §5; the edge of
+  loss, by Lanczos on exact Hessian-vector products (doc/science.md §5; the edge of
   stability is sharpness ~ 2/lr). At a saddle the top eigenvalue (possibly 0 or
   positive) is returned, not the most negative one.
 
@@ -411,7 +411,7 @@
   [[:of {:spec ::spec/factor-form :default default :doc doc}]])
 
 (defmethod kind/schema [:metric :loss] [_ _]
-  {:doc "Training loss (SCIENCE.md §2)." :cost :cheap :shape "double"})
+  {:doc "Training loss (doc/science.md §2)." :cost :cheap :shape "double"})
 (defmethod measure :loss [_ net _] (loss net))
 
 (defmethod kind/schema [:metric :test-loss] [_ _]

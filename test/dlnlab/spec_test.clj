@@ -4,6 +4,7 @@
             [clojure.test :refer [deftest is testing]]
             [clojure.test.check.clojure-test :refer [defspec]]
             [clojure.test.check.properties :as prop]
+            [dlnlab.error :as error]
             [dlnlab.gen :as g]
             [dlnlab.kinds]
             [dlnlab.spec :as spec]))
@@ -223,11 +224,11 @@
   (is (thrown? clojure.lang.ExceptionInfo (spec/validate! (assoc base :bogus 1)))))
 
 (deftest did-you-mean-suggests-near-misses-only
-  (is (= :width (spec/did-you-mean :widht [:width :widths :depth])))
-  (is (= :widths (spec/did-you-mean :widthss [:width :widths :depth])))
-  (is (= :pathways (spec/did-you-mean :pathway [:pathways :depth])))
-  (is (= :seed (spec/did-you-mean :sed [:seed :task :model])))
-  (is (nil? (spec/did-you-mean :banana [:width :depth :init]))))
+  (is (= :width (error/did-you-mean :widht [:width :widths :depth])))
+  (is (= :widths (error/did-you-mean :widthss [:width :widths :depth])))
+  (is (= :pathways (error/did-you-mean :pathway [:pathways :depth])))
+  (is (= :seed (error/did-you-mean :sed [:seed :task :model])))
+  (is (nil? (error/did-you-mean :banana [:width :depth :init]))))
 
 (deftest describe-is-plain-data-covering-every-kind
   (let [d (spec/describe)]
