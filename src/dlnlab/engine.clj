@@ -1,6 +1,6 @@
 (ns dlnlab.engine
   "Loss, gradient and exact Hessian-vector products of a network map, over the
-  packed parameter layout of doc/design.md (SCIENCE.md §3). These functions take
+  packed parameter layout of doc/design.md (doc/science.md §3). These functions take
   and return double arrays; dlnlab.core converts to and from the weights form."
   (:import [dlnlab.kernel Arch Engine Engine$Workspace Objective]))
 

@@ -8,7 +8,7 @@
   or nested vectors of doubles, or nil where a metric does not apply. The
   arithmetic runs in the Java kernels (Blas gemm, svd, nrm2) on the packed
   parameters; only :sharpness and :hessian-top-k are costly (Lanczos on exact
-  Hessian-vector products, SCIENCE.md §3, §5).
+  Hessian-vector products, doc/science.md §3, §5).
 
   Target modes (:modes, :pathway-shares) come from (:target-svd (:task net)),
   {:singular-values [s_1 ...] :u U :v V} with U (dout x r) and V (din x r)
@@ -18,11 +18,13 @@
   network has no :target-svd, the SVD of the objective's F* (the target M for
   factorization) is used; when there is none (a minibatch objective) the mode
   metrics are nil."
-  (:require [dlnlab.engine :as engine]
+  (:require [clojure.spec.alpha :as s]
+            [dlnlab.engine :as engine]
             [dlnlab.error :as error]
             [dlnlab.hessian :as hessian]
             [dlnlab.kind :as kind]
-            [dlnlab.optim :as optim])
+            [dlnlab.optim :as optim]
+            [dlnlab.spec :as spec])
   (:import [dlnlab.kernel Arch Blas Objective]
            [java.util Collections Map WeakHashMap]))
 
@@ -47,14 +49,15 @@
   (let [^ints ps (.pathStart a)]
     (mapv (fn [^long k] (vec (range (aget ps k) (aget ps (inc k))))) (range (.pathways a)))))
 
-(def ^:private factor-forms #{:raw :scaled :effective})
-
-(defn- check-form [metric form]
-  (when-not (factor-forms form)
-    (error/fail! :invalid-option
-                 (str "Option :of of metric " metric " is " (error/show form)
-                      "; allowed are :raw (W), :scaled (alpha W) and :effective (alpha W, plus I for identity-flagged factors).")
-                 {:path [metric :of] :value form :allowed factor-forms})))
+(defn- check-form
+  "Option :of of metric is a factor form (dlnlab.spec's leaf spec), for callers
+  of the metric functions at the REPL; a run's options are validated by the
+  metric's schema before it starts."
+  [metric form]
+  (error/check! (s/valid? ::spec/factor-form form) :invalid-option
+                (str "Option :of of metric " metric " is " (error/show form)
+                     "; allowed are " (spec/allowed-text ::spec/factor-form) ".")
+                {:path [metric :of] :value form :allowed (spec/allowed-text ::spec/factor-form)}))
 
 (defn- factor-matrix
   "Factor j of the network as a fresh column-major array rows[j] x cols[j], in
@@ -150,7 +153,7 @@
 ;; ---------------------------------------------------------------- cheap metrics
 
 (defn loss
-  "Training loss of the network (SCIENCE.md §2), a double."
+  "Training loss of the network (doc/science.md §2), a double."
   ^double [net]
   (engine/loss net))
 
@@ -171,7 +174,7 @@
   "The sharpness above which optimizer opt (a normalized optimizer map, e.g.
   {:kind :gd :lr 0.1}) is linearly unstable on net: dlnlab.kind/stability-threshold
   at the effective learning rate, lr times the network's :lr-multiplier
-  (2/lr_eff for GD, SCIENCE.md §2, §6). Returns a double, or nil where there is
+  (2/lr_eff for GD, doc/science.md §2, §6). Returns a double, or nil where there is
   none (gradient flow)."
   [net opt]
   (when (:lr opt)
@@ -179,7 +182,7 @@
 
 (defn modes
   "Strength of the end-to-end matrix F along each target mode, u_i^T F v_i
-  (SCIENCE.md §4; pi_i for aligned weights), one double per target singular
+  (doc/science.md §4; pi_i for aligned weights), one double per target singular
   value in the target's order. Returns nil when the network has no target."
   [net]
   (when-let [b (target-basis net)]
@@ -191,7 +194,7 @@
 
 (defn pathway-shares
   "Share of each pathway in each target mode: c_ik / sum_k c_ik with
-  c_ik = u_i^T P_k v_i and P_k the product of pathway k (SCIENCE.md §1, §5 [MP]).
+  c_ik = u_i^T P_k v_i and P_k the product of pathway k (doc/science.md §1, §5 [MP]).
   Shares of a mode add up to 1; they can be negative or above 1 when pathways
   oppose each other.
 
@@ -218,7 +221,7 @@
 
 (defn balance-gap
   "Balance gap ||G_{l+1}^T G_{l+1} - G_l G_l^T||_F for each adjacent pair of
-  factors l, l+1 in each pathway (SCIENCE.md §4, §6): zero for balanced weights,
+  factors l, l+1 in each pathway (doc/science.md §4, §6): zero for balanced weights,
   conserved by gradient flow.
 
   Options: :of (:scaled) which matrices G are: :scaled alpha W (the effective
@@ -265,7 +268,7 @@
            (factor-ranges a)))))
 
 (defn end-to-end-singular-values
-  "Singular values of the end-to-end matrix F (SCIENCE.md §1), descending: a
+  "Singular values of the end-to-end matrix F (doc/science.md §1), descending: a
   vector of min(dout, din) doubles (NaNs when F is not finite)."
   [net]
   (let [a (arch net)]
@@ -274,7 +277,7 @@
 (defn weight-norms
   "Frobenius norm of every layer's weights.
 
-  Options: :of (:raw) which matrix: :raw the trainable weights W (SCIENCE.md §1);
+  Options: :of (:raw) which matrix: :raw the trainable weights W (doc/science.md §1);
   :scaled alpha W; :effective alpha W (+ I for identity-flagged residual blocks).
   Returns [[norm per layer] per pathway]."
   ([net] (weight-norms net {}))
@@ -294,7 +297,7 @@
 (defn hessian-top
   "The k largest algebraic eigenvalues of the Hessian of the training loss and
   their Ritz vectors, by Lanczos (dlnlab.hessian) on exact Hessian-vector
-  products (SCIENCE.md §3). At a saddle the largest algebraic eigenvalue is
+  products (doc/science.md §3). At a saddle the largest algebraic eigenvalue is
   reported, never the most negative one.
 
   Options: :k (1); :tol (1e-8, relative residual); :max-iter (dlnlab.hessian's
@@ -345,7 +348,7 @@
 
 (defn sharpness
   "Sharpness: the largest (algebraic) eigenvalue of the Hessian of the training
-  loss, by Lanczos on exact Hessian-vector products (SCIENCE.md §5; the edge of
+  loss, by Lanczos on exact Hessian-vector products (doc/science.md §5; the edge of
   stability is sharpness ~ 2/lr). At a saddle the top eigenvalue (possibly 0 or
   positive) is returned, not the most negative one.
 
@@ -369,54 +372,16 @@
   ([net opts]
    (warm-top net :hessian-top-k (merge {:k 5} opts))))
 
-;; ---------------------------------------------------------------- catalog and measure
-
-(def catalog
-  "Every metric the run loop can record: {metric {:description :options
-  {option {:default :doc}} :every :cost :shape}}. :every nil means the metric is
-  recorded on the record's own cadence unless `:record {metric {:every n}}` says
-  otherwise; :cost :costly marks the metrics worth a slower cadence."
-  {:loss {:description "Training loss (SCIENCE.md §2)."
-          :options {} :every nil :cost :cheap :shape "double"}
-   :test-loss {:description "Held-out loss of a teacher-student task; nil without a test set."
-               :options {} :every nil :cost :cheap :shape "double or nil"}
-   :grad-norm {:description "Euclidean norm of the gradient over all raw weights."
-               :options {} :every nil :cost :cheap :shape "double"}
-   :sharpness {:description "Largest algebraic Hessian eigenvalue, by Lanczos on exact HVPs, warm-started from the previous record."
-               :options {:tol {:default 1e-8 :doc "relative residual of the Ritz pair"}
-                         :max-iter {:default nil :doc "Krylov dimension cap (dlnlab.hessian's default)"}
-                         :seed {:default 0 :doc "seed of the random start vector"}}
-               :every nil :cost :costly :shape "double"}
-   :hessian-top-k {:description "The k largest algebraic Hessian eigenvalues, descending, by warm-started Lanczos."
-                   :options {:k {:default 5 :doc "how many eigenvalues"}
-                             :tol {:default 1e-8 :doc "relative residual of each Ritz pair"}
-                             :max-iter {:default nil :doc "Krylov dimension cap (dlnlab.hessian's default)"}
-                             :seed {:default 0 :doc "seed of the random start vector"}}
-                   :every nil :cost :costly :shape "[eigenvalue ...] (k values, descending)"}
-   :stability-threshold {:description "The optimizer's stability threshold (dlnlab.kind/stability-threshold: 2 / effective learning rate for GD); nil for gradient flow."
-                         :options {} :every nil :cost :cheap :shape "double or nil"}
-   :modes {:description "Strength u_i^T F v_i of the end-to-end matrix along each target mode."
-           :options {} :every nil :cost :cheap :shape "[strength per mode]"}
-   :pathway-shares {:description "Per mode i and pathway k: u_i^T P_k v_i over its sum across pathways; nil for a mode whose contributions cancel."
-                    :options {:cancellation-tol {:default 1e-6 :doc "nil when |sum_k c_ik| <= tol * sum_k |c_ik|"}}
-                    :every nil :cost :cheap :shape "[[share per pathway] per mode]"}
-   :balance-gap {:description "||G_{l+1}^T G_{l+1} - G_l G_l^T||_F per adjacent layer pair, per pathway."
-                 :options {:of {:default :scaled :doc ":scaled alpha W (identity of residual blocks left out), :raw W, :effective alpha W + I"}}
-                 :every nil :cost :cheap :shape "[[gap per adjacent pair] per pathway]"}
-   :layer-singular-values {:description "Singular values of every layer, descending."
-                           :options {:of {:default :effective :doc ":effective alpha W (+ I for residual blocks), :scaled alpha W, :raw W"}}
-                           :every nil :cost :cheap :shape "[[[s ...] per layer] per pathway]"}
-   :end-to-end-singular-values {:description "Singular values of the end-to-end matrix F, descending."
-                                :options {} :every nil :cost :cheap :shape "[s ...]"}
-   :weight-norms {:description "Frobenius norm of every layer."
-                  :options {:of {:default :raw :doc ":raw W, :scaled alpha W, :effective alpha W (+ I for residual blocks)"}}
-                  :every nil :cost :cheap :shape "[[norm per layer] per pathway]"}})
+;; ---------------------------------------------------------------- the metric kinds
+;; Each metric is a kind of the :metric node: its schema (the options it takes,
+;; validated by dlnlab.spec when an experiment names it under :record, plus its
+;; :cost and :shape for the catalog) sits beside its `measure` method.
 
 (defmulti measure
   "The value of metric on the network net (doc/design.md, Experiments): ctx is
   {:lr <effective lr or nil> :stability-threshold <the optimizer's, or nil> :step n :time t :options <the metric's map from
-  :record, may be nil> :state <a volatile! map owned by the run>}. Returns plain
-  data (see `catalog` for each shape). Throws ex-info for an unknown metric."
+  :record, validated and with its defaults filled by dlnlab.spec; may be nil> :state <a volatile! map owned by the run>}.
+  Returns plain data (see `catalog` for each shape). Throws ex-info for an unknown metric."
   (fn [metric _net _ctx] metric))
 
 (defn- metric-options
@@ -425,20 +390,105 @@
   (dissoc (:options ctx) :every))
 
 (defmethod measure :default [metric _net _ctx]
-  (error/fail! :invalid-option (str "Unknown metric " (error/show metric) "; allowed are " (pr-str (sort (keys catalog))) ".")
-               {:path [:record :metrics] :value metric :allowed (set (keys catalog))}))
+  (let [names (spec/metric-names)]
+    (error/fail! :invalid-option (str "Unknown metric " (error/show metric) "; allowed are " (spec/key-list names) ".")
+                 {:path [:record :metrics] :value metric :allowed (set names)})))
 
+(defmethod kind/schema [:metric nil] [_ _]
+  {:doc "The options of one recorded metric, given as [:record <metric>] (e.g. :sharpness {:every 50 :tol 1e-4})."
+   :dispatch :kind
+   :describe false
+   :common [[:every {:spec ::spec/pos-int :doc "Record this metric every this many steps instead of [:record :every]."}]]
+   :kind-order [:loss :test-loss :grad-norm :sharpness :hessian-top-k :stability-threshold :modes
+                :pathway-shares :balance-gap :layer-singular-values :end-to-end-singular-values :weight-norms]})
+
+(def ^:private lanczos-options
+  [[:tol {:spec ::spec/positive :default 1e-8 :doc "relative residual of the Ritz pair"}]
+   [:max-iter {:spec ::spec/pos-int :default-doc "dlnlab.hessian's" :doc "Krylov dimension cap (dlnlab.hessian's default)"}]
+   [:seed {:spec ::spec/seed :default 0 :doc "seed of the random start vector"}]])
+
+(defn- form-option [default doc]
+  [[:of {:spec ::spec/factor-form :default default :doc doc}]])
+
+(defmethod kind/schema [:metric :loss] [_ _]
+  {:doc "Training loss (doc/science.md §2)." :cost :cheap :shape "double"})
 (defmethod measure :loss [_ net _] (loss net))
+
+(defmethod kind/schema [:metric :test-loss] [_ _]
+  {:doc "Held-out loss of a teacher-student task; nil without a test set." :cost :cheap :shape "double or nil"})
 (defmethod measure :test-loss [_ net _] (test-loss net))
+
+(defmethod kind/schema [:metric :grad-norm] [_ _]
+  {:doc "Euclidean norm of the gradient over all raw weights." :cost :cheap :shape "double"})
 (defmethod measure :grad-norm [_ net _] (grad-norm net))
+
+(defmethod kind/schema [:metric :sharpness] [_ _]
+  {:doc "Largest algebraic Hessian eigenvalue, by Lanczos on exact HVPs, warm-started from the previous record."
+   :keys lanczos-options :cost :costly :shape "double"})
 (defmethod measure :sharpness [_ net ctx]
   (sharpness net (assoc (metric-options ctx) :state (:state ctx))))
+
+(defmethod kind/schema [:metric :hessian-top-k] [_ _]
+  {:doc "The k largest algebraic Hessian eigenvalues, descending, by warm-started Lanczos."
+   :keys (into [[:k {:spec ::spec/pos-int :default 5 :doc "how many eigenvalues"}]] lanczos-options)
+   :cost :costly :shape "[eigenvalue ...] (k values, descending)"})
 (defmethod measure :hessian-top-k [_ net ctx]
   (hessian-top-k net (assoc (metric-options ctx) :state (:state ctx))))
+
+(defmethod kind/schema [:metric :stability-threshold] [_ _]
+  {:doc "The optimizer's stability threshold (dlnlab.kind/stability-threshold: 2 / effective learning rate for GD); nil for gradient flow."
+   :cost :cheap :shape "double or nil"})
 (defmethod measure :stability-threshold [_ _net ctx] (:stability-threshold ctx))
+
+(defmethod kind/schema [:metric :modes] [_ _]
+  {:doc "Strength u_i^T F v_i of the end-to-end matrix along each target mode." :cost :cheap :shape "[strength per mode]"})
 (defmethod measure :modes [_ net _] (modes net))
+
+(defmethod kind/schema [:metric :pathway-shares] [_ _]
+  {:doc "Per mode i and pathway k: u_i^T P_k v_i over its sum across pathways; nil for a mode whose contributions cancel."
+   :keys [[:cancellation-tol {:spec ::spec/non-negative :default 1e-6 :doc "nil when |sum_k c_ik| <= tol * sum_k |c_ik|"}]]
+   :cost :cheap :shape "[[share per pathway] per mode]"})
 (defmethod measure :pathway-shares [_ net ctx] (pathway-shares net (metric-options ctx)))
+
+(defmethod kind/schema [:metric :balance-gap] [_ _]
+  {:doc "||G_{l+1}^T G_{l+1} - G_l G_l^T||_F per adjacent layer pair, per pathway."
+   :keys (form-option :scaled ":scaled alpha W (identity of residual blocks left out), :raw W, :effective alpha W + I")
+   :cost :cheap :shape "[[gap per adjacent pair] per pathway]"})
 (defmethod measure :balance-gap [_ net ctx] (balance-gap net (metric-options ctx)))
+
+(defmethod kind/schema [:metric :layer-singular-values] [_ _]
+  {:doc "Singular values of every layer, descending."
+   :keys (form-option :effective ":effective alpha W (+ I for residual blocks), :scaled alpha W, :raw W")
+   :cost :cheap :shape "[[[s ...] per layer] per pathway]"})
 (defmethod measure :layer-singular-values [_ net ctx] (layer-singular-values net (metric-options ctx)))
+
+(defmethod kind/schema [:metric :end-to-end-singular-values] [_ _]
+  {:doc "Singular values of the end-to-end matrix F, descending." :cost :cheap :shape "[s ...]"})
 (defmethod measure :end-to-end-singular-values [_ net _] (end-to-end-singular-values net))
+
+(defmethod kind/schema [:metric :weight-norms] [_ _]
+  {:doc "Frobenius norm of every layer."
+   :keys (form-option :raw ":raw W, :scaled alpha W, :effective alpha W (+ I for residual blocks)")
+   :cost :cheap :shape "[[norm per layer] per pathway]"})
 (defmethod measure :weight-norms [_ net ctx] (weight-norms net (metric-options ctx)))
+
+;; ---------------------------------------------------------------- catalog
+
+(defn catalog
+  "Every metric the run loop can record, read from the registered
+  dlnlab.kind/schema [:metric m] methods in `dlnlab.spec/metric-names` order:
+  an array-map {metric {:description :options {option {:default :doc :allowed}}
+  :every :cost :shape}}. :every nil means the metric is recorded on the record's
+  own cadence unless `:record {metric {:every n}}` says otherwise; :cost :costly
+  marks the metrics worth a slower cadence. An option whose default is decided
+  elsewhere (:max-iter) has :default nil."
+  []
+  (apply array-map
+         (mapcat (fn [m]
+                   (let [{:keys [doc keys cost shape]} (kind/schema :metric m)]
+                     [m {:description doc
+                         :options (into (array-map)
+                                        (for [[o e] keys]
+                                          [o {:default (:default e) :doc (:doc e) :allowed (spec/allowed-text (:spec e))}]))
+                         :every nil :cost cost :shape shape}]))
+                 (spec/metric-names))))

@@ -10,7 +10,7 @@
   column-major (leading dimension :rows) at :offset; the factor acts as
   alpha W (+ I when :identity?).
 
-  Parameterization multipliers (SCIENCE.md §1, doc/design.md), D the input size,
+  Parameterization multipliers (doc/science.md §1, doc/design.md), D the input size,
   fan-in the factor's column count, g = :gamma0:
   - :standard: alpha = 1 (residual blocks beta0/sqrt(L)).
   - :mup: the last factor 1/(g fan-in), every other factor 1/sqrt(fan-in) (so the
@@ -26,12 +26,13 @@
     pathway zero.
   - :balanced-aligned / :pathway-split: the EFFECTIVE factors alpha_l W_l are
     Q_(l+1) diag(a) Q_l^T with Q_1 = V, Q_(L+1) = U from the target's SVD and
-    a_i = pi_i^(1/L) (SCIENCE.md §4), so the effective factors are balanced and the
+    a_i = pi_i^(1/L) (doc/science.md §4), so the effective factors are balanced and the
     end-to-end matrix is sum_i pi_i u_i v_i^T; the raw W_l = G_l / alpha_l (which is
     balanced too under :standard). Residual: blocks zero, W_in and W_out a balanced
     aligned depth-2 chain through the stream (a_i = sqrt(pi_i)).
   - :given: the raw weights as given."
-  (:require [dlnlab.kind :as kind]
+  (:require [dlnlab.error :as error]
+            [dlnlab.kind :as kind]
             [dlnlab.linalg :as linalg]
             [dlnlab.spec :as spec])
   (:import [dlnlab.kernel Arch Blas Rng]))
@@ -55,8 +56,9 @@
 (defn- check-dims! [dims]
   (doseq [k [:input :output]]
     (when-not (pos-int? (get dims k))
-      (spec/fail! [:dims k] (get dims k) "a positive integer"
-                  (str "The task dimensions must give " k " as a positive integer, got " (pr-str (get dims k)) ".")))))
+      (error/fail! :invalid-experiment
+                   (str "The task dimensions must give " k " as a positive integer, got " (pr-str (get dims k)) ".")
+                   {:path [:dims k] :value (get dims k) :allowed "a positive integer"}))))
 
 (defn widths
   "[d0 ... dL] of each pathway of a normalized :chain or :multi-pathway model for a
@@ -67,9 +69,10 @@
   (let [D (long (:input dims)) m (long (:output dims))]
     (if-let [w (:widths model)]
       (do (when (or (not= D (long (first w))) (not= m (long (peek (vec w)))))
-            (spec/fail! [:model :widths] w (str "[" D " ... " m "]")
-                        (str "[:model :widths] is " (pr-str w) " but the task maps " D " inputs to " m
-                             " outputs; the widths must start with " D " and end with " m ".")))
+            (error/fail! :invalid-experiment
+                         (str "[:model :widths] is " (pr-str w) " but the task maps " D " inputs to " m
+                              " outputs; the widths must start with " D " and end with " m ".")
+                         {:path [:model :widths] :value w :allowed (str "[" D " ... " m "]")}))
           (mapv long w))
       (let [L (long (:depth model))]
         (vec (concat [D] (repeat (dec L) (long (or (:width model) 0))) [m]))))))
@@ -173,7 +176,7 @@
 
 (defn lr-multiplier
   "The learning-rate multiplier of a model spec (normalized here) for task dims
-  {:input D :output m} (SCIENCE.md §1): 1 for :standard, gamma0^2 N for :mup (N the
+  {:input D :output m} (doc/science.md §1): 1 for :standard, gamma0^2 N for :mup (N the
   fan-in of the last factor: the hidden width, or D for a depth-1 chain),
   gamma0^2 D for :ntk."
   ^double [model-spec dims]
@@ -188,8 +191,6 @@
 ;; ---------------------------------------------------------------------------
 ;; Weights form <-> packed
 
-(defn- residual-layout? [layout] (= :in (:role (first (first layout)))))
-
 (defn- factor-label [f]
   (case (:role f)
     :layer (str "pathway " (:pathway f) ", W_" (:layer f))
@@ -203,8 +204,9 @@
   [^doubles params f w path]
   (let [rows (long (:rows f)) cols (long (:cols f)) off (long (:offset f))
         shape (str rows " x " cols " matrix (" rows " rows of " cols " numbers)")
-        bad (fn [p v msg] (spec/fail! p v {:rows rows :cols cols}
-                                      (str (pr-str p) " (" (factor-label f) ") " msg)))]
+        bad (fn [p v msg] (error/fail! :invalid-experiment
+                                       (str (pr-str p) " (" (factor-label f) ") " msg)
+                                       {:path p :value v :allowed {:rows rows :cols cols}}))]
     (when-not (and (sequential? w) (= rows (count w)))
       (bad path (if (sequential? w) (count w) w)
            (str "must be a " shape ", got " (if (sequential? w) (str (count w) " rows") (pr-str w)) ".")))
@@ -219,76 +221,106 @@
               (bad (conj path i j) x (str "must be a finite number, got " (pr-str x) ".")))
             (aset params (+ off i (* j rows)) (double x))))))))
 
+(defn- layout-form
+  "The dispatch value of the per-kind weight conversions: the role of a layout's
+  first factor, which the model kind's `pathways` method chose (:layer for chain
+  and multi-pathway models, :in for :residual), so a layout rebuilt from a Java
+  Arch (`arch->layout`) dispatches like the model's own."
+  [layout _ & _]
+  (:role (first (first layout))))
+
+(defmulti pack-weights!
+  "Writes weights w in the user form of the layout's model kind into params
+  (errors name key paths under path); one method per form (see `layout-form`)."
+  layout-form)
+
+(defmulti unpack-weights
+  "The user weights form of the layout's model kind, (mat factor) giving each
+  factor's row-major matrix; one method per form (see `layout-form`)."
+  layout-form)
+
+(defmethod pack-weights! :layer [layout params w path]
+  (when-not (and (sequential? w) (= (count layout) (count w)))
+    (error/fail! :invalid-experiment
+                 (str (pr-str path) ": weights must be a vector of " (count layout)
+                      " pathway(s), each a vector of layer matrices W_1 ... W_L, got "
+                      (if (sequential? w) (str (count w) " pathway(s)") (pr-str w)) ".")
+                 {:path path :value (if (sequential? w) (count w) w) :allowed (str (count layout) " pathways")}))
+  (doseq [[k fs] (map-indexed vector layout)]
+    (let [wk (nth w k)]
+      (when-not (and (sequential? wk) (= (count fs) (count wk)))
+        (error/fail! :invalid-experiment
+                     (str (pr-str (conj path k)) ": pathway " k " must be a vector of " (count fs)
+                          " layer matrices W_1 ... W_" (count fs) ", got "
+                          (if (sequential? wk) (count wk) (pr-str wk)) ".")
+                     {:path (conj path k) :value (if (sequential? wk) (count wk) wk) :allowed (str (count fs) " layer matrices")}))
+      (doseq [[l f] (map-indexed vector fs)]
+        (put-matrix! params f (nth wk l) (conj path k l))))))
+
+(defmethod unpack-weights :layer [layout mat]
+  (mapv #(mapv mat %) layout))
+
+(defmethod pack-weights! :in [layout params w path]
+  (let [fs (first layout)
+        blocks (subvec fs 1 (dec (count fs)))
+        L (count blocks)]
+    (when-not (map? w)
+      (error/fail! :invalid-experiment
+                   (str (pr-str path) ": weights of a residual network must be a map {:in W_in :blocks [W_1 ... W_"
+                        L "] :out W_out}, got " (pr-str (type w)) ".")
+                   {:path path :value w :allowed "a map {:in W_in :blocks [W_1 ...] :out W_out}"}))
+    (let [extra (remove #{:in :blocks :out} (keys w))]
+      (when (seq extra)
+        (let [dym (error/did-you-mean (first extra) [:in :blocks :out])]
+          (error/fail! :invalid-experiment
+                       (str (pr-str (conj path (first extra))) ": unknown key " (pr-str (first extra))
+                            " in residual weights." (when dym (str " Did you mean " (pr-str dym) "?"))
+                            " Allowed keys are :in, :blocks, :out.")
+                       (merge {:path (conj path (first extra)) :value (get w (first extra)) :allowed [:in :blocks :out]} (when dym {:did-you-mean dym}))))))
+    (when-not (and (sequential? (:blocks w)) (= L (count (:blocks w))))
+      (error/fail! :invalid-experiment
+                   (str (pr-str (conj path :blocks)) " must be a vector of " L " block matrices W_1 ... W_" L
+                        " (each " (:rows (first blocks)) " x " (:cols (first blocks)) "), got "
+                        (if (sequential? (:blocks w)) (str (count (:blocks w)) " matrices") (pr-str (:blocks w))) ".")
+                   {:path (conj path :blocks) :value (:blocks w) :allowed (str "a vector of " L " block matrices")}))
+    (put-matrix! params (first fs) (:in w) (conj path :in))
+    (doseq [[l f] (map-indexed vector blocks)]
+      (put-matrix! params f (nth (:blocks w) l) (conj path :blocks l)))
+    (put-matrix! params (peek fs) (:out w) (conj path :out))))
+
+(defmethod unpack-weights :in [layout mat]
+  (let [fs (first layout)]
+    {:in (mat (first fs))
+     :blocks (mapv mat (subvec fs 1 (dec (count fs))))
+     :out (mat (peek fs))}))
+
 (defn weights->packed
   "Packs weights in the user form of dlnlab.core/weights (chain and multi-pathway:
   a vector of pathways, each a vector of row-major matrices W_1..W_L; residual:
   {:in W_in :blocks [W_1 ..] :out W_out}) into a new double[] in the layout of
-  arch-or-layout (a Java Arch or a layout). path (default []) prefixes the key paths
-  of errors. Throws ex-info naming the pathway, layer and expected shape of any
-  matrix of the wrong shape, and any non-finite entry."
+  arch-or-layout (a Java Arch or a layout), by the layout's `pack-weights!`
+  method. path (default []) prefixes the key paths of errors. Throws ex-info
+  naming the pathway, layer and expected shape of any matrix of the wrong shape,
+  and any non-finite entry."
   (^doubles [arch-or-layout w] (weights->packed arch-or-layout w []))
   (^doubles [arch-or-layout w path]
    (let [layout (->layout arch-or-layout)
-         params (double-array (layout-size layout))
-         path (vec path)]
-     (if (residual-layout? layout)
-       (let [fs (first layout)
-             blocks (subvec fs 1 (dec (count fs)))
-             L (count blocks)]
-         (when-not (map? w)
-           (spec/fail! path w "a map {:in W_in :blocks [W_1 ...] :out W_out}"
-                       (str (pr-str path) ": weights of a residual network must be a map {:in W_in :blocks [W_1 ... W_"
-                            L "] :out W_out}, got " (pr-str (type w)) ".")))
-         (let [extra (remove #{:in :blocks :out} (keys w))]
-           (when (seq extra)
-             (let [dym (spec/did-you-mean (first extra) [:in :blocks :out])]
-               (spec/fail! (conj path (first extra)) (get w (first extra)) [:in :blocks :out]
-                           (str (pr-str (conj path (first extra))) ": unknown key " (pr-str (first extra))
-                                " in residual weights." (when dym (str " Did you mean " (pr-str dym) "?"))
-                                " Allowed keys are :in, :blocks, :out.")
-                           (when dym {:did-you-mean dym})))))
-         (when-not (and (sequential? (:blocks w)) (= L (count (:blocks w))))
-           (spec/fail! (conj path :blocks) (:blocks w) (str "a vector of " L " block matrices")
-                       (str (pr-str (conj path :blocks)) " must be a vector of " L " block matrices W_1 ... W_" L
-                            " (each " (:rows (first blocks)) " x " (:cols (first blocks)) "), got "
-                            (if (sequential? (:blocks w)) (str (count (:blocks w)) " matrices") (pr-str (:blocks w))) ".")))
-         (put-matrix! params (first fs) (:in w) (conj path :in))
-         (doseq [[l f] (map-indexed vector blocks)]
-           (put-matrix! params f (nth (:blocks w) l) (conj path :blocks l)))
-         (put-matrix! params (peek fs) (:out w) (conj path :out)))
-       (do
-         (when-not (and (sequential? w) (= (count layout) (count w)))
-           (spec/fail! path (if (sequential? w) (count w) w) (str (count layout) " pathways")
-                       (str (pr-str path) ": weights must be a vector of " (count layout)
-                            " pathway(s), each a vector of layer matrices W_1 ... W_L, got "
-                            (if (sequential? w) (str (count w) " pathway(s)") (pr-str w)) ".")))
-         (doseq [[k fs] (map-indexed vector layout)]
-           (let [wk (nth w k)]
-             (when-not (and (sequential? wk) (= (count fs) (count wk)))
-               (spec/fail! (conj path k) (if (sequential? wk) (count wk) wk) (str (count fs) " layer matrices")
-                           (str (pr-str (conj path k)) ": pathway " k " must be a vector of " (count fs)
-                                " layer matrices W_1 ... W_" (count fs) ", got "
-                                (if (sequential? wk) (count wk) (pr-str wk)) ".")))
-             (doseq [[l f] (map-indexed vector fs)]
-               (put-matrix! params f (nth wk l) (conj path k l)))))))
+         params (double-array (layout-size layout))]
+     (pack-weights! layout params w (vec path))
      params)))
 
 (defn packed->weights
   "The user weights form (see `weights->packed`) of packed params in the layout of
-  arch-or-layout. Throws ex-info when params has the wrong length."
+  arch-or-layout, by the layout's `unpack-weights` method. Throws ex-info when
+  params has the wrong length."
   [arch-or-layout ^doubles params]
   (let [layout (->layout arch-or-layout)
-        n (layout-size layout)
-        mat (fn [f] (linalg/array->matrix (:rows f) (:cols f) params (:offset f)))]
+        n (layout-size layout)]
     (when (not= n (alength params))
-      (spec/fail! [] (alength params) n
-                  (str "packed parameters have " (alength params) " entries but the network has " n ".")))
-    (if (residual-layout? layout)
-      (let [fs (first layout)]
-        {:in (mat (first fs))
-         :blocks (mapv mat (subvec fs 1 (dec (count fs))))
-         :out (mat (peek fs))})
-      (mapv #(mapv mat %) layout))))
+      (error/fail! :invalid-experiment
+                   (str "packed parameters have " (alength params) " entries but the network has " n ".")
+                   {:path [] :value (alength params) :allowed n}))
+    (unpack-weights layout (fn [f] (linalg/array->matrix (:rows f) (:cols f) params (:offset f))))))
 
 ;; ---------------------------------------------------------------------------
 ;; Inits
@@ -353,27 +385,38 @@
         (dotimes [i rows] (aset scaled (+ i (* k rows)) (* ak (aget qout (+ i (* k rows))))))))
     (Blas/gemm false true rows cols r 1.0 scaled 0 rows qin 0 cols 0.0 params (long (:offset f)) rows)))
 
+(defmulti aligned-chain
+  "The factors of one pathway (a vector of factor maps) that an aligned init
+  writes, in order from input to output; the others stay zero. One method per
+  form (see `layout-form`): every factor of a chain; W_in and W_out of a
+  residual network, whose identity blocks carry the modes unchanged."
+  (fn [pathway] (:role (first pathway))))
+
+(defmethod aligned-chain :layer [pathway] pathway)
+(defmethod aligned-chain :in [pathway] [(first pathway) (peek pathway)])
+
 (defn- aligned-init
   "Balanced, aligned effective factors per pathway with per-pathway strengths
-  (pathway k gets pi_i * share_ki)."
+  (pathway k gets pi_i * share_ki), on the factors of each pathway's
+  `aligned-chain`."
   [init {:keys [layout seed target-svd model]}]
   (when-not (and (map? target-svd) (:u target-svd) (:v target-svd))
-    (spec/fail! [:model :init :kind] (:kind init) "an init that does not need the target's SVD"
-                (str "[:model :init] is " (pr-str (:kind init)) ", which aligns the weights with the target's singular "
-                     "vectors, but no target SVD was given.")))
-  (let [residual? (residual-layout? layout)
-        K (count layout)
-        widths-all (if residual?
-                     (let [fs (first layout)] [(:cols (first fs)) (:rows (first fs)) (:rows (peek fs))])
-                     (concat [(:cols (first (first layout)))] (map :rows (first layout))))
+    (error/fail! :invalid-experiment
+                 (str "[:model :init] is " (pr-str (:kind init)) ", which aligns the weights with the target's singular "
+                      "vectors, but no target SVD was given.")
+                 {:path [:model :init :kind] :value (:kind init) :allowed "an init that does not need the target's SVD"}))
+  (let [K (count layout)
+        chains (mapv aligned-chain layout)
+        widths-all (concat [(:cols (first (first chains)))] (map :rows (first chains)))
         narrowest (long (apply min widths-all))
         pis (or (:strengths init) (repeat narrowest (:scale init)))
         r (count pis)
         _ (when (> r narrowest)
-            (spec/fail! [:model :init :strengths] (:strengths init) (str "at most " narrowest " strengths")
-                        (str "[:model :init :strengths] has " r " modes but the narrowest layer of the network "
-                             "(including its input and output) has width " narrowest
-                             "; give at most " narrowest " strengths.")))
+            (error/fail! :invalid-experiment
+                         (str "[:model :init :strengths] has " r " modes but the narrowest layer of the network "
+                              "(including its input and output) has width " narrowest
+                              "; give at most " narrowest " strengths.")
+                         {:path [:model :init :strengths] :value (:strengths init) :allowed (str "at most " narrowest " strengths")}))
         shares (or (:shares init) (vec (repeat K (vec (repeat r (/ 1.0 K))))))
         u (columns (:u target-svd) r)
         v (columns (:v target-svd) r)
@@ -382,12 +425,11 @@
                  (if (= :identity (:hidden-basis init))
                    (let [a (double-array (* rows r))] (dotimes [i r] (aset a (+ i (* i rows)) 1.0)) a)
                    (linalg/random-orthonormal seed (+ hidden-basis-stream (* 64 k) l) rows r)))]
-    (doseq [[k fs] (map-indexed vector layout)]
+    (doseq [[k chain] (map-indexed vector chains)]
       (let [k (long k)
-            depth (long (if residual? 2 (count fs)))
+            depth (count chain)
             a (double-array (map (fn [pi sh] (Math/pow (* (double pi) (double sh)) (/ 1.0 depth)))
                                  pis (nth shares k)))
-            chain (if residual? [(first fs) (peek fs)] fs)
             ;; Q_1 = V, Q_(L+1) = U, hidden Q_l for l = 2..L (rows = cols of factor l)
             qs (vec (concat [v]
                             (for [l (range 1 depth)]
@@ -416,7 +458,9 @@
   the wrong shape."
   [model-spec dims seed target-svd]
   (when-not (int? seed)
-    (spec/fail! [:seed] seed "an integer" (str "[:seed] must be an integer, got " (pr-str seed) ".")))
+    (error/fail! :invalid-experiment
+                 (str "[:seed] must be an integer, got " (pr-str seed) ".")
+                 {:path [:seed] :value seed :allowed "an integer"}))
   (let [model (spec/normalize-model model-spec)
         lay (layout model dims)
         arch (layout->arch lay)
@@ -437,56 +481,63 @@
     (spec/exclusive! path m [[:widths] [:depth :width]]
                 "either :widths [d0 ... dL], or :depth L and :width N (input and output sizes then come from the task)")
     (when (and (contains? m :depth) (> (long (:depth m)) 1) (not (contains? m :width)))
-      (spec/fail! (conj (vec path) :width) nil "a positive integer"
-             (str (spec/path-str path) " has :depth " (:depth m) " but no :width; a network of depth > 1 needs "
-                  ":width N for its hidden layers" (when (= k :multi-pathway) " (or :widths instead of :depth)") ".")))))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str path) " has :depth " (:depth m) " but no :width; a network of depth > 1 needs "
+                   ":width N for its hidden layers" (when (= k :multi-pathway) " (or :widths instead of :depth)") ".")
+                   {:path (conj (vec path) :width) :value nil :allowed "a positive integer"}))))
 
 (defn- check-shares! [path init ctx nmodes]
   (let [K (long (:pathways ctx 1))
         shares (:shares init)
         sp (conj (vec path) :shares)]
     (when (not= K (count shares))
-      (spec/fail! sp shares (str "one vector of shares per pathway (" K ")")
-             (str sp " has " (count shares) " vector(s) but the model has " K " pathways; give one vector of per-mode shares per pathway.")))
+      (error/fail! :invalid-experiment
+                   (str sp " has " (count shares) " vector(s) but the model has " K " pathways; give one vector of per-mode shares per pathway.")
+                   {:path sp :value shares :allowed (str "one vector of shares per pathway (" K ")")}))
     (when nmodes
       (doseq [[k row] (map-indexed vector shares)]
         (when (not= (long nmodes) (count row))
-          (spec/fail! (conj sp k) row (str nmodes " shares, one per mode")
-                 (str (conj sp k) " has " (count row) " shares but there are " nmodes
-                      " modes (strengths); give one share per mode."))))
+          (error/fail! :invalid-experiment
+                       (str (conj sp k) " has " (count row) " shares but there are " nmodes
+                       " modes (strengths); give one share per mode.")
+                       {:path (conj sp k) :value row :allowed (str nmodes " shares, one per mode")})))
       (dotimes [i nmodes]
         (let [tot (double (reduce + (map #(double (nth % i)) shares)))]
           (when (> (Math/abs (- tot 1.0)) 1e-9)
-            (spec/fail! sp shares "shares of each mode summing to 1 over the pathways"
-                   (str sp ": the shares of mode " i " sum to " tot " over the pathways, but they must sum to 1 "
-                        "(pathway k gets strength pi_i * share_ki of mode i)."))))))))
+            (error/fail! :invalid-experiment
+                         (str sp ": the shares of mode " i " sum to " tot " over the pathways, but they must sum to 1 "
+                         "(pathway k gets strength pi_i * share_ki of mode i).")
+                         {:path sp :value shares :allowed "shares of each mode summing to 1 over the pathways"})))))))
 
 (defn- check-balanced! [path init ctx]
   (spec/exclusive! path init [[:strengths] [:scale]]
               ":strengths [pi_1 ...] (one per mode) or :scale pi (every mode the same)")
   (when (contains? init :shares)
     (when (not= :multi-pathway (:model-kind ctx))
-      (spec/fail! (conj (vec path) :shares) (:shares init) "only for :multi-pathway models"
-             (str (spec/path-str (conj (vec path) :shares)) " only applies to :multi-pathway models, but the model is "
-                  (pr-str (:model-kind ctx)) ".")))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str (conj (vec path) :shares)) " only applies to :multi-pathway models, but the model is "
+                   (pr-str (:model-kind ctx)) ".")
+                   {:path (conj (vec path) :shares) :value (:shares init) :allowed "only for :multi-pathway models"}))
     (when-not (contains? init :strengths)
-      (spec/fail! (conj (vec path) :shares) (:shares init) "together with :strengths"
-             (str (spec/path-str (conj (vec path) :shares)) " needs :strengths (the shares are per mode).")))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str (conj (vec path) :shares)) " needs :strengths (the shares are per mode).")
+                   {:path (conj (vec path) :shares) :value (:shares init) :allowed "together with :strengths"}))
     (check-shares! path init ctx (count (:strengths init)))))
 
 (defn- check-pathway-split! [path init ctx]
   (when (not= :multi-pathway (:model-kind ctx))
-    (spec/fail! (conj (vec path) :kind) :pathway-split "an init for a :multi-pathway model"
-           (str (spec/path-str (conj (vec path) :kind)) " is :pathway-split, which only applies to :multi-pathway models, "
-                "but the model is " (pr-str (:model-kind ctx)) "; use :balanced-aligned instead.")))
+    (error/fail! :invalid-experiment
+                 (str (spec/path-str (conj (vec path) :kind)) " is :pathway-split, which only applies to :multi-pathway models, "
+                 "but the model is " (pr-str (:model-kind ctx)) "; use :balanced-aligned instead.")
+                 {:path (conj (vec path) :kind) :value :pathway-split :allowed "an init for a :multi-pathway model"}))
   (check-shares! path init ctx (count (:strengths init))))
 
 (defmethod kind/schema [:model nil] [_ _]
-  {:doc "A deep linear network; weights are the raw parameters (SCIENCE.md §1)."
+  {:doc "A deep linear network; weights are the raw parameters (doc/science.md §1)."
    :dispatch :kind
    :kind-order [:chain :multi-pathway :residual]
    :common [[:parameterization {:spec ::spec/parameterization :default :standard
-                               :doc "Multipliers of SCIENCE.md §1: :standard (all 1), :mup (first 1/sqrt(D), hidden 1/sqrt(fan-in), last 1/(gamma0 fan-in); lr x gamma0^2 N), :ntk (last 1/(gamma0 sqrt(fan-in D)); lr x gamma0^2 D)."}]
+                               :doc "Multipliers of doc/science.md §1: :standard (all 1), :mup (first 1/sqrt(D), hidden 1/sqrt(fan-in), last 1/(gamma0 fan-in); lr x gamma0^2 N), :ntk (last 1/(gamma0 sqrt(fan-in D)); lr x gamma0^2 D)."}]
            [:gamma0 {:spec ::spec/positive :default 1.0 :doc "Richness gamma0 of :mup/:ntk (unused by :standard)."}]
            [:init {:node :init :default {:kind :gaussian} :doc "How the weights start (see :init)."}]]
    :ctx (fn [m] {:model-kind (:kind m) :parameterization (:parameterization m)
@@ -521,7 +572,7 @@
 (defmethod kind/schema [:init :gaussian] [_ _]
   {:doc "Independent N(0, std^2) raw weights."
    :keys [[:std {:spec ::spec/std
-                 :default-doc ":fan-in (1/sqrt(fan-in) per layer) under :standard; 1.0 under :mup and :ntk (SCIENCE.md §1)"
+                 :default-doc ":fan-in (1/sqrt(fan-in) per layer) under :standard; 1.0 under :mup and :ntk (doc/science.md §1)"
                  :default-fn (fn [_ ctx] (if (= :standard (:parameterization ctx)) :fan-in 1.0))
                  :doc "Standard deviation of every raw weight, or :fan-in for 1/sqrt(columns) per layer."}]]})
 
@@ -534,7 +585,7 @@
    :keys [[:alpha {:spec ::spec/finite :default 0.1 :doc "alpha of the raw weights."}]]})
 
 (defmethod kind/schema [:init :balanced-aligned] [_ _]
-  {:doc "W_l = Q_(l+1) diag(a) Q_l^T with Q_(L+1) = U, Q_1 = V from the target's SVD, a_i = pi_i^(1/L) (SCIENCE.md §4), as effective factors. Multi-pathway: pathway k gets pi_i * share_ki. Residual: blocks zero, W_in, W_out a balanced depth-2 chain."
+  {:doc "W_l = Q_(l+1) diag(a) Q_l^T with Q_(L+1) = U, Q_1 = V from the target's SVD, a_i = pi_i^(1/L) (doc/science.md §4), as effective factors. Multi-pathway: pathway k gets pi_i * share_ki. Residual: blocks zero, W_in, W_out a balanced depth-2 chain."
    :keys [[:strengths {:spec ::spec/strengths :doc "pi_i, the end-to-end strength of mode i (modes of the target, largest singular value first)."}]
           [:scale {:spec ::spec/non-negative :doc "pi for every mode the narrowest layer allows (instead of :strengths)."}]
           [:shares {:spec ::spec/shares :doc "Multi-pathway only: one vector per pathway of per-mode shares summing to 1 over pathways. Default: equal shares 1/K."}]

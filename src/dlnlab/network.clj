@@ -1,14 +1,15 @@
 (ns dlnlab.network
   "Network values: build one from an experiment map, read and set its weights,
   and compute its loss, gradient, exact Hessian-vector products and Hessian
-  spectrum (SCIENCE.md §1–§3). dlnlab.core re-exports these functions.
+  spectrum (doc/science.md §1–§3). dlnlab.core re-exports these functions.
 
   Weights form (what `weights` returns and `{:init {:kind :given :weights w}}`
   accepts): for :chain and :multi-pathway a vector of pathways (one for a chain),
   each a vector of layer matrices W_1 ... W_L as row-major nested vectors (W_l has
   d_l rows and d_{l-1} columns); for :residual {:in W_in :blocks [W_1 ...] :out W_out}.
   Weights are the raw trainable parameters; parameterization multipliers act on top."
-  (:require [dlnlab.engine :as engine]
+  (:require [dlnlab.error :as error]
+            [dlnlab.engine :as engine]
             [dlnlab.hessian :as hessian]
             [dlnlab.model :as model]
             [dlnlab.optim :as optim]
@@ -26,25 +27,46 @@
   Returns a map {:experiment <normalized, defaults filled> :arch :params
   :objective :test-objective :task <plain facts: :dims :target-svd ...>
   :layout :lr-multiplier}. Treat it as a value: nothing mutates its arrays.
+  The map carries {:type :dlnlab/network} metadata, so the REPL prints it as a
+  short summary (see `summary`) instead of its arrays and Java objects.
   Throws ex-info naming the key path, the value and what is allowed when the
   experiment is invalid, or is not a network experiment (e.g. :kind :sde)."
   [experiment]
   (let [exp (spec/normalize experiment)
         _ (when (not= :network (:kind exp :network))
-            (spec/fail! [:kind] (:kind exp) #{:network}
-                        (str "[:kind] is " (pr-str (:kind exp)) ": an experiment of this kind has no network."
-                             " A network needs a network experiment (leave :kind out, or :network) with :model and"
-                             " :task; run a " (pr-str (:kind exp)) " experiment with dlnlab.core/run.")))
+            (error/fail! :invalid-experiment
+                         (str "[:kind] is " (pr-str (:kind exp)) ": an experiment of this kind has no network."
+                              " A network needs a network experiment (leave :kind out, or :network) with :model and"
+                              " :task; run a " (pr-str (:kind exp)) " experiment with dlnlab.core/run.")
+                         {:path [:kind] :value (:kind exp) :allowed #{:network}}))
         t (task/build-task (:task exp) (optim/role-seed exp :data))
         m (model/build-model (:model exp) (:dims t) (optim/role-seed exp :init) (:target-svd t))]
-    {:experiment exp
-     :arch (:arch m)
-     :params (:params m)
-     :layout (:layout m)
-     :lr-multiplier (:lr-multiplier m)
-     :objective (:objective t)
-     :test-objective (:test-objective t)
-     :task (dissoc t :objective :test-objective)}))
+    (with-meta {:experiment exp
+                :arch (:arch m)
+                :params (:params m)
+                :layout (:layout m)
+                :lr-multiplier (:lr-multiplier m)
+                :objective (:objective t)
+                :test-objective (:test-objective t)
+                :task (dissoc t :objective :test-objective)}
+      {:type :dlnlab/network})))
+
+(defn summary
+  "What a network is, in a few plain-data facts: {:kind (the model kind)
+  :widths [d_0 d_1 ... d_L] (of the first pathway) :pathways K :parameters n
+  :loss (the training loss at its weights)}. This is how a network prints."
+  [net]
+  (let [layout (:layout net)
+        path (first layout)]
+    (array-map :kind (get-in net [:experiment :model :kind])
+               :widths (into [(:cols (first path))] (map :rows) path)
+               :pathways (count layout)
+               :parameters (model/layout-size layout)
+               :loss (engine/loss net))))
+
+(defmethod print-method :dlnlab/network [net ^java.io.Writer w]
+  (.write w "#dlnlab/network ")
+  (print-method (summary net) w))
 
 (defn weights
   "The network's weights in the weights form (see the namespace docstring)."
@@ -68,7 +90,7 @@
   (model/weights->packed (:layout net) w))
 
 (defn loss
-  "Training loss of the network (SCIENCE.md §2), a double."
+  "Training loss of the network (doc/science.md §2), a double."
   ^double [net]
   (engine/loss net))
 
@@ -84,7 +106,7 @@
   (packed->weights net (engine/gradient net)))
 
 (defn hvp
-  "Exact Hessian-vector product H v (SCIENCE.md §3) with v and the result in the
+  "Exact Hessian-vector product H v (doc/science.md §3) with v and the result in the
   weights form. Throws ex-info when v does not have the network's shapes."
   [net v]
   (packed->weights net (engine/hvp net (weights->packed net v))))
@@ -128,7 +150,7 @@
   (mapv (fn [^long i] (mapv (fn [^long j] (aget a (+ i (* j rows)))) (range cols))) (range rows)))
 
 (defn end-to-end
-  "The end-to-end matrix F = sum_k P_k (SCIENCE.md §1) as row-major nested vectors."
+  "The end-to-end matrix F = sum_k P_k (doc/science.md §1) as row-major nested vectors."
   [net]
   (let [^Arch arch (:arch net)]
     (col-major->rows (:f (engine/end-to-end net (:params net))) (.dout arch) (.din arch))))

@@ -1,6 +1,6 @@
 (ns dlnlab.sde
   "Ensembles of the per-mode SDE of SGD in aligned, balanced deep linear networks
-  (doc/science.md, SCIENCE.md section 7), simulated by the dlnlab.kernel.Sde kernel, and
+  (doc/science.md §7), simulated by the dlnlab.kernel.Sde kernel, and
   analyses of the results against dlnlab.theory.
 
   Per mode, in the per-layer variable a (pi = a^L), with SDE time t = lr * steps:
@@ -13,15 +13,14 @@
   An experiment {:kind :sde :seed n :sde <spec without :seed>} runs through
   dlnlab.core/run (a method of dlnlab.kind/run-kind defined here) and gives
   a result of the usual outer shape; `result-ensemble` turns it back into what
-  `simulate` returns. `compare-with-network` measures the weak error of the
-  ensemble mean against full-network SGD."
+  `simulate` returns. The weak error of the ensemble mean against full-network
+  SGD is a study: dlnlab.studies.saddle-to-saddle.network (studies/)."
   (:require [clojure.set :as set]
             [dlnlab.error :as error]
             [dlnlab.kind :as kind]
             [dlnlab.numeric :as numeric]
             [dlnlab.spec :as spec]
-            [dlnlab.theory :as theory]
-            [dlnlab.train :as train])
+            [dlnlab.theory :as theory])
   (:import [dlnlab.kernel Rng Sde]
            [java.util Arrays]))
 
@@ -52,7 +51,7 @@
         (update :bound #(or % (* 1000.0 (double scale)))))))
 
 (defn- diffusion-fn
-  "pi -> D(pi) = (lr/B) L^2 pi^(4-4/L) (2 (pi - s)^2 + sigma^2) (SCIENCE.md section 7);
+  "pi -> D(pi) = (lr/B) L^2 pi^(4-4/L) (2 (pi - s)^2 + sigma^2) (doc/science.md §7);
   noise2 = lr/B (0 without noise)."
   ^clojure.lang.IFn$DD [^double noise2 ^long l ^double s ^double sig2]
   (let [c (* noise2 l l) ex (- 4.0 (/ 4.0 l))]
@@ -115,7 +114,7 @@
         at))))
 
 (defn simulate
-  "Simulates an ensemble of the per-mode SDE (SCIENCE.md section 7) and returns plain data.
+  "Simulates an ensemble of the per-mode SDE (doc/science.md §7) and returns plain data.
 
   Spec keys (defaults as dlnlab.spec/describe lists them under :sde, see `normalize`):
   - :modes [{:s target > 0, :pi0 initial strength > 0} ...] (required)
@@ -262,7 +261,7 @@
 
 (defn diffusion-peak
   "When the diffusion of each mode peaks, and whether that comes before the mode is
-  learned (SCIENCE.md section 7: without label noise D peaks at
+  learned (doc/science.md §7: without label noise D peaks at
   pi* = 2(L-1)s/(3L-2) < s).
 
   Options: :fraction (the largest of the result's :learned-fractions, 0.9 by
@@ -309,7 +308,7 @@
 
 (defn stationary-comparison
   "Compares the final distribution of pi over paths with the stationary density of
-  the per-mode SDE (dlnlab.theory/stationary-density, SCIENCE.md section 7).
+  the per-mode SDE (dlnlab.theory/stationary-density, doc/science.md §7).
 
   Options: :mode (0), :bins (40). Needs label noise > 0 and a run long enough to
   reach stationarity. Returns {:mode i :n paths :mean :variance (sample) :ks (KS
@@ -330,15 +329,14 @@
          cdf (theory/stationary-cdf params)
          pdf (theory/stationary-pdf params)
          {:keys [edges counts]} (numeric/histogram xs (long bins))
-         n (count xs)
-         sharp (theory/single-path-sharpness (:s params) (:depth params))]
+         n (count xs)]
      {:mode i :n n
       :mean (:mean summ) :variance (let [sd (:std summ)] (when sd (* (double sd) (double sd))))
       :ks (numeric/ks-distance xs cdf)
       :theory {:mean (:mean th) :variance (:variance th)
                :gibbs-variance (theory/gibbs-variance params)
-               :discrete-variance (when (< sharp (double (kind/stability-threshold {:kind :sgd} (:lr params))))
-                                    (theory/discrete-stationary-variance params))}
+               ;; nil where the linearized discrete variance is unbounded
+               :discrete-variance (theory/linear-stationary-variance params {:discrete? true})}
       :histogram (when (seq edges)
                    (let [w (- (double (second edges)) (double (first edges)))]
                      {:edges edges
@@ -350,7 +348,7 @@
 ;; Deterministic limits
 
 (defn gradient-flow-trajectory
-  "Gradient flow of one mode, d pi/dt = L pi^(2-2/L) (s - pi) (SCIENCE.md section 4),
+  "Gradient flow of one mode, d pi/dt = L pi^(2-2/L) (s - pi) (doc/science.md §4),
   integrated by the kernel's fixed-step RK4 in a = pi^(1/L).
 
   Takes {:s :pi0 :depth} and options {:dt (0.001) :time (10.0) :points (101)}; the time
@@ -368,7 +366,7 @@
 
 (defn gd-orbit
   "Orbit of the normalized balanced per-mode GD map x <- x - (r/L) x^(L-1) (x^L - 1)
-  (SCIENCE.md section 6; r = lr L s^(2-2/L), x = a / s^(1/L)) from x0.
+  (doc/science.md §6; r = lr L s^(2-2/L), x = a / s^(1/L)) from x0.
 
   Takes r, the depth (>= 1), x0 and the number of iterations n (>= 0).
   Returns the vector [x0 x1 ... xn]."
@@ -496,157 +494,54 @@
      :status {:hit-zero (:hit-zero fin) :diverged (:diverged fin)}}))
 
 ;; ---------------------------------------------------------------------------
-;; Weak error against full-network SGD
-
-(defn network-experiment
-  "The full-network SGD experiment that the SDE of spec reduces (SCIENCE.md
-  section 7): a :chain of depth L and width N, initialized aligned and balanced
-  with strengths pi0 (:balanced-aligned, identity hidden bases), trained by
-  one-pass SGD (fresh samples every step) with spec's lr and batch size on
-  teacher-student data x ~ N(0, I), y = M x + sigma eps with M = diag(s) (the
-  modes' targets, largest first), recording the mode strengths u_i^T F v_i.
-
-  Options: :seed (0); :width N (the number of modes); :steps (round(:time / lr));
-  :every (1) record cadence in steps.
-  Returns the experiment map (modes in decreasing order of s, as the network's
-  :modes metric reports them).
-  Throws ex-info when spec is invalid, its batch size is not an integer, or two
-  modes have the same target (the network's modes would not be identified)."
-  ([spec] (network-experiment spec {}))
-  ([spec {:keys [seed width steps every] :or {seed 0 every 1}}]
-   (let [{:keys [modes depth lr batch-size label-noise time]} (normalize spec)
-         sorted (sort-by #(- (double (:s %))) modes)
-         k (count modes)]
-     (when-not (== (double batch-size) (Math/rint (double batch-size)))
-       (spec/fail! [:batch-size] batch-size "an integer, the network's batch size"
-                   (str "[:batch-size] is " (spec/show batch-size) " but the network's batch size must be an integer.")))
-     (when-not (apply distinct? (map #(double (:s %)) modes))
-       (spec/fail! [:modes] (mapv :s modes) "distinct targets s"
-                   (str "[:modes] has targets " (spec/show (mapv :s modes)) "; give distinct targets s (equal ones make the network's modes ambiguous).")))
-     {:seed seed
-      :model {:kind :chain :depth depth :width (or width k)
-              :init {:kind :balanced-aligned :strengths (mapv :pi0 sorted) :hidden-basis :identity}}
-      :task {:kind :teacher-student :input-dim k :output-dim k :samples 1 :test-samples 0
-             :teacher {:kind :spectral :singular-values (mapv :s sorted)}
-             :label-noise label-noise}
-      :optimizer {:kind :sgd :sampling :one-pass :batch-size (long batch-size) :lr lr}
-      :steps (or steps (max 1 (long (Math/round (/ (double time) (double lr))))))
-      :record {:every every :metrics [:modes] :final-weights false}})))
-
-(defn compare-with-network
-  "Weak error of the SDE (SCIENCE.md section 7): the ensemble mean of each mode
-  strength against the mean over seeds of full-network SGD (`network-experiment`:
-  aligned, balanced initialization, one-pass SGD) on the common time grid
-  t = lr x steps, the network's record times.
-
-  Options: :seeds (16) network runs; :width (number of modes); :records (50)
-  about how many times to compare; :sde a result of (simulate spec) to reuse.
-  The SDE mean is interpolated linearly to the network's times (exact where the
-  grids share a time; record the SDE finely otherwise).
-  Returns {:times [t ..] :steps [n ..] :sde-mean [[per mode] per time]
-  :network-mean [[..]] :sde-std-error [[..]] :network-std-error [[..]]
-  :abs-error [[|difference|]] :max-abs-error (over times and modes)
-  :relative (max-abs-error / max s) :runs (network runs that completed)
-  :diverged (runs that did not) :lr :batch-size :experiment (the network
-  experiment of the first seed)}; modes in spec's order.
-  Throws ex-info as `network-experiment`, or when no network run completes."
-  ([spec] (compare-with-network spec {}))
-  ([spec {:keys [seeds width records sde] :or {seeds 16 records 50}}]
-   (let [n (normalize spec)
-         {:keys [modes lr batch-size seed]} n
-         lr (double lr)
-         k (count modes)
-         {sde-steps :steps} (grid n)
-         t-end (* (long sde-steps) (double (:dt n)))
-         steps (max 1 (long (Math/floor (+ (/ t-end lr) 1e-9))))
-         every (max 1 (long (Math/round (/ (double steps) (double (max 1 (long records)))))))
-         exps (vec (for [r (range seeds)]
-                     (network-experiment n {:seed (Rng/derive (long seed) (+ 0x574541 (long r)))
-                                            :width width :steps steps :every every})))
-         results (mapv #(train/run (spec/normalize %) {}) exps)
-         done (filterv #(= :completed (:status %)) results)
-         _ (when (empty? done)
-             (error/fail! :invalid-option
-                          (str "compare-with-network: none of the " seeds " network runs completed (all diverged); "
-                               "lower :lr or raise :batch-size.")
-                          {:path [:lr] :value lr :allowed "a learning rate at which SGD does not diverge"}))
-         ;; the network reports modes by decreasing s; slot j holds spec mode (order j)
-         order (vec (sort-by #(- (double (:s (modes %)))) (range k)))
-         slot (into {} (map-indexed (fn [j i] [i j]) order))
-         steps-col (get-in (first done) [:trajectory :step])
-         times (mapv #(* lr (double %)) steps-col)
-         net-stats (vec (for [r (range (count steps-col))]
-                          (vec (for [i (range k)]
-                                 (numeric/mean-and-se (keep #(some-> (get-in % [:trajectory :modes r]) (nth (slot i)))
-                                                    done))))))
-         sim (or sde (simulate n))
-         np (double (:paths n))
-         sde-se (mapv (fn [row] (mapv #(when % (/ (double %) (Math/sqrt np))) row)) (:std sim))
-         sde-mean (mapv #(numeric/interpolate (:time sim) (:mean sim) %) times)
-         sde-se (mapv #(numeric/interpolate (:time sim) sde-se %) times)
-         net-mean (mapv #(mapv first %) net-stats)
-         abs-err (mapv (fn [a b] (mapv (fn [x y] (when (and x y) (Math/abs (- (double x) (double y))))) a b))
-                       sde-mean net-mean)
-         max-err (double (reduce max 0.0 (keep identity (apply concat abs-err))))]
-     {:times times
-      :steps steps-col
-      :sde-mean sde-mean
-      :network-mean net-mean
-      :sde-std-error sde-se
-      :network-std-error (mapv #(mapv second %) net-stats)
-      :abs-error abs-err
-      :max-abs-error max-err
-      :relative (/ max-err (double (reduce max (map #(double (:s %)) modes))))
-      :runs (count done)
-      :diverged (- (count results) (count done))
-      :lr lr
-      :batch-size batch-size
-      :experiment (first exps)})))
-
-;; ---------------------------------------------------------------------------
 ;; The :sde experiment kind: its schema (dlnlab.kind/schema)
 
 (defn- check-sde! [path m _]
   (doseq [[i mode] (map-indexed vector (:modes m))
           k (keys mode)
           :when (not (#{:s :pi0} k))]
-    (let [dym (spec/did-you-mean k [:s :pi0])
+    (let [dym (error/did-you-mean k [:s :pi0])
           p (into (vec path) [:modes i k])]
-      (spec/fail! p (get mode k) [:s :pi0]
-             (str (spec/path-str p) ": unknown key " (spec/show k) " in a mode."
-                  (when dym (str " Did you mean " (pr-str dym) "?"))
-                  " A mode is {:s target :pi0 initial strength}.")
-             (when dym {:did-you-mean dym}))))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str p) ": unknown key " (error/show k) " in a mode."
+                   (when dym (str " Did you mean " (pr-str dym) "?"))
+                   " A mode is {:s target :pi0 initial strength}.")
+                   (merge {:path p :value (get mode k) :allowed [:s :pi0]} (when dym {:did-you-mean dym})))))
   (doseq [[i mode] (map-indexed vector (:modes m))
           [k what] [[:s "the target strength s_i"] [:pi0 "the initial strength pi_i(0)"]]
           :when (not (contains? mode k))]
     (let [p (into (vec path) [:modes i])]
-      (spec/fail! (conj p k) nil (spec/allowed-text (keyword "dlnlab.spec.sde-mode" (name k)))
-             (str (spec/path-str p) " needs " (pr-str k) ", " what " (a positive number); a mode is {:s target :pi0 initial strength}."))))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str p) " needs " (pr-str k) ", " what " (a positive number); a mode is {:s target :pi0 initial strength}.")
+                   {:path (conj p k) :value nil :allowed (spec/allowed-text (keyword "dlnlab.spec.sde-mode" (name k)))})))
   (let [dt (double (:dt m)) t (double (:time m))
         at (fn [k] (conj (vec path) k))]
     (when (< t dt)
-      (spec/fail! (at :time) (:time m) (str "at least :dt = " (:dt m))
-             (str (spec/path-str (at :time)) " is " (spec/show (:time m)) " but must be at least one step, :dt = " (spec/show (:dt m)) ".")))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str (at :time)) " is " (error/show (:time m)) " but must be at least one step, :dt = " (error/show (:dt m)) ".")
+                   {:path (at :time) :value (:time m) :allowed (str "at least :dt = " (:dt m))}))
     (when (> (/ t dt) 2.0e9)
-      (spec/fail! (at :dt) (:dt m) "large enough that :time / :dt is at most 2e9 steps"
-             (str (spec/path-str (at :dt)) " is " (spec/show (:dt m)) ", which makes " (format "%.3g" (/ t dt))
-                  " steps of :time " (spec/show (:time m)) "; at most 2e9 steps are allowed."))))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str (at :dt)) " is " (error/show (:dt m)) ", which makes " (format "%.3g" (/ t dt))
+                   " steps of :time " (error/show (:time m)) "; at most 2e9 steps are allowed.")
+                   {:path (at :dt) :value (:dt m) :allowed "large enough that :time / :dt is at most 2e9 steps"})))
   (when-let [b (:bound m)]
     (let [l (long (:depth m))
           amax (double (reduce max (map #(Math/pow (double (:pi0 %)) (/ 1.0 l)) (:modes m))))
           p (conj (vec path) :bound)]
       (when-not (> (double b) amax)
-        (spec/fail! p b (str "a number above the largest initial a = pi0^(1/L) = " amax)
-               (str (spec/path-str p) " is " (spec/show b) " but must be above the largest initial a = pi0^(1/L) = " amax
-                    ", or every path would start diverged."))))))
+        (error/fail! :invalid-experiment
+                     (str (spec/path-str p) " is " (error/show b) " but must be above the largest initial a = pi0^(1/L) = " amax
+                     ", or every path would start diverged.")
+                     {:path p :value b :allowed (str "a number above the largest initial a = pi0^(1/L) = " amax)})))))
 
 (defn- check-sde-record! [path r _]
   (when (and (contains? r :every-time) (contains? r :points))
-    (spec/fail! path (select-keys r [:points :every-time]) "only one of :every-time and :points"
-           (str (spec/path-str path) " gives both :points and :every-time, " (spec/show (select-keys r [:points :every-time]))
-                "; give only one of them: "
-                ":points n (evenly spaced times) or :every-time t."))))
+    (error/fail! :invalid-experiment
+                 (str (spec/path-str path) " gives both :points and :every-time, " (error/show (select-keys r [:points :every-time]))
+                 "; give only one of them: "
+                 ":points n (evenly spaced times) or :every-time t.")
+                 {:path path :value (select-keys r [:points :every-time]) :allowed "only one of :every-time and :points"})))
 
 (defn- check-sde-placement!
   "Simulation keys of an :sde experiment belong under :sde, its seed at the top."
@@ -655,18 +550,20 @@
         top-keys (set (map first (get-in (spec/schema) [:sde-experiment :keys])))]
     (doseq [k (keys experiment)
             :when (and (sde-keys k) (not (top-keys k)))]
-      (spec/fail! [k] (get experiment k) "a key of :sde"
-             (str (spec/path-str [k]) ": " (pr-str k) " belongs under :sde in an :sde experiment, "
-                  "e.g. {:kind :sde :seed 0 :sde {" (pr-str k) " " (spec/show (get experiment k)) " ...}}.")))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str [k]) ": " (pr-str k) " belongs under :sde in an :sde experiment, "
+                   "e.g. {:kind :sde :seed 0 :sde {" (pr-str k) " " (error/show (get experiment k)) " ...}}.")
+                   {:path [k] :value (get experiment k) :allowed "a key of :sde"}))
     (when (and (map? (:sde experiment)) (contains? (:sde experiment) :seed))
-      (spec/fail! [:sde :seed] (get-in experiment [:sde :seed]) "the top-level :seed"
-             (str "[:sde :seed]: the seed of an :sde experiment is its top-level :seed (sweeps derive it per point); "
-                  "move it there: {:kind :sde :seed " (spec/show (get-in experiment [:sde :seed])) " :sde {...}}.")))))
+      (error/fail! :invalid-experiment
+                   (str "[:sde :seed]: the seed of an :sde experiment is its top-level :seed (sweeps derive it per point); "
+                   "move it there: {:kind :sde :seed " (error/show (get-in experiment [:sde :seed])) " :sde {...}}.")
+                   {:path [:sde :seed] :value (get-in experiment [:sde :seed]) :allowed "the top-level :seed"}))))
 
 (defmethod kind/schema [:experiment :sde] [_ _]
   {:id :sde-experiment
    :pre-check check-sde-placement!
-   :doc "An SDE experiment, {:kind :sde :seed n :sde {...}}: an ensemble of the per-mode SDE of SGD in an aligned, balanced deep linear network (SCIENCE.md §7), simulated by dlnlab.sde/simulate with the experiment's :seed. dlnlab.core/run and `dlnlab run` return and write a result of the usual shape (trajectory: statistics over paths per recorded time); sweeps vary keys under :sde, e.g. [:sde :lr]."
+   :doc "An SDE experiment, {:kind :sde :seed n :sde {...}}: an ensemble of the per-mode SDE of SGD in an aligned, balanced deep linear network (doc/science.md §7), simulated by dlnlab.sde/simulate with the experiment's :seed. dlnlab.core/run and `dlnlab run` return and write a result of the usual shape (trajectory: statistics over paths per recorded time); sweeps vary keys under :sde, e.g. [:sde :lr]."
    :keys [[:kind {:spec ::spec/sde-kind :required true :doc ":sde. (Without :kind, or with :kind :network, the map is a network experiment: see EXPERIMENT.)"}]
          [:seed {:spec ::spec/seed :default 0 :doc "Root seed: the noise of each (path, mode, step) depends only on it, not on :threads; sweeps derive one per point."}]
          [:sde {:node :sde :required true :doc "The simulation (see :sde)."}]
@@ -674,7 +571,7 @@
          [:description {:spec ::spec/any :doc "Free text (passed through)."}]]})
 
 (defmethod kind/schema [:sde nil] [_ _]
-  {:doc "The per-mode SDE ensemble of an :sde experiment: the spec of dlnlab.sde/simulate without :seed (the experiment's :seed is used). Per mode, in the per-layer variable a (pi = a^L) and SDE time t = lr x steps: da = a^(L-1) (s - a^L) dt + sqrt(lr/B) a^(L-1) sqrt(2 (a^L - s)^2 + sigma^2) dW (SCIENCE.md §7). Statistics are of pi over paths."
+  {:doc "The per-mode SDE ensemble of an :sde experiment: the spec of dlnlab.sde/simulate without :seed (the experiment's :seed is used). Per mode, in the per-layer variable a (pi = a^L) and SDE time t = lr x steps: da = a^(L-1) (s - a^L) dt + sqrt(lr/B) a^(L-1) sqrt(2 (a^L - s)^2 + sigma^2) dW (doc/science.md §7). Statistics are of pi over paths."
    :keys [[:modes {:spec ::spec/sde-modes :required true :doc "[{:s s_i :pi0 pi_i(0)} ...]: each mode's target strength and initial strength."}]
          [:depth {:spec ::spec/sde-depth :default 2 :doc "L, the depth of the network the SDE reduces."}]
          [:lr {:spec ::spec/positive :default 0.01 :doc "eta, the learning rate of the SGD it models: the noise scales as lr/B (time is lr x steps)."}]

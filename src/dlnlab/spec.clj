@@ -64,14 +64,10 @@
 (s/def ::weights (s/or :pathways sequential? :residual map?))
 (s/def ::boolean boolean?)
 (s/def ::sampling #{:with-replacement :epochs :one-pass})
-(def metric-names
-  "Every metric a run can record (dlnlab.metrics implements each)."
-  [:loss :test-loss :grad-norm :sharpness :hessian-top-k :stability-threshold :modes
-   :pathway-shares :balance-gap :layer-singular-values :end-to-end-singular-values :weight-norms])
-(s/def ::metric (set metric-names))
+(s/def ::factor-form #{:raw :scaled :effective})
+(declare experiment-kinds kinds-of metric-names)
+(s/def ::metric #(boolean (some #{%} (metric-names))))
 (s/def ::metrics (s/coll-of ::metric :kind vector? :distinct true))
-(s/def ::metric-options (s/and map? #(or (not (contains? % :every)) (pos-int? (:every %)))))
-(declare experiment-kinds kinds-of)
 (s/def ::experiment-kind #(boolean (some #{%} (experiment-kinds))))
 (s/def ::sde-kind #{:sde})
 (defn- open-fraction? [x] (and (finite-number? x) (< 0.0 (double x) 1.0)))
@@ -118,9 +114,7 @@
    ::dims "a pair [rows cols] of positive integers"
    ::boolean "true or false"
    ::sampling "one of :with-replacement, :epochs, :one-pass"
-   ::metric (str "a metric, one of " (str/join ", " (map pr-str metric-names)))
-   ::metrics (str "a vector of distinct metrics, each one of " (str/join ", " (map pr-str metric-names)))
-   ::metric-options "a map of the metric's options; :every, when given, a positive integer"
+   ::factor-form "one of :raw (W), :scaled (alpha W), :effective (alpha W, plus I for identity-flagged factors)"
    ::sde-kind ":sde"
    ::sde-mode "a mode: a map {:s target > 0, :pi0 initial strength > 0}"
    ::sde-modes "a non-empty vector of modes {:s target > 0, :pi0 initial strength > 0}"
@@ -144,12 +138,15 @@
 (defn allowed-text
   "What leaf spec sp allows, in words (as error messages and describe say it)."
   [sp]
-  (if (= sp ::experiment-kind)
-    (str "one of " (str/join ", " (map pr-str (experiment-kinds))))
+  (case sp
+    ::experiment-kind (str "one of " (str/join ", " (map pr-str (experiment-kinds))))
+    ::metric (str "a metric, one of " (str/join ", " (map pr-str (metric-names))))
+    ::metrics (str "a vector of distinct metrics, each one of " (str/join ", " (map pr-str (metric-names))))
     (spec-text sp)))
 
-(def show
-  "See dlnlab.error/show."
+(def ^:deprecated show
+  "Deprecated: call dlnlab.error/show. Kept while dlnlab.optim, dlnlab.train and
+  dlnlab.cli still call it."
   error/show)
 
 (defn path-str
@@ -157,16 +154,18 @@
   [path]
   (if (empty? path) "the experiment" (pr-str (vec path))))
 
-(defn fail!
-  "Throws the ex-info of an invalid experiment (kind :invalid-experiment, see
-  dlnlab.error): message msg, data {:path path :value value :allowed allowed}
-  merged with extra."
+(defn ^:deprecated fail!
+  "Deprecated: call (dlnlab.error/fail! :invalid-experiment msg {:path :value
+  :allowed ...}) directly. Kept while dlnlab.optim, dlnlab.train and dlnlab.cli
+  (owned elsewhere) still call it; remove it once they do not.
+  Throws the ex-info of an invalid experiment: message msg, data {:path path
+  :value value :allowed allowed} merged with extra."
   ([path value allowed msg] (fail! path value allowed msg nil))
   ([path value allowed msg extra]
    (error/fail! :invalid-experiment msg (merge {:path (vec path) :value value :allowed allowed} extra))))
 
-(def did-you-mean
-  "See dlnlab.error/did-you-mean."
+(def ^:deprecated did-you-mean
+  "Deprecated: call dlnlab.error/did-you-mean."
   error/did-you-mean)
 
 (defn key-list
@@ -183,9 +182,10 @@
   (let [c (count (first m))]
     (doseq [[i row] (map-indexed vector m)]
       (when (not= c (count row))
-        (fail! (conj (vec path) i) row (str "a row of " c " numbers")
-               (str (path-str (conj (vec path) i)) " has " (count row) " entries but row 0 has " c
-                    "; every row of a matrix must have the same length."))))))
+        (error/fail! :invalid-experiment
+                     (str (path-str (conj (vec path) i)) " has " (count row) " entries but row 0 has " c
+                     "; every row of a matrix must have the same length.")
+                     {:path (conj (vec path) i) :value row :allowed (str "a row of " c " numbers")})))))
 
 (defn exclusive!
   "Exactly one of the alternatives (each a set of keys, the first key of each being
@@ -194,21 +194,24 @@
   (let [present (filter #(contains? m (first %)) alternatives)]
     (cond
       (empty? present)
-      (fail! path m (str/join " or " (map #(key-list %) alternatives))
-             (str (path-str path) " needs " what "."))
+      (error/fail! :invalid-experiment
+                   (str (path-str path) " needs " what ".")
+                   {:path path :value m :allowed (str/join " or " (map #(key-list %) alternatives))})
       (> (count present) 1)
-      (fail! path m (str "only one of " (key-list (map first alternatives)))
-             (str (path-str path) " gives both " (pr-str (first (first present))) " and "
-                  (pr-str (first (second present))) "; give only one of them: " what ".")))))
+      (error/fail! :invalid-experiment
+                   (str (path-str path) " gives both " (pr-str (first (first present))) " and "
+                   (pr-str (first (second present))) "; give only one of them: " what ".")
+                   {:path path :value m :allowed (str "only one of " (key-list (map first alternatives)))}))))
 
 (defn only-with!
   "Keys ks are allowed in m only when key base is present."
   [path m ks base]
   (doseq [k ks]
     (when (and (contains? m k) (not (contains? m base)))
-      (fail! (conj (vec path) k) (get m k) (str "only together with " (pr-str base))
-             (str (path-str (conj (vec path) k)) " only applies together with " (pr-str base)
-                  ", which is not given.")))))
+      (error/fail! :invalid-experiment
+                   (str (path-str (conj (vec path) k)) " only applies together with " (pr-str base)
+                   ", which is not given.")
+                   {:path (conj (vec path) k) :value (get m k) :allowed (str "only together with " (pr-str base))}))))
 
 (defn- check-training!
   "Cross-key rules of a trainable experiment (only when :optimizer is given): an
@@ -221,15 +224,18 @@
           at (fn [& ks] (into (vec path) ks))]
       (if (some #{k} by-time)
         (when-not (contains? e :time)
-          (fail! (at :time) nil "a positive number"
-                 (str "The experiment trains with " (pr-str k) " and needs :time, the training time (e.g. :time 10.0).")))
+          (error/fail! :invalid-experiment
+                       (str "The experiment trains with " (pr-str k) " and needs :time, the training time (e.g. :time 10.0).")
+                       {:path (at :time) :value nil :allowed "a positive number"}))
         (do
           (when-not (contains? e :steps)
-            (fail! (at :steps) nil "a positive integer"
-                   (str "The experiment trains with " (pr-str k) " and needs :steps, the number of steps (e.g. :steps 1000).")))
+            (error/fail! :invalid-experiment
+                         (str "The experiment trains with " (pr-str k) " and needs :steps, the number of steps (e.g. :steps 1000).")
+                         {:path (at :steps) :value nil :allowed "a positive integer"}))
           (when (contains? e :time)
-            (fail! (at :time) (:time e) (str "only with " (str/join " or " (map pr-str by-time)))
-                   (str "[:time] applies to " (key-list by-time) "; " (pr-str k) " runs for :steps."))))))))
+            (error/fail! :invalid-experiment
+                         (str "[:time] applies to " (key-list by-time) "; " (pr-str k) " runs for :steps.")
+                         {:path (at :time) :value (:time e) :allowed (str "only with " (str/join " or " (map pr-str by-time)))})))))))
 
 ;; ---------------------------------------------------------------------------
 ;; The frame of a network experiment (its model, task and optimizer kinds are
@@ -251,7 +257,7 @@
          [:compare {:checked-by :compare :doc "Variants trained in lockstep from the same init and data (see :compare)."}]
          [:name {:spec ::any :doc "A name for the experiment (passed through)."}]
          [:description {:spec ::any :doc "Free text (passed through)."}]
-         [:kind {:spec ::experiment-kind :doc "What the experiment is: :network (the default; this map) trains a network; :sde simulates the per-mode SDE ensemble of SCIENCE.md §7 and has the keys of :sde-experiment instead."}]]
+         [:kind {:spec ::experiment-kind :doc "What the experiment is: :network (the default; this map) trains a network; :sde simulates the per-mode SDE ensemble of doc/science.md §7 and has the keys of :sde-experiment instead."}]]
    :ctx (fn [e] {:task-kind (get-in e [:task :kind])})
    :check check-training!})
 
@@ -260,19 +266,37 @@
    :keys [[:loss-below {:spec ::non-negative :doc "Stop once the training loss falls below this."}]
          [:loss-above {:spec ::positive :default 1e12 :doc "Divergence bound on the training loss."}]]})
 
+(defn- registered-kinds
+  "The kinds of node registered as dlnlab.kind/schema methods, read from the
+  method table itself (so a schema method may call it while `schema` is being
+  assembled): those in the node's :kind-order first, then the others by name."
+  [node]
+  (let [table (methods kind/schema)
+        ks (keep (fn [[n k]] (when (and (= node n) k) k)) (keys table))
+        order (when (contains? table [node nil]) (:kind-order (kind/schema node nil)))]
+    (vec (concat (filter (set ks) order) (sort (remove (set order) ks))))))
+
+(defn metric-names
+  "Every metric a run can record: the kinds of the :metric node, one per
+  dlnlab.kind/schema [:metric m] method (dlnlab.metrics defines the built-in
+  ones beside their `measure` methods), in the node's :kind-order."
+  []
+  (registered-kinds :metric))
+
 (defmethod kind/schema [:record nil] [_ _]
   {:doc "What a run records: the :metrics every :every steps (a metric's own {:every n} overrides, e.g. {:sharpness {:every 50}}; a row is recorded wherever any metric is due, the others nil there), and always at the first and last step. Per-metric options go under the metric's name."
    :keys (into [[:every {:spec ::pos-int :default 1 :doc "Record every this many steps (gradient flow: grid points)."}]
           [:metrics {:spec ::metrics :default [:loss] :doc "The metrics recorded (dlnlab.metrics/catalog describes each)."}]
           [:final-weights {:spec ::boolean :default true :doc "Put the final weights in the result's :final."}]]
-         (for [m metric-names]
-           [m {:spec ::metric-options :doc (str "Options of " (pr-str m) " (see dlnlab.metrics/catalog), e.g. {:every 50}.")}]))
+         (for [m (metric-names)]
+           [m {:node :metric :node-kind m :doc (str "Options of " (pr-str m) " (see dlnlab.metrics/catalog), e.g. {:every 50}.")}]))
    :check (fn [path r _]
-          (doseq [m metric-names
+          (doseq [m (metric-names)
                   :when (and (contains? r m) (not (some #{m} (:metrics r))))]
-            (fail! (conj (vec path) m) (get r m) (str "options only for metrics listed in " (pr-str (conj (vec path) :metrics)))
-                   (str (path-str (conj (vec path) m)) " gives options for " (pr-str m) " but " (pr-str (conj (vec path) :metrics))
-                        " does not record it; add " (pr-str m) " to " (pr-str (conj (vec path) :metrics)) "."))))})
+            (error/fail! :invalid-experiment
+                         (str (path-str (conj (vec path) m)) " gives options for " (pr-str m) " but " (pr-str (conj (vec path) :metrics))
+                         " does not record it; add " (pr-str m) " to " (pr-str (conj (vec path) :metrics)) ".")
+                         {:path (conj (vec path) m) :value (get r m) :allowed (str "options only for metrics listed in " (pr-str (conj (vec path) :metrics)))})))})
 
 ;; ---------------------------------------------------------------------------
 ;; The schema, assembled from the dlnlab.kind/schema methods
@@ -327,7 +351,7 @@
   :network (also when :kind is absent) trains a network; :sde simulates the
   per-mode SDE ensemble (dlnlab.sde)."
   []
-  (let [ks (keep (fn [[node k]] (when (and (= :experiment node) k) k)) (keys (methods kind/schema)))]
+  (let [ks (registered-kinds :experiment)]
     (vec (sort-by #(if (= :network %) "" (name %)) ks))))
 
 ;; ---------------------------------------------------------------------------
@@ -348,8 +372,9 @@
                  (allowed-text sp)
                  (or (some spec-text (reverse via)) (allowed-text sp)))
           full (into (vec path) in)]
-      (fail! full (if (empty? in) v (:val p)) text
-             (str (path-str full) " must be " text ", got " (show (if (empty? in) v (:val p))) ".")))))
+      (error/fail! :invalid-experiment
+                   (str (path-str full) " must be " text ", got " (error/show (if (empty? in) v (:val p))) ".")
+                   {:path full :value (if (empty? in) v (:val p)) :allowed text}))))
 
 (defn- node-label [node-id kind]
   (if kind (str "a " (pr-str kind) " " (name node-id)) (str "the " (name node-id))))
@@ -359,43 +384,50 @@
         k (if (contains? v :kind) (:kind v) ((or (:infer node) (constantly nil)) v))]
     (cond
       (and (nil? k) (not (contains? v :kind)))
-      (fail! (conj (vec path) :kind) nil (vec kinds)
-             (str (path-str path) " needs :kind, one of " (key-list kinds) "."))
+      (error/fail! :invalid-experiment
+                   (str (path-str path) " needs :kind, one of " (key-list kinds) ".")
+                   {:path (conj (vec path) :kind) :value nil :allowed (vec kinds)})
       (contains? (:kinds node) k) k
       :else
-      (let [dym (did-you-mean k kinds)]
-        (fail! (conj (vec path) :kind) k (vec kinds)
-               (str (path-str (conj (vec path) :kind)) " must be one of " (key-list kinds) ", got " (show k) "."
-                    (when dym (str " Did you mean " (pr-str dym) "?"))
-                    " (The " (name node-id) " kinds are listed by dlnlab.spec/describe.)")
-               (when dym {:did-you-mean dym}))))))
+      (let [dym (error/did-you-mean k kinds)]
+        (error/fail! :invalid-experiment
+                     (str (path-str (conj (vec path) :kind)) " must be one of " (key-list kinds) ", got " (error/show k) "."
+                     (when dym (str " Did you mean " (pr-str dym) "?"))
+                     " (The " (name node-id) " kinds are listed by dlnlab.spec/describe.)")
+                     (merge {:path (conj (vec path) :kind) :value k :allowed (vec kinds)} (when dym {:did-you-mean dym})))))))
 
 (defn- walk
-  "Validates map v of node node-id at path and returns it with defaults filled."
-  [node-id path v ctx]
+  "Validates map v of node node-id at path and returns it with defaults filled.
+  fixed-kind, when given, is the kind of a :dispatch node that the position
+  decides (the metric named by the key of [:record m]), so v carries no :kind."
+  ([node-id path v ctx] (walk node-id path v ctx nil))
+  ([node-id path v ctx fixed-kind]
   (let [node (get (schema) node-id)]
     (when-not (map? v)
-      (fail! path v (str "a " (name node-id) " map")
-             (str (path-str path) " must be a " (name node-id) " map, got " (show v) ". The " (name node-id)
-                  " is: " (:doc node) " See dlnlab.spec/describe for its keys.")))
-    (let [kind (when (:dispatch node) (resolve-kind node-id node path v))
+      (error/fail! :invalid-experiment
+                   (str (path-str path) " must be a " (name node-id) " map, got " (error/show v) ". The " (name node-id)
+                   " is: " (:doc node) " See dlnlab.spec/describe for its keys.")
+                   {:path path :value v :allowed (str "a " (name node-id) " map")}))
+    (let [kind (or fixed-kind (when (:dispatch node) (resolve-kind node-id node path v)))
           kind-node (get-in node [:kinds kind])
-          entries (concat (when kind [[:kind {:spec ::any}]]) (:keys node) (:keys kind-node) (:common node))
+          entries (concat (when (and kind (not fixed-kind)) [[:kind {:spec ::any}]])
+                          (:keys node) (:keys kind-node) (:common node))
           allowed (mapv first entries)
           allowed? (set allowed)]
       (doseq [k (keys v)]
         (when-not (allowed? k)
-          (let [dym (did-you-mean k allowed)
+          (let [dym (error/did-you-mean k allowed)
                 p (conj (vec path) k)]
-            (fail! p (get v k) allowed
-                   (str (path-str p) ": unknown key " (show k) " in " (node-label node-id kind) "."
-                        (when dym (str " Did you mean " (pr-str dym) "?"))
-                        " Allowed keys here: " (key-list allowed) ".")
-                   (when dym {:did-you-mean dym})))))
+            (error/fail! :invalid-experiment
+                         (str (path-str p) ": unknown key " (error/show k) " in " (node-label node-id kind) "."
+                         (when dym (str " Did you mean " (pr-str dym) "?"))
+                         " Allowed keys here: " (key-list allowed) ".")
+                         (merge {:path p :value (get v k) :allowed allowed} (when dym {:did-you-mean dym}))))))
       (doseq [[k e] entries]
         (when (and (:required e) (not (contains? v k)))
-          (fail! (conj (vec path) k) nil (if (:spec e) (allowed-text (:spec e)) (str "a " (name (:node e)) " map"))
-                 (str (path-str path) " needs " (pr-str k) ": " (:doc e)))))
+          (error/fail! :invalid-experiment
+                       (str (path-str path) " needs " (pr-str k) ": " (:doc e))
+                       {:path (conj (vec path) k) :value nil :allowed (if (:spec e) (allowed-text (:spec e)) (str "a " (name (:node e)) " map"))})))
       (doseq [[k e] entries
               :when (and (:spec e) (contains? v k))]
         (check-leaf! (conj (vec path) k) (:spec e) (get v k)))
@@ -411,13 +443,13 @@
                                (:default-fn e) (let [d ((:default-fn e) m ctx)]
                                                  (if (nil? d) m (assoc m k d)))
                                :else m))
-                           (if kind (assoc v :kind kind) v)
+                           (if (and kind (not fixed-kind)) (assoc v :kind kind) v)
                            entries)
             child-ctx (merge ctx (when-let [f (or (:ctx kind-node) (:ctx node))] (f filled)))
             result (reduce (fn [m [k e]]
                              (if-let [child (:node e)]
                                (cond
-                                 (contains? m k) (assoc m k (walk child (conj (vec path) k) (get m k) child-ctx))
+                                 (contains? m k) (assoc m k (walk child (conj (vec path) k) (get m k) child-ctx (:node-kind e)))
                                  (contains? e :default) (assoc m k (walk child (conj (vec path) k) (:default e) child-ctx))
                                  :else m)
                                m))
@@ -425,7 +457,7 @@
                            entries)]
         (doseq [chk [(:check node) (:check kind-node)] :when chk]
           (chk path result ctx))
-        result))))
+        result)))))
 
 ;; ---------------------------------------------------------------------------
 ;; Public API
@@ -455,12 +487,12 @@
     (let [k (:kind experiment)
           kinds (experiment-kinds)]
       (when-not (some #{k} kinds)
-        (let [dym (did-you-mean k kinds)]
-          (fail! [:kind] k kinds
-                 (str "[:kind] must be one of " (key-list kinds) ", got " (show k) "."
-                      (when dym (str " Did you mean " (pr-str dym) "?"))
-                      " Leave it out for a network experiment.")
-                 (when dym {:did-you-mean dym})))))))
+        (let [dym (error/did-you-mean k kinds)]
+          (error/fail! :invalid-experiment
+                       (str "[:kind] must be one of " (key-list kinds) ", got " (error/show k) "."
+                       (when dym (str " Did you mean " (pr-str dym) "?"))
+                       " Leave it out for a network experiment.")
+                       (merge {:path [:kind] :value k :allowed kinds} (when dym {:did-you-mean dym}))))))))
 
 (defn normalize
   "Validates an experiment and returns it with every default filled (see
@@ -505,10 +537,13 @@
   nodes chosen by :kind the :kinds with their :doc and :keys. Each key maps to
   {:doc :allowed (:required true) (:default v) (:default-doc text)}: :default is a
   literal default, :default-doc says in words how a default that depends on other
-  keys (or on the parameterization) is chosen."
+  keys (or on the parameterization) is chosen. A node whose schema says
+  :describe false (the per-metric options, which dlnlab.metrics/catalog lists)
+  is left out."
   []
   (into (sorted-map)
-        (for [[id node] (schema)]
+        (for [[id node] (schema)
+              :when (not (false? (:describe node)))]
           [id (cond-> {:doc (:doc node)}
                 (:keys node) (assoc :keys (describe-keys (:keys node)))
                 (:common node) (assoc :common-keys (describe-keys (:common node)))

@@ -1,13 +1,14 @@
 (ns dlnlab.task
   "Builds a task: the target matrix or the samples (inline, CSV or teacher-student),
-  the Java Objective(s) of its loss (SCIENCE.md §2) and plain-data facts about it
+  the Java Objective(s) of its loss (doc/science.md §2) and plain-data facts about it
   (:dims, :target, :target-svd).
 
   Randomness: every random number of a task comes from Rng at the seed
   (Rng/derive seed task-purpose) and a fixed stream per use (see `streams`), so the
   same experiment seed gives the same data bit for bit, and e.g. the test set does
   not change when :samples does."
-  (:require [clojure.java.io :as io]
+  (:require [dlnlab.error :as error]
+            [clojure.java.io :as io]
             [clojure.spec.alpha :as s]
             [clojure.string :as str]
             [dlnlab.kind :as kind]
@@ -55,10 +56,10 @@
   ([file path]
    (let [f (io/file file)
          fail (fn [line msg allowed]
-                (spec/fail! path file allowed
-                            (str "Cannot read " (pr-str (vec path)) " " (pr-str (str file))
-                                 (when line (str ", line " line)) ": " msg)
-                            {:file (str file) :line line}))]
+                (error/fail! :invalid-experiment
+                             (str "Cannot read " (pr-str (vec path)) " " (pr-str (str file))
+                                  (when line (str ", line " line)) ": " msg)
+                             {:path path :value file :allowed allowed :file (str file) :line line}))]
      (when-not (.isFile ^File f)
        (fail nil (str "no such file" (when (.isDirectory ^File f) " (it is a directory)")
                       " (relative paths are resolved against " (System/getProperty "user.dir") ").")
@@ -238,26 +239,30 @@
         tys (dataset-matrix task :test-y :test-y-file)
         src (fn [k kf] (if (contains? task k) (str k) (str kf " " (pr-str (get task kf)))))
         _ (when (not= (count xs) (count ys))
-            (spec/fail! [:task (if (contains? task :y) :y :y-file)] (count ys) (str (count xs) " samples, like the inputs")
-                        (str "The task's outputs (" (src :y :y-file) ") have " (count ys) " rows but its inputs ("
-                             (src :x :x-file) ") have " (count xs) "; x and y need one row per sample.")))
+            (error/fail! :invalid-experiment
+                         (str "The task's outputs (" (src :y :y-file) ") have " (count ys) " rows but its inputs ("
+                              (src :x :x-file) ") have " (count xs) "; x and y need one row per sample.")
+                         {:path [:task (if (contains? task :y) :y :y-file)] :value (count ys) :allowed (str (count xs) " samples, like the inputs")}))
         _ (when (and txs (not= (count txs) (count tys)))
-            (spec/fail! [:task (if (contains? task :test-y) :test-y :test-y-file)] (count tys) (str (count txs) " samples")
-                        (str "The task's test outputs (" (src :test-y :test-y-file) ") have " (count tys)
-                             " rows but its test inputs (" (src :test-x :test-x-file) ") have " (count txs) ".")))
+            (error/fail! :invalid-experiment
+                         (str "The task's test outputs (" (src :test-y :test-y-file) ") have " (count tys)
+                              " rows but its test inputs (" (src :test-x :test-x-file) ") have " (count txs) ".")
+                         {:path [:task (if (contains? task :test-y) :test-y :test-y-file)] :value (count tys) :allowed (str (count txs) " samples")}))
         din (count (first xs)) dout (count (first ys))
         _ (doseq [[rows k kf want] [[txs :test-x :test-x-file din] [tys :test-y :test-y-file dout]]]
             (when (and rows (not= (long want) (count (first rows))))
-              (spec/fail! [:task (if (contains? task k) k kf)] (count (first rows)) (str want " columns")
-                          (str "The task's " (src k kf) " has rows of " (count (first rows))
-                               " numbers but the training data has " want "."))))
+              (error/fail! :invalid-experiment
+                           (str "The task's " (src k kf) " has rows of " (count (first rows))
+                                " numbers but the training data has " want ".")
+                           {:path [:task (if (contains? task k) k kf)] :value (count (first rows)) :allowed (str want " columns")})))
         frac (double (or (:test-fraction task) 0.0))
         ntot (count xs)
         nt-split (if (pos? frac) (Math/round (* frac (double ntot))) 0)
         _ (when (>= nt-split ntot)
-            (spec/fail! [:task :test-fraction] (:test-fraction task) "a fraction that leaves at least one training sample"
-                        (str "[:task :test-fraction] " (:test-fraction task) " of " ntot
-                             " samples leaves no training sample.")))
+            (error/fail! :invalid-experiment
+                         (str "[:task :test-fraction] " (:test-fraction task) " of " ntot
+                              " samples leaves no training sample.")
+                         {:path [:task :test-fraction] :value (:test-fraction task) :allowed "a fraction that leaves at least one training sample"}))
         test-idx (when (pos? nt-split)
                    (set (take nt-split (sort-by (fn [^long i] (Rng/bits ts (:split streams) i)) (range ntot)))))
         keep-train (fn [rows] (if test-idx (vec (keep-indexed (fn [i r] (when-not (test-idx i) r)) rows)) rows))
@@ -292,7 +297,9 @@
   :file and :line), or samples whose counts or widths disagree."
   [task-spec seed]
   (when-not (int? seed)
-    (spec/fail! [:seed] seed "an integer" (str "[:seed] must be an integer, got " (pr-str seed) ".")))
+    (error/fail! :invalid-experiment
+                 (str "[:seed] must be an integer, got " (pr-str seed) ".")
+                 {:path [:seed] :value seed :allowed "an integer"}))
   (let [task (spec/normalize-task task-spec)
         ts (Rng/derive (long seed) task-purpose)]
     (assoc (build-kind task ts) :spec task)))
@@ -308,10 +315,10 @@
   (when-let [[r c] (:dims t)]
     (let [k (count (:singular-values t))]
       (when (> k (min (long r) (long c)))
-        (spec/fail! (conj (vec path) :singular-values) (:singular-values t)
-               (str "at most " (min (long r) (long c)) " singular values for :dims " (pr-str (:dims t)))
-               (str (spec/path-str (conj (vec path) :singular-values)) " has " k " values but a " r " x " c
-                    " matrix has at most " (min (long r) (long c)) "."))))))
+        (error/fail! :invalid-experiment
+                     (str (spec/path-str (conj (vec path) :singular-values)) " has " k " values but a " r " x " c
+                     " matrix has at most " (min (long r) (long c)) ".")
+                     {:path (conj (vec path) :singular-values) :value (:singular-values t) :allowed (str "at most " (min (long r) (long c)) " singular values for :dims " (pr-str (:dims t)))})))))
 
 (defn- teacher-dims
   "[rows cols] of a teacher given as a valid :matrix, else nil."
@@ -323,25 +330,28 @@
   (let [[m d] (teacher-dims (:teacher t))]
     (doseq [[k v] [[:input-dim d] [:output-dim m]]]
       (when (and v (not= (long v) (long (get t k))))
-        (spec/fail! (conj (vec path) k) (get t k) (str v " (from the teacher :matrix)")
-               (str (spec/path-str (conj (vec path) k)) " is " (get t k) " but the teacher :matrix implies " v "."))))
+        (error/fail! :invalid-experiment
+                     (str (spec/path-str (conj (vec path) k)) " is " (get t k) " but the teacher :matrix implies " v ".")
+                     {:path (conj (vec path) k) :value (get t k) :allowed (str v " (from the teacher :matrix)")})))
     (doseq [k [:input-dim :output-dim]]
       (when-not (contains? t k)
-        (spec/fail! (conj (vec path) k) nil "a positive integer"
-               (str (spec/path-str path) " needs " k " (a positive integer), unless the teacher is given as a :matrix."))))
+        (error/fail! :invalid-experiment
+                     (str (spec/path-str path) " needs " k " (a positive integer), unless the teacher is given as a :matrix.")
+                     {:path (conj (vec path) k) :value nil :allowed "a positive integer"})))
     (when-let [ev (get-in t [:covariance :eigenvalues])]
       (let [D (long (:input-dim t))]
         (when (not= D (count ev))
-          (spec/fail! (conj (vec path) :covariance :eigenvalues) ev (str D " eigenvalues, one per input dimension")
-                 (str (spec/path-str (conj (vec path) :covariance :eigenvalues)) " has " (count ev)
-                      " values but the input dimension is " D "; give one eigenvalue per input dimension.")))))
+          (error/fail! :invalid-experiment
+                       (str (spec/path-str (conj (vec path) :covariance :eigenvalues)) " has " (count ev)
+                       " values but the input dimension is " D "; give one eigenvalue per input dimension.")
+                       {:path (conj (vec path) :covariance :eigenvalues) :value ev :allowed (str D " eigenvalues, one per input dimension")}))))
     (when-let [sv (get-in t [:teacher :singular-values])]
       (let [D (long (:input-dim t)) M (long (:output-dim t))]
         (when (> (count sv) (min D M))
-          (spec/fail! (conj (vec path) :teacher :singular-values) sv
-                 (str "at most " (min D M) " singular values")
-                 (str (spec/path-str (conj (vec path) :teacher :singular-values)) " has " (count sv)
-                      " values but a " M " x " D " teacher has at most " (min D M) ".")))))))
+          (error/fail! :invalid-experiment
+                       (str (spec/path-str (conj (vec path) :teacher :singular-values)) " has " (count sv)
+                       " values but a " M " x " D " teacher has at most " (min D M) ".")
+                       {:path (conj (vec path) :teacher :singular-values) :value sv :allowed (str "at most " (min D M) " singular values")}))))))
 
 (defn- check-covariance! [path c _]
   (spec/exclusive! path c [[:eigenvalues] [:power-law]]
@@ -354,30 +364,36 @@
     (when (contains? t k) (spec/ragged-check! (conj (vec path) k) (get t k))))
   (doseq [[a b] [[:test-x :test-x-file] [:test-y :test-y-file]]]
     (when (and (contains? t a) (contains? t b))
-      (spec/fail! (conj (vec path) b) (get t b) (str "only one of " a " and " b)
-             (str (spec/path-str path) " gives both " a " and " b "; give only one."))))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str path) " gives both " a " and " b "; give only one.")
+                   {:path (conj (vec path) b) :value (get t b) :allowed (str "only one of " a " and " b)})))
   (let [tx (or (contains? t :test-x) (contains? t :test-x-file))
         ty (or (contains? t :test-y) (contains? t :test-y-file))]
     (when (not= tx ty)
-      (spec/fail! path t "both test inputs and test outputs, or neither"
-             (str (spec/path-str path) " gives " (if tx "test inputs but no test outputs (:test-y or :test-y-file)"
-                                                 "test outputs but no test inputs (:test-x or :test-x-file)") ".")))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str path) " gives " (if tx "test inputs but no test outputs (:test-y or :test-y-file)"
+                                                  "test outputs but no test inputs (:test-x or :test-x-file)") ".")
+                   {:path path :value t :allowed "both test inputs and test outputs, or neither"}))
     (when (and tx (contains? t :test-fraction) (pos? (double (:test-fraction t))))
-      (spec/fail! (conj (vec path) :test-fraction) (:test-fraction t) "0 when an explicit test set is given"
-             (str (spec/path-str (conj (vec path) :test-fraction)) " cannot be used together with an explicit test set."))))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str (conj (vec path) :test-fraction)) " cannot be used together with an explicit test set.")
+                   {:path (conj (vec path) :test-fraction) :value (:test-fraction t) :allowed "0 when an explicit test set is given"})))
   (when (and (:x t) (:y t) (not= (count (:x t)) (count (:y t))))
-    (spec/fail! (conj (vec path) :y) (count (:y t)) (str (count (:x t)) " rows, one per sample of :x")
-           (str (spec/path-str (conj (vec path) :y)) " has " (count (:y t)) " rows but :x has " (count (:x t))
-                "; x and y need one row per sample.")))
+    (error/fail! :invalid-experiment
+                 (str (spec/path-str (conj (vec path) :y)) " has " (count (:y t)) " rows but :x has " (count (:x t))
+                 "; x and y need one row per sample.")
+                 {:path (conj (vec path) :y) :value (count (:y t)) :allowed (str (count (:x t)) " rows, one per sample of :x")}))
   (when (and (:test-x t) (:test-y t) (not= (count (:test-x t)) (count (:test-y t))))
-    (spec/fail! (conj (vec path) :test-y) (count (:test-y t)) (str (count (:test-x t)) " rows")
-           (str (spec/path-str (conj (vec path) :test-y)) " has " (count (:test-y t)) " rows but :test-x has "
-                (count (:test-x t)) "; they need one row per sample.")))
+    (error/fail! :invalid-experiment
+                 (str (spec/path-str (conj (vec path) :test-y)) " has " (count (:test-y t)) " rows but :test-x has "
+                 (count (:test-x t)) "; they need one row per sample.")
+                 {:path (conj (vec path) :test-y) :value (count (:test-y t)) :allowed (str (count (:test-x t)) " rows")}))
   (doseq [[a b] [[:x :test-x] [:y :test-y]]]
     (when (and (get t a) (get t b) (not= (count (first (get t a))) (count (first (get t b)))))
-      (spec/fail! (conj (vec path) b) (get t b) (str "rows of " (count (first (get t a))) " numbers, like " a)
-             (str (spec/path-str (conj (vec path) b)) " has rows of " (count (first (get t b))) " numbers but " a
-                  " has rows of " (count (first (get t a))) ".")))))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str (conj (vec path) b)) " has rows of " (count (first (get t b))) " numbers but " a
+                   " has rows of " (count (first (get t a))) ".")
+                   {:path (conj (vec path) b) :value (get t b) :allowed (str "rows of " (count (first (get t a))) " numbers, like " a)}))))
 
 (defn- infer-teacher-kind [t]
   (cond (contains? t :singular-values) :spectral
@@ -385,7 +401,7 @@
         (contains? t :std) :gaussian))
 
 (defmethod kind/schema [:task nil] [_ _]
-  {:doc "The data and the loss, a function of the end-to-end matrix F (SCIENCE.md §2)."
+  {:doc "The data and the loss, a function of the end-to-end matrix F (doc/science.md §2)."
    :dispatch :kind
    :kind-order [:matrix-factorization :teacher-student :dataset]})
 

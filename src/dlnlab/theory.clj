@@ -1,12 +1,12 @@
 (ns dlnlab.theory
-  "Analytic predictions of doc/science.md (SCIENCE.md) sections 4-7, one pure function per
+  "Analytic predictions of doc/science.md sections 4-7, one pure function per
   formula: per-mode gradient flow and learning times, Hessian eigenvalues and
   sharpness at balanced minima, multi-pathway sharpness and the re-balancing window,
   the winner-takes-all invariant and the split it predicts, the balancing-gap factor,
-  oscillating modes, the per-mode GD map (orbits, cycles of any period,
-  period-doubling thresholds, the zero crisis),
-  SGD noise, drift and diffusion of the per-mode SDE, its stationary density and the
-  Gibbs-like approximations, and the location of peak diffusion.
+  oscillating modes, SGD noise, drift and diffusion of the per-mode SDE, its stationary density and the
+  Gibbs-like approximations, and the location of peak diffusion. The per-mode
+  GD map beyond the edge of stability (orbits, cycles, period doubling, the zero
+  crisis) is dlnlab.theory.gd-map.
 
   Conventions: s > 0 is a target singular value, pi = a^L a mode's strength, L the
   depth, lr the learning rate, B the batch size, sigma the label noise; SDE time is
@@ -14,47 +14,17 @@
   dlnlab.numeric) the method is stated in the docstring. Invalid arguments throw ex-info with
   {:path [key] :value v :allowed description}."
   (:require [dlnlab.error :as error]
-            [dlnlab.numeric :as numeric])
-  (:import [dlnlab.kernel Sde]))
+            [dlnlab.numeric :as numeric]
+            [dlnlab.theory.common :refer [depth! fraction! ipow non-negative! positive!]]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
 
 ;; ---------------------------------------------------------------------------
-;; Validation
-
-(defn- fail! [path value allowed]
-  (error/fail! :invalid-argument (format "%s = %s is not allowed: %s" (pr-str path) (error/show value) allowed)
-               {:path path :value value :allowed allowed}))
-
-(defn- positive! ^double [k v]
-  (if (and (number? v) (> (double v) 0.0) (Double/isFinite (double v)))
-    (double v)
-    (fail! [k] v "a finite number > 0")))
-
-(defn- non-negative! ^double [k v]
-  (if (and (number? v) (>= (double v) 0.0) (Double/isFinite (double v)))
-    (double v)
-    (fail! [k] v "a finite number >= 0")))
-
-(defn- depth! ^long [v min-depth]
-  (if (and (integer? v) (>= (long v) (long min-depth)))
-    (long v)
-    (fail! [:depth] v (str "an integer >= " min-depth))))
-
-(defn- fraction! ^double [k v]
-  (if (and (number? v) (< 0.0 (double v) 1.0))
-    (double v)
-    (fail! [k] v "a number strictly between 0 and 1")))
-
-(defn- ipow ^double [^double x ^long n]
-  (loop [r 1.0 k 0] (if (< k n) (recur (* r x) (inc k)) r)))
-
-;; ---------------------------------------------------------------------------
 ;; Section 4: per-mode gradient flow
 
 (defn gd-step
-  "One step of balanced per-layer GD for one mode (SCIENCE.md section 4):
+  "One step of balanced per-layer GD for one mode (doc/science.md §4):
   a <- a - lr a^(L-1) (a^L - s).
 
   Takes {:s :depth :lr} and the per-layer value a; returns the next a."
@@ -64,7 +34,7 @@
     (- a (* lr m (- (* m a) s)))))
 
 (defn gradient-flow-time
-  "Time for gradient flow d pi/dt = L pi^(2-2/L) (s - pi) (SCIENCE.md section 4) to take
+  "Time for gradient flow d pi/dt = L pi^(2-2/L) (s - pi) (doc/science.md §4) to take
   a mode from pi0 to pi, where pi lies between pi0 and s.
 
   In a = pi^(1/L), dt = da / (a^(L-1) (s - a^L)) = (1/s) [a^(1-L) + a/(s - a^L)] da. The
@@ -77,7 +47,8 @@
   ^double [{:keys [s pi0 depth]} pi]
   (let [s (positive! :s s) p0 (positive! :pi0 pi0) l (depth! depth 1) p (positive! :pi pi)]
     (when-not (or (<= p0 p s) (<= s p p0))
-      (fail! [:pi] pi (format "between pi0 = %s and s = %s" p0 s)))
+      (error/fail! :invalid-argument (format "[:pi] = %s is not allowed: it must lie between pi0 = %s and s = %s." (error/show pi) p0 s)
+                   {:path [:pi] :value pi :allowed (format "between pi0 = %s and s = %s" p0 s)}))
     (cond
       (== p p0) 0.0
       (== p s) Double/POSITIVE_INFINITY
@@ -102,7 +73,7 @@
 
 (defn gradient-flow-pi
   "Strength pi(t) of one mode under gradient flow d pi/dt = L pi^(2-2/L) (s - pi)
-  (SCIENCE.md section 4).
+  (doc/science.md §4).
 
   L = 2: the closed form pi(t) = s e^(2st) / (e^(2st) - 1 + s/pi0); L = 1:
   s + (pi0 - s) e^(-t); L > 2: the exact time integral of gradient-flow-time inverted
@@ -126,11 +97,11 @@
             (if (neg? (.invokePrim ^clojure.lang.IFn$DD f lo)) lo (numeric/bisect f lo p0))))))))
 
 (defn learning-time
-  "Time gradient flow needs to learn a mode (SCIENCE.md section 4).
+  "Time gradient flow needs to learn a mode (doc/science.md §4).
 
   Options: :fraction (0.5): the mode counts as learned at pi = fraction * s;
   :method (:exact): :exact is the exact first-passage time of gradient flow to
-  fraction * s (0 when pi0 is already there); :asymptotic is SCIENCE.md's small-pi0
+  fraction * s (0 when pi0 is already there); :asymptotic is doc/science.md's small-pi0
   formula, ln(s/pi0)/(2s) for L = 2 and pi0^(-(1-2/L)) / ((L-2) s) for L > 2, which
   ignores the fraction.
 
@@ -144,21 +115,22 @@
                      (if (== l 2)
                        (/ (Math/log (/ s p0)) (* 2.0 s))
                        (/ (Math/pow p0 (- (- 1.0 (/ 2.0 l)))) (* (- l 2.0) s))))
-       (fail! [:method] method "one of :exact, :asymptotic")))))
+       (error/fail! :invalid-argument (str "[:method] = " (error/show method) " is not allowed: one of :exact, :asymptotic.")
+                    {:path [:method] :value method :allowed "one of :exact, :asymptotic"})))))
 
 ;; ---------------------------------------------------------------------------
 ;; Section 5: sharpness
 
 (defn single-path-sharpness
   "Sharpness L s^(2-2/L) of a single balanced chain at the global minimum of target
-  strength s (SCIENCE.md section 5): the top Hessian eigenvalue S_1 when s = s_1."
+  strength s (doc/science.md §5): the top Hessian eigenvalue S_1 when s = s_1."
   ^double [s depth]
   (let [s (positive! :s s) l (depth! depth 1)]
     (* l (Math/pow s (- 2.0 (/ 2.0 l))))))
 
 (defn hessian-eigenvalues-at-minimum
   "Nonzero Hessian eigenvalues at a balanced global minimum of matrix factorization
-  with one chain (SCIENCE.md section 5): for each pair (i, j) of a left and a right
+  with one chain (doc/science.md §5): for each pair (i, j) of a left and a right
   singular direction of the target, lambda_ij = sum_{l=1..L} s_i^(2(L-l)/L) s_j^(2(l-1)/L)
   (with 0^0 = 1), the eigenvalue of the direction u_i v_j^T.
 
@@ -172,7 +144,9 @@
          sv (mapv #(non-negative! :singular-values %) singular-values)
          [dout din] (or dims [(count sv) (count sv)])
          _ (when-not (and (integer? dout) (integer? din) (>= (long dout) (count sv)) (>= (long din) (count sv)))
-             (fail! [:dims] dims (str "[dout din] with both >= the number of singular values " (count sv))))
+             (error/fail! :invalid-argument (str "[:dims] = " (error/show dims) " is not allowed: [dout din] needs both >= "
+                                                 (count sv) ", the number of singular values.")
+                          {:path [:dims] :value dims :allowed (str "[dout din] with both >= the number of singular values " (count sv))}))
          left (into sv (repeat (- (long dout) (count sv)) 0.0))
          right (into sv (repeat (- (long din) (count sv)) 0.0))
          pw (fn ^double [^double x ^double e] (if (zero? e) 1.0 (Math/pow x e)))]
@@ -188,7 +162,7 @@
 
 (defn multi-pathway-sharpness
   "Sharpness L sum_k pi_k^(2-2/L) of one mode split over balanced pathways with
-  strengths pi_k (SCIENCE.md section 5)."
+  strengths pi_k (doc/science.md §5)."
   ^double [pathway-strengths depth]
   (let [l (depth! depth 1)]
     (* l (double (reduce + (map #(Math/pow (non-negative! :pathway-strengths %) (- 2.0 (/ 2.0 l)))
@@ -196,15 +170,18 @@
 
 (defn equal-split-sharpness
   "Sharpness L s^(2-2/L) K^(2/L-1) of a mode of strength s split equally over K
-  balanced pathways (SCIENCE.md section 5)."
+  balanced pathways (doc/science.md §5)."
   ^double [s pathways depth]
   (let [l (depth! depth 1)
-        k (if (and (integer? pathways) (>= (long pathways) 1)) (long pathways) (fail! [:pathways] pathways "an integer >= 1"))]
+        k (if (and (integer? pathways) (>= (long pathways) 1))
+            (long pathways)
+            (error/fail! :invalid-argument (str "[:pathways] = " (error/show pathways) " is not allowed: an integer >= 1.")
+                         {:path [:pathways] :value pathways :allowed "an integer >= 1"}))]
     (* (single-path-sharpness s l) (Math/pow k (- (/ 2.0 l) 1.0)))))
 
 (defn rebalancing-window
   "Learning rates that rule out the single-path minimum but not the equal split over K
-  pathways [MP] (SCIENCE.md section 5): 2/S_single < lr < 2/S_split.
+  pathways [MP] (doc/science.md §5): 2/S_single < lr < 2/S_split.
 
   Returns {:lr-min 2/S_single :lr-max 2/S_split :sharpness-single .. :sharpness-split ..};
   the window is empty (lr-min >= lr-max) for K = 1 or L <= 2."
@@ -216,7 +193,7 @@
 
 (defn winner-takes-all-invariants
   "The quantities gradient flow conserves for balanced pathways of one mode
-  (SCIENCE.md section 5, d pi_k/dt = L pi_k^(2-2/L) (s - sum_j pi_j)):
+  (doc/science.md §5, d pi_k/dt = L pi_k^(2-2/L) (s - sum_j pi_j)):
   pi_k^(-(L-2)/L) - pi_0^(-(L-2)/L) for L > 2, the ratio pi_k / pi_0 for L = 2.
 
   Takes the pathway strengths (> 0) and the depth (>= 2). Returns a vector, one entry
@@ -232,7 +209,7 @@
 
 (defn winner-takes-all-split
   "The final strengths gradient flow gives balanced pathways of one mode
-  (SCIENCE.md section 5): the point with sum_k pi_k = s and the conserved differences
+  (doc/science.md §5): the point with sum_k pi_k = s and the conserved differences
   of pi_k^(-(L-2)/L) of the initial strengths (proportional split at L = 2), found by
   bisection on the common offset.
 
@@ -262,235 +239,30 @@
 (defn balancing-gap-factor
   "Factor b'/b = 1 - lr^2 e^2 pi^2 / (sigma_i^2 sigma_j^2) by which one GD step
   multiplies the balancing gap b = sigma_i^2 - sigma_j^2 between two layers of a
-  scalar product pi with error e = pi - s (SCIENCE.md section 6).
+  scalar product pi with error e = pi - s (doc/science.md §6).
 
   Takes {:lr :pi :s :sigma-i :sigma-j}."
   ^double [{:keys [lr pi s sigma-i sigma-j]}]
   (let [lr (non-negative! :lr lr) pi (double pi) e (- pi (double s))
         si (double sigma-i) sj (double sigma-j)]
-    (when (or (zero? si) (zero? sj)) (fail! [:sigma-i] [sigma-i sigma-j] "nonzero layer values"))
+    (when (or (zero? si) (zero? sj))
+      (error/fail! :invalid-argument (str "[:sigma-i] and [:sigma-j] = " (error/show [sigma-i sigma-j]) " are not allowed: both must be nonzero.")
+                   {:path [:sigma-i] :value [sigma-i sigma-j] :allowed "nonzero layer values"}))
     (- 1.0 (/ (* lr lr e e pi pi) (* si si sj sj)))))
 
 (defn oscillating-mode-count
   "Number of modes that oscillate under GD with learning rate lr: #{i : lr > 2/S_i},
-  S_i = L s_i^(2-2/L) (SCIENCE.md section 6)."
+  S_i = L s_i^(2-2/L) (doc/science.md §6)."
   ^long [singular-values depth lr]
   (let [lr (positive! :lr lr)]
     (count (filter #(> lr (/ 2.0 (single-path-sharpness % depth))) singular-values))))
-
-(defn gd-map
-  "The normalized balanced per-mode GD map x <- x - (r/L) x^(L-1) (x^L - 1),
-  r = lr S, x = a / s^(1/L) (SCIENCE.md section 6)."
-  ^double [r depth x]
-  (let [l (depth! depth 1) r (double r) x (double x) m (ipow x (dec l))]
-    (- x (* (/ r l) m (- (* m x) 1.0)))))
-
-(defn- map-slope ^double [^double r ^long l ^double x]
-  ;; d/dx [x - (r/L)(x^(2L-1) - x^(L-1))] = 1 - (r/L)((2L-1) x^(2L-2) - (L-1) x^(L-2))
-  (- 1.0 (* (/ r l) (- (* (- (* 2.0 l) 1.0) (ipow x (- (* 2 l) 2)))
-                       (* (- l 1.0) (ipow x (- l 2)))))))
-
-(defn two-cycle
-  "The 2-cycle of the normalized GD map born from x = 1 at r = 2 (SCIENCE.md
-  section 6): its lower point x- in (0, 1) is the first root of map(map(x)) - x below 1,
-  found by scanning outward from 1 and bisection; x+ = map(x-).
-
-  Takes r and the depth. Returns {:points [x- x+] :multiplier (product of the map's
-  derivatives at both points; stable when |multiplier| < 1)}, or nil when r <= 2 or no
-  such root exists in (0, 1)."
-  [r depth]
-  (let [l (depth! depth 1) r (double r)]
-    (when (> r 2.0)
-      (let [g (fn ^double [^double x] (- (gd-map r l (gd-map r l x)) x))
-            ;; G < 0 just below 1 (G'(1) = (1 - r)^2 - 1 > 0); the cycle point is where G turns positive.
-            root (loop [h 1e-9 prev (- 1.0 1e-12)]
-                   (let [x (- 1.0 h)]
-                     (cond
-                       (<= x 0.0) nil
-                       (pos? (.invokePrim ^clojure.lang.IFn$DD g x)) (numeric/bisect g x prev)
-                       :else (recur (* h 1.05) x))))]
-        (when root
-          (let [lo (double root) up (gd-map r l lo)]
-            (when (and (> up 1.0) (> (Math/abs (- up lo)) 1e-12))
-              {:points [lo up]
-               :multiplier (* (map-slope r l lo) (map-slope r l up))})))))))
-
-(defn- orbit-tail
-  "Iterates the normalized map from x0 for n steps and returns the last m iterates as
-  a double array, or nil if the orbit leaves [-1e6, 1e6]."
-  [r l x0 n m]
-  (let [r (double r) l (long l) x0 (double x0) n (long n) m (long m)
-        out (double-array (+ n m 1))]
-    (Sde/gdMap (int l) r x0 (int (+ n m)) out 0)
-    (when (every? #(< (Math/abs (double %)) 1e6) (take-last (inc m) out))
-      (java.util.Arrays/copyOfRange out (int n) (int (+ n m))))))
-
-(defn attractor-period
-  "Period of the attractor of the normalized GD map reached from x0 (SCIENCE.md
-  section 6): the smallest p in 1, 2, 4, ... max-period with |x_{n+p} - x_n| < tolerance
-  over the last 4 max-period iterates after a transient.
-
-  Options: :x0 (0.5), :transient (20000), :max-period (64), :tolerance (1e-7).
-  Returns p, :diverged when the orbit escapes, or :aperiodic."
-  ([r depth] (attractor-period r depth {}))
-  ([r depth {:keys [x0 transient max-period tolerance]
-             :or {x0 0.5 transient 20000 max-period 64 tolerance 1e-7}}]
-   (let [l (depth! depth 1) mp (long max-period)
-         tail ^doubles (orbit-tail (double r) l (double x0) (long transient) (* 5 mp))]
-     (if (nil? tail)
-       :diverged
-       (or (first (for [p (take-while #(<= (long %) mp) (iterate #(* 2 (long %)) 1))
-                        :when (every? (fn [n] (< (Math/abs (- (aget tail (+ (long n) (long p))) (aget tail n)))
-                                                 (double tolerance)))
-                                      (range (* 4 mp)))]
-                    p))
-           :aperiodic)))))
-
-(defn- iterate-map-p
-  "[map^p(x) (map^p)'(x)] for the normalized map."
-  [^double r ^long l ^long p ^double x]
-  (loop [k 0 y x d 1.0]
-    (if (< k p)
-      (recur (inc k) (gd-map r l y) (* d (map-slope r l y)))
-      [y d])))
-
-(defn- newton-cycle
-  "A solution of map^p(x) = x near x by Newton (to 1e-14 relative), or nil when
-  Newton fails within 200 steps."
-  [^double r ^long l ^long p ^double x]
-  (loop [x x k 0]
-    (let [[y d] (iterate-map-p r l p x)
-          step (/ (- (double y) x) (- (double d) 1.0))
-          x' (- x step)]
-      (cond
-        (or (not (Double/isFinite x')) (>= k 200)) nil
-        (< (Math/abs step) (* 1e-14 (max 1.0 (Math/abs x')))) x'
-        :else (recur x' (inc k))))))
-
-(defn- minimal-period?
-  "Whether x, a point of a p-cycle (p a power of 2), is not on a cycle of period p/2."
-  [^double r ^long l ^long p ^double x]
-  (or (== p 1)
-      (> (Math/abs (- (double (first (iterate-map-p r l (quot p 2) x))) x))
-         (* 1e-8 (max 1.0 (Math/abs x))))))
-
-(defn- polish-cycle
-  "A point of a p-cycle of the normalized map at r by Newton on map^p(x) - x from x,
-  or nil when Newton fails or lands on a cycle of period p/2."
-  [^double r ^long l ^long p ^double x]
-  (when-let [x' (newton-cycle r l p x)]
-    (when (minimal-period? r l p x') x')))
-
-(defn- cycle-multiplier ^double [^double r ^long l ^long p ^double x]
-  (double (second (iterate-map-p r l p x))))
-
-(defn period-doubling-thresholds
-  "Period-doubling thresholds r_2, r_4, r_8, ... of the normalized GD map at depth L
-  (SCIENCE.md section 6): r_{2p} is where the attracting p-cycle loses stability to a
-  2p-cycle, i.e. where its multiplier reaches -1. The fixed point x = 1 gives r_2; each
-  new p-cycle is taken from the attractor a little above the previous threshold
-  (iterating the map, then Newton on map^p(x) = x), continued in r by Newton while its
-  multiplier stays above -1, and the crossing located by bisection in r. The attractor's
-  period changes at these r (see attractor-period).
-
-  Options: :count (4) thresholds. Returns a vector [r_2 r_4 ...]."
-  ([depth] (period-doubling-thresholds depth {}))
-  ([depth {:keys [count] :or {count 4}}]
-   (let [l (depth! depth 1)
-         crossing (fn [^long p ^double r0 ^double x0 ^double h0]
-                    ;; march r up from r0 (cycle point x0) until the multiplier drops below -1, then bisect
-                    (loop [r r0 x x0 h h0 n 0]
-                      (when (> n 10000) (error/fail! :internal "period-doubling threshold not found" {:depth l :period p}))
-                      (let [r' (+ r h)
-                            x' (polish-cycle r' l p x)]
-                        (cond
-                          (nil? x') (recur r x (* 0.5 h) (inc n))
-                          (> (cycle-multiplier r' l p x') -1.0) (recur r' (double x') (* 1.5 h) (inc n))
-                          :else
-                          (loop [lo r xlo x hi r' k 0]
-                            (if (or (>= k 80) (<= (- hi lo) (* 4.0 (Math/ulp hi))))
-                              [(* 0.5 (+ lo hi)) xlo]
-                              (let [mid (* 0.5 (+ lo hi))
-                                    xm (polish-cycle mid l p xlo)]
-                                (cond
-                                  (nil? xm) (recur lo xlo mid (inc k))
-                                  (> (cycle-multiplier mid l p xm) -1.0) (recur mid (double xm) hi (inc k))
-                                  :else (recur lo xlo mid (inc k))))))))))]
-     (loop [k 1 acc [] r-prev 1.0 x-prev 1.0 gap 0.5]
-       (if (> k (long count))
-         acc
-         (let [p (bit-shift-left 1 (dec k))]
-           (if (== p 1)
-             (let [[r x] (crossing 1 1.0 1.0 0.05)]
-               (recur (inc k) (conj acc r) (double r) (double x) 0.5))
-             (let [delta (* 0.02 (double gap))
-                   r0 (+ (double r-prev) delta)
-                   tail ^doubles (orbit-tail r0 l (+ (double x-prev) 1e-3) (* 20000 p) p)
-                   x0 (when tail (polish-cycle r0 l p (aget tail 0)))]
-               (when-not x0 (error/fail! :internal "period-doubling cycle not found" {:depth l :period p :r r0}))
-               (let [[r x] (crossing p r0 (double x0) delta)]
-                 (recur (inc k) (conj acc r) (double r) (double x) (- (double r) (double r-prev))))))))))))
-
-(defn gd-map-derivative
-  "d/dx of `gd-map`: 1 - (r/L) ((2L-1) x^(2L-2) - (L-1) x^(L-2)). Returns a double."
-  ^double [r depth x]
-  (map-slope (double r) (depth! depth 1) (double x)))
-
-(defn gd-map-orbit
-  "Iterates `gd-map` from x0 (in the Java kernel, the loop Sde/gdMap): drops the
-  first n-drop iterates and returns the next n-keep as a vector of doubles, cut
-  before the first non-finite value (an orbit that escapes)."
-  [r depth x0 n-drop n-keep]
-  (let [l (depth! depth 1) n-drop (long n-drop) n-keep (long n-keep)
-        out (double-array (+ n-drop n-keep 1))]
-    (Sde/gdMap (int l) (double r) (double x0) (int (+ n-drop n-keep)) out 0)
-    (vec (take-while #(Double/isFinite (double %))
-                     (java.util.Arrays/copyOfRange out (int n-drop) (int (+ n-drop n-keep)))))))
-
-(defn gd-map-cycle
-  "The p-cycle of `gd-map` near its attractor at r (SCIENCE.md section 6): iterates
-  from :x0 (0.9) for :transient steps (4000), then solves map^p(x) = x by Newton.
-  Any p >= 1 (not only powers of 2: the period-3 window of the chaotic band too).
-
-  Returns {:points [x_0 ... x_(p-1)] (in orbit order) :multiplier (product of the
-  map's derivatives along the cycle; stable when |multiplier| < 1, period doubling
-  when it passes -1) :minimal? (false when the solution is a cycle of a period
-  dividing p)}, or nil when the orbit escapes or Newton does not converge."
-  ([r depth p] (gd-map-cycle r depth p {}))
-  ([r depth p {:keys [x0 transient] :or {x0 0.9 transient 4000}}]
-   (let [l (depth! depth 1) r (double r) p (long p)
-         _ (when (< p 1) (fail! [:p] p "an integer >= 1"))
-         start (peek (gd-map-orbit r l x0 transient 1))
-         x (when start (newton-cycle r l p (double start)))]
-     (when x
-       (let [x (double x)
-             pts (vec (take p (iterate #(gd-map r l %) x)))]
-         {:points pts
-          :multiplier (cycle-multiplier r l p x)
-          :minimal? (or (== p 1)
-                        (every? (fn [^long q] (> (Math/abs (- (double (first (iterate-map-p r l q x))) x))
-                                                  (* 1e-9 (max 1.0 (Math/abs x)))))
-                                (filter #(zero? (rem p (long %))) (range 1 p))))})))))
-
-(defn gd-map-zero-crisis
-  "The r at which the chaotic band of `gd-map` first reaches x = 0 (SCIENCE.md
-  section 6): the critical point x_c (the map's local maximum in (0, 1)) maps to
-  x_max = map(x_c), and the band [map(x_max), x_max] touches 0 when map(x_max) = 0.
-  Beyond it, for odd L an orbit that lands at x < 0 creeps to the marginal fixed
-  point 0 (the mode is lost: pi -> 0); for even L the band merges with its mirror
-  image (the map is odd). Nested bisections: x_c where the derivative crosses 0 on
-  (0, 1), and r on [2.7, 6]. Depth >= 2. Returns a double."
-  ^double [depth]
-  (let [l (depth! depth 2)
-        xc (fn ^double [^double r] (numeric/bisect (fn ^double [^double x] (map-slope r l x)) 1e-9 1.0))]
-    (numeric/bisect (fn ^double [^double r] (gd-map r l (gd-map r l (xc r)))) 2.7 6.0)))
 
 ;; ---------------------------------------------------------------------------
 ;; Section 7: SGD as a per-mode SDE
 
 (defn sgd-noise-variance
   "Variance (2 e^2 + sigma^2) / B of the minibatch gradient noise along one mode
-  with error e = pi - s (SCIENCE.md section 7).
+  with error e = pi - s (doc/science.md §7).
 
   Takes {:e :label-noise :batch-size}."
   ^double [{:keys [e label-noise batch-size]}]
@@ -503,7 +275,7 @@
 
 (defn diffusion
   "Diffusion D(pi) = (lr/B) L^2 pi^(4-4/L) (2 (pi - s)^2 + sigma^2) of the per-mode SDE in pi
-  (SCIENCE.md section 7).
+  (doc/science.md §7).
 
   Takes {:s :depth :lr :batch-size :label-noise (0)} and pi >= 0."
   ^double [params pi]
@@ -512,7 +284,7 @@
     (* (/ lr b) l l (Math/pow p (- 4.0 (/ 4.0 l))) (+ (* 2.0 e e) (* sigma sigma)))))
 
 (defn drift
-  "Ito drift of the per-mode SDE in pi (SCIENCE.md section 7):
+  "Ito drift of the per-mode SDE in pi (doc/science.md §7):
   L pi^(2-2/L) (s - pi) + (lr/2B) L (L-1) pi^(3-4/L) (2 (pi - s)^2 + sigma^2).
 
   Takes {:s :depth :lr :batch-size :label-noise (0)} and pi >= 0."
@@ -523,7 +295,7 @@
        (* (/ lr (* 2.0 b)) l (- l 1.0) (Math/pow p (- 3.0 (/ 4.0 l))) (+ (* 2.0 e e) (* sigma sigma))))))
 
 (defn peak-diffusion-pi
-  "Strength pi* in (0, s) where the diffusion D(pi) peaks (SCIENCE.md section 7).
+  "Strength pi* in (0, s) where the diffusion D(pi) peaks (doc/science.md §7).
   Without label noise pi* = 2(L-1) s / (3L-2); with label noise the interior maximum is
   found by golden-section search where D has one (nil otherwise).
 
@@ -541,26 +313,59 @@
 
 (defn gibbs-temperature
   "Temperature T = lr sigma^2 / (2B) of the Gibbs-like stationary density near the
-  minimum (SCIENCE.md section 7). Takes {:lr :label-noise :batch-size}."
+  minimum (doc/science.md §7). Takes {:lr :label-noise :batch-size}."
   ^double [{:keys [lr label-noise batch-size]}]
   (/ (* (positive! :lr lr) (Math/pow (non-negative! :label-noise label-noise) 2.0))
      (* 2.0 (positive! :batch-size batch-size))))
 
 (defn gibbs-variance
   "Gibbs-like approximation Var(pi) = T L s^(2-2/L) of the stationary variance of the
-  per-mode SDE (SCIENCE.md section 7). Takes {:s :depth :lr :label-noise :batch-size}."
+  per-mode SDE (doc/science.md §7). Takes {:s :depth :lr :label-noise :batch-size}."
   ^double [{:keys [s depth] :as params}]
   (* (gibbs-temperature params) (single-path-sharpness s depth)))
 
+(defn linear-stationary-variance
+  "Stationary variance of a learned mode's strength in the linearized per-mode
+  dynamics with the full minibatch noise variance (2 e^2 + sigma^2)/B, e = pi - s
+  (a derivation of ours, doc/science.md §7). Near pi = s the drift is -S e and
+  the noise standard deviation per unit time sqrt(lr/B) S sqrt(2 e^2 + sigma^2),
+  S = L s^(2-2/L); keeping the 2 e^2 part gives
+    continuous SDE:         Var = lr sigma^2 S / (2 (B - lr S)),
+    discrete (SGD's step):  Var = lr sigma^2 S / (B (2 - lr S) - 2 lr S),
+  which reduce to T S (T = lr sigma^2/(2B)) for lr S << B; the discrete one is
+  `discrete-stationary-variance`.
+  Takes {:s :depth :lr :batch-size :label-noise}; option :discrete? (false).
+  Returns the variance, or nil when the denominator is not positive (the
+  multiplicative noise wins: no finite linearized variance)."
+  ([params] (linear-stationary-variance params {}))
+  ([{:keys [s depth lr batch-size label-noise]} {:keys [discrete?]}]
+   (let [sharp (single-path-sharpness (double s) depth)
+         lr (double lr) b (double batch-size) sg (double label-noise)
+         x (* lr sharp)
+         den (if discrete? (- (* b (- 2.0 x)) (* 2.0 x)) (* 2.0 (- b x)))]
+     (when (pos? den) (/ (* lr sg sg sharp) den)))))
+
 (defn discrete-stationary-variance
-  "Stationary variance lr sigma^2 S / (B (2 - lr S)) of the linearized discrete SGD
-  process near the minimum, S = L s^(2-2/L) (SCIENCE.md section 7); requires lr S < 2.
-  Takes {:s :depth :lr :label-noise :batch-size}."
-  ^double [{:keys [s depth lr label-noise batch-size]}]
+  "Stationary variance of a learned mode's strength under discrete SGD (one step
+  per lr of time), linearized at pi = s with S = L s^(2-2/L) and the full
+  minibatch noise variance (2 e^2 + sigma^2)/B, e = pi - s (doc/science.md §7):
+    Var(pi) = lr sigma^2 S / (B (2 - lr S) - 2 lr S).
+  It is the fixed point of the exact second-moment recursion of the linearized
+  step e' = (1 - lr S) e + lr S sqrt((2 e^2 + sigma^2)/B) xi; dropping the 2 e^2
+  part of the noise would give lr sigma^2 S / (B (2 - lr S)), too small.
+  Requires B (2 - lr S) > 2 lr S, i.e. lr S < 2B/(B + 2) (above it the
+  multiplicative noise wins and the linearized variance grows without bound).
+  Takes {:s :depth :lr :label-noise :batch-size}; throws ex-info naming :lr
+  otherwise."
+  ^double [{:keys [s depth lr label-noise batch-size] :as params}]
   (let [sharp (single-path-sharpness s depth) lr (positive! :lr lr)
-        sg (non-negative! :label-noise label-noise) b (positive! :batch-size batch-size)]
-    (when-not (< (* lr sharp) 2.0) (fail! [:lr] lr (str "below 2/S = " (/ 2.0 sharp))))
-    (/ (* lr sg sg sharp) (* b (- 2.0 (* lr sharp))))))
+        b (positive! :batch-size batch-size)]
+    (non-negative! :label-noise label-noise)
+    (or (linear-stationary-variance params {:discrete? true})
+        (error/fail! :invalid-argument
+                     (str "[:lr] = " (error/show lr) " is not allowed: the discrete stationary variance needs lr below 2B/((B + 2) S) = "
+                          (/ (* 2.0 b) (* (+ b 2.0) sharp)) ", S = L s^(2-2/L) = " sharp ".")
+                     {:path [:lr] :value lr :allowed (str "below 2B/((B + 2) S) = " (/ (* 2.0 b) (* (+ b 2.0) sharp)))}))))
 
 ;; Stationary density. In y = ln pi, with u = e^y:
 ;;   log p(pi) = -(3 - 3/L) ln pi - ln q(pi) - K I(pi),   q(u) = 2 (u - s)^2 + sigma^2,
@@ -569,7 +374,9 @@
 (defn- stationary-parts [params]
   (let [{:keys [^double s ^long l ^double lr ^double b ^double sigma]} (sde-params params)]
     (when-not (pos? sigma)
-      (fail! [:label-noise] (:label-noise params) "> 0 (without label noise the density is not normalizable)"))
+      (error/fail! :invalid-argument (str "[:label-noise] = " (error/show (:label-noise params))
+                                          " is not allowed: it must be > 0 (without label noise the density is not normalizable).")
+                   {:path [:label-noise] :value (:label-noise params) :allowed "> 0"}))
     (let [sg2 (* sigma sigma)
           q (fn ^double [^double u] (let [e (- u s)] (+ (* 2.0 e e) sg2)))
           k (/ (* 2.0 b) (* lr l))
@@ -586,7 +393,7 @@
        :width (/ (Math/sqrt (gibbs-variance params)) s)})))
 
 (defn stationary-log-density
-  "Unnormalized log stationary density of the per-mode SDE in pi (SCIENCE.md section 7,
+  "Unnormalized log stationary density of the per-mode SDE in pi (doc/science.md §7,
   zero-flux Fokker-Planck):
   log p(pi) = -(3 - 3/L) ln pi - ln(2 (pi - s)^2 + sigma^2)
               - (2B/(lr L)) int_s^pi (u - s) / (u^(2-2/L) (2 (u - s)^2 + sigma^2)) du,
@@ -668,7 +475,7 @@
 
 (defn stationary-density
   "Normalization, mean and variance of the stationary density of the per-mode SDE in pi
-  (SCIENCE.md section 7), by Gauss-Kronrod quadrature over cells in ln pi from
+  (doc/science.md §7), by Gauss-Kronrod quadrature over cells in ln pi from
   s e^-700 to s e^40 (cells a tenth of the Gibbs width near s, growing geometrically).
 
   Takes {:s :depth :lr :batch-size :label-noise} (label-noise > 0).
@@ -678,12 +485,14 @@
   [params]
   (let [{:keys [log-z mean variance lowest-cell-mass]} (density-table params)]
     (when (> (double lowest-cell-mass) 1e-10)
-      (fail! [:lr] (:lr params) "small enough that the stationary density is normalizable at pi -> 0"))
+      (error/fail! :invalid-argument (str "[:lr] = " (error/show (:lr params))
+                                          " is too large: the stationary density is not normalizable at pi -> 0.")
+                   {:path [:lr] :value (:lr params) :allowed "small enough that the stationary density is normalizable at pi -> 0"}))
     {:log-normalization log-z :mean mean :variance variance :std (Math/sqrt (double variance))}))
 
 (defn stationary-pdf
   "The normalized stationary density of the per-mode SDE in pi as a function
-  pi -> p(pi) (SCIENCE.md section 7; see stationary-density). Takes the same params."
+  pi -> p(pi) (doc/science.md §7; see stationary-density). Takes the same params."
   [params]
   (let [{:keys [log-normalization]} (stationary-density params)
         {:keys [integrand logp ys]} (stationary-parts params)]
@@ -696,7 +505,7 @@
 
 (defn stationary-cdf
   "The stationary CDF of the per-mode SDE in pi as a function pi -> P(pi' <= pi)
-  (SCIENCE.md section 7): cell masses by quadrature, cubic Hermite interpolation in
+  (doc/science.md §7): cell masses by quadrature, cubic Hermite interpolation in
   ln pi inside a cell (its edges' CDF values and densities). Takes the params of
   stationary-density."
   [params]
@@ -801,45 +610,6 @@
   ^double [depth targets i j]
   (/ 2.0 (double (some #(when (and (= i (:i %)) (= j (:j %))) (:value %))
                        (hessian-eigenvalues-at-minimum targets depth)))))
-
-(def ^:private ^:const feigenbaum-delta 4.66920160910299)
-
-(defn doubling-points
-  "The period-doubling points of the per-mode map at depth L as a map {:r2 ..
-  :r4 .. :r8 .. ...} from `period-doubling-thresholds`, plus :r-inf, the
-  Feigenbaum extrapolation r_p + (r_p - r_(p/2)) / (delta - 1) of the last two,
-  and :zero-crisis (`gd-map-zero-crisis`) (doc/science.md §6 [EOS]).
-  Options: :count (5): r_2 .. r_32."
-  ([depth] (doubling-points depth {}))
-  ([depth {:keys [count] :or {count 5}}]
-   (let [rs (period-doubling-thresholds depth {:count count})
-         n (clojure.core/count rs)
-         m (into {} (map-indexed (fn [k r] [(keyword (str "r" (bit-shift-left 2 (long k)))) r]) rs))]
-     (cond-> m
-       (>= n 2) (assoc :r-inf (let [a (double (nth rs (- n 2))) b (double (peek rs))]
-                                (+ b (/ (- b a) (- feigenbaum-delta 1.0)))))
-       true (assoc :zero-crisis (gd-map-zero-crisis depth))))))
-
-(defn linear-stationary-variance
-  "Stationary variance of a learned mode's strength in the linearized per-mode
-  dynamics with the full minibatch noise variance (2 e^2 + sigma^2)/B, e = pi - s
-  (a derivation of ours, doc/science.md §7). Near pi = s the drift is -S e and
-  the noise standard deviation per unit time sqrt(lr/B) S sqrt(2 e^2 + sigma^2),
-  S = L s^(2-2/L); keeping the 2 e^2 part gives
-    continuous SDE:         Var = lr sigma^2 S / (2 (B - lr S)),
-    discrete (SGD's step):  Var = lr sigma^2 S / (B (2 - lr S) - 2 lr S),
-  which reduce to T S (T = lr sigma^2/(2B)) and `discrete-stationary-variance`
-  for lr S << B.
-  Takes {:s :depth :lr :batch-size :label-noise}; option :discrete? (false).
-  Returns the variance, or nil when the denominator is not positive (the
-  multiplicative noise wins: no finite linearized variance)."
-  ([params] (linear-stationary-variance params {}))
-  ([{:keys [s depth lr batch-size label-noise]} {:keys [discrete?]}]
-   (let [sharp (single-path-sharpness (double s) depth)
-         lr (double lr) b (double batch-size) sg (double label-noise)
-         x (* lr sharp)
-         den (if discrete? (- (* b (- 2.0 x)) (* 2.0 x)) (* 2.0 (- b x)))]
-     (when (pos? den) (/ (* lr sg sg sharp) den)))))
 
 (defn lazy-exponent
   "Asymptotic time exponent of the loss of a linear model trained by gradient

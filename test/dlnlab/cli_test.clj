@@ -225,12 +225,12 @@
     (doseq [[node {:keys [keys common-keys kinds]}] d]
       (is (str/includes? out (str/upper-case (name node))) node)
       (doseq [k (concat (clojure.core/keys keys) (clojure.core/keys common-keys))
-              :when (not (some #{k} spec/metric-names))]
+              :when (not (some #{k} (spec/metric-names)))]
         (is (str/includes? out (str (pr-str k) "  ")) [node k]))
       (doseq [[kind {kkeys :keys}] kinds]
         (is (str/includes? out (str ":kind " (pr-str kind))) [node kind])
         (doseq [k (clojure.core/keys kkeys)] (is (str/includes? out (pr-str k)) [node kind k]))))
-    (doseq [m (clojure.core/keys metrics/catalog)]
+    (doseq [m (clojure.core/keys (metrics/catalog))]
       (is (str/includes? out (str "  " (pr-str m) "  ")) m))
     (testing "defaults are shown"
       (is (re-find #":parameterization  one of [^\n]*; default :standard" out))

@@ -6,6 +6,7 @@
   (:require [dlnlab.dense :refer [mmul msub transpose]]
             [clojure.test :refer [deftest is testing]]
             [dlnlab.hessian :as hessian]
+            [dlnlab.core]
             [dlnlab.metrics :as metrics]
             [dlnlab.network :as network])
   (:import [dlnlab.kernel Arch Blas Objective]))
@@ -299,10 +300,10 @@
   (let [net (network/network {:seed 5 :model {:kind :multi-pathway :pathways 2 :depth 2 :width 3}
                               :task {:kind :teacher-student :input-dim 3 :output-dim 2 :samples 10}})
         ctx {:lr 0.1 :stability-threshold 20.0 :step 0 :time 0.0 :state (volatile! {}) :options nil}]
-    (is (= (set (keys metrics/catalog))
+    (is (= (set (keys (metrics/catalog)))
            #{:loss :test-loss :grad-norm :sharpness :hessian-top-k :stability-threshold :modes :pathway-shares
              :balance-gap :layer-singular-values :end-to-end-singular-values :weight-norms}))
-    (doseq [[m {:keys [options description shape]}] metrics/catalog]
+    (doseq [[m {:keys [options description shape]}] (metrics/catalog)]
       (is (and (string? description) (string? shape)) (str m))
       (is (contains? (methods metrics/measure) m) (str m " has a measure method"))
       (is (every? #(contains? (val %) :default) options) (str m " options carry defaults"))
@@ -314,9 +315,25 @@
     (is (= (metrics/modes net) (metrics/measure :modes net ctx)))
     (is (= (metrics/balance-gap net {:of :raw}) (metrics/measure :balance-gap net (assoc ctx :options {:every 5 :of :raw}))))
     (is (= 3 (count (metrics/measure :hessian-top-k net (assoc ctx :options {:k 3})))))
-    (is (= (:k (:options (:hessian-top-k metrics/catalog))) {:default 5 :doc "how many eigenvalues"}))
+    (is (= (:k (:options (:hessian-top-k (metrics/catalog)))) {:default 5 :doc "how many eigenvalues" :allowed "a positive integer"}))
     (let [e (try (metrics/measure :nope net ctx) (catch clojure.lang.ExceptionInfo e e))]
       (is (instance? clojure.lang.ExceptionInfo e))
       (is (re-find #":nope" (ex-message e)))
       (is (= [:record :metrics] (:path (ex-data e))))
       (is (contains? (:allowed (ex-data e)) :sharpness)))))
+
+(deftest bad-metric-options-fail-before-the-run-starts
+  (let [exp {:seed 1 :model {:kind :chain :depth 2 :width 2}
+             :task {:kind :matrix-factorization :singular-values [2 1]}
+             :optimizer {:kind :gd :lr 0.1} :steps 3}
+        thrown (fn [record]
+                 (try (dlnlab.core/run (assoc exp :record record)) nil
+                      (catch clojure.lang.ExceptionInfo e (ex-data e))))]
+    (is (= [:record :hessian-top-k :k] (:path (thrown {:metrics [:hessian-top-k] :hessian-top-k {:k "3"}})))
+        "an ex-info naming the option, not a ClassCastException from the run")
+    (is (= [:record :sharpness :tol] (:path (thrown {:metrics [:sharpness] :sharpness {:tol -1.0}}))))
+    (is (= :every (:did-you-mean (thrown {:metrics [:sharpness] :sharpness {:evry 5}}))))
+    (testing "valid options reach the metric"
+      (let [r (dlnlab.core/run (assoc exp :record {:metrics [:hessian-top-k] :hessian-top-k {:k 2}}))]
+        (is (seq (get-in r [:trajectory :hessian-top-k])))
+        (is (every? #(= 2 (count %)) (remove nil? (get-in r [:trajectory :hessian-top-k]))))))))

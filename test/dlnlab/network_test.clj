@@ -3,7 +3,8 @@
   task, parameterization and init, depth 1-5, pathways 1-3, widths 1-6), each
   against an independent route: central finite differences, the dense Hessian
   and a LAPACK eigendecomposition."
-  (:require [clojure.string :as str]
+  (:require [clojure.edn]
+            [clojure.string :as str]
             [clojure.test :refer [deftest is testing]]
             [clojure.test.check.clojure-test :refer [defspec]]
             [clojure.test.check.generators :as gen]
@@ -155,3 +156,27 @@
         (is (= [:kind] (:path (ex-data e))))
         (is (= :sde (:value (ex-data e))))
         (is (re-find #"no network" (str (ex-message e))))))))
+
+(deftest a-network-prints-as-a-short-summary
+  (let [exp {:seed 3 :model {:kind :multi-pathway :pathways 2 :depth 2 :width 5}
+             :task {:kind :matrix-factorization :singular-values [2.0 1.0]}}
+        net (core/network exp)
+        printed (pr-str net)
+        shown (clojure.edn/read-string {:readers {'dlnlab/network identity}} printed)]
+    (testing "the value is still the plain map with the documented keys"
+      (is (map? net))
+      (is (= #{:experiment :arch :params :layout :lr-multiplier :objective :test-objective :task} (set (keys net)))))
+    (testing "it prints kind, widths, pathways, parameter count and loss, and no Java internals"
+      (is (str/starts-with? printed "#dlnlab/network {"))
+      (is (not (str/includes? printed "#object")))
+      (is (< (count printed) 200))
+      (is (= :multi-pathway (:kind shown)))
+      (is (= [2 5 2] (:widths shown)))
+      (is (= 2 (:pathways shown)))
+      ;; counted from the widths independently of the layout: K * sum_l d_l d_(l-1)
+      (is (= (* 2 (+ (* 5 2) (* 2 5))) (:parameters shown)))
+      (is (= (count (flat (core/weights net))) (:parameters shown)))
+      (is (== (core/loss net) (:loss shown))))
+    (testing "a network with new weights prints its own loss"
+      (let [zero (core/set-weights net (unflatten (core/weights net) (repeat 0.0)))]
+        (is (== (core/loss zero) (:loss (clojure.edn/read-string {:readers {'dlnlab/network identity}} (pr-str zero)))))))))

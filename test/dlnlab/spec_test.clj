@@ -4,6 +4,7 @@
             [clojure.test :refer [deftest is testing]]
             [clojure.test.check.clojure-test :refer [defspec]]
             [clojure.test.check.properties :as prop]
+            [dlnlab.error :as error]
             [dlnlab.gen :as g]
             [dlnlab.kinds]
             [dlnlab.spec :as spec]))
@@ -223,11 +224,11 @@
   (is (thrown? clojure.lang.ExceptionInfo (spec/validate! (assoc base :bogus 1)))))
 
 (deftest did-you-mean-suggests-near-misses-only
-  (is (= :width (spec/did-you-mean :widht [:width :widths :depth])))
-  (is (= :widths (spec/did-you-mean :widthss [:width :widths :depth])))
-  (is (= :pathways (spec/did-you-mean :pathway [:pathways :depth])))
-  (is (= :seed (spec/did-you-mean :sed [:seed :task :model])))
-  (is (nil? (spec/did-you-mean :banana [:width :depth :init]))))
+  (is (= :width (error/did-you-mean :widht [:width :widths :depth])))
+  (is (= :widths (error/did-you-mean :widthss [:width :widths :depth])))
+  (is (= :pathways (error/did-you-mean :pathway [:pathways :depth])))
+  (is (= :seed (error/did-you-mean :sed [:seed :task :model])))
+  (is (nil? (error/did-you-mean :banana [:width :depth :init]))))
 
 (deftest describe-is-plain-data-covering-every-kind
   (let [d (spec/describe)]
@@ -253,3 +254,39 @@
       (and (= n (spec/normalize n))
            (= x (spec/validate! x))
            (= (dissoc (:model x) :init) (select-keys (:model n) (keys (dissoc (:model x) :init))))))))
+
+;; ---------------------------------------------------------------- per-metric options
+
+(defn- with-record [record]
+  (assoc base :optimizer {:kind :gd :lr 0.1} :steps 5 :record record))
+
+(deftest metric-names-come-from-the-registered-metric-kinds
+  (is (= (spec/metric-names) (spec/kinds-of :metric)))
+  (is (= [:loss :test-loss :grad-norm :sharpness] (take 4 (spec/metric-names))) "the :kind-order of dlnlab.metrics")
+  (is (every? #(contains? (methods dlnlab.kind/schema) [:metric %]) (spec/metric-names)))
+  (is (not (contains? (spec/describe) :metric)) "describe lists metrics through dlnlab.metrics/catalog"))
+
+(deftest per-metric-options-are-validated-like-every-other-key
+  (testing "an unknown option names the path and the near miss"
+    (let [e (error (with-record {:metrics [:loss :sharpness] :sharpness {:evry 5}}))]
+      (is (= [:record :sharpness :evry] (:path (ex-data e))))
+      (is (= :every (:did-you-mean (ex-data e))))
+      (is (str/includes? (ex-message e) "Did you mean :every?"))))
+  (testing "types and ranges"
+    (is-error (with-record {:metrics [:hessian-top-k] :hessian-top-k {:k "3"}}) [:record :hessian-top-k :k]
+              "positive integer" "\"3\"")
+    (is-error (with-record {:metrics [:hessian-top-k] :hessian-top-k {:k 0}}) [:record :hessian-top-k :k])
+    (is-error (with-record {:metrics [:sharpness] :sharpness {:tol -1.0}}) [:record :sharpness :tol] "positive")
+    (is-error (with-record {:metrics [:sharpness] :sharpness {:every 0}}) [:record :sharpness :every])
+    (is-error (with-record {:metrics [:balance-gap] :balance-gap {:of :weird}}) [:record :balance-gap :of] ":scaled")
+    (is-error (with-record {:metrics [:loss] :loss 5}) [:record :loss] "metric map")
+    (is-error (with-record {:metrics [:loss] :loss {:tol 1e-3}}) [:record :loss :tol] "unknown key"))
+  (testing "validate! and normalize agree, and defaults are filled"
+    (let [x (with-record {:metrics [:sharpness] :sharpness {:tol -1.0}})]
+      (is (thrown? clojure.lang.ExceptionInfo (spec/validate! x))))
+    (let [n (spec/normalize (with-record {:metrics [:hessian-top-k] :hessian-top-k {:every 2 :k 3}}))]
+      (is (= {:every 2 :k 3 :tol 1e-8 :seed 0} (get-in n [:record :hessian-top-k])))
+      (is (= n (spec/normalize n)) "idempotent")))
+  (testing "a misspelt metric under :record gets a did-you-mean"
+    (let [e (error (with-record {:metrics [:sharpness] :sharpnes {:every 5}}))]
+      (is (= :sharpness (:did-you-mean (ex-data e)))))))

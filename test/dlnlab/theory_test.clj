@@ -9,7 +9,8 @@
             [dlnlab.core :as core]
             [dlnlab.hessian :as hessian]
             [dlnlab.numeric :as numeric]
-            [dlnlab.theory :as th])
+            [dlnlab.theory :as th]
+            [dlnlab.theory.gd-map :as gd-map])
   (:import [dlnlab.kernel Blas Rng Sde]))
 
 (set! *warn-on-reflection* true)
@@ -194,20 +195,20 @@
   (doseq [depth [2 3 4] [s lr a] [[1.0 0.3 0.8] [2.5 0.1 1.2]]]
     (let [l (long depth) sc (Math/pow (double s) (/ 1.0 l))
           r (* (double lr) (th/single-path-sharpness s depth))]
-      (is (close? (* sc (th/gd-map r depth (/ (double a) sc))) (th/gd-step {:s s :depth depth :lr lr} a) 1e-12))))
+      (is (close? (* sc (gd-map/gd-map r depth (/ (double a) sc))) (th/gd-step {:s s :depth depth :lr lr} a) 1e-12))))
   (let [out (double-array 6)]
     (Sde/gdMap 3 2.3 0.7 5 out 0)
-    (is (close? (aget out 5) (nth (iterate #(th/gd-map 2.3 3 %) 0.7) 5) 1e-14))))
+    (is (close? (aget out 5) (nth (iterate #(gd-map/gd-map 2.3 3 %) 0.7) 5) 1e-14))))
 
 (deftest gd-map-l2-closed-forms
   ;; L = 2: f(x) = x (1 + r/2) - (r/2) x^3. Its 2-cycle around 1 has x1 + x2 = p,
   ;; x1 x2 = q with p^2 = 1 + 6/r, q = 2/r, and multiplier 9 - 2 (1 + r/2)^2, which
   ;; is -1 at r = 2 (sqrt 5 - 1). The critical point x_c^2 = (2 + r)/(3r) maps to
   ;; x_c (2 + r)/3, and that maps to 0 when (2 + r)^2 = 27: r = 3 sqrt 3 - 2.
-  (is (< (Math/abs (- (double (second (th/period-doubling-thresholds 2 {:count 2}))) (* 2.0 (- (Math/sqrt 5.0) 1.0)))) 1e-9))
-  (is (< (Math/abs (- (th/gd-map-zero-crisis 2) (- (* 3.0 (Math/sqrt 3.0)) 2.0))) 1e-8))
+  (is (< (Math/abs (- (double (second (gd-map/period-doubling-thresholds 2 {:count 2}))) (* 2.0 (- (Math/sqrt 5.0) 1.0)))) 1e-9))
+  (is (< (Math/abs (- (gd-map/gd-map-zero-crisis 2) (- (* 3.0 (Math/sqrt 3.0)) 2.0))) 1e-8))
   (let [r 2.3
-        c (th/gd-map-cycle r 2 2)
+        c (gd-map/gd-map-cycle r 2 2)
         p (Math/sqrt (+ 1.0 (/ 6.0 r)))
         q (/ 2.0 r)
         [x1 x2] (sort (:points c))
@@ -220,38 +221,38 @@
   (doseq [L [2 3 4 5] r [1.5 2.7 3.3] x [0.3 0.9 1.2]]
     (let [h 1e-6
           x (double x)
-          fd (/ (- (th/gd-map r L (+ x h)) (th/gd-map r L (- x h))) (* 2 h))]
-      (is (< (Math/abs (- fd (th/gd-map-derivative r L x))) 1e-7) (str [L r x])))))
+          fd (/ (- (gd-map/gd-map r L (+ x h)) (gd-map/gd-map r L (- x h))) (* 2 h))]
+      (is (< (Math/abs (- fd (gd-map/gd-map-derivative r L x))) 1e-7) (str [L r x])))))
 
 (deftest gd-map-cycles-of-any-period
   (testing "p = 1 below r = 2: the fixed point 1 with multiplier 1 - r"
-    (let [c (th/gd-map-cycle 1.5 3 1)]
+    (let [c (gd-map/gd-map-cycle 1.5 3 1)]
       (is (< (Math/abs (- 1.0 (double (first (:points c))))) 1e-12))
       (is (< (Math/abs (- -0.5 (double (:multiplier c)))) 1e-10))))
   (testing "a 2-cycle asked as p = 4 is found but is not minimal"
-    (is (false? (:minimal? (th/gd-map-cycle 2.3 3 4)))))
+    (is (false? (:minimal? (gd-map/gd-map-cycle 2.3 3 4)))))
   (testing "every point returns to itself after p plain iterations, and not before"
     (doseq [[r L p] [[2.55 3 4] [2.3 2 2] [2.3 4 2]]]
-      (let [{:keys [points minimal?]} (th/gd-map-cycle r L p)
+      (let [{:keys [points minimal?]} (gd-map/gd-map-cycle r L p)
             x (double (first points))]
         (is (= p (count points)))
         (is (true? minimal?) (str [r L p]))
-        (is (< (Math/abs (- x (double (nth (iterate #(th/gd-map r L %) x) p)))) 1e-10) (str [r L p]))
-        (is (> (Math/abs (- x (double (th/gd-map r L x)))) 1e-3) (str [r L p])))))
-  (is (= [:p] (:path (ex-data (try (th/gd-map-cycle 2.3 3 0) (catch clojure.lang.ExceptionInfo e e)))))))
+        (is (< (Math/abs (- x (double (nth (iterate #(gd-map/gd-map r L %) x) p)))) 1e-10) (str [r L p]))
+        (is (> (Math/abs (- x (double (gd-map/gd-map r L x)))) 1e-3) (str [r L p])))))
+  (is (= [:p] (:path (ex-data (try (gd-map/gd-map-cycle 2.3 3 0) (catch clojure.lang.ExceptionInfo e e)))))))
 
 (deftest gd-map-orbit-is-plain-iteration
-  (let [orbit (th/gd-map-orbit 2.3 3 0.7 10 5)]
+  (let [orbit (gd-map/gd-map-orbit 2.3 3 0.7 10 5)]
     (is (= 5 (count orbit)))
-    (is (< (Math/abs (- (double (first orbit)) (double (nth (iterate #(th/gd-map 2.3 3 %) 0.7) 10)))) 1e-14)))
+    (is (< (Math/abs (- (double (first orbit)) (double (nth (iterate #(gd-map/gd-map 2.3 3 %) 0.7) 10)))) 1e-14)))
   (testing "an orbit that escapes is cut before its first non-finite value"
-    (is (every? #(Double/isFinite (double %)) (th/gd-map-orbit 5.0 3 1.5 0 400)))
-    (is (< (count (th/gd-map-orbit 5.0 3 1.5 0 400)) 400))))
+    (is (every? #(Double/isFinite (double %)) (gd-map/gd-map-orbit 5.0 3 1.5 0 400)))
+    (is (< (count (gd-map/gd-map-orbit 5.0 3 1.5 0 400)) 400))))
 
 (deftest two-cycle-is-a-fixed-point-of-the-map-twice-not-once
   (doseq [depth [2 3 4] r [2.05 2.2 2.4]]
-    (let [{[lo up] :points mult :multiplier} (th/two-cycle r depth)
-          f #(th/gd-map r depth %)]
+    (let [{[lo up] :points mult :multiplier} (gd-map/two-cycle r depth)
+          f #(gd-map/gd-map r depth %)]
       (is (< (double lo) 1.0 (double up)))
       (is (close? (f (f lo)) lo 1e-10))
       (is (close? (f lo) up 1e-12))
@@ -259,27 +260,27 @@
       (testing "multiplier equals the derivative of the twice-applied map (finite differences)"
         (let [h 1e-6 d (/ (- (double (f (f (+ (double lo) h)))) (double (f (f (- (double lo) h))))) (* 2.0 h))]
           (is (close? mult d 1e-6))))))
-  (is (nil? (th/two-cycle 1.9 3)))
+  (is (nil? (gd-map/two-cycle 1.9 3)))
   (testing "below r_4 the 2-cycle is the attractor"
-    (let [r4 (second (th/period-doubling-thresholds 3 {:count 2}))
+    (let [r4 (second (gd-map/period-doubling-thresholds 3 {:count 2}))
           r (- (double r4) 0.02)
-          {[lo up] :points mult :multiplier} (th/two-cycle r 3)
-          orbit (drop 20000 (take 20002 (iterate #(th/gd-map r 3 %) 0.6)))]
+          {[lo up] :points mult :multiplier} (gd-map/two-cycle r 3)
+          orbit (drop 20000 (take 20002 (iterate #(gd-map/gd-map r 3 %) 0.6)))]
       (is (< (Math/abs (double mult)) 1.0))
       (is (close? (apply min orbit) lo 1e-7))
       (is (close? (apply max orbit) up 1e-7)))))
 
 (deftest period-doubling-thresholds-bracket-the-attractor-periods
   (doseq [depth [2 3]]
-    (let [[r2 r4 r8 r16 :as rs] (th/period-doubling-thresholds depth)]
+    (let [[r2 r4 r8 r16 :as rs] (gd-map/period-doubling-thresholds depth)]
       (is (close? r2 2.0 1e-12) "the fixed point's multiplier 1 - r reaches -1 at r = 2")
       (is (apply < rs))
       (testing "the attractor's period changes at each threshold"
         (doseq [[r p] [[r4 2] [r8 4] [r16 8]]]
           (let [gap (* 0.02 (- (double r) (double r2)))
                 opts {:transient 200000 :max-period 32 :tolerance 1e-6}]
-            (is (= p (th/attractor-period (- (double r) (* 0.05 gap)) depth opts)) (str "below r_" (* 2 (long p))))
-            (is (= (* 2 (long p)) (th/attractor-period (+ (double r) (* 0.05 gap)) depth opts)) (str "above r_" (* 2 (long p)))))))
+            (is (= p (gd-map/attractor-period (- (double r) (* 0.05 gap)) depth opts)) (str "below r_" (* 2 (long p))))
+            (is (= (* 2 (long p)) (gd-map/attractor-period (+ (double r) (* 0.05 gap)) depth opts)) (str "above r_" (* 2 (long p)))))))
       (testing "successive gaps shrink towards Feigenbaum's delta = 4.669..."
         (let [delta (/ (- (double r8) (double r4)) (- (double r16) (double r8)))]
           (is (< 4.2 delta 5.2) (str "delta " delta)))))))
@@ -423,23 +424,49 @@
       (is (close? variance (th/gibbs-variance params) 0.01) (str "depth " depth)))))
 
 (deftest discrete-variance-matches-noisy-gd
-  ;; per-layer GD with gradient noise of variance sigma^2/B at the minimum, in its
-  ;; linear regime: a <- a - lr a^(L-1) (a^L - s + zeta)
-  (let [s 1.0 depth 3 lr (/ 1.0 (th/single-path-sharpness 1.0 3)) sigma 0.02 batch 2
-        sd (/ sigma (Math/sqrt batch))
-        a* (Math/pow s (/ 1.0 3.0))
-        pis (loop [n 0 a a* acc (transient [])]
-              (if (>= n 200000)
-                (persistent! acc)
-                (let [z (* sd (Rng/gaussian 5 0 n))
-                      a' (- a (* lr a a (+ (- (* a a a) s) z)))]
-                  (recur (inc n) a' (if (> n 1000) (conj! acc (* a' a' a')) acc)))))
-        m (/ (double (reduce + pis)) (count pis))
-        v (/ (double (reduce + (map #(Math/pow (- (double %) m) 2.0) pis))) (count pis))
-        params {:s s :depth depth :lr lr :label-noise sigma :batch-size batch}]
-    (is (close? v (th/discrete-stationary-variance params) 0.05))
-    (testing "the continuous-time value is half as large here (lr S = 1)"
-      (is (close? (* 2.0 (th/gibbs-variance params)) (th/discrete-stationary-variance params) 1e-12)))))
+  ;; per-layer SGD in its linear regime at the minimum: a <- a - lr a^(L-1) (a^L - s + zeta)
+  ;; with the minibatch noise zeta of variance (2 (a^L - s)^2 + sigma^2)/B (doc/science.md §7),
+  ;; simulated on the weights (not on the linearized pi) with counter-based normals
+  (doseq [[depth lr-sharp batch] [[3 0.5 4] [2 0.8 8]]]
+    (let [s 1.0 sharp (th/single-path-sharpness s depth)
+          lr-sharp (double lr-sharp) batch (double batch)
+          lr (/ lr-sharp sharp) sigma 0.02 l (long depth)
+          a* (Math/pow s (/ 1.0 l))
+          n 400000 burn 2000
+          pis (loop [k 0 a a* acc (transient [])]
+                (if (>= k n)
+                  (persistent! acc)
+                  (let [pi (Math/pow a l)
+                        e (- pi s)
+                        z (* (Math/sqrt (/ (+ (* 2.0 e e) (* sigma sigma)) batch)) (Rng/gaussian 5 depth k))
+                        a' (- a (* lr (Math/pow a (dec l)) (+ e z)))]
+                    (recur (inc k) a' (if (> k burn) (conj! acc (Math/pow a' l)) acc)))))
+          m (/ (double (reduce + pis)) (count pis))
+          v (/ (double (reduce + (map #(Math/pow (- (double %) m) 2.0) pis))) (count pis))
+          params {:s s :depth depth :lr lr :label-noise sigma :batch-size batch}
+          f (th/discrete-stationary-variance params)
+          ;; the samples are correlated over ~1/(lr S (2 - lr S)) steps; the variance
+          ;; estimate's relative error is about sqrt(2 tau / n), and the linearization
+          ;; is good to O(sigma) relative
+          tau (/ 1.0 (* lr-sharp (- 2.0 lr-sharp)))
+          tol (+ (* 5.0 (Math/sqrt (/ (* 2.0 tau) (- n burn)))) (* 3.0 sigma))]
+      (is (< (Math/abs (- (/ v f) 1.0)) tol) (str "depth " depth ": simulated " v ", formula " f))
+      (testing "the formula without the 2 e^2 noise misses the simulation"
+        (let [additive (/ (* lr sigma sigma sharp) (* batch (- 2.0 (* lr sharp))))]
+          (is (> (Math/abs (- (/ v additive) 1.0)) tol))))
+      (testing "it is the fixed point of the exact second-moment recursion of the linearized step"
+        (let [x (* lr sharp)
+              fixed (loop [k 0 w 0.0]
+                      (if (= k 20000) w
+                          (recur (inc k) (+ (* (- 1.0 x) (- 1.0 x) w) (/ (* x x (+ (* 2.0 w) (* sigma sigma))) batch)))))]
+          (is (close? fixed f 1e-10))))))
+  (testing "it tends to the Gibbs variance T S as lr S -> 0"
+    (let [p {:s 1.5 :depth 3 :lr 1e-6 :label-noise 0.3 :batch-size 4}]
+      (is (close? (th/gibbs-variance p) (th/discrete-stationary-variance p) 1e-5))))
+  (testing "no finite variance at lr S >= 2B/(B + 2), although lr S < 2"
+    (let [e (try (th/discrete-stationary-variance {:s 1.0 :depth 2 :lr 0.34 :label-noise 0.1 :batch-size 1})
+                 nil (catch clojure.lang.ExceptionInfo e e))]
+      (is (= [:lr] (:path (ex-data e)))))))
 
 (deftest invalid-arguments-name-key-value-and-allowed
   (doseq [[thunk k] [[#(th/gradient-flow-pi {:s -1.0 :pi0 0.1 :depth 2} 1.0) :s]

@@ -30,7 +30,8 @@
                      per-mode-gaps strength->x target-vectors]]
             [dlnlab.study :as study]
             [dlnlab.sweep :as sweep]
-            [dlnlab.theory :as theory]))
+            [dlnlab.theory :as theory]
+            [dlnlab.theory.gd-map :as gd-map]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -105,7 +106,7 @@
   "One learning rate inside each interval of the theory's count (doc/science.md §6):
   0.85 * 2/S_1 (no mode), the geometric midpoints of [2/S_i, 2/S_(i+1)], and
   min(1.06 * 2/S_n, 0.93 r_c/S_1) above the last threshold, where r_c is the
-  map's zero crisis (dlnlab.theory/gd-map-zero-crisis) (for odd L the top mode is lost beyond it; for even L the
+  map's zero crisis (dlnlab.theory.gd-map/gd-map-zero-crisis) (for odd L the top mode is lost beyond it; for even L the
   band merely merges with its mirror image, and the cap is only a safe bound).
   Returns a vector of (count targets) + 1 doubles."
   [{:keys [depth targets]}]
@@ -114,7 +115,7 @@
     (vec (concat [(* 0.85 (double (first t)))]
                  (for [i (range (dec n))] (Math/sqrt (* (double (nth t i)) (double (nth t (inc (long i)))))))
                  [(min (* 1.06 (double (peek t)))
-                       (/ (* 0.93 (theory/gd-map-zero-crisis depth)) (sharpness depth (first targets))))]))))
+                       (/ (* 0.93 (gd-map/gd-map-zero-crisis depth)) (sharpness depth (first targets))))]))))
 
 ;; ---------------------------------------------------------------- runs
 
@@ -247,7 +248,7 @@
   "The same classification as `network-period` for the per-mode map iterated
   (:steps bif) times from (:x0 bif) (0.5)."
   [depth bif r]
-  (analysis/period (theory/gd-map-orbit r depth (:x0 bif 0.5) 0 (:steps bif)) (:period bif {})))
+  (analysis/period (gd-map/gd-map-orbit r depth (:x0 bif 0.5) 0 (:steps bif)) (:period bif {})))
 
 (defn- beyond?
   "True when a period (of `network-period`/`map-period`) is longer than p."
@@ -280,7 +281,7 @@
                                                                 :strengths [(* s (Math/pow x0 depth))]})
                              r))
         net (mapv first (remove nil? (get-in res [:trajectory :modes])))
-        mp (map #(* s (Math/pow (double %) depth)) (theory/gd-map-orbit r depth x0 0 (inc steps)))]
+        mp (map #(* s (Math/pow (double %) depth)) (gd-map/gd-map-orbit r depth x0 0 (inc steps)))]
     {:r r :steps steps :x0 x0
      :max-abs-diff-over-s (/ (double (reduce max 0.0 (map #(Math/abs (- (double %1) (double %2))) net mp))) s)}))
 
@@ -291,7 +292,7 @@
   [{:keys [depth targets]} ^long n]
   (let [t (theory/oscillation-thresholds depth targets)
         lo (* 0.75 (double (first t)))
-        hi (min (* 1.1 (double (peek t))) (/ (* 0.95 (theory/gd-map-zero-crisis depth)) (sharpness depth (first targets))))]
+        hi (min (* 1.1 (double (peek t))) (/ (* 0.95 (gd-map/gd-map-zero-crisis depth)) (sharpness depth (first targets))))]
     (mapv #(+ lo (* (- hi lo) (/ (double %) (dec n)))) (range n))))
 
 (defn- row-table
@@ -312,7 +313,7 @@
              (* 1.06 (double (second t)))]
         rows (count-sweep c lrs opts)]
     {:targets (:targets c) :depth 3 :thresholds t
-     :zero-crisis (theory/gd-map-zero-crisis 3)
+     :zero-crisis (gd-map/gd-map-zero-crisis 3)
      :rows (mapv (fn [row]
                    (assoc (select-keys row [:lr :r :predicted :measured :oscillating-modes :mode-periods :status])
                           :late-strengths (vec (map-indexed (fn [i xs]
@@ -355,12 +356,12 @@
         ;; 4. bifurcation
         _ (note :bifurcation)
         t3 (System/nanoTime)
-        pd (theory/doubling-points depth)
+        pd (gd-map/doubling-points depth)
         crisis (double (:zero-crisis pd))
         md (:map-diagram v)
         map-rows (vec (for [k (range (:points md))
                             :let [r (+ 1.8 (* (- crisis 1.8) (/ (double k) (dec (long (:points md))))))]]
-                        {:r r :xs (mapv #(fold depth (double %)) (theory/gd-map-orbit r depth 0.9 3000 (:keep md)))}))
+                        {:r r :xs (mapv #(fold depth (double %)) (gd-map/gd-map-orbit r depth 0.9 3000 (:keep md)))}))
         net-rows (vec (for [row sweep-rows
                             :when (= :completed (:status row))
                             [i xs] (map-indexed vector (:late-x row))]
@@ -552,7 +553,7 @@
         rows (count-sweep cfg (claim-learning-rates cfg) {:jobs 2})
         flow (flow-gap (assoc cfg :flow {:time 8.0 :rtol 1e-10 :atol 1e-13}))
         depth (long (:depth cfg))
-        r4 (double (:r4 (theory/doubling-points depth {:count 2})))
+        r4 (double (:r4 (gd-map/doubling-points depth {:count 2})))
         d 0.03
         bif {:target 10.0 :steps 6000 :period {}}]
     {:thresholds (theory/oscillation-thresholds depth (:targets cfg))

@@ -235,7 +235,7 @@
     {:mean (:mean exact)
      :exact (:variance exact)
      :gibbs (theory/gibbs-variance params)
-     :discrete (when (< (* (double (:lr params)) sharp) 2.0) (theory/discrete-stationary-variance params))
+     :discrete (theory/linear-stationary-variance params {:discrete? true})
      :linear-continuous (theory/linear-stationary-variance params)
      :linear-discrete (theory/linear-stationary-variance params {:discrete? true})
      :lr-sharpness (* (double (:lr params)) sharp)}))

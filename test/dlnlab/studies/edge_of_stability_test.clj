@@ -7,7 +7,8 @@
             [dlnlab.plot :as plot]
             [dlnlab.sde :as sde]
             [dlnlab.temp-dir :as temp-dir]
-            [dlnlab.theory :as theory])
+            [dlnlab.theory :as theory]
+            [dlnlab.theory.gd-map :as gd-map])
   (:import [java.nio.file Files]
            [java.nio.file.attribute FileAttribute]))
 
@@ -22,11 +23,11 @@
   ;; The Newton/multiplier route against plain iteration of the map: just below
   ;; each doubling point the orbit repeats with the old period, just above not.
   (doseq [L [3 4]]
-    (let [pd (theory/doubling-points L {:count 3})]
+    (let [pd (gd-map/doubling-points L {:count 3})]
       (doseq [[k p] [[:r4 2] [:r8 4]]]
         (let [r (double (get pd k))
               d (if (= p 2) 0.01 0.003)
-              period-at #(measure/exact-period (theory/gd-map-orbit % L 0.9 200000 400) 64 1e-9)]
+              period-at #(measure/exact-period (gd-map/gd-map-orbit % L 0.9 200000 400) 64 1e-9)]
           (is (= p (period-at (- r d))) (str "L " L " below " k))
           (is (= (* 2 (long p)) (period-at (+ r d))) (str "L " L " above " k)))))))
 
@@ -143,11 +144,11 @@
   (let [rows (:claim @result)
         depth 3
         targets (:targets eos/setup)
-        pd (theory/doubling-points depth {:count 2})
+        pd (gd-map/doubling-points depth {:count 2})
         counts (plot/figure :eos-oscillating-modes {:depth depth :targets targets :rows rows})
         gap (plot/figure :eos-balance-gap {:depth depth :series [["GD" [[0.0 1e-2] [1.0 1e-5] [2.0 0.0]]]
                                                                  ["flow" [[0.0 1e-2] [2.0 1e-2]]]]})
-        map-rows (for [r [1.9 2.3 2.55]] {:r r :xs (theory/gd-map-orbit r depth 0.9 2000 8)})
+        map-rows (for [r [1.9 2.3 2.55]] {:r r :xs (gd-map/gd-map-orbit r depth 0.9 2000 8)})
         bif (plot/figure :eos-bifurcation {:depth depth :map-rows map-rows
                                            :net-rows [{:r 2.3 :mode 0 :xs [0.8 1.1]} {:r 1.9 :mode 1 :xs [1.0]}]
                                            :pd pd})]

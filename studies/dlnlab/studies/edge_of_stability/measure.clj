@@ -6,7 +6,7 @@
   agree with the per-mode map (its cycles, or the KS distance to its orbit)."
   (:require [dlnlab.sde :as sde]
             [dlnlab.task :as task]
-            [dlnlab.theory :as theory]))
+            [dlnlab.theory.gd-map :as gd-map]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -118,7 +118,7 @@
   "How the late values xs (x of one mode, `fold`ed) of a network run at r compare
   with the per-mode map at r. When xs repeat with a period p <= 64
   (`exact-period`, tolerance 1e-7): the largest distance from a value to the
-  map's own p-cycle (dlnlab.theory/gd-map-cycle after 10^5 transient steps). Otherwise (chaos,
+  map's own p-cycle (dlnlab.theory.gd-map/gd-map-cycle after 10^5 transient steps). Otherwise (chaos,
   or not yet settled): the Kolmogorov-Smirnov distance to 20000 values of a map
   orbit, the same distance for (count xs) values of a second map orbit (a control
   for the sample size), and the fraction of xs outside the orbit's band [min,
@@ -129,14 +129,14 @@
   (let [depth (long depth) r (double r)
         p (exact-period xs 64 1e-7)]
     (if p
-      (let [c (theory/gd-map-cycle r depth p {:transient 100000})
+      (let [c (gd-map/gd-map-cycle r depth p {:transient 100000})
             pts (map #(fold depth (double %)) (:points c))]
         {:r r :period p
          :max-distance (if c
                          (reduce max 0.0 (for [x xs] (reduce min (map #(Math/abs (- (double x) (double %))) pts))))
                          Double/NaN)})
-      (let [orbit (mapv #(fold depth (double %)) (theory/gd-map-orbit r depth 0.9 10000 20000))
-            control (mapv #(fold depth (double %)) (theory/gd-map-orbit r depth 0.7 10000 (count xs)))
+      (let [orbit (mapv #(fold depth (double %)) (gd-map/gd-map-orbit r depth 0.9 10000 20000))
+            control (mapv #(fold depth (double %)) (gd-map/gd-map-orbit r depth 0.7 10000 (count xs)))
             lo (- (double (reduce min orbit)) 1e-9) hi (+ (double (reduce max orbit)) 1e-9)]
         {:r r :period nil
          :ks (sde/ks-distance xs (empirical-cdf orbit))

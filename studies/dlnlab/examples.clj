@@ -6,7 +6,10 @@
   notebook displays is computed here and checked by the test suite
   (test/dlnlab/examples_test.clj) without any notebook tool.
 
-  Examples (see examples/README.md and SCIENCE.md for the formulas):
+  It is notebook support, not library code, so it lives under studies/ (on the
+  classpath of the tests, bin/dlnlab repl and the standalone jar).
+
+  Examples (see examples/README.md and doc/science.md for the formulas):
   - \"eos-factorization\": GD beyond the edge of stability [EOS], §5-§6.
   - \"multi-pathway-rebalancing\": large-step GD re-balances pathways [MP], §5.
   - \"sgd-saddle-to-saddle\": SGD from small initialization [SDE], §4, §7.
@@ -15,7 +18,9 @@
             [clojure.string :as str]
             [dlnlab.experiment :as experiment]
             [dlnlab.io :as dio]
+            [dlnlab.result :as result]
             [dlnlab.sweep :as sweep]
+            [dlnlab.theory :as theory]
             [dlnlab.vega :as vega])
   (:import [java.io File]))
 
@@ -92,12 +97,6 @@
   (let [col (vec (get traj k)) n (count col)]
     (filterv some? (subvec col (quot (* 4 n) 5) n))))
 
-(defn- balanced-sharpness
-  "L s^(2-2/L): the sharpness of one balanced pathway holding a mode of strength s
-  at the minimum (SCIENCE.md §5)."
-  ^double [^double s ^long depth]
-  (let [L (double depth)] (* L (Math/pow s (- 2.0 (/ 2.0 L))))))
-
 (defn- target-count
   "How many modes have a positive target."
   ^long [targets]
@@ -114,12 +113,14 @@
         targets (:mode-targets a)
         k (target-count targets)
         s1 (double (first targets))
+        threshold (double (result/stability-threshold r))
+        sharpness-at-minimum (theory/single-path-sharpness s1 depth)
         late (last-fifth traj :sharpness)]
     (array-map
      :lr lr
-     :stability-threshold (/ 2.0 lr)
-     :balanced-minimum-sharpness (balanced-sharpness s1 depth)
-     :beyond-the-edge? (> lr (/ 2.0 (balanced-sharpness s1 depth)))
+     :stability-threshold threshold
+     :balanced-minimum-sharpness sharpness-at-minimum
+     :beyond-the-edge? (> sharpness-at-minimum threshold)
      :initial-sharpness (first (recorded traj :sharpness))
      :late-sharpness-mean (mean late)
      :late-sharpness-min (reduce min late)
@@ -141,28 +142,30 @@
         k (target-count targets)
         first-shares (first (recorded traj :pathway-shares))
         final-shares (:final-pathway-shares a)
-        final-sharpness (peek (recorded traj :sharpness))]
+        final-sharpness (peek (recorded traj :sharpness))
+        threshold (double (result/stability-threshold r))]
     (array-map
      :lr lr
-     :stability-threshold (/ 2.0 lr)
+     :stability-threshold threshold
      :final-sharpness final-sharpness
      :modes (vec (for [i (range k)
                        :let [s (double (nth targets i))
-                             single (balanced-sharpness s depth)
-                             split (* single (Math/pow (double K) (- (/ 2.0 depth) 1.0)))
+                             single (theory/single-path-sharpness s depth)
+                             split (theory/equal-split-sharpness s K depth)
                              shares (nth final-shares i)]]
                    (array-map
                     :mode (inc (long i))
                     :target s
                     :single-path-sharpness single
                     :equal-split-sharpness split
-                    :oscillates-at-a-single-path? (> lr (/ 2.0 single))
+                    :oscillates-at-a-single-path? (> single threshold)
                     :initial-dominant-share (reduce max (nth first-shares i))
                     :final-dominant-share (reduce max shares)
                     :final-shares shares
-                    ;; SCIENCE.md §5: L sum_k pi_k^(2-2/L) with pi_k = share_k s
-                    :final-split-sharpness (* (double depth)
-                                              (double (reduce + (map #(Math/pow (* s (double %)) (- 2.0 (/ 2.0 depth))) shares))))))))))
+                    ;; doc/science.md §5: L sum_k pi_k^(2-2/L) with pi_k = share_k s
+                    ;; (nil when a pathway opposes the mode: a negative share)
+                    :final-split-sharpness (when (every? #(>= (double %) 0.0) shares)
+                                             (theory/multi-pathway-sharpness (map #(* s (double %)) shares) depth))))))))
 
 (defn- saddle-summary [r]
   (let [exp (:experiment r)
