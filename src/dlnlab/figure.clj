@@ -272,7 +272,13 @@
               [:figure name] nil "data with recorded values"))
      (let [series (->> drawn
                        (map (fn [l] {:name (:series l) :color (color-of (:color l)) :mark (:mark l) :dash (:dash l)}))
-                       (reduce (fn [acc s] (if (some #(= (:name s) (:name %)) acc) acc (conj acc s))) []))]
+                       ;; one entry per name, drawn as its line when it has one
+                       ;; (a replicate band and its median line share a name)
+                       (reduce (fn [acc s]
+                                 (if-let [i (first (keep-indexed (fn [i e] (when (= (:name s) (:name e)) i)) acc))]
+                                   (if (and (= :line (:mark s)) (not= :line (:mark (nth acc i)))) (assoc acc i s) acc)
+                                   (conj acc s)))
+                               []))]
        (cond-> (assoc raw :x x :y y :panels panels :series series)
          (:title opts) (assoc :title (:title opts))
          (contains? opts :subtitle) (assoc :subtitle (:subtitle opts)))))))
@@ -481,6 +487,70 @@
        (let [shared (result/run-summary (assoc (first rs) :status nil))]
          (when (and (seq shared) (every? #(= shared (result/run-summary (assoc % :status nil))) rs))
            (str "; " shared)))))
+
+;; ---------------------------------------------------------------- settings and replicates
+
+(defn replicate-path?
+  "True for a grid coordinate that only repeats a run with another seed (its
+  path ends in :seed, e.g. [:seed]): runs that differ in it are replicates."
+  [path]
+  (= :seed (last path)))
+
+(defn setting-label
+  "\"name = value, ...\" for the grid coordinates of run r other than the paths
+  in skip (e.g. the x axis) and replicate seeds; nil when nothing is left."
+  [r skip]
+  (let [skip (set skip)
+        point (remove (fn [[path _]] (or (skip path) (replicate-path? path)))
+                      (sort-by (comp str key) (get-in r [:sweep :point])))]
+    (when (seq point)
+      (str/join ", " (for [[path v] point] (coordinate-label path v))))))
+
+(defn replicate-count
+  "The number of runs of rs that share a setting and an x: the largest group of
+  [(key-fn run) (x-fn run)] (1 without replicates)."
+  ^long [rs key-fn x-fn]
+  (if (seq rs) (long (reduce max (vals (frequencies (map (juxt key-fn x-fn) rs))))) 0))
+
+(defn median
+  "The median of a non-empty collection of numbers (the mean of the middle two
+  for an even count)."
+  ^double [xs]
+  (let [v (vec (sort (map double xs)))
+        n (count v)
+        h (quot n 2)]
+    (if (odd? n)
+      (double (nth v h))
+      (* 0.5 (+ (double (nth v (dec h))) (double (nth v h)))))))
+
+(defn replicate-layers
+  "The layers of one series from points [[x y] ...] in which several y at one x
+  are replicates (e.g. seeds): without replicates one line with dots; with them
+  a band from the smallest to the largest y at each x, each replicate as a faint
+  dot, and the median as a line with dots on top, all under one legend name."
+  [series color points]
+  (let [by-x (sort-by #(double (key %)) (group-by first (filter (fn [[x y]] (and (finite? x) (finite? y))) points)))
+        ys (mapv (fn [[x ps]] [x (mapv second ps)]) by-x)]
+    (if (every? #(= 1 (count (second %))) ys)
+      [{:mark :line :point? true :series series :color color :points (mapv (fn [[x v]] [x (first v)]) ys)}]
+      [{:mark :band :series series :color color
+        :points (mapv (fn [[x v]] [x (reduce min v) (reduce max v)]) ys)}
+       {:mark :point :series series :color color :faint? true
+        :points (vec (for [[x v] ys y v] [x y]))}
+       {:mark :line :point? true :series series :color color
+        :points (mapv (fn [[x v]] [x (median v)]) ys)}])))
+
+(defn replicate-note
+  "The subtitle words for series with k replicates per point: \"\" for k <= 1."
+  [^long k]
+  (if (> k 1)
+    (str "; " k " seeds per point: median line, band min–max, faint dots each seed")
+    ""))
+
+(defn count-words
+  "\"n runs in k series\" (\"n runs\" for one series)."
+  [^long n ^long k]
+  (str n " run" (when (not= n 1) "s") (when (> k 1) (str " in " k " series"))))
 
 ;; ---------------------------------------------------------------- catalog
 

@@ -103,7 +103,7 @@
                     :marker-color color :line-color color :line-stroke (stroke 2.0 (:dash layer))})
         :point (add (map first (:points layer)) (map second (:points layer))
                     {:render XYSeries$XYSeriesRenderStyle/Scatter :marker SeriesMarkers/CIRCLE
-                     :marker-color (awt-color hex 190)})
+                     :marker-color (awt-color hex (if (:faint? layer) 70 190))})
         :rule (when (and xlo xhi)
                 (add [xlo xhi] [(:y layer) (:y layer)]
                      {:render XYSeries$XYSeriesRenderStyle/Line :line-color color

@@ -62,7 +62,7 @@
        :line {:mark (merge {:type "line" :strokeWidth 2 :clip true} dash
                            (when (:point? layer) {:point {:filled true :size 30}}))
               :encoding {:x xenc :y yenc :color color}}
-       :point {:mark {:type "point" :filled true :size 14 :opacity 0.7 :clip true}
+       :point {:mark {:type "point" :filled true :size 14 :opacity (if (:faint? layer) 0.25 0.7) :clip true}
                :encoding {:x xenc :y yenc :color color}}
        :rule {:mark (merge {:type "rule" :strokeWidth 1.5} dash)
               :encoding {:y yenc :color color}}
