@@ -84,7 +84,9 @@
   Returns the spec map."
   ([fig] (spec fig {}))
   ([fig {:keys [width height] :or {width 520}}]
-   (let [{:keys [title subtitle panels series]} fig
+   (let [;; coordinates no finer than a 2000-pixel figure shows: light specs
+         fig (fig/round-coordinates fig)
+         {:keys [title subtitle panels series]} fig
          ticks (fig/axis-ticks fig)
          x (assoc (:x fig) :ticks (:x ticks))
          y (assoc (:y fig) :ticks (:y ticks))

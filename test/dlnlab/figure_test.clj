@@ -359,10 +359,15 @@
           "many values: round ticks")))
   (testing "decades: every k-th power of ten, at most 10, minor ticks between when k = 1"
     (let [{:keys [domain major minor]} (figure/log-ticks [3e-5 20.0])]
-      (is (= [1e-5 100.0] domain))
-      (is (= 8 (count major)))
-      (is (= (* 8 7) (count minor)) "2..9 x 10^k in each of the 7 decades")
-      (is (= [2e-5 3e-5 4e-5 5e-5 6e-5 7e-5 8e-5 9e-5] (take 8 minor))))
+      (let [[lo hi] domain
+            span (Math/log10 (/ 20.0 3e-5))]
+        (is (< (Math/abs (- (Math/log10 (/ (double hi) (double lo))) (* 1.1 span))) 1e-9) "the data's span and 5% on each side, not whole decades")
+        (is (< (double lo) 3e-5 20.0 (double hi)))
+        (is (= (filterv #(<= (double lo) (double %) (double hi)) (map #(Math/pow 10.0 (double %)) (range -6 4))) major)
+            "every power of ten inside the domain")
+        (is (every? #(<= (double lo) (double %) (double hi)) minor)))
+      (is (= 6 (count major)))
+      (is (= [2e-5 3e-5 4e-5 5e-5 6e-5 7e-5 8e-5 9e-5 2e-4] (take 9 minor)) "1.53e-5 is the domain's lower end"))
     (let [{:keys [major]} (figure/log-ticks [1e-35 1.0])]
       (is (<= (count major) 10))
       (is (== 1e-35 (first major)))))
