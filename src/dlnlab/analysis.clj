@@ -175,7 +175,9 @@
   :stability-threshold (recorded, or the fact when sharpness was recorded)
   :sharpening-end-step n :sharpening-end-time t
   :mode-targets [s ...] :learned-fraction f :mode-learned-steps [n-or-nil ...]
-  :mode-learned-times [t-or-nil ...] :final-pathway-shares [[share per pathway] per mode]},
+  :mode-learned-times [t-or-nil ...] :final-pathway-shares [[share per pathway] per mode]}
+  (a mode's shares are nil when its target is 0 or its final strength below a
+  tenth of the target: ratios of a near-zero total mean nothing),
   periods as in `period` (counted in recorded rows), modes 0-based in the target's order."
   ([result] (analyze result {}))
   ([result {:keys [learned-fraction sharpening-fraction] :or {learned-fraction 0.9 sharpening-fraction 1.0}
@@ -212,4 +214,9 @@
       :learned-fraction learned-fraction
       :mode-learned-steps learned
       :mode-learned-times (some->> learned (mapv #(step->time traj %)))
-      :final-pathway-shares (last-recorded traj :pathway-shares)})))
+      ;; shares only where they mean something: nil for a mode whose target is 0
+      ;; or whose strength is below a tenth of it (dlnlab.result/meaningful-shares)
+      :final-pathway-shares (let [shares (last-recorded traj :pathway-shares)]
+                              (if (and shares targets)
+                                (result/meaningful-shares shares (last-recorded traj :modes) targets)
+                                shares))})))

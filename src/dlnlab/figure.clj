@@ -168,8 +168,8 @@
     (fail! :invalid-argument (str "Unknown figure " (pr-str name) "; allowed are " (pr-str (sort known)) ".")
            [:figure] name known)))
 
-(defn- thin
-  "At most about max-points points of a polyline: when longer, each of max-points/2
+(defn thin
+  "At most about max-points points of a polyline [[x y] ...]: when longer, each of max-points/2
   buckets keeps its smallest and largest y in x order, so oscillations keep their
   envelope (plain striding would alias a period-2 cycle into a flat line)."
   [points ^long max-points]
@@ -238,6 +238,55 @@
   [axis values]
   (if (= :auto (:log? axis)) (assoc axis :log? (auto-log? values)) (update axis :log? boolean)))
 
+(def figure-pixels
+  "The widest figure the data is prepared for, in pixels: coordinates keep ten
+  steps per pixel of it (`axis-rounder`) and polylines keep a minimum and a
+  maximum per pixel of the drawn width (:max-points)."
+  2000)
+
+(defn axis-rounder
+  "A function rounding a coordinate to what a figure `figure-pixels` wide can
+  show on an axis over values (log? for a log axis): to a decimal step of at
+  most 1/(10 figure-pixels) of the span on a linear axis, to as many
+  significant digits as resolve that fraction of the span in log scale on a log
+  axis. Non-finite values pass unchanged; identity without a span."
+  [values log?]
+  (let [vs (filter (if log? positive? finite?) values)]
+    (if (empty? vs)
+      identity
+      (let [lo (double (reduce min (map double vs))) hi (double (reduce max (map double vs)))
+            resolution (* 10.0 (double figure-pixels))]
+        (cond
+          (not (< lo hi)) identity
+          log? (let [rel (/ (* (Math/log10 (/ hi lo)) (Math/log 10.0)) resolution)
+                     digits (int (max 3 (inc (long (Math/ceil (- (Math/log10 rel)))))))
+                     mc (java.math.MathContext. digits java.math.RoundingMode/HALF_EVEN)]
+                 (fn [v] (if (finite? v) (.doubleValue (.round (BigDecimal/valueOf (double v)) mc)) v)))
+          :else (let [scale (int (- (long (Math/floor (Math/log10 (/ (- hi lo) resolution))))))]
+                  (fn [v] (if (finite? v)
+                            (.doubleValue (.setScale (BigDecimal/valueOf (double v)) scale java.math.RoundingMode/HALF_EVEN))
+                            v))))))))
+
+(defn- round-layer
+  "layer with every coordinate of its points rounded: x by rx, y by ry (rules kept)."
+  [layer rx ry]
+  (case (:mark layer)
+    (:line :point) (update layer :points (fn [ps] (mapv (fn [[x y]] [(rx x) (ry y)]) ps)))
+    ;; a reference line is one number, and readers look for its exact value
+    (:rule :x-rule) layer
+    :band (update layer :points (fn [ps] (mapv (fn [[x lo hi]] [(rx x) (ry lo) (ry hi)]) ps)))
+    :bar (update layer :points (fn [ps] (mapv (fn [[x0 x1 h]] [(rx x0) (rx x1) (ry h)]) ps)))))
+
+(defn round-coordinates
+  "fig (figure data from `figure`) with every coordinate rounded by the
+  `axis-rounder` of its axis over the values of every panel: what a file writer
+  does to stay light; figure data itself keeps full precision."
+  [fig]
+  (let [layers (mapcat :layers (:panels fig))
+        rx (axis-rounder (mapcat layer-xs layers) (get-in fig [:x :log?]))
+        ry (axis-rounder (mapcat layer-ys layers) (get-in fig [:y :log?]))]
+    (update fig :panels (fn [ps] (mapv (fn [p] (update p :layers (fn [ls] (mapv #(round-layer % rx ry) ls)))) ps)))))
+
 (defn figure
   "The figure data of the figure called name for data: the plain map described at
   `build-figure`, with points a renderer cannot draw removed (non-finite, or <= 0
@@ -248,8 +297,9 @@
   :balance-gap (a result); :bifurcation :loss-vs-lr :sharpness-vs-lr
   :shares-vs-lr (a sweep); :sde-ensemble :stationary :learning-times (SDE data);
   :learning-time-sweep :stationary-sweep (a sweep of :sde experiments). Options
-  common to all: :title and :subtitle override the defaults; :max-points (4000)
-  per polyline; the others are listed with each figure in `figure-catalog`.
+  common to all: :title and :subtitle override the defaults; :max-points (4000:
+  a minimum and a maximum per pixel of a `figure-pixels` wide figure) per
+  polyline; the others are listed with each figure in `figure-catalog`.
   Returns the figure data. Throws ex-info for an unknown name, data of the wrong
   shape, or data with nothing recorded to plot."
   ([name data] (figure name data {}))
@@ -258,7 +308,7 @@
          all-layers (mapcat :layers (:panels raw))
          x (resolve-log (:x raw) (mapcat layer-xs all-layers))
          y (resolve-log (:y raw) (mapcat layer-ys all-layers))
-         max-points (long (:max-points opts 4000))
+         max-points (long (:max-points opts (* 2 (long figure-pixels))))
          panels (mapv (fn [p] (update p :layers (fn [ls] (mapv #(clean-layer % (:log? x) (:log? y) max-points) ls))))
                       (:panels raw))
          drawn (remove layer-empty? (mapcat :layers panels))
@@ -272,7 +322,13 @@
               [:figure name] nil "data with recorded values"))
      (let [series (->> drawn
                        (map (fn [l] {:name (:series l) :color (color-of (:color l)) :mark (:mark l) :dash (:dash l)}))
-                       (reduce (fn [acc s] (if (some #(= (:name s) (:name %)) acc) acc (conj acc s))) []))]
+                       ;; one entry per name, drawn as its line when it has one
+                       ;; (a replicate band and its median line share a name)
+                       (reduce (fn [acc s]
+                                 (if-let [i (first (keep-indexed (fn [i e] (when (= (:name s) (:name e)) i)) acc))]
+                                   (if (and (= :line (:mark s)) (not= :line (:mark (nth acc i)))) (assoc acc i s) acc)
+                                   (conj acc s)))
+                               []))]
        (cond-> (assoc raw :x x :y y :panels panels :series series)
          (:title opts) (assoc :title (:title opts))
          (contains? opts :subtitle) (assoc :subtitle (:subtitle opts)))))))
@@ -327,7 +383,8 @@
     covers values with 5% of the span on each side.
   - over two decades or more: ticks at powers of ten, every k-th so there are at
     most 10, minor ticks at 2..9 x 10^e when every decade has a tick (and at the
-    skipped decades otherwise); the domain is whole decades.
+    skipped decades otherwise); the domain covers values with 5% of the span
+    on each side.
   - over less: ticks at 1-2-5 x 10^e (or 1..9 x 10^e, or a linear 1-2-5 step
     on a very narrow axis) inside the domain, which adds 5% of the span on each
     side; minor ticks at the other 1..9 x 10^e.
@@ -355,12 +412,17 @@
                  e-hi (long (Math/ceil (Math/log10 hi)))
                  k (max 1 (long (Math/ceil (/ (double (- e-hi e-lo)) 10.0))))
                  decades (range e-lo (inc e-hi))
-                 major (mapv pow10 (filter #(zero? (rem (- (long %) e-lo) k)) decades))]
-             {:domain [(pow10 e-lo) (pow10 e-hi)]
+                 dlo (double (first domain)) dhi (double (second domain))
+                 inside? (fn [^double v] (<= (* dlo (- 1.0 1e-9)) v (* dhi (+ 1.0 1e-9))))
+                 major (filterv inside? (map pow10 (filter #(zero? (rem (- (long %) e-lo) k)) decades)))]
+             ;; the domain frames the values with a margin, not whole decades: a
+             ;; decade rounded out would squeeze data from 0.04 into a fraction of the axis
+             {:domain domain
               :major major
-              :minor (if (= k 1)
-                       (keep-integers (mantissa-ticks [2 3 4 5 6 7 8 9] (pow10 e-lo) (pow10 e-hi)))
-                       (mapv pow10 (remove #(zero? (rem (- (long %) e-lo) k)) decades)))})
+              :minor (filterv inside?
+                              (if (= k 1)
+                                (keep-integers (mantissa-ticks [2 3 4 5 6 7 8 9] (pow10 e-lo) (pow10 e-hi)))
+                                (mapv pow10 (remove #(zero? (rem (- (long %) e-lo) k)) decades))))})
 
            :else
            (let [[dlo dhi] domain
@@ -481,6 +543,70 @@
        (let [shared (result/run-summary (assoc (first rs) :status nil))]
          (when (and (seq shared) (every? #(= shared (result/run-summary (assoc % :status nil))) rs))
            (str "; " shared)))))
+
+;; ---------------------------------------------------------------- settings and replicates
+
+(defn replicate-path?
+  "True for a grid coordinate that only repeats a run with another seed (its
+  path ends in :seed, e.g. [:seed]): runs that differ in it are replicates."
+  [path]
+  (= :seed (last path)))
+
+(defn setting-label
+  "\"name = value, ...\" for the grid coordinates of run r other than the paths
+  in skip (e.g. the x axis) and replicate seeds; nil when nothing is left."
+  [r skip]
+  (let [skip (set skip)
+        point (remove (fn [[path _]] (or (skip path) (replicate-path? path)))
+                      (sort-by (comp str key) (get-in r [:sweep :point])))]
+    (when (seq point)
+      (str/join ", " (for [[path v] point] (coordinate-label path v))))))
+
+(defn replicate-count
+  "The number of runs of rs that share a setting and an x: the largest group of
+  [(key-fn run) (x-fn run)] (1 without replicates)."
+  ^long [rs key-fn x-fn]
+  (if (seq rs) (long (reduce max (vals (frequencies (map (juxt key-fn x-fn) rs))))) 0))
+
+(defn median
+  "The median of a non-empty collection of numbers (the mean of the middle two
+  for an even count)."
+  ^double [xs]
+  (let [v (vec (sort (map double xs)))
+        n (count v)
+        h (quot n 2)]
+    (if (odd? n)
+      (double (nth v h))
+      (* 0.5 (+ (double (nth v (dec h))) (double (nth v h)))))))
+
+(defn replicate-layers
+  "The layers of one series from points [[x y] ...] in which several y at one x
+  are replicates (e.g. seeds): without replicates one line with dots; with them
+  a band from the smallest to the largest y at each x, each replicate as a faint
+  dot, and the median as a line with dots on top, all under one legend name."
+  [series color points]
+  (let [by-x (sort-by #(double (key %)) (group-by first (filter (fn [[x y]] (and (finite? x) (finite? y))) points)))
+        ys (mapv (fn [[x ps]] [x (mapv second ps)]) by-x)]
+    (if (every? #(= 1 (count (second %))) ys)
+      [{:mark :line :point? true :series series :color color :points (mapv (fn [[x v]] [x (first v)]) ys)}]
+      [{:mark :band :series series :color color
+        :points (mapv (fn [[x v]] [x (reduce min v) (reduce max v)]) ys)}
+       {:mark :point :series series :color color :faint? true
+        :points (vec (for [[x v] ys y v] [x y]))}
+       {:mark :line :point? true :series series :color color
+        :points (mapv (fn [[x v]] [x (median v)]) ys)}])))
+
+(defn replicate-note
+  "The subtitle words for series with k replicates per point: \"\" for k <= 1."
+  [^long k]
+  (if (> k 1)
+    (str "; " k " seeds per point: median line, band min–max, faint dots each seed")
+    ""))
+
+(defn count-words
+  "\"n runs in k series\" (\"n runs\" for one series)."
+  [^long n ^long k]
+  (str n " run" (when (not= n 1) "s") (when (> k 1) (str " in " k " series"))))
 
 ;; ---------------------------------------------------------------- catalog
 

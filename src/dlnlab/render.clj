@@ -103,7 +103,7 @@
                     :marker-color color :line-color color :line-stroke (stroke 2.0 (:dash layer))})
         :point (add (map first (:points layer)) (map second (:points layer))
                     {:render XYSeries$XYSeriesRenderStyle/Scatter :marker SeriesMarkers/CIRCLE
-                     :marker-color (awt-color hex 190)})
+                     :marker-color (awt-color hex (if (:faint? layer) 70 190))})
         :rule (when (and xlo xhi)
                 (add [xlo xhi] [(:y layer) (:y layer)]
                      {:render XYSeries$XYSeriesRenderStyle/Line :line-color color
@@ -399,6 +399,58 @@
                            (str "Cannot tell the image format of " (pr-str (str path)) "; the file name must end in .svg or .png.")
                            [:path] (str path) #{".svg" ".png"}))))
 
+(defn- thin-to-width
+  "fig with each polyline thinned (dlnlab.figure/thin) to a minimum and a
+  maximum per two pixels of a drawing w pixels wide (its plot is narrower):
+  more points cannot be seen."
+  [fig ^long w]
+  (update fig :panels
+          (fn [ps] (mapv (fn [p] (update p :layers (fn [ls] (mapv #(if (= :line (:mark %)) (update % :points fig/thin w) %) ls))))
+                         ps))))
+
+(defn- trim-svg-numbers
+  "SVG text with the numbers inside attribute values (path data, transforms,
+  coordinates in pixels) written with at most 1 decimal: VectorGraphics2D
+  writes 127.57600000000002, of which a tenth of a pixel is all one sees.
+  Texts between tags (labels) are left alone."
+  ^String [^String svg]
+  (str/replace svg #"=\"[^\"]*\""
+               (fn [^String attr]
+                 (str/replace attr #"(-?\d+)\.(\d{2,})"
+                              (fn [[_ int-part frac]]
+                                (let [v (.setScale (BigDecimal. (str int-part "." frac)) 1 java.math.RoundingMode/HALF_EVEN)
+                                      t (-> (.toPlainString v) (str/replace #"0+$" "") (str/replace #"\.$" ""))]
+                                  (if (= t "-0") "0" t)))))))
+
+(def ^:private svg-line
+  #"(\s*)<line style=\"([^\"]*)\" x1=\"([^\"]*)\" x2=\"([^\"]*)\" y1=\"([^\"]*)\" y2=\"([^\"]*)\"/>")
+
+(defn- join-svg-lines
+  "SVG text with each run of consecutive <line> elements of one style, each
+  starting where the last ended (XChart draws a polyline segment by segment,
+  about 200 bytes each), written as one <path>: the same picture in a tenth of
+  the bytes."
+  ^String [^String svg]
+  (let [flush (fn [^StringBuilder sb run]
+                (when (seq run)
+                  (if (= 1 (count run))
+                    (.append sb (str (:text (first run)) "\n"))
+                    (let [{:keys [indent style x1 y1]} (first run)]
+                      (.append sb (str indent "<path style=\"" style "\" d=\"M" x1 " " y1
+                                       (apply str (map (fn [{:keys [x2 y2]}] (str "L" x2 " " y2)) run))
+                                       "\"/>\n"))))))
+        sb (StringBuilder.)]
+    (loop [lines (str/split-lines svg) run []]
+      (if-let [l (first lines)]
+        (if-let [[_ indent style x1 x2 y1 y2] (re-matches svg-line l)]
+          (let [seg {:text l :indent indent :style style :x1 x1 :y1 y1 :x2 x2 :y2 y2}
+                prev (peek run)]
+            (if (and prev (= style (:style prev)) (= x1 (:x2 prev)) (= y1 (:y2 prev)))
+              (recur (rest lines) (conj run seg))
+              (do (flush sb run) (recur (rest lines) [seg]))))
+          (do (flush sb run) (.append sb (str l "\n")) (recur (rest lines) [])))
+        (do (flush sb run) (.toString sb))))))
+
 (defn render!
   "Draws figure data from dlnlab.figure/figure with XChart to path, as SVG or
   PNG by the file's extension, atomically (dlnlab.io/write-atomically!).
@@ -410,6 +462,7 @@
   ([fig path {:keys [width height scale] :or {width 800 scale 2.0}}]
    (ensure-headless!)
    (let [fmt-kind (format-of path)
+         fig (thin-to-width fig (long width))
          n (count (remove #(every? layer-empty? (:layers %)) (:panels fig)))
          w (long width)
          h (long (or height (if (> n 1) (+ (header-height fig) (* 280 n)) 520)))
@@ -419,7 +472,9 @@
               (paint-figure! g fig w h)
               (let [^Processor p (Processors/get "svg")
                     ^Document doc (.getDocument p (.getCommands g) (PageSize. 0.0 0.0 (double w) (double h)))]
-                (.writeTo doc out)))
+                (let [raw (ByteArrayOutputStream.)]
+                  (.writeTo doc raw)
+                  (.write out (.getBytes (join-svg-lines (trim-svg-numbers (.toString raw "UTF-8"))) "UTF-8")))))
        :png (let [s (double scale)
                   img (BufferedImage. (int (Math/round (* s w))) (int (Math/round (* s h))) BufferedImage/TYPE_INT_RGB)
                   g (.createGraphics img)]

@@ -180,6 +180,44 @@
               (when (= :matrix-factorization (:kind task)) (:singular-values task)))]
     (when (seq t) (mapv double t))))
 
+(def share-fraction
+  "The default fraction of its target a mode's strength must reach for its
+  pathway shares to mean something (`meaningful-shares`)."
+  0.1)
+
+(defn meaningful-shares
+  "The pathway shares of each mode where they mean something, nil elsewhere: a
+  mode whose target s_i is 0 (or unknown) has none, and neither has a mode whose
+  strength |pi_i| is below fraction x s_i (shares of a near-zero total are ratios
+  of noise, e.g. [790.2 -789.2]). shares is [[share per pathway] per mode] (nil
+  entries allowed), strengths [pi_i ...] or nil (then only targets decide),
+  targets [s_i ...]. Options: :fraction (`share-fraction`). Returns a vector as
+  long as shares, or nil for nil shares."
+  ([shares strengths targets] (meaningful-shares shares strengths targets {}))
+  ([shares strengths targets {:keys [fraction] :or {fraction share-fraction}}]
+   (when shares
+     (vec (map-indexed
+           (fn [i sh]
+             (let [s (nth targets i nil)
+                   p (nth strengths i nil)]
+               (when (and sh (positive-number? s)
+                          (or (nil? strengths)
+                              (and (finite-number? p) (>= (Math/abs (double p)) (* (double fraction) (double s))))))
+                 sh)))
+           shares)))))
+
+(defn final-shares
+  "The last recorded pathway shares of r kept by `meaningful-shares` (against
+  its last recorded mode strengths and `mode-targets`); without targets, the
+  recorded shares as they are. Options as `meaningful-shares`."
+  ([r] (final-shares r {}))
+  ([r opts]
+   (let [shares (last-recorded r :pathway-shares)
+         targets (mode-targets r)]
+     (if (and shares targets)
+       (meaningful-shares shares (last-recorded r :modes) targets opts)
+       shares))))
+
 (defn ensemble
   "The per-mode ensemble of the result r of an :sde experiment, the one shape
   every SDE figure and summary reads: {:time :mean :std :quantiles {q [[per

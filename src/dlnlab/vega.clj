@@ -62,7 +62,7 @@
        :line {:mark (merge {:type "line" :strokeWidth 2 :clip true} dash
                            (when (:point? layer) {:point {:filled true :size 30}}))
               :encoding {:x xenc :y yenc :color color}}
-       :point {:mark {:type "point" :filled true :size 14 :opacity 0.7 :clip true}
+       :point {:mark {:type "point" :filled true :size 14 :opacity (if (:faint? layer) 0.25 0.7) :clip true}
                :encoding {:x xenc :y yenc :color color}}
        :rule {:mark (merge {:type "rule" :strokeWidth 1.5} dash)
               :encoding {:y yenc :color color}}
@@ -84,7 +84,9 @@
   Returns the spec map."
   ([fig] (spec fig {}))
   ([fig {:keys [width height] :or {width 520}}]
-   (let [{:keys [title subtitle panels series]} fig
+   (let [;; coordinates no finer than a 2000-pixel figure shows: light specs
+         fig (fig/round-coordinates fig)
+         {:keys [title subtitle panels series]} fig
          ticks (fig/axis-ticks fig)
          x (assoc (:x fig) :ticks (:x ticks))
          y (assoc (:y fig) :ticks (:y ticks))

@@ -196,3 +196,15 @@
     (is (nil? (:loss-period out)) "three rows are too few for a period")
     (is (every? nil? (map out [:mode-periods :oscillating-modes :sharpening-end-step :mode-learned-steps
                                :final-pathway-shares :stability-threshold])))))
+
+(deftest final-shares-only-for-modes-that-grew-towards-a-nonzero-target
+  (let [base (synthetic-result edge-of-stability 1)
+        n (count (get-in base [:trajectory :step]))
+        ;; mode 1 made target 0 (its strength stays near 1, but s = 0 has no shares),
+        ;; and a run whose mode 0 has only reached 0.1 of 4 (below a tenth)
+        zero-target (-> base (assoc-in [:facts :targets] [4.0 0.0])
+                        (assoc-in [:trajectory :pathway-shares] (vec (repeat n [[0.6 0.4] [790.2 -789.2]]))))
+        small (-> base (assoc-in [:trajectory :modes] (vec (repeat n [0.1 1.0])))
+                  (assoc-in [:trajectory :pathway-shares] (vec (repeat n [[0.6 0.4] [0.3 0.7]]))))]
+    (is (= [[0.6 0.4] nil] (:final-pathway-shares (analysis/analyze zero-target))))
+    (is (= [nil [0.3 0.7]] (:final-pathway-shares (analysis/analyze small))))))

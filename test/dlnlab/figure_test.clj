@@ -68,15 +68,19 @@
 (deftest pathway-share-bands-stack-to-one
   (let [run (assoc-in (synthetic-run {}) [:trajectory :pathway-shares 10 1] nil)
         fig (figure/figure :pathway-shares run)
-        rows (remove nil? (get-in run [:trajectory :pathway-shares]))]
+        traj (:trajectory run)
+        ;; rows with shares where mode m has reached a tenth of its target (s = [3 1])
+        rows (fn [^long m s] (filter (fn [[sh pi]] (and (nth sh m nil) (>= (double (nth pi m)) (* 0.1 (double s)))))
+                                     (map vector (:pathway-shares traj) (:modes traj))))]
     (is (= ["mode 1" "mode 2"] (mapv :title (:panels fig))))
     (doseq [p (:panels fig)]
       (let [[b1 b2] (:layers p)]
         (is (every? #(zero? (double (second %))) (:points b1)) "the first band starts at 0")
         (is (= (mapv #(nth % 2) (:points b1)) (mapv second (:points b2))) "bands touch")
         (is (every? #(< (Math/abs (- 1.0 (double (nth % 2)))) 1e-12) (:points b2)) "shares of a mode add up to 1")))
-    (is (= (dec (count rows)) (count (:points (first (:layers (second (:panels fig))))))) "a nil mode entry is skipped")
-    (is (= (count rows) (count (:points (first (:layers (first (:panels fig))))))))))
+    (is (some #(nil? (nth (first %) 1)) (map vector (:pathway-shares traj))) "the nil entry at row 10 ...")
+    (is (= (count (rows 1 1.0)) (count (:points (first (:layers (second (:panels fig))))))) "... and unlearned rows are skipped")
+    (is (= (count (rows 0 3.0)) (count (:points (first (:layers (first (:panels fig))))))))))
 
 (deftest balance-gap-zeros-are-dropped-on-the-log-axis
   (let [run (assoc-in (synthetic-run {}) [:trajectory :balance-gap 0] [[0.0] [0.0]])
@@ -115,10 +119,10 @@
   (let [sweep (synthetic-sweep)
         fig (figure/figure :loss-vs-lr sweep)
         runs (filter :trajectory sweep)]
-    (is (= ["width N = 16" "width N = 64"] (mapv :name (:series fig))))
+    (is (= ["width = 16" "width = 64"] (mapv :name (:series fig))))
     (is (and (get-in fig [:x :log?]) (get-in fig [:y :log?])))
     (doseq [w [16 64]]
-      (let [pts (:points (layer fig (str "width N = " w)))
+      (let [pts (:points (layer fig (str "width = " w)))
             mine (filter #(= w (get-in % [:experiment :model :width])) runs)]
         (is (= (sort (map #(get-in % [:experiment :optimizer :lr]) mine)) (map first pts)) "sorted by lr")
         (is (= (set (map #(get-in % [:final :loss]) mine)) (set (map second pts))))))))
@@ -355,10 +359,15 @@
           "many values: round ticks")))
   (testing "decades: every k-th power of ten, at most 10, minor ticks between when k = 1"
     (let [{:keys [domain major minor]} (figure/log-ticks [3e-5 20.0])]
-      (is (= [1e-5 100.0] domain))
-      (is (= 8 (count major)))
-      (is (= (* 8 7) (count minor)) "2..9 x 10^k in each of the 7 decades")
-      (is (= [2e-5 3e-5 4e-5 5e-5 6e-5 7e-5 8e-5 9e-5] (take 8 minor))))
+      (let [[lo hi] domain
+            span (Math/log10 (/ 20.0 3e-5))]
+        (is (< (Math/abs (- (Math/log10 (/ (double hi) (double lo))) (* 1.1 span))) 1e-9) "the data's span and 5% on each side, not whole decades")
+        (is (< (double lo) 3e-5 20.0 (double hi)))
+        (is (= (filterv #(<= (double lo) (double %) (double hi)) (map #(Math/pow 10.0 (double %)) (range -6 4))) major)
+            "every power of ten inside the domain")
+        (is (every? #(<= (double lo) (double %) (double hi)) minor)))
+      (is (= 6 (count major)))
+      (is (= [2e-5 3e-5 4e-5 5e-5 6e-5 7e-5 8e-5 9e-5 2e-4] (take 9 minor)) "1.53e-5 is the domain's lower end"))
     (let [{:keys [major]} (figure/log-ticks [1e-35 1.0])]
       (is (<= (count major) 10))
       (is (== 1e-35 (first major)))))
@@ -375,3 +384,67 @@
     (is (and (< (double lo) 0.5) (> (double hi) 0.85)))
     (is (<= (double lo) (/ 2.0 3.0) (double hi)) "the theory marks are in view")
     (is (nil? y) "a linear axis has XChart's and Vega's own ticks")))
+
+(deftest loss-vs-lr-one-series-per-setting-with-replicate-bands
+  (let [;; 2 parameterizations x 2 widths x 3 lrs x 3 seeds; each seed scales the final loss
+        rs (vec (for [p [:mup :ntk] w [16 64] lr [0.05 0.1 0.2] seed [1 2 3]
+                      :let [r (synthetic-run {:lr lr :width w :parameterization p :steps 20
+                                              :sweep-point {:point {[:model :parameterization] p [:model :width] w
+                                                                    [:optimizer :lr] lr [:seed] seed}}})]]
+                  (assoc-in r [:final :loss] (* (double seed) (if (= p :mup) 1.0 10.0) (double w) (double lr)))))
+        fig (figure/figure :loss-vs-lr rs)
+        names (mapv :name (:series fig))]
+    (is (= 4 (count names)) "one series per (parameterization, width), never their mean")
+    (is (re-find #"36 runs in 4 series" (:subtitle fig)))
+    (is (re-find #"3 seeds per point" (:subtitle fig)))
+    (doseq [p [:mup :ntk] w [16 64]
+            :let [nm (str "parameterization = " (name p) ", width = " w)
+                  ls (filter #(= nm (:series %)) (mapcat :layers (:panels fig)))
+                  by-mark (into {} (map (juxt :mark identity) ls))
+                  mine (filter #(and (= p (get-in % [:experiment :model :parameterization]))
+                                     (= w (get-in % [:experiment :model :width]))) rs)
+                  at (fn [lr] (sort (map #(get-in % [:final :loss]) (filter #(= lr (get-in % [:experiment :optimizer :lr])) mine))))]]
+      (testing nm
+        (is (some #{nm} names))
+        (is (= #{:band :point :line} (set (keys by-mark))))
+        (is (= [:band :point :line] (mapv :mark ls)) "band below the seeds below the median")
+        (is (= (mapv (fn [lr] [lr (second (at lr))]) [0.05 0.1 0.2]) (:points (:line by-mark))) "median of 3 seeds")
+        (is (= (mapv (fn [lr] [lr (first (at lr)) (last (at lr))]) [0.05 0.1 0.2]) (:points (:band by-mark))) "min-max band")
+        (is (= 9 (count (:points (:point by-mark)))))
+        (is (:faint? (:point by-mark)))))
+    (testing "the legend shows each series once, as its line"
+      (is (every? #(= :line (:mark %)) (:series fig))))))
+
+(deftest median-of-odd-and-even-counts
+  (is (== 2.0 (figure/median [3 1 2])))
+  (is (== 2.5 (figure/median [4 1 3 2]))))
+
+(deftest shares-vs-lr-leaves-out-target-0-modes-and-keeps-each-modes-window
+  (let [;; mode 2's target is 0: its "shares" are ratios of noise
+        rs (mapv #(-> %
+                      (assoc-in [:experiment :task :singular-values] [1.0 0.0])
+                      (assoc-in [:trajectory :pathway-shares]
+                                (vec (repeat 50 [(first (last (get-in % [:trajectory :pathway-shares]))) [790.2 -789.2] nil nil]))))
+                 (synthetic-mp-sweep))
+        fig (figure/figure :shares-vs-lr rs)
+        x-rules (filter #(= :x-rule (:mark %)) (:layers (first (:panels fig))))]
+    (is (= ["mode 1"] (mapv :title (:panels fig))))
+    (is (re-find #"1 mode with target 0 not shown" (:subtitle fig)))
+    (is (every? #(<= 0.0 (double (second %)) 1.0) (mapcat :points (filter :points (mapcat :layers (:panels fig))))))
+    (testing "mode 1's window is drawn though mode 2 has none: 2/S_single = 2/(3 s^(4/3)) at s = 1, L = 3"
+      (is (= 2 (count x-rules)))
+      (is (< (Math/abs (- (/ 2.0 3.0) (double (:x (first x-rules))))) 1e-12))
+      (is (< (Math/abs (- (/ 2.0 (* 3.0 (Math/pow 2.0 (/ -1.0 3.0)))) (double (:x (second x-rules))))) 1e-12)))))
+
+(deftest pathway-shares-figure-leaves-out-target-0-modes-and-unlearned-rows
+  (let [r (-> (synthetic-run {:pathways 2 :targets [3.0 0.0] :steps 200})
+              (assoc-in [:analysis :mode-targets] [3.0 0.0]))
+        fig (figure/figure :pathway-shares r)
+        modes (get-in r [:trajectory :modes])
+        steps (get-in r [:trajectory :step])
+        first-learned (first (keep (fn [[x m]] (when (>= (double (first m)) 0.3) x)) (map vector steps modes)))
+        xs (map first (:points (first (:layers (first (:panels fig))))))]
+    (is (= ["mode 1"] (mapv :title (:panels fig))))
+    (is (re-find #"1 mode with target 0 not shown" (:subtitle fig)))
+    (is (pos? (long first-learned)) "mode 1 starts below a tenth of its target")
+    (is (= first-learned (first xs)) "no shares before mode 1 reaches 0.3 = s_1/10")))

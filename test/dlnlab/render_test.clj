@@ -126,3 +126,39 @@
 (deftest render-names-the-formats-it-writes
   (is (thrown-with-msg? clojure.lang.ExceptionInfo #"\.svg or \.png"
                         (render/render! (figure/figure :loss (synthetic-run {})) (str (io/file out-dir "x.pdf"))))))
+
+;; ---------------------------------------------------------------- light files
+
+(deftest heavy-runs-make-light-files
+  (let [n 20000
+        ;; 10 modes recorded at every one of 20000 steps, the large ones on a period-2 cycle
+        r (assoc (synthetic-run {:steps 10 :targets (mapv #(- 10.0 (double %)) (range 10))})
+                 :trajectory {:step (vec (range n))
+                              :loss (mapv #(+ 1e-3 (/ 1.0 (+ 1.0 (double %)))) (range n))
+                              :modes (mapv (fn [^long k] (mapv (fn [^long i] (+ (- 10.0 i) (if (even? k) 0.05 -0.05) (Math/sin (* 1e-3 k i)))) (range 10)))
+                                           (range n))})
+        dir (io/file out-dir "light")
+        paths (render/write-figures! r (str dir) {:figures [:loss :modes]})]
+    (doseq [[nm [p]] paths
+            :let [f (io/file p) svg (slurp f)]]
+      (testing (str nm)
+        (is (< (.length f) (* 300 1024)) "no figure file over 300 KB")
+        (is (empty? (re-seq #"=\"[^\"]*\d\.\d{2,}[^\"]*\"" svg)) "pixel coordinates with at most 1 decimal")))
+    (testing "the period-2 envelope survives the thinning: both sides of mode 1's cycle are drawn"
+      (let [fig (figure/figure :modes r)
+            thinned (figure/thin (:points (first (:layers (first (:panels fig))))) 1600)
+            ys (map second thinned)]
+        (is (<= (count thinned) 1600))
+        (is (== 10.05 (reduce max ys)))
+        (is (== 9.95 (reduce min (take 800 ys))))))))
+
+(deftest coordinates-are-rounded-to-what-2000-pixels-show
+  (let [lin (figure/axis-rounder [0.0 400.0] false)
+        lg (figure/axis-rounder [1e-5 1.0] true)]
+    (is (= 127.58 (lin 127.57600000000002)))
+    (doseq [v [0.123456789 33.33333333 399.999]]
+      (is (<= (Math/abs (- (double (lin v)) (double v))) (/ 400.0 40000.0)) "within half a step of 1/20000 of the span"))
+    (doseq [v [1.23456789e-5 0.0314159265 0.7777777]]
+      (is (<= (Math/abs (Math/log (/ (double (lg v)) (double v)))) (/ (* 5.0 (Math/log 10.0)) 20000.0))
+          "within 1/20000 of the span in log scale"))
+    (is (= 5.0 ((figure/axis-rounder [5.0 5.0] false) 5.0)) "no span: unchanged")))

@@ -102,3 +102,18 @@
     (is (= [3 0.1 4] [(:n-paths e) (:lr e) (:batch-size e)]))
     (is (= {1 [[0.1 1.0] [0.4 2.0]]} (:stationary-density e)) "the density at the bin midpoints")
     (is (= :sde (result/kind r)))))
+
+(deftest shares-only-where-the-mode-has-grown
+  (let [shares [[0.6 0.4] [790.2 -789.2] [0.5 0.5] nil]]
+    (testing "target 0: no shares; strength below a tenth of the target: none; a nil stays nil"
+      (is (= [[0.6 0.4] nil nil nil] (result/meaningful-shares shares [0.9 1e-9 0.01 0.0] [1.0 0.0 0.5 0.2]))))
+    (testing "without strengths only the targets decide"
+      (is (= [[0.6 0.4] nil [0.5 0.5] nil] (result/meaningful-shares shares nil [1.0 0.0 0.5 0.2]))))
+    (testing "the fraction is an option: 0.01 of 0.5 is 0.005, below 0.01"
+      (is (= [0.5 0.5] (nth (result/meaningful-shares shares [0.9 1.0 0.01 0.0] [1.0 0.0 0.5 0.2] {:fraction 0.01}) 2))))
+    (testing "final-shares reads the last recorded shares, modes and targets of a run"
+      (let [r (-> (synthetic-run {:pathways 2 :targets [3.0 0.0] :steps 20})
+                  (assoc-in [:analysis :mode-targets] [3.0 0.0]))]
+        (is (nil? (second (result/final-shares r))))
+        (is (some? (first (result/final-shares r))) "mode 1 grew past a tenth of s_1 = 3")
+        (is (= (first (result/last-recorded r :pathway-shares)) (first (result/final-shares r))))))))

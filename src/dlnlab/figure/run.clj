@@ -125,8 +125,18 @@
 (defmethod fig/build-figure :pathway-shares [_ data opts]
   (let [r (first (fig/runs data))
         xk (fig/x-key r opts)
-        rows (result/recorded r xk :pathway-shares)
-        n-modes (count (second (first rows)))
+        traj (:trajectory r)
+        targets (result/mode-targets r)
+        ;; each row's shares where they mean something (dlnlab.result/meaningful-shares):
+        ;; not for a mode with target 0, nor while its strength is below a tenth of its target
+        rows (vec (keep (fn [[x shares modes]]
+                          (when (and (some? x) shares)
+                            [x (if targets (result/meaningful-shares shares modes targets) shares)]))
+                        (map vector (get traj xk) (get traj :pathway-shares) (or (get traj :modes) (repeat nil)))))
+        n-modes (count (second (first (result/recorded r xk :pathway-shares))))
+        zero-target? (fn [^long m] (let [t (nth targets m nil)] (and (some? t) (not (fig/positive? t)))))
+        modes (vec (remove zero-target? (range n-modes)))
+        hidden (- n-modes (count modes))
         n-paths (or (some #(some (fn [m] (when m (count m))) (second %)) rows) 0)
         panel (fn [^long m]
                 (let [per-row (keep (fn [[x shares]]
@@ -140,10 +150,12 @@
                                    :points (mapv (fn [[x cum]] [x (nth cum k) (nth cum (inc k))]) per-row)}))}))]
     {:name :pathway-shares
      :title "Pathway shares per mode"
-     :subtitle (str (result/run-summary r) "; stacked, each mode's shares add up to 1")
+     :subtitle (str (result/run-summary r) "; stacked, each mode's shares add up to 1"
+                    (when targets "; shown once the mode reaches a tenth of its target")
+                    (when (pos? hidden) (str "; " hidden " mode" (when (> hidden 1) "s") " with target 0 not shown")))
      :x {:title (fig/x-title xk) :log? false}
      :y {:title "share of the mode's strength" :log? false}
-     :panels (mapv panel (range n-modes))}))
+     :panels (mapv panel modes)}))
 
 (defmethod fig/build-figure :balance-gap [_ data opts]
   (let [r (first (fig/runs data))

@@ -29,15 +29,15 @@
   (if (= kind :raw) "learning rate (base lr)" "learning rate η (effective)"))
 
 (defn- other-coordinates
-  "A label for the grid coordinates of run r other than the learning rate's path."
+  "A label for the grid coordinates of run r other than the learning rate's path
+  and replicate seeds (dlnlab.figure/setting-label)."
   [r lr-path]
-  (let [point (remove (fn [[path _]] (= path lr-path)) (get-in r [:sweep :point]))]
-    (when (seq point)
-      (str/join ", " (for [[path v] point] (fig/coordinate-label path v))))))
+  (fig/setting-label r [lr-path]))
 
 (defn- lr-series
-  "The runs of a learning-rate sweep grouped by their other grid coordinates, in
-  label order: [[label-or-nil [run ...]] ...], runs sorted by lr."
+  "The runs of a learning-rate sweep grouped by their other grid coordinates
+  (replicate seeds stay together), in label order: [[label-or-nil [run ...]] ...],
+  runs sorted by lr."
   [rs kind]
   (let [groups (group-by #(other-coordinates % [:optimizer :lr]) rs)]
     (vec (for [g (sort-by str (keys groups))]
@@ -117,26 +117,28 @@
         _ (when (empty? rs)
             (fig/fail! :invalid-argument "Loss vs learning rate needs a sweep: a vector of results." [] data "a vector of results"))
         kind (:lr opts :raw)
-        width-fn (:width-fn opts result/hidden-width)
+        lr-path (:lr-path opts [:optimizer :lr])
+        ;; one series per setting of every grid coordinate other than the lr and
+        ;; the seed; runs without grid points by their hidden width
+        key-fn (or (:width-fn opts)
+                   (if (some #(seq (get-in % [:sweep :point])) rs)
+                     #(other-coordinates % lr-path)
+                     #(some->> (result/hidden-width %) (str "width N = "))))
         final-loss (fn [r] (let [l (or (get-in r [:final :loss]) (result/last-recorded r :loss))]
                              (when (fig/positive? l) (double l))))
         usable (filter #(and (sweep-lr % kind) (final-loss %)) rs)
         dropped (- (count rs) (count usable))
-        by-width (group-by width-fn usable)
-        widths (sort-by #(if (number? %) (double %) Double/MAX_VALUE) (keys by-width))
-        layers (vec (map-indexed
-                     (fn [i w]
-                       {:mark :line :point? true :series (if (some? w) (str "width N = " w) "all runs") :color i
-                        ;; several runs at one (width, lr), e.g. seeds: their mean
-                        :points (->> (get by-width w)
-                                     (group-by #(sweep-lr % kind))
-                                     (map (fn [[lr group]] [lr (/ (double (reduce + (map final-loss group))) (count group))]))
-                                     (sort-by first)
-                                     vec)})
-                     widths))]
+        groups (group-by key-fn usable)
+        ks (sort-by (fn [k] [(if (number? k) 0 1) (if (number? k) (double k) 0.0) (str k)]) (keys groups))
+        reps (fig/replicate-count usable key-fn #(sweep-lr % kind))
+        layers (vec (mapcat (fn [i k]
+                              (fig/replicate-layers (cond (nil? k) "all runs" (number? k) (str "width N = " k) :else (str k))
+                                                    i (for [r (get groups k)] [(sweep-lr r kind) (final-loss r)])))
+                            (range) ks))]
     {:name :loss-vs-lr
-     :title (str "Final loss vs learning rate" (when (> (count widths) 1) " per width"))
-     :subtitle (str (count usable) " runs" (when (pos? dropped) (str "; " dropped " diverged or unfinished runs not shown")))
+     :title (str "Final loss vs learning rate" (when (> (count ks) 1) " per setting"))
+     :subtitle (str (fig/count-words (count usable) (count ks)) (fig/replicate-note reps)
+                    (when (pos? dropped) (str "; " dropped " diverged or unfinished runs not shown")))
      :x {:title (lr-title kind) :log? (get opts :log-x true)}
      :y {:title "final training loss" :log? (get opts :log-y true)}
      :panels [{:title nil :layers layers}]}))
@@ -167,16 +169,23 @@
         cs (distinct (map result/stability-constant rs))
         c (when (and (= kind :effective) (= 1 (count cs))) (first cs))
         threshold-name (when c (fig/threshold-label c))
+        series (lr-series rs kind)
+        reps (fig/replicate-count rs #(other-coordinates % [:optimizer :lr]) #(sweep-lr % kind))
         layers (vec (mapcat (fn [i [label group]]
-                              [{:mark :band :series (str (when label (str label ": ")) "late range") :color i
-                                :points (vec (for [r group :let [v (result/late-values r :sharpness)]]
-                                               [(sweep-lr r kind) (reduce min v) (reduce max v)]))}
-                               {:mark :line :point? true :series (str (when label (str label ": ")) "late mean") :color i
-                                :points (vec (for [r group] [(sweep-lr r kind) (mean (result/late-values r :sharpness))]))}])
-                            (range) (lr-series rs kind)))]
+                              (if (> reps 1)
+                                ;; replicates: the spread over seeds of each run's late mean
+                                (fig/replicate-layers (str (when label (str label ": ")) "late mean") i
+                                                      (for [r group] [(sweep-lr r kind) (mean (result/late-values r :sharpness))]))
+                                [{:mark :band :series (str (when label (str label ": ")) "late range") :color i
+                                  :points (vec (for [r group :let [v (result/late-values r :sharpness)]]
+                                                 [(sweep-lr r kind) (reduce min v) (reduce max v)]))}
+                                 {:mark :line :point? true :series (str (when label (str label ": ")) "late mean") :color i
+                                  :points (vec (for [r group] [(sweep-lr r kind) (mean (result/late-values r :sharpness))]))}]))
+                            (range) series))]
     {:name :sharpness-vs-lr
      :title "Sharpness late in training vs learning rate"
-     :subtitle (str "mean and range over the last fifth of each run's sharpness records; " (count rs) " runs"
+     :subtitle (str "mean" (when (<= reps 1) " and range") " over the last fifth of each run's sharpness records; "
+                    (fig/count-words (count rs) (count series)) (fig/replicate-note reps)
                     (when c (str "; at the edge of stability it sits at " threshold-name)))
      :x {:title (lr-title kind) :log? true}
      :y {:title "sharpness λ_max(Hessian)" :log? (get opts :log-y :auto)}
@@ -206,43 +215,56 @@
         [(/ (double c) (double sharpness-single)) (/ (double c) (double sharpness-split))]))))
 
 (defmethod fig/build-figure :shares-vs-lr [_ data opts]
-  (let [final-shares (fn [r] (result/last-recorded r :pathway-shares))
-        [rs kind] (lr-sweep-runs data #(some (fn [m] (and m (> (count m) 1))) (final-shares %)) opts
+  (let [recorded-shares (fn [r] (result/last-recorded r :pathway-shares))
+        [rs kind] (lr-sweep-runs data #(some (fn [m] (and m (> (count m) 1))) (recorded-shares %)) opts
                                  "Pathway shares vs learning rate needs a sweep over two or more learning rates of multi-pathway runs that recorded :pathway-shares."
                                  "runs at two or more learning rates with :pathway-shares of two or more pathways")
-        ;; modes whose shares are defined (a mode with target 0 has none)
-        modes (filterv (fn [m] (some #(some? (nth (final-shares %) m nil)) rs))
-                       (range (reduce max (map #(count (final-shares %)) rs))))
+        ;; shares only where they mean something: not for a mode whose target is 0,
+        ;; nor for one whose strength is a small fraction of its target
+        final-shares (memoize (fn [r] (result/final-shares r)))
+        n-modes (long (reduce max (map #(count (recorded-shares %)) rs)))
+        zero-target? (fn [^long m] (every? #(let [t (nth (result/mode-targets %) m nil)] (and t (not (fig/positive? t)))) rs))
+        hidden (count (filter zero-target? (range n-modes)))
+        modes (filterv (fn [m] (some #(some? (nth (final-shares %) m nil)) rs)) (range n-modes))
         ks (distinct (keep #(get-in % [:experiment :model :pathways]) rs))
         lrs (map #(double (sweep-lr % kind)) rs)
-        in-range (fn [x] (when (<= (double (reduce min lrs)) (double x) (double (reduce max lrs))) x))
-        ;; the window edges of each mode, when all runs agree on them (nil outside the swept lrs)
-        windows (when (= kind :effective)
-                  (let [ws (mapv (fn [m] (distinct (map #(rebalancing-window % m) rs))) modes)]
-                    (when (every? #(and (= 1 (count %)) (first %)) ws)
-                      (mapv #(mapv in-range (first %)) ws))))
+        lo (double (reduce min lrs)) hi (double (reduce max lrs))
+        ;; a window edge is drawn when every run agrees on it and it lies near the swept lrs
+        near (fn [x] (when (and x (<= (/ lo 3.0) (double x) (* hi 3.0))) x))
+        window-of (fn [m] (when (= kind :effective)
+                            (let [ws (distinct (map #(rebalancing-window % m) rs))]
+                              (when (and (= 1 (count ws)) (first ws)) (mapv near (first ws))))))
+        windows (mapv window-of modes)
         series (lr-series rs kind)
+        reps (fig/replicate-count rs #(other-coordinates % [:optimizer :lr]) #(sweep-lr % kind))
         largest (fn [r ^long m] (when-let [sh (nth (final-shares r) m nil)] (reduce max (map double sh))))]
+    (when (empty? modes)
+      (fig/fail! :invalid-argument "Pathway shares vs learning rate: no mode has meaningful shares (every mode's target is 0 or its strength below a tenth of it)."
+                 [:figure :shares-vs-lr] nil "a mode with target > 0 learned to a tenth of it"))
     {:name :shares-vs-lr
      :title "Largest pathway share at the end vs learning rate"
      :subtitle (str "1 = winner takes all"
                     (when (= 1 (count ks)) (str ", " (fmt (/ 1.0 (double (first ks)))) " = equal split"))
-                    (when windows "; dashed: the re-balancing window"))
+                    (when (some seq (map #(remove nil? %) (remove nil? windows))) "; dashed: the re-balancing window")
+                    "; " (fig/count-words (count rs) (count series)) (fig/replicate-note reps)
+                    (when (pos? hidden) (str "; " hidden " mode" (when (> hidden 1) "s") " with target 0 not shown")))
      :x {:title (lr-title kind) :log? true}
      :y {:title "largest share of the mode" :log? false}
-     :panels (vec (for [[j m] (map-indexed vector modes)]
+     :panels (vec (for [[j m] (map-indexed vector modes)
+                        :let [w (nth windows j)]]
                     {:title (str "mode " (inc (long m)))
-                     :layers (cond-> (vec (map-indexed (fn [i [label group]]
-                                                         {:mark :line :point? true :series (or label "largest share") :color i
-                                                          :points (vec (for [r group :let [v (largest r m)] :when v]
-                                                                         [(sweep-lr r kind) v]))})
-                                                       series))
+                     :layers (cond-> (vec (mapcat (fn [i [label group]]
+                                                    (fig/replicate-layers (or label "largest share") i
+                                                                          (for [r group :let [v (largest r m)] :when v]
+                                                                            [(sweep-lr r kind) v])))
+                                                  (range) series))
                                (= 1 (count ks))
                                (conj {:mark :rule :series "equal split 1/K" :color fig/rule-color :dash [2 3]
                                       :y (/ 1.0 (double (first ks)))})
-                               windows
-                               (into [{:mark :x-rule :series "2/S_single" :color "#e45756" :dash [6 4] :x (first (windows j))}
-                                      {:mark :x-rule :series "2/S_split" :color "#54a24b" :dash [6 4] :x (second (windows j))}]))}))}))
+                               ;; every panel has the same layers: a mode without a window gets empty rules
+                               true
+                               (into [{:mark :x-rule :series "2/S_single" :color "#e45756" :dash [6 4] :x (first w)}
+                                      {:mark :x-rule :series "2/S_split" :color "#54a24b" :dash [6 4] :x (second w)}]))}))}))
 
 ;; ---------------------------------------------------------------- standard figures of a sweep
 
