@@ -538,9 +538,3 @@
                                             :task {:kind :matrix-factorization :singular-values [1.0]}}))))
     (is (= [:model] (:path (ex-data (try (core/run (assoc valid-experiment :model {:kind :chain}))
                                          (catch clojure.lang.ExceptionInfo e e))))))))
-
-(deftest zz-report-measured-orders
-  ;; prints the strong orders measured above (for the record; the assertions are above)
-  (is (map? @measured-orders))
-  (when (seq @measured-orders)
-    (println "measured strong orders:" (into (sorted-map) (map (fn [[k v]] [(str k) (format "%.3f" (double v))]) @measured-orders)))))
