@@ -131,9 +131,8 @@
 
 (defn default-max-iter
   "The default Krylov dimension cap of `eigenvalues` for an operator of size n and
-  k wanted pairs: n up to n = 1000 (a Krylov space of full dimension, orthogonal
-  to working precision, then ends exact even on clusters, at most n^2 doubles of
-  memory), else
+  k wanted pairs: n up to n = 1000 (Lanczos with full reorthogonalization then
+  ends exact even on clusters, at most n^2 doubles of memory), else
   max(2k + 20, J) with J = (Spectra/verifySteps (- n k)), the length of the
   verification probe (about 90 to 110 for n from 10^3 to 10^6), so that probe
   fits under the cap. A run stops as soon as it has converged, so the cap costs
@@ -170,11 +169,8 @@
       {:start-arr start-arr :warm-arr warm-arr :wc wc})))
 
 (defn eigenvalues
-  "The k extreme eigenvalues of the symmetric operator op by Lanczos with
-  partial reorthogonalization (dlnlab.kernel.Spectra/lanczos: Simon's estimate
-  of the loss of orthogonality decides when a vector is orthogonalized against
-  the whole basis, so the basis stays orthogonal to sqrt(machine epsilon) and
-  the Ritz values are as exact as with full reorthogonalization).
+  "The k extreme eigenvalues of the symmetric operator op by Lanczos with full
+  reorthogonalization (dlnlab.kernel.Spectra/lanczos).
 
   A pair (theta, y) counts as converged when ||A y - theta y|| <= max(tol |theta|,
   1e-12 ||A||), ||A|| estimated from the run; residuals are estimated from the

@@ -5,8 +5,7 @@
   for bit for every number of columns (each remainder of the blocking) and
   vector length; the QL eigenvalues and last eigenvector row of a tridiagonal
   matrix (Spectra/tridiagonalLastRow) against LAPACK's dstev with full
-  eigenvectors (Blas/tridiagonalEigen); and whole solves with partial
-  reorthogonalization at n in the thousands against a closed-form spectrum."
+  eigenvectors (Blas/tridiagonalEigen)."
   (:require [clojure.test.check.clojure-test :refer [defspec]]
             [clojure.test.check.generators :as gen]
             [clojure.test.check.properties :as prop])
@@ -88,38 +87,3 @@
                            (<= (Math/abs (- (Math/abs (aget zl i)) (Math/abs (aget z (+ (dec n) (* i n))))))
                                (* 1e-10 (/ scale gap))))))
                    (range n))))))
-
-(defn- diagonal-operator
-  "The operator x -> diag(d) x."
-  ^dlnlab.kernel.Operator [^doubles d]
-  (let [n (alength d)]
-    (reify dlnlab.kernel.Operator
-      (size [_] n)
-      (apply [_ x y]
-        (let [^doubles x x ^doubles y y]
-          (dotimes [i n] (aset y i (* (aget d i) (aget x i)))))))))
-
-(defspec partial-reorthogonalization-keeps-lanczos-exact 12
-  ;; n in the thousands with a Krylov cap far below n, so the basis does lose
-  ;; orthogonality and Simon's monitor decides; the spectrum (closed form: a
-  ;; diagonal operator) has a repeated top value of multiplicity mult, four
-  ;; distinct values, then a bulk in (-1, 1). The k largest, with multiplicity, must come
-  ;; back to the tolerance, and some steps must have skipped the full
-  ;; reorthogonalization (else the monitor would be doing nothing).
-  (prop/for-all [[n mult k seed] (gen/bind (gen/choose 1500 3000)
-                                           (fn [n] (gen/tuple (gen/return n) (gen/choose 1 3) (gen/choose 1 4)
-                                                              (gen/choose 0 100000))))]
-    (let [n (long n) mult (long mult) k (long k)
-          g (gaussians n seed 2)
-          d (double-array n)
-          top [2.5 2.0 1.8 1.6]
-          _ (dotimes [i n] (aset d i (double (cond (< i mult) 3.0
-                                                   (< i (+ mult 4)) (nth top (- i mult))
-                                                   :else (Math/tanh (aget g i))))))
-          want (take k (sort > (seq d)))
-          vals (double-array k) res (double-array k) info (int-array Spectra/INFO_LENGTH)]
-      (Spectra/lanczos (diagonal-operator d) (int k) Spectra/LARGEST 1e-10 (int (min n 400)) nil nil 0
-                       (long seed) true vals nil res info)
-      (and (== 1 (aget info 1))
-           (every? true? (map (fn [^double v ^double w] (<= (Math/abs (- v w)) 1e-8)) vals want))
-           (< (aget info 5) (aget info 0))))))

@@ -6,15 +6,10 @@ package dlnlab.kernel;
  * matrix of a small operator.
  *
  * <h2>Lanczos</h2>
- * Unrestarted Lanczos with partial reorthogonalization (Simon, Math. Comp. 42,
- * 1984): the loss of orthogonality of each new vector is estimated by Simon's
- * recurrence from T, and only when it would exceed sqrt(eps) is the vector (and
- * the next one) orthogonalized against all earlier ones by two passes of
- * classical Gram-Schmidt. The basis stays semi-orthogonal, which is enough for
- * the tridiagonal T (solved by {@link Blas#tridiagonalEigen}) to be the
- * projection of A on an orthonormal basis of the Krylov space to working
- * precision: no spurious copies, Ritz values and residual estimates as with
- * full reorthogonalization, at a fraction of its 4 j n flops at step j.
+ * Unrestarted Lanczos with full reorthogonalization: every new vector is
+ * orthogonalized against all earlier ones by two passes of classical
+ * Gram-Schmidt, so the basis stays orthonormal to working precision and the
+ * projected matrix is the tridiagonal T, solved by {@link Blas#tridiagonalEigen}.
  * A Ritz pair (theta, y) is converged when ||A y - theta y|| &lt;=
  * max(tol |theta|, FLOOR ||A||), with ||A|| estimated by the largest ||A v||
  * and |theta| seen. Residuals are estimated from T (|beta z_last|, plus the
@@ -89,21 +84,11 @@ public final class Spectra {
     return (int) Math.min(dim, Math.ceil(j));
   }
 
-  /** Unit roundoff of double. */
-  static final double EPS = 0x1.0p-52;
-  /**
-   * The basis counts as semi-orthogonal while every estimated |q_i . q_j| stays
-   * below sqrt(EPS): then T is the projection of A on an orthonormal basis of
-   * the Krylov space to working precision (Simon, Math. Comp. 42, 1984), so Ritz
-   * values and residual estimates are as good as with full reorthogonalization.
-   */
-  static final double SEMI_ORTHOGONAL = 0x1.0p-26;
-
   /** Purposes for {@link Rng#derive}. */
   private static final long RANDOM_START = 1, RESTART = 2, WARM = 3, RADEMACHER = 4;
 
   /** Length of the info array filled by {@link #lanczos}. */
-  public static final int INFO_LENGTH = 6;
+  public static final int INFO_LENGTH = 5;
 
   /**
    * A reorthogonalization pass is repeated only when it removed more than this
@@ -122,14 +107,6 @@ public final class Spectra {
     if (s > 1e-280 && s < 1e280) return Math.sqrt(s);
     return Blas.nrm2(n, x, 0);
   }
-
-  /**
-   * Above this Krylov dimension the convergence check for LARGEST or SMALLEST
-   * computes only the k + 1 Ritz values at that end (bisection and inverse
-   * iteration, O(k t)) instead of all t (O(t^2), which at t ~ 60 costs more
-   * than a Hessian-vector product of a few thousand parameters).
-   */
-  static final int CHEAP_EXTREMES_FROM = 12;
 
   /** Basis vectors a Lanczos solve makes room for up front (then doubling). */
   static final int INITIAL_COLUMNS = 8;
@@ -157,8 +134,7 @@ public final class Spectra {
    * @param residuals out: k explicit residual norms ||A y - theta y||
    * @param info      out, length {@link #INFO_LENGTH}: operator applications,
    *                  converged (1 or 0), largest Krylov dimension of a run, probes,
-   *                  Lanczos blocks started after breakdowns, steps that
-   *                  reorthogonalized against the whole basis
+   *                  Lanczos blocks started after breakdowns
    * @throws IllegalArgumentException on bad sizes, k, which, tol or start, or when
    *         the operator returns a non-finite vector
    */
@@ -190,7 +166,6 @@ public final class Spectra {
     info[2] = run.maxDim;
     info[3] = run.probes;
     info[4] = run.restarts;
-    info[5] = run.reorths;
   }
 
   /**
@@ -428,14 +403,7 @@ public final class Spectra {
     int frontLo = -1, frontHi = -1;
     double kthKey;
 
-    /**
-     * Estimated loss of orthogonality (Simon): omCur[i] ~ q_t . q_i, omPrev[i] ~
-     * q_{t-1} . q_i, omNew the next vector's, filled by orthogonalityLost.
-     */
-    double[] omCur, omPrev, omNew;
-    boolean reorthNext = false, fullReorth = false;
-
-    int t = 0, apps = 0, probes = 0, restarts = 0, restartStream = 0, maxDim = 0, verifyLength = 0, reorths = 0;
+    int t = 0, apps = 0, probes = 0, restarts = 0, restartStream = 0, maxDim = 0, verifyLength = 0;
     double curBeta = 0.0, normEst = 0.0, anorm = 0.0;
     boolean nearInvariant = false, converged = false;
 
@@ -464,9 +432,6 @@ public final class Spectra {
       zcol = new double[m];
       wanted = new int[k];
       ritzWanted = new boolean[m];
-      omCur = new double[m + 1];
-      omPrev = new double[m + 1];
-      omNew = new double[m + 1];
     }
 
     /** Makes room in q for column col (col &lt; m). */
@@ -503,13 +468,7 @@ public final class Spectra {
       for (int i = 0; i < n; i++) q[i] = w[i] / nrm;
     }
 
-    /**
-     * One Lanczos step on column t: w = A q_t - alpha q_t - beta q_{t-1}, once
-     * more against q_t (alpha to working precision), fully against the locked
-     * vectors, and against the whole basis when {@link #orthogonalityLost} says
-     * the basis is no longer semi-orthogonal, and at the step after such a
-     * reorthogonalization (Simon's partial reorthogonalization); curBeta = ||w||.
-     */
+    /** One Lanczos step on column t: w = A q_t orthogonalized; curBeta = ||w||. */
     void step(int bs) {
       int j = t;
       int jo = j * n;
@@ -527,114 +486,24 @@ public final class Spectra {
       } else {
         Blas.axpy(n, -a, q, jo, w, 0);
       }
-      double again = Blas.dot(n, q, jo, w, 0);
-      Blas.axpy(n, -again, q, jo, w, 0);
-      a += again;
       coupReset(j);
-      double after = orthogonalizeLocked(j, norm(n, w));
-      boolean lost = orthogonalityLost(j, bs, a, after);
-      boolean forced = reorthNext || fullReorth;
-      if (forced || lost) {
-        a += orthogonalizeBasis(j, after);
-        after = curBeta;
-        omegaReset(j + 1);
-        reorths++;
+      double before = norm(n, w), after = before;
+      for (int pass = 0; pass < 2; pass++) {
+        project(n, j + 1, q, w, h);
+        project(n, nl, ly, w, hy);
+        accumulate(n, j + 1, q, h, true, w);
+        accumulate(n, nl, ly, hy, true, w);
+        for (int b = 0; b < nl; b++) coup[b * m + j] += hy[b];
+        a += h[j];
+        after = norm(n, w);
+        // "twice is enough" (Kahan-Parlett): a pass that kept most of the norm
+        // left w orthogonal to working precision, so a second one is not needed
+        if (after > SECOND_PASS_RATIO * before) break;
+        before = after;
       }
-      // the vector after a reorthogonalized one is reorthogonalized too: the
-      // current q_j was as far from orthogonal as the new one would have been
-      reorthNext = lost && !forced;
-      // a nearly invariant Krylov space: the next vectors come from what the
-      // rounding left, which the recurrence for omega does not model; the rest
-      // of the run reorthogonalizes fully (such spaces, few distinct
-      // eigenvalues, are small and rare; the common case keeps the savings)
-      if (!(after > NEAR_INVARIANT * normEst)) fullReorth = true;
-      double[] tmp = omPrev;
-      omPrev = omCur;
-      omCur = omNew;
-      omNew = tmp;
       alpha[j] = a;
       t = j + 1;
       curBeta = after;
-    }
-
-    /**
-     * Two-pass classical Gram-Schmidt of w against the basis columns 0..j and the
-     * locked vectors; "twice is enough" (Kahan-Parlett): a pass that kept most of
-     * the norm left w orthogonal to working precision, so the second is skipped.
-     * Leaves ||w|| in curBeta and returns the correction to alpha_j.
-     */
-    double orthogonalizeBasis(int j, double norm0) {
-      double before = norm0, after = norm0, da = 0.0;
-      for (int pass = 0; pass < 2; pass++) {
-        project(n, j + 1, q, w, h);
-        accumulate(n, j + 1, q, h, true, w);
-        da += h[j];
-        after = orthogonalizeLocked(j, norm(n, w));
-        if (after > SECOND_PASS_RATIO * before) break;
-        before = after;
-      }
-      curBeta = after;
-      return da;
-    }
-
-    /**
-     * Gram-Schmidt of w against the locked vectors (up to two passes, as in
-     * {@link #orthogonalizeBasis}), their coefficients added to the couplings of
-     * basis column j; returns ||w|| (norm0 when there are none).
-     */
-    double orthogonalizeLocked(int j, double norm0) {
-      double before = norm0, after = norm0;
-      for (int pass = 0; pass < 2 && nl > 0; pass++) {
-        project(n, nl, ly, w, hy);
-        accumulate(n, nl, ly, hy, true, w);
-        for (int b = 0; b < nl; b++) coup[b * m + j] += hy[b];
-        after = norm(n, w);
-        if (after > SECOND_PASS_RATIO * before) break;
-        before = after;
-      }
-      return after;
-    }
-
-    /**
-     * Simon's recurrence for omega_i ~ q_{j+1} . q_i (i &lt;= j), the loss of
-     * orthogonality of the next vector w / bj, from the same estimates for q_j
-     * (omCur) and q_{j-1} (omPrev) and T, with a rounding term of
-     * eps sqrt(n) ||A|| per step added in the direction of growth (so the
-     * estimate bounds rather than tracks). Fills omNew; returns whether some
-     * |omega_i| exceeds sqrt(eps), where semi-orthogonality (and with it Ritz
-     * values and residual estimates to working precision) would end.
-     */
-    boolean orthogonalityLost(int j, int bs, double a, double bj) {
-      if (!(bj > 0.0)) return true;
-      double psi = EPS * Math.sqrt(n) * normEst;
-      double bprev = j > bs ? beta[j - 1] : 0.0;
-      double worst = 0.0;
-      for (int i = 0; i < j; i++) {
-        double x = beta[i] * omCur[i + 1] + (alpha[i] - a) * omCur[i] - bprev * omPrev[i];
-        if (i > 0) x += beta[i - 1] * omCur[i - 1];
-        x = (x + Math.copySign(psi, x)) / bj;
-        omNew[i] = x;
-        worst = Math.max(worst, Math.abs(x));
-      }
-      omNew[j] = psi / bj;
-      omNew[j + 1] = 1.0;
-      return !(worst <= SEMI_ORTHOGONAL) || !(omNew[j] <= SEMI_ORTHOGONAL);
-    }
-
-    /** omNew after a full reorthogonalization of column col: rounding level against every earlier column. */
-    void omegaReset(int col) {
-      double level = EPS * Math.sqrt(n);
-      for (int i = 0; i < col; i++) omNew[i] = level;
-      omNew[col] = 1.0;
-    }
-
-    /** A run or block starts at column col, orthogonal to all earlier ones: omCur from it. */
-    void omegaStart(int col) {
-      omegaReset(col);
-      double[] tmp = omCur;
-      omCur = omNew;
-      omNew = tmp;
-      reorthNext = false;
     }
 
     void coupReset(int j) {
@@ -672,7 +541,7 @@ public final class Spectra {
         }
         res[i] = Math.sqrt(s);
       }
-      select(tt);
+      select();
     }
 
     /**
@@ -685,7 +554,6 @@ public final class Spectra {
      */
     boolean ritzCheap() {
       int tt = t;
-      if (which != MAGNITUDE && tt > CHEAP_EXTREMES_FROM) return ritzExtremes();
       System.arraycopy(alpha, 0, d, 0, tt);
       System.arraycopy(beta, 0, e, 0, tt - 1);
       if (!tridiagonalLastRow(tt, d, e, zcol)) return false;
@@ -693,93 +561,8 @@ public final class Spectra {
       for (int i = 0; i < tt; i++) anorm = Math.max(anorm, Math.abs(d[i]));
       for (int b = 0; b < nl; b++) anorm = Math.max(anorm, Math.abs(lval[b]));
       for (int i = 0; i < tt; i++) res[i] = Math.abs(curBeta * zcol[i]);
-      select(tt);
+      select();
       return true;
-    }
-
-    /**
-     * {@link #ritzCheap} for the k + 1 Ritz values at the wanted end only (LARGEST
-     * or SMALLEST), in O(k t) instead of the O(t^2) of all of them: each value
-     * by bisection on the Sturm count of T, the last component of its
-     * eigenvector by inverse iteration. d[0..k] then holds those values
-     * ascending, res their estimates, and the selection sees only them (the
-     * frontier is not needed at these ends).
-     */
-    boolean ritzExtremes() {
-      int tt = t;
-      int r = Math.min(tt, k + 1);
-      double lo = Double.POSITIVE_INFINITY, hi = Double.NEGATIVE_INFINITY, emax = 0.0;
-      for (int i = 0; i < tt; i++) {
-        double off = (i > 0 ? Math.abs(beta[i - 1]) : 0.0) + (i < tt - 1 ? Math.abs(beta[i]) : 0.0);
-        lo = Math.min(lo, alpha[i] - off);
-        hi = Math.max(hi, alpha[i] + off);
-        if (i < tt - 1) emax = Math.max(emax, Math.abs(beta[i]));
-      }
-      double pivmin = Double.MIN_NORMAL * Math.max(1.0, emax * emax);
-      anorm = Math.max(normEst, Math.max(Math.abs(lo), Math.abs(hi)));
-      for (int b = 0; b < nl; b++) anorm = Math.max(anorm, Math.abs(lval[b]));
-      for (int c = 0; c < r; c++) {
-        int idx = which == LARGEST ? tt - 1 - c : c;
-        double a = lo, b = hi;
-        for (int it = 0; it < 200 && b - a > 2.0 * EPS * Math.max(Math.abs(a), Math.abs(b)) + pivmin; it++) {
-          double mid = 0.5 * (a + b);
-          if (mid <= a || mid >= b) break;
-          if (sturmCount(tt, mid, pivmin) > idx) b = mid; else a = mid;
-        }
-        double theta = 0.5 * (a + b);
-        int slot = which == LARGEST ? r - 1 - c : c;
-        d[slot] = theta;
-        res[slot] = Math.abs(curBeta * lastComponent(tt, theta, pivmin));
-      }
-      select(r);
-      return true;
-    }
-
-    /** Number of eigenvalues of T (first tt rows) below x: negative pivots of T - x I = L D L^T. */
-    int sturmCount(int tt, double x, double pivmin) {
-      int count = 0;
-      double q = alpha[0] - x;
-      if (Math.abs(q) < pivmin) q = -pivmin;
-      if (q < 0.0) count++;
-      for (int i = 1; i < tt; i++) {
-        q = alpha[i] - x - beta[i - 1] * beta[i - 1] / q;
-        if (Math.abs(q) < pivmin) q = -pivmin;
-        if (q < 0.0) count++;
-      }
-      return count;
-    }
-
-    /**
-     * |last component| of the unit eigenvector of T (first tt rows) for the
-     * eigenvalue theta, by two steps of inverse iteration from a vector of ones
-     * (Gaussian elimination of T - theta I, a zero pivot replaced by a tiny one).
-     */
-    double lastComponent(int tt, double theta, double pivmin) {
-      double[] u = zcol, piv = e;
-      double tiny = Math.max(pivmin, EPS * anorm);
-      java.util.Arrays.fill(u, 0, tt, 1.0);
-      for (int sweep = 0; sweep < 2; sweep++) {
-        // forward elimination: piv[i] the pivots, u the transformed right side
-        double p = alpha[0] - theta;
-        if (Math.abs(p) < tiny) p = tiny;
-        piv[0] = p;
-        for (int i = 1; i < tt; i++) {
-          double l = beta[i - 1] / piv[i - 1];
-          p = alpha[i] - theta - l * beta[i - 1];
-          if (Math.abs(p) < tiny) p = tiny;
-          piv[i] = p;
-          u[i] -= l * u[i - 1];
-        }
-        u[tt - 1] /= piv[tt - 1];
-        for (int i = tt - 2; i >= 0; i--) u[i] = (u[i] - beta[i] * u[i + 1]) / piv[i];
-        double nrm = 0.0;
-        for (int i = 0; i < tt; i++) nrm = Math.max(nrm, Math.abs(u[i]));
-        if (!(nrm > 0.0) || Double.isInfinite(nrm)) return 1.0;
-        for (int i = 0; i < tt; i++) u[i] /= nrm;
-      }
-      double ss = 0.0;
-      for (int i = 0; i < tt; i++) ss += u[i] * u[i];
-      return Math.abs(u[tt - 1]) / Math.sqrt(ss);
     }
 
     double candidateKey(int id) {
@@ -790,7 +573,8 @@ public final class Spectra {
      * The k best candidates (locked pairs and Ritz pairs) by key, the k-th key,
      * and the frontier: the best Ritz pairs not wanted (both ends for MAGNITUDE).
      */
-    void select(int tt) {
+    void select() {
+      int tt = t;
       int count = 0;
       for (int i = 0; i < tt; i++) ritzWanted[i] = false;
       frontLo = -1;
@@ -884,7 +668,6 @@ public final class Spectra {
           ensureColumn(t);
           int qo = t * n;
           for (int i = 0; i < n; i++) q[qo + i] = w[i] / after;
-          omegaStart(t);
           return true;
         }
       }
@@ -898,8 +681,6 @@ public final class Spectra {
     boolean run(boolean first) {
       t = 0;
       curBeta = 0.0;
-      omegaStart(0);
-      fullReorth = false;
       int bs = 0, lastCheck = 0;
       while (true) {
         step(bs);
