@@ -263,7 +263,7 @@
   key, what it allows and its default, then its documentation. In the record
   node (the one with :metrics) the per-metric option keys collapse into one line."
   [entries ^long indent]
-  (let [metric-set (if (some (fn [[k _]] (= :metrics k)) entries) (set spec/metric-names) #{})
+  (let [metric-set (if (some (fn [[k _]] (= :metrics k)) entries) (set (spec/metric-names)) #{})
         shown (remove (fn [[k _]] (metric-set k)) entries)
         collapsed (some (fn [[k _]] (metric-set k)) entries)
         pad (apply str (repeat indent " "))]
@@ -320,13 +320,13 @@
                    ["METRICS  (:record {:metrics [...]}; each also a function in dlnlab.metrics)"
                     (wrap "Recorded every [:record :every] steps unless the metric's own {:every n} says otherwise; costly metrics are worth a slower cadence. In trajectory.csv a vector-valued metric becomes one column per entry (modes_1, pathway_shares_m1_p2, balance_gap_p1_l1, ...)." 2 80)]
                    (mapcat (fn [m]
-                             (let [{:keys [description options cost shape]} (get metrics/catalog m)]
+                             (let [{:keys [description options cost shape]} (get (metrics/catalog) m)]
                                (concat ["" (str "  " (pr-str m) "  " shape "; " (name cost))
                                         (wrap description 6 80)]
                                        (for [[o {:keys [default doc]}] options]
                                          (wrap (str "default " (pr-str default) "; " doc) 6 80 10
                                                (str "option " (pr-str o) " "))))))
-                           (concat spec/metric-names (remove (set spec/metric-names) (sort (keys metrics/catalog)))))))]
+                           (keys (metrics/catalog)))))]
     (str "dlnlab experiments: every key, what it allows and its default.\n"
          "An experiment is an EDN map; `dlnlab validate FILE.edn` prints one with every default filled.\n\n"
          (str/join "\n\n" (map section nodes))
