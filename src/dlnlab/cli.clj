@@ -86,7 +86,8 @@
   {"run" {"--out" :value "--set" :multi "--no-plots" :flag "--force" :flag
           "--grid" :multi "--jobs" :value "--replicates" :value "--seeds" :value "--shard" :value "--merge" :flag}
    "sweep" {"--out" :value "--jobs" :value "--no-plots" :flag "--set" :multi "--grid" :multi
-            "--replicates" :value "--seeds" :value "--shard" :value "--merge" :flag}
+            "--replicates" :value "--seeds" :value "--shard" :value "--merge" :flag
+            "--engine" :value "--master" :value}
    "plot" {"--out" :value "--figure" :value}
    "reproduce" {"--out" :value "--jobs" :value "--full" :flag "--no-plots" :flag}
    "validate" {"--set" :multi}
@@ -407,6 +408,26 @@
       (get opts "--replicates") (assoc :replicates (parse-positive "--replicates" "seeds per point" (get opts "--replicates")))
       (get opts "--seeds") (assoc :seeds (keyword (str/replace (str/trim (get opts "--seeds")) #"^:" ""))))))
 
+(defn- sweep-engine
+  "The engine of --engine (nil: the in-process pool; spark: dlnlab.spark/engine
+  with --master, when the Spark profile is on the classpath); bad input otherwise."
+  [opts]
+  (let [e (get opts "--engine")]
+    (when (and (get opts "--master") (not= e "spark"))
+      (usage-error! "--master names a Spark master; it goes with --engine spark."))
+    (case e
+      (nil "local") nil
+      "spark" (let [f (try (requiring-resolve 'dlnlab.spark/engine) (catch Exception _ nil))]
+                (when-not f
+                  (bad-input! (str "--engine spark needs the Spark profile, which this build does not hold; run "
+                                   "`lein with-profile +spark run -m dlnlab.cli sweep ...` (Spark and its dependencies "
+                                   "stay out of the default jar).")
+                              {:path [:engine] :value e :allowed ["local" "spark"]}))
+                (f {:master (or (get opts "--master") "local[2]")
+                    :jars (when-let [j (System/getProperty "dlnlab.spark.jar")] [j])}))
+      (bad-input! (str "--engine must be local (the in-process pool, default) or spark, got " (pr-str e) ".")
+                  {:path [:engine] :value e :allowed ["local" "spark"]}))))
+
 (defn- sweep-command
   "Runs the raw sweep map raw (from file, command-line changes applied) into
   --out with --jobs, --shard K/N or --merge; prints what it did; returns the
@@ -419,6 +440,7 @@
         norm (store/normalize-sweep raw file)
         dir (out-option opts (default-out file))
         _ (check-out-dir! dir)
+        engine (sweep-engine opts)
         ^AtomicBoolean flag (or *interrupt-flag* (AtomicBoolean. false))
         ^Writer err *err*
         prog (atom nil)
@@ -427,7 +449,7 @@
         res (with-signals flag err
               #(store/run-sweep!
                 norm dir
-                {:jobs jobs :interrupt flag :source file :shard shard :merge? merge?
+                {:jobs jobs :interrupt flag :source file :shard shard :merge? merge? :engine engine
                  :on-start (fn [{:keys [points skipped]}]
                              (when-not merge?
                                (println (str "sweep: " points " points" (when shard (str ", shard " (first shard) "/" (second shard)))

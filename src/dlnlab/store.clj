@@ -543,6 +543,9 @@
   lock of its own so that the n shards may write into dir at once, and writes
   no tables (a later unsharded run-sweep! of the same sweep, or :merge?, does);
   :merge? true runs nothing and writes the tables of the points on disk;
+  :engine (dlnlab.sweep/sweep) the function that runs the points, with the
+  arguments and options of dlnlab.sweep/sweep (dlnlab.spark/engine runs them
+  on Spark);
   :interrupt an AtomicBoolean that stops the runs at their next step
   (interrupted points are not written and not listed); :run-opts for each run;
   :source (\"the sweep\") names the sweep in messages; :log (fn [line]) for
@@ -556,7 +559,7 @@
   without a result, when merging) :interrupted? :summary path (nil for a
   shard)}. Throws ex-info (:invalid-experiment, :conflict, :unwritable)
   before running anything when the sweep or dir is unusable."
-  [norm dir {:keys [jobs ^AtomicBoolean interrupt run-opts source log on-start on-result extra! shard merge?]
+  [norm dir {:keys [jobs ^AtomicBoolean interrupt run-opts source log on-start on-result extra! shard merge? engine]
              :or {jobs (.availableProcessors (Runtime/getRuntime)) source "the sweep"}}]
   (dio/check-writable-dir! dir)
   (if shard
@@ -594,7 +597,7 @@
             write-errors (atom [])
             _ (when on-start (on-start {:points n :skipped skipped :jobs jobs}))
             _ (when-not merge?
-                (sweep/sweep (:base norm) (sweep-grid norm)
+                ((or engine sweep/sweep) (:base norm) (sweep-grid norm)
                              {:jobs jobs :seeds (:seeds norm) :keep-results? false
                               :run-opts (assoc (or run-opts {}) :interrupt interrupt)
                               :skip? (fn [i _] (or (not (mine? i)) (contains? @done i)))

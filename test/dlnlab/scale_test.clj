@@ -13,8 +13,7 @@
             [dlnlab.cli-runner :as runner]
             [dlnlab.io :as dio]
             [dlnlab.summary :as summary]
-            [dlnlab.temp-dir :as temp-dir :refer [path]])
-  (:import [java.io File]))
+            [dlnlab.temp-dir :as temp-dir :refer [path]]))
 
 (set! *warn-on-reflection* true)
 
@@ -131,18 +130,6 @@
         (is (re-find pattern err) err)
         (is (not (.exists (io/file (path "never")))))))))
 
-(defn- files-under [^File dir]
-  (sort (for [^File f (file-seq dir) :when (.isFile f)]
-          (str (.relativize (.toPath dir) (.toPath f))))))
-
-(defn- untimed
-  "A file's content for comparing runs: result.edn and result.json without
-  :meta (timings, provenance), other files as they are."
-  [^File f]
-  (cond (str/ends-with? (.getName f) "result.edn") (dissoc (dio/read-edn-file f) :meta)
-        (str/ends-with? (.getName f) "result.json") (dissoc (json/read-str (slurp f)) "meta")
-        :else (slurp f)))
-
 (deftest shards-together-equal-the-whole-sweep
   (let [sweep (write-file "sw.edn" {:base tiny :grid {[:optimizer :lr] [0.05 0.1 1.3]} :replicates 2})
         whole (path "whole")
@@ -164,9 +151,9 @@
       (is (= 0 code) err)
       (is (re-find #"merged 6 of 6 points" out)))
     (testing "the union of the shards equals the whole sweep, file for file (timings aside)"
-      (is (= (files-under (io/file whole)) (files-under (io/file shards))))
-      (doseq [f (files-under (io/file whole))]
-        (is (= (untimed (io/file whole f)) (untimed (io/file shards f))) f)))
+      (is (= (runner/files-under (io/file whole)) (runner/files-under (io/file shards))))
+      (doseq [f (runner/files-under (io/file whole))]
+        (is (= (runner/untimed (io/file whole f)) (runner/untimed (io/file shards f))) f)))
     (testing "a later unsharded sweep of the same file finds every point done"
       (let [{:keys [code out]} (apply cli "sweep" sweep "--out" shards common)]
         (is (= 0 code))
