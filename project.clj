@@ -38,6 +38,20 @@
                                   (require 'clojure.test.check.clojure-test)
                                   (alter-var-root (resolve 'clojure.test.check.clojure-test/*default-opts*)
                                                   assoc :seed (Long/parseLong s)))]}
+             ;; The Spark engine of sweeps (dlnlab.spark, issue 15): Spark 4 and
+             ;; its dependencies stay out of the library and the default jar.
+             ;;   lein with-profile +spark test :only dlnlab.spark-test
+             ;;   lein with-profile +spark run -m dlnlab.cli sweep FILE --engine spark [--master local[4]]
+             ;; Java 17 needs the --add-opens below (Spark's own launcher adds them too).
+             :spark {:dependencies [[org.apache.spark/spark-core_2.13 "4.0.1"]]
+                     :source-paths ["spark/src"]
+                     :java-source-paths ["spark/java"]
+                     :test-paths ["spark/test"]
+                     :uberjar-name "dlnlab-spark.jar"
+                     :jvm-opts ~(vec (for [p ["java.lang" "java.lang.invoke" "java.io" "java.net" "java.nio" "java.util"
+                                             "java.util.concurrent" "sun.nio.ch" "sun.nio.cs" "sun.security.action"
+                                             "sun.util.calendar"]]
+                                       (str "--add-opens=java.base/" p "=ALL-UNNAMED")))}
              :uberjar {:aot [dlnlab.cli]
                        :source-paths ["studies"]}
              ;; `lein repl` (and CIDER's jack-in, Calva, Cursive): an nREPL server

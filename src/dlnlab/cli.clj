@@ -85,8 +85,11 @@
 ;; ---------------------------------------------------------------- arguments
 
 (def ^:private command-options
-  {"run" {"--out" :value "--set" :multi "--no-plots" :flag "--force" :flag "--no-report" :flag}
-   "sweep" {"--out" :value "--jobs" :value "--no-plots" :flag "--no-report" :flag}
+  {"run" {"--out" :value "--set" :multi "--no-plots" :flag "--force" :flag "--no-report" :flag
+          "--grid" :multi "--jobs" :value "--replicates" :value "--seeds" :value "--shard" :value "--merge" :flag}
+   "sweep" {"--out" :value "--jobs" :value "--no-plots" :flag "--no-report" :flag "--set" :multi "--grid" :multi
+            "--replicates" :value "--seeds" :value "--shard" :value "--merge" :flag
+            "--engine" :value "--master" :value}
    "plot" {"--out" :value "--figure" :value}
    "report" {"--out" :value}
    "reproduce" {"--out" :value "--jobs" :value "--full" :flag "--no-plots" :flag "--no-report" :flag}
@@ -121,7 +124,9 @@
               (when (nil? v)
                 (usage-error! (str "Option " k " needs a value, e.g. "
                                    (case k "--out" "--out results/my-run" "--jobs" "--jobs 2" "--figure" "--figure sharpness"
-                                         "--set" "--set optimizer.lr=0.05" (str k " VALUE")) ".")))
+                                         "--set" "--set optimizer.lr=0.05" "--grid" "--grid optimizer.lr=0.01,0.1"
+                                         "--shard" "--shard 1/4" "--replicates" "--replicates 3" "--seeds" "--seeds :derived"
+                                         (str k " VALUE")) ".")))
               (recur more files (if (= kind :multi) (update opts k (fnil conj []) v) (assoc opts k v))
                      only-files?))))))))
 
@@ -152,34 +157,82 @@
     (when-not (identical? eof (edn/read {:eof eof} r)) (throw (ex-info "it holds more than one EDN form" {})))
     v))
 
+(def ^:private path-allowed
+  "PATH dotted (optimizer.lr; a segment of digits is a vector index) or an EDN vector of keywords and indices ([:optimizer :lr])")
+
+(defn- parse-path
+  "The key path of path-str (see `path-allowed`); calls (fail why) when it is not one."
+  [^String path-str fail]
+  (if (str/starts-with? path-str "[")
+    (let [p (try (read-edn-value path-str)
+                 (catch Exception e (fail (str "the key path " (pr-str path-str) " is not readable EDN (" (ex-message e) ")."))))]
+      (when-not (and (vector? p) (seq p) (every? #(or (keyword? %) (nat-int? %)) p))
+        (fail (str "the key path " (pr-str path-str) " must be a non-empty vector of keywords (and indices).")))
+      p)
+    (let [segs (str/split path-str #"\." -1)]
+      (when (or (str/blank? path-str) (some str/blank? segs)
+                (some #(re-find #"[\s\[\]{}()\"]" %) segs))
+        (fail (str "the key path " (pr-str path-str) " is not a dotted path of key names like optimizer.lr.")))
+      (mapv (fn [^String s] (if (re-matches #"\d+" s) (Long/parseLong s) (keyword (str/replace s #"^:" "")))) segs))))
+
+(defn- parse-assignment
+  "[path right-hand-side fail] of an argument PATH=RHS of option opt (\"--set\"),
+  where fail throws bad input naming the argument and what is allowed (lhs and
+  rhs-doc say it: \"PATH=VALUE\", \"VALUE an EDN value ...\")."
+  [opt ^String arg lhs rhs-doc]
+  (let [i (str/index-of arg "=")
+        allowed (str path-allowed " and " rhs-doc)
+        fail (fn [why] (bad-input! (str opt " " (pr-str arg) ": " why " Expected " lhs " with " allowed ".")
+                                   {:path [(keyword (subs opt 2))] :value arg :allowed allowed}))]
+    (when-not i (fail "no '=' between the key path and the value."))
+    [(parse-path (str/trim (subs arg 0 i)) fail) (subs arg (inc (long i))) fail]))
+
 (defn parse-set
   "Parses one --set argument PATH=VALUE into [path value]. PATH is dotted
   (optimizer.lr; a segment of digits is a vector index) or an EDN vector of
   keywords and indices ([:optimizer :lr]); VALUE is read with clojure.edn.
   Throws bad input naming the argument and what is allowed."
   [^String arg]
-  (let [i (str/index-of arg "=")
-        allowed "PATH=VALUE with PATH dotted (optimizer.lr) or an EDN vector ([:optimizer :lr]) and VALUE an EDN value (0.05, :sgd, [1 2], \"text\")"
-        fail (fn [why] (bad-input! (str "--set " (pr-str arg) ": " why " Expected " allowed ".")
-                                   {:path [:set] :value arg :allowed allowed}))]
-    (when-not i (fail "no '=' between the key path and the value."))
-    (let [path-str (str/trim (subs arg 0 i))
-          value-str (subs arg (inc (long i)))
-          path (if (str/starts-with? path-str "[")
-                 (let [p (try (read-edn-value path-str)
-                              (catch Exception e (fail (str "the key path " (pr-str path-str) " is not readable EDN (" (ex-message e) ")."))))]
-                   (when-not (and (vector? p) (seq p) (every? #(or (keyword? %) (nat-int? %)) p))
-                     (fail (str "the key path " (pr-str path-str) " must be a non-empty vector of keywords (and indices).")))
-                   p)
-                 (let [segs (str/split path-str #"\." -1)]
-                   (when (or (str/blank? path-str) (some str/blank? segs)
-                             (some #(re-find #"[\s\[\]{}()\"]" %) segs))
-                     (fail (str "the key path " (pr-str path-str) " is not a dotted path of key names like optimizer.lr.")))
-                   (mapv (fn [^String s] (if (re-matches #"\d+" s) (Long/parseLong s) (keyword (str/replace s #"^:" "")))) segs)))
-          value (try (read-edn-value value-str)
-                     (catch Exception e
-                       (fail (str "the value " (pr-str value-str) " is not one EDN value (" (ex-message e) ")."))))]
-      [path value])))
+  (let [[path value-str fail] (parse-assignment "--set" arg "PATH=VALUE" "VALUE an EDN value (0.05, :sgd, [1 2], \"text\")")
+        value (try (read-edn-value value-str)
+                   (catch Exception e
+                     (fail (str "the value " (pr-str value-str) " is not one EDN value (" (ex-message e) ")."))))]
+    [path value]))
+
+(defn- spaced
+  "n values from a to b, evenly spaced (lin) or geometrically (log), each to 12
+  significant digits; longs when a, b and every value are whole (lin)."
+  [kind a b n whole?]
+  (vec (for [i (range n)]
+         (let [a (double a) b (double b) n (long n)
+               f (if (= n 1) 0.0 (/ (double i) (dec n)))
+               x (if (= kind "log") (* a (Math/pow (/ b a) f)) (+ a (* (- b a) f)))
+               x (Double/parseDouble (format "%.12g" x))]
+           (if (and whole? (== x (Math/rint x))) (long x) x)))))
+
+(defn parse-grid
+  "Parses one --grid argument PATH=VALUES into [path values]. PATH as for
+  `parse-set` (seed is the [:seed] axis); VALUES is comma-separated EDN values
+  (0.01,0.1 or :gd,:sgd or [1 2],[3 4]), or log:A:B:N (N values from A to B
+  spaced geometrically) or lin:A:B:N (evenly; whole numbers stay integers).
+  Throws bad input naming the argument and what is allowed."
+  [^String arg]
+  (let [[path vs fail] (parse-assignment "--grid" arg "PATH=VALUES" "VALUES v1,v2,... (EDN values), log:A:B:N or lin:A:B:N")
+        vs (str/trim vs)
+        [_ kind a b n] (re-matches #"(log|lin):([^:]+):([^:]+):([^:]+)" vs)
+        values (if kind
+                 (let [num (fn [t] (try (Double/parseDouble t) (catch Exception _ (fail (str (pr-str t) " in " vs " is not a number.")))))
+                       a' (num a) b' (num b)
+                       n' (if (re-matches #"\d{1,7}" n) (Long/parseLong n) (fail (str "the count " (pr-str n) " is not a positive integer.")))]
+                   (when (< (long n') 1) (fail "the count must be at least 1."))
+                   (when (and (= kind "log") (not (and (pos? (double a')) (pos? (double b')))))
+                     (fail "log spacing needs two positive ends."))
+                   (spaced kind a' b' n' (and (= kind "lin") (every? #(re-matches #"-?\d+" %) [a b]))))
+                 (let [v (try (read-edn-value (str "[" vs "]"))
+                              (catch Exception e (fail (str "the values " (pr-str vs) " are not EDN values (" (ex-message e) ")."))))]
+                   (when (empty? v) (fail "no values given."))
+                   v))]
+    [path values]))
 
 (defn- apply-set
   "exp with path set to value; bad input when the path runs through a value that
@@ -342,12 +395,138 @@
           (throw e)))
       (finally (when prog ((:finish prog)))))))
 
-(defn- cmd-run [{:keys [files opts]}]
-  (let [file (one-file "run" files)
-        raw (read-map file "the experiment")
-        _ (when (and (contains? raw :grid) (contains? raw :base))
-            (bad-input! (str file " is a sweep file (it has :base and :grid); run it with `dlnlab sweep " file "`.")))
-        exp (validated (apply-sets raw (get opts "--set")) file (get opts "--set") "run")
+;; ---------------------------------------------------------------- sweeps
+
+(defn- parse-positive
+  "The positive integer of option opt (\"--jobs\") given as s; bad input otherwise."
+  [opt what s]
+  (let [n (when (and s (re-matches #"\s*\d{1,9}\s*" s)) (Long/parseLong (str/trim s)))]
+    (when (or (nil? n) (< (long n) 1))
+      (bad-input! (str opt " must be a positive integer (" what "), got " (pr-str s) ".")
+                  {:path [(keyword (subs opt 2))] :value s :allowed "a positive integer"}))
+    n))
+
+(defn- parse-jobs [s] (parse-positive "--jobs" "the number of runs at a time" s))
+
+(defn- with-grid-args
+  "The raw sweep map raw with the command line's changes: --set applied to
+  its base, each --grid axis added (or replacing the axis of the same path in
+  place), --replicates and --seeds."
+  [raw opts]
+  (let [add-axis (fn [g arg]
+                   (let [[p vs] (parse-grid arg)
+                         i (first (keep-indexed (fn [i [q _]] (when (= p q) i)) g))]
+                     (if i (assoc g i [p vs]) (conj g [p vs]))))
+        grid-args (get opts "--grid")]
+    (cond-> (update raw :base #(if (map? %) (apply-sets % (get opts "--set")) %))
+      (seq grid-args) (update :grid (fn [g] (reduce add-axis (if (or (map? g) (vector? g)) (vec (map vec g)) []) grid-args)))
+      (get opts "--replicates") (assoc :replicates (parse-positive "--replicates" "seeds per point" (get opts "--replicates")))
+      (get opts "--seeds") (assoc :seeds (keyword (str/replace (str/trim (get opts "--seeds")) #"^:" ""))))))
+
+(defn- sweep-engine
+  "The engine of --engine (nil: the in-process pool; spark: dlnlab.spark/engine
+  with --master, when the Spark profile is on the classpath); bad input otherwise."
+  [opts]
+  (let [e (get opts "--engine")]
+    (when (and (get opts "--master") (not= e "spark"))
+      (usage-error! "--master names a Spark master; it goes with --engine spark."))
+    (case e
+      (nil "local") nil
+      "spark" (let [f (try (requiring-resolve 'dlnlab.spark/engine) (catch Exception _ nil))]
+                (when-not f
+                  (bad-input! (str "--engine spark needs the Spark profile, which this build does not hold; run "
+                                   "`lein with-profile +spark run -m dlnlab.cli sweep ...` (Spark and its dependencies "
+                                   "stay out of the default jar).")
+                              {:path [:engine] :value e :allowed ["local" "spark"]}))
+                (f {:master (or (get opts "--master") "local[2]")
+                    :jars (when-let [j (System/getProperty "dlnlab.spark.jar")] [j])}))
+      (bad-input! (str "--engine must be local (the in-process pool, default) or spark, got " (pr-str e) ".")
+                  {:path [:engine] :value e :allowed ["local" "spark"]}))))
+
+(defn- sweep-command
+  "Runs the raw sweep map raw (from file, command-line changes applied) into
+  --out with --jobs, --shard K/N or --merge; prints what it did; returns the
+  exit code."
+  [file raw opts]
+  (let [jobs (if-let [j (get opts "--jobs")] (parse-jobs j) (.availableProcessors (Runtime/getRuntime)))
+        shard (when-let [s (get opts "--shard")] (store/parse-shard s))
+        merge? (boolean (get opts "--merge"))
+        _ (when (and shard merge?) (usage-error! "--shard runs a part of the sweep and --merge runs none; give one of them."))
+        norm (store/normalize-sweep raw file)
+        dir (out-option opts (default-out file))
+        _ (check-out-dir! dir)
+        engine (sweep-engine opts)
+        ^AtomicBoolean flag (or *interrupt-flag* (AtomicBoolean. false))
+        ^Writer err *err*
+        prog (atom nil)
+        no-plots? (or (get opts "--no-plots") merge?)
+        figure-warnings (atom [])
+        res (with-signals flag err
+              #(store/run-sweep!
+                norm dir
+                {:jobs jobs :interrupt flag :source file :shard shard :merge? merge? :engine engine
+                 :on-start (fn [{:keys [points skipped]}]
+                             (when-not merge?
+                               (println (str "sweep: " points " points" (when shard (str ", shard " (first shard) "/" (second shard)))
+                                             ", " skipped " already done, running "
+                                             (if shard "the rest of this shard" (- (long points) (long skipped)))
+                                             " with " jobs " job" (when (> (long jobs) 1) "s")))
+                               (flush)
+                               (when (terminal?)
+                                 (reset! prog (progress/sweep-progress err points skipped))
+                                 ((:start @prog)))))
+                 :on-result (fn [_ _] (when-let [p @prog] ((:tick p))))
+                 :extra! (when-not no-plots?
+                           (fn [r d] (when-let [w (figure-warning r d)] (swap! figure-warnings conj w))))}))
+        _ (when-let [p @prog] ((:finish p)))
+        sweep-file (io/file dir "sweep.edn")]
+    (when-not (or no-plots? shard (:interrupted? res))
+      (when-let [w (figure-warning (:results (store/read-sweep dir)) dir)] (swap! figure-warnings conj w)))
+    (let [ran (:ran res)
+          skipped (long (:skipped res))
+          statuses (frequencies (map (fn [r] (if (= :interrupted (:stop-reason r)) :interrupted (:status r))) ran))
+          failed (filter #(= :failed (:status %)) ran)
+          missing (:missing res)]
+      (if merge?
+        (println (str "merged " skipped " of " (:points res) " points"))
+        (println (str "ran " (count ran) " point" (when (not= 1 (count ran)) "s")
+                      (when (seq statuses)
+                        (str " (" (str/join ", " (for [[s c] (sort-by (comp name key) statuses)] (str c " " (name s)))) ")"))
+                      (when (pos? skipped) (str "; " skipped " done before")))))
+      (doseq [r failed]
+        (warn! (str "dlnlab: grid point " (:index r) " " (pr-str (:point r)) " failed: " (:error r))))
+      (doseq [m (:write-errors res)] (warn! (str "dlnlab: " m)))
+      (doseq [w @figure-warnings] (warn! w))
+      (when (seq missing)
+        (warn! (str "dlnlab: " (count missing) " point" (when (next missing) "s") " have no result yet (first: "
+                    (str/join ", " (take 5 missing)) "); the tables list the others. Run the remaining shards, "
+                    "or `dlnlab sweep " file " --out " dir "` to run what is missing.")))
+      (println (str "wrote:  " (str sweep-file) ", " (str (io/file dir "runs")) File/separator "*/"
+                    (if shard
+                      (str "; the tables come with `dlnlab sweep " file " --out " dir " --merge` once every shard is done")
+                      (str ", " (:summary res) ", aggregate.csv, trajectories.csv"))))
+      (when-not (or (get opts "--no-report") shard (:interrupted? res))
+        (let [{:keys [warning report]} (report-page #(report/write-report! dir) dir)]
+          (warn! warning)
+          (print-report-path report)))
+      (cond (:interrupted? res) (do (println "interrupted: rerun the same command to finish the remaining points.")
+                                    (interrupted-code))
+            (or (seq failed) (seq (:write-errors res)) (seq missing)) 1
+            :else 0))))
+
+(defn- cmd-sweep [{:keys [files opts]}]
+  (let [file (one-file "sweep" files)
+        raw (read-map file "the sweep: {:base EXPERIMENT :grid {PATH [VALUES]}}")]
+    (when-not (or (contains? raw :base) (contains? raw :grid))
+      (bad-input! (str file " is not a sweep file (it has no :base and :grid); run a single experiment with `dlnlab run "
+                       file "`, make a sweep of it with `dlnlab run " file " --grid optimizer.lr=0.01,0.1`, or write "
+                       "{:base EXPERIMENT :grid {[:optimizer :lr] [0.01 0.02]}}.")))
+    (sweep-command file (with-grid-args raw opts) opts)))
+
+;; ---------------------------------------------------------------- run FILE (--grid: a sweep of it)
+
+(defn- run-one [{:keys [opts]} file raw]
+  (let [exp (validated (apply-sets raw (get opts "--set")) file (get opts "--set") "run")
         dir (out-option opts (default-out file))]
     (check-out-dir! dir)
     (store/with-lock dir
@@ -369,69 +548,20 @@
         (print-report-path (when report (str (io/file dir "report.html"))))
         (run-result-code result)))))
 
-;; ---------------------------------------------------------------- sweeps
+(def ^:private sweep-only-options ["--jobs" "--replicates" "--seeds" "--shard" "--merge"])
 
-(defn- parse-jobs [s]
-  (let [n (when (and s (re-matches #"\s*\d+\s*" s)) (try (Long/parseLong (str/trim s)) (catch Exception _ nil)))]
-    (when (or (nil? n) (< (long n) 1))
-      (bad-input! (str "--jobs must be a positive integer (the number of runs at a time), got " (pr-str s) ".")
-                  {:path [:jobs] :value s :allowed "a positive integer"}))
-    n))
-
-(defn- cmd-sweep [{:keys [files opts]}]
-  (let [file (one-file "sweep" files)
-        raw (read-map file "the sweep: {:base EXPERIMENT :grid {PATH [VALUES]}}")
-        _ (when-not (or (contains? raw :base) (contains? raw :grid))
-            (bad-input! (str file " is not a sweep file (it has no :base and :grid); run a single experiment with `dlnlab run "
-                             file "`, or write {:base EXPERIMENT :grid {[:optimizer :lr] [0.01 0.02]}}.")))
-        jobs (if-let [j (get opts "--jobs")] (parse-jobs j) (.availableProcessors (Runtime/getRuntime)))
-        norm (store/normalize-sweep raw file)
-        dir (out-option opts (default-out file))
-        _ (check-out-dir! dir)
-        ^AtomicBoolean flag (or *interrupt-flag* (AtomicBoolean. false))
-        ^Writer err *err*
-        prog (atom nil)
-        no-plots? (get opts "--no-plots")
-        figure-warnings (atom [])
-        res (with-signals flag err
-              #(store/run-sweep!
-                norm dir
-                {:jobs jobs :interrupt flag :source file
-                 :on-start (fn [{:keys [points skipped]}]
-                             (println (str "sweep: " points " points, " skipped " already done, running " (- (long points) (long skipped))
-                                           " with " jobs " job" (when (> (long jobs) 1) "s")))
-                             (flush)
-                             (when (terminal?)
-                               (reset! prog (progress/sweep-progress err points skipped))
-                               ((:start @prog))))
-                 :on-result (fn [_ _] (when-let [p @prog] ((:tick p))))
-                 :extra! (when-not no-plots?
-                           (fn [r d] (when-let [w (figure-warning r d)] (swap! figure-warnings conj w))))}))
-        _ (when-let [p @prog] ((:finish p)))
-        sweep-file (io/file dir "sweep.edn")]
-    (when-not (or no-plots? (:interrupted? res))
-      (when-let [w (figure-warning (:results (store/read-sweep dir)) dir)] (swap! figure-warnings conj w)))
-    (let [ran (:ran res)
-          skipped (long (:skipped res))
-          statuses (frequencies (map (fn [r] (if (= :interrupted (:stop-reason r)) :interrupted (:status r))) ran))
-          failed (filter #(= :failed (:status %)) ran)]
-      (println (str "ran " (count ran) " point" (when (not= 1 (count ran)) "s")
-                    (when (seq statuses)
-                      (str " (" (str/join ", " (for [[s c] (sort-by (comp name key) statuses)] (str c " " (name s)))) ")"))
-                    (when (pos? skipped) (str "; " skipped " done before"))))
-      (doseq [r failed]
-        (warn! (str "dlnlab: grid point " (:index r) " " (pr-str (:point r)) " failed: " (:error r))))
-      (doseq [m (:write-errors res)] (warn! (str "dlnlab: " m)))
-      (doseq [w @figure-warnings] (warn! w))
-      (println (str "wrote:  " (str sweep-file) ", " (str (io/file dir "runs")) File/separator "*/, " (:summary res)))
-      (when-not (or (get opts "--no-report") (:interrupted? res))
-        (let [{:keys [warning report]} (report-page #(report/write-report! dir) dir)]
-          (warn! warning)
-          (print-report-path report)))
-      (cond (:interrupted? res) (do (println "interrupted: rerun the same command to finish the remaining points.")
-                                    (interrupted-code))
-            (or (seq failed) (seq (:write-errors res))) 1
-            :else 0))))
+(defn- cmd-run [{:keys [files opts] :as parsed}]
+  (let [file (one-file "run" files)
+        raw (read-map file "the experiment")]
+    (when (and (contains? raw :grid) (contains? raw :base))
+      (bad-input! (str file " is a sweep file (it has :base and :grid); run it with `dlnlab sweep " file "`.")))
+    (if (seq (get opts "--grid"))
+      (do (when (get opts "--force")
+            (usage-error! "--force replaces a run directory; a sweep resumes in its directory instead, so --grid takes no --force."))
+          (sweep-command file (with-grid-args {:base raw} opts) opts))
+      (do (when-let [o (first (filter #(contains? opts %) sweep-only-options))]
+            (usage-error! (str o " applies to sweeps; add --grid PATH=VALUES to make a sweep of " file ".")))
+          (run-one parsed file raw)))))
 
 ;; ---------------------------------------------------------------- plot
 
@@ -533,7 +663,7 @@
       (do (when (seq (get opts "--set")) (usage-error! "--set applies to experiments, not to sweep files."))
           (let [norm (store/normalize-sweep raw file)]
             (print (dio/edn-str norm))
-            (println (str ";; " (count (sweep/grid-points (:grid norm))) " grid points, each a valid experiment"))))
+            (println (str ";; " (count (store/sweep-points norm)) " grid points, each a valid experiment"))))
       (let [exp (apply-sets raw (get opts "--set"))
             norm (validated exp file (get opts "--set") nil)]
         (print (dio/edn-str norm))
@@ -712,7 +842,9 @@
                    "reproduce" (cmd-reproduce parsed)
                    "validate" (cmd-validate parsed)
                    "inspect" (cmd-inspect parsed)
-                   "describe" (cmd-describe parsed)
+                   "describe" (if (= ["outputs"] (vec (:files parsed)))
+                                (do (println (summary/outputs-text)) 0)
+                                (cmd-describe parsed))
                    ("version" "--version") (do (println (version-string)) 0)
                    ("help" "--help" "-h") (do (println usage) 0)
                    (let [dym (spec/did-you-mean command (conj (keys command-options) "help"))]

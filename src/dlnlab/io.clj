@@ -246,6 +246,13 @@
   (csv/write-csv w (cons (map cell-text header) (map #(map cell-text %) rows)) :quote? needs-quotes?)
   nil)
 
+(defn write-csv-rows
+  "Writes rows (sequences of cells, see `csv-cell`) to the Writer w as
+  `write-csv` does, without a header: for tables written in parts."
+  [^Writer w rows]
+  (csv/write-csv w (map #(map cell-text %) rows) :quote? needs-quotes?)
+  nil)
+
 (def ^:private level-labels
   "Letters naming the index at each nesting level of a vector-valued metric's
   CSV columns (pathway_shares_m1_p2 is mode 1, pathway 2); metrics not listed

@@ -24,7 +24,9 @@
 
   Functions: `write-run!`, `read-run`, `check-run-dir!`, `lock!`/`unlock!`,
   `with-lock`, `normalize-sweep`, `run-sweep!`, `read-sweep`, `read-input`."
-  (:require [clojure.java.io :as io]
+  (:require [clojure.data.csv :as csv]
+            [clojure.data.json :as json]
+            [clojure.java.io :as io]
             [clojure.string :as str]
             [dlnlab.error :as error]
             [dlnlab.io :as dio]
@@ -223,8 +225,35 @@
     (when aside (delete-tree! aside))
     target))
 
+(defn- json-ready
+  "v as JSON data: keywords and symbols as strings (with their namespace), map
+  keys as strings (a key path [:optimizer :lr] as optimizer.lr), NaN and the
+  infinities as the strings NaN, Infinity and -Infinity, sets and sequences as
+  arrays, other numbers as they are."
+  [v]
+  (cond (or (nil? v) (boolean? v) (string? v)) v
+        (or (instance? Double v) (instance? Float v))
+        (let [d (double v)]
+          (cond (Double/isNaN d) "NaN" (Double/isInfinite d) (if (pos? d) "Infinity" "-Infinity") :else v))
+        (ratio? v) (double v)
+        (number? v) v
+        (or (keyword? v) (symbol? v)) (if (namespace v) (str (namespace v) "/" (name v)) (name v))
+        (map? v) (into {} (for [[k x] v]
+                            [(cond (vector? k) (summary/column-name k)
+                                   (or (keyword? k) (symbol? k)) (json-ready k)
+                                   :else (str k))
+                             (json-ready x)]))
+        (coll? v) (mapv json-ready v)
+        :else (str v)))
+
+(defn result-json
+  "The JSON text of a result (what result.json holds; see `json-ready`)."
+  ^String [result]
+  (json/write-str (json-ready result) :escape-unicode false :escape-slash false))
+
 (defn write-run!
-  "Writes result as the run directory dir: result.edn, trajectory.csv (columns
+  "Writes result as the run directory dir: result.edn, result.json (its JSON
+  twin, `result-json`), trajectory.csv (columns
   by `trajectory-metrics`) and whatever (extra! staging-dir) writes (e.g.
   figures), all into a temporary directory beside dir, synced, then published
   by one rename (see the namespace docstring). An existing dir is replaced as a
@@ -242,6 +271,7 @@
        (dio/write-atomically! (io/file staging "trajectory.csv")
                               (fn [^Writer w] (dio/write-trajectory-csv w (:trajectory result) (trajectory-metrics result))))
        (dio/write-edn-file! (io/file staging "result.edn") result)
+       (dio/write-atomically! (io/file staging "result.json") (result-json result))
        (let [extra (when extra! (extra! (str staging)))]
          (dio/fsync! staging)
          (try (publish! staging target)
@@ -266,7 +296,7 @@
 
 ;; ---------------------------------------------------------------- sweeps
 
-(def ^:private sweep-keys #{:base :grid :seeds :name :description})
+(def ^:private sweep-keys #{:base :grid :seeds :replicates :name :description})
 
 (defn- invalid! [msg data] (error/fail! :invalid-experiment msg data))
 
@@ -281,10 +311,24 @@
               {:path [:optimizer] :value nil :allowed "an optimizer map"}))
   n)
 
+(defn sweep-grid
+  "The grid a normalized sweep runs: its :grid, then the pseudo-axis
+  [:replicate] [0 .. R-1] when it has :replicates R > 1."
+  [norm]
+  (let [r (long (:replicates norm 1))]
+    (cond-> (vec (:grid norm)) (> r 1) (conj [[:replicate] (vec (range r))]))))
+
+(defn sweep-points
+  "The points of a normalized sweep in run order (dlnlab.sweep/grid-points of `sweep-grid`)."
+  [norm]
+  (sweep/grid-points (sweep-grid norm)))
+
 (defn normalize-sweep
-  "{:base :grid [[path values] ...] :seeds} (with :name and :description when
-  given) from a sweep map {:base EXPERIMENT :grid {PATH [VALUES]} :seeds
-  :derived|:shared}, every point's experiment validated. source names the sweep
+  "{:base :grid [[path values] ...] :seeds} (with :replicates when above 1,
+  :name and :description when given) from a sweep map {:base EXPERIMENT :grid
+  {PATH [VALUES]} :seeds :derived|:shared|:independent :replicates R}, every
+  point's experiment validated (dlnlab.sweep/seed-modes says what each :seeds
+  mode means; a [:seed] axis is used as given). source names the sweep
   in messages (a file name). Throws ex-info of kind :invalid-experiment naming
   the problem (and the grid point)."
   ([raw] (normalize-sweep raw "the sweep"))
@@ -294,8 +338,8 @@
        (let [dym (spec/did-you-mean k sweep-keys)]
          (invalid! (str source ": unknown key " (pr-str k) " in a sweep file."
                         (when dym (str " Did you mean " (pr-str dym) "?"))
-                        " A sweep file is {:base EXPERIMENT :grid {PATH [VALUES] ...} :seeds :derived|:shared}"
-                        " (optional :name, :description)."
+                        " A sweep file is {:base EXPERIMENT :grid {PATH [VALUES] ...} :seeds :derived|:shared|:independent"
+                        " :replicates R} (optional :seeds, :replicates, :name, :description)."
                         (when (#{:model :task :optimizer} k) " Put the experiment's keys under :base."))
                    {:path [k] :value (get raw k) :allowed (vec (sort sweep-keys))}))))
    (doseq [k [:base :grid]]
@@ -306,16 +350,32 @@
    (when-not (map? (:base raw))
      (invalid! (str source ": [:base] must be an experiment map, got " (error/show (:base raw)) ".")
                {:path [:base] :value (:base raw) :allowed "an experiment map"}))
-   (let [seeds (:seeds raw :derived)]
-     (when-not (#{:derived :shared} seeds)
-       (invalid! (str source ": [:seeds] must be :derived (each point its own seed) or :shared (every point the base seed), got "
-                      (pr-str seeds) ".")
-                 {:path [:seeds] :value seeds :allowed [:derived :shared]}))
-     (let [points (try (sweep/grid-points (:grid raw))
-                       (catch clojure.lang.ExceptionInfo e
-                         (invalid! (str source ": " (ex-message e)) (ex-data e))))
-           grid (vec (map vec (seq (:grid raw))))]
-       (doseq [[i point] (map-indexed vector points)]
+   (let [seeds (:seeds raw :derived)
+         reps (:replicates raw 1)]
+     (when-not (contains? sweep/seed-modes seeds)
+       (invalid! (str source ": [:seeds] must be :derived (paired: the optimizer's coordinates share seeds), "
+                      ":shared (the base seed everywhere) or :independent (every point its own seed), got "
+                      (pr-str seeds) ". `dlnlab describe` explains each.")
+                 {:path [:seeds] :value seeds :allowed (vec (keys sweep/seed-modes))}))
+     (when-not (and (integer? reps) (pos? (long reps)))
+       (invalid! (str source ": [:replicates] must be a positive integer (the number of seeds per point), got "
+                      (error/show reps) ".")
+                 {:path [:replicates] :value reps :allowed "a positive integer"}))
+     (let [g (:grid raw)
+           paths (when (or (map? g) (vector? g)) (set (keep #(when (vector? %) (first %)) g)))]
+       (when (contains? paths [:replicate])
+         (invalid! (str source ": [:replicate] is not a grid path; give :replicates R to run R seeds per point.")
+                   {:path [:grid [:replicate]] :value (get (:grid raw) [:replicate]) :allowed ":replicates R"}))
+       (when (and (contains? paths [:seed]) (> (long reps) 1))
+         (invalid! (str source ": a grid over [:seed] and :replicates " reps " both choose seeds; give one of them.")
+                   {:path [:replicates] :value reps :allowed "1 when the grid has a [:seed] axis"})))
+     (let [_ (try (sweep/grid-points (:grid raw))
+                  (catch clojure.lang.ExceptionInfo e
+                    (invalid! (str source ": " (ex-message e)) (ex-data e))))
+           norm (merge (select-keys raw [:name :description])
+                       {:base (:base raw) :grid (vec (map vec (seq (:grid raw)))) :seeds seeds}
+                       (when (> (long reps) 1) {:replicates reps}))]
+       (doseq [[i point] (map-indexed vector (sweep-points norm))]
          (try (-> (sweep/point-experiment (:base raw) point seeds)
                   spec/normalize
                   (check-runnable! source "sweep"))
@@ -323,8 +383,7 @@
                 (let [msg (ex-message e)
                       msg (if (str/starts-with? msg (str source ": ")) msg (str source ": " msg))]
                   (invalid! (str "Grid point " i " " (pr-str (into {} point)) " of " msg) (ex-data e))))))
-       (merge (select-keys raw [:name :description])
-              {:base (:base raw) :grid grid :seeds seeds})))))
+       norm))))
 
 (defn- value-label ^String [v]
   (cond (keyword? v) (name v)
@@ -347,7 +406,7 @@
 (defn point-dirs
   "The run directories of a normalized sweep's points under dir, in grid order."
   [norm dir]
-  (let [points (sweep/grid-points (:grid norm))
+  (let [points (sweep-points norm)
         n (count points)]
     (vec (map-indexed (fn [i p] (io/file dir "runs" (run-dir-name i n p))) points))))
 
@@ -362,7 +421,7 @@
                        (error/fail! :conflict (str "Cannot resume in " dir ": " (ex-message e) " Use another --out directory.")
                                     {:path [:sweep] :value (str sweep-file) :allowed "a readable sweep.edn"})))]
         (when (not= old norm)
-          (let [diff (filter #(not= (get old %) (get norm %)) [:base :grid :seeds :name :description])
+          (let [diff (filter #(not= (get old %) (get norm %)) [:base :grid :seeds :replicates :name :description])
                 what (str/join " and " (map pr-str diff))]
             (error/fail! :conflict
                          (str sweep-file " holds a different sweep (" (if (empty? diff) "the file differs"
@@ -388,79 +447,181 @@
         (catch clojure.lang.ExceptionInfo e
           {:damaged (if (.exists f) (ex-message e) "result.edn is missing")})))))
 
+(defn parse-shard
+  "[k n] from a shard \"K/N\" (1 <= K <= N): the points whose index i has
+  i mod N = K - 1. Throws ex-info of kind :invalid-argument otherwise."
+  [^String s]
+  (let [[_ k n] (when s (re-matches #"\s*(\d{1,9})\s*/\s*(\d{1,9})\s*" s))
+        k (some-> k Long/parseLong)
+        n (some-> n Long/parseLong)]
+    (when-not (and k n (<= 1 (long k) (long n)))
+      (error/fail! :invalid-argument
+                   (str "--shard must be K/N with 1 <= K <= N (this job's part of N), got " (pr-str s)
+                        "; in a Slurm array numbered from 0 use --shard $((SLURM_ARRAY_TASK_ID + 1))/N.")
+                   {:path [:shard] :value s :allowed "K/N, 1 <= K <= N"}))
+    [k n]))
+
+(defn- in-shard? [[^long k ^long n] ^long i] (= (mod i n) (dec k)))
+
+(defn- shard-lock-dir ^File [dir [k n]] (io/file dir (str "shard-" k "-of-" n)))
+
+(defn- live-lock?
+  "True when lock file f exists and its holder is not known to be gone."
+  [^File f]
+  (and (.exists f) (not (stale? f (read-holder f)))))
+
+(defn- refuse-if-held! [^File f what dir]
+  (when (live-lock? f)
+    (let [h (read-holder f)]
+      (error/fail! :conflict
+                   (str dir " is being written by " what (when h (str " (pid " (:pid h) " on " (:host h) ")"))
+                        "; wait for it to finish (a later `dlnlab sweep` of the same file or --merge writes the tables).")
+                   {:path [:out] :value (str dir) :allowed "a directory no other process is writing" :lock (str f)}))))
+
+(defn- clean-shard-leftovers!
+  "Deletes what killed writers of the run directories named names left (staging
+  and set-aside copies in runs/, temporary files inside them), leaving other
+  shards' files alone."
+  [dir names]
+  (let [runs (io/file dir "runs")
+        own (set names)]
+    (doseq [^File f (.listFiles runs)
+            :let [nm (.getName f)
+                  [_ target] (re-matches #"\.(.+)\.(?:staging|old)-[0-9]+" nm)]]
+      (cond (and target (own target)) (delete-tree! f)
+            (and (own nm) (.isDirectory f)) (doseq [^File g (.listFiles f) :when (leftover? (.getName g))] (delete-tree! g))))))
+
+(defn- trajectory-header [^File f]
+  (with-open [r (io/reader f)] (first (csv/read-csv r))))
+
+(defn- write-trajectories!
+  "Writes dir/trajectories.csv: every point's trajectory.csv (rows as summary
+  maps, those with a dir) in long format, the point's index, coordinates,
+  replicate and seed first; columns the union of the runs' in first-seen order."
+  [dir grid rows]
+  (let [rows (filter #(seq (get % "dir")) rows)
+        file-of (fn [row] (io/file dir "runs" (get row "dir") "trajectory.csv"))
+        lead (concat ["index"] (map summary/column-name (summary/coordinate-paths grid)) ["replicate" "seed"])
+        cols (vec (distinct (mapcat #(trajectory-header (file-of %)) rows)))]
+    (dio/write-atomically!
+     (io/file dir "trajectories.csv")
+     (fn [^Writer w]
+       (dio/write-csv w (concat lead cols) nil)
+       (doseq [row rows]
+         (with-open [r (io/reader (file-of row))]
+           (let [[header & body] (csv/read-csv r)
+                 at (into {} (map-indexed (fn [i c] [c i]) header))
+                 prefix (map #(get row %) lead)]
+             (dio/write-csv-rows w (map (fn [line] (concat prefix (map #(some->> (at %) (nth line)) cols))) body)))))))))
+
+(defn write-tables!
+  "Writes the tidy tables of a sweep into dir from its summary rows (maps from
+  dlnlab.summary/tidy-row, in index order): summary.csv, aggregate.csv and
+  trajectories.csv (`dlnlab describe outputs` lists their columns). Returns
+  the paths."
+  [norm dir rows]
+  (let [grid (sweep-grid norm)
+        header (summary/tidy-header grid rows)
+        [agg-header agg-rows] (summary/aggregate-table grid header rows)
+        path #(str (io/file dir %))]
+    (dio/write-atomically! (path "summary.csv")
+                           (fn [^Writer w] (dio/write-csv w header (map (fn [r] (map #(get r %) header)) rows))))
+    (dio/write-atomically! (path "aggregate.csv") (fn [^Writer w] (dio/write-csv w agg-header agg-rows)))
+    (write-trajectories! dir grid rows)
+    {:summary (path "summary.csv") :aggregate (path "aggregate.csv") :trajectories (path "trajectories.csv")}))
+
 (defn run-sweep!
   "Runs the normalized sweep norm (see `normalize-sweep`) into directory dir,
   resuming: points whose run directory is complete are skipped, damaged ones
   rerun. Writes dir/sweep.edn first, each point's run directory (`write-run!`)
-  as it finishes, then dir/summary.csv. Holds the lock of dir throughout (a
-  second writer gets :conflict). Keeps only summary rows in memory.
+  as it finishes, then the tables (`write-tables!`: summary.csv, aggregate.csv,
+  trajectories.csv). Holds the lock of dir throughout (a second writer gets
+  :conflict). Keeps only summary rows in memory.
 
-  Options: :jobs (available processors) runs at a time; :interrupt an
-  AtomicBoolean that stops the runs at their next step (interrupted points are
-  not written and not listed); :run-opts for each run; :source (\"the sweep\")
-  names the sweep in messages; :log (fn [line]) for warnings (default prints to
-  *err*); :on-start (fn [{:keys [points skipped jobs]}]) before the first run;
-  :on-result (fn [index result]) after each point is written; :extra!
-  (fn [result run-dir]) writes more files into each run directory (figures).
+  Options: :jobs (available processors) runs at a time; :shard [k n] runs only
+  the points whose index i has i mod n = k - 1 (see `parse-shard`), holding a
+  lock of its own so that the n shards may write into dir at once, and writes
+  no tables (a later unsharded run-sweep! of the same sweep, or :merge?, does);
+  :merge? true runs nothing and writes the tables of the points on disk;
+  :engine (dlnlab.sweep/sweep) the function that runs the points, with the
+  arguments and options of dlnlab.sweep/sweep (dlnlab.spark/engine runs them
+  on Spark);
+  :interrupt an AtomicBoolean that stops the runs at their next step
+  (interrupted points are not written and not listed); :run-opts for each run;
+  :source (\"the sweep\") names the sweep in messages; :log (fn [line]) for
+  warnings (default prints to *err*); :on-start (fn [{:keys [points skipped
+  jobs]}]) before the first run; :on-result (fn [index result]) after each
+  point is written; :extra! (fn [result run-dir]) writes more files into each
+  run directory (figures).
 
   Returns {:dir :points n :skipped k :ran [{:index :point :status :stop-reason
-  :error}] :write-errors [msg] :damaged [index] :interrupted? :summary path}.
-  Throws ex-info (:invalid-experiment, :conflict, :unwritable) before running
-  anything when the sweep or dir is unusable."
-  [norm dir {:keys [jobs ^AtomicBoolean interrupt run-opts source log on-start on-result extra!]
+  :error}] :write-errors [msg] :damaged [index] :missing [index] (points
+  without a result, when merging) :interrupted? :summary path (nil for a
+  shard)}. Throws ex-info (:invalid-experiment, :conflict, :unwritable)
+  before running anything when the sweep or dir is unusable."
+  [norm dir {:keys [jobs ^AtomicBoolean interrupt run-opts source log on-start on-result extra! shard merge? engine]
              :or {jobs (.availableProcessors (Runtime/getRuntime)) source "the sweep"}}]
   (dio/check-writable-dir! dir)
-  (with-lock dir
+  (if shard
+    (refuse-if-held! (lock-file dir) "an unsharded sweep" dir)
+    (doseq [^File f (.listFiles (io/file dir)) :when (re-matches #"\.shard-\d+-of-\d+\.lock" (.getName f))]
+      (refuse-if-held! f (str "shard " (str/replace (.getName f) #"\.shard-|\.lock" "")) dir)))
+  (with-lock (if shard (shard-lock-dir dir shard) dir)
     (let [log (or log (fn [line] (binding [*out* *err*] (println line))))
           interrupt (or interrupt (AtomicBoolean. false))
-          _ (.mkdirs (io/file dir))
-          _ (clean-leftovers! (io/file dir "runs"))
-          _ (clean-leftovers! dir)
-          _ (check-resumable! norm dir source)
-          points (sweep/grid-points (:grid norm))
+          points (sweep-points norm)
           n (count points)
           dirs (point-dirs norm dir)
+          mine? (fn [^long i] (or (nil? shard) (in-shard? shard i)))
+          _ (.mkdirs (io/file dir))
+          _ (if shard
+              (clean-shard-leftovers! dir (keep-indexed (fn [i ^File d] (when (mine? i) (.getName d))) dirs))
+              (do (clean-leftovers! (io/file dir "runs"))
+                  (clean-leftovers! dir)))
+          _ (check-resumable! norm dir source)
           rows (atom (sorted-map))
           done (volatile! #{})
           damaged (volatile! [])]
       (doseq [[i point] (map-indexed vector points)
+              :when (mine? i)
               :let [^File d (nth dirs i)
                     {r :result why :damaged} (stored-point norm i point d)]]
-        (cond r (do (swap! rows assoc i (summary/sweep-row i (.getName d) point r))
+        (cond r (do (swap! rows assoc i (summary/tidy-row i (.getName d) point r))
                     (vswap! done conj i))
               why (do (vswap! damaged conj i)
-                      (log (str "dlnlab: warning: " d " is damaged (" why "); rerunning grid point " i ".")))))
+                      (log (str "dlnlab: warning: " d " is damaged (" why ")"
+                                (if merge? "; it is left out." (str "; rerunning grid point " i ".")))))))
       (dio/write-edn-file! (io/file dir "sweep.edn") norm)
       (let [skipped (count @done)
             ran (atom [])
             write-errors (atom [])
             _ (when on-start (on-start {:points n :skipped skipped :jobs jobs}))
-            _ (sweep/sweep (:base norm) (:grid norm)
-                           {:jobs jobs :seeds (:seeds norm) :keep-results? false
-                            :run-opts (assoc (or run-opts {}) :interrupt interrupt)
-                            :skip? (fn [i _] (contains? @done i))
-                            :on-result
-                            (fn [i point r]
-                              (let [^File d (nth dirs i)
-                                    interrupted? (= :interrupted (:stop-reason r))
-                                    failed? (= :failed (:status r))
-                                    werr (when-not (or failed? interrupted?)
-                                           (try (write-run! r d {:extra! (when extra! #(extra! r %))}) nil
-                                                (catch Exception e (ex-message e))))]
-                                (swap! ran conj (assoc (select-keys r [:status :stop-reason :error])
-                                                       :index i :point (into {} point)))
-                                (cond werr (do (swap! write-errors conj werr)
-                                               (swap! rows assoc i (summary/sweep-row i "" point
-                                                                                      (assoc r :status :unwritten :error werr))))
-                                      failed? (swap! rows assoc i (summary/sweep-row i "" point r))
-                                      interrupted? nil
-                                      :else (swap! rows assoc i (summary/sweep-row i (.getName d) point r)))
-                                (when on-result (on-result i r))))})
-            summary-path (str (io/file dir "summary.csv"))]
-        (dio/write-atomically! summary-path
-                               (fn [^Writer w] (dio/write-csv w (summary/sweep-header (:grid norm)) (vals @rows))))
+            _ (when-not merge?
+                ((or engine sweep/sweep) (:base norm) (sweep-grid norm)
+                             {:jobs jobs :seeds (:seeds norm) :keep-results? false
+                              :run-opts (assoc (or run-opts {}) :interrupt interrupt)
+                              :skip? (fn [i _] (or (not (mine? i)) (contains? @done i)))
+                              :on-result
+                              (fn [i point r]
+                                (let [^File d (nth dirs i)
+                                      interrupted? (= :interrupted (:stop-reason r))
+                                      failed? (= :failed (:status r))
+                                      werr (when-not (or failed? interrupted?)
+                                             (try (write-run! r d {:extra! (when extra! #(extra! r %))}) nil
+                                                  (catch Exception e (ex-message e))))]
+                                  (swap! ran conj (assoc (select-keys r [:status :stop-reason :error])
+                                                         :index i :point (into {} point)))
+                                  (cond werr (do (swap! write-errors conj werr)
+                                                 (swap! rows assoc i (summary/tidy-row i "" point
+                                                                                       (assoc r :status :unwritten :error werr))))
+                                        failed? (swap! rows assoc i (summary/tidy-row i "" point r))
+                                        interrupted? nil
+                                        :else (swap! rows assoc i (summary/tidy-row i (.getName d) point r)))
+                                  (when on-result (on-result i r))))}))
+            tables (when-not shard (write-tables! norm dir (vals @rows)))]
         {:dir (str dir) :points n :skipped skipped :ran (vec (sort-by :index @ran)) :write-errors @write-errors
-         :damaged @damaged :interrupted? (.get interrupt) :summary summary-path}))))
+         :damaged @damaged :missing (if merge? (vec (remove @done (filter mine? (range n)))) [])
+         :interrupted? (.get interrupt) :summary (:summary tables)}))))
 
 (defn read-sweep
   "What a sweep directory holds: {:sweep (sweep.edn, or nil) :dirs [run

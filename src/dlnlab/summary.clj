@@ -1,8 +1,8 @@
 (ns dlnlab.summary
   "Results and experiment options as text for people: the summary `dlnlab run`
   prints (`summary-lines`, a multimethod on dlnlab.result/kind: a network run
-  or an :sde ensemble), the row a sweep's summary.csv holds for each point
-  (`sweep-header`, `sweep-row`), and the listing `dlnlab describe` prints
+  or an :sde ensemble), the tidy tables of a sweep (`tidy-row`, `tidy-header`,
+  `aggregate-table`, the columns listed by `outputs-text`), and the listing `dlnlab describe` prints
   (`describe-text`, a renderer of dlnlab.spec/describe). Numbers are rounded
   for reading (`fmt-num`); the files keep every digit.
 
@@ -11,7 +11,8 @@
   (:require [clojure.string :as str]
             [dlnlab.metrics :as metrics]
             [dlnlab.result :as result]
-            [dlnlab.spec :as spec]))
+            [dlnlab.spec :as spec]
+            [dlnlab.sweep :as sweep]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -216,33 +217,189 @@
 
 (defmethod summary-lines :sde [result] (sde-summary-lines result))
 
-;; ---------------------------------------------------------------- summary.csv
+;; ---------------------------------------------------------------- tidy tables
 
-(defn sweep-row
-  "One summary.csv row of a sweep point: index, directory name (empty when
-  the point has no files on disk), the point's values, then the run's facts
-  (seed, status, stop reason, steps, final losses, last sharpness, stability
-  threshold, loss period, sharpening end, learned steps, elapsed ms, error)."
-  [i dir-name point result]
-  (let [traj (:trajectory result)
-        [_ sharp] (last-recorded traj :sharpness)]
-    (concat [i dir-name] (map second point)
-            [(get-in result [:experiment :seed])
-             (:status result) (:stop-reason result)
-             (get-in result [:final :step]) (get-in result [:final :loss]) (get-in result [:final :test-loss])
-             sharp (or (result/stability-threshold result) (get-in result [:analysis :stability-threshold]))
-             (get-in result [:analysis :loss-period]) (get-in result [:analysis :sharpening-end-step])
-             (when-let [steps (get-in result [:analysis :mode-learned-steps])]
-               (str/join " " (map #(if % (str %) "-") (take (n-target-modes (:analysis result)) steps))))
-             (get-in result [:meta :elapsed-ms]) (:error result)])))
+(defn column-name
+  "The column name of a grid path: its keys by name joined by dots (optimizer.lr,
+  model.init.scale); the seed and replicate axes are the seed and replicate columns."
+  ^String [path]
+  (str/join "." (map #(if (keyword? %) (name %) (str %)) path)))
 
-(defn sweep-header
-  "The summary.csv header of a sweep over grid ([[path values] ...])."
+(defn coordinate-paths
+  "The grid paths of grid ([[path values] ...]) that get a coordinate column:
+  all but [:seed] and [:replicate] (the seed and replicate columns)."
   [grid]
-  (concat ["index" "dir"]
-          (map (fn [[path _]] (str/join "." (map #(if (keyword? %) (name %) (str %)) path))) grid)
-          ["seed" "status" "stop_reason" "steps" "final_loss" "final_test_loss" "final_sharpness"
-           "stability_threshold" "loss_period" "sharpening_end_step" "modes_learned_steps" "elapsed_ms" "error"]))
+  (remove #{[:seed] [:replicate]} (map first grid)))
+
+(def headline-columns
+  "The summary.csv columns after the coordinates, in order, with what each holds.
+  Numbers are plain numbers (NaN, Inf, -Inf when so), booleans true/false, an
+  empty cell where a run did not record what a column needs."
+  (array-map
+   "replicate" "replicate index within the point (0 without :replicates)"
+   "seed" "the seed the run used"
+   "status" "completed, stopped, diverged or failed"
+   "stop_reason" "loss-below, loss-above, non-finite, interrupted, bound, or empty"
+   "steps" "the last step (grid points for gradient flow, SDE steps for :sde runs)"
+   "final_time" "the time of the last step (effective lr x steps; SDE time)"
+   "final_loss" "training loss at the end"
+   "final_test_loss" "test loss at the end"
+   "final_sharpness" "the last recorded sharpness (top Hessian eigenvalue)"
+   "late_sharpness_mean" "mean of the sharpness over the last fifth of the rows"
+   "late_sharpness_min" "its minimum there"
+   "late_sharpness_max" "its maximum there"
+   "stability_threshold" "the optimizer's stability threshold at the effective lr (2/lr for GD)"
+   "loss_period" "period of the late loss oscillation in recorded rows (1 settled, 2, 3, ...); empty when converged or aperiodic"
+   "loss_converged" "true when the late loss is constant to tolerance"
+   "sharpening_end_step" "first step the sharpness reaches the stability threshold"
+   "error" "why a point failed"))
+
+(def mode-columns
+  "The per-mode summary.csv columns (k = 1, 2, ... in the target's order; one
+  set per mode the widest run has), with what each holds."
+  (array-map
+   "learned_step" "network runs: first step mode k reaches the learned fraction of its target"
+   "largest_share" "network runs: the largest final pathway share of mode k"
+   "learning_time" "SDE runs: median learning time of mode k over the paths"
+   "stationary_variance" "SDE runs: stationary variance of mode k (label noise > 0)"))
+
+(defn- loss-period-cells [p]
+  (cond (nil? p) [nil nil]
+        (= p :converged) [nil true]
+        (integer? p) [p false]
+        :else [nil false]))
+
+(defmulti mode-headlines
+  "{k {quantity value}} of a result's per-mode headline numbers (k from 1;
+  quantities of `mode-columns`), by dlnlab.result/kind."
+  result/kind)
+
+(defmethod mode-headlines :default [{:keys [analysis]}]
+  (let [k (n-target-modes analysis)
+        steps (:mode-learned-steps analysis)
+        shares (:final-pathway-shares analysis)]
+    (into {} (for [i (range k)]
+               [(inc (long i)) {"learned_step" (get steps i)
+                                "largest_share" (when-let [row (get shares i)] (when (seq row) (reduce max (map double row))))}]))))
+
+(defmethod mode-headlines :sde [{:keys [analysis]}]
+  (let [lt (:learning-times analysis)
+        st (:stationary analysis)]
+    (into {} (for [i (range (max (count lt) (count st)))]
+               [(inc (long i)) {"learning_time" (:median (get lt i))
+                                "stationary_variance" (:variance (get st i))}]))))
+
+(defn tidy-row
+  "The summary.csv row of one sweep point as a map {column value} (see
+  `headline-columns`, `mode-columns`, `tidy-header`): index, dir (empty when
+  the point has no files on disk), the coordinates named by `column-name`,
+  then the run's headline numbers."
+  [i dir-name point result]
+  (let [{:keys [trajectory analysis final experiment]} result
+        [_ sharp] (last-recorded trajectory :sharpness)
+        late (late-stats trajectory :sharpness)
+        [period converged] (loss-period-cells (:loss-period analysis))
+        modes (mode-headlines result)]
+    (merge
+     {"index" i "dir" dir-name
+      "replicate" (long (or (some (fn [[p v]] (when (= [:replicate] p) v)) point) 0))
+      "seed" (:seed experiment)
+      "status" (:status result) "stop_reason" (:stop-reason result)
+      "steps" (:step final) "final_time" (:time final)
+      "final_loss" (:loss final) "final_test_loss" (:test-loss final)
+      "final_sharpness" sharp
+      "late_sharpness_mean" (:mean late) "late_sharpness_min" (:min late) "late_sharpness_max" (:max late)
+      "stability_threshold" (or (result/stability-threshold result) (:stability-threshold analysis))
+      "loss_period" period "loss_converged" converged
+      "sharpening_end_step" (:sharpening-end-step analysis)
+      "error" (:error result)}
+     (into {} (for [[path v] point :when (not (#{[:seed] [:replicate]} path))] [(column-name path) v]))
+     (into {} (for [[k qs] modes [q v] qs] [(str "mode_" k "_" q) v])))))
+
+(defn tidy-header
+  "The columns of summary.csv for a sweep over grid with rows (maps from
+  `tidy-row`): index, dir, the coordinates, `headline-columns`, then
+  mode_<k>_<quantity> for k = 1.. the widest run's modes and each quantity of
+  `mode-columns` some row has."
+  [grid rows]
+  (let [mode-keys (set (mapcat #(filter (fn [^String c] (str/starts-with? c "mode_")) (keys %)) rows))
+        widest (reduce max 0 (map #(Long/parseLong (second (re-find #"^mode_(\d+)_" %))) mode-keys))
+        present (set (map #(str/replace % #"^mode_\d+_" "") mode-keys))]
+    (vec (concat ["index" "dir"] (map column-name (coordinate-paths grid)) (keys headline-columns)
+                 (for [k (range 1 (inc (long widest))) q (keys mode-columns) :when (present q)]
+                   (str "mode_" k "_" q))))))
+
+(defn- finite-number? [x] (and (number? x) (Double/isFinite (double x))))
+
+(defn- stats
+  "[mean sd min max count] of the finite numbers in xs (sd with n - 1; nil below 2 values)."
+  [xs]
+  (let [ds (mapv double (filter finite-number? xs))
+        n (count ds)]
+    (if (zero? n)
+      [nil nil nil nil 0]
+      (let [mean (/ (double (reduce + ds)) n)
+            sd (when (> n 1) (Math/sqrt (/ (double (reduce + (map #(let [d (- (double %) mean)] (* d d)) ds))) (dec n))))]
+        [mean sd (reduce min ds) (reduce max ds) n]))))
+
+(def ^:private not-aggregated #{"index" "replicate" "seed"})
+
+(defn aggregate-table
+  "aggregate.csv of a sweep as [header rows]: one row per grid point (the
+  replicates of one point together), its coordinates, how many replicates and
+  how many completed, then <column>_mean, _sd, _min, _max, _count over the
+  replicates for every numeric column of summary.csv (finite values only: a
+  diverged replicate's NaN loss is left out and shows in the count)."
+  [grid header rows]
+  (let [coords (map column-name (coordinate-paths grid))
+        numeric (filter (fn [c] (and (not (not-aggregated c))
+                                     (not ((set coords) c))
+                                     (some #(number? (get % c)) rows)
+                                     (every? #(let [v (get % c)] (or (nil? v) (number? v))) rows)))
+                        header)
+        groups (partition-by #(mapv (fn [c] (get % c)) coords) rows)]
+    [(vec (concat coords ["replicates" "completed"]
+                  (for [c numeric s ["mean" "sd" "min" "max" "count"]] (str c "_" s))))
+     (for [g groups]
+       (concat (map #(get (first g) %) coords)
+               [(count g) (count (filter #(= :completed (get % "status")) g))]
+               (mapcat #(stats (map (fn [r] (get r %)) g)) numeric)))]))
+
+(defn outputs-text
+  "The text of `dlnlab describe outputs`: the files a sweep writes and every
+  column of its tables."
+  []
+  (let [col (fn [[c doc]] (str "  " c "\n" (wrap doc 6 80)))]
+    (str/join
+     "\n"
+     (concat
+      ["dlnlab outputs: what `dlnlab run` and `dlnlab sweep` write."
+       ""
+       "RUN DIRECTORY (dlnlab run --out DIR; a sweep's DIR/runs/<index>-<point>/)"
+       "  result.edn       the whole result map (doc/design.md)"
+       "  result.json      the same as JSON: keywords as strings, map keys as strings (a grid"
+       "                   path as its dotted column name), NaN and infinities as the strings"
+       "                   \"NaN\", \"Infinity\", \"-Infinity\""
+       "  trajectory.csv   one row per recorded row: step, time, then each recorded metric"
+       "                   (a vector metric one column per entry: modes_1, pathway_shares_m1_p2)"
+       ""
+       "SWEEP DIRECTORY (dlnlab sweep --out DIR)"
+       "  sweep.edn        the normalized sweep"
+       "  summary.csv      one row per point x replicate (columns below)"
+       "  aggregate.csv    one row per point: its coordinates, replicates, completed, and for every"
+       "                   numeric summary column <column>_mean, _sd (n - 1), _min, _max, _count over"
+       "                   the replicates (finite values only)"
+       "  trajectories.csv long format: index, the coordinates, replicate, seed, then the columns"
+       "                   of every run's trajectory.csv (empty where a run did not record one)"
+       ""
+       "SUMMARY.CSV COLUMNS"
+       "  index\n      the point's place in run order (the grid's first path varies slowest,"
+       "      replicates fastest)"
+       "  dir\n      its run directory under runs/ (empty when it failed)"
+       "  <coordinates>\n      one column per grid path, named by its keys joined with dots"
+       "      (optimizer.lr, model.depth); a [:seed] axis is the seed column"]
+      (map col headline-columns)
+      (map (fn [[q doc]] (col [(str "mode_<k>_" q) doc])) mode-columns)))))
 
 ;; ---------------------------------------------------------------- describe
 
@@ -289,6 +446,25 @@
           :when (contains? info-map k)]
       [k (get info-map k)])))
 
+(defn sweep-text
+  "The SWEEPS section of `describe-text`: the keys of a sweep file and every
+  :seeds mode (dlnlab.sweep/seed-modes)."
+  []
+  (str/join "\n"
+            (concat
+             ["SWEEPS  (dlnlab sweep FILE.edn; dlnlab run FILE.edn --grid PATH=VALUES makes one of an experiment)"
+              (wrap "A sweep file is {:base EXPERIMENT :grid {PATH [VALUES] ...} :seeds MODE :replicates R}; every point of the cartesian product of the grid (the first path varying slowest) runs base with its values set. `dlnlab describe outputs` lists the files and table columns a sweep writes." 2 80)
+              ""
+              "  :grid  a map (or a vector of [PATH VALUES] pairs) from key paths to value vectors"
+              (wrap "e.g. {[:optimizer :lr] [0.01 0.1] [:model :depth] [2 3]}. A [:seed] axis gives the seeds as they are (and is the seed column of summary.csv). On the command line: --grid optimizer.lr=0.01,0.1, --grid optimizer.lr=log:0.001:0.1:5, --grid model.depth=lin:2:8:4, --grid seed=1,2,3; --set PATH=VALUE changes the base." 4 80)
+              ""
+              "  :replicates  a positive integer; default 1"
+              (wrap "Runs R seeds per point (the replicate column of summary.csv; aggregate.csv gives mean, sd, min, max and count over them). Cannot be combined with a [:seed] axis." 4 80)
+              ""
+              "  :seeds  one of the modes below; default :derived"]
+             (for [[m doc] sweep/seed-modes] (wrap doc 6 80 6 (str (pr-str m) "  ")))
+             [(wrap "With :derived or :shared, comparisons across the optimizer's coordinates (learning rate, batch size, steps) are paired: the same initial weights and data, only the training differs." 4 80)])))
+
 (defn describe-text
   "The plain-text listing `dlnlab describe` prints: every node of an experiment
   (dlnlab.spec/describe) with its keys, what each allows and its default, then
@@ -330,4 +506,4 @@
     (str "dlnlab experiments: every key, what it allows and its default.\n"
          "An experiment is an EDN map; `dlnlab validate FILE.edn` prints one with every default filled.\n\n"
          (str/join "\n\n" (map section nodes))
-         "\n\n" metric-section "\n")))
+         "\n\n" metric-section "\n\n" (sweep-text) "\n")))

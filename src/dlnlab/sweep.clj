@@ -104,29 +104,71 @@
         (recur (inc i) (unchecked-multiply (bit-xor h (long (bit-and (aget bytes i) 0xff))) 1099511628211))))))
 
 (defn point-seed
-  "The seed of one grid point: derived from the base seed and the point's
-  printed [path value] pairs, so it does not change when other points are added."
+  "A seed derived from base-seed and the printed [path value] pairs of point,
+  so it does not change when other points are added."
   ^long [^long base-seed point]
   (Rng/derive base-seed (fnv64 (pr-str point))))
 
+(def seed-modes
+  "The :seeds modes of a sweep and what each means. In every mode replicate r
+  (the pseudo-axis [:replicate], added by a sweep's :replicates R) is part of
+  what the seed depends on, and an explicit [:seed] axis is used as given."
+  (array-map
+   :derived (str "paired (default): the seed depends on the base :seed, the replicate and the coordinates "
+                 "that change the problem (every grid path outside :optimizer, :steps, :time, :stop and :record, "
+                 "and the :sde keys of the dynamics), so replicate r of every learning rate starts from the "
+                 "same weights and data")
+   :shared "every point uses the base :seed (replicate r > 0 a seed derived from it and r only)"
+   :independent "every point and replicate its own seed, derived from the base :seed and the whole point"))
+
+(def ^:private optimizer-roots
+  "First keys of the grid paths that change how a problem is trained, not the problem."
+  #{:optimizer :steps :time :stop :record :name :description})
+
+(def ^:private sde-dynamics
+  "Paths of an :sde experiment's dynamics (learning rate, batch, integrator, recording)."
+  (set (for [k [:lr :batch-size :dt :time :scheme :record :paths]] [:sde k])))
+
+(defn problem-coordinate?
+  "True when grid path changes the problem (data, architecture, initialization)
+  rather than how it is trained: see `seed-modes` :derived."
+  [path]
+  (not (or (optimizer-roots (first path))
+           (= [:seed] path) (= [:replicate] path)
+           (sde-dynamics (vec (take 2 path))))))
+
+(defn point-replicate
+  "The replicate index of a point (its [:replicate] value, 0 when absent)."
+  ^long [point]
+  (long (or (some (fn [[path v]] (when (= [:replicate] path) v)) point) 0)))
+
+(defn replicate-seed
+  "The seed of replicate r of a point under seeds (a key of `seed-modes`); a
+  point with a [:seed] coordinate keeps that seed."
+  [^long base-seed point seeds]
+  (let [r (point-replicate point)
+        given (some (fn [[path v]] (when (= [:seed] path) v)) point)]
+    (cond given given
+          (= seeds :shared) (if (zero? r) base-seed (point-seed base-seed [[[:replicate] r]]))
+          (= seeds :independent) (point-seed base-seed point)
+          :else (point-seed base-seed (conj (filterv (comp problem-coordinate? first) point) [[:replicate] r])))))
+
 (defn point-experiment
-  "The experiment of one grid point: base with every path set to its value and,
-  when seeds is :derived (default), the seed derived by `point-seed`; with
-  :shared every point keeps the base seed (same data and initialization)."
+  "The experiment of one grid point: base with every path set to its value (the
+  pseudo-path [:replicate] only picks the seed) and the seed of `replicate-seed`
+  under seeds (:derived by default; see `seed-modes`)."
   ([base point] (point-experiment base point :derived))
   ([base point seeds]
-   (let [exp (reduce (fn [e [path v]] (assoc-in e path v)) base point)]
-     (if (= seeds :shared)
-       exp
-       (assoc exp :seed (point-seed (long (:seed base 0)) point))))))
+   (let [exp (reduce (fn [e [path v]] (if (= [:replicate] path) e (assoc-in e path v))) base point)]
+     (assoc exp :seed (replicate-seed (long (:seed base 0)) point seeds)))))
 
 (defn sweep
   "Runs base over every point of grid in parallel and returns the results in grid
   order, each with :sweep {:index i :point {path value}} added.
 
   Options: :zip groups of grid paths that vary together (see `grid-points`);
-  :jobs (number of available processors) parallel runs; :seeds
-  (:derived or :shared); :run-opts passed to each run; :skip? (fn [index point])
+  :jobs (number of available processors) parallel runs; :seeds (:derived,
+  :shared or :independent, see `seed-modes`); :run-opts passed to each run; :skip? (fn [index point])
   true for points not to run (their slot holds nil); :on-result
   (fn [index point result]) called as each finishes (from a worker thread);
   :keep-results? (true) false returns a vector of nils and leaves results to

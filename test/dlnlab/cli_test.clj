@@ -10,6 +10,7 @@
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing use-fixtures]]
             [dlnlab.cli :as cli]
+            [dlnlab.cli-runner :as runner]
             [dlnlab.experiment :as experiment]
             [dlnlab.io :as dio]
             [dlnlab.metrics :as metrics]
@@ -17,7 +18,7 @@
             [dlnlab.spec :as spec]
             [dlnlab.store :as store]
             [dlnlab.temp-dir :as temp-dir :refer [*dir* delete-tree path]])
-  (:import [java.io File StringWriter]
+  (:import [java.io File]
            [javax.imageio ImageIO]
            [java.nio.file Files LinkOption]
            [java.util.concurrent.atomic AtomicBoolean]))
@@ -29,10 +30,7 @@
 (defn- cli
   "Runs the command line in-process: {:code :out :err}."
   [& args]
-  (let [o (StringWriter.) e (StringWriter.)
-        code (binding [*out* o *err* e cli/*terminal?* (if (contains? (set args) ::tty) true false)]
-               (cli/main* (remove #{::tty} args)))]
-    {:code code :out (str o) :err (str e)}))
+  (runner/run-cli (contains? (set args) ::tty) (remove #{::tty} args)))
 
 (def tiny
   {:seed 3
@@ -183,10 +181,10 @@
       (is (= {:base tiny :grid [[[:optimizer :lr] [0.05 0.1]] [[:model :depth] [2 3]]] :seeds :derived}
              (dio/read-edn-file (io/file out "sweep.edn"))))
       (let [[header & rows] (parse-csv (slurp (io/file out "summary.csv")))]
-        (is (= ["index" "dir" "optimizer.lr" "model.depth" "seed" "status"] (take 6 header)))
+        (is (= ["index" "dir" "optimizer.lr" "model.depth" "replicate" "seed" "status"] (take 7 header)))
         (is (= 4 (count rows)))
         (is (= ["0.05" "0.05" "0.1" "0.1"] (map #(nth % 2) rows)))
-        (is (every? #(= "completed" (nth % 5)) rows))))
+        (is (every? #(= "completed" (nth % 6)) rows))))
     (testing "a rerun runs only the points without result.edn"
       (let [kept (mapv #(mtime (io/file runs % "result.edn")) (rest dirs))]
         (delete-tree (io/file runs (first dirs)))
@@ -306,7 +304,7 @@
       (let [{:keys [code err]} (cli "run" file "--out" out "--set" "optimizer.lr=0.05" "--force" "--no-plots" "--no-report")]
         (is (= 0 code) err)
         (is (= 0.05 (get-in (dio/read-edn-file (io/file out "result.edn")) [:experiment :optimizer :lr])))
-        (is (= #{"result.edn" "trajectory.csv"} (set (.list (io/file out)))))
+        (is (= #{"result.edn" "result.json" "trajectory.csv"} (set (.list (io/file out)))))
         (is (= #{"out" "tiny.edn"} (set (.list *dir*))) "no staging directory, old copy or lock left beside it")))
     (testing "--force leaves a directory with other people's files alone"
       (spit (io/file out "notes.txt") "mine")
@@ -733,8 +731,8 @@
         (is (= (dissoc r :meta :sweep)
                (dissoc (experiment/run (assoc-in (assoc tiny-sde :seed (get-in r [:experiment :seed])) [:sde :lr] lr)) :meta)))))
     (let [[header & rows] (parse-csv (slurp (io/file out "summary.csv")))]
-      (is (= ["index" "dir" "sde.lr" "seed" "status"] (take 5 header)))
-      (is (= [["0.01" "completed"] ["0.1" "completed"]] (map #(vector (nth % 2) (nth % 4)) rows))))))
+      (is (= ["index" "dir" "sde.lr" "replicate" "seed" "status"] (take 6 header)))
+      (is (= [["0.01" "completed"] ["0.1" "completed"]] (map #(vector (nth % 2) (nth % 5)) rows))))))
 
 (deftest sde-bad-input-exits-2
   (let [good (write-file "sde.edn" tiny-sde)

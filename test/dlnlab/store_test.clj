@@ -42,18 +42,18 @@
         (is (= (str (io/file dir "result.edn")) (:result paths)))
         (is (= :figures (:extra paths)) "extra! ran in the staging directory before publishing")
         (is (= a (store/read-run dir)))
-        (is (= #{"result.edn" "trajectory.csv" "loss.svg"} (listing "run")))
+        (is (= #{"result.edn" "result.json" "trajectory.csv" "loss.svg"} (listing "run")))
         (is (= (inc (count (get-in a [:trajectory :step]))) (count (str/split-lines (slurp (io/file dir "trajectory.csv"))))))
         (is (= #{"run"} (listing)) "no staging directory or temporary file left beside it")))
     (testing "a second write replaces the directory as a whole: the old figure is gone"
       (store/write-run! b dir)
       (is (= b (store/read-run dir)))
-      (is (= #{"result.edn" "trajectory.csv"} (listing "run")))
+      (is (= #{"result.edn" "result.json" "trajectory.csv"} (listing "run")))
       (is (= #{"run"} (listing))))
     (testing "a write that fails leaves the previous run intact and nothing beside it"
       (is (thrown? RuntimeException (store/write-run! a dir {:extra! (fn [_] (throw (RuntimeException. "disk full")))})))
       (is (= b (store/read-run dir)))
-      (is (= #{"result.edn" "trajectory.csv"} (listing "run")))
+      (is (= #{"result.edn" "result.json" "trajectory.csv"} (listing "run")))
       (is (= #{"run"} (listing))))
     (testing "read-run names a damaged result"
       (spit (io/file dir "result.edn") "{:experiment {:seed 3")
@@ -68,7 +68,7 @@
   (store/write-run! (experiment/run tiny) (path "used"))
   (let [d (thrown-data #(store/check-run-dir! (path "used") false))]
     (is (= :unwritable (:dlnlab/error d)))
-    (is (re-find #"already holds 2 files \(result.edn, trajectory.csv\).*--force" (::message d))))
+    (is (re-find #"already holds 3 files \(result.edn, result.json, trajectory.csv\).*--force" (::message d))))
   (is (= (path "used") (store/check-run-dir! (path "used") true)) "--force accepts a previous run")
   (spit (io/file (path "used") "notes.txt") "mine")
   (let [d (thrown-data #(store/check-run-dir! (path "used") true))]
@@ -148,7 +148,7 @@
           (is (re-find #"001-lr=0.1 is damaged \(Cannot read .*\); rerunning grid point 1" (first @logged)))
           (is (re-find #"002-lr=0.2 is damaged \(its result.edn records another experiment\)" (second @logged)))
           (is (= (set names) (set (.list runs))) "the staging leftover is gone")
-          (is (= #{"result.edn" "trajectory.csv"} (set (.list (io/file runs (first names))))) "the temp file is gone")
+          (is (= #{"result.edn" "result.json" "trajectory.csv"} (set (.list (io/file runs (first names))))) "the temp file is gone")
           (is (= (map untimed results) (map untimed (:results (store/read-sweep dir))))
               "the rerun points equal the first run's"))))))
 
@@ -168,7 +168,7 @@
               rows (summary-rows dir)]
           (is (= 3 (count (:write-errors r))))
           (is (= ["" "" ""] (map second rows)) "no directory named")
-          (is (= ["unwritten" "unwritten" "unwritten"] (map #(nth % 4) rows)))))))
+          (is (= ["unwritten" "unwritten" "unwritten"] (map #(nth % 5) rows)))))))
   (testing "a sweep into a directory another writer holds is refused before anything runs"
     (let [dir (path "held")
           lock (store/lock! dir)]
