@@ -286,11 +286,14 @@
   (let [f (io/file dir "summary.csv")]
     (if (.exists f)
       (with-open [r (io/reader f)] (vec (csv/read-csv r)))
-      (into [(vec (summary/sweep-header (:grid sweep)))]
-            (map-indexed (fn [i [d r]]
-                           (mapv #(if (keyword? %) (name %) (summary/fmt-num %))
-                                 (summary/sweep-row i d (for [[path _] (:grid sweep)] [path (get-in (:experiment r) path)]) r)))
-                         (map vector dirs results))))))
+      (let [grid (store/sweep-grid sweep)
+            rows (map-indexed (fn [i [d r]]
+                                (summary/tidy-row i d (into {} (for [[path _] grid] [path (get-in (:experiment r) path)])) r))
+                              (map vector dirs results))
+            header (summary/tidy-header grid rows)]
+        (into [(vec header)]
+              (for [row rows]
+                (mapv #(let [v (get row %)] (if (keyword? v) (name v) (summary/fmt-num v))) header)))))))
 
 (defn sweep-page
   "The HTML page of the sweep directory dir: a headline (points, statuses), the

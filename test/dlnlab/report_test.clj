@@ -189,7 +189,7 @@
     (testing "--no-report"
       (let [r2 (cli "run" f "--out" (str (file "cli-quiet")) "--no-plots" "--no-report")]
         (is (= 0 (:code r2)) (:err r2))
-        (is (= #{"result.edn" "trajectory.csv"} (set (.list (file "cli-quiet")))))
+        (is (= #{"result.edn" "result.json" "trajectory.csv"} (set (.list (file "cli-quiet")))))
         (is (not (str/includes? (:out r2) "report:")))))
     (testing "--force replaces a run directory holding a page"
       (is (= 0 (:code (cli "run" f "--out" (str (file "cli-run")) "--no-plots" "--force")))))))
