@@ -586,7 +586,7 @@
   (let [nm (str/lower-case (str/replace (str/trim s) #"^:" ""))
         all (set (map name (keys plot/figure-catalog)))]
     (when-not (all nm)
-      (let [dym (spec/did-you-mean nm all)]
+      (let [dym (error/did-you-mean nm all)]
         (bad-input! (str "Unknown figure " (pr-str s) "." (when dym (str " Did you mean " dym "?"))
                          " The figures are " (plot-kinds-text) ".")
                     {:path [:figure] :value s :allowed (vec (sort all))})))
@@ -730,7 +730,7 @@
         (if-let [text (get sections nm)]
           (do (println text) 0)
           (usage-error! (str "`dlnlab describe` knows no section " (pr-str (first files)) "."
-                             (when-let [dym (spec/did-you-mean nm (keys sections))] (str " Did you mean " dym "?"))
+                             (when-let [dym (error/did-you-mean nm (keys sections))] (str " Did you mean " dym "?"))
                              " The sections are " (str/join ", " (keys sections)) "."))))
     (usage-error! "`dlnlab describe` takes at most one section name, e.g. dlnlab describe optimizer.")))
 
@@ -847,7 +847,7 @@
                                 (cmd-describe parsed))
                    ("version" "--version") (do (println (version-string)) 0)
                    ("help" "--help" "-h") (do (println usage) 0)
-                   (let [dym (spec/did-you-mean command (conj (keys command-options) "help"))]
+                   (let [dym (error/did-you-mean command (conj (keys command-options) "help"))]
                      (usage-error! (str "Unknown command " (pr-str command) "."
                                         (when dym (str " Did you mean " dym "?"))
                                         " Commands are run, sweep, plot, report, reproduce, validate, describe, inspect, version, help.")))))]

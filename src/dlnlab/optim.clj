@@ -15,7 +15,8 @@
 
   Gradient flow is not a stepper: it runs for :time (its schema says :duration
   :time) and is integrated by dlnlab.flow."
-  (:require [dlnlab.engine :as engine]
+  (:require [dlnlab.error :as error]
+            [dlnlab.engine :as engine]
             [dlnlab.kind :as kind]
             [dlnlab.spec :as spec]
             [dlnlab.task :as task])
@@ -139,12 +140,12 @@
   "SGD needs samples; one-pass SGD needs a teacher to draw them from."
   [path opt {:keys [task-kind]}]
   (when (= task-kind :matrix-factorization)
-    (spec/fail! (conj (vec path) :kind) :sgd "an optimizer for :matrix-factorization: :gd, :gradient-flow or :langevin"
-                "[:optimizer :kind] :sgd needs samples, but a :matrix-factorization task has none; use :teacher-student or :dataset, or :gd."))
+    (error/fail! :invalid-experiment "[:optimizer :kind] :sgd needs samples, but a :matrix-factorization task has none; use :teacher-student or :dataset, or :gd."
+                 {:path (vec (conj (vec path) :kind)) :value :sgd :allowed "an optimizer for :matrix-factorization: :gd, :gradient-flow or :langevin"}))
   (when (and (= :one-pass (:sampling opt)) (not= task-kind :teacher-student))
-    (spec/fail! (conj (vec path) :sampling) :one-pass ":with-replacement or :epochs for this task"
-                (str "[:optimizer :sampling] :one-pass draws fresh samples from a teacher, which only a :teacher-student task has; this task is "
-                     (pr-str task-kind) "."))))
+    (error/fail! :invalid-experiment (str "[:optimizer :sampling] :one-pass draws fresh samples from a teacher, which only a :teacher-student task has; this task is "
+                     (pr-str task-kind) ".")
+                 {:path (vec (conj (vec path) :sampling)) :value :one-pass :allowed ":with-replacement or :epochs for this task"})))
 
 (defmethod kind/schema [:optimizer nil] [_ _]
   {:doc "The training dynamics. Every learning rate is multiplied by the parameterization's learning-rate multiplier (SCIENCE.md §1); time is that effective lr times steps."

@@ -28,7 +28,8 @@
   applies each event before the step's gradient, so the row recorded at step k
   already shows the new optimizer (its :effective-lr and :stability-threshold
   columns) and the perturbed weights; the result's :events lists what happened."
-  (:require [dlnlab.engine :as engine]
+  (:require [dlnlab.error :as error]
+            [dlnlab.engine :as engine]
             [dlnlab.hessian :as hessian]
             [dlnlab.kind :as kind]
             [dlnlab.spec :as spec])
@@ -43,7 +44,8 @@
   {:warmup #{} :step-decay #{:factor} :exponential #{:rate} :cosine #{:lr-min}})
 
 (defn- bad! [path value allowed msg]
-  (spec/fail! path value allowed msg))
+  (error/fail! :invalid-experiment msg
+               {:path (vec path) :value value :allowed allowed}))
 
 (defn- positive? [x] (and (number? x) (Double/isFinite (double x)) (pos? (double x))))
 
@@ -51,37 +53,37 @@
   (when-not (and (int? k) (<= 0 (long k)) (or (nil? steps) (< (long k) (long steps))))
     (bad! path k (str "an integer step in [0, " (or steps "steps") ")")
           (str (spec/path-str path) " must be a step from 0 to " (if steps (dec (long steps)) "the last step")
-               ", got " (spec/show k) "."))))
+               ", got " (error/show k) "."))))
 
 (defn- check-shape! [path {:keys [at shape until lr every] :as e} steps]
   (let [allowed (into #{:at :shape :until :lr :every} (get shapes shape))
         at-k (fn [k] (conj (vec path) k))]
     (when-not (contains? shapes shape)
       (bad! (at-k :shape) shape (vec (keys shapes))
-            (str (spec/path-str (at-k :shape)) " must be one of " (spec/key-list (keys shapes)) ", got " (spec/show shape) ".")))
+            (str (spec/path-str (at-k :shape)) " must be one of " (spec/key-list (keys shapes)) ", got " (error/show shape) ".")))
     (doseq [k (keys e) :when (not (allowed k))]
       (bad! (at-k k) (get e k) (vec allowed)
-            (str (spec/path-str (at-k k)) ": unknown key " (spec/show k) " in a " (pr-str shape)
+            (str (spec/path-str (at-k k)) ": unknown key " (error/show k) " in a " (pr-str shape)
                  " shape. Allowed keys here: " (spec/key-list (sort allowed)) ".")))
     (when-not (and (int? until) (> (long until) (long at)) (or (nil? steps) (<= (long until) (long steps))))
       (bad! (at-k :until) until (str "an integer step after :at " at)
-            (str (spec/path-str (at-k :until)) " must be a step after :at (" at ") and at most :steps, got " (spec/show until) ".")))
+            (str (spec/path-str (at-k :until)) " must be a step after :at (" at ") and at most :steps, got " (error/show until) ".")))
     (when-not (positive? lr)
       (bad! (at-k :lr) lr "a positive finite number"
-            (str (spec/path-str (at-k :lr)) " must be a positive number, the learning rate the shape starts from (or rises to), got " (spec/show lr) ".")))
+            (str (spec/path-str (at-k :lr)) " must be a positive number, the learning rate the shape starts from (or rises to), got " (error/show lr) ".")))
     (when-not (or (and (nil? every) (not= shape :step-decay)) (pos-int? every))
       (bad! (at-k :every) every "a positive integer"
             (str (spec/path-str (at-k :every)) " must be a positive integer (steps between changes"
-                 (when (= shape :step-decay) "; a :step-decay needs it") "), got " (spec/show every) ".")))
+                 (when (= shape :step-decay) "; a :step-decay needs it") "), got " (error/show every) ".")))
     (doseq [k [:factor :rate] :when (contains? allowed k)]
       (let [v (get e k)]
         (when-not (and (positive? v) (< (double v) 1.0))
           (bad! (at-k k) v "a number in (0, 1)"
-                (str (spec/path-str (at-k k)) " must be a number strictly between 0 and 1, got " (spec/show v) ".")))))
+                (str (spec/path-str (at-k k)) " must be a number strictly between 0 and 1, got " (error/show v) ".")))))
     (when (and (= shape :cosine) (contains? e :lr-min)
                (not (and (number? (:lr-min e)) (<= 0.0 (double (:lr-min e)) (double lr)))))
       (bad! (at-k :lr-min) (:lr-min e) (str "a number in [0, " lr "]")
-            (str (spec/path-str (at-k :lr-min)) " must be a number from 0 to :lr, got " (spec/show (:lr-min e)) ".")))))
+            (str (spec/path-str (at-k :lr-min)) " must be a number from 0 to :lr, got " (error/show (:lr-min e)) ".")))))
 
 (defn shape-events
   "The :set events of [:optimizer :lr] a learning-rate shape expands to (see the
@@ -137,7 +139,7 @@
 (defn- check-event! [path e steps]
   (when-not (map? e)
     (bad! path e "an event map"
-          (str (spec/path-str path) " must be an event map such as {:at 100 :set {[:optimizer :lr] 0.02}}, got " (spec/show e) ".")))
+          (str (spec/path-str path) " must be an event map such as {:at 100 :set {[:optimizer :lr] 0.02}}, got " (error/show e) ".")))
   (let [at-k (fn [k] (conj (vec path) k))
         actions (filter #(contains? e %) [:set :optimizer :perturb :shape])]
     (check-step! (at-k :at) (:at e) steps)
@@ -150,29 +152,29 @@
       :set (let [s (:set e)]
              (when-not (and (map? s) (seq s))
                (bad! (at-k :set) s "a non-empty map {[:optimizer key] value}"
-                     (str (spec/path-str (at-k :set)) " must be a non-empty map from optimizer key paths to values, e.g. {[:optimizer :lr] 0.02}, got " (spec/show s) ".")))
+                     (str (spec/path-str (at-k :set)) " must be a non-empty map from optimizer key paths to values, e.g. {[:optimizer :lr] 0.02}, got " (error/show s) ".")))
              (doseq [p (keys s)]
                (when-not (and (vector? p) (= 2 (count p)) (= :optimizer (first p)) (keyword? (second p)) (not= :kind (second p)))
                  (bad! (conj (at-k :set) p) p "a path [:optimizer key]"
-                       (str (spec/path-str (at-k :set)) " sets " (spec/show p) "; a schedule sets optimizer keys, [:optimizer key] (to change the kind use {:at k :optimizer {...}}).")))))
+                       (str (spec/path-str (at-k :set)) " sets " (error/show p) "; a schedule sets optimizer keys, [:optimizer key] (to change the kind use {:at k :optimizer {...}}).")))))
       :optimizer nil
       :perturb (let [{:keys [norm direction seed] :as p} (:perturb e)
                      pk (fn [k] (conj (at-k :perturb) k))]
                  (when-not (map? p)
                    (bad! (at-k :perturb) p "a map {:norm r :direction d}"
-                         (str (spec/path-str (at-k :perturb)) " must be a map {:norm r :direction :random|:top-eigenvector}, got " (spec/show p) ".")))
+                         (str (spec/path-str (at-k :perturb)) " must be a map {:norm r :direction :random|:top-eigenvector}, got " (error/show p) ".")))
                  (doseq [k (keys p) :when (not (#{:norm :direction :seed} k))]
                    (bad! (pk k) (get p k) [:norm :direction :seed]
-                         (str (spec/path-str (pk k)) ": unknown key " (spec/show k) "; a perturbation takes :norm, :direction and :seed.")))
+                         (str (spec/path-str (pk k)) ": unknown key " (error/show k) "; a perturbation takes :norm, :direction and :seed.")))
                  (when-not (positive? norm)
                    (bad! (pk :norm) norm "a positive finite number"
-                         (str (spec/path-str (pk :norm)) " must be a positive number, the length of the perturbation, got " (spec/show norm) ".")))
+                         (str (spec/path-str (pk :norm)) " must be a positive number, the length of the perturbation, got " (error/show norm) ".")))
                  (when-not (#{:random :top-eigenvector} (or direction :random))
                    (bad! (pk :direction) direction [:random :top-eigenvector]
-                         (str (spec/path-str (pk :direction)) " must be :random or :top-eigenvector, got " (spec/show direction) ".")))
+                         (str (spec/path-str (pk :direction)) " must be :random or :top-eigenvector, got " (error/show direction) ".")))
                  (when-not (or (nil? seed) (int? seed))
                    (bad! (pk :seed) seed "an integer"
-                         (str (spec/path-str (pk :seed)) " must be an integer, got " (spec/show seed) "."))))
+                         (str (spec/path-str (pk :seed)) " must be an integer, got " (error/show seed) "."))))
       nil)))
 
 (defn check!
@@ -182,7 +184,7 @@
   [path schedule exp]
   (when-not (vector? schedule)
     (bad! path schedule "a vector of events"
-          (str (spec/path-str path) " must be a vector of events, e.g. [{:at 1000 :set {[:optimizer :lr] 0.02}}], got " (spec/show schedule) ".")))
+          (str (spec/path-str path) " must be a vector of events, e.g. [{:at 1000 :set {[:optimizer :lr] 0.02}}], got " (error/show schedule) ".")))
   (let [steps (:steps exp)]
     (when (and (:optimizer exp) (by-time? (:optimizer exp)))
       (bad! path schedule "a stepped optimizer"

@@ -144,29 +144,10 @@
     ::metrics (str "a vector of distinct metrics, each one of " (str/join ", " (map pr-str (metric-names))))
     (spec-text sp)))
 
-(def ^:deprecated show
-  "Deprecated: call dlnlab.error/show. Kept while dlnlab.optim, dlnlab.train and
-  dlnlab.cli still call it."
-  error/show)
-
 (defn path-str
   "A key path as messages name it: [:a :b], or \"the experiment\" for []."
   [path]
   (if (empty? path) "the experiment" (pr-str (vec path))))
-
-(defn ^:deprecated fail!
-  "Deprecated: call (dlnlab.error/fail! :invalid-experiment msg {:path :value
-  :allowed ...}) directly. Kept while dlnlab.optim, dlnlab.train and dlnlab.cli
-  (owned elsewhere) still call it; remove it once they do not.
-  Throws the ex-info of an invalid experiment: message msg, data {:path path
-  :value value :allowed allowed} merged with extra."
-  ([path value allowed msg] (fail! path value allowed msg nil))
-  ([path value allowed msg extra]
-   (error/fail! :invalid-experiment msg (merge {:path (vec path) :value value :allowed allowed} extra))))
-
-(def ^:deprecated did-you-mean
-  "Deprecated: call dlnlab.error/did-you-mean."
-  error/did-you-mean)
 
 (defn key-list
   "Keys (or kinds) as messages list them: \":a, :b\"."

@@ -335,7 +335,7 @@
   ([raw source]
    (doseq [k (keys raw)]
      (when-not (sweep-keys k)
-       (let [dym (spec/did-you-mean k sweep-keys)]
+       (let [dym (error/did-you-mean k sweep-keys)]
          (invalid! (str source ": unknown key " (pr-str k) " in a sweep file."
                         (when dym (str " Did you mean " (pr-str dym) "?"))
                         " A sweep file is {:base EXPERIMENT :grid {PATH [VALUES] ...} :seeds :derived|:shared|:independent"

@@ -4,7 +4,8 @@
   that runs for :time), records metrics on a cadence, stops on divergence, on a
   stop condition or on interrupt keeping everything recorded so far, and records
   the run's :facts (dlnlab.result). See doc/design.md for the result map."
-  (:require [dlnlab.engine :as engine]
+  (:require [dlnlab.error :as error]
+            [dlnlab.engine :as engine]
             [dlnlab.flow :as flow]
             [dlnlab.kind :as kind]
             [dlnlab.metrics :as metrics]
@@ -279,9 +280,9 @@
   [exp opts]
   (when-not (contains? exp :optimizer)
     (let [kinds (spec/kinds-of :optimizer)]
-      (spec/fail! [:optimizer] nil kinds
-                  (str "The experiment has no :optimizer, so there is nothing to run. Add one, e.g. "
-                       ":optimizer {:kind :gd :lr 0.01} with :steps 1000 (kinds: " (spec/key-list kinds) ")."))))
+      (error/fail! :invalid-experiment (str "The experiment has no :optimizer, so there is nothing to run. Add one, e.g. "
+                       ":optimizer {:kind :gd :lr 0.01} with :steps 1000 (kinds: " (spec/key-list kinds) ").")
+                   {:path [:optimizer] :value nil :allowed kinds})))
   (let [net (network/network exp)
         exp (:experiment net)
         params (aclone ^doubles (:params net))
@@ -337,24 +338,25 @@
 
 (defn- check-compare! [path variants exp]
   (when-not (and (map? variants) (<= 2 (count variants)) (every? keyword? (keys variants)) (every? map? (vals variants)))
-    (spec/fail! path variants "a map of at least two variants {name overrides}"
-                (str (spec/path-str path) " must map at least two variant names to overrides, e.g. {:a {} :b {:optimizer {:kind :gradient-flow}}}, got "
-                     (spec/show variants) ".")))
+    (error/fail! :invalid-experiment (str (spec/path-str path) " must map at least two variant names to overrides, e.g. {:a {} :b {:optimizer {:kind :gradient-flow}}}, got "
+                     (error/show variants) ".")
+                 {:path (vec path) :value variants :allowed "a map of at least two variants {name overrides}"}))
   (when (contains? exp :schedule)
-    (spec/fail! [:schedule] (:schedule exp) "no :schedule with :compare"
-                "[:schedule] and [:compare] do not go together: a comparison steps its variants in lockstep with fixed optimizers."))
+    (error/fail! :invalid-experiment "[:schedule] and [:compare] do not go together: a comparison steps its variants in lockstep with fixed optimizers."
+                 {:path [:schedule] :value (:schedule exp) :allowed "no :schedule with :compare"}))
   (doseq [[v o] variants
           :let [at (fn [& ks] (into (conj (vec path) v) ks))]]
     (doseq [k (keys o) :when (not (compare-overrides k))]
-      (spec/fail! (at k) (get o k) (vec compare-overrides)
-                  (str (spec/path-str (at k)) ": a variant overrides only " (spec/key-list (sort compare-overrides))
-                       ", so that every variant starts from the same initialization and data.")))
+      (error/fail! :invalid-experiment (str (spec/path-str (at k)) ": a variant overrides only " (spec/key-list (sort compare-overrides))
+                       ", so that every variant starts from the same initialization and data.")
+                   {:path (vec (at k)) :value (get o k) :allowed (vec compare-overrides)}))
     (doseq [k (keys (:seeds o)) :when (not= :batches k)]
-      (spec/fail! (at :seeds k) (get-in o [:seeds k]) [:batches]
-                  (str (spec/path-str (at :seeds k)) ": a variant may change only the batch-order seed, [:seeds :batches].")))
+      (error/fail! :invalid-experiment (str (spec/path-str (at :seeds k)) ": a variant may change only the batch-order seed, [:seeds :batches].")
+                   {:path (vec (at :seeds k)) :value (get-in o [:seeds k]) :allowed [:batches]}))
     (when-let [b (get-in o [:seeds :batches])]
       (when-not (int? b)
-        (spec/fail! (at :seeds :batches) b "an integer" (str (spec/path-str (at :seeds :batches)) " must be an integer, got " (spec/show b) "."))))
+        (error/fail! :invalid-experiment (str (spec/path-str (at :seeds :batches)) " must be an integer, got " (error/show b) ".")
+                     {:path (vec (at :seeds :batches)) :value b :allowed "an integer"})))
     (when (:optimizer exp)
       (schedule/check-optimizer! exp (variant-optimizer exp o) (at :optimizer)))))
 
