@@ -230,16 +230,26 @@
 
 ;; ---------------------------------------------------------------- a run
 
+(defn- edge-of-stability-words
+  "Where late sharpness (min and max over the last fifth) sits against the
+  stability threshold thr: below it, past it, or on both sides of it (a run
+  oscillating at the edge of stability)."
+  ^String [lo hi thr]
+  (cond (< (double hi) (double thr)) "below the edge of stability"
+        (> (double lo) (double thr)) "past the edge of stability"
+        :else "at the edge of stability: late sharpness crosses the threshold"))
+
 (defn- run-headline-lines
-  "The headline of a result: dlnlab.summary's lines, with the last sharpness
-  set against the run's stability threshold (dlnlab.result)."
+  "The headline of a result: dlnlab.summary's lines, with the late sharpness
+  (the last fifth of the run) set against the run's stability threshold
+  (dlnlab.result)."
   [r]
   (let [thr (result/stability-threshold r)
-        [_ sharp] (summary/last-recorded (:trajectory r) :sharpness)]
+        {:keys [mean min max]} (summary/late-stats (:trajectory r) :sharpness)]
     (concat (summary/summary-lines r)
-            (when (and thr (number? sharp))
-              [(str "sharpness / threshold: " (summary/fmt-num (/ (double sharp) (double thr)))
-                    (if (> (double sharp) (double thr)) " (past the edge of stability)" " (below the edge of stability)"))]))))
+            (when (and thr mean)
+              [(str "late sharpness / threshold: " (summary/fmt-num (/ (double mean) (double thr)))
+                    " (" (edge-of-stability-words min max thr) ")")]))))
 
 (defn run-page
   "The HTML page of a run's result r (a network run or an :sde run): headline,

@@ -99,8 +99,13 @@
 (deftest pages-put-the-headline-first
   (let [run (page "run")]
     (is (< (str/index-of run "id=\"headline\"") (str/index-of run "id=\"figures\"") (str/index-of run "id=\"provenance\"")))
-    (doseq [label ["status" "final loss" "sharpness" "modes learned" "sharpness / threshold"]]
+    (doseq [label ["status" "final loss" "sharpness" "modes learned" "late sharpness / threshold"]]
       (is (str/includes? run (str "<dt>" label "</dt>")) label)))
+  (testing "the late sharpness is placed against the threshold by its range, not by its last value"
+    (let [words #'dlnlab.report/edge-of-stability-words]
+      (is (= "below the edge of stability" (words 1.0 1.9 2.0)))
+      (is (= "past the edge of stability" (words 2.1 3.0 2.0)))
+      (is (str/starts-with? (words 1.6 2.4 2.0) "at the edge of stability"))))
   (testing "a sweep: every point in the table, the diverged one by its status"
     (let [sweep (page "sweep")]
       (is (= 3 (count (re-seq #"<tr[ >]" (subs sweep (str/index-of sweep "<tbody>") (str/index-of sweep "</tbody>"))))))
