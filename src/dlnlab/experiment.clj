@@ -9,6 +9,7 @@
             [dlnlab.analysis :as analysis]
             [dlnlab.kind :as kind]
             [dlnlab.kinds]
+            [dlnlab.options :as options]
             [dlnlab.spec :as spec])
   (:import [dlnlab.kernel Blas]))
 
@@ -18,6 +19,12 @@
 (def version
   "The dlnlab version of this build (resources/dlnlab/version.txt), or \"dev\"."
   (or (some-> (io/resource "dlnlab/version.txt") slurp str/trim) "dev"))
+
+(def run-options
+  "The options `run` takes: {key [pred what is allowed]}."
+  {:progress [options/function? "a function (fn [{:step :steps :loss}])"]
+   :on-record [options/function? "a function (fn [row])"]
+   :interrupt [options/flag? "an AtomicBoolean or a deref-able (an atom, a promise) that turns true to stop"]})
 
 (defn run
   "Runs an experiment map (validated, defaults filled) and returns the result map
@@ -37,6 +44,7 @@
   Throws ex-info on an invalid experiment."
   ([experiment] (run experiment {}))
   ([experiment opts]
+   (options/check! "dlnlab.core/run" opts run-options)
    (let [started (System/currentTimeMillis)
          exp (spec/normalize experiment)
          result (kind/run-kind exp opts)

@@ -377,6 +377,11 @@
                      " (The " (name node-id) " kinds are listed by dlnlab.spec/describe.)")
                      (merge {:path (conj (vec path) :kind) :value k :allowed (vec kinds)} (when dym {:did-you-mean dym})))))))
 
+(defn- a-map
+  "\"an experiment map\", \"a model map\": the article for a node's name."
+  [node-id]
+  (let [nm (name node-id)] (str (if (#{\a \e \i \o \u} (first nm)) "an " "a ") nm " map")))
+
 (defn- walk
   "Validates map v of node node-id at path and returns it with defaults filled.
   fixed-kind, when given, is the kind of a :dispatch node that the position
@@ -386,9 +391,9 @@
   (let [node (get (schema) node-id)]
     (when-not (map? v)
       (error/fail! :invalid-experiment
-                   (str (path-str path) " must be a " (name node-id) " map, got " (error/show v) ". The " (name node-id)
+                   (str (path-str path) " must be " (a-map node-id) ", got " (error/show v) ". The " (name node-id)
                    " is: " (:doc node) " See dlnlab.spec/describe for its keys.")
-                   {:path path :value v :allowed (str "a " (name node-id) " map")}))
+                   {:path path :value v :allowed (a-map node-id)}))
     (let [kind (or fixed-kind (when (:dispatch node) (resolve-kind node-id node path v)))
           kind-node (get-in node [:kinds kind])
           entries (concat (when (and kind (not fixed-kind)) [[:kind {:spec ::any}]])

@@ -5,6 +5,7 @@
   (:require [clojure.string :as str]
             [dlnlab.error :as error]
             [dlnlab.experiment :as experiment]
+            [dlnlab.options :as options]
             [dlnlab.spec :as spec])
   (:import [dlnlab.kernel Rng]
            [java.nio.charset StandardCharsets]
@@ -162,6 +163,16 @@
    (let [exp (reduce (fn [e [path v]] (if (= [:replicate] path) e (assoc-in e path v))) base point)]
      (assoc exp :seed (replicate-seed (long (:seed base 0)) point seeds)))))
 
+(def sweep-options
+  "The options `sweep` takes: {key [pred what is allowed]}."
+  {:zip [sequential? "a sequence of groups of grid paths that vary together, e.g. [[[:model :width] [:optimizer :lr]]]"]
+   :jobs [#(and (int? %) (<= 1 (long %) 100000)) "a positive integer (runs at a time), at most 100000"]
+   :seeds [#(contains? seed-modes %) (str "one of " (apply str (interpose ", " (keys seed-modes))))]
+   :run-opts [map? "a map of run options (see dlnlab.core/run)"]
+   :skip? [options/function? "a function (fn [index point]) true for points not to run"]
+   :on-result [options/function? "a function (fn [index point result])"]
+   :keep-results? [boolean? "true or false"]})
+
 (defn sweep
   "Runs base over every point of grid in parallel and returns the results in grid
   order, each with :sweep {:index i :point {path value}} added.
@@ -180,7 +191,10 @@
   the others go on."
   ([base grid] (sweep base grid {}))
   ([base grid {:keys [zip jobs seeds run-opts skip? on-result keep-results?]
-               :or {jobs (.availableProcessors (Runtime/getRuntime)) seeds :derived keep-results? true}}]
+               :or {jobs (.availableProcessors (Runtime/getRuntime)) seeds :derived keep-results? true}
+               :as opts}]
+   (options/check! "dlnlab.core/sweep" opts sweep-options)
+   (options/check! "dlnlab.core/sweep's :run-opts" run-opts experiment/run-options)
    (let [points (grid-points grid zip)
          _ (doseq [[i point] (map-indexed vector points)
                    :when (not (and skip? (skip? i point)))]
