@@ -20,20 +20,34 @@
 (def ^:private targets [3.0 2.0 1.0])
 (def ^:private depth 3)
 
-(defn- at-minimum
-  "A chain of depth 3 at the balanced aligned global minimum of a 3 x 3
-  factorization with random singular vectors."
-  []
-  (dln/network {:seed 5
-                :model {:kind :chain :depth depth :width 3
-                        :init {:kind :balanced-aligned :strengths targets}}
-                :task {:kind :matrix-factorization :singular-values targets :dims [3 3]}}))
+(def ^:private minima
+  "Balanced aligned global minima of a 3 x 3 factorization with random singular
+  vectors (and random hidden bases), with the strength of each mode in each
+  pathway: a chain, and two pathways sharing the modes unequally."
+  {:chain {:experiment {:seed 5
+                        :model {:kind :chain :depth depth :width 3
+                                :init {:kind :balanced-aligned :strengths targets}}
+                        :task {:kind :matrix-factorization :singular-values targets :dims [3 3]}}
+           :pathway-strengths [targets]}
+   :multi-pathway {:experiment {:seed 6
+                                :model {:kind :multi-pathway :pathways 2 :depth depth :width 3
+                                        :init {:kind :pathway-split :strengths targets
+                                               :shares [[0.7 0.5 0.2] [0.3 0.5 0.8]]}}
+                                :task {:kind :matrix-factorization :singular-values targets :dims [3 3]}}
+                   :pathway-strengths [(mapv * targets [0.7 0.5 0.2]) (mapv * targets [0.3 0.5 0.8])]}})
+
+(defn- at-minimum [kind] (dln/network (get-in minima [kind :experiment])))
 
 (defn- lambda
-  "lambda_ij = sum_l s_i^(2(L-l)/L) s_j^(2(l-1)/L) (doc/science.md §5)."
-  ^double [^double si ^double sj ^long L]
-  (reduce + (for [^long l (range 1 (inc L))]
-              (* (Math/pow si (/ (* 2.0 (- L l)) L)) (Math/pow sj (/ (* 2.0 (dec l)) L))))))
+  "lambda_ij = sum_k sum_l pi_ki^(2(L-l)/L) pi_kj^(2(l-1)/L) over pathways k with
+  strengths pi_k (doc/science.md §5 for one pathway: at a minimum the Hessian is
+  J^T J, and J J^T (u_i v_j^T) adds up each pathway's factor products)."
+  ^double [kind i j]
+  (let [L (long depth)]
+    (reduce + (for [pis (get-in minima [kind :pathway-strengths])
+                    ^long l (range 1 (inc L))]
+                (* (Math/pow (double (nth pis i)) (/ (* 2.0 (- L l)) L))
+                   (Math/pow (double (nth pis j)) (/ (* 2.0 (dec l)) L)))))))
 
 (defn- fd-directions
   "d_ij = grad of u_i^T F v_j over the packed weights, by central differences
@@ -72,45 +86,49 @@
 (defn- unit [v] (let [nv (Math/sqrt (double (dense/dot v v)))] (mapv #(/ (double %) nv) v)))
 
 (deftest mode-directions-are-the-hessian-eigenvectors-at-a-balanced-minimum
-  (let [net (at-minimum)
-        {:keys [hessian]} (dense-eigen net)
-        dirs (fd-directions net)]
-    (is (< (dln/loss net) 1e-20))
-    (doseq [[[i j] d] dirs
-            :let [lam (lambda (targets i) (targets j) depth)
+  (doseq [kind (keys minima)
+          :let [net (at-minimum kind)
+                {:keys [hessian]} (dense-eigen net)]]
+    (is (< (dln/loss net) 1e-20) (str kind))
+    (doseq [[[i j] d] (fd-directions net)
+            :let [lam (lambda kind i j)
                   hd (mapv #(dense/dot % d) hessian)
                   nd (Math/sqrt (double (dense/dot d d)))]]
       ;; the residual of the closed-form pair, relative to lambda ||d|| (finite differences: ~1e-10)
       (is (< (/ (Math/sqrt (double (dense/frob2 (mapv #(- (double %1) (* lam (double %2))) hd d)))) (* lam nd)) 1e-7)
-          (str "H d_" i j " = lambda_" i j " d_" i j)))))
+          (str kind ": H d_" i j " = lambda_" i j " d_" i j)))))
 
 (deftest eigvec-mode-overlap-matches-the-dense-route
-  (let [net (at-minimum)
-        k 6
-        ;; the top six: lambda_11, the pair lambda_12 = lambda_21, lambda_22, the pair lambda_13 = lambda_31
-        overlaps (spectral/eigvec-mode-overlap net {:k k :tol 1e-12})
-        {:keys [values vectors]} (dense-eigen net)
-        dirs (into {} (for [[ij d] (fd-directions net)] [ij (unit d)]))
-        r (count targets)
-        clusters (partition-by #(Math/round (* 1e6 (double %))) (take k values))]
+  (doseq [kind (keys minima)
+          :let [net (at-minimum kind)
+                r (count targets)
+                ;; the closed form's distinct values, largest first, and the pairs of each
+                clusters (->> (for [i (range r) j (range r)] [(lambda kind i j) [i j]])
+                              (group-by #(Math/round (* 1e6 (double (first %)))))
+                              (sort-by key >)
+                              (mapv (fn [[_ ps]] {:lambda (first (first ps)) :pairs (set (map second ps))})))
+                ;; whole clusters, at least 4 eigenvectors
+                k (long (first (filter #(>= (long %) 4) (reductions + (map (comp count :pairs) clusters)))))
+                overlaps (vec (spectral/eigvec-mode-overlap net {:k k :tol 1e-12}))
+                {:keys [values vectors]} (dense-eigen net)
+                dirs (into {} (for [[ij d] (fd-directions net)] [ij (unit d)]))]]
     (is (= k (count overlaps)))
-    (is (= [1 2 1 2] (map count clusters)) "the closed form's multiplicities")
-    (is (> (dense/absd (- (double (nth values k)) (double (last (take k values))))) 1.0)
-        "the seventh eigenvalue lies apart: the clusters are complete")
-    (loop [start 0 [c & more] clusters]
-      (when c
+    (is (< (dense/max-abs-diff (take k values) (mapcat #(repeat (count (:pairs %)) (:lambda %)) clusters)) 1e-9)
+        (str kind ": the dense spectrum's top " k " are the closed form's, with multiplicity"))
+    (is (> (- (double (nth values (dec k))) (double (nth values k))) 0.05)
+        (str kind ": the next eigenvalue lies apart, so the clusters are complete"))
+    (loop [start 0 [{:keys [lambda pairs]} & more] clusters]
+      (when (< start k)
         (let [start (long start)
-              idx (range start (+ start (count c)))
-              lam (double (first c))]
+              idx (range start (+ start (count pairs)))]
           (doseq [i (range r) j (range r)
-                  :let [metric-sum (reduce + 0.0 (map #(double (get-in (vec overlaps) [% i j])) idx))
-                        dense-sum (reduce + 0.0 (map #(Math/pow (double (dense/dot (nth vectors %) (dirs [i j]))) 2.0) idx))
-                        in-cluster? (< (dense/absd (- lam (lambda (targets i) (targets j) depth))) 1e-9)]]
+                  :let [metric-sum (reduce + 0.0 (map #(double (get-in overlaps [% i j])) idx))
+                        dense-sum (reduce + 0.0 (map #(Math/pow (double (dense/dot (nth vectors %) (dirs [i j]))) 2.0) idx))]]
             ;; within a cluster the sum of squared overlaps is basis-free (the projector onto the eigenspace)
-            (is (< (dense/absd (- (double metric-sum) (double dense-sum))) 1e-6) (str "cluster " lam " mode pair " [i j]))
-            (is (< (dense/absd (- (double metric-sum) (if in-cluster? 1.0 0.0))) 1e-6)
-                (str "cluster " lam " carries mode pair " [i j] " exactly when lambda_ij = " lam)))
-          (recur (+ start (count c)) more))))))
+            (is (< (dense/absd (- (double metric-sum) (double dense-sum))) 1e-6) (str kind " cluster " lambda " mode pair " [i j]))
+            (is (< (dense/absd (- (double metric-sum) (if (pairs [i j]) 1.0 0.0))) 1e-6)
+                (str kind " cluster " lambda " carries mode pair " [i j] " exactly when lambda_ij = " lambda)))
+          (recur (+ start (count pairs)) more))))))
 
 (deftest eigvec-mode-overlap-edges
   (testing "at the origin no mode pair has a direction: every entry is nil"
@@ -125,11 +143,9 @@
         (is (every? #(<= 0.0 (double %)) (flatten o)))
         (is (<= (double (reduce + (flatten o))) (+ 1.0 1e-12))))))
   (testing "the metric runs in an experiment with a warm start from its state"
-    (let [r (dln/run {:seed 5
-                      :model {:kind :chain :depth depth :width 3 :init {:kind :balanced-aligned :strengths targets}}
-                      :task {:kind :matrix-factorization :singular-values targets :dims [3 3]}
+    (let [r (dln/run (assoc (get-in minima [:chain :experiment])
                       :optimizer {:kind :gd :lr 0.01} :steps 4
-                      :record {:every 2 :metrics [:eigvec-mode-overlap] :eigvec-mode-overlap {:k 1}}})
+                      :record {:every 2 :metrics [:eigvec-mode-overlap] :eigvec-mode-overlap {:k 1}}))
           rows (get-in r [:trajectory :eigvec-mode-overlap])]
       (is (= 3 (count rows)))
       ;; the top eigenvector stays on mode pair (1, 1)
@@ -162,7 +178,7 @@
         (is (> (double (first hessian-cos)) (- 1.0 1e-6)))))))
 
 (deftest oscillation-subspace-of-constructed-iterates
-  (let [net (at-minimum)
+  (let [net (at-minimum :chain)
         n (engine/size net)
         ^doubles p0 (:params net)
         e (fn [^long k] (let [v (double-array n)] (aset v k 1.0) v))
