@@ -7,6 +7,7 @@
   new kind in a namespace of its own is one more require here."
   (:require [dlnlab.compare]
             [dlnlab.metrics]
+            [dlnlab.metrics.spectral]
             [dlnlab.model]
             [dlnlab.optim]
             [dlnlab.sde]

@@ -122,8 +122,10 @@
         (Blas/svd m n (aclone fstar) s u vt)
         {:r r :s s :u u :vt vt}))))
 
-(defn- target-basis
-  "The target modes of the network (see the namespace docstring), or nil."
+(defn target-basis
+  "The target modes of the network (see the namespace docstring) as arrays, or nil:
+  {:r (number of modes) :s double[r] :u double[dout x r] :vt double[r x din]},
+  column-major; for the metric namespaces under dlnlab.metrics, not for results."
   [net]
   (let [a (arch net)
         tsvd (get-in net [:task :target-svd])
@@ -402,7 +404,9 @@
    :kind-order [:loss :test-loss :grad-norm :sharpness :hessian-top-k :stability-threshold :modes
                 :pathway-shares :balance-gap :layer-singular-values :end-to-end-singular-values :weight-norms]})
 
-(def ^:private lanczos-options
+(def lanczos-options
+  "The option entries of a metric computed by Lanczos (for the metric schemas of
+  the namespaces under dlnlab.metrics as well)."
   [[:tol {:spec ::spec/positive :default 1e-8 :doc "relative residual of the Ritz pair"}]
    [:max-iter {:spec ::spec/pos-int :default-doc "dlnlab.hessian's" :doc "Krylov dimension cap (dlnlab.hessian's default)"}]
    [:seed {:spec ::spec/seed :default 0 :doc "seed of the random start vector"}]])

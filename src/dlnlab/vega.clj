@@ -12,6 +12,7 @@
             [dlnlab.figure :as fig]
             [dlnlab.figure.run]
             [dlnlab.figure.sde]
+            [dlnlab.figure.spectrum]
             [dlnlab.figure.sweep]))
 
 (set! *warn-on-reflection* true)

@@ -1,19 +1,32 @@
 (ns dlnlab.bench.sde
   "Benchmark: Euler-Maruyama on the per-mode SDE (SCIENCE.md section 7), mode-steps per
   second of dlnlab.kernel.Sde with 1 and 2 threads against bench/sde_numpy.py (the same
-  loop vectorized with numpy), measured in one run. Rounds interleave the peer and our
-  kernel so that load from other processes hits both alike; the table reports medians
-  over rounds and the ratios to numpy's median, by wall clock (the figure that counts)
-  and by process CPU time (per-core efficiency, which stays meaningful when other jobs
-  share the machine; the load average is printed too).
+  loop vectorized with numpy) and against bench/sde_native.c (the same scheme, Gaussian
+  generator and blocking in C, compiled here with gcc -O3 -march=native into a temporary
+  directory that is deleted afterwards: the physical anchor), measured in one run.
+  Rounds interleave the peers and our kernel so that load from other processes hits
+  all alike; the table reports medians over rounds and the ratios to numpy's median,
+  by wall clock (the figure that counts) and by process CPU time (per-core efficiency,
+  which stays meaningful when other jobs share the machine; the load average is
+  printed too), and per CPU-second against C. The C program draws the same normals
+  from the same layer table, so its records are compared with the kernel's (a hash of
+  their bits).
+
+  Targets (issue 10): within 1.5x of C per core, >= 10x numpy with both cores, >= 6x
+  numpy per core.
 
   Run: lein run -m dlnlab.bench.sde [paths modes steps depth rounds]
   (defaults 10000 10 1000 3 5)."
-  (:require [clojure.java.shell :as shell]
+  (:require [clojure.data.json :as json]
+            [clojure.java.io :as io]
+            [clojure.java.shell :as shell]
             [clojure.string :as str]
-            [dlnlab.bench.common :refer [ensure-peer!]])
-  (:import [dlnlab.kernel Sde]
-           [java.lang.management ManagementFactory]))
+            [dlnlab.bench.common :refer [ensure-peer! median]])
+  (:import [dlnlab.kernel Normal Sde]
+           [java.io File]
+           [java.lang.management ManagementFactory]
+           [java.nio.file Files]
+           [java.nio.file.attribute FileAttribute]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -28,11 +41,26 @@
   (double-array (for [i (range modes)]
                   (if (= modes 1) 1.0 (+ 1.0 (/ (* 2.0 (double i)) (double (dec modes))))))))
 
-(defn- process-cpu-seconds ^double []
+(defn- thread-cpu-seconds
+  "CPU time of the calling thread, to the nanosecond (a one-thread ensemble runs on it)."
+  ^double []
+  (/ (double (.getCurrentThreadCpuTime (ManagementFactory/getThreadMXBean))) 1e9))
+
+(defn- process-cpu-seconds
+  "CPU time of the whole process (the JVM reports it in clock ticks, 10 ms), for the
+  two-thread ensemble whose worker thread ends with it."
+  ^double []
   (/ (double (.getProcessCpuTime ^com.sun.management.OperatingSystemMXBean (ManagementFactory/getOperatingSystemMXBean))) 1e9))
 
+(defn- records-hash
+  "FNV-1a over the bits of every record, as bench/sde_native.c prints it."
+  ^String [^doubles out]
+  (let [h (areduce out k h (unchecked-long -3750763034362895579)
+                   (unchecked-multiply (bit-xor h (Double/doubleToRawLongBits (aget out k))) 0x100000001b3))]
+    (format "%016x" h)))
+
 (defn- run-kernel
-  "Runs one ensemble with the given threads; returns [wall-seconds cpu-seconds]."
+  "Runs one ensemble with the given threads; returns [wall-seconds cpu-seconds records-hash]."
   [{:keys [^long paths ^long modes ^long steps ^long depth]} ^long threads]
   (let [{:keys [lr batch sigma dt record-every a0 bound seed]} params
         rec (long record-every)
@@ -40,12 +68,13 @@
         a0s (double-array modes (double a0))
         out (double-array (* (inc (quot steps rec)) modes paths))
         status (byte-array (* modes paths))
-        c0 (process-cpu-seconds)
+        cpu (if (== threads 1) thread-cpu-seconds process-cpu-seconds)
+        c0 (double (cpu))
         t0 (System/nanoTime)]
     (Sde/ensemble (int depth) s (int modes) (Math/sqrt (/ (double lr) (double batch))) (double sigma)
                   a0s (int paths) (long seed) Sde/EULER_MARUYAMA (double dt) (int steps) (int rec)
                   Sde/ABSORBING (double bound) nil 0 (int threads) out nil status)
-    [(/ (double (- (System/nanoTime) t0)) 1e9) (- (process-cpu-seconds) c0)]))
+    [(/ (double (- (System/nanoTime) t0)) 1e9) (- (double (cpu)) c0) (records-hash out)]))
 
 (defn- run-numpy
   "Runs the numpy peer once (one timed repeat after its warm-up); returns its JSON fields."
@@ -62,46 +91,91 @@
        :cpu-seconds (Double/parseDouble (grab "median_cpu_seconds"))
        :numpy (str/replace (str (grab "numpy")) "\"" "")})))
 
-(defn- median ^double [xs]
-  (let [v (vec (sort xs)) n (count v)]
-    (if (odd? n)
-      (double (v (quot n 2)))
-      (* 0.5 (+ (double (v (dec (quot n 2)))) (double (v (quot n 2))))))))
+;; ---------------------------------------------------------------- the native reference
+
+(defn- native-peer!
+  "Writes Normal's layer table (TAIL_START, the edges x_i, f(x_i) = exp(-x_i^2/2), as
+  hexadecimal doubles) and compiles bench/sde_native.c into a fresh temporary
+  directory; returns {:dir :bin :table :cc}. Throws ex-info when gcc fails."
+  []
+  (let [dir (.toFile (Files/createTempDirectory "dlnlab-sde-native" (make-array FileAttribute 0)))
+        table (io/file dir "layers.txt")
+        bin (io/file dir "sde_native")
+        edges (mapv #(Normal/layerEdge %) (range (inc Normal/LAYERS)))
+        flags ["-O3" "-march=native" "-ffp-contract=off" "-fno-math-errno"]]
+    (spit table (str/join "\n" (concat [(Double/toHexString Normal/TAIL_START)]
+                                       (map #(Double/toHexString (double %)) edges)
+                                       (map #(Double/toHexString (Math/exp (* -0.5 (double %) (double %)))) edges))))
+    (let [{:keys [exit err]} (apply shell/sh (concat ["gcc"] flags ["-o" (str bin) "bench/sde_native.c" "-lm"]))]
+      (when-not (zero? (long exit))
+        (throw (ex-info (str "gcc failed: " err) {:exit exit :stderr err}))))
+    {:dir dir :bin (str bin) :table (str table) :cc (str/join " " (cons "gcc" flags))}))
+
+(defn- delete-tree! [^File dir]
+  (doseq [^File f (reverse (file-seq dir))] (.delete f)))
+
+(defn- run-native
+  "Runs the C reference once (one timed repeat after its warm-up); returns its JSON fields."
+  [{:keys [bin table]} paths modes steps depth]
+  (let [{:keys [exit out err]} (shell/sh bin table (str paths) (str modes) (str steps) (str depth) "1")]
+    (when-not (zero? (long exit))
+      (throw (ex-info (str "native peer failed: " err) {:exit exit :stderr err})))
+    (let [m (json/read-str (last (str/split-lines (str/trim out))) :key-fn keyword)]
+      {:seconds (double (:median_seconds m)) :cpu-seconds (double (:median_cpu_seconds m)) :hash (:hash m)})))
+
+(defn- verdict [ok? text] (str (if ok? "met" "NOT met") ": " text))
 
 (defn -main
-  "Prints a table of medians (mode-steps/s) for numpy and our kernel with 1 and 2 threads, and the ratios."
+  "Prints a table of medians (mode-steps/s) for numpy, C and our kernel with 1 and 2
+  threads, the ratios, and whether the targets are met."
   [& args]
   (ensure-peer! "numpy")
   (let [[paths modes steps depth rounds] (map #(Long/parseLong %) (concat args (drop (count args) ["10000" "10" "1000" "3" "5"])))
-        work (* (double paths) (double modes) (double steps))]
-    ;; JIT warm-up of the kernel on a smaller problem.
-    (let [small {:paths (min 2000 (long paths)) :modes modes :steps (min 500 (long steps)) :depth depth}]
-      (dotimes [_ 3] (run-kernel small 1))
-      (dotimes [_ 2] (run-kernel small 2)))
-    (let [results (vec (for [r (range rounds)]
-                         (let [np (run-numpy paths modes steps depth)
-                               problem {:paths paths :modes modes :steps steps :depth depth}
-                               [t1 c1] (run-kernel problem 1)
-                               [t2 c2] (run-kernel problem 2)]
-                           (binding [*out* *err*]
-                             (println (format "round %d: numpy %.3f s, kernel 1 thread %.3f s, 2 threads %.3f s"
-                                              (inc (long r)) (double (:seconds np)) (double t1) (double t2))))
-                           {:numpy (:seconds np) :numpy-cpu (:cpu-seconds np) :version (:numpy np)
-                            :t1 t1 :t2 t2 :c1 c1 :c2 c2})))
-          rate (fn ^double [k] (/ work (median (map k results))))
-          np (double (rate :numpy)) k1 (double (rate :t1)) k2 (double (rate :t2))
-          npc (double (rate :numpy-cpu)) kc1 (double (rate :c1)) kc2 (double (rate :c2))
-          load (try (with-open [r (java.io.BufferedReader. (java.io.FileReader. "/proc/loadavg"))]
-                      (first (str/split (str (.readLine r)) #" ")))
-                    (catch java.io.IOException _ "?"))]
-      (println (format "Euler-Maruyama, per-mode SDE: paths %d x modes %d x steps %d, depth %d, %d rounds, %d cores, load average %s"
-                       paths modes steps depth rounds (.availableProcessors (Runtime/getRuntime)) load))
-      (println (format "%-30s %14s %9s %16s %9s" "implementation" "wall steps/s" "vs numpy" "per CPU-second" "vs numpy"))
-      (println (format "%-30s %14.3e %9.2f %16.3e %9.2f" (str "numpy " (:version (first results)) " (1 core)") np 1.0 npc 1.0))
-      (println (format "%-30s %14.3e %9.2f %16.3e %9.2f" "dlnlab Sde, 1 thread" k1 (/ k1 np) kc1 (/ kc1 npc)))
-      (println (format "%-30s %14.3e %9.2f %16.3e %9.2f" "dlnlab Sde, 2 threads" k2 (/ k2 np) kc2 (/ kc2 npc)))
-      (println (pr-str {:bench :sde-euler-maruyama :paths paths :modes modes :steps steps :depth depth :load-average load
-                        :numpy-mode-steps-per-s np :kernel-1-thread k1 :kernel-2-threads k2
-                        :ratio-1-thread (/ k1 np) :ratio-2-threads (/ k2 np)
-                        :cpu-ratio-1-thread (/ kc1 npc) :cpu-ratio-2-threads (/ kc2 npc)}))
-      (shutdown-agents))))
+        work (* (double paths) (double modes) (double steps))
+        native (native-peer!)]
+    (try
+      ;; JIT warm-up of the kernel on a smaller problem.
+      (let [small {:paths (min 2000 (long paths)) :modes modes :steps (min 500 (long steps)) :depth depth}]
+        (dotimes [_ 3] (run-kernel small 1))
+        (dotimes [_ 2] (run-kernel small 2)))
+      (let [results (vec (for [r (range rounds)]
+                           (let [np (run-numpy paths modes steps depth)
+                                 c (run-native native paths modes steps depth)
+                                 problem {:paths paths :modes modes :steps steps :depth depth}
+                                 [t1 c1 h1] (run-kernel problem 1)
+                                 [t2 c2 h2] (run-kernel problem 2)]
+                             (binding [*out* *err*]
+                               (println (format "round %d: numpy %.3f s, C %.3f s, kernel 1 thread %.3f s, 2 threads %.3f s"
+                                                (inc (long r)) (double (:seconds np)) (double (:seconds c)) (double t1) (double t2))))
+                             {:numpy (:seconds np) :numpy-cpu (:cpu-seconds np) :version (:numpy np)
+                              :c (:seconds c) :c-cpu (:cpu-seconds c) :c-hash (:hash c) :hashes [h1 h2]
+                              :t1 t1 :t2 t2 :c1 c1 :c2 c2})))
+            rate (fn ^double [k] (/ work (median (map k results))))
+            np (double (rate :numpy)) k1 (double (rate :t1)) k2 (double (rate :t2)) cw (double (rate :c))
+            npc (double (rate :numpy-cpu)) kc1 (double (rate :c1)) kc2 (double (rate :c2)) cc (double (rate :c-cpu))
+            same? (every? (fn [{:keys [c-hash hashes]}] (every? #(= c-hash %) hashes)) results)
+            load (try (with-open [r (java.io.BufferedReader. (java.io.FileReader. "/proc/loadavg"))]
+                        (first (str/split (str (.readLine r)) #" ")))
+                      (catch java.io.IOException _ "?"))]
+        (println (format "Euler-Maruyama, per-mode SDE: paths %d x modes %d x steps %d, depth %d, %d rounds, %d cores, load average %s"
+                         paths modes steps depth rounds (.availableProcessors (Runtime/getRuntime)) load))
+        (println (format "%-32s %14s %9s %16s %9s %9s" "implementation" "wall steps/s" "vs numpy" "per CPU-second" "vs numpy" "vs C"))
+        (doseq [[label w c] [[(str "numpy " (:version (first results)) " (1 core)") np npc]
+                             [(str "C (" (:cc native) ")") cw cc]
+                             ["dlnlab Sde, 1 thread" k1 kc1]
+                             ["dlnlab Sde, 2 threads" k2 kc2]]]
+          (println (format "%-32s %14.3e %9.2f %16.3e %9.2f %9.2f" label (double w) (/ (double w) np) (double c) (/ (double c) npc) (/ (double c) cc))))
+        (println (str "records identical to C's (bit for bit, every round and thread count): " same?))
+        (println (verdict (<= (/ cc kc1) 1.5) (format "per core within 1.5x of C (C is %.2fx the kernel per CPU-second)" (/ cc kc1))))
+        (println (verdict (>= (/ k2 np) 10.0) (format ">= 10x numpy with both cores (%.2fx, wall clock at load average %s)" (/ k2 np) load)))
+        (println (format "  on two otherwise idle cores the two-thread run would give 2 x %.2fx = %.2fx (its per-CPU-second ratio: each thread takes its own blocks of paths)"
+                         (/ kc2 npc) (* 2.0 (/ kc2 npc))))
+        (println (verdict (>= (/ kc1 npc) 6.0) (format ">= 6x numpy per core (%.2fx, per CPU-second)" (/ kc1 npc))))
+        (println (pr-str {:bench :sde-euler-maruyama :paths paths :modes modes :steps steps :depth depth :load-average load
+                          :numpy-mode-steps-per-s np :c-mode-steps-per-s cw :kernel-1-thread k1 :kernel-2-threads k2
+                          :ratio-1-thread (/ k1 np) :ratio-2-threads (/ k2 np)
+                          :cpu-ratio-1-thread (/ kc1 npc) :cpu-ratio-2-threads (/ kc2 npc)
+                          :cpu-ratio-c-to-kernel (/ cc kc1) :identical-to-c same?})))
+      (finally
+        (delete-tree! (:dir native))
+        (shutdown-agents)))))
