@@ -11,6 +11,7 @@
   (:require [clojure.java.io :as io]
             [clojure.string :as str]
             [dlnlab.figure :as fig :refer [color-of finite? layer-empty? layer-xs layer-ys]]
+            [dlnlab.figure.axis :as axis]
             [dlnlab.io :as dio]
             [dlnlab.vega :as vega])
   (:import [de.erichseifert.vectorgraphics2d Document Processor Processors VectorGraphics2D]
@@ -81,7 +82,7 @@
 (defn- axis-transform
   "The map from data to chart coordinates on an axis: log10 on a log axis (drawn
   by XChart as a linear axis in log10 units, with ticks and labels of our own
-  from dlnlab.figure/log-ticks), else identity."
+  from dlnlab.axis/log-ticks), else identity."
   [axis]
   (if (:log? axis) (fn ^double [x] (Math/log10 (double x))) (fn ^double [x] (double x))))
 
@@ -203,7 +204,7 @@
 
 (defn- axis-ranges
   "{:x [lo hi] :y [lo hi]}: the range of each axis of fig in data units, the
-  domain of its `dlnlab.figure/log-ticks` on a log axis (in :ticks), else the
+  domain of its `dlnlab.axis/log-ticks` on a log axis (in :ticks), else the
   extent of the values of every panel; nil for an axis whose values are all
   equal (XChart then widens it itself)."
   [fig ticks]
@@ -255,7 +256,7 @@
         (.drawLine g (px x) (px b) (px x) (px (+ b 2.0))))
       (reduce (fn [^double right v]
                 (let [x (.getScreenXFromChart chart (Math/log10 (double v)))
-                      ^String s (fig/tick-label v)
+                      ^String s (axis/tick-label v)
                       w (double (.stringWidth fm s))
                       x0 (- x (/ w 2.0))]
                   (.drawLine g (px x) (px b) (px x) (px (+ b 4.0)))
@@ -268,7 +269,7 @@
         (.drawLine g (px (- l 2.0)) (px y) (px l) (px y)))
       (reduce (fn [^double top v]
                 (let [y (.getScreenYFromChart chart (Math/log10 (double v)))
-                      ^String s (fig/tick-label v)
+                      ^String s (axis/tick-label v)
                       base (+ y (/ ascent 2.0) -1.0)]
                   (.drawLine g (px (- l 4.0)) (px y) (px l) (px y))
                   (if (< base (- top 2.0))
@@ -330,7 +331,7 @@
         panels (vec (remove #(every? layer-empty? (:layers %)) (:panels fig)))
         n (count panels)
         faceted? (> n 1)
-        ticks (fig/axis-ticks fig)
+        ticks (axis/axis-ticks fig)
         ranges (axis-ranges fig ticks)
         top (header-height fig)
         lw (legend-width g fig)
@@ -340,7 +341,7 @@
         axis-font (Font. Font/SANS_SERIF Font/PLAIN 13)
         ;; room for the labels of a log axis, which XChart does not draw
         tick-fm (.getFontMetrics g (Font. Font/SANS_SERIF Font/PLAIN 11))
-        left (if-let [yt (:y ticks)] (+ 8 (long (reduce max 0 (map #(.stringWidth tick-fm (fig/tick-label %)) (:major yt))))) 0)
+        left (if-let [yt (:y ticks)] (+ 8 (long (reduce max 0 (map #(.stringWidth tick-fm (axis/tick-label %)) (:major yt))))) 0)
         below (if (:x ticks) 16 0)
         scratch (.createGraphics (BufferedImage. 1 1 BufferedImage/TYPE_INT_RGB))]
     (.setRenderingHint g RenderingHints/KEY_ANTIALIASING RenderingHints/VALUE_ANTIALIAS_ON)

@@ -10,6 +10,7 @@
   this namespace loads the built-in figures (dlnlab.figure.run, .sweep, .sde)."
   (:require [clojure.data.json :as json]
             [dlnlab.figure :as fig]
+            [dlnlab.figure.axis :as axis]
             [dlnlab.figure.run]
             [dlnlab.figure.sde]
             [dlnlab.figure.sweep]))
@@ -32,21 +33,21 @@
 
 (defn- vl-scale
   "A Vega-Lite scale for an axis: on a log axis the domain of its ticks
-  (dlnlab.figure/log-ticks), so the data and the marks sit inside with a margin."
+  (dlnlab.axis/log-ticks), so the data and the marks sit inside with a margin."
   [axis]
   (if (:log? axis)
     (cond-> {:type "log"} (:ticks axis) (assoc :domain (:domain (:ticks axis)) :nice false))
     {:zero (boolean (:zero? axis))}))
 
 (def ^:private log-label-expr
-  "Vega expression writing a tick as dlnlab.figure/tick-label does: integers
+  "Vega expression writing a tick as dlnlab.axis/tick-label does: integers
   plainly, 1e-3 to 1e5 with at most 3 significant digits, 2e-5 beyond."
   (str "datum.value == round(datum.value) && abs(datum.value) < 1e6 ? format(datum.value, 'd')"
        " : abs(datum.value) >= 0.001 && abs(datum.value) < 100000 ? format(datum.value, '.3~g')"
        " : replace(format(datum.value, '.2~e'), 'e+', 'e')"))
 
 (defn- vl-axis
-  "Axis options: on a log axis, ticks and grid lines at its dlnlab.figure/log-ticks
+  "Axis options: on a log axis, ticks and grid lines at its dlnlab.axis/log-ticks
   (Vega would add 2..9 of each decade and unround values between)."
   [axis]
   (when-let [ticks (:major (:ticks axis))]
@@ -77,7 +78,7 @@
   "The Vega-Lite spec (v5, a plain EDN map with keyword keys, data inline) of
   figure data from dlnlab.figure/figure: one layer per series, a color legend
   when there is more than one series, log scales where the figure data says
-  so (ticks and domain from dlnlab.figure/axis-ticks), and one facet row per panel when there are several. Its metadata is
+  so (ticks and domain from dlnlab.axis/axis-ticks), and one facet row per panel when there are several. Its metadata is
   {:kindly/kind :kind/vega-lite}. `json` turns it into JSON text.
 
   Options: :width (520) and :height (300; 160 per panel when faceted) in pixels.
@@ -85,9 +86,9 @@
   ([fig] (spec fig {}))
   ([fig {:keys [width height] :or {width 520}}]
    (let [;; coordinates no finer than a 2000-pixel figure shows: light specs
-         fig (fig/round-coordinates fig)
+         fig (axis/round-coordinates fig)
          {:keys [title subtitle panels series]} fig
-         ticks (fig/axis-ticks fig)
+         ticks (axis/axis-ticks fig)
          x (assoc (:x fig) :ticks (:x ticks))
          y (assoc (:y fig) :ticks (:y ticks))
          faceted? (> (count panels) 1)

@@ -6,6 +6,7 @@
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing]]
             [dlnlab.figure :as figure]
+            [dlnlab.figure.axis :as axis]
             [dlnlab.render :as render]
             [dlnlab.vega :as vega]
             [dlnlab.figure-fixtures :refer [synthetic-run synthetic-sweep synthetic-ensemble synthetic-sde-sweep all-figures out-dir svg-texts rgb]])
@@ -102,7 +103,7 @@
 (deftest tick-labels-are-plain-numbers
   (is (= ["0.028" "1500" "0.3" "2.5e-4" "1e6" "0" "-0.5"]
          (mapv #'render/tick-label [0.028 1500.0 (+ 0.1 0.2) 2.5e-4 1e6 0.0 -0.5])))
-  (is (= ["0.01" "1e-5" "0.0345"] (mapv #(figure/tick-label (Math/pow 10.0 (double %))) [-2.0 -5.0 (Math/log10 0.0345)]))
+  (is (= ["0.01" "1e-5" "0.0345"] (mapv #(axis/tick-label (Math/pow 10.0 (double %))) [-2.0 -5.0 (Math/log10 0.0345)]))
       "log-axis labels: whole decades plainly or as 1e-5, three significant digits between"))
 
 (deftest log-axes-are-labelled-at-their-ticks
@@ -115,7 +116,7 @@
       (is (every? texts ["2" "4" "8" "16"]))
       (is (not-any? texts ["2.51" "3.98" "6.31" "1.58"])))
     (testing "the variance axis at round 1-2-5 values or decades"
-      (let [labels (map figure/tick-label (:major (figure/log-ticks (mapcat figure/layer-ys (mapcat :layers (:panels sde))))))]
+      (let [labels (map axis/tick-label (:major (axis/log-ticks (mapcat figure/layer-ys (mapcat :layers (:panels sde))))))]
         (is (seq labels))
         (is (every? texts labels))))
     (testing "a loss over decades: decade labels"
@@ -153,12 +154,12 @@
         (is (== 9.95 (reduce min (take 800 ys))))))))
 
 (deftest coordinates-are-rounded-to-what-2000-pixels-show
-  (let [lin (figure/axis-rounder [0.0 400.0] false)
-        lg (figure/axis-rounder [1e-5 1.0] true)]
+  (let [lin (axis/axis-rounder [0.0 400.0] false)
+        lg (axis/axis-rounder [1e-5 1.0] true)]
     (is (= 127.58 (lin 127.57600000000002)))
     (doseq [v [0.123456789 33.33333333 399.999]]
       (is (<= (Math/abs (- (double (lin v)) (double v))) (/ 400.0 40000.0)) "within half a step of 1/20000 of the span"))
     (doseq [v [1.23456789e-5 0.0314159265 0.7777777]]
       (is (<= (Math/abs (Math/log (/ (double (lg v)) (double v)))) (/ (* 5.0 (Math/log 10.0)) 20000.0))
           "within 1/20000 of the span in log scale"))
-    (is (= 5.0 ((figure/axis-rounder [5.0 5.0] false) 5.0)) "no span: unchanged")))
+    (is (= 5.0 ((axis/axis-rounder [5.0 5.0] false) 5.0)) "no span: unchanged")))

@@ -2,9 +2,10 @@
   "Figures of one run against its steps (or time): :loss, :sharpness, :modes,
   :pathway-shares and :balance-gap, as methods of dlnlab.figure/build-figure.
   :loss and :modes also take several runs (a sweep), one line per run laid out
-  by dlnlab.figure/sweep-layout. Results are read through dlnlab.result; the
+  by dlnlab.layout/sweep-layout. Results are read through dlnlab.result; the
   stability-threshold line is the run's own (dlnlab.result/stability-threshold)."
   (:require [dlnlab.figure :as fig :refer [fmt]]
+            [dlnlab.figure.layout :as layout]
             [dlnlab.result :as result]))
 
 (set! *warn-on-reflection* true)
@@ -22,17 +23,17 @@
         test (when single?
                (let [pts (result/recorded (first rs) xk :test-loss)]
                  (when (seq pts) [{:mark :line :series "test loss" :color 1 :dash [6 3] :points pts}])))
-        layout (fig/sweep-layout rs opts)]
+        layout (layout/sweep-layout rs opts)]
     {:name :loss
      :title (str "Loss vs " (if (= xk :step) "step" "time"))
-     :subtitle (if single? (result/run-summary (first rs)) (fig/sweep-subtitle rs layout))
+     :subtitle (if single? (result/run-summary (first rs)) (layout/sweep-subtitle rs layout))
      :x {:title (fig/x-title xk) :log? false}
      :y {:title "loss" :log? true}
      :panels (if single?
                [{:title nil :layers (vec (concat [{:mark :line :series "training loss" :color 0
                                                    :points (result/recorded (first rs) xk :loss)}]
                                                  test))}]
-               (fig/sweep-panels rs layout #(result/recorded % xk :loss) nil))}))
+               (layout/sweep-panels rs layout #(result/recorded % xk :loss) nil))}))
 
 (defmethod fig/build-figure :sharpness [_ data opts]
   (let [r (first (fig/runs data))
@@ -66,21 +67,21 @@
 
 (defn- sweep-modes
   "The :modes figure of several runs: mode (:mode opts, 0-based) of each run,
-  laid out by `sweep-layout`, with the target when every run has the same one."
+  laid out by dlnlab.figure.layout/sweep-layout, with the target when every run has the same one."
   [rs opts]
   (let [xk (fig/x-key (first rs) opts)
         mode (long (:mode opts 0))
-        layout (fig/sweep-layout rs opts)
+        layout (layout/sweep-layout rs opts)
         targets (distinct (map #(nth (result/mode-targets %) mode nil) rs))
         target (when (and (= 1 (count targets)) (first targets)) (double (first targets)))
         points-of (fn [r] (vec (keep (fn [[x v]] (when-some [p (nth v mode nil)] [x p]))
                                      (result/recorded r xk :modes))))]
     {:name :modes
      :title (str "Mode " (inc mode) " strength vs " (if (= xk :step) "step" "time"))
-     :subtitle (str (fig/sweep-subtitle rs layout) (when target "; dashed: target"))
+     :subtitle (str (layout/sweep-subtitle rs layout) (when target "; dashed: target"))
      :x {:title (fig/x-title xk) :log? false}
      :y {:title (str "mode " (inc mode) " strength π_" (inc mode)) :log? (get opts :log-y false)}
-     :panels (fig/sweep-panels rs layout points-of
+     :panels (layout/sweep-panels rs layout points-of
                                (when target [{:mark :rule :series (str "target s" (inc mode) " = " (fmt target))
                                               :color fig/rule-color :dash [6 4] :y target}]))}))
 
