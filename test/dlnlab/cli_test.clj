@@ -14,7 +14,7 @@
             [dlnlab.experiment :as experiment]
             [dlnlab.io :as dio]
             [dlnlab.metrics :as metrics]
-            [dlnlab.plot :as plot]
+            [dlnlab.figure :as fig]
             [dlnlab.spec :as spec]
             [dlnlab.store :as store]
             [dlnlab.temp-dir :as temp-dir :refer [*dir* delete-tree path]])
@@ -533,7 +533,7 @@
   [f]
   (second (re-find #"<text[^>]*>([^<]*)</text>" (slurp f))))
 
-(defn- expected-svgs [data] (set (map #(str (name %) ".svg") (plot/standard-figure-names data))))
+(defn- expected-svgs [data] (set (map #(str (name %) ".svg") (fig/standard-names data))))
 
 (deftest run-writes-its-standard-figures-unless-no-plots
   (let [file (write-file "tiny.edn" tiny)

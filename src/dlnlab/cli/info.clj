@@ -11,7 +11,7 @@
             [dlnlab.core :as core]
             [dlnlab.error :as error]
             [dlnlab.io :as dio]
-            [dlnlab.plot :as plot]
+            [dlnlab.render :as render]
             [dlnlab.progress :as progress]
             [dlnlab.report :as report]
             [dlnlab.result :as result]
@@ -103,10 +103,10 @@
        (catch java.io.FileNotFoundException _ nil)))
 
 (defn- write-paper-figures!
-  "Writes a report's :figures (dlnlab.plot figure data) into dir as SVG and
+  "Writes a report's :figures (dlnlab.figure figure data) into dir as SVG and
   Vega-Lite JSON. Returns the paths written."
   [report dir]
-  (vec (mapcat val (plot/write-figure-data! (:figures report) dir))))
+  (vec (mapcat val (render/write-figure-data! (:figures report) dir))))
 
 (defn cmd-reproduce [{:keys [files opts]}]
   (let [nm (one-file "reproduce" files)

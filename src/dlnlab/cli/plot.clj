@@ -6,7 +6,8 @@
             [dlnlab.cli.args :refer [bad-input! usage-error! input-error? one-input out-option]]
             [dlnlab.cli.common :refer [check-out-dir! drawn]]
             [dlnlab.error :as error]
-            [dlnlab.plot :as plot]
+            [dlnlab.figure :as fig]
+            [dlnlab.render :as render]
             [dlnlab.report :as report]
             [dlnlab.store :as store]))
 
@@ -17,7 +18,7 @@
   "The figure names (as strings) plot offers for an input kind (:result,
   :sweep, :ensemble), in catalog order."
   [kind]
-  (vec (for [nm plot/figure-names :when (contains? (get-in plot/figure-catalog [nm :inputs]) kind)] (name nm))))
+  (vec (for [nm fig/figure-names :when (contains? (get-in fig/figure-catalog [nm :inputs]) kind)] (name nm))))
 
 (defn- kind-text [kind]
   (case kind :result "a run result" :sweep "a sweep" :ensemble "an SDE ensemble or :sde run"))
@@ -32,7 +33,7 @@
   input listing the figures when it is not one, or not one for this input."
   [^String s kind input]
   (let [nm (str/lower-case (str/replace (str/trim s) #"^:" ""))
-        all (set (map name (keys plot/figure-catalog)))]
+        all (set (map name (keys fig/figure-catalog)))]
     (when-not (all nm)
       (let [dym (error/did-you-mean nm all)]
         (bad-input! (str "Unknown figure " (pr-str s) "." (when dym (str " Did you mean " dym "?"))
@@ -66,13 +67,13 @@
                            :else (str (io/file out (str (name nm) ".svg"))))
               parent (or (.getParentFile (.getAbsoluteFile (io/file target))) (io/file "."))
               _ (check-out-dir! (str parent))
-              fig (drawn input (str "the " (name nm) " figure") #(plot/figure nm data))]
-          (plot/render! fig target)
+              figure (drawn input (str "the " (name nm) " figure") #(fig/figure nm data))]
+          (render/render! figure target)
           (println (str "wrote: " target))
           0)
         (let [target-dir (or out (str dir))
               _ (check-out-dir! target-dir)
-              written (drawn input "the figures" #(plot/write-figures! data target-dir))]
+              written (drawn input "the figures" #(render/write-figures! data target-dir))]
           (when (empty? written)
             (bad-input! (str "Nothing to plot in " input ": none of the figures of " (kind-text kind) " ("
                              (str/join ", " (plot-names kind)) ") has finite recorded values to show.")
