@@ -23,6 +23,7 @@
   value s_1), as in papers."
   (:require [clojure.string :as str]
             [dlnlab.error :as error]
+            [dlnlab.figure.style :as style]
             [dlnlab.result :as result]))
 
 (set! *warn-on-reflection* true)
@@ -100,6 +101,46 @@
   [lo hi ^long n]
   (let [lo (double lo) hi (double hi)]
     (mapv (fn [^long i] (+ lo (* (- hi lo) (/ (double i) (double (dec n)))))) (range n))))
+
+;; ---------------------------------------------------------------- the floating-point floor of a loss
+
+(def floor-factor
+  "(10 ε)², ε the double's unit roundoff: a loss ½‖F − M‖² whose residual
+  entries are below ten roundoffs of the problem's scale is rounding noise."
+  (let [e (Math/ulp 1.0)] (* 100.0 e e)))
+
+(defn loss-floor
+  "The floating-point floor of run r's loss: `floor-factor` times its scale, the
+  larger of ½ Σ s_i² (the loss at F = 0 of its target) and its first recorded
+  loss. Below it, differences between losses (1e-35 against 1e-32) are
+  rounding, not training. nil without a positive scale."
+  [r]
+  (let [targets (result/mode-targets r)
+        half-norm (when (seq targets) (* 0.5 (double (reduce + (map #(* (double %) (double %)) targets)))))
+        first-loss (first (filter positive? (get-in r [:trajectory :loss])))
+        scale (max (double (or half-norm 0.0)) (double (or first-loss 0.0)))]
+    (when (pos? scale) (* (double floor-factor) scale))))
+
+(defn at-floor
+  "points [[x y] ...] with every positive y below floor drawn at floor (nil
+  floor: as they are). Zeros and negative values stay (a log axis drops them)."
+  [points floor]
+  (if floor
+    (let [f (double floor)] (mapv (fn [[x y]] [x (if (and (positive? y) (< (double y) f)) f y)]) points))
+    points))
+
+(defn floor-layers
+  "The reference line of the floating-point floor for runs rs (their
+  `loss-floor`s) when one of the losses ys falls below it: [] when none does
+  or the floors differ by more than tenfold; drawn at the largest floor."
+  [rs ys]
+  (let [floors (keep loss-floor rs)]
+    (if (and (seq floors)
+             (<= (/ (double (reduce max floors)) (double (reduce min floors))) 10.0)
+             (some #(and (positive? %) (< (double %) (double (reduce min floors)))) ys))
+      [{:mark :rule :series (str "floating-point floor ≈ " (fmt (reduce max floors)))
+        :color "#888888" :dash [1 3] :y (reduce max floors)}]
+      [])))
 
 ;; ---------------------------------------------------------------- labels
 
@@ -262,7 +303,11 @@
               (str "Figure " (pr-str name) " has nothing to plot: no finite values were recorded"
                    (when (or (:log? x) (:log? y)) " (values <= 0 cannot be shown on its log axis)") ".")
               [:figure name] nil "data with recorded values"))
-     (let [series (->> drawn
+     (let [arranged (style/arrange (assoc raw :x x :y y :panels panels) color-of)
+           ;; the legend lists series in the order the figure built them, not drawn them
+           built-order (into {} (map-indexed (fn [i nm] [nm i])) (distinct (map :series drawn)))
+           series (->> (remove layer-empty? (mapcat :layers (:panels arranged)))
+                       (sort-by #(get built-order (:series %) 0))
                        (map (fn [l] {:name (:series l) :color (color-of (:color l)) :mark (:mark l) :dash (:dash l)}))
                        ;; one entry per name, drawn as its line when it has one
                        ;; (a replicate band and its median line share a name)
@@ -271,7 +316,7 @@
                                    (if (and (= :line (:mark s)) (not= :line (:mark (nth acc i)))) (assoc acc i s) acc)
                                    (conj acc s)))
                                []))]
-       (cond-> (assoc raw :x x :y y :panels panels :series series)
+       (cond-> (assoc arranged :series series)
          (:title opts) (assoc :title (:title opts))
          (contains? opts :subtitle) (assoc :subtitle (:subtitle opts)))))))
 

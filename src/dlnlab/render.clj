@@ -98,10 +98,12 @@
         add (fn [xs ys opts] (style! (.addSeries chart nm (doubles-of (map tx xs)) (doubles-of (map ty ys))) opts))]
     (when-not (layer-empty? layer)
       (case (:mark layer)
-        :line (add (map first (:points layer)) (map second (:points layer))
-                   {:render XYSeries$XYSeriesRenderStyle/Line
-                    :marker (when (:point? layer) SeriesMarkers/CIRCLE)
-                    :marker-color color :line-color color :line-stroke (stroke 2.0 (:dash layer))})
+        :line (let [c (awt-color hex (Math/round (* 255.0 (double (:opacity layer 1.0)))))]
+                (add (map first (:points layer)) (map second (:points layer))
+                     {:render XYSeries$XYSeriesRenderStyle/Line
+                      :marker (when (:point? layer) SeriesMarkers/CIRCLE)
+                      :marker-color c :line-color c
+                      :line-stroke (stroke (double (:stroke-width layer 2.0)) (:dash layer))}))
         :point (add (map first (:points layer)) (map second (:points layer))
                     {:render XYSeries$XYSeriesRenderStyle/Scatter :marker SeriesMarkers/CIRCLE
                      :marker-color (awt-color hex (if (:faint? layer) 70 190))})

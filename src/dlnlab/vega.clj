@@ -53,26 +53,39 @@
   (when-let [ticks (:major (:ticks axis))]
     {:axis {:values ticks :labelExpr log-label-expr}}))
 
-(defn- vl-layer [j layer x y color]
+(defn- vl-dash
+  "The dash of a line or rule layer: the strokeDash encoding by series when the
+  layer is drawn as its series' legend entry says (so the legend shows the dash),
+  else its own dash as a mark property (a target rule sharing its name with a
+  solid line)."
+  [layer series-dash dash-encoding]
+  (if (= (:dash layer) (get series-dash (:series layer) ::none))
+    {:encoding {:strokeDash dash-encoding}}
+    {:mark (when (:dash layer) {:strokeDash (:dash layer)})}))
+
+(defn- vl-layer [j layer x y color series-dash dash-encoding]
   (let [xenc (merge {:field "x" :type "quantitative" :title (:title x) :scale (vl-scale x)} (vl-axis x))
         yenc (merge {:field "y" :type "quantitative" :title (:title y) :scale (vl-scale y)} (vl-axis y))
-        dash (when (:dash layer) {:strokeDash (:dash layer)})]
-    (merge
-     {:transform [{:filter (str "datum.layer === " j)}]}
-     (case (:mark layer)
-       :line {:mark (merge {:type "line" :strokeWidth 2 :clip true} dash
-                           (when (:point? layer) {:point {:filled true :size 30}}))
-              :encoding {:x xenc :y yenc :color color}}
-       :point {:mark {:type "point" :filled true :size 14 :opacity (if (:faint? layer) 0.25 0.7) :clip true}
-               :encoding {:x xenc :y yenc :color color}}
-       :rule {:mark (merge {:type "rule" :strokeWidth 1.5} dash)
-              :encoding {:y yenc :color color}}
-       :x-rule {:mark (merge {:type "rule" :strokeWidth 1.5} dash)
-                :encoding {:x xenc :color color}}
-       :band {:mark {:type "area" :opacity 0.3 :clip true}
-              :encoding {:x xenc :y yenc :y2 {:field "y2"} :color color}}
-       :bar {:mark {:type "rect" :opacity 0.55 :clip true}
-             :encoding {:x xenc :x2 {:field "x2"} :y yenc :y2 {:datum 0} :color color}}))))
+        dash (when (#{:line :rule :x-rule} (:mark layer)) (vl-dash layer series-dash dash-encoding))
+        stroke (fn [w] (cond-> {:strokeWidth (:stroke-width layer w)} (:opacity layer) (assoc :opacity (:opacity layer))))
+        base (case (:mark layer)
+               :line {:mark (merge {:type "line" :clip true} (stroke 2)
+                                   (when (:point? layer) {:point {:filled true :size 30}}))
+                      :encoding {:x xenc :y yenc :color color}}
+               :point {:mark {:type "point" :filled true :size 14 :opacity (if (:faint? layer) 0.25 0.7) :clip true}
+                       :encoding {:x xenc :y yenc :color color}}
+               :rule {:mark (merge {:type "rule"} (stroke 1.5))
+                      :encoding {:y yenc :color color}}
+               :x-rule {:mark (merge {:type "rule"} (stroke 1.5))
+                        :encoding {:x xenc :color color}}
+               :band {:mark {:type "area" :opacity 0.3 :clip true}
+                      :encoding {:x xenc :y yenc :y2 {:field "y2"} :color color}}
+               :bar {:mark {:type "rect" :opacity 0.55 :clip true}
+                     :encoding {:x xenc :x2 {:field "x2"} :y yenc :y2 {:datum 0} :color color}})]
+    (merge {:transform [{:filter (str "datum.layer === " j)}]}
+           (-> base
+               (update :mark merge (:mark dash))
+               (update :encoding merge (:encoding dash))))))
 
 (defn spec
   "The Vega-Lite spec (v5, a plain EDN map with keyword keys, data inline) of
@@ -93,15 +106,24 @@
          y (assoc (:y fig) :ticks (:y ticks))
          faceted? (> (count panels) 1)
          height (or height (if faceted? 160 300))
+         ;; a line symbol sqrt(symbolSize) pixels long shows a whole dash period
+         legend (when (> (count series) 1)
+                  (cond-> {:title nil :orient "right" :labelLimit 400}
+                    (some :dash series) (assoc :symbolSize 500 :symbolStrokeWidth 2)))
          color {:field "series" :type "nominal"
                 :scale {:domain (mapv :name series) :range (mapv :color series)}
-                :legend (when (> (count series) 1) {:title nil :orient "right" :labelLimit 400})}
+                :legend legend}
+         ;; dashes as an encoding of the series, so the legend's symbols show them
+         series-dash (into {} (map (juxt :name :dash)) series)
+         dash-encoding {:field "series" :type "nominal"
+                        :scale {:domain (mapv :name series) :range (mapv #(or (:dash %) [1 0]) series)}
+                        :legend legend}
          template (:layers (first panels))
          rows (vec (for [p panels
                          [j layer] (map-indexed vector (:layers p))
                          row (layer-rows j (:title p) layer)]
                      row))
-         layers (vec (map-indexed (fn [j l] (vl-layer j l x y color)) template))
+         layers (vec (map-indexed (fn [j l] (vl-layer j l x y color series-dash dash-encoding)) template))
          head (cond-> {:$schema schema-url
                        :title (cond-> {:text title :anchor "start"} subtitle (assoc :subtitle subtitle))
                        :usermeta {:figure (name (:name fig))}

@@ -122,7 +122,7 @@
     (testing "a loss over decades: decade labels"
       (let [texts (svg-of (figure/figure :loss (synthetic-run {})) "loss")]
         (is (texts "10"))
-        (is (texts "1e-7"))))))
+        (is (some #(re-matches #"1e-\d+" %) texts))))))
 
 (deftest render-names-the-formats-it-writes
   (is (thrown-with-msg? clojure.lang.ExceptionInfo #"\.svg or \.png"
@@ -147,7 +147,8 @@
         (is (empty? (re-seq #"=\"[^\"]*\d\.\d{2,}[^\"]*\"" svg)) "pixel coordinates with at most 1 decimal")))
     (testing "the period-2 envelope survives the thinning: both sides of mode 1's cycle are drawn"
       (let [fig (figure/figure :modes r)
-            thinned (figure/thin (:points (first (:layers (first (:panels fig))))) 1600)
+            mode-1 (first (filter #(= "mode 1, s1 = 10" (:series %)) (:layers (first (:panels fig)))))
+            thinned (figure/thin (:points mode-1) 1600)
             ys (map second thinned)]
         (is (<= (count thinned) 1600))
         (is (== 10.05 (reduce max ys)))

@@ -125,8 +125,11 @@
                    (if (some #(seq (get-in % [:sweep :point])) rs)
                      #(other-coordinates % lr-path)
                      #(some->> (result/hidden-width %) (str "width N = "))))
-        final-loss (fn [r] (let [l (or (get-in r [:final :loss]) (result/last-recorded r :loss))]
-                             (when (fig/positive? l) (double l))))
+        raw-loss (fn [r] (let [l (or (get-in r [:final :loss]) (result/last-recorded r :loss))]
+                           (when (fig/positive? l) (double l))))
+        ;; a loss below the run's floating-point floor is drawn at the floor
+        final-loss (fn [r] (when-let [l (raw-loss r)]
+                             (let [f (fig/loss-floor r)] (if (and f (< (double l) (double f))) (double f) l))))
         usable (filter #(and (sweep-lr % kind) (final-loss %)) rs)
         dropped (- (count rs) (count usable))
         groups (group-by key-fn usable)
@@ -135,14 +138,16 @@
         layers (vec (mapcat (fn [i k]
                               (layout/replicate-layers (cond (nil? k) "all runs" (number? k) (str "width N = " k) :else (str k))
                                                     i (for [r (get groups k)] [(sweep-lr r kind) (final-loss r)])))
-                            (range) ks))]
+                            (range) ks))
+        floor (fig/floor-layers usable (map raw-loss usable))]
     {:name :loss-vs-lr
      :title (str "Final loss vs learning rate" (when (> (count ks) 1) " per setting"))
      :subtitle (str (layout/count-words (count usable) (count ks)) (layout/replicate-note reps)
-                    (when (pos? dropped) (str "; " dropped " diverged or unfinished runs not shown")))
+                    (when (pos? dropped) (str "; " dropped " diverged or unfinished runs not shown"))
+                    (when (seq floor) "; dotted: the floating-point floor, losses below it drawn at it"))
      :x {:title (lr-title kind) :log? (get opts :log-x true)}
      :y {:title "final training loss" :log? (get opts :log-y true)}
-     :panels [{:title nil :layers layers}]}))
+     :panels [{:title nil :layers (into layers floor)}]}))
 
 ;; ---------------------------------------------------------------- late values against the learning rate
 
