@@ -270,6 +270,40 @@
   maximum per pixel of the drawn width (:max-points)."
   2000)
 
+(defn- within-x
+  "layer with the points whose x fails keep? left out (rules by their x)."
+  [layer keep?]
+  (case (:mark layer)
+    (:line :point :band) (update layer :points (fn [ps] (filterv #(keep? (first %)) ps)))
+    :bar (update layer :points (fn [ps] (filterv (fn [[x0 x1]] (and (keep? x0) (keep? x1))) ps)))
+    :x-rule (if (and (:x layer) (keep? (:x layer))) layer (assoc layer :x nil))
+    layer))
+
+(defn adjust-x
+  "Figure data fig with its x axis as opts ask, for figures already built (a
+  reproduction's) as for new ones (`figure` applies it): :log-x true or false
+  makes the x axis log or linear (a log axis leaves out x <= 0); :x-range
+  [lo hi] shows x from lo to hi only (kept as [:x :range], which the renderers
+  use as the axis' extent). Throws ex-info for a range that is not two
+  increasing numbers (positive on a log axis)."
+  [fig {:keys [log-x x-range] :as opts}]
+  (let [log? (if (contains? opts :log-x) (boolean log-x) (boolean (get-in fig [:x :log?])))]
+    (when x-range
+      (let [[lo hi] x-range]
+        (when-not (and (= 2 (count x-range)) (finite? lo) (finite? hi) (< (double lo) (double hi))
+                       (or (not log?) (positive? lo)))
+          (fail! :invalid-option (str "Option :x-range must be [lo hi] with lo < hi" (when log? ", both > 0 on a log axis")
+                                      ", got " (pr-str x-range) ".")
+                 [:x-range] x-range "[lo hi], lo < hi"))))
+    (let [keep? (fn [x] (and (if log? (positive? x) (finite? x))
+                             (or (nil? x-range) (<= (double (first x-range)) (double x) (double (second x-range))))))]
+      (if (and (not (contains? opts :log-x)) (nil? x-range))
+        fig
+        (cond-> (-> fig
+                    (assoc-in [:x :log?] log?)
+                    (update :panels (fn [ps] (mapv (fn [p] (update p :layers (fn [ls] (mapv #(within-x % keep?) ls)))) ps))))
+          x-range (assoc-in [:x :range] (mapv double x-range)))))))
+
 (defn figure
   "The figure data of the figure called name for data: the plain map described at
   `build-figure`, with points a renderer cannot draw removed (non-finite, or <= 0
@@ -280,7 +314,8 @@
   :balance-gap (a result); :bifurcation :loss-vs-lr :sharpness-vs-lr
   :shares-vs-lr (a sweep); :sde-ensemble :stationary :learning-times (SDE data);
   :learning-time-sweep :stationary-sweep (a sweep of :sde experiments). Options
-  common to all: :title and :subtitle override the defaults; :max-points (4000:
+  common to all: :title and :subtitle override the defaults; :log-x and
+  :x-range as in `adjust-x`; :max-points (4000:
   a minimum and a maximum per pixel of a `figure-pixels` wide figure) per
   polyline; the others are listed with each figure in `figure-catalog`.
   Returns the figure data. Throws ex-info for an unknown name, data of the wrong
@@ -316,7 +351,7 @@
                                    (if (and (= :line (:mark s)) (not= :line (:mark (nth acc i)))) (assoc acc i s) acc)
                                    (conj acc s)))
                                []))]
-       (cond-> (assoc arranged :series series)
+       (cond-> (adjust-x (assoc arranged :series series) opts)
          (:title opts) (assoc :title (:title opts))
          (contains? opts :subtitle) (assoc :subtitle (:subtitle opts)))))))
 

@@ -33,21 +33,21 @@
 
 (defn- vl-scale
   "A Vega-Lite scale for an axis: on a log axis the domain of its ticks
-  (dlnlab.axis/log-ticks), so the data and the marks sit inside with a margin."
+  (dlnlab.figure.axis/log-ticks), so the data and the marks sit inside with a margin."
   [axis]
   (if (:log? axis)
     (cond-> {:type "log"} (:ticks axis) (assoc :domain (:domain (:ticks axis)) :nice false))
-    {:zero (boolean (:zero? axis))}))
+    (cond-> {:zero (boolean (:zero? axis))} (:range axis) (assoc :domain (:range axis) :nice false))))
 
 (def ^:private log-label-expr
-  "Vega expression writing a tick as dlnlab.axis/tick-label does: integers
+  "Vega expression writing a tick as dlnlab.figure.axis/tick-label does: integers
   plainly, 1e-3 to 1e5 with at most 3 significant digits, 2e-5 beyond."
   (str "datum.value == round(datum.value) && abs(datum.value) < 1e6 ? format(datum.value, 'd')"
        " : abs(datum.value) >= 0.001 && abs(datum.value) < 100000 ? format(datum.value, '.3~g')"
        " : replace(format(datum.value, '.2~e'), 'e+', 'e')"))
 
 (defn- vl-axis
-  "Axis options: on a log axis, ticks and grid lines at its dlnlab.axis/log-ticks
+  "Axis options: on a log axis, ticks and grid lines at its dlnlab.figure.axis/log-ticks
   (Vega would add 2..9 of each decade and unround values between)."
   [axis]
   (when-let [ticks (:major (:ticks axis))]
@@ -91,7 +91,7 @@
   "The Vega-Lite spec (v5, a plain EDN map with keyword keys, data inline) of
   figure data from dlnlab.figure/figure: one layer per series, a color legend
   when there is more than one series, log scales where the figure data says
-  so (ticks and domain from dlnlab.axis/axis-ticks), and one facet row per panel when there are several. Its metadata is
+  so (ticks and domain from dlnlab.figure.axis/axis-ticks), and one facet row per panel when there are several. Its metadata is
   {:kindly/kind :kind/vega-lite}. `json` turns it into JSON text.
 
   Options: :width (520) and :height (300; 160 per panel when faceted) in pixels.

@@ -581,7 +581,7 @@
 (deftest sweep-writes-run-and-sweep-figures
   (let [file (write-file "sweep.edn" tiny-sweep)
         out (path "sw")
-        {:keys [code err]} (cli "sweep" file "--out" out "--jobs" "2")
+        {:keys [code err]} (cli "sweep" file "--out" out "--jobs" "2" "--point-figures")
         runs (io/file out "runs")
         results (mapv #(dio/read-edn-file (io/file runs % "result.edn")) (sort (.list runs)))]
     (is (= 0 code) err)

@@ -130,3 +130,24 @@
     (testing "a threshold that never changed stays one rule"
       (let [fig (figure/figure :sharpness (assoc-in r [:trajectory :stability-threshold] (mapv (constantly 40.0) steps)))]
         (is (= 1 (count (filter #(= :rule (:mark %)) (mapcat :layers (:panels fig))))))))))
+
+;; ---------------------------------------------------------------- the x axis as asked
+
+(deftest x-range-and-log-x-adjust-the-x-axis
+  (let [r (synthetic-run {:steps 100 :every 1})
+        fig (figure/figure :modes r {:x-range [10 20]})
+        xs (mapcat #(map first (:points %)) (filter :points (mapcat :layers (:panels fig))))]
+    (is (= [10.0 20.0] (get-in fig [:x :range])))
+    (is (= (range 10 21) (distinct (sort xs))) "exactly the points inside the range")
+    (testing "the renderers' axis spans the range"
+      (let [spec (vega/spec fig)
+            enc (get-in (first (:layer spec)) [:encoding :x :scale])]
+        (is (= [10.0 20.0] (:domain enc)))))
+    (testing "--log-x on a step axis: a log axis without step 0"
+      (let [fig (figure/figure :loss r {:log-x true})]
+        (is (true? (get-in fig [:x :log?])))
+        (is (every? #(pos? (double (first %))) (:points (layer fig "training loss"))))))
+    (testing "a linear lr axis on request"
+      (is (false? (get-in (figure/figure :loss-vs-lr (synthetic-sweep) {:log-x false}) [:x :log?]))))
+    (testing "a bad range is an error naming the option"
+      (is (thrown-with-msg? clojure.lang.ExceptionInfo #":x-range" (figure/figure :loss r {:x-range [5 1]}))))))

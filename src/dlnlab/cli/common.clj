@@ -75,11 +75,12 @@
 
 (defn figure-warning
   "Writes the standard figures of data (a result or a sweep's results) into dir
-  with dlnlab.render; returns nil, or a warning line naming shown-dir when they
-  could not be written."
-  ([data dir] (figure-warning data dir dir))
-  ([data dir shown-dir]
-   (try (render/write-figures! data dir) nil
+  with dlnlab.render (render-opts: its options, e.g. {:formats [:png]}); returns
+  nil, or a warning line naming shown-dir when they could not be written."
+  ([data dir] (figure-warning data dir dir {}))
+  ([data dir shown-dir] (figure-warning data dir shown-dir {}))
+  ([data dir shown-dir render-opts]
+   (try (render/write-figures! data dir render-opts) nil
         (catch Exception e
           (str "dlnlab: warning: the figures in " shown-dir " could not be written (" (ex-message e)
                "); the result files are complete.")))))

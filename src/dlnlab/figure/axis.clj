@@ -161,10 +161,14 @@
 (defn axis-ticks
   "{:x ticks :y ticks}: `log-ticks` of each log axis of figure data fig over the
   values of every panel, nil for a linear axis. x ticks sit at the data when its
-  points take few values (a swept learning rate or batch size)."
+  points take few values (a swept learning rate or batch size); an x axis with
+  a :range (dlnlab.figure/adjust-x) spans exactly that range."
   [fig]
   (let [layers (mapcat :layers (:panels fig))]
     {:x (when (get-in fig [:x :log?])
-          (log-ticks (mapcat layer-xs layers)
-                     {:at-data? true :data (mapcat layer-xs (remove #(#{:rule :x-rule} (:mark %)) layers))}))
+          (if-let [[lo hi] (get-in fig [:x :range])]
+            ;; a range the user set is the axis' extent, without a margin
+            (assoc (log-ticks [lo hi]) :domain [lo hi])
+            (log-ticks (mapcat layer-xs layers)
+                       {:at-data? true :data (mapcat layer-xs (remove #(#{:rule :x-rule} (:mark %)) layers))})))
      :y (when (get-in fig [:y :log?]) (log-ticks (mapcat layer-ys layers)))}))

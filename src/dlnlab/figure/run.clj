@@ -2,7 +2,7 @@
   "Figures of one run against its steps (or time): :loss, :sharpness, :modes,
   :pathway-shares and :balance-gap, as methods of dlnlab.figure/build-figure.
   :loss and :modes also take several runs (a sweep), one line per run laid out
-  by dlnlab.layout/sweep-layout. Results are read through dlnlab.result; the
+  by dlnlab.figure.layout/sweep-layout. Results are read through dlnlab.result; the
   stability-threshold line is the run's own (dlnlab.result/stability-threshold)."
   (:require [dlnlab.figure :as fig :refer [fmt]]
             [dlnlab.figure.layout :as layout]

@@ -31,7 +31,7 @@
 
 (defn- other-coordinates
   "A label for the grid coordinates of run r other than the learning rate's path
-  and replicate seeds (dlnlab.layout/setting-label)."
+  and replicate seeds (dlnlab.figure.layout/setting-label)."
   [r lr-path]
   (layout/setting-label r [lr-path]))
 
