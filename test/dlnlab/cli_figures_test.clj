@@ -7,6 +7,7 @@
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing use-fixtures]]
             [dlnlab.cli-runner :as runner]
+            [dlnlab.cli-test :as cli-test]
             [dlnlab.figure :as fig]
             [dlnlab.figure-fixtures :refer [synthetic-run svg-texts]]
             [dlnlab.io :as dio]
@@ -20,12 +21,8 @@
 (defn- cli [& args] (runner/run-cli false args))
 
 (def ^:private tiny
-  {:seed 3
-   :model {:kind :chain :depth 2 :width 3 :init {:kind :gaussian :std 0.3}}
-   :task {:kind :matrix-factorization :singular-values [2.0 1.0] :dims [3 3]}
-   :optimizer {:kind :gd :lr 0.1}
-   :steps 30
-   :record {:every 5 :metrics [:loss :modes]}})
+  "The command-line tests' tiny experiment, recording two figures' worth."
+  (assoc-in cli-test/tiny [:record :metrics] [:loss :modes]))
 
 (defn- write-file [nm content]
   (let [p (path nm)] (spit p (pr-str content)) p))
