@@ -63,13 +63,18 @@
 
 (deftest same-color-same-dash-series-get-distinct-dashes
   (let [layers [{:mark :line :series "a" :color 0 :points [[0 1]]}
-                {:mark :line :series "b" :color 0 :points [[0 1]]}
-                {:mark :line :series "c" :color 0 :points [[0 1]]}
-                {:mark :line :series "d" :color 1 :points [[0 1]]}
-                {:mark :line :series "e" :color 0 :dash [2 2] :points [[0 1]]}]
+                {:mark :line :series "b" :color 0 :points [[0 2]]}
+                {:mark :line :series "c" :color 0 :points [[0 3]]}
+                {:mark :line :series "d" :color 1 :points [[0 4]]}
+                {:mark :line :series "e" :color 0 :dash [2 2] :points [[0 5]]}]
         dashes (style/distinct-dashes layers identity)]
     (is (= #{"b" "c"} (set (keys dashes))) "a, d and e already look distinct")
-    (is (apply distinct? (concat [nil [2 2]] (vals dashes))))))
+    (is (apply distinct? (concat [nil [2 2]] (vals dashes)))))
+  (testing "two series with the same points: the later one dashed, so both show"
+    (let [ps [[0 1] [1 2]]]
+      (is (= ["y"] (keys (style/distinct-dashes [{:mark :line :series "x" :color 0 :points ps}
+                                                 {:mark :line :series "y" :color 1 :points ps}]
+                                                identity)))))))
 
 (deftest vega-legends-show-the-dash-of-each-series
   (let [fig (figure/figure :modes (synthetic-run {}) {:theory {:step [0 200 400] :modes [[0.1 0.1] [2.9 0.9] [3.0 1.0]]}})

@@ -75,7 +75,7 @@
           "exactly the figures, no temporary files left")
       (is (every? #(.exists (io/file %)) (mapcat val again)))
       (is (re-find #"Sharpness vs step" (slurp (first (:sharpness again)))))
-      (is (thrown-with-msg? clojure.lang.ExceptionInfo #":formats" (render/write-figures! run (str dir) {:formats [:pdf]}))))
+      (is (thrown-with-msg? clojure.lang.ExceptionInfo #":formats" (render/write-figures! run (str dir) {:formats [:gif]}))))
     (testing "a sweep and an ensemble"
       (is (= [:bifurcation :loss :loss-vs-lr :modes :sharpness-vs-lr] (keys (render/write-figures! (synthetic-sweep) (str (io/file dir "sweep"))))))
       (is (= [:learning-times :sde-ensemble] (keys (render/write-figures! (synthetic-ensemble) (str (io/file dir "sde")))))))))
@@ -98,7 +98,7 @@
       (let [json (slurp (last paths))]
         (is (str/includes? json "\"$schema\"") "a Vega-Lite spec")
         (is (= (vega/json (vega/spec (first (filter #(= nm (:name %)) figs)))) json))))
-    (is (thrown? clojure.lang.ExceptionInfo (render/write-figure-data! figs dir {:formats [:pdf]})))))
+    (is (thrown? clojure.lang.ExceptionInfo (render/write-figure-data! figs dir {:formats [:gif]})))))
 
 (deftest tick-labels-are-plain-numbers
   (is (= ["0.028" "1500" "0.3" "2.5e-4" "1e6" "0" "-0.5"]
@@ -125,8 +125,13 @@
         (is (some #(re-matches #"1e-\d+" %) texts))))))
 
 (deftest render-names-the-formats-it-writes
-  (is (thrown-with-msg? clojure.lang.ExceptionInfo #"\.svg or \.png"
-                        (render/render! (figure/figure :loss (synthetic-run {})) (str (io/file out-dir "x.pdf"))))))
+  (is (thrown-with-msg? clojure.lang.ExceptionInfo #"\.svg, \.png or \.pdf"
+                        (render/render! (figure/figure :loss (synthetic-run {})) (str (io/file out-dir "x.gif")))))
+  (testing "PDF: a document with the figure's title as text"
+    (let [p (render/render! (figure/figure :loss (synthetic-run {})) (str (io/file out-dir "x.pdf")))
+          text (slurp p :encoding "ISO-8859-1")]
+      (is (str/starts-with? text "%PDF"))
+      (is (str/includes? text "%%EOF")))))
 
 ;; ---------------------------------------------------------------- light files
 

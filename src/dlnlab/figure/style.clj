@@ -11,8 +11,8 @@
     first, so an oscillating run does not cover the calm ones (`order-layers`).
   - Many lines in one panel are drawn thinner and partly transparent
     (:stroke-width and :opacity on each line layer; `line-style`).
-  - Two line series of one color in one panel get distinct dash patterns
-    (`distinct-dashes`), so neither hides under the other.
+  - Two line series of one color, or with the same points, get distinct dash
+    patterns (`distinct-dashes`), so neither hides under the other.
 
   Works on the figure-data map of dlnlab.figure/build-figure only (no
   dependency on dlnlab.figure, which requires this namespace).")
@@ -139,20 +139,22 @@
 (defn distinct-dashes
   "{series dash} for the line series of layers (of every panel) that would look
   like an earlier one: each line series after the first of one color (by
-  color-of, which turns a layer's :color into the color drawn) and one dash gets
-  the next unused pattern of `dash-patterns`."
+  color-of, which turns a layer's :color into the color drawn) and one dash, or
+  with the same points and dash as an earlier one (drawn over it, it would hide
+  it), gets the next unused pattern of `dash-patterns`."
   [layers color-of]
   (let [lines (filter #(= :line (:mark %)) layers)
         first-of (reduce (fn [m l] (if (contains? m (:series l)) m (assoc m (:series l) l))) {} lines)]
     ;; a new pattern is one no series uses yet, nor will keep later
     (loop [names (distinct (map :series lines)) seen #{} used (set (map :dash (vals first-of))) out {}]
       (if-let [nm (first names)]
-        (let [{:keys [color dash]} (first-of nm)
+        (let [{:keys [color dash points]} (first-of nm)
               color (color-of color)]
-          (if (contains? seen [color dash])
+          ;; alike: the same color and dash, or the same points and dash (one would hide the other)
+          (if (or (contains? seen [color dash]) (and (seq points) (contains? seen [points dash])))
             (let [new (or (first (remove used dash-patterns)) dash)]
-              (recur (rest names) (conj seen [color new]) (conj used new) (assoc out nm new)))
-            (recur (rest names) (conj seen [color dash]) used out)))
+              (recur (rest names) (conj seen [color new] [points new]) (conj used new) (assoc out nm new)))
+            (recur (rest names) (conj seen [color dash] [points dash]) used out)))
         out))))
 
 (defn arrange
