@@ -644,7 +644,7 @@
          ["values that are not numbers" ["plot" (write-file "w.edn" "{:trajectory {:step [0 1] :loss [\"a\" :b]}}") "--out" out]
           #"Nothing to plot"]
          ["image --out without --figure" ["plot" run-dir "--out" (str out ".svg")] #"needs --figure"]
-         ["unknown image format" ["plot" run-dir "--figure" "loss" "--out" (str out ".pdf")] #"\.svg or \.png"]
+         ["unknown image format" ["plot" run-dir "--figure" "loss" "--out" (str out ".gif")] #"\.svg, \.png or \.pdf"]
          ["unknown option" ["plot" run-dir "--no-plots"] #"Unknown option --no-plots"]]]
     (rejects-each cases (fn []
                           (is (not (.exists (io/file (str (path "never") ".svg")))))
@@ -652,7 +652,7 @@
 
 (deftest help-lists-plot
   (let [{:keys [out]} (cli "help")]
-    (is (str/includes? out "plot RESULT.edn|DIR [--figure NAME] [--out FILE.svg|FILE.png|DIR]"))
+    (is (str/includes? out "plot RESULT.edn|DIR [--figure NAME] [--out FILE.svg|FILE.png|FILE.pdf|DIR]"))
     (is (str/includes? out "--no-plots]"))))
 
 ;; ---------------------------------------------------------------- reproduce
