@@ -26,8 +26,9 @@
 
 (def dash-patterns
   "The dash patterns given, in order, to line series that would otherwise share
-  a color and a dash: long dashes, dots, dash-dot, long-short."
-  [[6 3] [2 2] [8 3 2 3] [12 4]])
+  a color and a dash: dashes, dots, dash-dot, long dashes, dash-dot-dot,
+  short dashes; beyond them a series keeps its own dash."
+  [[6 3] [2 2] [8 3 2 3] [12 4] [8 3 2 3 2 3] [3 3]])
 
 (defn reference?
   "True for a layer that is a reference rather than data: a rule across the
