@@ -241,14 +241,14 @@
                   (>= (/ (double (apply max vs)) (double (apply min vs))) 100.0)))))
 
 (defn layer-ys
-  "The y values a layer shows."
+  "The y values a layer shows (bars rise from 0, so 0 is one of theirs)."
   [layer]
   (case (:mark layer)
     (:line :point) (map second (:points layer))
     :rule (when (:y layer) [(:y layer)])
     :x-rule nil
     :band (mapcat rest (:points layer))
-    :bar (map #(nth % 2) (:points layer))))
+    :bar (when (seq (:points layer)) (cons 0.0 (map #(nth % 2) (:points layer))))))
 
 (defn layer-xs
   "The x values a layer shows."
