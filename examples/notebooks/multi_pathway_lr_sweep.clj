@@ -15,7 +15,7 @@
             [dlnlab.core :as dln]
             [dlnlab.examples :as ex]
             [dlnlab.io :as dio]
-            [dlnlab.plot :as plot]
+            [dlnlab.vega :as vega]
             [dlnlab.theory :as theory]))
 
 ;; `-Ddlnlab.notebooks.quick=true` (the tests): one learning rate below, two
@@ -60,7 +60,7 @@
 (ex/rounded table)
 
 ;; Figures are Vega-Lite maps; the Kindly tag tells Clay, Clerk and Portal to draw them.
-(def figures (update-vals (plot/standard-figures runs) #(vary-meta % assoc :kindly/kind :kind/vega-lite)))
+(def figures (update-vals (vega/standard-specs runs) #(vary-meta % assoc :kindly/kind :kind/vega-lite)))
 
 ;; ## Largest pathway share per mode against η, window dashed
 (:shares-vs-lr figures)

@@ -12,7 +12,7 @@
             [dlnlab.core :as dln]
             [dlnlab.examples :as ex]
             [dlnlab.io :as dio]
-            [dlnlab.plot :as plot]))
+            [dlnlab.vega :as vega]))
 
 ;; `-Ddlnlab.notebooks.quick=true` (the tests): three batch sizes, 200 paths.
 (def quick? (Boolean/getBoolean "dlnlab.notebooks.quick"))
@@ -39,7 +39,7 @@
                    :theory-variance (get-in st [:theory :variance])))))
 
 ;; Figures are Vega-Lite maps; the Kindly tag tells Clay, Clerk and Portal to draw them.
-(def figures (update-vals (plot/standard-figures runs) #(vary-meta % assoc :kindly/kind :kind/vega-lite)))
+(def figures (update-vals (vega/standard-specs runs) #(vary-meta % assoc :kindly/kind :kind/vega-lite)))
 
 ;; ## Learning time against B, gradient-flow time dashed
 (:learning-time-sweep figures)

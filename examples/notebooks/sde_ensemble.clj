@@ -14,7 +14,7 @@
             [dlnlab.core :as dln]
             [dlnlab.examples :as ex]
             [dlnlab.io :as dio]
-            [dlnlab.plot :as plot]
+            [dlnlab.vega :as vega]
             [dlnlab.theory :as theory]))
 
 ;; `-Ddlnlab.notebooks.quick=true` (the tests): 200 paths instead of 2000.
@@ -56,7 +56,7 @@
                   (get-in result [:analysis :stationary])))
 
 ;; Figures are Vega-Lite maps; the Kindly tag tells Clay, Clerk and Portal to draw them.
-(def figures (update-vals (plot/standard-figures result) #(vary-meta % assoc :kindly/kind :kind/vega-lite)))
+(def figures (update-vals (vega/standard-specs result) #(vary-meta % assoc :kindly/kind :kind/vega-lite)))
 
 ;; ## The ensemble: mean and 5–95% band per mode
 (:sde-ensemble figures)

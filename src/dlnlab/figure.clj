@@ -10,7 +10,9 @@
   rate) and dlnlab.figure.sde (SDE ensembles, stationary densities, learning
   times and their sweeps). Require those (dlnlab.vega and dlnlab.render do);
   add a figure with a defmethod of `build-figure` and an entry of
-  `figure-catalog`.
+  `figure-catalog`. Beside it: dlnlab.figure.layout (several runs in one
+  figure: panels, series, replicate bands) and dlnlab.figure.axis (ticks,
+  tick labels, rounding for the renderers).
 
   Inputs are the plain-data maps of doc/design.md: a run result
   {:experiment :trajectory :final :analysis ...}, a sweep (a vector of results,
@@ -21,6 +23,7 @@
   value s_1), as in papers."
   (:require [clojure.string :as str]
             [dlnlab.error :as error]
+            [dlnlab.figure.style :as style]
             [dlnlab.result :as result]))
 
 (set! *warn-on-reflection* true)
@@ -99,6 +102,46 @@
   (let [lo (double lo) hi (double hi)]
     (mapv (fn [^long i] (+ lo (* (- hi lo) (/ (double i) (double (dec n)))))) (range n))))
 
+;; ---------------------------------------------------------------- the floating-point floor of a loss
+
+(def floor-factor
+  "(10 ε)², ε the double's unit roundoff: a loss ½‖F − M‖² whose residual
+  entries are below ten roundoffs of the problem's scale is rounding noise."
+  (let [e (Math/ulp 1.0)] (* 100.0 e e)))
+
+(defn loss-floor
+  "The floating-point floor of run r's loss: `floor-factor` times its scale, the
+  larger of ½ Σ s_i² (the loss at F = 0 of its target) and its first recorded
+  loss. Below it, differences between losses (1e-35 against 1e-32) are
+  rounding, not training. nil without a positive scale."
+  [r]
+  (let [targets (result/mode-targets r)
+        half-norm (when (seq targets) (* 0.5 (double (reduce + (map #(* (double %) (double %)) targets)))))
+        first-loss (first (filter positive? (get-in r [:trajectory :loss])))
+        scale (max (double (or half-norm 0.0)) (double (or first-loss 0.0)))]
+    (when (pos? scale) (* (double floor-factor) scale))))
+
+(defn at-floor
+  "points [[x y] ...] with every positive y below floor drawn at floor (nil
+  floor: as they are). Zeros and negative values stay (a log axis drops them)."
+  [points floor]
+  (if floor
+    (let [f (double floor)] (mapv (fn [[x y]] [x (if (and (positive? y) (< (double y) f)) f y)]) points))
+    points))
+
+(defn floor-layers
+  "The reference line of the floating-point floor for runs rs (their
+  `loss-floor`s) when one of the losses ys falls below it: [] when none does
+  or the floors differ by more than tenfold; drawn at the largest floor."
+  [rs ys]
+  (let [floors (keep loss-floor rs)]
+    (if (and (seq floors)
+             (<= (/ (double (reduce max floors)) (double (reduce min floors))) 10.0)
+             (some #(and (positive? %) (< (double %) (double (reduce min floors)))) ys))
+      [{:mark :rule :series (str "floating-point floor ≈ " (fmt (reduce max floors)))
+        :color "#888888" :dash [1 3] :y (reduce max floors)}]
+      [])))
+
 ;; ---------------------------------------------------------------- labels
 
 (defn threshold-label
@@ -123,23 +166,6 @@
   (cond (string? c) c
         (integer? c) (nth palette (mod (long c) (count palette)))
         :else (nth palette 0)))
-
-(def ^:private sequential-palette
-  "Dark to light along viridis, stopping before its pale yellow end (which
-  vanishes on white): for series ordered by a number, e.g. the learning rate."
-  ["#440154" "#46327e" "#365c8d" "#277f8e" "#1fa187" "#4ac16d" "#8fc83a" "#c2bb1b"])
-
-(defn- hex-color
-  "The color at fraction f in [0, 1] along a palette of hex colors (linear in RGB)."
-  [palette ^double f]
-  (let [n (dec (count palette))
-        x (* (max 0.0 (min 1.0 f)) n)
-        i (min (dec n) (long (Math/floor x)))
-        t (- x i)
-        rgb (fn [^String h] (let [v (Long/parseLong (subs h 1) 16)]
-                              [(bit-and (bit-shift-right v 16) 0xff) (bit-and (bit-shift-right v 8) 0xff) (bit-and v 0xff)]))
-        a (rgb (nth palette i)) b (rgb (nth palette (inc i)))]
-    (apply format "#%02x%02x%02x" (map (fn [^long u ^long v] (Math/round (+ u (* t (- v u))))) a b))))
 
 ;; ---------------------------------------------------------------- the figure-data model
 
@@ -215,14 +241,14 @@
                   (>= (/ (double (apply max vs)) (double (apply min vs))) 100.0)))))
 
 (defn layer-ys
-  "The y values a layer shows."
+  "The y values a layer shows (bars rise from 0, so 0 is one of theirs)."
   [layer]
   (case (:mark layer)
     (:line :point) (map second (:points layer))
     :rule (when (:y layer) [(:y layer)])
     :x-rule nil
     :band (mapcat rest (:points layer))
-    :bar (map #(nth % 2) (:points layer))))
+    :bar (when (seq (:points layer)) (cons 0.0 (map #(nth % 2) (:points layer))))))
 
 (defn layer-xs
   "The x values a layer shows."
@@ -240,52 +266,43 @@
 
 (def figure-pixels
   "The widest figure the data is prepared for, in pixels: coordinates keep ten
-  steps per pixel of it (`axis-rounder`) and polylines keep a minimum and a
+  steps per pixel of it (dlnlab.figure.axis/axis-rounder) and polylines keep a minimum and a
   maximum per pixel of the drawn width (:max-points)."
   2000)
 
-(defn axis-rounder
-  "A function rounding a coordinate to what a figure `figure-pixels` wide can
-  show on an axis over values (log? for a log axis): to a decimal step of at
-  most 1/(10 figure-pixels) of the span on a linear axis, to as many
-  significant digits as resolve that fraction of the span in log scale on a log
-  axis. Non-finite values pass unchanged; identity without a span."
-  [values log?]
-  (let [vs (filter (if log? positive? finite?) values)]
-    (if (empty? vs)
-      identity
-      (let [lo (double (reduce min (map double vs))) hi (double (reduce max (map double vs)))
-            resolution (* 10.0 (double figure-pixels))]
-        (cond
-          (not (< lo hi)) identity
-          log? (let [rel (/ (* (Math/log10 (/ hi lo)) (Math/log 10.0)) resolution)
-                     digits (int (max 3 (inc (long (Math/ceil (- (Math/log10 rel)))))))
-                     mc (java.math.MathContext. digits java.math.RoundingMode/HALF_EVEN)]
-                 (fn [v] (if (finite? v) (.doubleValue (.round (BigDecimal/valueOf (double v)) mc)) v)))
-          :else (let [scale (int (- (long (Math/floor (Math/log10 (/ (- hi lo) resolution))))))]
-                  (fn [v] (if (finite? v)
-                            (.doubleValue (.setScale (BigDecimal/valueOf (double v)) scale java.math.RoundingMode/HALF_EVEN))
-                            v))))))))
-
-(defn- round-layer
-  "layer with every coordinate of its points rounded: x by rx, y by ry (rules kept)."
-  [layer rx ry]
+(defn- within-x
+  "layer with the points whose x fails keep? left out (rules by their x)."
+  [layer keep?]
   (case (:mark layer)
-    (:line :point) (update layer :points (fn [ps] (mapv (fn [[x y]] [(rx x) (ry y)]) ps)))
-    ;; a reference line is one number, and readers look for its exact value
-    (:rule :x-rule) layer
-    :band (update layer :points (fn [ps] (mapv (fn [[x lo hi]] [(rx x) (ry lo) (ry hi)]) ps)))
-    :bar (update layer :points (fn [ps] (mapv (fn [[x0 x1 h]] [(rx x0) (rx x1) (ry h)]) ps)))))
+    (:line :point :band) (update layer :points (fn [ps] (filterv #(keep? (first %)) ps)))
+    :bar (update layer :points (fn [ps] (filterv (fn [[x0 x1]] (and (keep? x0) (keep? x1))) ps)))
+    :x-rule (if (and (:x layer) (keep? (:x layer))) layer (assoc layer :x nil))
+    layer))
 
-(defn round-coordinates
-  "fig (figure data from `figure`) with every coordinate rounded by the
-  `axis-rounder` of its axis over the values of every panel: what a file writer
-  does to stay light; figure data itself keeps full precision."
-  [fig]
-  (let [layers (mapcat :layers (:panels fig))
-        rx (axis-rounder (mapcat layer-xs layers) (get-in fig [:x :log?]))
-        ry (axis-rounder (mapcat layer-ys layers) (get-in fig [:y :log?]))]
-    (update fig :panels (fn [ps] (mapv (fn [p] (update p :layers (fn [ls] (mapv #(round-layer % rx ry) ls)))) ps)))))
+(defn adjust-x
+  "Figure data fig with its x axis as opts ask, for figures already built (a
+  reproduction's) as for new ones (`figure` applies it): :log-x true or false
+  makes the x axis log or linear (a log axis leaves out x <= 0); :x-range
+  [lo hi] shows x from lo to hi only (kept as [:x :range], which the renderers
+  use as the axis' extent). Throws ex-info for a range that is not two
+  increasing numbers (positive on a log axis)."
+  [fig {:keys [log-x x-range] :as opts}]
+  (let [log? (if (contains? opts :log-x) (boolean log-x) (boolean (get-in fig [:x :log?])))]
+    (when x-range
+      (let [[lo hi] x-range]
+        (when-not (and (= 2 (count x-range)) (finite? lo) (finite? hi) (< (double lo) (double hi))
+                       (or (not log?) (positive? lo)))
+          (fail! :invalid-option (str "Option :x-range must be [lo hi] with lo < hi" (when log? ", both > 0 on a log axis")
+                                      ", got " (pr-str x-range) ".")
+                 [:x-range] x-range "[lo hi], lo < hi"))))
+    (let [keep? (fn [x] (and (if log? (positive? x) (finite? x))
+                             (or (nil? x-range) (<= (double (first x-range)) (double x) (double (second x-range))))))]
+      (if (and (not (contains? opts :log-x)) (nil? x-range))
+        fig
+        (cond-> (-> fig
+                    (assoc-in [:x :log?] log?)
+                    (update :panels (fn [ps] (mapv (fn [p] (update p :layers (fn [ls] (mapv #(within-x % keep?) ls)))) ps))))
+          x-range (assoc-in [:x :range] (mapv double x-range)))))))
 
 (defn figure
   "The figure data of the figure called name for data: the plain map described at
@@ -297,7 +314,8 @@
   :balance-gap (a result); :bifurcation :loss-vs-lr :sharpness-vs-lr
   :shares-vs-lr (a sweep); :sde-ensemble :stationary :learning-times (SDE data);
   :learning-time-sweep :stationary-sweep (a sweep of :sde experiments). Options
-  common to all: :title and :subtitle override the defaults; :max-points (4000:
+  common to all: :title and :subtitle override the defaults; :log-x and
+  :x-range as in `adjust-x`; :max-points (4000:
   a minimum and a maximum per pixel of a `figure-pixels` wide figure) per
   polyline; the others are listed with each figure in `figure-catalog`.
   Returns the figure data. Throws ex-info for an unknown name, data of the wrong
@@ -320,7 +338,11 @@
               (str "Figure " (pr-str name) " has nothing to plot: no finite values were recorded"
                    (when (or (:log? x) (:log? y)) " (values <= 0 cannot be shown on its log axis)") ".")
               [:figure name] nil "data with recorded values"))
-     (let [series (->> drawn
+     (let [arranged (style/arrange (assoc raw :x x :y y :panels panels) color-of)
+           ;; the legend lists series in the order the figure built them, not drawn them
+           built-order (into {} (map-indexed (fn [i nm] [nm i])) (distinct (map :series drawn)))
+           series (->> (remove layer-empty? (mapcat :layers (:panels arranged)))
+                       (sort-by #(get built-order (:series %) 0))
                        (map (fn [l] {:name (:series l) :color (color-of (:color l)) :mark (:mark l) :dash (:dash l)}))
                        ;; one entry per name, drawn as its line when it has one
                        ;; (a replicate band and its median line share a name)
@@ -329,284 +351,9 @@
                                    (if (and (= :line (:mark s)) (not= :line (:mark (nth acc i)))) (assoc acc i s) acc)
                                    (conj acc s)))
                                []))]
-       (cond-> (assoc raw :x x :y y :panels panels :series series)
+       (cond-> (adjust-x (assoc arranged :series series) opts)
          (:title opts) (assoc :title (:title opts))
          (contains? opts :subtitle) (assoc :subtitle (:subtitle opts)))))))
-
-;; ---------------------------------------------------------------- log-axis ticks
-
-(defn tick-label
-  "A tick label: integers plainly (below 1e6), other values from 1e-3 to 1e5 as
-  decimals with at most 3 significant digits (0.02, 0.0707, 2.5), others in
-  short scientific notation (2e-5, 1.5e7)."
-  [v]
-  (let [v (double v) a (Math/abs v)]
-    (cond
-      (zero? v) "0"
-      (and (== v (Math/rint v)) (< a 1e6)) (str (long v))
-      (and (>= a 1e-3) (< a 1e5)) (-> (format "%.3g" v) (str/replace #"(\.\d*?)0+$" "$1") (str/replace #"\.$" ""))
-      :else (let [[m e] (str/split (format "%.2e" v) #"e")]
-              (str (-> m (str/replace #"(\.\d*?)0+$" "$1") (str/replace #"\.$" ""))
-                   "e" (Long/parseLong (str/replace e #"^\+" "")))))))
-
-(defn- pow10 ^double [^long e] (Math/pow 10.0 (double e)))
-
-(defn- mantissa-ticks
-  "m x 10^e for each mantissa m in ms and every decade e, within [lo, hi]."
-  [ms ^double lo ^double hi]
-  (vec (for [e (range (long (Math/floor (Math/log10 lo))) (inc (long (Math/ceil (Math/log10 hi)))))
-             m ms
-             :let [v (* (double m) (pow10 e))
-                   ;; 3 x 10^-1 is 0.30000000000000004 in doubles; print-exact values
-                   v (Double/parseDouble (format "%.12g" v))]
-             :when (<= (* lo (- 1.0 1e-9)) v (* hi (+ 1.0 1e-9)))]
-         v)))
-
-(defn- linear-ticks
-  "Multiples of a 1-2-5 x 10^k step in [lo, hi], about four of them."
-  [^double lo ^double hi]
-  (let [raw (/ (- hi lo) 4.0)
-        e (long (Math/floor (Math/log10 raw)))
-        step (* (double (first (filter #(>= (* (double %) (pow10 e)) raw) [1 2 5 10]))) (pow10 e))]
-    (vec (for [k (range (long (Math/ceil (/ lo step))) (inc (long (Math/floor (/ hi step)))))]
-           (Double/parseDouble (format "%.12g" (* (double k) step)))))))
-
-(defn log-ticks
-  "Ticks for a log axis showing values (non-positive and non-finite ones are
-  ignored): {:domain [lo hi] :major [v ...] :minor [v ...]}, or nil without a
-  positive value.
-
-  - at the data: when opts :at-data? is true and the data (opts :data, default
-    values; e.g. the points without the reference lines) take from 2 to 10
-    distinct values, none closer than 1/30 of the axis' span in log scale (a
-    swept learning rate or batch size), the ticks are those values; the domain
-    covers values with 5% of the span on each side.
-  - over two decades or more: ticks at powers of ten, every k-th so there are at
-    most 10, minor ticks at 2..9 x 10^e when every decade has a tick (and at the
-    skipped decades otherwise); the domain covers values with 5% of the span
-    on each side.
-  - over less: ticks at 1-2-5 x 10^e (or 1..9 x 10^e, or a linear 1-2-5 step
-    on a very narrow axis) inside the domain, which adds 5% of the span on each
-    side; minor ticks at the other 1..9 x 10^e.
-  When every value is an integer, ticks are integers too (integers stay
-  integers). Label ticks with `tick-label`."
-  ([values] (log-ticks values {}))
-  ([values {:keys [at-data? data]}]
-   (let [sorted-positive (fn [xs] (vec (sort (distinct (map double (filter positive? xs))))))
-         vs (sorted-positive values)
-         at (if data (sorted-positive data) vs)]
-     (when (seq vs)
-       (let [lo (double (first vs)) hi (double (peek vs))
-             integers? (every? #(== (double %) (Math/rint (double %))) vs)
-             span (Math/log10 (/ hi lo))
-             pad (if (pos? span) (Math/pow 10.0 (* 0.05 span)) 2.0)
-             domain [(/ lo pad) (* hi pad)]
-             keep-integers (fn [ts] (if integers? (filterv #(== (double %) (Math/rint (double %))) ts) ts))
-             gaps (map (fn [a b] (Math/log10 (/ (double b) (double a)))) at (rest at))]
-         (cond
-           (and at-data? (<= 2 (count at) 10) (every? #(>= (double %) (/ span 30.0)) gaps))
-           {:domain domain :major at :minor []}
-
-           (>= span 2.0)
-           (let [e-lo (long (Math/floor (Math/log10 lo)))
-                 e-hi (long (Math/ceil (Math/log10 hi)))
-                 k (max 1 (long (Math/ceil (/ (double (- e-hi e-lo)) 10.0))))
-                 decades (range e-lo (inc e-hi))
-                 dlo (double (first domain)) dhi (double (second domain))
-                 inside? (fn [^double v] (<= (* dlo (- 1.0 1e-9)) v (* dhi (+ 1.0 1e-9))))
-                 major (filterv inside? (map pow10 (filter #(zero? (rem (- (long %) e-lo) k)) decades)))]
-             ;; the domain frames the values with a margin, not whole decades: a
-             ;; decade rounded out would squeeze data from 0.04 into a fraction of the axis
-             {:domain domain
-              :major major
-              :minor (filterv inside?
-                              (if (= k 1)
-                                (keep-integers (mantissa-ticks [2 3 4 5 6 7 8 9] (pow10 e-lo) (pow10 e-hi)))
-                                (mapv pow10 (remove #(zero? (rem (- (long %) e-lo) k)) decades))))})
-
-           :else
-           (let [[dlo dhi] domain
-                 major (keep-integers
-                        (or (first (filter #(>= (count %) 3)
-                                           (map #(keep-integers (mantissa-ticks % dlo dhi))
-                                                [[1 2 5] [1 2 3 5] [1 2 3 4 5 6 7 8 9]])))
-                            (linear-ticks dlo dhi)))
-                 major (if (seq major) major vs)]
-             {:domain domain
-              :major major
-              :minor (vec (remove (set major) (keep-integers (mantissa-ticks [1 2 3 4 5 6 7 8 9] dlo dhi))))})))))))
-
-(defn axis-ticks
-  "{:x ticks :y ticks}: `log-ticks` of each log axis of figure data fig over the
-  values of every panel, nil for a linear axis. x ticks sit at the data when its
-  points take few values (a swept learning rate or batch size)."
-  [fig]
-  (let [layers (mapcat :layers (:panels fig))]
-    {:x (when (get-in fig [:x :log?])
-          (log-ticks (mapcat layer-xs layers)
-                     {:at-data? true :data (mapcat layer-xs (remove #(#{:rule :x-rule} (:mark %)) layers))}))
-     :y (when (get-in fig [:y :log?]) (log-ticks (mapcat layer-ys layers)))}))
-
-;; ---------------------------------------------------------------- several runs in one figure
-
-(defn run-label
-  "A legend label for run i of several: its sweep point, else \"run i+1\"."
-  [r ^long i]
-  (if-let [point (seq (get-in r [:sweep :point]))]
-    (str/join ", " (for [[path v] point] (str (name (last path)) " = " (fmt-value v))))
-    (str "run " (inc i))))
-
-(defn coordinate-label
-  "\"name = value\" for grid coordinate path at value v."
-  [path v]
-  (str (name (last path)) " = " (fmt-value v)))
-
-(defn sweep-coordinates
-  "[[path [value ...]] ...]: the grid coordinates of rs (their [:sweep :point])
-  that take two or more values, values in order of first appearance."
-  [rs]
-  (let [points (map #(get-in % [:sweep :point]) rs)]
-    (vec (for [path (distinct (mapcat keys points))
-               :let [vs (vec (distinct (map #(get % path) points)))]
-               :when (> (count vs) 1)]
-           [path vs]))))
-
-(defn sweep-layout
-  "How several runs are laid out in a figure: {:panels [title ...] (one nil title
-  for no facets) :series [{:name :color} ...] :place (fn [run-index] [panel series])}.
-  With two or more varying grid coordinates, the one with the fewest values
-  (non-numeric first, at most 4) makes the panels unless (:facet opts) is false;
-  the others name the series. When the series vary in one numeric coordinate,
-  they are colored in its order along a sequential palette (dark = small).
-  Without grid points, or with :labels, every run is its own series."
-  [rs opts]
-  (let [coords (sweep-coordinates rs)
-        n (count rs)
-        plain (fn [labels]
-                (let [ls (mapv str labels)
-                      freq (frequencies ls)
-                      ;; legend entries (and XChart series) need distinct names
-                      ls (vec (map-indexed (fn [^long i l] (if (> (long (get freq l)) 1) (str l " #" (inc i)) l)) ls))]
-                  {:panels [nil]
-                   :series (vec (map-indexed (fn [i l] {:name l :color i}) ls))
-                   :place (fn [i] [0 i])}))]
-    (if (or (:labels opts) (empty? coords) (< n 2))
-      (plain (or (:labels opts) (map-indexed (fn [i r] (run-label r i)) rs)))
-      (let [facet (when (and (>= (count coords) 2) (not (false? (:facet opts))))
-                    (->> coords
-                         (filter (fn [[_ vs]] (<= (count vs) 4)))
-                         (sort-by (fn [[_ vs]] [(if (every? number? vs) 1 0) (count vs)]))
-                         first))
-            colored (vec (remove #(= % facet) coords))
-            numeric (when (and (= 1 (count colored)) (every? number? (second (first colored))))
-                      (first colored))
-            key-of (fn [r] (mapv (fn [[path _]] (get-in r [:sweep :point path])) colored))
-            keys (cond->> (vec (distinct (map key-of rs)))
-                   numeric (sort-by #(double (first %))))
-            series (vec (map-indexed
-                         (fn [^long i k]
-                           {:key k
-                            :name (str/join ", " (map (fn [[path _] v] (coordinate-label path v)) colored k))
-                            :color (if (and numeric (> (count keys) 1))
-                                     (hex-color sequential-palette (/ (double i) (double (dec (count keys)))))
-                                     i)})
-                         keys))
-            series-index (into {} (map-indexed (fn [i s] [(:key s) i]) series))
-            panel-values (if facet (second facet) [nil])
-            panel-index (into {} (map-indexed (fn [i v] [v i]) panel-values))]
-        {:panels (mapv #(when facet (coordinate-label (first facet) %)) panel-values)
-         :series (mapv #(dissoc % :key) series)
-         :place (fn [i] (let [r (nth rs i)]
-                          [(if facet (get panel-index (get-in r [:sweep :point (first facet)])) 0)
-                           (get series-index (key-of r))]))}))))
-
-(defn sweep-panels
-  "Panels of one line per run: layers (fn [run] points) placed by `sweep-layout`,
-  every panel with one layer per series in the same order, plus extra layers
-  (e.g. rules) after them."
-  [rs layout points-of extra]
-  (let [{:keys [panels series place]} layout
-        cells (into {} (map-indexed (fn [i r] [(place i) r]) rs))]
-    (vec (for [[p title] (map-indexed vector panels)]
-           {:title title
-            :layers (vec (concat
-                          (for [[j {:keys [name color]}] (map-indexed vector series)]
-                            {:mark :line :series name :color color
-                             :points (if-let [r (get cells [p j])] (points-of r) [])})
-                          extra))}))))
-
-(defn sweep-subtitle
-  "\"n runs[ in k panels][; what they share]\" for the runs rs laid out by layout."
-  [rs layout]
-  (str (count rs) " runs"
-       (when (> (count (:panels layout)) 1) (str " in " (count (:panels layout)) " panels"))
-       (let [shared (result/run-summary (assoc (first rs) :status nil))]
-         (when (and (seq shared) (every? #(= shared (result/run-summary (assoc % :status nil))) rs))
-           (str "; " shared)))))
-
-;; ---------------------------------------------------------------- settings and replicates
-
-(defn replicate-path?
-  "True for a grid coordinate that only repeats a run with another seed (its
-  path ends in :seed, e.g. [:seed]): runs that differ in it are replicates."
-  [path]
-  (= :seed (last path)))
-
-(defn setting-label
-  "\"name = value, ...\" for the grid coordinates of run r other than the paths
-  in skip (e.g. the x axis) and replicate seeds; nil when nothing is left."
-  [r skip]
-  (let [skip (set skip)
-        point (remove (fn [[path _]] (or (skip path) (replicate-path? path)))
-                      (sort-by (comp str key) (get-in r [:sweep :point])))]
-    (when (seq point)
-      (str/join ", " (for [[path v] point] (coordinate-label path v))))))
-
-(defn replicate-count
-  "The number of runs of rs that share a setting and an x: the largest group of
-  [(key-fn run) (x-fn run)] (1 without replicates)."
-  ^long [rs key-fn x-fn]
-  (if (seq rs) (long (reduce max (vals (frequencies (map (juxt key-fn x-fn) rs))))) 0))
-
-(defn median
-  "The median of a non-empty collection of numbers (the mean of the middle two
-  for an even count)."
-  ^double [xs]
-  (let [v (vec (sort (map double xs)))
-        n (count v)
-        h (quot n 2)]
-    (if (odd? n)
-      (double (nth v h))
-      (* 0.5 (+ (double (nth v (dec h))) (double (nth v h)))))))
-
-(defn replicate-layers
-  "The layers of one series from points [[x y] ...] in which several y at one x
-  are replicates (e.g. seeds): without replicates one line with dots; with them
-  a band from the smallest to the largest y at each x, each replicate as a faint
-  dot, and the median as a line with dots on top, all under one legend name."
-  [series color points]
-  (let [by-x (sort-by #(double (key %)) (group-by first (filter (fn [[x y]] (and (finite? x) (finite? y))) points)))
-        ys (mapv (fn [[x ps]] [x (mapv second ps)]) by-x)]
-    (if (every? #(= 1 (count (second %))) ys)
-      [{:mark :line :point? true :series series :color color :points (mapv (fn [[x v]] [x (first v)]) ys)}]
-      [{:mark :band :series series :color color
-        :points (mapv (fn [[x v]] [x (reduce min v) (reduce max v)]) ys)}
-       {:mark :point :series series :color color :faint? true
-        :points (vec (for [[x v] ys y v] [x y]))}
-       {:mark :line :point? true :series series :color color
-        :points (mapv (fn [[x v]] [x (median v)]) ys)}])))
-
-(defn replicate-note
-  "The subtitle words for series with k replicates per point: \"\" for k <= 1."
-  [^long k]
-  (if (> k 1)
-    (str "; " k " seeds per point: median line, band min–max, faint dots each seed")
-    ""))
-
-(defn count-words
-  "\"n runs in k series\" (\"n runs\" for one series)."
-  [^long n ^long k]
-  (str n " run" (when (not= n 1) "s") (when (> k 1) (str " in " k " series"))))
 
 ;; ---------------------------------------------------------------- catalog
 

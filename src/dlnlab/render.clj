@@ -11,6 +11,7 @@
   (:require [clojure.java.io :as io]
             [clojure.string :as str]
             [dlnlab.figure :as fig :refer [color-of finite? layer-empty? layer-xs layer-ys]]
+            [dlnlab.figure.axis :as axis]
             [dlnlab.io :as dio]
             [dlnlab.vega :as vega])
   (:import [de.erichseifert.vectorgraphics2d Document Processor Processors VectorGraphics2D]
@@ -81,7 +82,7 @@
 (defn- axis-transform
   "The map from data to chart coordinates on an axis: log10 on a log axis (drawn
   by XChart as a linear axis in log10 units, with ticks and labels of our own
-  from dlnlab.figure/log-ticks), else identity."
+  from dlnlab.figure.axis/log-ticks), else identity."
   [axis]
   (if (:log? axis) (fn ^double [x] (Math/log10 (double x))) (fn ^double [x] (double x))))
 
@@ -97,10 +98,12 @@
         add (fn [xs ys opts] (style! (.addSeries chart nm (doubles-of (map tx xs)) (doubles-of (map ty ys))) opts))]
     (when-not (layer-empty? layer)
       (case (:mark layer)
-        :line (add (map first (:points layer)) (map second (:points layer))
-                   {:render XYSeries$XYSeriesRenderStyle/Line
-                    :marker (when (:point? layer) SeriesMarkers/CIRCLE)
-                    :marker-color color :line-color color :line-stroke (stroke 2.0 (:dash layer))})
+        :line (let [c (awt-color hex (Math/round (* 255.0 (double (:opacity layer 1.0)))))]
+                (add (map first (:points layer)) (map second (:points layer))
+                     {:render XYSeries$XYSeriesRenderStyle/Line
+                      :marker (when (:point? layer) SeriesMarkers/CIRCLE)
+                      :marker-color c :line-color c
+                      :line-stroke (stroke (double (:stroke-width layer 2.0)) (:dash layer))}))
         :point (add (map first (:points layer)) (map second (:points layer))
                     {:render XYSeries$XYSeriesRenderStyle/Scatter :marker SeriesMarkers/CIRCLE
                      :marker-color (awt-color hex (if (:faint? layer) 70 190))})
@@ -203,7 +206,7 @@
 
 (defn- axis-ranges
   "{:x [lo hi] :y [lo hi]}: the range of each axis of fig in data units, the
-  domain of its `dlnlab.figure/log-ticks` on a log axis (in :ticks), else the
+  domain of its `dlnlab.figure.axis/log-ticks` on a log axis (in :ticks), else the
   extent of the values of every panel; nil for an axis whose values are all
   equal (XChart then widens it itself)."
   [fig ticks]
@@ -211,7 +214,7 @@
         extent (fn [vs] (let [vs (filter finite? vs)]
                           (when (seq vs)
                             (let [lo (double (apply min vs)) hi (double (apply max vs))] (when (< lo hi) [lo hi])))))]
-    {:x (or (:domain (:x ticks)) (extent (mapcat layer-xs layers)))
+    {:x (or (:domain (:x ticks)) (get-in fig [:x :range]) (extent (mapcat layer-xs layers)))
      :y (or (:domain (:y ticks)) (extent (mapcat layer-ys layers)))}))
 
 (defn- plot-box
@@ -255,7 +258,7 @@
         (.drawLine g (px x) (px b) (px x) (px (+ b 2.0))))
       (reduce (fn [^double right v]
                 (let [x (.getScreenXFromChart chart (Math/log10 (double v)))
-                      ^String s (fig/tick-label v)
+                      ^String s (axis/tick-label v)
                       w (double (.stringWidth fm s))
                       x0 (- x (/ w 2.0))]
                   (.drawLine g (px x) (px b) (px x) (px (+ b 4.0)))
@@ -268,7 +271,7 @@
         (.drawLine g (px (- l 2.0)) (px y) (px l) (px y)))
       (reduce (fn [^double top v]
                 (let [y (.getScreenYFromChart chart (Math/log10 (double v)))
-                      ^String s (fig/tick-label v)
+                      ^String s (axis/tick-label v)
                       base (+ y (/ ascent 2.0) -1.0)]
                   (.drawLine g (px (- l 4.0)) (px y) (px l) (px y))
                   (if (< base (- top 2.0))
@@ -330,7 +333,7 @@
         panels (vec (remove #(every? layer-empty? (:layers %)) (:panels fig)))
         n (count panels)
         faceted? (> n 1)
-        ticks (fig/axis-ticks fig)
+        ticks (axis/axis-ticks fig)
         ranges (axis-ranges fig ticks)
         top (header-height fig)
         lw (legend-width g fig)
@@ -340,7 +343,7 @@
         axis-font (Font. Font/SANS_SERIF Font/PLAIN 13)
         ;; room for the labels of a log axis, which XChart does not draw
         tick-fm (.getFontMetrics g (Font. Font/SANS_SERIF Font/PLAIN 11))
-        left (if-let [yt (:y ticks)] (+ 8 (long (reduce max 0 (map #(.stringWidth tick-fm (fig/tick-label %)) (:major yt))))) 0)
+        left (if-let [yt (:y ticks)] (+ 8 (long (reduce max 0 (map #(.stringWidth tick-fm (axis/tick-label %)) (:major yt))))) 0)
         below (if (:x ticks) 16 0)
         scratch (.createGraphics (BufferedImage. 1 1 BufferedImage/TYPE_INT_RGB))]
     (.setRenderingHint g RenderingHints/KEY_ANTIALIASING RenderingHints/VALUE_ANTIALIAS_ON)
@@ -395,9 +398,10 @@
   (let [p (str/lower-case (str path))]
     (cond (str/ends-with? p ".svg") :svg
           (str/ends-with? p ".png") :png
+          (str/ends-with? p ".pdf") :pdf
           :else (fig/fail! :invalid-argument
-                           (str "Cannot tell the image format of " (pr-str (str path)) "; the file name must end in .svg or .png.")
-                           [:path] (str path) #{".svg" ".png"}))))
+                           (str "Cannot tell the image format of " (pr-str (str path)) "; the file name must end in .svg, .png or .pdf.")
+                           [:path] (str path) #{".svg" ".png" ".pdf"}))))
 
 (defn- thin-to-width
   "fig with each polyline thinned (dlnlab.figure/thin) to a minimum and a
@@ -452,12 +456,12 @@
         (do (flush sb run) (.toString sb))))))
 
 (defn render!
-  "Draws figure data from dlnlab.figure/figure with XChart to path, as SVG or
-  PNG by the file's extension, atomically (dlnlab.io/write-atomically!).
+  "Draws figure data from dlnlab.figure/figure with XChart to path, as SVG, PNG
+  or PDF by the file's extension, atomically (dlnlab.io/write-atomically!).
   Options: :width (800) and :height (500, or 300 per panel for several panels)
   in pixels; :scale (2.0) the PNG's pixels per unit, for sharp raster output.
-  Returns path. Throws ex-info for an extension other than .svg or .png, or a
-  path that cannot be written."
+  Returns path. Throws ex-info for an extension other than .svg, .png or .pdf,
+  or a path that cannot be written."
   ([fig path] (render! fig path {}))
   ([fig path {:keys [width height scale] :or {width 800 scale 2.0}}]
    (ensure-headless!)
@@ -468,13 +472,15 @@
          h (long (or height (if (> n 1) (+ (header-height fig) (* 280 n)) 520)))
          out (ByteArrayOutputStream.)]
      (case fmt-kind
-       :svg (let [g (VectorGraphics2D.)]
-              (paint-figure! g fig w h)
-              (let [^Processor p (Processors/get "svg")
-                    ^Document doc (.getDocument p (.getCommands g) (PageSize. 0.0 0.0 (double w) (double h)))]
-                (let [raw (ByteArrayOutputStream.)]
-                  (.writeTo doc raw)
-                  (.write out (.getBytes (join-svg-lines (trim-svg-numbers (.toString raw "UTF-8"))) "UTF-8")))))
+       (:svg :pdf) (let [g (VectorGraphics2D.)]
+                     (paint-figure! g fig w h)
+                     (let [^Processor p (Processors/get (name fmt-kind))
+                           ^Document doc (.getDocument p (.getCommands g) (PageSize. 0.0 0.0 (double w) (double h)))
+                           raw (ByteArrayOutputStream.)]
+                       (.writeTo doc raw)
+                       (if (= :svg fmt-kind)
+                         (.write out (.getBytes (join-svg-lines (trim-svg-numbers (.toString raw "UTF-8"))) "UTF-8"))
+                         (.write out (.toByteArray raw)))))
        :png (let [s (double scale)
                   img (BufferedImage. (int (Math/round (* s w))) (int (Math/round (* s h))) BufferedImage/TYPE_INT_RGB)
                   g (.createGraphics img)]
@@ -490,20 +496,20 @@
 
 (defn- image-formats
   "The image formats of opts' :formats ([:svg]); throws ex-info for one that is
-  neither :svg nor :png."
+  not :svg, :png or :pdf."
   [opts]
   (let [formats (or (:formats opts) [:svg])]
     (doseq [f formats]
-      (when-not (#{:svg :png} f)
-        (fig/fail! :invalid-option (str "Option :formats has " (pr-str f) "; allowed are :svg and :png.")
-                   [:formats] f #{:svg :png})))
+      (when-not (#{:svg :png :pdf} f)
+        (fig/fail! :invalid-option (str "Option :formats has " (pr-str f) "; allowed are :svg, :png and :pdf.")
+                   [:formats] f #{:svg :png :pdf})))
     formats))
 
 (defn write-figures!
   "Writes the standard figures of data (a result, a sweep vector or an SDE
-  ensemble; dlnlab.figure/standard) into dir as <name>.svg, and <name>.png when
-  :png is among :formats, each atomically. Options: :formats ([:svg]) any of
-  :svg :png; :figures and :figure-opts as in dlnlab.figure/standard; :width,
+  ensemble; dlnlab.figure/standard) into dir as <name>.<format> for each of
+  :formats, each atomically. Options: :formats ([:svg]) any of
+  :svg :png :pdf; :figures and :figure-opts as in dlnlab.figure/standard; :width,
   :height, :scale as in `render!`. Returns {name [path ...]}. Throws ex-info
   when a file cannot be written."
   ([data dir] (write-figures! data dir {}))
@@ -515,9 +521,9 @@
 
 (defn write-figure-data!
   "Writes figures (figure data as dlnlab.figure/figure returns, each with its
-  :name) into dir: <name>.svg, and <name>.png when :png is among :formats, drawn
+  :name) into dir: <name>.<format> for each of :formats, drawn
   by `render!`, and <name>.vl.json, the figure's Vega-Lite spec (dlnlab.vega);
-  each atomically. Options: :formats ([:svg]) any of :svg :png; :width,
+  each atomically. Options: :formats ([:svg]) any of :svg :png :pdf; :width,
   :height, :scale as in `render!`. Returns {name [path ...]}. Throws ex-info
   for an unknown format."
   ([figures dir] (write-figure-data! figures dir {}))

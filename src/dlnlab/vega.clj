@@ -10,6 +10,7 @@
   this namespace loads the built-in figures (dlnlab.figure.run, .sweep, .sde)."
   (:require [clojure.data.json :as json]
             [dlnlab.figure :as fig]
+            [dlnlab.figure.axis :as axis]
             [dlnlab.figure.run]
             [dlnlab.figure.sde]
             [dlnlab.figure.spectrum]
@@ -33,52 +34,65 @@
 
 (defn- vl-scale
   "A Vega-Lite scale for an axis: on a log axis the domain of its ticks
-  (dlnlab.figure/log-ticks), so the data and the marks sit inside with a margin."
+  (dlnlab.figure.axis/log-ticks), so the data and the marks sit inside with a margin."
   [axis]
   (if (:log? axis)
     (cond-> {:type "log"} (:ticks axis) (assoc :domain (:domain (:ticks axis)) :nice false))
-    {:zero (boolean (:zero? axis))}))
+    (cond-> {:zero (boolean (:zero? axis))} (:range axis) (assoc :domain (:range axis) :nice false))))
 
 (def ^:private log-label-expr
-  "Vega expression writing a tick as dlnlab.figure/tick-label does: integers
+  "Vega expression writing a tick as dlnlab.figure.axis/tick-label does: integers
   plainly, 1e-3 to 1e5 with at most 3 significant digits, 2e-5 beyond."
   (str "datum.value == round(datum.value) && abs(datum.value) < 1e6 ? format(datum.value, 'd')"
        " : abs(datum.value) >= 0.001 && abs(datum.value) < 100000 ? format(datum.value, '.3~g')"
        " : replace(format(datum.value, '.2~e'), 'e+', 'e')"))
 
 (defn- vl-axis
-  "Axis options: on a log axis, ticks and grid lines at its dlnlab.figure/log-ticks
+  "Axis options: on a log axis, ticks and grid lines at its dlnlab.figure.axis/log-ticks
   (Vega would add 2..9 of each decade and unround values between)."
   [axis]
   (when-let [ticks (:major (:ticks axis))]
     {:axis {:values ticks :labelExpr log-label-expr}}))
 
-(defn- vl-layer [j layer x y color]
+(defn- vl-dash
+  "The dash of a line or rule layer: the strokeDash encoding by series when the
+  layer is drawn as its series' legend entry says (so the legend shows the dash),
+  else its own dash as a mark property (a target rule sharing its name with a
+  solid line)."
+  [layer series-dash dash-encoding]
+  (if (= (:dash layer) (get series-dash (:series layer) ::none))
+    {:encoding {:strokeDash dash-encoding}}
+    {:mark (when (:dash layer) {:strokeDash (:dash layer)})}))
+
+(defn- vl-layer [j layer x y color series-dash dash-encoding]
   (let [xenc (merge {:field "x" :type "quantitative" :title (:title x) :scale (vl-scale x)} (vl-axis x))
         yenc (merge {:field "y" :type "quantitative" :title (:title y) :scale (vl-scale y)} (vl-axis y))
-        dash (when (:dash layer) {:strokeDash (:dash layer)})]
-    (merge
-     {:transform [{:filter (str "datum.layer === " j)}]}
-     (case (:mark layer)
-       :line {:mark (merge {:type "line" :strokeWidth 2 :clip true} dash
-                           (when (:point? layer) {:point {:filled true :size 30}}))
-              :encoding {:x xenc :y yenc :color color}}
-       :point {:mark {:type "point" :filled true :size 14 :opacity (if (:faint? layer) 0.25 0.7) :clip true}
-               :encoding {:x xenc :y yenc :color color}}
-       :rule {:mark (merge {:type "rule" :strokeWidth 1.5} dash)
-              :encoding {:y yenc :color color}}
-       :x-rule {:mark (merge {:type "rule" :strokeWidth 1.5} dash)
-                :encoding {:x xenc :color color}}
-       :band {:mark {:type "area" :opacity 0.3 :clip true}
-              :encoding {:x xenc :y yenc :y2 {:field "y2"} :color color}}
-       :bar {:mark {:type "rect" :opacity 0.55 :clip true}
-             :encoding {:x xenc :x2 {:field "x2"} :y yenc :y2 {:datum 0} :color color}}))))
+        dash (when (#{:line :rule :x-rule} (:mark layer)) (vl-dash layer series-dash dash-encoding))
+        stroke (fn [w] (cond-> {:strokeWidth (:stroke-width layer w)} (:opacity layer) (assoc :opacity (:opacity layer))))
+        base (case (:mark layer)
+               :line {:mark (merge {:type "line" :clip true} (stroke 2)
+                                   (when (:point? layer) {:point {:filled true :size 30}}))
+                      :encoding {:x xenc :y yenc :color color}}
+               :point {:mark {:type "point" :filled true :size 14 :opacity (if (:faint? layer) 0.25 0.7) :clip true}
+                       :encoding {:x xenc :y yenc :color color}}
+               :rule {:mark (merge {:type "rule"} (stroke 1.5))
+                      :encoding {:y yenc :color color}}
+               :x-rule {:mark (merge {:type "rule"} (stroke 1.5))
+                        :encoding {:x xenc :color color}}
+               :band {:mark {:type "area" :opacity 0.3 :clip true}
+                      :encoding {:x xenc :y yenc :y2 {:field "y2"} :color color}}
+               :bar {:mark {:type "rect" :opacity 0.55 :clip true}
+                     :encoding {:x xenc :x2 {:field "x2"} :y yenc :y2 {:datum 0} :color color}})]
+    (merge {:transform [{:filter (str "datum.layer === " j)}]}
+           (-> base
+               (update :mark merge (:mark dash))
+               (update :encoding merge (:encoding dash))))))
 
 (defn spec
   "The Vega-Lite spec (v5, a plain EDN map with keyword keys, data inline) of
   figure data from dlnlab.figure/figure: one layer per series, a color legend
   when there is more than one series, log scales where the figure data says
-  so (ticks and domain from dlnlab.figure/axis-ticks), and one facet row per panel when there are several. Its metadata is
+  so (ticks and domain from dlnlab.figure.axis/axis-ticks), and one facet row per panel when there are several. Its metadata is
   {:kindly/kind :kind/vega-lite}. `json` turns it into JSON text.
 
   Options: :width (520) and :height (300; 160 per panel when faceted) in pixels.
@@ -86,22 +100,31 @@
   ([fig] (spec fig {}))
   ([fig {:keys [width height] :or {width 520}}]
    (let [;; coordinates no finer than a 2000-pixel figure shows: light specs
-         fig (fig/round-coordinates fig)
+         fig (axis/round-coordinates fig)
          {:keys [title subtitle panels series]} fig
-         ticks (fig/axis-ticks fig)
+         ticks (axis/axis-ticks fig)
          x (assoc (:x fig) :ticks (:x ticks))
          y (assoc (:y fig) :ticks (:y ticks))
          faceted? (> (count panels) 1)
          height (or height (if faceted? 160 300))
+         ;; a line symbol sqrt(symbolSize) pixels long shows a whole dash period
+         legend (when (> (count series) 1)
+                  (cond-> {:title nil :orient "right" :labelLimit 400}
+                    (some :dash series) (assoc :symbolSize 500 :symbolStrokeWidth 2)))
          color {:field "series" :type "nominal"
                 :scale {:domain (mapv :name series) :range (mapv :color series)}
-                :legend (when (> (count series) 1) {:title nil :orient "right" :labelLimit 400})}
+                :legend legend}
+         ;; dashes as an encoding of the series, so the legend's symbols show them
+         series-dash (into {} (map (juxt :name :dash)) series)
+         dash-encoding {:field "series" :type "nominal"
+                        :scale {:domain (mapv :name series) :range (mapv #(or (:dash %) [1 0]) series)}
+                        :legend legend}
          template (:layers (first panels))
          rows (vec (for [p panels
                          [j layer] (map-indexed vector (:layers p))
                          row (layer-rows j (:title p) layer)]
                      row))
-         layers (vec (map-indexed (fn [j l] (vl-layer j l x y color)) template))
+         layers (vec (map-indexed (fn [j l] (vl-layer j l x y color series-dash dash-encoding)) template))
          head (cond-> {:$schema schema-url
                        :title (cond-> {:text title :anchor "start"} subtitle (assoc :subtitle subtitle))
                        :usermeta {:figure (name (:name fig))}

@@ -10,7 +10,7 @@
     :main     {:table <Markdown table of measured against predicted>}
     :checks   {name {:claim <what is checked, with its margin> :pass? bool
                      :failures [...]}}
-    :figures  [dlnlab.plot figure data ...]
+    :figures  [dlnlab.figure figure data ...]
   and whatever else it measured. `report-lines` turns it into the lines shown
   on a terminal: the claim, the table, one PASS/FAIL line per check;
   `write-report!` writes it to a directory as report.edn and report.md."

@@ -92,7 +92,7 @@
     (cond
       (or (str/starts-with? s "dlnlab.papers.") (str/starts-with? s "dlnlab.studies.")
           (#{"dlnlab.study" "dlnlab.examples"} s)) :studies
-      (or (#{"dlnlab.plot" "dlnlab.figure" "dlnlab.vega" "dlnlab.render" "dlnlab.progress" "dlnlab.cli" "dlnlab.report"} s)
+      (or (#{"dlnlab.figure" "dlnlab.vega" "dlnlab.render" "dlnlab.progress" "dlnlab.cli" "dlnlab.report"} s)
           (str/starts-with? s "dlnlab.figure.") (str/starts-with? s "dlnlab.cli.")) :presentation
       (#{"dlnlab.store" "dlnlab.summary"} s) :results
       :else :library)))

@@ -14,7 +14,7 @@
             [dlnlab.experiment :as experiment]
             [dlnlab.io :as dio]
             [dlnlab.metrics :as metrics]
-            [dlnlab.plot :as plot]
+            [dlnlab.figure :as fig]
             [dlnlab.spec :as spec]
             [dlnlab.store :as store]
             [dlnlab.temp-dir :as temp-dir :refer [*dir* delete-tree path]])
@@ -533,7 +533,7 @@
   [f]
   (second (re-find #"<text[^>]*>([^<]*)</text>" (slurp f))))
 
-(defn- expected-svgs [data] (set (map #(str (name %) ".svg") (plot/standard-figure-names data))))
+(defn- expected-svgs [data] (set (map #(str (name %) ".svg") (fig/standard-names data))))
 
 (deftest run-writes-its-standard-figures-unless-no-plots
   (let [file (write-file "tiny.edn" tiny)
@@ -581,7 +581,7 @@
 (deftest sweep-writes-run-and-sweep-figures
   (let [file (write-file "sweep.edn" tiny-sweep)
         out (path "sw")
-        {:keys [code err]} (cli "sweep" file "--out" out "--jobs" "2")
+        {:keys [code err]} (cli "sweep" file "--out" out "--jobs" "2" "--point-figures")
         runs (io/file out "runs")
         results (mapv #(dio/read-edn-file (io/file runs % "result.edn")) (sort (.list runs)))]
     (is (= 0 code) err)
@@ -644,7 +644,7 @@
          ["values that are not numbers" ["plot" (write-file "w.edn" "{:trajectory {:step [0 1] :loss [\"a\" :b]}}") "--out" out]
           #"Nothing to plot"]
          ["image --out without --figure" ["plot" run-dir "--out" (str out ".svg")] #"needs --figure"]
-         ["unknown image format" ["plot" run-dir "--figure" "loss" "--out" (str out ".pdf")] #"\.svg or \.png"]
+         ["unknown image format" ["plot" run-dir "--figure" "loss" "--out" (str out ".gif")] #"\.svg, \.png or \.pdf"]
          ["unknown option" ["plot" run-dir "--no-plots"] #"Unknown option --no-plots"]]]
     (rejects-each cases (fn []
                           (is (not (.exists (io/file (str (path "never") ".svg")))))
@@ -652,7 +652,7 @@
 
 (deftest help-lists-plot
   (let [{:keys [out]} (cli "help")]
-    (is (str/includes? out "plot RESULT.edn|DIR [--figure NAME] [--out FILE.svg|FILE.png|DIR]"))
+    (is (str/includes? out "plot RESULT.edn|DIR [--figure NAME] [--out FILE.svg|FILE.png|FILE.pdf|DIR]"))
     (is (str/includes? out "--no-plots]"))))
 
 ;; ---------------------------------------------------------------- reproduce

@@ -168,6 +168,7 @@
         theory (theory-curve [3.0 1.0] 0.05 0.0025 (range 0 401 4))]
     [["loss" (figure/figure :loss run)]
      ["loss-sweep" (figure/figure :loss sweep)]
+     ["loss-small-multiples" (figure/figure :loss sweep {:facet false})]
      ["sharpness" (figure/figure :sharpness run)]
      ["modes" (figure/figure :modes run {:theory theory})]
      ["pathway-shares" (figure/figure :pathway-shares run)]

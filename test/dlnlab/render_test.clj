@@ -6,6 +6,7 @@
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing]]
             [dlnlab.figure :as figure]
+            [dlnlab.figure.axis :as axis]
             [dlnlab.render :as render]
             [dlnlab.vega :as vega]
             [dlnlab.figure-fixtures :refer [synthetic-run synthetic-sweep synthetic-ensemble synthetic-sde-sweep all-figures out-dir svg-texts rgb]])
@@ -74,7 +75,7 @@
           "exactly the figures, no temporary files left")
       (is (every? #(.exists (io/file %)) (mapcat val again)))
       (is (re-find #"Sharpness vs step" (slurp (first (:sharpness again)))))
-      (is (thrown-with-msg? clojure.lang.ExceptionInfo #":formats" (render/write-figures! run (str dir) {:formats [:pdf]}))))
+      (is (thrown-with-msg? clojure.lang.ExceptionInfo #":formats" (render/write-figures! run (str dir) {:formats [:gif]}))))
     (testing "a sweep and an ensemble"
       (is (= [:bifurcation :loss :loss-vs-lr :modes :sharpness-vs-lr] (keys (render/write-figures! (synthetic-sweep) (str (io/file dir "sweep"))))))
       (is (= [:learning-times :sde-ensemble] (keys (render/write-figures! (synthetic-ensemble) (str (io/file dir "sde")))))))))
@@ -97,12 +98,12 @@
       (let [json (slurp (last paths))]
         (is (str/includes? json "\"$schema\"") "a Vega-Lite spec")
         (is (= (vega/json (vega/spec (first (filter #(= nm (:name %)) figs)))) json))))
-    (is (thrown? clojure.lang.ExceptionInfo (render/write-figure-data! figs dir {:formats [:pdf]})))))
+    (is (thrown? clojure.lang.ExceptionInfo (render/write-figure-data! figs dir {:formats [:gif]})))))
 
 (deftest tick-labels-are-plain-numbers
   (is (= ["0.028" "1500" "0.3" "2.5e-4" "1e6" "0" "-0.5"]
          (mapv #'render/tick-label [0.028 1500.0 (+ 0.1 0.2) 2.5e-4 1e6 0.0 -0.5])))
-  (is (= ["0.01" "1e-5" "0.0345"] (mapv #(figure/tick-label (Math/pow 10.0 (double %))) [-2.0 -5.0 (Math/log10 0.0345)]))
+  (is (= ["0.01" "1e-5" "0.0345"] (mapv #(axis/tick-label (Math/pow 10.0 (double %))) [-2.0 -5.0 (Math/log10 0.0345)]))
       "log-axis labels: whole decades plainly or as 1e-5, three significant digits between"))
 
 (deftest log-axes-are-labelled-at-their-ticks
@@ -115,17 +116,22 @@
       (is (every? texts ["2" "4" "8" "16"]))
       (is (not-any? texts ["2.51" "3.98" "6.31" "1.58"])))
     (testing "the variance axis at round 1-2-5 values or decades"
-      (let [labels (map figure/tick-label (:major (figure/log-ticks (mapcat figure/layer-ys (mapcat :layers (:panels sde))))))]
+      (let [labels (map axis/tick-label (:major (axis/log-ticks (mapcat figure/layer-ys (mapcat :layers (:panels sde))))))]
         (is (seq labels))
         (is (every? texts labels))))
     (testing "a loss over decades: decade labels"
       (let [texts (svg-of (figure/figure :loss (synthetic-run {})) "loss")]
         (is (texts "10"))
-        (is (texts "1e-7"))))))
+        (is (some #(re-matches #"1e-\d+" %) texts))))))
 
 (deftest render-names-the-formats-it-writes
-  (is (thrown-with-msg? clojure.lang.ExceptionInfo #"\.svg or \.png"
-                        (render/render! (figure/figure :loss (synthetic-run {})) (str (io/file out-dir "x.pdf"))))))
+  (is (thrown-with-msg? clojure.lang.ExceptionInfo #"\.svg, \.png or \.pdf"
+                        (render/render! (figure/figure :loss (synthetic-run {})) (str (io/file out-dir "x.gif")))))
+  (testing "PDF: a document with the figure's title as text"
+    (let [p (render/render! (figure/figure :loss (synthetic-run {})) (str (io/file out-dir "x.pdf")))
+          text (slurp p :encoding "ISO-8859-1")]
+      (is (str/starts-with? text "%PDF"))
+      (is (str/includes? text "%%EOF")))))
 
 ;; ---------------------------------------------------------------- light files
 
@@ -146,19 +152,20 @@
         (is (empty? (re-seq #"=\"[^\"]*\d\.\d{2,}[^\"]*\"" svg)) "pixel coordinates with at most 1 decimal")))
     (testing "the period-2 envelope survives the thinning: both sides of mode 1's cycle are drawn"
       (let [fig (figure/figure :modes r)
-            thinned (figure/thin (:points (first (:layers (first (:panels fig))))) 1600)
+            mode-1 (first (filter #(= "mode 1, s1 = 10" (:series %)) (:layers (first (:panels fig)))))
+            thinned (figure/thin (:points mode-1) 1600)
             ys (map second thinned)]
         (is (<= (count thinned) 1600))
         (is (== 10.05 (reduce max ys)))
         (is (== 9.95 (reduce min (take 800 ys))))))))
 
 (deftest coordinates-are-rounded-to-what-2000-pixels-show
-  (let [lin (figure/axis-rounder [0.0 400.0] false)
-        lg (figure/axis-rounder [1e-5 1.0] true)]
+  (let [lin (axis/axis-rounder [0.0 400.0] false)
+        lg (axis/axis-rounder [1e-5 1.0] true)]
     (is (= 127.58 (lin 127.57600000000002)))
     (doseq [v [0.123456789 33.33333333 399.999]]
       (is (<= (Math/abs (- (double (lin v)) (double v))) (/ 400.0 40000.0)) "within half a step of 1/20000 of the span"))
     (doseq [v [1.23456789e-5 0.0314159265 0.7777777]]
       (is (<= (Math/abs (Math/log (/ (double (lg v)) (double v)))) (/ (* 5.0 (Math/log 10.0)) 20000.0))
           "within 1/20000 of the span in log scale"))
-    (is (= 5.0 ((figure/axis-rounder [5.0 5.0] false) 5.0)) "no span: unchanged")))
+    (is (= 5.0 ((axis/axis-rounder [5.0 5.0] false) 5.0)) "no span: unchanged")))

@@ -9,6 +9,7 @@
             [dlnlab.cli :as cli]
             [dlnlab.experiment :as experiment]
             [dlnlab.figure :as fig]
+            [dlnlab.figure.axis :as axis]
             [dlnlab.io :as dio]
             [dlnlab.render :as render]
             [dlnlab.report :as report]
@@ -159,9 +160,9 @@
                                   [(:title p) (:series l) (:mark l) (some-> (:points l) count) (:y l) (:x l)]))]]
       (is (= (shape f) (shape back)) (str nm ": panels, series, marks and point counts"))
       ;; a Vega-Lite spec holds coordinates rounded to what the figure can show
-      ;; (fig/round-coordinates), so that is what reading it back must give
+      ;; (axis/round-coordinates), so that is what reading it back must give
       (let [pts (fn [g] (map (fn [l] (some->> (:points l) (map #(mapv double %)))) (mapcat :layers (:panels g))))]
-        (is (= (pts (fig/round-coordinates f)) (pts back)) (str nm ": the same (rounded) points")))
+        (is (= (pts (axis/round-coordinates f)) (pts back)) (str nm ": the same (rounded) points")))
       (is (= (map :log? [(:x f) (:y f)]) (map :log? [(:x back) (:y back)])) (str nm ": the same axis scales"))))
   (is (nil? (report/figure-from-vega {:mark "point" :data {:values []}})) "a spec from elsewhere is not read"))
 

@@ -12,7 +12,8 @@
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing]]
             [dlnlab.core :as core]
-            [dlnlab.plot :as plot]
+            [dlnlab.figure :as fig]
+            [dlnlab.figure.sde]
             [dlnlab.sde :as sde]
             [dlnlab.spec :as spec]
             [dlnlab.sweep :as sweep]
@@ -474,8 +475,8 @@
               ratio (/ (double (v hi)) (double (v lo)))]
           (is (< 7.5 ratio 13.5) (str "mode " i ": " ratio)))))
     (testing "the sweep's figures: learning time and stationary variance against lr, from each point's analysis"
-      (is (= [:learning-time-sweep :stationary-sweep] (plot/standard-figure-names rs)))
-      (let [fig (plot/figure :stationary-sweep rs)
+      (is (= [:learning-time-sweep :stationary-sweep] (fig/standard-names rs)))
+      (let [fig (fig/figure :stationary-sweep rs)
             measured (:points (first (:layers (first (:panels fig)))))]
         (is (= [[0.01 (get-in lo [:analysis :stationary 0 :variance])]
                 [0.1 (get-in hi [:analysis :stationary 0 :variance])]]
@@ -486,24 +487,24 @@
 (deftest sde-results-get-the-sde-figures
   (let [r (core/run small-experiment)
         traj (:trajectory r)]
-    (is (= [:sde-ensemble :learning-times :stationary] (plot/standard-figure-names r)))
+    (is (= [:sde-ensemble :learning-times :stationary] (fig/standard-names r)))
     (is (= [:sde-ensemble :learning-times]
-           (plot/standard-figure-names (core/run (assoc-in small-experiment [:sde :label-noise] 0.0))))
+           (fig/standard-names (core/run (assoc-in small-experiment [:sde :label-noise] 0.0))))
         "no stationary density without label noise")
     (testing "the ensemble figure draws the trajectory's mean and outer quantiles, with the targets"
-      (let [fig (plot/figure :sde-ensemble r)]
+      (let [fig (fig/figure :sde-ensemble r)]
         (is (= (mapv (fn [t m] [t (m 1)]) (:time traj) (:mean traj)) (:points (layer fig "mode 2, mean"))))
         (is (= (mapv #(% 0) (:q0.95 traj)) (mapv #(nth % 2) (:points (layer fig "mode 1, 5–95% band")))))
         (is (= 0.4 (:y (layer fig "target s2 = 0.4"))))))
     (testing "the stationary histogram holds every path's final value, with the analytic density"
-      (let [fig (plot/figure :stationary r {:mode 1})
+      (let [fig (fig/figure :stationary r {:mode 1})
             bars (:points (layer fig "simulation (n = 300)"))]
         (is (some? bars))
         (is (< (Math/abs (- 1.0 (double (reduce + (map (fn [[x0 x1 h]] (* (- (double x1) (double x0)) (double h))) bars))))) 1e-12))
         (is (= (count (get-in r [:analysis :stationary 1 :histogram :theory-density]))
                (count (:points (layer fig "analytic density")))))))
     (testing "the learning-time histogram counts the paths that reached the smallest fraction"
-      (let [fig (plot/figure :learning-times r)
+      (let [fig (fig/figure :learning-times r)
             learned (fn [i] (count (keep #(% i) (get-in r [:final :first-passage 0.5]))))]
         (is (= [(learned 0) (learned 1)]
                (mapv (fn [nm] (reduce + (map #(nth % 2) (:points (layer fig nm))))) ["mode 1" "mode 2"])))))))

@@ -7,6 +7,7 @@
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing]]
             [dlnlab.figure :as figure]
+            [dlnlab.figure.axis :as axis]
             [dlnlab.vega :as vega]
             [dlnlab.figure-fixtures :refer [synthetic-run synthetic-sweep synthetic-ensemble all-figures out-dir vega-texts]]))
 
@@ -23,9 +24,9 @@
 
 (deftest log-axis-ticks-at-powers-of-ten
   (testing "Vega-Lite log axes over decades: ticks at powers of ten only, at most 10 of them"
-    (is (= (mapv #(Math/pow 10.0 (double %)) (range -4 2)) (:major (figure/log-ticks [3e-5 20.0]))))
-    (is (= (mapv #(Math/pow 10.0 (double %)) (range -18 0 2)) (:major (figure/log-ticks [1e-18 0.05]))))
-    (is (= [0.03 0.035 0.04] (:major (figure/log-ticks [0.028 0.041]))) "a narrow axis gets round linear steps")
+    (is (= (mapv #(Math/pow 10.0 (double %)) (range -4 2)) (:major (axis/log-ticks [3e-5 20.0]))))
+    (is (= (mapv #(Math/pow 10.0 (double %)) (range -18 0 2)) (:major (axis/log-ticks [1e-18 0.05]))))
+    (is (= [0.03 0.035 0.04] (:major (axis/log-ticks [0.028 0.041]))) "a narrow axis gets round linear steps")
     (let [spec (vega/loss-spec (synthetic-run {}))
           ticks (get-in spec [:layer 0 :encoding :y :axis :values])
           losses (filter pos? (map :y (get-in spec [:data :values])))]

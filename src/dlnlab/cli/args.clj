@@ -36,13 +36,16 @@
 
 (def command-options
   {"run" {"--out" :value "--set" :multi "--no-plots" :flag "--force" :flag "--no-report" :flag
-          "--grid" :multi "--jobs" :value "--replicates" :value "--seeds" :value "--shard" :value "--merge" :flag}
+          "--grid" :multi "--jobs" :value "--replicates" :value "--seeds" :value "--shard" :value "--merge" :flag
+          "--format" :value "--point-figures" :flag}
    "sweep" {"--out" :value "--jobs" :value "--no-plots" :flag "--no-report" :flag "--set" :multi "--grid" :multi
             "--replicates" :value "--seeds" :value "--shard" :value "--merge" :flag
-            "--engine" :value "--master" :value}
-   "plot" {"--out" :value "--figure" :value}
+            "--engine" :value "--master" :value "--format" :value "--point-figures" :flag}
+   "plot" {"--out" :value "--figure" :value "--format" :value "--x" :value "--x-range" :value
+           "--log-x" :flag "--linear-x" :flag}
    "report" {"--out" :value}
-   "reproduce" {"--out" :value "--jobs" :value "--full" :flag "--no-plots" :flag "--no-report" :flag}
+   "reproduce" {"--out" :value "--jobs" :value "--full" :flag "--no-plots" :flag "--no-report" :flag
+                "--format" :value}
    "validate" {"--set" :multi}
    "inspect" {"--set" :multi}
    "describe" {}
@@ -76,6 +79,7 @@
                                    (case k "--out" "--out results/my-run" "--jobs" "--jobs 2" "--figure" "--figure sharpness"
                                          "--set" "--set optimizer.lr=0.05" "--grid" "--grid optimizer.lr=0.01,0.1"
                                          "--shard" "--shard 1/4" "--replicates" "--replicates 3" "--seeds" "--seeds :derived"
+                                         "--format" "--format png" "--x" "--x time" "--x-range" "--x-range 0:500"
                                          (str k " VALUE")) ".")))
               (recur more files (if (= kind :multi) (update opts k (fnil conj []) v) (assoc opts k v))
                      only-files?))))))))

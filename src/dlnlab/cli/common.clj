@@ -4,7 +4,7 @@
   results with a warning (not a failure) when they cannot be written."
   (:require [dlnlab.cli.args :refer [bad-input! input-error?]]
             [dlnlab.io :as dio]
-            [dlnlab.plot :as plot]
+            [dlnlab.render :as render]
             [dlnlab.progress :as progress])
   (:import [java.io Writer]
            [java.util.concurrent.atomic AtomicBoolean AtomicLong]
@@ -75,11 +75,12 @@
 
 (defn figure-warning
   "Writes the standard figures of data (a result or a sweep's results) into dir
-  with dlnlab.plot; returns nil, or a warning line naming shown-dir when they
-  could not be written."
-  ([data dir] (figure-warning data dir dir))
-  ([data dir shown-dir]
-   (try (plot/write-figures! data dir) nil
+  with dlnlab.render (render-opts: its options, e.g. {:formats [:png]}); returns
+  nil, or a warning line naming shown-dir when they could not be written."
+  ([data dir] (figure-warning data dir dir {}))
+  ([data dir shown-dir] (figure-warning data dir shown-dir {}))
+  ([data dir shown-dir render-opts]
+   (try (render/write-figures! data dir render-opts) nil
         (catch Exception e
           (str "dlnlab: warning: the figures in " shown-dir " could not be written (" (ex-message e)
                "); the result files are complete.")))))

@@ -8,10 +8,11 @@
             [dlnlab.cli.args :refer [bad-input! usage-error! input-error? one-file read-map apply-sets validated
                                       out-option parse-jobs]]
             [dlnlab.cli.common :refer [warn! report-page print-report-path check-out-dir! terminal?]]
+            [dlnlab.cli.figures :as figures]
             [dlnlab.core :as core]
             [dlnlab.error :as error]
             [dlnlab.io :as dio]
-            [dlnlab.plot :as plot]
+            [dlnlab.render :as render]
             [dlnlab.progress :as progress]
             [dlnlab.report :as report]
             [dlnlab.result :as result]
@@ -103,10 +104,11 @@
        (catch java.io.FileNotFoundException _ nil)))
 
 (defn- write-paper-figures!
-  "Writes a report's :figures (dlnlab.plot figure data) into dir as SVG and
-  Vega-Lite JSON. Returns the paths written."
-  [report dir]
-  (vec (mapcat val (plot/write-figure-data! (:figures report) dir))))
+  "Writes a report's :figures (dlnlab.figure figure data) into dir as images
+  (render-opts' :formats, SVG by default) and Vega-Lite JSON. Returns the paths
+  written."
+  [report dir render-opts]
+  (vec (mapcat val (render/write-figure-data! (:figures report) dir render-opts))))
 
 (defn cmd-reproduce [{:keys [files opts]}]
   (let [nm (one-file "reproduce" files)
@@ -118,6 +120,7 @@
                       (bad-input! (str "The reproduction " nm " is not part of this build.")
                                   {:path [:name] :value nm :allowed (vec (keys paper-names))}))
         jobs (if-let [j (get opts "--jobs")] (parse-jobs j) 2)
+        render-opts (figures/render-options opts)
         dir (out-option opts (str "results" File/separator nm))
         _ (check-out-dir! dir)
         ^Writer err *err*
@@ -133,7 +136,7 @@
     (.mkdirs (io/file dir))
     (dio/write-edn-file! (str (io/file dir "report.edn")) report)
     (let [figs (when-not (get opts "--no-plots")
-                 (try (write-paper-figures! report dir)
+                 (try (write-paper-figures! report dir render-opts)
                       (catch Exception e
                         (binding [*out* *err*] (println (str "dlnlab reproduce: figures not written: " (ex-message e))))
                         nil)))]

@@ -5,8 +5,10 @@
             [clojure.string :as str]
             [dlnlab.cli.args :refer [bad-input! usage-error! input-error? one-input out-option]]
             [dlnlab.cli.common :refer [check-out-dir! drawn]]
+            [dlnlab.cli.figures :as figures]
             [dlnlab.error :as error]
-            [dlnlab.plot :as plot]
+            [dlnlab.figure :as fig]
+            [dlnlab.render :as render]
             [dlnlab.report :as report]
             [dlnlab.store :as store]))
 
@@ -17,7 +19,7 @@
   "The figure names (as strings) plot offers for an input kind (:result,
   :sweep, :ensemble), in catalog order."
   [kind]
-  (vec (for [nm plot/figure-names :when (contains? (get-in plot/figure-catalog [nm :inputs]) kind)] (name nm))))
+  (vec (for [nm fig/figure-names :when (contains? (get-in fig/figure-catalog [nm :inputs]) kind)] (name nm))))
 
 (defn- kind-text [kind]
   (case kind :result "a run result" :sweep "a sweep" :ensemble "an SDE ensemble or :sde run"))
@@ -32,7 +34,7 @@
   input listing the figures when it is not one, or not one for this input."
   [^String s kind input]
   (let [nm (str/lower-case (str/replace (str/trim s) #"^:" ""))
-        all (set (map name (keys plot/figure-catalog)))]
+        all (set (map name (keys fig/figure-catalog)))]
     (when-not (all nm)
       (let [dym (error/did-you-mean nm all)]
         (bad-input! (str "Unknown figure " (pr-str s) "." (when dym (str " Did you mean " dym "?"))
@@ -44,41 +46,68 @@
                   {:path [:figure] :value s :allowed (plot-names kind)}))
     (keyword nm)))
 
-(defn- image-file? [^String s] (boolean (re-find #"(?i)\.(svg|png)$" s)))
+(defn- image-file? [^String s] (boolean (re-find #"(?i)\.(svg|png|pdf)$" s)))
+
+(defn- plot-reproduction
+  "`plot` on a reproduction directory: its report's figures (already built),
+  with plot's x-axis options, as images of --format and Vega-Lite JSON into
+  --out (default: the directory); with --figure only that one."
+  [input figs opts fig-arg]
+  (let [axis (figures/axis-options opts)
+        render-opts (figures/render-options opts)
+        names (mapv #(name (:name %)) figs)
+        chosen (if fig-arg
+                 (let [nm (str/replace (str/trim fig-arg) #"^:" "")]
+                   (or (seq (filter #(= nm (name (:name %))) figs))
+                       (bad-input! (str "The reproduction in " input " has no figure " (pr-str fig-arg) "; its figures are "
+                                        (str/join ", " names) ".")
+                                   {:path [:figure] :value fig-arg :allowed names})))
+                 figs)
+        target-dir (or (out-option opts nil) input)
+        _ (check-out-dir! target-dir)
+        adjusted (drawn input "the figures" #(mapv (fn [f] (fig/adjust-x f axis)) chosen))
+        written (drawn input "the figures" #(render/write-figure-data! adjusted target-dir render-opts))]
+    (doseq [[_ paths] written p paths] (println (str "wrote: " p)))
+    0))
 
 (defn cmd-plot [{:keys [files opts]}]
-  (let [input (one-input "plot" files "a result.edn, a run directory or a sweep directory" "one result file or directory")
+  (let [input (one-input "plot" files "a result.edn, a run, sweep or reproduction directory" "one result file or directory")
         out (out-option opts nil)
-        fig-arg (get opts "--figure")]
+        fig-arg (get opts "--figure")
+        axis (figures/axis-options opts)
+        render-opts (figures/render-options opts)
+        ext (name (first (:formats render-opts)))]
     (when (and out (not fig-arg) (image-file? out))
       (usage-error! (str "--out " out " names an image file, which needs --figure NAME; without --figure, "
                          "--out is the directory for all the standard figures.")))
     (when (and out fig-arg (not (image-file? out)) (re-find #"\.[A-Za-z0-9]{1,5}$" (.getName (io/file out)))
                (not (.isDirectory (io/file out))))
-      (bad-input! (str "--out " out ": the image format is taken from the extension, which must be .svg or .png "
-                       "(or give a directory for " fig-arg ".svg).")
-                  {:path [:out] :value out :allowed ["FILE.svg" "FILE.png" "DIR"]}))
-    (let [{:keys [kind data dir]} (store/read-input input)]
-      (if fig-arg
-        (let [nm (figure-name fig-arg kind input)
-              target (cond (nil? out) (str (io/file dir (str (name nm) ".svg")))
-                           (image-file? out) out
-                           :else (str (io/file out (str (name nm) ".svg"))))
-              parent (or (.getParentFile (.getAbsoluteFile (io/file target))) (io/file "."))
-              _ (check-out-dir! (str parent))
-              fig (drawn input (str "the " (name nm) " figure") #(plot/figure nm data))]
-          (plot/render! fig target)
-          (println (str "wrote: " target))
-          0)
-        (let [target-dir (or out (str dir))
-              _ (check-out-dir! target-dir)
-              written (drawn input "the figures" #(plot/write-figures! data target-dir))]
-          (when (empty? written)
-            (bad-input! (str "Nothing to plot in " input ": none of the figures of " (kind-text kind) " ("
-                             (str/join ", " (plot-names kind)) ") has finite recorded values to show.")
-                        {:path [:input] :value input :allowed "a result with recorded metrics"}))
-          (doseq [[_ paths] written p paths] (println (str "wrote: " p)))
-          0)))))
+      (bad-input! (str "--out " out ": the image format is taken from the extension, which must be .svg, .png or .pdf "
+                       "(or give a directory for " fig-arg "." ext ").")
+                  {:path [:out] :value out :allowed ["FILE.svg" "FILE.png" "FILE.pdf" "DIR"]}))
+    (if-let [figs (figures/reproduction-figures input)]
+      (plot-reproduction input figs opts fig-arg)
+      (let [{:keys [kind data dir]} (store/read-input input)]
+        (if fig-arg
+          (let [nm (figure-name fig-arg kind input)
+                target (cond (nil? out) (str (io/file dir (str (name nm) "." ext)))
+                             (image-file? out) out
+                             :else (str (io/file out (str (name nm) "." ext))))
+                parent (or (.getParentFile (.getAbsoluteFile (io/file target))) (io/file "."))
+                _ (check-out-dir! (str parent))
+                figure (drawn input (str "the " (name nm) " figure") #(fig/figure nm data axis))]
+            (render/render! figure target)
+            (println (str "wrote: " target))
+            0)
+          (let [target-dir (or out (str dir))
+                _ (check-out-dir! target-dir)
+                written (drawn input "the figures" #(render/write-figures! data target-dir (merge axis render-opts)))]
+            (when (empty? written)
+              (bad-input! (str "Nothing to plot in " input ": none of the figures of " (kind-text kind) " ("
+                               (str/join ", " (plot-names kind)) ") has finite recorded values to show.")
+                          {:path [:input] :value input :allowed "a result with recorded metrics"}))
+            (doseq [[_ paths] written p paths] (println (str "wrote: " p)))
+            0))))))
 
 ;; ---------------------------------------------------------------- validate, describe, inspect
 

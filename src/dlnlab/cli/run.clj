@@ -9,6 +9,7 @@
             [dlnlab.cli.common :refer [warn! with-signals interrupted-code terminal? *interrupt-flag*
                                         figure-warning report-page print-report-path check-out-dir!
                                         run-result-code]]
+            [dlnlab.cli.figures :as figures]
             [dlnlab.experiment :as experiment]
             [dlnlab.progress :as progress]
             [dlnlab.report :as report]
@@ -76,6 +77,7 @@
         ^Writer err *err*
         prog (atom nil)
         no-plots? (or (get opts "--no-plots") merge?)
+        render-opts (figures/render-options opts)
         figure-warnings (atom [])
         res (with-signals flag err
               #(store/run-sweep!
@@ -92,12 +94,13 @@
                                  (reset! prog (progress/sweep-progress err points skipped))
                                  ((:start @prog)))))
                  :on-result (fn [_ _] (when-let [p @prog] ((:tick p))))
-                 :extra! (when-not no-plots?
-                           (fn [r d] (when-let [w (figure-warning r d)] (swap! figure-warnings conj w))))}))
+                 ;; each point's own figures only when asked: they outweigh the sweep's
+                 :extra! (when (and (not no-plots?) (figures/point-figures? opts))
+                           (fn [r d] (when-let [w (figure-warning r d d render-opts)] (swap! figure-warnings conj w))))}))
         _ (when-let [p @prog] ((:finish p)))
         sweep-file (io/file dir "sweep.edn")]
     (when-not (or no-plots? shard (:interrupted? res))
-      (when-let [w (figure-warning (:results (store/read-sweep dir)) dir)] (swap! figure-warnings conj w)))
+      (when-let [w (figure-warning (:results (store/read-sweep dir)) dir dir render-opts)] (swap! figure-warnings conj w)))
     (let [ran (:ran res)
           skipped (long (:skipped res))
           statuses (frequencies (map (fn [r] (if (= :interrupted (:stop-reason r)) :interrupted (:status r))) ran))
@@ -143,7 +146,8 @@
 
 (defn- run-one [{:keys [opts]} file raw]
   (let [exp (validated (apply-sets raw (get opts "--set")) file (get opts "--set") "run")
-        dir (out-option opts (default-out file))]
+        dir (out-option opts (default-out file))
+        render-opts (figures/render-options opts)]
     (check-out-dir! dir)
     (store/with-lock dir
       (store/check-run-dir! dir (get opts "--force"))
@@ -151,7 +155,7 @@
             page? (not (get opts "--no-report"))
             paths (store/write-run! result dir
                                     {:extra! (fn [staging]
-                                               (let [fw (when-not (get opts "--no-plots") (figure-warning result staging dir))
+                                               (let [fw (when-not (get opts "--no-plots") (figure-warning result staging dir render-opts))
                                                      rp (when page?
                                                           (report-page #(report/run-report! result staging {:title (str "dlnlab run: " (base-name file))})
                                                                        dir))]

@@ -2,9 +2,10 @@
   "Figures of one run against its steps (or time): :loss, :sharpness, :modes,
   :pathway-shares and :balance-gap, as methods of dlnlab.figure/build-figure.
   :loss and :modes also take several runs (a sweep), one line per run laid out
-  by dlnlab.figure/sweep-layout. Results are read through dlnlab.result; the
+  by dlnlab.figure.layout/sweep-layout. Results are read through dlnlab.result; the
   stability-threshold line is the run's own (dlnlab.result/stability-threshold)."
   (:require [dlnlab.figure :as fig :refer [fmt]]
+            [dlnlab.figure.layout :as layout]
             [dlnlab.result :as result]))
 
 (set! *warn-on-reflection* true)
@@ -19,34 +20,56 @@
         _ (when (empty? rs) (no-results! "loss" data))
         xk (fig/x-key (first rs) opts)
         single? (= 1 (count rs))
+        ;; losses below a run's floating-point floor are rounding noise: drawn at the floor
+        losses (fn [r k] (fig/at-floor (result/recorded r xk k) (fig/loss-floor r)))
         test (when single?
-               (let [pts (result/recorded (first rs) xk :test-loss)]
+               (let [pts (losses (first rs) :test-loss)]
                  (when (seq pts) [{:mark :line :series "test loss" :color 1 :dash [6 3] :points pts}])))
-        layout (fig/sweep-layout rs opts)]
+        floor (fig/floor-layers rs (mapcat (fn [r] (map second (concat (result/recorded r xk :loss)
+                                                                      (when single? (result/recorded r xk :test-loss)))))
+                                           rs))
+        layout (layout/sweep-layout rs opts)]
     {:name :loss
      :title (str "Loss vs " (if (= xk :step) "step" "time"))
-     :subtitle (if single? (result/run-summary (first rs)) (fig/sweep-subtitle rs layout))
+     :subtitle (str (if single? (result/run-summary (first rs)) (layout/sweep-subtitle rs layout))
+                    (when (seq floor) "; dotted: the floating-point floor, losses below it drawn at it"))
      :x {:title (fig/x-title xk) :log? false}
      :y {:title "loss" :log? true}
      :panels (if single?
                [{:title nil :layers (vec (concat [{:mark :line :series "training loss" :color 0
-                                                   :points (result/recorded (first rs) xk :loss)}]
-                                                 test))}]
-               (fig/sweep-panels rs layout #(result/recorded % xk :loss) nil))}))
+                                                   :points (losses (first rs) :loss)}]
+                                                 test floor))}]
+               (layout/sweep-panels rs layout #(losses % :loss) floor))}))
+
+(defn threshold-steps
+  "The stability threshold of run r as a step line [[x t] ...] when a schedule
+  changed it (its :stability-threshold column takes two or more values): flat
+  from each row where it changes to the next change, then to the last row; nil
+  for a threshold that never changed."
+  [r xk]
+  (let [rows (result/recorded r xk :stability-threshold)]
+    (when (> (count (distinct (map second rows))) 1)
+      (let [changes (keep (fn [[[_ a] [x b]]] (when (not= a b) [x a b])) (map vector rows (rest rows)))]
+        (vec (concat [(first rows)]
+                     (mapcat (fn [[x a b]] [[x a] [x b]]) changes)
+                     [(peek rows)]))))))
 
 (defmethod fig/build-figure :sharpness [_ data opts]
   (let [r (first (fig/runs data))
         xk (fig/x-key r opts)
+        steps (when-not (:lr opts) (threshold-steps r xk))
         thr (if (:lr opts) (result/stability-threshold-at r (:lr opts)) (result/stability-threshold r))
-        label (str (fig/threshold-label (result/stability-constant r)) " = " (when thr (fmt thr)))]
+        name (fig/threshold-label (result/stability-constant r))
+        label (if steps (str name " (scheduled)") (str name " = " (when thr (fmt thr))))]
     {:name :sharpness
      :title (str "Sharpness vs " (if (= xk :step) "step" "time"))
-     :subtitle (str (result/run-summary r) (when thr (str "; dashed: " label)))
+     :subtitle (str (result/run-summary r) (when (or steps thr) (str "; dashed: " label)))
      :x {:title (fig/x-title xk) :log? false}
      :y {:title "sharpness λ_max(Hessian)" :log? (get opts :log-y :auto)}
      :panels [{:title nil
                :layers (cond-> [{:mark :line :series "sharpness" :color 0 :points (result/recorded r xk :sharpness)}]
-                         thr (conj {:mark :rule :series label :color fig/rule-color :dash [6 4] :y thr}))}]}))
+                         steps (conj {:mark :line :series label :color fig/rule-color :dash [6 4] :points steps})
+                         (and thr (not steps)) (conj {:mark :rule :series label :color fig/rule-color :dash [6 4] :y thr}))}]}))
 
 (defn- theory-rows
   "[[x [v per mode]] ...] from a theory curve {xk [...] :modes [[v per mode] per row]},
@@ -66,21 +89,21 @@
 
 (defn- sweep-modes
   "The :modes figure of several runs: mode (:mode opts, 0-based) of each run,
-  laid out by `sweep-layout`, with the target when every run has the same one."
+  laid out by dlnlab.figure.layout/sweep-layout, with the target when every run has the same one."
   [rs opts]
   (let [xk (fig/x-key (first rs) opts)
         mode (long (:mode opts 0))
-        layout (fig/sweep-layout rs opts)
+        layout (layout/sweep-layout rs opts)
         targets (distinct (map #(nth (result/mode-targets %) mode nil) rs))
         target (when (and (= 1 (count targets)) (first targets)) (double (first targets)))
         points-of (fn [r] (vec (keep (fn [[x v]] (when-some [p (nth v mode nil)] [x p]))
                                      (result/recorded r xk :modes))))]
     {:name :modes
      :title (str "Mode " (inc mode) " strength vs " (if (= xk :step) "step" "time"))
-     :subtitle (str (fig/sweep-subtitle rs layout) (when target "; dashed: target"))
+     :subtitle (str (layout/sweep-subtitle rs layout) (when target "; dashed: target"))
      :x {:title (fig/x-title xk) :log? false}
      :y {:title (str "mode " (inc mode) " strength π_" (inc mode)) :log? (get opts :log-y false)}
-     :panels (fig/sweep-panels rs layout points-of
+     :panels (layout/sweep-panels rs layout points-of
                                (when target [{:mark :rule :series (str "target s" (inc mode) " = " (fmt target))
                                               :color fig/rule-color :dash [6 4] :y target}]))}))
 

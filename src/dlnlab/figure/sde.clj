@@ -8,6 +8,7 @@
   experiment reads its ensemble through dlnlab.result/ensemble."
   (:require [clojure.string :as str]
             [dlnlab.figure :as fig :refer [fmt]]
+            [dlnlab.figure.layout :as layout]
             [dlnlab.result :as result]))
 
 (set! *warn-on-reflection* true)
@@ -174,7 +175,7 @@
   varying coordinates name the series (label nil when there are none); runs are
   in order of x."
   [rs]
-  (let [coords (fig/sweep-coordinates rs)
+  (let [coords (layout/sweep-coordinates rs)
         numeric (filter (fn [[_ vs]] (every? number? vs)) coords)
         _ (when (empty? numeric)
             (fig/fail! :invalid-argument
@@ -187,7 +188,7 @@
         by-key (group-by key-of rs)]
     {:x-path x-path
      :groups (vec (for [k (distinct (map key-of rs))]
-                    [(when (seq others) (str/join ", " (map (fn [[path _] v] (fig/coordinate-label path v)) others k)))
+                    [(when (seq others) (str/join ", " (map (fn [[path _] v] (layout/coordinate-label path v)) others k)))
                      (sort-by #(double (get-in % [:sweep :point x-path])) (by-key k))]))}))
 
 (defn- sde-sweep-figure
@@ -277,7 +278,7 @@
 
 (defmethod fig/standard-names [:sweep :sde] [data]
   (let [rs (fig/of-kind :sde (fig/runs data))
-        swept? (and (>= (count rs) 2) (some (fn [[_ vs]] (every? number? vs)) (fig/sweep-coordinates rs)))]
+        swept? (and (>= (count rs) 2) (some (fn [[_ vs]] (every? number? vs)) (layout/sweep-coordinates rs)))]
     (cond-> []
       swept? (conj :learning-time-sweep)
       (and swept? (some #(some :variance (get-in % [:analysis :stationary])) rs)) (conj :stationary-sweep))))

@@ -7,6 +7,7 @@
   (dlnlab.result/stability-constant) and formulas from dlnlab.theory."
   (:require [clojure.string :as str]
             [dlnlab.figure :as fig :refer [fmt]]
+            [dlnlab.figure.layout :as layout]
             [dlnlab.result :as result]
             [dlnlab.theory :as theory]))
 
@@ -30,9 +31,9 @@
 
 (defn- other-coordinates
   "A label for the grid coordinates of run r other than the learning rate's path
-  and replicate seeds (dlnlab.figure/setting-label)."
+  and replicate seeds (dlnlab.figure.layout/setting-label)."
   [r lr-path]
-  (fig/setting-label r [lr-path]))
+  (layout/setting-label r [lr-path]))
 
 (defn- lr-series
   "The runs of a learning-rate sweep grouped by their other grid coordinates
@@ -124,24 +125,29 @@
                    (if (some #(seq (get-in % [:sweep :point])) rs)
                      #(other-coordinates % lr-path)
                      #(some->> (result/hidden-width %) (str "width N = "))))
-        final-loss (fn [r] (let [l (or (get-in r [:final :loss]) (result/last-recorded r :loss))]
-                             (when (fig/positive? l) (double l))))
+        raw-loss (fn [r] (let [l (or (get-in r [:final :loss]) (result/last-recorded r :loss))]
+                           (when (fig/positive? l) (double l))))
+        ;; a loss below the run's floating-point floor is drawn at the floor
+        final-loss (fn [r] (when-let [l (raw-loss r)]
+                             (let [f (fig/loss-floor r)] (if (and f (< (double l) (double f))) (double f) l))))
         usable (filter #(and (sweep-lr % kind) (final-loss %)) rs)
         dropped (- (count rs) (count usable))
         groups (group-by key-fn usable)
         ks (sort-by (fn [k] [(if (number? k) 0 1) (if (number? k) (double k) 0.0) (str k)]) (keys groups))
-        reps (fig/replicate-count usable key-fn #(sweep-lr % kind))
+        reps (layout/replicate-count usable key-fn #(sweep-lr % kind))
         layers (vec (mapcat (fn [i k]
-                              (fig/replicate-layers (cond (nil? k) "all runs" (number? k) (str "width N = " k) :else (str k))
+                              (layout/replicate-layers (cond (nil? k) "all runs" (number? k) (str "width N = " k) :else (str k))
                                                     i (for [r (get groups k)] [(sweep-lr r kind) (final-loss r)])))
-                            (range) ks))]
+                            (range) ks))
+        floor (fig/floor-layers usable (map raw-loss usable))]
     {:name :loss-vs-lr
      :title (str "Final loss vs learning rate" (when (> (count ks) 1) " per setting"))
-     :subtitle (str (fig/count-words (count usable) (count ks)) (fig/replicate-note reps)
-                    (when (pos? dropped) (str "; " dropped " diverged or unfinished runs not shown")))
+     :subtitle (str (layout/count-words (count usable) (count ks)) (layout/replicate-note reps)
+                    (when (pos? dropped) (str "; " dropped " diverged or unfinished runs not shown"))
+                    (when (seq floor) "; dotted: the floating-point floor, losses below it drawn at it"))
      :x {:title (lr-title kind) :log? (get opts :log-x true)}
      :y {:title "final training loss" :log? (get opts :log-y true)}
-     :panels [{:title nil :layers layers}]}))
+     :panels [{:title nil :layers (into layers floor)}]}))
 
 ;; ---------------------------------------------------------------- late values against the learning rate
 
@@ -170,11 +176,11 @@
         c (when (and (= kind :effective) (= 1 (count cs))) (first cs))
         threshold-name (when c (fig/threshold-label c))
         series (lr-series rs kind)
-        reps (fig/replicate-count rs #(other-coordinates % [:optimizer :lr]) #(sweep-lr % kind))
+        reps (layout/replicate-count rs #(other-coordinates % [:optimizer :lr]) #(sweep-lr % kind))
         layers (vec (mapcat (fn [i [label group]]
                               (if (> reps 1)
                                 ;; replicates: the spread over seeds of each run's late mean
-                                (fig/replicate-layers (str (when label (str label ": ")) "late mean") i
+                                (layout/replicate-layers (str (when label (str label ": ")) "late mean") i
                                                       (for [r group] [(sweep-lr r kind) (mean (result/late-values r :sharpness))]))
                                 [{:mark :band :series (str (when label (str label ": ")) "late range") :color i
                                   :points (vec (for [r group :let [v (result/late-values r :sharpness)]]
@@ -185,7 +191,7 @@
     {:name :sharpness-vs-lr
      :title "Sharpness late in training vs learning rate"
      :subtitle (str "mean" (when (<= reps 1) " and range") " over the last fifth of each run's sharpness records; "
-                    (fig/count-words (count rs) (count series)) (fig/replicate-note reps)
+                    (layout/count-words (count rs) (count series)) (layout/replicate-note reps)
                     (when c (str "; at the edge of stability it sits at " threshold-name)))
      :x {:title (lr-title kind) :log? true}
      :y {:title "sharpness λ_max(Hessian)" :log? (get opts :log-y :auto)}
@@ -236,7 +242,7 @@
                               (when (and (= 1 (count ws)) (first ws)) (mapv near (first ws))))))
         windows (mapv window-of modes)
         series (lr-series rs kind)
-        reps (fig/replicate-count rs #(other-coordinates % [:optimizer :lr]) #(sweep-lr % kind))
+        reps (layout/replicate-count rs #(other-coordinates % [:optimizer :lr]) #(sweep-lr % kind))
         largest (fn [r ^long m] (when-let [sh (nth (final-shares r) m nil)] (reduce max (map double sh))))]
     (when (empty? modes)
       (fig/fail! :invalid-argument "Pathway shares vs learning rate: no mode has meaningful shares (every mode's target is 0 or its strength below a tenth of it)."
@@ -246,7 +252,7 @@
      :subtitle (str "1 = winner takes all"
                     (when (= 1 (count ks)) (str ", " (fmt (/ 1.0 (double (first ks)))) " = equal split"))
                     (when (some seq (map #(remove nil? %) (remove nil? windows))) "; dashed: the re-balancing window")
-                    "; " (fig/count-words (count rs) (count series)) (fig/replicate-note reps)
+                    "; " (layout/count-words (count rs) (count series)) (layout/replicate-note reps)
                     (when (pos? hidden) (str "; " hidden " mode" (when (> hidden 1) "s") " with target 0 not shown")))
      :x {:title (lr-title kind) :log? true}
      :y {:title "largest share of the mode" :log? false}
@@ -254,7 +260,7 @@
                         :let [w (nth windows j)]]
                     {:title (str "mode " (inc (long m)))
                      :layers (cond-> (vec (mapcat (fn [i [label group]]
-                                                    (fig/replicate-layers (or label "largest share") i
+                                                    (layout/replicate-layers (or label "largest share") i
                                                                           (for [r group :let [v (largest r m)] :when v]
                                                                             [(sweep-lr r kind) v])))
                                                   (range) series))

@@ -23,7 +23,7 @@
   (:refer-clojure :exclude [reduced])
   (:require [dlnlab.analysis :as analysis]
             [dlnlab.experiment :as experiment]
-            [dlnlab.plot :as plot]
+            [dlnlab.figure :as fig]
             [dlnlab.studies.edge-of-stability.figures]
             [dlnlab.studies.edge-of-stability.measure :as measure
              :refer [exact-period fold gap-norm late-values map-agreement misalignment mode-layer-strengths
@@ -421,9 +421,9 @@
                     :max-ks-control (reduce max 0.0 (map :ks-control chaotic))
                     :max-outside-band (reduce max 0.0 (map :outside-band chaotic))
                     :rows agreement}}
-     :figures [(plot/figure :eos-oscillating-modes {:depth depth :targets (:targets cfg) :rows sweep-rows})
-               (plot/figure :eos-balance-gap {:depth depth :series gap-series})
-               (plot/figure :eos-bifurcation {:depth depth :map-rows map-rows :net-rows net-rows :pd pd})]
+     :figures [(fig/figure :eos-oscillating-modes {:depth depth :targets (:targets cfg) :rows sweep-rows})
+               (fig/figure :eos-balance-gap {:depth depth :series gap-series})
+               (fig/figure :eos-bifurcation {:depth depth :map-rows map-rows :net-rows net-rows :pd pd})]
      :timing-ms {:mode-count t-count :balance-gap t-gap :random-basis t-random :bifurcation t-bif}}))
 
 (def claim
@@ -506,7 +506,7 @@
   learning rates with random singular vectors, the onset of misalignment vs
   2/lambda_12) and :bifurcation (the map's r_4, r_8, ..., r-inf and zero
   crisis, the network's detected doubling points, diagram agreement).
-  :figures holds dlnlab.plot figure data, three per depth (see
+  :figures holds dlnlab.figure figure data, three per depth (see
   dlnlab.studies.edge-of-stability.figures/figure-names).
   Throws ex-info for an unknown :variant."
   ([] (reproduce {}))

@@ -15,7 +15,7 @@
   swept over the learning rate for several (L, K); a Gaussian small
   initialization over a few seeds checks that nothing depends on the aligned
   start. `reproduce` runs them and returns a plain-data report (claim, measured
-  tables, theory beside them, checks, figure data, timings); dlnlab.plot/write-figure-data!
+  tables, theory beside them, checks, figure data, timings); dlnlab.render/write-figure-data!
   draws its :figures (SVG/PNG and Vega-Lite JSON); `reduced` is a seconds-long
   version for the tests.
 
@@ -30,7 +30,8 @@
             [dlnlab.experiment :as experiment]
             [dlnlab.metrics :as metrics]
             [dlnlab.network :as network]
-            [dlnlab.plot :as plot]
+            [dlnlab.figure :as fig]
+            [dlnlab.figure.run]
             [dlnlab.studies.multipathway.figures :refer [converged?]]
             [dlnlab.study :as study]
             [dlnlab.sweep :as sweep]
@@ -512,10 +513,10 @@
   :near-single (full variant: the same from near the single-path minimum)
   :two-modes :gaussian (nil when the variant skips them)
   :checks {name {:claim :pass? :failures ...}}
-  :figures [figure data of dlnlab.plot/figure ...] (the share and sharpness vs
+  :figures [figure data of dlnlab.figure/figure ...] (the share and sharpness vs
   lr of the main family, the share overviews by L and by K, and for :quick and
   :full the pathway shares and sharpness of a traced mid-window run; draw them
-  with dlnlab.plot/write-figure-data!)
+  with dlnlab.render/write-figure-data!)
   :timings {:total-ms :families-ms ...}}.
   Throws ex-info for an unknown variant."
   ([] (reproduce {}))
@@ -573,19 +574,19 @@
       :gaussian gauss
       :checks all-checks
       :figures (vec (concat
-                     [(plot/figure :mp-share-vs-lr main-fam)
-                      (plot/figure :mp-sharpness-vs-lr main-fam)
-                      (plot/figure :mp-share-overview
+                     [(fig/figure :mp-share-vs-lr main-fam)
+                      (fig/figure :mp-sharpness-vs-lr main-fam)
+                      (fig/figure :mp-share-overview
                                    {:name :mp-share-by-depth :vary :depth
                                     :title "Dominant share vs normalized learning rate, K = 2, by depth L"
                                     :families (filter #(and (= 2 (:pathways %)) (>= (long (:depth %)) 3)) fams)})
-                      (plot/figure :mp-share-overview
+                      (fig/figure :mp-share-overview
                                    {:name :mp-share-by-pathways :vary :pathways
                                     :title (str "Dominant share vs normalized learning rate, L = " (first main) ", by K")
                                     :families (filter #(= (first main) (:depth %)) fams)})]
                      (when traced
-                       [(plot/figure :pathway-shares traced {:title "Pathway shares during training, mid-window lr"})
-                        (plot/figure :sharpness traced {:title "Sharpness during training, mid-window lr"})])))
+                       [(fig/figure :pathway-shares traced {:title "Pathway shares during training, mid-window lr"})
+                        (fig/figure :sharpness traced {:title "Sharpness during training, mid-window lr"})])))
       :timings {:total-ms (+ (long fams-ms) (long near-ms) (long two-ms) (long gauss-ms) (long trace-ms))
                 :families-ms fams-ms :near-single-ms near-ms :two-modes-ms two-ms :gaussian-ms gauss-ms
                 :trace-ms trace-ms

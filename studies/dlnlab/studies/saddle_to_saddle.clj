@@ -28,11 +28,11 @@
   teacher by O(1/sqrt(n))) and correlations between steps that reuse samples.
 
   `reproduce` runs everything and returns a plain-data report; `reduced` is the
-  seconds-long version the tests run; dlnlab.plot/write-figure-data! draws its :figures. What
+  seconds-long version the tests run; dlnlab.render/write-figure-data! draws its :figures. What
   the runs show, with numbers, is in examples/papers/saddle-to-saddle.md."
   (:refer-clojure :exclude [reduced])
   (:require [dlnlab.error :as error]
-            [dlnlab.plot :as plot]
+            [dlnlab.figure :as fig]
             [dlnlab.sde :as sde]
             [dlnlab.studies.saddle-to-saddle.estimate
              :refer [argmax-by diffusion-estimate ensemble-moments first-passage interp ks-threshold lag1-correlation mean median theory-params
@@ -506,13 +506,13 @@
          main (strip-curves main [(first lrs) (peek lrs)])
          report {:diffusion diff :stationary stat :weak-error {:main main}}
          figs (vec (concat
-                    [(plot/figure :s2s-diffusion-vs-time diff)
-                     (plot/figure :s2s-diffusion-vs-strength diff {:cfg cfg})
-                     (plot/figure :s2s-diffusion-aligned diff)
-                     (plot/figure :s2s-weak-error main)
-                     (plot/figure :s2s-mean-trajectories (first (:rows main)) {:name :s2s-means-small-lr})
-                     (plot/figure :s2s-mean-trajectories (peek (:rows main)) {:name :s2s-means-large-lr})]
-                    (map #(plot/figure :s2s-stationary %) stat)))
+                    [(fig/figure :s2s-diffusion-vs-time diff)
+                     (fig/figure :s2s-diffusion-vs-strength diff {:cfg cfg})
+                     (fig/figure :s2s-diffusion-aligned diff)
+                     (fig/figure :s2s-weak-error main)
+                     (fig/figure :s2s-mean-trajectories (first (:rows main)) {:name :s2s-means-small-lr})
+                     (fig/figure :s2s-mean-trajectories (peek (:rows main)) {:name :s2s-means-large-lr})]
+                    (map #(fig/figure :s2s-stationary %) stat)))
          strip-diff (fn [d] (-> d (dissoc :sde-curves)
                                 (update :network-curves (fn [cs] (mapv #(select-keys % [:mode :s :bins]) cs)))))
          strip-stat (fn [st] (update st :modes (fn [ms] (mapv #(-> % (dissoc :histogram :histogram-discrete)

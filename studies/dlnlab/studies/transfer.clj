@@ -28,8 +28,8 @@
 
   Every experiment is a documented def (plain data) run through dlnlab.core;
   `reproduce` runs the :quick or :full variant and returns a plain-data report,
-  `reduced` a seconds-long version for the tests. Figures are dlnlab.plot figure
-  data (`plot/render!` draws them, `plot/vega-lite` turns them into specs)."
+  `reduced` a seconds-long version for the tests. Figures are dlnlab.figure figure
+  data (`dlnlab.render/render!` draws them, `dlnlab.vega/spec` turns them into specs)."
   (:refer-clojure :exclude [reduced])
   (:require [clojure.string :as str]
             [dlnlab.core :as core]
@@ -547,7 +547,7 @@
   variant's).
   Returns {:study :claim :variant :main {:table <Markdown tables of the width
   sweep and the width study>} :checks {name {:claim :pass? :failures}} :headline {headline numbers}
-  :parts {part {:result .. :verdict .. :elapsed-ms ..}} :figures [dlnlab.plot
+  :parts {part {:result .. :verdict .. :elapsed-ms ..}} :figures [dlnlab.figure
   figure data ...] :elapsed-ms}; see `width-transfer`, `depth-transfer`,
   `data-reuse`, `power-law` and `wider-is-better` for each :result.
   Throws ex-info for an unknown :variant or part."

@@ -4,7 +4,8 @@
             [dlnlab.core :as core]
             [dlnlab.studies.edge-of-stability :as eos]
             [dlnlab.studies.edge-of-stability.measure :as measure]
-            [dlnlab.plot :as plot]
+            [dlnlab.figure :as fig]
+            [dlnlab.render :as render]
             [dlnlab.sde :as sde]
             [dlnlab.temp-dir :as temp-dir]
             [dlnlab.theory :as theory]
@@ -145,11 +146,11 @@
         depth 3
         targets (:targets eos/setup)
         pd (gd-map/doubling-points depth {:count 2})
-        counts (plot/figure :eos-oscillating-modes {:depth depth :targets targets :rows rows})
-        gap (plot/figure :eos-balance-gap {:depth depth :series [["GD" [[0.0 1e-2] [1.0 1e-5] [2.0 0.0]]]
+        counts (fig/figure :eos-oscillating-modes {:depth depth :targets targets :rows rows})
+        gap (fig/figure :eos-balance-gap {:depth depth :series [["GD" [[0.0 1e-2] [1.0 1e-5] [2.0 0.0]]]
                                                                  ["flow" [[0.0 1e-2] [2.0 1e-2]]]]})
         map-rows (for [r [1.9 2.3 2.55]] {:r r :xs (gd-map/gd-map-orbit r depth 0.9 2000 8)})
-        bif (plot/figure :eos-bifurcation {:depth depth :map-rows map-rows
+        bif (fig/figure :eos-bifurcation {:depth depth :map-rows map-rows
                                            :net-rows [{:r 2.3 :mode 0 :xs [0.8 1.1]} {:r 1.9 :mode 1 :xs [1.0]}]
                                            :pd pd})]
     (is (= [:L3-oscillating-modes :L3-balance-gap :L3-bifurcation] (mapv :name [counts gap bif])))
@@ -170,10 +171,10 @@
       (testing "the map's 2-cycle at r = 2.3 shows as two distinct late values"
         (is (= 2 (count (distinct (map #(Math/round (* 1e6 (double (second %))))
                                        (filter #(= 2.3 (first %)) (:points (layer bif "per-mode map"))))))))))
-    (testing "written as SVG and Vega-Lite JSON by dlnlab.plot/write-figure-data!"
+    (testing "written as SVG and Vega-Lite JSON by dlnlab.render/write-figure-data!"
       (let [dir (.toFile (Files/createTempDirectory "eos-fig" (make-array FileAttribute 0)))]
         (try
-          (let [written (plot/write-figure-data! [counts gap bif] (str dir))]
+          (let [written (render/write-figure-data! [counts gap bif] (str dir))]
             (is (= #{:L3-oscillating-modes :L3-balance-gap :L3-bifurcation} (set (keys written))))
             (doseq [[_ paths] written p paths]
               (is (pos? (.length (io/file p))) p)))

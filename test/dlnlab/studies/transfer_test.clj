@@ -12,7 +12,7 @@
             [dlnlab.studies.transfer.runs :as runs]
             [dlnlab.studies.transfer.verdict :as verdict]
             [dlnlab.theory :as theory]
-            [dlnlab.plot :as plot])
+            [dlnlab.vega :as vega])
   (:import [dlnlab.kernel Blas]))
 
 (set! *warn-on-reflection* true)
@@ -402,12 +402,12 @@
       (is (= [:mup-optimum-fixed :wider-extrapolation-holds] ((juxt first last) (keys (:checks r))))
           "printed in the order of the parts"))
     (is (re-find #"\| 256 \|" (get-in r [:main :table])))
-    (testing "figures are dlnlab.plot figure data: one per part at least, each a valid Vega-Lite spec"
+    (testing "figures are dlnlab.figure figure data: one per part at least, each a valid Vega-Lite spec"
       (is (<= 6 (count (:figures r))))
       (is (apply distinct? (map :name (:figures r))))
       (doseq [f (:figures r)]
         (is (seq (:series f)) (str (:name f)))
-        (is (map? (plot/vega-lite f)) (str (:name f)))))))
+        (is (map? (vega/spec f)) (str (:name f)))))))
 
 (deftest reproduce-rejects-unknown-variants-and-parts
   (let [e (try (tr/reproduce {:variant :medium}) nil (catch clojure.lang.ExceptionInfo e e))]

@@ -1,9 +1,9 @@
 (ns dlnlab.studies.edge-of-stability.figures
   "The figures of the [EOS] study (dlnlab.studies.edge-of-stability),
-  registered as dlnlab.plot/build-figure methods when this namespace loads:
+  registered as dlnlab.figure/build-figure methods when this namespace loads:
   oscillating modes against the learning rate with the theory's count, the
   balance gap against time, and the bifurcation diagram of map and network."
-  (:require [dlnlab.plot :as plot]
+  (:require [dlnlab.figure :as fig]
             [dlnlab.theory :as theory]))
 
 (set! *warn-on-reflection* true)
@@ -77,12 +77,12 @@
                                {:mark :x-rule :series "the map's r_2, r_4, ..., r_∞, zero crisis" :color "#888888"
                                 :dash [4 4] :x (get pd k)})))}]}))
 
-(defmethod plot/build-figure :eos-oscillating-modes [_ data _] (count-figure data))
-(defmethod plot/build-figure :eos-balance-gap [_ data _] (gap-figure data))
-(defmethod plot/build-figure :eos-bifurcation [_ data _] (bifurcation-figure data))
+(defmethod fig/build-figure :eos-oscillating-modes [_ data _] (count-figure data))
+(defmethod fig/build-figure :eos-balance-gap [_ data _] (gap-figure data))
+(defmethod fig/build-figure :eos-bifurcation [_ data _] (bifurcation-figure data))
 
 (def figure-names
-  "The figures this namespace adds to dlnlab.plot/build-figure, each named
+  "The figures this namespace adds to dlnlab.figure/build-figure, each named
   L<depth>-<kind> in a report: :eos-oscillating-modes ({:depth :targets :rows
   [count row ...]}), :eos-balance-gap ({:depth :series [[label [[time gap]
   ...]] ...]}), :eos-bifurcation ({:depth :map-rows :net-rows :pd})."

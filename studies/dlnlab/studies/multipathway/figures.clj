@@ -1,9 +1,9 @@
 (ns dlnlab.studies.multipathway.figures
   "The figures of the [MP] study (dlnlab.studies.multipathway), registered as
-  dlnlab.plot/build-figure methods when this namespace loads: final dominant
+  dlnlab.figure/build-figure methods when this namespace loads: final dominant
   share and sharpness against the learning rate for one (L, K) family, and
   share overviews across families, each with the theory beside the runs."
-  (:require [dlnlab.plot :as plot]
+  (:require [dlnlab.figure :as fig]
             [dlnlab.theory :as theory]))
 
 (set! *warn-on-reflection* true)
@@ -32,7 +32,7 @@
 (defn gd-runs [family] (filterv #(= :gd (:optimizer %)) (:runs family)))
 
 (defn- share-figure
-  "Raw figure data (the shape of dlnlab.plot/build-figure) of the final dominant
+  "Raw figure data (the shape of dlnlab.figure/build-figure) of the final dominant
   share of mode i against the learning rate for one family:
   measured GD points (converged and not), gradient flow as a horizontal rule,
   the theory curve (`theory-share`) and the window edges 2/S_single, 2/S_split."
@@ -120,13 +120,13 @@
      :y {:title "largest pathway share" :log? false}
      :panels [{:title nil :layers (conj layers (vline 1.0 0.0 1.0 "2/S_single" 9))}]}))
 
-(defmethod plot/build-figure :mp-share-vs-lr [_ family opts] (share-figure family (:mode opts 0)))
-(defmethod plot/build-figure :mp-sharpness-vs-lr [_ family _] (sharpness-figure family))
-(defmethod plot/build-figure :mp-share-overview [_ {:keys [name title families vary]} _]
+(defmethod fig/build-figure :mp-share-vs-lr [_ family opts] (share-figure family (:mode opts 0)))
+(defmethod fig/build-figure :mp-sharpness-vs-lr [_ family _] (sharpness-figure family))
+(defmethod fig/build-figure :mp-share-overview [_ {:keys [name title families vary]} _]
   (overview-figure name title families #(str (if (= vary :depth) "L = " "K = ") (get % vary))))
 
 (def figure-names
-  "The figures this namespace adds to dlnlab.plot/build-figure, each drawn from
+  "The figures this namespace adds to dlnlab.figure/build-figure, each drawn from
   `run-family` output: :mp-share-vs-lr (a family; option :mode, default 0),
   :mp-sharpness-vs-lr (a family), :mp-share-overview ({:name :title :families
   [...] :vary :depth or :pathways})."

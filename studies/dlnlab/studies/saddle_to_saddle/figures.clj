@@ -1,10 +1,10 @@
 (ns dlnlab.studies.saddle-to-saddle.figures
   "The figures and tables of the [SDE] study (dlnlab.studies.saddle-to-saddle):
-  figure data registered as dlnlab.plot/build-figure methods when this namespace
+  figure data registered as dlnlab.figure/build-figure methods when this namespace
   loads (diffusion against time, strength and the aligned time; mean
   trajectories; weak error against lr; stationary histograms), and the rows and
   columns of the report's Markdown tables."
-  (:require [dlnlab.plot :as plot]
+  (:require [dlnlab.figure :as fig]
             [dlnlab.studies.saddle-to-saddle.estimate :refer [theory-params]]
             [dlnlab.theory :as theory]))
 
@@ -148,15 +148,15 @@
                                :points (mapv (fn [[a b] d] [(* 0.5 (+ (double a) (double b))) d])
                                              (partition 2 1 (:edges histogram)) (:theory-density histogram))}]})))})
 
-(defmethod plot/build-figure :s2s-diffusion-vs-time [_ data _] (diffusion-time-figure data))
-(defmethod plot/build-figure :s2s-diffusion-vs-strength [_ data opts] (diffusion-strength-figure data (:cfg opts)))
-(defmethod plot/build-figure :s2s-diffusion-aligned [_ data _] (aligned-figure data))
-(defmethod plot/build-figure :s2s-mean-trajectories [_ row opts] (means-figure row (:name opts :s2s-mean-trajectories)))
-(defmethod plot/build-figure :s2s-weak-error [_ data _] (weak-error-figure data))
-(defmethod plot/build-figure :s2s-stationary [_ data _] (stationary-figure data))
+(defmethod fig/build-figure :s2s-diffusion-vs-time [_ data _] (diffusion-time-figure data))
+(defmethod fig/build-figure :s2s-diffusion-vs-strength [_ data opts] (diffusion-strength-figure data (:cfg opts)))
+(defmethod fig/build-figure :s2s-diffusion-aligned [_ data _] (aligned-figure data))
+(defmethod fig/build-figure :s2s-mean-trajectories [_ row opts] (means-figure row (:name opts :s2s-mean-trajectories)))
+(defmethod fig/build-figure :s2s-weak-error [_ data _] (weak-error-figure data))
+(defmethod fig/build-figure :s2s-stationary [_ data _] (stationary-figure data))
 
 (def figure-names
-  "The figures this namespace adds to dlnlab.plot/build-figure:
+  "The figures this namespace adds to dlnlab.figure/build-figure:
   :s2s-diffusion-vs-time, :s2s-diffusion-vs-strength (option :cfg) and
   :s2s-diffusion-aligned (a `diffusion-study` with its curves);
   :s2s-mean-trajectories (a `weak-error-study` row with :curves; option :name);

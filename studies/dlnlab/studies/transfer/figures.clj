@@ -2,10 +2,10 @@
   "The figures of the [BP] study (dlnlab.studies.transfer): loss curves and
   learning-rate sweeps across widths and depths, one-pass against repeated
   data, and loss curves on power-law data beside the linearized network. Each
-  is raw figure data passed through dlnlab.plot/figure (which cleans, thins
+  is raw figure data passed through dlnlab.figure/figure (which cleans, thins
   and checks it) under the one pass-through method ::figure: the figure API
-  has no entry for figure data built outside dlnlab.plot yet."
-  (:require [dlnlab.plot :as plot]))
+  has no entry for figure data built outside dlnlab.figure yet."
+  (:require [dlnlab.figure :as fig]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -18,14 +18,14 @@
   "Smallest depth at which `depth-transfer` asks the optimum to have settled."
   8)
 
-(defmethod plot/build-figure ::figure [_ raw _] raw)
+(defmethod fig/build-figure ::figure [_ raw _] raw)
 
 (defn- line-layer [series color points]
   {:series series :color color :mark :line
    :points (vec (keep (fn [[x y]] (when (and (finite? x) (finite? y)) [x y])) points))})
 
 (defn- fig [nm title subtitle x-title x-log? y-title y-log? layers]
-  (plot/figure ::figure
+  (fig/figure ::figure
                {:name nm :title title :subtitle subtitle
                 :x {:title x-title :log? x-log?} :y {:title y-title :log? y-log?}
                 :panels [{:title nil :layers (vec layers)}]}))
