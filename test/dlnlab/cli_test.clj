@@ -16,7 +16,7 @@
             [dlnlab.metrics :as metrics]
             [dlnlab.plot :as plot]
             [dlnlab.spec :as spec]
-            [dlnlab.store :as store]
+            [dlnlab.store.lock :as lock]
             [dlnlab.temp-dir :as temp-dir :refer [*dir* delete-tree path]])
   (:import [java.io File]
            [javax.imageio ImageIO]
@@ -319,14 +319,14 @@
         me (str "pid " (.pid (java.lang.ProcessHandle/current)))]
     (doseq [[cmd f out] [["run" file (path "out")] ["sweep" sweep-file (path "sw")]]]
       (testing cmd
-        (let [lock (store/lock! out)]
+        (let [lock (lock/lock! out)]
           (try
             (let [{:keys [code err]} (cli cmd f "--out" out)]
               (is (= 2 code))
               (is (re-find (re-pattern (str "is being written by another dlnlab process \\(" me " on ")) err) err)
               (is (one-paragraph? err))
               (is (not (.exists (io/file out)))))
-            (finally (store/unlock! lock))))
+            (finally (lock/unlock! lock))))
         (is (= 0 (:code (cli cmd f "--out" out "--no-plots"))) "free again once the holder is done")))))
 
 (deftest sweep-resume-reruns-a-damaged-point-with-a-warning

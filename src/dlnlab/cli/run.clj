@@ -13,6 +13,7 @@
             [dlnlab.progress :as progress]
             [dlnlab.report :as report]
             [dlnlab.store :as store]
+            [dlnlab.store.lock :as lock]
             [dlnlab.summary :as summary])
   (:import [java.io File Writer]
            [java.util.concurrent.atomic AtomicBoolean]))
@@ -145,7 +146,7 @@
   (let [exp (validated (apply-sets raw (get opts "--set")) file (get opts "--set") "run")
         dir (out-option opts (default-out file))]
     (check-out-dir! dir)
-    (store/with-lock dir
+    (lock/with-lock dir
       (store/check-run-dir! dir (get opts "--force"))
       (let [result (run-experiment exp file)
             page? (not (get opts "--no-report"))
