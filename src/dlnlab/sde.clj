@@ -20,7 +20,8 @@
             [dlnlab.kind :as kind]
             [dlnlab.numeric :as numeric]
             [dlnlab.spec :as spec]
-            [dlnlab.theory :as theory])
+            [dlnlab.theory :as theory]
+            [dlnlab.train :as train])
   (:import [dlnlab.kernel Rng Sde]
            [java.util Arrays]))
 
@@ -113,6 +114,24 @@
               (if (> d best) (recur (inc r) d r) (recur (inc r) best at)))))
         at))))
 
+(def ^:private chunk-work
+  "Path-mode steps the ensemble kernel runs between two looks at the interrupt
+  flag (about a tenth of a second on one core)."
+  (bit-shift-left 1 25))
+
+(defn- run-ensemble!
+  "Calls (run! from to) over consecutive record ranges 0..r1, r1..r2, ... up to
+  records - 1, each about `chunk-work` path-mode steps (at least one record
+  interval of items path-modes), stopping early once the :interrupt of opts is
+  set. Returns the last record run."
+  [opts records record-every run! items]
+  (let [per (max 1 (quot (long chunk-work) (max 1 (* (long record-every) (long items)))))
+        end (dec (long records))]
+    (loop [from 0]
+      (let [to (min end (+ from per))]
+        (run! from to)
+        (if (or (= to end) (train/interrupted? opts)) to (recur to))))))
+
 (defn simulate
   "Simulates an ensemble of the per-mode SDE (doc/science.md §7) and returns plain data.
 
@@ -141,86 +160,99 @@
    :peak-diffusion-time [[time of the largest D(pi) on the record grid per mode] per path],
    :status {:hit-zero [paths per mode] :diverged [paths per mode]}}.
 
+  Options: :interrupt (an AtomicBoolean or a deref-able, as dlnlab.experiment/run
+  takes): once set, the ensemble stops at its next record (it runs in chunks of
+  records; the numbers do not depend on the chunks) and the result covers the
+  records so far, with :steps the steps run and :interrupted? true.
+
   Throws ex-info (see `normalize`) for an invalid spec, or when records x modes x paths
   exceeds 2e8 values."
-  [spec]
-  (let [{:keys [modes depth lr batch-size label-noise paths dt seed threads boundary noise bound
-                learned-fractions record scheme] :as spec} (normalize spec)
-        {:keys [^long steps ^long record-every ^long records]} (grid spec)
-        _ (when (> (* (double records) (count modes) (double paths)) 2.0e8)
-            (let [most (long (/ 2.0e8 (* (double records) (count modes))))]
-              (error/fail! :too-large
-                           (format "[:paths] %d paths with %d modes and %d records exceed 2e8 recorded values (1.6 GB): at most %d paths; record fewer points"
-                                   (long paths) (count modes) records most)
-                           {:path [:paths] :value paths :allowed [1 most]})))
-        l (long depth) np (long paths) nm (count modes) dt (double dt) bound (double bound)
-        s-arr (double-array (map #(double (:s %)) modes))
-        a0 (double-array (map #(Math/pow (double (:pi0 %)) (/ 1.0 l)) modes))
-        noise2 (if noise (/ (double lr) (double batch-size)) 0.0)
-        sigma (double label-noise) sig2 (* sigma sigma)
-        fracs (vec learned-fractions) nl (count fracs)
-        levels (double-array (for [f fracs, i (range nm)]
-                               (Math/pow (* (double f) (aget s-arr i)) (/ 1.0 l))))
-        out (double-array (* records nm np))
-        passage (double-array (* nl nm np))
-        status (byte-array (* nm np))]
-    (Sde/ensemble (int l) s-arr (int nm) (Math/sqrt noise2) sigma a0 (int np) (long seed)
-                  (int (scheme-codes scheme)) dt (int steps) (int record-every)
-                  (if (= boundary :reflecting) Sde/REFLECTING Sde/ABSORBING) bound
-                  levels (int nl) (int threads) out passage status)
-    (let [times (mapv #(* (double %) record-every dt) (range records))
-          qs (:quantiles record)
-          kept (min np (long (:paths record)))
-          rows (fn [^long r ^long i] (+ (* (+ (* r nm) i) np)))
-          pi-at (fn [r i p] (Math/pow (aget out (+ (long (rows r i)) (long p))) l))
-          diverged-at? (fn [r i p] (>= (aget out (+ (long (rows r i)) (long p))) bound))
-          buf (double-array np)
-          dfns (mapv #(diffusion-fn noise2 l (aget s-arr (long %)) sig2) (range nm))
-          stats (vec (for [r (range records)]
-                       (vec (for [i (range nm)]
-                              (column-stats out (rows r i) np l bound (dfns i) buf qs)))))
-          gf (let [g (double-array records)]
-               (vec (for [i (range nm)]
-                      (do (Sde/gradientFlow (int l) (aget s-arr i) (aget a0 i) dt (int steps) (int record-every) g 0)
-                          (mapv #(Math/pow (double %) l) g)))))
-          peak (vec (for [p (range np)]
-                      (vec (for [i (range nm)]
-                             (times (long (peak-record out np nm records p i l bound (dfns i))))))))
-          fp (into (sorted-map)
-                   (for [li (range nl)]
-                     [(fracs li)
-                      (vec (for [p (range np)]
-                             (vec (for [i (range nm)]
-                                    (let [t (aget passage (+ (* (+ (* (long li) nm) (long i)) np) (long p)))]
-                                      (when (>= t 0.0) t))))))]))]
-      {:spec spec
-       :steps steps
-       :time times
-       :mean (mapv #(mapv :mean %) stats)
-       :std (mapv #(mapv :std %) stats)
-       :quantiles (into (sorted-map) (map-indexed (fn [k q] [q (mapv (fn [row] (mapv #(get-in % [:quantiles k]) row)) stats)]) qs))
-       :diffusion (mapv #(mapv :diffusion %) stats)
-       :gradient-flow (vec (for [r (range records)] (mapv #(% r) gf)))
-       :paths (vec (for [p (range kept)]
-                     (vec (for [r (range records)]
-                            (vec (for [i (range nm)]
-                                   (if (diverged-at? r i p) nil (pi-at r i p))))))))
-       :final (vec (for [p (range np)]
-                     (vec (for [i (range nm)]
-                            (if (diverged-at? (dec records) i p) nil (pi-at (dec records) i p))))))
-       :first-passage fp
-       :learned-time (into (sorted-map)
-                           (for [[f per-path] fp]
-                             [f (vec (for [i (range nm)]
-                                       (let [ts (map #(% i) per-path)
-                                             sm (numeric/summary ts qs)]
-                                         (-> (set/rename-keys sm {:count :learned})
-                                             (assoc :mode i :paths np)))))]))
-       :peak-diffusion-time peak
-       :status {:hit-zero (vec (for [i (range nm)]
-                                 (count (filter #(pos? (bit-and (long (aget status (+ (* (long i) np) (long %)))) Sde/HIT_ZERO)) (range np)))))
-                :diverged (vec (for [i (range nm)]
-                                 (count (filter #(pos? (bit-and (long (aget status (+ (* (long i) np) (long %)))) Sde/DIVERGED)) (range np)))))}})))
+  ([spec] (simulate spec {}))
+  ([spec opts]
+    (let [{:keys [modes depth lr batch-size label-noise paths dt seed threads boundary noise bound
+                  learned-fractions record scheme] :as spec} (normalize spec)
+          {:keys [^long steps ^long record-every ^long records]} (grid spec)
+          _ (when (> (* (double records) (count modes) (double paths)) 2.0e8)
+              (let [most (long (/ 2.0e8 (* (double records) (count modes))))]
+                (error/fail! :too-large
+                             (format "[:paths] %d paths with %d modes and %d records exceed 2e8 recorded values (1.6 GB): at most %d paths; record fewer points"
+                                     (long paths) (count modes) records most)
+                             {:path [:paths] :value paths :allowed [1 most]})))
+          l (long depth) np (long paths) nm (count modes) dt (double dt) bound (double bound)
+          s-arr (double-array (map #(double (:s %)) modes))
+          a0 (double-array (map #(Math/pow (double (:pi0 %)) (/ 1.0 l)) modes))
+          noise2 (if noise (/ (double lr) (double batch-size)) 0.0)
+          sigma (double label-noise) sig2 (* sigma sigma)
+          fracs (vec learned-fractions) nl (count fracs)
+          levels (double-array (for [f fracs, i (range nm)]
+                                 (Math/pow (* (double f) (aget s-arr i)) (/ 1.0 l))))
+          out (double-array (* records nm np))
+          passage (double-array (* nl nm np))
+          status (byte-array (* nm np))
+          last-record (long (run-ensemble! opts records record-every
+                                       (fn [from to]
+                                         (Sde/ensemble (int l) s-arr (int nm) (Math/sqrt noise2) sigma a0 (int np) (long seed)
+                                                       (int (scheme-codes scheme)) dt (int steps) (int record-every)
+                                                       (if (= boundary :reflecting) Sde/REFLECTING Sde/ABSORBING) bound
+                                                       levels (int nl) (int threads) (int from) (int to) out passage status))
+                                       (* nm np)))
+          interrupted? (< last-record (dec records))
+          records (if interrupted? (inc last-record) records)
+          steps (if interrupted? (* last-record record-every) steps)]
+      (let [times (mapv #(* (double %) record-every dt) (range records))
+            qs (:quantiles record)
+            kept (min np (long (:paths record)))
+            rows (fn [^long r ^long i] (+ (* (+ (* r nm) i) np)))
+            pi-at (fn [r i p] (Math/pow (aget out (+ (long (rows r i)) (long p))) l))
+            diverged-at? (fn [r i p] (>= (aget out (+ (long (rows r i)) (long p))) bound))
+            buf (double-array np)
+            dfns (mapv #(diffusion-fn noise2 l (aget s-arr (long %)) sig2) (range nm))
+            stats (vec (for [r (range records)]
+                         (vec (for [i (range nm)]
+                                (column-stats out (rows r i) np l bound (dfns i) buf qs)))))
+            gf (let [g (double-array records)]
+                 (vec (for [i (range nm)]
+                        (do (Sde/gradientFlow (int l) (aget s-arr i) (aget a0 i) dt (int steps) (int record-every) g 0)
+                            (mapv #(Math/pow (double %) l) g)))))
+            peak (vec (for [p (range np)]
+                        (vec (for [i (range nm)]
+                               (times (long (peak-record out np nm records p i l bound (dfns i))))))))
+            fp (into (sorted-map)
+                     (for [li (range nl)]
+                       [(fracs li)
+                        (vec (for [p (range np)]
+                               (vec (for [i (range nm)]
+                                      (let [t (aget passage (+ (* (+ (* (long li) nm) (long i)) np) (long p)))]
+                                        (when (>= t 0.0) t))))))]))]
+        (cond-> {:spec spec
+                 :steps steps
+                 :time times
+                 :mean (mapv #(mapv :mean %) stats)
+                 :std (mapv #(mapv :std %) stats)
+                 :quantiles (into (sorted-map) (map-indexed (fn [k q] [q (mapv (fn [row] (mapv #(get-in % [:quantiles k]) row)) stats)]) qs))
+                 :diffusion (mapv #(mapv :diffusion %) stats)
+                 :gradient-flow (vec (for [r (range records)] (mapv #(% r) gf)))
+                 :paths (vec (for [p (range kept)]
+                               (vec (for [r (range records)]
+                                      (vec (for [i (range nm)]
+                                             (if (diverged-at? r i p) nil (pi-at r i p))))))))
+                 :final (vec (for [p (range np)]
+                               (vec (for [i (range nm)]
+                                      (if (diverged-at? (dec records) i p) nil (pi-at (dec records) i p))))))
+                 :first-passage fp
+                 :learned-time (into (sorted-map)
+                                     (for [[f per-path] fp]
+                                       [f (vec (for [i (range nm)]
+                                                 (let [ts (map #(% i) per-path)
+                                                       sm (numeric/summary ts qs)]
+                                                   (-> (set/rename-keys sm {:count :learned})
+                                                       (assoc :mode i :paths np)))))]))
+                 :peak-diffusion-time peak
+                 :status {:hit-zero (vec (for [i (range nm)]
+                                           (count (filter #(pos? (bit-and (long (aget status (+ (* (long i) np) (long %)))) Sde/HIT_ZERO)) (range np)))))
+                          :diverged (vec (for [i (range nm)]
+                                           (count (filter #(pos? (bit-and (long (aget status (+ (* (long i) np) (long %)))) Sde/DIVERGED)) (range np)))))}}
+          interrupted? (assoc :interrupted? true))))))
 
 ;; ---------------------------------------------------------------------------
 ;; Analyses
@@ -422,8 +454,8 @@
         last-mean (peek (:mean sim))
         diverged? (some nil? last-mean)]
     {:experiment exp
-     :status (if diverged? :diverged :completed)
-     :stop-reason (when diverged? :bound)
+     :status (cond (:interrupted? sim) :stopped diverged? :diverged :else :completed)
+     :stop-reason (cond (:interrupted? sim) :interrupted diverged? :bound)
      :trajectory (into {:step (mapv #(* every (long %)) (range nrec))
                         :time times
                         :mean (:mean sim)
@@ -449,8 +481,8 @@
                  (assoc :stationary (mapv #(stationary-or-error sim %) (range (count modes)))))
      :facts (facts sim)}))
 
-(defmethod kind/run-kind :sde [exp _opts]
-  (experiment-result exp (simulate (assoc (:sde exp) :seed (:seed exp)))))
+(defmethod kind/run-kind :sde [exp opts]
+  (experiment-result exp (simulate (assoc (:sde exp) :seed (:seed exp)) opts)))
 
 (defn result-ensemble
   "What `simulate` returned for an :sde experiment, rebuilt from the experiment's
