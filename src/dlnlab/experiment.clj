@@ -28,7 +28,10 @@
   :on-record (fn [row]) called with each recorded row (a map of metric values
   with :step and :time), for live notebooks; :interrupt an AtomicBoolean or a
   deref-able that, when true, stops the run after the current step with status
-  :stopped and :stop-reason :interrupted.
+  :stopped and :stop-reason :interrupted (an :sde run at its next record);
+  :trajectory-file a path: a network run writes every recorded row to that CSV
+  as it records, keeping at most :max-rows (10000) of them in the result
+  (the last half whole, the earlier ones evenly thinned; dlnlab.train/run).
   A diverging run (loss NaN, Inf or above [:stop :loss-above]) ends with status
   :diverged and keeps every row recorded so far plus the row where it diverged.
   An experiment of another :kind (e.g. :sde, dlnlab.sde) runs through its

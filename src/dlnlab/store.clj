@@ -109,22 +109,30 @@
 (defn write-run!
   "Writes result as the run directory dir: result.edn, result.json (its JSON
   twin, dlnlab.store.tables/result-json), trajectory.csv (columns
-  by `trajectory-metrics`) and whatever (extra! staging-dir) writes (e.g.
-  figures), all into a temporary directory beside dir, synced, then published
-  by one rename (see the namespace docstring). An existing dir is replaced as a
-  whole; `check-run-dir!` is the caller's guard against that. Returns {:dir
-  :result :trajectory :extra (what extra! returned)}. Throws ex-info of kind
-  :unwritable when the files cannot be written (dir is then unchanged)."
+  by `trajectory-metrics`; or the file :trajectory-file of opts when it exists,
+  the CSV a run wrote as it recorded, see `trajectory-stream-file`) and
+  whatever (extra! staging-dir) writes (e.g. figures), all into a temporary
+  directory beside dir, synced, then published by one rename (see the
+  namespace docstring). A result whose :trajectory holds fewer rows than the
+  streamed file (dlnlab.train/run) gets :file \"trajectory.csv\" in its
+  :trajectory-file. An existing dir is replaced as a whole; `check-run-dir!`
+  is the caller's guard against that. Returns {:dir :result :trajectory :extra
+  (what extra! returned)}. Throws ex-info of kind :unwritable when the files
+  cannot be written (dir is then unchanged)."
   ([result dir] (write-run! result dir {}))
-  ([result dir {:keys [extra!]}]
+  ([result dir {:keys [extra! trajectory-file]}]
    (dio/check-writable-dir! dir)
    (let [target (.getAbsoluteFile (io/file dir))
          parent (doto (.getParentFile target) .mkdirs)
-         staging (io/file parent (str "." (.getName target) ".staging-" (System/nanoTime)))]
+         staging (io/file parent (str "." (.getName target) ".staging-" (System/nanoTime)))
+         streamed (when (and trajectory-file (.exists (io/file trajectory-file))) (io/file trajectory-file))
+         result (cond-> result (:trajectory-file result) (assoc-in [:trajectory-file :file] "trajectory.csv"))]
      (try
        (.mkdirs staging)
-       (dio/write-atomically! (io/file staging "trajectory.csv")
-                              (fn [^Writer w] (dio/write-trajectory-csv w (:trajectory result) (trajectory-metrics result))))
+       (if streamed
+         (dio/move-atomically! (dio/fsync! streamed) (io/file staging "trajectory.csv"))
+         (dio/write-atomically! (io/file staging "trajectory.csv")
+                                (fn [^Writer w] (dio/write-trajectory-csv w (:trajectory result) (trajectory-metrics result)))))
        (dio/write-edn-file! (io/file staging "result.edn") result)
        (dio/write-atomically! (io/file staging "result.json") (tables/result-json result))
        (let [extra (when extra! (extra! (str staging)))]
@@ -136,6 +144,28 @@
          {:dir (str dir) :result (str (io/file dir "result.edn")) :trajectory (str (io/file dir "trajectory.csv"))
           :extra extra})
        (finally (when (.exists staging) (lock/delete-tree! staging)))))))
+
+(defn trajectory-stream-file
+  "A fresh file beside run directory dir for a run to write its trajectory.csv
+  into as it records (dlnlab.experiment/run's :trajectory-file), which
+  `write-run!` then moves into the run directory; one a killed run leaves is a
+  leftover (dlnlab.store.lock/leftover?)."
+  ^File [dir]
+  (let [target (.getAbsoluteFile (io/file dir))]
+    (io/file (doto (.getParentFile target) .mkdirs) (str "." (.getName target) ".stream-" (System/nanoTime) ".csv"))))
+
+(defn clean-run-leftovers!
+  "Deletes what killed writers of run directory dir left beside it (staging
+  and set-aside copies, streamed trajectories; see `trajectory-stream-file`).
+  Call it holding the lock of dir. Returns the names deleted."
+  [dir]
+  (let [target (.getAbsoluteFile (io/file dir))
+        prefix (str "." (.getName target) ".")
+        found (filter #(let [nm (.getName ^File %)]
+                         (and (str/starts-with? nm prefix) (lock/leftover? nm) (not (str/ends-with? nm ".lock"))))
+                      (.listFiles (.getParentFile target)))]
+    (doseq [f found] (lock/delete-tree! f))
+    (mapv #(.getName ^File %) found)))
 
 (defn read-run
   "The result stored in run directory dir (its result.edn). Throws ex-info of

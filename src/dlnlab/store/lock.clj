@@ -126,10 +126,12 @@
 
 (defn leftover?
   "True for the name of something a killed writer leaves: a temporary file of
-  dlnlab.io, a staging or set-aside directory of `write-run!`, a stale lock."
+  dlnlab.io, a staging or set-aside directory of `write-run!`, a trajectory
+  being streamed, a stale lock."
   [^String nm]
   (boolean (or (dio/temp-file? nm)
                (re-matches #"\..+\.(staging|old)-[0-9]+" nm)
+               (re-matches #"\..+\.stream-[0-9]+\.csv" nm)
                (re-matches #"\..+\.lock\.stale-[0-9]+" nm))))
 
 (defn clean-leftovers!
