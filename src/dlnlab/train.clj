@@ -8,6 +8,7 @@
             [dlnlab.engine :as engine]
             [dlnlab.flow :as flow]
             [dlnlab.kind :as kind]
+            [dlnlab.limits :as limits]
             [dlnlab.metrics :as metrics]
             [dlnlab.network :as network]
             [dlnlab.optim :as optim]
@@ -301,7 +302,10 @@
 
 (defmethod run-mode :single [exp opts] (run exp opts))
 
-(defmethod kind/run-kind :network [exp opts] (run-mode exp opts))
+(defmethod kind/run-kind :network [exp opts]
+  ;; sizes are checked before anything is allocated; rows count when kept in memory
+  (limits/check! exp (not (:trajectory-file opts)))
+  (run-mode exp opts))
 
 ;; ---------------------------------------------------------------------------
 ;; :compare's schema (run by dlnlab.compare)

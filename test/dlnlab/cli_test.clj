@@ -263,7 +263,7 @@
           #"\[:optimizer :lr\] must be a positive finite number, got -1.*--set optimizer.lr=-1"]
          ["--set symbol for keyword" ["run" good "--out" out "--set" "optimizer.kind=sgd"] #"a keyword is written :sgd"]
          ["invalid experiment" ["run" (write-file "bad.edn" (assoc-in tiny [:model :depth] 0)) "--out" out]
-          #"\[:model :depth\] must be a positive integer, got 0"]
+          #"\[:model :depth\] must be a positive integer up to 2147483647, got 0"]
          ["unknown key" ["run" (write-file "typo.edn" (assoc tiny :stpes 3)) "--out" out] #":stpes.*Did you mean :steps"]
          ["model does not fit the task" ["run" (write-file "mis.edn" (assoc tiny :model {:kind :chain :widths [3 4 5]})) "--out" out]
           #"cannot be run: \[:model :widths\]"]
