@@ -1,8 +1,10 @@
 (ns dlnlab.store
   "Runs and sweeps on disk, callable from the REPL as from the command line.
 
-  A run directory holds result.edn (the whole result map) and trajectory.csv
-  (one row per recorded row), plus whatever the caller adds (figures). A
+  A run directory holds result.edn (the whole result map; a long run streamed
+  to its trajectory file keeps a bounded part of its rows there, see
+  `write-run!`) and trajectory.csv (one row per recorded row), plus whatever
+  the caller adds (figures). A
   sweep directory holds sweep.edn (the normalized sweep), runs/<index>-<point>/
   (one run directory per grid point) and summary.csv (one row per point whose
   files are on disk, or that failed).
