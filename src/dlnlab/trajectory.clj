@@ -146,13 +146,15 @@
   :sink (from `csv-sink`) given every row; :max-rows (nil: keep every row) the
   most rows kept in memory: the last max-rows/2 rows whole (the analyses read
   the end of a run, where a period-2 oscillation must not be thinned away)
-  and, before them, at most max-rows/2 earlier rows, thinned evenly to every
-  2nd, 4th, ... row."
+  and, before them, fewer than max-rows/4 earlier rows, thinned evenly to
+  every 2nd, 4th, ... row."
   [metric-keys {:keys [on-record sink max-rows]}]
   (let [ks (vec metric-keys)
         n (count ks)
         tail-cap (when max-rows (max 1 (quot (long max-rows) 2)))
-        thin-cap (when max-rows (max 2 (quot (long max-rows) 4)))
+        ;; fewer thinned rows than whole ones, so the median spacing of the rows
+        ;; (dlnlab.analysis's period unit) is the run's own
+        thin-cap (when max-rows (max 2 (quot (long max-rows) 8)))
         tail (java.util.ArrayDeque.)
         steps (volatile! (transient []))
         times (volatile! (transient []))
