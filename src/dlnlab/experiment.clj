@@ -24,7 +24,9 @@
   "The options `run` takes: {key [pred what is allowed]}."
   {:progress [options/function? "a function (fn [{:step :steps :loss}])"]
    :on-record [options/function? "a function (fn [row])"]
-   :interrupt [options/flag? "an AtomicBoolean or a deref-able (an atom, a promise) that turns true to stop"]})
+   :interrupt [options/flag? "an AtomicBoolean or a deref-able (an atom, a promise) that turns true to stop"]
+   :trajectory-file [#(or (string? %) (instance? java.io.File %)) "a path (a string or a java.io.File) for the streamed trajectory CSV"]
+   :max-rows [#(and (int? %) (pos? (long %))) "a positive integer (recorded rows kept in the result)"]})
 
 (defn run
   "Runs an experiment map (validated, defaults filled) and returns the result map
@@ -35,7 +37,10 @@
   :on-record (fn [row]) called with each recorded row (a map of metric values
   with :step and :time), for live notebooks; :interrupt an AtomicBoolean or a
   deref-able that, when true, stops the run after the current step with status
-  :stopped and :stop-reason :interrupted.
+  :stopped and :stop-reason :interrupted (an :sde run at its next record);
+  :trajectory-file a path: a network run writes every recorded row to that CSV
+  as it records, keeping at most :max-rows (10000) of them in the result
+  (the last half whole, the earlier ones evenly thinned; dlnlab.train/run).
   A diverging run (loss NaN, Inf or above [:stop :loss-above]) ends with status
   :diverged and keeps every row recorded so far plus the row where it diverged.
   An experiment of another :kind (e.g. :sde, dlnlab.sde) runs through its

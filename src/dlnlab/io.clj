@@ -9,7 +9,8 @@
   - `write-edn`, `edn-str`: pretty but compact EDN that clojure.edn reads back
     to an equal value (##NaN, ##Inf and ##-Inf included).
   - `trajectory-columns`, `write-trajectory-csv`: a columnar trajectory as CSV,
-    vector-valued metrics flattened into one column per entry.
+    vector-valued metrics flattened into one column per entry
+    (`write-trajectory-row`: one row of it).
   - `write-csv`: a plain table as CSV.
   - `write-atomically!` (text), `write-stream-atomically!` (bytes),
     `move-atomically!`, `fsync!`, `check-writable-dir!`, `check-path!`: safe
@@ -332,6 +333,16 @@
                     colv paths))]
      (csv/write-csv w (cons (map :name cols) (map row (range n))) :quote? needs-quotes?)
      nil)))
+
+(defn write-trajectory-row
+  "Writes one recorded row (a map of metric values with :step and :time) to the
+  Writer w as a CSV line in the columns cols (from `trajectory-columns`), as
+  `write-trajectory-csv` writes it: for trajectories written as they are
+  recorded."
+  [^Writer w cols row]
+  (csv/write-csv w [(map (fn [{:keys [metric path]}] (cell-text (cell-at (get row metric) (object-array path)))) cols)]
+                 :quote? needs-quotes?)
+  nil)
 
 ;; ---------------------------------------------------------------- files
 

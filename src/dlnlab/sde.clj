@@ -19,8 +19,10 @@
             [dlnlab.error :as error]
             [dlnlab.kind :as kind]
             [dlnlab.numeric :as numeric]
+            [dlnlab.sde.schema]
             [dlnlab.spec :as spec]
-            [dlnlab.theory :as theory])
+            [dlnlab.theory :as theory]
+            [dlnlab.train :as train])
   (:import [dlnlab.kernel Rng Sde]
            [java.util Arrays]))
 
@@ -28,7 +30,7 @@
 (set! *unchecked-math* :warn-on-boxed)
 
 ;; ---------------------------------------------------------------------------
-;; Spec: the :sde node of dlnlab.spec (its schema is at the end of this namespace)
+;; Spec: the :sde node of dlnlab.spec (its schema is dlnlab.sde.schema)
 
 (defn normalize
   "A `simulate` spec validated by the :sde node of the experiment schema (see
@@ -113,6 +115,24 @@
               (if (> d best) (recur (inc r) d r) (recur (inc r) best at)))))
         at))))
 
+(def ^:private chunk-work
+  "Path-mode steps the ensemble kernel runs between two looks at the interrupt
+  flag (about a tenth of a second on one core)."
+  (bit-shift-left 1 25))
+
+(defn- run-ensemble!
+  "Calls (run! from to) over consecutive record ranges 0..r1, r1..r2, ... up to
+  records - 1, each about `chunk-work` path-mode steps (at least one record
+  interval of items path-modes), stopping early once the :interrupt of opts is
+  set. Returns the last record run."
+  [opts records record-every run! items]
+  (let [per (max 1 (quot (long chunk-work) (max 1 (* (long record-every) (long items)))))
+        end (dec (long records))]
+    (loop [from 0]
+      (let [to (min end (+ from per))]
+        (run! from to)
+        (if (or (= to end) (train/interrupted? opts)) to (recur to))))))
+
 (defn simulate
   "Simulates an ensemble of the per-mode SDE (doc/science.md §7) and returns plain data.
 
@@ -141,86 +161,99 @@
    :peak-diffusion-time [[time of the largest D(pi) on the record grid per mode] per path],
    :status {:hit-zero [paths per mode] :diverged [paths per mode]}}.
 
+  Options: :interrupt (an AtomicBoolean or a deref-able, as dlnlab.experiment/run
+  takes): once set, the ensemble stops at its next record (it runs in chunks of
+  records; the numbers do not depend on the chunks) and the result covers the
+  records so far, with :steps the steps run and :interrupted? true.
+
   Throws ex-info (see `normalize`) for an invalid spec, or when records x modes x paths
   exceeds 2e8 values."
-  [spec]
-  (let [{:keys [modes depth lr batch-size label-noise paths dt seed threads boundary noise bound
-                learned-fractions record scheme] :as spec} (normalize spec)
-        {:keys [^long steps ^long record-every ^long records]} (grid spec)
-        _ (when (> (* (double records) (count modes) (double paths)) 2.0e8)
-            (let [most (long (/ 2.0e8 (* (double records) (count modes))))]
-              (error/fail! :too-large
-                           (format "[:paths] %d paths with %d modes and %d records exceed 2e8 recorded values (1.6 GB): at most %d paths; record fewer points"
-                                   (long paths) (count modes) records most)
-                           {:path [:paths] :value paths :allowed [1 most]})))
-        l (long depth) np (long paths) nm (count modes) dt (double dt) bound (double bound)
-        s-arr (double-array (map #(double (:s %)) modes))
-        a0 (double-array (map #(Math/pow (double (:pi0 %)) (/ 1.0 l)) modes))
-        noise2 (if noise (/ (double lr) (double batch-size)) 0.0)
-        sigma (double label-noise) sig2 (* sigma sigma)
-        fracs (vec learned-fractions) nl (count fracs)
-        levels (double-array (for [f fracs, i (range nm)]
-                               (Math/pow (* (double f) (aget s-arr i)) (/ 1.0 l))))
-        out (double-array (* records nm np))
-        passage (double-array (* nl nm np))
-        status (byte-array (* nm np))]
-    (Sde/ensemble (int l) s-arr (int nm) (Math/sqrt noise2) sigma a0 (int np) (long seed)
-                  (int (scheme-codes scheme)) dt (int steps) (int record-every)
-                  (if (= boundary :reflecting) Sde/REFLECTING Sde/ABSORBING) bound
-                  levels (int nl) (int threads) out passage status)
-    (let [times (mapv #(* (double %) record-every dt) (range records))
-          qs (:quantiles record)
-          kept (min np (long (:paths record)))
-          rows (fn [^long r ^long i] (+ (* (+ (* r nm) i) np)))
-          pi-at (fn [r i p] (Math/pow (aget out (+ (long (rows r i)) (long p))) l))
-          diverged-at? (fn [r i p] (>= (aget out (+ (long (rows r i)) (long p))) bound))
-          buf (double-array np)
-          dfns (mapv #(diffusion-fn noise2 l (aget s-arr (long %)) sig2) (range nm))
-          stats (vec (for [r (range records)]
-                       (vec (for [i (range nm)]
-                              (column-stats out (rows r i) np l bound (dfns i) buf qs)))))
-          gf (let [g (double-array records)]
-               (vec (for [i (range nm)]
-                      (do (Sde/gradientFlow (int l) (aget s-arr i) (aget a0 i) dt (int steps) (int record-every) g 0)
-                          (mapv #(Math/pow (double %) l) g)))))
-          peak (vec (for [p (range np)]
-                      (vec (for [i (range nm)]
-                             (times (long (peak-record out np nm records p i l bound (dfns i))))))))
-          fp (into (sorted-map)
-                   (for [li (range nl)]
-                     [(fracs li)
-                      (vec (for [p (range np)]
-                             (vec (for [i (range nm)]
-                                    (let [t (aget passage (+ (* (+ (* (long li) nm) (long i)) np) (long p)))]
-                                      (when (>= t 0.0) t))))))]))]
-      {:spec spec
-       :steps steps
-       :time times
-       :mean (mapv #(mapv :mean %) stats)
-       :std (mapv #(mapv :std %) stats)
-       :quantiles (into (sorted-map) (map-indexed (fn [k q] [q (mapv (fn [row] (mapv #(get-in % [:quantiles k]) row)) stats)]) qs))
-       :diffusion (mapv #(mapv :diffusion %) stats)
-       :gradient-flow (vec (for [r (range records)] (mapv #(% r) gf)))
-       :paths (vec (for [p (range kept)]
-                     (vec (for [r (range records)]
-                            (vec (for [i (range nm)]
-                                   (if (diverged-at? r i p) nil (pi-at r i p))))))))
-       :final (vec (for [p (range np)]
-                     (vec (for [i (range nm)]
-                            (if (diverged-at? (dec records) i p) nil (pi-at (dec records) i p))))))
-       :first-passage fp
-       :learned-time (into (sorted-map)
-                           (for [[f per-path] fp]
-                             [f (vec (for [i (range nm)]
-                                       (let [ts (map #(% i) per-path)
-                                             sm (numeric/summary ts qs)]
-                                         (-> (set/rename-keys sm {:count :learned})
-                                             (assoc :mode i :paths np)))))]))
-       :peak-diffusion-time peak
-       :status {:hit-zero (vec (for [i (range nm)]
-                                 (count (filter #(pos? (bit-and (long (aget status (+ (* (long i) np) (long %)))) Sde/HIT_ZERO)) (range np)))))
-                :diverged (vec (for [i (range nm)]
-                                 (count (filter #(pos? (bit-and (long (aget status (+ (* (long i) np) (long %)))) Sde/DIVERGED)) (range np)))))}})))
+  ([spec] (simulate spec {}))
+  ([spec opts]
+    (let [{:keys [modes depth lr batch-size label-noise paths dt seed threads boundary noise bound
+                  learned-fractions record scheme] :as spec} (normalize spec)
+          {:keys [^long steps ^long record-every ^long records]} (grid spec)
+          _ (when (> (* (double records) (count modes) (double paths)) 2.0e8)
+              (let [most (long (/ 2.0e8 (* (double records) (count modes))))]
+                (error/fail! :too-large
+                             (format "[:paths] %d paths with %d modes and %d records exceed 2e8 recorded values (1.6 GB): at most %d paths; record fewer points"
+                                     (long paths) (count modes) records most)
+                             {:path [:paths] :value paths :allowed [1 most]})))
+          l (long depth) np (long paths) nm (count modes) dt (double dt) bound (double bound)
+          s-arr (double-array (map #(double (:s %)) modes))
+          a0 (double-array (map #(Math/pow (double (:pi0 %)) (/ 1.0 l)) modes))
+          noise2 (if noise (/ (double lr) (double batch-size)) 0.0)
+          sigma (double label-noise) sig2 (* sigma sigma)
+          fracs (vec learned-fractions) nl (count fracs)
+          levels (double-array (for [f fracs, i (range nm)]
+                                 (Math/pow (* (double f) (aget s-arr i)) (/ 1.0 l))))
+          out (double-array (* records nm np))
+          passage (double-array (* nl nm np))
+          status (byte-array (* nm np))
+          last-record (long (run-ensemble! opts records record-every
+                                       (fn [from to]
+                                         (Sde/ensemble (int l) s-arr (int nm) (Math/sqrt noise2) sigma a0 (int np) (long seed)
+                                                       (int (scheme-codes scheme)) dt (int steps) (int record-every)
+                                                       (if (= boundary :reflecting) Sde/REFLECTING Sde/ABSORBING) bound
+                                                       levels (int nl) (int threads) (int from) (int to) out passage status))
+                                       (* nm np)))
+          interrupted? (< last-record (dec records))
+          records (if interrupted? (inc last-record) records)
+          steps (if interrupted? (* last-record record-every) steps)]
+      (let [times (mapv #(* (double %) record-every dt) (range records))
+            qs (:quantiles record)
+            kept (min np (long (:paths record)))
+            rows (fn [^long r ^long i] (+ (* (+ (* r nm) i) np)))
+            pi-at (fn [r i p] (Math/pow (aget out (+ (long (rows r i)) (long p))) l))
+            diverged-at? (fn [r i p] (>= (aget out (+ (long (rows r i)) (long p))) bound))
+            buf (double-array np)
+            dfns (mapv #(diffusion-fn noise2 l (aget s-arr (long %)) sig2) (range nm))
+            stats (vec (for [r (range records)]
+                         (vec (for [i (range nm)]
+                                (column-stats out (rows r i) np l bound (dfns i) buf qs)))))
+            gf (let [g (double-array records)]
+                 (vec (for [i (range nm)]
+                        (do (Sde/gradientFlow (int l) (aget s-arr i) (aget a0 i) dt (int steps) (int record-every) g 0)
+                            (mapv #(Math/pow (double %) l) g)))))
+            peak (vec (for [p (range np)]
+                        (vec (for [i (range nm)]
+                               (times (long (peak-record out np nm records p i l bound (dfns i))))))))
+            fp (into (sorted-map)
+                     (for [li (range nl)]
+                       [(fracs li)
+                        (vec (for [p (range np)]
+                               (vec (for [i (range nm)]
+                                      (let [t (aget passage (+ (* (+ (* (long li) nm) (long i)) np) (long p)))]
+                                        (when (>= t 0.0) t))))))]))]
+        (cond-> {:spec spec
+                 :steps steps
+                 :time times
+                 :mean (mapv #(mapv :mean %) stats)
+                 :std (mapv #(mapv :std %) stats)
+                 :quantiles (into (sorted-map) (map-indexed (fn [k q] [q (mapv (fn [row] (mapv #(get-in % [:quantiles k]) row)) stats)]) qs))
+                 :diffusion (mapv #(mapv :diffusion %) stats)
+                 :gradient-flow (vec (for [r (range records)] (mapv #(% r) gf)))
+                 :paths (vec (for [p (range kept)]
+                               (vec (for [r (range records)]
+                                      (vec (for [i (range nm)]
+                                             (if (diverged-at? r i p) nil (pi-at r i p))))))))
+                 :final (vec (for [p (range np)]
+                               (vec (for [i (range nm)]
+                                      (if (diverged-at? (dec records) i p) nil (pi-at (dec records) i p))))))
+                 :first-passage fp
+                 :learned-time (into (sorted-map)
+                                     (for [[f per-path] fp]
+                                       [f (vec (for [i (range nm)]
+                                                 (let [ts (map #(% i) per-path)
+                                                       sm (numeric/summary ts qs)]
+                                                   (-> (set/rename-keys sm {:count :learned})
+                                                       (assoc :mode i :paths np)))))]))
+                 :peak-diffusion-time peak
+                 :status {:hit-zero (vec (for [i (range nm)]
+                                           (count (filter #(pos? (bit-and (long (aget status (+ (* (long i) np) (long %)))) Sde/HIT_ZERO)) (range np)))))
+                          :diverged (vec (for [i (range nm)]
+                                           (count (filter #(pos? (bit-and (long (aget status (+ (* (long i) np) (long %)))) Sde/DIVERGED)) (range np)))))}}
+          interrupted? (assoc :interrupted? true))))))
 
 ;; ---------------------------------------------------------------------------
 ;; Analyses
@@ -422,8 +455,8 @@
         last-mean (peek (:mean sim))
         diverged? (some nil? last-mean)]
     {:experiment exp
-     :status (if diverged? :diverged :completed)
-     :stop-reason (when diverged? :bound)
+     :status (cond (:interrupted? sim) :stopped diverged? :diverged :else :completed)
+     :stop-reason (cond (:interrupted? sim) :interrupted diverged? :bound)
      :trajectory (into {:step (mapv #(* every (long %)) (range nrec))
                         :time times
                         :mean (:mean sim)
@@ -449,8 +482,8 @@
                  (assoc :stationary (mapv #(stationary-or-error sim %) (range (count modes)))))
      :facts (facts sim)}))
 
-(defmethod kind/run-kind :sde [exp _opts]
-  (experiment-result exp (simulate (assoc (:sde exp) :seed (:seed exp)))))
+(defmethod kind/run-kind :sde [exp opts]
+  (experiment-result exp (simulate (assoc (:sde exp) :seed (:seed exp)) opts)))
 
 (defn result-ensemble
   "What `simulate` returned for an :sde experiment, rebuilt from the experiment's
@@ -492,111 +525,3 @@
      :learned-time (into (sorted-map) (get-in result [:analysis :learned-time]))
      :peak-diffusion-time (:peak-diffusion-time fin)
      :status {:hit-zero (:hit-zero fin) :diverged (:diverged fin)}}))
-
-;; ---------------------------------------------------------------------------
-;; The :sde experiment kind: its schema (dlnlab.kind/schema)
-
-(defn- check-sde! [path m _]
-  (doseq [[i mode] (map-indexed vector (:modes m))
-          k (keys mode)
-          :when (not (#{:s :pi0} k))]
-    (let [dym (error/did-you-mean k [:s :pi0])
-          p (into (vec path) [:modes i k])]
-      (error/fail! :invalid-experiment
-                   (str (spec/path-str p) ": unknown key " (error/show k) " in a mode."
-                   (when dym (str " Did you mean " (pr-str dym) "?"))
-                   " A mode is {:s target :pi0 initial strength}.")
-                   (merge {:path p :value (get mode k) :allowed [:s :pi0]} (when dym {:did-you-mean dym})))))
-  (doseq [[i mode] (map-indexed vector (:modes m))
-          [k what] [[:s "the target strength s_i"] [:pi0 "the initial strength pi_i(0)"]]
-          :when (not (contains? mode k))]
-    (let [p (into (vec path) [:modes i])]
-      (error/fail! :invalid-experiment
-                   (str (spec/path-str p) " needs " (pr-str k) ", " what " (a positive number); a mode is {:s target :pi0 initial strength}.")
-                   {:path (conj p k) :value nil :allowed (spec/allowed-text (keyword "dlnlab.spec.sde-mode" (name k)))})))
-  (let [dt (double (:dt m)) t (double (:time m))
-        at (fn [k] (conj (vec path) k))]
-    (when (< t dt)
-      (error/fail! :invalid-experiment
-                   (str (spec/path-str (at :time)) " is " (error/show (:time m)) " but must be at least one step, :dt = " (error/show (:dt m)) ".")
-                   {:path (at :time) :value (:time m) :allowed (str "at least :dt = " (:dt m))}))
-    (when (> (/ t dt) 2.0e9)
-      (error/fail! :invalid-experiment
-                   (str (spec/path-str (at :dt)) " is " (error/show (:dt m)) ", which makes " (format "%.3g" (/ t dt))
-                   " steps of :time " (error/show (:time m)) "; at most 2e9 steps are allowed.")
-                   {:path (at :dt) :value (:dt m) :allowed "large enough that :time / :dt is at most 2e9 steps"})))
-  (when-let [b (:bound m)]
-    (let [l (long (:depth m))
-          amax (double (reduce max (map #(Math/pow (double (:pi0 %)) (/ 1.0 l)) (:modes m))))
-          p (conj (vec path) :bound)]
-      (when-not (> (double b) amax)
-        (error/fail! :invalid-experiment
-                     (str (spec/path-str p) " is " (error/show b) " but must be above the largest initial a = pi0^(1/L) = " amax
-                     ", or every path would start diverged.")
-                     {:path p :value b :allowed (str "a number above the largest initial a = pi0^(1/L) = " amax)})))))
-
-(defn- check-sde-record! [path r _]
-  (when (and (contains? r :every-time) (contains? r :points))
-    (error/fail! :invalid-experiment
-                 (str (spec/path-str path) " gives both :points and :every-time, " (error/show (select-keys r [:points :every-time]))
-                 "; give only one of them: "
-                 ":points n (evenly spaced times) or :every-time t.")
-                 {:path path :value (select-keys r [:points :every-time]) :allowed "only one of :every-time and :points"})))
-
-(defn- check-sde-placement!
-  "Simulation keys of an :sde experiment belong under :sde, its seed at the top."
-  [experiment]
-  (let [sde-keys (set (map first (get-in (spec/schema) [:sde :keys])))
-        top-keys (set (map first (get-in (spec/schema) [:sde-experiment :keys])))]
-    (doseq [k (keys experiment)
-            :when (and (sde-keys k) (not (top-keys k)))]
-      (error/fail! :invalid-experiment
-                   (str (spec/path-str [k]) ": " (pr-str k) " belongs under :sde in an :sde experiment, "
-                   "e.g. {:kind :sde :seed 0 :sde {" (pr-str k) " " (error/show (get experiment k)) " ...}}.")
-                   {:path [k] :value (get experiment k) :allowed "a key of :sde"}))
-    (when (and (map? (:sde experiment)) (contains? (:sde experiment) :seed))
-      (error/fail! :invalid-experiment
-                   (str "[:sde :seed]: the seed of an :sde experiment is its top-level :seed (sweeps derive it per point); "
-                   "move it there: {:kind :sde :seed " (error/show (get-in experiment [:sde :seed])) " :sde {...}}.")
-                   {:path [:sde :seed] :value (get-in experiment [:sde :seed]) :allowed "the top-level :seed"}))))
-
-(defmethod kind/schema [:experiment :sde] [_ _]
-  {:id :sde-experiment
-   :pre-check check-sde-placement!
-   :doc "An SDE experiment, {:kind :sde :seed n :sde {...}}: an ensemble of the per-mode SDE of SGD in an aligned, balanced deep linear network (doc/science.md §7), simulated by dlnlab.sde/simulate with the experiment's :seed. dlnlab.core/run and `dlnlab run` return and write a result of the usual shape (trajectory: statistics over paths per recorded time); sweeps vary keys under :sde, e.g. [:sde :lr]."
-   :keys [[:kind {:spec ::spec/sde-kind :required true :doc ":sde. (Without :kind, or with :kind :network, the map is a network experiment: see EXPERIMENT.)"}]
-         [:seed {:spec ::spec/seed :default 0 :doc "Root seed: the noise of each (path, mode, step) depends only on it, not on :threads; sweeps derive one per point."}]
-         [:sde {:node :sde :required true :doc "The simulation (see :sde)."}]
-         [:name {:spec ::spec/any :doc "A name for the experiment (passed through)."}]
-         [:description {:spec ::spec/any :doc "Free text (passed through)."}]]})
-
-(defmethod kind/schema [:sde nil] [_ _]
-  {:doc "The per-mode SDE ensemble of an :sde experiment: the spec of dlnlab.sde/simulate without :seed (the experiment's :seed is used). Per mode, in the per-layer variable a (pi = a^L) and SDE time t = lr x steps: da = a^(L-1) (s - a^L) dt + sqrt(lr/B) a^(L-1) sqrt(2 (a^L - s)^2 + sigma^2) dW (doc/science.md §7). Statistics are of pi over paths."
-   :keys [[:modes {:spec ::spec/sde-modes :required true :doc "[{:s s_i :pi0 pi_i(0)} ...]: each mode's target strength and initial strength."}]
-         [:depth {:spec ::spec/sde-depth :default 2 :doc "L, the depth of the network the SDE reduces."}]
-         [:lr {:spec ::spec/positive :default 0.01 :doc "eta, the learning rate of the SGD it models: the noise scales as lr/B (time is lr x steps)."}]
-         [:batch-size {:spec ::spec/positive :default 1 :doc "B, the batch size of the SGD it models (any positive number)."}]
-         [:label-noise {:spec ::spec/non-negative :default 0.0 :doc "sigma, the standard deviation of the label noise."}]
-         [:paths {:spec ::spec/sde-paths :default 1000 :doc "Independent paths in the ensemble."}]
-         [:dt {:spec ::spec/positive :default 0.01 :doc "Integration step, in SDE time."}]
-         [:time {:spec ::spec/positive :default 10.0 :doc "SDE time simulated (rounded up to whole record intervals)."}]
-         [:scheme {:spec ::spec/sde-scheme :default :euler-maruyama :doc ":euler-maruyama (strong order 1/2), :milstein (1) or :taylor-1.5 (Kloeden-Platen, strong order 1.5)."}]
-         [:boundary {:spec ::spec/sde-boundary :default :absorbing :doc "At a = 0: :absorbing (the path stays at 0) or :reflecting."}]
-         [:noise {:spec ::spec/boolean :default true :doc "false sets the noise to 0, which gives the gradient-flow ODE."}]
-         [:bound {:spec ::spec/positive :default-doc "1000 times the largest of s^(1/L) and pi0^(1/L) over the modes"
-                  :doc "A path whose a reaches this counts as diverged (left out of the statistics from then on)."}]
-         [:threads {:spec ::spec/sde-threads :default-doc "the number of available processors" :doc "Worker threads; the results do not depend on it."}]
-         [:learned-fractions {:spec ::spec/learned-fractions :default [0.5 0.9]
-                              :doc "A path has learned mode i at the first time pi_i >= fraction x s_i; one first-passage time per fraction."}]
-         [:record {:node :sde-record :default {} :doc "The record grid and what is kept (see :sde-record)."}]]
-   :check check-sde!})
-
-(defmethod kind/schema [:sde-record nil] [_ _]
-  {:doc "What an :sde experiment records: statistics over paths (mean, std, quantiles, mean diffusion) at :points evenly spaced times or every :every-time, and a few whole paths."
-   :keys [[:points {:spec ::spec/record-points :default-doc "101, unless :every-time is given"
-                   :default-fn (fn [m _] (when-not (contains? m :every-time) 101))
-                   :doc "Recorded times, evenly spaced from 0 to :time."}]
-         [:every-time {:spec ::spec/positive :doc "Record every this much SDE time (instead of :points)."}]
-         [:paths {:spec ::spec/nat-int :default 8 :doc "Whole paths kept in the trajectory (the first ones)."}]
-         [:quantiles {:spec ::spec/quantiles :default [0.05 0.25 0.5 0.75 0.95] :doc "Quantiles of pi over paths recorded at each time."}]]
-   :check check-sde-record!})

@@ -41,7 +41,10 @@
 (set! *unchecked-math* false)
 (s/def ::any any?)
 (s/def ::seed int?)
-(s/def ::pos-int pos-int?)
+;; sizes become array lengths and Java ints: at most Integer/MAX_VALUE, checked
+;; before any cast; :steps is a long
+(s/def ::pos-int (s/and pos-int? #(<= (long %) Integer/MAX_VALUE)))
+(s/def ::steps pos-int?)
 (s/def ::nat-int nat-int?)
 (s/def ::finite finite-number?)
 (s/def ::positive positive-number?)
@@ -92,14 +95,15 @@
   "What each leaf spec allows, in words (used in error messages and describe)."
   {::any "any value"
    ::seed "an integer"
-   ::pos-int "a positive integer"
+   ::pos-int "a positive integer up to 2147483647"
+   ::steps "a positive integer"
    ::nat-int "a non-negative integer"
    ::finite "a finite number (NaN and Infinity are not allowed)"
    ::positive "a positive finite number"
    ::non-negative "a non-negative finite number"
    ::fraction "a number in [0, 1)"
    ::file "a file name (a non-blank string)"
-   ::widths "a vector [d0 d1 ... dL] of at least two positive integers"
+   ::widths "a vector [d0 d1 ... dL] of at least two positive integers up to 2147483647"
    ::parameterization "one of :standard, :mup, :ntk"
    ::basis "one of :identity, :random"
    ::hidden-basis "one of :identity, :random"
@@ -229,7 +233,7 @@
          [:model {:node :model :required true :doc "The network (see :model)."}]
          [:task {:node :task :required true :doc "The data and loss (see :task)."}]
          [:optimizer {:node :optimizer :doc "How to train (see :optimizer); needed by dlnlab.core/run, ignored by network."}]
-         [:steps {:spec ::pos-int :doc "Training steps of :gd, :sgd and :langevin; for :gradient-flow the number of grid intervals of :time (default 100)."}]
+         [:steps {:spec ::steps :doc "Training steps of :gd, :sgd and :langevin; for :gradient-flow the number of grid intervals of :time (default 100)."}]
          [:time {:spec ::positive :doc "Training time of :gradient-flow."}]
          [:stop {:node :stop :default {} :doc "When a run ends early (see :stop)."}]
          [:record {:node :record :default {} :doc "What a run records and how often (see :record)."}]

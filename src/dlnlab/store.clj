@@ -1,8 +1,10 @@
 (ns dlnlab.store
   "Runs and sweeps on disk, callable from the REPL as from the command line.
 
-  A run directory holds result.edn (the whole result map) and trajectory.csv
-  (one row per recorded row), plus whatever the caller adds (figures). A
+  A run directory holds result.edn (the whole result map; a long run streamed
+  to its trajectory file keeps a bounded part of its rows there, see
+  `write-run!`) and trajectory.csv (one row per recorded row), plus whatever
+  the caller adds (figures). A
   sweep directory holds sweep.edn (the normalized sweep), runs/<index>-<point>/
   (one run directory per grid point) and summary.csv (one row per point whose
   files are on disk, or that failed).
@@ -16,150 +18,31 @@
   - A directory being written is claimed by a lock file beside it
     (.<name>.lock, created atomically, holding pid, host and start time); a
     second writer gets an ex-info of kind :conflict naming the holder. A lock
-    whose process is gone (same host) is taken over.
+    whose process is gone (same host) is taken over (dlnlab.store.lock).
   - `run-sweep!` resumes: a point counts as done only when its result.edn
     parses and records the point's experiment; damaged points are rerun (with
     a warning through :log), and the temporary files of killed writers are
     removed first. Only summaries are kept in memory.
 
-  Functions: `write-run!`, `read-run`, `check-run-dir!`, `lock!`/`unlock!`,
-  `with-lock`, `normalize-sweep`, `run-sweep!`, `read-sweep`, `read-input`."
-  (:require [clojure.data.csv :as csv]
-            [clojure.data.json :as json]
-            [clojure.java.io :as io]
+  Functions: `write-run!`, `read-run`, `check-run-dir!`, `normalize-sweep`,
+  `run-sweep!`, `read-sweep`, `read-input`; locks are dlnlab.store.lock's
+  (`lock!`, `unlock!`, `with-lock`), the JSON twin and the sweep tables
+  dlnlab.store.tables'."
+  (:require [clojure.java.io :as io]
             [clojure.string :as str]
             [dlnlab.error :as error]
             [dlnlab.io :as dio]
             [dlnlab.result :as result]
             [dlnlab.spec :as spec]
+            [dlnlab.store.lock :as lock]
+            [dlnlab.store.tables :as tables]
             [dlnlab.summary :as summary]
             [dlnlab.sweep :as sweep])
   (:import [java.io File Writer]
-           [java.net InetAddress]
-           [java.nio.file FileAlreadyExistsException Files LinkOption Path]
-           [java.nio.file.attribute FileAttribute FileTime]
-           [java.time Instant]
            [java.util.concurrent.atomic AtomicBoolean]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
-
-(defn- canonical ^File [dir] (.getCanonicalFile (.getAbsoluteFile (io/file dir))))
-
-(defn- delete-tree! [^File f]
-  (when (.isDirectory f) (doseq [c (.listFiles f)] (delete-tree! c)))
-  (.delete f))
-
-;; ---------------------------------------------------------------- locks
-
-(defn- host-name ^String []
-  (try (.getHostName (InetAddress/getLocalHost)) (catch Exception _ "unknown-host")))
-
-(defn- lock-file
-  "The lock of dir: .<name>.lock beside it (inside the parent, so it survives
-  the rename that publishes dir)."
-  ^File [dir]
-  (let [d (canonical dir)
-        parent (.getParentFile d)]
-    (when-not parent
-      (error/fail! :unwritable (str "Cannot lock " dir ": it has no parent directory.")
-                   {:path [:out] :value (str dir) :allowed "a directory below the filesystem root"}))
-    (io/file parent (str "." (.getName d) ".lock"))))
-
-(defn- read-holder [^File f]
-  (try (let [v (dio/read-edn-file f)] (when (map? v) v)) (catch Exception _ nil)))
-
-(defn- file-age-ms ^long [^File f]
-  (- (System/currentTimeMillis) (.lastModified f)))
-
-(defn- stale?
-  "True when the lock's holder is known to be gone: a process of this host that
-  no longer runs, or a lock left empty or unreadable for over a minute."
-  [^File f holder]
-  (if holder
-    (and (= (:host holder) (host-name))
-         (integer? (:pid holder))
-         (not (.isPresent (java.lang.ProcessHandle/of (long (:pid holder))))))
-    (> (file-age-ms f) 60000)))
-
-(defn- create-with-content!
-  "Creates f holding text, atomically: false when f exists already. The text is
-  written to a temporary file first and hard-linked to f, so f never exists
-  empty (where links are not supported, f is created and then written)."
-  [^File f ^String text]
-  (let [tmp (File/createTempFile (str "." (.getName f) ".") ".tmp" (.getParentFile f))]
-    (try
-      (dio/write-atomically! tmp text)
-      (try (Files/createLink (.toPath f) (.toPath tmp)) true
-           (catch FileAlreadyExistsException _ false)
-           (catch UnsupportedOperationException _
-             (try (Files/createFile (.toPath f) (make-array FileAttribute 0))
-                  (spit f text) true
-                  (catch FileAlreadyExistsException _ false))))
-      (finally (.delete tmp)))))
-
-(defn lock!
-  "Claims directory dir for this process: creates the lock file .<name>.lock
-  beside dir atomically, holding {:pid :host :since :dir}. A lock whose holder
-  is gone (see the namespace docstring) is taken over. Returns the lock, for
-  `unlock!`. Throws ex-info of kind :conflict naming the holder when another
-  writer holds dir."
-  [dir]
-  (let [f (lock-file dir)
-        me {:pid (.pid (java.lang.ProcessHandle/current)) :host (host-name)
-            :since (str (Instant/now)) :dir (str (canonical dir))}]
-    (.mkdirs (.getParentFile f))
-    (loop [attempt 0]
-      (if (create-with-content! f (dio/edn-str me))
-        {:file f :holder me}
-        (let [holder (read-holder f)]
-          (if (and (< attempt 3) (or (not (.exists f)) (stale? f holder)))
-            (let [aside (io/file (.getParentFile f) (str (.getName f) ".stale-" (System/nanoTime)))]
-              ;; only one taker wins the rename; the others retry and see its lock
-              (when (.renameTo f aside) (.delete aside))
-              (recur (inc attempt)))
-            (error/fail! :conflict
-                         (str dir " is being written by another dlnlab process"
-                              (if holder
-                                (str " (pid " (:pid holder) " on " (:host holder) ", since " (:since holder) ")")
-                                " (its lock is being created)")
-                              "; wait for it to finish or choose another output directory. If that process is gone, delete "
-                              f ".")
-                         {:path [:out] :value (str dir) :allowed "a directory no other process is writing"
-                          :holder holder :lock (str f)})))))))
-
-(defn unlock!
-  "Releases a lock from `lock!` (when it is still this process's). Returns nil."
-  [{:keys [^File file holder]}]
-  (when (and file (= holder (read-holder file)))
-    (.delete file))
-  nil)
-
-(defmacro with-lock
-  "Runs body holding the lock of dir (see `lock!`), releasing it afterwards."
-  [dir & body]
-  `(let [lock# (lock! ~dir)]
-     (try ~@body (finally (unlock! lock#)))))
-
-;; ---------------------------------------------------------------- temporary files
-
-(defn- leftover?
-  "True for the name of something a killed writer leaves: a temporary file of
-  dlnlab.io, a staging or set-aside directory of `write-run!`, a stale lock."
-  [^String nm]
-  (boolean (or (dio/temp-file? nm)
-               (re-matches #"\..+\.(staging|old)-[0-9]+" nm)
-               (re-matches #"\..+\.lock\.stale-[0-9]+" nm))))
-
-(defn clean-leftovers!
-  "Deletes what killed writers left in dir and in each of its subdirectories
-  one level down (see `leftover?`). Returns the names deleted."
-  [dir]
-  (let [d (io/file dir)
-        here (fn [^File dir] (filter #(leftover? (.getName ^File %)) (.listFiles dir)))
-        found (concat (here d) (mapcat here (filter #(.isDirectory ^File %) (.listFiles d))))]
-    (doseq [f found] (delete-tree! f))
-    (mapv #(.getName ^File %) found)))
 
 ;; ---------------------------------------------------------------- run directories
 
@@ -222,56 +105,38 @@
          (catch Exception e
            (when aside (dio/move-atomically! aside target))
            (throw e)))
-    (when aside (delete-tree! aside))
+    (when aside (lock/delete-tree! aside))
     target))
-
-(defn- json-ready
-  "v as JSON data: keywords and symbols as strings (with their namespace), map
-  keys as strings (a key path [:optimizer :lr] as optimizer.lr), NaN and the
-  infinities as the strings NaN, Infinity and -Infinity, sets and sequences as
-  arrays, other numbers as they are."
-  [v]
-  (cond (or (nil? v) (boolean? v) (string? v)) v
-        (or (instance? Double v) (instance? Float v))
-        (let [d (double v)]
-          (cond (Double/isNaN d) "NaN" (Double/isInfinite d) (if (pos? d) "Infinity" "-Infinity") :else v))
-        (ratio? v) (double v)
-        (number? v) v
-        (or (keyword? v) (symbol? v)) (if (namespace v) (str (namespace v) "/" (name v)) (name v))
-        (map? v) (into {} (for [[k x] v]
-                            [(cond (vector? k) (summary/column-name k)
-                                   (or (keyword? k) (symbol? k)) (json-ready k)
-                                   :else (str k))
-                             (json-ready x)]))
-        (coll? v) (mapv json-ready v)
-        :else (str v)))
-
-(defn result-json
-  "The JSON text of a result (what result.json holds; see `json-ready`)."
-  ^String [result]
-  (json/write-str (json-ready result) :escape-unicode false :escape-slash false))
 
 (defn write-run!
   "Writes result as the run directory dir: result.edn, result.json (its JSON
-  twin, `result-json`), trajectory.csv (columns
-  by `trajectory-metrics`) and whatever (extra! staging-dir) writes (e.g.
-  figures), all into a temporary directory beside dir, synced, then published
-  by one rename (see the namespace docstring). An existing dir is replaced as a
-  whole; `check-run-dir!` is the caller's guard against that. Returns {:dir
-  :result :trajectory :extra (what extra! returned)}. Throws ex-info of kind
-  :unwritable when the files cannot be written (dir is then unchanged)."
+  twin, dlnlab.store.tables/result-json), trajectory.csv (columns
+  by `trajectory-metrics`; or the file :trajectory-file of opts when it exists,
+  the CSV a run wrote as it recorded, see `trajectory-stream-file`) and
+  whatever (extra! staging-dir) writes (e.g. figures), all into a temporary
+  directory beside dir, synced, then published by one rename (see the
+  namespace docstring). A result whose :trajectory holds fewer rows than the
+  streamed file (dlnlab.train/run) gets :file \"trajectory.csv\" in its
+  :trajectory-file. An existing dir is replaced as a whole; `check-run-dir!`
+  is the caller's guard against that. Returns {:dir :result :trajectory :extra
+  (what extra! returned)}. Throws ex-info of kind :unwritable when the files
+  cannot be written (dir is then unchanged)."
   ([result dir] (write-run! result dir {}))
-  ([result dir {:keys [extra!]}]
+  ([result dir {:keys [extra! trajectory-file]}]
    (dio/check-writable-dir! dir)
    (let [target (.getAbsoluteFile (io/file dir))
          parent (doto (.getParentFile target) .mkdirs)
-         staging (io/file parent (str "." (.getName target) ".staging-" (System/nanoTime)))]
+         staging (io/file parent (str "." (.getName target) ".staging-" (System/nanoTime)))
+         streamed (when (and trajectory-file (.exists (io/file trajectory-file))) (io/file trajectory-file))
+         result (cond-> result (:trajectory-file result) (assoc-in [:trajectory-file :file] "trajectory.csv"))]
      (try
        (.mkdirs staging)
-       (dio/write-atomically! (io/file staging "trajectory.csv")
-                              (fn [^Writer w] (dio/write-trajectory-csv w (:trajectory result) (trajectory-metrics result))))
+       (if streamed
+         (dio/move-atomically! (dio/fsync! streamed) (io/file staging "trajectory.csv"))
+         (dio/write-atomically! (io/file staging "trajectory.csv")
+                                (fn [^Writer w] (dio/write-trajectory-csv w (:trajectory result) (trajectory-metrics result)))))
        (dio/write-edn-file! (io/file staging "result.edn") result)
-       (dio/write-atomically! (io/file staging "result.json") (result-json result))
+       (dio/write-atomically! (io/file staging "result.json") (tables/result-json result))
        (let [extra (when extra! (extra! (str staging)))]
          (dio/fsync! staging)
          (try (publish! staging target)
@@ -280,7 +145,29 @@
                              {:path [:out] :value (str dir) :allowed "a writable directory"} e)))
          {:dir (str dir) :result (str (io/file dir "result.edn")) :trajectory (str (io/file dir "trajectory.csv"))
           :extra extra})
-       (finally (when (.exists staging) (delete-tree! staging)))))))
+       (finally (when (.exists staging) (lock/delete-tree! staging)))))))
+
+(defn trajectory-stream-file
+  "A fresh file beside run directory dir for a run to write its trajectory.csv
+  into as it records (dlnlab.experiment/run's :trajectory-file), which
+  `write-run!` then moves into the run directory; one a killed run leaves is a
+  leftover (dlnlab.store.lock/leftover?)."
+  ^File [dir]
+  (let [target (.getAbsoluteFile (io/file dir))]
+    (io/file (doto (.getParentFile target) .mkdirs) (str "." (.getName target) ".stream-" (System/nanoTime) ".csv"))))
+
+(defn clean-run-leftovers!
+  "Deletes what killed writers of run directory dir left beside it (staging
+  and set-aside copies, streamed trajectories; see `trajectory-stream-file`).
+  Call it holding the lock of dir. Returns the names deleted."
+  [dir]
+  (let [target (.getAbsoluteFile (io/file dir))
+        prefix (str "." (.getName target) ".")
+        found (filter #(let [nm (.getName ^File %)]
+                         (and (str/starts-with? nm prefix) (lock/leftover? nm) (not (str/ends-with? nm ".lock"))))
+                      (.listFiles (.getParentFile target)))]
+    (doseq [f found] (lock/delete-tree! f))
+    (mapv #(.getName ^File %) found)))
 
 (defn read-run
   "The result stored in run directory dir (its result.edn). Throws ex-info of
@@ -465,19 +352,6 @@
 
 (defn- shard-lock-dir ^File [dir [k n]] (io/file dir (str "shard-" k "-of-" n)))
 
-(defn- live-lock?
-  "True when lock file f exists and its holder is not known to be gone."
-  [^File f]
-  (and (.exists f) (not (stale? f (read-holder f)))))
-
-(defn- refuse-if-held! [^File f what dir]
-  (when (live-lock? f)
-    (let [h (read-holder f)]
-      (error/fail! :conflict
-                   (str dir " is being written by " what (when h (str " (pid " (:pid h) " on " (:host h) ")"))
-                        "; wait for it to finish (a later `dlnlab sweep` of the same file or --merge writes the tables).")
-                   {:path [:out] :value (str dir) :allowed "a directory no other process is writing" :lock (str f)}))))
-
 (defn- clean-shard-leftovers!
   "Deletes what killed writers of the run directories named names left (staging
   and set-aside copies in runs/, temporary files inside them), leaving other
@@ -488,53 +362,14 @@
     (doseq [^File f (.listFiles runs)
             :let [nm (.getName f)
                   [_ target] (re-matches #"\.(.+)\.(?:staging|old)-[0-9]+" nm)]]
-      (cond (and target (own target)) (delete-tree! f)
-            (and (own nm) (.isDirectory f)) (doseq [^File g (.listFiles f) :when (leftover? (.getName g))] (delete-tree! g))))))
-
-(defn- trajectory-header [^File f]
-  (with-open [r (io/reader f)] (first (csv/read-csv r))))
-
-(defn- write-trajectories!
-  "Writes dir/trajectories.csv: every point's trajectory.csv (rows as summary
-  maps, those with a dir) in long format, the point's index, coordinates,
-  replicate and seed first; columns the union of the runs' in first-seen order."
-  [dir grid rows]
-  (let [rows (filter #(seq (get % "dir")) rows)
-        file-of (fn [row] (io/file dir "runs" (get row "dir") "trajectory.csv"))
-        lead (concat ["index"] (map summary/column-name (summary/coordinate-paths grid)) ["replicate" "seed"])
-        cols (vec (distinct (mapcat #(trajectory-header (file-of %)) rows)))]
-    (dio/write-atomically!
-     (io/file dir "trajectories.csv")
-     (fn [^Writer w]
-       (dio/write-csv w (concat lead cols) nil)
-       (doseq [row rows]
-         (with-open [r (io/reader (file-of row))]
-           (let [[header & body] (csv/read-csv r)
-                 at (into {} (map-indexed (fn [i c] [c i]) header))
-                 prefix (map #(get row %) lead)]
-             (dio/write-csv-rows w (map (fn [line] (concat prefix (map #(some->> (at %) (nth line)) cols))) body)))))))))
-
-(defn write-tables!
-  "Writes the tidy tables of a sweep into dir from its summary rows (maps from
-  dlnlab.summary/tidy-row, in index order): summary.csv, aggregate.csv and
-  trajectories.csv (`dlnlab describe outputs` lists their columns). Returns
-  the paths."
-  [norm dir rows]
-  (let [grid (sweep-grid norm)
-        header (summary/tidy-header grid rows)
-        [agg-header agg-rows] (summary/aggregate-table grid header rows)
-        path #(str (io/file dir %))]
-    (dio/write-atomically! (path "summary.csv")
-                           (fn [^Writer w] (dio/write-csv w header (map (fn [r] (map #(get r %) header)) rows))))
-    (dio/write-atomically! (path "aggregate.csv") (fn [^Writer w] (dio/write-csv w agg-header agg-rows)))
-    (write-trajectories! dir grid rows)
-    {:summary (path "summary.csv") :aggregate (path "aggregate.csv") :trajectories (path "trajectories.csv")}))
+      (cond (and target (own target)) (lock/delete-tree! f)
+            (and (own nm) (.isDirectory f)) (doseq [^File g (.listFiles f) :when (lock/leftover? (.getName g))] (lock/delete-tree! g))))))
 
 (defn run-sweep!
   "Runs the normalized sweep norm (see `normalize-sweep`) into directory dir,
   resuming: points whose run directory is complete are skipped, damaged ones
   rerun. Writes dir/sweep.edn first, each point's run directory (`write-run!`)
-  as it finishes, then the tables (`write-tables!`: summary.csv, aggregate.csv,
+  as it finishes, then the tables (dlnlab.store.tables/write-tables!: summary.csv, aggregate.csv,
   trajectories.csv). Holds the lock of dir throughout (a second writer gets
   :conflict). Keeps only summary rows in memory.
 
@@ -563,10 +398,10 @@
              :or {jobs (.availableProcessors (Runtime/getRuntime)) source "the sweep"}}]
   (dio/check-writable-dir! dir)
   (if shard
-    (refuse-if-held! (lock-file dir) "an unsharded sweep" dir)
+    (lock/refuse-if-held! (lock/lock-file dir) "an unsharded sweep" dir)
     (doseq [^File f (.listFiles (io/file dir)) :when (re-matches #"\.shard-\d+-of-\d+\.lock" (.getName f))]
-      (refuse-if-held! f (str "shard " (str/replace (.getName f) #"\.shard-|\.lock" "")) dir)))
-  (with-lock (if shard (shard-lock-dir dir shard) dir)
+      (lock/refuse-if-held! f (str "shard " (str/replace (.getName f) #"\.shard-|\.lock" "")) dir)))
+  (lock/with-lock (if shard (shard-lock-dir dir shard) dir)
     (let [log (or log (fn [line] (binding [*out* *err*] (println line))))
           interrupt (or interrupt (AtomicBoolean. false))
           points (sweep-points norm)
@@ -576,8 +411,8 @@
           _ (.mkdirs (io/file dir))
           _ (if shard
               (clean-shard-leftovers! dir (keep-indexed (fn [i ^File d] (when (mine? i) (.getName d))) dirs))
-              (do (clean-leftovers! (io/file dir "runs"))
-                  (clean-leftovers! dir)))
+              (do (lock/clean-leftovers! (io/file dir "runs"))
+                  (lock/clean-leftovers! dir)))
           _ (check-resumable! norm dir source)
           rows (atom (sorted-map))
           done (volatile! #{})
@@ -618,7 +453,7 @@
                                         interrupted? nil
                                         :else (swap! rows assoc i (summary/tidy-row i (.getName d) point r)))
                                   (when on-result (on-result i r))))}))
-            tables (when-not shard (write-tables! norm dir (vals @rows)))]
+            tables (when-not shard (tables/write-tables! (sweep-grid norm) dir (vals @rows)))]
         {:dir (str dir) :points n :skipped skipped :ran (vec (sort-by :index @ran)) :write-errors @write-errors
          :damaged @damaged :missing (if merge? (vec (remove @done (filter mine? (range n)))) [])
          :interrupted? (.get interrupt) :summary (:summary tables)}))))

@@ -8,11 +8,13 @@
             [dlnlab.engine :as engine]
             [dlnlab.flow :as flow]
             [dlnlab.kind :as kind]
+            [dlnlab.limits :as limits]
             [dlnlab.metrics :as metrics]
             [dlnlab.network :as network]
             [dlnlab.optim :as optim]
             [dlnlab.schedule :as schedule]
-            [dlnlab.spec :as spec])
+            [dlnlab.spec :as spec]
+            [dlnlab.trajectory :as trajectory])
   (:import [dlnlab.kernel Blas Rng]
            [java.util.concurrent.atomic AtomicBoolean]))
 
@@ -80,35 +82,6 @@
   (let [flag (:interrupt opts)]
     (boolean (or (and (instance? AtomicBoolean flag) (.get ^AtomicBoolean flag))
                  (and (instance? clojure.lang.IDeref flag) @flag)))))
-
-(defn- recorder
-  "A recording closure over the trajectory's columns; returns {:record! f
-  :columns f}. Recording a step again (a run that stops on a step it already
-  recorded) fills that row's missing values instead of adding a row. Columns
-  grow as transients; call :columns once, at the end."
-  [metric-keys on-record]
-  (let [ks (vec metric-keys)
-        n (count ks)
-        steps (volatile! (transient []))
-        times (volatile! (transient []))
-        cols (object-array (repeatedly n #(transient [])))
-        last-step (volatile! nil)]
-    {:record! (fn [step time row]
-                (if (= step @last-step)
-                  (dotimes [i n]
-                    (let [^clojure.lang.ITransientVector c (aget cols i)
-                          j (dec (count c))]
-                      (when (nil? (nth c j))
-                        (aset cols i (assoc! c j (get row (ks i)))))))
-                  (do (vswap! steps conj! step)
-                      (vswap! times conj! time)
-                      (vreset! last-step step)
-                      (dotimes [i n]
-                        (aset cols i (conj! (aget cols i) (get row (ks i)))))))
-                (when on-record (on-record (assoc row :step step :time time))))
-     :columns (fn []
-                (into {:step (persistent! @steps) :time (persistent! @times)}
-                      (map (fn [i] [(ks i) (persistent! (aget cols i))]) (range n))))}))
 
 (defn- flow-advancer
   "The gradient-flow integrator of optimizer opt on net (dlnlab.flow), its step
@@ -275,7 +248,13 @@
   "Trains a normalized network experiment (dlnlab.spec/normalize) and returns
   {:experiment :status :stop-reason :trajectory :final :facts (:meta
   {:eigensolves ..} when Lanczos ran)} (doc/design.md);
-  opts as dlnlab.experiment/run's (:progress :on-record :interrupt).
+  opts as dlnlab.experiment/run's (:progress :on-record :interrupt
+  :trajectory-file :max-rows): with a :trajectory-file every row is written to
+  that CSV as it is recorded (dlnlab.trajectory/csv-sink) and the result's
+  :trajectory keeps at most :max-rows (10000) of them (the last half whole,
+  the earlier ones evenly thinned);
+  when it holds fewer rows than the file, the result has :trajectory-file
+  {:rows (in the file) :kept (in :trajectory)}.
   Throws ex-info when the experiment has no :optimizer."
   [exp opts]
   (when-not (contains? exp :optimizer)
@@ -290,15 +269,20 @@
                       ;; a scheduled run records the optimizer's lr and threshold in every row
                       (:schedule exp) (into (remove (set (get-in exp [:record :metrics])))
                                             [:effective-lr :stability-threshold]))
-        {:keys [record! columns]} (recorder metric-keys (:on-record opts))
-        outcome ((if (by-time? (:optimizer exp)) flow-loop discrete-loop) net params exp opts record!)
+        sink (when-let [f (:trajectory-file opts)] (trajectory/csv-sink f metric-keys))
+        {:keys [record! columns rows]} (trajectory/recorder metric-keys {:on-record (:on-record opts) :sink sink
+                                                                         :max-rows (when sink (:max-rows opts 10000))})
+        outcome (try ((if (by-time? (:optimizer exp)) flow-loop discrete-loop) net params exp opts record!)
+                     (finally (when sink ((:close! sink)))))
         final-net (assoc net :params params)
-        eigensolves (metrics/eigensolve-counts (:state outcome))]
+        eigensolves (metrics/eigensolve-counts (:state outcome))
+        traj (columns)
+        kept (count (:step traj))]
     (cond->
      {:experiment exp
      :status (:status outcome)
      :stop-reason (:stop-reason outcome)
-     :trajectory (columns)
+     :trajectory traj
      :final {:step (:step outcome)
              :time (:time outcome)
              :loss (engine/loss final-net)
@@ -306,6 +290,7 @@
              :weights (when (get-in exp [:record :final-weights] true)
                         (network/weights final-net))}
      :facts (facts net (:optimizer exp))}
+      (< kept (long (rows))) (assoc :trajectory-file {:rows (rows) :kept kept})
       (:schedule exp) (assoc :events (:events outcome))
       eigensolves (assoc-in [:meta :eigensolves] eigensolves))))
 
@@ -317,7 +302,10 @@
 
 (defmethod run-mode :single [exp opts] (run exp opts))
 
-(defmethod kind/run-kind :network [exp opts] (run-mode exp opts))
+(defmethod kind/run-kind :network [exp opts]
+  ;; sizes are checked before anything is allocated; rows count when kept in memory
+  (limits/check! exp (not (:trajectory-file opts)))
+  (run-mode exp opts))
 
 ;; ---------------------------------------------------------------------------
 ;; :compare's schema (run by dlnlab.compare)

@@ -94,7 +94,7 @@
           (#{"dlnlab.study" "dlnlab.examples"} s)) :studies
       (or (#{"dlnlab.figure" "dlnlab.vega" "dlnlab.render" "dlnlab.progress" "dlnlab.cli" "dlnlab.report"} s)
           (str/starts-with? s "dlnlab.figure.") (str/starts-with? s "dlnlab.cli.")) :presentation
-      (#{"dlnlab.store" "dlnlab.summary"} s) :results
+      (or (#{"dlnlab.store" "dlnlab.summary"} s) (str/starts-with? s "dlnlab.store.")) :results
       :else :library)))
 
 (deftest the-namespace-graph-has-no-cycle

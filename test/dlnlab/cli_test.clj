@@ -10,13 +10,14 @@
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing use-fixtures]]
             [dlnlab.cli :as cli]
+            [dlnlab.child-jvm :refer [check-signals-stop-run!]]
             [dlnlab.cli-runner :as runner]
             [dlnlab.experiment :as experiment]
             [dlnlab.io :as dio]
             [dlnlab.metrics :as metrics]
             [dlnlab.figure :as fig]
             [dlnlab.spec :as spec]
-            [dlnlab.store :as store]
+            [dlnlab.store.lock :as lock]
             [dlnlab.temp-dir :as temp-dir :refer [*dir* delete-tree path]])
   (:import [java.io File]
            [javax.imageio ImageIO]
@@ -262,7 +263,7 @@
           #"\[:optimizer :lr\] must be a positive finite number, got -1.*--set optimizer.lr=-1"]
          ["--set symbol for keyword" ["run" good "--out" out "--set" "optimizer.kind=sgd"] #"a keyword is written :sgd"]
          ["invalid experiment" ["run" (write-file "bad.edn" (assoc-in tiny [:model :depth] 0)) "--out" out]
-          #"\[:model :depth\] must be a positive integer, got 0"]
+          #"\[:model :depth\] must be a positive integer up to 2147483647, got 0"]
          ["unknown key" ["run" (write-file "typo.edn" (assoc tiny :stpes 3)) "--out" out] #":stpes.*Did you mean :steps"]
          ["model does not fit the task" ["run" (write-file "mis.edn" (assoc tiny :model {:kind :chain :widths [3 4 5]})) "--out" out]
           #"cannot be run: \[:model :widths\]"]
@@ -319,14 +320,14 @@
         me (str "pid " (.pid (java.lang.ProcessHandle/current)))]
     (doseq [[cmd f out] [["run" file (path "out")] ["sweep" sweep-file (path "sw")]]]
       (testing cmd
-        (let [lock (store/lock! out)]
+        (let [lock (lock/lock! out)]
           (try
             (let [{:keys [code err]} (cli cmd f "--out" out)]
               (is (= 2 code))
               (is (re-find (re-pattern (str "is being written by another dlnlab process \\(" me " on ")) err) err)
               (is (one-paragraph? err))
               (is (not (.exists (io/file out)))))
-            (finally (store/unlock! lock))))
+            (finally (lock/unlock! lock))))
         (is (= 0 (:code (cli cmd f "--out" out "--no-plots"))) "free again once the holder is done")))))
 
 (deftest sweep-resume-reruns-a-damaged-point-with-a-warning
@@ -774,47 +775,12 @@
 
 ;; ---------------------------------------------------------------- signals, in a child JVM
 
-(defn- start-cli
-  "Starts `dlnlab args` in a child JVM on this classpath, stdout and stderr to
-  files in *dir*. Returns the Process."
-  ^Process [tag & args]
-  (let [java (str (io/file (System/getProperty "java.home") "bin" "java"))
-        cmd (concat [java "-cp" (System/getProperty "java.class.path") "clojure.main" "-m" "dlnlab.cli"] args)]
-    (-> (ProcessBuilder. ^"[Ljava.lang.String;" (into-array String cmd))
-        (.redirectOutput (io/file (path (str tag ".out"))))
-        (.redirectError (io/file (path (str tag ".err"))))
-        (.start))))
-
-(defn- await-file [^File f ^long ms]
-  (let [end (+ (System/currentTimeMillis) ms)]
-    (while (and (not (.exists f)) (< (System/currentTimeMillis) end)) (Thread/sleep 100))
-    (.exists f)))
-
 (deftest ^:slow signals-stop-a-run-and-keep-what-it-recorded
   ;; what timeout, Slurm and docker stop send (TERM) and a closed terminal (HUP)
   ;; stop the run at its next step like Ctrl-C (INT, tested in-process by
   ;; run-interrupted-writes-the-result-so-far), write the result so far and
   ;; exit 128 + the signal's number. A child JVM starts in 40 s or more on a
   ;; busy machine, hence ^:slow.
-  (let [file (write-file "long.edn" (assoc tiny :steps 100000000 :record {:every 1000 :metrics [:loss]}))
-        runs (for [[sig code] [["TERM" 143] ["HUP" 129]]]
-               {:sig sig :code code :out (path (str "out-" sig))
-                :proc (start-cli sig "run" file "--out" (path (str "out-" sig)) "--no-plots")})]
-    (doseq [{:keys [sig ^Process proc out]} (doall runs)]
-      ;; the lock is taken once the experiment is valid, just before the run starts
-      (is (await-file (io/file *dir* (str ".out-" sig ".lock")) 400000) (slurp (path (str sig ".err"))))
-      (Thread/sleep 4000)
-      (.waitFor (.start (ProcessBuilder. ^"[Ljava.lang.String;" (into-array String ["kill" (str "-" sig) (str (.pid proc))])))))
-    (doseq [{:keys [sig code ^Process proc out]} runs]
-      (testing sig
-        (is (.waitFor proc 120 java.util.concurrent.TimeUnit/SECONDS) "the run stops")
-        (is (= code (.exitValue proc)) (slurp (path (str sig ".err"))))
-        (let [r (dio/read-edn-file (io/file out "result.edn"))
-              rows (dec (count (str/split-lines (slurp (io/file out "trajectory.csv")))))]
-          (is (= :stopped (:status r)))
-          (is (= :interrupted (:stop-reason r)))
-          (is (< (long (get-in r [:final :step])) 100000000) "stopped early")
-          (is (pos? rows) "every recorded row is kept")
-          (is (= (count (get-in r [:trajectory :step])) rows)))
-        (is (str/includes? (slurp (path (str sig ".err"))) "stopping at the next step"))
-        (is (not (.exists (io/file *dir* (str ".out-" sig ".lock")))) "the lock is released")))))
+  (let [file (write-file "long.edn" (assoc tiny :steps 100000000 :record {:every 1000 :metrics [:loss]}))]
+    (doseq [[sig err] (check-signals-stop-run! file 100000000)]
+      (is (str/includes? err "stopping at the next step") sig))))

@@ -316,7 +316,7 @@
     (is (= (metrics/modes net) (metrics/measure :modes net ctx)))
     (is (= (metrics/balance-gap net {:of :raw}) (metrics/measure :balance-gap net (assoc ctx :options {:every 5 :of :raw}))))
     (is (= 3 (count (metrics/measure :hessian-top-k net (assoc ctx :options {:k 3})))))
-    (is (= (:k (:options (:hessian-top-k (metrics/catalog)))) {:default 5 :doc "how many eigenvalues" :allowed "a positive integer"}))
+    (is (= (:k (:options (:hessian-top-k (metrics/catalog)))) {:default 5 :doc "how many eigenvalues" :allowed "a positive integer up to 2147483647"}))
     (let [e (try (metrics/measure :nope net ctx) (catch clojure.lang.ExceptionInfo e e))]
       (is (instance? clojure.lang.ExceptionInfo e))
       (is (re-find #":nope" (ex-message e)))

@@ -117,7 +117,7 @@
     (is-error (assoc-in base [:model :beta0] 1.0) [:model :beta0] "unknown key :beta0" "a :chain model")))
 
 (deftest wrong-types-and-values
-  (is-error (assoc-in base [:model :depth] -1) [:model :depth] "[:model :depth] must be a positive integer, got -1")
+  (is-error (assoc-in base [:model :depth] -1) [:model :depth] "[:model :depth] must be a positive integer up to 2147483647, got -1")
   (is-error (assoc-in base [:model :depth] 0) [:model :depth] "positive integer" "got 0")
   (is-error (assoc-in base [:model :width] "4") [:model :width] "positive integer" "got \"4\"")
   (is-error (assoc-in base [:model :depth] 2.0) [:model :depth] "positive integer" "got 2.0")
@@ -216,7 +216,7 @@
 
 (deftest messages-are-paragraphs-with-data
   (let [e (error (assoc-in base [:model :depth] -1))]
-    (is (= {:dlnlab/error :invalid-experiment :path [:model :depth] :value -1 :allowed "a positive integer"} (ex-data e)))
+    (is (= {:dlnlab/error :invalid-experiment :path [:model :depth] :value -1 :allowed "a positive integer up to 2147483647"} (ex-data e)))
     (is (str/ends-with? (ex-message e) "."))))
 
 (deftest validate-returns-its-argument

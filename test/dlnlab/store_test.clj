@@ -11,6 +11,7 @@
             [dlnlab.experiment :as experiment]
             [dlnlab.io :as dio]
             [dlnlab.store :as store]
+            [dlnlab.store.lock :as lock]
             [dlnlab.summary :as summary]
             [dlnlab.temp-dir :as temp-dir :refer [*dir* path]])
   (:import [java.io File]
@@ -83,26 +84,26 @@
 
 (deftest locks-exclude-a-second-writer
   (let [dir (path "out")
-        lock (store/lock! dir)
+        lock (lock/lock! dir)
         lock-file (io/file *dir* ".out.lock")
         me (.pid (java.lang.ProcessHandle/current))]
     (is (.exists lock-file) "the lock lives beside the directory")
     (is (= me (:pid (dio/read-edn-file lock-file))))
     (testing "a second writer gets :conflict naming the holder"
-      (let [d (thrown-data #(store/lock! dir))]
+      (let [d (thrown-data #(lock/lock! dir))]
         (is (= :conflict (:dlnlab/error d)))
         (is (str/includes? (::message d) (str "pid " me)))
         (is (= me (get-in d [:holder :pid])))))
-    (store/unlock! lock)
+    (lock/unlock! lock)
     (is (not (.exists lock-file)))
     (testing "a lock left by a process that is gone is taken over"
       (spit lock-file (pr-str {:pid (dead-pid) :host (.getHostName (java.net.InetAddress/getLocalHost)) :since "then"}))
-      (let [l (store/lock! dir)]
+      (let [l (lock/lock! dir)]
         (is (= me (:pid (dio/read-edn-file lock-file))))
-        (store/unlock! l)))
+        (lock/unlock! l)))
     (testing "a lock of a live process on another host is respected"
       (spit lock-file (pr-str {:pid me :host "elsewhere" :since "then"}))
-      (is (= :conflict (:dlnlab/error (thrown-data #(store/lock! dir)))))
+      (is (= :conflict (:dlnlab/error (thrown-data #(lock/lock! dir)))))
       (.delete lock-file))))
 
 (def tiny-sweep (store/normalize-sweep {:base tiny :grid {[:optimizer :lr] [0.05 0.1 0.2]}}))
@@ -171,12 +172,12 @@
           (is (= ["unwritten" "unwritten" "unwritten"] (map #(nth % 5) rows)))))))
   (testing "a sweep into a directory another writer holds is refused before anything runs"
     (let [dir (path "held")
-          lock (store/lock! dir)]
+          lock (lock/lock! dir)]
       (try
         (let [d (thrown-data #(store/run-sweep! tiny-sweep dir {:jobs 1}))]
           (is (= :conflict (:dlnlab/error d)))
           (is (not (.exists (io/file dir "sweep.edn")))))
-        (finally (store/unlock! lock))))))
+        (finally (lock/unlock! lock))))))
 
 (deftest normalize-sweep-names-the-point
   (let [d (thrown-data #(store/normalize-sweep {:base tiny :grid {[:optimizer :lr] [0.1 -0.1]}} "s.edn"))]

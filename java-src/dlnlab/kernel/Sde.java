@@ -227,6 +227,27 @@ public final class Sde {
                               int recordEvery, int boundary, double bound,
                               double[] levels, int nLevels, int threads,
                               double[] out, double[] passage, byte[] status) {
+    ensemble(depth, s, modes, noiseScale, labelNoise, a0, paths, seed, scheme, dt, steps, recordEvery, boundary,
+        bound, levels, nLevels, threads, 0, steps / recordEvery, out, passage, status);
+  }
+
+  /**
+   * The part of {@link #ensemble} from record fromRecord to record toRecord: called
+   * for consecutive ranges (0..r1, r1..r2, ..., ..records - 1) on the same out,
+   * passage and status, it gives the same numbers bit for bit as one call, so a
+   * caller can stop between ranges (an interrupted run keeps records 0..r). A range
+   * starting after 0 resumes from what the previous range left: record fromRecord
+   * of out, status and passage. The last range (toRecord = records - 1) also runs
+   * the steps after the last record.
+   *
+   * @param fromRecord first record of the range, 0 &lt;= fromRecord &lt;= toRecord
+   * @param toRecord   last record of the range, &lt; records
+   */
+  public static void ensemble(int depth, double[] s, int modes, double noiseScale, double labelNoise,
+                              double[] a0, int paths, long seed, int scheme, double dt, int steps,
+                              int recordEvery, int boundary, double bound,
+                              double[] levels, int nLevels, int threads, int fromRecord, int toRecord,
+                              double[] out, double[] passage, byte[] status) {
     if (depth < 2) throw new IllegalArgumentException("depth must be >= 2, got " + depth);
     if (modes < 1 || s.length < modes || a0.length < modes) throw new IllegalArgumentException("s and a0 need one entry per mode");
     if (paths < 1) throw new IllegalArgumentException("paths must be >= 1");
@@ -238,6 +259,9 @@ public final class Sde {
     }
     if (threads < 1) throw new IllegalArgumentException("threads must be >= 1");
     int records = steps / recordEvery + 1;
+    if (fromRecord < 0 || toRecord < fromRecord || toRecord >= records) {
+      throw new IllegalArgumentException("need 0 <= fromRecord <= toRecord < records");
+    }
     if (out.length < (long) records * modes * paths) throw new IllegalArgumentException("out too short");
     if (status.length < (long) modes * paths) throw new IllegalArgumentException("status too short");
     if (nLevels < 0 || (nLevels > 0 && (levels == null || levels.length < nLevels * modes || passage == null
@@ -257,7 +281,7 @@ public final class Sde {
       Workspace ws = new Workspace(blockPaths * modes);
       for (int b = next.getAndIncrement(); b < blocks; b = next.getAndIncrement()) {
         int p0 = b * blockPaths;
-        job.runBlock(p0, Math.min(paths, p0 + blockPaths), ws);
+        job.runBlock(p0, Math.min(paths, p0 + blockPaths), ws, fromRecord, toRecord);
       }
     };
     runParallel(worker, Math.min(threads, blocks));
@@ -421,13 +445,17 @@ public final class Sde {
       this.status = status;
     }
 
-    void runBlock(int p0, int p1, Workspace ws) {
+    void runBlock(int p0, int p1, Workspace ws, int fromRecord, int toRecord) {
       int items = (p1 - p0) * modes;
       for (int p = p0, j = 0; p < p1; p++) {
         for (int i = 0; i < modes; i++, j++) {
-          ws.cur[j] = a0[i];
           ws.key[j] = Normal.key(seed, p, i);
           ws.target[j] = s[i];
+          if (fromRecord > 0) {
+            resume(j, p, i, fromRecord, ws);
+            continue;
+          }
+          ws.cur[j] = a0[i];
           status[i * paths + p] = OK;
           ws.nextLevel[j] = 0;
           ws.hi[j] = bound;
@@ -437,12 +465,14 @@ public final class Sde {
           }
         }
       }
-      record(0, p0, p1, ws);
+      if (fromRecord == 0) record(0, p0, p1, ws);
+      int first = fromRecord * recordEvery;
+      int last = toRecord == steps / recordEvery ? steps : toRecord * recordEvery;
       // After a step, ws.cur holds its unchecked result and ws.nxt the state before it;
       // the range check runs fused into the next step's ziggurat pass, or on its own
       // before a record and at the end.
       boolean pending = false;
-      for (int n = 0; n < steps; n++) {
+      for (int n = first; n < last; n++) {
         long ctr = 2L * n;
         hashPass(ws.key, ws.bits1, items, ctr);
         if (pending) {
@@ -475,7 +505,21 @@ public final class Sde {
           record((n + 1) / recordEvery, p0, p1, ws);
         }
       }
-      if (pending) checkPass(items, (steps - 1) * dt, p0, ws);
+      if (pending) checkPass(items, (last - 1) * dt, p0, ws);
+    }
+
+    /**
+     * Item j's state at record r as the step loop left it: a (0 once diverged, as
+     * rare() keeps it), the next passage level (levels are passed in order) and the
+     * fast path's upper edge.
+     */
+    private void resume(int j, int p, int i, int r, Workspace ws) {
+      boolean diverged = (status[i * paths + p] & DIVERGED) != 0;
+      ws.cur[j] = diverged ? 0.0 : out[(r * modes + i) * paths + p];
+      int l = 0;
+      while (l < nLevels && passage[(l * modes + i) * paths + p] != NOT_REACHED) l++;
+      ws.nextLevel[j] = l;
+      ws.hi[j] = diverged ? Double.POSITIVE_INFINITY : l < nLevels ? Math.min(levels[l * modes + i], bound) : bound;
     }
 
     /**

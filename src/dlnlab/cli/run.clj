@@ -14,6 +14,7 @@
             [dlnlab.progress :as progress]
             [dlnlab.report :as report]
             [dlnlab.store :as store]
+            [dlnlab.store.lock :as lock]
             [dlnlab.summary :as summary])
   (:import [java.io File Writer]
            [java.util.concurrent.atomic AtomicBoolean]))
@@ -22,13 +23,13 @@
 (set! *unchecked-math* :warn-on-boxed)
 
 (defn- run-experiment
-  "Runs exp (from file) with the CLI's progress display and signal handling;
-  returns the result."
-  [exp file]
+  "Runs exp (from file) with the CLI's progress display and signal handling,
+  writing its trajectory to the file stream as it records; returns the result."
+  [exp file stream]
   (let [flag (or *interrupt-flag* (AtomicBoolean. false))
         ^Writer err *err*
         prog (when (terminal?) (progress/run-progress err))
-        opts (cond-> {:interrupt flag}
+        opts (cond-> {:interrupt flag :trajectory-file stream}
                prog (assoc :progress (:progress prog) :on-record (:on-record prog)))]
     (try
       (with-signals flag err #(experiment/run exp opts))
@@ -149,24 +150,29 @@
         dir (out-option opts (default-out file))
         render-opts (figures/render-options opts)]
     (check-out-dir! dir)
-    (store/with-lock dir
+    (lock/with-lock dir
       (store/check-run-dir! dir (get opts "--force"))
-      (let [result (run-experiment exp file)
-            page? (not (get opts "--no-report"))
-            paths (store/write-run! result dir
-                                    {:extra! (fn [staging]
-                                               (let [fw (when-not (get opts "--no-plots") (figure-warning result staging dir render-opts))
-                                                     rp (when page?
-                                                          (report-page #(report/run-report! result staging {:title (str "dlnlab run: " (base-name file))})
-                                                                       dir))]
-                                                 (assoc rp :figure-warning fw)))})
-            {:keys [figure-warning warning report]} (:extra paths)]
-        (warn! figure-warning)
-        (warn! warning)
-        (doseq [l (summary/summary-lines result)] (println l))
-        (println (str "wrote:            " (:result paths) " and " (:trajectory paths)))
-        (print-report-path (when report (str (io/file dir "report.html"))))
-        (run-result-code result)))))
+      (store/clean-run-leftovers! dir)
+      (let [^File stream (store/trajectory-stream-file dir)]
+        (try
+          (let [result (run-experiment exp file stream)
+                page? (not (get opts "--no-report"))
+                paths (store/write-run! result dir
+                                        {:trajectory-file stream
+                                         :extra! (fn [staging]
+                                                   (let [fw (when-not (get opts "--no-plots") (figure-warning result staging dir render-opts))
+                                                         rp (when page?
+                                                              (report-page #(report/run-report! result staging {:title (str "dlnlab run: " (base-name file))})
+                                                                           dir))]
+                                                     (assoc rp :figure-warning fw)))})
+                {:keys [figure-warning warning report]} (:extra paths)]
+            (warn! figure-warning)
+            (warn! warning)
+            (doseq [l (summary/summary-lines result)] (println l))
+            (println (str "wrote:            " (:result paths) " and " (:trajectory paths)))
+            (print-report-path (when report (str (io/file dir "report.html"))))
+            (run-result-code result))
+          (finally (.delete stream)))))))
 
 (def ^:private sweep-only-options ["--jobs" "--replicates" "--seeds" "--shard" "--merge"])
 
