@@ -20,7 +20,7 @@
   (:import [dlnlab.spark PointJob RunPoint]
            [java.io File]
            [java.util List]
-           [java.util.concurrent LinkedBlockingQueue TimeUnit]
+           [java.util.concurrent Callable Executors Future LinkedBlockingQueue TimeUnit]
            [java.util.concurrent.atomic AtomicBoolean]
            [org.apache.spark FutureAction SparkConf]
            [org.apache.spark.api.java JavaSparkContext]
@@ -62,12 +62,13 @@
   job's failure."
   [^FutureAction job ^LinkedBlockingQueue queue handle! ^AtomicBoolean interrupt]
   (loop []
-    (if-let [s (.poll queue 200 TimeUnit/MILLISECONDS)]
-      (do (handle! s) (recur))
-      (cond (and interrupt (.get interrupt)) (.cancel job)
-            (.isCompleted job) (do (doseq [s (let [l (java.util.ArrayList.)] (.drainTo queue l) l)] (handle! s))
-                              (.get job))
-            :else (recur)))))
+    (if (and interrupt (.get interrupt))
+      (.cancel job)
+      (if-let [s (.poll queue 200 TimeUnit/MILLISECONDS)]
+        (do (handle! s) (recur))
+        (if (.isCompleted job)
+          (if (.isEmpty queue) (.get job) (recur))
+          (recur))))))
 
 (defn engine
   "A sweep engine running points as Spark tasks (see the namespace docstring),
@@ -75,11 +76,14 @@
   Options: :master (\"local[2]\"; \"spark://host:port\" for a standalone
   cluster; without it spark.master when spark-submit set it), :jars (jars to
   ship to the executors: target/dlnlab-spark.jar), :conf (more Spark settings,
-  {\"spark.ui.enabled\" \"false\"}).
+  {\"spark.ui.enabled\" \"false\"}), :writers (4) threads on the driver that
+  read the results and hand them to :on-result, which writes their files (a
+  driver writing one point at a time would cap a large cluster's rate).
   The returned (fn [base grid opts]) takes the options of dlnlab.sweep/sweep
   that run-sweep! gives (:seeds :zip :skip? :on-result; :run-opts, whose
-  :interrupt cancels the Spark job) and returns nil. Results reach :on-result
-  on the calling thread, in the order the tasks finish."
+  :interrupt cancels the Spark job) and returns nil once every result it
+  received is handled. :on-result is called from the writer threads, as the
+  tasks finish."
   [opts]
   (fn [base grid {:keys [seeds zip skip? on-result run-opts]}]
     (let [points (sweep/grid-points grid zip)
@@ -92,16 +96,22 @@
                      points))]
       (when (seq todo)
         (let [sc (JavaSparkContext. (spark-conf opts))
-              queue (LinkedBlockingQueue.)]
+              queue (LinkedBlockingQueue.)
+              writers (Executors/newFixedThreadPool (int (max 1 (long (or (:writers opts) 4)))))
+              pending (java.util.ArrayList.)
+              handle (fn [^String s]
+                       (let [{:keys [index result]} (edn/read-string s)
+                             point (nth points index)]
+                         (on-result index point (assoc result :sweep {:index index :point (into {} point)}))))]
           (try
             (drain! (PointJob/submit sc ^List todo (RunPoint. "dlnlab.spark" "run-point-edn") queue)
                     queue
-                    (fn [^String s]
-                      (let [{:keys [index result]} (edn/read-string s)
-                            point (nth points index)]
-                        (on-result index point (assoc result :sweep {:index index :point (into {} point)}))))
+                    (fn [s] (.add pending (.submit writers ^Callable #(handle s))))
                     (:interrupt run-opts))
-            (finally (.stop sc))))))
+            (doseq [^Future f pending] (.get f))
+            (finally
+              (.shutdown writers)
+              (.stop sc))))))
     nil))
 
 ;; ---------------------------------------------------------------- Parquet tables

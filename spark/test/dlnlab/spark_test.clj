@@ -105,6 +105,15 @@
                               ["-20" "2.5e-3" "-Inf" "" "1" ""]
                               ["" "1.0E10" "Inf" "false" "true" ""]]))))
 
+(deftest an-interrupt-cancels-the-spark-job
+  (let [flag (java.util.concurrent.atomic.AtomicBoolean. false)
+        dir (path "stopped")
+        r (store/run-sweep! tiny-sweep dir {:engine (spark/engine {:master "local[1]"}) :interrupt flag :log (fn [_])
+                                            :on-result (fn [_ _] (.set flag true))})]
+    (is (:interrupted? r))
+    (is (< 0 (count (:ran r)) 6) "the job stops before its last point")
+    (is (= (count (:ran r)) (count (.listFiles (io/file dir "runs")))) "every point handled is written")))
+
 (deftest the-command-line-runs-a-sweep-on-spark
   (let [f (path "sw.edn")
         _ (spit f (pr-str (dissoc tiny-sweep :replicates)))
