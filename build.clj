@@ -6,11 +6,13 @@
 (def basis (delay (b/create-basis {:project "deps.edn"})))
 
 (defn compile-java
-  "Compiles java-src into target/classes with --release 17."
-  [_]
-  (b/javac {:src-dirs ["java-src"]
+  "Compiles java-src into target/classes with --release 17; with :spark true
+  (clj -T:build compile-java :spark true) also spark/java, the Spark engine's
+  glue, against the :spark alias."
+  [{:keys [spark]}]
+  (b/javac {:src-dirs (if spark ["java-src" "spark/java"] ["java-src"])
             :class-dir class-dir
-            :basis @basis
+            :basis (if spark (b/create-basis {:project "deps.edn" :aliases [:spark]}) @basis)
             :javac-opts ["--release" "17" "-Xlint:all,-options,-path"]}))
 
 (defn uber

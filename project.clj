@@ -42,8 +42,10 @@
              ;;   lein with-profile +spark test :only dlnlab.spark-test
              ;;   lein with-profile +spark run -m dlnlab.cli sweep FILE --engine spark [--master local[4]]
              ;; Java 17 needs the --add-opens below (Spark's own launcher adds them too).
-             :spark {:dependencies [[org.apache.spark/spark-core_2.13 "4.0.1"]]
-                     :source-paths ["spark/src"]
+             :spark {:dependencies [[org.apache.spark/spark-core_2.13 "4.0.1"]
+                                    [org.apache.spark/spark-sql_2.13 "4.0.1"]]
+                     :source-paths ["spark/src" "spark/bench"]
+                     :resource-paths ["spark/resources"]
                      :java-source-paths ["spark/java"]
                      :test-paths ["spark/test"]
                      :uberjar-name "dlnlab-spark.jar"

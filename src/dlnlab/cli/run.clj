@@ -52,11 +52,12 @@
       (nil "local") nil
       "spark" (let [f (try (requiring-resolve 'dlnlab.spark/engine) (catch Exception _ nil))]
                 (when-not f
-                  (bad-input! (str "--engine spark needs the Spark profile, which this build does not hold; run "
-                                   "`lein with-profile +spark run -m dlnlab.cli sweep ...` (Spark and its dependencies "
-                                   "stay out of the default jar).")
+                  (bad-input! (str "--engine spark needs the Spark engine, which this jar does not hold; run it through "
+                                   "bin/dlnlab (which builds target/dlnlab-spark.jar), spark-submit --class dlnlab.cli "
+                                   "target/dlnlab-spark.jar, or `lein with-profile +spark run -m dlnlab.cli sweep ...`.")
                               {:path [:engine] :value e :allowed ["local" "spark"]}))
-                (f {:master (or (get opts "--master") "local[2]")
+                ;; no --master: spark-submit's spark.master, else local[2]
+                (f {:master (get opts "--master")
                     :jars (when-let [j (System/getProperty "dlnlab.spark.jar")] [j])}))
       (bad-input! (str "--engine must be local (the in-process pool, default) or spark, got " (pr-str e) ".")
                   {:path [:engine] :value e :allowed ["local" "spark"]}))))
@@ -99,6 +100,7 @@
                  :extra! (when (and (not no-plots?) (figures/point-figures? opts))
                            (fn [r d] (when-let [w (figure-warning r d d render-opts)] (swap! figure-warnings conj w))))}))
         _ (when-let [p @prog] ((:finish p)))
+        parquet? (and engine (:summary res) ((requiring-resolve 'dlnlab.spark/write-parquet-tables!) dir))
         sweep-file (io/file dir "sweep.edn")]
     (when-not (or no-plots? shard (:interrupted? res))
       (when-let [w (figure-warning (:results (store/read-sweep dir)) dir dir render-opts)] (swap! figure-warnings conj w)))
@@ -124,7 +126,8 @@
       (println (str "wrote:  " (str sweep-file) ", " (str (io/file dir "runs")) File/separator "*/"
                     (if shard
                       (str "; the tables come with `dlnlab sweep " file " --out " dir " --merge` once every shard is done")
-                      (str ", " (:summary res) ", aggregate.csv, trajectories.csv"))))
+                      (str ", " (:summary res) ", aggregate.csv, trajectories.csv"
+                           (when parquet? ", summary.parquet, aggregate.parquet")))))
       (when-not (or (get opts "--no-report") shard (:interrupted? res))
         (let [{:keys [warning report]} (report-page #(report/write-report! dir) dir)]
           (warn! warning)
