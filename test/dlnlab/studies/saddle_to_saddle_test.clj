@@ -149,7 +149,7 @@
 (defn- variance-se
   "Relative standard error of the sample variance of n independent draws from
   the stationary density of params: sqrt((mu4 - sigma^4)/n) / sigma^2, with the
-  fourth central moment mu4 by quadrature of dlnlab.theory/stationary-pdf over
+  fourth central moment mu4 by quadrature of dlnlab.theory.sde/stationary-pdf over
   mean +- 12 sd (the density is near Gaussian there, so the rest is negligible)."
   ^double [params ^long n]
   (let [{:keys [mean variance]} (th/stationary-density params)
