@@ -402,7 +402,8 @@
    :kind-order [:loss :test-loss :grad-norm :sharpness :hessian-top-k :stability-threshold :modes
                 :pathway-shares :balance-gap :layer-singular-values :end-to-end-singular-values :weight-norms]})
 
-(def ^:private lanczos-options
+(def lanczos-options
+  "The options of a metric computed by Lanczos (its :keys schema entries)."
   [[:tol {:spec ::spec/positive :default 1e-8 :doc "relative residual of the Ritz pair"}]
    [:max-iter {:spec ::spec/pos-int :default-doc "dlnlab.hessian's" :doc "Krylov dimension cap (dlnlab.hessian's default)"}]
    [:seed {:spec ::spec/seed :default 0 :doc "seed of the random start vector"}]])
