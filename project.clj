@@ -13,7 +13,6 @@
                  [org.bytedeco/javacpp "1.5.13" :classifier "linux-x86_64"]
                  [org.clojure/data.json "2.5.1"]
                  [org.clojure/data.csv "1.1.0"]
-                 [org.clojure/tools.cli "1.1.230"]
                  [org.knowm.xchart/xchart "3.8.8" :exclusions [org.junit.jupiter/junit-jupiter com.madgag/animated-gif-lib]]]
   :source-paths ["src"]
   :java-source-paths ["java-src"]

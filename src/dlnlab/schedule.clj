@@ -43,47 +43,51 @@
   :until :lr :every."
   {:warmup #{} :step-decay #{:factor} :exponential #{:rate} :cosine #{:lr-min}})
 
-(defn- bad! [path value allowed msg]
-  (error/fail! :invalid-experiment msg
-               {:path (vec path) :value value :allowed allowed}))
-
 (defn- positive? [x] (and (number? x) (Double/isFinite (double x)) (pos? (double x))))
 
 (defn- check-step! [path k steps]
   (when-not (and (int? k) (<= 0 (long k)) (or (nil? steps) (< (long k) (long steps))))
-    (bad! path k (str "an integer step in [0, " (or steps "steps") ")")
-          (str (spec/path-str path) " must be a step from 0 to " (if steps (dec (long steps)) "the last step")
-               ", got " (error/show k) "."))))
+    (error/fail! :invalid-experiment
+                 (str (spec/path-str path) " must be a step from 0 to " (if steps (dec (long steps)) "the last step")
+                      ", got " (error/show k) ".")
+                 {:path path :value k :allowed (str "an integer step in [0, " (or steps "steps") ")")})))
 
 (defn- check-shape! [path {:keys [at shape until lr every] :as e} steps]
   (let [allowed (into #{:at :shape :until :lr :every} (get shapes shape))
         at-k (fn [k] (conj (vec path) k))]
     (when-not (contains? shapes shape)
-      (bad! (at-k :shape) shape (vec (keys shapes))
-            (str (spec/path-str (at-k :shape)) " must be one of " (spec/key-list (keys shapes)) ", got " (error/show shape) ".")))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str (at-k :shape)) " must be one of " (spec/key-list (keys shapes)) ", got " (error/show shape) ".")
+                   {:path (at-k :shape) :value shape :allowed (vec (keys shapes))}))
     (doseq [k (keys e) :when (not (allowed k))]
-      (bad! (at-k k) (get e k) (vec allowed)
-            (str (spec/path-str (at-k k)) ": unknown key " (error/show k) " in a " (pr-str shape)
-                 " shape. Allowed keys here: " (spec/key-list (sort allowed)) ".")))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str (at-k k)) ": unknown key " (error/show k) " in a " (pr-str shape)
+                        " shape. Allowed keys here: " (spec/key-list (sort allowed)) ".")
+                   {:path (at-k k) :value (get e k) :allowed (vec allowed)}))
     (when-not (and (int? until) (> (long until) (long at)) (or (nil? steps) (<= (long until) (long steps))))
-      (bad! (at-k :until) until (str "an integer step after :at " at)
-            (str (spec/path-str (at-k :until)) " must be a step after :at (" at ") and at most :steps, got " (error/show until) ".")))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str (at-k :until)) " must be a step after :at (" at ") and at most :steps, got " (error/show until) ".")
+                   {:path (at-k :until) :value until :allowed (str "an integer step after :at " at)}))
     (when-not (positive? lr)
-      (bad! (at-k :lr) lr "a positive finite number"
-            (str (spec/path-str (at-k :lr)) " must be a positive number, the learning rate the shape starts from (or rises to), got " (error/show lr) ".")))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str (at-k :lr)) " must be a positive number, the learning rate the shape starts from (or rises to), got " (error/show lr) ".")
+                   {:path (at-k :lr) :value lr :allowed "a positive finite number"}))
     (when-not (or (and (nil? every) (not= shape :step-decay)) (pos-int? every))
-      (bad! (at-k :every) every "a positive integer"
-            (str (spec/path-str (at-k :every)) " must be a positive integer (steps between changes"
-                 (when (= shape :step-decay) "; a :step-decay needs it") "), got " (error/show every) ".")))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str (at-k :every)) " must be a positive integer (steps between changes"
+                        (when (= shape :step-decay) "; a :step-decay needs it") "), got " (error/show every) ".")
+                   {:path (at-k :every) :value every :allowed "a positive integer"}))
     (doseq [k [:factor :rate] :when (contains? allowed k)]
       (let [v (get e k)]
         (when-not (and (positive? v) (< (double v) 1.0))
-          (bad! (at-k k) v "a number in (0, 1)"
-                (str (spec/path-str (at-k k)) " must be a number strictly between 0 and 1, got " (error/show v) ".")))))
+          (error/fail! :invalid-experiment
+                       (str (spec/path-str (at-k k)) " must be a number strictly between 0 and 1, got " (error/show v) ".")
+                       {:path (at-k k) :value v :allowed "a number in (0, 1)"}))))
     (when (and (= shape :cosine) (contains? e :lr-min)
                (not (and (number? (:lr-min e)) (<= 0.0 (double (:lr-min e)) (double lr)))))
-      (bad! (at-k :lr-min) (:lr-min e) (str "a number in [0, " lr "]")
-            (str (spec/path-str (at-k :lr-min)) " must be a number from 0 to :lr, got " (error/show (:lr-min e)) ".")))))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str (at-k :lr-min)) " must be a number from 0 to :lr, got " (error/show (:lr-min e)) ".")
+                   {:path (at-k :lr-min) :value (:lr-min e) :allowed (str "a number in [0, " lr "]")}))))
 
 (defn shape-events
   "The :set events of [:optimizer :lr] a learning-rate shape expands to (see the
@@ -133,48 +137,58 @@
                                   (not (by-time? opt)) (assoc :steps 1))))
     (catch clojure.lang.ExceptionInfo ex
       (let [d (ex-data ex)]
-        (bad! path (:value d) (:allowed d)
-              (str (spec/path-str path) " leaves an invalid optimizer: " (ex-message ex)))))))
+        (error/fail! :invalid-experiment
+                     (str (spec/path-str path) " leaves an invalid optimizer: " (ex-message ex))
+                     {:path path :value (:value d) :allowed (:allowed d)})))))
 
 (defn- check-event! [path e steps]
   (when-not (map? e)
-    (bad! path e "an event map"
-          (str (spec/path-str path) " must be an event map such as {:at 100 :set {[:optimizer :lr] 0.02}}, got " (error/show e) ".")))
+    (error/fail! :invalid-experiment
+                 (str (spec/path-str path) " must be an event map such as {:at 100 :set {[:optimizer :lr] 0.02}}, got " (error/show e) ".")
+                 {:path path :value e :allowed "an event map"}))
   (let [at-k (fn [k] (conj (vec path) k))
         actions (filter #(contains? e %) [:set :optimizer :perturb :shape])]
     (check-step! (at-k :at) (:at e) steps)
     (when-not (= 1 (count actions))
-      (bad! path e "exactly one of :set, :optimizer, :perturb, :shape"
-            (str (spec/path-str path) " must give exactly one of :set, :optimizer, :perturb or :shape, got "
-                 (if (seq actions) (spec/key-list actions) "none") ".")))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str path) " must give exactly one of :set, :optimizer, :perturb or :shape, got "
+                        (if (seq actions) (spec/key-list actions) "none") ".")
+                   {:path path :value e :allowed "exactly one of :set, :optimizer, :perturb, :shape"}))
     (case (first actions)
       :shape (check-shape! path e steps)
       :set (let [s (:set e)]
              (when-not (and (map? s) (seq s))
-               (bad! (at-k :set) s "a non-empty map {[:optimizer key] value}"
-                     (str (spec/path-str (at-k :set)) " must be a non-empty map from optimizer key paths to values, e.g. {[:optimizer :lr] 0.02}, got " (error/show s) ".")))
+               (error/fail! :invalid-experiment
+                            (str (spec/path-str (at-k :set)) " must be a non-empty map from optimizer key paths to values, e.g. {[:optimizer :lr] 0.02}, got " (error/show s) ".")
+                            {:path (at-k :set) :value s :allowed "a non-empty map {[:optimizer key] value}"}))
              (doseq [p (keys s)]
                (when-not (and (vector? p) (= 2 (count p)) (= :optimizer (first p)) (keyword? (second p)) (not= :kind (second p)))
-                 (bad! (conj (at-k :set) p) p "a path [:optimizer key]"
-                       (str (spec/path-str (at-k :set)) " sets " (error/show p) "; a schedule sets optimizer keys, [:optimizer key] (to change the kind use {:at k :optimizer {...}}).")))))
+                 (error/fail! :invalid-experiment
+                              (str (spec/path-str (at-k :set)) " sets " (error/show p) "; a schedule sets optimizer keys, [:optimizer key] (to change the kind use {:at k :optimizer {...}}).")
+                              {:path (conj (at-k :set) p) :value p :allowed "a path [:optimizer key]"}))))
       :optimizer nil
       :perturb (let [{:keys [norm direction seed] :as p} (:perturb e)
                      pk (fn [k] (conj (at-k :perturb) k))]
                  (when-not (map? p)
-                   (bad! (at-k :perturb) p "a map {:norm r :direction d}"
-                         (str (spec/path-str (at-k :perturb)) " must be a map {:norm r :direction :random|:top-eigenvector}, got " (error/show p) ".")))
+                   (error/fail! :invalid-experiment
+                                (str (spec/path-str (at-k :perturb)) " must be a map {:norm r :direction :random|:top-eigenvector}, got " (error/show p) ".")
+                                {:path (at-k :perturb) :value p :allowed "a map {:norm r :direction d}"}))
                  (doseq [k (keys p) :when (not (#{:norm :direction :seed} k))]
-                   (bad! (pk k) (get p k) [:norm :direction :seed]
-                         (str (spec/path-str (pk k)) ": unknown key " (error/show k) "; a perturbation takes :norm, :direction and :seed.")))
+                   (error/fail! :invalid-experiment
+                                (str (spec/path-str (pk k)) ": unknown key " (error/show k) "; a perturbation takes :norm, :direction and :seed.")
+                                {:path (pk k) :value (get p k) :allowed [:norm :direction :seed]}))
                  (when-not (positive? norm)
-                   (bad! (pk :norm) norm "a positive finite number"
-                         (str (spec/path-str (pk :norm)) " must be a positive number, the length of the perturbation, got " (error/show norm) ".")))
+                   (error/fail! :invalid-experiment
+                                (str (spec/path-str (pk :norm)) " must be a positive number, the length of the perturbation, got " (error/show norm) ".")
+                                {:path (pk :norm) :value norm :allowed "a positive finite number"}))
                  (when-not (#{:random :top-eigenvector} (or direction :random))
-                   (bad! (pk :direction) direction [:random :top-eigenvector]
-                         (str (spec/path-str (pk :direction)) " must be :random or :top-eigenvector, got " (error/show direction) ".")))
+                   (error/fail! :invalid-experiment
+                                (str (spec/path-str (pk :direction)) " must be :random or :top-eigenvector, got " (error/show direction) ".")
+                                {:path (pk :direction) :value direction :allowed [:random :top-eigenvector]}))
                  (when-not (or (nil? seed) (int? seed))
-                   (bad! (pk :seed) seed "an integer"
-                         (str (spec/path-str (pk :seed)) " must be an integer, got " (error/show seed) "."))))
+                   (error/fail! :invalid-experiment
+                                (str (spec/path-str (pk :seed)) " must be an integer, got " (error/show seed) ".")
+                                {:path (pk :seed) :value seed :allowed "an integer"})))
       nil)))
 
 (defn check!
@@ -183,13 +197,15 @@
   experiment naming the event."
   [path schedule exp]
   (when-not (vector? schedule)
-    (bad! path schedule "a vector of events"
-          (str (spec/path-str path) " must be a vector of events, e.g. [{:at 1000 :set {[:optimizer :lr] 0.02}}], got " (error/show schedule) ".")))
+    (error/fail! :invalid-experiment
+                 (str (spec/path-str path) " must be a vector of events, e.g. [{:at 1000 :set {[:optimizer :lr] 0.02}}], got " (error/show schedule) ".")
+                 {:path path :value schedule :allowed "a vector of events"}))
   (let [steps (:steps exp)]
     (when (and (:optimizer exp) (by-time? (:optimizer exp)))
-      (bad! path schedule "a stepped optimizer"
-            (str (spec/path-str path) ": a schedule counts steps, but " (pr-str (get-in exp [:optimizer :kind]))
-                 " runs for :time; start from a stepped optimizer and switch to it with {:at k :optimizer {:kind :gradient-flow}}.")))
+      (error/fail! :invalid-experiment
+                   (str (spec/path-str path) ": a schedule counts steps, but " (pr-str (get-in exp [:optimizer :kind]))
+                        " runs for :time; start from a stepped optimizer and switch to it with {:at k :optimizer {:kind :gradient-flow}}.")
+                   {:path path :value schedule :allowed "a stepped optimizer"}))
     (doseq [[i e] (map-indexed vector schedule)]
       (check-event! (conj (vec path) i) e steps))
     (when-let [opt (:optimizer exp)]

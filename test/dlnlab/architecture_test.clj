@@ -93,7 +93,7 @@
       (or (str/starts-with? s "dlnlab.papers.") (str/starts-with? s "dlnlab.studies.")
           (#{"dlnlab.study" "dlnlab.examples"} s)) :studies
       (or (#{"dlnlab.plot" "dlnlab.figure" "dlnlab.vega" "dlnlab.render" "dlnlab.progress" "dlnlab.cli" "dlnlab.report"} s)
-          (str/starts-with? s "dlnlab.figure.")) :presentation
+          (str/starts-with? s "dlnlab.figure.") (str/starts-with? s "dlnlab.cli.")) :presentation
       (#{"dlnlab.store" "dlnlab.summary"} s) :results
       :else :library)))
 
@@ -129,4 +129,5 @@
   ;; classpath.
   (doseq [^File f (source-files)
           :when (str/includes? (slurp f) "(requiring-resolve")]
-    (is (= "cli.clj" (.getName f)) (str f " looks a namespace up at run time"))))
+    (is (re-find #"src/dlnlab/cli(\.clj|/)" (str/replace (.getPath f) File/separator "/"))
+        (str f " looks a namespace up at run time"))))

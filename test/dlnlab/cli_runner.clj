@@ -14,7 +14,7 @@
   captured and progress shown only when terminal? is true: {:code :out :err}."
   [terminal? args]
   (let [o (StringWriter.) e (StringWriter.)
-        code (binding [*out* o *err* e cli/*terminal?* (boolean terminal?)]
+        code (binding [*out* o *err* e dlnlab.cli.common/*terminal?* (boolean terminal?)]
                (cli/main* args))]
     {:code code :out (str o) :err (str e)}))
 

@@ -15,7 +15,7 @@
 
 (defn- cli [& args]
   (let [o (StringWriter.) e (StringWriter.)
-        code (binding [*out* o *err* e cli/*terminal?* false] (cli/main* args))]
+        code (binding [*out* o *err* e dlnlab.cli.common/*terminal?* false] (cli/main* args))]
     {:code code :out (str o) :err (str e)}))
 
 (defn- printed

@@ -130,7 +130,7 @@
   (let [file (write-file "tiny.edn" tiny)
         out (path "out")
         flag (AtomicBoolean. true)
-        {:keys [code out]} (binding [cli/*interrupt-flag* flag] (cli "run" file "--out" out))
+        {:keys [code out]} (binding [dlnlab.cli.common/*interrupt-flag* flag] (cli "run" file "--out" out))
         result (dio/read-edn-file (io/file (path "out") "result.edn"))]
     (is (= 130 code))
     (is (= :stopped (:status result)))
@@ -661,7 +661,7 @@
   (testing "an unknown name lists the reproductions and writes nothing"
     (let [{:keys [code err]} (cli "reproduce" "multi-pathway" "--out" (path "rep"))]
       (is (= 2 code))
-      (doseq [nm (keys cli/paper-names)] (is (str/includes? err nm)))
+      (doseq [nm (keys dlnlab.cli.info/paper-names)] (is (str/includes? err nm)))
       (is (not (.exists (io/file (path "rep")))))))
   (testing "a name is required, and --jobs must be a positive integer"
     (is (= 2 (:code (cli "reproduce"))))
@@ -768,7 +768,7 @@
     (is (not (str/includes? sde-section ":<metric>")) "only the record node collapses metric options")
     (is (re-find #":kind  one of :network, :sde; optional" out))))
 (deftest every-listed-reproduction-has-a-namespace
-  (doseq [[nm ns-sym] cli/paper-names]
+  (doseq [[nm ns-sym] dlnlab.cli.info/paper-names]
     (is (some? (try (requiring-resolve (symbol (name ns-sym) "reproduce")) (catch Exception _ nil)))
         (str nm " -> " ns-sym "/reproduce"))))
 

@@ -178,7 +178,7 @@
   "Runs the command line in-process: {:code :out :err}."
   [& args]
   (let [o (StringWriter.) e (StringWriter.)
-        code (binding [*out* o *err* e cli/*terminal?* false] (cli/main* args))]
+        code (binding [*out* o *err* e dlnlab.cli.common/*terminal?* false] (cli/main* args))]
     {:code code :out (str o) :err (str e)}))
 
 (deftest run-writes-its-page-unless-told-not-to

@@ -42,13 +42,13 @@
 
 (defn- header-of [f] (first (str/split-lines (slurp f))))
 
-(defn- values-of [s] (second (cli/parse-grid (str "optimizer.lr=" s))))
+(defn- values-of [s] (second (dlnlab.cli.args/parse-grid (str "optimizer.lr=" s))))
 
 (deftest grid-arguments-parse
-  (is (= [[:optimizer :lr] [0.01 0.1]] (cli/parse-grid "optimizer.lr=0.01,0.1")))
-  (is (= [[:optimizer :kind] [:gd :sgd]] (cli/parse-grid "optimizer.kind=:gd,:sgd")))
-  (is (= [[:seed] [1 2 3]] (cli/parse-grid "seed=1,2,3")))
-  (is (= [[:model :init :shares] [[1 2] [3 4]]] (cli/parse-grid "[:model :init :shares]=[1 2],[3 4]")))
+  (is (= [[:optimizer :lr] [0.01 0.1]] (dlnlab.cli.args/parse-grid "optimizer.lr=0.01,0.1")))
+  (is (= [[:optimizer :kind] [:gd :sgd]] (dlnlab.cli.args/parse-grid "optimizer.kind=:gd,:sgd")))
+  (is (= [[:seed] [1 2 3]] (dlnlab.cli.args/parse-grid "seed=1,2,3")))
+  (is (= [[:model :init :shares] [[1 2] [3 4]]] (dlnlab.cli.args/parse-grid "[:model :init :shares]=[1 2],[3 4]")))
   (testing "log and lin spacing, to 12 significant digits; whole lin ends stay integers"
     (is (= [0.001 0.01 0.1] (values-of "log:0.001:0.1:3")))
     (is (= [2 4 6 8] (values-of "lin:2:8:4")))
@@ -63,7 +63,7 @@
                            ["optimizer.lr=log:0:1:3" #"two positive ends"]
                            ["optimizer.lr=lin:a:1:3" #"not a number"]
                            ["optimizer..lr=1" #"not a dotted path"]]]
-      (let [e (try (cli/parse-grid arg) nil (catch clojure.lang.ExceptionInfo e e))]
+      (let [e (try (dlnlab.cli.args/parse-grid arg) nil (catch clojure.lang.ExceptionInfo e e))]
         (is (= :invalid-argument (:dlnlab/error (ex-data e))) arg)
         (is (re-find pattern (ex-message e)) (ex-message e))))))
 

@@ -39,6 +39,8 @@
              :refer [argmin-index fit-in-window geometric-tail-mean inverse-width-fit inverse-width-prediction
                      isotropic-lazy-losses
                      level-window linearized-losses mean-and-standard-error power-law-fit tangent-kernel-terms]]
+            [dlnlab.studies.transfer.runs
+             :refer [curve-distance lazy-best mean-log-curve ms-per-step pooled-best run-grid score tail-fraction]]
             [dlnlab.studies.transfer.figures
              :refer [data-figures deep-from depth-figures finite? power-law-figures round-sig width-figures
                      wider-figures]]
@@ -136,70 +138,6 @@
   long, for the tests, except its width study, which is the :quick one. :base-changes are assoc-in paths applied to
   the part's base experiment; :lr-grid [from to] sets :lrs to 2^(k/2)."
   (:variants data))
-
-;; ---------------------------------------------------------------------------
-;; Runners
-
-(def ^:private tail-fraction
-  "Fraction of the steps at the end of a run whose geometric mean is its score."
-  0.2)
-
-(defn- notify [progress m] (when progress (progress m)))
-
-(defn- run-grid
-  "core/sweep of base over grid with one shared seed (same data and initial raw
-  weights at every point), reporting each finished run to progress."
-  [base grid {:keys [jobs progress stage]}]
-  (let [done (atom 0)
-        total (reduce * (map (comp count second) grid))]
-    (core/sweep base grid
-                {:jobs (or jobs 2) :seeds :shared
-                 :on-result (fn [_ point r]
-                              (notify progress {:stage stage :done (swap! done inc) :total total
-                                                :point (into {} point) :status (:status r)
-                                                :elapsed-ms (get-in r [:meta :elapsed-ms])}))})))
-
-(defn- score [r] (when (= :completed (:status r)) (geometric-tail-mean (get-in r [:trajectory :loss]) tail-fraction)))
-
-(defn- pooled-best
-  "Index of the lowest mean log score over seeds (rows: one score vector per
-  seed); an lr where any seed diverged is excluded."
-  [score-rows]
-  (argmin-index (apply mapv (fn [& xs] (when (every? some? xs)
-                                         (/ (double (reduce + (map #(Math/log (double %)) xs))) (count xs))))
-                       score-rows)))
-
-(defn- ms-per-step
-  "Median over the completed runs of a group of wall milliseconds per step
-  (network build and recording included), or nil."
-  [group steps]
-  (let [xs (sort (keep #(when (= :completed (:status %))
-                          (/ (double (get-in % [:meta :elapsed-ms])) (double steps)))
-                       group))]
-    (when (seq xs) (round-sig (nth xs (quot (count xs) 2))))))
-
-(defn- lazy-best
-  "Best lr index of the network linearized at initialization (the lazy limit)
-  for the experiment exp over lrs, scored like the runs."
-  [exp lrs steps]
-  (let [net (core/network exp)]
-    (argmin-index (mapv (fn [lr] (geometric-tail-mean (linearized-losses net lr steps) tail-fraction)) lrs))))
-
-(defn curve-distance
-  "The mean over common steps of |log a_t - log b_t| of two loss curves (vectors
-  of losses per recorded step): 0.1 means about 10% apart on average. Returns nil
-  when a value is missing, not finite or not positive (a diverged run)."
-  [a b]
-  (let [pairs (map vector a b)]
-    (when (and (seq pairs) (every? (fn [[x y]] (and (finite? x) (finite? y) (pos? (double x)) (pos? (double y)))) pairs))
-      (/ (double (reduce + (map (fn [[x y]] (Math/abs (Math/log (/ (double x) (double y))))) pairs)))
-         (double (count pairs))))))
-
-(defn- mean-log-curve
-  "exp of the mean over curves of log loss at each step (nil when any is missing)."
-  [curves]
-  (when (every? #(and (seq %) (every? (fn [x] (and (finite? x) (pos? (double x)))) %)) curves)
-    (apply mapv (fn [& xs] (Math/exp (/ (double (reduce + (map #(Math/log (double %)) xs))) (double (count xs))))) curves)))
 
 (defn width-transfer
   "The learning-rate sweep over widths under :mup and :ntk ([BP]; doc/science.md §1).

@@ -9,6 +9,7 @@
             [dlnlab.engine :as engine]
             [dlnlab.studies.transfer :as tr]
             [dlnlab.studies.transfer.estimate :as est]
+            [dlnlab.studies.transfer.runs :as runs]
             [dlnlab.studies.transfer.verdict :as verdict]
             [dlnlab.theory :as theory]
             [dlnlab.plot :as plot])
@@ -49,9 +50,9 @@
   (is (nil? (est/argmin-index [nil nil])))
   (is (= [1 3] (est/level-window [0 1 2 3 4] [1.0 0.5 0.3 0.1 0.05] 0.5 0.1)))
   (is (nil? (est/level-window [0 1 2] [1.0 0.5 0.3] 0.5 0.1)))
-  (is (close? 0.0 (tr/curve-distance [1.0 0.5] [1.0 0.5]) 0.0))
-  (is (close? (Math/log 2.0) (tr/curve-distance [1.0 0.5] [2.0 0.25]) 1e-12))
-  (is (nil? (tr/curve-distance [1.0 Double/NaN] [1.0 1.0])))
+  (is (close? 0.0 (runs/curve-distance [1.0 0.5] [1.0 0.5]) 0.0))
+  (is (close? (Math/log 2.0) (runs/curve-distance [1.0 0.5] [2.0 0.25]) 1e-12))
+  (is (nil? (runs/curve-distance [1.0 Double/NaN] [1.0 1.0])))
   (testing "seed averages of optima on a log grid, in half-octaves"
     (is (close? 2.0 (tr/geometric-mean-lr [1.0 2.0 4.0] [0 2]) 1e-12))
     (is (nil? (tr/geometric-mean-lr [1.0 2.0] [0 nil])))
@@ -240,9 +241,9 @@
         lin (est/linearized-losses (core/network exp) 0.5 50)
         rich (get-in (core/run (assoc-in exp [:model :gamma0] 2.0)) [:trajectory :loss])
         lin-rich (est/linearized-losses (core/network (assoc-in exp [:model :gamma0] 2.0)) 0.5 50)]
-    (is (< (tr/curve-distance run lin) 0.02))
+    (is (< (runs/curve-distance run lin) 0.02))
     (testing "contrast: a rich network leaves its linearization"
-      (is (> (tr/curve-distance rich lin-rich) 0.1)))))
+      (is (> (runs/curve-distance rich lin-rich) 0.1)))))
 
 ;; ---------------------------------------------------------------- the claims on `reduced`
 
@@ -292,7 +293,7 @@
       (is (< (double d8) 0.5)))
     (testing "contrast: unscaled branches give curves far apart (or diverging runs)"
       (let [[c4 c8 c16] (unscaled-residual-curves)
-            far (fn [a b] (let [x (tr/curve-distance a b)] (or (nil? x) (> (double x) (* 3.0 (double d8))))))]
+            far (fn [a b] (let [x (runs/curve-distance a b)] (or (nil? x) (> (double x) (* 3.0 (double d8))))))]
         (is (far c8 c16))
         (is (far c4 c16))))))
 
