@@ -164,7 +164,7 @@
         (print-report-path (when report (str (io/file dir "report.html"))))
         (run-result-code result)))))
 
-(def ^:private sweep-only-options ["--jobs" "--replicates" "--seeds" "--shard" "--merge"])
+(def ^:private sweep-only-options ["--zip" "--jobs" "--replicates" "--seeds" "--shard" "--merge"])
 
 (defn cmd-run [{:keys [files opts] :as parsed}]
   (let [file (one-file "run" files)
