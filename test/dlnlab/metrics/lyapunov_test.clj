@@ -7,11 +7,14 @@
   a^(L-2)). So the network's exponents, found by HVPs and QR on the full
   parameter vector, must be the per-mode map's exponent (dlnlab.theory.gd-map,
   a scalar orbit in Java) and the mean ln |1 + lr e a^(L-2)| along the orbit."
-  (:require [clojure.test :refer [deftest is testing]]
+  (:require [clojure.edn :as edn]
+            [clojure.test :refer [deftest is testing]]
             [dlnlab.core]
             [dlnlab.experiment :as experiment]
             [dlnlab.metrics.lyapunov :as lyapunov]
             [dlnlab.network :as network]
+            [dlnlab.result :as result]
+            [dlnlab.sweep :as sweep]
             [dlnlab.theory :as theory]
             [dlnlab.theory.gd-map :as gd-map]))
 
@@ -106,3 +109,30 @@
              :optimizer {:kind :sgd :lr 0.05 :batch-size 4} :steps 20
              :record {:every 10 :metrics [:lyapunov]}}]
     (is (every? nil? (get-in (experiment/run exp) [:trajectory :lyapunov])))))
+
+(deftest example-lyapunov-cascade-claim
+  ;; examples/lyapunov-cascade.edn: negative on the cycles below r_inf, positive
+  ;; past it and there the per-mode map's exponent
+  (let [sw (edn/read-string (slurp "examples/lyapunov-cascade.edn"))
+        base (:base sw)
+        steps (long (:steps base))
+        s1 2.0 depth 2
+        r-inf (double (:r-inf (gd-map/doubling-points depth)))
+        late (fn [r] (let [vs (result/late-values r :lyapunov)] (/ (double (reduce + vs)) (count vs))))
+        rs (sweep/sweep base {[:optimizer :lr] [1.15 1.27 1.375 1.42 1.51]} {:jobs 2})]
+    (is (every? #(= :completed (:status %)) rs))
+    (doseq [r rs
+            :let [lr (double (get-in r [:experiment :optimizer :lr]))
+                  rr (* lr s1)
+                  got (late r)]]
+      (if (< rr r-inf)
+        (is (neg? got) (str "lr " lr " (r = " rr " < r_inf = " r-inf "): " got))
+        (let [;; the late records average the last fifth of the run
+              window (quot steps 5)
+              orbit (gd-map/gd-map-orbit rr depth 0.9 4000 (* 40 window))
+              spread (block-standard-error (mapv #(Math/log (Math/abs (gd-map/gd-map-derivative rr depth %))) orbit) window)
+              ;; spread is the error of a mean over 40 windows; one window's is sqrt(40) times it
+              tol (* 4.0 (Math/sqrt 2.0) (Math/sqrt 40.0) spread)
+              want (double (gd-map/gd-map-lyapunov rr depth {:x0 0.9}))]
+          (is (pos? got) (str "lr " lr ": " got))
+          (is (< (Math/abs (- got want)) tol) (str "lr " lr ": network " got " map " want " tol " tol)))))))

@@ -4,7 +4,8 @@
   objective (not from per-sample gradients), the covariance as a dense matrix,
   its top Hessian eigenvectors from the dense Hessian by LAPACK (not Lanczos),
   and the mode entries of the F-gradient by nested-vector arithmetic."
-  (:require [clojure.test :refer [deftest is testing]]
+  (:require [clojure.edn :as edn]
+            [clojure.test :refer [deftest is testing]]
             [dlnlab.core]
             [dlnlab.engine :as engine]
             [dlnlab.experiment :as experiment]
@@ -131,3 +132,23 @@
     (is (every? pos? (:noise-trace tr)))
     (is (every? #(< 0.0 (double %) 1.0) (:noise-alignment tr)))
     (is (every? #(= 2 (count %)) (:mode-noise tr)))))
+
+(deftest example-sgd-noise-claim
+  ;; examples/sgd-noise.edn: the per-mode variances follow (2 e^2 + sigma^2)/B
+  ;; along the run within the sampling error of the n samples: for c = (e z - xi) z,
+  ;; z, xi Gaussian, the variance estimate has relative standard deviation at
+  ;; most sqrt(14/n) (e-dominated; sqrt(8/n) noise-dominated)
+  (let [exp (edn/read-string (slurp "examples/sgd-noise.edn"))
+        n (long (get-in exp [:task :samples]))
+        r (experiment/run exp)
+        rows (get-in r [:trajectory :mode-noise])
+        tol (* 4.0 (Math/sqrt (/ 14.0 n)))
+        share (get-in r [:trajectory :noise-alignment])]
+    (is (= :completed (:status r)))
+    (is (> (double (ffirst (first rows))) (* 20.0 (double (first (first (peek rows))))))
+        "mode 1's noise falls from 2 s^2/B + sigma^2/B toward sigma^2/B as it is learned")
+    (doseq [[k row] (map-indexed vector rows)
+            [i [measured predicted]] (map-indexed vector row)]
+      (is (< (Math/abs (- (/ (double measured) (double predicted)) 1.0)) tol)
+          (str "record " k " mode " i ": " measured " vs " predicted)))
+    (is (> (double (peek share)) (* 5.0 (double (first share)))) (str "noise alignment " (first share) " -> " (peek share)))))
