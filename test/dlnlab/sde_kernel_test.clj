@@ -5,7 +5,7 @@
   Fokker-Planck equation in pi (dlnlab.theory's drift and diffusion)."
   (:require [clojure.test :refer [deftest is testing]]
             [dlnlab.sde :as sde]
-            [dlnlab.theory :as th])
+            [dlnlab.theory.sde :as th])
   (:import [dlnlab.kernel Normal Sde]))
 
 (set! *warn-on-reflection* true)
