@@ -166,7 +166,7 @@
 (defmethod kind/schema [:metric :lyapunov-spectrum] [_ _]
   {:doc "The k largest Lyapunov exponents of the GD map per step, by QR of k tangent vectors pushed through J = I - lr H at every step; nil unless the optimizer is :gd, and at the first record."
    :keys (into [[:k {:spec ::spec/pos-int :default 2 :doc "how many exponents"}]] options)
-   :cost :costly :shape "[exponent ...] (k values, descending)"})
+   :cost :costly :shape "[exponent ...] (k values, descending) or nil"})
 
 (defmethod metrics/measure :lyapunov-spectrum [_ net ctx]
   (measured :lyapunov-spectrum net ctx))

@@ -202,6 +202,6 @@
 
 (defmethod kind/schema [:metric :mode-noise] [_ _]
   {:doc "Per target mode: the variance of the minibatch gradient along u_i v_i^T, and the per-mode SDE's (2 e^2 + sigma^2)/B at the current error e (nil without a teacher); nil without samples."
-   :keys batch-keys :cost :costly :shape "[[measured predicted] per mode]"})
+   :keys batch-keys :cost :costly :shape "[[measured predicted] per mode] or nil"})
 
 (defmethod metrics/measure :mode-noise [_ net ctx] (mode-noise net (options ctx)))
