@@ -405,6 +405,13 @@
                          :options {:note "x is the numeric grid coordinate with the most values; other varying coordinates make series; one panel per mode, with the gradient-flow learning time (dlnlab.theory/learning-time) dashed"}}
    :stationary-sweep {:inputs #{:sweep} :data "a sweep of :sde experiments with label noise > 0"
                       :options {:note "x as for :learning-time-sweep; the measured variance of each mode at the end, with the variance of the SDE's stationary density (dlnlab.theory/stationary-density) and its Gibbs approximation"}}
+   :lyapunov-vs-lr {:inputs #{:sweep} :data "a sweep over the learning rate of GD runs that recorded :lyapunov"
+                    :options {:theory-points "points of the per-mode map's exponent curve (200)"
+                              :note "the mean of each run's late :lyapunov records; for GD of a standard :chain on :matrix-factorization the per-mode GD map of mode 1 (dlnlab.theory.gd-map/gd-map-lyapunov) dashed, with 2/S_1 and the onset of chaos r_inf/S_1 marked"}}
+   :compare-loss {:inputs #{:result} :data "the result of an experiment with :compare" :options {:x ":step, or :time (default when a variant is gradient flow)"}}
+   :compare-distance {:inputs #{:result} :data "the result of an experiment with :compare" :options {:x "as for :compare-loss" :log-y ":auto (default)"}}
+   :compare-cosine {:inputs #{:result} :data "the result of an experiment with :compare" :options {:x "as for :compare-loss"}}
+   :compare-loss-difference {:inputs #{:result} :data "the result of an experiment with :compare" :options {:x "as for :compare-loss"}}
    :learning-times {:inputs #{:ensemble} :data "a sequence of times, {label [t ...]}, rows [[t per mode] per path], an ensemble (its :first-passage at the smallest fraction, else :learned-time), or the result of an :sde experiment"
                     :options {:bins "number of bins" :range "[lo hi]" :x-title "x axis title"}}})
 
@@ -412,18 +419,19 @@
   "Every name in `figure-catalog`, in the order figures are listed (run, sweep,
   then SDE figures)."
   [:loss :sharpness :modes :pathway-shares :balance-gap :bifurcation :loss-vs-lr
-   :sharpness-vs-lr :shares-vs-lr :sde-ensemble :stationary :learning-times :learning-time-sweep :stationary-sweep])
+   :sharpness-vs-lr :shares-vs-lr :lyapunov-vs-lr :compare-loss :compare-distance :compare-cosine :compare-loss-difference
+   :sde-ensemble :stationary :learning-times :learning-time-sweep :stationary-sweep])
 
 ;; ---------------------------------------------------------------- standard figures
 
 (defn input-kind
   "What data is, for `standard-names`: :ensemble for an SDE ensemble map,
-  (dlnlab.result/kind r) for a result r, [:sweep kind] for a sequence of results
+  :compare for a side-by-side result (dlnlab.figure.compare), (dlnlab.result/kind r) for another result r, [:sweep kind] for a sequence of results
   (the kind of its first result), :none otherwise."
   [data]
   (cond
     (ensemble? data) :ensemble
-    (result/result? data) (result/kind data)
+    (result/result? data) (if (:compare data) :compare (result/kind data))
     (sequential? data) (if-let [r (first (filter result/result? data))] [:sweep (result/kind r)] :none)
     :else :none))
 

@@ -22,6 +22,7 @@
             [dlnlab.sde.schema]
             [dlnlab.spec :as spec]
             [dlnlab.theory :as theory]
+            [dlnlab.theory.sde :as theory-sde]
             [dlnlab.train :as train])
   (:import [dlnlab.kernel Rng Sde]
            [java.util Arrays]))
@@ -306,7 +307,7 @@
   record grid refined tenfold, the example of examples/sde-ensemble.edn still gives
   2.23 and 1.12 against 2.29 and 1.15, because paths pass pi* at different times
   and averaging D over them moves the peak)
-  :theory-peak-pi (dlnlab.theory/peak-diffusion-pi, nil without an interior maximum)
+  :theory-peak-pi (dlnlab.theory.sde/peak-diffusion-pi, nil without an interior maximum)
   :median-learned-time :precedes-learning? (peak-time < median learned time)
   :paths-peak-before-learning (share of the paths that learned whose own peak time
   is earlier than their learned time)}."
@@ -328,7 +329,7 @@
               {:mode i :fraction f
                :peak-time tpeak
                :peak-pi (get-in result [:mean r i])
-               :theory-peak-pi (theory/peak-diffusion-pi (mode-params result i))
+               :theory-peak-pi (theory-sde/peak-diffusion-pi (mode-params result i))
                :median-learned-time med
                :precedes-learning? (boolean (and med (< (double tpeak) (double med))))
                :paths-peak-before-learning (when (seq learned)
@@ -341,7 +342,7 @@
 
 (defn stationary-comparison
   "Compares the final distribution of pi over paths with the stationary density of
-  the per-mode SDE (dlnlab.theory/stationary-density, doc/science.md §7).
+  the per-mode SDE (dlnlab.theory.sde/stationary-density, doc/science.md §7).
 
   Options: :mode (0), :bins (40). Needs label noise > 0 and a run long enough to
   reach stationarity. Returns {:mode i :n paths :mean :variance (sample) :ks (KS
@@ -358,18 +359,18 @@
          params (mode-params result i)
          xs (keep #(% i) (:final result))
          summ (numeric/summary xs [])
-         th (theory/stationary-density params)
-         cdf (theory/stationary-cdf params)
-         pdf (theory/stationary-pdf params)
+         th (theory-sde/stationary-density params)
+         cdf (theory-sde/stationary-cdf params)
+         pdf (theory-sde/stationary-pdf params)
          {:keys [edges counts]} (numeric/histogram xs (long bins))
          n (count xs)]
      {:mode i :n n
       :mean (:mean summ) :variance (let [sd (:std summ)] (when sd (* (double sd) (double sd))))
       :ks (numeric/ks-distance xs cdf)
       :theory {:mean (:mean th) :variance (:variance th)
-               :gibbs-variance (theory/gibbs-variance params)
+               :gibbs-variance (theory-sde/gibbs-variance params)
                ;; nil where the linearized discrete variance is unbounded
-               :discrete-variance (theory/linear-stationary-variance params {:discrete? true})}
+               :discrete-variance (theory-sde/linear-stationary-variance params {:discrete? true})}
       :histogram (when (seq edges)
                    (let [w (- (double (second edges)) (double (first edges)))]
                      {:edges edges

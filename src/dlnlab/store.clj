@@ -183,7 +183,7 @@
 
 ;; ---------------------------------------------------------------- sweeps
 
-(def ^:private sweep-keys #{:base :grid :seeds :replicates :name :description})
+(def ^:private sweep-keys #{:base :grid :zip :seeds :replicates :name :description})
 
 (defn- invalid! [msg data] (error/fail! :invalid-experiment msg data))
 
@@ -206,14 +206,16 @@
     (cond-> (vec (:grid norm)) (> r 1) (conj [[:replicate] (vec (range r))]))))
 
 (defn sweep-points
-  "The points of a normalized sweep in run order (dlnlab.sweep/grid-points of `sweep-grid`)."
+  "The points of a normalized sweep in run order (dlnlab.sweep/grid-points of
+  `sweep-grid` and its :zip groups)."
   [norm]
-  (sweep/grid-points (sweep-grid norm)))
+  (sweep/grid-points (sweep-grid norm) (:zip norm)))
 
 (defn normalize-sweep
   "{:base :grid [[path values] ...] :seeds} (with :replicates when above 1,
-  :name and :description when given) from a sweep map {:base EXPERIMENT :grid
-  {PATH [VALUES]} :seeds :derived|:shared|:independent :replicates R}, every
+  :zip, :name and :description when given) from a sweep map {:base EXPERIMENT
+  :grid {PATH [VALUES]} :zip [[PATH PATH ...] ...] :seeds
+  :derived|:shared|:independent :replicates R}, every
   point's experiment validated (dlnlab.sweep/seed-modes says what each :seeds
   mode means; a [:seed] axis is used as given). source names the sweep
   in messages (a file name). Throws ex-info of kind :invalid-experiment naming
@@ -226,7 +228,7 @@
          (invalid! (str source ": unknown key " (pr-str k) " in a sweep file."
                         (when dym (str " Did you mean " (pr-str dym) "?"))
                         " A sweep file is {:base EXPERIMENT :grid {PATH [VALUES] ...} :seeds :derived|:shared|:independent"
-                        " :replicates R} (optional :seeds, :replicates, :name, :description)."
+                        " :replicates R} (optional :zip, :seeds, :replicates, :name, :description)."
                         (when (#{:model :task :optimizer} k) " Put the experiment's keys under :base."))
                    {:path [k] :value (get raw k) :allowed (vec (sort sweep-keys))}))))
    (doseq [k [:base :grid]]
@@ -256,10 +258,10 @@
        (when (and (contains? paths [:seed]) (> (long reps) 1))
          (invalid! (str source ": a grid over [:seed] and :replicates " reps " both choose seeds; give one of them.")
                    {:path [:replicates] :value reps :allowed "1 when the grid has a [:seed] axis"})))
-     (let [_ (try (sweep/grid-points (:grid raw))
+     (let [_ (try (sweep/grid-points (:grid raw) (:zip raw))
                   (catch clojure.lang.ExceptionInfo e
                     (invalid! (str source ": " (ex-message e)) (ex-data e))))
-           norm (merge (select-keys raw [:name :description])
+           norm (merge (select-keys raw [:name :description :zip])
                        {:base (:base raw) :grid (vec (map vec (seq (:grid raw)))) :seeds seeds}
                        (when (> (long reps) 1) {:replicates reps}))]
        (doseq [[i point] (map-indexed vector (sweep-points norm))]
@@ -433,7 +435,7 @@
             _ (when on-start (on-start {:points n :skipped skipped :jobs jobs}))
             _ (when-not merge?
                 ((or engine sweep/sweep) (:base norm) (sweep-grid norm)
-                             {:jobs jobs :seeds (:seeds norm) :keep-results? false
+                             {:jobs jobs :seeds (:seeds norm) :zip (:zip norm) :keep-results? false
                               :run-opts (assoc (or run-opts {}) :interrupt interrupt)
                               :skip? (fn [i _] (or (not (mine? i)) (contains? @done i)))
                               :on-result

@@ -7,10 +7,13 @@
   `spec` compiles one figure; the named functions (`loss-spec`,
   `sharpness-spec`, ...) go straight from data to a spec; `standard-specs`
   gives the specs of every figure that applies to what data recorded. Requiring
-  this namespace loads the built-in figures (dlnlab.figure.run, .sweep, .sde)."
+  this namespace loads the built-in figures (dlnlab.figure.run, .sweep, .sde,
+  .compare, .chaos)."
   (:require [clojure.data.json :as json]
             [dlnlab.figure :as fig]
             [dlnlab.figure.axis :as axis]
+            [dlnlab.figure.chaos]
+            [dlnlab.figure.compare]
             [dlnlab.figure.run]
             [dlnlab.figure.sde]
             [dlnlab.figure.spectrum]

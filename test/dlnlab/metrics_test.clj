@@ -303,13 +303,14 @@
     (is (= (set (keys (metrics/catalog)))
            #{:loss :test-loss :grad-norm :sharpness :hessian-top-k :stability-threshold :modes :pathway-shares
              :balance-gap :layer-singular-values :end-to-end-singular-values :weight-norms
-             :eigvec-mode-overlap :oscillation-subspace}))
+             :eigvec-mode-overlap :oscillation-subspace
+              :lyapunov :lyapunov-spectrum :noise-trace :noise-alignment :mode-noise}))
     (doseq [[m {:keys [options description shape]}] (metrics/catalog)]
       (is (and (string? description) (string? shape)) (str m))
       (is (contains? (methods metrics/measure) m) (str m " has a measure method"))
       (is (every? #(contains? (val %) :default) options) (str m " options carry defaults"))
       (let [v (metrics/measure m net ctx)]
-        (is (or (number? v) (vector? v) (and (nil? v) (re-find #"nil" shape))) (str m " is plain data"))
+        (is (or (number? v) (vector? v) (and (nil? v) (re-find #"\bnil\b" shape))) (str m " is plain data (nil only where its shape says so)"))
         (is (= v (read-string (pr-str v))) (str m " round-trips through EDN"))))
     (is (= (metrics/loss net) (metrics/measure :loss net ctx)))
     (is (= (metrics/test-loss net) (metrics/measure :test-loss net ctx)))

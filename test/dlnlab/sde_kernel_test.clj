@@ -2,10 +2,11 @@
   "The SDE kernel's ensembles at every depth it specializes (2, 3, 4 and the
   general case 5) and every scheme, with noise, against the schemes written out
   here from their textbook form, and against the short-time moments of the
-  Fokker-Planck equation in pi (dlnlab.theory's drift and diffusion)."
+  Fokker-Planck equation in pi (dlnlab.theory.sde's drift and diffusion)."
   (:require [clojure.test :refer [deftest is testing]]
             [dlnlab.sde :as sde]
-            [dlnlab.theory :as th])
+            [dlnlab.theory :as th]
+            [dlnlab.theory.sde :as th-sde])
   (:import [dlnlab.kernel Normal Sde]))
 
 (set! *warn-on-reflection* true)
@@ -103,11 +104,11 @@
           mean (/ (double (reduce + pis)) paths)
           var (/ (double (reduce + (map #(Math/pow (- (double %) mean) 2.0) pis))) (dec paths))
           params {:s s :depth depth :lr lr :batch-size b :label-noise sigma}
-          d (th/diffusion params pi0)]
+          d (th-sde/diffusion params pi0)]
       (testing (str scheme " depth " depth)
         (is (< (Math/abs (- (/ var h) d)) (* 0.05 d)) (str "D: " (/ var h) " vs " d))
-        (is (< (Math/abs (- (/ (- mean pi0) h) (th/drift params pi0))) (* 4.5 (Math/sqrt (/ d (* paths h)))))
-            (str "drift: " (/ (- mean pi0) h) " vs " (th/drift params pi0)))))))
+        (is (< (Math/abs (- (/ (- mean pi0) h) (th-sde/drift params pi0))) (* 4.5 (Math/sqrt (/ d (* paths h)))))
+            (str "drift: " (/ (- mean pi0) h) " vs " (th-sde/drift params pi0)))))))
 
 (deftest noise-free-ensembles-are-gradient-flow-at-depths-4-and-5
   ;; with :noise false every scheme integrates da/dt = a^(L-1) (s - a^L); the

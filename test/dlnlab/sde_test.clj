@@ -19,6 +19,7 @@
             [dlnlab.sweep :as sweep]
             [dlnlab.numeric :as numeric]
             [dlnlab.theory :as th]
+            [dlnlab.theory.sde :as th-sde]
             [dlnlab.theory.gd-map :as gd-map])
   (:import [dlnlab.kernel Normal Rng Sde]))
 
@@ -237,14 +238,14 @@
                         [{:modes [{:s 1.5 :pi0 1.5}] :depth 3 :lr 0.02 :batch-size 2 :label-noise 0.8} 10000]]]
     (let [r (sde/simulate (merge spec {:paths paths :dt 2e-3 :time 4.0 :seed 3 :record {:points 3 :paths 0}}))
           cmp (sde/stationary-comparison r)
-          th (th/stationary-density (merge (first (:modes spec)) (dissoc spec :modes)))
+          th (th-sde/stationary-density (merge (first (:modes spec)) (dissoc spec :modes)))
           sd (Math/sqrt (double (:variance th)))]
       (is (= paths (:n cmp)))
       (is (< (Math/abs (- (double (:mean cmp)) (double (:mean th)))) (* 5.0 (/ sd (Math/sqrt paths)))) "mean within 5 standard errors")
       ;; sampling error of the variance about sqrt(2/paths) (1-1.5%); the EM bias is O(dt S) < 1%
       (is (close? (:variance cmp) (:variance th) 0.06) (str "variance " (:variance cmp) " vs " (:variance th)))
       (is (< (double (:ks cmp)) (+ (/ 1.95 (Math/sqrt paths)) 0.005)) (str "KS " (:ks cmp)))
-      (is (close? (get-in cmp [:theory :gibbs-variance]) (th/gibbs-variance (merge (first (:modes spec)) (dissoc spec :modes))) 1e-12)))))
+      (is (close? (get-in cmp [:theory :gibbs-variance]) (th-sde/gibbs-variance (merge (first (:modes spec)) (dissoc spec :modes))) 1e-12)))))
 
 (deftest results-do-not-depend-on-thread-count
   (doseq [scheme [:euler-maruyama :taylor-1.5]]

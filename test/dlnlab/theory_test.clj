@@ -10,6 +10,7 @@
             [dlnlab.hessian :as hessian]
             [dlnlab.numeric :as numeric]
             [dlnlab.theory :as th]
+            [dlnlab.theory.sde :as th-sde]
             [dlnlab.theory.gd-map :as gd-map])
   (:import [dlnlab.kernel Blas Rng Sde]))
 
@@ -305,14 +306,14 @@
     (doseq [i (range 3)]
       (let [xs (nth cols i) m (double (mean xs))
             v (mean (map #(let [d (- (double %) m)] (* d d)) xs))
-            th (th/sgd-noise-variance {:e (es i) :label-noise sigma :batch-size batch})]
+            th (th-sde/sgd-noise-variance {:e (es i) :label-noise sigma :batch-size batch})]
         ;; the sample variance has relative standard error at most about sqrt(3/trials) ~ 1.1%
         (is (close? v th 0.04) (str "mode " i))))
     (testing "uncorrelated across modes"
       (let [[a b] cols ma (double (mean a)) mb (double (mean b))
             cov (mean (map #(* (- (double %1) ma) (- (double %2) mb)) a b))
-            sd (Math/sqrt (* (th/sgd-noise-variance {:e 0.7 :label-noise sigma :batch-size batch})
-                             (th/sgd-noise-variance {:e -0.2 :label-noise sigma :batch-size batch})))]
+            sd (Math/sqrt (* (th-sde/sgd-noise-variance {:e 0.7 :label-noise sigma :batch-size batch})
+                             (th-sde/sgd-noise-variance {:e -0.2 :label-noise sigma :batch-size batch})))]
         ;; standard error of the correlation about 1/sqrt(trials) ~ 0.006
         (is (< (Math/abs (/ (double cov) sd)) 0.03))))))
 
@@ -329,8 +330,8 @@
           mu (+ (* l (Math/pow a (dec l)) f) (* 0.5 l (dec l) (Math/pow a (- l 2)) g g))
           dd (Math/pow (* l (Math/pow a (dec l)) g) 2.0)
           params {:s s :depth depth :lr lr :batch-size batch :label-noise sigma}]
-      (is (close? (th/drift params pi) mu 1e-12))
-      (is (close? (th/diffusion params pi) dd 1e-12)))))
+      (is (close? (th-sde/drift params pi) mu 1e-12))
+      (is (close? (th-sde/diffusion params pi) dd 1e-12)))))
 
 (defn- grid-argmax
   "Maximizer of f on a uniform grid of n points in (lo, hi), refined by the vertex of
@@ -345,14 +346,14 @@
 (deftest peak-diffusion-location
   (doseq [depth [2 3 6] s [0.5 2.0]]
     (let [params {:s s :depth depth :lr 0.1 :batch-size 1}
-          best (grid-argmax #(th/diffusion params %) 0.0 s 2000)]
-      (is (close? (th/peak-diffusion-pi {:s s :depth depth}) best 1e-6))
-      (is (< (th/peak-diffusion-pi {:s s :depth depth}) s))))
+          best (grid-argmax #(th-sde/diffusion params %) 0.0 s 2000)]
+      (is (close? (th-sde/peak-diffusion-pi {:s s :depth depth}) best 1e-6))
+      (is (< (th-sde/peak-diffusion-pi {:s s :depth depth}) s))))
   (testing "with label noise: the interior maximum of D"
     (let [params {:s 1.0 :depth 4 :lr 0.1 :batch-size 1 :label-noise 0.2}
-          best (grid-argmax #(th/diffusion params %) 0.0 1.0 2000)]
-      (is (close? (th/peak-diffusion-pi params) best 1e-6)))
-    (is (nil? (th/peak-diffusion-pi {:s 1.0 :depth 3 :label-noise 2.0})) "D increasing on (0, s): no interior peak")))
+          best (grid-argmax #(th-sde/diffusion params %) 0.0 1.0 2000)]
+      (is (close? (th-sde/peak-diffusion-pi params) best 1e-6)))
+    (is (nil? (th-sde/peak-diffusion-pi {:s 1.0 :depth 3 :label-noise 2.0})) "D increasing on (0, s): no interior peak")))
 
 (defn- log-grid-density
   "The stationary density written out from SCIENCE.md section 7 on a uniform grid in
@@ -387,11 +388,11 @@
   (doseq [params [{:s 1.0 :depth 2 :lr 0.1 :batch-size 1 :label-noise 0.5}
                   {:s 2.0 :depth 3 :lr 0.02 :batch-size 2 :label-noise 0.8}
                   {:s 0.7 :depth 4 :lr 0.05 :batch-size 1 :label-noise 0.3}]]
-    (let [{:keys [log-normalization mean variance std]} (th/stationary-density params)
+    (let [{:keys [log-normalization mean variance std]} (th-sde/stationary-density params)
           s (double (:s params))
           grid (log-grid-density params 400000)
-          pdf (th/stationary-pdf params)
-          cdf (th/stationary-cdf params)]
+          pdf (th-sde/stationary-pdf params)
+          cdf (th-sde/stationary-cdf params)]
       (testing "normalization and moments agree with an independent log-grid trapezoid"
         (is (close? (:log-z grid) log-normalization 1e-6))
         (is (close? (:mean grid) mean 1e-7))
@@ -399,13 +400,13 @@
       (testing "the log density itself"
         (doseq [i [150000 199000 200000 201500 230000]]
           (let [^doubles ys (:ys grid) ^doubles lp (:logp grid)]
-            (is (close? (th/stationary-log-density params (Math/exp (aget ys i))) (aget lp i) 1e-6)))))
+            (is (close? (th-sde/stationary-log-density params (Math/exp (aget ys i))) (aget lp i) 1e-6)))))
       (testing "zero probability flux: mu p - (1/2) d(D p)/dpi = 0"
         (doseq [pi [(* 0.8 s) s (* 1.1 s)]]
           (let [h (* 1e-5 s)
-                dp (fn [x] (* (th/diffusion params x) (double (pdf x))))
-                flux (- (* (th/drift params pi) (double (pdf pi))) (* 0.5 (/ (- (double (dp (+ (double pi) h))) (double (dp (- (double pi) h)))) (* 2.0 h))))
-                scale (* (Math/abs (th/drift params pi)) (double (pdf pi)))]
+                dp (fn [x] (* (th-sde/diffusion params x) (double (pdf x))))
+                flux (- (* (th-sde/drift params pi) (double (pdf pi))) (* 0.5 (/ (- (double (dp (+ (double pi) h))) (double (dp (- (double pi) h)))) (* 2.0 h))))
+                scale (* (Math/abs (th-sde/drift params pi)) (double (pdf pi)))]
             (is (< (Math/abs flux) (+ (* 1e-5 scale) 1e-9))))))
       (testing "CDF: increments equal the density's integral"
         (let [a (- (double mean) (double std)) b (+ (double mean) (* 0.5 (double std)))]
@@ -414,14 +415,14 @@
           (is (== 0.0 (double (cdf 0.0))))))))
   (testing "without label noise the density is not normalizable"
     (is (thrown-with-msg? clojure.lang.ExceptionInfo #":label-noise"
-                          (th/stationary-density {:s 1.0 :depth 2 :lr 0.1 :batch-size 1 :label-noise 0.0})))))
+                          (th-sde/stationary-density {:s 1.0 :depth 2 :lr 0.1 :batch-size 1 :label-noise 0.0})))))
 
 (deftest gibbs-approximation-holds-at-low-temperature
   (doseq [depth [2 3 4]]
     (let [params {:s 1.5 :depth depth :lr 1e-3 :batch-size 4 :label-noise 0.3}
-          {:keys [variance]} (th/stationary-density params)]
-      (is (close? (th/gibbs-temperature params) (/ (* 1e-3 0.09) 8.0) 1e-14))
-      (is (close? variance (th/gibbs-variance params) 0.01) (str "depth " depth)))))
+          {:keys [variance]} (th-sde/stationary-density params)]
+      (is (close? (th-sde/gibbs-temperature params) (/ (* 1e-3 0.09) 8.0) 1e-14))
+      (is (close? variance (th-sde/gibbs-variance params) 0.01) (str "depth " depth)))))
 
 (deftest discrete-variance-matches-noisy-gd
   ;; per-layer SGD in its linear regime at the minimum: a <- a - lr a^(L-1) (a^L - s + zeta)
@@ -444,7 +445,7 @@
           m (/ (double (reduce + pis)) (count pis))
           v (/ (double (reduce + (map #(Math/pow (- (double %) m) 2.0) pis))) (count pis))
           params {:s s :depth depth :lr lr :label-noise sigma :batch-size batch}
-          f (th/discrete-stationary-variance params)
+          f (th-sde/discrete-stationary-variance params)
           ;; the samples are correlated over ~1/(lr S (2 - lr S)) steps; the variance
           ;; estimate's relative error is about sqrt(2 tau / n), and the linearization
           ;; is good to O(sigma) relative
@@ -462,9 +463,9 @@
           (is (close? fixed f 1e-10))))))
   (testing "it tends to the Gibbs variance T S as lr S -> 0"
     (let [p {:s 1.5 :depth 3 :lr 1e-6 :label-noise 0.3 :batch-size 4}]
-      (is (close? (th/gibbs-variance p) (th/discrete-stationary-variance p) 1e-5))))
+      (is (close? (th-sde/gibbs-variance p) (th-sde/discrete-stationary-variance p) 1e-5))))
   (testing "no finite variance at lr S >= 2B/(B + 2), although lr S < 2"
-    (let [e (try (th/discrete-stationary-variance {:s 1.0 :depth 2 :lr 0.34 :label-noise 0.1 :batch-size 1})
+    (let [e (try (th-sde/discrete-stationary-variance {:s 1.0 :depth 2 :lr 0.34 :label-noise 0.1 :batch-size 1})
                  nil (catch clojure.lang.ExceptionInfo e e))]
       (is (= [:lr] (:path (ex-data e)))))))
 
@@ -475,8 +476,8 @@
                      [#(th/learning-time {:s 1.0 :pi0 0.1 :depth 3} {:fraction 1.5}) :fraction]
                      [#(th/learning-time {:s 1.0 :pi0 0.1 :depth 3} {:method :fast}) :method]
                      [#(th/winner-takes-all-split [0.1 -0.2] 1.0 3) :initial-strengths]
-                     [#(th/discrete-stationary-variance {:s 1.0 :depth 2 :lr 5.0 :label-noise 0.1 :batch-size 1}) :lr]
-                     [#(th/sgd-noise-variance {:e 0.1 :label-noise 0.1 :batch-size 0}) :batch-size]]]
+                     [#(th-sde/discrete-stationary-variance {:s 1.0 :depth 2 :lr 5.0 :label-noise 0.1 :batch-size 1}) :lr]
+                     [#(th-sde/sgd-noise-variance {:e 0.1 :label-noise 0.1 :batch-size 0}) :batch-size]]]
     (let [e (try (thunk) nil (catch clojure.lang.ExceptionInfo e e))]
       (is (some? e) (str k))
       (when e

@@ -36,9 +36,9 @@
 
 (def command-options
   {"run" {"--out" :value "--set" :multi "--no-plots" :flag "--force" :flag "--no-report" :flag
-          "--grid" :multi "--jobs" :value "--replicates" :value "--seeds" :value "--shard" :value "--merge" :flag
+          "--grid" :multi "--zip" :multi "--jobs" :value "--replicates" :value "--seeds" :value "--shard" :value "--merge" :flag
           "--format" :value "--point-figures" :flag}
-   "sweep" {"--out" :value "--jobs" :value "--no-plots" :flag "--no-report" :flag "--set" :multi "--grid" :multi
+   "sweep" {"--out" :value "--jobs" :value "--no-plots" :flag "--no-report" :flag "--set" :multi "--grid" :multi "--zip" :multi
             "--replicates" :value "--seeds" :value "--shard" :value "--merge" :flag
             "--engine" :value "--master" :value "--format" :value "--point-figures" :flag}
    "plot" {"--out" :value "--figure" :value "--format" :value "--x" :value "--x-range" :value
@@ -77,7 +77,7 @@
               (when (nil? v)
                 (usage-error! (str "Option " k " needs a value, e.g. "
                                    (case k "--out" "--out results/my-run" "--jobs" "--jobs 2" "--figure" "--figure sharpness"
-                                         "--set" "--set optimizer.lr=0.05" "--grid" "--grid optimizer.lr=0.01,0.1"
+                                         "--set" "--set optimizer.lr=0.05" "--grid" "--grid optimizer.lr=0.01,0.1" "--zip" "--zip optimizer.lr,steps"
                                          "--shard" "--shard 1/4" "--replicates" "--replicates 3" "--seeds" "--seeds :derived"
                                          "--format" "--format png" "--x" "--x time" "--x-range" "--x-range 0:500"
                                          (str k " VALUE")) ".")))
@@ -188,6 +188,27 @@
                    v))]
     [path values]))
 
+(defn parse-zip
+  "Parses one --zip argument PATH,PATH,... into a zip group, a vector of key
+  paths (each as for `parse-set`; commas inside an EDN vector path do not
+  split) that vary together in a sweep (dlnlab.sweep/grid-points). Throws bad
+  input naming the argument and what is allowed."
+  [^String arg]
+  (let [allowed (str "two or more key paths separated by commas, each " path-allowed)
+        fail (fn [why] (bad-input! (str "--zip " (pr-str arg) ": " why " Expected PATH,PATH,... with " allowed ".")
+                                   {:path [:zip] :value arg :allowed allowed}))
+        parts (loop [cs (seq arg) depth 0 cur [] acc []]
+                (if-let [[c & more] cs]
+                  (cond
+                    (and (= c \,) (zero? depth)) (recur more depth [] (conj acc (apply str cur)))
+                    (= c \[) (recur more (inc depth) (conj cur c) acc)
+                    (= c \]) (recur more (dec depth) (conj cur c) acc)
+                    :else (recur more depth (conj cur c) acc))
+                  (conj acc (apply str cur))))
+        paths (mapv #(parse-path (str/trim %) fail) parts)]
+    (when (< (count paths) 2) (fail "a zip group ties at least two grid paths."))
+    paths))
+
 (defn apply-set
   "exp with path set to value; bad input when the path runs through a value that
   is not a map (or, for an index, a vector long enough)."
@@ -265,7 +286,7 @@
 (defn with-grid-args
   "The raw sweep map raw with the command line's changes: --set applied to
   its base, each --grid axis added (or replacing the axis of the same path in
-  place), --replicates and --seeds."
+  place), each --zip group added to its :zip, --replicates and --seeds."
   [raw opts]
   (let [add-axis (fn [g arg]
                    (let [[p vs] (parse-grid arg)
@@ -274,6 +295,7 @@
         grid-args (get opts "--grid")]
     (cond-> (update raw :base #(if (map? %) (apply-sets % (get opts "--set")) %))
       (seq grid-args) (update :grid (fn [g] (reduce add-axis (if (or (map? g) (vector? g)) (vec (map vec g)) []) grid-args)))
+      (seq (get opts "--zip")) (update :zip (fn [z] (into (vec z) (map parse-zip) (get opts "--zip"))))
       (get opts "--replicates") (assoc :replicates (parse-positive "--replicates" "seeds per point" (get opts "--replicates")))
       (get opts "--seeds") (assoc :seeds (keyword (str/replace (str/trim (get opts "--seeds")) #"^:" ""))))))
 

@@ -177,7 +177,7 @@
             (run-result-code result))
           (finally (.delete stream)))))))
 
-(def ^:private sweep-only-options ["--jobs" "--replicates" "--seeds" "--shard" "--merge"])
+(def ^:private sweep-only-options ["--zip" "--jobs" "--replicates" "--seeds" "--shard" "--merge"])
 
 (defn cmd-run [{:keys [files opts] :as parsed}]
   (let [file (one-file "run" files)

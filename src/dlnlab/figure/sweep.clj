@@ -284,5 +284,6 @@
       (and few? (some #(result/any-recorded? % :modes) rs)) (conj :modes)
       swept? (conj :bifurcation :loss-vs-lr)
       (and swept? (some #(result/any-recorded? % :sharpness) rs)) (conj :sharpness-vs-lr)
+      (and swept? (some #(result/any-recorded? % :lyapunov) rs)) (conj :lyapunov-vs-lr)
       (and swept? (some #(some (fn [m] (and m (> (count m) 1))) (result/last-recorded % :pathway-shares)) rs))
       (conj :shares-vs-lr))))

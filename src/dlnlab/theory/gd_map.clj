@@ -4,8 +4,8 @@
   is x <- x - (r/L) x^(L-1) (x^L - 1). Its orbits (iterated in the Java kernel
   Sde/gdMap), its 2-cycle and cycles of any period (Newton on the p-th iterate),
   the period of its attractor, the period-doubling thresholds r_2, r_4, ... with
-  their Feigenbaum extrapolation, and the zero crisis past which the orbit
-  reaches x = 0. Invalid arguments throw ex-info as dlnlab.theory's do."
+  their Feigenbaum extrapolation, the zero crisis past which the orbit
+  reaches x = 0, and the Lyapunov exponent of its orbits. Invalid arguments throw ex-info as dlnlab.theory's do."
   (:require [dlnlab.error :as error]
             [dlnlab.numeric :as numeric]
             [dlnlab.theory.common :refer [depth! ipow]])
@@ -182,6 +182,24 @@
     (Sde/gdMap (int l) (double r) (double x0) (int (+ n-drop n-keep)) out 0)
     (vec (take-while #(Double/isFinite (double %))
                      (java.util.Arrays/copyOfRange out (int n-drop) (int (+ n-drop n-keep)))))))
+
+(defn gd-map-lyapunov
+  "The Lyapunov exponent of `gd-map` at r (doc/science.md §6): the mean of
+  ln |map'(x_t)| (`gd-map-derivative`) over n iterates of the orbit from x0 after
+  a transient, per step. Negative on an attracting p-cycle (there it tends to
+  ln |multiplier| / p, `gd-map-cycle`), zero at each period doubling, positive in
+  the chaotic band; it crosses zero for good at the accumulation point of the
+  doubling cascade (:r-inf of `doubling-points`).
+
+  Options: :x0 (0.9), :transient (4000), :n (100000) iterates averaged.
+  Returns a double, or nil when the orbit escapes (leaves the finite numbers)."
+  ([r depth] (gd-map-lyapunov r depth {}))
+  ([r depth {:keys [x0 transient n] :or {x0 0.9 transient 4000 n 100000}}]
+   (let [l (depth! depth 1) r (double r) n (long n)
+         orbit (gd-map-orbit r l x0 transient n)]
+     (when (== n (count orbit))
+       (/ (double (reduce (fn [^double acc x] (+ acc (Math/log (Math/abs (map-slope r l (double x)))))) 0.0 orbit))
+          n)))))
 
 (defn gd-map-cycle
   "The p-cycle of `gd-map` near its attractor at r (doc/science.md §6): iterates

@@ -41,7 +41,8 @@
              :refer [diffusion-columns diffusion-rows stationary-columns stationary-rows weak-columns weak-rows]]
             [dlnlab.study :as study]
             [dlnlab.sweep :as sweep]
-            [dlnlab.theory :as theory]))
+            [dlnlab.theory :as theory]
+            [dlnlab.theory.sde :as theory-sde]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -89,10 +90,10 @@
 
 (defn gradient-flow-times
   "Gradient-flow times of one mode from pi0 (dlnlab.theory/gradient-flow-time,
-  doc/science.md §4): {:peak time to reach pi* (dlnlab.theory/peak-diffusion-pi;
+  doc/science.md §4): {:peak time to reach pi* (dlnlab.theory.sde/peak-diffusion-pi;
   nil without an interior maximum) :learned {fraction time}}."
   [params fractions]
-  (let [pstar (theory/peak-diffusion-pi params)
+  (let [pstar (theory-sde/peak-diffusion-pi params)
         pi0 (double (:pi0 params))]
     {:peak (when (and pstar (> (double pstar) pi0)) (theory/gradient-flow-time params pstar))
      :peak-pi pstar
@@ -230,14 +231,14 @@
 ;; ---------------------------------------------------------------- 2. stationary distribution
 
 (defn- theory-variances [params]
-  (let [exact (theory/stationary-density params)
+  (let [exact (theory-sde/stationary-density params)
         sharp (theory/single-path-sharpness (:s params) (:depth params))]
     {:mean (:mean exact)
      :exact (:variance exact)
-     :gibbs (theory/gibbs-variance params)
-     :discrete (theory/linear-stationary-variance params {:discrete? true})
-     :linear-continuous (theory/linear-stationary-variance params)
-     :linear-discrete (theory/linear-stationary-variance params {:discrete? true})
+     :gibbs (theory-sde/gibbs-variance params)
+     :discrete (theory-sde/linear-stationary-variance params {:discrete? true})
+     :linear-continuous (theory-sde/linear-stationary-variance params)
+     :linear-discrete (theory-sde/linear-stationary-variance params {:discrete? true})
      :lr-sharpness (* (double (:lr params)) sharp)}))
 
 (defn stationary-study
@@ -277,7 +278,7 @@
                   {:n n :mean (:mean cmp) :variance (:variance cmp) :ks (:ks cmp)
                    :ks-threshold-95 (ks-threshold n 0.05) :ks-threshold-99 (ks-threshold n 0.01)}))]
     {:lr lr :batch-size (:batch-size cfg) :label-noise label-noise
-     :temperature (theory/gibbs-temperature (mode-params cfg 1.0))
+     :temperature (theory-sde/gibbs-temperature (mode-params cfg 1.0))
      :modes
      (vec (for [i (range (count targets))]
             (let [s (double (nth targets i))
@@ -298,7 +299,7 @@
                        n-eff (* n (/ (- 1.0 rho) (+ 1.0 rho)))]
                    {:n n :n-eff n-eff :lag1-correlation rho :seeds (:seeds ens)
                     :mean (mean xs) :variance (sample-variance xs)
-                    :ks (sde/ks-distance xs (theory/stationary-cdf params))
+                    :ks (sde/ks-distance xs (theory-sde/stationary-cdf params))
                     :ks-threshold-95 (ks-threshold n-eff 0.05) :ks-threshold-99 (ks-threshold n-eff 0.01)
                     :samples-every sample-every
                     :histogram (let [edges (get-in c [:histogram :edges])
@@ -400,7 +401,7 @@
                                   (<= (double (:aligned-peak m)) (- (* (double (:window diffusion)) (double (:lr diffusion)))))))]
               m))
      :network-diffusion-formula
-     (study/check "full-network SGD: the second-difference estimate of D over 0.1 <= pi/s <= 0.9 is within 25% of dlnlab.theory/diffusion at the same strengths, and the peak p/(p+q) of the fit D ~ x^p (1-x)^q to its bins is within 0.1 of pi*/s"
+     (study/check "full-network SGD: the second-difference estimate of D over 0.1 <= pi/s <= 0.9 is within 25% of dlnlab.theory.sde/diffusion at the same strengths, and the peak p/(p+q) of the fit D ~ x^p (1-x)^q to its bins is within 0.1 of pi*/s"
             (for [m network :let [fx (get-in m [:shape-fit :peak-x])]
                   :when (not (and (:bulk-ratio m) (<= 0.8 (double (:bulk-ratio m)) 1.25)
                                   fx (<= (Math/abs (- (double fx) (double (:theory-peak-x m)))) 0.1)))]

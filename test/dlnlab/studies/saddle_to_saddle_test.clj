@@ -11,7 +11,8 @@
             [dlnlab.studies.saddle-to-saddle :as s2s]
             [dlnlab.studies.saddle-to-saddle.estimate :as est]
             [dlnlab.numeric :as numeric]
-            [dlnlab.theory :as th])
+            [dlnlab.theory :as th]
+            [dlnlab.theory.sde :as th-sde])
   (:import [java.util Random]))
 
 (set! *warn-on-reflection* true)
@@ -38,22 +39,22 @@
                           (* x (Math/sqrt (/ (+ (* 2.0 e e) (* (double sigma) (double sigma))) (double B)))
                              (.nextGaussian rng)))))))
       (let [v (/ (double (areduce es k acc 0.0 (+ acc (* (aget es k) (aget es k))))) n)
-            f (th/linear-stationary-variance p {:discrete? true})]
+            f (th-sde/linear-stationary-variance p {:discrete? true})]
         (testing (str p)
           ;; 5 standard errors of a variance from n normal-ish samples
           (is (< (rel v f) (* 5.0 (Math/sqrt (/ 2.0 n)))) (str "MC " v " formula " f))
-          (testing "it is dlnlab.theory's discrete stationary variance (doc/science.md §7)"
-            (is (< (rel (th/discrete-stationary-variance p) f) 1e-12))))))))
+          (testing "it is dlnlab.theory.sde's discrete stationary variance (doc/science.md §7)"
+            (is (< (rel (th-sde/discrete-stationary-variance p) f) 1e-12))))))))
 
 (deftest linear-variances-reduce-to-sciences-formulas-for-small-lr
   (doseq [L [2 3 4]]
     (let [p {:s 1.5 :depth L :lr 1e-5 :batch-size 8 :label-noise 0.4}]
-      (is (< (rel (th/linear-stationary-variance p) (th/gibbs-variance p)) 1e-4))
-      (is (< (rel (th/linear-stationary-variance p {:discrete? true}) (th/discrete-stationary-variance p)) 1e-4))
+      (is (< (rel (th-sde/linear-stationary-variance p) (th-sde/gibbs-variance p)) 1e-4))
+      (is (< (rel (th-sde/linear-stationary-variance p {:discrete? true}) (th-sde/discrete-stationary-variance p)) 1e-4))
       (testing "and the continuous one is the exact density's variance to O(T)"
-        (is (< (rel (th/linear-stationary-variance p) (:variance (th/stationary-density p))) 1e-3)))))
+        (is (< (rel (th-sde/linear-stationary-variance p) (:variance (th-sde/stationary-density p))) 1e-3)))))
   (testing "no finite linearized variance once the multiplicative noise wins"
-    (is (nil? (th/linear-stationary-variance {:s 1.0 :depth 2 :lr 0.6 :batch-size 1 :label-noise 0.1})))))
+    (is (nil? (th-sde/linear-stationary-variance {:s 1.0 :depth 2 :lr 0.6 :batch-size 1 :label-noise 0.1})))))
 
 (deftest shape-fit-recovers-exponents-and-the-peak
   (doseq [[p q] [[(- 4.0 (/ 4.0 3)) 2.0] [2.0 2.0] [3.0 1.5]]]
@@ -69,12 +70,12 @@
       (let [L (long L)
             params {:s 2.0 :depth L :lr 0.01 :batch-size 4}
             bins (for [k (range 1 20) :let [x (* 0.05 (double k))]]
-                   {:x x :n 50 :estimate (th/diffusion params (* 2.0 x))})]
+                   {:x x :n 50 :estimate (th-sde/diffusion params (* 2.0 x))})]
         (is (< (Math/abs (- (double (:peak-x (est/shape-fit bins))) (/ (* 2.0 (dec L)) (- (* 3.0 L) 2.0)))) 1e-9))))))
 
 (defn- synthetic-ensemble
   "Paths of the per-mode SDE in pi by Euler-Maruyama at step lr, with the drift
-  and diffusion of dlnlab.theory: a process whose diffusion is known exactly."
+  and diffusion of dlnlab.theory.sde: a process whose diffusion is known exactly."
   [params n-paths steps seed]
   (let [lr (double (:lr params)) rng (Random. (long seed))]
     {:time (mapv #(* lr (double %)) (range (inc (long steps))))
@@ -82,8 +83,8 @@
                    (loop [k 0 p (double (:pi0 params)) acc [[(:pi0 params)]]]
                      (if (= k (long steps))
                        acc
-                       (let [p' (max 1e-12 (+ p (* lr (th/drift params p))
-                                              (* (Math/sqrt (* lr (th/diffusion params p))) (.nextGaussian rng))))]
+                       (let [p' (max 1e-12 (+ p (* lr (th-sde/drift params p))
+                                              (* (Math/sqrt (* lr (th-sde/diffusion params p))) (.nextGaussian rng))))]
                          (recur (inc k) p' (conj acc [p'])))))))}))
 
 (deftest second-difference-estimator-recovers-a-known-diffusion
@@ -149,12 +150,12 @@
 (defn- variance-se
   "Relative standard error of the sample variance of n independent draws from
   the stationary density of params: sqrt((mu4 - sigma^4)/n) / sigma^2, with the
-  fourth central moment mu4 by quadrature of dlnlab.theory/stationary-pdf over
+  fourth central moment mu4 by quadrature of dlnlab.theory.sde/stationary-pdf over
   mean +- 12 sd (the density is near Gaussian there, so the rest is negligible)."
   ^double [params ^long n]
-  (let [{:keys [mean variance]} (th/stationary-density params)
+  (let [{:keys [mean variance]} (th-sde/stationary-density params)
         m (double mean) v (double variance) sd (Math/sqrt v)
-        pdf (th/stationary-pdf params)
+        pdf (th-sde/stationary-pdf params)
         mu4 (numeric/integrate (fn ^double [^double x] (let [d (- x m)] (* (double (pdf x)) d d d d)))
                           (max 0.0 (- m (* 12.0 sd))) (+ m (* 12.0 sd)))]
     (/ (Math/sqrt (/ (- mu4 (* v v)) (double n))) v)))
@@ -173,7 +174,7 @@
         (let [params (s2s/mode-params {:lr lr :label-noise (:label-noise (first st)) :batch-size (:batch-size (first st))}
                                       (:s m))
               n (long (get-in m [:sde :n]))]
-          (is (< (rel (get-in m [:sde :variance]) (:variance (th/stationary-density params)))
+          (is (< (rel (get-in m [:sde :variance]) (:variance (th-sde/stationary-density params)))
                  (* 4.0 (variance-se params n)))
               "the paths' variance within 4 standard errors of the density's"))))
     (testing "contrast: aligned SGD at lr S = 0.65 has the discrete-time variance and misses the continuous density"

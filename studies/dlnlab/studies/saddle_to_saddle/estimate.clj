@@ -5,7 +5,7 @@
   effective sample size, the diffusion estimated from second differences, and
   the weak error between two mean trajectories."
   (:require [dlnlab.error :as error]
-            [dlnlab.theory :as theory]))
+            [dlnlab.theory.sde :as theory-sde]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -170,7 +170,7 @@
   difference (d_(k+1) - d_k)^2 / (2 lr) estimates D(pi_(k+1)): an SGD step is
   pi_(k+1) = pi_k + lr b(pi_k) + sqrt(lr D) xi_k with fresh noise every step, so
   the drift cancels to O(lr^2 b b') and the noise contributes 2 lr D. It is set
-  beside dlnlab.theory/diffusion at the same path's pi (doc/science.md §7).
+  beside dlnlab.theory.sde/diffusion at the same path's pi (doc/science.md §7).
 
   Options: :window (5) steps per point of the time curve; :bin-width (0.05) of
   the bins in x = pi/s; :min-count (20) samples for a bin to count for the peak;
@@ -205,7 +205,7 @@
        (let [i (long i)
              s (double (nth targets i))
              params (theory-params cfg s)
-             dth (fn ^double [^double p] (theory/diffusion params (max 0.0 p)))
+             dth (fn ^double [^double p] (theory-sde/diffusion params (max 0.0 p)))
              ;; per path: [[k est theory pi] ...]
              per-path (mapv (fn [path]
                               (vec (for [k (range 1 (dec nt))]
@@ -248,7 +248,7 @@
              good (filter #(>= (long (:n %)) (long min-count)) bins)
              bulk (for [rows per-path [_ e t p] rows :let [x (/ (double p) s)] :when (<= 0.1 x 0.9)] [e t])]
          {:mode i :s s
-          :theory-peak-x (when-let [p (theory/peak-diffusion-pi params)] (/ (double p) s))
+          :theory-peak-x (when-let [p (theory-sde/peak-diffusion-pi params)] (/ (double p) s))
           :time-curve curve
           :peak-time (first peak) :peak-estimate (second peak)
           :theory-peak-time (first tpeak)

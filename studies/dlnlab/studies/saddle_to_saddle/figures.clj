@@ -6,7 +6,7 @@
   columns of the report's Markdown tables."
   (:require [dlnlab.figure :as fig]
             [dlnlab.studies.saddle-to-saddle.estimate :refer [theory-params]]
-            [dlnlab.theory :as theory]))
+            [dlnlab.theory.sde :as theory-sde]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -44,19 +44,19 @@
 
 (defn- diffusion-strength-figure
   "Figure data: per mode, the network's diffusion estimate binned by x = pi/s
-  against dlnlab.theory/diffusion, both divided by D at pi*, with pi*/s marked."
+  against dlnlab.theory.sde/diffusion, both divided by D at pi*, with pi*/s marked."
   [{:keys [network-curves lr batch-size]} cfg]
   (let [panels
         (vec (for [{:keys [mode s bins theory-peak-x]} network-curves
                    :let [params (theory-params (assoc cfg :lr lr :batch-size batch-size :label-noise 0.0) s)
-                         dstar (theory/diffusion params (* (double theory-peak-x) (double s)))]]
+                         dstar (theory-sde/diffusion params (* (double theory-peak-x) (double s)))]]
                {:title (str "mode " (inc (long mode)) " (s = " s ")")
                 :layers [{:mark :point :series "network: binned estimate" :color 0
                           :points (vec (for [{:keys [x n estimate]} bins :when (and estimate (>= (long n) 20))]
                                          [x (/ (double estimate) dstar)]))}
                          {:mark :line :series "theory D(π) / D(π*)" :color 1
                           :points (vec (for [k (range 1 101) :let [x (/ (double k) 100.0)]]
-                                         [x (/ (theory/diffusion params (* x (double s))) dstar)]))}
+                                         [x (/ (theory-sde/diffusion params (* x (double s))) dstar)]))}
                          (vline theory-peak-x 0.0 1.2 "π*/s = 2(L-1)/(3L-2)" 2)]}))]
     {:name :s2s-diffusion-vs-strength
      :title "Network diffusion against the per-mode formula D(π) (doc/science.md §7)"
