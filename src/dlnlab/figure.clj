@@ -404,7 +404,7 @@
    :learning-time-sweep {:inputs #{:sweep} :data "a sweep of :sde experiments: a vector of their results"
                          :options {:note "x is the numeric grid coordinate with the most values; other varying coordinates make series; one panel per mode, with the gradient-flow learning time (dlnlab.theory/learning-time) dashed"}}
    :stationary-sweep {:inputs #{:sweep} :data "a sweep of :sde experiments with label noise > 0"
-                      :options {:note "x as for :learning-time-sweep; the measured variance of each mode at the end, with the variance of the SDE's stationary density (dlnlab.theory/stationary-density) and its Gibbs approximation"}}
+                      :options {:note "x as for :learning-time-sweep; the measured variance of each mode at the end, with the variance of the SDE's stationary density (dlnlab.theory.sde/stationary-density) and its Gibbs approximation"}}
    :lyapunov-vs-lr {:inputs #{:sweep} :data "a sweep over the learning rate of GD runs that recorded :lyapunov"
                     :options {:theory-points "points of the per-mode map's exponent curve (200)"
                               :note "the mean of each run's late :lyapunov records; for GD of a standard :chain on :matrix-factorization the per-mode GD map of mode 1 (dlnlab.theory.gd-map/gd-map-lyapunov) dashed, with 2/S_1 and the onset of chaos r_inf/S_1 marked"}}
@@ -412,6 +412,9 @@
    :compare-distance {:inputs #{:result} :data "the result of an experiment with :compare" :options {:x "as for :compare-loss" :log-y ":auto (default)"}}
    :compare-cosine {:inputs #{:result} :data "the result of an experiment with :compare" :options {:x "as for :compare-loss"}}
    :compare-loss-difference {:inputs #{:result} :data "the result of an experiment with :compare" :options {:x "as for :compare-loss"}}
+   :hessian-density {:inputs #{} :data "the map of dlnlab.hessian/hessian-density (grid, density, nodes and weights)"
+                     :options {:eigenvalues "the exact spectrum, broadened by the same sigma and drawn beside it"
+                               :threshold "x of a vertical line, e.g. 2/eta" :log-y "true (default): a log density axis"}}
    :learning-times {:inputs #{:ensemble} :data "a sequence of times, {label [t ...]}, rows [[t per mode] per path], an ensemble (its :first-passage at the smallest fraction, else :learned-time), or the result of an :sde experiment"
                     :options {:bins "number of bins" :range "[lo hi]" :x-title "x axis title"}}})
 
@@ -420,7 +423,7 @@
   then SDE figures)."
   [:loss :sharpness :modes :pathway-shares :balance-gap :bifurcation :loss-vs-lr
    :sharpness-vs-lr :shares-vs-lr :lyapunov-vs-lr :compare-loss :compare-distance :compare-cosine :compare-loss-difference
-   :sde-ensemble :stationary :learning-times :learning-time-sweep :stationary-sweep])
+   :sde-ensemble :stationary :learning-times :learning-time-sweep :stationary-sweep :hessian-density])
 
 ;; ---------------------------------------------------------------- standard figures
 
