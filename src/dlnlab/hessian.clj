@@ -15,7 +15,7 @@
   (:require [clojure.spec.alpha :as s]
             [dlnlab.engine :as engine]
             [dlnlab.error :as error]
-            [dlnlab.model :as model]
+            [dlnlab.model.packing :as packing]
             [dlnlab.spec :as spec])
   (:import (dlnlab.kernel Blas Operator Rng Spectra)))
 
@@ -371,13 +371,13 @@
 
   Returns the map of `eigenvalues` with :vectors (k packed double arrays, unit,
   in the order of :values) and :weights (the same k vectors in the weights form
-  of dlnlab.network, through dlnlab.model/packed->weights).
+  of dlnlab.network, through dlnlab.model.packing/packed->weights).
 
   Throws what `eigenvalues` throws."
   ([net] (hessian-eigenvectors net {}))
   ([net opts]
    (let [r (eigenvalues (network-operator net) (assoc opts :vectors? true))]
-     (assoc r :weights (mapv #(model/packed->weights (:layout net) %) (:vectors r))))))
+     (assoc r :weights (mapv #(packing/packed->weights (:layout net) %) (:vectors r))))))
 
 (defn- block-range
   "The packed offset and size of a diagonal Hessian block of the layout: one
