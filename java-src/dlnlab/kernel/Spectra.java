@@ -12,8 +12,8 @@ package dlnlab.kernel;
  * projected matrix is the tridiagonal T, solved by {@link Blas#tridiagonalEigen}.
  * A Ritz pair (theta, y) is converged when ||A y - theta y|| &lt;=
  * max(tol |theta|, FLOOR ||A||), with ||A|| estimated by the largest ||A v||
- * and |theta| seen. Residuals are estimated from T (|beta z_last|, plus the
- * couplings below) while iterating and computed explicitly for the answer.
+ * and |theta| seen. Residuals are estimated from T (|beta z_last|) while
+ * iterating and computed explicitly for the answer.
  *
  * <p>One Krylov sequence cannot see an eigenvector orthogonal to it: the second
  * copy of a repeated eigenvalue, or anything outside an invariant subspace
@@ -26,11 +26,11 @@ package dlnlab.kernel;
  * k wanted pairs are locked (Ritz vectors Y, Rayleigh quotients, explicit
  * residuals) and a probe run starts from a seeded random vector orthogonal to
  * Y: Lanczos on the deflated operator (I - YY^T) A (I - YY^T), where a missed
- * copy of a wanted eigenvalue is an eigenvector. The Gram-Schmidt coefficients
- * against Y are the couplings Y^T A u, bounded by the locked residuals, and
- * enter each Ritz residual estimate. A probe whose converged Ritz pair beats a
- * locked one has found a missed eigenvalue: the best k are locked again and
- * another probe follows. A probe that beats nothing ends only after
+ * copy of a wanted eigenvalue is an eigenvector. A probe whose converged Ritz
+ * pair beats a locked one has found a missed eigenvalue: a Rayleigh-Ritz step
+ * on the locked vectors and the probe's Ritz vectors (which restores the
+ * couplings Y^T A x the deflated operator leaves out) locks the best k again,
+ * and another probe follows. A probe that beats nothing ends only after
  * {@link #verifySteps} Lanczos steps (or when its space is exhausted), a length
  * fixed before the run, so a start vector that barely overlaps a missed
  * eigenvector cannot end it early. By the bound of Kuczynski and Wozniakowski
@@ -389,11 +389,15 @@ public final class Spectra {
     final double[] h, hy;
     /** T: diagonal alpha, off-diagonal beta (beta[j] couples j and j+1; 0 after a breakdown). */
     final double[] alpha, beta;
-    /** coup[b*m + l] = y_b^T A q_l, the coupling of locked vector b and basis vector l. */
-    final double[] coup;
-    /** Locked pairs: vectors (n x k), values, explicit residuals; and the next locked set. */
-    double[] ly, lyNext;
-    final double[] lval, lres, lvalNext, lresNext;
+    /** Locked pairs: vectors Y (n x k), their products A Y, values, explicit residuals. */
+    double[] ly, lay;
+    /**
+     * The Rayleigh-Ritz space of a lock: the locked vectors and the run's new
+     * Ritz vectors (n x 2k), their products, the projected matrix (2k x 2k) and
+     * its eigenvalues.
+     */
+    final double[] vbuf, avbuf, gram, gval;
+    final double[] lval, lres;
     int nl = 0;
     /** Tridiagonal eigen workspaces and residual estimates, Ritz values ascending. */
     final double[] d, e, z, res, zcol;
@@ -418,18 +422,19 @@ public final class Spectra {
       hy = new double[k];
       alpha = new double[m];
       beta = new double[m];
-      coup = new double[k * m];
       ly = new double[n * k];
-      lyNext = new double[n * k];
+      lay = new double[n * k];
+      vbuf = new double[2 * n * k];
+      avbuf = new double[2 * n * k];
+      gram = new double[4 * k * k];
+      gval = new double[2 * k];
       lval = new double[k];
       lres = new double[k];
-      lvalNext = new double[k];
-      lresNext = new double[k];
       d = new double[m];
       e = new double[m];
       z = new double[m * m];
       res = new double[m];
-      zcol = new double[m];
+      zcol = new double[Math.max(m, 2 * k)];
       wanted = new int[k];
       ritzWanted = new boolean[m];
     }
@@ -486,14 +491,12 @@ public final class Spectra {
       } else {
         Blas.axpy(n, -a, q, jo, w, 0);
       }
-      coupReset(j);
       double before = norm(n, w), after = before;
       for (int pass = 0; pass < 2; pass++) {
         project(n, j + 1, q, w, h);
         project(n, nl, ly, w, hy);
         accumulate(n, j + 1, q, h, true, w);
         accumulate(n, nl, ly, hy, true, w);
-        for (int b = 0; b < nl; b++) coup[b * m + j] += hy[b];
         a += h[j];
         after = norm(n, w);
         // "twice is enough" (Kahan-Parlett): a pass that kept most of the norm
@@ -504,10 +507,6 @@ public final class Spectra {
       alpha[j] = a;
       t = j + 1;
       curBeta = after;
-    }
-
-    void coupReset(int j) {
-      for (int b = 0; b < nl; b++) coup[b * m + j] = 0.0;
     }
 
     double threshold(double theta) {
@@ -529,28 +528,15 @@ public final class Spectra {
       anorm = normEst;
       for (int i = 0; i < tt; i++) anorm = Math.max(anorm, Math.abs(d[i]));
       for (int b = 0; b < nl; b++) anorm = Math.max(anorm, Math.abs(lval[b]));
-      for (int i = 0; i < tt; i++) {
-        int zo = i * tt;
-        double c = curBeta * z[zo + tt - 1];
-        double s = c * c;
-        for (int b = 0; b < nl; b++) {
-          int co = b * m;
-          double coef = 0.0;
-          for (int l = 0; l < tt; l++) coef += coup[co + l] * z[zo + l];
-          s += coef * coef;
-        }
-        res[i] = Math.sqrt(s);
-      }
+      for (int i = 0; i < tt; i++) res[i] = Math.abs(curBeta * z[i * tt + tt - 1]);
       select();
     }
 
     /**
-     * The convergence check's view of ritz() without the Ritz vectors: Ritz
-     * values and residual estimates |beta z_last| from tridiagonalLastRow, then
-     * the selection. With locked vectors the estimates leave out the couplings,
-     * so they are lower bounds: "not converged" here is final, "converged" is
-     * decided by ritz(). Returns false when the iteration did not settle; the
-     * caller then calls ritz().
+     * ritz() without the Ritz vectors: Ritz values and the same residual
+     * estimates |beta z_last| from tridiagonalLastRow (O(t^2) instead of the
+     * O(t^3) of the full eigen-decomposition), then the selection. Returns false
+     * when the iteration did not settle; the caller then calls ritz().
      */
     boolean ritzCheap() {
       int tt = t;
@@ -723,41 +709,71 @@ public final class Spectra {
     }
 
     /**
-     * Locks the wanted candidates: Ritz vectors of the run are formed and get an
-     * explicit product (Rayleigh quotient and residual); locked ones are kept.
-     * Returns whether a Ritz pair of the run was among them.
+     * Locks the k best pairs of a Rayleigh-Ritz step on V = [Y X], the locked
+     * vectors Y and the run's wanted Ritz vectors X (orthogonal to Y): each new
+     * Ritz vector gets one explicit product, the projected matrix V^T A V comes
+     * from the products, and its k best eigenpairs (by key) become the locked
+     * vectors Y' = V S with A Y' = (A V) S, their Rayleigh quotients and their
+     * explicit residuals ||A y - theta y||. The run saw the deflated operator
+     * only, so a new Ritz vector x misses the couplings Y^T A x (as large as the
+     * locked residuals, which the tolerance allows up to tol |theta|); the step
+     * puts them back, so a pair near 0 is not left with the residual of a locked
+     * pair far from it. Returns whether the run had a wanted Ritz pair.
      */
     boolean lock() {
       int tt = t;
-      boolean contributed = false;
+      int p = nl;
+      System.arraycopy(ly, 0, vbuf, 0, nl * n);
+      System.arraycopy(lay, 0, avbuf, 0, nl * n);
       for (int c = 0; c < k; c++) {
         int id = wanted[c];
-        int yo = c * n;
-        if (id < 0) {
-          int b = -1 - id;
-          System.arraycopy(ly, b * n, lyNext, yo, n);
-          lvalNext[c] = lval[b];
-          lresNext[c] = lres[b];
-          continue;
-        }
-        contributed = true;
+        if (id < 0) continue;
         java.util.Arrays.fill(xbuf, 0.0);
         System.arraycopy(z, id * tt, zcol, 0, tt);
         accumulate(n, tt, q, zcol, false, xbuf);
         Blas.scal(n, 1.0 / Blas.nrm2(n, xbuf, 0), xbuf, 0);
-        System.arraycopy(xbuf, 0, lyNext, yo, n);
         op.apply(xbuf, w);
         apps++;
+        System.arraycopy(xbuf, 0, vbuf, p * n, n);
+        System.arraycopy(w, 0, avbuf, p * n, n);
+        p++;
+      }
+      boolean contributed = p > nl;
+      Blas.gemm(true, false, p, p, n, 1.0, vbuf, 0, n, avbuf, 0, n, 0.0, gram, 0, p);
+      for (int a = 0; a < p; a++) {
+        for (int b = a + 1; b < p; b++) {
+          double g = 0.5 * (gram[a + b * p] + gram[b + a * p]);
+          gram[a + b * p] = g;
+          gram[b + a * p] = g;
+        }
+      }
+      Blas.symmetricEigen(p, gram, gval, true);
+      // the k best eigenpairs of the projected matrix, best first
+      for (int c = 0; c < k; c++) {
+        int best = -1;
+        for (int a = 0; a < p; a++) {
+          boolean taken = false;
+          for (int b = 0; b < c; b++) if (wanted[b] == a) taken = true;
+          if (!taken && (best < 0 || key(gval[a]) > key(gval[best]))) best = a;
+        }
+        wanted[c] = best;
+      }
+      for (int c = 0; c < k; c++) {
+        System.arraycopy(gram, wanted[c] * p, zcol, 0, p);
+        java.util.Arrays.fill(xbuf, 0.0);
+        java.util.Arrays.fill(w, 0.0);
+        accumulate(n, p, vbuf, zcol, false, xbuf);
+        accumulate(n, p, avbuf, zcol, false, w);
+        double inv = 1.0 / Blas.nrm2(n, xbuf, 0);
+        Blas.scal(n, inv, xbuf, 0);
+        Blas.scal(n, inv, w, 0);
+        System.arraycopy(xbuf, 0, ly, c * n, n);
+        System.arraycopy(w, 0, lay, c * n, n);
         double theta = Blas.dot(n, xbuf, 0, w, 0);
         Blas.axpy(n, -theta, xbuf, 0, w, 0);
-        lvalNext[c] = theta;
-        lresNext[c] = Blas.nrm2(n, w, 0);
+        lval[c] = theta;
+        lres[c] = Blas.nrm2(n, w, 0);
       }
-      double[] tmp = ly;
-      ly = lyNext;
-      lyNext = tmp;
-      System.arraycopy(lvalNext, 0, lval, 0, k);
-      System.arraycopy(lresNext, 0, lres, 0, k);
       nl = k;
       return contributed;
     }
