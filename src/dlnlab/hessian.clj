@@ -17,7 +17,7 @@
             [dlnlab.error :as error]
             [dlnlab.model.packing :as packing]
             [dlnlab.spec :as spec])
-  (:import (dlnlab.kernel Blas Operator Rng Spectra Subspace)))
+  (:import (dlnlab.kernel Blas Operator Rng Spectra)))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -131,7 +131,7 @@
 
 (defn default-max-iter
   "The default Krylov dimension cap of `eigenvalues` for an operator of size n and
-  k wanted pairs: n up to n = 1000 (Lanczos with full reorthogonalization then
+  k wanted pairs: n up to n = 1000 (Lanczos with a (semi-)orthogonal basis then
   ends exact even on clusters, at most n^2 doubles of memory), else
   max(2k + 20, J) with J = (Spectra/verifySteps (- n k)), the length of the
   verification probe (about 90 to 110 for n from 10^3 to 10^6), so that probe
@@ -169,8 +169,10 @@
       {:start-arr start-arr :warm-arr warm-arr :wc wc})))
 
 (defn eigenvalues
-  "The k extreme eigenvalues of the symmetric operator op by Lanczos with full
-  reorthogonalization (dlnlab.kernel.Spectra/lanczos).
+  "The k extreme eigenvalues of the symmetric operator op by Lanczos with
+  partial reorthogonalization (dlnlab.kernel.Spectra/lanczos: the basis kept
+  semi-orthogonal by Simon's estimate, fully orthogonal in nearly invariant
+  Krylov spaces).
 
   A pair (theta, y) counts as converged when ||A y - theta y|| <= max(tol |theta|,
   1e-12 ||A||), ||A|| estimated from the run; residuals are estimated from the
@@ -272,66 +274,39 @@
 (s/def ::track-opts (s/keys :opt-un [::tol ::max-iter ::seed ::keep]))
 
 (defn tracked-top
-  "The top (largest algebraic) eigenpair of op, tracked from the vectors of an
-  earlier call at a nearby operator (dlnlab.kernel.Subspace/trackTop):
-  Rayleigh-Ritz on a subspace that starts from the :warm vectors (one product
-  each) and grows by the residual of its top Ritz pair (one product each) until
-  that pair's explicit residual ||A y - theta y|| is within max(tol |theta|,
-  1e-12 ||A||). This is Lanczos from the warm vectors, restarted thick across
-  calls: along a training trajectory the kept Ritz vectors are already close to
-  the top eigenvectors, so a call takes a few products (the sharpness metric's
-  path). Keeping the top :keep vectors, not only the top one, is what notices an
-  eigenvalue overtaking the tracked one: it is followed while it rises through
-  the kept ranks and put on top once it gets there. As for any single-vector
-  Krylov solve, a converged residual certifies that the value is within it of
-  an eigenvalue, not that nothing larger exists outside the subspace; use
-  `eigenvalues` with :k >= 2 for that guarantee.
+  "The top (largest algebraic) Hessian-like eigenvalue of op tracked from the
+  vectors of an earlier call at a nearby operator: `eigenvalues` for the top
+  :keep pairs without the multiplicity probes, warm-started from :warm (their
+  normalized sum plus a seeded 1e-6 perturbation). Every kept pair meets the
+  tolerance, so the next call starts from the top :keep eigenvectors; an
+  eigenvalue rising through those ranks is followed and is reported once it
+  overtakes the tracked top. Along a training trajectory this costs a few
+  dozen products a call at most, against about a hundred for `eigenvalues` with
+  the probes (which certify that nothing larger exists outside the Krylov
+  space; use them when that matters). The :sharpness metric's path.
 
   Options (defaults):
-  - :warm            seq of double arrays (or number seqs) of length n, e.g. the
-                     :vectors of the previous call; none: a seeded random start.
-  - :keep (3)        Ritz vectors returned (for the next call's :warm), 1..n.
-  - :tol (1e-8)      relative residual tolerance of the top pair, in (0, 1).
-  - :max-iter        cap on the subspace dimension (one product per vector),
-                     at least :keep; default `default-max-iter` for k = 1.
-  - :seed (0)        seed of the random vectors.
+  - :warm        seq of double arrays (or number seqs) of length n, e.g. the
+                 :vectors of the previous call; none: a seeded random start.
+  - :keep (3)    pairs kept, min(:keep, n).
+  - :tol (1e-8)  relative residual tolerance of every kept pair, in (0, 1).
+  - :max-iter    Krylov dimension cap, as in `eigenvalues`.
+  - :seed (0)    seed of the random start and perturbation.
 
-  Returns {:values [..] :residuals [..] :vectors [..] :hvp-count h
-  :converged? b :subspace-dim d}: the top :keep Ritz values of the final
-  subspace, descending (NaN past its dimension), their explicit residuals and
-  unit vectors (double arrays, for :warm); :converged? is whether the top pair
-  met the tolerance within the cap.
+  Returns the map of `eigenvalues` with :vectors (the kept unit Ritz vectors,
+  for the next call's :warm); (first (:values r)) is the tracked top.
 
-  Throws ex-info naming the option as `eigenvalues` does."
+  Throws what `eigenvalues` throws, naming the option."
   ([op] (tracked-top op {}))
   ([op opts]
    (let [op (check-operator op)
          _ (check-keys opts #{:tol :max-iter :seed :keep :warm})
-         {:keys [tol max-iter seed keep warm] :or {tol 1e-8 seed 0 keep 3}}
-         (error/conform! ::track-opts (or opts {}) [])
-         n (.size op)
-         keep (in-range! [:keep] keep 1 n)
-         m (if (some? max-iter)
-             (min n (in-range! [:max-iter] max-iter keep Integer/MAX_VALUE))
-             (max keep (default-max-iter n 1)))
-         {:keys [warm-arr wc]} (start-vectors nil warm n)
-         values (double-array keep)
-         residuals (double-array keep)
-         vecs (double-array (* n keep))
-         info (int-array Subspace/INFO_LENGTH)]
-     (try
-       (Subspace/trackTop op warm-arr (int wc) (int keep) (double tol) (int m) (long seed)
-                          values vecs residuals info)
-       (catch IllegalArgumentException e
-         (error/fail! :invalid-argument (str "op failed while tracking the top eigenpair: " (ex-message e))
-                      {:path [:op] :value (ex-message e) :allowed "an operator returning finite vectors"})))
-     {:values (vec values)
-      :residuals (vec residuals)
-      :vectors (mapv (fn [c] (java.util.Arrays/copyOfRange vecs (int (* (long c) n)) (int (* (inc (long c)) n))))
-                     (range keep))
-      :hvp-count (long (aget info 0))
-      :converged? (== 1 (aget info 1))
-      :subspace-dim (long (aget info 2))})))
+         {:keys [keep warm] :or {keep 3}} (error/conform! ::track-opts (or opts {}) [])
+         keep (in-range! [:keep] keep 1 Integer/MAX_VALUE)]
+     (eigenvalues op (cond-> (assoc (dissoc opts :keep :warm)
+                                    :k (min keep (long (.size op))) :which :largest
+                                    :vectors? true :check-multiplicity? false)
+                       (seq warm) (assoc :warm warm))))))
 
 (defn trace
   "Hutchinson's estimate of the trace of op with Rademacher (+-1) probes drawn

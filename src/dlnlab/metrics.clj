@@ -314,19 +314,19 @@
                               (seq warm) (assoc :warm (vec warm))))))
 
 (def ^:private tracked-vectors
-  "Ritz vectors a warm-started sharpness keeps for the next call (see
-  dlnlab.hessian/tracked-top): an eigenvalue rising through these ranks is
-  followed and put on top when it overtakes the tracked one."
+  "Eigenpairs a warm-started sharpness converges and keeps for the next call
+  (see dlnlab.hessian/tracked-top): an eigenvalue rising through these ranks is
+  followed and reported when it overtakes the tracked one."
   3)
 
 (defn- warm-top
   "The top k Hessian eigenvalues warm-started from and saving into (:state opts),
   a volatile map, under slot; returns the values vector (NaNs when the weights
   are not finite). k = 1 (the sharpness) with a state goes through
-  dlnlab.hessian/tracked-top, which keeps the top few Ritz vectors from call to
-  call (a few products per call on a trajectory, and an eigenvalue overtaking
-  the tracked one is noticed); k >= 2 is `hessian-top`, Lanczos with the
-  multiplicity probes, warm-started from the previous vectors."
+  dlnlab.hessian/tracked-top, which converges the top three pairs without the
+  multiplicity probes, warm-started from the previous three (an eigenvalue
+  overtaking the tracked one is noticed); k >= 2 is `hessian-top`, Lanczos with
+  the probes, warm-started from the previous vectors."
   [net slot opts]
   (let [k (long (:k opts 1))]
     (if-not (finite-array? (:params net))
@@ -337,8 +337,7 @@
             warm (when state (seq (filter #(== n (alength ^doubles %)) (get-in @state [::lanczos slot :vectors]))))
             r (if (and state (== k 1))
                 (hessian/tracked-top (hessian/operator n (engine/prepared-hvp net (:params net)))
-                                     (cond-> {:keep (min n (long tracked-vectors)) :tol (:tol opts 1e-8)
-                                              :seed (:seed opts 0)}
+                                     (cond-> {:keep tracked-vectors :tol (:tol opts 1e-8) :seed (:seed opts 0)}
                                        (:max-iter opts) (assoc :max-iter (max (long (:max-iter opts)) (min n (long tracked-vectors))))
                                        warm (assoc :warm (vec warm))))
                 (hessian-top net (assoc opts :warm warm :k k)))
@@ -367,10 +366,10 @@
 
   Options: :tol (1e-8, relative residual; 1e-4 is plenty to place the value on a
   plot); :max-iter; :seed (0); :state (nil) a volatile! map: when given, the top
-  three Ritz vectors kept there by the previous call start this one and the new
+  three eigenvectors kept there by the previous call start this one and the new
   ones are stored (key :dlnlab.metrics/lanczos; dlnlab.hessian/tracked-top), so a
-  call at a nearby point takes a few products, and an eigenvalue overtaking the
-  tracked one is noticed once it rises into the kept three.
+  call at a nearby point needs no multiplicity probes, and an eigenvalue
+  overtaking the tracked one is noticed once it rises into the kept three.
   Returns a double (NaN when the weights are not finite)."
   (^double [net] (sharpness net {}))
   (^double [net opts]
