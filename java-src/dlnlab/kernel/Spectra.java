@@ -677,8 +677,13 @@ public final class Spectra {
      * when the iteration did not settle; the caller then calls ritz().
      */
     boolean ritzCheap() {
+      if (which != MAGNITUDE && t > CHEAP_EXTREMES_FROM) return ritzExtremes();
+      return ritzLastRow();
+    }
+
+    /** All Ritz values and their residual estimates from tridiagonalLastRow (O(t^2)); false when QL did not settle. */
+    boolean ritzLastRow() {
       int tt = t;
-      if (which != MAGNITUDE && tt > CHEAP_EXTREMES_FROM) return ritzExtremes();
       System.arraycopy(alpha, 0, d, 0, tt);
       System.arraycopy(beta, 0, e, 0, tt - 1);
       if (!tridiagonalLastRow(tt, d, e, zcol)) return false;
@@ -927,8 +932,13 @@ public final class Spectra {
             || (t + nl >= k && (t <= 24 || t - lastCheck >= t / 12));
         if (check) {
           lastCheck = t;
-          if (!broke && !exhausted && !full && ritzCheap() && !runConverged()) {
+          boolean ending = broke || exhausted || full;
+          if (!ending && ritzCheap() && !runConverged()) {
             // not converged by the cheap estimates: go on without the Ritz vectors
+          } else if (!ending && which != MAGNITUDE && t > CHEAP_EXTREMES_FROM
+                     && ritzLastRow() && !runConverged()) {
+            // the wanted end looked converged, all Ritz values (O(t^2)) say not
+            // yet: go on without the O(t^3) eigenvectors
           } else {
             // converged, or a run about to end: the Ritz pairs that lock() uses,
             // and the decision, come from the full tridiagonal eigen-decomposition
