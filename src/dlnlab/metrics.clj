@@ -315,12 +315,20 @@
                               max-iter (assoc :max-iter max-iter)
                               (seq warm) (assoc :warm (vec warm))))))
 
+(def ^:private tracked-vectors
+  "Eigenpairs a warm-started sharpness converges and keeps for the next call
+  (see dlnlab.hessian/tracked-top): an eigenvalue rising through these ranks is
+  followed and reported when it overtakes the tracked one."
+  3)
+
 (defn- warm-top
-  "hessian-top warm-started from and saving into (:state opts), a volatile map,
-  under slot; returns the values vector (NaNs when the weights are not finite).
-  A warm start for one eigenvalue asks Lanczos for two: a start close to the
-  previous top direction can otherwise converge there after another eigenvalue
-  has overtaken it, and the second pair (with its probe) finds the new top."
+  "The top k Hessian eigenvalues warm-started from and saving into (:state opts),
+  a volatile map, under slot; returns the values vector (NaNs when the weights
+  are not finite). k = 1 (the sharpness) with a state goes through
+  dlnlab.hessian/tracked-top, which converges the top three pairs without the
+  multiplicity probes, warm-started from the previous three (an eigenvalue
+  overtaking the tracked one is noticed); k >= 2 is `hessian-top`, Lanczos with
+  the probes, warm-started from the previous vectors."
   [net slot opts]
   (let [k (long (:k opts 1))]
     (if-not (finite-array? (:params net))
@@ -329,9 +337,13 @@
             n (engine/size net)
             ;; vectors of another network (a reused state) cannot start this one
             warm (when state (seq (filter #(== n (alength ^doubles %)) (get-in @state [::lanczos slot :vectors]))))
-            k-run (if (and warm (== k 1) (>= n 2)) 2 k)
-            r (-> (hessian-top net (assoc opts :warm warm :k k-run))
-                  (update :values #(vec (take k %))))]
+            r (if (and state (== k 1))
+                (hessian/tracked-top (hessian/operator n (engine/prepared-hvp net (:params net)))
+                                     (cond-> {:keep tracked-vectors :tol (:tol opts 1e-8) :seed (:seed opts 0)}
+                                       (:max-iter opts) (assoc :max-iter (max (long (:max-iter opts)) (min n (long tracked-vectors))))
+                                       warm (assoc :warm (vec warm))))
+                (hessian-top net (assoc opts :warm warm :k k)))
+            r (update r :values #(vec (take k %)))]
         (when state
           (vswap! state #(-> %
                              (assoc-in [::lanczos slot]
@@ -355,9 +367,11 @@
   positive) is returned, not the most negative one.
 
   Options: :tol (1e-8, relative residual; 1e-4 is plenty to place the value on a
-  plot); :max-iter; :seed (0); :state (nil) a volatile! map: when given, Lanczos
-  starts from the vector kept there by the previous call and stores the new one
-  (key :dlnlab.metrics/lanczos), which cuts the products needed at a nearby point.
+  plot); :max-iter; :seed (0); :state (nil) a volatile! map: when given, the top
+  three eigenvectors kept there by the previous call start this one and the new
+  ones are stored (key :dlnlab.metrics/lanczos; dlnlab.hessian/tracked-top), so a
+  call at a nearby point needs no multiplicity probes, and an eigenvalue
+  overtaking the tracked one is noticed once it rises into the kept three.
   Returns a double (NaN when the weights are not finite)."
   (^double [net] (sharpness net {}))
   (^double [net opts]

@@ -12,6 +12,7 @@
             [dlnlab.engine :as engine]
             [dlnlab.hessian :as hessian]
             [dlnlab.model :as model]
+            [dlnlab.model.packing :as packing]
             [dlnlab.optim :as optim]
             [dlnlab.spec :as spec]
             [dlnlab.task :as task])
@@ -61,7 +62,7 @@
     (array-map :kind (get-in net [:experiment :model :kind])
                :widths (into [(:cols (first path))] (map :rows) path)
                :pathways (count layout)
-               :parameters (model/layout-size layout)
+               :parameters (packing/layout-size layout)
                :loss (engine/loss net))))
 
 (defmethod print-method :dlnlab/network [net ^java.io.Writer w]
@@ -71,23 +72,23 @@
 (defn weights
   "The network's weights in the weights form (see the namespace docstring)."
   [net]
-  (model/packed->weights (:layout net) (:params net)))
+  (packing/packed->weights (:layout net) (:params net)))
 
 (defn set-weights
   "A new network equal to net but with weights w (weights form).
   Throws ex-info naming the pathway, layer and expected shape on a mismatch."
   [net w]
-  (assoc net :params (model/weights->packed (:layout net) w)))
+  (assoc net :params (packing/weights->packed (:layout net) w)))
 
 (defn packed->weights
   "Converts a packed double array in the network's layout to the weights form."
   [net ^doubles packed]
-  (model/packed->weights (:layout net) packed))
+  (packing/packed->weights (:layout net) packed))
 
 (defn weights->packed
   "Converts weights-form data to a packed double array in the network's layout."
   ^doubles [net w]
-  (model/weights->packed (:layout net) w))
+  (packing/weights->packed (:layout net) w))
 
 (defn loss
   "Training loss of the network (doc/science.md §2), a double."

@@ -7,6 +7,7 @@
             [clojure.test.check.properties :as prop]
             [dlnlab.gen :as g]
             [dlnlab.model :as model]
+            [dlnlab.model.packing :as packing]
             [dlnlab.spec :as spec]
             [dlnlab.linalg :as linalg]
             [dlnlab.task :as task])
@@ -63,12 +64,12 @@
   (prop/for-all [x g/experiment]
     (let [[t {:keys [^Arch arch ^doubles params layout lr-multiplier] :as m}] (build x)
           fs (vec (apply concat layout))]
-      (and (is (= (.size arch) (alength params) (model/layout-size layout)))
+      (and (is (= (.size arch) (alength params) (packing/layout-size layout)))
            (is (= (mapv :offset fs) (vec (.offset arch))) "offsets contiguous in factor order, as Arch computes them")
            (is (= (mapv :rows fs) (vec (.rows arch))))
            (is (= (mapv :alpha fs) (vec (.alpha arch))))
            (is (= (count layout) (.pathways arch)))
-           (is (= layout (model/arch->layout arch)))
+           (is (= layout (packing/arch->layout arch)))
            (is (= [(:input (:dims t)) (:output (:dims t))] [(.din arch) (.dout arch)]))
            (is (every? #(Double/isFinite %) params))
            (is (and (double? lr-multiplier) (pos? lr-multiplier)))
@@ -125,28 +126,28 @@
   (prop/for-all [[m dims w] (gen/bind model-and-dims
                                       (fn [[m dims]] (gen/tuple (gen/return m) (gen/return dims) (g/weights-for m dims))))]
     (let [lay (model/layout m dims)
-          arch (model/layout->arch lay)
-          p (model/weights->packed lay w)
-          p2 (model/weights->packed arch w)
+          arch (packing/layout->arch lay)
+          p (packing/weights->packed lay w)
+          p2 (packing/weights->packed arch w)
           p3 (double-array (map #(* 0.37 (Math/sin (* 1.3 %))) (range (alength p))))]
-      (and (is (= w (model/packed->weights lay p)))
+      (and (is (= w (packing/packed->weights lay p)))
            (is (Arrays/equals p ^doubles p2) "Arch and layout give the same packing")
-           (is (Arrays/equals p3 ^doubles (model/weights->packed lay (model/packed->weights arch p3))))
-           (is (= (map-indexed vector w) (map-indexed vector (model/packed->weights lay p))))))))
+           (is (Arrays/equals p3 ^doubles (packing/weights->packed lay (packing/packed->weights arch p3))))
+           (is (= (map-indexed vector w) (map-indexed vector (packing/packed->weights lay p))))))))
 
 (deftest packing-is-column-major-at-the-layout-offsets
   (let [lay (model/layout {:kind :multi-pathway :pathways 2 :widths [2 3 1]} {:input 2 :output 1})
         w [[[[1 2] [3 4] [5 6]] [[7 8 9]]] [[[10 11] [12 13] [14 15]] [[16 17 18]]]]]
     (is (= [1.0 3.0 5.0 2.0 4.0 6.0 7.0 8.0 9.0 10.0 12.0 14.0 11.0 13.0 15.0 16.0 17.0 18.0]
-           (vec (model/weights->packed lay w))))))
+           (vec (packing/weights->packed lay w))))))
 
 (deftest weights-shape-errors
   (let [dims {:input 3 :output 2}
         lay (model/layout {:kind :multi-pathway :pathways 2 :widths [3 4 2]} dims)
         good [[(vec (repeat 4 [1 2 3])) (vec (repeat 2 [1 2 3 4]))]
               [(vec (repeat 4 [1 2 3])) (vec (repeat 2 [1 2 3 4]))]]
-        err (fn [w] (thrown-data #(model/weights->packed lay w [:model :init :weights])))]
-    (is (some? (model/weights->packed lay good)))
+        err (fn [w] (thrown-data #(packing/weights->packed lay w [:model :init :weights])))]
+    (is (some? (packing/weights->packed lay good)))
     (let [d (err (subvec good 0 1))]
       (is (= [:model :init :weights] (:path d)))
       (is (str/includes? (:message d) "2 pathway(s)")))
@@ -169,8 +170,8 @@
       (is (str/includes? (:message d) "finite number, got \"x\""))))
   (let [lay (model/layout {:kind :residual :depth 2 :width 3} {:input 2 :output 1})
         good {:in (vec (repeat 3 [1.0 2.0])) :blocks [(eye 3) (eye 3)] :out [[1.0 2.0 3.0]]}
-        err (fn [w] (thrown-data #(model/weights->packed lay w)))]
-    (is (= good (model/packed->weights lay (model/weights->packed lay good))))
+        err (fn [w] (thrown-data #(packing/weights->packed lay w)))]
+    (is (= good (packing/packed->weights lay (packing/weights->packed lay good))))
     (is (str/includes? (:message (err [[1]])) "must be a map {:in W_in :blocks [W_1 ... W_2] :out W_out}"))
     (is (= [:blocks] (:path (err (assoc good :blocks [(eye 3)])))))
     (is (= [:out 0] (:path (err (assoc good :out [[1 2]])))))
@@ -183,7 +184,7 @@
                                              {:input 2 :output 1} 0 nil))]
       (is (= [:model :init :weights 0 0] (:path d)))
       (is (str/includes? (:message d) "3 x 2 matrix"))))
-  (is (some? (thrown-data #(model/packed->weights (model/layout {:kind :chain :depth 1} {:input 2 :output 2}) (double-array 3))))))
+  (is (some? (thrown-data #(packing/packed->weights (model/layout {:kind :chain :depth 1} {:input 2 :output 2}) (double-array 3))))))
 
 ;; ---------------------------------------------------------------------------
 ;; Inits
@@ -225,7 +226,7 @@
   (prop/for-all [[m dims c] (gen/let [[m dims] model-and-dims c (g/bounded 0.2 1.5)] [m dims c])]
     (let [m (assoc m :init {:kind :orthogonal :scale c})
           {:keys [params layout]} (model/build-model m dims 3 nil)
-          raw (model/packed->weights layout params)]
+          raw (packing/packed->weights layout params)]
       (every? (fn [w]
                 (let [r (count w) k (count (first w))
                       gram (if (>= r k) (mmul (transpose w) w) (mmul w (transpose w)))]
@@ -236,14 +237,14 @@
   (let [dims {:input 3 :output 2}
         {:keys [params layout]} (model/build-model {:kind :multi-pathway :pathways 2 :widths [3 4 5 2]
                                                     :init {:kind :scaled-identity :alpha 0.3}} dims 0 nil)
-        w (model/packed->weights layout params)]
+        w (packing/packed->weights layout params)]
     (doseq [p w]
       (doseq [wl (butlast p)]
         (is (= wl (mapv (fn [i] (mapv (fn [j] (if (= i j) 0.3 0.0)) (range (count (first wl))))) (range (count wl))))))
       (is (every? zero? (flatten (peek p))) "last layer zero")))
   (let [{:keys [params layout]} (model/build-model {:kind :residual :depth 2 :width 4 :init {:kind :scaled-identity :alpha 0.5}}
                                                    {:input 3 :output 2} 0 nil)
-        w (model/packed->weights layout params)]
+        w (packing/packed->weights layout params)]
     (is (= (:in w) [[0.5 0.0 0.0] [0.0 0.5 0.0] [0.0 0.0 0.5] [0.0 0.0 0.0]]))
     (is (= (:blocks w) [(mapv #(mapv (partial * 0.5) %) (eye 4)) (mapv #(mapv (partial * 0.5) %) (eye 4))]))
     (is (every? zero? (flatten (:out w))))))
@@ -293,7 +294,7 @@
            (is (every? #(< (max-abs-diff % (eye (count %))) 1e-15) (butlast (rest (first gs))))
                "residual blocks are zero, so each block factor is the identity"))
        (or (not= :standard (:parameterization spec))
-           (let [raw (model/packed->weights layout params)
+           (let [raw (packing/packed->weights layout params)
                  chains (if residual? [[(:in raw) (:out raw)]] raw)]
              (every? true? (for [c chains [a b] (map vector c (rest c))]
                              (is (< (max-abs-diff (mmul (transpose b) b) (mmul a (transpose a))) tol))))))))))
@@ -311,7 +312,7 @@
             share (/ (dot (col u i) (mapv #(dot % (col v i)) pk)) (nth [2.0 1.0 0.5] i))]
         (is (< (absd (- share (get-in x [:model :init :shares k i]))) 1e-12) (str "pathway " k " mode " i))))
     (testing "raw weights are the effective ones divided by the multipliers"
-      (let [raw (model/packed->weights layout params)
+      (let [raw (packing/packed->weights layout params)
             eff (factor-matrices layout params)]
         (is (< (max-abs-diff (mapv (fn [p] (mapv (fn [w a] (mapv #(mapv (partial * a) %) w)) p (map :alpha (first layout)))) raw)
                              eff)
@@ -332,4 +333,4 @@
   (let [w [[[[1.0 2.0] [3.0 4.0] [5.0 6.0]] [[0.5 -1.0 2.0]]]]
         {:keys [params layout]} (model/build-model {:kind :chain :depth 2 :width 3 :init {:kind :given :weights w}}
                                                    {:input 2 :output 1} 0 nil)]
-    (is (= w (model/packed->weights layout params)))))
+    (is (= w (packing/packed->weights layout params)))))

@@ -89,9 +89,14 @@
   of every sharpness measurement. Returns [result [hvps per measurement]]."
   [exp]
   (let [counts (atom [])
-        top metrics/hessian-top]
+        top metrics/hessian-top
+        tracked hessian/tracked-top]
     (with-redefs [metrics/hessian-top (fn [net opts]
                                         (let [r (top net opts)]
+                                          (swap! counts conj (long (:hvp-count r)))
+                                          r))
+                  hessian/tracked-top (fn [op opts]
+                                        (let [r (tracked op opts)]
                                           (swap! counts conj (long (:hvp-count r)))
                                           r))]
       [(experiment/run exp) @counts])))

@@ -6,14 +6,23 @@ package dlnlab.kernel;
  * matrix of a small operator.
  *
  * <h2>Lanczos</h2>
- * Unrestarted Lanczos with full reorthogonalization: every new vector is
- * orthogonalized against all earlier ones by two passes of classical
- * Gram-Schmidt, so the basis stays orthonormal to working precision and the
- * projected matrix is the tridiagonal T, solved by {@link Blas#tridiagonalEigen}.
+ * Unrestarted Lanczos with partial reorthogonalization (Simon, Math. Comp. 42,
+ * 1984): the loss of orthogonality of each new vector is estimated by Simon's
+ * recurrence from T, and only when it would exceed sqrt(eps) is the vector (and
+ * the next one) orthogonalized against all earlier ones by two passes of
+ * classical Gram-Schmidt. The basis stays semi-orthogonal, which is enough for
+ * the tridiagonal T (solved by {@link Blas#tridiagonalEigen}) to be the
+ * projection of A on an orthonormal basis of the Krylov space to working
+ * precision: no spurious copies, Ritz values and residual estimates as with
+ * full reorthogonalization, at a fraction of its 4 j n flops at step j. A
+ * nearly invariant Krylov space (few distinct eigenvalues, where new vectors
+ * grow from rounding, which the recurrence does not model) switches the rest
+ * of the solve to full reorthogonalization, and the locked Ritz vectors are
+ * orthonormalized explicitly.
  * A Ritz pair (theta, y) is converged when ||A y - theta y|| &lt;=
  * max(tol |theta|, FLOOR ||A||), with ||A|| estimated by the largest ||A v||
- * and |theta| seen. Residuals are estimated from T (|beta z_last|, plus the
- * couplings below) while iterating and computed explicitly for the answer.
+ * and |theta| seen. Residuals are estimated from T (|beta z_last|) while
+ * iterating and computed explicitly for the answer.
  *
  * <p>One Krylov sequence cannot see an eigenvector orthogonal to it: the second
  * copy of a repeated eigenvalue, or anything outside an invariant subspace
@@ -26,11 +35,11 @@ package dlnlab.kernel;
  * k wanted pairs are locked (Ritz vectors Y, Rayleigh quotients, explicit
  * residuals) and a probe run starts from a seeded random vector orthogonal to
  * Y: Lanczos on the deflated operator (I - YY^T) A (I - YY^T), where a missed
- * copy of a wanted eigenvalue is an eigenvector. The Gram-Schmidt coefficients
- * against Y are the couplings Y^T A u, bounded by the locked residuals, and
- * enter each Ritz residual estimate. A probe whose converged Ritz pair beats a
- * locked one has found a missed eigenvalue: the best k are locked again and
- * another probe follows. A probe that beats nothing ends only after
+ * copy of a wanted eigenvalue is an eigenvector. A probe whose converged Ritz
+ * pair beats a locked one has found a missed eigenvalue: a Rayleigh-Ritz step
+ * on the locked vectors and the probe's Ritz vectors (which restores the
+ * couplings Y^T A x the deflated operator leaves out) locks the best k again,
+ * and another probe follows. A probe that beats nothing ends only after
  * {@link #verifySteps} Lanczos steps (or when its space is exhausted), a length
  * fixed before the run, so a start vector that barely overlaps a missed
  * eigenvector cannot end it early. By the bound of Kuczynski and Wozniakowski
@@ -52,6 +61,16 @@ public final class Spectra {
   public static final int SMALLEST = 1;
   /** Which end of the spectrum: largest absolute values. */
   public static final int MAGNITUDE = 2;
+
+  /** Unit roundoff of double. */
+  static final double EPS = 0x1.0p-52;
+  /**
+   * The basis counts as semi-orthogonal while every estimated |q_i . q_j| stays
+   * below sqrt(EPS): then T is the projection of A on an orthonormal basis of
+   * the Krylov space to working precision (Simon, Math. Comp. 42, 1984), so Ritz
+   * values and residual estimates are as good as with full reorthogonalization.
+   */
+  static final double SEMI_ORTHOGONAL = 0x1.0p-26;
 
   /** Residual floor relative to ||A||: below this, rounding dominates. */
   public static final double FLOOR = 1e-12;
@@ -88,7 +107,7 @@ public final class Spectra {
   private static final long RANDOM_START = 1, RESTART = 2, WARM = 3, RADEMACHER = 4;
 
   /** Length of the info array filled by {@link #lanczos}. */
-  public static final int INFO_LENGTH = 5;
+  public static final int INFO_LENGTH = 6;
 
   /**
    * A reorthogonalization pass is repeated only when it removed more than this
@@ -107,6 +126,14 @@ public final class Spectra {
     if (s > 1e-280 && s < 1e280) return Math.sqrt(s);
     return Blas.nrm2(n, x, 0);
   }
+
+  /**
+   * Above this Krylov dimension the convergence check for LARGEST or SMALLEST
+   * computes only the k + 1 Ritz values at that end (bisection and inverse
+   * iteration, O(k t)) instead of all t (O(t^2), which at t ~ 60 costs more
+   * than a Hessian-vector product of a few thousand parameters).
+   */
+  static final int CHEAP_EXTREMES_FROM = 12;
 
   /** Basis vectors a Lanczos solve makes room for up front (then doubling). */
   static final int INITIAL_COLUMNS = 8;
@@ -134,7 +161,8 @@ public final class Spectra {
    * @param residuals out: k explicit residual norms ||A y - theta y||
    * @param info      out, length {@link #INFO_LENGTH}: operator applications,
    *                  converged (1 or 0), largest Krylov dimension of a run, probes,
-   *                  Lanczos blocks started after breakdowns
+   *                  Lanczos blocks started after breakdowns, steps that
+   *                  reorthogonalized against the whole basis
    * @throws IllegalArgumentException on bad sizes, k, which, tol or start, or when
    *         the operator returns a non-finite vector
    */
@@ -157,15 +185,27 @@ public final class Spectra {
         || (vectors != null && vectors.length < (long) n * k)) {
       throw new IllegalArgumentException("output arrays too short for k=" + k + ", n=" + n);
     }
-    Lanczos run = new Lanczos(op, n, m, k, which, tol, seed, probe);
+    Lanczos run = new Lanczos(op, n, m, k, which, tol, seed, probe, false);
     run.initStart(start, warm, warmCount);
     run.solve();
+    if (!run.converged && run.skipped > 0) {
+      // a semi-orthogonal basis gives Ritz values to working precision but Ritz
+      // vectors only to about sqrt(eps) ||A||: a wanted pair near 0, held to the
+      // 1e-12 ||A|| floor, can miss it. The same solve with a fully orthogonal
+      // basis decides (the products of both count).
+      int spent = run.apps;
+      run = new Lanczos(op, n, m, k, which, tol, seed, probe, true);
+      run.initStart(start, warm, warmCount);
+      run.solve();
+      run.apps += spent;
+    }
     run.output(values, vectors, residuals);
     info[0] = run.apps;
     info[1] = run.converged ? 1 : 0;
     info[2] = run.maxDim;
     info[3] = run.probes;
     info[4] = run.restarts;
+    info[5] = run.reorths;
   }
 
   /**
@@ -389,11 +429,15 @@ public final class Spectra {
     final double[] h, hy;
     /** T: diagonal alpha, off-diagonal beta (beta[j] couples j and j+1; 0 after a breakdown). */
     final double[] alpha, beta;
-    /** coup[b*m + l] = y_b^T A q_l, the coupling of locked vector b and basis vector l. */
-    final double[] coup;
-    /** Locked pairs: vectors (n x k), values, explicit residuals; and the next locked set. */
-    double[] ly, lyNext;
-    final double[] lval, lres, lvalNext, lresNext;
+    /** Locked pairs: vectors Y (n x k), their products A Y, values, explicit residuals. */
+    double[] ly, lay;
+    /**
+     * The Rayleigh-Ritz space of a lock: the locked vectors and the run's new
+     * Ritz vectors (n x 2k), their products, the projected matrix (2k x 2k) and
+     * its eigenvalues.
+     */
+    final double[] vbuf, avbuf, gram, gval, gv;
+    final double[] lval, lres;
     int nl = 0;
     /** Tridiagonal eigen workspaces and residual estimates, Ritz values ascending. */
     final double[] d, e, z, res, zcol;
@@ -403,13 +447,23 @@ public final class Spectra {
     int frontLo = -1, frontHi = -1;
     double kthKey;
 
-    int t = 0, apps = 0, probes = 0, restarts = 0, restartStream = 0, maxDim = 0, verifyLength = 0;
+    /**
+     * Estimated loss of orthogonality (Simon): omCur[i] ~ q_t . q_i, omPrev[i] ~
+     * q_{t-1} . q_i, omNew the next vector's, filled by orthogonalityLost.
+     */
+    double[] omCur, omPrev, omNew;
+    /** The extreme Ritz values of the last ritzExtremes (c-th from the wanted end), its run and dimension. */
+    final double[] extVal;
+    int extRun = -1, extT = -1, extR = 0, runId = 0, skipped = 0;
+    boolean reorthNext = false, fullReorth = false;
+
+    int t = 0, apps = 0, probes = 0, restarts = 0, restartStream = 0, maxDim = 0, verifyLength = 0, reorths = 0;
     double curBeta = 0.0, normEst = 0.0, anorm = 0.0;
     boolean nearInvariant = false, converged = false;
 
-    Lanczos(Operator op, int n, int m, int k, int which, double tol, long seed, boolean probe) {
+    Lanczos(Operator op, int n, int m, int k, int which, double tol, long seed, boolean probe, boolean full) {
       this.op = op; this.n = n; this.m = m; this.k = k; this.which = which; this.tol = tol;
-      this.seed = seed; this.probeWanted = probe;
+      this.seed = seed; this.probeWanted = probe; this.fullReorth = full;
       this.maxProbes = probe ? 2 * k + 2 : 0;
       q = new double[n * Math.min(m, INITIAL_COLUMNS)];
       xbuf = new double[n];
@@ -418,20 +472,26 @@ public final class Spectra {
       hy = new double[k];
       alpha = new double[m];
       beta = new double[m];
-      coup = new double[k * m];
       ly = new double[n * k];
-      lyNext = new double[n * k];
+      lay = new double[n * k];
+      vbuf = new double[2 * n * k];
+      avbuf = new double[2 * n * k];
+      gram = new double[4 * k * k];
+      gval = new double[2 * k];
+      gv = new double[2 * k];
       lval = new double[k];
       lres = new double[k];
-      lvalNext = new double[k];
-      lresNext = new double[k];
       d = new double[m];
       e = new double[m];
       z = new double[m * m];
       res = new double[m];
-      zcol = new double[m];
+      zcol = new double[Math.max(m, 2 * k)];
       wanted = new int[k];
       ritzWanted = new boolean[m];
+      omCur = new double[m + 1];
+      omPrev = new double[m + 1];
+      omNew = new double[m + 1];
+      extVal = new double[k + 1];
     }
 
     /** Makes room in q for column col (col &lt; m). */
@@ -468,7 +528,13 @@ public final class Spectra {
       for (int i = 0; i < n; i++) q[i] = w[i] / nrm;
     }
 
-    /** One Lanczos step on column t: w = A q_t orthogonalized; curBeta = ||w||. */
+    /**
+     * One Lanczos step on column t: w = A q_t - alpha q_t - beta q_{t-1}, once
+     * more against q_t, fully against the locked vectors, and against the whole
+     * basis only when {@link #orthogonalityLost} says the basis would stop being
+     * semi-orthogonal, and at the step after such a reorthogonalization
+     * (Simon's partial reorthogonalization); curBeta = ||w||.
+     */
     void step(int bs) {
       int j = t;
       int jo = j * n;
@@ -486,28 +552,99 @@ public final class Spectra {
       } else {
         Blas.axpy(n, -a, q, jo, w, 0);
       }
-      coupReset(j);
-      double before = norm(n, w), after = before;
-      for (int pass = 0; pass < 2; pass++) {
-        project(n, j + 1, q, w, h);
-        project(n, nl, ly, w, hy);
-        accumulate(n, j + 1, q, h, true, w);
-        accumulate(n, nl, ly, hy, true, w);
-        for (int b = 0; b < nl; b++) coup[b * m + j] += hy[b];
-        a += h[j];
-        after = norm(n, w);
-        // "twice is enough" (Kahan-Parlett): a pass that kept most of the norm
-        // left w orthogonal to working precision, so a second one is not needed
-        if (after > SECOND_PASS_RATIO * before) break;
-        before = after;
+      double again = Blas.dot(n, q, jo, w, 0);
+      Blas.axpy(n, -again, q, jo, w, 0);
+      a += again;
+      double after = orthogonalizeLocked(norm(n, w));
+      boolean forced = reorthNext || fullReorth;
+      boolean lost = !forced && orthogonalityLost(j, bs, a, after);
+      if (!(forced || lost)) skipped++;
+      if (forced || lost) {
+        double before = after;
+        for (int pass = 0; pass < 2; pass++) {
+          project(n, j + 1, q, w, h);
+          accumulate(n, j + 1, q, h, true, w);
+          a += h[j];
+          after = orthogonalizeLocked(norm(n, w));
+          // "twice is enough" (Kahan-Parlett): a pass that kept most of the norm
+          // left w orthogonal to working precision, so a second one is not needed
+          if (after > SECOND_PASS_RATIO * before) break;
+          before = after;
+        }
+        omegaReset(j + 1);
+        reorths++;
       }
+      // the vector after a reorthogonalized one is reorthogonalized too: q_j was
+      // nearly as far from orthogonal as the new one would have been
+      reorthNext = lost;
+      // a nearly invariant Krylov space: the next vectors grow from what rounding
+      // left, which the recurrence does not model; the rest of the solve
+      // reorthogonalizes fully (few distinct eigenvalues: small, rare spaces)
+      if (!(after > NEAR_INVARIANT * normEst)) fullReorth = true;
+      double[] tmp = omPrev;
+      omPrev = omCur;
+      omCur = omNew;
+      omNew = tmp;
       alpha[j] = a;
       t = j + 1;
       curBeta = after;
     }
 
-    void coupReset(int j) {
-      for (int b = 0; b < nl; b++) coup[b * m + j] = 0.0;
+    /**
+     * Gram-Schmidt of w against the locked vectors, up to two passes ("twice
+     * is enough"); returns ||w|| (norm0 when there are none).
+     */
+    double orthogonalizeLocked(double norm0) {
+      double before = norm0, after = norm0;
+      for (int pass = 0; pass < 2 && nl > 0; pass++) {
+        project(n, nl, ly, w, hy);
+        accumulate(n, nl, ly, hy, true, w);
+        after = norm(n, w);
+        if (after > SECOND_PASS_RATIO * before) break;
+        before = after;
+      }
+      return after;
+    }
+
+    /**
+     * Simon's recurrence for omega_i ~ q_{j+1} . q_i (i &lt;= j), the loss of
+     * orthogonality of the next vector w / bj, from the same estimates for q_j
+     * (omCur) and q_{j-1} (omPrev) and T, with a rounding term of
+     * eps sqrt(n) ||A|| per step added in the direction of growth (so the
+     * estimate bounds rather than tracks). Fills omNew; returns whether some
+     * |omega_i| exceeds sqrt(eps), where semi-orthogonality would end.
+     */
+    boolean orthogonalityLost(int j, int bs, double a, double bj) {
+      if (!(bj > 0.0)) return true;
+      double psi = EPS * Math.sqrt(n) * normEst;
+      double bprev = j > bs ? beta[j - 1] : 0.0;
+      double worst = 0.0;
+      for (int i = 0; i < j; i++) {
+        double x = beta[i] * omCur[i + 1] + (alpha[i] - a) * omCur[i] - bprev * omPrev[i];
+        if (i > 0) x += beta[i - 1] * omCur[i - 1];
+        x = (x + Math.copySign(psi, x)) / bj;
+        omNew[i] = x;
+        worst = Math.max(worst, Math.abs(x));
+      }
+      omNew[j] = psi / bj;
+      omNew[j + 1] = 1.0;
+      return !(worst <= SEMI_ORTHOGONAL) || !(omNew[j] <= SEMI_ORTHOGONAL);
+    }
+
+    /** omNew after a full orthogonalization of column col: rounding level against every earlier column. */
+    void omegaReset(int col) {
+      double level = EPS * Math.sqrt(n);
+      for (int i = 0; i < col; i++) omNew[i] = level;
+      omNew[col] = 1.0;
+    }
+
+    /** A run or block starts at column col, orthogonal to all earlier ones: omCur from it. */
+    void omegaStart(int col) {
+      omegaReset(col);
+      double[] tmp = omCur;
+      omCur = omNew;
+      omNew = tmp;
+      reorthNext = false;
     }
 
     double threshold(double theta) {
@@ -529,30 +666,23 @@ public final class Spectra {
       anorm = normEst;
       for (int i = 0; i < tt; i++) anorm = Math.max(anorm, Math.abs(d[i]));
       for (int b = 0; b < nl; b++) anorm = Math.max(anorm, Math.abs(lval[b]));
-      for (int i = 0; i < tt; i++) {
-        int zo = i * tt;
-        double c = curBeta * z[zo + tt - 1];
-        double s = c * c;
-        for (int b = 0; b < nl; b++) {
-          int co = b * m;
-          double coef = 0.0;
-          for (int l = 0; l < tt; l++) coef += coup[co + l] * z[zo + l];
-          s += coef * coef;
-        }
-        res[i] = Math.sqrt(s);
-      }
-      select();
+      for (int i = 0; i < tt; i++) res[i] = Math.abs(curBeta * z[i * tt + tt - 1]);
+      select(tt);
     }
 
     /**
-     * The convergence check's view of ritz() without the Ritz vectors: Ritz
-     * values and residual estimates |beta z_last| from tridiagonalLastRow, then
-     * the selection. With locked vectors the estimates leave out the couplings,
-     * so they are lower bounds: "not converged" here is final, "converged" is
-     * decided by ritz(). Returns false when the iteration did not settle; the
-     * caller then calls ritz().
+     * ritz() without the Ritz vectors: Ritz values and the same residual
+     * estimates |beta z_last| from tridiagonalLastRow (O(t^2) instead of the
+     * O(t^3) of the full eigen-decomposition), then the selection. Returns false
+     * when the iteration did not settle; the caller then calls ritz().
      */
     boolean ritzCheap() {
+      if (which != MAGNITUDE && t > CHEAP_EXTREMES_FROM) return ritzExtremes();
+      return ritzLastRow();
+    }
+
+    /** All Ritz values and their residual estimates from tridiagonalLastRow (O(t^2)); false when QL did not settle. */
+    boolean ritzLastRow() {
       int tt = t;
       System.arraycopy(alpha, 0, d, 0, tt);
       System.arraycopy(beta, 0, e, 0, tt - 1);
@@ -561,8 +691,113 @@ public final class Spectra {
       for (int i = 0; i < tt; i++) anorm = Math.max(anorm, Math.abs(d[i]));
       for (int b = 0; b < nl; b++) anorm = Math.max(anorm, Math.abs(lval[b]));
       for (int i = 0; i < tt; i++) res[i] = Math.abs(curBeta * zcol[i]);
-      select();
+      select(tt);
       return true;
+    }
+
+    /**
+     * {@link #ritzCheap} for the k + 1 Ritz values at the wanted end only (LARGEST
+     * or SMALLEST), in O(k t) instead of the O(t^2) of all of them: each value
+     * by bisection on the Sturm count of T, the last component of its
+     * eigenvector by inverse iteration. d[0..k] then holds those values
+     * ascending, res their estimates, and the selection sees only them (the
+     * frontier is not needed at these ends).
+     */
+    boolean ritzExtremes() {
+      int tt = t;
+      int r = Math.min(tt, k + 1);
+      double lo = Double.POSITIVE_INFINITY, hi = Double.NEGATIVE_INFINITY, emax = 0.0;
+      for (int i = 0; i < tt; i++) {
+        double off = (i > 0 ? Math.abs(beta[i - 1]) : 0.0) + (i < tt - 1 ? Math.abs(beta[i]) : 0.0);
+        lo = Math.min(lo, alpha[i] - off);
+        hi = Math.max(hi, alpha[i] + off);
+        if (i < tt - 1) emax = Math.max(emax, Math.abs(beta[i]));
+      }
+      double pivmin = Double.MIN_NORMAL * Math.max(1.0, emax * emax);
+      anorm = Math.max(normEst, Math.max(Math.abs(lo), Math.abs(hi)));
+      for (int b = 0; b < nl; b++) anorm = Math.max(anorm, Math.abs(lval[b]));
+      // brackets by interlacing: T_{t-1} is a leading block of T_t, so the c-th
+      // value from the wanted end moves towards that end as t grows, and stays
+      // behind the (c-1)-th value of T_t
+      boolean warm = extRun == runId && extT == tt - 1;
+      for (int c = 0; c < r; c++) {
+        int idx = which == LARGEST ? tt - 1 - c : c;
+        int slotPrev = which == LARGEST ? r - 1 - c : c;
+        double a = lo, b = hi;
+        if (which == LARGEST) {
+          if (c > 0) b = d[r - c];
+          if (warm && c < extR) a = Math.max(a, extVal[c]);
+        } else {
+          if (c > 0) a = d[c - 1];
+          if (warm && c < extR) b = Math.min(b, extVal[c]);
+        }
+        if (!(a <= b)) {
+          a = lo;
+          b = hi;
+        }
+        // a pre-filter (ritz() decides): 1e-10 of the value is precise enough
+        for (int it = 0; it < 200 && b - a > 1e-10 * Math.max(Math.abs(a), Math.abs(b)) + pivmin; it++) {
+          double mid = 0.5 * (a + b);
+          if (mid <= a || mid >= b) break;
+          if (sturmCount(tt, mid, pivmin) > idx) b = mid; else a = mid;
+        }
+        double theta = 0.5 * (a + b);
+        d[slotPrev] = theta;
+        extVal[c] = theta;
+        res[slotPrev] = Math.abs(curBeta * lastComponent(tt, theta, pivmin));
+      }
+      extRun = runId;
+      extT = tt;
+      extR = r;
+      select(r);
+      return true;
+    }
+
+    /** Number of eigenvalues of T (first tt rows) below x: negative pivots of T - x I = L D L^T. */
+    int sturmCount(int tt, double x, double pivmin) {
+      int count = 0;
+      double q = alpha[0] - x;
+      if (Math.abs(q) < pivmin) q = -pivmin;
+      if (q < 0.0) count++;
+      for (int i = 1; i < tt; i++) {
+        q = alpha[i] - x - beta[i - 1] * beta[i - 1] / q;
+        if (Math.abs(q) < pivmin) q = -pivmin;
+        if (q < 0.0) count++;
+      }
+      return count;
+    }
+
+    /**
+     * |last component| of the unit eigenvector of T (first tt rows) for the
+     * eigenvalue theta, by two steps of inverse iteration from a vector of ones
+     * (Gaussian elimination of T - theta I, a zero pivot replaced by a tiny one).
+     */
+    double lastComponent(int tt, double theta, double pivmin) {
+      double[] u = zcol, piv = e;
+      double tiny = Math.max(pivmin, EPS * anorm);
+      java.util.Arrays.fill(u, 0, tt, 1.0);
+      for (int sweep = 0; sweep < 2; sweep++) {
+        // forward elimination: piv[i] the pivots, u the transformed right side
+        double p = alpha[0] - theta;
+        if (Math.abs(p) < tiny) p = tiny;
+        piv[0] = p;
+        for (int i = 1; i < tt; i++) {
+          double l = beta[i - 1] / piv[i - 1];
+          p = alpha[i] - theta - l * beta[i - 1];
+          if (Math.abs(p) < tiny) p = tiny;
+          piv[i] = p;
+          u[i] -= l * u[i - 1];
+        }
+        u[tt - 1] /= piv[tt - 1];
+        for (int i = tt - 2; i >= 0; i--) u[i] = (u[i] - beta[i] * u[i + 1]) / piv[i];
+        double nrm = 0.0;
+        for (int i = 0; i < tt; i++) nrm = Math.max(nrm, Math.abs(u[i]));
+        if (!(nrm > 0.0) || Double.isInfinite(nrm)) return 1.0;
+        for (int i = 0; i < tt; i++) u[i] /= nrm;
+      }
+      double ss = 0.0;
+      for (int i = 0; i < tt; i++) ss += u[i] * u[i];
+      return Math.abs(u[tt - 1]) / Math.sqrt(ss);
     }
 
     double candidateKey(int id) {
@@ -573,8 +808,7 @@ public final class Spectra {
      * The k best candidates (locked pairs and Ritz pairs) by key, the k-th key,
      * and the frontier: the best Ritz pairs not wanted (both ends for MAGNITUDE).
      */
-    void select() {
-      int tt = t;
+    void select(int tt) {
       int count = 0;
       for (int i = 0; i < tt; i++) ritzWanted[i] = false;
       frontLo = -1;
@@ -682,6 +916,8 @@ public final class Spectra {
       t = 0;
       curBeta = 0.0;
       int bs = 0, lastCheck = 0;
+      runId++;
+      omegaStart(0);
       while (true) {
         step(bs);
         boolean broke = !(curBeta > BREAKDOWN * normEst);
@@ -690,11 +926,19 @@ public final class Spectra {
         boolean exhausted = t + nl >= n;
         boolean full = t >= m;
         boolean check = broke || exhausted || full
-            || (t + nl >= k && (t <= 64 || t - lastCheck >= t / 32));
+            // every step while t is small; then every t/12 steps, so the checks
+            // cost O(k t) per step against a product that costs at least O(n),
+            // for at most t/12 products more than an every-step check
+            || (t + nl >= k && (t <= 24 || t - lastCheck >= t / 12));
         if (check) {
           lastCheck = t;
-          if (!broke && !exhausted && !full && ritzCheap() && !runConverged()) {
+          boolean ending = broke || exhausted || full;
+          if (!ending && ritzCheap() && !runConverged()) {
             // not converged by the cheap estimates: go on without the Ritz vectors
+          } else if (!ending && which != MAGNITUDE && t > CHEAP_EXTREMES_FROM
+                     && ritzLastRow() && !runConverged()) {
+            // the wanted end looked converged, all Ritz values (O(t^2)) say not
+            // yet: go on without the O(t^3) eigenvectors
           } else {
             // converged, or a run about to end: the Ritz pairs that lock() uses,
             // and the decision, come from the full tridiagonal eigen-decomposition
@@ -711,6 +955,7 @@ public final class Spectra {
             return true;
           }
           bs = t;
+          omegaStart(t);
           restarts++;
         } else {
           ensureColumn(t);
@@ -723,41 +968,81 @@ public final class Spectra {
     }
 
     /**
-     * Locks the wanted candidates: Ritz vectors of the run are formed and get an
-     * explicit product (Rayleigh quotient and residual); locked ones are kept.
-     * Returns whether a Ritz pair of the run was among them.
+     * Locks the k best pairs of a Rayleigh-Ritz step on V = [Y X], the locked
+     * vectors Y and the run's wanted Ritz vectors X (orthogonal to Y): each new
+     * Ritz vector gets one explicit product, the projected matrix V^T A V comes
+     * from the products, and its k best eigenpairs (by key) become the locked
+     * vectors Y' = V S with A Y' = (A V) S, their Rayleigh quotients and their
+     * explicit residuals ||A y - theta y||. The run saw the deflated operator
+     * only, so a new Ritz vector x misses the couplings Y^T A x (as large as the
+     * locked residuals, which the tolerance allows up to tol |theta|); the step
+     * puts them back, so a pair near 0 is not left with the residual of a locked
+     * pair far from it. Returns whether the run had a wanted Ritz pair.
      */
     boolean lock() {
       int tt = t;
+      int p = nl;
       boolean contributed = false;
+      for (int c = 0; c < k; c++) if (wanted[c] >= 0) contributed = true;
+      System.arraycopy(ly, 0, vbuf, 0, nl * n);
+      System.arraycopy(lay, 0, avbuf, 0, nl * n);
       for (int c = 0; c < k; c++) {
         int id = wanted[c];
-        int yo = c * n;
-        if (id < 0) {
-          int b = -1 - id;
-          System.arraycopy(ly, b * n, lyNext, yo, n);
-          lvalNext[c] = lval[b];
-          lresNext[c] = lres[b];
-          continue;
-        }
-        contributed = true;
+        if (id < 0) continue;
         java.util.Arrays.fill(xbuf, 0.0);
         System.arraycopy(z, id * tt, zcol, 0, tt);
         accumulate(n, tt, q, zcol, false, xbuf);
-        Blas.scal(n, 1.0 / Blas.nrm2(n, xbuf, 0), xbuf, 0);
-        System.arraycopy(xbuf, 0, lyNext, yo, n);
+        // orthonormal against V so far (the basis is only semi-orthogonal); a
+        // vector that is not a new direction is dropped in a probe run
+        double before = Blas.nrm2(n, xbuf, 0), after = before;
+        for (int pass = 0; pass < 2 && p > 0; pass++) {
+          project(n, p, vbuf, xbuf, gv);
+          accumulate(n, p, vbuf, gv, true, xbuf);
+          after = Blas.nrm2(n, xbuf, 0);
+        }
+        if (nl > 0 && !(after > 0.5 * before)) continue;
+        Blas.scal(n, 1.0 / after, xbuf, 0);
         op.apply(xbuf, w);
         apps++;
+        System.arraycopy(xbuf, 0, vbuf, p * n, n);
+        System.arraycopy(w, 0, avbuf, p * n, n);
+        p++;
+      }
+      Blas.gemm(true, false, p, p, n, 1.0, vbuf, 0, n, avbuf, 0, n, 0.0, gram, 0, p);
+      for (int a = 0; a < p; a++) {
+        for (int b = a + 1; b < p; b++) {
+          double g = 0.5 * (gram[a + b * p] + gram[b + a * p]);
+          gram[a + b * p] = g;
+          gram[b + a * p] = g;
+        }
+      }
+      Blas.symmetricEigen(p, gram, gval, true);
+      // the k best eigenpairs of the projected matrix, best first
+      for (int c = 0; c < k; c++) {
+        int best = -1;
+        for (int a = 0; a < p; a++) {
+          boolean taken = false;
+          for (int b = 0; b < c; b++) if (wanted[b] == a) taken = true;
+          if (!taken && (best < 0 || key(gval[a]) > key(gval[best]))) best = a;
+        }
+        wanted[c] = best;
+      }
+      for (int c = 0; c < k; c++) {
+        System.arraycopy(gram, wanted[c] * p, zcol, 0, p);
+        java.util.Arrays.fill(xbuf, 0.0);
+        java.util.Arrays.fill(w, 0.0);
+        accumulate(n, p, vbuf, zcol, false, xbuf);
+        accumulate(n, p, avbuf, zcol, false, w);
+        double inv = 1.0 / Blas.nrm2(n, xbuf, 0);
+        Blas.scal(n, inv, xbuf, 0);
+        Blas.scal(n, inv, w, 0);
+        System.arraycopy(xbuf, 0, ly, c * n, n);
+        System.arraycopy(w, 0, lay, c * n, n);
         double theta = Blas.dot(n, xbuf, 0, w, 0);
         Blas.axpy(n, -theta, xbuf, 0, w, 0);
-        lvalNext[c] = theta;
-        lresNext[c] = Blas.nrm2(n, w, 0);
+        lval[c] = theta;
+        lres[c] = Blas.nrm2(n, w, 0);
       }
-      double[] tmp = ly;
-      ly = lyNext;
-      lyNext = tmp;
-      System.arraycopy(lvalNext, 0, lval, 0, k);
-      System.arraycopy(lresNext, 0, lres, 0, k);
       nl = k;
       return contributed;
     }
