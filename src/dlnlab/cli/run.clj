@@ -6,7 +6,7 @@
             [dlnlab.cli.args :refer [bad-input! usage-error! input-error? validated apply-sets out-option
                                       default-out base-name parse-jobs parse-positive with-grid-args
                                       one-file read-map]]
-            [dlnlab.cli.common :refer [warn! with-signals interrupted-code terminal? *interrupt-flag*
+            [dlnlab.cli.common :refer [warn! with-signals interrupted-code progress-opts *interrupt-flag*
                                         figure-warning report-page print-report-path check-out-dir!
                                         run-result-code]]
             [dlnlab.experiment :as experiment]
@@ -26,7 +26,7 @@
   [exp file]
   (let [flag (or *interrupt-flag* (AtomicBoolean. false))
         ^Writer err *err*
-        prog (when (terminal?) (progress/run-progress err))
+        prog (when-let [o (progress-opts)] (progress/run-progress err o))
         opts (cond-> {:interrupt flag}
                prog (assoc :progress (:progress prog) :on-record (:on-record prog)))]
     (try
@@ -88,8 +88,8 @@
                                              (if shard "the rest of this shard" (- (long points) (long skipped)))
                                              " with " jobs " job" (when (> (long jobs) 1) "s")))
                                (flush)
-                               (when (terminal?)
-                                 (reset! prog (progress/sweep-progress err points skipped))
+                               (when-let [o (progress-opts)]
+                                 (reset! prog (progress/sweep-progress err points skipped o))
                                  ((:start @prog)))))
                  :on-result (fn [_ _] (when-let [p @prog] ((:tick p))))
                  :extra! (when-not no-plots?
