@@ -120,7 +120,10 @@
       (println (str "wrote:  " (str sweep-file) ", " (str (io/file dir "runs")) File/separator "*/"
                     (if shard
                       (str "; the tables come with `dlnlab sweep " file " --out " dir " --merge` once every shard is done")
-                      (str ", " (:summary res) ", aggregate.csv, trajectories.csv"))))
+                      (str ", " (:summary res) ", "
+                           (str/join ", " (sort (for [^File f (.listFiles (io/file dir))
+                                                      :when (and (.isFile f) (not (#{"sweep.edn" (.getName (io/file (str (:summary res))))} (.getName f))))]
+                                                  (.getName f))))))))
       (when-not (or (get opts "--no-report") shard (:interrupted? res))
         (let [{:keys [warning report]} (report-page #(report/write-report! dir) dir)]
           (warn! warning)
@@ -141,6 +144,15 @@
 
 ;; ---------------------------------------------------------------- run FILE (--grid: a sweep of it)
 
+(defn- written-files
+  "\"DIR/: result.edn, result.json, trajectory.csv, <the rest by name>\": every
+  file of the run directory dir, just written as a whole."
+  [dir]
+  (let [first-names ["result.edn" "result.json" "trajectory.csv"]
+        names (sort (for [^File f (.listFiles (io/file dir)) :when (.isFile f)] (.getName f)))]
+    (str (io/file dir) File/separator ": "
+         (str/join ", " (concat (filter (set names) first-names) (remove (set first-names) names))))))
+
 (defn- run-one [{:keys [opts]} file raw]
   (let [exp (validated (apply-sets raw (get opts "--set")) file (get opts "--set") "run")
         dir (out-option opts (default-out file))]
@@ -160,7 +172,7 @@
         (warn! figure-warning)
         (warn! warning)
         (doseq [l (summary/summary-lines result)] (println l))
-        (println (str "wrote:            " (:result paths) " and " (:trajectory paths)))
+        (println (str "wrote:            " (written-files dir)))
         (print-report-path (when report (str (io/file dir "report.html"))))
         (run-result-code result)))))
 
