@@ -68,7 +68,7 @@
                                 task))
         exp-files (fn [exp] (if (and (map? exp) (contains? exp :task)) (update exp :task task-files) exp))
         axis (fn [[path values :as a]]
-               (if (and (= 2 (count path)) (= :task (first path)) (data-file-key? (second path)) (sequential? values))
+               (if (and (vector? path) (= 2 (count path)) (= :task (first path)) (data-file-key? (second path)) (sequential? values))
                  [path (mapv #(resolved dir %) values)]
                  a))
         grid (fn [g] (cond (map? g) (into (empty g) (map (comp vec axis) g))
