@@ -60,3 +60,34 @@
                                  :elapsed-ms (- (System/currentTimeMillis) started)
                                  :blas (Blas/describe)
                                  :java (System/getProperty "java.version")})))))
+
+(defn- data-file-key? [k] (and (keyword? k) (str/ends-with? (name k) "-file")))
+
+(defn- resolved [dir v]
+  (if (and (string? v) (not (.isAbsolute (io/file v))))
+    (str (.getCanonicalFile (io/file dir v)))
+    v))
+
+(defn resolve-data-files
+  "m (an experiment, or a sweep map {:base EXPERIMENT :grid ...}) with every
+  relative data-file path resolved against dir, the directory of the EDN file
+  m was read from, so the file works from any working directory. Data files
+  are the :task keys ending in -file (:x-file, :y-file, :test-x-file,
+  :test-y-file), in an experiment, a sweep's :base and its grid axes over
+  them. Absolute paths and other values are left as they are."
+  [m dir]
+  (let [task-files (fn [task] (if (map? task)
+                                (reduce-kv (fn [t k v] (if (data-file-key? k) (assoc t k (resolved dir v)) t)) task task)
+                                task))
+        exp-files (fn [exp] (if (and (map? exp) (contains? exp :task)) (update exp :task task-files) exp))
+        axis (fn [[path values :as a]]
+               (if (and (vector? path) (= 2 (count path)) (= :task (first path)) (data-file-key? (second path)) (sequential? values))
+                 [path (mapv #(resolved dir %) values)]
+                 a))
+        grid (fn [g] (cond (map? g) (into (empty g) (map (comp vec axis) g))
+                           (vector? g) (mapv #(if (and (vector? %) (= 2 (count %))) (axis %) %) g)
+                           :else g))]
+    (if (and (map? m) (contains? m :base))
+      (cond-> (update m :base exp-files) (contains? m :grid) (update :grid grid))
+      (exp-files m))))
+

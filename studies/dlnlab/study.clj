@@ -18,7 +18,8 @@
             [clojure.java.io :as io]
             [clojure.string :as str]
             [dlnlab.error :as error]
-            [dlnlab.io :as dio]))
+            [dlnlab.io :as dio]
+            [dlnlab.summary :refer [fmt-duration]]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -111,11 +112,22 @@
 
 (defn report-lines
   "The lines a terminal shows for a report, in order: the claim, the table of
-  measured against predicted, one PASS/FAIL line per check."
-  [report]
-  (concat [(str "claim: " (:claim report)) ""]
-          (when-let [t (get-in report [:main :table])] [t ""])
-          (check-lines report)))
+  measured against predicted, one PASS/FAIL line per check. Every `dlnlab
+  reproduce` prints this shape. With run, a map of what the run did, they are
+  followed by a blank line, the time and the files written, and the report
+  page: {:seconds s :wrote [paths] :figures n :report path-or-nil}."
+  ([report]
+   (concat [(str "claim: " (:claim report)) ""]
+           (when-let [t (get-in report [:main :table])] [t ""])
+           (check-lines report)))
+  ([report {:keys [seconds wrote figures] page :report}]
+   (let [figures (long (or figures 0))]
+     (concat (report-lines report)
+             [""
+              (str "ran in " (if seconds (fmt-duration (double seconds)) "-")
+                   "; wrote " (str/join ", " wrote)
+                   (when (pos? figures) (str " and " figures " figure file" (when (> figures 1) "s"))))]
+             (when page [(str "report: " page)])))))
 
 (defn markdown
   "The report as a Markdown page: the claim, the table, the checks with their

@@ -53,7 +53,8 @@
       (is (re-find #"(?i)claim" (first lines)) (first lines))
       (is (some #(str/starts-with? (str/trim %) "PASS") lines))
       (is (not-any? #(str/starts-with? (str/trim %) "FAIL") lines))
-      (is (str/includes? out (str report))))
+      (is (str/includes? out (str report)))
+      (is (str/starts-with? (last lines) "report: ") "the report page last"))
     (testing "report.edn parses and records a check for each PASS line"
       (let [r (edn/read-string (slurp report))
             passes (count (filter #(str/starts-with? (str/trim %) "PASS") lines))]

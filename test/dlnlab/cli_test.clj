@@ -102,7 +102,10 @@
     (testing "the summary names the status, the loss and the files"
       (is (str/includes? out-text "completed 30 steps"))
       (is (str/includes? out-text "final loss"))
-      (is (str/includes? out-text (str (io/file out "result.edn")))))))
+      (let [wrote (re-find #"(?m)^wrote: .*$" out-text)]
+        (is (str/includes? wrote (str (io/file out) File/separator ": result.edn, result.json, trajectory.csv")))
+        (doseq [f (.list (io/file out))]
+          (is (str/includes? wrote f) (str "every file written is listed, figures too: " f)))))))
 
 (deftest run-with-set
   (let [file (write-file "tiny.edn" tiny)
@@ -161,6 +164,21 @@
   {:base tiny
    :grid {[:optimizer :lr] [0.05 0.1] [:model :depth] [2 3]}})
 
+(deftest progress-in-a-log-is-plain-lines
+  ;; stderr not a terminal (a Slurm log): plain lines, no escape codes; here a
+  ;; line at every update (interval 0) instead of every 10 s
+  (let [file (write-file "tiny.edn" tiny)
+        sweep-file (write-file "sweep.edn" tiny-sweep)
+        run (binding [dlnlab.cli.common/*progress* :plain dlnlab.cli.common/*progress-every-s* 0.0]
+              (cli "run" file "--out" (path "run")))
+        sweep (binding [dlnlab.cli.common/*progress* :plain dlnlab.cli.common/*progress-every-s* 0.0]
+                (cli "sweep" sweep-file "--out" (path "sweep") "--jobs" "1"))]
+    (is (= 0 (:code run) (:code sweep)))
+    (doseq [{:keys [err]} [run sweep]]
+      (is (not (re-find #"[\r\u001b]" err)) "no escape codes"))
+    (is (re-find #"(?m)^step \d+/30 .* steps/s  ETA .*  loss " (:err run)) (:err run))
+    (is (re-find #"(?m)^sweep 4/4 done  .* runs/min  ETA " (:err sweep)) (:err sweep))))
+
 (defn- mtime [^File f] (Files/getLastModifiedTime (.toPath f) (make-array LinkOption 0)))
 
 (deftest sweep-writes-every-point-and-resumes
@@ -212,10 +230,39 @@
     (is (= (spec/normalize tiny) (edn/read-string (:out r)))))
   (let [r (cli "validate" (write-file "tiny.edn" tiny) "--set" "optimizer.lr=0.3")]
     (is (= 0.3 (get-in (edn/read-string (:out r)) [:optimizer :lr]))))
-  (let [r (cli "validate" (write-file "sweep.edn" tiny-sweep))]
+  (let [r (cli "validate" (write-file "sweep.edn" tiny-sweep))
+        printed (edn/read-string (:out r))]
     (is (= 0 (:code r)))
-    (is (= :derived (:seeds (edn/read-string (:out r)))))
-    (is (str/includes? (:out r) "4 grid points"))))
+    (is (= :derived (:seeds printed)))
+    (is (re-find #"^;; \S+sweep.edn is a sweep of 4 points" (:out r)) "says it is a sweep, with its points")
+    (is (= (spec/normalize tiny) (:base printed)) "the base with its defaults filled")))
+
+(deftest inspect-on-a-sweep-file-inspects-its-base
+  (let [r (cli "inspect" (write-file "sweep.edn" tiny-sweep))
+        base (cli "inspect" (write-file "tiny.edn" tiny))]
+    (is (= 0 (:code r)) (:err r))
+    (is (re-find #"^;; \S+sweep.edn is a sweep of 4 points" (:out r)))
+    (is (= (:out base) (second (str/split (:out r) #"\n" 2))) "then the base's network, as for the experiment")))
+
+(deftest data-files-resolve-against-the-edn-files-directory
+  ;; The experiment sits in data/ beside its CSV files, not in the working
+  ;; directory, and names them relatively: they are found beside it.
+  (let [dir (doto (io/file (path "data")) .mkdirs)
+        _ (spit (io/file dir "x.csv") "1,0\n0,1\n1,1\n")
+        _ (spit (io/file dir "y.csv") "2\n1\n3\n")
+        exp {:seed 1 :model {:kind :chain :depth 1 :width 2 :init {:kind :given :weights [[[[0.0 0.0]]]]}}
+             :task {:kind :dataset :x-file "x.csv" :y-file "y.csv"}}
+        f (str (io/file dir "data.edn"))
+        _ (spit f (pr-str exp))
+        v (cli "validate" f)
+        i (cli "inspect" f)]
+    (is (not (.exists (io/file "x.csv"))) "no x.csv in the working directory")
+    (is (= 0 (:code v)) (:err v))
+    (is (= (str (.getCanonicalFile (io/file dir "x.csv"))) (get-in (edn/read-string (:out v)) [:task :x-file])))
+    (is (= 0 (:code i)) (:err i))
+    ;; W = 0: loss = sum of y^2 / (2 n) = (4 + 1 + 9) / 6 = 7/3 (the mean-square loss halved)
+    (is (re-find #"(?m)^parameters: 2$" (:out i)))
+    (is (re-find #"(?m)^loss: 2.33333$" (:out i)) (:out i))))
 
 (deftest describe-lists-every-option-and-metric
   (let [{:keys [code out]} (cli "describe")

@@ -5,6 +5,7 @@
             [clojure.java.io :as io]
             [clojure.string :as str]
             [dlnlab.error :as error]
+            [dlnlab.experiment :as experiment]
             [dlnlab.io :as dio]
             [dlnlab.spec :as spec]
             [dlnlab.store :as store])
@@ -93,13 +94,15 @@
                        (str/join " " files) "."))))
 
 (defn read-map
-  "The EDN map in file; bad input when it is unreadable or not a map."
+  "The EDN map in file, its data-file paths resolved against the file's
+  directory (dlnlab.experiment/resolve-data-files); bad input when it is
+  unreadable or not a map."
   [file what]
   (let [v (dio/read-edn-file file)]
     (when-not (map? v)
       (bad-input! (str "The file " file " must hold one EDN map (" what "), got "
                        (if (nil? v) "nil" (str "a " (.getSimpleName (class v)))) ".")))
-    v))
+    (experiment/resolve-data-files v (.getParentFile (.getAbsoluteFile (io/file file))))))
 
 (defn read-edn-value
   "The single EDN value in s; throws with why when there is none or more."

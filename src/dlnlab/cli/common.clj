@@ -2,7 +2,8 @@
   "What every command shares: the interrupt flag and signal handlers, whether
   progress goes to a terminal, and writing figures and report pages beside
   results with a warning (not a failure) when they cannot be written."
-  (:require [dlnlab.cli.args :refer [bad-input! input-error?]]
+  (:require [clojure.string :as str]
+            [dlnlab.cli.args :refer [bad-input! input-error?]]
             [dlnlab.io :as dio]
             [dlnlab.render :as render]
             [dlnlab.progress :as progress])
@@ -19,12 +20,48 @@
   nil)
 
 (def ^:dynamic *terminal?*
-  "When nil (default), progress is shown only when System/console is non-nil;
-  true or false forces it on or off."
+  "When nil (default), the progress mode is found as `progress-mode` says;
+  true forces terminal progress, false none (tests)."
   nil)
 
-(defn terminal? []
-  (if (nil? *terminal?*) (some? (System/console)) (boolean *terminal?*)))
+(def ^:dynamic *progress*
+  "When non-nil, the progress mode (:terminal, :plain or :off), whatever
+  *terminal?* and the environment say."
+  nil)
+
+(def ^:dynamic *progress-every-s*
+  "Seconds between two plain progress lines (dlnlab.progress :every-s)."
+  10.0)
+
+(defn progress-mode
+  "How progress shows on stderr: :terminal (one line redrawn in place), :plain
+  (a line every *progress-every-s* seconds, no escape codes) or :off. Found
+  from *progress*, then *terminal?*, then the environment variable
+  DLNLAB_PROGRESS (terminal, plain or off), then the system property
+  dlnlab.stderr.tty that bin/dlnlab sets (true when stderr is a terminal),
+  then whether the JVM has a console."
+  []
+  (let [env (some-> (System/getenv "DLNLAB_PROGRESS") str/trim str/lower-case)]
+    (cond (some? *progress*) *progress*
+          (some? *terminal?*) (if *terminal?* :terminal :off)
+          (#{"terminal" "plain" "off"} env) (keyword env)
+          :else (case (System/getProperty "dlnlab.stderr.tty")
+                  "true" :terminal
+                  "false" :plain
+                  (if (System/console) :terminal :plain)))))
+
+(defn terminal?
+  "True when stderr is a terminal (progress-mode :terminal)."
+  []
+  (= :terminal (progress-mode)))
+
+(defn progress-opts
+  "The dlnlab.progress options of `progress-mode`, or nil when progress is off."
+  []
+  (case (progress-mode)
+    :terminal {:terminal? true}
+    :plain {:terminal? false :every-s *progress-every-s*}
+    nil))
 
 ;; ---------------------------------------------------------------- arguments
 ;; ---------------------------------------------------------------- interrupts
@@ -50,7 +87,8 @@
   afterwards. A signal the JVM does not let us handle is left alone."
   [^AtomicBoolean flag ^Writer err f]
   (.set received 0)
-  (let [installed
+  (let [erase (if (terminal?) (progress/erase-line) "")
+        installed
         (doall
          (for [[nm n] signal-numbers
                :let [sig (try (Signal. nm) (catch Exception _ nil))
@@ -59,7 +97,7 @@
                                  (if (.getAndSet flag true)
                                    (System/exit (+ 128 (long n)))
                                    (do (.set received n)
-                                       (.write err (str (progress/erase-line) "dlnlab: interrupted"
+                                       (.write err (str erase "dlnlab: interrupted"
                                                         (when-not (= nm "INT") (str " (SIG" nm ")"))
                                                         "; stopping at the next step and writing the result so far"
                                                         (if (= nm "INT") " (Ctrl-C again to quit at once)\n"

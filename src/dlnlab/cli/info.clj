@@ -3,11 +3,10 @@
   is, what its network looks like, what the options are, and the paper
   reproductions."
   (:require [clojure.java.io :as io]
-            [clojure.pprint :as pprint]
             [clojure.string :as str]
             [dlnlab.cli.args :refer [bad-input! usage-error! input-error? one-file read-map apply-sets validated
                                       out-option parse-jobs]]
-            [dlnlab.cli.common :refer [warn! report-page print-report-path check-out-dir! terminal?]]
+            [dlnlab.cli.common :refer [warn! report-page check-out-dir! progress-opts]]
             [dlnlab.cli.figures :as figures]
             [dlnlab.core :as core]
             [dlnlab.error :as error]
@@ -18,20 +17,33 @@
             [dlnlab.result :as result]
             [dlnlab.spec :as spec]
             [dlnlab.store :as store]
-            [dlnlab.summary :as summary :refer [fmt-duration wrap]])
-  (:import [java.io File Writer]))
+            [dlnlab.summary :as summary])
+  (:import [java.io File]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
 
+(defn- sweep-file? [raw] (or (contains? raw :grid) (contains? raw :base)))
+
+(defn- read-sweep
+  "[normalized sweep, its base with defaults filled (or as written when only
+  the grid's values make it valid), number of points] of the sweep file's map."
+  [raw file]
+  (let [norm (store/normalize-sweep raw file)
+        base (try (spec/normalize (:base norm)) (catch clojure.lang.ExceptionInfo _ (:base norm)))]
+    [(assoc norm :base base) base (count (store/sweep-points norm))]))
+
+(defn- sweep-line [file ^long n what]
+  (str ";; " file " is a sweep of " n " point" (when (not= 1 n) "s") " (dlnlab sweep " file "), each a valid experiment; " what))
+
 (defn cmd-validate [{:keys [files opts]}]
   (let [file (one-file "validate" files)
         raw (read-map file "an experiment or a sweep")]
-    (if (or (contains? raw :grid) (contains? raw :base))
+    (if (sweep-file? raw)
       (do (when (seq (get opts "--set")) (usage-error! "--set applies to experiments, not to sweep files."))
-          (let [norm (store/normalize-sweep raw file)]
-            (print (dio/edn-str norm))
-            (println (str ";; " (count (store/sweep-points norm)) " grid points, each a valid experiment"))))
+          (let [[norm _ n] (read-sweep raw file)]
+            (println (sweep-line file n "its :base with every default filled:"))
+            (print (dio/edn-str norm))))
       (let [exp (apply-sets raw (get opts "--set"))
             norm (validated exp file (get opts "--set") nil)]
         (print (dio/edn-str norm))
@@ -54,7 +66,11 @@
 
 (defn cmd-inspect [{:keys [files opts]}]
   (let [file (one-file "inspect" files)
-        exp (apply-sets (read-map file "the experiment") (get opts "--set"))
+        raw (read-map file "the experiment")
+        sweep (when (sweep-file? raw)
+                (when (seq (get opts "--set")) (usage-error! "--set applies to experiments, not to sweep files."))
+                (read-sweep raw file))
+        exp (if sweep (second sweep) (apply-sets raw (get opts "--set")))
         norm (try (spec/normalize exp)
                   (catch clojure.lang.ExceptionInfo e (bad-input! (str file ": " (ex-message e)) (ex-data e))))
         kind (result/kind {:experiment norm})
@@ -65,7 +81,8 @@
         r (try (inspect-experiment exp)
                (catch clojure.lang.ExceptionInfo e
                  (if (input-error? e) (bad-input! (str file ": " (ex-message e)) (ex-data e)) (throw e))))]
-    (doseq [[k v] r :when (some? v)] (println (str (name k) ": " v)))
+    (when sweep (println (sweep-line file (nth sweep 2) "the network of its :base (without the grid's values):")))
+    (doseq [[k v] r :when (some? v)] (println (str (name k) ": " (summary/fmt-num v))))
     0))
 
 (defn- describe-sections
@@ -119,41 +136,30 @@
         reproduce (or (paper-fn ns-sym "reproduce")
                       (bad-input! (str "The reproduction " nm " is not part of this build.")
                                   {:path [:name] :value nm :allowed (vec (keys paper-names))}))
+        ;; the study harness (studies/dlnlab/study.clj) owns the report's files and printed shape
+        write-study! (paper-fn 'dlnlab.study "write-report!")
+        study-lines (paper-fn 'dlnlab.study "report-lines")
         jobs (if-let [j (get opts "--jobs")] (parse-jobs j) 2)
         render-opts (figures/render-options opts)
         dir (out-option opts (str "results" File/separator nm))
         _ (check-out-dir! dir)
-        ^Writer err *err*
-        progress (when (terminal?)
-                   (let [n (atom 0)]
-                     (fn [_] (let [k (swap! n inc)]
-                               (locking err (.write err (str (progress/erase-line) "reproduce " nm ": " k " runs done"))
-                                        (.flush err))))))
+        prog (when-let [o (progress-opts)] (progress/stage-progress *err* (str "reproduce " nm) o))
         t0 (System/nanoTime)
-        report (reproduce {:variant (if (get opts "--full") :full :quick) :jobs jobs :progress progress})
-        seconds (/ (- (System/nanoTime) t0) 1e9)]
-    (when progress (locking err (.write err (str (progress/erase-line))) (.flush err)))
-    (.mkdirs (io/file dir))
-    (dio/write-edn-file! (str (io/file dir "report.edn")) report)
-    (let [figs (when-not (get opts "--no-plots")
-                 (try (write-paper-figures! report dir render-opts)
-                      (catch Exception e
-                        (binding [*out* *err*] (println (str "dlnlab reproduce: figures not written: " (ex-message e))))
-                        nil)))]
-      (println (wrap (:claim report) 0 80 7 "claim: "))
-      (println)
-      (when-let [table (get-in report [:main :table])] (println table))
-      (when-let [summary (:summary report)]
-        (println (str/trim (with-out-str (pprint/pprint summary)))))
-      (when-let [checks (:checks report)]
-        (doseq [[k c] checks :when (map? c)]
-          (println (str (if (:pass? c) "PASS " "FAIL ") (name k) (when (:claim c) (str ": " (:claim c)))))))
-      (println (str "ran in " (fmt-duration seconds) "; wrote " (io/file dir "report.edn")
-                    (when (seq figs) (str " and " (count figs) " figure files"))))
-      (when-not (get opts "--no-report")
-        (let [{:keys [warning report]} (report-page #(report/write-report! dir) dir)]
-          (warn! warning)
-          (print-report-path report))))
+        report (try (reproduce {:variant (if (get opts "--full") :full :quick) :jobs jobs :progress (:event prog)})
+                    (finally (when prog ((:finish prog)))))
+        seconds (/ (- (System/nanoTime) t0) 1e9)
+        written (write-study! report dir)
+        figs (when-not (get opts "--no-plots")
+               (try (write-paper-figures! report dir render-opts)
+                    (catch Exception e
+                      (warn! (str "dlnlab reproduce: figures not written: " (ex-message e)))
+                      nil)))
+        page (when-not (get opts "--no-report")
+               (let [{:keys [warning report]} (report-page #(report/write-report! dir) dir)]
+                 (warn! warning)
+                 report))]
+    (doseq [l (study-lines report {:seconds seconds :wrote written :figures (count figs) :report page})]
+      (println l))
     0))
 
 ;; ---------------------------------------------------------------- report

@@ -6,7 +6,7 @@
             [dlnlab.cli.args :refer [bad-input! usage-error! input-error? validated apply-sets out-option
                                       default-out base-name parse-jobs parse-positive with-grid-args
                                       one-file read-map]]
-            [dlnlab.cli.common :refer [warn! with-signals interrupted-code terminal? *interrupt-flag*
+            [dlnlab.cli.common :refer [warn! with-signals interrupted-code progress-opts *interrupt-flag*
                                         figure-warning report-page print-report-path check-out-dir!
                                         run-result-code]]
             [dlnlab.cli.figures :as figures]
@@ -28,7 +28,7 @@
   [exp file stream]
   (let [flag (or *interrupt-flag* (AtomicBoolean. false))
         ^Writer err *err*
-        prog (when (terminal?) (progress/run-progress err))
+        prog (when-let [o (progress-opts)] (progress/run-progress err o))
         opts (cond-> {:interrupt flag :trajectory-file stream}
                prog (assoc :progress (:progress prog) :on-record (:on-record prog)))]
     (try
@@ -92,8 +92,8 @@
                                              (if shard "the rest of this shard" (- (long points) (long skipped)))
                                              " with " jobs " job" (when (> (long jobs) 1) "s")))
                                (flush)
-                               (when (terminal?)
-                                 (reset! prog (progress/sweep-progress err points skipped))
+                               (when-let [o (progress-opts)]
+                                 (reset! prog (progress/sweep-progress err points skipped o))
                                  ((:start @prog)))))
                  :on-result (fn [_ _] (when-let [p @prog] ((:tick p))))
                  ;; each point's own figures only when asked: they outweigh the sweep's
@@ -126,8 +126,10 @@
       (println (str "wrote:  " (str sweep-file) ", " (str (io/file dir "runs")) File/separator "*/"
                     (if shard
                       (str "; the tables come with `dlnlab sweep " file " --out " dir " --merge` once every shard is done")
-                      (str ", " (:summary res) ", aggregate.csv, trajectories.csv"
-                           (when parquet? ", summary.parquet, aggregate.parquet")))))
+                      (str ", " (:summary res) ", "
+                           (str/join ", " (sort (for [^File f (.listFiles (io/file dir))
+                                                      :when (and (.isFile f) (not (#{"sweep.edn" (.getName (io/file (str (:summary res))))} (.getName f))))]
+                                                  (.getName f))))))))
       (when-not (or (get opts "--no-report") shard (:interrupted? res))
         (let [{:keys [warning report]} (report-page #(report/write-report! dir) dir)]
           (warn! warning)
@@ -147,6 +149,15 @@
     (sweep-command file (with-grid-args raw opts) opts)))
 
 ;; ---------------------------------------------------------------- run FILE (--grid: a sweep of it)
+
+(defn- written-files
+  "\"DIR/: result.edn, result.json, trajectory.csv, <the rest by name>\": every
+  file of the run directory dir, just written as a whole."
+  [dir]
+  (let [first-names ["result.edn" "result.json" "trajectory.csv"]
+        names (sort (for [^File f (.listFiles (io/file dir)) :when (.isFile f)] (.getName f)))]
+    (str (io/file dir) File/separator ": "
+         (str/join ", " (concat (filter (set names) first-names) (remove (set first-names) names))))))
 
 (defn- run-one [{:keys [opts]} file raw]
   (let [exp (validated (apply-sets raw (get opts "--set")) file (get opts "--set") "run")
@@ -172,7 +183,7 @@
             (warn! figure-warning)
             (warn! warning)
             (doseq [l (summary/summary-lines result)] (println l))
-            (println (str "wrote:            " (:result paths) " and " (:trajectory paths)))
+            (println (str "wrote:            " (written-files dir)))
             (print-report-path (when report (str (io/file dir "report.html"))))
             (run-result-code result))
           (finally (.delete stream)))))))
