@@ -131,3 +131,23 @@
           :when (str/includes? (slurp f) "(requiring-resolve")]
     (is (re-find #"src/dlnlab/cli(\.clj|/)" (str/replace (.getPath f) File/separator "/"))
         (str f " looks a namespace up at run time"))))
+
+(def ^:private max-lines
+  "The most lines a source namespace may have: beyond it a namespace has usually
+  grown a second subject, which belongs in a namespace of its own."
+  600)
+
+(defn- line-count [^File f]
+  (with-open [r (io/reader f)] (count (line-seq r))))
+
+(deftest no-namespace-is-too-long
+  (let [files (source-files)
+        long-ones (for [f files :let [n (line-count f)] :when (> (long n) (long max-lines))]
+                    [(str f) n])]
+    (is (< 40 (count files)) "every source file is counted")
+    (is (empty? long-ones) (str "namespaces over " max-lines " lines: " (vec long-ones)))
+    (testing "the count is of lines"
+      (let [tmp (File/createTempFile "lines" ".clj")]
+        (try (spit tmp "(ns a)\n\n(def b 1)\n")
+             (is (= 3 (line-count tmp)))
+             (finally (.delete tmp)))))))

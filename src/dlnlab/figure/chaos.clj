@@ -8,6 +8,7 @@
   the edge of stability 2/S_1 and the onset of chaos r_inf/S_1 (the
   accumulation point of the doubling cascade, r = lr S_1) as vertical lines."
   (:require [dlnlab.figure :as fig :refer [fmt]]
+            [dlnlab.figure.layout :as layout]
             [dlnlab.result :as result]
             [dlnlab.theory :as theory]
             [dlnlab.theory.gd-map :as gd-map]))
@@ -43,7 +44,7 @@
         _ (when (empty? rs)
             (fig/fail! :invalid-argument "A Lyapunov-exponent sweep needs runs that recorded :lyapunov (GD), each with a learning rate." []
                        (if (map? data) (vec (keys data)) (count data)) "a vector of results that recorded :lyapunov"))
-        groups (group-by #(fig/setting-label % [[:optimizer :lr]]) rs)
+        groups (group-by #(layout/setting-label % [[:optimizer :lr]]) rs)
         ks (sort-by str (keys groups))
         xs (map #(double (result/effective-lr %)) rs)
         lo (reduce min xs) hi (reduce max xs)
