@@ -62,7 +62,7 @@
      :title "Largest Lyapunov exponent of GD vs learning rate"
      :subtitle (str (count rs) " runs; each point the mean of the late :lyapunov records"
                     (when s1 (str "; theory: the per-mode GD map of mode 1 (L = " depth ", S_1 = " (fmt s1) ")")))
-     :x {:title "learning rate η (effective)" :log? false}
+     :x {:title (layout/lr-title :effective rs) :log? false}
      :y {:title "Lyapunov exponent per step" :log? false :zero? true}
      :panels [{:title nil
                :layers (vec (concat

@@ -190,3 +190,17 @@
   "\"n runs in k series\" (\"n runs\" for one series)."
   [^long n ^long k]
   (str n " run" (when (not= n 1) "s") (when (> k 1) (str " in " k " series"))))
+
+;; ---------------------------------------------------------------- the learning-rate axis
+
+(defn lr-title
+  "The title of a learning-rate axis drawing the runs rs at kind :raw (the
+  optimizer's :lr) or :effective (times the parameterization's multiplier):
+  \"learning rate η\" when the two agree for every run, so sweep figures of
+  standard runs are labelled alike whichever they draw."
+  [kind rs]
+  (cond
+    (every? #(let [b (result/base-lr %) e (result/effective-lr %)] (and b e (== (double b) (double e)))) rs)
+    "learning rate η"
+    (= kind :raw) "learning rate (base lr, before the parameterization's multiplier)"
+    :else "learning rate η (effective)"))

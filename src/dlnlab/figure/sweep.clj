@@ -26,9 +26,6 @@
   [rs opts]
   (or (:lr opts) (if (every? result/effective-lr rs) :effective :raw)))
 
-(defn- lr-title [kind]
-  (if (= kind :raw) "learning rate (base lr)" "learning rate η (effective)"))
-
 (defn- other-coordinates
   "A label for the grid coordinates of run r other than the learning rate's path
   and replicate seeds (dlnlab.figure.layout/setting-label)."
@@ -109,7 +106,7 @@
     {:name :bifurcation
      :title (str "Bifurcation diagram: late " what " vs learning rate")
      :subtitle (str "last " n-last " recorded values of each of " (count rs) " runs")
-     :x {:title (lr-title kind) :log? (get opts :log-x :auto)}
+     :x {:title (layout/lr-title kind rs) :log? (get opts :log-x :auto)}
      :y {:title what :log? (get opts :log-y (if (= metric :mode) false :auto))}
      :panels [{:title nil :layers layers}]}))
 
@@ -145,7 +142,7 @@
      :subtitle (str (layout/count-words (count usable) (count ks)) (layout/replicate-note reps)
                     (when (pos? dropped) (str "; " dropped " diverged or unfinished runs not shown"))
                     (when (seq floor) "; dotted: the floating-point floor, losses below it drawn at it"))
-     :x {:title (lr-title kind) :log? (get opts :log-x true)}
+     :x {:title (layout/lr-title kind rs) :log? (get opts :log-x true)}
      :y {:title "final training loss" :log? (get opts :log-y true)}
      :panels [{:title nil :layers (into layers floor)}]}))
 
@@ -193,7 +190,7 @@
      :subtitle (str "mean" (when (<= reps 1) " and range") " over the last fifth of each run's sharpness records; "
                     (layout/count-words (count rs) (count series)) (layout/replicate-note reps)
                     (when c (str "; at the edge of stability it sits at " threshold-name)))
-     :x {:title (lr-title kind) :log? true}
+     :x {:title (layout/lr-title kind rs) :log? true}
      :y {:title "sharpness λ_max(Hessian)" :log? (get opts :log-y :auto)}
      :panels [{:title nil
                :layers (cond-> layers
@@ -254,7 +251,7 @@
                     (when (some seq (map #(remove nil? %) (remove nil? windows))) "; dashed: the re-balancing window")
                     "; " (layout/count-words (count rs) (count series)) (layout/replicate-note reps)
                     (when (pos? hidden) (str "; " hidden " mode" (when (> hidden 1) "s") " with target 0 not shown")))
-     :x {:title (lr-title kind) :log? true}
+     :x {:title (layout/lr-title kind rs) :log? true}
      :y {:title "largest share of the mode" :log? false}
      :panels (vec (for [[j m] (map-indexed vector modes)
                         :let [w (nth windows j)]]
