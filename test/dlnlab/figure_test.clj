@@ -118,6 +118,29 @@
     (testing "loss as the metric goes on a log axis when it spans decades"
       (is (true? (get-in (figure/figure :bifurcation sweep {:metric :loss}) [:y :log?]))))))
 
+(deftest bifurcation-keeps-to-the-late-half-and-the-floor
+  (let [sweep (synthetic-sweep)
+        few (mapv #(cond-> % (:trajectory %) (update :trajectory (fn [t] (update-vals t (fn [col] (vec (take 11 col)))))))
+                  sweep)
+        runs (filter :trajectory few)
+        pts (fn [fig] (mapcat :points (filter #(= :point (:mark %)) (mapcat :layers (:panels fig)))))]
+    (testing "with 11 records a run gives its last 5 (not the initial transient), though :last asks for 50"
+      (let [fig (figure/figure :bifurcation few {:last 50 :metric :loss})]
+        (is (= (* 5 (count runs)) (count (pts fig))))
+        (doseq [r runs
+                :let [lr (get-in r [:experiment :optimizer :lr])
+                      losses (get-in r [:trajectory :loss])]]
+          (is (= (set (take-last 5 losses)) (set (map second (filter #(= lr (first %)) (pts fig)))))
+              (str "lr " lr)))))
+    (testing "losses below a run's floating-point floor are drawn at it, with the floor's rule"
+      (let [tiny (mapv #(cond-> % (:trajectory %) (update-in [:trajectory :loss] (fn [l] (mapv (fn [_] 1e-35) l)))) sweep)
+            fig (figure/figure :bifurcation tiny {:metric :loss})
+            floor (double (figure/loss-floor (first (filter :trajectory sweep))))]
+        (is (< 1e-35 floor) "the floor lies above the losses")
+        (is (every? #(< (Math/abs (- (double (second %)) floor)) (* 1e-6 floor)) (pts fig))
+            "every point at its run's floor (all runs share one scale)")
+        (is (some #(= :rule (:mark %)) (mapcat :layers (:panels fig))))))))
+
 (deftest loss-vs-lr-one-line-per-width
   (let [sweep (synthetic-sweep)
         fig (figure/figure :loss-vs-lr sweep)

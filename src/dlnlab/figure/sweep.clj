@@ -81,7 +81,9 @@
                (let [vals (case metric
                             :mode (keep #(when % (nth % mode nil)) (get-in r [:trajectory :modes]))
                             (remove nil? (get-in r [:trajectory metric])))]
-                 (take-last n-last vals)))
+                 ;; never the first half of a run: with few records, "the last 50"
+                 ;; would reach back to the initial transient
+                 (take-last (min n-last (quot (count vals) 2)) vals)))
         groups (group-by #(other-coordinates % lr-path) rs)
         group-keys (sort-by str (keys groups))
         what (case metric :mode (str "mode " (inc mode) " strength") :loss "loss" :sharpness "sharpness")
@@ -91,12 +93,15 @@
         layers (vec (concat
                      (map-indexed (fn [i g]
                                     {:mark :point :series (or g what) :color i
+                                     ;; a loss below its run's floating-point floor is drawn at the floor
                                      :points (vec (for [r (get groups g)
                                                         :let [lr (sweep-lr r kind)]
                                                         :when lr
-                                                        v (late r)]
-                                                    [lr v]))})
+                                                        p (cond-> (mapv #(vector lr %) (late r))
+                                                            (= metric :loss) (fig/at-floor (fig/loss-floor r)))]
+                                                    p))})
                                   group-keys)
+                     (when (= metric :loss) (fig/floor-layers rs (mapcat late rs)))
                      (when (and targets (< mode (count targets)))
                        [{:mark :rule :series (str "target s" (inc mode) " = " (fmt (nth targets mode)))
                          :color fig/rule-color :dash [6 4] :y (nth targets mode)}])
@@ -105,7 +110,7 @@
                          :color "#e45756" :dash [2 3] :x edge}])))]
     {:name :bifurcation
      :title (str "Bifurcation diagram: late " what " vs learning rate")
-     :subtitle (str "last " n-last " recorded values of each of " (count rs) " runs")
+     :subtitle (str "the last " n-last " recorded values of each of " (count rs) " runs (at most the last half of its records)")
      :x {:title (layout/lr-title kind rs) :log? (get opts :log-x :auto)}
      :y {:title what :log? (get opts :log-y (if (= metric :mode) false :auto))}
      :panels [{:title nil :layers layers}]}))
