@@ -3,7 +3,8 @@
 
   A run directory holds result.edn (the whole result map) and trajectory.csv
   (one row per recorded row), plus whatever the caller adds (figures). A
-  sweep directory holds sweep.edn (the normalized sweep), runs/<index>-<point>/
+  sweep directory holds sweep.edn (the normalized sweep and its :provenance,
+  dlnlab.provenance/collect), runs/<index>-<point>/
   (one run directory per grid point) and summary.csv (one row per point whose
   files are on disk, or that failed).
 
@@ -30,6 +31,7 @@
             [clojure.string :as str]
             [dlnlab.error :as error]
             [dlnlab.io :as dio]
+            [dlnlab.provenance :as provenance]
             [dlnlab.result :as result]
             [dlnlab.spec :as spec]
             [dlnlab.summary :as summary]
@@ -334,7 +336,7 @@
   ([raw] (normalize-sweep raw "the sweep"))
   ([raw source]
    (doseq [k (keys raw)]
-     (when-not (sweep-keys k)
+     (when-not (or (sweep-keys k) (= :provenance k)) ; sweep.edn's record, ignored
        (let [dym (error/did-you-mean k sweep-keys)]
          (invalid! (str source ": unknown key " (pr-str k) " in a sweep file."
                         (when dym (str " Did you mean " (pr-str dym) "?"))
@@ -420,7 +422,7 @@
                      (catch clojure.lang.ExceptionInfo e
                        (error/fail! :conflict (str "Cannot resume in " dir ": " (ex-message e) " Use another --out directory.")
                                     {:path [:sweep] :value (str sweep-file) :allowed "a readable sweep.edn"})))]
-        (when (not= old norm)
+        (when (not= (dissoc old :provenance) norm)
           (let [diff (filter #(not= (get old %) (get norm %)) [:base :grid :seeds :replicates :name :description])
                 what (str/join " and " (map pr-str diff))]
             (error/fail! :conflict
@@ -580,6 +582,8 @@
                   (clean-leftovers! dir)))
           _ (check-resumable! norm dir source)
           rows (atom (sorted-map))
+          invocation provenance/*invocation*
+          prov (provenance/collect {:invocation invocation :experiment (:base norm)})
           done (volatile! #{})
           damaged (volatile! [])]
       (doseq [[i point] (map-indexed vector points)
@@ -591,7 +595,7 @@
               why (do (vswap! damaged conj i)
                       (log (str "dlnlab: warning: " d " is damaged (" why ")"
                                 (if merge? "; it is left out." (str "; rerunning grid point " i ".")))))))
-      (dio/write-edn-file! (io/file dir "sweep.edn") norm)
+      (dio/write-edn-file! (io/file dir "sweep.edn") (assoc norm :provenance prov))
       (let [skipped (count @done)
             ran (atom [])
             write-errors (atom [])
@@ -599,7 +603,8 @@
             _ (when-not merge?
                 ((or engine sweep/sweep) (:base norm) (sweep-grid norm)
                              {:jobs jobs :seeds (:seeds norm) :keep-results? false
-                              :run-opts (assoc (or run-opts {}) :interrupt interrupt)
+                              :run-opts (cond-> (assoc (or run-opts {}) :interrupt interrupt)
+                                          invocation (update :invocation #(or % invocation)))
                               :skip? (fn [i _] (or (not (mine? i)) (contains? @done i)))
                               :on-result
                               (fn [i point r]
@@ -618,13 +623,16 @@
                                         interrupted? nil
                                         :else (swap! rows assoc i (summary/tidy-row i (.getName d) point r)))
                                   (when on-result (on-result i r))))}))
-            tables (when-not shard (write-tables! norm dir (vals @rows)))]
+            tables (when-not shard (write-tables! norm dir (vals @rows)))
+            _ (when-not (.get interrupt)
+                (dio/write-edn-file! (io/file dir "sweep.edn") (assoc norm :provenance (assoc prov :ended (provenance/now)))))]
         {:dir (str dir) :points n :skipped skipped :ran (vec (sort-by :index @ran)) :write-errors @write-errors
          :damaged @damaged :missing (if merge? (vec (remove @done (filter mine? (range n)))) [])
          :interrupted? (.get interrupt) :summary (:summary tables)}))))
 
 (defn read-sweep
-  "What a sweep directory holds: {:sweep (sweep.edn, or nil) :dirs [run
+  "What a sweep directory holds: {:sweep (sweep.edn without its :provenance,
+  or nil) :provenance (sweep.edn's) :dirs [run
   directory names] :results [result ...]}, the results of the run directories
   under dir/runs that hold a result.edn, in directory order. Throws ex-info of
   kind :unreadable-file when one of those cannot be read."
@@ -634,8 +642,10 @@
                 (filter #(and (.isDirectory ^File %) (not (str/starts-with? (.getName ^File %) "."))))
                 (filter #(.exists (io/file % "result.edn")))
                 (sort-by #(.getName ^File %)))
-        sweep-file (io/file dir "sweep.edn")]
-    {:sweep (when (.exists sweep-file) (dio/read-edn-file sweep-file))
+        sweep-file (io/file dir "sweep.edn")
+        s (when (.exists sweep-file) (dio/read-edn-file sweep-file))]
+    {:sweep (cond-> s (map? s) (dissoc :provenance))
+     :provenance (when (map? s) (:provenance s))
      :dirs (mapv #(.getName ^File %) ds)
      :results (mapv #(dio/read-edn-file (io/file % "result.edn")) ds)}))
 

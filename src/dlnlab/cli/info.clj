@@ -13,6 +13,7 @@
             [dlnlab.io :as dio]
             [dlnlab.plot :as plot]
             [dlnlab.progress :as progress]
+            [dlnlab.provenance :as provenance]
             [dlnlab.report :as report]
             [dlnlab.result :as result]
             [dlnlab.spec :as spec]
@@ -127,11 +128,13 @@
                                (locking err (.write err (str (progress/erase-line) "reproduce " nm ": " k " runs done"))
                                         (.flush err))))))
         t0 (System/nanoTime)
+        started (provenance/now)
         report (reproduce {:variant (if (get opts "--full") :full :quick) :jobs jobs :progress progress})
         seconds (/ (- (System/nanoTime) t0) 1e9)]
     (when progress (locking err (.write err (str (progress/erase-line))) (.flush err)))
     (.mkdirs (io/file dir))
-    (dio/write-edn-file! (str (io/file dir "report.edn")) report)
+    (dio/write-edn-file! (str (io/file dir "report.edn"))
+                         (assoc report :provenance (provenance/collect {:started started :ended (provenance/now)})))
     (let [figs (when-not (get opts "--no-plots")
                  (try (write-paper-figures! report dir)
                       (catch Exception e
