@@ -159,17 +159,22 @@
   "The candidate closest to x (a keyword or string) when it is a near miss: a known
   synonym, edit distance at most 1 for names up to 4 characters, at most 2 (or a
   third of the length) for longer ones, or one name a prefix of the other.
-  Returns nil otherwise."
+  Returns nil otherwise, and for anything but a keyword, symbol or string of
+  at most 100 characters (no name is longer; a huge value costs nothing)."
   [x candidates]
   (let [nm (fn [k] (if (keyword? k) (subs (str k) 1) (str k)))
-        xs (str/lower-case (nm x))
+        xs (when (and (or (keyword? x) (symbol? x) (string? x)) (<= (count (nm x)) 100))
+             (str/lower-case (nm x)))
         syn (get synonyms xs)]
-    (if (and syn (some #{syn} candidates))
-      syn
+    (cond
+      (nil? xs) nil
+      (and syn (some #{syn} candidates)) syn
+      :else
       (let [scored (for [c candidates
                          :let [cs (str/lower-case (nm c))
-                               dist (edit-distance xs cs)
                                limit (max (if (<= (count cs) 4) 1 2) (quot (count cs) 3))
+                               ;; the distance is at least the difference of the lengths
+                               dist (if (> (Math/abs (- (count xs) (count cs))) limit) Long/MAX_VALUE (edit-distance xs cs))
                                prefix? (and (>= (min (count xs) (count cs)) 3)
                                             (or (str/starts-with? cs xs) (str/starts-with? xs cs)))]
                          :when (or (<= dist limit) prefix?)]
