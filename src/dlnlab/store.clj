@@ -556,8 +556,9 @@
   point is written; :extra! (fn [result run-dir]) writes more files into each
   run directory (figures).
 
-  Returns {:dir :points n :skipped k :ran [{:index :point :status :stop-reason
-  :error}] :write-errors [msg] :damaged [index] :missing [index] (points
+  Returns {:dir :points n :skipped k :ran [{:index :point :status
+  (:unwritten when its files could not be written) :stop-reason :error}]
+  :write-errors [msg] :damaged [index] :missing [index] (points
   without a result, when merging) :interrupted? :summary path (nil for a
   shard)}. Throws ex-info (:invalid-experiment, :conflict, :unwritable)
   before running anything when the sweep or dir is unusable."
@@ -614,8 +615,10 @@
                                       werr (when-not (or failed? interrupted?)
                                              (try (write-run! r d {:extra! (when extra! #(extra! r %))}) nil
                                                   (catch Exception e (ex-message e))))]
-                                  (swap! ran conj (assoc (select-keys r [:status :stop-reason :error])
-                                                         :index i :point (into {} point)))
+                                  ;; a point whose files could not be written is not reported completed
+                                  (swap! ran conj (cond-> (assoc (select-keys r [:status :stop-reason :error])
+                                                                 :index i :point (into {} point))
+                                                    werr (assoc :status :unwritten :error werr)))
                                   (cond werr (do (swap! write-errors conj werr)
                                                  (swap! rows assoc i (summary/tidy-row i "" point
                                                                                        (assoc r :status :unwritten :error werr))))
