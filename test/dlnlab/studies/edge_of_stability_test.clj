@@ -2,6 +2,7 @@
   (:require [clojure.java.io :as io]
             [clojure.test :refer [deftest is testing]]
             [dlnlab.core :as core]
+            [dlnlab.dense :as dense]
             [dlnlab.studies.edge-of-stability :as eos]
             [dlnlab.studies.edge-of-stability.measure :as measure]
             [dlnlab.plot :as plot]
@@ -181,17 +182,13 @@
 
 ;; ---------------------------------------------------------------- the claim, recomputed without the study's code
 
-(defn- mat* [a b] (vec (for [row a] (vec (for [j (range (count (first b)))] (reduce + (map #(* (double %1) (double (nth %2 j))) row b)))))))
-(defn- transpose [a] (apply mapv vector a))
-(defn- frob2 [a] (reduce + (for [row a x row] (* (double x) (double x)))))
-(defn- sub [a b] (mapv #(mapv - %1 %2) a b))
-
 (defn- balance-gap-norm
   "sqrt(sum_l ||W_(l+1)^T W_(l+1) - W_l W_l^T||_F^2) of a chain's weights [W_1 .. W_L]
   (row-major, W_1 first), computed here by plain matrix products."
   ^double [ws]
   (Math/sqrt (reduce + (for [[a b] (map vector ws (rest ws))]
-                         (frob2 (sub (mat* (transpose b) b) (mat* a (transpose a))))))))
+                         (double (dense/frob2 (dense/msub (dense/mmul (dense/transpose b) b)
+                                                          (dense/mmul a (dense/transpose a)))))))))
 
 (deftest oscillating-modes-recomputed-from-the-raw-trajectory
   ;; The claim: at learning rate eta exactly the modes with eta > 2/S_i, S_i =
