@@ -58,7 +58,7 @@
             b (vec (repeatedly nb #(+ (double shift) (.nextGaussian rng))))
             cdf (fn [xs x] (/ (double (count (filter #(<= (double %) (double x)) xs))) (count xs)))
             brute (reduce max 0.0 (for [x (concat a b)] (Math/abs (- (double (cdf a x)) (double (cdf b x))))))]
-        (is (< (Math/abs (- brute (sde/ks-distance a (measure/empirical-cdf b)))) 1e-12)
+        (is (< (Math/abs (- (double brute) (double (sde/ks-distance a (measure/empirical-cdf b))))) 1e-12)
             (str na " vs " nb " shifted " shift)))))
   (is (== 1.0 (sde/ks-distance [5.0 6.0] (measure/empirical-cdf [1.0 2.0 3.0]))) "disjoint samples"))
 
