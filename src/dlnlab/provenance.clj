@@ -21,8 +21,8 @@
   The command line and the input file come from the caller: the CLI binds
   `*invocation*` (see `invocation`), and dlnlab.experiment/run takes it as the
   run option :invocation, so runs on pool threads or Spark executors carry it
-  as data. Everything here is computed once per process except the times and
-  the hashes (cached by path, size and modification time)."
+  as data. The machine is described once per process; the git commit is read
+  at each call, the hashes are cached by path, size and modification time."
   (:require [clojure.java.io :as io]
             [clojure.string :as str])
   (:import [dlnlab.kernel Blas]
@@ -132,13 +132,13 @@
           :arch (System/getProperty "os.arch")}
      :blas {:openblas (openblas-version) :threads (openblas/blas_get_num_threads)}}))
 
-(def ^:private git (delay (git-info)))
-
 (defn environment
   "What this process runs on: {:version :git :host :cpu :jvm :os :blas} (:git
-  only in a checkout). Computed once."
+  only in a checkout). The machine is described once per process; the commit
+  is read at every call (a few small files), so a REPL session that commits
+  records the current one."
   []
-  (cond-> @machine @git (assoc :git @git)))
+  (let [g (git-info)] (cond-> @machine g (assoc :git g))))
 
 ;; ---------------------------------------------------------------- input files
 
