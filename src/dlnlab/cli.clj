@@ -16,6 +16,10 @@
   SIGTERM (143) or SIGHUP (129): the result so far is written with status
   :stopped and :stop-reason :interrupted.
 
+  Every command runs with dlnlab.provenance/*invocation* bound to its command
+  line and the SHA-256 of the files it names, which results, sweep.edn and
+  report.edn record.
+
   The files themselves are written by dlnlab.store (run directories, resumable
   sweeps, locks) and the text by dlnlab.summary."
   (:require [clojure.java.io :as io]
@@ -25,6 +29,7 @@
             [dlnlab.cli.plot :as plot]
             [dlnlab.cli.run :as run]
             [dlnlab.error :as error]
+            [dlnlab.provenance :as provenance]
             [dlnlab.summary :as summary])
   (:gen-class))
 
@@ -71,6 +76,7 @@
             parsed (when (and (contains? args/command-options command) (not help?)) (args/parse-args command more))
             code (if help?
                    (do (println (command-help command)) 0)
+                   (binding [provenance/*invocation* (provenance/invocation args (:files parsed))]
                    (case command
                    nil (usage-error! "No command given; the commands are run, sweep, plot, report, reproduce, validate, describe, inspect, version and help.")
                    "run" (run/cmd-run parsed)
@@ -88,7 +94,7 @@
                    (let [dym (error/did-you-mean command (conj (keys args/command-options) "help"))]
                      (usage-error! (str "Unknown command " (pr-str command) "."
                                         (when dym (str " Did you mean " dym "?"))
-                                        " Commands are run, sweep, plot, report, reproduce, validate, describe, inspect, version, help.")))))]
+                                        " Commands are run, sweep, plot, report, reproduce, validate, describe, inspect, version, help."))))))]
         (flush)
         code)
       (catch clojure.lang.ExceptionInfo e

@@ -37,23 +37,57 @@
   120)
 
 (defn show
-  "A short printed form of v for messages: at most 120 characters, collections cut
-  after 8 items and 3 levels."
-  ^String [v]
-  (let [p (binding [*print-length* 8 *print-level* 3] (pr-str v))]
-    (if (> (count p) (long max-shown)) (str (subs p 0 (- (long max-shown) 3)) "...") p)))
+  "A short printed form of v for messages: at most limit characters (default
+  120), collections cut after 8 items and 3 levels."
+  (^String [v] (show v max-shown))
+  (^String [v limit]
+   (let [limit (max 8 (long limit))
+         p (binding [*print-length* 8 *print-level* 3] (pr-str v))]
+     (if (> (count p) limit) (str (subs p 0 (- limit 3)) "...") p))))
+
+(def ^:private max-token
+  "Longest run of non-blank characters a message keeps whole (longer ones are
+  cut to 120): long enough for any file path a message names."
+  240)
+
+(defn shorten-message
+  "msg with the values it echoes shortened: where the printed form (or, for a
+  string, the text) of data's :value, its :path or a key of its :path appears
+  longer than 120 characters, it is replaced by its `show` form; then any run
+  of more than 240 non-blank characters is cut to 120. A message of at most
+  240 characters is returned as it is."
+  ^String [^String msg data]
+  (if (<= (count msg) (long max-token))
+    msg
+    (let [printed (fn [v] (binding [*print-length* nil *print-level* nil] (pr-str v)))
+          path (:path data)
+          candidates (concat (when (contains? data :value) [(:value data)])
+                             (when (some? path) [path])
+                             (when (sequential? path) path))
+          msg (reduce (fn [^String m v]
+                        (reduce (fn [^String m ^String text]
+                                  (if (and (> (count text) (long max-shown)) (str/includes? m text))
+                                    (str/replace m text (show v))
+                                    m))
+                                m (distinct (cond-> [(printed v)] (string? v) (conj v)))))
+                      msg candidates)]
+      (str/replace msg (re-pattern (str "\\S{" (inc (long max-token)) ",}"))
+                   (fn [^String t] (str (subs t 0 (- (long max-shown) 3)) "..."))))))
 
 (defn fail!
   "Throws the ex-info every dlnlab error uses: message msg and data
   {:dlnlab/error kind :path :value :allowed} merged with the rest of data.
-  kind is a key of `kinds`; data may be nil. Optional cause is chained."
+  kind is a key of `kinds`; data may be nil. Optional cause is chained. The
+  message is shortened (`shorten-message`), so a huge value cannot make a huge
+  message; data keeps the value whole."
   ([kind msg data] (fail! kind msg data nil))
   ([kind msg data cause]
    (when-not (contains? kinds kind)
      (throw (IllegalArgumentException. (str "dlnlab.error/fail!: unknown error kind " (pr-str kind)))))
    (let [data (cond-> (assoc data :dlnlab/error kind)
                 (contains? data :path) (update :path #(if (sequential? %) (vec %) %)))]
-     (throw (if cause (ex-info msg data cause) (ex-info msg data))))))
+     (let [msg (shorten-message (str msg) data)]
+       (throw (if cause (ex-info msg data cause) (ex-info msg data)))))))
 
 (defmacro check!
   "Throws (fail! kind msg data) unless ok is truthy; msg and data are evaluated
@@ -125,17 +159,22 @@
   "The candidate closest to x (a keyword or string) when it is a near miss: a known
   synonym, edit distance at most 1 for names up to 4 characters, at most 2 (or a
   third of the length) for longer ones, or one name a prefix of the other.
-  Returns nil otherwise."
+  Returns nil otherwise, and for anything but a keyword, symbol or string of
+  at most 100 characters (no name is longer; a huge value costs nothing)."
   [x candidates]
   (let [nm (fn [k] (if (keyword? k) (subs (str k) 1) (str k)))
-        xs (str/lower-case (nm x))
+        xs (when (and (or (keyword? x) (symbol? x) (string? x)) (<= (count (nm x)) 100))
+             (str/lower-case (nm x)))
         syn (get synonyms xs)]
-    (if (and syn (some #{syn} candidates))
-      syn
+    (cond
+      (nil? xs) nil
+      (and syn (some #{syn} candidates)) syn
+      :else
       (let [scored (for [c candidates
                          :let [cs (str/lower-case (nm c))
-                               dist (edit-distance xs cs)
                                limit (max (if (<= (count cs) 4) 1 2) (quot (count cs) 3))
+                               ;; the distance is at least the difference of the lengths
+                               dist (if (> (Math/abs (- (count xs) (count cs))) limit) Long/MAX_VALUE (edit-distance xs cs))
                                prefix? (and (>= (min (count xs) (count cs)) 3)
                                             (or (str/starts-with? cs xs) (str/starts-with? xs cs)))]
                          :when (or (<= dist limit) prefix?)]

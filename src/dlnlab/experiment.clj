@@ -10,15 +10,15 @@
             [dlnlab.kind :as kind]
             [dlnlab.kinds]
             [dlnlab.options :as options]
-            [dlnlab.spec :as spec])
-  (:import [dlnlab.kernel Blas]))
+            [dlnlab.provenance :as provenance]
+            [dlnlab.spec :as spec]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
 
 (def version
   "The dlnlab version of this build (resources/dlnlab/version.txt), or \"dev\"."
-  (or (some-> (io/resource "dlnlab/version.txt") slurp str/trim) "dev"))
+  provenance/version)
 
 (def run-options
   "The options `run` takes: {key [pred what is allowed]}."
@@ -26,7 +26,8 @@
    :on-record [options/function? "a function (fn [row])"]
    :interrupt [options/flag? "an AtomicBoolean or a deref-able (an atom, a promise) that turns true to stop"]
    :trajectory-file [#(or (string? %) (instance? java.io.File %)) "a path (a string or a java.io.File) for the streamed trajectory CSV"]
-   :max-rows [#(and (int? %) (pos? (long %))) "a positive integer (recorded rows kept in the result)"]})
+   :max-rows [#(and (int? %) (pos? (long %))) "a positive integer (recorded rows kept in the result)"]
+   :invocation [map? "a map {:command-line [args] :inputs [...]} for the result's provenance"]})
 
 (defn run
   "Runs an experiment map (validated, defaults filled) and returns the result map
@@ -40,26 +41,32 @@
   :stopped and :stop-reason :interrupted (an :sde run at its next record);
   :trajectory-file a path: a network run writes every recorded row to that CSV
   as it records, keeping at most :max-rows (10000) of them in the result
-  (the last half whole, the earlier ones evenly thinned; dlnlab.train/run).
+  (the last half whole, the earlier ones evenly thinned; dlnlab.train/run);
+  :invocation {:command-line [args]
+  :inputs [...]} (default dlnlab.provenance/*invocation*, which the CLI binds)
+  for the result's provenance.
   A diverging run (loss NaN, Inf or above [:stop :loss-above]) ends with status
   :diverged and keeps every row recorded so far plus the row where it diverged.
   An experiment of another :kind (e.g. :sde, dlnlab.sde) runs through its
   dlnlab.kind/run-kind method: its result has the same outer shape (and its
   own :analysis), and it may ignore the options.
+  :meta holds the run's provenance (dlnlab.provenance/collect: version, git
+  commit, start and end time, host, CPU, JVM, OpenBLAS, command line, SHA-256
+  of the input files) and :elapsed-ms.
   Throws ex-info on an invalid experiment."
   ([experiment] (run experiment {}))
   ([experiment opts]
    (options/check! "dlnlab.core/run" opts run-options)
    (let [started (System/currentTimeMillis)
+         started-at (provenance/now)
          exp (spec/normalize experiment)
          result (kind/run-kind exp opts)
          result (assoc result :experiment exp)]
      (cond-> result
        (not (contains? result :analysis)) (assoc :analysis (analysis/analyze result))
-       true (update :meta merge {:version version
-                                 :elapsed-ms (- (System/currentTimeMillis) started)
-                                 :blas (Blas/describe)
-                                 :java (System/getProperty "java.version")})))))
+       true (update :meta merge (provenance/collect {:started started-at :ended (provenance/now)
+                                                     :invocation (:invocation opts) :experiment exp})
+                    {:elapsed-ms (- (System/currentTimeMillis) started)})))))
 
 (defn- data-file-key? [k] (and (keyword? k) (str/ends-with? (name k) "-file")))
 

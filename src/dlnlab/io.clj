@@ -5,7 +5,8 @@
   atomic writer of dlnlab). Errors are dlnlab.error ex-infos (:unreadable-file,
   :unwritable, :invalid-argument).
 
-  - `read-edn-file`: one EDN value from a file, with errors a person can act on.
+  - `read-edn-file`, `read-edn-string`: one EDN value from a file or a string,
+    with errors a person can act on (nesting limited by `*max-edn-depth*`).
   - `write-edn`, `edn-str`: pretty but compact EDN that clojure.edn reads back
     to an equal value (##NaN, ##Inf and ##-Inf included).
   - `trajectory-columns`, `write-trajectory-csv`: a columnar trajectory as CSV,
@@ -35,16 +36,75 @@
                {:path [:file] :value (str path) :problem problem :allowed "a readable file holding one EDN value"}
                cause))
 
+(def ^:dynamic *max-edn-depth*
+  "The deepest nesting of collections the EDN readers of dlnlab accept (200):
+  clojure.edn reads nested collections by recursion, so much deeper input would
+  end in a StackOverflowError. Experiments and results nest fewer than 10 deep."
+  200)
+
+(defn edn-depth
+  "{:depth d :line l} when the EDN text on the Reader r nests collections deeper
+  than limit (d = limit + 1, l the 1-based line of the bracket that goes too
+  deep), else nil. Brackets inside strings, comments and character literals
+  (\\( ...) do not count. Reads r to its end, or to that bracket."
+  [^java.io.Reader r ^long limit]
+  (let [r (if (instance? java.io.BufferedReader r) r (java.io.BufferedReader. r))]
+    ;; state 0 code, 1 string, 2 comment
+    (loop [depth 0 line 1 state 0]
+      (let [c (.read ^java.io.BufferedReader r)]
+        (cond
+          (neg? c) nil
+          (== c 10) (recur depth (inc line) (if (== state 2) 0 state))
+          (== state 2) (recur depth line 2)
+          (== state 1) (cond (== c 92) (let [d (.read ^java.io.BufferedReader r)]
+                                         (recur depth (if (== d 10) (inc line) line) 1))
+                             (== c 34) (recur depth line 0)
+                             :else (recur depth line 1))
+          (== c 34) (recur depth line 1)
+          (== c 59) (recur depth line 2)
+          (== c 92) (let [d (.read ^java.io.BufferedReader r)]
+                      (recur depth (if (== d 10) (inc line) line) 0))
+          (or (== c 40) (== c 91) (== c 123))
+          (if (>= depth limit) {:depth (inc depth) :line line} (recur (inc depth) line 0))
+          (or (== c 41) (== c 93) (== c 125)) (recur (max 0 (dec depth)) line 0)
+          :else (recur depth line 0))))))
+
+(defn- too-deep! [what {:keys [line]} path]
+  (error/fail! :unreadable-file
+               (str what " nests collections more than " *max-edn-depth* " deep (at line " line
+                    "); an experiment needs far fewer levels. Is a closing bracket missing, or was the file generated wrongly?")
+               {:path [:file] :value (str path) :problem :too-deep :line line
+                :allowed (str "EDN nested at most " *max-edn-depth* " deep")}))
+
+(defn read-edn-string
+  "The single EDN value in the string s, read with clojure.edn. what names s in
+  messages (\"--set optimizer.lr\"). Throws ex-info of kind :unreadable-file
+  (:problem :too-deep) when s nests deeper than `*max-edn-depth*`; clojure.edn's
+  own exception when s is not EDN; ex-info of kind :unreadable-file (:problem
+  :empty or :trailing-forms) when s holds no value or more than one."
+  [^String s what]
+  (when-let [deep (edn-depth (java.io.StringReader. s) *max-edn-depth*)] (too-deep! what deep what))
+  (let [r (PushbackReader. (java.io.StringReader. s))
+        eof (Object.)
+        v (edn/read {:eof eof} r)]
+    (when (identical? v eof) (unreadable! (str what " is empty") what :empty))
+    (when-not (identical? eof (edn/read {:eof eof} r))
+      (unreadable! (str what " holds more than one EDN form") what :trailing-forms))
+    v))
+
 (defn read-edn-file
   "Reads one EDN value from path with clojure.edn. Throws ex-info of kind
   :unreadable-file naming the file and the problem (:problem :not-found,
-  :directory, :unreadable, :malformed, :empty or :trailing-forms) when it is
-  missing, unreadable, empty, truncated or holds more than one form."
+  :directory, :unreadable, :malformed, :empty, :trailing-forms or :too-deep)
+  when it is missing, unreadable, empty, truncated, holds more than one form
+  or nests deeper than `*max-edn-depth*`."
   [path]
   (let [f (io/file path)]
     (when-not (.exists f) (unreadable! (str "File not found: " path) path :not-found))
     (when (.isDirectory f) (unreadable! (str path " is a directory; expected an EDN file.") path :directory))
     (when-not (.canRead f) (unreadable! (str "File is not readable: " path) path :unreadable))
+    (when-let [deep (with-open [r (io/reader f)] (edn-depth r *max-edn-depth*))]
+      (too-deep! (str "The file " path) deep path))
     (with-open [r (PushbackReader. (io/reader f))]
       (let [eof (Object.)
             v (try (edn/read {:eof eof} r)

@@ -310,7 +310,7 @@
   sortable summary table with failed points marked, the sweep's standard
   figures, then sweep.edn."
   [dir title]
-  (let [{:keys [sweep results] :as stored} (store/read-sweep dir)
+  (let [{:keys [sweep results provenance] :as stored} (store/read-sweep dir)
         [header & rows :as table] (sweep-rows dir stored)
         status-col (.indexOf ^java.util.List (vec header) "status")
         statuses (frequencies (map #(get (vec %) status-col) rows))]
@@ -322,7 +322,7 @@
                                                                    (str (str/join "." (map name path)) " = " (str/join ", " (map summary/fmt-num vs))))))])
                     (summary-table table))
            (figures-section (if (seq results) (fig/standard results) []))
-           (provenance-section nil sweep)])))
+           (provenance-section provenance sweep)])))
 
 ;; ---------------------------------------------------------------- a reproduction
 
@@ -392,7 +392,7 @@
                     (if (seq figures)
                       (apply str (for [[nm svg json] figures] (figure-html nm svg json)))
                       (tag "p" {} "No figure files beside report.edn.")))
-           (provenance-section (select-keys rep [:study :variant :timing-ms :headline]) (:setup rep))])))
+           (provenance-section (select-keys rep [:study :variant :timing-ms :headline :provenance]) (:setup rep))])))
 
 ;; ---------------------------------------------------------------- a notebook
 

@@ -5,7 +5,8 @@
   to its trajectory file keeps a bounded part of its rows there, see
   `write-run!`) and trajectory.csv (one row per recorded row), plus whatever
   the caller adds (figures). A
-  sweep directory holds sweep.edn (the normalized sweep), runs/<index>-<point>/
+  sweep directory holds sweep.edn (the normalized sweep and its :provenance,
+  dlnlab.provenance/collect), runs/<index>-<point>/
   (one run directory per grid point) and summary.csv (one row per point whose
   files are on disk, or that failed).
 
@@ -32,6 +33,7 @@
             [clojure.string :as str]
             [dlnlab.error :as error]
             [dlnlab.io :as dio]
+            [dlnlab.provenance :as provenance]
             [dlnlab.result :as result]
             [dlnlab.spec :as spec]
             [dlnlab.store.lock :as lock]
@@ -223,7 +225,7 @@
   ([raw] (normalize-sweep raw "the sweep"))
   ([raw source]
    (doseq [k (keys raw)]
-     (when-not (sweep-keys k)
+     (when-not (or (sweep-keys k) (= :provenance k)) ; sweep.edn's record, ignored
        (let [dym (error/did-you-mean k sweep-keys)]
          (invalid! (str source ": unknown key " (pr-str k) " in a sweep file."
                         (when dym (str " Did you mean " (pr-str dym) "?"))
@@ -309,7 +311,7 @@
                      (catch clojure.lang.ExceptionInfo e
                        (error/fail! :conflict (str "Cannot resume in " dir ": " (ex-message e) " Use another --out directory.")
                                     {:path [:sweep] :value (str sweep-file) :allowed "a readable sweep.edn"})))]
-        (when (not= old norm)
+        (when (not= (dissoc old :provenance) norm)
           (let [diff (filter #(not= (get old %) (get norm %)) [:base :grid :seeds :replicates :name :description])
                 what (str/join " and " (map pr-str diff))]
             (error/fail! :conflict
@@ -391,8 +393,9 @@
   point is written; :extra! (fn [result run-dir]) writes more files into each
   run directory (figures).
 
-  Returns {:dir :points n :skipped k :ran [{:index :point :status :stop-reason
-  :error}] :write-errors [msg] :damaged [index] :missing [index] (points
+  Returns {:dir :points n :skipped k :ran [{:index :point :status
+  (:unwritten when its files could not be written) :stop-reason :error}]
+  :write-errors [msg] :damaged [index] :missing [index] (points
   without a result, when merging) :interrupted? :summary path (nil for a
   shard)}. Throws ex-info (:invalid-experiment, :conflict, :unwritable)
   before running anything when the sweep or dir is unusable."
@@ -417,6 +420,8 @@
                   (lock/clean-leftovers! dir)))
           _ (check-resumable! norm dir source)
           rows (atom (sorted-map))
+          invocation provenance/*invocation*
+          prov (provenance/collect {:invocation invocation :experiment (:base norm)})
           done (volatile! #{})
           damaged (volatile! [])]
       (doseq [[i point] (map-indexed vector points)
@@ -428,7 +433,7 @@
               why (do (vswap! damaged conj i)
                       (log (str "dlnlab: warning: " d " is damaged (" why ")"
                                 (if merge? "; it is left out." (str "; rerunning grid point " i ".")))))))
-      (dio/write-edn-file! (io/file dir "sweep.edn") norm)
+      (dio/write-edn-file! (io/file dir "sweep.edn") (assoc norm :provenance prov))
       (let [skipped (count @done)
             ran (atom [])
             write-errors (atom [])
@@ -436,7 +441,8 @@
             _ (when-not merge?
                 ((or engine sweep/sweep) (:base norm) (sweep-grid norm)
                              {:jobs jobs :seeds (:seeds norm) :zip (:zip norm) :keep-results? false
-                              :run-opts (assoc (or run-opts {}) :interrupt interrupt)
+                              :run-opts (cond-> (assoc (or run-opts {}) :interrupt interrupt)
+                                          invocation (update :invocation #(or % invocation)))
                               :skip? (fn [i _] (or (not (mine? i)) (contains? @done i)))
                               :on-result
                               (fn [i point r]
@@ -446,8 +452,10 @@
                                       werr (when-not (or failed? interrupted?)
                                              (try (write-run! r d {:extra! (when extra! #(extra! r %))}) nil
                                                   (catch Exception e (ex-message e))))]
-                                  (swap! ran conj (assoc (select-keys r [:status :stop-reason :error])
-                                                         :index i :point (into {} point)))
+                                  ;; a point whose files could not be written is not reported completed
+                                  (swap! ran conj (cond-> (assoc (select-keys r [:status :stop-reason :error])
+                                                                 :index i :point (into {} point))
+                                                    werr (assoc :status :unwritten :error werr)))
                                   (cond werr (do (swap! write-errors conj werr)
                                                  (swap! rows assoc i (summary/tidy-row i "" point
                                                                                        (assoc r :status :unwritten :error werr))))
@@ -455,13 +463,16 @@
                                         interrupted? nil
                                         :else (swap! rows assoc i (summary/tidy-row i (.getName d) point r)))
                                   (when on-result (on-result i r))))}))
-            tables (when-not shard (tables/write-tables! (sweep-grid norm) dir (vals @rows)))]
+            tables (when-not shard (tables/write-tables! (sweep-grid norm) dir (vals @rows)))
+            _ (when-not (.get interrupt)
+                (dio/write-edn-file! (io/file dir "sweep.edn") (assoc norm :provenance (assoc prov :ended (provenance/now)))))]
         {:dir (str dir) :points n :skipped skipped :ran (vec (sort-by :index @ran)) :write-errors @write-errors
          :damaged @damaged :missing (if merge? (vec (remove @done (filter mine? (range n)))) [])
          :interrupted? (.get interrupt) :summary (:summary tables)}))))
 
 (defn read-sweep
-  "What a sweep directory holds: {:sweep (sweep.edn, or nil) :dirs [run
+  "What a sweep directory holds: {:sweep (sweep.edn without its :provenance,
+  or nil) :provenance (sweep.edn's) :dirs [run
   directory names] :results [result ...]}, the results of the run directories
   under dir/runs that hold a result.edn, in directory order. Throws ex-info of
   kind :unreadable-file when one of those cannot be read."
@@ -471,8 +482,10 @@
                 (filter #(and (.isDirectory ^File %) (not (str/starts-with? (.getName ^File %) "."))))
                 (filter #(.exists (io/file % "result.edn")))
                 (sort-by #(.getName ^File %)))
-        sweep-file (io/file dir "sweep.edn")]
-    {:sweep (when (.exists sweep-file) (dio/read-edn-file sweep-file))
+        sweep-file (io/file dir "sweep.edn")
+        s (when (.exists sweep-file) (dio/read-edn-file sweep-file))]
+    {:sweep (cond-> s (map? s) (dissoc :provenance))
+     :provenance (when (map? s) (:provenance s))
      :dirs (mapv #(.getName ^File %) ds)
      :results (mapv #(dio/read-edn-file (io/file % "result.edn")) ds)}))
 

@@ -87,7 +87,7 @@
                    (doseq [[c fld v] (map vector (range) fields nums)]
                      (when (nil? v)
                        (fail lineno (str "field " (inc (long c)) " "
-                                         (if (str/blank? fld) "is empty" (str (pr-str fld) " is not a number"))
+                                         (if (str/blank? fld) "is empty" (str (error/show fld 40) " is not a number"))
                                          "; every field after the header must be a finite number"
                                          (when-not (or header width)
                                            " (a header row, when present, must contain no numbers)")
@@ -95,7 +95,7 @@
                              "finite numbers")))
                    (doseq [[c v] (map vector (range) nums)]
                      (when (Double/isInfinite (double v))
-                       (fail lineno (str "field " (inc (long c)) " " (pr-str (nth fields c)) " overflows to infinity.")
+                       (fail lineno (str "field " (inc (long c)) " " (error/show (nth fields c) 40) " overflows to infinity.")
                              "finite numbers")))
                    (recur (rest lines) (inc lineno) header (or width (count fields)) (or first-line lineno)
                           (conj! rows nums))))))

@@ -26,8 +26,10 @@
 
 (defn untimed
   "A file's content for comparing two sweeps: result.edn and result.json
-  without :meta (timings, provenance), other files as text."
+  without :meta (timings, provenance), sweep.edn and report.edn without
+  :provenance, other files as text."
   [^File f]
   (cond (str/ends-with? (.getName f) "result.edn") (dissoc (dio/read-edn-file f) :meta)
+        (#{"sweep.edn" "report.edn"} (.getName f)) (dissoc (dio/read-edn-file f) :provenance)
         (str/ends-with? (.getName f) "result.json") (dissoc (json/read-str (slurp f)) "meta")
         :else (slurp f)))

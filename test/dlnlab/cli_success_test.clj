@@ -60,4 +60,6 @@
             passes (count (filter #(str/starts-with? (str/trim %) "PASS") lines))]
         (is (map? r))
         (is (pos? passes))
-        (is (= passes (count (filter :pass? (vals (:checks r))))))))))
+        (is (= passes (count (filter :pass? (vals (:checks r))))))
+        (is (= ["reproduce" "edge-of-stability" "--out" out-dir "--jobs" "2"] (get-in r [:provenance :command-line]))
+            "with its provenance")))))

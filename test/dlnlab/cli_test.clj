@@ -16,6 +16,7 @@
             [dlnlab.io :as dio]
             [dlnlab.metrics :as metrics]
             [dlnlab.figure :as fig]
+            [dlnlab.provenance :as provenance]
             [dlnlab.spec :as spec]
             [dlnlab.store.lock :as lock]
             [dlnlab.temp-dir :as temp-dir :refer [*dir* delete-tree path]])
@@ -83,7 +84,8 @@
     (is (= "" err) "no progress when stderr is not a terminal")
     (testing "result.edn is the library's result but for timings"
       (is (= (dissoc expected :meta) (dissoc result :meta)))
-      (is (= (dissoc (:meta expected) :elapsed-ms) (dissoc (:meta result) :elapsed-ms))))
+      (is (= (apply dissoc (:meta expected) provenance/run-specific-keys)
+             (apply dissoc (:meta result) provenance/run-specific-keys))))
     (testing "trajectory.csv: one row per recorded row, cells equal to the trajectory"
       (let [[header & rows] (parse-csv (slurp (io/file out "trajectory.csv")))
             traj (:trajectory result)
@@ -198,7 +200,7 @@
         (is (= 3 (get-in r [:experiment :model :depth])))))
     (testing "sweep.edn holds the normalized sweep; summary.csv one row per point"
       (is (= {:base tiny :grid [[[:optimizer :lr] [0.05 0.1]] [[:model :depth] [2 3]]] :seeds :derived}
-             (dio/read-edn-file (io/file out "sweep.edn"))))
+             (dissoc (dio/read-edn-file (io/file out "sweep.edn")) :provenance)))
       (let [[header & rows] (parse-csv (slurp (io/file out "summary.csv")))]
         (is (= ["index" "dir" "optimizer.lr" "model.depth" "replicate" "seed" "status"] (take 7 header)))
         (is (= 4 (count rows)))

@@ -76,7 +76,7 @@
         traj (read-csv (io/file out "trajectories.csv"))]
     (is (= 0 code) err)
     (is (= {:base (assoc tiny :steps 20) :grid [[[:optimizer :lr] [0.05 0.1]]] :seeds :derived :replicates 2}
-           (dio/read-edn-file (io/file out "sweep.edn"))))
+           (dissoc (dio/read-edn-file (io/file out "sweep.edn")) :provenance)))
     (is (= [["0.05" "0"] ["0.05" "1"] ["0.1" "0"] ["0.1" "1"]] (map (juxt #(get % "optimizer.lr") #(get % "replicate")) rows)))
     (is (every? #(= "20" (get % "steps")) rows) "--set applies to the base")
     (testing "replicate r of both learning rates: one seed, one initial loss; replicates differ"

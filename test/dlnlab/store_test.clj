@@ -10,6 +10,7 @@
             [clojure.test :refer [deftest is testing use-fixtures]]
             [dlnlab.experiment :as experiment]
             [dlnlab.io :as dio]
+            [dlnlab.provenance :as provenance]
             [dlnlab.store :as store]
             [dlnlab.store.lock :as lock]
             [dlnlab.summary :as summary]
@@ -111,7 +112,7 @@
 (defn- summary-rows [dir]
   (mapv #(str/split % #"," -1) (rest (str/split-lines (slurp (io/file dir "summary.csv"))))))
 
-(defn- untimed [r] (update r :meta dissoc :elapsed-ms))
+(defn- untimed [r] (update r :meta #(apply dissoc % provenance/run-specific-keys)))
 
 (deftest run-sweep-resumes-and-reruns-damaged-points
   (let [dir (path "sw")

@@ -105,8 +105,11 @@
     (experiment/resolve-data-files v (.getParentFile (.getAbsoluteFile (io/file file))))))
 
 (defn read-edn-value
-  "The single EDN value in s; throws with why when there is none or more."
+  "The single EDN value in s; throws with why when there is none or more, or
+  when it nests deeper than dlnlab.io/*max-edn-depth*."
   [^String s]
+  (when (dio/edn-depth (StringReader. s) dio/*max-edn-depth*)
+    (throw (ex-info (str "it nests collections more than " dio/*max-edn-depth* " deep") {})))
   (let [r (PushbackReader. (StringReader. s))
         eof (Object.)
         v (edn/read {:eof eof} r)]

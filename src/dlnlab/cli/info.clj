@@ -13,6 +13,7 @@
             [dlnlab.io :as dio]
             [dlnlab.render :as render]
             [dlnlab.progress :as progress]
+            [dlnlab.provenance :as provenance]
             [dlnlab.report :as report]
             [dlnlab.result :as result]
             [dlnlab.spec :as spec]
@@ -145,9 +146,11 @@
         _ (check-out-dir! dir)
         prog (when-let [o (progress-opts)] (progress/stage-progress *err* (str "reproduce " nm) o))
         t0 (System/nanoTime)
+        started (provenance/now)
         report (try (reproduce {:variant (if (get opts "--full") :full :quick) :jobs jobs :progress (:event prog)})
                     (finally (when prog ((:finish prog)))))
         seconds (/ (- (System/nanoTime) t0) 1e9)
+        report (assoc report :provenance (provenance/collect {:started started :ended (provenance/now)}))
         written (write-study! report dir)
         figs (when-not (get opts "--no-plots")
                (try (write-paper-figures! report dir render-opts)

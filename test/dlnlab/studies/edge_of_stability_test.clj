@@ -2,6 +2,7 @@
   (:require [clojure.java.io :as io]
             [clojure.test :refer [deftest is testing]]
             [dlnlab.core :as core]
+            [dlnlab.dense :as dense]
             [dlnlab.studies.edge-of-stability :as eos]
             [dlnlab.studies.edge-of-stability.measure :as measure]
             [dlnlab.figure :as fig]
@@ -58,7 +59,7 @@
             b (vec (repeatedly nb #(+ (double shift) (.nextGaussian rng))))
             cdf (fn [xs x] (/ (double (count (filter #(<= (double %) (double x)) xs))) (count xs)))
             brute (reduce max 0.0 (for [x (concat a b)] (Math/abs (- (double (cdf a x)) (double (cdf b x))))))]
-        (is (< (Math/abs (- brute (sde/ks-distance a (measure/empirical-cdf b)))) 1e-12)
+        (is (< (Math/abs (- (double brute) (double (sde/ks-distance a (measure/empirical-cdf b))))) 1e-12)
             (str na " vs " nb " shifted " shift)))))
   (is (== 1.0 (sde/ks-distance [5.0 6.0] (measure/empirical-cdf [1.0 2.0 3.0]))) "disjoint samples"))
 
@@ -179,3 +180,71 @@
             (doseq [[_ paths] written p paths]
               (is (pos? (.length (io/file p))) p)))
           (finally (temp-dir/delete-tree dir)))))))
+
+;; ---------------------------------------------------------------- the claim, recomputed without the study's code
+
+(defn- balance-gap-norm
+  "sqrt(sum_l ||W_(l+1)^T W_(l+1) - W_l W_l^T||_F^2) of a chain's weights [W_1 .. W_L]
+  (row-major, W_1 first), computed here by plain matrix products."
+  ^double [ws]
+  (Math/sqrt (reduce + (for [[a b] (map vector ws (rest ws))]
+                         (double (dense/frob2 (dense/msub (dense/mmul (dense/transpose b) b)
+                                                          (dense/mmul a (dense/transpose a)))))))))
+
+(deftest oscillating-modes-recomputed-from-the-raw-trajectory
+  ;; The claim: at learning rate eta exactly the modes with eta > 2/S_i, S_i =
+  ;; L s_i^(2 - 2/L), oscillate. Predicted here from that closed form; measured
+  ;; here from each run's recorded :modes over the last 200 of 3000 steps (not
+  ;; through dlnlab.analysis): a converged mode moves by at most its linear
+  ;; contraction |1 - eta S_i|^2800 times s_i (when that is below 1), or by
+  ;; rounding (64 ulp of s_i);
+  ;; an oscillating mode moves by a fixed fraction of s_i every step. The two
+  ;; are told apart only when they are a million times apart.
+  (let [cfg (assoc eos/setup :steps 3000)
+        depth (long (:depth cfg))
+        targets (:targets cfg)
+        sharp (mapv #(* depth (Math/pow (double %) (- 2.0 (/ 2.0 depth)))) targets)
+        rows (:claim @result)]
+    (is (= (count rows) (count (eos/claim-learning-rates cfg))))
+    (doseq [[lr row] (map vector (eos/claim-learning-rates cfg) rows)]
+      (let [lr (double lr)
+            r (core/run (eos/factorization-experiment (assoc cfg :lr lr :metrics [:modes])))
+            late (take-last 200 (get-in r [:trajectory :modes]))
+            predicted (vec (keep-indexed (fn [i ^double s] (when (> (* lr s) 2.0) i)) sharp))
+            moves (vec (for [i (range (count targets))]
+                         (let [xs (mapv #(double (nth % i)) late)]
+                           (reduce max (map #(Math/abs (- ^double %1 ^double %2)) (rest xs) xs)))))
+            converged-tol (vec (for [[i s] (map-indexed vector targets)
+                                     :let [s (double s) c (Math/abs (- 1.0 (* lr (double (nth sharp i)))))]]
+                                 ;; past 2/S_i the minimum is linearly unstable: only rounding is left
+                                 (max (* 64.0 (Math/ulp s)) (if (< c 1.0) (* s (Math/pow c 2800.0)) 0.0))))
+            measured (vec (keep-indexed (fn [i ^double m] (when (> m (* 1e6 (double (nth converged-tol i)))) i)) moves))]
+        (is (= :completed (:status r)))
+        (doseq [i (range (count targets))]
+          (is (or (<= (double (nth moves i)) (double (nth converged-tol i)))
+                  (> (double (nth moves i)) (* 1e6 (double (nth converged-tol i)))))
+              (str "lr " lr " mode " i ": late step " (nth moves i) " is neither converged nor oscillating")))
+        (is (= predicted measured) (str "lr " lr " moves " moves))
+        (testing "the study's row says the same"
+          (is (= (count predicted) (:predicted row) (:measured row)))
+          (is (= measured (:oscillating-modes row))))))
+    (is (= [0 1 2 3] (mapv :predicted rows)) "every count 0..3 is represented")))
+
+(deftest balance-gap-recomputed-from-the-final-weights
+  ;; The claim: GD past the edge of stability for every mode removes the balance
+  ;; gap, GD below it keeps most of it. The gap is computed here from the weights
+  ;; (initial: W_1 = W_2 = alpha I, W_3 = 0, so its norm is alpha^2 sqrt(3)).
+  (let [cfg (assoc eos/setup :steps 3000)
+        lrs (eos/claim-learning-rates cfg)
+        alpha (double (:alpha cfg))
+        g0 (* alpha alpha (Math/sqrt 3.0))
+        final-gap (fn [lr] (let [exp (-> (eos/factorization-experiment (assoc cfg :lr lr :metrics [:loss]))
+                                         (assoc-in [:record :final-weights] true))
+                                 r (core/run exp)]
+                             (is (= :completed (:status r)))
+                             (balance-gap-norm (first (get-in r [:final :weights])))))
+        init (core/network (eos/factorization-experiment (assoc cfg :lr (first lrs))))
+        init-gap (balance-gap-norm (first (core/weights init)))]
+    (is (< (Math/abs (- init-gap g0)) (* 1e-12 g0)) "the initial gap from the weights is alpha^2 sqrt(3)")
+    (is (< (/ (double (final-gap (peek lrs))) g0) 0.1) "past the edge for every mode: the gap is gone")
+    (is (> (/ (double (final-gap (first lrs))) g0) 0.5) "below the edge: most of the gap is kept")))

@@ -7,6 +7,7 @@
   (:require [clojure.edn :as edn]
             [clojure.test :refer [deftest is testing]]
             [dlnlab.core :as core]
+            [dlnlab.dense :as dense]
             [dlnlab.studies.multipathway :as mp]
             [dlnlab.theory :as th])
   (:import [dlnlab.kernel Blas]))
@@ -120,3 +121,44 @@
     (is (string? (get-in r [:main :table])))
     (is (every? #(and (keyword? (:name %)) (vector? (:panels %))) (:figures r)))
     (is (thrown-with-msg? clojure.lang.ExceptionInfo #":variant" (mp/reproduce {:variant :nope})))))
+
+;; ---------------------------------------------------------------- the claim, recomputed without the study's code
+
+(defn- shares-by-hand
+  "Each pathway's product W_L ... W_1 (a 1 x 1 target, so a number) from a run's
+  final weights [[W_1 .. W_L] per pathway], by plain matrix products, and its
+  share of their sum: {:products [...] :shares [...]}."
+  [result]
+  (let [products (mapv (fn [ws] (double (ffirst (reduce (fn [acc w] (dense/mmul w acc)) (first ws) (rest ws)))))
+                       (get-in result [:final :weights]))
+        total (double (reduce + products))]
+    {:products products :shares (mapv #(/ (double %) total) products)}))
+
+(deftest the-claim-recomputed-from-the-final-weights
+  ;; At L = 3, K = 2 from the 0.6 / 0.4 split: a small learning rate ends with one
+  ;; pathway holding everything (the winner-takes-all split of dlnlab.theory), a
+  ;; learning rate mid-window ends re-balanced at the edge split, whose sharpness
+  ;; is 2/lr. Shares from the final weights by hand, sharpness from the dense
+  ;; Hessian by LAPACK. Converged means the products sum to s = 1 within 1e-6
+  ;; (the runs stop at loss 1e-24, |F - 1| ~ 1e-12).
+  (let [cfg {:depth 3 :pathways 2 :max-steps 20000}
+        grid (mp/lr-grid 3 1.0 2 {:below [0.05] :inside [0.5] :above []})
+        run-at (fn [place] (let [lr (double (:lr (first (filter #(= place (:place %)) grid))))]
+                             [lr (core/run (mp/experiment cfg {:kind :gd :lr lr}))]))]
+    (testing "small lr: winner takes all, as the conserved quantities predict"
+      (let [[_ r] (run-at :below)
+            {:keys [products shares]} (shares-by-hand r)
+            c0 (mapv #(* (double (th/plateau-strength 3 1.0 50.0)) (double %)) [0.6 0.4])
+            wta (double (apply max (th/winner-takes-all-split c0 1.0 3)))]
+        (is (close? 1.0 (reduce + products) 1e-6))
+        (is (> (double (apply max shares)) 0.99))
+        (is (close? wta (apply max shares) 0.002))))
+    (testing "mid-window lr: re-balanced at the edge split, sharpness just below 2/lr"
+      (let [[lr r] (run-at :inside)
+            {:keys [products shares]} (shares-by-hand r)
+            edge (th/edge-split 3 1.0 2 lr)
+            top (dense-top-eigenvalue (core/set-weights (core/network (:experiment r)) (get-in r [:final :weights])))]
+        (is (close? 1.0 (reduce + products) 1e-6))
+        (is (< (double (apply max shares)) 0.9) (str shares))
+        (is (close? (:dominant-share edge) (apply max shares) 0.02) (str shares " vs " (:shares edge)))
+        (is (<= 0.97 (/ top (/ 2.0 (double lr))) 1.0) (str "sharpness " top " vs 2/lr " (/ 2.0 (double lr))))))))

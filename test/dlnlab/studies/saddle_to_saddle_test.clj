@@ -199,3 +199,46 @@
     (is (re-find #"predicted peak π\*/s" (get-in r [:main :table])))
     (is (every? #(and (keyword? (:name %)) (vector? (:panels %))) (:figures r)))
     (is (thrown-with-msg? clojure.lang.ExceptionInfo #":variant" (s2s/reproduce {:variant :nope})))))
+
+;; ---------------------------------------------------------------- the claim, recomputed without the study's code
+
+(defn- flow-crossings
+  "Times at which gradient flow of one mode, dpi/dt = L pi^(2-2/L) (s - pi) from
+  pi0, first reaches each level in levels (ascending), by classical RK4 with step
+  dt and linear interpolation inside the crossing step."
+  [s L pi0 levels dt]
+  (let [s (double s) L (long L) pi0 (double pi0) dt (double dt)
+        f (fn ^double [^double p] (* L (Math/pow p (- 2.0 (/ 2.0 L))) (- s p)))]
+    (loop [t 0.0 p pi0 levels (seq levels) out []]
+      (if (or (nil? levels) (> t 1e4))
+        out
+        (let [k1 (double (f p)) k2 (double (f (+ p (* 0.5 dt k1))))
+              k3 (double (f (+ p (* 0.5 dt k2)))) k4 (double (f (+ p (* dt k3))))
+              q (+ p (* (/ dt 6.0) (+ k1 (* 2.0 k2) (* 2.0 k3) k4)))
+              level (double (first levels))]
+          (if (>= q level)
+            (recur t p (next levels) (conj out (+ t (* dt (/ (- level p) (- q p))))))
+            (recur (+ t dt) q levels out)))))))
+
+(deftest diffusion-peak-and-learning-times-recomputed
+  ;; The claim: without label noise each mode's diffusion D(pi), proportional to
+  ;; pi^(4-4/L) (pi - s)^2, peaks at pi* = 2(L-1)s/(3L-2) before the mode is
+  ;; learned (pi = 0.9 s). Here: pi* as the argmax of D on a grid of 10^5 points
+  ;; (error at most one spacing), and the gradient-flow times of pi* and 0.9 s by
+  ;; RK4 with dt = 1e-4 (global error ~ dt^4, interpolation ~ dt^2 |pi''|: far
+  ;; below the 1e-6 relative tolerance), against the report's numbers.
+  (doseq [m (get-in @report [:diffusion :sde])]
+    (let [s (double (:s m))
+          {:keys [pi0 depth]} (s2s/mode-params {:lr 0.01} s) ; pi0 and L from the setup; lr plays no part in the flow
+          L (long depth)
+          n 100000
+          h (/ s n)
+          d (fn ^double [^double p] (* (Math/pow p (- 4.0 (/ 4.0 L))) (let [e (- p s)] (* e e))))
+          argmax (* h (double (apply max-key #(d (* h (double %))) (range 1 n))))
+          [t-peak t-learned] (flow-crossings s L (double pi0) [argmax (* 0.9 s)] 1e-4)]
+      (testing (str "mode s = " s)
+        (is (<= (Math/abs (- argmax (double (:theory-peak-pi m)))) h) "the argmax of D is the report's pi*")
+        (is (< (rel (get-in m [:gradient-flow :peak]) t-peak) 1e-4)
+            "time to pi* (the grid's argmax, within h of pi*: a relative time error of about h/(pi* rate) < 1e-4)")
+        (is (< (rel (get-in m [:gradient-flow :learned 0.9]) t-learned) 1e-6) "time to 0.9 s")
+        (is (< (double t-peak) (double t-learned)) "the peak comes before learning")))))
