@@ -120,7 +120,8 @@
         {:keys [code out err]} (runner/run-cli false ["sweep" f "--out" (path "cli") "--engine" "spark" "--master" "local[2]" "--no-plots"])]
     (is (= 0 code) err)
     (is (re-find #"ran 3 points \(2 completed, 1 diverged\)" out) out)
-    (is (re-find #"summary\.parquet, aggregate\.parquet" out) out)
+    (is (re-find #"wrote: .*\baggregate\.parquet\b" out) out)
+    (is (re-find #"wrote: .*\bsummary\.parquet\b" out) out)
     (is (.isFile (io/file (path "cli") "summary.parquet")))
     (is (= 3 (count (rest (str/split-lines (slurp (io/file (path "cli") "summary.csv")))))))
     (let [{:keys [code err]} (runner/run-cli false ["sweep" f "--out" (path "never") "--engine" "flink"])]
