@@ -211,6 +211,37 @@
                                  (sort-by #(double (first %)) [lo hi])))))
               (partition-all size points))))))
 
+(defn sieve
+  "At most one point of a scatter [[x y] ...] per cell of a cells x cells grid
+  laid over the points' own range (log-scaled on a log axis), the first of each
+  cell, in order. A marker covers a few pixels, so points closer than a cell of
+  a `figure-pixels` wide figure draw the same image; a bifurcation diagram of
+  tens of thousands of repeated orbit values keeps what it shows and sheds the
+  weight. Points must be finite (and positive on a log axis)."
+  [points log-x? log-y? ^long cells]
+  (if (<= (count points) cells)
+    points
+    (let [tx (fn [v] (if log-x? (Math/log10 (double v)) (double v)))
+          ty (fn [v] (if log-y? (Math/log10 (double v)) (double v)))
+          span (fn [vs] [(reduce min vs) (reduce max vs)])
+          [x0 x1] (span (map (comp tx first) points))
+          [y0 y1] (span (map (comp ty second) points))
+          cell (fn ^long [^double v ^double lo ^double hi]
+                 (if (== lo hi) 0 (long (Math/floor (* (double cells) (/ (- v lo) (- hi lo)))))))]
+      (first (reduce (fn [[out seen] [x y :as p]]
+                       (let [k [(cell (tx x) x0 x1) (cell (ty y) y0 y1)]]
+                         (if (contains? seen k) [out seen] [(conj out p) (conj seen k)])))
+                     [[] #{}] points)))))
+
+(defn- sieve-to
+  "A scatter sieved (`sieve`) on grids of 1000, 500, 250 ... cells per axis,
+  the finest that leaves at most budget points (64 cells at the coarsest), so
+  no scatter outweighs its figure."
+  [points log-x? log-y? ^long budget]
+  (loop [cells 1000]
+    (let [kept (sieve points log-x? log-y? cells)]
+      (if (or (<= (count kept) budget) (<= cells 64)) kept (recur (quot cells 2))))))
+
 (defn- clean-layer
   "Drops points a renderer cannot draw: non-finite coordinates, and values <= 0 on a log axis."
   [layer log-x? log-y? max-points]
@@ -219,7 +250,8 @@
     (case (:mark layer)
       (:line :point) (update layer :points
                              (fn [ps] (cond-> (filterv (fn [[x y]] (and (ok-x x) (ok-y y))) ps)
-                                        (= :line (:mark layer)) (thin max-points))))
+                                        (= :line (:mark layer)) (thin max-points)
+                                        (= :point (:mark layer)) (sieve-to log-x? log-y? (quot (long max-points) 8)))))
       :rule (if (ok-y (:y layer)) layer (assoc layer :y nil))
       :x-rule (if (ok-x (:x layer)) layer (assoc layer :x nil))
       :band (update layer :points (fn [ps] (filterv (fn [[x lo hi]] (and (ok-x x) (ok-y lo) (ok-y hi))) ps)))

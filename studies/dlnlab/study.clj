@@ -145,12 +145,13 @@
          (str/join "\n" tables))))
 
 (defn write-report!
-  "Writes the report into dir (created when missing): report.edn (the report
-  without its :figures) and report.md (`markdown`), each atomically.
+  "Writes the report into dir (created when missing): report.edn (the whole
+  report, its :figures as figure data, which `dlnlab plot DIR` redraws) and
+  report.md (`markdown`), each atomically.
   Returns the paths written."
   [report dir]
   (let [edn-path (str (io/file dir "report.edn"))
         md-path (str (io/file dir "report.md"))]
-    (dio/write-edn-file! edn-path (dissoc report :figures))
+    (dio/write-edn-file! edn-path report)
     (dio/write-atomically! md-path (markdown report))
     [edn-path md-path]))

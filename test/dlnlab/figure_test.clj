@@ -481,3 +481,23 @@
     (is (re-find #"1 mode with target 0 not shown" (:subtitle fig)))
     (is (pos? (long first-learned)) "mode 1 starts below a tenth of its target")
     (is (= first-learned (first xs)) "no shares before mode 1 reaches 0.3 = s_1/10")))
+
+(deftest scatters-are-sieved-to-their-pixels
+  (let [;; 100 x 100 distinct points, and each of them again nudged by less than a cell
+        base (vec (for [i (range 100) j (range 100)] [(double i) (double j)]))
+        pts (into base (keep (fn [[x y]] (when (and (< x 99.0) (< y 99.0)) [(+ x 1e-4) (+ y 1e-4)])) base))
+        kept (figure/sieve pts false false 1000)]
+    (is (= (count base) (count kept)) "one point per cell: the nudged copies go")
+    (is (= base kept) "the first of each cell, in order")
+    (is (= 4 (count (figure/sieve [[0.0 0.0] [0.0 0.1] [10.0 0.0] [10.0 0.1]] false false 1)))
+        "no sieving at or below the cell count")
+    (is (= [[1.0 1.0] [100.0 1.0] [1000.0 1.0]]
+           (figure/sieve [[1.0 1.0] [1.001 1.0] [100.0 1.0] [100.1 1.0] [1000.0 1.0]] true false 2))
+        "on a log axis cells are even in log x (the largest x opens a cell of its own)"))
+  (testing "a dense scatter drawn as a figure stays within the budget"
+    (let [sweep (synthetic-sweep)
+          fig (figure/figure :bifurcation sweep {:last 300 :max-points 800})
+          per-layer (map (comp count :points) (filter #(= :point (:mark %)) (mapcat :layers (:panels fig))))]
+      (is (seq per-layer))
+      (is (some #(> (long %) 100) (map (fn [g] (* 300 (count g))) [[1 2 3 4 5 6]])) "more points than the budget went in")
+      (is (every? #(<= (long %) 100) per-layer) (str per-layer)))))
