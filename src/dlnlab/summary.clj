@@ -213,7 +213,30 @@
   adds a method."
   result/kind)
 
-(defmethod summary-lines :default [result] (network-summary-lines result))
+(defn- compare-summary-lines
+  "`summary-lines` of a :compare run: each variant's final loss, and each
+  variant's final distances to the reference (dlnlab.compare)."
+  [result]
+  (let [{:keys [compare final analysis meta status stop-reason]} result
+        {:keys [variants reference clock facts]} compare
+        step (:step final)
+        by-time? (= :time (get-in facts [clock :x-axis]))]
+    (remove nil?
+            (concat
+             [(str "status:           "
+                   (if (and (= :completed status) (nil? stop-reason))
+                     (str "completed " step " " (if by-time? "grid points" "steps") " of " (name clock)
+                          (when-let [t (:time final)] (str " (time " (fmt-num t) ")")))
+                     (stop-text result))
+                   (when-let [ms (:elapsed-ms meta)] (str " in " (fmt-duration (/ (double ms) 1000.0)))))
+              (str "final loss:       " (str/join ", " (for [v variants] (str (name v) " " (fmt-num (get-in final [:losses v]))))))]
+             (for [[v d] (sort-by key (:final analysis))]
+               (str "vs " (name reference) ":" (apply str (repeat (max 1 (- 14 (count (name reference)))) " "))
+                    (name v) ": distance " (fmt-num (:distance d)) ", cosine " (fmt-num (:cosine d))
+                    ", end-to-end " (fmt-num (:end-to-end-distance d)) ", loss difference " (fmt-num (:loss-difference d))))))))
+
+(defmethod summary-lines :default [result]
+  (if (:compare result) (compare-summary-lines result) (network-summary-lines result)))
 
 (defmethod summary-lines :sde [result] (sde-summary-lines result))
 

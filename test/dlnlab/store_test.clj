@@ -199,6 +199,18 @@
     (is (= "status:           completed, 5 steps to SDE time 0.5" (first lines)))
     (is (= "final pi:         mode 1 0.9 ± 0.1 (target 1)" (nth lines 2)))))
 
+(deftest a-compare-run-summarizes-each-variant
+  (let [r (experiment/run (assoc tiny :compare {:flow {:optimizer {:kind :gradient-flow :rtol 1e-10 :atol 1e-12}}
+                                                :gd {}}))
+        lines (vec (summary/summary-lines r))
+        losses (get-in r [:final :losses])]
+    (is (= "status:           completed 20 steps of gd (time 2)" (str/replace (first lines) #" in .*" "")))
+    (is (= (str "final loss:       flow " (summary/fmt-num (:flow losses)) ", gd " (summary/fmt-num (:gd losses)))
+           (nth lines 1)))
+    (is (not (str/includes? (nth lines 1) "-,")) "both final losses are numbers")
+    (is (re-find #"^vs flow: +gd: distance \d" (nth lines 2)))
+    (is (str/includes? (nth lines 2) (summary/fmt-num (get-in r [:analysis :final :gd :distance]))))))
+
 (deftest numbers-are-rounded-for-people
   (is (= ["-" "3" "0.333333" "1.2346e+05" "1.0000e-04" "NaN" "Inf" "0" "completed"]
          (map summary/fmt-num [nil 3 (/ 1.0 3.0) 123456.7 1e-4 ##NaN ##Inf 0.0 :completed])))
