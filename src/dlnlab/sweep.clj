@@ -205,8 +205,10 @@
              (vec (map-indexed
                    (fn [i point]
                      (when-not (and skip? (skip? i point))
+                       ;; bound-fn: the pool's threads see the caller's bindings, such as
+                       ;; the command line the CLI binds for each result's provenance
                        (.submit pool ^Callable
-                                (fn []
+                                (bound-fn []
                                   (let [exp (point-experiment base point seeds)
                                         r (try (experiment/run exp (or run-opts {}))
                                                (catch Exception e

@@ -9,6 +9,7 @@
             [dlnlab.experiment :as experiment]
             [dlnlab.io :as dio]
             [dlnlab.provenance :as provenance]
+            [dlnlab.sweep :as sweep]
             [dlnlab.temp-dir :as temp-dir :refer [path]])
   (:import [java.time Instant]))
 
@@ -105,6 +106,18 @@
       (let [m2 (:meta (experiment/run exp))]
         (is (not= (get-in m [:inputs 1 :sha256]) (get-in m2 [:inputs 1 :sha256])))
         (when-let [expected (sha256sum (path "y.csv"))] (is (= expected (get-in m2 [:inputs 1 :sha256]))))))))
+
+(deftest sweep-runs-on-pool-threads-see-the-callers-invocation
+  ;; as `reproduce` runs its studies' sweeps: dlnlab.sweep/sweep under the
+  ;; binding the CLI makes, no :invocation run option
+  (let [exp (write-data!)
+        inv {:command-line ["reproduce" "edge-of-stability"] :inputs []}
+        rs (binding [provenance/*invocation* inv]
+             (sweep/sweep exp {[:optimizer :lr] [0.05 0.1 0.2]} {:jobs 2}))]
+    (is (= 3 (count rs)))
+    (doseq [r rs] (is (= (:command-line inv) (get-in r [:meta :command-line]))))
+    (is (not-any? #(contains? (:meta %) :command-line) (sweep/sweep exp {[:optimizer :lr] [0.05]} {:jobs 1}))
+        "without a binding, no command line")))
 
 (deftest the-command-line-and-its-files-go-into-result-and-sweep
   (let [exp (write-data!)
