@@ -100,7 +100,7 @@
                  :extra! (when (and (not no-plots?) (figures/point-figures? opts))
                            (fn [r d] (when-let [w (figure-warning r d d render-opts)] (swap! figure-warnings conj w))))}))
         _ (when-let [p @prog] ((:finish p)))
-        parquet? (and engine (:summary res) ((requiring-resolve 'dlnlab.spark/write-parquet-tables!) dir))
+        _ (when (and engine (:summary res)) ((requiring-resolve 'dlnlab.spark/write-parquet-tables!) dir))
         sweep-file (io/file dir "sweep.edn")]
     (when-not (or no-plots? shard (:interrupted? res))
       (when-let [w (figure-warning (:results (store/read-sweep dir)) dir dir render-opts)] (swap! figure-warnings conj w)))
