@@ -207,15 +207,16 @@
                      (when-not (and skip? (skip? i point))
                        ;; bound-fn: the pool's threads see the caller's bindings, such as
                        ;; the command line the CLI binds for each result's provenance
-                       (.submit pool ^Callable
-                                (bound-fn []
-                                  (let [exp (point-experiment base point seeds)
-                                        r (try (experiment/run exp (or run-opts {}))
-                                               (catch Exception e
-                                                 {:experiment exp :status :failed :error (ex-message e)}))
-                                        r (assoc r :sweep {:index i :point (into {} point)})]
-                                    (when on-result (on-result i point r))
-                                    (when keep-results? r))))))
+                       (let [^Callable task
+                             (bound-fn []
+                               (let [exp (point-experiment base point seeds)
+                                     r (try (experiment/run exp (or run-opts {}))
+                                            (catch Exception e
+                                              {:experiment exp :status :failed :error (ex-message e)}))
+                                     r (assoc r :sweep {:index i :point (into {} point)})]
+                                 (when on-result (on-result i point r))
+                                 (when keep-results? r)))]
+                         (.submit pool task))))
                    points))]
          (mapv (fn [f] (when f (.get ^Future f))) futures))
        (finally (.shutdownNow pool))))))
