@@ -388,6 +388,22 @@
                [(count g) (count (filter #(= :completed (get % "status")) g))]
                (mapcat #(stats (map (fn [r] (get r %)) g)) numeric)))]))
 
+(defn column-type
+  "The type of the tidy-table column named c (summary.csv or aggregate.csv),
+  :long, :double, :boolean or :string, as the tables write it; nil for a
+  coordinate column, whose type is its values'. Readers that type a column by
+  its cells use this where a column has no non-empty cell (e.g. every _sd of a
+  sweep without replicates)."
+  [^String c]
+  (let [base (str/replace c #"^mode_\d+_" "")]
+    (cond (re-find #"_count$" c) :long
+          (re-find #"_(mean|sd|min|max)$" c) :double
+          (#{"dir" "status" "stop_reason" "error"} c) :string
+          (= "loss_converged" c) :boolean
+          (#{"index" "replicate" "seed" "steps" "replicates" "completed" "loss_period" "sharpening_end_step"
+             "learned_step"} base) :long
+          (or (contains? headline-columns c) (and (not= base c) (contains? mode-columns base))) :double)))
+
 (defn outputs-text
   "The text of `dlnlab describe outputs`: the files a sweep writes and every
   column of its tables."

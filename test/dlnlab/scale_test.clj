@@ -109,6 +109,19 @@
                               (Double/parseDouble (get a "final_loss_sd"))))
                  (* 1e-12 (apply max xs)))
               "sd with n - 1 of two values is |a - b| / sqrt 2"))))
+    (testing "every column but the coordinates has a declared type that reads each of its cells"
+      (let [reads? {:long #(re-matches #"-?\d+" %)
+                    :double #(or (#{"NaN" "Inf" "-Inf"} %) (re-matches #"-?\d+(\.\d*)?([eE][-+]?\d+)?" %))
+                    :boolean #{"true" "false"}
+                    :string string?}]
+        (doseq [table ["summary.csv" "aggregate.csv"]
+                :let [rs (read-csv (io/file out table))]
+                c (remove #{"optimizer.lr"} (str/split (header-of (io/file out table)) #","))
+                :let [t (summary/column-type c)]]
+          (is (contains? reads? t) (str table " " c))
+          (doseq [r rs :let [v (get r c)] :when (seq v)]
+            (is ((reads? t) v) (str table " " c " = " v))))
+        (is (nil? (summary/column-type "optimizer.lr")) "a coordinate's type is its values'")))
     (testing "result.json is the result as JSON"
       (let [d (io/file out "runs" (get (first rows) "dir"))
             edn (dio/read-edn-file (io/file d "result.edn"))

@@ -16,6 +16,7 @@
             [dlnlab.experiment :as experiment]
             [dlnlab.io :as dio]
             [dlnlab.spec :as spec]
+            [dlnlab.summary :as summary]
             [dlnlab.sweep :as sweep])
   (:import [dlnlab.spark PointJob RunPoint]
            [java.io File]
@@ -143,12 +144,13 @@
 (defn column-types
   "The type of each column of a CSV table (header, rows of strings) as a
   keyword: :long when every non-empty cell is an integer, :double when each is
-  a number (NaN, Inf, -Inf included), :boolean for true/false, else :string
-  (also for a column of empty cells)."
+  a number (NaN, Inf, -Inf included), :boolean for true/false, else :string;
+  a column of empty cells has the type its name has in the tidy tables
+  (dlnlab.summary/column-type), :string when the name is not one of theirs."
   [header rows]
   (vec (for [j (range (count header))]
          (let [ts (set (keep #(cell-type (nth % j)) rows))]
-           (cond (empty? ts) :string
+           (cond (empty? ts) (or (summary/column-type (nth header j)) :string)
                  (= ts #{:long}) :long
                  (every? #{:long :double} ts) :double
                  (= ts #{:boolean}) :boolean

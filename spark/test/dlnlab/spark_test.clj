@@ -103,7 +103,12 @@
          (spark/column-types ["a" "b" "c" "d" "e" "f"]
                              [["-4967729108592344819" "1" "NaN" "true" "x" ""]
                               ["-20" "2.5e-3" "-Inf" "" "1" ""]
-                              ["" "1.0E10" "Inf" "false" "true" ""]]))))
+                              ["" "1.0E10" "Inf" "false" "true" ""]])))
+  (testing "a column with no value takes the type its name has in the tidy tables"
+    (is (= [:double :long :double :long :boolean :string :string]
+           (spark/column-types ["final_loss_sd" "final_loss_count" "mode_2_largest_share" "mode_2_learned_step"
+                                "loss_converged" "error" "model.width"]
+                               [["" "" "" "" "" "" ""]])))))
 
 (deftest an-interrupt-cancels-the-spark-job
   (let [flag (java.util.concurrent.atomic.AtomicBoolean. false)
