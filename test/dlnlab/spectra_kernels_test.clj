@@ -171,3 +171,60 @@
            (do (evict)
                (solve other k which warm 8)
                (same-bits? fresh-warm (solve op k which warm)))))))
+
+(def ^:private clustered-tridiagonals
+  ;; size, seed, how the diagonal is made (:random, :clusters of nearly equal
+  ;; values, :repeated exact blocks split by zero couplings), off-diagonal scale
+  (gen/tuple (gen/choose 1 60) (gen/choose 0 100000) (gen/elements [:random :clusters :repeated])
+             (gen/elements [1.0 1e-3 1e-8])))
+
+(defn- tridiagonal
+  "[alpha beta] of a seeded symmetric tridiagonal matrix of size n."
+  [n seed kind off]
+  (let [n (long n) off (double off)
+        g (gaussians n seed 0)
+        e (gaussians (max n 1) seed 1)
+        alpha (double-array n)
+        beta (double-array (max n 1))]
+    (dotimes [i n]
+      (aset alpha i (case kind
+                      :random (aget g i)
+                      ;; values in groups of 3 within 1e-12 of each other
+                      :clusters (+ (double (quot i 3)) (* 1e-12 (aget g i)))
+                      ;; the same 4 x 4 block again and again, uncoupled: each
+                      ;; eigenvalue repeated
+                      :repeated (double (mod i 4))))
+      (aset beta i (case kind
+                     :repeated (if (== 3 (mod i 4)) 0.0 off)
+                     (* off (aget e i)))))
+    [alpha beta]))
+
+(defspec tridiagonal-eigenvalue-matches-lapack 100
+  ;; each eigenvalue of T from Gershgorin's bracket and a guess that is none, the
+  ;; eigenvalue itself, a neighbour (so Newton heads for the wrong one), or a
+  ;; random point: within the routine's 1e-10 relative bracket of LAPACK's dstev
+  ;; (whose own error is a few eps ||T||)
+  (prop/for-all [[n seed kind off] clustered-tridiagonals]
+    (let [n (long n) seed (long seed)
+          [^doubles alpha ^doubles beta] (tridiagonal n seed kind off)
+          lam (aclone alpha)
+          _ (Blas/tridiagonalEigen n lam (aclone beta) nil)
+          bound (fn [^long i ^double sign]
+                  (+ (aget alpha i) (* sign (+ (if (pos? i) (Math/abs (aget beta (dec i))) 0.0)
+                                               (if (< i (dec n)) (Math/abs (aget beta i)) 0.0)))))
+          lo (double (reduce min (map #(bound % -1.0) (range n))))
+          hi (double (reduce max (map #(bound % 1.0) (range n))))
+          emax (double (reduce max 0.0 (map #(Math/abs (aget beta (long %))) (range (dec n)))))
+          pivmin (* Double/MIN_NORMAL (max 1.0 (* emax emax)))
+          norm (max (Math/abs lo) (Math/abs hi))
+          rng (java.util.Random. seed)
+          work (double-array 1)]
+      (every? (fn [^long idx]
+                (let [exact (aget lam idx)]
+                  (every? (fn [guess]
+                            (let [theta (Spectra/tridiagonalEigenvalue n alpha beta idx lo hi (double guess) pivmin work)]
+                              (<= (Math/abs (- theta exact)) (+ (* 0.5e-10 (Math/abs exact)) (* 1e-13 norm)))))
+                          [Double/NaN exact
+                           (aget lam (max 0 (dec idx))) (aget lam (min (dec n) (inc idx)))
+                           (+ exact (* 1e-9 norm)) (+ lo (* (.nextDouble rng) (- hi lo)))])))
+              (range n)))))

@@ -454,6 +454,97 @@ public final class Spectra {
     }
   }
 
+  /** Newton iterations {@link #tridiagonalEigenvalue} tries before it bisects. */
+  static final int NEWTON_STEPS = 8;
+
+  /**
+   * The eigenvalue of index idx (0 = smallest) of the symmetric tridiagonal t x t
+   * matrix T with diagonal alpha and off-diagonal beta (beta[i] couples i and
+   * i+1), given a bracket a &lt;= lambda_idx &lt;= b, to within a bracket of
+   * width at most 1e-10 max(|a|, |b|) + pivmin, certified by Sturm counts (the
+   * number of negative pivots of T - x I = L D L^T, a pivot below pivmin in size
+   * counted as -pivmin, as LAPACK's dstebz counts them). From guess (NaN: none),
+   * Newton's method on det(T - x I), whose pass also gives the Sturm count at x
+   * and so narrows the bracket; once a step is below the wanted precision,
+   * counts at x -+ delta either confirm lambda_idx in that narrow bracket or the
+   * search goes on. A step that leaves the bracket, a stall, and any value that
+   * is not confirmed fall back to bisection in the bracket found so far (the
+   * route that always ends, about 35 counts from a wide bracket against 3 for a
+   * Newton start near a simple eigenvalue). work: length &gt;= 1, scratch.
+   * Returns the midpoint of the final bracket.
+   */
+  public static double tridiagonalEigenvalue(int t, double[] alpha, double[] beta, int idx, double a, double b,
+                                             double guess, double pivmin, double[] work) {
+    double x = guess;
+    if (x >= a && x <= b && !(b - a <= 1e-10 * Math.max(Math.abs(a), Math.abs(b)) + pivmin)) {
+      for (int it = 0; it < NEWTON_STEPS; it++) {
+        int count = newtonPass(t, alpha, beta, x, pivmin, work);
+        if (count > idx) b = Math.min(b, x); else a = Math.max(a, x);
+        double next = x - 1.0 / work[0];
+        double delta = 0.4e-10 * Math.abs(next) + 0.4 * pivmin;
+        if (!(next > a && next < b)) break;
+        if (Math.abs(next - x) <= delta) {
+          // confirm: lambda_idx in [next - delta, next + delta], within the bracket
+          double lo = Math.max(next - delta, a), hi = Math.min(next + delta, b);
+          if (sturmCount(t, alpha, beta, lo, pivmin) <= idx) {
+            a = lo;
+            if (sturmCount(t, alpha, beta, hi, pivmin) > idx) return 0.5 * (lo + hi);
+            a = hi;
+          } else {
+            b = lo;
+          }
+          break;
+        }
+        x = next;
+      }
+    }
+    for (int it = 0; it < 200 && b - a > 1e-10 * Math.max(Math.abs(a), Math.abs(b)) + pivmin; it++) {
+      double mid = 0.5 * (a + b);
+      if (mid <= a || mid >= b) break;
+      if (sturmCount(t, alpha, beta, mid, pivmin) > idx) b = mid; else a = mid;
+    }
+    return 0.5 * (a + b);
+  }
+
+  /** Number of eigenvalues of T (first t rows) below x: negative pivots of T - x I = L D L^T. */
+  static int sturmCount(int t, double[] alpha, double[] beta, double x, double pivmin) {
+    int count = 0;
+    double q = alpha[0] - x;
+    if (Math.abs(q) < pivmin) q = -pivmin;
+    if (q < 0.0) count++;
+    for (int i = 1; i < t; i++) {
+      q = alpha[i] - x - beta[i - 1] * beta[i - 1] / q;
+      if (Math.abs(q) < pivmin) q = -pivmin;
+      if (q < 0.0) count++;
+    }
+    return count;
+  }
+
+  /**
+   * {@link #sturmCount} at x, and into out[0] the derivative of log|det(T - x I)|
+   * (the sum over pivots q_i of q_i' / q_i, = sum_j 1 / (x - lambda_j)), so that
+   * x - 1 / out[0] is Newton's step on the determinant.
+   */
+  static int newtonPass(int t, double[] alpha, double[] beta, double x, double pivmin, double[] out) {
+    int count = 0;
+    double q = alpha[0] - x;
+    if (Math.abs(q) < pivmin) q = -pivmin;
+    if (q < 0.0) count++;
+    double dq = -1.0, sum = dq / q;
+    for (int i = 1; i < t; i++) {
+      double bb = beta[i - 1] * beta[i - 1];
+      double rq = bb / q;
+      double dn = -1.0 + rq * dq / q;
+      q = alpha[i] - x - rq;
+      if (Math.abs(q) < pivmin) q = -pivmin;
+      if (q < 0.0) count++;
+      dq = dn;
+      sum += dq / q;
+    }
+    out[0] = sum;
+    return count;
+  }
+
   /**
    * Eigenvalues of the symmetric tridiagonal n x n matrix with diagonal d and
    * off-diagonal e (e[i] couples i and i+1; length at least n, e[n-1] is
@@ -923,7 +1014,10 @@ public final class Spectra {
      */
     boolean ritzExtremes() {
       int tt = t;
-      int r = Math.min(tt, k + 1);
+      // the first run selects the k best of these, which are the k best Ritz
+      // values; a probe run weighs them against locked pairs with a margin and
+      // looks at one more
+      int r = Math.min(tt, nl > 0 ? k + 1 : k);
       double lo = Double.POSITIVE_INFINITY, hi = Double.NEGATIVE_INFINITY, emax = 0.0;
       for (int i = 0; i < tt; i++) {
         double off = (i > 0 ? Math.abs(beta[i - 1]) : 0.0) + (i < tt - 1 ? Math.abs(beta[i]) : 0.0);
@@ -953,13 +1047,11 @@ public final class Spectra {
           a = lo;
           b = hi;
         }
-        // a pre-filter (ritz() decides): 1e-10 of the value is precise enough
-        for (int it = 0; it < 200 && b - a > 1e-10 * Math.max(Math.abs(a), Math.abs(b)) + pivmin; it++) {
-          double mid = 0.5 * (a + b);
-          if (mid <= a || mid >= b) break;
-          if (sturmCount(tt, mid, pivmin) > idx) b = mid; else a = mid;
-        }
-        double theta = 0.5 * (a + b);
+        // a pre-filter (ritz() decides): 1e-10 of the value is precise enough;
+        // Newton from this value's last estimate in the run (interlacing keeps
+        // it near once it has settled), bisection when that does not confirm
+        double guess = extRun == runId && c < extR ? extVal[c] : Double.NaN;
+        double theta = tridiagonalEigenvalue(tt, alpha, beta, idx, a, b, guess, pivmin, pair);
         d[slotPrev] = theta;
         extVal[c] = theta;
         res[slotPrev] = Math.abs(curBeta * lastComponent(tt, theta, pivmin));
@@ -969,20 +1061,6 @@ public final class Spectra {
       extR = r;
       select(r);
       return true;
-    }
-
-    /** Number of eigenvalues of T (first tt rows) below x: negative pivots of T - x I = L D L^T. */
-    int sturmCount(int tt, double x, double pivmin) {
-      int count = 0;
-      double q = alpha[0] - x;
-      if (Math.abs(q) < pivmin) q = -pivmin;
-      if (q < 0.0) count++;
-      for (int i = 1; i < tt; i++) {
-        q = alpha[i] - x - beta[i - 1] * beta[i - 1] / q;
-        if (Math.abs(q) < pivmin) q = -pivmin;
-        if (q < 0.0) count++;
-      }
-      return count;
     }
 
     /**
