@@ -4,7 +4,7 @@
   Spectra/axpy2) against one Blas/dot or Blas/axpy per basis vector, equal bit
   for bit for every number of columns (each remainder of the blocking) and
   vector length; the fused sweeps of a Lanczos step (Spectra/dotPair,
-  Spectra/axpy2Dot, Spectra/axpySquares) against the Blas calls they replace,
+  Spectra/axpy2Dot, Spectra/axpyDot) against the Blas calls they replace,
   bit for bit; the QL eigenvalues and last eigenvector row of a tridiagonal
   matrix (Spectra/tridiagonalLastRow) against LAPACK's dstev with full
   eigenvectors (Blas/tridiagonalEigen)."
@@ -89,16 +89,17 @@
       (and (same-bits? w ref)
            (same-bits? (double-array [s]) (double-array [(Blas/dot n q (* 2 n) ref 0)]))))))
 
-(defspec axpy-squares-equals-axpy-then-dot 40
-  (prop/for-all [[n _ seed] shapes]
+(defspec axpy-dot-equals-axpy-then-dot 40
+  ;; the dot with another vector, and with w itself (its squared norm)
+  (prop/for-all [[n _ seed] shapes self? gen/boolean]
     (let [n (long n) seed (long seed)
           q (gaussians (* 2 n) seed 0)
           w (gaussians n seed 1)
           ref (aclone w)
-          s (Spectra/axpySquares n 0.83 q n w)]
+          s (if self? (Spectra/axpyDot n 0.83 q n w w 0) (Spectra/axpyDot n 0.83 q n w q 0))]
       (Blas/axpy n 0.83 q n ref 0)
       (and (same-bits? w ref)
-           (same-bits? (double-array [s]) (double-array [(Blas/dot n ref 0 ref 0)]))))))
+           (same-bits? (double-array [s]) (double-array [(if self? (Blas/dot n ref 0 ref 0) (Blas/dot n q 0 ref 0))]))))))
 
 (def ^:private tridiagonals
   ;; size, seed, and a scale for the off-diagonal (small ones make near-splits)

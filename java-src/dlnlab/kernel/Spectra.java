@@ -139,9 +139,10 @@ public final class Spectra {
 
   /**
    * Above this Krylov dimension the convergence check for LARGEST or SMALLEST
-   * computes only the k + 1 Ritz values at that end (bisection and inverse
-   * iteration, O(k t)) instead of all t (O(t^2), which at t ~ 60 costs more
-   * than a Hessian-vector product of a few thousand parameters).
+   * computes only the k (k + 1 in a probe run) Ritz values at that end
+   * ({@link #tridiagonalEigenvalue} and inverse iteration, O(k t)) instead of
+   * all t (O(t^2), which at t ~ 60 costs more than a Hessian-vector product of
+   * a few thousand parameters).
    */
   static final int CHEAP_EXTREMES_FROM = 12;
 
@@ -360,9 +361,9 @@ public final class Spectra {
   }
 
   /**
-   * w[i] = (w[i] + a q[xo+i]) + b q[yo+i] (the b term left out when yo &lt; 0),
-   * then returns q[xo..xo+n) . w: {@link #axpy2} (or one {@link Blas#axpy}) and
-   * {@link Blas#dot} in one sweep, bit for bit.
+   * w[i] = (w[i] + a q[xo+i]) + b q[yo+i] (the b term left out when yo &lt; 0:
+   * {@link #axpyDot}), then returns q[xo..xo+n) . w: {@link #axpy2} (or one
+   * {@link Blas#axpy}) and {@link Blas#dot} in one sweep, bit for bit.
    */
   public static double axpy2Dot(int n, double a, double[] q, int xo, double b, int yo, double[] w) {
     double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -396,50 +397,35 @@ public final class Spectra {
         s0 += q[xo + i] * v;
       }
     } else {
-      for (; i + 3 < n; i += 4) {
-        double x0 = q[xo + i], x1 = q[xo + i + 1], x2 = q[xo + i + 2], x3 = q[xo + i + 3];
-        double v0 = w[i] + a * x0, v1 = w[i + 1] + a * x1, v2 = w[i + 2] + a * x2, v3 = w[i + 3] + a * x3;
-        w[i] = v0;
-        w[i + 1] = v1;
-        w[i + 2] = v2;
-        w[i + 3] = v3;
-        s0 += x0 * v0;
-        s1 += x1 * v1;
-        s2 += x2 * v2;
-        s3 += x3 * v3;
-      }
-      for (; i < n; i++) {
-        double v = w[i] + a * q[xo + i];
-        w[i] = v;
-        s0 += q[xo + i] * v;
-      }
+      return axpyDot(n, a, q, xo, w, q, xo);
     }
     return (s0 + s1) + (s2 + s3);
   }
 
   /**
-   * w += a q[xo..xo+n), then returns w . w: {@link Blas#axpy} and {@link Blas#dot}
+   * w += a x[xo..xo+n), then returns r[ro..ro+n) . w (w as updated; r may be w
+   * itself, ro 0, for its squared norm): {@link Blas#axpy} and {@link Blas#dot}
    * in one sweep, bit for bit.
    */
-  public static double axpySquares(int n, double a, double[] q, int xo, double[] w) {
+  public static double axpyDot(int n, double a, double[] x, int xo, double[] w, double[] r, int ro) {
     double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int i = 0;
     for (; i + 3 < n; i += 4) {
-      double v0 = w[i] + a * q[xo + i], v1 = w[i + 1] + a * q[xo + i + 1];
-      double v2 = w[i + 2] + a * q[xo + i + 2], v3 = w[i + 3] + a * q[xo + i + 3];
+      double v0 = w[i] + a * x[xo + i], v1 = w[i + 1] + a * x[xo + i + 1];
+      double v2 = w[i + 2] + a * x[xo + i + 2], v3 = w[i + 3] + a * x[xo + i + 3];
       w[i] = v0;
       w[i + 1] = v1;
       w[i + 2] = v2;
       w[i + 3] = v3;
-      s0 += v0 * v0;
-      s1 += v1 * v1;
-      s2 += v2 * v2;
-      s3 += v3 * v3;
+      s0 += r[ro + i] * v0;
+      s1 += r[ro + i + 1] * v1;
+      s2 += r[ro + i + 2] * v2;
+      s3 += r[ro + i + 3] * v3;
     }
     for (; i < n; i++) {
-      double v = w[i] + a * q[xo + i];
+      double v = w[i] + a * x[xo + i];
       w[i] = v;
-      s0 += v * v;
+      s0 += r[ro + i] * v;
     }
     return (s0 + s1) + (s2 + s3);
   }
@@ -862,7 +848,7 @@ public final class Spectra {
       normEst = Math.max(normEst, nav);
       double a = pair[1];
       double again = j > bs ? axpy2Dot(n, -a, q, jo, -beta[j - 1], jo - n, w) : axpy2Dot(n, -a, q, jo, 0.0, -1, w);
-      double squares = axpySquares(n, -again, q, jo, w);
+      double squares = axpyDot(n, -again, q, jo, w, w, 0);
       a += again;
       double after = orthogonalizeLocked(norm(n, w, squares));
       boolean forced = reorthNext || fullReorth;
@@ -1005,10 +991,12 @@ public final class Spectra {
     }
 
     /**
-     * {@link #ritzCheap} for the k + 1 Ritz values at the wanted end only (LARGEST
-     * or SMALLEST), in O(k t) instead of the O(t^2) of all of them: each value
-     * by bisection on the Sturm count of T, the last component of its
-     * eigenvector by inverse iteration. d[0..k] then holds those values
+     * {@link #ritzCheap} for the k Ritz values at the wanted end only (k + 1
+     * in a probe run; LARGEST or SMALLEST), in O(k t) instead of the O(t^2) of
+     * all of them: each value by {@link #tridiagonalEigenvalue} (Newton from its
+     * estimate at the run's previous check, confirmed by Sturm counts, else
+     * bisection) within interlacing brackets, the last component of its
+     * eigenvector by inverse iteration. d[0..r) then holds those values
      * ascending, res their estimates, and the selection sees only them (the
      * frontier is not needed at these ends).
      */
