@@ -698,9 +698,15 @@ public final class Spectra {
       return new Workspace(n, m, k);
     }
 
-    /** Keeps ws for the thread's next solve. */
+    /**
+     * Doubles of basis a thread keeps at most (64 MB): above it a product costs
+     * so much that allocating the arrays again is a small part of a solve.
+     */
+    static final int KEEP_LIMIT = 1 << 23;
+
+    /** Keeps ws for the thread's next solve, unless its basis is over {@link #KEEP_LIMIT}. */
     static void give(Workspace ws) {
-      KEPT.set(new java.lang.ref.SoftReference<>(ws));
+      if (ws.q.length <= KEEP_LIMIT) KEPT.set(new java.lang.ref.SoftReference<>(ws));
     }
   }
 
