@@ -3,8 +3,10 @@
   reported as ratios measured in one run, never asserted:
 
   - iteration overhead: the cost of one Lanczos iteration of
-    dlnlab.hessian/eigenvalues divided by the cost of one bare prepared HVP, on
-    2-pathway depth-4 networks with n >= 2000 (target <= 1.5);
+    dlnlab.hessian/eigenvalues (k = 1, at the 1e-12 ||A|| floor and at the
+    default tol 1e-8) divided by the cost of one bare prepared HVP, on
+    2-pathway depth-4 networks with n = 2048, 6144 and 20480 (target <= 1.5 for
+    n >= 2000);
   - warm-started sharpness: HVPs per call of a k = 1 solve warm-started from the
     previous call's vector, and of the :sharpness metric's path
     (dlnlab.hessian/tracked-top), along a GD trajectory (target <= 8).
@@ -44,20 +46,36 @@
                      (/ (double (- (.getCurrentThreadCpuTime threads) t0)) 1e9)))))
 
 (defn overhead
-  "CPU seconds per bare HVP, per Lanczos iteration (k = 1, at most 60
-  iterations, tol 1e-15: it ends on the 1e-12 ||A|| residual floor) and their
-  ratio, at hidden width w."
-  [^long w]
+  "CPU seconds per bare prepared HVP, per Lanczos iteration of
+  dlnlab.hessian/eigenvalues (k = 1, at most 60 iterations, with opts: e.g.
+  {:tol 1e-15}, which ends on the 1e-12 ||A|| residual floor, or {} for the
+  default tol 1e-8) and their ratio, at hidden width w. Iteration = solve time /
+  products (the locking product included). Each of reps rounds times 60 bare
+  HVPs and then one solve on the same thread, so a change of load between the
+  two is seen by both; the medians over the rounds are reported, the ratio being
+  the median of the rounds' ratios."
+  [^long w opts]
   (let [net (net-at w)
         n (engine/size net)
         f (engine/prepared-hvp net (:params net))
         x (double-array n 1.0) y (double-array n)
-        per-hvp (/ (timed-median (fn [] (dotimes [_ 60] (f x y))) 5 15) 60.0)
         op (hessian/operator n f)
-        opts {:k 1 :max-iter 60 :tol 1e-15}
+        opts (merge {:k 1 :max-iter 60} opts)
         hvps (long (:hvp-count (hessian/eigenvalues op opts)))
-        per-iter (/ (timed-median #(hessian/eigenvalues op opts) 5 15) (double hvps))]
-    {:width w :n n :hvp-s per-hvp :lanczos-iteration-s per-iter :ratio (/ per-iter per-hvp)}))
+        reps (if (> n 10000) 15 41)
+        bare #(dotimes [_ 60] (f x y))
+        solve #(hessian/eigenvalues op opts)
+        ;; the JIT compiles the once-a-solve parts (locking, the final
+        ;; eigen-decomposition) only after a few hundred solves
+        _ (dotimes [_ (if (> n 10000) 60 300)] (bare) (solve))
+        rounds (vec (for [_ (range reps)]
+                      (let [h (/ (timed-median bare 0 1) 60.0)
+                            i (/ (timed-median solve 0 1) (double hvps))]
+                        [h i (/ i h)])))]
+    {:width w :n n :hvps hvps
+     :hvp-s (common/median (map first rounds))
+     :lanczos-iteration-s (common/median (map second rounds))
+     :ratio (common/median (map peek rounds))}))
 
 (defn- trajectory-counts
   "HVP counts of (solve net p) at each of steps GD steps at lr from the init of
@@ -142,15 +160,19 @@
   (if (ok? x) "target met" (str "NOT met: " gap-reason)))
 
 (defn -main [& _]
-  (println "Lanczos iteration vs bare HVP, CPU time (target <= 1.5 for n >= 2000)")
-  (doseq [w [16 32]]
-    (let [{:keys [n hvp-s lanczos-iteration-s ratio]} (overhead w)]
-      (println (format "  width %d, n %d: HVP %.1f us, Lanczos iteration %.1f us, ratio %.2f: %s"
-                       w n (* 1e6 (double hvp-s)) (* 1e6 (double lanczos-iteration-s)) (double ratio)
+  (println "Lanczos iteration vs bare HVP, CPU time, median of interleaved rounds (target <= 1.5 for n >= 2000)")
+  (doseq [w [16 32 64]
+          [label opts] [["tol 1e-15 (floor)" {:tol 1e-15}] ["tol 1e-8 (default)" {}]]]
+    (let [{:keys [n hvps hvp-s lanczos-iteration-s ratio]} (overhead w opts)]
+      (println (format "  width %d, n %d, %s, %d HVPs: HVP %.1f us, Lanczos iteration %.1f us, ratio %.2f: %s"
+                       w n label hvps (* 1e6 (double hvp-s)) (* 1e6 (double lanczos-iteration-s)) (double ratio)
                        (verdict #(<= (double %) 1.5) ratio
-                                (str "per step the three-term recurrence, a second pass against q_j, the"
-                                     " locked vectors and an O(k t) convergence check read the vectors about"
-                                     " 8 times; at these sizes one HVP costs only a few such sweeps"))))))
+                                (str "per step the recurrence's three sweeps over w (their sums keep"
+                                     " the order of one Blas.dot each, so results stay bit for bit:"
+                                     " scalar and latency-bound), and per solve about two full"
+                                     " reorthogonalizations, the final tridiagonal eigen-decomposition"
+                                     " (LAPACK dstev) and the locking sweep over the basis; one HVP costs"
+                                     " only some 20 to 40 sweeps of a vector at these sizes"))))))
   (println "Warm-started sharpness on a GD trajectory (target <= 8 HVPs per call)")
   (doseq [w [16 32]
           [label f] [["eigenvalues k=1, tol 1e-8" #(warm-sharpness w 40 0.002 {:k 1 :tol 1e-8})]

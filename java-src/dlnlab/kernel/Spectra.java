@@ -1,3 +1,9 @@
+    /**
+     * Lanczos basis of the current run, n x (columns held) column-major; it
+     * starts with room for {@link #INITIAL_COLUMNS} and doubles up to m as runs
+     * grow (a warm-started run usually needs a few vectors), and the workspace
+     * keeps it grown for the thread's next solve.
+     */
 package dlnlab.kernel;
 
 /**
@@ -122,16 +128,21 @@ public final class Spectra {
    * scaled loop decides.
    */
   static double norm(int n, double[] x) {
-    double s = Blas.dot(n, x, 0, x, 0);
-    if (s > 1e-280 && s < 1e280) return Math.sqrt(s);
+    return norm(n, x, Blas.dot(n, x, 0, x, 0));
+  }
+
+  /** {@link #norm} of x when squares = Blas.dot(n, x, 0, x, 0) is already known. */
+  static double norm(int n, double[] x, double squares) {
+    if (squares > 1e-280 && squares < 1e280) return Math.sqrt(squares);
     return Blas.nrm2(n, x, 0);
   }
 
   /**
    * Above this Krylov dimension the convergence check for LARGEST or SMALLEST
-   * computes only the k + 1 Ritz values at that end (bisection and inverse
-   * iteration, O(k t)) instead of all t (O(t^2), which at t ~ 60 costs more
-   * than a Hessian-vector product of a few thousand parameters).
+   * computes only the k (k + 1 in a probe run) Ritz values at that end
+   * ({@link #tridiagonalEigenvalue} and inverse iteration, O(k t)) instead of
+   * all t (O(t^2), which at t ~ 60 costs more than a Hessian-vector product of
+   * a few thousand parameters).
    */
   static final int CHEAP_EXTREMES_FROM = 12;
 
@@ -185,7 +196,8 @@ public final class Spectra {
         || (vectors != null && vectors.length < (long) n * k)) {
       throw new IllegalArgumentException("output arrays too short for k=" + k + ", n=" + n);
     }
-    Lanczos run = new Lanczos(op, n, m, k, which, tol, seed, probe, false);
+    Workspace ws = Workspace.take(n, m, k);
+    Lanczos run = new Lanczos(op, n, m, k, which, tol, seed, probe, false, ws);
     run.initStart(start, warm, warmCount);
     run.solve();
     if (!run.converged && run.skipped > 0) {
@@ -194,7 +206,7 @@ public final class Spectra {
       // 1e-12 ||A|| floor, can miss it. The same solve with a fully orthogonal
       // basis decides (the products of both count).
       int spent = run.apps;
-      run = new Lanczos(op, n, m, k, which, tol, seed, probe, true);
+      run = new Lanczos(op, n, m, k, which, tol, seed, probe, true, ws);
       run.initStart(start, warm, warmCount);
       run.solve();
       run.apps += spent;
@@ -206,6 +218,7 @@ public final class Spectra {
     info[3] = run.probes;
     info[4] = run.restarts;
     info[5] = run.reorths;
+    Workspace.give(ws);
   }
 
   /**
@@ -320,6 +333,103 @@ public final class Spectra {
     }
   }
 
+  /**
+   * out[0] = w . w and out[1] = q[qo..qo+n) . w in one sweep over w, each sum
+   * formed exactly as {@link Blas#dot} forms it, so both equal their Blas.dot
+   * calls bit for bit.
+   */
+  public static void dotPair(int n, double[] q, int qo, double[] w, double[] out) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0, r0 = 0, r1 = 0, r2 = 0, r3 = 0;
+    int i = 0;
+    for (; i + 3 < n; i += 4) {
+      double w0 = w[i], w1 = w[i + 1], w2 = w[i + 2], w3 = w[i + 3];
+      s0 += w0 * w0;
+      s1 += w1 * w1;
+      s2 += w2 * w2;
+      s3 += w3 * w3;
+      r0 += q[qo + i] * w0;
+      r1 += q[qo + i + 1] * w1;
+      r2 += q[qo + i + 2] * w2;
+      r3 += q[qo + i + 3] * w3;
+    }
+    for (; i < n; i++) {
+      s0 += w[i] * w[i];
+      r0 += q[qo + i] * w[i];
+    }
+    out[0] = (s0 + s1) + (s2 + s3);
+    out[1] = (r0 + r1) + (r2 + r3);
+  }
+
+  /**
+   * w[i] = (w[i] + a q[xo+i]) + b q[yo+i] (the b term left out when yo &lt; 0:
+   * {@link #axpyDot}), then returns q[xo..xo+n) . w: {@link #axpy2} (or one
+   * {@link Blas#axpy}) and {@link Blas#dot} in one sweep, bit for bit.
+   */
+  public static double axpy2Dot(int n, double a, double[] q, int xo, double b, int yo, double[] w) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int i = 0;
+    if (yo >= 0) {
+      for (; i + 3 < n; i += 4) {
+        double v0 = w[i], v1 = w[i + 1], v2 = w[i + 2], v3 = w[i + 3];
+        double x0 = q[xo + i], x1 = q[xo + i + 1], x2 = q[xo + i + 2], x3 = q[xo + i + 3];
+        v0 += a * x0;
+        v1 += a * x1;
+        v2 += a * x2;
+        v3 += a * x3;
+        v0 += b * q[yo + i];
+        v1 += b * q[yo + i + 1];
+        v2 += b * q[yo + i + 2];
+        v3 += b * q[yo + i + 3];
+        w[i] = v0;
+        w[i + 1] = v1;
+        w[i + 2] = v2;
+        w[i + 3] = v3;
+        s0 += x0 * v0;
+        s1 += x1 * v1;
+        s2 += x2 * v2;
+        s3 += x3 * v3;
+      }
+      for (; i < n; i++) {
+        double v = w[i];
+        v += a * q[xo + i];
+        v += b * q[yo + i];
+        w[i] = v;
+        s0 += q[xo + i] * v;
+      }
+    } else {
+      return axpyDot(n, a, q, xo, w, q, xo);
+    }
+    return (s0 + s1) + (s2 + s3);
+  }
+
+  /**
+   * w += a x[xo..xo+n), then returns r[ro..ro+n) . w (w as updated; r may be w
+   * itself, ro 0, for its squared norm): {@link Blas#axpy} and {@link Blas#dot}
+   * in one sweep, bit for bit.
+   */
+  public static double axpyDot(int n, double a, double[] x, int xo, double[] w, double[] r, int ro) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int i = 0;
+    for (; i + 3 < n; i += 4) {
+      double v0 = w[i] + a * x[xo + i], v1 = w[i + 1] + a * x[xo + i + 1];
+      double v2 = w[i + 2] + a * x[xo + i + 2], v3 = w[i + 3] + a * x[xo + i + 3];
+      w[i] = v0;
+      w[i + 1] = v1;
+      w[i + 2] = v2;
+      w[i + 3] = v3;
+      s0 += r[ro + i] * v0;
+      s1 += r[ro + i + 1] * v1;
+      s2 += r[ro + i + 2] * v2;
+      s3 += r[ro + i + 3] * v3;
+    }
+    for (; i < n; i++) {
+      double v = w[i] + a * x[xo + i];
+      w[i] = v;
+      s0 += r[ro + i] * v;
+    }
+    return (s0 + s1) + (s2 + s3);
+  }
+
   /** w[i] = (w[i] + a x[xo+i]) + b y[yo+i]: two successive axpys in one sweep, bit for bit. */
   public static void axpy2(int n, double a, double[] x, int xo, double b, double[] y, int yo, double[] w) {
     for (int i = 0; i < n; i++) {
@@ -328,6 +438,97 @@ public final class Spectra {
       v += b * y[yo + i];
       w[i] = v;
     }
+  }
+
+  /** Newton iterations {@link #tridiagonalEigenvalue} tries before it bisects. */
+  static final int NEWTON_STEPS = 8;
+
+  /**
+   * The eigenvalue of index idx (0 = smallest) of the symmetric tridiagonal t x t
+   * matrix T with diagonal alpha and off-diagonal beta (beta[i] couples i and
+   * i+1), given a bracket a &lt;= lambda_idx &lt;= b, to within a bracket of
+   * width at most 1e-10 max(|a|, |b|) + pivmin, certified by Sturm counts (the
+   * number of negative pivots of T - x I = L D L^T, a pivot below pivmin in size
+   * counted as -pivmin, as LAPACK's dstebz counts them). From guess (NaN: none),
+   * Newton's method on det(T - x I), whose pass also gives the Sturm count at x
+   * and so narrows the bracket; once a step is below the wanted precision,
+   * counts at x -+ delta either confirm lambda_idx in that narrow bracket or the
+   * search goes on. A step that leaves the bracket, a stall, and any value that
+   * is not confirmed fall back to bisection in the bracket found so far (the
+   * route that always ends, about 35 counts from a wide bracket against 3 for a
+   * Newton start near a simple eigenvalue). work: length &gt;= 1, scratch.
+   * Returns the midpoint of the final bracket.
+   */
+  public static double tridiagonalEigenvalue(int t, double[] alpha, double[] beta, int idx, double a, double b,
+                                             double guess, double pivmin, double[] work) {
+    double x = guess;
+    if (x >= a && x <= b && !(b - a <= 1e-10 * Math.max(Math.abs(a), Math.abs(b)) + pivmin)) {
+      for (int it = 0; it < NEWTON_STEPS; it++) {
+        int count = newtonPass(t, alpha, beta, x, pivmin, work);
+        if (count > idx) b = Math.min(b, x); else a = Math.max(a, x);
+        double next = x - 1.0 / work[0];
+        double delta = 0.4e-10 * Math.abs(next) + 0.4 * pivmin;
+        if (!(next > a && next < b)) break;
+        if (Math.abs(next - x) <= delta) {
+          // confirm: lambda_idx in [next - delta, next + delta], within the bracket
+          double lo = Math.max(next - delta, a), hi = Math.min(next + delta, b);
+          if (sturmCount(t, alpha, beta, lo, pivmin) <= idx) {
+            a = lo;
+            if (sturmCount(t, alpha, beta, hi, pivmin) > idx) return 0.5 * (lo + hi);
+            a = hi;
+          } else {
+            b = lo;
+          }
+          break;
+        }
+        x = next;
+      }
+    }
+    for (int it = 0; it < 200 && b - a > 1e-10 * Math.max(Math.abs(a), Math.abs(b)) + pivmin; it++) {
+      double mid = 0.5 * (a + b);
+      if (mid <= a || mid >= b) break;
+      if (sturmCount(t, alpha, beta, mid, pivmin) > idx) b = mid; else a = mid;
+    }
+    return 0.5 * (a + b);
+  }
+
+  /** Number of eigenvalues of T (first t rows) below x: negative pivots of T - x I = L D L^T. */
+  static int sturmCount(int t, double[] alpha, double[] beta, double x, double pivmin) {
+    int count = 0;
+    double q = alpha[0] - x;
+    if (Math.abs(q) < pivmin) q = -pivmin;
+    if (q < 0.0) count++;
+    for (int i = 1; i < t; i++) {
+      q = alpha[i] - x - beta[i - 1] * beta[i - 1] / q;
+      if (Math.abs(q) < pivmin) q = -pivmin;
+      if (q < 0.0) count++;
+    }
+    return count;
+  }
+
+  /**
+   * {@link #sturmCount} at x, and into out[0] the derivative of log|det(T - x I)|
+   * (the sum over pivots q_i of q_i' / q_i, = sum_j 1 / (x - lambda_j)), so that
+   * x - 1 / out[0] is Newton's step on the determinant.
+   */
+  static int newtonPass(int t, double[] alpha, double[] beta, double x, double pivmin, double[] out) {
+    int count = 0;
+    double q = alpha[0] - x;
+    if (Math.abs(q) < pivmin) q = -pivmin;
+    if (q < 0.0) count++;
+    double dq = -1.0, sum = dq / q;
+    for (int i = 1; i < t; i++) {
+      double bb = beta[i - 1] * beta[i - 1];
+      double rq = bb / q;
+      double dn = -1.0 + rq * dq / q;
+      q = alpha[i] - x - rq;
+      if (Math.abs(q) < pivmin) q = -pivmin;
+      if (q < 0.0) count++;
+      dq = dn;
+      sum += dq / q;
+    }
+    out[0] = sum;
+    return count;
   }
 
   /**
@@ -410,9 +611,109 @@ public final class Spectra {
     return (h > 1e-150 && h < 1e150) ? h : Math.hypot(a, b);
   }
 
-  /** The state of one Lanczos solve; every array is allocated once, up front. */
+  /**
+   * The arrays of a Lanczos solve for one (n, m, k). A thread keeps the last
+   * one it used (softly reachable, so the collector takes it back when memory
+   * runs short) and reuses it for the next solve of the same shape: a solve of a
+   * few dozen products at n of a few thousand otherwise spends as much time
+   * allocating and zeroing its basis as on the products. A solve takes it from
+   * the thread and gives it back when done, so a nested solve (an operator that
+   * itself solves) gets a fresh one.
+   */
+  private static final class Workspace {
+    final int n, m, k;
+    /** The basis, INITIAL_COLUMNS columns at first, grown by doubling up to m (kept grown). */
+    double[] q;
+    final double[] xbuf, w, h, hy, alpha, beta, ly, lay, vbuf, avbuf, gram, gval, gv, lval, lres;
+    final double[] d, e, z, res, zcol, omCur, omPrev, omNew, extVal;
+    final int[] wanted;
+    final boolean[] ritzWanted;
+    /**
+     * The unit random start of the last cold solve and the Gaussian
+     * perturbation (with its norm) of the last warm one, each for its seed:
+     * both depend on (seed, n) only, so a solve with the seed of the previous
+     * one copies them instead of drawing n Gaussians again.
+     */
+    final double[] start, noise;
+    long startSeed, noiseSeed;
+    boolean startKept = false, noiseKept = false;
+    double noiseNorm;
+
+    Workspace(int n, int m, int k) {
+      this.n = n; this.m = m; this.k = k;
+      q = new double[n * Math.min(m, INITIAL_COLUMNS)];
+      xbuf = new double[n];
+      w = new double[n];
+      h = new double[m];
+      hy = new double[k];
+      alpha = new double[m];
+      beta = new double[m];
+      ly = new double[n * k];
+      lay = new double[n * k];
+      vbuf = new double[2 * n * k];
+      avbuf = new double[2 * n * k];
+      gram = new double[4 * k * k];
+      gval = new double[2 * k];
+      gv = new double[2 * k];
+      lval = new double[k];
+      lres = new double[k];
+      d = new double[m];
+      e = new double[m];
+      z = new double[m * m];
+      res = new double[m];
+      zcol = new double[Math.max(m, 2 * k)];
+      wanted = new int[k];
+      ritzWanted = new boolean[m];
+      omCur = new double[m + 1];
+      omPrev = new double[m + 1];
+      omNew = new double[m + 1];
+      extVal = new double[k + 1];
+      start = new double[n];
+      noise = new double[n];
+    }
+
+    /**
+     * Zeroes what a solve may read before it writes (the orthogonality
+     * estimates, T, the selection), O(m + k), so a reused workspace starts as a
+     * new one; the n-sized arrays are always written first.
+     */
+    void clear() {
+      for (double[] a : new double[][] {h, alpha, beta, d, e, res, zcol, omCur, omPrev, omNew, extVal, lval, lres}) {
+        java.util.Arrays.fill(a, 0.0);
+      }
+      java.util.Arrays.fill(wanted, 0);
+      java.util.Arrays.fill(ritzWanted, false);
+    }
+
+    private static final ThreadLocal<java.lang.ref.SoftReference<Workspace>> KEPT = new ThreadLocal<>();
+
+    /** The thread's kept workspace when it has this shape (taken from the thread), else a new one. */
+    static Workspace take(int n, int m, int k) {
+      java.lang.ref.SoftReference<Workspace> ref = KEPT.get();
+      Workspace ws = ref == null ? null : ref.get();
+      if (ws != null && ws.n == n && ws.m == m && ws.k == k) {
+        KEPT.remove();
+        return ws;
+      }
+      return new Workspace(n, m, k);
+    }
+
+    /**
+     * Doubles of basis a thread keeps at most (64 MB): above it a product costs
+     * so much that allocating the arrays again is a small part of a solve.
+     */
+    static final int KEEP_LIMIT = 1 << 23;
+
+    /** Keeps ws for the thread's next solve, unless its basis is over {@link #KEEP_LIMIT}. */
+    static void give(Workspace ws) {
+      if (ws.q.length <= KEEP_LIMIT) KEPT.set(new java.lang.ref.SoftReference<>(ws));
+    }
+  }
+
+  /** The state of one Lanczos solve; its arrays come from a {@link Workspace}. */
   private static final class Lanczos {
     final Operator op;
+    final Workspace ws;
     final int n, m, k, which, maxProbes;
     final double tol;
     final long seed;
@@ -455,43 +756,29 @@ public final class Spectra {
     /** The extreme Ritz values of the last ritzExtremes (c-th from the wanted end), its run and dimension. */
     final double[] extVal;
     int extRun = -1, extT = -1, extR = 0, runId = 0, skipped = 0;
+    /** The column of q that xbuf holds (written with it by the run loop), or -1. */
+    int xbufColumn = -1;
+    /** Out array of {@link #dotPair}. */
+    final double[] pair = new double[2];
     boolean reorthNext = false, fullReorth = false;
 
     int t = 0, apps = 0, probes = 0, restarts = 0, restartStream = 0, maxDim = 0, verifyLength = 0, reorths = 0;
     double curBeta = 0.0, normEst = 0.0, anorm = 0.0;
     boolean nearInvariant = false, converged = false;
 
-    Lanczos(Operator op, int n, int m, int k, int which, double tol, long seed, boolean probe, boolean full) {
+    Lanczos(Operator op, int n, int m, int k, int which, double tol, long seed, boolean probe, boolean full,
+            Workspace ws) {
       this.op = op; this.n = n; this.m = m; this.k = k; this.which = which; this.tol = tol;
       this.seed = seed; this.probeWanted = probe; this.fullReorth = full;
       this.maxProbes = probe ? 2 * k + 2 : 0;
-      q = new double[n * Math.min(m, INITIAL_COLUMNS)];
-      xbuf = new double[n];
-      w = new double[n];
-      h = new double[m];
-      hy = new double[k];
-      alpha = new double[m];
-      beta = new double[m];
-      ly = new double[n * k];
-      lay = new double[n * k];
-      vbuf = new double[2 * n * k];
-      avbuf = new double[2 * n * k];
-      gram = new double[4 * k * k];
-      gval = new double[2 * k];
-      gv = new double[2 * k];
-      lval = new double[k];
-      lres = new double[k];
-      d = new double[m];
-      e = new double[m];
-      z = new double[m * m];
-      res = new double[m];
-      zcol = new double[Math.max(m, 2 * k)];
-      wanted = new int[k];
-      ritzWanted = new boolean[m];
-      omCur = new double[m + 1];
-      omPrev = new double[m + 1];
-      omNew = new double[m + 1];
-      extVal = new double[k + 1];
+      this.ws = ws;
+      ws.clear();
+      q = ws.q;
+      xbuf = ws.xbuf; w = ws.w; h = ws.h; hy = ws.hy; alpha = ws.alpha; beta = ws.beta;
+      ly = ws.ly; lay = ws.lay; vbuf = ws.vbuf; avbuf = ws.avbuf; gram = ws.gram; gval = ws.gval; gv = ws.gv;
+      lval = ws.lval; lres = ws.lres; d = ws.d; e = ws.e; z = ws.z; res = ws.res; zcol = ws.zcol;
+      wanted = ws.wanted; ritzWanted = ws.ritzWanted; omCur = ws.omCur; omPrev = ws.omPrev; omNew = ws.omNew;
+      extVal = ws.extVal;
     }
 
     /** Makes room in q for column col (col &lt; m). */
@@ -500,6 +787,7 @@ public final class Spectra {
       int have = q.length / n;
       int cols = Math.min(m, Math.max(col + 1, 2 * have));
       q = java.util.Arrays.copyOf(q, cols * n);
+      ws.q = q;
     }
 
     /** Puts the normalized start vector in column 0. */
@@ -518,11 +806,25 @@ public final class Spectra {
           Rng.fillGaussian(Rng.derive(seed, RANDOM_START), 0, 0, 1.0, w, 0, n);
         } else {
           Blas.scal(n, 1.0 / nrm, w, 0);
-          Rng.fillGaussian(Rng.derive(seed, WARM), 0, 0, 1.0, xbuf, 0, n);
-          Blas.axpy(n, WARM_PERTURBATION / Blas.nrm2(n, xbuf, 0), xbuf, 0, w, 0);
+          if (!(ws.noiseKept && ws.noiseSeed == seed)) {
+            Rng.fillGaussian(Rng.derive(seed, WARM), 0, 0, 1.0, ws.noise, 0, n);
+            ws.noiseNorm = Blas.nrm2(n, ws.noise, 0);
+            ws.noiseSeed = seed;
+            ws.noiseKept = true;
+          }
+          Blas.axpy(n, WARM_PERTURBATION / ws.noiseNorm, ws.noise, 0, w, 0);
         }
+      } else if (ws.startKept && ws.startSeed == seed) {
+        System.arraycopy(ws.start, 0, q, 0, n);
+        return;
       } else {
         Rng.fillGaussian(Rng.derive(seed, RANDOM_START), 0, 0, 1.0, w, 0, n);
+        double nrm = Blas.nrm2(n, w, 0);
+        for (int i = 0; i < n; i++) q[i] = w[i] / nrm;
+        System.arraycopy(q, 0, ws.start, 0, n);
+        ws.startSeed = seed;
+        ws.startKept = true;
+        return;
       }
       double nrm = Blas.nrm2(n, w, 0);
       for (int i = 0; i < n; i++) q[i] = w[i] / nrm;
@@ -538,24 +840,23 @@ public final class Spectra {
     void step(int bs) {
       int j = t;
       int jo = j * n;
-      System.arraycopy(q, jo, xbuf, 0, n);
+      if (xbufColumn != j) System.arraycopy(q, jo, xbuf, 0, n);
+      xbufColumn = -1;
       op.apply(xbuf, w);
       apps++;
-      double nav = norm(n, w);
+      // the same dots, axpys and norms as one Blas call each, fused into three
+      // sweeps over w (bit for bit)
+      dotPair(n, q, jo, w, pair);
+      double nav = norm(n, w, pair[0]);
       if (Double.isNaN(nav) || Double.isInfinite(nav)) {
         throw new IllegalArgumentException("operator returned a non-finite vector (norm " + nav + ")");
       }
       normEst = Math.max(normEst, nav);
-      double a = Blas.dot(n, q, jo, w, 0);
-      if (j > bs) {
-        axpy2(n, -a, q, jo, -beta[j - 1], q, jo - n, w);
-      } else {
-        Blas.axpy(n, -a, q, jo, w, 0);
-      }
-      double again = Blas.dot(n, q, jo, w, 0);
-      Blas.axpy(n, -again, q, jo, w, 0);
+      double a = pair[1];
+      double again = j > bs ? axpy2Dot(n, -a, q, jo, -beta[j - 1], jo - n, w) : axpy2Dot(n, -a, q, jo, 0.0, -1, w);
+      double squares = axpyDot(n, -again, q, jo, w, w, 0);
       a += again;
-      double after = orthogonalizeLocked(norm(n, w));
+      double after = orthogonalizeLocked(norm(n, w, squares));
       boolean forced = reorthNext || fullReorth;
       boolean lost = !forced && orthogonalityLost(j, bs, a, after);
       if (!(forced || lost)) skipped++;
@@ -696,16 +997,21 @@ public final class Spectra {
     }
 
     /**
-     * {@link #ritzCheap} for the k + 1 Ritz values at the wanted end only (LARGEST
-     * or SMALLEST), in O(k t) instead of the O(t^2) of all of them: each value
-     * by bisection on the Sturm count of T, the last component of its
-     * eigenvector by inverse iteration. d[0..k] then holds those values
+     * {@link #ritzCheap} for the k Ritz values at the wanted end only (k + 1
+     * in a probe run; LARGEST or SMALLEST), in O(k t) instead of the O(t^2) of
+     * all of them: each value by {@link #tridiagonalEigenvalue} (Newton from its
+     * estimate at the run's previous check, confirmed by Sturm counts, else
+     * bisection) within interlacing brackets, the last component of its
+     * eigenvector by inverse iteration. d[0..r) then holds those values
      * ascending, res their estimates, and the selection sees only them (the
      * frontier is not needed at these ends).
      */
     boolean ritzExtremes() {
       int tt = t;
-      int r = Math.min(tt, k + 1);
+      // the first run selects the k best of these, which are the k best Ritz
+      // values; a probe run weighs them against locked pairs with a margin and
+      // looks at one more
+      int r = Math.min(tt, nl > 0 ? k + 1 : k);
       double lo = Double.POSITIVE_INFINITY, hi = Double.NEGATIVE_INFINITY, emax = 0.0;
       for (int i = 0; i < tt; i++) {
         double off = (i > 0 ? Math.abs(beta[i - 1]) : 0.0) + (i < tt - 1 ? Math.abs(beta[i]) : 0.0);
@@ -735,13 +1041,11 @@ public final class Spectra {
           a = lo;
           b = hi;
         }
-        // a pre-filter (ritz() decides): 1e-10 of the value is precise enough
-        for (int it = 0; it < 200 && b - a > 1e-10 * Math.max(Math.abs(a), Math.abs(b)) + pivmin; it++) {
-          double mid = 0.5 * (a + b);
-          if (mid <= a || mid >= b) break;
-          if (sturmCount(tt, mid, pivmin) > idx) b = mid; else a = mid;
-        }
-        double theta = 0.5 * (a + b);
+        // a pre-filter (ritz() decides): 1e-10 of the value is precise enough;
+        // Newton from this value's last estimate in the run (interlacing keeps
+        // it near once it has settled), bisection when that does not confirm
+        double guess = extRun == runId && c < extR ? extVal[c] : Double.NaN;
+        double theta = tridiagonalEigenvalue(tt, alpha, beta, idx, a, b, guess, pivmin, pair);
         d[slotPrev] = theta;
         extVal[c] = theta;
         res[slotPrev] = Math.abs(curBeta * lastComponent(tt, theta, pivmin));
@@ -751,20 +1055,6 @@ public final class Spectra {
       extR = r;
       select(r);
       return true;
-    }
-
-    /** Number of eigenvalues of T (first tt rows) below x: negative pivots of T - x I = L D L^T. */
-    int sturmCount(int tt, double x, double pivmin) {
-      int count = 0;
-      double q = alpha[0] - x;
-      if (Math.abs(q) < pivmin) q = -pivmin;
-      if (q < 0.0) count++;
-      for (int i = 1; i < tt; i++) {
-        q = alpha[i] - x - beta[i - 1] * beta[i - 1] / q;
-        if (Math.abs(q) < pivmin) q = -pivmin;
-        if (q < 0.0) count++;
-      }
-      return count;
     }
 
     /**
@@ -961,7 +1251,13 @@ public final class Spectra {
           ensureColumn(t);
           int qo = t * n;
           double inv = 1.0 / curBeta;
-          for (int i = 0; i < n; i++) q[qo + i] = w[i] * inv;
+          // the next step's operator argument too (saves it a copy)
+          for (int i = 0; i < n; i++) {
+            double v = w[i] * inv;
+            q[qo + i] = v;
+            xbuf[i] = v;
+          }
+          xbufColumn = t;
           beta[t - 1] = curBeta;
         }
       }
