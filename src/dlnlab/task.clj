@@ -297,8 +297,9 @@
 
 (def reuse-limits
   "How many built tasks are kept, and the most doubles (samples and moments)
-  they hold together; a task larger than a quarter of that is not kept."
-  {:tasks 8 :doubles (* 8 1024 1024)})
+  they hold together: 64 MB, or a sixteenth of the heap when that is less. A
+  task larger than a quarter of that is not kept."
+  {:tasks 8 :doubles (min (* 8 1024 1024) (quot (.maxMemory (Runtime/getRuntime)) (* 8 16)))})
 
 (def ^:private ^java.util.LinkedHashMap recent-tasks
   "{[normalized-task task-seed] [doubles built-task]}, oldest first (access order)."
