@@ -145,15 +145,16 @@
   "The learning-rate multiplier of a model spec (normalized here) for task dims
   {:input D :output m} (doc/science.md §1): 1 for :standard, gamma0^2 N for :mup (N the
   fan-in of the last factor: the hidden width, or D for a depth-1 chain),
-  gamma0^2 D for :ntk."
-  ^double [model-spec dims]
-  (let [model (spec/normalize-model model-spec)
-        g (double (:gamma0 model))
-        last-f (peek (peek (layout model dims)))]
-    (case (:parameterization model)
-      :standard 1.0
-      :mup (* g g (double (:cols last-f)))
-      :ntk (* g g (double (:input dims))))))
+  gamma0^2 D for :ntk. lay, when given, is the model's `layout` for dims."
+  (^double [model-spec dims] (lr-multiplier model-spec dims nil))
+  (^double [model-spec dims lay]
+   (let [model (spec/normalize-model model-spec)
+         g (double (:gamma0 model))
+         last-f (peek (peek (or lay (layout model dims))))]
+     (case (:parameterization model)
+       :standard 1.0
+       :mup (* g g (double (:cols last-f)))
+       :ntk (* g g (double (:input dims)))))))
 
 ;; ---------------------------------------------------------------------------
 ;; Inits
@@ -303,7 +304,7 @@
     {:spec model
      :arch arch
      :params params
-     :lr-multiplier (lr-multiplier model dims)
+     :lr-multiplier (lr-multiplier model dims lay)
      :layout lay}))
 
 ;; ---------------------------------------------------------------------------

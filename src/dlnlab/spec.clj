@@ -19,7 +19,9 @@
             [clojure.string :as str]
             [dlnlab.error :as error]
             [dlnlab.kind :as kind]
-            [dlnlab.numeric :as numeric]))
+            [dlnlab.numeric :as numeric])
+  (:import [java.lang.ref WeakReference]
+           [java.util.concurrent.atomic AtomicLong AtomicReferenceArray]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -251,15 +253,21 @@
    :keys [[:loss-below {:spec ::non-negative :doc "Stop once the training loss falls below this."}]
          [:loss-above {:spec ::positive :default 1e12 :doc "Divergence bound on the training loss."}]]})
 
+(def ^:private registered-memo "[method-table {node kinds}]" (atom [nil {}]))
+
 (defn- registered-kinds
   "The kinds of node registered as dlnlab.kind/schema methods, read from the
   method table itself (so a schema method may call it while `schema` is being
   assembled): those in the node's :kind-order first, then the others by name."
   [node]
   (let [table (methods kind/schema)
-        ks (keep (fn [[n k]] (when (and (= node n) k) k)) (keys table))
-        order (when (contains? table [node nil]) (:kind-order (kind/schema node nil)))]
-    (vec (concat (filter (set ks) order) (sort (remove (set order) ks))))))
+        [t known] @registered-memo]
+    (or (when (identical? t table) (get known node))
+        (let [ks (keep (fn [[n k]] (when (and (= node n) k) k)) (keys table))
+              order (when (contains? table [node nil]) (:kind-order (kind/schema node nil)))
+              v (vec (concat (filter (set ks) order) (sort (remove (set order) ks))))]
+          (reset! registered-memo [table (assoc (if (identical? t table) known {}) node v)])
+          v))))
 
 (defn metric-names
   "Every metric a run can record: the kinds of the :metric node, one per
@@ -450,13 +458,48 @@
         result)))))
 
 ;; ---------------------------------------------------------------------------
+;; Normalizing is idempotent: a run, whose network, task and model normalize their parts
+;; again, finds them here by identity (held weakly). A change of the schema forgets them.
+
+(def ^:dynamic *reuse-normalized?*
+  "When false, every normalization walks its map (for tests comparing the two)."
+  true)
+
+(def ^:private ^:const recent-slots 16)
+
+(def ^:private ^AtomicReferenceArray recent
+  "Slots of Object arrays [node-id schema-table (WeakReference normalized-map)]."
+  (AtomicReferenceArray. (int recent-slots)))
+
+(def ^:private ^AtomicLong recent-next (AtomicLong.))
+
+(defn- normalized
+  "v when it is (identical to) a map normalized before as node-id under the
+  current schema and still remembered; else (f), remembered."
+  [node-id v f]
+  (let [table (methods kind/schema)
+        seen? (fn [^objects e] (and e (identical? v (.get ^WeakReference (aget e 2)))
+                                    (= node-id (aget e 0)) (identical? table (aget e 1))))]
+    (if (and *reuse-normalized?* (map? v) (some #(seen? (.get recent (int %))) (range recent-slots)))
+      v
+      (let [out (f)
+            remember! (fn [id m] (when (map? m) (.set recent (int (mod (.getAndIncrement recent-next) recent-slots))
+                                                      (object-array [id table (WeakReference. m)]))))]
+        (remember! node-id out)
+        ;; a network experiment's model and task normalize to themselves (spec-test checks it)
+        (when (and (= :experiment node-id) (map? out) (= :network (:kind out :network)))
+          (remember! :model (:model out))
+          (remember! :task (:task out)))
+        out))))
+
+;; ---------------------------------------------------------------------------
 ;; Public API
 
 (defn normalize-model
   "Validates a :model map and returns it with every default filled (see `schema`).
   Errors name paths under [:model]. Throws ex-info as `validate!` does."
   [model]
-  (walk :model [:model] model {}))
+  (normalized :model model #(walk :model [:model] model {})))
 
 (defn normalize-node
   "Validates v as node node-id of `schema` (e.g. :sde) and returns it with every
@@ -468,7 +511,7 @@
   "Validates a :task map and returns it with every default filled (see `schema`).
   Errors name paths under [:task]. Throws ex-info as `validate!` does."
   [task]
-  (walk :task [:task] task {}))
+  (normalized :task task #(walk :task [:task] task {})))
 
 (defn- check-kind!
   "An experiment's :kind, when given, is one of `experiment-kinds`."
@@ -494,11 +537,13 @@
   :name and :description are passed through unchanged. Idempotent.
   Throws ex-info {:path :value :allowed (:did-you-mean)} naming the first problem."
   [experiment]
-  (check-kind! experiment)
-  (let [root (kind/schema :experiment (or (when (map? experiment) (:kind experiment)) :network))]
-    (when-let [pre (:pre-check root)]
-      (when (map? experiment) (pre experiment)))
-    (walk (:id root) [] experiment {})))
+  (normalized :experiment experiment
+              (fn []
+                (check-kind! experiment)
+                (let [root (kind/schema :experiment (or (when (map? experiment) (:kind experiment)) :network))]
+                  (when-let [pre (:pre-check root)]
+                    (when (map? experiment) (pre experiment)))
+                  (walk (:id root) [] experiment {})))))
 
 (defn validate!
   "Validates an experiment and returns it unchanged.

@@ -279,9 +279,67 @@
             :target-svd (svd-facts dout din (linalg/matrix->array fstar))}
            part)))
 
+;; ---------------------------------------------------------------------------
+;; Tasks built lately
+;;
+;; A generated task (teacher-student, matrix factorization) is a pure function
+;; of its normalized spec and seed, so a sweep of short runs over, say, learning
+;; rates builds the same data again and again. The last few built are kept,
+;; bounded in number and in size; their arrays are never written (a network is
+;; a value: nothing mutates its arrays), so a run reads the same numbers from a
+;; kept task as from a fresh one. :dataset tasks are not kept (their files may
+;; change between runs).
+
+(def ^:dynamic *reuse-data?*
+  "When false, `build-task` builds every task afresh (tests, and benchmarks of
+  the cold cost)."
+  true)
+
+(def reuse-limits
+  "How many built tasks are kept, and the most doubles (samples and moments)
+  they hold together: 64 MB, or a sixteenth of the heap when that is less. A
+  task larger than a quarter of that is not kept."
+  {:tasks 8 :doubles (min (* 8 1024 1024) (quot (.maxMemory (Runtime/getRuntime)) (* 8 16)))})
+
+(def ^:private ^java.util.LinkedHashMap recent-tasks
+  "{[normalized-task task-seed] [doubles built-task]}, oldest first (access order)."
+  (java.util.LinkedHashMap. 16 0.75 true))
+
+(defn- task-doubles
+  "About how many doubles a built task holds: its samples and its objectives'
+  moments."
+  ^long [t]
+  (let [len (fn [a] (if a (alength ^doubles a) 0))
+        moments (fn [^Objective o] (if o (* 4 (.din o) (+ (.din o) (.dout o))) 0))]
+    (reduce + 0 (concat (map (comp len t) [:x :y :test-x :test-y])
+                        (map (comp moments t) [:objective :test-objective])))))
+
+(defn- keep-task!
+  "Keeps built task t under key k, then drops the oldest kept tasks while there
+  are more than the limits allow. Returns t."
+  [k t]
+  (let [size (task-doubles t)
+        {:keys [^long tasks ^long doubles]} reuse-limits]
+    (when (<= size (quot doubles 4))
+      (locking recent-tasks
+        (.put recent-tasks k [size t])
+        (loop []
+          (let [total (reduce + 0 (map first (.values recent-tasks)))]
+            (when (or (> (.size recent-tasks) tasks) (> (long total) doubles))
+              (let [it (.iterator (.keySet recent-tasks))]
+                (.next it)
+                (.remove it)
+                (recur)))))))
+    t))
+
+(defn- kept-task [k]
+  (locking recent-tasks (second (.get recent-tasks k))))
+
 (defn build-task
   "Builds a task from its spec (normalized here; see dlnlab.spec) and the
-  experiment seed: data from Rng at (Rng/derive seed task-purpose).
+  experiment seed: data from Rng at (Rng/derive seed task-purpose). A generated
+  task built lately with the same spec and seed is returned as it was built
+  (see `*reuse-data?*`): the same numbers, without drawing them again.
   Returns {:spec normalized-task
            :dims {:input D :output m}
            :objective Objective (FACTORIZATION or exact MOMENTS form)
@@ -301,8 +359,12 @@
                  (str "[:seed] must be an integer, got " (pr-str seed) ".")
                  {:path [:seed] :value seed :allowed "an integer"}))
   (let [task (spec/normalize-task task-spec)
-        ts (Rng/derive (long seed) task-purpose)]
-    (assoc (build-kind task ts) :spec task)))
+        ts (Rng/derive (long seed) task-purpose)
+        k [task ts]
+        reuse? (and *reuse-data?* (#{:teacher-student :matrix-factorization} (:kind task)))]
+    (or (when reuse? (kept-task k))
+        (cond->> (assoc (build-kind task ts) :spec task)
+          reuse? (keep-task! k)))))
 
 ;; ---------------------------------------------------------------------------
 ;; Kinds: the schema of every task, covariance and teacher kind (dlnlab.kind/schema)

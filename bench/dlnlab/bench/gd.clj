@@ -32,21 +32,33 @@
   our time (gradient kernel, run loop, fixed cost of a run, sharpness in and
   outside HVPs) closes the report.
 
-  Options: --quick fewer samples (a smoke run); --agreement-only stops after the
-  agreement check.
+  The user's path (issue 10, `run-cases`): a whole run of 400 GD steps of a
+  2-pathway depth-4 network, input = hidden = output width W (16 and 64), on a
+  512-sample regression, against the peer's loop (target: 8x), and the fixed
+  cost of a run (`fixed-cost`; target: 0.5 ms at W = 16), cold (fresh data each
+  run) and with the data of an earlier run shared (a sweep over learning rates),
+  with its parts timed one by one.
 
-  Run: lein run -m dlnlab.bench.gd [--quick]. Prints a Markdown report and writes
-  it to bench/out/gd.md."
+  Options: --quick fewer samples (a smoke run); --agreement-only stops after the
+  agreement check; --runs-only measures only the user's path.
+
+  Run: lein run -m dlnlab.bench.gd [--quick] [--runs-only]. Prints a Markdown
+  report and writes it to bench/out/gd.md."
   (:require [dlnlab.bench.common :refer [median seconds-since openblas-path blas-shim! log start-peer stop-peer delete-tree! proc-lines load-average ensure-peer! machine-env]]
             [clojure.edn :as edn]
             [clojure.java.io :as io]
             [clojure.string :as str]
+            [dlnlab.analysis :as analysis]
             [dlnlab.engine :as engine]
             [dlnlab.experiment :as experiment]
             [dlnlab.hessian :as hessian]
             [dlnlab.metrics :as metrics]
+            [dlnlab.model :as model]
             [dlnlab.network :as network]
-            [dlnlab.optim :as optim])
+            [dlnlab.optim :as optim]
+            [dlnlab.provenance :as provenance]
+            [dlnlab.spec :as spec]
+            [dlnlab.task :as task])
   (:import [dlnlab.kernel Arch Blas Engine Objective Rng]
            [java.io BufferedReader File]
            [java.nio.file Files]
@@ -117,17 +129,22 @@
   (reduce + 0 (map #(max 0 (.getCollectionTime ^java.lang.management.GarbageCollectorMXBean %))
                    (java.lang.management.ManagementFactory/getGarbageCollectorMXBeans))))
 
-(defn- time-run-cpu
-  "[wall seconds, CPU seconds] of one (experiment/run exp). CPU: this thread's
-  CPU time (nanosecond resolution; the process total only ticks every 10 ms
-  here) plus the collectors' pause time during the run, counted once."
-  [exp]
+(defn- time-cpu
+  "[wall seconds, CPU seconds] of one call (f). CPU: this thread's CPU time
+  (nanosecond resolution; the process total only ticks every 10 ms here) plus
+  the collectors' pause time during the call, counted once."
+  [f]
   (let [g0 (gc-millis)
         c0 (.getCurrentThreadCpuTime thread-bean)
         t0 (System/nanoTime)]
-    (experiment/run exp)
+    (f)
     [(seconds-since t0)
      (+ (/ (- (.getCurrentThreadCpuTime thread-bean) c0) 1e9) (/ (- (gc-millis) g0) 1e3))]))
+
+(defn- time-run-cpu
+  "[wall seconds, CPU seconds] of one (experiment/run exp) (see `time-cpu`)."
+  [exp]
+  (time-cpu #(experiment/run exp)))
 
 ;; ---------------------------------------------------------------- JSON out
 
@@ -261,6 +278,21 @@
 
 (defn- median-of ^double [^long k f] (median (repeatedly k f)))
 
+(defn gradient-seconds
+  "Seconds of one Engine/gradient call on net's start weights: the median over
+  k samples of a hand loop."
+  ^double [net ^long k]
+  (let [^Arch arch (:arch net)
+        ^Objective obj (:objective net)
+        ws (engine/workspace net)
+        g (double-array (.size arch))
+        p (aclone ^doubles (:params net))
+        reps (max 1 (quot 20000 (max 1 (quot (.size arch) 64))))]
+    (/ (median-of k #(let [t0 (System/nanoTime)]
+                       (dotimes [_ reps] (Engine/gradient arch obj p ws g))
+                       (seconds-since t0)))
+       reps)))
+
 (defn breakdown
   "Where a step's time goes for case c, with k samples each (medians): the
   gradient kernel alone (Engine/gradient in a hand loop), a step of the run loop
@@ -270,17 +302,7 @@
   [c ^long k]
   (let [exp (:experiment c)
         steps (long (:steps exp))
-        net (network/network exp)
-        ^Arch arch (:arch net)
-        ^Objective obj (:objective net)
-        ws (engine/workspace net)
-        g (double-array (.size arch))
-        p (aclone ^doubles (:params net))
-        reps (max 1 (quot 20000 (max 1 (quot (.size arch) 64))))
-        grad-s (/ (median-of k #(let [t0 (System/nanoTime)]
-                                  (dotimes [_ reps] (Engine/gradient arch obj p ws g))
-                                  (seconds-since t0)))
-                  reps)
+        grad-s (gradient-seconds (network/network exp) k)
         loss-rec (:record (first recordings))
         one (median-of k #(time-run (assoc exp :steps 1 :record loss-rec)))
         full (median-of k #(time-run (assoc exp :record loss-rec)))
@@ -310,6 +332,106 @@
      :sharpness-hvp (/ (double t-hvp) measurements)
      :hvps-per-measurement (/ (double calls) measurements)}))
 
+;; ---------------------------------------------------------------- a whole run (issue 10)
+
+(def run-targets
+  "Issue 10's targets for the user's path: a whole run at least :ratio times
+  faster than the peer's bare training loop, and a fixed cost per run of at
+  most :fixed-s seconds at width 16."
+  {:ratio 8.0 :fixed-s 0.5e-3})
+
+(defn run-cases
+  "The user-path cases of issue 10: a 2-pathway depth-4 network, input = hidden
+  = output width W (16 and 64), teacher-student regression on 512 samples (and
+  the default 512 held-out ones), 400 GD steps recording the loss every step."
+  []
+  (for [w [16 64]]
+    {:id (str "run-" w) :width w
+     :label (str "whole run: 2 pathways L=4, width " w ", 512 samples " w "->" w ", 400 GD steps (lr 0.05), loss every step")
+     :experiment {:seed 10
+                  :model {:kind :multi-pathway :pathways 2 :depth 4 :width w}
+                  :task {:kind :teacher-student :input-dim w :output-dim w :samples 512}
+                  :optimizer {:kind :gd :lr 0.05}
+                  :steps 400
+                  :record {:every 1 :metrics [:loss]}}}))
+
+(defn- cpu-median
+  "CPU seconds (see `time-cpu`) of a call of f: the median over k samples, each
+  of as many calls as last about 20 ms (so that the collectors' pauses, counted
+  in whole milliseconds, are shared fairly among the calls), after calling f
+  for warm-s seconds (at least twice) so that the JIT has compiled its paths."
+  ^double [^long k ^double warm-s f]
+  (let [t0 (System/nanoTime)
+        calls (loop [i 0] (if (or (< i 2) (< (seconds-since t0) warm-s)) (do (f) (recur (inc i))) i))
+        per-call (/ (seconds-since t0) (double calls))
+        reps (max 1 (long (Math/ceil (/ 0.02 per-call))))]
+    (/ (median (repeatedly k #(second (time-cpu (fn [] (dotimes [_ reps] (f)))))))
+       reps)))
+
+(defn fixed-cost
+  "The fixed cost of a run of case c, in CPU seconds (medians of k): whole runs
+  of 1 and of all the case's steps give the marginal cost of a step, and the
+  fixed cost is a run of 1 step minus one marginal step. Cold: every run builds
+  its data afresh (dlnlab.task/*reuse-data?* false); shared: the runs of a
+  sweep over, say, learning rates find the task the first one built. Every run
+  gets a fresh experiment map (as a sweep's points are), so it is validated
+  each time; runs of 1 step for 4 warm-s seconds come first, so that the JIT
+  has compiled the run's paths as in a long sweep. The parts are measured on
+  their own, in the order a run does them.
+  Returns {:one-cold :one-shared :all-shared :marginal :fixed-cold
+  :fixed-shared :parts [[label seconds] ...]}."
+  [c ^long k ^double warm-s]
+  (let [exp (:experiment c)
+        steps (long (:steps exp))
+        run-of (fn [^long s] #(experiment/run (assoc exp :steps s)))
+        cold (fn [f] #(binding [task/*reuse-data?* false] (f)))
+        ;; thousands of short runs, as a sweep makes, before any measurement: the
+        ;; JIT compiles the many paths of a run only after a few thousand
+        _ (cpu-median 1 (* 4.0 warm-s) (run-of 1))
+        one-shared (cpu-median k warm-s (run-of 1))
+        all-shared (cpu-median (max 3 (quot k 4)) warm-s (run-of steps))
+        one-cold (cpu-median k warm-s (cold (run-of 1)))
+        marginal (/ (- all-shared one-shared) (dec steps))
+        n (spec/normalize exp)
+        seed (optim/role-seed n :data)
+        t (task/build-task (:task n) seed)
+        net (network/network n)
+        r1 (experiment/run (assoc exp :steps 1))
+        samples (fn [^long m ^doubles x ^doubles y]
+                  (let [d (long (get-in t [:dims :input])) o (long (get-in t [:dims :output]))]
+                    (Objective/samples m d o x y)))
+        objective (cpu-median k warm-s #(do (samples (:n t) (:x t) (:y t))
+                                     (samples (:test-n t) (:test-x t) (:test-y t))))
+        task-cold (cpu-median k warm-s (cold #(task/build-task (:task n) seed)))]
+    {:one-cold one-cold :one-shared one-shared :all-shared all-shared :marginal marginal
+     :fixed-cold (- one-cold marginal) :fixed-shared (- one-shared marginal)
+     :parts [["normalize: validate the map, fill defaults" (cpu-median k warm-s #(spec/normalize (assoc exp :steps 1)))]
+             ["data, cold: draw the samples, the teacher's SVD" (- task-cold objective)]
+             ["objective, cold: moments, F* and l* of the training and test sets" objective]
+             ["data + objective, shared: the task kept by an earlier run" (cpu-median k warm-s #(task/build-task (:task n) seed))]
+             ["build: layout, Arch, initial weights" (cpu-median k warm-s #(model/build-model (:model n) (:dims t) (optim/role-seed n :init) (:target-svd t)))]
+             ["final values: loss, test loss and weights" (cpu-median k warm-s #(do (network/loss net) (network/test-loss net) (network/weights net)))]
+             ["provenance: version, git commit, machine, inputs" (cpu-median k warm-s #(provenance/collect {:experiment n}))]
+             ["analysis: of the trajectory" (cpu-median k warm-s #(analysis/analyze r1))]]}))
+
+(defn run-verdict
+  "The report's verdict on a whole run of case c: \"target met\", or the gap to
+  the ratio target with its reason from the measured split (steps alone cap the
+  ratio at torch / (steps x marginal))."
+  ^String [ratio torch-s steps marginal fixed gradient]
+  (let [target (double (:ratio run-targets))
+        ratio (double ratio)
+        steps-s (* (double steps) (double marginal))
+        cap (/ (double torch-s) steps-s)]
+    (if (>= ratio target)
+      "target met"
+      (str (format "gap: %.1f× short of %.0f×; " (/ target ratio) target)
+           (if (< cap target)
+             (format (str "the %d steps alone take %.2f ms (%.1f µs a step, of it %.1f µs the gradient kernel, whose "
+                          "arithmetic bit-identical results fix), capping the ratio at %.1f× even with no fixed cost")
+                     (long steps) (* 1e3 steps-s) (* 1e6 (double marginal)) (* 1e6 (double gradient)) cap)
+             (format "the fixed cost of %.2f ms a run; with none the ratio would be %.1f×" (* 1e3 (double fixed)) cap))))))
+
 ;; ---------------------------------------------------------------- report
 
 (defn- fmt-s
@@ -326,9 +448,82 @@
   "Table columns after ours: [key label]."
   [[:stock "torch, Debian libblas"] [:openblas "torch, same OpenBLAS"] [:moments "torch moments, same OpenBLAS"]])
 
+(defn- largest-parts
+  "The names of the three largest parts (by seconds) among parts."
+  ^String [parts]
+  (str/join ", " (for [[label sec] (take 3 (sort-by (comp - double second) parts))]
+                   (str (first (str/split label #":")) " " (fmt-s sec)))))
+
+(defn run-report
+  "The Markdown section on whole runs (issue 10) from runs: [{:case :size
+  :cpus {side [s ...]} :times {side [s ...]} :gradient s :fixed (see
+  `fixed-cost`)}]."
+  ^String [runs]
+  (let [sb (StringBuilder.)
+        ln (fn [& xs] (.append sb (apply str xs)) (.append sb "\n"))
+        fixed-target (double (:fixed-s run-targets))]
+    (ln "## A whole run vs the PyTorch loop (issue 10)")
+    (ln)
+    (ln "A whole `dlnlab.experiment/run` (validation, data, network build, " "the steps recording the loss, final losses and weights, "
+        "analysis, provenance) against the peer's bare training loop from the same weights and data. CPU time of the running thread "
+        "(plus collector pauses), medians; ratio = torch / dlnlab. The verdict is against torch on the same OpenBLAS, target ≥ "
+        (format "%.0f×" (double (:ratio run-targets))) ".")
+    (ln)
+    (ln "| case | params | dlnlab CPU per run | torch, same OpenBLAS | ratio | torch, Debian libblas | ratio | wall: dlnlab / torch OpenBLAS | dlnlab, cold data | ratio | verdict (cold data) |")
+    (ln "|---|---|---|---|---|---|---|---|---|---|---|")
+    (doseq [{:keys [case size cpus times gradient fixed]} runs]
+      (let [ours (median (:ours cpus))
+            peer (median (:openblas cpus))
+            stock (median (:stock cpus))
+            cold (+ ours (- (double (:fixed-cold fixed)) (double (:fixed-shared fixed))))]
+        (ln "| " (:id case) " | " size " | " (fmt-s ours) " | " (fmt-s peer) " | " (format "%.1f" (/ peer ours))
+            " | " (fmt-s stock) " | " (format "%.1f" (/ stock ours))
+            " | " (fmt-s (median (:ours times))) " / " (fmt-s (median (:openblas times)))
+            " | " (fmt-s cold) " | " (format "%.1f" (/ peer cold))
+            " | " (run-verdict (/ peer cold) peer (get-in case [:experiment :steps]) (:marginal fixed) (:fixed-cold fixed) gradient) " |")))
+    (ln)
+    (ln "The runs above repeat one experiment, so after the first they find its task kept (as the runs of a sweep at one seed do); "
+        "`cold data` adds what drawing the data afresh costs (fixed cost cold - shared, below), the cost of a single run.")
+    (ln)
+    (ln "Fixed cost: a run of 1 step minus one marginal step, the marginal step from runs of 1 and of all steps. "
+        "Cold: every run draws its data afresh; shared: the runs find the task an earlier run built (a sweep over learning rates "
+        "or optimizers at one seed). Each run gets a fresh experiment map, validated every time. Target at width 16: "
+        (fmt-s fixed-target) ".")
+    (ln)
+    (ln "| case | run of 1 step, cold | run of 1 step, shared | marginal step | gradient kernel | fixed, cold | fixed, shared | verdict (cold; shared) |")
+    (ln "|---|---|---|---|---|---|---|---|")
+    (doseq [{:keys [case gradient fixed]} runs]
+      (let [{:keys [one-cold one-shared marginal fixed-cold fixed-shared parts]} fixed
+            verdict (fn [^double f exclude]
+                      (if (<= f fixed-target)
+                        "target met"
+                        (format "gap %.1f× (largest: %s)" (/ f fixed-target)
+                                (largest-parts (remove #(str/includes? (first %) exclude) parts)))))]
+        (ln "| " (:id case) " | " (fmt-s one-cold) " | " (fmt-s one-shared) " | " (fmt-s marginal) " | " (fmt-s gradient)
+            " | " (fmt-s fixed-cold) " | " (fmt-s fixed-shared) " | "
+            (if (== 16 (long (:width case)))
+              (str (verdict fixed-cold "shared") "; " (verdict fixed-shared "cold"))
+              "(target at width 16)")
+            " |")))
+    (ln)
+    (ln "Parts of the fixed cost, each timed on its own (medians of CPU time):")
+    (ln)
+    (ln "| part | " (str/join " | " (map (comp :id :case) runs)) " |")
+    (ln "|---|" (str/join "" (repeat (count runs) "---|")))
+    (doseq [[i [label]] (map-indexed vector (:parts (:fixed (first runs))))]
+      (ln "| " label " | " (str/join " | " (for [r runs] (fmt-s (second (nth (:parts (:fixed r)) i))))) " |"))
+    (ln "| rest of fixed, shared: the fixed cost, shared, minus the parts above but the cold ones (the run loop's set-up, "
+        "size limits, rows at the first and last step, the result map) | "
+        (str/join " | " (for [{{:keys [fixed-shared parts]} :fixed} runs]
+                          (fmt-s (- (double fixed-shared)
+                                    (double (reduce + 0.0 (map second (remove #(str/includes? (first %) "cold") parts))))))))
+        " |")
+    (ln)
+    (.toString sb)))
+
 (defn report
   "The Markdown report from the measurements."
-  [{:keys [cells checks breakdowns env n-check]}]
+  [{:keys [cells checks breakdowns runs env n-check]}]
   (let [sb (StringBuilder.)
         ln (fn [& xs] (.append sb (apply str xs)) (.append sb "\n"))]
     (ln "# dlnlab GD run loop vs PyTorch: steps per second")
@@ -344,39 +539,41 @@
     (ln)
     (doseq [[k v] env] (ln "- " k ": " v))
     (ln)
-    (ln "## Steps per second")
-    (ln)
-    (ln "| case | params | steps | recording | HVPs per run | dlnlab steps/s | "
-        (str/join " | " (map #(str (second %) " steps/s | ratio") sides)) " | samples |")
-    (ln "|---|---|---|---|---|---|" (str/join "" (repeat (* 2 (count sides)) "---|")) "---|")
-    (doseq [{:keys [case rec size steps hvps times]} cells]
-      (let [ours (median (:ours times))]
-        (ln "| " (:id case) " | " size " | " steps " | " (:id rec) " | " hvps " | "
-            (fmt-rate (/ (double steps) ours)) " | "
-            (str/join " | " (for [[k _] sides]
-                              (if-let [ts (seq (get times k))]
-                                (let [t (median ts)] (str (fmt-rate (/ (double steps) t)) " | " (format "%.1f" (/ t ours))))
-                                "- | -")))
-            " | " (str/join "/" (for [k (cons :ours (map first sides)) :when (seq (get times k))] (count (get times k))))
-            " |")))
-    (ln)
-    (ln "The same runs in CPU time (dlnlab: the running thread's CPU time plus garbage-collection pauses; torch: "
-        "`time.process_time()`), less sensitive to the load of the shared machine: median CPU time per run and ratio torch / dlnlab.")
-    (ln)
-    (ln "| case | recording | dlnlab CPU per run | " (str/join " | " (map #(str (second %) " | ratio") sides)) " |")
-    (ln "|---|---|---|" (str/join "" (repeat (* 2 (count sides)) "---|")))
-    (doseq [{:keys [case rec cpus]} cells]
-      (let [ours (median (:ours cpus))]
-        (ln "| " (:id case) " | " (:id rec) " | " (fmt-s ours) " | "
-            (str/join " | " (for [[k _] sides]
-                              (if-let [ts (seq (get cpus k))]
-                                (let [t (median ts)] (str (fmt-s t) " | " (format "%.1f" (/ t ours))))
-                                "- | -")))
-            " |")))
-    (ln)
+    (when (seq runs) (.append sb (run-report runs)))
+    (when (seq cells)
+      (ln "## Steps per second")
+      (ln)
+      (ln "| case | params | steps | recording | HVPs per run | dlnlab steps/s | "
+          (str/join " | " (map #(str (second %) " steps/s | ratio") sides)) " | samples |")
+      (ln "|---|---|---|---|---|---|" (str/join "" (repeat (* 2 (count sides)) "---|")) "---|")
+      (doseq [{:keys [case rec size steps hvps times]} cells]
+        (let [ours (median (:ours times))]
+          (ln "| " (:id case) " | " size " | " steps " | " (:id rec) " | " hvps " | "
+              (fmt-rate (/ (double steps) ours)) " | "
+              (str/join " | " (for [[k _] sides]
+                                (if-let [ts (seq (get times k))]
+                                  (let [t (median ts)] (str (fmt-rate (/ (double steps) t)) " | " (format "%.1f" (/ t ours))))
+                                  "- | -")))
+              " | " (str/join "/" (for [k (cons :ours (map first sides)) :when (seq (get times k))] (count (get times k))))
+              " |")))
+      (ln)
+      (ln "The same runs in CPU time (dlnlab: the running thread's CPU time plus garbage-collection pauses; torch: "
+          "`time.process_time()`), less sensitive to the load of the shared machine: median CPU time per run and ratio torch / dlnlab.")
+      (ln)
+      (ln "| case | recording | dlnlab CPU per run | " (str/join " | " (map #(str (second %) " | ratio") sides)) " |")
+      (ln "|---|---|---|" (str/join "" (repeat (* 2 (count sides)) "---|")))
+      (doseq [{:keys [case rec cpus]} cells]
+        (let [ours (median (:ours cpus))]
+          (ln "| " (:id case) " | " (:id rec) " | " (fmt-s ours) " | "
+              (str/join " | " (for [[k _] sides]
+                                (if-let [ts (seq (get cpus k))]
+                                  (let [t (median ts)] (str (fmt-s t) " | " (format "%.1f" (/ t ours))))
+                                  "- | -")))
+              " |")))
+      (ln))
     (ln "Cases:")
     (ln)
-    (doseq [c (distinct (map :case cells))] (ln "- " (:id c) ": " (:label c)))
+    (doseq [c (distinct (concat (map :case cells) (map :case runs)))] (ln "- " (:id c) ": " (:label c)))
     (ln)
     (ln "## Agreement")
     (ln)
@@ -452,18 +649,22 @@
 (defn -main
   "Runs the benchmark and prints the report; writes it to bench/out/gd.md.
   Arguments: --quick fewer samples (a smoke run); --agreement-only stop after
-  the agreement check (nothing written)."
+  the agreement check (nothing written); --runs-only only the whole runs of
+  issue 10 (`run-cases`), not the examples' cases."
   [& args]
   (ensure-peer! "torch")
   (let [quick? (some #{"--quick"} args)
         agreement-only? (some #{"--agreement-only"} args)
+        runs-only? (some #{"--runs-only"} args)
         opts (if quick? {:samples 2 :min-samples 1 :budget-s 2.0} {:samples 9 :min-samples 3 :budget-s 12.0})
         n-check 100
         tmp (.toFile (Files/createTempDirectory "dlnlab-gd-bench" (make-array FileAttribute 0)))
         started (atom [])]
     (try
       (let [load-before (load-average)
-            cs (cases)
+            cs (if runs-only? [] (cases))
+            rcs (vec (run-cases))
+            run-results (into {} (for [c rcs] [(:id c) (experiment/run (:experiment c))]))
             _ (log "calibrating: one untimed run per case and recording (HVP counts, JIT warm-up)")
             calib (into {} (for [c cs rec recordings]
                              (let [[result counts] (run-counting (experiment-for c rec))]
@@ -475,6 +676,10 @@
                                       [(:every rec) (:counts (calib [(:id c) (:id rec)]))]))
                       sb (StringBuilder.)]
                   (write-json! sb (instance c hvps))
+                  (spit (io/file tmp (str "case-" (:id c) ".json")) (.toString sb))))
+            _ (doseq [c rcs]
+                (let [sb (StringBuilder.)]
+                  (write-json! sb (instance c {}))
                   (spit (io/file tmp (str "case-" (:id c) ".json")) (.toString sb))))
             shim (blas-shim! tmp)
             _ (log "starting torch peers: Debian's default libblas.so.3, and dlnlab's OpenBLAS as libblas.so.3")
@@ -497,6 +702,10 @@
                                     a)]
                             (log (str "  agreement " (:id c) ": " (pr-str a)))
                             {:case c :a a})))
+            checks (into checks (for [c rcs]
+                                  (let [a (agreement (run-results (:id c)) (peer-run openblas (:id c) 0 "samples" true) n-check 0)]
+                                    (log (str "  agreement " (:id c) ": " (pr-str a)))
+                                    {:case c :a a})))
             _ (when agreement-only? (throw (ex-info "agreement only" {::done true})))
             _ (log "warming up: two more runs of every case and recording")
             _ (doseq [c cs rec recordings _ (range 2)] (experiment/run (experiment-for c rec)))
@@ -509,13 +718,22 @@
                            {:case c :rec rec :size (engine/size net) :steps (:steps exp)
                             :hvps (reduce + 0 (:counts (calib [(:id c) (:id rec)])))
                             :times-cpus (measure-cell! exp (:id c) (:every rec) peers forms opts)})))
+            _ (log "whole runs (issue 10)")
+            runs (vec (for [c rcs]
+                        (let [exp (:experiment c)
+                              net (network/network exp)
+                              _ (dotimes [_ 3] (experiment/run exp))
+                              [t cpu] (measure-cell! exp (:id c) 0 peers [[:stock :stock "samples"] [:openblas :openblas "samples"]] opts)]
+                          {:case c :size (engine/size net) :times t :cpus cpu
+                           :gradient (gradient-seconds net (if quick? 3 7))
+                           :fixed (fixed-cost c (if quick? 9 41) (if quick? 0.2 1.5))})))
             _ (log "breakdown of our time")
             breakdowns (vec (for [c cs] {:case c :b (breakdown c (if quick? 3 7))}))
             env (assoc (machine-env stock openblas load-before)
                  "samples per cell" (str "up to " (:samples opts) " per side, fewer (not below " (:min-samples opts)
                                          ") for a side that spent " (:budget-s opts) " s"))
             cells (mapv (fn [{[t c] :times-cpus :as cell}] (-> cell (dissoc :times-cpus) (assoc :times t :cpus c))) cells)
-            text (report {:cells cells :checks checks :breakdowns breakdowns :env env :n-check n-check})
+            text (report {:cells cells :checks checks :breakdowns breakdowns :runs runs :env env :n-check n-check})
             out (io/file "bench/out/gd.md")]
         (io/make-parents out)
         (spit out text)

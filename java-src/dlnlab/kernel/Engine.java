@@ -19,24 +19,28 @@ package dlnlab.kernel;
 public final class Engine {
   private Engine() {}
 
-  /** Buffers for one (Arch, Objective) pair. Not thread-safe. */
+  /**
+   * Buffers for one (Arch, Objective) pair. Not thread-safe. The buffers of the
+   * backward pass and of HVPs are allocated at their first use, so a workspace
+   * that only computes losses (a run's final and test losses) stays small.
+   */
   public static final class Workspace {
     final double[] g;      // effective factors, packed layout
-    final double[] dg;     // effective direction, packed layout
+    double[] dg;           // effective direction, packed layout (HVP)
     final int[] preOff;    // offset of B_j (cols[j] x din); unused for first factors
     final double[] pre;
-    final double[] dpre;
+    double[] dpre;         // (HVP)
     final int[] qOff;      // offset of Q_j (rows[j] x din)
-    final double[] q;
-    final double[] dq;
+    final int qSize;
+    double[] q;            // (backward pass)
+    double[] dq;           // (HVP)
     /** Pathway products P_k (dout x din each), valid after a forward pass. */
     public final double[] prod;
     /** End-to-end F = sum_k P_k (dout x din), valid after a forward pass. */
     public final double[] f;
-    /** Residual R = dloss/dF, valid after prepare. */
-    public final double[] r;
-    final double[] df;
-    final double[] dr;
+    double[] r;            // R = dloss/dF (backward pass)
+    double[] df;           // (HVP)
+    double[] dr;           // (HVP)
     final double[] owork;
     double loss = Double.NaN;
 
@@ -48,7 +52,6 @@ public final class Engine {
       int nf = arch.factors();
       int din = arch.din;
       g = new double[arch.size];
-      dg = new double[arch.size];
       preOff = new int[nf];
       qOff = new int[nf];
       long po = 0, qo = 0;
@@ -59,20 +62,35 @@ public final class Engine {
         qo += (long) arch.rows[j] * din;
       }
       pre = new double[(int) po];
-      dpre = new double[(int) po];
-      q = new double[(int) qo];
-      dq = new double[(int) qo];
+      qSize = (int) qo;
       int m = arch.dout * din;
       prod = new double[arch.pathways * m];
       f = new double[m];
-      r = new double[m];
-      df = new double[m];
-      dr = new double[m];
       owork = new double[obj.workSize()];
     }
 
     /** The loss computed by the last forward pass. */
     public double loss() { return loss; }
+
+    /** Residual R = dloss/dF (dout x din), valid after prepare; null before the first. */
+    public double[] residual() { return r; }
+
+    void ensureBackward() {
+      if (q == null) {
+        q = new double[qSize];
+        r = new double[f.length];
+      }
+    }
+
+    void ensureTangents() {
+      if (dq == null) {
+        dg = new double[g.length];
+        dpre = new double[pre.length];
+        dq = new double[qSize];
+        df = new double[f.length];
+        dr = new double[f.length];
+      }
+    }
   }
 
   private static void effective(Arch arch, double[] w, double[] out, boolean addIdentity) {
@@ -123,6 +141,7 @@ public final class Engine {
 
   /** Forward pass, loss, residual and backward suffixes Q_j. Returns the loss. */
   public static double prepare(Arch arch, Objective obj, double[] params, Workspace ws) {
+    ws.ensureBackward();
     forward(arch, params, ws);
     ws.loss = obj.lossAndResidual(ws.f, ws.r, ws.owork);
     int din = arch.din;
@@ -168,6 +187,8 @@ public final class Engine {
     if (v.length != arch.size) {
       throw new IllegalArgumentException("direction has " + v.length + " entries, network has " + arch.size);
     }
+    ws.ensureBackward();
+    ws.ensureTangents();
     effective(arch, v, ws.dg, false);
     int din = arch.din, dout = arch.dout, m = dout * din;
     java.util.Arrays.fill(ws.df, 0.0);

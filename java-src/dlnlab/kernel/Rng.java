@@ -18,29 +18,51 @@ public final class Rng {
     return z ^ (z >>> 31);
   }
 
+  /** The (seed, stream) part of {@link #bits}: it does not depend on the index. */
+  private static long key(long seed, long stream) {
+    return mix64(mix64(seed + GOLDEN) ^ (stream * GOLDEN + 0x632BE59BD9B4E019L));
+  }
+
+  /** bits(seed, stream, index) from the key of (seed, stream). */
+  private static long keyed(long key, long index) {
+    return mix64(key ^ (index * 0xD1B54A32D192ED03L + GOLDEN));
+  }
+
+  /** Uniform double in (0, 1) from 64 random bits. */
+  private static double toUniform(long bits) {
+    return ((bits >>> 11) + 0.5) * 0x1.0p-53;
+  }
+
+  /** Box-Muller of the key's counters 2 index and 2 index + 1. */
+  private static double keyedGaussian(long key, long index) {
+    double u1 = toUniform(keyed(key, 2 * index));
+    double u2 = toUniform(keyed(key, 2 * index + 1));
+    return Math.sqrt(-2.0 * Math.log(u1)) * Math.cos(2.0 * Math.PI * u2);
+  }
+
   /** 64 random bits at position (seed, stream, index). */
   public static long bits(long seed, long stream, long index) {
-    long k = mix64(seed + GOLDEN);
-    k = mix64(k ^ (stream * GOLDEN + 0x632BE59BD9B4E019L));
-    return mix64(k ^ (index * 0xD1B54A32D192ED03L + GOLDEN));
+    return keyed(key(seed, stream), index);
   }
 
   /** Uniform double in the open interval (0, 1). */
   public static double uniform(long seed, long stream, long index) {
-    return ((bits(seed, stream, index) >>> 11) + 0.5) * 0x1.0p-53;
+    return toUniform(bits(seed, stream, index));
   }
 
   /** Standard normal at position (seed, stream, index), by Box-Muller on two counters. */
   public static double gaussian(long seed, long stream, long index) {
-    double u1 = uniform(seed, stream, 2 * index);
-    double u2 = uniform(seed, stream, 2 * index + 1);
-    return Math.sqrt(-2.0 * Math.log(u1)) * Math.cos(2.0 * Math.PI * u2);
+    return keyedGaussian(key(seed, stream), index);
   }
 
-  /** Fills out[off .. off+n) with gaussian(seed, stream, first + i) * scale. */
+  /**
+   * Fills out[off .. off+n) with gaussian(seed, stream, first + i) * scale, the
+   * same numbers bit for bit; the (seed, stream) mix is computed once.
+   */
   public static void fillGaussian(long seed, long stream, long first, double scale,
                                   double[] out, int off, int n) {
-    for (int i = 0; i < n; i++) out[off + i] = scale * gaussian(seed, stream, first + i);
+    long key = key(seed, stream);
+    for (int i = 0; i < n; i++) out[off + i] = scale * keyedGaussian(key, first + i);
   }
 
   /** A seed for a named sub-purpose, derived deterministically from a parent seed. */
