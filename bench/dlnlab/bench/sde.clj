@@ -41,6 +41,11 @@
 (def ^:private params
   {:lr 0.05 :batch 4.0 :sigma 0.5 :dt 1e-3 :record-every 100 :a0 0.1 :bound 1e3 :seed 1})
 
+(def ^:private native-repeats
+  "Timed repeats per C run, alone and in the pair (their medians; long enough that the
+  two copies of the pair overlap for nearly all of their run), and per kernel run."
+  3)
+
 (defn- targets
   "s_i = linspace(1, 3, modes), as numpy's linspace."
   ^doubles [^long modes]
@@ -66,8 +71,10 @@
     (format "%016x" h)))
 
 (defn- run-kernel
-  "Runs one ensemble with the given threads; returns [wall-seconds cpu-seconds records-hash]."
-  [{:keys [^long paths ^long modes ^long steps ^long depth]} ^long threads]
+  "Runs `repeats` ensembles back to back with the given threads; returns [wall-seconds
+  cpu-seconds records-hash] per ensemble (their mean: the process clock of the
+  two-thread run ticks in 10 ms, so it is read over all of them)."
+  [{:keys [^long paths ^long modes ^long steps ^long depth]} ^long threads ^long repeats]
   (let [{:keys [lr batch sigma dt record-every a0 bound seed]} params
         rec (long record-every)
         s (targets modes)
@@ -77,10 +84,12 @@
         cpu (if (== threads 1) thread-cpu-seconds process-cpu-seconds)
         c0 (double (cpu))
         t0 (System/nanoTime)]
-    (Sde/ensemble (int depth) s (int modes) (Math/sqrt (/ (double lr) (double batch))) (double sigma)
-                  a0s (int paths) (long seed) Sde/EULER_MARUYAMA (double dt) (int steps) (int rec)
-                  Sde/ABSORBING (double bound) nil 0 (int threads) out nil status)
-    [(/ (double (- (System/nanoTime) t0)) 1e9) (- (double (cpu)) c0) (records-hash out)]))
+    (dotimes [_ repeats]
+      (Sde/ensemble (int depth) s (int modes) (Math/sqrt (/ (double lr) (double batch))) (double sigma)
+                    a0s (int paths) (long seed) Sde/EULER_MARUYAMA (double dt) (int steps) (int rec)
+                    Sde/ABSORBING (double bound) nil 0 (int threads) out nil status))
+    [(/ (double (- (System/nanoTime) t0)) 1e9 (double repeats)) (/ (- (double (cpu)) c0) (double repeats))
+     (records-hash out)]))
 
 (defn- run-numpy
   "Runs the numpy peer once (one timed repeat after its warm-up); returns its JSON fields."
@@ -130,11 +139,6 @@
   [^String out]
   (let [m (json/read-str (last (str/split-lines (str/trim out))) :key-fn keyword)]
     {:seconds (double (:median_seconds m)) :cpu-seconds (double (:median_cpu_seconds m)) :hash (:hash m)}))
-
-(def ^:private native-repeats
-  "Timed repeats per C run, alone and in the pair: their medians, and long enough that
-  the two copies of the pair overlap for nearly all of their run."
-  3)
 
 (defn- run-native
   "Runs the C reference alone; returns its fields."
@@ -200,15 +204,15 @@
     (try
       ;; JIT warm-up of the kernel on a smaller problem.
       (let [small {:paths (min 2000 (long paths)) :modes modes :steps (min 500 (long steps)) :depth depth}]
-        (dotimes [_ 3] (run-kernel small 1))
-        (dotimes [_ 2] (run-kernel small 2)))
+        (run-kernel small 1 3)
+        (run-kernel small 2 2))
       (let [results (vec (for [r (range rounds)]
                            (let [np (run-numpy paths modes steps depth)
                                  c (run-native native paths modes steps depth)
                                  cp (run-native-pair native paths modes steps depth)
                                  problem {:paths paths :modes modes :steps steps :depth depth}
-                                 [t1 c1 h1] (run-kernel problem 1)
-                                 [t2 c2 h2] (run-kernel problem 2)]
+                                 [t1 c1 h1] (run-kernel problem 1 native-repeats)
+                                 [t2 c2 h2] (run-kernel problem 2 native-repeats)]
                              (binding [*out* *err*]
                                (println (format "round %d: numpy %.3f s, C %.3f s, two C at once %.3f s, kernel 1 thread %.3f s, 2 threads %.3f s"
                                                 (inc (long r)) (double (:seconds np)) (double (:seconds c)) (double (:seconds cp))
