@@ -185,7 +185,7 @@
              (/ cpw np) (/ cpc npc) (* 2.0 (/ cpc npc)) (/ kc1 npc) machine-cpu (* 2.0 (/ kc1 npc) machine-cpu))
      (if (>= kernel-cpu (* 0.9 machine-cpu))
        (str "  reason: per CPU-second the kernel's threads lose no more than two independent C processes do, so the kernel's parallel path is not the limit"
-            (when (< machine-cpu 0.9)
+            (when (< machine-cpu 0.85)
               "; the VM's two cores slow each other down (they share the host's core resources), for C as for the kernel")
             (when (< (/ cpw cw) (* 1.8 machine-cpu))
               "; the rest of the wall-clock loss is time the other processes on the machine take (see the load average)"))
