@@ -842,10 +842,12 @@
         q (orthogonal n 5)]
     ;; with-eigenvalues puts eigs[j] on column j of the same seeded Q
     (doseq [seed (range 1 13) [tol guard-tol] [[1e-6 0.5] [1e-9 0.5] [1e-6 0.9] [1e-8 0.9]]]
-      (let [warm [(noisy-column q n 0 0.02 seed) (noisy-column q n 1 0.02 (+ 100 seed))]
+      (let [tol (double tol) guard-tol (double guard-tol)
+            warm [(noisy-column q n 0 0.02 seed) (noisy-column q n 1 0.02 (+ 100 (long seed)))]
             r (h/tracked-top (matrix-operator a n) {:stop :value :tol tol :keep 2 :warm warm :seed seed
                                                      :guard-tol guard-tol})
-            [v v2] (map double (:values r))
+            v (double (first (:values r)))
+            v2 (double (second (:values r)))
             label (str "seed " seed ", tol " tol ", guard-tol " guard-tol)]
         (is (:converged? r))
         (is (<= v (+ 1.0 1e-12)) label)

@@ -94,14 +94,15 @@ public final class Track {
     double[] h = new double[cap * cap];
     double[] cand = new double[n];
     double[] coef = new double[cap];
+    double[][] work = {new double[n], new double[n], new double[cap]}; // x, A x (or a residual), s
     int[] state = new int[3]; // basis dimension, products, random vectors drawn
     double[] anorm = new double[1];
     for (int c = 0; c < warmCount; c++) {
       if (state[0] == cap || state[1] >= maxIter) break;
       System.arraycopy(warm, c * n, cand, 0, n);
-      extend(op, n, cand, v, w, h, cap, coef, state, anorm);
+      extend(op, n, cand, v, w, h, cap, coef, work, state, anorm);
     }
-    while (state[0] < keep) fillRandom(op, n, seed, cand, v, w, h, cap, coef, state, anorm);
+    while (state[0] < keep) fillRandom(op, n, seed, cand, v, w, h, cap, coef, work, state, anorm);
 
     double[] a = new double[cap * cap];
     double[] theta = new double[cap];
@@ -113,7 +114,7 @@ public final class Track {
     while (true) {
       int m = state[0];
       maxDim = Math.max(maxDim, m);
-      ritz(n, m, cap, keep, v, w, h, a, theta, y, z, rn);
+      ritz(n, m, cap, keep, v, w, h, a, theta, y, z, rn, work);
       for (int i = 0; i < m; i++) anorm[0] = Math.max(anorm[0], Math.abs(theta[i]));
       double floor = Spectra.FLOOR * anorm[0];
       double top = theta[m - 1];
@@ -142,9 +143,9 @@ public final class Track {
         state[0] = keep;
         restarts++;
       }
-      if (!extend(op, n, cand, v, w, h, cap, coef, state, anorm)) {
+      if (!extend(op, n, cand, v, w, h, cap, coef, work, state, anorm)) {
         if (state[0] == n) { converged = true; break; }
-        fillRandom(op, n, seed, cand, v, w, h, cap, coef, state, anorm);
+        fillRandom(op, n, seed, cand, v, w, h, cap, coef, work, state, anorm);
       }
     }
     for (int i = 0; i < keep; i++) {
@@ -164,7 +165,7 @@ public final class Track {
    * the new row and column of H = V^T W. Returns whether it was appended.
    */
   private static boolean extend(Operator op, int n, double[] cand, double[] v, double[] w, double[] h,
-                                int cap, double[] coef, int[] state, double[] anorm) {
+                                int cap, double[] coef, double[][] work, int[] state, double[] anorm) {
     int m = state[0];
     if (m == cap) return false;
     double norm0 = norm(n, cand);
@@ -179,8 +180,8 @@ public final class Track {
     double inv = 1.0 / norm;
     int off = m * n;
     for (int i = 0; i < n; i++) v[off + i] = cand[i] * inv;
-    double[] x = java.util.Arrays.copyOfRange(v, off, off + n);
-    double[] ax = new double[n];
+    double[] x = work[0], ax = work[1];
+    System.arraycopy(v, off, x, 0, n);
     op.apply(x, ax);
     state[1]++;
     for (int i = 0; i < n; i++) {
@@ -207,26 +208,27 @@ public final class Track {
 
   /** Appends a seeded Gaussian vector (orthogonalized) to the basis. */
   private static void fillRandom(Operator op, int n, long seed, double[] cand, double[] v, double[] w,
-                                 double[] h, int cap, double[] coef, int[] state, double[] anorm) {
+                                 double[] h, int cap, double[] coef, double[][] work, int[] state,
+                                 double[] anorm) {
     for (int attempt = 0; attempt < 10; attempt++) {
       Rng.fillGaussian(Rng.derive(seed, 0x7A11L), state[2]++, 0, 1.0, cand, 0, n);
-      if (extend(op, n, cand, v, w, h, cap, coef, state, anorm)) return;
+      if (extend(op, n, cand, v, w, h, cap, coef, work, state, anorm)) return;
     }
     throw new IllegalStateException("could not extend the basis with a random vector");
   }
 
   /**
    * Rayleigh-Ritz on the m-dimensional basis: theta (ascending, all m), and for
-   * the top keep pairs (descending) y_i = V s_i, z_i = W s_i and ||z_i - theta_i y_i||.
+   * the top keep pairs (descending) y_i = V s_i, z_i = W s_i and ||z_i - theta_i y_i||
+   * (work[1] and work[2] as scratch).
    */
   private static void ritz(int n, int m, int cap, int keep, double[] v, double[] w, double[] h, double[] a,
-                           double[] theta, double[] y, double[] z, double[] rn) {
+                           double[] theta, double[] y, double[] z, double[] rn, double[][] work) {
     for (int j = 0; j < m; j++) {
       for (int i = 0; i < m; i++) a[i + j * m] = 0.5 * (h[i + j * cap] + h[j + i * cap]);
     }
     Blas.symmetricEigen(m, a, theta, true);
-    double[] s = new double[m];
-    double[] r = new double[n];
+    double[] s = work[2], r = work[1];
     for (int k = 0; k < keep; k++) {
       int col = m - 1 - k;
       System.arraycopy(a, col * m, s, 0, m);
