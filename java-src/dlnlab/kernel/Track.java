@@ -6,12 +6,13 @@ package dlnlab.kernel;
  * nearby operator: Rayleigh-Ritz on a small subspace that starts as the span
  * of the warm block and grows, one operator product at a time, by the residual
  * of the Ritz pair that has not yet met its tolerance (a Davidson iteration
- * without preconditioner; grown by the top residual alone it spans the same
- * space as block Krylov from the warm block's top Ritz vector). The whole
- * basis V and its images W = A V are kept, so every Ritz pair (theta, y = V s)
- * has the explicit residual A y - theta y = W s - theta V s at no extra
- * product; when the basis reaches its cap it restarts thick from the kept Ritz
- * pairs (no product either).
+ * without preconditioner: each step adds A y for the current Ritz vector y,
+ * as Krylov does). The whole basis V, its images W = A V, H = V^T W and the
+ * Gram matrix G = W^T W are kept, so every Ritz pair (theta, y = V s) has
+ * ||A y - theta y||^2 = s^T G s - theta^2 without a product or an n-vector
+ * (formed explicitly where that difference cancels, and always for the
+ * answer); when the basis reaches its cap it restarts thick from the kept
+ * Ritz pairs (no product either).
  *
  * <h2>Stopping</h2>
  * The top pair stops on one of two bounds, relative to |theta_1|:
@@ -49,6 +50,9 @@ public final class Track {
 
   /** A new direction whose norm falls below this fraction after orthogonalization is dropped. */
   static final double DEPENDENT = 1e-10;
+
+  /** Kahan-Parlett: a Gram-Schmidt pass is repeated only when it left less than 1/sqrt 2 of the norm. */
+  static final double SECOND_PASS_RATIO = 0.7071067811865476;
 
   /**
    * The top keep eigenpairs of op tracked from a warm block (see the class
@@ -92,6 +96,7 @@ public final class Track {
     double[] v = new double[n * cap];
     double[] w = new double[n * cap];
     double[] h = new double[cap * cap];
+    double[] g = new double[cap * cap];
     double[] cand = new double[n];
     double[] coef = new double[cap];
     double[][] work = {new double[n], new double[n], new double[cap]}; // x, A x (or a residual), s
@@ -100,59 +105,75 @@ public final class Track {
     for (int c = 0; c < warmCount; c++) {
       if (state[0] == cap || state[1] >= maxIter) break;
       System.arraycopy(warm, c * n, cand, 0, n);
-      extend(op, n, cand, v, w, h, cap, coef, work, state, anorm);
+      extend(op, n, cand, v, w, h, g, cap, coef, work, state, anorm);
     }
-    while (state[0] < keep) fillRandom(op, n, seed, cand, v, w, h, cap, coef, work, state, anorm);
+    while (state[0] < keep) fillRandom(op, n, seed, cand, v, w, h, g, cap, coef, work, state, anorm);
 
     double[] a = new double[cap * cap];
     double[] theta = new double[cap];
-    double[] y = new double[n * keep];
-    double[] z = new double[n * keep];
+    double[][] y = new double[keep][n];
+    double[][] z = new double[keep][n];
     double[] rn = new double[keep];
+    boolean[] formed = new boolean[keep];
     int restarts = 0, maxDim = state[0];
     boolean converged;
     while (true) {
       int m = state[0];
       maxDim = Math.max(maxDim, m);
-      ritz(n, m, cap, keep, v, w, h, a, theta, y, z, rn, work);
+      ritzValues(m, cap, keep, h, g, a, theta, rn, formed);
       for (int i = 0; i < m; i++) anorm[0] = Math.max(anorm[0], Math.abs(theta[i]));
-      double floor = Spectra.FLOOR * anorm[0];
-      double top = theta[m - 1];
-      double bound = rn[0];
-      if (stop == VALUE && keep >= 2) {
-        double gap = top - (theta[m - 2] + rn[1]);
-        if (gap > 0) bound = Math.min(bound, rn[0] * rn[0] / gap);
+      for (int k = 0; k < keep; k++) {
+        if (!formed[k] && Double.isNaN(rn[k])) form(n, m, k, v, w, a, theta, y, z, rn, formed, work);
       }
-      bounds[0] = bound;
-      int next = bound <= Math.max(tol * Math.abs(top), floor) ? -1 : 0;
-      for (int i = 1; i < keep; i++) {
-        bounds[i] = rn[i];
-        double guard = Math.max(Math.max(guardTol * (top - theta[m - 1 - i]), tol * Math.abs(top)), floor);
-        if (next < 0 && rn[i] > guard) next = i;
+      int next = decide(m, keep, stop, tol, guardTol, Spectra.FLOOR * anorm[0], theta, rn, bounds);
+      if (next < 0) {
+        // confirm on explicit residuals before stopping
+        for (int k = 0; k < keep; k++) form(n, m, k, v, w, a, theta, y, z, rn, formed, work);
+        next = decide(m, keep, stop, tol, guardTol, Spectra.FLOOR * anorm[0], theta, rn, bounds);
       }
       converged = next < 0;
-      if (converged || state[1] >= maxIter) break;
-      // the residual of pair `next` is the new direction
-      for (int i = 0; i < n; i++) cand[i] = z[next * n + i] - theta[m - 1 - next] * y[next * n + i];
+      if (converged || state[1] >= maxIter) {
+        for (int k = 0; k < keep; k++) form(n, m, k, v, w, a, theta, y, z, rn, formed, work);
+        break;
+      }
+      // the residual of pair `next` is the new direction (orthogonal to V in exact arithmetic)
+      form(n, m, next, v, w, a, theta, y, z, rn, formed, work);
+      double tn = theta[m - 1 - next];
+      double[] yn = y[next], zn = z[next];
+      for (int i = 0; i < n; i++) cand[i] = zn[i] - tn * yn[i];
       if (m == cap) {
-        // thick restart from the kept Ritz pairs: V = Y, W = A Y, H = diag(theta)
-        System.arraycopy(y, 0, v, 0, n * keep);
-        System.arraycopy(z, 0, w, 0, n * keep);
+        // thick restart from the kept Ritz pairs: V = Y, W = A Y, H = diag(theta), G = W^T W
+        for (int k = 0; k < keep; k++) form(n, m, k, v, w, a, theta, y, z, rn, formed, work);
         java.util.Arrays.fill(h, 0.0);
-        for (int i = 0; i < keep; i++) h[i + i * cap] = theta[m - 1 - i];
+        for (int i = 0; i < keep; i++) {
+          System.arraycopy(y[i], 0, v, i * n, n);
+          System.arraycopy(z[i], 0, w, i * n, n);
+          h[i + i * cap] = theta[m - 1 - i];
+        }
+        for (int j = 0; j < keep; j++) {
+          for (int i = 0; i <= j; i++) {
+            double d = Blas.dot(n, z[i], 0, z[j], 0);
+            g[i + j * cap] = d;
+            g[j + i * cap] = d;
+          }
+        }
         state[0] = keep;
         restarts++;
       }
-      if (!extend(op, n, cand, v, w, h, cap, coef, work, state, anorm)) {
-        if (state[0] == n) { converged = true; break; }
-        fillRandom(op, n, seed, cand, v, w, h, cap, coef, work, state, anorm);
+      if (!extend(op, n, cand, v, w, h, g, cap, coef, work, state, anorm)) {
+        if (state[0] == n) {
+          converged = true;
+          for (int k = 0; k < keep; k++) form(n, state[0], k, v, w, a, theta, y, z, rn, formed, work);
+          break;
+        }
+        fillRandom(op, n, seed, cand, v, w, h, g, cap, coef, work, state, anorm);
       }
     }
     for (int i = 0; i < keep; i++) {
       values[i] = theta[state[0] - 1 - i];
       residuals[i] = rn[i];
     }
-    System.arraycopy(y, 0, vectors, 0, n * keep);
+    for (int i = 0; i < keep; i++) System.arraycopy(y[i], 0, vectors, i * n, n);
     info[0] = state[1];
     info[1] = converged ? 1 : 0;
     info[2] = maxDim;
@@ -160,21 +181,23 @@ public final class Track {
   }
 
   /**
-   * Orthogonalizes cand against the basis (two passes of classical
-   * Gram-Schmidt), and, unless it is dependent, appends it with its image and
-   * the new row and column of H = V^T W. Returns whether it was appended.
+   * Orthogonalizes cand against the basis (classical Gram-Schmidt, a second
+   * pass when the first removed more than 1 - SECOND_PASS_RATIO of the norm), and, unless it is dependent, appends it with its image and
+   * the new row and column of H = V^T W and G = W^T W. Returns whether it was appended.
    */
-  private static boolean extend(Operator op, int n, double[] cand, double[] v, double[] w, double[] h,
-                                int cap, double[] coef, double[][] work, int[] state, double[] anorm) {
+  private static boolean extend(Operator op, int n, double[] cand, double[] v, double[] w,
+                                double[] h, double[] g, int cap, double[] coef, double[][] work, int[] state, double[] anorm) {
     int m = state[0];
     if (m == cap) return false;
     double norm0 = norm(n, cand);
     if (!(norm0 > 0) || !Double.isFinite(norm0)) return false;
     double norm = norm0;
     for (int pass = 0; pass < 2 && m > 0; pass++) {
+      double before = norm;
       Spectra.project(n, m, v, cand, coef);
       Spectra.accumulate(n, m, v, coef, true, cand);
       norm = norm(n, cand);
+      if (norm > SECOND_PASS_RATIO * before) break; // twice is enough, once when little was removed
     }
     if (norm <= DEPENDENT * norm0) return false;
     double inv = 1.0 / norm;
@@ -195,6 +218,12 @@ public final class Track {
       h[i + m * cap] = coef[i];
       h[m + i * cap] = coef[i];
     }
+    // and of the Gram matrix G = W^T W, from which residual norms come without n-vectors
+    Spectra.project(n, m + 1, w, ax, coef);
+    for (int i = 0; i <= m; i++) {
+      g[i + m * cap] = coef[i];
+      g[m + i * cap] = coef[i];
+    }
     state[0] = m + 1;
     return true;
   }
@@ -208,44 +237,90 @@ public final class Track {
 
   /** Appends a seeded Gaussian vector (orthogonalized) to the basis. */
   private static void fillRandom(Operator op, int n, long seed, double[] cand, double[] v, double[] w,
-                                 double[] h, int cap, double[] coef, double[][] work, int[] state,
+                                 double[] h, double[] g, int cap, double[] coef, double[][] work, int[] state,
                                  double[] anorm) {
     for (int attempt = 0; attempt < 10; attempt++) {
       Rng.fillGaussian(Rng.derive(seed, 0x7A11L), state[2]++, 0, 1.0, cand, 0, n);
-      if (extend(op, n, cand, v, w, h, cap, coef, work, state, anorm)) return;
+      if (extend(op, n, cand, v, w, h, g, cap, coef, work, state, anorm)) return;
     }
     throw new IllegalStateException("could not extend the basis with a random vector");
   }
 
   /**
-   * Rayleigh-Ritz on the m-dimensional basis: theta (ascending, all m), and for
-   * the top keep pairs (descending) y_i = V s_i, z_i = W s_i and ||z_i - theta_i y_i||
-   * (work[1] and work[2] as scratch).
+   * Below this ratio of ||r||^2 to ||A y||^2 the residual norm from the Gram
+   * matrix (s^T G s - theta^2, which cancels) is not trusted; the residual is
+   * then formed explicitly.
    */
-  private static void ritz(int n, int m, int cap, int keep, double[] v, double[] w, double[] h, double[] a,
-                           double[] theta, double[] y, double[] z, double[] rn, double[][] work) {
+  static final double GRAM_TRUST = 1e-10;
+
+  /**
+   * Rayleigh-Ritz on the m-dimensional basis: theta (ascending, all m) and the
+   * eigenvectors of H in a; for the top keep pairs the residual norm
+   * sqrt(s^T G s - theta^2) from the Gram matrix, or NaN where that cancels
+   * (then {@link #form} computes it); formed[k] is reset.
+   */
+  private static void ritzValues(int m, int cap, int keep, double[] h, double[] g, double[] a,
+                                 double[] theta, double[] rn, boolean[] formed) {
     for (int j = 0; j < m; j++) {
       for (int i = 0; i < m; i++) a[i + j * m] = 0.5 * (h[i + j * cap] + h[j + i * cap]);
     }
     Blas.symmetricEigen(m, a, theta, true);
-    double[] s = work[2], r = work[1];
     for (int k = 0; k < keep; k++) {
-      int col = m - 1 - k;
-      System.arraycopy(a, col * m, s, 0, m);
-      int off = k * n;
-      java.util.Arrays.fill(y, off, off + n, 0.0);
-      java.util.Arrays.fill(z, off, off + n, 0.0);
+      formed[k] = false;
+      int so = (m - 1 - k) * m;
+      double q = 0;
       for (int j = 0; j < m; j++) {
-        double sj = s[j];
-        int vo = j * n;
-        for (int i = 0; i < n; i++) {
-          y[off + i] += sj * v[vo + i];
-          z[off + i] += sj * w[vo + i];
-        }
+        double gs = 0;
+        for (int i = 0; i < m; i++) gs += g[i + j * cap] * a[so + i];
+        q += a[so + j] * gs;
       }
-      double t = theta[col];
-      for (int i = 0; i < n; i++) r[i] = z[off + i] - t * y[off + i];
-      rn[k] = norm(n, r);
+      double t = theta[m - 1 - k];
+      double r2 = q - t * t;
+      rn[k] = r2 > GRAM_TRUST * q ? Math.sqrt(r2) : Double.NaN;
     }
+  }
+
+  /**
+   * The kept pair k as vectors: y_k = V s_k, z_k = W s_k = A y_k and the
+   * explicit residual norm ||z_k - theta_k y_k|| (work[1] as scratch); nothing
+   * when formed[k].
+   */
+  private static void form(int n, int m, int k, double[] v, double[] w, double[] a, double[] theta,
+                           double[][] y, double[][] z, double[] rn, boolean[] formed, double[][] work) {
+    if (formed[k]) return;
+    double[] s = work[2], r = work[1];
+    System.arraycopy(a, (m - 1 - k) * m, s, 0, m);
+    double[] yk = y[k], zk = z[k];
+    java.util.Arrays.fill(yk, 0.0);
+    java.util.Arrays.fill(zk, 0.0);
+    Spectra.accumulate(n, m, v, s, false, yk);
+    Spectra.accumulate(n, m, w, s, false, zk);
+    double t = theta[m - 1 - k];
+    for (int i = 0; i < n; i++) r[i] = zk[i] - t * yk[i];
+    rn[k] = norm(n, r);
+    formed[k] = true;
+  }
+
+  /**
+   * The stopping rule (see the class comment): writes the bounds and returns
+   * -1 when the top pair and every guard meet their tolerances, else the first
+   * pair that does not (0 for the top).
+   */
+  private static int decide(int m, int keep, int stop, double tol, double guardTol, double floor,
+                            double[] theta, double[] rn, double[] bounds) {
+    double top = theta[m - 1];
+    double bound = rn[0];
+    if (stop == VALUE && keep >= 2) {
+      double gap = top - (theta[m - 2] + rn[1]);
+      if (gap > 0) bound = Math.min(bound, rn[0] * rn[0] / gap);
+    }
+    bounds[0] = bound;
+    int next = bound <= Math.max(tol * Math.abs(top), floor) ? -1 : 0;
+    for (int i = 1; i < keep; i++) {
+      bounds[i] = rn[i];
+      double guard = Math.max(Math.max(guardTol * (top - theta[m - 1 - i]), tol * Math.abs(top)), floor);
+      if (next < 0 && rn[i] > guard) next = i;
+    }
+    return next;
   }
 }
