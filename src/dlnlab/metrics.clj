@@ -449,7 +449,9 @@
 
 (defmethod kind/schema [:metric :sharpness] [_ _]
   {:doc "Largest algebraic Hessian eigenvalue, by Lanczos on exact HVPs, warm-started from the previous record."
-   :keys lanczos-options :cost :costly :shape "double"})
+   :keys (assoc-in lanczos-options [0 1 :doc]
+                   "relative accuracy: of the top Ritz pair's residual on the first record, of the value itself (Kato-Temple bound) on later ones")
+   :cost :costly :shape "double"})
 (defmethod measure :sharpness [_ net ctx]
   (sharpness net (assoc (metric-options ctx) :state (:state ctx))))
 
