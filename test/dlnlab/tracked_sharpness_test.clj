@@ -35,7 +35,7 @@
         n (alength p)
         state (volatile! {})]
     (vec (for [t (range steps)
-               :let [rec (when (zero? (mod (long t) (long every)))
+               :let [rec (when (zero? (rem (long t) (long every)))
                            {:step t
                             :value (metrics/sharpness (assoc net :params p) (assoc opts :state state))
                             :hvps (get-in @state [:dlnlab.metrics/lanczos :sharpness :hvp-count])
