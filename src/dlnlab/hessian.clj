@@ -17,7 +17,7 @@
             [dlnlab.error :as error]
             [dlnlab.model.packing :as packing]
             [dlnlab.spec :as spec])
-  (:import (dlnlab.kernel Blas Operator Rng Spectra)))
+  (:import (dlnlab.kernel Blas Operator Rng Spectra Track)))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -168,6 +168,22 @@
                        a))]
       {:start-arr start-arr :warm-arr warm-arr :wc wc})))
 
+(defn- operator-call
+  "(f), a kernel call applying the operator; its IllegalArgumentException (a
+  non-finite product) becomes an :invalid-argument error on [:op]."
+  [f]
+  (try
+    (f)
+    (catch IllegalArgumentException e
+      (error/fail! :invalid-argument (str "op failed during Lanczos: " (ex-message e))
+                   {:path [:op] :value (ex-message e) :allowed "an operator returning finite vectors"}))))
+
+(defn- split-columns
+  "The k columns of the column-major n x k array a, as fresh double arrays."
+  [^doubles a n k]
+  (mapv (fn [c] (java.util.Arrays/copyOfRange a (int (* (long c) (long n))) (int (* (inc (long c)) (long n)))))
+        (range k)))
+
 (defn eigenvalues
   "The k extreme eigenvalues of the symmetric operator op by Lanczos with
   partial reorthogonalization (dlnlab.kernel.Spectra/lanczos: the basis kept
@@ -253,60 +269,89 @@
          residuals (double-array k)
          vecs (when vectors? (double-array (* n k)))
          info (int-array Spectra/INFO_LENGTH)]
-     (try
-       (Spectra/lanczos op (int k) (int (which-codes which)) (double tol) (int m) start-arr warm-arr
-                        (int wc) (long seed) (boolean check-multiplicity?) values vecs residuals info)
-       (catch IllegalArgumentException e
-         (error/fail! :invalid-argument (str "op failed during Lanczos: " (ex-message e))
-                      {:path [:op] :value (ex-message e) :allowed "an operator returning finite vectors"})))
+     (operator-call #(Spectra/lanczos op (int k) (int (which-codes which)) (double tol) (int m) start-arr warm-arr
+                                      (int wc) (long seed) (boolean check-multiplicity?) values vecs residuals info))
      (cond-> {:values (vec values)
               :residuals (vec residuals)
               :hvp-count (long (aget info 0))
               :converged? (== 1 (aget info 1))
               :krylov-dim (long (aget info 2))
               :probes (long (aget info 3))}
-       vectors? (assoc :vectors (mapv (fn [c] (java.util.Arrays/copyOfRange
-                                               ^doubles vecs (int (* (long c) n))
-                                               (int (* (inc (long c)) n))))
-                                      (range k)))))))
+       vectors? (assoc :vectors (split-columns vecs n k))))))
 
 (s/def ::keep int?)
-(s/def ::track-opts (s/keys :opt-un [::tol ::max-iter ::seed ::keep]))
+(s/def ::stop #{:residual :value})
+(s/def ::guard-tol (s/and spec/finite-number? pos?))
+(s/def ::history (s/nilable sequential?))
+(s/def ::track-opts (s/keys :opt-un [::tol ::max-iter ::seed ::keep ::stop ::guard-tol ::history ::check-multiplicity?]))
 
 (defn tracked-top
-  "The top (largest algebraic) Hessian-like eigenvalue of op tracked from the
-  vectors of an earlier call at a nearby operator: `eigenvalues` for the top
-  :keep pairs without the multiplicity probes, warm-started from :warm (their
-  normalized sum plus a seeded 1e-6 perturbation). Every kept pair meets the
-  tolerance, so the next call starts from the top :keep eigenvectors; an
-  eigenvalue rising through those ranks is followed and is reported once it
-  overtakes the tracked top. Along a training trajectory this costs a few
-  dozen products a call at most, against about a hundred for `eigenvalues` with
-  the probes (which certify that nothing larger exists outside the Krylov
-  space; use them when that matters). The :sharpness metric's path.
+  "The top (largest algebraic) eigenvalue of op tracked from the vectors of
+  earlier calls at nearby operators (a Hessian along a training trajectory),
+  with :keep - 1 guard pairs below it, so an eigenvalue rising through their
+  ranks is followed and reported once it overtakes the top (the :sharpness
+  metric's path, with :stop :value). Cold (no :warm), or with :stop :residual:
+  `eigenvalues` for the top :keep pairs, every pair to the residual :tol,
+  started from the normalized sum of :warm. Warm with :stop :value:
+  Rayleigh-Ritz on the span of :warm and :history, grown one product at a time
+  by the residual of the pair short of its tolerance (dlnlab.kernel.Track). It
+  sees nothing orthogonal to that span, so :history should hold what the
+  dynamics suggest: the last top vectors (the span then holds the linear
+  extrapolation of a smooth trajectory and the period-2 return of an
+  oscillating one) and the gradient (along which a catapult at the edge of
+  stability grows). A warm solve that misses its tolerance within :max-iter
+  products is redone cold, its products counted.
 
-  Options (defaults):
-  - :warm        seq of double arrays (or number seqs) of length n, e.g. the
-                 :vectors of the previous call; none: a seeded random start.
-  - :keep (3)    pairs kept, min(:keep, n).
-  - :tol (1e-8)  relative residual tolerance of every kept pair, in (0, 1).
-  - :max-iter    Krylov dimension cap, as in `eigenvalues`.
-  - :seed (0)    seed of the random start and perturbation.
+  :stop :value bounds the value: theta <= lambda_1 <= theta + b with b =
+  min(||r_1||, ||r_1||^2 / g) <= max(tol |theta|, 1e-12 ||A||), g = theta_1 -
+  theta_2 - ||r_2|| (Kato-Temple), under the premise of tracking that no
+  eigenvalue but the top lies above theta_2 + ||r_2||; a residual near
+  sqrt(tol g |theta|) then suffices. A guard i stops when ||r_i|| <=
+  max(guard-tol (theta_1 - theta_i), tol |theta_1|): low enough for g to
+  count, tight as it nears the top (then g <= 0 and b = ||r_1||). :residual
+  bounds ||A y - theta y|| <= max(tol |theta|, 1e-12 ||A||) for every pair.
+  With :keep 1 :value acts as :residual.
+
+  Options (defaults): :warm (none) seq of n-vectors, e.g. the last call's
+  :vectors; :history (none) seq of n-vectors, only with :warm; :keep (3) pairs
+  kept, min(:keep, n); :tol (1e-8) in (0, 1); :stop (:residual) or :value;
+  :guard-tol (0.5) positive; :check-multiplicity? (false) probes in the cold
+  solve (a degenerate top then has its copies among the guards, which turns
+  the gap off); :max-iter cap on a warm solve's products (a cold run's Krylov
+  dimension); :seed (0) of the random vectors.
 
   Returns the map of `eigenvalues` with :vectors (the kept unit Ritz vectors,
-  for the next call's :warm); (first (:values r)) is the tracked top.
+  for the next :warm) and :bound (the top value's bound the stop used; the
+  residual when cold); (first (:values r)) is the top.
 
-  Throws what `eigenvalues` throws, naming the option."
+  Throws what `eigenvalues` throws, naming the option ([:history i] too)."
   ([op] (tracked-top op {}))
   ([op opts]
    (let [op (check-operator op)
-         _ (check-keys opts #{:tol :max-iter :seed :keep :warm})
-         {:keys [keep warm] :or {keep 3}} (error/conform! ::track-opts (or opts {}) [])
-         keep (in-range! [:keep] keep 1 Integer/MAX_VALUE)]
-     (eigenvalues op (cond-> (assoc (dissoc opts :keep :warm)
-                                    :k (min keep (long (.size op))) :which :largest
-                                    :vectors? true :check-multiplicity? false)
-                       (seq warm) (assoc :warm warm))))))
+         _ (check-keys opts #{:tol :max-iter :seed :keep :warm :history :stop :guard-tol :check-multiplicity?})
+         {:keys [keep warm history tol stop guard-tol seed max-iter]
+          :or {keep 3 tol 1e-8 stop :residual guard-tol 0.5 seed 0}} (error/conform! ::track-opts (or opts {}) [])
+         n (.size op)
+         keep (min (in-range! [:keep] keep 1 Integer/MAX_VALUE) n)
+         history (vec (map-indexed #(packed-vector [:history %1] %2 n) history))
+         cold #(let [r (eigenvalues op (cond-> (assoc (select-keys opts [:tol :max-iter :seed]) :k keep :vectors? true
+                                                      :check-multiplicity? (boolean (:check-multiplicity? opts)))
+                                         (seq warm) (assoc :warm warm)))]
+                 (assoc r :bound (first (:residuals r))))]
+     (if (or (empty? warm) (not= stop :value))
+       (cold)
+       (let [m (if max-iter (min n (in-range! [:max-iter] max-iter keep Integer/MAX_VALUE)) (default-max-iter n keep))
+             {:keys [^long wc warm-arr]} (start-vectors nil (concat warm history) n)
+             values (double-array keep) residuals (double-array keep) bounds (double-array keep)
+             vecs (double-array (* n keep)) info (int-array Track/INFO_LENGTH)]
+         (operator-call #(Track/track op (int keep) (double tol) Track/VALUE
+                                      (double guard-tol) (int m) (int (max 20 (+ keep wc 8)))
+                                      warm-arr (int wc) (long seed) values vecs residuals bounds info))
+         (if (== 1 (aget info 1))
+           {:values (vec values) :residuals (vec residuals) :bound (aget bounds 0) :probes 0
+            :hvp-count (long (aget info 0)) :converged? true :krylov-dim (long (aget info 2))
+            :vectors (split-columns vecs n keep)}
+           (update (cold) :hvp-count + (long (aget info 0)))))))))
 
 (defn trace
   "Hutchinson's estimate of the trace of op with Rademacher (+-1) probes drawn

@@ -336,18 +336,25 @@
       (let [state (:state opts)
             n (engine/size net)
             ;; vectors of another network (a reused state) cannot start this one
-            warm (when state (seq (filter #(== n (alength ^doubles %)) (get-in @state [::lanczos slot :vectors]))))
+            of-n #(seq (filter (fn [^doubles v] (== n (alength v))) %))
+            {:keys [vectors history]} (when state (get-in @state [::lanczos slot]))
+            warm (of-n vectors)
+            history (when warm (of-n history))
             r (if (and state (== k 1))
                 (hessian/tracked-top (hessian/operator n (engine/prepared-hvp net (:params net)))
-                                     (cond-> {:keep tracked-vectors :tol (:tol opts 1e-8) :seed (:seed opts 0)}
+                                     (cond-> {:keep tracked-vectors :tol (:tol opts 1e-8) :seed (:seed opts 0) :stop :value
+                                                              :check-multiplicity? true}
                                        (:max-iter opts) (assoc :max-iter (max (long (:max-iter opts)) (min n (long tracked-vectors))))
-                                       warm (assoc :warm (vec warm))))
+                                       warm (assoc :warm (vec warm)
+                                                   :history (conj (vec history) (engine/gradient net (:params net))))))
                 (hessian-top net (assoc opts :warm warm :k k)))
             r (update r :values #(vec (take k %)))]
         (when state
           (vswap! state #(-> %
                              (assoc-in [::lanczos slot]
-                                       {:vectors (:vectors r) :hvp-count (:hvp-count r) :converged? (:converged? r)})
+                                       {:vectors (:vectors r) :hvp-count (:hvp-count r) :converged? (:converged? r)
+                                        ;; the top vector of the call before, for the next span
+                                        :history (when (and warm (== k 1)) [(first warm)])})
                              (update-in [::eigensolves slot :calls] (fnil inc 0))
                              (update-in [::eigensolves slot :unconverged] (fnil + 0) (if (:converged? r) 0 1)))))
         (vec (:values r))))))
@@ -442,7 +449,9 @@
 
 (defmethod kind/schema [:metric :sharpness] [_ _]
   {:doc "Largest algebraic Hessian eigenvalue, by Lanczos on exact HVPs, warm-started from the previous record."
-   :keys lanczos-options :cost :costly :shape "double"})
+   :keys (assoc-in lanczos-options [0 1 :doc]
+                   "relative accuracy: of the top Ritz pair's residual on the first record, of the value itself (Kato-Temple bound) on later ones")
+   :cost :costly :shape "double"})
 (defmethod measure :sharpness [_ net ctx]
   (sharpness net (assoc (metric-options ctx) :state (:state ctx))))
 

@@ -795,3 +795,72 @@
                          [{:max-iter 2 :keep 3} [:max-iter]] [{:warm [[1 2]]} [:warm 0]]
                          [{:seed 1.5} [:seed]] [{:kep 2} [:kep]]]]
       (is (= path (:path (error-data #(h/tracked-top op opts)))) (pr-str opts)))))
+
+(defn- noisy-column
+  "Column c of the column-major n x n q plus eps times a seeded Gaussian vector."
+  ^doubles [^doubles q n c eps seed]
+  (let [n (long n)
+        v (java.util.Arrays/copyOfRange q (int (* (long c) n)) (int (* (inc (long c)) n)))
+        z (double-array n)]
+    (Rng/fillGaussian (long seed) 1 0 (double eps) z 0 n)
+    (Blas/axpy n 1.0 z 0 v 0)
+    v))
+
+(deftest tracked-top-value-stop-follows-an-overtaking-eigenvalue
+  ;; The path of the overtaking test above with :stop :value: every call's value
+  ;; is below the dense top by at most its bound, and the bound within tol.
+  (let [n 120
+        bulk (bulk (- n 3) 1.0)
+        tol 1e-6]
+    (loop [ts (map #(* 0.1 (double %)) (range 26)) warm nil history nil counts []]
+      (if-let [t (first ts)]
+        (let [eigs (concat [(- 5.0 (double t)) (+ 3.0 (double t)) (+ 1.0 (* 2.0 (double t)))] bulk)
+              a (with-eigenvalues eigs 12)
+              top (double (reduce max eigs))
+              calls (long-array 1)
+              r (h/tracked-top (counting-operator a n calls)
+                               (cond-> {:stop :value :tol tol} warm (assoc :warm warm :history history)))
+              v (double (first (:values r)))]
+          (is (:converged? r) (str "t " t))
+          (is (<= v (+ top 1e-12)) (str "t " t ": a Rayleigh quotient above the top"))
+          (is (<= (- top v) (+ (double (:bound r)) (* 1e-12 top))) (str "t " t ": " v " vs the top " top))
+          (is (<= (double (:bound r)) (* tol v)) (str "t " t))
+          (is (= (aget calls 0) (:hvp-count r)))
+          (recur (rest ts) (:vectors r) (when warm [(first warm)]) (conj counts (:hvp-count r))))
+        (is (< (long (apply max (rest counts))) (long (first counts)))
+            (str "warm calls take fewer products than the cold one: " counts))))))
+
+(deftest tracked-top-value-bound-beside-a-cluster
+  ;; A top at 1 over a cluster 0.999, 0.998, 0.997 and a bulk in [0, 0.5],
+  ;; one guard (:keep 2) started near the top two eigenvectors: the cluster
+  ;; members outside the guard lie just below it, so the Kato-Temple gap must
+  ;; be the guard's value raised by its residual, and the value's error is the
+  ;; residual squared over that small gap.
+  (let [n 100
+        eigs (concat [1.0 0.999 0.998 0.997] (bulk 96 0.5))
+        a (with-eigenvalues eigs 5)
+        q (orthogonal n 5)]
+    ;; with-eigenvalues puts eigs[j] on column j of the same seeded Q
+    (doseq [seed (range 1 13) [tol guard-tol] [[1e-6 0.5] [1e-9 0.5] [1e-6 0.9] [1e-8 0.9]]]
+      (let [tol (double tol) guard-tol (double guard-tol)
+            warm [(noisy-column q n 0 0.02 seed) (noisy-column q n 1 0.02 (+ 100 (long seed)))]
+            r (h/tracked-top (matrix-operator a n) {:stop :value :tol tol :keep 2 :warm warm :seed seed
+                                                     :guard-tol guard-tol})
+            v (double (first (:values r)))
+            v2 (double (second (:values r)))
+            label (str "seed " seed ", tol " tol ", guard-tol " guard-tol)]
+        (is (:converged? r))
+        (is (<= v (+ 1.0 1e-12)) label)
+        (is (<= (- 1.0 v) (+ (* tol v) 1e-13)) (str label ": error " (- 1.0 v)))
+        (testing "the guard meets its tolerance relative to the gap"
+          (is (<= (double (second (:residuals r))) (+ (max (* guard-tol (- v v2)) (* tol v)) 1e-13)) label))))))
+
+(deftest tracked-top-value-options
+  (let [n 30
+        op (matrix-operator (gaussian-symmetric n 3) n)
+        warm (:vectors (h/tracked-top op {}))]
+    (doseq [[opts path] [[{:stop :exact :warm warm} [:stop]] [{:guard-tol 0.0 :warm warm} [:guard-tol]]
+                         [{:history [[1 2]] :warm warm :stop :value} [:history 0]]
+                         [{:history 3 :warm warm} [:history]]
+                         [{:check-multiplicity? 1} [:check-multiplicity?]]]]
+      (is (= path (:path (error-data #(h/tracked-top op opts)))) (pr-str opts)))))

@@ -1,0 +1,101 @@
+(ns dlnlab.tracked-sharpness-test
+  "The :sharpness metric's warm path (dlnlab.hessian/tracked-top with :stop
+  :value) along real gradient-descent trajectories, against the dense Hessian's
+  top eigenvalue: every recorded value lies within the stated accuracy below
+  it, on a smooth trajectory, at the edge of stability (period-2 oscillation,
+  the top eigenvalues approaching and crossing) and on a multi-pathway network."
+  (:require [clojure.edn :as edn]
+            [clojure.test :refer [deftest is testing]]
+            [dlnlab.engine :as engine]
+            [dlnlab.hessian :as h]
+            [dlnlab.metrics :as metrics]
+            [dlnlab.network :as network])
+  (:import (dlnlab.kernel Blas Operator Spectra)))
+
+(set! *warn-on-reflection* true)
+(set! *unchecked-math* :warn-on-boxed)
+
+(defn- dense-spectrum
+  "All Hessian eigenvalues at p, descending, by LAPACK on the dense matrix of
+  n products (the independent route)."
+  [net ^doubles p]
+  (let [n (alength p)
+        a (double-array (* n n))
+        w (double-array n)]
+    (Spectra/dense (h/operator n (engine/prepared-hvp net p)) a)
+    (Blas/symmetricEigen n a w false)
+    (vec (reverse w))))
+
+(defn- trajectory
+  "Records the :sharpness metric with a state (the run's path) at every
+  `every`-th of steps GD steps at lr from the network's init, with the dense
+  spectrum there: a vector of {:value :spectrum :step}."
+  [net lr steps every opts]
+  (let [p (aclone ^doubles (:params net))
+        n (alength p)
+        state (volatile! {})]
+    (vec (for [t (range steps)
+               :let [rec (when (zero? (rem (long t) (long every)))
+                           {:step t
+                            :value (metrics/sharpness (assoc net :params p) (assoc opts :state state))
+                            :hvps (get-in @state [:dlnlab.metrics/lanczos :sharpness :hvp-count])
+                            :spectrum (dense-spectrum net p)})
+                     g (engine/gradient net p)
+                     _ (dotimes [j n] (aset p j (- (aget p j) (* (double lr) (aget ^doubles g j)))))]
+               :when rec]
+           rec))))
+
+(defn- check-accuracy
+  "Every recorded value v satisfies v <= lambda_max (a Rayleigh quotient; up
+  to the dense route's rounding, 1e-12 of the spectral radius) and
+  lambda_max - v <= tol |v| (+ that rounding): the metric's stated accuracy."
+  [label records ^double tol]
+  (doseq [{:keys [step value spectrum]} records]
+    (let [top (double (first spectrum))
+          v (double value)
+          radius (Math/max (Math/abs top) (Math/abs (double (peek spectrum))))
+          rounding (* 1e-12 radius)]
+      (is (<= v (+ top rounding)) (str label " step " step ": " v " above the top " top))
+      (is (<= (- top v) (+ (* tol (Math/abs v)) rounding))
+          (str label " step " step ": " v " vs the dense top " top ", error "
+               (/ (- top v) top) " relative, tol " tol)))))
+
+(defn- factorization-net [w]
+  (network/network {:seed 3
+                    :task {:kind :matrix-factorization :singular-values (vec (range 16 0 -1)) :dims [16 16]}
+                    :model {:kind :multi-pathway :pathways 2 :depth 4 :width w}}))
+
+(deftest tracked-sharpness-along-the-benchmark-trajectory
+  ;; The benchmark's network (2 pathways, depth 4, 16 x 16 target) at width 4
+  ;; (n = 320), 40 GD steps at lr 0.002: the Hessian moves several per cent a step.
+  (let [net (factorization-net 4)]
+    (doseq [tol [1e-8 1e-5 1e-3]]
+      (let [records (trajectory net 0.002 40 1 {:tol tol})]
+        (check-accuracy (str "tol " tol) records tol)
+        (is (< (long (apply max (map :hvps (rest records)))) (long (:hvps (first records))))
+            (str "warm calls take fewer products than the cold one: " (mapv :hvps records)))))))
+
+(deftest tracked-sharpness-at-the-edge-of-stability
+  ;; examples/eos-factorization.edn: depth 3 from a small scaled identity, lr
+  ;; 0.0315; the sharpness rises to about 2/lr = 63.5 and then the iterates
+  ;; oscillate with period 2 while the top two eigenvalues approach and cross.
+  ;; Recorded every step and every 5 steps (the example's cadence).
+  (let [exp (edn/read-string (slurp "examples/eos-factorization.edn"))
+        net (network/network exp)
+        lr (double (get-in exp [:optimizer :lr]))]
+    (doseq [every [1 5] tol [1e-8 1e-5]]
+      (let [records (trajectory net lr 700 every {:tol tol})
+            tops (map #(double (first (:spectrum %))) records)]
+        (check-accuracy (str "every " every ", tol " tol) records tol)
+        (testing "the run reaches the edge of stability (the premise of this test)"
+          (is (> (double (apply max tops)) (* 0.9 (/ 2.0 lr)))))))))
+
+(deftest tracked-sharpness-on-a-multi-pathway-run
+  ;; 3 pathways of depth 3 and width 3 on a 6 x 6 target whose top singular
+  ;; values are close, so several pathway modes compete for the top.
+  (let [net (network/network {:seed 11
+                              :task {:kind :matrix-factorization :singular-values [5.0 4.8 4.6 2.0 1.0 0.5]
+                                     :dims [6 6] :basis :random}
+                              :model {:kind :multi-pathway :pathways 3 :depth 3 :width 3}})]
+    (doseq [tol [1e-8 1e-4]]
+      (check-accuracy (str "tol " tol) (trajectory net 0.01 300 1 {:tol tol}) tol))))
