@@ -51,9 +51,6 @@ public final class Track {
   /** A new direction whose norm falls below this fraction after orthogonalization is dropped. */
   static final double DEPENDENT = 1e-10;
 
-  /** Kahan-Parlett: a Gram-Schmidt pass is repeated only when it left less than 1/sqrt 2 of the norm. */
-  static final double SECOND_PASS_RATIO = 0.7071067811865476;
-
   /**
    * The top keep eigenpairs of op tracked from a warm block (see the class
    * comment).
@@ -182,22 +179,23 @@ public final class Track {
 
   /**
    * Orthogonalizes cand against the basis (classical Gram-Schmidt, a second
-   * pass when the first removed more than 1 - SECOND_PASS_RATIO of the norm), and, unless it is dependent, appends it with its image and
-   * the new row and column of H = V^T W and G = W^T W. Returns whether it was appended.
+   * pass when the first removed more than 1 - Spectra.SECOND_PASS_RATIO of
+   * the norm), and, unless it is dependent, appends it with its image and the
+   * new row and column of H = V^T W and G = W^T W. Returns whether it was appended.
    */
   private static boolean extend(Operator op, int n, double[] cand, double[] v, double[] w,
                                 double[] h, double[] g, int cap, double[] coef, double[][] work, int[] state, double[] anorm) {
     int m = state[0];
     if (m == cap) return false;
-    double norm0 = norm(n, cand);
+    double norm0 = Spectra.norm(n, cand);
     if (!(norm0 > 0) || !Double.isFinite(norm0)) return false;
     double norm = norm0;
     for (int pass = 0; pass < 2 && m > 0; pass++) {
       double before = norm;
       Spectra.project(n, m, v, cand, coef);
       Spectra.accumulate(n, m, v, coef, true, cand);
-      norm = norm(n, cand);
-      if (norm > SECOND_PASS_RATIO * before) break; // twice is enough, once when little was removed
+      norm = Spectra.norm(n, cand);
+      if (norm > Spectra.SECOND_PASS_RATIO * before) break; // twice is enough, once when little was removed
     }
     if (norm <= DEPENDENT * norm0) return false;
     double inv = 1.0 / norm;
@@ -211,7 +209,7 @@ public final class Track {
       if (!Double.isFinite(ax[i])) throw new IllegalArgumentException("operator returned a non-finite vector");
     }
     System.arraycopy(ax, 0, w, off, n);
-    anorm[0] = Math.max(anorm[0], norm(n, ax));
+    anorm[0] = Math.max(anorm[0], Spectra.norm(n, ax));
     // column m of H against every basis vector (V^T A v_m), symmetric by construction
     Spectra.project(n, m + 1, v, ax, coef);
     for (int i = 0; i <= m; i++) {
@@ -226,13 +224,6 @@ public final class Track {
     }
     state[0] = m + 1;
     return true;
-  }
-
-  /** Euclidean norm of x[0..n) (the scaled loop of Blas.nrm2 only when the plain sum of squares is not safe). */
-  private static double norm(int n, double[] x) {
-    double s = Blas.dot(n, x, 0, x, 0);
-    if (s > 1e-280 && s < 1e280) return Math.sqrt(s);
-    return Blas.nrm2(n, x, 0);
   }
 
   /** Appends a seeded Gaussian vector (orthogonalized) to the basis. */
@@ -297,7 +288,7 @@ public final class Track {
     Spectra.accumulate(n, m, w, s, false, zk);
     double t = theta[m - 1 - k];
     for (int i = 0; i < n; i++) r[i] = zk[i] - t * yk[i];
-    rn[k] = norm(n, r);
+    rn[k] = Spectra.norm(n, r);
     formed[k] = true;
   }
 
