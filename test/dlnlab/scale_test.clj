@@ -105,9 +105,9 @@
           (is (= "2" (get a "replicates") (get a "final_loss_count")))
           (is (< (Math/abs (- m (Double/parseDouble (get a "final_loss_mean")))) (* 1e-12 (Math/abs m))))
           (is (= (apply min xs) (Double/parseDouble (get a "final_loss_min"))))
-          (is (< (Math/abs (- (/ (Math/abs (- (first xs) (second xs))) (Math/sqrt 2.0))
+          (is (< (Math/abs (- (/ (Math/abs (- (double (first xs)) (double (second xs)))) (Math/sqrt 2.0))
                               (Double/parseDouble (get a "final_loss_sd"))))
-                 (* 1e-12 (apply max xs)))
+                 (* 1e-12 (double (apply max xs))))
               "sd with n - 1 of two values is |a - b| / sqrt 2"))))
     (testing "every column but the coordinates has a declared type that reads each of its cells"
       (let [reads? {:long #(re-matches #"-?\d+" %)
