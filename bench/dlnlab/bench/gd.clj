@@ -387,8 +387,9 @@
   its data afresh (dlnlab.task/*reuse-data?* false); shared: the runs of a
   sweep over, say, learning rates find the task the first one built. Every run
   gets a fresh experiment map (as a sweep's points are), so it is validated
-  each time; runs of 1 step for 4 warm-s seconds come first, so that the JIT
-  has compiled the run's paths as in a long sweep. The parts are measured on
+  each time; runs of 1 step for 4 warm-s seconds come first (shared, and
+  again cold before the cold runs), so that the JIT has compiled the run's
+  paths as in a long sweep. The parts are measured on
   their own, in the order a run does them.
   The generator: the task's count of standard normals drawn by Rng's
   Box-Muller (what the data uses) and by the ziggurat of dlnlab.kernel.Normal
@@ -406,6 +407,9 @@
         _ (cpu-median 1 (* 4.0 warm-s) (run-of 1))
         one-shared (cpu-median k warm-s (run-of 1))
         all-shared (cpu-median (max 3 (quot k 4)) warm-s (run-of steps))
+        ;; as long again for the cold runs, whose data and objective code the
+        ;; shared runs never reach (a sweep over seeds makes thousands of them)
+        _ (cpu-median 1 (* 4.0 warm-s) (cold (run-of 1)))
         one-cold (cpu-median k warm-s (cold (run-of 1)))
         marginal (/ (- all-shared one-shared) (dec steps))
         n (spec/normalize exp)
