@@ -24,7 +24,7 @@
   (^double [net] (loss net (:params net)))
   (^double [net ^doubles params] (loss net params (:objective net)))
   (^double [net ^doubles params ^Objective objective]
-   (Engine/loss (:arch net) objective params (workspace net objective))))
+   (Engine/loss ^Arch (:arch net) objective params)))
 
 (defn gradient
   "Gradient of the loss at params as a fresh packed double array."

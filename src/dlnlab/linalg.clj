@@ -31,7 +31,14 @@
   "Row-major nested vectors of the rows x cols column-major matrix in a (from offset off)."
   ([rows cols a] (array->matrix rows cols a 0))
   ([^long rows ^long cols ^doubles a ^long off]
-   (mapv (fn [^long i] (mapv (fn [^long j] (aget a (+ off i (* j rows)))) (range cols))) (range rows))))
+   ;; a row is built in an array that `vec` adopts (up to 32 entries, without a
+   ;; copy): results are written on every run, so this is on the fixed cost
+   (loop [i 0 out (transient [])]
+     (if (< i rows)
+       (let [row (object-array cols)]
+         (dotimes [j cols] (aset row j (Double/valueOf (aget a (+ off i (* j rows))))))
+         (recur (inc i) (conj! out (vec row))))
+       (persistent! out)))))
 
 (defn rows->array
   "Row-major double[] of nested rows (samples as rows): the column-major d x n

@@ -22,13 +22,16 @@
   `*invocation*` (see `invocation`), and dlnlab.experiment/run takes it as the
   run option :invocation, so runs on pool threads or Spark executors carry it
   as data. The machine is described once per process; the git commit is read
-  at each call, the hashes are cached by path, size and modification time."
+  at each call from the files under .git, unless their stamps show them
+  unchanged since the last read (`git-info`); the hashes are cached by path,
+  size and modification time."
   (:require [clojure.java.io :as io]
             [clojure.string :as str])
   (:import [dlnlab.kernel Blas]
            [java.io File FileInputStream]
            [java.net InetAddress]
-           [java.nio.file Files]
+           [java.nio.file Files LinkOption]
+           [java.nio.file.attribute BasicFileAttributes]
            [java.security MessageDigest]
            [java.time Instant]
            [org.bytedeco.openblas.global openblas]))
@@ -47,7 +50,18 @@
 
 ;; ---------------------------------------------------------------- git, without git
 
-(defn- slurp-trim [^File f] (when (.isFile f) (str/trim (slurp f))))
+(def ^:private ^:dynamic *consulted*
+  "While git-info reads a checkout: a volatile vector of every file it reads or
+  looks for, whose stamps then tell whether a later call may reuse the answer."
+  nil)
+
+(defn- consult
+  "f, noted as consulted (see `*consulted*`)."
+  ^File [^File f]
+  (when-let [c *consulted*] (vswap! c conj f))
+  f)
+
+(defn- slurp-trim [^File f] (when (.isFile (consult f)) (str/trim (slurp f))))
 
 (defn- git-dir
   "The git directory of the checkout holding dir (a .git directory, or the one a
@@ -55,7 +69,7 @@
   ^File [^File dir]
   (loop [d (some-> dir .getAbsoluteFile)]
     (when d
-      (let [g (io/file d ".git")]
+      (let [g (consult (io/file d ".git"))]
         (cond (.isDirectory g) g
               (.isFile g) (when-let [[_ p] (re-find #"gitdir:\s*(\S.*)" (slurp g))]
                             (let [f (io/file (str/trim p))]
@@ -71,31 +85,77 @@
                  gd)]
     (or (some #(slurp-trim (io/file % ref)) [gd common])
         (some (fn [^File d]
-                (let [f (io/file d "packed-refs")]
+                (let [f (consult (io/file d "packed-refs"))]
                   (when (.isFile f)
                     (some (fn [line] (let [[sha r] (str/split line #" " 2)] (when (= r ref) sha)))
                           (str/split-lines (slurp f))))))
               [gd common]))))
 
+(defn- read-git-info [dir]
+  (try
+    (when-let [gd (git-dir (io/file dir))]
+      (let [head (slurp-trim (io/file gd "HEAD"))
+            [_ ref] (when head (re-matches #"ref:\s*(\S+)" head))
+            commit (if ref (resolve-ref gd ref) head)]
+        (when (and commit (re-matches #"[0-9a-f]{40}" commit))
+          {:commit commit :branch (some-> ref (str/replace #"^refs/heads/" ""))})))
+    (catch Exception _ nil)))
+
+(defn- stamp
+  "What identifies the content of file f without reading it: [file key (device
+  and inode) modification time in ms, size]; [file key :directory] for a
+  directory (what it holds is stamped file by file); nil when f does not exist.
+  present? says whether f existed at the last look: a missing file is looked
+  for with File.exists (readAttributes would throw, which costs more)."
+  ([^File f] (stamp f (.exists f)))
+  ([^File f present?]
+   (try (when (or present? (.exists f))
+          (let [a (Files/readAttributes (.toPath f) BasicFileAttributes ^"[Ljava.nio.file.LinkOption;" (make-array LinkOption 0))]
+            (if (.isDirectory a)
+              [(.fileKey a) :directory]
+              [(.fileKey a) (.toMillis (.lastModifiedTime a)) (.size a)])))
+        (catch Exception _ nil))))
+
+(def racy-ms
+  "A git answer is reused only when every file it was read from had been left
+  alone for this long when it was read: a file changed again within the same
+  clock tick could keep its stamp (git's own \"racy git\" rule). git writes
+  refs and HEAD to a new file that replaces the old, so their stamps change."
+  2000)
+
+(def ^:private git-cache
+  "{dir {:stamps [[File stamp] ...] :info answer}} of answers that may be reused."
+  (atom {}))
+
+(def ^:private source-dir
+  (delay (let [u (io/resource "dlnlab/provenance.clj")]
+           (cond (nil? u) (io/file (System/getProperty "user.dir"))
+                 (= "file" (.getProtocol u)) (.getParentFile (io/file (.toURI u)))
+                 ;; jar:file:/path/x.jar!/dlnlab/provenance.clj: where the jar lies
+                 :else (some-> (re-find #"^jar:(file:[^!]+)!" (str u)) second
+                               java.net.URI. io/file .getParentFile)))))
+
 (defn git-info
   "{:commit :branch} of the git checkout holding dir (default: the directory
   the dlnlab sources or their jar were loaded from), read from
-  the files under .git; nil outside a checkout or when .git cannot be read."
-  ([] (git-info (let [u (io/resource "dlnlab/provenance.clj")]
-                  (cond (nil? u) (io/file (System/getProperty "user.dir"))
-                        (= "file" (.getProtocol u)) (.getParentFile (io/file (.toURI u)))
-                        ;; jar:file:/path/x.jar!/dlnlab/provenance.clj: where the jar lies
-                        :else (some-> (re-find #"^jar:(file:[^!]+)!" (str u)) second
-                                      java.net.URI. io/file .getParentFile)))))
+  the files under .git; nil outside a checkout or when .git cannot be read.
+  The answer is kept per dir and given again while none of the files it came
+  from (nor the .git it looked for on the way) has changed, by their stamps
+  (see `racy-ms`), so a run pays a few file-status calls, not the reads."
+  ([] (git-info @source-dir))
   ([dir]
-   (try
-     (when-let [gd (git-dir (io/file dir))]
-       (let [head (slurp-trim (io/file gd "HEAD"))
-             [_ ref] (when head (re-matches #"ref:\s*(\S+)" head))
-             commit (if ref (resolve-ref gd ref) head)]
-         (when (and commit (re-matches #"[0-9a-f]{40}" commit))
-           {:commit commit :branch (some-> ref (str/replace #"^refs/heads/" ""))})))
-     (catch Exception _ nil))))
+   (let [k (str dir)
+         fresh? (fn [{:keys [stamps]}] (every? (fn [[f s]] (= s (stamp f (some? s)))) stamps))]
+     (if-let [hit (let [c (get @git-cache k)] (when (and c (fresh? c)) c))]
+       (:info hit)
+       (let [read-at (System/currentTimeMillis)
+             seen (volatile! [])
+             info (binding [*consulted* seen] (read-git-info dir))
+             stamps (mapv (fn [f] [f (stamp f)]) (distinct @seen))]
+         (if (every? (fn [[_ [_ t]]] (or (not (int? t)) (< (long t) (- read-at (long racy-ms))))) stamps)
+           (swap! git-cache assoc k {:stamps stamps :info info})
+           (swap! git-cache dissoc k))
+         info)))))
 
 ;; ---------------------------------------------------------------- the machine
 
@@ -135,8 +195,8 @@
 (defn environment
   "What this process runs on: {:version :git :host :cpu :jvm :os :blas} (:git
   only in a checkout). The machine is described once per process; the commit
-  is read at every call (a few small files), so a REPL session that commits
-  records the current one."
+  is looked up at every call (`git-info`: reread when a file under .git has
+  changed), so a REPL session that commits records the current one."
   []
   (let [g (git-info)] (cond-> @machine g (assoc :git g))))
 

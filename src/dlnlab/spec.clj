@@ -19,9 +19,8 @@
             [clojure.string :as str]
             [dlnlab.error :as error]
             [dlnlab.kind :as kind]
-            [dlnlab.numeric :as numeric])
-  (:import [java.lang.ref WeakReference]
-           [java.util.concurrent.atomic AtomicLong AtomicReferenceArray]))
+            [dlnlab.numeric :as numeric]
+            [dlnlab.spec.memo :as memo]))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -400,7 +399,8 @@
   decides (the metric named by the key of [:record m]), so v carries no :kind."
   ([node-id path v ctx] (walk node-id path v ctx nil))
   ([node-id path v ctx fixed-kind]
-  (let [node (get (schema) node-id)]
+  (let [nodes (schema)
+        node (get nodes node-id)]
     (when-not (map? v)
       (error/fail! :invalid-experiment
                    (str (path-str path) " must be " (a-map node-id) ", got " (error/show v) ". The " (name node-id)
@@ -408,10 +408,15 @@
                    {:path path :value v :allowed (a-map node-id)}))
     (let [kind (or fixed-kind (when (:dispatch node) (resolve-kind node-id node path v)))
           kind-node (get-in node [:kinds kind])
-          entries (concat (when (and kind (not fixed-kind)) [[:kind {:spec ::any}]])
-                          (:keys node) (:keys kind-node) (:common node))
-          allowed (mapv first entries)
-          allowed? (set allowed)]
+          {:keys [allowed allowed? required leaves checked defaults children]}
+          (memo/plan nodes node-id kind (some? fixed-kind)
+                     #(let [entries (vec (concat (when (and kind (not fixed-kind)) [[:kind {:spec ::any}]])
+                                                 (:keys node) (:keys kind-node) (:common node)))
+                            having (fn [p] (filterv (fn [[_ e]] (p e)) entries))]
+                        {:allowed (mapv first entries) :allowed? (set (map first entries))
+                         :required (having :required) :leaves (having :spec) :checked (having :checked-by)
+                         :defaults (having (fn [e] (and (not (:node e)) (or (contains? e :default) (:default-fn e)))))
+                         :children (having :node)}))]
       (doseq [k (keys v)]
         (when-not (allowed? k)
           (let [dym (error/did-you-mean k allowed)
@@ -421,28 +426,28 @@
                          (when dym (str " Did you mean " (pr-str dym) "?"))
                          " Allowed keys here: " (key-list allowed) ".")
                          (merge {:path p :value (get v k) :allowed allowed} (when dym {:did-you-mean dym}))))))
-      (doseq [[k e] entries]
-        (when (and (:required e) (not (contains? v k)))
+      (doseq [[k e] required]
+        (when-not (contains? v k)
           (error/fail! :invalid-experiment
                        (str (path-str path) " needs " (pr-str k) ": " (:doc e))
                        {:path (conj (vec path) k) :value nil :allowed (if (:spec e) (allowed-text (:spec e)) (str "a " (name (:node e)) " map"))})))
-      (doseq [[k e] entries
-              :when (and (:spec e) (contains? v k))]
+      (doseq [[k e] leaves
+              :when (contains? v k)]
         (check-leaf! (conj (vec path) k) (:spec e) (get v k)))
       ;; a value that is not a map (a vector of events, a map of variants) is
       ;; checked by the :check (fn [path value parent]) of node :checked-by
-      (doseq [[k e] entries
-              :when (and (:checked-by e) (contains? v k))]
-        ((:check (get (schema) (:checked-by e))) (conj (vec path) k) (get v k) v))
+      (doseq [[k e] checked
+              :when (contains? v k)]
+        ((:check (get nodes (:checked-by e))) (conj (vec path) k) (get v k) v))
       (let [filled (reduce (fn [m [k e]]
                              (cond
-                               (or (contains? m k) (:node e)) m
+                               (contains? m k) m
                                (contains? e :default) (assoc m k (:default e))
                                (:default-fn e) (let [d ((:default-fn e) m ctx)]
                                                  (if (nil? d) m (assoc m k d)))
                                :else m))
                            (if (and kind (not fixed-kind)) (assoc v :kind kind) v)
-                           entries)
+                           defaults)
             child-ctx (merge ctx (when-let [f (or (:ctx kind-node) (:ctx node))] (f filled)))
             result (reduce (fn [m [k e]]
                              (if-let [child (:node e)]
@@ -452,45 +457,24 @@
                                  :else m)
                                m))
                            filled
-                           entries)]
+                           children)]
         (doseq [chk [(:check node) (:check kind-node)] :when chk]
           (chk path result ctx))
         result)))))
 
 ;; ---------------------------------------------------------------------------
 ;; Normalizing is idempotent: a run, whose network, task and model normalize their parts
-;; again, finds them here by identity (held weakly). A change of the schema forgets them.
+;; again, finds them by identity (dlnlab.spec.memo). A change of the schema forgets them.
 
 (def ^:dynamic *reuse-normalized?*
   "When false, every normalization walks its map (for tests comparing the two)."
   true)
 
-(def ^:private ^:const recent-slots 16)
-
-(def ^:private ^AtomicReferenceArray recent
-  "Slots of Object arrays [node-id schema-table (WeakReference normalized-map)]."
-  (AtomicReferenceArray. (int recent-slots)))
-
-(def ^:private ^AtomicLong recent-next (AtomicLong.))
-
 (defn- normalized
   "v when it is (identical to) a map normalized before as node-id under the
   current schema and still remembered; else (f), remembered."
   [node-id v f]
-  (let [table (methods kind/schema)
-        seen? (fn [^objects e] (and e (identical? v (.get ^WeakReference (aget e 2)))
-                                    (= node-id (aget e 0)) (identical? table (aget e 1))))]
-    (if (and *reuse-normalized?* (map? v) (some #(seen? (.get recent (int %))) (range recent-slots)))
-      v
-      (let [out (f)
-            remember! (fn [id m] (when (map? m) (.set recent (int (mod (.getAndIncrement recent-next) recent-slots))
-                                                      (object-array [id table (WeakReference. m)]))))]
-        (remember! node-id out)
-        ;; a network experiment's model and task normalize to themselves (spec-test checks it)
-        (when (and (= :experiment node-id) (map? out) (= :network (:kind out :network)))
-          (remember! :model (:model out))
-          (remember! :task (:task out)))
-        out))))
+  (memo/remembered *reuse-normalized?* node-id v f))
 
 ;; ---------------------------------------------------------------------------
 ;; Public API

@@ -192,13 +192,13 @@
         x (double-array (* n din))
         y (double-array (* n dout))
         sigma (double sigma)]
-    (Rng/fillGaussian ts x-stream 0 1.0 x 0 (* n din))
-    (dotimes [i n] (dotimes [b din] (let [k (+ b (* i din))] (aset x k (* (aget sd b) (aget x k))))))
+    (Rng/fillGaussianColumns ts x-stream 0 sd x 0 (* n din))
     (when (pos? n)
       (Blas/gemm false false dout n din 1.0 m 0 dout x 0 din 0.0 y 0 dout))
     (when (pos? sigma)
-      (dotimes [k (* n dout)]
-        (aset y k (+ (aget y k) (* sigma (Rng/gaussian ts noise-stream k))))))
+      (let [noise (double-array (* n dout))]
+        (Rng/fillGaussian ts noise-stream 0 sigma noise 0 (* n dout))
+        (dotimes [k (* n dout)] (aset y k (+ (aget y k) (aget noise k))))))
     [x y]))
 
 (defmethod build-kind :teacher-student [task ts]

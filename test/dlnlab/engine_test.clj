@@ -133,6 +133,25 @@
           fd (double-array (alength p) (map (fn [^double a ^double b] (/ (- a b) (* 2 h))) gp gm))]
       (< (max-abs-diff hv fd) (* 1e-5 (+ 1.0 (max-abs hv)))))))
 
+(defspec a-thread-scratch-loss-is-the-fresh-workspace-loss-bit-for-bit 40
+  (prop/for-all [s1 gen-arch-spec s2 gen-arch-spec]
+    (let [a (build s1) b (build s2)
+          fresh (fn [{:keys [^Arch arch ^Objective objective]} ^doubles p]
+                  (Engine/loss arch objective p (Engine$Workspace. arch objective)))
+          scratch (fn [{:keys [^Arch arch ^Objective objective]} ^doubles p] (Engine/loss arch objective p))
+          same? (fn [net ^doubles p] (== (Double/doubleToRawLongBits (fresh net p))
+                                         (Double/doubleToRawLongBits (scratch net p))))
+          ^doubles pa (:params a)
+          wild (doto (aclone pa) (java.util.Arrays/fill Double/NaN))]
+      ;; the scratch kept from an earlier call (other params, another network,
+      ;; non-finite values left in it) must not show in the next loss
+      (and (same? a pa) (same? a (along pa pa 0.5)) (same? b (:params b))
+           (Double/isNaN (scratch a wild)) (same? a pa)
+           (same? b (:params b)) (same? a pa)
+           ;; a's architecture with each kind of objective, in turn
+           (every? (fn [kind] (same? (assoc a :objective (:objective (build (assoc s1 :obj kind)))) pa))
+                   [:batch :factorization :moments :batch])))))
+
 (defn- dense-hessian ^doubles [net ^doubles p]
   (let [n (alength p) hm (double-array (* n n))]
     (dotimes [j n]

@@ -1,6 +1,6 @@
 (ns dlnlab.linalg-test
   (:require [dlnlab.dense :refer [absd col dot eye frob2 max-abs-diff mmul transpose]]
-            [clojure.test :refer [deftest is]]
+            [clojure.test :refer [deftest is testing]]
             [clojure.test.check.clojure-test :refer [defspec]]
             [clojure.test.check.generators :as gen]
             [clojure.test.check.properties :as prop]
@@ -67,3 +67,13 @@
   (is (not= (orthonormal 3 9 5 3) (orthonormal 3 10 5 3)))
   (is (not= (orthonormal 3 9 5 3) (orthonormal 4 9 5 3)))
   (is (thrown? clojure.lang.ExceptionInfo (linalg/random-orthonormal 1 1 2 3))))
+
+(deftest array->matrix-reads-column-major-into-rows
+  (testing "entry (i, j) of the nested rows is a[off + i + j rows], for widths on both sides of 32"
+    (doseq [[rows cols off] [[1 1 0] [3 5 2] [7 33 1] [40 2 0]]]
+      (let [a (double-array (map #(- (* 0.5 (double %)) 3.0) (range (+ off (* rows cols)))))
+            m (linalg/array->matrix rows cols a off)]
+        (is (= (for [i (range rows)] (for [j (range cols)] (aget a (+ off i (* j rows))))) m))
+        (is (vector? m))
+        (is (every? vector? m))
+        (is (= [rows cols] [(count m) (count (first m))]))))))

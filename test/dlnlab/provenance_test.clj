@@ -81,6 +81,47 @@
         (spit (io/file gd "HEAD") (str sha "\n"))
         (is (= {:commit sha :branch nil} (provenance/git-info wt)))))))
 
+(deftest the-commit-is-reread-when-a-git-file-changes
+  (let [sha (fn [c] (apply str (repeat 40 c)))
+        repo (io/file (path "repo"))
+        gd (io/file repo ".git")
+        ref (io/file gd "refs" "heads" "main")
+        old (- (System/currentTimeMillis) 60000)
+        write! (fn [^java.io.File f text] (io/make-parents f) (spit f text) (.setLastModified f old))
+        replace! (fn [^java.io.File f text]   ; as git writes: a new file renamed over the old
+                   (let [tmp (io/file (.getParentFile f) "tmp.lock")]
+                     (write! tmp text)
+                     (java.nio.file.Files/move (.toPath tmp) (.toPath f)
+                                               (into-array java.nio.file.CopyOption [java.nio.file.StandardCopyOption/REPLACE_EXISTING]))
+                     (.setLastModified f old)))]
+    (write! (io/file gd "HEAD") "ref: refs/heads/main\n")
+    (write! ref (str (sha "a") "\n"))
+    (is (= {:commit (sha "a") :branch "main"} (provenance/git-info repo)))
+    (testing "a commit (the ref replaced, same size and time): the new commit"
+      (replace! ref (str (sha "b") "\n"))
+      (is (= (sha "b") (:commit (provenance/git-info repo)))))
+    (testing "a checkout of another branch: the new branch"
+      (write! (io/file gd "refs" "heads" "topic") (str (sha "c") "\n"))
+      (replace! (io/file gd "HEAD") "ref: refs/heads/topic\n")
+      (is (= {:commit (sha "c") :branch "topic"} (provenance/git-info repo))))
+    (testing "a .git created below the one found: that checkout"
+      (write! (io/file repo "sub" ".git" "HEAD") (str (sha "d") "\n"))
+      (is (= {:commit (sha "d") :branch nil} (provenance/git-info (io/file repo "sub")))))
+    (testing "unchanged files are not read again: a file rewritten in place with its size and time kept is missed"
+      (let [head (io/file gd "HEAD")]
+        (provenance/git-info repo)
+        (spit head "ref: refs/heads/mainx\n") (.setLastModified head old)
+        (is (= "topic" (:branch (provenance/git-info repo))))))
+    (testing "files changed within the last two seconds are read at every call"
+      (let [head (io/file gd "HEAD")]
+        (write! (io/file gd "refs" "heads" "mian") (str (sha "e") "\n"))
+        (spit head "ref: refs/heads/main\n")
+        (is (= "main" (:branch (provenance/git-info repo))))
+        (spit head "ref: refs/heads/mian\n")
+        (is (= {:commit (sha "e") :branch "mian"} (provenance/git-info repo)))
+        (spit head "ref: refs/heads/main\n")
+        (is (= "main" (:branch (provenance/git-info repo))))))))
+
 (deftest a-result-records-when-and-from-what-it-ran
   (let [exp (write-data!)
         before (Instant/now)

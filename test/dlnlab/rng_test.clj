@@ -48,3 +48,20 @@
                             (== (Rng/bits seed stream idx) (definition-bits seed stream idx)))))
                    (range n))
            (every? zero? (take off out))))))
+
+(defspec column-scaled-fill-matches-the-definition-bit-for-bit 40
+  (prop/for-all [seed gen/large-integer
+                 stream (gen/choose 0 2000000)
+                 first-index (gen/choose 0 1000000)
+                 d (gen/choose 1 7)
+                 n (gen/choose 0 100)
+                 off (gen/choose 0 5)]
+    (let [seed (long seed) stream (long stream) first-index (long first-index) d (long d) n (long n) off (long off)
+          scales (double-array (map #(Math/sqrt (+ 0.1 (double %))) (range d)))
+          out (double-array (+ off n))]
+      (Rng/fillGaussianColumns seed stream first-index scales out off n)
+      (and (every? (fn [^long i]
+                     (same-bits? (aget out (+ off i))
+                                 (* (* 1.0 (definition-gaussian seed stream (+ first-index i))) (aget scales (rem i d)))))
+                   (range n))
+           (every? zero? (take off out))))))

@@ -6,6 +6,7 @@
             [clojure.test.check.properties :as prop]
             [dlnlab.error :as error]
             [dlnlab.gen :as g]
+            [dlnlab.kind :as kind]
             [dlnlab.kinds]
             [dlnlab.spec :as spec]))
 
@@ -290,3 +291,18 @@
   (testing "a misspelt metric under :record gets a did-you-mean"
     (let [e (error (with-record {:metrics [:sharpness] :sharpnes {:every 5}}))]
       (is (= :sharpness (:did-you-mean (ex-data e)))))))
+
+(deftest a-new-schema-method-is-seen-by-the-next-normalization
+  (let [task {:kind :teacher-student :input-dim 2 :output-dim 2 :samples 4 :teacher {:kind :plan-test}}
+        register! (fn [default]
+                    (defmethod kind/schema [:teacher :plan-test] [_ _]
+                      {:doc "A teacher kind of this test." :keys [[:scale {:spec ::spec/std :default default :doc "A scale."}]]}))]
+    (try
+      (register! 1.0)
+      (is (= {:kind :plan-test :scale 1.0} (:teacher (spec/normalize-task task))))
+      (testing "the walker's plans and remembered maps belong to one schema"
+        (register! 2.0)
+        (is (= {:kind :plan-test :scale 2.0} (:teacher (spec/normalize-task task))))
+        (remove-method kind/schema [:teacher :plan-test])
+        (is (thrown-with-msg? clojure.lang.ExceptionInfo #"plan-test" (spec/normalize-task task))))
+      (finally (remove-method kind/schema [:teacher :plan-test])))))

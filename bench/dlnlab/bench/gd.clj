@@ -59,7 +59,7 @@
             [dlnlab.provenance :as provenance]
             [dlnlab.spec :as spec]
             [dlnlab.task :as task])
-  (:import [dlnlab.kernel Arch Blas Engine Objective Rng]
+  (:import [dlnlab.kernel Arch Blas Engine Normal Objective Rng]
            [java.io BufferedReader File]
            [java.nio.file Files]
            [java.nio.file.attribute FileAttribute]))
@@ -368,6 +368,18 @@
     (/ (median (repeatedly k #(second (time-cpu (fn [] (dotimes [_ reps] (f)))))))
        reps)))
 
+(defn- gaussian-count
+  "How many standard normals built task t drew: its samples' inputs and label
+  noise (training and test) and a Gaussian teacher's entries."
+  ^long [t]
+  (let [{:keys [input output]} (:dims t)
+        d (* (long input) (long output))
+        samples (+ (long (:n t 0)) (long (:test-n t 0)))
+        spec (:spec t)]
+    (+ (* samples (long input))
+       (if (pos? (double (:label-noise spec 0.0))) (* samples (long output)) 0)
+       (if (= :gaussian (get-in spec [:teacher :kind])) d 0))))
+
 (defn fixed-cost
   "The fixed cost of a run of case c, in CPU seconds (medians of k): whole runs
   of 1 and of all the case's steps give the marginal cost of a step, and the
@@ -375,11 +387,16 @@
   its data afresh (dlnlab.task/*reuse-data?* false); shared: the runs of a
   sweep over, say, learning rates find the task the first one built. Every run
   gets a fresh experiment map (as a sweep's points are), so it is validated
-  each time; runs of 1 step for 4 warm-s seconds come first, so that the JIT
-  has compiled the run's paths as in a long sweep. The parts are measured on
+  each time; runs of 1 step for 4 warm-s seconds come first (shared, and
+  again cold before the cold runs), so that the JIT has compiled the run's
+  paths as in a long sweep. The parts are measured on
   their own, in the order a run does them.
+  The generator: the task's count of standard normals drawn by Rng's
+  Box-Muller (what the data uses) and by the ziggurat of dlnlab.kernel.Normal
+  (what a changed generator would cost; the data stays on Box-Muller).
   Returns {:one-cold :one-shared :all-shared :marginal :fixed-cold
-  :fixed-shared :parts [[label seconds] ...]}."
+  :fixed-shared :parts [[label seconds] ...] :generator {:draws :box-muller
+  :ziggurat}}."
   [c ^long k ^double warm-s]
   (let [exp (:experiment c)
         steps (long (:steps exp))
@@ -390,6 +407,9 @@
         _ (cpu-median 1 (* 4.0 warm-s) (run-of 1))
         one-shared (cpu-median k warm-s (run-of 1))
         all-shared (cpu-median (max 3 (quot k 4)) warm-s (run-of steps))
+        ;; as long again for the cold runs, whose data and objective code the
+        ;; shared runs never reach (a sweep over seeds makes thousands of them)
+        _ (cpu-median 1 (* 4.0 warm-s) (cold (run-of 1)))
         one-cold (cpu-median k warm-s (cold (run-of 1)))
         marginal (/ (- all-shared one-shared) (dec steps))
         n (spec/normalize exp)
@@ -402,7 +422,11 @@
                     (Objective/samples m d o x y)))
         objective (cpu-median k warm-s #(do (samples (:n t) (:x t) (:y t))
                                      (samples (:test-n t) (:test-x t) (:test-y t))))
-        task-cold (cpu-median k warm-s (cold #(task/build-task (:task n) seed)))]
+        task-cold (cpu-median k warm-s (cold #(task/build-task (:task n) seed)))
+        draws (gaussian-count t)
+        buf (double-array draws)
+        box-muller (cpu-median k warm-s #(Rng/fillGaussian 17 0 0 1.0 buf 0 draws))
+        ziggurat (cpu-median k warm-s #(Normal/fill (Normal/key 17 0 0) 0 buf 0 draws))]
     {:one-cold one-cold :one-shared one-shared :all-shared all-shared :marginal marginal
      :fixed-cold (- one-cold marginal) :fixed-shared (- one-shared marginal)
      :parts [["normalize: validate the map, fill defaults" (cpu-median k warm-s #(spec/normalize (assoc exp :steps 1)))]
@@ -412,7 +436,8 @@
              ["build: layout, Arch, initial weights" (cpu-median k warm-s #(model/build-model (:model n) (:dims t) (optim/role-seed n :init) (:target-svd t)))]
              ["final values: loss, test loss and weights" (cpu-median k warm-s #(do (network/loss net) (network/test-loss net) (network/weights net)))]
              ["provenance: version, git commit, machine, inputs" (cpu-median k warm-s #(provenance/collect {:experiment n}))]
-             ["analysis: of the trajectory" (cpu-median k warm-s #(analysis/analyze r1))]]}))
+             ["analysis: of the trajectory" (cpu-median k warm-s #(analysis/analyze r1))]]
+     :generator {:draws draws :box-muller box-muller :ziggurat ziggurat}}))
 
 (defn run-verdict
   "The report's verdict on a whole run of case c: \"target met\", or the gap to
@@ -518,6 +543,15 @@
                           (fmt-s (- (double fixed-shared)
                                     (double (reduce + 0.0 (map second (remove #(str/includes? (first %) "cold") parts))))))))
         " |")
+    (ln)
+    (doseq [{:keys [case fixed]} runs
+            :let [{:keys [draws box-muller ziggurat]} (:generator fixed)
+                  saved (- (double box-muller) (double ziggurat))]]
+      (ln "- " (:id case) ": the data's " draws " standard normals take " (fmt-s box-muller) " by Box-Muller ("
+          (format "%.1f ns" (/ (* 1e9 (double box-muller)) (double draws))) " each: two mix64, a log, a cos and a square root), "
+          (fmt-s ziggurat) " by the ziggurat of dlnlab.kernel.Normal. A changed generator (which would change every "
+          "example's numbers, so the data keeps Box-Muller) would save " (fmt-s saved) ": the cold fixed cost would be "
+          (fmt-s (- (double (:fixed-cold fixed)) saved)) "."))
     (ln)
     (.toString sb)))
 

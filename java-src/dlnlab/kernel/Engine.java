@@ -43,12 +43,12 @@ public final class Engine {
     double[] dr;           // (HVP)
     final double[] owork;
     double loss = Double.NaN;
+    /** The architecture this workspace is laid out for. */
+    final Arch arch;
 
     public Workspace(Arch arch, Objective obj) {
-      if (obj.din != arch.din || obj.dout != arch.dout) {
-        throw new IllegalArgumentException("network maps " + arch.din + " -> " + arch.dout
-            + " but the objective expects " + obj.din + " -> " + obj.dout);
-      }
+      checkDims(arch, obj);
+      this.arch = arch;
       int nf = arch.factors();
       int din = arch.din;
       g = new double[arch.size];
@@ -104,6 +104,37 @@ public final class Engine {
         for (int i = 0; i < d; i++) out[off + i + i * d] += 1.0;
       }
     }
+  }
+
+  private static void checkDims(Arch arch, Objective obj) {
+    if (obj.din != arch.din || obj.dout != arch.dout) {
+      throw new IllegalArgumentException("network maps " + arch.din + " -> " + arch.dout
+          + " but the objective expects " + obj.din + " -> " + obj.dout);
+    }
+  }
+
+  /** The calling thread's scratch workspace of {@link #loss(Arch, Objective, double[])}. */
+  private static final ThreadLocal<Workspace> SCRATCH = new ThreadLocal<>();
+
+  /** The most doubles of a workspace a thread keeps as its scratch (512 KB); larger ones are made per call. */
+  public static final int SCRATCH_MAX_DOUBLES = 1 << 16;
+
+  /**
+   * The loss at params, in a workspace the calling thread keeps between calls
+   * for the same architecture (with any objective of its dimensions), so a
+   * one-off loss allocates nothing. The same number as
+   * loss(arch, obj, params, new Workspace(arch, obj)): the forward pass and the
+   * objective write every workspace entry before they read it.
+   */
+  public static double loss(Arch arch, Objective obj, double[] params) {
+    checkDims(arch, obj);
+    Workspace ws = SCRATCH.get();
+    if (ws == null || ws.arch != arch || ws.owork.length < obj.workSize()) {
+      ws = new Workspace(arch, obj);
+      long doubles = (long) ws.g.length + ws.pre.length + ws.prod.length + ws.f.length + ws.owork.length;
+      if (doubles <= SCRATCH_MAX_DOUBLES) SCRATCH.set(ws);
+    }
+    return loss(arch, obj, params, ws);
   }
 
   /** Forward pass: effective factors, prefixes, pathway products and F. */

@@ -125,8 +125,67 @@ public final class Objective {
     if (y.length != n * dout) throw new IllegalArgumentException("y has " + y.length + " entries, expected " + n * dout);
   }
 
-  /** (1/2n) sum_i ||F x_i - y_i||^2 computed from the samples, sample by sample. */
+  /** Samples per block of {@link #sampleLoss}: a block's residuals and inputs stay in L1. */
+  private static final int LOSS_BLOCK = 64;
+
+  /**
+   * (1/2n) sum_i ||F x_i - y_i||^2 computed from the samples. Each residual
+   * entry is -y_ia + sum_b F_ab x_ib added in the order b = 0, 1, ... (terms
+   * with x_ib = 0 left out), and the squares are summed sample by sample, a
+   * = 0, 1, ... within a sample; {@link #sampleLossBySample} is that definition
+   * as a loop. When F is finite, the same sums run over blocks of samples with
+   * the samples innermost (a loop the JIT vectorizes) and include the zero
+   * terms, which gives the same number bit for bit: a term F_ab 0 is a signed
+   * zero, which leaves a sum unchanged but for the sign of a zero sum, and the
+   * sign does not reach the square.
+   */
   public static double sampleLoss(int n, int din, int dout, double[] x, double[] y, double[] f) {
+    for (int k = 0; k < dout * din; k++) {
+      if (!Double.isFinite(f[k])) return sampleLossBySample(n, din, dout, x, y, f);
+    }
+    final int bs = LOSS_BLOCK;
+    // one row per residual entry and per input entry, samples along the row:
+    // rows of their own (not offsets into one array) let the JIT vectorize
+    double[][] rt = new double[dout][bs];   // rt[a][j]: residual a of sample i0 + j
+    double[][] xt = new double[din][bs];    // xt[b][j] = x_b of sample i0 + j
+    double s = 0.0;
+    for (int i0 = 0; i0 < n; i0 += bs) {
+      int m = Math.min(bs, n - i0);
+      for (int j = 0; j < m; j++) {
+        int xo = (i0 + j) * din, yo = (i0 + j) * dout;
+        for (int b = 0; b < din; b++) xt[b][j] = x[xo + b];
+        for (int a = 0; a < dout; a++) rt[a][j] = -y[yo + a];
+      }
+      int b = 0;
+      for (; b + 4 <= din; b += 4) {   // four terms per pass, still added one by one
+        double[] x0 = xt[b], x1 = xt[b + 1], x2 = xt[b + 2], x3 = xt[b + 3];
+        for (int a = 0; a < dout; a++) {
+          double f0 = f[b * dout + a], f1 = f[(b + 1) * dout + a];
+          double f2 = f[(b + 2) * dout + a], f3 = f[(b + 3) * dout + a];
+          double[] r = rt[a];
+          for (int j = 0; j < m; j++) r[j] = (((r[j] + f0 * x0[j]) + f1 * x1[j]) + f2 * x2[j]) + f3 * x3[j];
+        }
+      }
+      for (; b < din; b++) {
+        double[] xb = xt[b];
+        for (int a = 0; a < dout; a++) {
+          double fab = f[b * dout + a];
+          double[] r = rt[a];
+          for (int j = 0; j < m; j++) r[j] += fab * xb[j];
+        }
+      }
+      for (int j = 0; j < m; j++) {
+        for (int a = 0; a < dout; a++) {
+          double r = rt[a][j];
+          s += r * r;
+        }
+      }
+    }
+    return s / (2.0 * n);
+  }
+
+  /** {@link #sampleLoss} sample by sample: the definition, for samples with zero entries. */
+  static double sampleLossBySample(int n, int din, int dout, double[] x, double[] y, double[] f) {
     double[] r = new double[dout];
     double s = 0.0;
     for (int i = 0; i < n; i++) {

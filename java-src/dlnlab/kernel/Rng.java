@@ -65,6 +65,23 @@ public final class Rng {
     for (int i = 0; i < n; i++) out[off + i] = scale * keyedGaussian(key, first + i);
   }
 
+  /**
+   * Fills out[off .. off+n) with gaussian(seed, stream, first + i) * scales[i % d],
+   * d = scales.length: rows of d entries (samples as rows) with a scale per
+   * column, the same numbers bit for bit as fillGaussian with scale 1.0 followed
+   * by a multiplication by scales[i % d].
+   */
+  public static void fillGaussianColumns(long seed, long stream, long first, double[] scales,
+                                         double[] out, int off, int n) {
+    long key = key(seed, stream);
+    int d = scales.length;
+    if (d == 0 && n > 0) throw new IllegalArgumentException("no column scales for " + n + " entries");
+    for (int i0 = 0; i0 < n; i0 += d) {
+      int m = Math.min(d, n - i0);
+      for (int b = 0; b < m; b++) out[off + i0 + b] = scales[b] * keyedGaussian(key, first + i0 + b);
+    }
+  }
+
   /** A seed for a named sub-purpose, derived deterministically from a parent seed. */
   public static long derive(long seed, long purpose) {
     return mix64(mix64(seed ^ 0x5DEECE66DL) + purpose * GOLDEN);
