@@ -535,18 +535,27 @@ public final class Sde {
       for (int n0 = first; n0 < last; ) {
         int n1 = (int) Math.min(Math.min((long) last, (long) n0 + STRETCH),
             ((long) n0 / recordEvery + 1) * recordEvery);
-        System.arraycopy(ws.cur, 0, ws.start, 0, items);
-        if (marksExact) {
-          java.util.Arrays.fill(ws.low, 0, items, 0.0);
-          for (int n = n0; n < n1; n++) step(n, items, ws);
-          for (int j = 0; j < items; j++) {
-            if (!(ws.low[j] >= 0.0)) redo(j, n0, n1, p0, ws);
-          }
-        } else {
-          for (int j = 0; j < items; j++) redo(j, n0, n1, p0, ws);
-        }
+        stretch(n0, n1, p0, items, ws);
         n0 = n1;
         if (n1 % recordEvery == 0) record(n1 / recordEvery, p0, p1, ws);
+      }
+    }
+
+    /**
+     * Steps n0 .. n1 - 1 of the block's items (see runBlock). A method of its own, called
+     * once per stretch: the JIT compiles it, with the passes inlined, as a short method
+     * rather than as part of runBlock's long-running loop.
+     */
+    private void stretch(int n0, int n1, int p0, int items, Workspace ws) {
+      System.arraycopy(ws.cur, 0, ws.start, 0, items);
+      if (marksExact) {
+        java.util.Arrays.fill(ws.low, 0, items, 0.0);
+        for (int n = n0; n < n1; n++) step(n, items, ws);
+        for (int j = 0; j < items; j++) {
+          if (!(ws.low[j] >= 0.0)) redo(j, n0, n1, p0, ws);
+        }
+      } else {
+        for (int j = 0; j < items; j++) redo(j, n0, n1, p0, ws);
       }
     }
 
