@@ -367,21 +367,20 @@ public final class Sde {
     final double[] coef = new double[6];
 
     Workspace(int items) {
-      int n = items;
-      cur = new double[n];
-      nxt = new double[n];
-      pw = new double[n];
-      key = new long[n];
-      bits1 = new long[n];
-      bits2 = new long[n];
-      z1 = new double[n];
-      z2 = new double[n];
-      target = new double[n];
-      top = new double[n];
-      start = new double[n];
-      low = new double[n];
-      nextLevel = new int[n];
-      rej = new int[n];
+      cur = new double[items];
+      nxt = new double[items];
+      pw = new double[items];
+      key = new long[items];
+      bits1 = new long[items];
+      bits2 = new long[items];
+      z1 = new double[items];
+      z2 = new double[items];
+      target = new double[items];
+      top = new double[items];
+      start = new double[items];
+      low = new double[items];
+      nextLevel = new int[items];
+      rej = new int[items];
     }
   }
 
