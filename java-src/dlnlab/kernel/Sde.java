@@ -68,6 +68,12 @@ public final class Sde {
   /** Target number of (path, mode) items per block: the block state stays in L1. */
   private static final int BLOCK_ITEMS = 256;
 
+  /**
+   * Longest stretch of steps a block runs without the per-step range check (a redo
+   * costs at most this many scalar steps of one item).
+   */
+  private static final int STRETCH = 32;
+
   /** a^n for n &gt;= 0 by repeated multiplication from the left (((a a) a) ...), as the vector passes do. */
   static double ipow(double a, int n) {
     switch (n) {
@@ -191,10 +197,14 @@ public final class Sde {
    * blocks in turn. Blocks are independent, so which worker runs a block cannot change
    * its result. Within a block each step runs as passes over the items: counter hashes
    * (vectorized by the JIT), the ziggurat's fast test (draws outside the fast region are
-   * listed and redone exactly) fused with the range check of the previous step, and
-   * the scheme's arithmetic (vectorized for Euler-Maruyama and Milstein, including the
-   * square root). The range check sends boundary hits, divergence and level passages
-   * to a rare path; it also runs on its own before each record and after the last step.
+   * listed and redone exactly), the scheme's arithmetic (vectorized for Euler-Maruyama
+   * and Milstein, including the square root) and a branch-free, vectorized mark of
+   * whether each item stayed in [0, min(next level, bound)). Steps run so, unchecked,
+   * in stretches of at most 32 that end at the records; an item whose mark shows it
+   * left that range (a boundary hit, divergence, NaN, a level passage) is redone from
+   * the stretch's start one step at a time by the same arithmetic with the range
+   * check, which handles the event at the step where it happened. So the numbers are
+   * those of a check after every step, bit for bit.
    * No allocation happens after the per-worker workspaces.
    *
    * @param depth        L &gt;= 2
@@ -343,8 +353,15 @@ public final class Sde {
     final double[] z1;
     final double[] z2;
     final double[] target;
-    /** Upper edge of the fast path: min(next passage level, bound); infinite once diverged. */
-    final double[] hi;
+    /**
+     * Largest value on the fast path: the double below min(next passage level, bound),
+     * Double.MAX_VALUE once diverged (a value v stays on the fast path iff 0 &lt;= v &lt;= top).
+     */
+    final double[] top;
+    /** State at the start of the current stretch. */
+    final double[] start;
+    /** The stretch's mark (see {@link Sde#mark}): &gt;= 0 while every value so far lay in [0, top]. */
+    final double[] low;
     final int[] nextLevel;
     final int[] rej;
     final double[] coef = new double[6];
@@ -359,7 +376,9 @@ public final class Sde {
       z1 = new double[items];
       z2 = new double[items];
       target = new double[items];
-      hi = new double[items];
+      top = new double[items];
+      start = new double[items];
+      low = new double[items];
       nextLevel = new int[items];
       rej = new int[items];
     }
@@ -398,6 +417,35 @@ public final class Sde {
     }
   }
 
+  /**
+   * The stretch's mark after a step to v: min(lo, (v 2^600) (top - v)). While v lies
+   * in [0, top] the product is &gt;= 0 (or +infinity, or NaN when v 2^600 overflows and
+   * v = top); it is negative when v &lt; 0 or v &gt; top, and NaN when v is NaN. The
+   * factor 2^600 keeps a negative product from underflowing to -0 when every top is
+   * at least 2^-600 (else {@link Job#marksExact} is false): then |v| 2^600 &gt;= 2^-474 and
+   * |top - v| &gt;= top for v &lt; 0, and for v &gt; top the product is at least
+   * top 2^600 2^-1074. So the mark stays &gt;= 0 exactly while every v so far lay in
+   * [0, top], up to rare false alarms (a NaN at v = top beyond 2^424), which only cost
+   * a redo. Branch-free, so the JIT vectorizes it.
+   */
+  private static double mark(double lo, double v, double top) {
+    return Math.min(lo, (v * 0x1p600) * (top - v));
+  }
+
+  /**
+   * lo[j] = mark(lo[j], y[j], top[j]) over the block: a pass of its own, since fused
+   * into a scheme's pass it can make that loop too large for the JIT to unroll and
+   * vectorize.
+   */
+  private static void markPass(double[] y, double[] top, double[] lo, int items) {
+    for (int j = 0; j < items; j++) lo[j] = mark(lo[j], y[j], top[j]);
+  }
+
+  /** The largest double below hi: v &lt; hi exactly when v &lt;= topBelow(hi). */
+  private static double topBelow(double hi) {
+    return Math.nextDown(hi);
+  }
+
   /** pw[j] = ipow(x[j], n), as the same left-to-right products, one vectorized pass per factor. */
   private static void powerPass(double[] x, double[] pw, int items, int n) {
     if (n == 0) {
@@ -417,6 +465,12 @@ public final class Sde {
     final double[] s, a0, levels, out, passage;
     final byte[] status;
     final long seed;
+    /**
+     * Whether every upper edge of the fast path (the bound and every passage level) is
+     * at least 2^-600, so that {@link Sde#mark} sees every excursion; otherwise every
+     * step of every item runs checked (the scalar route of a redo).
+     */
+    final boolean marksExact;
 
     Job(int depth, double[] s, int modes, double c, double sigma, double[] a0, int paths, long seed,
         int scheme, double dt, int steps, int recordEvery, int boundary, double bound,
@@ -443,6 +497,9 @@ public final class Sde {
       this.out = out;
       this.passage = passage;
       this.status = status;
+      double least = bound;
+      for (int k = 0; k < nLevels * modes; k++) least = Math.min(least, levels[k]);
+      this.marksExact = topBelow(least) >= 0x1p-600;
     }
 
     void runBlock(int p0, int p1, Workspace ws, int fromRecord, int toRecord) {
@@ -458,7 +515,7 @@ public final class Sde {
           ws.cur[j] = a0[i];
           status[i * paths + p] = OK;
           ws.nextLevel[j] = 0;
-          ws.hi[j] = bound;
+          ws.top[j] = topBelow(bound);
           if (nLevels > 0) {
             for (int l = 0; l < nLevels; l++) passage[(l * modes + i) * paths + p] = NOT_REACHED;
             advanceLevels(j, p, i, a0[i], a0[i], 0.0, ws);
@@ -468,44 +525,92 @@ public final class Sde {
       if (fromRecord == 0) record(0, p0, p1, ws);
       int first = fromRecord * recordEvery;
       int last = toRecord == steps / recordEvery ? steps : toRecord * recordEvery;
-      // After a step, ws.cur holds its unchecked result and ws.nxt the state before it;
-      // the range check runs fused into the next step's ziggurat pass, or on its own
-      // before a record and at the end.
-      boolean pending = false;
-      for (int n = first; n < last; n++) {
-        long ctr = 2L * n;
-        hashPass(ws.key, ws.bits1, items, ctr);
-        if (pending) {
-          zigguratCheckPass(items, (n - 1) * dt, p0, ws);
-          pending = false;
-        } else {
-          zigguratPass(ws.bits1, ws.z1, ws.rej, items);
+      // Steps run in stretches of at most STRETCH steps that end at the records: the
+      // passes run without the range check, and ws.low keeps each item's mark over the
+      // stretch. An item whose mark is not >= 0 (it left [0, top] or was NaN at some
+      // step) is redone from the stretch's start one step at a time with the check, by
+      // the same arithmetic, so every item ends the stretch exactly as a check after
+      // every step leaves it: same values, same status, same passage times.
+      for (int n0 = first; n0 < last; ) {
+        int n1 = (int) Math.min(Math.min((long) last, (long) n0 + STRETCH),
+            ((long) n0 / recordEvery + 1) * recordEvery);
+        stretch(n0, n1, p0, items, ws);
+        n0 = n1;
+        if (n1 % recordEvery == 0) record(n1 / recordEvery, p0, p1, ws);
+      }
+    }
+
+    /**
+     * Steps n0 .. n1 - 1 of the block's items (see runBlock). A method of its own, called
+     * once per stretch: the JIT compiles it, with the passes inlined, as a short method
+     * rather than as part of runBlock's long-running loop.
+     */
+    private void stretch(int n0, int n1, int p0, int items, Workspace ws) {
+      System.arraycopy(ws.cur, 0, ws.start, 0, items);
+      if (marksExact) {
+        java.util.Arrays.fill(ws.low, 0, items, 0.0);
+        for (int n = n0; n < n1; n++) step(n, items, ws);
+        for (int j = 0; j < items; j++) {
+          if (!(ws.low[j] >= 0.0)) redo(j, n0, n1, p0, ws);
         }
+      } else {
+        for (int j = 0; j < items; j++) redo(j, n0, n1, p0, ws);
+      }
+    }
+
+    /** Step n on every item, unchecked: ws.cur becomes its result, ws.low takes it in. */
+    private void step(int n, int items, Workspace ws) {
+      long ctr = 2L * n;
+      hashPass(ws.key, ws.bits1, items, ctr);
+      zigguratPass(ws.bits1, ws.z1, ws.rej, items);
+      switch (scheme) {
+        case EULER_MARUYAMA:
+          emPass(items, ws);
+          break;
+        case MILSTEIN:
+          powerPass(ws.cur, ws.pw, items, depth - 2);
+          milsteinPass(items, ws);
+          break;
+        default:
+          hashPass(ws.key, ws.bits2, items, ctr + 1);
+          zigguratPass(ws.bits2, ws.z2, ws.rej, items);
+          taylor15Pass(items, ws);
+          break;
+      }
+      double[] tmp = ws.cur;
+      ws.cur = ws.nxt;
+      ws.nxt = tmp;
+      markPass(ws.cur, ws.top, ws.low, items);
+    }
+
+    /**
+     * Item j's steps n0 .. n1 - 1 again from ws.start[j], one at a time: the scalar
+     * step functions (the same operations as the passes, so the same values), the
+     * normals at the same counters, and the range check after every step.
+     */
+    private void redo(int j, int n0, int n1, int p0, Workspace ws) {
+      final long key = ws.key[j];
+      final double s = ws.target[j];
+      double a = ws.start[j];
+      for (int n = n0; n < n1; n++) {
+        double z1 = Normal.at(key, 2L * n);
+        double y;
         switch (scheme) {
           case EULER_MARUYAMA:
-            emPass(items, ws);
+            y = dlnEm(a, depth, s, c, sig2, dt, sqdt * z1);
             break;
           case MILSTEIN:
-            powerPass(ws.cur, ws.pw, items, depth - 2);
-            milsteinPass(items, ws);
+            y = dlnMilstein(a, depth, s, c, sig2, dt, sqdt * z1);
             break;
           default:
-            hashPass(ws.key, ws.bits2, items, ctr + 1);
-            zigguratPass(ws.bits2, ws.z2, ws.rej, items);
-            taylor15Pass(items, ws);
+            y = dlnTaylor15(a, depth, s, c, sigma, dt, sqdt * z1, dzScale * (z1 + INV_SQRT3 * Normal.at(key, 2L * n + 1)),
+                ws.coef);
             break;
         }
-        double[] tmp = ws.cur;
-        ws.cur = ws.nxt;
-        ws.nxt = tmp;
-        pending = true;
-        if ((n + 1) % recordEvery == 0) {
-          checkPass(items, n * dt, p0, ws);
-          pending = false;
-          record((n + 1) / recordEvery, p0, p1, ws);
-        }
+        if (!(y >= 0.0 & y <= ws.top[j])) y = rare(j, a, y, n * dt, p0, ws);
+        a = y;
       }
-      if (pending) checkPass(items, (last - 1) * dt, p0, ws);
+      ws.cur[j] = a;
     }
 
     /**
@@ -519,7 +624,7 @@ public final class Sde {
       int l = 0;
       while (l < nLevels && passage[(l * modes + i) * paths + p] != NOT_REACHED) l++;
       ws.nextLevel[j] = l;
-      ws.hi[j] = diverged ? Double.POSITIVE_INFINITY : l < nLevels ? Math.min(levels[l * modes + i], bound) : bound;
+      ws.top[j] = diverged ? Double.MAX_VALUE : topBelow(l < nLevels ? Math.min(levels[l * modes + i], bound) : bound);
     }
 
     /**
@@ -595,43 +700,8 @@ public final class Sde {
       }
     }
 
-    /** Range check of the step that started at t0: its result is in ws.cur, the state before it in ws.nxt. */
-    private void checkPass(int items, double t0, int p0, Workspace ws) {
-      final double[] y = ws.cur, x = ws.nxt, hi = ws.hi;
-      for (int j = 0; j < items; j++) {
-        double v = y[j];
-        if (!(v >= 0.0 & v < hi[j])) y[j] = rare(j, x[j], v, t0, p0, ws);
-      }
-    }
-
     /**
-     * zigguratPass for the coming step fused with checkPass of the step that started
-     * at t0 (both are scalar loops over the block).
-     */
-    private void zigguratCheckPass(int items, double t0, int p0, Workspace ws) {
-      final double[] x53 = Normal.X53, lim = Normal.LIM53;
-      final long[] bits = ws.bits1;
-      final double[] z = ws.z1, y = ws.cur, x = ws.nxt, hi = ws.hi;
-      final int[] rej = ws.rej;
-      int cnt = 0;
-      for (int j = 0; j < items; j++) {
-        long b = bits[j];
-        int i = (int) b & (Normal.LAYERS - 1);
-        double v = (double) (b >> 10);
-        z[j] = v * x53[i];
-        rej[cnt] = j;
-        cnt += Math.abs(v) < lim[i] ? 0 : 1;
-        double w = y[j];
-        if (!(w >= 0.0 & w < hi[j])) y[j] = rare(j, x[j], w, t0, p0, ws);
-      }
-      for (int k = 0; k < cnt; k++) {
-        int j = rej[k];
-        z[j] = Normal.slow(bits[j]);
-      }
-    }
-
-    /**
-     * A step from x to y left [0, hi) or was not a number: the boundary at 0,
+     * A step from x to y left [0, top] or was not a number: the boundary at 0,
      * divergence (beyond the bound, or NaN), or the passage of the next level.
      * Returns the value to keep.
      */
@@ -641,12 +711,12 @@ public final class Sde {
       if (y < 0.0 && y >= -bound) {
         status[idx] |= HIT_ZERO;
         y = boundary == REFLECTING ? -y : 0.0;
-        if (y < ws.hi[j]) return y;
+        if (y <= ws.top[j]) return y;
       }
       if (!(y >= -bound && y <= bound)) {
         // Beyond the bound (either side), infinite or NaN: freeze at the fixed point 0, record the bound.
         status[idx] |= DIVERGED;
-        ws.hi[j] = Double.POSITIVE_INFINITY;
+        ws.top[j] = Double.MAX_VALUE;
         return 0.0;
       }
       advanceLevels(j, p, i, x, y, t0, ws);
@@ -663,7 +733,7 @@ public final class Sde {
         l++;
       }
       ws.nextLevel[j] = l;
-      ws.hi[j] = l < nLevels ? Math.min(levels[l * modes + i], bound) : bound;
+      ws.top[j] = topBelow(l < nLevels ? Math.min(levels[l * modes + i], bound) : bound);
     }
 
     private void record(int r, int p0, int p1, Workspace ws) {
