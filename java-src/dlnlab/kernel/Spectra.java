@@ -399,21 +399,23 @@ public final class Spectra {
   }
 
   /**
-   * The second sweep of a Lanczos step: u = w - a q[qo..qo+n) into w, into x
-   * and, when uo &gt;= 0, into q[uo..uo+n) (the next basis column, to be
-   * scaled by the next step); returns u . u (four partial sums, as
-   * {@link #stepSweep}).
+   * The second sweep of a Lanczos step: u = w - a q[qo..qo+n) into x and into
+   * q[uo..uo+n) (the next basis column, to be scaled by the next step), w
+   * left as it was; when uo &lt; 0 (no next column) into w instead of q.
+   * Returns u . u (four partial sums, as {@link #stepSweep}).
    */
   public static double stepResidual(int n, double a, double[] q, int qo, double[] w, int uo, double[] x) {
+    double[] y = uo >= 0 ? q : w;
+    int yo = uo >= 0 ? uo : 0;
     double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int i = 0;
     for (; i + 3 < n; i += 4) {
       double u0 = w[i] - a * q[qo + i], u1 = w[i + 1] - a * q[qo + i + 1];
       double u2 = w[i + 2] - a * q[qo + i + 2], u3 = w[i + 3] - a * q[qo + i + 3];
-      x[i] = w[i] = u0;
-      x[i + 1] = w[i + 1] = u1;
-      x[i + 2] = w[i + 2] = u2;
-      x[i + 3] = w[i + 3] = u3;
+      x[i] = y[yo + i] = u0;
+      x[i + 1] = y[yo + i + 1] = u1;
+      x[i + 2] = y[yo + i + 2] = u2;
+      x[i + 3] = y[yo + i + 3] = u3;
       s0 += u0 * u0;
       s1 += u1 * u1;
       s2 += u2 * u2;
@@ -421,11 +423,9 @@ public final class Spectra {
     }
     for (; i < n; i++) {
       double u = w[i] - a * q[qo + i];
-      w[i] = u;
-      x[i] = u;
+      x[i] = y[yo + i] = u;
       s0 += u * u;
     }
-    if (uo >= 0) System.arraycopy(w, 0, q, uo, n);
     return (s0 + s1) + (s2 + s3);
   }
 
@@ -965,17 +965,23 @@ public final class Spectra {
       double a = sums[1];
       int next = j + 1 < m ? j + 1 : -1;
       if (next >= 0) ensureColumn(next);
-      double after = norm(n, w, stepResidual(n, a, q, jo, w, next * n, xbuf));
+      // the next vector u in xbuf (and column next); w is needed again only
+      // when u changes (locked vectors, reorthogonalization)
+      double after = norm(n, xbuf, stepResidual(n, a, q, jo, w, next * n, xbuf));
       boolean changed = nl > 0;
-      after = orthogonalizeLocked(after);
+      if (changed) {
+        System.arraycopy(xbuf, 0, w, 0, n);
+        after = orthogonalizeLocked(after);
+      }
       boolean forced = reorthNext || fullReorth;
       boolean lost = !forced && orthogonalityLost(j, bs, a, after);
       // the estimate bounds the loss of orthogonality, often far above it:
       // measure before paying for a reorthogonalization
       boolean measured = lost;
-      if (lost) lost = !measuredSemiOrthogonal(j, after);
+      if (lost) lost = !measuredSemiOrthogonal(j, after, changed ? w : xbuf);
       if (!(forced || lost)) skipped++;
       if (forced || lost) {
+        if (!changed) System.arraycopy(xbuf, 0, w, 0, n);
         double before = after;
         for (int pass = 0; pass < 2; pass++) {
           // the measurement is the first pass's projection
@@ -1060,14 +1066,14 @@ public final class Spectra {
      * Simon's recurrence bounds the loss of orthogonality, and the bound can
      * lie far above it (by a factor of about 1000 on the benchmark's networks).
      * When it says lost, the true values before a reorthogonalization: h =
-     * Q^T w, the next vector (w / bj) against q_0..q_j (also the first pass of
+     * Q^T u, the next vector (u / bj) against q_0..q_j (also the first pass of
      * a reorthogonalization), and when that is below sqrt(eps), Q^T q_j, q_j
      * against q_0..q_{j-1}. When both are, the basis is semi-orthogonal as it
      * stands: the estimates of both vectors restart from the measured values
      * (plus a rounding term eps sqrt(n)) and the method returns true.
      */
-    boolean measuredSemiOrthogonal(int j, double bj) {
-      project(n, j + 1, q, w, h);
+    boolean measuredSemiOrthogonal(int j, double bj, double[] u) {
+      project(n, j + 1, q, u, h);
       double level = EPS * Math.sqrt(n);
       for (int i = 0; i <= j; i++) {
         double x = h[i] / bj;
