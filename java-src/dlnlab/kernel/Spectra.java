@@ -1511,6 +1511,17 @@ public final class Spectra {
         System.arraycopy(w, 0, avbuf, p * n, n);
         p++;
       }
+      if (p == 1) {
+        // one vector (k = 1): it is the locked vector, with its Rayleigh
+        // quotient and explicit residual; no projected eigenproblem
+        System.arraycopy(vbuf, 0, ly, 0, n);
+        System.arraycopy(avbuf, 0, lay, 0, n);
+        double theta = Blas.dot(n, vbuf, 0, avbuf, 0);
+        lval[0] = theta;
+        lres[0] = residualNorm(n, theta, vbuf, avbuf, w);
+        nl = k;
+        return contributed;
+      }
       Blas.gemm(true, false, p, p, n, 1.0, vbuf, 0, n, avbuf, 0, n, 0.0, gram, 0, p);
       for (int a = 0; a < p; a++) {
         for (int b = a + 1; b < p; b++) {
@@ -1519,13 +1530,7 @@ public final class Spectra {
           gram[b + a * p] = g;
         }
       }
-      if (p == 1) {
-        // one vector: its Rayleigh quotient, no native call
-        gval[0] = gram[0];
-        gram[0] = 1.0;
-      } else {
-        Blas.symmetricEigen(p, gram, gval, true);
-      }
+      Blas.symmetricEigen(p, gram, gval, true);
       // the k best eigenpairs of the projected matrix, best first
       for (int c = 0; c < k; c++) {
         int best = -1;
@@ -1548,12 +1553,37 @@ public final class Spectra {
         System.arraycopy(xbuf, 0, ly, c * n, n);
         System.arraycopy(w, 0, lay, c * n, n);
         double theta = Blas.dot(n, xbuf, 0, w, 0);
-        Blas.axpy(n, -theta, xbuf, 0, w, 0);
         lval[c] = theta;
-        lres[c] = norm(n, w);
+        lres[c] = residualNorm(n, theta, xbuf, w, w);
       }
       nl = k;
       return contributed;
+    }
+
+    /**
+     * ||ay - theta y|| in one sweep (four partial sums, as Blas.dot), ay left
+     * as it was; when the sum of squares is out of range, the residual is
+     * formed in scratch (may be ay itself) and measured by Blas.nrm2.
+     */
+    static double residualNorm(int n, double theta, double[] y, double[] ay, double[] scratch) {
+      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      int i = 0;
+      for (; i + 3 < n; i += 4) {
+        double r0 = ay[i] - theta * y[i], r1 = ay[i + 1] - theta * y[i + 1];
+        double r2 = ay[i + 2] - theta * y[i + 2], r3 = ay[i + 3] - theta * y[i + 3];
+        s0 += r0 * r0;
+        s1 += r1 * r1;
+        s2 += r2 * r2;
+        s3 += r3 * r3;
+      }
+      for (; i < n; i++) {
+        double r = ay[i] - theta * y[i];
+        s0 += r * r;
+      }
+      double squares = (s0 + s1) + (s2 + s3);
+      if (squares > 1e-280 && squares < 1e280) return Math.sqrt(squares);
+      for (int j = 0; j < n; j++) scratch[j] = ay[j] - theta * y[j];
+      return Blas.nrm2(n, scratch, 0);
     }
 
     void solve() {
