@@ -348,12 +348,12 @@ public final class Spectra {
    * (stored at 1/s times unit length; written back scaled) with w = A q[qo..)
    * (the product of the stored column): w = s w - b q[po..po+n) (po = qo with
    * b = 0 when there is no previous column), and out[0] = ||s w||^2 (the
-   * product's squared norm, before the subtraction), out[1] = x . w and
-   * out[2] = w . w (after it). Each sum has four partial sums over i mod 4,
-   * combined as (s0 + s1) + (s2 + s3), so results do not depend on the machine.
+   * product's squared norm, before the subtraction) and out[1] = x . w
+   * (after it). Each sum has four partial sums over i mod 4, combined as
+   * (s0 + s1) + (s2 + s3), so results do not depend on the machine.
    */
   public static void stepSweep(int n, double s, double[] q, int qo, double b, int po, double[] w, double[] out) {
-    double a0 = 0, a1 = 0, a2 = 0, a3 = 0, c0 = 0, c1 = 0, c2 = 0, c3 = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0, c0 = 0, c1 = 0, c2 = 0, c3 = 0;
     int i = 0;
     for (; i + 3 < n; i += 4) {
       double x0 = q[qo + i] * s, x1 = q[qo + i + 1] * s, x2 = q[qo + i + 2] * s, x3 = q[qo + i + 3] * s;
@@ -378,10 +378,6 @@ public final class Spectra {
       c1 += x1 * v1;
       c2 += x2 * v2;
       c3 += x3 * v3;
-      d0 += v0 * v0;
-      d1 += v1 * v1;
-      d2 += v2 * v2;
-      d3 += v3 * v3;
     }
     for (; i < n; i++) {
       double x = q[qo + i] * s;
@@ -391,11 +387,9 @@ public final class Spectra {
       v -= b * q[po + i];
       w[i] = v;
       c0 += x * v;
-      d0 += v * v;
     }
     out[0] = (a0 + a1) + (a2 + a3);
     out[1] = (c0 + c1) + (c2 + c3);
-    out[2] = (d0 + d1) + (d2 + d3);
   }
 
   /**
@@ -859,7 +853,7 @@ public final class Spectra {
     /** The column of q that xbuf holds (written with it by the run loop), or -1. */
     int xbufColumn = -1;
     /** Scratch of tridiagonalEigenvalue; out array of {@link Spectra#stepSweep}. */
-    final double[] pair = new double[2], sums = new double[3];
+    final double[] pair = new double[2], sums = new double[2];
     /** Column t of q (and xbuf) holds q_t / colScale until the step on it scales it. */
     double colScale = 1.0;
     boolean reorthNext = false, fullReorth = false;
@@ -957,7 +951,7 @@ public final class Spectra {
       // ||A q_t||; when its square is out of range (or not finite), from
       // ||A q_t - b q_{t-1}|| and b
       double ax = sums[0];
-      double nav = ax > 1e-280 && ax < 1e280 ? Math.sqrt(ax) : hypot(norm(n, w, sums[2]), b);
+      double nav = ax > 1e-280 && ax < 1e280 ? Math.sqrt(ax) : hypot(norm(n, w), b);
       if (Double.isNaN(nav) || Double.isInfinite(nav) || Double.isNaN(sums[1])) {
         throw new IllegalArgumentException("operator returned a non-finite vector (norm " + nav + ")");
       }
