@@ -3,11 +3,12 @@
   blocked sweeps of the reorthogonalization (Spectra/project, Spectra/accumulate,
   Spectra/axpy2) against one Blas/dot or Blas/axpy per basis vector, equal bit
   for bit for every number of columns (each remainder of the blocking) and
-  vector length; the fused sweeps of a Lanczos step (Spectra/dotPair,
-  Spectra/axpy2Dot, Spectra/axpyDot) against the Blas calls they replace,
-  bit for bit; the QL eigenvalues and last eigenvector row of a tridiagonal
-  matrix (Spectra/tridiagonalLastRow) against LAPACK's dstev with full
-  eigenvectors (Blas/tridiagonalEigen)."
+  vector length; the two sweeps of a Lanczos step (Spectra/stepSweep,
+  Spectra/stepResidual) against the Blas calls they replace, bit for bit;
+  the eigenvalues, last eigenvector row (Spectra/tridiagonalLastRow,
+  Spectra/tridiagonalEigenvalue) and single eigenvectors by inverse iteration
+  (Spectra/tridiagonalEigenvector) of a tridiagonal matrix against LAPACK's
+  dstev with full eigenvectors (Blas/tridiagonalEigen)."
   (:require [clojure.test.check.clojure-test :refer [defspec]]
             [clojure.test.check.generators :as gen]
             [clojure.test.check.properties :as prop])
@@ -64,42 +65,43 @@
       (Blas/axpy n b x (* 2 n) ref 0)
       (same-bits? w ref))))
 
-(defspec dot-pair-equals-two-dots 40
-  (prop/for-all [[n _ seed] shapes]
+;; The two sweeps of a Lanczos step against the Blas calls they replace, bit for
+;; bit: the stored column scaled (scal), the product scaled and its squared norm
+;; (scal, dot), the previous column subtracted (axpy) and the dot after it;
+;; then the current column subtracted (axpy) into the operator argument and
+;; the next column (the product left as it was; into the product when there is
+;; no next column), and its squared norm (dot).
+
+(defspec step-sweep-equals-blas-calls 40
+  (prop/for-all [[n _ seed] shapes previous? gen/boolean]
     (let [n (long n) seed (long seed)
           q (gaussians (* 2 n) seed 0)
           w (gaussians n seed 1)
-          out (double-array 2)]
-      (Spectra/dotPair n q n w out)
-      (same-bits? out (double-array [(Blas/dot n w 0 w 0) (Blas/dot n q n w 0)])))))
+          s 0.37 b (if previous? -1.9 0.0)
+          po (if previous? 0 n)
+          out (double-array 2)
+          rq (aclone q) rw (aclone w)]
+      (Spectra/stepSweep n s q n b po w out)
+      (Blas/scal n s rq n)
+      (Blas/scal n s rw 0)
+      (let [before (Blas/dot n rw 0 rw 0)]
+        (Blas/axpy n (- b) rq po rw 0)
+        (and (same-bits? q rq) (same-bits? w rw)
+             (same-bits? out (double-array [before (Blas/dot n rq n rw 0)])))))))
 
-(defspec axpy2-dot-equals-axpys-then-dot 40
-  (prop/for-all [[n _ seed] shapes two? gen/boolean]
+(defspec step-residual-equals-axpy-then-dot 40
+  (prop/for-all [[n _ seed] shapes column? gen/boolean]
     (let [n (long n) seed (long seed)
           q (gaussians (* 3 n) seed 0)
           w (gaussians n seed 1)
-          ref (aclone w)
-          a -0.61 b 2.3
-          s (if two?
-              (Spectra/axpy2Dot n a q (* 2 n) b n w)
-              (Spectra/axpy2Dot n a q (* 2 n) 0.0 -1 w))]
-      (if two?
-        (Spectra/axpy2 n a q (* 2 n) b q n ref)
-        (Blas/axpy n a q (* 2 n) ref 0))
-      (and (same-bits? w ref)
-           (same-bits? (double-array [s]) (double-array [(Blas/dot n q (* 2 n) ref 0)]))))))
-
-(defspec axpy-dot-equals-axpy-then-dot 40
-  ;; the dot with another vector, and with w itself (its squared norm)
-  (prop/for-all [[n _ seed] shapes self? gen/boolean]
-    (let [n (long n) seed (long seed)
-          q (gaussians (* 2 n) seed 0)
-          w (gaussians n seed 1)
-          ref (aclone w)
-          s (if self? (Spectra/axpyDot n 0.83 q n w w 0) (Spectra/axpyDot n 0.83 q n w q 0))]
-      (Blas/axpy n 0.83 q n ref 0)
-      (and (same-bits? w ref)
-           (same-bits? (double-array [s]) (double-array [(if self? (Blas/dot n ref 0 ref 0) (Blas/dot n q 0 ref 0))]))))))
+          x (double-array n)
+          rq (aclone q) rw (aclone w)
+          squares (Spectra/stepResidual n -0.61 q n w (if column? (* 2 n) -1) x)]
+      (Blas/axpy n 0.61 rq n rw 0)
+      (when column? (System/arraycopy rw 0 rq (* 2 n) n))
+      (and (same-bits? x rw) (same-bits? q rq)
+           (same-bits? w (if column? (gaussians n seed 1) rw))
+           (same-bits? (double-array [squares]) (double-array [(Blas/dot n rw 0 rw 0)]))))))
 
 (def ^:private tridiagonals
   ;; size, seed, and a scale for the off-diagonal (small ones make near-splits)
@@ -228,4 +230,47 @@
                           [Double/NaN exact
                            (aget lam (max 0 (dec idx))) (aget lam (min (dec n) (inc idx)))
                            (+ exact (* 1e-9 norm)) (+ lo (* (.nextDouble rng) (- hi lo)))])))
+              (range n)))))
+
+(defspec tridiagonal-eigenvector-against-lapack 100
+  ;; Inverse iteration from a shift 0.7e-10 ||T|| off each eigenvalue (within
+  ;; the precision of tridiagonalEigenvalue): z is a unit vector, the residual
+  ;; returned is ||T z - rho z|| of it, and some eigenvalue lies within that
+  ;; residual of rho (true of any unit vector). Where the eigenvalue is apart
+  ;; from the others by 1e-3 ||T|| or more, rho is that eigenvalue and z its
+  ;; eigenvector (LAPACK's, up to sign): the shift error shrinks by 7e-8 per
+  ;; solve, leaving rounding (a few eps ||T|| over the gap).
+  (prop/for-all [[n seed kind off] clustered-tridiagonals]
+    (let [n (long n) seed (long seed)
+          [^doubles alpha ^doubles beta] (tridiagonal n seed kind off)
+          lam (aclone alpha)
+          vs (double-array (* n n))
+          _ (Blas/tridiagonalEigen n lam (aclone beta) vs)
+          norm (max 1e-300 (double (reduce max (map #(Math/abs (double %)) lam))))
+          z (double-array n)
+          work (double-array (* 5 n))
+          tz (fn ^double [^long i]
+               (+ (* (aget alpha i) (aget z i))
+                  (if (pos? i) (* (aget beta (dec i)) (aget z (dec i))) 0.0)
+                  (if (< i (dec n)) (* (aget beta i) (aget z (inc i))) 0.0)))]
+      (every? (fn [^long idx]
+                (let [exact (aget lam idx)
+                      rho (Spectra/tridiagonalEigenvector n alpha beta (+ exact (* 0.7e-10 norm))
+                                                          (max Double/MIN_NORMAL (* 2.2e-16 norm)) z 0 work)
+                      res (aget work 0)
+                      unit (Math/sqrt (reduce + (map #(* (aget z (long %)) (aget z (long %))) (range n))))
+                      own (Math/sqrt (reduce + (map (fn [^long i] (let [r (- (tz i) (* rho (aget z i)))] (* r r)))
+                                                    (range n))))
+                      nearest (reduce min (map #(Math/abs (- rho (aget lam (long %)))) (range n)))
+                      gap (reduce min Double/POSITIVE_INFINITY
+                                  (map #(Math/abs (- exact (aget lam (long %)))) (remove #{idx} (range n))))
+                      overlap (Math/abs (double (reduce + (map #(* (aget z (long %)) (aget vs (+ (* idx n) (long %))))
+                                                               (range n)))))]
+                  (and (<= (Math/abs (- unit 1.0)) 1e-14)
+                       (<= (Math/abs (- own res)) (* 1e-14 norm))
+                       (<= nearest (+ res (* 1e-14 norm)))
+                       (or (< gap (* 1e-3 norm))
+                           (and (<= res (* 1e-13 norm))
+                                (<= (Math/abs (- rho exact)) (* 1e-13 norm))
+                                (<= (- 1.0 overlap) 1e-12))))))
               (range n)))))

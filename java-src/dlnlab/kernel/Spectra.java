@@ -1,9 +1,3 @@
-    /**
-     * Lanczos basis of the current run, n x (columns held) column-major; it
-     * starts with room for {@link #INITIAL_COLUMNS} and doubles up to m as runs
-     * grow (a warm-started run usually needs a few vectors), and the workspace
-     * keeps it grown for the thread's next solve.
-     */
 package dlnlab.kernel;
 
 /**
@@ -14,21 +8,27 @@ package dlnlab.kernel;
  * <h2>Lanczos</h2>
  * Unrestarted Lanczos with partial reorthogonalization (Simon, Math. Comp. 42,
  * 1984): the loss of orthogonality of each new vector is estimated by Simon's
- * recurrence from T, and only when it would exceed sqrt(eps) is the vector (and
- * the next one) orthogonalized against all earlier ones by two passes of
- * classical Gram-Schmidt. The basis stays semi-orthogonal, which is enough for
- * the tridiagonal T (solved by {@link Blas#tridiagonalEigen}) to be the
- * projection of A on an orthonormal basis of the Krylov space to working
- * precision: no spurious copies, Ritz values and residual estimates as with
+ * recurrence from T; when the estimate passes sqrt(eps), the true values are
+ * measured (a projection on the basis: the estimate is a bound, often far above
+ * them) and the recurrence restarts from them, and only when they exceed
+ * sqrt(eps) is the vector (and the next one) orthogonalized against all
+ * earlier ones by up to two passes of classical Gram-Schmidt. The basis stays
+ * semi-orthogonal, which is enough for the tridiagonal T to be the projection
+ * of A on an orthonormal basis of the Krylov space to working precision: no spurious copies, Ritz values and residual estimates as with
  * full reorthogonalization, at a fraction of its 4 j n flops at step j. A
  * nearly invariant Krylov space (few distinct eigenvalues, where new vectors
  * grow from rounding, which the recurrence does not model) switches the rest
  * of the solve to full reorthogonalization, and the locked Ritz vectors are
  * orthonormalized explicitly.
- * A Ritz pair (theta, y) is converged when ||A y - theta y|| &lt;=
+ * A step is the modified Gram-Schmidt form of the recurrence in two sweeps
+ * over the product (the new column is normalized by the next step's first
+ * sweep). A Ritz pair (theta, y) is converged when ||A y - theta y|| &lt;=
  * max(tol |theta|, FLOOR ||A||), with ||A|| estimated by the largest ||A v||
  * and |theta| seen. Residuals are estimated from T (|beta z_last|) while
- * iterating and computed explicitly for the answer.
+ * iterating and computed explicitly for the answer; the wanted Ritz values
+ * come from Sturm counts and Newton's method on T, and when they look
+ * converged, their eigenvectors of T from inverse iteration (LAPACK's full
+ * decomposition of T only for clusters and at the end of a run's space).
  *
  * <p>One Krylov sequence cannot see an eigenvector orthogonal to it: the second
  * copy of a repeated eigenvalue, or anything outside an invariant subspace
@@ -333,103 +333,6 @@ public final class Spectra {
     }
   }
 
-  /**
-   * out[0] = w . w and out[1] = q[qo..qo+n) . w in one sweep over w, each sum
-   * formed exactly as {@link Blas#dot} forms it, so both equal their Blas.dot
-   * calls bit for bit.
-   */
-  public static void dotPair(int n, double[] q, int qo, double[] w, double[] out) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0, r0 = 0, r1 = 0, r2 = 0, r3 = 0;
-    int i = 0;
-    for (; i + 3 < n; i += 4) {
-      double w0 = w[i], w1 = w[i + 1], w2 = w[i + 2], w3 = w[i + 3];
-      s0 += w0 * w0;
-      s1 += w1 * w1;
-      s2 += w2 * w2;
-      s3 += w3 * w3;
-      r0 += q[qo + i] * w0;
-      r1 += q[qo + i + 1] * w1;
-      r2 += q[qo + i + 2] * w2;
-      r3 += q[qo + i + 3] * w3;
-    }
-    for (; i < n; i++) {
-      s0 += w[i] * w[i];
-      r0 += q[qo + i] * w[i];
-    }
-    out[0] = (s0 + s1) + (s2 + s3);
-    out[1] = (r0 + r1) + (r2 + r3);
-  }
-
-  /**
-   * w[i] = (w[i] + a q[xo+i]) + b q[yo+i] (the b term left out when yo &lt; 0:
-   * {@link #axpyDot}), then returns q[xo..xo+n) . w: {@link #axpy2} (or one
-   * {@link Blas#axpy}) and {@link Blas#dot} in one sweep, bit for bit.
-   */
-  public static double axpy2Dot(int n, double a, double[] q, int xo, double b, int yo, double[] w) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int i = 0;
-    if (yo >= 0) {
-      for (; i + 3 < n; i += 4) {
-        double v0 = w[i], v1 = w[i + 1], v2 = w[i + 2], v3 = w[i + 3];
-        double x0 = q[xo + i], x1 = q[xo + i + 1], x2 = q[xo + i + 2], x3 = q[xo + i + 3];
-        v0 += a * x0;
-        v1 += a * x1;
-        v2 += a * x2;
-        v3 += a * x3;
-        v0 += b * q[yo + i];
-        v1 += b * q[yo + i + 1];
-        v2 += b * q[yo + i + 2];
-        v3 += b * q[yo + i + 3];
-        w[i] = v0;
-        w[i + 1] = v1;
-        w[i + 2] = v2;
-        w[i + 3] = v3;
-        s0 += x0 * v0;
-        s1 += x1 * v1;
-        s2 += x2 * v2;
-        s3 += x3 * v3;
-      }
-      for (; i < n; i++) {
-        double v = w[i];
-        v += a * q[xo + i];
-        v += b * q[yo + i];
-        w[i] = v;
-        s0 += q[xo + i] * v;
-      }
-    } else {
-      return axpyDot(n, a, q, xo, w, q, xo);
-    }
-    return (s0 + s1) + (s2 + s3);
-  }
-
-  /**
-   * w += a x[xo..xo+n), then returns r[ro..ro+n) . w (w as updated; r may be w
-   * itself, ro 0, for its squared norm): {@link Blas#axpy} and {@link Blas#dot}
-   * in one sweep, bit for bit.
-   */
-  public static double axpyDot(int n, double a, double[] x, int xo, double[] w, double[] r, int ro) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int i = 0;
-    for (; i + 3 < n; i += 4) {
-      double v0 = w[i] + a * x[xo + i], v1 = w[i + 1] + a * x[xo + i + 1];
-      double v2 = w[i + 2] + a * x[xo + i + 2], v3 = w[i + 3] + a * x[xo + i + 3];
-      w[i] = v0;
-      w[i + 1] = v1;
-      w[i + 2] = v2;
-      w[i + 3] = v3;
-      s0 += r[ro + i] * v0;
-      s1 += r[ro + i + 1] * v1;
-      s2 += r[ro + i + 2] * v2;
-      s3 += r[ro + i + 3] * v3;
-    }
-    for (; i < n; i++) {
-      double v = w[i] + a * x[xo + i];
-      w[i] = v;
-      s0 += r[ro + i] * v;
-    }
-    return (s0 + s1) + (s2 + s3);
-  }
-
   /** w[i] = (w[i] + a x[xo+i]) + b y[yo+i]: two successive axpys in one sweep, bit for bit. */
   public static void axpy2(int n, double a, double[] x, int xo, double b, double[] y, int yo, double[] w) {
     for (int i = 0; i < n; i++) {
@@ -438,6 +341,86 @@ public final class Spectra {
       v += b * y[yo + i];
       w[i] = v;
     }
+  }
+
+  /**
+   * The first sweep of a Lanczos step on the basis column x = s q[qo..qo+n)
+   * (stored at 1/s times unit length; written back scaled) with w = A q[qo..)
+   * (the product of the stored column): w = s w - b q[po..po+n) (po = qo with
+   * b = 0 when there is no previous column), and out[0] = ||s w||^2 (the
+   * product's squared norm, before the subtraction) and out[1] = x . w
+   * (after it). Each sum has four partial sums over i mod 4, combined as
+   * (s0 + s1) + (s2 + s3), so results do not depend on the machine.
+   */
+  public static void stepSweep(int n, double s, double[] q, int qo, double b, int po, double[] w, double[] out) {
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0, c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+    int i = 0;
+    for (; i + 3 < n; i += 4) {
+      double x0 = q[qo + i] * s, x1 = q[qo + i + 1] * s, x2 = q[qo + i + 2] * s, x3 = q[qo + i + 3] * s;
+      q[qo + i] = x0;
+      q[qo + i + 1] = x1;
+      q[qo + i + 2] = x2;
+      q[qo + i + 3] = x3;
+      double v0 = w[i] * s, v1 = w[i + 1] * s, v2 = w[i + 2] * s, v3 = w[i + 3] * s;
+      a0 += v0 * v0;
+      a1 += v1 * v1;
+      a2 += v2 * v2;
+      a3 += v3 * v3;
+      v0 -= b * q[po + i];
+      v1 -= b * q[po + i + 1];
+      v2 -= b * q[po + i + 2];
+      v3 -= b * q[po + i + 3];
+      w[i] = v0;
+      w[i + 1] = v1;
+      w[i + 2] = v2;
+      w[i + 3] = v3;
+      c0 += x0 * v0;
+      c1 += x1 * v1;
+      c2 += x2 * v2;
+      c3 += x3 * v3;
+    }
+    for (; i < n; i++) {
+      double x = q[qo + i] * s;
+      q[qo + i] = x;
+      double v = w[i] * s;
+      a0 += v * v;
+      v -= b * q[po + i];
+      w[i] = v;
+      c0 += x * v;
+    }
+    out[0] = (a0 + a1) + (a2 + a3);
+    out[1] = (c0 + c1) + (c2 + c3);
+  }
+
+  /**
+   * The second sweep of a Lanczos step: u = w - a q[qo..qo+n) into x and into
+   * q[uo..uo+n) (the next basis column, to be scaled by the next step), w
+   * left as it was; when uo &lt; 0 (no next column) into w instead of q.
+   * Returns u . u (four partial sums, as {@link #stepSweep}).
+   */
+  public static double stepResidual(int n, double a, double[] q, int qo, double[] w, int uo, double[] x) {
+    double[] y = uo >= 0 ? q : w;
+    int yo = uo >= 0 ? uo : 0;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int i = 0;
+    for (; i + 3 < n; i += 4) {
+      double u0 = w[i] - a * q[qo + i], u1 = w[i + 1] - a * q[qo + i + 1];
+      double u2 = w[i + 2] - a * q[qo + i + 2], u3 = w[i + 3] - a * q[qo + i + 3];
+      x[i] = y[yo + i] = u0;
+      x[i + 1] = y[yo + i + 1] = u1;
+      x[i + 2] = y[yo + i + 2] = u2;
+      x[i + 3] = y[yo + i + 3] = u3;
+      s0 += u0 * u0;
+      s1 += u1 * u1;
+      s2 += u2 * u2;
+      s3 += u3 * u3;
+    }
+    for (; i < n; i++) {
+      double u = w[i] - a * q[qo + i];
+      x[i] = y[yo + i] = u;
+      s0 += u * u;
+    }
+    return (s0 + s1) + (s2 + s3);
   }
 
   /** Newton iterations {@link #tridiagonalEigenvalue} tries before it bisects. */
@@ -606,6 +589,107 @@ public final class Spectra {
     return true;
   }
 
+  /** Inverse iteration solves of {@link #tridiagonalEigenvector}. */
+  static final int INVERSE_STEPS = 3;
+
+  /**
+   * A unit eigenvector of the symmetric tridiagonal t x t matrix T (diagonal
+   * alpha, off-diagonal beta) for the eigenvalue nearest theta, by inverse
+   * iteration (EISPACK's tinvit): T - theta I factored once by Gaussian
+   * elimination with partial pivoting (LAPACK dgttrf's scheme, a pivot below
+   * tiny in size replaced by tiny), then {@link #INVERSE_STEPS} solves from a
+   * vector of ones (the first with U only), each scaled by its largest entry,
+   * the last to unit length. Each solve shrinks the components along other
+   * eigenvectors by |theta - lambda| / |theta - lambda'|. Into z[zo..zo+t);
+   * returns the Rayleigh quotient rho = z^T T z, and into work[0] the residual
+   * ||T z - rho z||, which bounds what the vector lacks whatever the gaps (NaN
+   * when an iterate was not finite). work: length &gt;= 5 t, scratch.
+   */
+  public static double tridiagonalEigenvector(int t, double[] alpha, double[] beta, double theta, double tiny,
+                                              double[] z, int zo, double[] work) {
+    // work: [0, t) subdiagonal multipliers, [t, 2t) U's diagonal, [2t, 3t) and
+    // [3t, 4t) its two superdiagonals, [4t, 5t) 1 where rows i, i+1 were swapped
+    int dl = 0, dd = t, du = 2 * t, du2 = 3 * t, sw = 4 * t;
+    for (int i = 0; i < t; i++) {
+      work[dd + i] = alpha[i] - theta;
+      work[du2 + i] = 0.0;
+      if (i < t - 1) {
+        work[dl + i] = beta[i];
+        work[du + i] = beta[i];
+      }
+    }
+    for (int i = 0; i < t - 1; i++) {
+      double piv = work[dd + i], sub = work[dl + i];
+      if (Math.abs(piv) >= Math.abs(sub)) {
+        work[sw + i] = 0.0;
+        if (Math.abs(piv) < tiny) piv = work[dd + i] = tiny;
+        double fact = sub / piv;
+        work[dl + i] = fact;
+        work[dd + i + 1] -= fact * work[du + i];
+      } else {
+        work[sw + i] = 1.0;
+        double fact = piv / sub;
+        work[dd + i] = sub;
+        work[dl + i] = fact;
+        double up = work[du + i];
+        work[du + i] = work[dd + i + 1];
+        work[dd + i + 1] = up - fact * work[dd + i + 1];
+        if (i < t - 2) {
+          work[du2 + i] = work[du + i + 1];
+          work[du + i + 1] = -fact * work[du + i + 1];
+        }
+      }
+    }
+    if (Math.abs(work[dd + t - 1]) < tiny) work[dd + t - 1] = tiny;
+    for (int i = 0; i < t; i++) z[zo + i] = 1.0;
+    for (int step = 0; step < INVERSE_STEPS; step++) {
+      if (step > 0) {
+        for (int i = 0; i < t - 1; i++) {
+          if (work[sw + i] == 0.0) {
+            z[zo + i + 1] -= work[dl + i] * z[zo + i];
+          } else {
+            double zi = z[zo + i];
+            z[zo + i] = z[zo + i + 1];
+            z[zo + i + 1] = zi - work[dl + i] * z[zo + i];
+          }
+        }
+      }
+      double big = 0.0;
+      for (int i = t - 1; i >= 0; i--) {
+        double v = z[zo + i];
+        if (i < t - 1) v -= work[du + i] * z[zo + i + 1];
+        if (i < t - 2) v -= work[du2 + i] * z[zo + i + 2];
+        v /= work[dd + i];
+        z[zo + i] = v;
+        big = Math.max(big, Math.abs(v));
+      }
+      if (!(big > 0.0) || Double.isInfinite(big)) {
+        work[0] = Double.NaN;
+        return Double.NaN;
+      }
+      for (int i = 0; i < t; i++) z[zo + i] /= big;
+    }
+    double ss = 0.0;
+    for (int i = 0; i < t; i++) ss += z[zo + i] * z[zo + i];
+    double inv = 1.0 / Math.sqrt(ss);
+    double rho = 0.0;
+    for (int i = 0; i < t; i++) {
+      double v = z[zo + i] * inv;
+      z[zo + i] = v;
+      rho += alpha[i] * v * v;
+      if (i > 0) rho += 2.0 * beta[i - 1] * z[zo + i - 1] * v;
+    }
+    double rr = 0.0;
+    for (int i = 0; i < t; i++) {
+      double r = (alpha[i] - rho) * z[zo + i];
+      if (i > 0) r += beta[i - 1] * z[zo + i - 1];
+      if (i < t - 1) r += beta[i] * z[zo + i + 1];
+      rr += r * r;
+    }
+    work[0] = Math.sqrt(rr);
+    return rho;
+  }
+
   private static double hypot(double a, double b) {
     double h = Math.sqrt(a * a + b * b);
     return (h > 1e-150 && h < 1e150) ? h : Math.hypot(a, b);
@@ -625,8 +709,8 @@ public final class Spectra {
     /** The basis, INITIAL_COLUMNS columns at first, grown by doubling up to m (kept grown). */
     double[] q;
     final double[] xbuf, w, h, hy, alpha, beta, ly, lay, vbuf, avbuf, gram, gval, gv, lval, lres;
-    final double[] d, e, z, res, zcol, omCur, omPrev, omNew, extVal;
-    final int[] wanted;
+    final double[] d, e, z, res, zcol, omCur, omPrev, omNew, extVal, lu, ortho;
+    final int[] wanted, vecIds;
     final boolean[] ritzWanted;
     /**
      * The unit random start of the last cold solve and the Gaussian
@@ -668,6 +752,9 @@ public final class Spectra {
       omPrev = new double[m + 1];
       omNew = new double[m + 1];
       extVal = new double[k + 1];
+      lu = new double[5 * m];
+      ortho = new double[m];
+      vecIds = new int[k];
       start = new double[n];
       noise = new double[n];
     }
@@ -742,6 +829,13 @@ public final class Spectra {
     int nl = 0;
     /** Tridiagonal eigen workspaces and residual estimates, Ritz values ascending. */
     final double[] d, e, z, res, zcol;
+    /** Scratch of {@link Spectra#tridiagonalEigenvector}; the Ritz pairs ritzVectors gave vectors. */
+    final double[] lu;
+    final int[] vecIds;
+    /** Measured q_i . q_t of {@link #measuredSemiOrthogonal}. */
+    final double[] ortho;
+    /** How many Ritz values d holds after a check: all t, or the r at the wanted end. */
+    int ritzCount = 0;
     /** Wanted candidates: index i &gt;= 0 is Ritz pair i, -1-b is locked pair b. */
     final int[] wanted;
     final boolean[] ritzWanted;
@@ -758,8 +852,10 @@ public final class Spectra {
     int extRun = -1, extT = -1, extR = 0, runId = 0, skipped = 0;
     /** The column of q that xbuf holds (written with it by the run loop), or -1. */
     int xbufColumn = -1;
-    /** Out array of {@link #dotPair}. */
-    final double[] pair = new double[2];
+    /** Scratch of tridiagonalEigenvalue; out array of {@link Spectra#stepSweep}. */
+    final double[] pair = new double[2], sums = new double[2];
+    /** Column t of q (and xbuf) holds q_t / colScale until the step on it scales it. */
+    double colScale = 1.0;
     boolean reorthNext = false, fullReorth = false;
 
     int t = 0, apps = 0, probes = 0, restarts = 0, restartStream = 0, maxDim = 0, verifyLength = 0, reorths = 0;
@@ -778,7 +874,7 @@ public final class Spectra {
       ly = ws.ly; lay = ws.lay; vbuf = ws.vbuf; avbuf = ws.avbuf; gram = ws.gram; gval = ws.gval; gv = ws.gv;
       lval = ws.lval; lres = ws.lres; d = ws.d; e = ws.e; z = ws.z; res = ws.res; zcol = ws.zcol;
       wanted = ws.wanted; ritzWanted = ws.ritzWanted; omCur = ws.omCur; omPrev = ws.omPrev; omNew = ws.omNew;
-      extVal = ws.extVal;
+      extVal = ws.extVal; lu = ws.lu; vecIds = ws.vecIds; ortho = ws.ortho;
     }
 
     /** Makes room in q for column col (col &lt; m). */
@@ -794,21 +890,21 @@ public final class Spectra {
     void initStart(double[] start, double[] warm, int warmCount) {
       if (start != null) {
         System.arraycopy(start, 0, w, 0, n);
-        double nrm = Blas.nrm2(n, w, 0);
+        double nrm = norm(n, w);
         if (!(nrm > 0.0) || Double.isInfinite(nrm)) {
           throw new IllegalArgumentException("start vector must be finite and not zero, its norm is " + nrm);
         }
       } else if (warmCount > 0) {
         java.util.Arrays.fill(w, 0.0);
         for (int c = 0; c < warmCount; c++) Blas.axpy(n, 1.0, warm, c * n, w, 0);
-        double nrm = Blas.nrm2(n, w, 0);
+        double nrm = norm(n, w);
         if (!(nrm > 0.0) || Double.isInfinite(nrm)) {
           Rng.fillGaussian(Rng.derive(seed, RANDOM_START), 0, 0, 1.0, w, 0, n);
         } else {
           Blas.scal(n, 1.0 / nrm, w, 0);
           if (!(ws.noiseKept && ws.noiseSeed == seed)) {
             Rng.fillGaussian(Rng.derive(seed, WARM), 0, 0, 1.0, ws.noise, 0, n);
-            ws.noiseNorm = Blas.nrm2(n, ws.noise, 0);
+            ws.noiseNorm = norm(n, ws.noise);
             ws.noiseSeed = seed;
             ws.noiseKept = true;
           }
@@ -819,21 +915,26 @@ public final class Spectra {
         return;
       } else {
         Rng.fillGaussian(Rng.derive(seed, RANDOM_START), 0, 0, 1.0, w, 0, n);
-        double nrm = Blas.nrm2(n, w, 0);
+        double nrm = norm(n, w);
         for (int i = 0; i < n; i++) q[i] = w[i] / nrm;
         System.arraycopy(q, 0, ws.start, 0, n);
         ws.startSeed = seed;
         ws.startKept = true;
         return;
       }
-      double nrm = Blas.nrm2(n, w, 0);
+      double nrm = norm(n, w);
       for (int i = 0; i < n; i++) q[i] = w[i] / nrm;
     }
 
     /**
-     * One Lanczos step on column t: w = A q_t - alpha q_t - beta q_{t-1}, once
-     * more against q_t, fully against the locked vectors, and against the whole
-     * basis only when {@link #orthogonalityLost} says the basis would stop being
+     * One Lanczos step on column t (held as u = q_t / colScale, and in xbuf when
+     * xbufColumn == t): w = A u colScale - beta q_{t-1}, alpha = q_t . w, then
+     * w - alpha q_t (the modified Gram-Schmidt form of the recurrence, whose
+     * local rounding Simon's estimate models) written as the next column and
+     * the next operator argument, unnormalized: the next step scales both by
+     * colScale = 1 / curBeta in its first sweep. Two sweeps over w; then fully
+     * against the locked vectors, and against the whole basis only when
+     * {@link #orthogonalityLost} says the basis would stop being
      * semi-orthogonal, and at the step after such a reorthogonalization
      * (Simon's partial reorthogonalization); curBeta = ||w||.
      */
@@ -844,26 +945,41 @@ public final class Spectra {
       xbufColumn = -1;
       op.apply(xbuf, w);
       apps++;
-      // the same dots, axpys and norms as one Blas call each, fused into three
-      // sweeps over w (bit for bit)
-      dotPair(n, q, jo, w, pair);
-      double nav = norm(n, w, pair[0]);
-      if (Double.isNaN(nav) || Double.isInfinite(nav)) {
+      double b = j > bs ? beta[j - 1] : 0.0;
+      stepSweep(n, colScale, q, jo, b, j > bs ? jo - n : jo, w, sums);
+      colScale = 1.0;
+      // ||A q_t||; when its square is out of range (or not finite), from
+      // ||A q_t - b q_{t-1}|| and b
+      double ax = sums[0];
+      double nav = ax > 1e-280 && ax < 1e280 ? Math.sqrt(ax) : hypot(norm(n, w), b);
+      if (Double.isNaN(nav) || Double.isInfinite(nav) || Double.isNaN(sums[1])) {
         throw new IllegalArgumentException("operator returned a non-finite vector (norm " + nav + ")");
       }
       normEst = Math.max(normEst, nav);
-      double a = pair[1];
-      double again = j > bs ? axpy2Dot(n, -a, q, jo, -beta[j - 1], jo - n, w) : axpy2Dot(n, -a, q, jo, 0.0, -1, w);
-      double squares = axpyDot(n, -again, q, jo, w, w, 0);
-      a += again;
-      double after = orthogonalizeLocked(norm(n, w, squares));
+      double a = sums[1];
+      int next = j + 1 < m ? j + 1 : -1;
+      if (next >= 0) ensureColumn(next);
+      // the next vector u in xbuf (and column next); w is needed again only
+      // when u changes (locked vectors, reorthogonalization)
+      double after = norm(n, xbuf, stepResidual(n, a, q, jo, w, next * n, xbuf));
+      boolean changed = nl > 0;
+      if (changed) {
+        System.arraycopy(xbuf, 0, w, 0, n);
+        after = orthogonalizeLocked(after);
+      }
       boolean forced = reorthNext || fullReorth;
       boolean lost = !forced && orthogonalityLost(j, bs, a, after);
+      // the estimate bounds the loss of orthogonality, often far above it:
+      // measure before paying for a reorthogonalization
+      boolean measured = lost;
+      if (lost) lost = !measuredSemiOrthogonal(j, after, changed ? w : xbuf);
       if (!(forced || lost)) skipped++;
       if (forced || lost) {
+        if (!changed) System.arraycopy(xbuf, 0, w, 0, n);
         double before = after;
         for (int pass = 0; pass < 2; pass++) {
-          project(n, j + 1, q, w, h);
+          // the measurement is the first pass's projection
+          if (!(measured && pass == 0)) project(n, j + 1, q, w, h);
           accumulate(n, j + 1, q, h, true, w);
           a += h[j];
           after = orthogonalizeLocked(norm(n, w));
@@ -874,6 +990,14 @@ public final class Spectra {
         }
         omegaReset(j + 1);
         reorths++;
+        changed = true;
+      }
+      if (next >= 0) {
+        if (changed) {
+          System.arraycopy(w, 0, q, next * n, n);
+          System.arraycopy(w, 0, xbuf, 0, n);
+        }
+        xbufColumn = next;
       }
       // the vector after a reorthogonalized one is reorthogonalized too: q_j was
       // nearly as far from orthogonal as the new one would have been
@@ -930,6 +1054,38 @@ public final class Spectra {
       omNew[j] = psi / bj;
       omNew[j + 1] = 1.0;
       return !(worst <= SEMI_ORTHOGONAL) || !(omNew[j] <= SEMI_ORTHOGONAL);
+    }
+
+    /**
+     * Simon's recurrence bounds the loss of orthogonality, and the bound can
+     * lie far above it (by a factor of about 1000 on the benchmark's networks).
+     * When it says lost, the true values before a reorthogonalization: h =
+     * Q^T u, the next vector (u / bj) against q_0..q_j (also the first pass of
+     * a reorthogonalization), and when that is below sqrt(eps), Q^T q_j, q_j
+     * against q_0..q_{j-1}. When both are, the basis is semi-orthogonal as it
+     * stands: the estimates of both vectors restart from the measured values
+     * (plus a rounding term eps sqrt(n)) and the method returns true.
+     */
+    boolean measuredSemiOrthogonal(int j, double bj, double[] u) {
+      project(n, j + 1, q, u, h);
+      double level = EPS * Math.sqrt(n);
+      for (int i = 0; i <= j; i++) {
+        double x = h[i] / bj;
+        if (!(Math.abs(x) + level <= SEMI_ORTHOGONAL)) return false;
+      }
+      System.arraycopy(q, j * n, vbuf, 0, n);
+      project(n, j, q, vbuf, ortho);
+      for (int i = 0; i < j; i++) {
+        if (!(Math.abs(ortho[i]) + level <= SEMI_ORTHOGONAL)) return false;
+      }
+      for (int i = 0; i <= j; i++) {
+        double x = h[i] / bj;
+        omNew[i] = x + Math.copySign(level, x);
+      }
+      omNew[j + 1] = 1.0;
+      for (int i = 0; i < j; i++) omCur[i] = ortho[i] + Math.copySign(level, ortho[i]);
+      omCur[j] = 1.0;
+      return true;
     }
 
     /** omNew after a full orthogonalization of column col: rounding level against every earlier column. */
@@ -992,6 +1148,7 @@ public final class Spectra {
       for (int i = 0; i < tt; i++) anorm = Math.max(anorm, Math.abs(d[i]));
       for (int b = 0; b < nl; b++) anorm = Math.max(anorm, Math.abs(lval[b]));
       for (int i = 0; i < tt; i++) res[i] = Math.abs(curBeta * zcol[i]);
+      ritzCount = tt;
       select(tt);
       return true;
     }
@@ -1053,7 +1210,56 @@ public final class Spectra {
       extRun = runId;
       extT = tt;
       extR = r;
+      ritzCount = r;
       select(r);
+      return true;
+    }
+
+    /**
+     * Wanted Ritz values closer than this fraction of ||T|| count as a cluster:
+     * inverse iteration from one start would give them nearly the same vector
+     * (LAPACK's dstein orthogonalizes within such clusters; ritz() handles them).
+     */
+    static final double CLUSTER = 1e-3;
+
+    /**
+     * After a {@link #ritzCheap} whose estimates say converged: the vectors z of
+     * the wanted Ritz pairs only, by {@link Spectra#tridiagonalEigenvector} (O(t)
+     * each, against the O(t^3) of all of them in ritz()), each Ritz value replaced
+     * by the Rayleigh quotient rho of its vector, and its residual estimate by
+     * |beta z_last| + ||T z - rho z||, which bounds the residual of the Ritz
+     * pair (rho, Q z) by the Lanczos relation A Q = Q T + beta q e^T whatever the
+     * gaps; then the selection again. Returns false, leaving the decision to
+     * ritz(), when a wanted pair lacks its vector after the new selection, two
+     * wanted values are closer than {@link #CLUSTER} ||T||, or an iteration
+     * failed.
+     */
+    boolean ritzVectors() {
+      int tt = t;
+      double tiny = Math.max(Double.MIN_NORMAL, EPS * anorm);
+      int nv = 0;
+      for (int c = 0; c < k; c++) {
+        int id = wanted[c];
+        if (id < 0) continue;
+        double rho = tridiagonalEigenvector(tt, alpha, beta, d[id], tiny, z, id * tt, lu);
+        double tres = lu[0];
+        if (!(Math.abs(rho - d[id]) <= CLUSTER * anorm) || Double.isNaN(tres)) return false;
+        d[id] = rho;
+        res[id] = Math.abs(curBeta * z[id * tt + tt - 1]) + tres;
+        vecIds[nv++] = id;
+      }
+      select(ritzCount);
+      for (int c = 0; c < k; c++) {
+        int id = wanted[c];
+        if (id < 0) continue;
+        boolean has = false;
+        for (int v = 0; v < nv; v++) if (vecIds[v] == id) has = true;
+        if (!has) return false;
+        for (int b = 0; b < c; b++) {
+          int other = wanted[b];
+          if (other >= 0 && !(Math.abs(d[other] - d[id]) >= CLUSTER * anorm)) return false;
+        }
+      }
       return true;
     }
 
@@ -1178,7 +1384,7 @@ public final class Spectra {
         accumulate(n, t, q, h, true, w);
         accumulate(n, nl, ly, hy, true, w);
       }
-      return Blas.nrm2(n, w, 0);
+      return norm(n, w);
     }
 
     /** A seeded random unit vector orthogonal to the basis and the locked vectors, into column t. */
@@ -1186,7 +1392,7 @@ public final class Spectra {
       long s = Rng.derive(seed, RESTART);
       for (int attempt = 0; attempt < 8; attempt++) {
         Rng.fillGaussian(s, restartStream++, 0, 1.0, w, 0, n);
-        double before = Blas.nrm2(n, w, 0);
+        double before = norm(n, w);
         double after = orthogonalizeAll();
         if (after > 1e-6 * before) {
           ensureColumn(t);
@@ -1205,6 +1411,8 @@ public final class Spectra {
     boolean run(boolean first) {
       t = 0;
       curBeta = 0.0;
+      colScale = 1.0;
+      xbufColumn = -1;
       int bs = 0, lastCheck = 0;
       runId++;
       omegaStart(0);
@@ -1223,12 +1431,12 @@ public final class Spectra {
         if (check) {
           lastCheck = t;
           boolean ending = broke || exhausted || full;
-          if (!ending && ritzCheap() && !runConverged()) {
+          boolean cheap = !ending && ritzCheap();
+          if (cheap && !runConverged()) {
             // not converged by the cheap estimates: go on without the Ritz vectors
-          } else if (!ending && which != MAGNITUDE && t > CHEAP_EXTREMES_FROM
-                     && ritzLastRow() && !runConverged()) {
-            // the wanted end looked converged, all Ritz values (O(t^2)) say not
-            // yet: go on without the O(t^3) eigenvectors
+          } else if (cheap && ritzVectors()) {
+            // the wanted pairs' own vectors decide (the lock uses them)
+            if (runConverged()) return true;
           } else {
             // converged, or a run about to end: the Ritz pairs that lock() uses,
             // and the decision, come from the full tridiagonal eigen-decomposition
@@ -1240,6 +1448,7 @@ public final class Spectra {
         }
         if (broke) {
           beta[t - 1] = 0.0;
+          xbufColumn = -1;
           if (!randomColumn()) {
             ritz();
             return true;
@@ -1248,16 +1457,8 @@ public final class Spectra {
           omegaStart(t);
           restarts++;
         } else {
-          ensureColumn(t);
-          int qo = t * n;
-          double inv = 1.0 / curBeta;
-          // the next step's operator argument too (saves it a copy)
-          for (int i = 0; i < n; i++) {
-            double v = w[i] * inv;
-            q[qo + i] = v;
-            xbuf[i] = v;
-          }
-          xbufColumn = t;
+          // column t and xbuf hold w; the next step normalizes them
+          colScale = 1.0 / curBeta;
           beta[t - 1] = curBeta;
         }
       }
@@ -1290,11 +1491,11 @@ public final class Spectra {
         accumulate(n, tt, q, zcol, false, xbuf);
         // orthonormal against V so far (the basis is only semi-orthogonal); a
         // vector that is not a new direction is dropped in a probe run
-        double before = Blas.nrm2(n, xbuf, 0), after = before;
+        double before = norm(n, xbuf), after = before;
         for (int pass = 0; pass < 2 && p > 0; pass++) {
           project(n, p, vbuf, xbuf, gv);
           accumulate(n, p, vbuf, gv, true, xbuf);
-          after = Blas.nrm2(n, xbuf, 0);
+          after = norm(n, xbuf);
         }
         if (nl > 0 && !(after > 0.5 * before)) continue;
         Blas.scal(n, 1.0 / after, xbuf, 0);
@@ -1303,6 +1504,17 @@ public final class Spectra {
         System.arraycopy(xbuf, 0, vbuf, p * n, n);
         System.arraycopy(w, 0, avbuf, p * n, n);
         p++;
+      }
+      if (p == 1) {
+        // one vector (k = 1): it is the locked vector, with its Rayleigh
+        // quotient and explicit residual; no projected eigenproblem
+        System.arraycopy(vbuf, 0, ly, 0, n);
+        System.arraycopy(avbuf, 0, lay, 0, n);
+        double theta = Blas.dot(n, vbuf, 0, avbuf, 0);
+        lval[0] = theta;
+        lres[0] = residualNorm(n, theta, vbuf, avbuf, w);
+        nl = k;
+        return contributed;
       }
       Blas.gemm(true, false, p, p, n, 1.0, vbuf, 0, n, avbuf, 0, n, 0.0, gram, 0, p);
       for (int a = 0; a < p; a++) {
@@ -1329,18 +1541,43 @@ public final class Spectra {
         java.util.Arrays.fill(w, 0.0);
         accumulate(n, p, vbuf, zcol, false, xbuf);
         accumulate(n, p, avbuf, zcol, false, w);
-        double inv = 1.0 / Blas.nrm2(n, xbuf, 0);
+        double inv = 1.0 / norm(n, xbuf);
         Blas.scal(n, inv, xbuf, 0);
         Blas.scal(n, inv, w, 0);
         System.arraycopy(xbuf, 0, ly, c * n, n);
         System.arraycopy(w, 0, lay, c * n, n);
         double theta = Blas.dot(n, xbuf, 0, w, 0);
-        Blas.axpy(n, -theta, xbuf, 0, w, 0);
         lval[c] = theta;
-        lres[c] = Blas.nrm2(n, w, 0);
+        lres[c] = residualNorm(n, theta, xbuf, w, w);
       }
       nl = k;
       return contributed;
+    }
+
+    /**
+     * ||ay - theta y|| in one sweep (four partial sums, as Blas.dot), ay left
+     * as it was; when the sum of squares is out of range, the residual is
+     * formed in scratch (may be ay itself) and measured by Blas.nrm2.
+     */
+    static double residualNorm(int n, double theta, double[] y, double[] ay, double[] scratch) {
+      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      int i = 0;
+      for (; i + 3 < n; i += 4) {
+        double r0 = ay[i] - theta * y[i], r1 = ay[i + 1] - theta * y[i + 1];
+        double r2 = ay[i + 2] - theta * y[i + 2], r3 = ay[i + 3] - theta * y[i + 3];
+        s0 += r0 * r0;
+        s1 += r1 * r1;
+        s2 += r2 * r2;
+        s3 += r3 * r3;
+      }
+      for (; i < n; i++) {
+        double r = ay[i] - theta * y[i];
+        s0 += r * r;
+      }
+      double squares = (s0 + s1) + (s2 + s3);
+      if (squares > 1e-280 && squares < 1e280) return Math.sqrt(squares);
+      for (int j = 0; j < n; j++) scratch[j] = ay[j] - theta * y[j];
+      return Blas.nrm2(n, scratch, 0);
     }
 
     void solve() {
