@@ -177,6 +177,82 @@ public final class Track {
     info[3] = restarts;
   }
 
+  /** Predictors of {@link #predict}, by the index it returns. */
+  public static final int CONSTANT = 0, LINEAR = 1, QUADRATIC = 2, PERIOD_TWO = 3;
+
+  /**
+   * Above this backtest error (the distance between unit vectors) the history
+   * is not one eigenvector moving (another eigenvalue took the top), and the
+   * prediction is the last vector.
+   */
+  static final double SMOOTH = 0.5;
+
+  /**
+   * A prediction of the next vector of a sequence of unit vectors (the top
+   * eigenvectors of earlier calls, h_0 the most recent; their signs are taken
+   * to agree with h_0): the last vector h_0 (constant), the linear
+   * extrapolation 2 h_0 - h_1, the quadratic one 3 h_0 - 3 h_1 + h_2, or the
+   * period-2 return h_1 (gradient descent beyond the edge of stability). The
+   * predictor is the one that would have predicted h_0 best from the vectors
+   * before it (so the linear one needs 3 vectors, the quadratic one 4 and the
+   * period-2 one 3); ties go to the lower order, and a best backtest error
+   * above {@link #SMOOTH} gives the constant. Along a smooth trajectory the
+   * quadratic prediction is O(step^3) from the next eigenvector where h_0 is
+   * O(step): a Rayleigh-Ritz start nearer the answer, for one product.
+   *
+   * @param n       vector length
+   * @param history count vectors, column-major n x count, most recent first
+   * @param count   number of vectors, at least 1
+   * @param out     out: the prediction (not normalized), length n
+   * @return the predictor used: {@link #CONSTANT}, {@link #LINEAR},
+   *         {@link #QUADRATIC} or {@link #PERIOD_TWO}
+   * @throws IllegalArgumentException on bad sizes
+   */
+  public static int predict(int n, double[] history, int count, double[] out) {
+    if (count < 1 || history == null || history.length < (long) n * count || out == null || out.length < n)
+      throw new IllegalArgumentException("history must hold count >= 1 vectors of length n, out n entries");
+    double[] sign = new double[Math.min(count, 4)];
+    for (int k = 0; k < sign.length; k++) {
+      sign[k] = Blas.dot(n, history, 0, history, k * n) < 0 ? -1.0 : 1.0;
+    }
+    // backtests: each predictor applied one vector back, against h_0
+    double[] err = new double[4];
+    java.util.Arrays.fill(err, Double.POSITIVE_INFINITY);
+    if (count >= 2) {
+      double e0 = 0, e1 = 0, e2 = 0, e3 = 0;
+      for (int i = 0; i < n; i++) {
+        double h0 = history[i];
+        double h1 = sign[1] * history[n + i];
+        double h2 = count >= 3 ? sign[2] * history[2 * n + i] : 0.0;
+        double h3 = count >= 4 ? sign[3] * history[3 * n + i] : 0.0;
+        double d0 = h1 - h0, d1 = 2 * h1 - h2 - h0, d2 = 3 * h1 - 3 * h2 + h3 - h0, d3 = h2 - h0;
+        e0 += d0 * d0;
+        e1 += d1 * d1;
+        e2 += d2 * d2;
+        e3 += d3 * d3;
+      }
+      err[CONSTANT] = e0;
+      if (count >= 3) {
+        err[LINEAR] = e1;
+        err[PERIOD_TWO] = e3;
+      }
+      if (count >= 4) err[QUADRATIC] = e2;
+    }
+    int best = CONSTANT;
+    for (int p = 1; p < 4; p++) if (err[p] < err[best]) best = p;
+    if (count >= 2 && !(err[best] <= SMOOTH * SMOOTH)) best = CONSTANT;
+    for (int i = 0; i < n; i++) {
+      double h0 = history[i];
+      switch (best) {
+        case LINEAR -> out[i] = 2 * h0 - sign[1] * history[n + i];
+        case QUADRATIC -> out[i] = 3 * h0 - 3 * sign[1] * history[n + i] + sign[2] * history[2 * n + i];
+        case PERIOD_TWO -> out[i] = sign[1] * history[n + i];
+        default -> out[i] = h0;
+      }
+    }
+    return best;
+  }
+
   /**
    * Orthogonalizes cand against the basis (classical Gram-Schmidt, a second
    * pass when the first removed more than 1 - Spectra.SECOND_PASS_RATIO of
