@@ -118,7 +118,7 @@
                           (pr-str (type v))))
                    {:path path :value (if (instance? double-array-class v) (vec v) v)
                     :allowed (str "double array or seq of " n " finite numbers")}))
-    (double-array v)))
+    (if (instance? double-array-class v) (aclone ^doubles v) (double-array v))))
 
 (def ^:private which-codes
   {:largest Spectra/LARGEST :smallest Spectra/SMALLEST :magnitude Spectra/MAGNITUDE})
@@ -313,7 +313,7 @@
 
   Options (defaults): :warm (none) seq of n-vectors, e.g. the last call's
   :vectors; :history (none) seq of n-vectors, the top vectors of the calls
-  before the last, most recent first (only with :warm; four in all are used);
+  before the last, most recent first (only with :warm; the first three count);
   :directions (none) seq of n-vectors for the span (only with :warm); :keep
   (3) pairs kept, min(:keep, n); :tol (1e-8) in (0, 1); :stop (:residual) or
   :value; :guard-tol (0.5) positive; :check-multiplicity? (false) probes in the
@@ -321,9 +321,9 @@
   turns the gap off); :max-iter cap on a warm solve's products (a cold run's
   Krylov dimension); :seed (0) of the random vectors.
 
-  Returns the map of `eigenvalues` with :vectors (the kept unit Ritz vectors,
-  for the next :warm) and :bound (the top value's bound the stop used; the
-  residual when cold); (first (:values r)) is the top.
+  Returns the map of `eigenvalues` with :vectors (for the next :warm), :bound
+  (the top's bound the stop used; the residual when cold) and, warm with :value,
+  :predictor (dlnlab.hessian.track/predictors); (first (:values r)) is the top.
 
   Throws what `eigenvalues` throws, naming the option ([:history i] and
   [:directions i] too)."

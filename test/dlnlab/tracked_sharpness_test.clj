@@ -166,3 +166,41 @@
     (testing "bad sizes"
       (is (thrown? IllegalArgumentException (Track/predict n (double-array n) 0 (double-array n))))
       (is (thrown? IllegalArgumentException (Track/predict n (double-array n) 2 (double-array n)))))))
+
+(deftest tracked-top-predicts-the-top-along-a-smooth-trajectory
+  ;; The benchmark's trajectory at width 4, tracked-top called as the metric
+  ;; calls it: once four tops are known, the smooth motion is extrapolated
+  ;; (linear or quadratic) in all but a few calls, and the value is the dense
+  ;; top's to the tolerance.
+  (let [net (factorization-net 4)
+        p (aclone ^doubles (:params net))
+        n (alength p)
+        calls (loop [t 0 warm nil history nil out []]
+                (if (== t 30)
+                  out
+                  (let [op (h/operator n (engine/prepared-hvp net p))
+                        g (engine/gradient net p)
+                        r (h/tracked-top op (cond-> {:stop :value :check-multiplicity? true}
+                                              warm (assoc :warm warm :history history :directions [g])))
+                        top (double (first (dense-spectrum net p)))]
+                    (dotimes [j n] (aset p j (- (aget p j) (* 0.002 (aget ^doubles g j)))))
+                    (recur (inc t) (:vectors r) (when warm (vec (take 3 (cons (first warm) history))))
+                           (conj out (assoc r :top top))))))]
+    (doseq [[t {:keys [values top]}] (map-indexed vector calls)]
+      ;; a Rayleigh quotient, up to the dense route's rounding
+      (is (<= -1e-12 (/ (- (double top) (double (first values))) (double top)) (+ 1e-8 1e-12)) (str "call " t)))
+    (is (= [nil :constant :constant] (mapv :predictor (take 3 calls))) "a short history predicts the last top")
+    (let [later (map :predictor (drop 4 calls))]
+      (is (< (count (remove #{:linear :quadratic} later)) (quot (count later) 4)) (pr-str (mapv :predictor calls))))))
+
+(deftest tracked-top-history-and-directions-options
+  (let [net (factorization-net 2)
+        n (engine/size net)
+        op (h/operator n (engine/prepared-hvp net (:params net)))
+        warm (:vectors (h/tracked-top op {}))]
+    (doseq [[opts path] [[{:directions [[1.0 2.0]]} [:directions 0]]
+                         [{:directions 3} [:directions]]
+                         [{:history [(double-array n) [1.0]]} [:history 1]]]]
+      (is (= path (:path (try (h/tracked-top op (merge {:warm warm :stop :value} opts)) nil
+                              (catch clojure.lang.ExceptionInfo e (ex-data e)))))
+          (pr-str opts)))))

@@ -211,47 +211,55 @@ public final class Track {
   public static int predict(int n, double[] history, int count, double[] out) {
     if (count < 1 || history == null || history.length < (long) n * count || out == null || out.length < n)
       throw new IllegalArgumentException("history must hold count >= 1 vectors of length n, out n entries");
-    double[] sign = new double[Math.min(count, 4)];
-    for (int k = 0; k < sign.length; k++) {
-      sign[k] = Blas.dot(n, history, 0, history, k * n) < 0 ? -1.0 : 1.0;
-    }
-    // backtests: each predictor applied one vector back, against h_0
-    double[] err = new double[4];
-    java.util.Arrays.fill(err, Double.POSITIVE_INFINITY);
-    if (count >= 2) {
-      double e0 = 0, e1 = 0, e2 = 0, e3 = 0;
-      for (int i = 0; i < n; i++) {
-        double h0 = history[i];
-        double h1 = sign[1] * history[n + i];
-        double h2 = count >= 3 ? sign[2] * history[2 * n + i] : 0.0;
-        double h3 = count >= 4 ? sign[3] * history[3 * n + i] : 0.0;
-        double d0 = h1 - h0, d1 = 2 * h1 - h2 - h0, d2 = 3 * h1 - 3 * h2 + h3 - h0, d3 = h2 - h0;
-        e0 += d0 * d0;
-        e1 += d1 * d1;
-        e2 += d2 * d2;
-        e3 += d3 * d3;
+    int c = Math.min(count, 4);
+    // the Gram matrix of the vectors, signs aligned to h_0: every backtest is a quadratic form in it
+    double[] gram = new double[16];
+    double[] sign = new double[4];
+    for (int j = 0; j < c; j++) {
+      for (int i = 0; i <= j; i++) {
+        double d = Blas.dot(n, history, i * n, history, j * n);
+        gram[i + 4 * j] = d;
+        gram[j + 4 * i] = d;
       }
-      err[CONSTANT] = e0;
-      if (count >= 3) {
-        err[LINEAR] = e1;
-        err[PERIOD_TWO] = e3;
-      }
-      if (count >= 4) err[QUADRATIC] = e2;
+      sign[j] = gram[4 * j] < 0 ? -1.0 : 1.0;
     }
     int best = CONSTANT;
-    for (int p = 1; p < 4; p++) if (err[p] < err[best]) best = p;
-    if (count >= 2 && !(err[best] <= SMOOTH * SMOOTH)) best = CONSTANT;
-    for (int i = 0; i < n; i++) {
-      double h0 = history[i];
-      switch (best) {
-        case LINEAR -> out[i] = 2 * h0 - sign[1] * history[n + i];
-        case QUADRATIC -> out[i] = 3 * h0 - 3 * sign[1] * history[n + i] + sign[2] * history[2 * n + i];
-        case PERIOD_TWO -> out[i] = sign[1] * history[n + i];
-        default -> out[i] = h0;
+    double bestErr = Double.POSITIVE_INFINITY;
+    for (int p = 0; p < PREDICTORS.length; p++) {
+      if (c < NEEDED[p]) continue;
+      double[] e = BACKTESTS[p];
+      double err = 0;
+      for (int j = 0; j < c; j++) {
+        for (int i = 0; i < c; i++) err += e[i] * e[j] * sign[i] * sign[j] * gram[i + 4 * j];
       }
+      if (err < bestErr) {
+        bestErr = err;
+        best = p;
+      }
+    }
+    if (!(bestErr <= SMOOTH * SMOOTH)) best = CONSTANT;
+    double[] w = PREDICTORS[best];
+    double w0 = w[0], w1 = c > 1 ? w[1] * sign[1] : 0, w2 = c > 2 ? w[2] * sign[2] : 0;
+    for (int i = 0; i < n; i++) {
+      double x = w0 * history[i];
+      if (w1 != 0) x += w1 * history[n + i];
+      if (w2 != 0) x += w2 * history[2 * n + i];
+      out[i] = x;
     }
     return best;
   }
+
+  /** The predictors on (h_0, h_1, h_2), by index. */
+  private static final double[][] PREDICTORS = {{1, 0, 0}, {2, -1, 0}, {3, -3, 1}, {0, 1, 0}};
+
+  /**
+   * The backtest of each predictor: its prediction of h_0 from the vectors
+   * before, minus h_0, on (h_0, h_1, h_2, h_3).
+   */
+  private static final double[][] BACKTESTS = {{-1, 1, 0, 0}, {-1, 2, -1, 0}, {-1, 3, -3, 1}, {-1, 0, 1, 0}};
+
+  /** Vectors a backtest needs. */
+  private static final int[] NEEDED = {2, 3, 4, 3};
 
   /**
    * Orthogonalizes cand against the basis (classical Gram-Schmidt, a second
