@@ -15,9 +15,10 @@
   (:require [clojure.spec.alpha :as s]
             [dlnlab.engine :as engine]
             [dlnlab.error :as error]
+            [dlnlab.hessian.track :as track]
             [dlnlab.model.packing :as packing]
             [dlnlab.spec :as spec])
-  (:import (dlnlab.kernel Blas Operator Rng Spectra Track)))
+  (:import (dlnlab.kernel Blas Operator Rng Spectra)))
 
 (set! *warn-on-reflection* true)
 (set! *unchecked-math* :warn-on-boxed)
@@ -117,7 +118,7 @@
                           (pr-str (type v))))
                    {:path path :value (if (instance? double-array-class v) (vec v) v)
                     :allowed (str "double array or seq of " n " finite numbers")}))
-    (double-array v)))
+    (if (instance? double-array-class v) (aclone ^doubles v) (double-array v))))
 
 (def ^:private which-codes
   {:largest Spectra/LARGEST :smallest Spectra/SMALLEST :magnitude Spectra/MAGNITUDE})
@@ -283,7 +284,9 @@
 (s/def ::stop #{:residual :value})
 (s/def ::guard-tol (s/and spec/finite-number? pos?))
 (s/def ::history (s/nilable sequential?))
-(s/def ::track-opts (s/keys :opt-un [::tol ::max-iter ::seed ::keep ::stop ::guard-tol ::history ::check-multiplicity?]))
+(s/def ::directions (s/nilable sequential?))
+(s/def ::track-opts (s/keys :opt-un [::tol ::max-iter ::seed ::keep ::stop ::guard-tol ::history ::directions
+                                      ::check-multiplicity?]))
 
 (defn tracked-top
   "The top (largest algebraic) eigenvalue of op tracked from the vectors of
@@ -293,47 +296,48 @@
   metric's path, with :stop :value). Cold (no :warm), or with :stop :residual:
   `eigenvalues` for the top :keep pairs, every pair to the residual :tol,
   started from the normalized sum of :warm. Warm with :stop :value:
-  Rayleigh-Ritz on the span of :warm and :history, grown one product at a time
-  by the residual of the pair short of its tolerance (dlnlab.kernel.Track). It
-  sees nothing orthogonal to that span, so :history should hold what the
-  dynamics suggest: the last top vectors (the span then holds the linear
-  extrapolation of a smooth trajectory and the period-2 return of an
-  oscillating one) and the gradient (along which a catapult at the edge of
-  stability grows). A warm solve that misses its tolerance within :max-iter
-  products is redone cold, its products counted.
+  Rayleigh-Ritz on a predicted top vector (dlnlab.hessian.track), the guards
+  of :warm and :directions, grown one product at a time by the residual of the
+  pair short of its tolerance (dlnlab.kernel.Track). It sees nothing
+  orthogonal to that span: :directions should hold what the dynamics suggest,
+  e.g. the gradient (a catapult at the edge of stability grows along it). A
+  warm solve that misses its tolerance within :max-iter products is redone
+  cold, its products counted.
 
-  :stop :value bounds the value: theta <= lambda_1 <= theta + b with b =
-  min(||r_1||, ||r_1||^2 / g) <= max(tol |theta|, 1e-12 ||A||), g = theta_1 -
-  theta_2 - ||r_2|| (Kato-Temple), under the premise of tracking that no
-  eigenvalue but the top lies above theta_2 + ||r_2||; a residual near
-  sqrt(tol g |theta|) then suffices. A guard i stops when ||r_i|| <=
-  max(guard-tol (theta_1 - theta_i), tol |theta_1|): low enough for g to
-  count, tight as it nears the top (then g <= 0 and b = ||r_1||). :residual
-  bounds ||A y - theta y|| <= max(tol |theta|, 1e-12 ||A||) for every pair.
-  With :keep 1 :value acts as :residual.
+  :stop :value: theta <= lambda_1 <= theta + b, b = min(||r_1||, ||r_1||^2 /
+  g) <= max(tol |theta|, 1e-12 ||A||), g = theta_1 - theta_2 - ||r_2||
+  (Kato-Temple) under the premise of tracking that no eigenvalue but the top
+  lies above theta_2 + ||r_2||; guard i stops at ||r_i|| <= max(guard-tol
+  (theta_1 - theta_i), tol |theta_1|). :residual: ||A y - theta y|| <= max(tol
+  |theta|, 1e-12 ||A||) for every pair. :keep 1 makes :value act as :residual.
 
   Options (defaults): :warm (none) seq of n-vectors, e.g. the last call's
-  :vectors; :history (none) seq of n-vectors, only with :warm; :keep (3) pairs
-  kept, min(:keep, n); :tol (1e-8) in (0, 1); :stop (:residual) or :value;
-  :guard-tol (0.5) positive; :check-multiplicity? (false) probes in the cold
-  solve (a degenerate top then has its copies among the guards, which turns
-  the gap off); :max-iter cap on a warm solve's products (a cold run's Krylov
-  dimension); :seed (0) of the random vectors.
+  :vectors; :history (none) seq of n-vectors, the top vectors of the calls
+  before the last, most recent first (only with :warm; the first three count);
+  :directions (none) seq of n-vectors for the span (only with :warm); :keep
+  (3) pairs kept, min(:keep, n); :tol (1e-8) in (0, 1); :stop (:residual) or
+  :value; :guard-tol (0.5) positive; :check-multiplicity? (false) probes in the
+  cold solve (a degenerate top then has its copies among the guards, which
+  turns the gap off); :max-iter cap on a warm solve's products (a cold run's
+  Krylov dimension); :seed (0) of the random vectors.
 
-  Returns the map of `eigenvalues` with :vectors (the kept unit Ritz vectors,
-  for the next :warm) and :bound (the top value's bound the stop used; the
-  residual when cold); (first (:values r)) is the top.
+  Returns the map of `eigenvalues` with :vectors (for the next :warm), :bound
+  (the top's bound the stop used; the residual when cold) and, warm with :value,
+  :predictor (dlnlab.hessian.track/predictors); (first (:values r)) is the top.
 
-  Throws what `eigenvalues` throws, naming the option ([:history i] too)."
+  Throws what `eigenvalues` throws, naming the option ([:history i] and
+  [:directions i] too)."
   ([op] (tracked-top op {}))
   ([op opts]
    (let [op (check-operator op)
-         _ (check-keys opts #{:tol :max-iter :seed :keep :warm :history :stop :guard-tol :check-multiplicity?})
-         {:keys [keep warm history tol stop guard-tol seed max-iter]
+         _ (check-keys opts (conj (disj eigen-keys :k :which :start :vectors?) :keep :warm :history :directions :stop :guard-tol))
+         {:keys [keep warm history directions tol stop guard-tol seed max-iter]
           :or {keep 3 tol 1e-8 stop :residual guard-tol 0.5 seed 0}} (error/conform! ::track-opts (or opts {}) [])
          n (.size op)
          keep (min (in-range! [:keep] keep 1 Integer/MAX_VALUE) n)
-         history (vec (map-indexed #(packed-vector [:history %1] %2 n) history))
+         packed (fn [k vs] (vec (map-indexed #(packed-vector [k %1] %2 n) vs)))
+         history (packed :history (take 3 history))
+         directions (packed :directions directions)
          cold #(let [r (eigenvalues op (cond-> (assoc (select-keys opts [:tol :max-iter :seed]) :k keep :vectors? true
                                                       :check-multiplicity? (boolean (:check-multiplicity? opts)))
                                          (seq warm) (assoc :warm warm)))]
@@ -341,17 +345,13 @@
      (if (or (empty? warm) (not= stop :value))
        (cold)
        (let [m (if max-iter (min n (in-range! [:max-iter] max-iter keep Integer/MAX_VALUE)) (default-max-iter n keep))
-             {:keys [^long wc warm-arr]} (start-vectors nil (concat warm history) n)
-             values (double-array keep) residuals (double-array keep) bounds (double-array keep)
-             vecs (double-array (* n keep)) info (int-array Track/INFO_LENGTH)]
-         (operator-call #(Track/track op (int keep) (double tol) Track/VALUE
-                                      (double guard-tol) (int m) (int (max 20 (+ keep wc 8)))
-                                      warm-arr (int wc) (long seed) values vecs residuals bounds info))
-         (if (== 1 (aget info 1))
-           {:values (vec values) :residuals (vec residuals) :bound (aget bounds 0) :probes 0
-            :hvp-count (long (aget info 0)) :converged? true :krylov-dim (long (aget info 2))
-            :vectors (split-columns vecs n keep)}
-           (update (cold) :hvp-count + (long (aget info 0)))))))))
+             {:keys [^long wc warm-arr]} (start-vectors nil warm n)
+             r (operator-call #(track/solve op {:keep keep :tol tol :guard-tol guard-tol :max-iter m :seed seed
+                                                :warm (split-columns warm-arr n wc) :history history
+                                                :directions directions}))]
+         (if (:converged? r)
+           r
+           (update (cold) :hvp-count + (long (:hvp-count r)))))))))
 
 (defn trace
   "Hutchinson's estimate of the trace of op with Rademacher (+-1) probes drawn

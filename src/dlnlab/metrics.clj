@@ -326,8 +326,9 @@
   a volatile map, under slot; returns the values vector (NaNs when the weights
   are not finite). k = 1 (the sharpness) with a state goes through
   dlnlab.hessian/tracked-top, which converges the top three pairs without the
-  multiplicity probes, warm-started from the previous three (an eigenvalue
-  overtaking the tracked one is noticed); k >= 2 is `hessian-top`, Lanczos with
+  multiplicity probes, warm-started from the previous three with the top
+  predicted from the last four tops and the gradient in the span (an
+  eigenvalue overtaking the tracked one is noticed); k >= 2 is `hessian-top`, Lanczos with
   the probes, warm-started from the previous vectors."
   [net slot opts]
   (let [k (long (:k opts 1))]
@@ -345,16 +346,16 @@
                                      (cond-> {:keep tracked-vectors :tol (:tol opts 1e-8) :seed (:seed opts 0) :stop :value
                                                               :check-multiplicity? true}
                                        (:max-iter opts) (assoc :max-iter (max (long (:max-iter opts)) (min n (long tracked-vectors))))
-                                       warm (assoc :warm (vec warm)
-                                                   :history (conj (vec history) (engine/gradient net (:params net))))))
+                                       warm (assoc :warm (vec warm) :history (vec history)
+                                                   :directions [(engine/gradient net (:params net))])))
                 (hessian-top net (assoc opts :warm warm :k k)))
             r (update r :values #(vec (take k %)))]
         (when state
           (vswap! state #(-> %
                              (assoc-in [::lanczos slot]
                                        {:vectors (:vectors r) :hvp-count (:hvp-count r) :converged? (:converged? r)
-                                        ;; the top vector of the call before, for the next span
-                                        :history (when (and warm (== k 1)) [(first warm)])})
+                                        ;; the top vectors of the calls before, to predict the next top
+                                        :history (when (and warm (== k 1)) (vec (take 3 (cons (first warm) history))))})
                              (update-in [::eigensolves slot :calls] (fnil inc 0))
                              (update-in [::eigensolves slot :unconverged] (fnil + 0) (if (:converged? r) 0 1)))))
         (vec (:values r))))))

@@ -177,6 +177,90 @@ public final class Track {
     info[3] = restarts;
   }
 
+  /** Predictors of {@link #predict}, by the index it returns. */
+  public static final int CONSTANT = 0, LINEAR = 1, QUADRATIC = 2, PERIOD_TWO = 3;
+
+  /**
+   * Above this backtest error (the distance between unit vectors) the history
+   * is not one eigenvector moving (another eigenvalue took the top), and the
+   * prediction is the last vector.
+   */
+  static final double SMOOTH = 0.5;
+
+  /**
+   * A prediction of the next vector of a sequence of unit vectors (the top
+   * eigenvectors of earlier calls, h_0 the most recent; their signs are taken
+   * to agree with h_0): the last vector h_0 (constant), the linear
+   * extrapolation 2 h_0 - h_1, the quadratic one 3 h_0 - 3 h_1 + h_2, or the
+   * period-2 return h_1 (gradient descent beyond the edge of stability). The
+   * predictor is the one that would have predicted h_0 best from the vectors
+   * before it (so the linear one needs 3 vectors, the quadratic one 4 and the
+   * period-2 one 3); ties go to the lower order, and a best backtest error
+   * above {@link #SMOOTH} gives the constant. Along a smooth trajectory the
+   * quadratic prediction is O(step^3) from the next eigenvector where h_0 is
+   * O(step): a Rayleigh-Ritz start nearer the answer, for one product.
+   *
+   * @param n       vector length
+   * @param history count vectors, column-major n x count, most recent first
+   * @param count   number of vectors, at least 1
+   * @param out     out: the prediction (not normalized), length n
+   * @return the predictor used: {@link #CONSTANT}, {@link #LINEAR},
+   *         {@link #QUADRATIC} or {@link #PERIOD_TWO}
+   * @throws IllegalArgumentException on bad sizes
+   */
+  public static int predict(int n, double[] history, int count, double[] out) {
+    if (count < 1 || history == null || history.length < (long) n * count || out == null || out.length < n)
+      throw new IllegalArgumentException("history must hold count >= 1 vectors of length n, out n entries");
+    int c = Math.min(count, 4);
+    // the Gram matrix of the vectors, signs aligned to h_0: every backtest is a quadratic form in it
+    double[] gram = new double[16];
+    double[] sign = new double[4];
+    for (int j = 0; j < c; j++) {
+      for (int i = 0; i <= j; i++) {
+        double d = Blas.dot(n, history, i * n, history, j * n);
+        gram[i + 4 * j] = d;
+        gram[j + 4 * i] = d;
+      }
+      sign[j] = gram[4 * j] < 0 ? -1.0 : 1.0;
+    }
+    int best = CONSTANT;
+    double bestErr = Double.POSITIVE_INFINITY;
+    for (int p = 0; p < PREDICTORS.length; p++) {
+      if (c < NEEDED[p]) continue;
+      double[] e = BACKTESTS[p];
+      double err = 0;
+      for (int j = 0; j < c; j++) {
+        for (int i = 0; i < c; i++) err += e[i] * e[j] * sign[i] * sign[j] * gram[i + 4 * j];
+      }
+      if (err < bestErr) {
+        bestErr = err;
+        best = p;
+      }
+    }
+    if (!(bestErr <= SMOOTH * SMOOTH)) best = CONSTANT;
+    double[] w = PREDICTORS[best];
+    double w0 = w[0], w1 = c > 1 ? w[1] * sign[1] : 0, w2 = c > 2 ? w[2] * sign[2] : 0;
+    for (int i = 0; i < n; i++) {
+      double x = w0 * history[i];
+      if (w1 != 0) x += w1 * history[n + i];
+      if (w2 != 0) x += w2 * history[2 * n + i];
+      out[i] = x;
+    }
+    return best;
+  }
+
+  /** The predictors on (h_0, h_1, h_2), by index. */
+  private static final double[][] PREDICTORS = {{1, 0, 0}, {2, -1, 0}, {3, -3, 1}, {0, 1, 0}};
+
+  /**
+   * The backtest of each predictor: its prediction of h_0 from the vectors
+   * before, minus h_0, on (h_0, h_1, h_2, h_3).
+   */
+  private static final double[][] BACKTESTS = {{-1, 1, 0, 0}, {-1, 2, -1, 0}, {-1, 3, -3, 1}, {-1, 0, 1, 0}};
+
+  /** Vectors a backtest needs. */
+  private static final int[] NEEDED = {2, 3, 4, 3};
+
   /**
    * Orthogonalizes cand against the basis (classical Gram-Schmidt, a second
    * pass when the first removed more than 1 - Spectra.SECOND_PASS_RATIO of
