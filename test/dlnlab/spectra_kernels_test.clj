@@ -1,7 +1,8 @@
 (ns dlnlab.spectra-kernels-test
   "Helpers of Lanczos in dlnlab.kernel.Spectra against independent routes: the
   blocked sweeps of the reorthogonalization (Spectra/project, Spectra/accumulate,
-  Spectra/axpy2) against one Blas/dot or Blas/axpy per basis vector, equal bit
+  Spectra/axpy2, Spectra/project2) against one Blas/dot or Blas/axpy per basis
+  vector (two dots for project2), equal bit
   for bit for every number of columns (each remainder of the blocking) and
   vector length; the two sweeps of a Lanczos step (Spectra/stepSweep,
   Spectra/stepResidual) against the Blas calls they replace, bit for bit;
@@ -65,43 +66,59 @@
       (Blas/axpy n b x (* 2 n) ref 0)
       (same-bits? w ref))))
 
-;; The two sweeps of a Lanczos step against the Blas calls they replace, bit for
-;; bit: the stored column scaled (scal), the product scaled and its squared norm
-;; (scal, dot), the previous column subtracted (axpy) and the dot after it;
-;; then the current column subtracted (axpy) into the operator argument and
-;; the next column (the product left as it was; into the product when there is
-;; no next column), and its squared norm (dot).
+;; The two sweeps of a Lanczos step against the Blas calls they replace, bit
+;; for bit: the operator argument scaled (scal) into itself and into the basis
+;; column, the product scaled and its squared norm (scal, dot), the previous
+;; vector subtracted (axpy; none when it is the argument itself with b = 0) and
+;; the dot after it; then the current vector subtracted (axpy) into the next
+;; vector, the product left as it was, and its squared norm (dot).
 
 (defspec step-sweep-equals-blas-calls 40
   (prop/for-all [[n _ seed] shapes previous? gen/boolean]
     (let [n (long n) seed (long seed)
-          q (gaussians (* 2 n) seed 0)
+          u (gaussians n seed 0)
+          p (if previous? (gaussians n seed 2) u)
+          q (gaussians (* 3 n) seed 3)
           w (gaussians n seed 1)
           s 0.37 b (if previous? -1.9 0.0)
-          po (if previous? 0 n)
           out (double-array 2)
-          rq (aclone q) rw (aclone w)]
-      (Spectra/stepSweep n s q n b po w out)
-      (Blas/scal n s rq n)
+          ru (aclone u) rq (aclone q) rw (aclone w) rp (aclone p)]
+      (Spectra/stepSweep n s u q n b p w out)
+      (Blas/scal n s ru 0)
+      (System/arraycopy ru 0 rq n n)
       (Blas/scal n s rw 0)
       (let [before (Blas/dot n rw 0 rw 0)]
-        (Blas/axpy n (- b) rq po rw 0)
-        (and (same-bits? q rq) (same-bits? w rw)
-             (same-bits? out (double-array [before (Blas/dot n rq n rw 0)])))))))
+        (Blas/axpy n (- b) (if previous? rp ru) 0 rw 0)
+        (and (same-bits? u ru) (same-bits? q rq) (same-bits? w rw)
+             (or (not previous?) (same-bits? p rp))
+             (same-bits? out (double-array [before (Blas/dot n ru 0 rw 0)])))))))
 
 (defspec step-residual-equals-axpy-then-dot 40
-  (prop/for-all [[n _ seed] shapes column? gen/boolean]
+  (prop/for-all [[n _ seed] shapes]
     (let [n (long n) seed (long seed)
-          q (gaussians (* 3 n) seed 0)
+          x (gaussians n seed 0)
           w (gaussians n seed 1)
-          x (double-array n)
-          rq (aclone q) rw (aclone w)
-          squares (Spectra/stepResidual n -0.61 q n w (if column? (* 2 n) -1) x)]
-      (Blas/axpy n 0.61 rq n rw 0)
-      (when column? (System/arraycopy rw 0 rq (* 2 n) n))
-      (and (same-bits? x rw) (same-bits? q rq)
-           (same-bits? w (if column? (gaussians n seed 1) rw))
+          y (double-array n)
+          rx (aclone x) rw (aclone w)
+          squares (Spectra/stepResidual n -0.61 x w y)]
+      (Blas/axpy n 0.61 rx 0 rw 0)
+      (and (same-bits? y rw) (same-bits? x (gaussians n seed 0))
+           (same-bits? w (gaussians n seed 1))
            (same-bits? (double-array [squares]) (double-array [(Blas/dot n rw 0 rw 0)]))))))
+
+(defspec project2-equals-two-dots-per-column 60
+  (prop/for-all [[n cols seed] shapes]
+    (let [n (long n) cols (long cols) seed (long seed)
+          q (gaussians (* n cols) seed 0)
+          u (gaussians n seed 1)
+          x (gaussians n seed 2)
+          h (double-array cols) g (double-array cols)
+          rh (double-array cols) rg (double-array cols)]
+      (Spectra/project2 n cols q u x h g)
+      (dotimes [c cols]
+        (aset rh c (Blas/dot n q (* c n) u 0))
+        (aset rg c (Blas/dot n q (* c n) x 0)))
+      (and (same-bits? h rh) (same-bits? g rg)))))
 
 (def ^:private tridiagonals
   ;; size, seed, and a scale for the off-diagonal (small ones make near-splits)

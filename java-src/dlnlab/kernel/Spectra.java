@@ -344,19 +344,25 @@ public final class Spectra {
   }
 
   /**
-   * The first sweep of a Lanczos step on the basis column x = s q[qo..qo+n)
-   * (stored at 1/s times unit length; written back scaled) with w = A q[qo..)
-   * (the product of the stored column): w = s w - b q[po..po+n) (po = qo with
-   * b = 0 when there is no previous column), and out[0] = ||s w||^2 (the
-   * product's squared norm, before the subtraction) and out[1] = x . w
-   * (after it). Each sum has four partial sums over i mod 4, combined as
-   * (s0 + s1) + (s2 + s3), so results do not depend on the machine.
+   * The first sweep of a Lanczos step. u holds the next basis vector at 1/s
+   * times unit length and w = A u (the product of the stored vector): x = s u
+   * is written back into u and into the basis column q[qo..qo+n), w = s w - b
+   * p (b = 0 when there is no previous vector; p may then be u), and out[0] =
+   * ||s w||^2 (the product's squared norm, before the subtraction) and out[1] =
+   * x . w (after it). u, p and w are the run's working vectors, so the basis is
+   * only written here, never read. Each sum has four partial sums over i mod 4,
+   * combined as (s0 + s1) + (s2 + s3), so results do not depend on the machine.
    */
-  public static void stepSweep(int n, double s, double[] q, int qo, double b, int po, double[] w, double[] out) {
+  public static void stepSweep(int n, double s, double[] u, double[] q, int qo, double b, double[] p, double[] w,
+                               double[] out) {
     double a0 = 0, a1 = 0, a2 = 0, a3 = 0, c0 = 0, c1 = 0, c2 = 0, c3 = 0;
     int i = 0;
     for (; i + 3 < n; i += 4) {
-      double x0 = q[qo + i] * s, x1 = q[qo + i + 1] * s, x2 = q[qo + i + 2] * s, x3 = q[qo + i + 3] * s;
+      double x0 = u[i] * s, x1 = u[i + 1] * s, x2 = u[i + 2] * s, x3 = u[i + 3] * s;
+      u[i] = x0;
+      u[i + 1] = x1;
+      u[i + 2] = x2;
+      u[i + 3] = x3;
       q[qo + i] = x0;
       q[qo + i + 1] = x1;
       q[qo + i + 2] = x2;
@@ -366,10 +372,10 @@ public final class Spectra {
       a1 += v1 * v1;
       a2 += v2 * v2;
       a3 += v3 * v3;
-      v0 -= b * q[po + i];
-      v1 -= b * q[po + i + 1];
-      v2 -= b * q[po + i + 2];
-      v3 -= b * q[po + i + 3];
+      v0 -= b * p[i];
+      v1 -= b * p[i + 1];
+      v2 -= b * p[i + 2];
+      v3 -= b * p[i + 3];
       w[i] = v0;
       w[i + 1] = v1;
       w[i + 2] = v2;
@@ -380,11 +386,12 @@ public final class Spectra {
       c3 += x3 * v3;
     }
     for (; i < n; i++) {
-      double x = q[qo + i] * s;
+      double x = u[i] * s;
+      u[i] = x;
       q[qo + i] = x;
       double v = w[i] * s;
       a0 += v * v;
-      v -= b * q[po + i];
+      v -= b * p[i];
       w[i] = v;
       c0 += x * v;
     }
@@ -393,34 +400,83 @@ public final class Spectra {
   }
 
   /**
-   * The second sweep of a Lanczos step: u = w - a q[qo..qo+n) into x and into
-   * q[uo..uo+n) (the next basis column, to be scaled by the next step), w
-   * left as it was; when uo &lt; 0 (no next column) into w instead of q.
-   * Returns u . u (four partial sums, as {@link #stepSweep}).
+   * The second sweep of a Lanczos step: y = w - a x (the next vector,
+   * unnormalized), w and x left as they were. Returns y . y (four partial
+   * sums, as {@link #stepSweep}).
    */
-  public static double stepResidual(int n, double a, double[] q, int qo, double[] w, int uo, double[] x) {
-    double[] y = uo >= 0 ? q : w;
-    int yo = uo >= 0 ? uo : 0;
+  public static double stepResidual(int n, double a, double[] x, double[] w, double[] y) {
     double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int i = 0;
     for (; i + 3 < n; i += 4) {
-      double u0 = w[i] - a * q[qo + i], u1 = w[i + 1] - a * q[qo + i + 1];
-      double u2 = w[i + 2] - a * q[qo + i + 2], u3 = w[i + 3] - a * q[qo + i + 3];
-      x[i] = y[yo + i] = u0;
-      x[i + 1] = y[yo + i + 1] = u1;
-      x[i + 2] = y[yo + i + 2] = u2;
-      x[i + 3] = y[yo + i + 3] = u3;
+      double u0 = w[i] - a * x[i], u1 = w[i + 1] - a * x[i + 1];
+      double u2 = w[i + 2] - a * x[i + 2], u3 = w[i + 3] - a * x[i + 3];
+      y[i] = u0;
+      y[i + 1] = u1;
+      y[i + 2] = u2;
+      y[i + 3] = u3;
       s0 += u0 * u0;
       s1 += u1 * u1;
       s2 += u2 * u2;
       s3 += u3 * u3;
     }
     for (; i < n; i++) {
-      double u = w[i] - a * q[qo + i];
-      x[i] = y[yo + i] = u;
+      double u = w[i] - a * x[i];
+      y[i] = u;
       s0 += u * u;
     }
     return (s0 + s1) + (s2 + s3);
+  }
+
+  /**
+   * h[c] = q_c . u and g[c] = q_c . x for the first cols columns of the n-row
+   * column-major q, in one sweep over the basis (two columns at a time): each
+   * sum is formed exactly as {@link Blas#dot} forms it, so h and g equal 2 cols
+   * separate Blas.dot calls bit for bit while each column is read once.
+   */
+  public static void project2(int n, int cols, double[] q, double[] u, double[] x, double[] h, double[] g) {
+    int c = 0;
+    for (; c + 1 < cols; c += 2) {
+      int o0 = c * n, o1 = o0 + n;
+      double a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+      double d0 = 0, d1 = 0, d2 = 0, d3 = 0, e0 = 0, e1 = 0, e2 = 0, e3 = 0;
+      int i = 0;
+      for (; i + 3 < n; i += 4) {
+        double p0 = q[o0 + i], p1 = q[o0 + i + 1], p2 = q[o0 + i + 2], p3 = q[o0 + i + 3];
+        double r0 = q[o1 + i], r1 = q[o1 + i + 1], r2 = q[o1 + i + 2], r3 = q[o1 + i + 3];
+        double u0 = u[i], u1 = u[i + 1], u2 = u[i + 2], u3 = u[i + 3];
+        double x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
+        a0 += p0 * u0;
+        a1 += p1 * u1;
+        a2 += p2 * u2;
+        a3 += p3 * u3;
+        b0 += r0 * u0;
+        b1 += r1 * u1;
+        b2 += r2 * u2;
+        b3 += r3 * u3;
+        d0 += p0 * x0;
+        d1 += p1 * x1;
+        d2 += p2 * x2;
+        d3 += p3 * x3;
+        e0 += r0 * x0;
+        e1 += r1 * x1;
+        e2 += r2 * x2;
+        e3 += r3 * x3;
+      }
+      for (; i < n; i++) {
+        a0 += q[o0 + i] * u[i];
+        b0 += q[o1 + i] * u[i];
+        d0 += q[o0 + i] * x[i];
+        e0 += q[o1 + i] * x[i];
+      }
+      h[c] = (a0 + a1) + (a2 + a3);
+      h[c + 1] = (b0 + b1) + (b2 + b3);
+      g[c] = (d0 + d1) + (d2 + d3);
+      g[c + 1] = (e0 + e1) + (e2 + e3);
+    }
+    if (c < cols) {
+      h[c] = Blas.dot(n, q, c * n, u, 0);
+      g[c] = Blas.dot(n, q, c * n, x, 0);
+    }
   }
 
   /** Newton iterations {@link #tridiagonalEigenvalue} tries before it bisects. */
@@ -708,7 +764,7 @@ public final class Spectra {
     final int n, m, k;
     /** The basis, INITIAL_COLUMNS columns at first, grown by doubling up to m (kept grown). */
     double[] q;
-    final double[] xbuf, w, h, hy, alpha, beta, ly, lay, vbuf, avbuf, gram, gval, gv, lval, lres;
+    final double[] xbuf, w, ua, ub, h, hy, alpha, beta, ly, lay, vbuf, avbuf, gram, gval, gv, lval, lres;
     final double[] d, e, z, res, zcol, omCur, omPrev, omNew, extVal, lu, ortho;
     final int[] wanted, vecIds;
     final boolean[] ritzWanted;
@@ -728,6 +784,8 @@ public final class Spectra {
       q = new double[n * Math.min(m, INITIAL_COLUMNS)];
       xbuf = new double[n];
       w = new double[n];
+      ua = new double[n];
+      ub = new double[n];
       h = new double[m];
       hy = new double[k];
       alpha = new double[m];
@@ -850,11 +908,18 @@ public final class Spectra {
     /** The extreme Ritz values of the last ritzExtremes (c-th from the wanted end), its run and dimension. */
     final double[] extVal;
     int extRun = -1, extT = -1, extR = 0, runId = 0, skipped = 0;
-    /** The column of q that xbuf holds (written with it by the run loop), or -1. */
-    int xbufColumn = -1;
+    /**
+     * The run's working vectors: u, the vector the next step multiplies (basis
+     * column uColumn at 1/colScale times unit length, not yet written to q), and
+     * p, the previous basis vector; two arrays swapped each step, so the
+     * recurrence reads no basis column and writes each one once.
+     */
+    double[] u, p;
+    /** The column u holds (left by the last step, or copied from q), or -1. */
+    int uColumn = -1;
     /** Scratch of tridiagonalEigenvalue; out array of {@link Spectra#stepSweep}. */
     final double[] pair = new double[2], sums = new double[2];
-    /** Column t of q (and xbuf) holds q_t / colScale until the step on it scales it. */
+    /** u holds q_t / colScale until the step on it scales it. */
     double colScale = 1.0;
     boolean reorthNext = false, fullReorth = false;
 
@@ -870,7 +935,7 @@ public final class Spectra {
       this.ws = ws;
       ws.clear();
       q = ws.q;
-      xbuf = ws.xbuf; w = ws.w; h = ws.h; hy = ws.hy; alpha = ws.alpha; beta = ws.beta;
+      xbuf = ws.xbuf; w = ws.w; u = ws.ua; p = ws.ub; h = ws.h; hy = ws.hy; alpha = ws.alpha; beta = ws.beta;
       ly = ws.ly; lay = ws.lay; vbuf = ws.vbuf; avbuf = ws.avbuf; gram = ws.gram; gval = ws.gval; gv = ws.gv;
       lval = ws.lval; lres = ws.lres; d = ws.d; e = ws.e; z = ws.z; res = ws.res; zcol = ws.zcol;
       wanted = ws.wanted; ritzWanted = ws.ritzWanted; omCur = ws.omCur; omPrev = ws.omPrev; omNew = ws.omNew;
@@ -927,26 +992,28 @@ public final class Spectra {
     }
 
     /**
-     * One Lanczos step on column t (held as u = q_t / colScale, and in xbuf when
-     * xbufColumn == t): w = A u colScale - beta q_{t-1}, alpha = q_t . w, then
-     * w - alpha q_t (the modified Gram-Schmidt form of the recurrence, whose
-     * local rounding Simon's estimate models) written as the next column and
-     * the next operator argument, unnormalized: the next step scales both by
-     * colScale = 1 / curBeta in its first sweep. Two sweeps over w; then fully
-     * against the locked vectors, and against the whole basis only when
-     * {@link #orthogonalityLost} says the basis would stop being
-     * semi-orthogonal, and at the step after such a reorthogonalization
-     * (Simon's partial reorthogonalization); curBeta = ||w||.
+     * One Lanczos step on column t (held in u as q_t / colScale when uColumn ==
+     * t, else copied from column t): w = A u colScale - beta q_{t-1}, alpha =
+     * q_t . w, then w - alpha q_t (the modified Gram-Schmidt form of the
+     * recurrence, whose local rounding Simon's estimate models) as the next
+     * operator argument, unnormalized: the next step scales it by colScale = 1
+     * / curBeta in its first sweep, which also writes it to the basis. Two
+     * sweeps over w; then fully orthogonalized against the locked vectors and,
+     * when the estimated loss of orthogonality asks for it and a measurement
+     * confirms it, reorthogonalized against the basis (Simon's partial
+     * reorthogonalization); curBeta = ||w||.
      */
     void step(int bs) {
       int j = t;
       int jo = j * n;
-      if (xbufColumn != j) System.arraycopy(q, jo, xbuf, 0, n);
-      xbufColumn = -1;
-      op.apply(xbuf, w);
+      ensureColumn(j);
+      if (uColumn != j) System.arraycopy(q, jo, u, 0, n);
+      uColumn = -1;
+      op.apply(u, w);
       apps++;
-      double b = j > bs ? beta[j - 1] : 0.0;
-      stepSweep(n, colScale, q, jo, b, j > bs ? jo - n : jo, w, sums);
+      boolean previous = j > bs;
+      double b = previous ? beta[j - 1] : 0.0;
+      stepSweep(n, colScale, u, q, jo, b, previous ? p : u, w, sums);
       colScale = 1.0;
       // ||A q_t||; when its square is out of range (or not finite), from
       // ||A q_t - b q_{t-1}|| and b
@@ -957,14 +1024,13 @@ public final class Spectra {
       }
       normEst = Math.max(normEst, nav);
       double a = sums[1];
-      int next = j + 1 < m ? j + 1 : -1;
-      if (next >= 0) ensureColumn(next);
-      // the next vector u in xbuf (and column next); w is needed again only
-      // when u changes (locked vectors, reorthogonalization)
-      double after = norm(n, xbuf, stepResidual(n, a, q, jo, w, next * n, xbuf));
+      // u is q_t now and p is free: the next vector goes into p (w is needed
+      // again only when it changes: locked vectors, reorthogonalization)
+      double[] next = p;
+      double after = norm(n, next, stepResidual(n, a, u, w, next));
       boolean changed = nl > 0;
       if (changed) {
-        System.arraycopy(xbuf, 0, w, 0, n);
+        System.arraycopy(next, 0, w, 0, n);
         after = orthogonalizeLocked(after);
       }
       boolean forced = reorthNext || fullReorth;
@@ -972,10 +1038,10 @@ public final class Spectra {
       // the estimate bounds the loss of orthogonality, often far above it:
       // measure before paying for a reorthogonalization
       boolean measured = lost;
-      if (lost) lost = !measuredSemiOrthogonal(j, after, changed ? w : xbuf);
+      if (lost) lost = !measuredSemiOrthogonal(j, after, changed ? w : next);
       if (!(forced || lost)) skipped++;
       if (forced || lost) {
-        if (!changed) System.arraycopy(xbuf, 0, w, 0, n);
+        if (!changed) System.arraycopy(next, 0, w, 0, n);
         double before = after;
         for (int pass = 0; pass < 2; pass++) {
           // the measurement is the first pass's projection
@@ -992,13 +1058,10 @@ public final class Spectra {
         reorths++;
         changed = true;
       }
-      if (next >= 0) {
-        if (changed) {
-          System.arraycopy(w, 0, q, next * n, n);
-          System.arraycopy(w, 0, xbuf, 0, n);
-        }
-        xbufColumn = next;
-      }
+      if (changed) System.arraycopy(w, 0, next, 0, n);
+      p = u;
+      u = next;
+      if (j + 1 < m) uColumn = j + 1;
       // the vector after a reorthogonalized one is reorthogonalized too: q_j was
       // nearly as far from orthogonal as the new one would have been
       reorthNext = lost;
@@ -1066,15 +1129,15 @@ public final class Spectra {
      * stands: the estimates of both vectors restart from the measured values
      * (plus a rounding term eps sqrt(n)) and the method returns true.
      */
-    boolean measuredSemiOrthogonal(int j, double bj, double[] u) {
-      project(n, j + 1, q, u, h);
+    boolean measuredSemiOrthogonal(int j, double bj, double[] next) {
+      // one sweep over q_0..q_{j-1} for both; q_j is u
+      project2(n, j, q, next, u, h, ortho);
+      h[j] = Blas.dot(n, u, 0, next, 0);
       double level = EPS * Math.sqrt(n);
       for (int i = 0; i <= j; i++) {
         double x = h[i] / bj;
         if (!(Math.abs(x) + level <= SEMI_ORTHOGONAL)) return false;
       }
-      System.arraycopy(q, j * n, vbuf, 0, n);
-      project(n, j, q, vbuf, ortho);
       for (int i = 0; i < j; i++) {
         if (!(Math.abs(ortho[i]) + level <= SEMI_ORTHOGONAL)) return false;
       }
@@ -1412,7 +1475,7 @@ public final class Spectra {
       t = 0;
       curBeta = 0.0;
       colScale = 1.0;
-      xbufColumn = -1;
+      uColumn = -1;
       int bs = 0, lastCheck = 0;
       runId++;
       omegaStart(0);
@@ -1448,7 +1511,7 @@ public final class Spectra {
         }
         if (broke) {
           beta[t - 1] = 0.0;
-          xbufColumn = -1;
+          uColumn = -1;
           if (!randomColumn()) {
             ritz();
             return true;
@@ -1457,7 +1520,7 @@ public final class Spectra {
           omegaStart(t);
           restarts++;
         } else {
-          // column t and xbuf hold w; the next step normalizes them
+          // u holds w; the next step normalizes it
           colScale = 1.0 / curBeta;
           beta[t - 1] = curBeta;
         }
