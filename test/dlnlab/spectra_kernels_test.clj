@@ -67,11 +67,12 @@
       (same-bits? w ref))))
 
 ;; The two sweeps of a Lanczos step against the Blas calls they replace, bit
-;; for bit: the operator argument scaled (scal) into itself and into the basis
-;; column, the product scaled and its squared norm (scal, dot), the previous
-;; vector subtracted (axpy; none when it is the argument itself with b = 0) and
-;; the dot after it; then the current vector subtracted (axpy) into the next
-;; vector, the product left as it was, and its squared norm (dot).
+;; for bit: the operator argument scaled (scal) into the basis column, the
+;; product scaled and its squared norm (scal, dot), the previous vector scaled
+;; by its own factor and subtracted (scal, axpy; none when it is the argument
+;; itself with b = 0) and the dot after it; then the current basis vector
+;; subtracted (axpy) into the next vector, the product and the argument left
+;; as they were, and its squared norm (dot).
 
 (defspec step-sweep-equals-blas-calls 40
   (prop/for-all [[n _ seed] shapes previous? gen/boolean]
@@ -80,29 +81,32 @@
           p (if previous? (gaussians n seed 2) u)
           q (gaussians (* 3 n) seed 3)
           w (gaussians n seed 1)
-          s 0.37 b (if previous? -1.9 0.0)
+          s 0.37 sp 1.7 b (if previous? -1.9 0.0)
           out (double-array 2)
-          ru (aclone u) rq (aclone q) rw (aclone w) rp (aclone p)]
-      (Spectra/stepSweep n s u q n b p w out)
-      (Blas/scal n s ru 0)
-      (System/arraycopy ru 0 rq n n)
+          x (aclone u) rq (aclone q) rw (aclone w) rp (aclone p)]
+      (Spectra/stepSweep n s u q n b sp p w out)
+      (Blas/scal n s x 0)
+      (System/arraycopy x 0 rq n n)
       (Blas/scal n s rw 0)
+      (Blas/scal n sp rp 0)
       (let [before (Blas/dot n rw 0 rw 0)]
-        (Blas/axpy n (- b) (if previous? rp ru) 0 rw 0)
-        (and (same-bits? u ru) (same-bits? q rq) (same-bits? w rw)
-             (or (not previous?) (same-bits? p rp))
-             (same-bits? out (double-array [before (Blas/dot n ru 0 rw 0)])))))))
+        (Blas/axpy n (- b) (if previous? rp x) 0 rw 0)
+        (and (same-bits? u (gaussians n seed 0)) (same-bits? q rq) (same-bits? w rw)
+             (or (not previous?) (same-bits? p (gaussians n seed 2)))
+             (same-bits? out (double-array [before (Blas/dot n x 0 rw 0)])))))))
 
 (defspec step-residual-equals-axpy-then-dot 40
   (prop/for-all [[n _ seed] shapes]
     (let [n (long n) seed (long seed)
-          x (gaussians n seed 0)
+          u (gaussians n seed 0)
           w (gaussians n seed 1)
           y (double-array n)
-          rx (aclone x) rw (aclone w)
-          squares (Spectra/stepResidual n -0.61 x w y)]
-      (Blas/axpy n 0.61 rx 0 rw 0)
-      (and (same-bits? y rw) (same-bits? x (gaussians n seed 0))
+          s 0.83
+          x (aclone u) rw (aclone w)
+          squares (Spectra/stepResidual n -0.61 s u w y)]
+      (Blas/scal n s x 0)
+      (Blas/axpy n 0.61 x 0 rw 0)
+      (and (same-bits? y rw) (same-bits? u (gaussians n seed 0))
            (same-bits? w (gaussians n seed 1))
            (same-bits? (double-array [squares]) (double-array [(Blas/dot n rw 0 rw 0)]))))))
 
@@ -111,13 +115,14 @@
     (let [n (long n) cols (long cols) seed (long seed)
           q (gaussians (* n cols) seed 0)
           u (gaussians n seed 1)
-          x (gaussians n seed 2)
+          ;; x at an offset inside a longer array, as the basis column it is
+          x (gaussians (* 2 n) seed 2)
           h (double-array cols) g (double-array cols)
           rh (double-array cols) rg (double-array cols)]
-      (Spectra/project2 n cols q u x h g)
+      (Spectra/project2 n cols q u x n h g)
       (dotimes [c cols]
         (aset rh c (Blas/dot n q (* c n) u 0))
-        (aset rg c (Blas/dot n q (* c n) x 0)))
+        (aset rg c (Blas/dot n q (* c n) x n)))
       (and (same-bits? h rh) (same-bits? g rg)))))
 
 (def ^:private tridiagonals

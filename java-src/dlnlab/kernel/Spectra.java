@@ -346,23 +346,20 @@ public final class Spectra {
   /**
    * The first sweep of a Lanczos step. u holds the next basis vector at 1/s
    * times unit length and w = A u (the product of the stored vector): x = s u
-   * is written back into u and into the basis column q[qo..qo+n), w = s w - b
-   * p (b = 0 when there is no previous vector; p may then be u), and out[0] =
-   * ||s w||^2 (the product's squared norm, before the subtraction) and out[1] =
-   * x . w (after it). u, p and w are the run's working vectors, so the basis is
-   * only written here, never read. Each sum has four partial sums over i mod 4,
+   * is written to the basis column q[qo..qo+n) (u is left as it is), w = s w -
+   * b (sp p) with p the previous basis vector at 1/sp times unit length (b = 0
+   * when there is none; p may then be u), and out[0] = ||s w||^2 (the
+   * product's squared norm, before the subtraction) and out[1] = x . w (after
+   * it). u, p and w are the run's working vectors, so the basis is only
+   * written here, never read. Each sum has four partial sums over i mod 4,
    * combined as (s0 + s1) + (s2 + s3), so results do not depend on the machine.
    */
-  public static void stepSweep(int n, double s, double[] u, double[] q, int qo, double b, double[] p, double[] w,
-                               double[] out) {
+  public static void stepSweep(int n, double s, double[] u, double[] q, int qo, double b, double sp, double[] p,
+                               double[] w, double[] out) {
     double a0 = 0, a1 = 0, a2 = 0, a3 = 0, c0 = 0, c1 = 0, c2 = 0, c3 = 0;
     int i = 0;
     for (; i + 3 < n; i += 4) {
       double x0 = u[i] * s, x1 = u[i + 1] * s, x2 = u[i + 2] * s, x3 = u[i + 3] * s;
-      u[i] = x0;
-      u[i + 1] = x1;
-      u[i + 2] = x2;
-      u[i + 3] = x3;
       q[qo + i] = x0;
       q[qo + i + 1] = x1;
       q[qo + i + 2] = x2;
@@ -372,10 +369,10 @@ public final class Spectra {
       a1 += v1 * v1;
       a2 += v2 * v2;
       a3 += v3 * v3;
-      v0 -= b * p[i];
-      v1 -= b * p[i + 1];
-      v2 -= b * p[i + 2];
-      v3 -= b * p[i + 3];
+      v0 -= b * (p[i] * sp);
+      v1 -= b * (p[i + 1] * sp);
+      v2 -= b * (p[i + 2] * sp);
+      v3 -= b * (p[i + 3] * sp);
       w[i] = v0;
       w[i + 1] = v1;
       w[i + 2] = v2;
@@ -387,11 +384,10 @@ public final class Spectra {
     }
     for (; i < n; i++) {
       double x = u[i] * s;
-      u[i] = x;
       q[qo + i] = x;
       double v = w[i] * s;
       a0 += v * v;
-      v -= b * p[i];
+      v -= b * (p[i] * sp);
       w[i] = v;
       c0 += x * v;
     }
@@ -400,16 +396,16 @@ public final class Spectra {
   }
 
   /**
-   * The second sweep of a Lanczos step: y = w - a x (the next vector,
-   * unnormalized), w and x left as they were. Returns y . y (four partial
-   * sums, as {@link #stepSweep}).
+   * The second sweep of a Lanczos step: y = w - a (s u) (the next vector,
+   * unnormalized; s u is the basis vector the first sweep formed), w and u left
+   * as they were. Returns y . y (four partial sums, as {@link #stepSweep}).
    */
-  public static double stepResidual(int n, double a, double[] x, double[] w, double[] y) {
+  public static double stepResidual(int n, double a, double s, double[] u, double[] w, double[] y) {
     double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int i = 0;
     for (; i + 3 < n; i += 4) {
-      double u0 = w[i] - a * x[i], u1 = w[i + 1] - a * x[i + 1];
-      double u2 = w[i + 2] - a * x[i + 2], u3 = w[i + 3] - a * x[i + 3];
+      double u0 = w[i] - a * (u[i] * s), u1 = w[i + 1] - a * (u[i + 1] * s);
+      double u2 = w[i + 2] - a * (u[i + 2] * s), u3 = w[i + 3] - a * (u[i + 3] * s);
       y[i] = u0;
       y[i + 1] = u1;
       y[i + 2] = u2;
@@ -420,20 +416,20 @@ public final class Spectra {
       s3 += u3 * u3;
     }
     for (; i < n; i++) {
-      double u = w[i] - a * x[i];
-      y[i] = u;
-      s0 += u * u;
+      double v = w[i] - a * (u[i] * s);
+      y[i] = v;
+      s0 += v * v;
     }
     return (s0 + s1) + (s2 + s3);
   }
 
   /**
-   * h[c] = q_c . u and g[c] = q_c . x for the first cols columns of the n-row
-   * column-major q, in one sweep over the basis (two columns at a time): each
+   * h[c] = q_c . u and g[c] = q_c . x[xo..xo+n) for the first cols columns of
+   * the n-row column-major q, in one sweep over the basis (two columns at a time): each
    * sum is formed exactly as {@link Blas#dot} forms it, so h and g equal 2 cols
    * separate Blas.dot calls bit for bit while each column is read once.
    */
-  public static void project2(int n, int cols, double[] q, double[] u, double[] x, double[] h, double[] g) {
+  public static void project2(int n, int cols, double[] q, double[] u, double[] x, int xo, double[] h, double[] g) {
     int c = 0;
     for (; c + 1 < cols; c += 2) {
       int o0 = c * n, o1 = o0 + n;
@@ -444,7 +440,7 @@ public final class Spectra {
         double p0 = q[o0 + i], p1 = q[o0 + i + 1], p2 = q[o0 + i + 2], p3 = q[o0 + i + 3];
         double r0 = q[o1 + i], r1 = q[o1 + i + 1], r2 = q[o1 + i + 2], r3 = q[o1 + i + 3];
         double u0 = u[i], u1 = u[i + 1], u2 = u[i + 2], u3 = u[i + 3];
-        double x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
+        double x0 = x[xo + i], x1 = x[xo + i + 1], x2 = x[xo + i + 2], x3 = x[xo + i + 3];
         a0 += p0 * u0;
         a1 += p1 * u1;
         a2 += p2 * u2;
@@ -465,8 +461,8 @@ public final class Spectra {
       for (; i < n; i++) {
         a0 += q[o0 + i] * u[i];
         b0 += q[o1 + i] * u[i];
-        d0 += q[o0 + i] * x[i];
-        e0 += q[o1 + i] * x[i];
+        d0 += q[o0 + i] * x[xo + i];
+        e0 += q[o1 + i] * x[xo + i];
       }
       h[c] = (a0 + a1) + (a2 + a3);
       h[c + 1] = (b0 + b1) + (b2 + b3);
@@ -475,7 +471,7 @@ public final class Spectra {
     }
     if (c < cols) {
       h[c] = Blas.dot(n, q, c * n, u, 0);
-      g[c] = Blas.dot(n, q, c * n, x, 0);
+      g[c] = Blas.dot(n, q, c * n, x, xo);
     }
   }
 
@@ -911,10 +907,12 @@ public final class Spectra {
     /**
      * The run's working vectors: u, the vector the next step multiplies (basis
      * column uColumn at 1/colScale times unit length, not yet written to q), and
-     * p, the previous basis vector; two arrays swapped each step, so the
-     * recurrence reads no basis column and writes each one once.
+     * p, the previous basis vector at 1/pScale times unit length; two arrays
+     * swapped each step, so the recurrence reads no basis column and writes
+     * each one once.
      */
     double[] u, p;
+    double pScale = 1.0;
     /** The column u holds (left by the last step, or copied from q), or -1. */
     int uColumn = -1;
     /** Scratch of tridiagonalEigenvalue; out array of {@link Spectra#stepSweep}. */
@@ -1013,7 +1011,8 @@ public final class Spectra {
       apps++;
       boolean previous = j > bs;
       double b = previous ? beta[j - 1] : 0.0;
-      stepSweep(n, colScale, u, q, jo, b, previous ? p : u, w, sums);
+      double s = colScale;
+      stepSweep(n, s, u, q, jo, b, previous ? pScale : s, previous ? p : u, w, sums);
       colScale = 1.0;
       // ||A q_t||; when its square is out of range (or not finite), from
       // ||A q_t - b q_{t-1}|| and b
@@ -1024,10 +1023,10 @@ public final class Spectra {
       }
       normEst = Math.max(normEst, nav);
       double a = sums[1];
-      // u is q_t now and p is free: the next vector goes into p (w is needed
+      // q_t is s u and p is free: the next vector goes into p (w is needed
       // again only when it changes: locked vectors, reorthogonalization)
       double[] next = p;
-      double after = norm(n, next, stepResidual(n, a, u, w, next));
+      double after = norm(n, next, stepResidual(n, a, s, u, w, next));
       boolean changed = nl > 0;
       if (changed) {
         System.arraycopy(next, 0, w, 0, n);
@@ -1060,6 +1059,7 @@ public final class Spectra {
       }
       if (changed) System.arraycopy(w, 0, next, 0, n);
       p = u;
+      pScale = s;
       u = next;
       if (j + 1 < m) uColumn = j + 1;
       // the vector after a reorthogonalized one is reorthogonalized too: q_j was
@@ -1130,9 +1130,9 @@ public final class Spectra {
      * (plus a rounding term eps sqrt(n)) and the method returns true.
      */
     boolean measuredSemiOrthogonal(int j, double bj, double[] next) {
-      // one sweep over q_0..q_{j-1} for both; q_j is u
-      project2(n, j, q, next, u, h, ortho);
-      h[j] = Blas.dot(n, u, 0, next, 0);
+      // one sweep over q_0..q_{j-1} for both
+      project2(n, j, q, next, q, j * n, h, ortho);
+      h[j] = Blas.dot(n, q, j * n, next, 0);
       double level = EPS * Math.sqrt(n);
       for (int i = 0; i <= j; i++) {
         double x = h[i] / bj;
