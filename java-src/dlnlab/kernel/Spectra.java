@@ -1705,6 +1705,35 @@ public final class Spectra {
   }
 
   /**
+   * How far from orthonormal the basis of one Lanczos run stays: the largest
+   * |q_i . q_j| (i != j) over the basis of a run of at most steps products
+   * from the seeded random start (k = 1 at the which end, tol 1e-15, no
+   * probes), with the number of steps that reorthogonalized in out[1] and the
+   * basis size in out[2]. Partial reorthogonalization keeps the basis
+   * semi-orthogonal: each vector either stayed within sqrt(eps) of the earlier
+   * ones or was reorthogonalized against them. For tests of that guarantee.
+   *
+   * @param out length &gt;= 3: the loss, the reorthogonalizations, the basis size
+   */
+  public static void basisOrthogonality(Operator op, int which, int steps, long seed, double[] out) {
+    int n = op.size();
+    if (steps < 1 || steps > n) throw new IllegalArgumentException("steps must be in 1.." + n + ", got " + steps);
+    if (out.length < 3) throw new IllegalArgumentException("out needs length 3");
+    Workspace ws = Workspace.take(n, steps, 1);
+    Lanczos run = new Lanczos(op, n, steps, 1, which, 1e-15, seed, false, false, ws);
+    run.initStart(null, null, 0);
+    run.run(true);
+    double worst = 0.0;
+    for (int i = 0; i < run.t; i++) {
+      for (int j = 0; j < i; j++) worst = Math.max(worst, Math.abs(Blas.dot(n, run.q, i * n, run.q, j * n)));
+    }
+    out[0] = worst;
+    out[1] = run.reorths;
+    out[2] = run.t;
+    Workspace.give(ws);
+  }
+
+  /**
    * Gauss quadrature of the spectral measure of op seen from a unit start
    * vector v, sum_j (v . u_j)^2 delta(lambda_j): steps Lanczos steps with full
    * reorthogonalization from v give the tridiagonal T; its eigenvalues are the
