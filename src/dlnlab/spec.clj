@@ -55,6 +55,7 @@
 (s/def ::widths (s/coll-of ::pos-int :kind sequential? :min-count 2))
 (s/def ::parameterization #{:standard :mup :ntk})
 (s/def ::basis #{:identity :random})
+(s/def ::normals #{:ziggurat :box-muller})
 (s/def ::hidden-basis #{:identity :random})
 (s/def ::std (s/or :number ::non-negative :fan-in #{:fan-in}))
 (s/def ::strengths (s/coll-of ::non-negative :kind sequential? :min-count 1))
@@ -107,6 +108,7 @@
    ::widths "a vector [d0 d1 ... dL] of at least two positive integers up to 2147483647"
    ::parameterization "one of :standard, :mup, :ntk"
    ::basis "one of :identity, :random"
+   ::normals "one of :ziggurat, :box-muller"
    ::hidden-basis "one of :identity, :random"
    ::std "a non-negative number or :fan-in (1/sqrt(fan-in) for each layer)"
    ::strengths "a non-empty vector of non-negative finite numbers, one per mode"

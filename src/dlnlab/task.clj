@@ -14,7 +14,7 @@
             [dlnlab.kind :as kind]
             [dlnlab.linalg :as linalg]
             [dlnlab.spec :as spec])
-  (:import [dlnlab.kernel Blas Objective Rng]
+  (:import [dlnlab.kernel Blas Normal Objective Rng]
            [java.io BufferedReader File]))
 
 (set! *warn-on-reflection* true)
@@ -27,6 +27,19 @@
 (def streams
   "Rng streams under the task seed."
   {:train-x 0 :train-noise 1 :test-x 2 :test-noise 3 :teacher 4 :basis-u 5 :basis-v 6 :split 7})
+
+(defn- fill-normals!
+  "Fills out[0 .. n) with standard normals of stream under task seed ts, entry
+  k scaled by scales[k mod (count scales)] (rows of samples, a scale per
+  column). normals picks the generator (the teacher-student key :normals):
+  :ziggurat, Normal at the key (ts, stream, 0) and counter k (about 2 ns a
+  draw); :box-muller, Rng/gaussian at (ts, stream, k) (about 18 ns), the data
+  dlnlab drew before the ziggurat (CHANGELOG, session 7)."
+  [normals ts stream ^doubles scales ^doubles out n]
+  (let [ts (long ts) stream (long stream) n (int n)]
+    (case normals
+      :ziggurat (Normal/fillColumns (Normal/key ts stream 0) 0 scales out 0 n)
+      :box-muller (Rng/fillGaussianColumns ts stream 0 scales out 0 n))))
 
 ;; ---------------------------------------------------------------------------
 ;; CSV
@@ -173,31 +186,33 @@
       (mapv (fn [^long k] (Math/pow (double k) (- a))) (range 1 (inc d))))))
 
 (defn- teacher-matrix
-  "output-dim x input-dim column-major teacher."
-  ^doubles [teacher ^long dout ^long din ts]
-  (case (:kind teacher)
-    :matrix (linalg/matrix->array (:matrix teacher))
-    :spectral (spectral-matrix (:singular-values teacher) dout din (:basis teacher) ts)
-    :gaussian (let [std (if (= :fan-in (:std teacher)) (/ 1.0 (Math/sqrt (double din))) (double (:std teacher)))
-                    a (double-array (* dout din))]
-                (Rng/fillGaussian ts (:teacher streams) 0 std a 0 (* dout din))
-                a)))
+  "output-dim x input-dim column-major teacher; a :gaussian one drawn by normals."
+  ^doubles [teacher dout din ts normals]
+  (let [dout (long dout) din (long din)]
+    (case (:kind teacher)
+      :matrix (linalg/matrix->array (:matrix teacher))
+      :spectral (spectral-matrix (:singular-values teacher) dout din (:basis teacher) ts)
+      :gaussian (let [std (if (= :fan-in (:std teacher)) (/ 1.0 (Math/sqrt (double din))) (double (:std teacher)))
+                      a (double-array (* dout din))]
+                  (fill-normals! normals ts (:teacher streams) (double-array [std]) a (* dout din))
+                  a))))
 
 (defn- draw-samples
-  "n samples x = sqrt(lambda) z and y = M x + sigma eps as row arrays [x y]."
-  [ts n din dout sd m sigma x-stream noise-stream]
+  "n samples x = sqrt(lambda) z and y = M x + sigma eps as row arrays [x y], the
+  normals z and eps drawn by normals (see `fill-normals!`)."
+  [normals ts n din dout sd m sigma x-stream noise-stream]
   (let [ts (long ts) n (long n) din (long din) dout (long dout)
         ^doubles sd sd ^doubles m m
         x-stream (long x-stream) noise-stream (long noise-stream)
         x (double-array (* n din))
         y (double-array (* n dout))
         sigma (double sigma)]
-    (Rng/fillGaussianColumns ts x-stream 0 sd x 0 (* n din))
+    (fill-normals! normals ts x-stream sd x (* n din))
     (when (pos? n)
       (Blas/gemm false false dout n din 1.0 m 0 dout x 0 din 0.0 y 0 dout))
     (when (pos? sigma)
       (let [noise (double-array (* n dout))]
-        (Rng/fillGaussian ts noise-stream 0 sigma noise 0 (* n dout))
+        (fill-normals! normals ts noise-stream (double-array [sigma]) noise (* n dout))
         (dotimes [k (* n dout)] (aset y k (+ (aget y k) (aget noise k))))))
     [x y]))
 
@@ -206,14 +221,15 @@
         n (long (:samples task)) nt (long (:test-samples task))
         ev (covariance-eigenvalues (:covariance task) din)
         sd (double-array (map #(Math/sqrt (double %)) ev))
-        m (teacher-matrix (:teacher task) dout din ts)
-        [x y] (draw-samples ts n din dout sd m (:label-noise task) (:train-x streams) (:train-noise streams))
-        [tx ty] (draw-samples ts nt din dout sd m (:label-noise task) (:test-x streams) (:test-noise streams))]
+        normals (:normals task)
+        m (teacher-matrix (:teacher task) dout din ts normals)
+        [x y] (draw-samples normals ts n din dout sd m (:label-noise task) (:train-x streams) (:train-noise streams))
+        [tx ty] (draw-samples normals ts nt din dout sd m (:label-noise task) (:test-x streams) (:test-noise streams))]
     (merge {:dims {:input din :output dout}
             :target (linalg/array->matrix dout din m)
             :target-svd (svd-facts dout din m)
             :covariance-eigenvalues ev
-            :teacher-sampling {:sd sd :teacher m :label-noise (double (:label-noise task))}}
+            :teacher-sampling {:sd sd :teacher m :label-noise (double (:label-noise task)) :normals normals}}
            (samples-part n din dout x y nt tx ty))))
 
 (defn sampler
@@ -222,9 +238,9 @@
   arrays, a pure function of seed; nil for other tasks. One-pass SGD draws each
   step's batch with it."
   [task]
-  (when-let [{:keys [sd teacher label-noise]} (:teacher-sampling task)]
+  (when-let [{:keys [sd teacher label-noise normals]} (:teacher-sampling task)]
     (let [din (long (get-in task [:dims :input])) dout (long (get-in task [:dims :output]))]
-      (fn [seed b] (draw-samples seed b din dout sd teacher label-noise 0 1)))))
+      (fn [seed b] (draw-samples normals seed b din dout sd teacher label-noise 0 1)))))
 
 (defn- dataset-matrix
   "The rows of inline key k or of the CSV file at key kf of the task."
@@ -495,7 +511,11 @@
                           :doc "Held-out samples (0: no test set)."}]
           [:covariance {:node :covariance :default {:power-law 0.0} :doc "Sigma, diagonal (see :covariance); default identity."}]
           [:teacher {:node :teacher :default {:kind :gaussian} :doc "The teacher M (see :teacher)."}]
-          [:label-noise {:spec ::spec/non-negative :default 0.0 :doc "sigma, the standard deviation of the label noise."}]]
+          [:label-noise {:spec ::spec/non-negative :default 0.0 :doc "sigma, the standard deviation of the label noise."}]
+          [:normals {:spec ::spec/normals :default :ziggurat
+                     :doc (str "Generator of the Gaussian draws (inputs, label noise, a :gaussian teacher), both exact and"
+                               " counter-based: :ziggurat (about 2 ns a draw) or :box-muller (about 18 ns; the data dlnlab"
+                               " drew before the ziggurat, to reproduce earlier results).")}]]
    :check check-teacher-student!})
 
 (defmethod kind/schema [:task :dataset] [_ _]

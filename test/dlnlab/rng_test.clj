@@ -2,11 +2,12 @@
   "The counter-based generator against its definition written out here
   (SplitMix64's finalizer on a Weyl sequence over seed, stream and index, then
   Box-Muller): the fill loops, which compute the (seed, stream) mix once, give
-  the same numbers bit for bit as the definition at every position."
+  the same numbers bit for bit as the definition at every position; and the
+  ziggurat's column-scaled fill (dlnlab.kernel.Normal) against Normal/at."
   (:require [clojure.test.check.clojure-test :refer [defspec]]
             [clojure.test.check.generators :as gen]
             [clojure.test.check.properties :as prop])
-  (:import [dlnlab.kernel Rng]))
+  (:import [dlnlab.kernel Normal Rng]))
 
 (set! *warn-on-reflection* true)
 
@@ -63,5 +64,23 @@
       (and (every? (fn [^long i]
                      (same-bits? (aget out (+ off i))
                                  (* (* 1.0 (definition-gaussian seed stream (+ first-index i))) (aget scales (rem i d)))))
+                   (range n))
+           (every? zero? (take off out))))))
+
+;; The ziggurat's column-scaled fill (the teacher-student data) against its
+;; scalar definition, Normal/at at each counter.
+
+(defspec ziggurat-column-fill-matches-normal-at-bit-for-bit 40
+  (prop/for-all [key gen/large-integer
+                 first-index (gen/choose 0 1000000)
+                 d (gen/choose 1 7)
+                 n (gen/choose 0 100)
+                 off (gen/choose 0 5)]
+    (let [key (long key) first-index (long first-index) d (long d) n (long n) off (long off)
+          scales (double-array (map #(- 1.5 (double %)) (range d)))
+          out (double-array (+ off n))]
+      (Normal/fillColumns key first-index scales out off n)
+      (and (every? (fn [^long i]
+                     (same-bits? (aget out (+ off i)) (* (aget scales (rem i d)) (Normal/at key (+ first-index i)))))
                    (range n))
            (every? zero? (take off out))))))

@@ -8,8 +8,9 @@
             [clojure.test.check.properties :as prop]
             [dlnlab.gen :as g]
             [dlnlab.linalg :as linalg]
+            [dlnlab.spec :as spec]
             [dlnlab.task :as task])
-  (:import [dlnlab.kernel Objective]
+  (:import [dlnlab.kernel Normal Objective Rng]
            [java.io File]
            [java.util Arrays]))
 
@@ -123,6 +124,60 @@
     (testing "the test set does not depend on the number of training samples"
       (let [d (task/build-task (assoc spec :samples 31) 9)]
         (is (Arrays/equals ^doubles (:test-x a) ^doubles (:test-x d)))))))
+
+(deftest each-generator-draws-its-own-definition
+  ;; :normals picks the generator of every Gaussian draw of the task; each must
+  ;; be its scalar definition at (task seed, stream, index): the ziggurat
+  ;; (default) Normal/at at the key (ts, stream, 0), Box-Muller Rng/gaussian
+  (let [seed 11 din 3 dout 2 n 40 nt 9 sigma 0.25
+        ts-spec {:kind :teacher-student :input-dim din :output-dim dout :samples n :test-samples nt
+              :label-noise sigma :covariance {:power-law 1.0} :teacher {:kind :gaussian :std 0.7}}
+        ts (Rng/derive seed task/task-purpose)
+        sd (mapv #(Math/sqrt (Math/pow (double %) -1.0)) (range 1 (inc din)))
+        draws {:ziggurat (fn [stream ^long k] (Normal/at (Normal/key ts (long stream) 0) k))
+               :box-muller (fn [stream ^long k] (Rng/gaussian ts (long stream) k))}]
+    (is (= :ziggurat (:normals (spec/normalize-task ts-spec))) "the default")
+    (doseq [[normals draw] draws]
+      (testing normals
+        (let [t (task/build-task (assoc ts-spec :normals normals) seed)
+              {:keys [train-x train-noise test-x teacher]} task/streams
+              ;; M column-major: entry (r, c) at index r + c dout
+              m (vec (for [r (range dout)] (vec (for [c (range din)] (* 0.7 (double (draw teacher (+ r (* c dout)))))))))
+              xs (fn [stream rows] (vec (for [i (range rows)] (vec (for [c (range din)] (* (double (sd c)) (double (draw stream (+ c (* i din))))))))))
+              x (xs train-x n)]
+          (is (= m (:target t)) "the teacher, bit for bit")
+          (is (= x (rows-of (:x t) n din)) "the training inputs, bit for bit")
+          (is (= (xs test-x nt) (rows-of (:test-x t) nt din)) "the test inputs, bit for bit")
+          (is (< (max-abs-diff (flatten (rows-of (:y t) n dout))
+                               (flatten (for [i (range n)]
+                                          (for [r (range dout)]
+                                            (+ (dot (m r) (x i)) (* sigma (double (draw train-noise (+ r (* i dout))))))))))
+                 1e-13)
+              "y = M x + sigma eps"))))
+    (testing "the two generators draw different data"
+      (is (not (Arrays/equals ^doubles (:x (task/build-task ts-spec seed))
+                              ^doubles (:x (task/build-task (assoc ts-spec :normals :box-muller) seed))))))
+    (testing "a bad :normals names the key, the value and what is allowed"
+      (let [e (try (spec/normalize-task (assoc ts-spec :normals :polar)) nil
+                   (catch clojure.lang.ExceptionInfo e e))]
+        (is (some? e))
+        (is (= [:normals] (take-last 1 (:path (ex-data e)))))
+        (is (str/includes? (ex-message e) ":polar"))
+        (is (str/includes? (ex-message e) ":ziggurat"))))))
+
+(deftest ziggurat-inputs-have-the-normal-distribution
+  ;; the empirical CDF of 40000 standardized inputs at the quartiles and the
+  ;; 1, 2, 3 sigma points against Phi, within 5 binomial standard errors
+  (let [n 20000 din 2
+        t (task/build-task {:kind :teacher-student :input-dim din :output-dim 1 :samples n :test-samples 0} 7)
+        ^doubles x (:x t)
+        total (alength x)
+        phi {-3.0 0.0013498980316301 -2.0 0.0227501319481792 -1.0 0.158655253931457 -0.6744897501960817 0.25
+             0.0 0.5 0.6744897501960817 0.75 1.0 0.841344746068543 2.0 0.977249868051821 3.0 0.99865010196837}]
+    (doseq [[q p] phi]
+      (let [below (/ (double (count (filter #(<= (double %) (double q)) x))) total)
+            se (Math/sqrt (/ (* (double p) (- 1.0 (double p))) total))]
+        (is (<= (absd (- below (double p))) (* 5 se)) (str "F(" q ") = " below ", Phi = " p))))))
 
 ;; ---------------------------------------------------------------------------
 ;; Objectives from samples

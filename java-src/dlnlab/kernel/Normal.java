@@ -182,4 +182,18 @@ public final class Normal {
   public static void fill(long key, long first, double[] out, int off, int n) {
     for (int k = 0; k < n; k++) out[off + k] = at(key, first + k);
   }
+
+  /**
+   * Fills out[off .. off+n) with scales[k % d] * at(key, first + k), k = 0..n-1,
+   * d = scales.length: rows of d entries (samples as rows) with a scale per
+   * column, or one scale for all when d = 1.
+   */
+  public static void fillColumns(long key, long first, double[] scales, double[] out, int off, int n) {
+    int d = scales.length;
+    if (d == 0 && n > 0) throw new IllegalArgumentException("no column scales for " + n + " entries");
+    for (int k0 = 0; k0 < n; k0 += d) {
+      int m = Math.min(d, n - k0);
+      for (int b = 0; b < m; b++) out[off + k0 + b] = scales[b] * at(key, first + k0 + b);
+    }
+  }
 }
