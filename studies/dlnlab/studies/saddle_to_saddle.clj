@@ -121,8 +121,9 @@
     {:seed seed
      :model {:kind :chain :depth depth :width width
              :init {:kind :balanced-aligned :strengths (vec (or strengths (repeat d pi0)))}}
+     ;; the Box-Muller draws on which examples/papers/saddle-to-saddle.md was measured
      :task {:kind :teacher-student :input-dim d :output-dim d :samples 16 :test-samples 0
-            :teacher {:singular-values (vec targets)} :label-noise (double label-noise)}
+            :teacher {:singular-values (vec targets)} :label-noise (double label-noise) :normals :box-muller}
      :optimizer {:kind :sgd :lr lr :batch-size batch-size :sampling :one-pass}
      :steps (steps-for lr time)
      :record {:every (long (or every 1)) :metrics [:modes] :final-weights false}}))
