@@ -391,9 +391,9 @@
   again cold before the cold runs), so that the JIT has compiled the run's
   paths as in a long sweep. The parts are measured on
   their own, in the order a run does them.
-  The generator: the task's count of standard normals drawn by Rng's
-  Box-Muller (what the data uses) and by the ziggurat of dlnlab.kernel.Normal
-  (what a changed generator would cost; the data stays on Box-Muller).
+  The generator: the task's count of standard normals drawn by the ziggurat
+  of dlnlab.kernel.Normal (what the data uses, :normals :ziggurat) and by Rng's
+  Box-Muller (the generator before it, :normals :box-muller).
   Returns {:one-cold :one-shared :all-shared :marginal :fixed-cold
   :fixed-shared :parts [[label seconds] ...] :generator {:draws :box-muller
   :ziggurat}}."
@@ -547,11 +547,12 @@
     (doseq [{:keys [case fixed]} runs
             :let [{:keys [draws box-muller ziggurat]} (:generator fixed)
                   saved (- (double box-muller) (double ziggurat))]]
-      (ln "- " (:id case) ": the data's " draws " standard normals take " (fmt-s box-muller) " by Box-Muller ("
-          (format "%.1f ns" (/ (* 1e9 (double box-muller)) (double draws))) " each: two mix64, a log, a cos and a square root), "
-          (fmt-s ziggurat) " by the ziggurat of dlnlab.kernel.Normal. A changed generator (which would change every "
-          "example's numbers, so the data keeps Box-Muller) would save " (fmt-s saved) ": the cold fixed cost would be "
-          (fmt-s (- (double (:fixed-cold fixed)) saved)) "."))
+      (ln "- " (:id case) ": the data's " draws " standard normals take " (fmt-s ziggurat) " by the ziggurat of "
+          "dlnlab.kernel.Normal (" (format "%.1f ns" (/ (* 1e9 (double ziggurat)) (double draws))) " each, the default "
+          ":normals :ziggurat), " (fmt-s box-muller) " by Box-Muller ("
+          (format "%.1f ns" (/ (* 1e9 (double box-muller)) (double draws))) " each: two mix64, a log, a cos and a square "
+          "root; :normals :box-muller, the data of earlier versions), whose cold fixed cost is "
+          (fmt-s saved) " more: " (fmt-s (+ (double (:fixed-cold fixed)) saved)) "."))
     (ln)
     (.toString sb)))
 
