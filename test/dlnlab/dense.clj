@@ -29,3 +29,14 @@
 (defn eye [n] (mapv (fn [i] (mapv (fn [j] (if (= i j) 1.0 0.0)) (range n))) (range n)))
 
 (defn col "Column j of m." [m j] (mapv #(nth % j) m))
+
+(defn normal-cdf
+  "Phi(x) = 1/2 + phi(x) sum_n x^(2n+1) / (2n+1)!! (all terms positive for x > 0)."
+  ^double [^double x]
+  (if (neg? x)
+    (- 1.0 (normal-cdf (- x)))
+    (let [phi (/ (Math/exp (* -0.5 x x)) (Math/sqrt (* 2.0 Math/PI)))]
+      (loop [n 0 term x sum 0.0]
+        (if (or (< term (* 1e-17 sum)) (> n 2000))
+          (min 1.0 (+ 0.5 (* phi sum)))
+          (recur (inc n) (/ (* term x x) (+ (* 2.0 n) 3.0)) (+ sum term)))))))

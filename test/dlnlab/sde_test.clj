@@ -12,6 +12,7 @@
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing]]
             [dlnlab.core :as core]
+            [dlnlab.dense :refer [normal-cdf]]
             [dlnlab.figure :as fig]
             [dlnlab.figure.sde]
             [dlnlab.sde :as sde]
@@ -30,17 +31,6 @@
   (<= (Math/abs (- (double a) (double b))) (* (double rel) (max 1e-300 (Math/abs (double b))))))
 
 ;; --- the normal generator -------------------------------------------------------------
-
-(defn- normal-cdf
-  "Phi(x) = 1/2 + phi(x) sum_n x^(2n+1) / (2n+1)!! (all terms positive for x > 0)."
-  ^double [^double x]
-  (if (neg? x)
-    (- 1.0 (normal-cdf (- x)))
-    (let [phi (/ (Math/exp (* -0.5 x x)) (Math/sqrt (* 2.0 Math/PI)))]
-      (loop [n 0 term x sum 0.0]
-        (if (or (< term (* 1e-17 sum)) (> n 2000))
-          (min 1.0 (+ 0.5 (* phi sum)))
-          (recur (inc n) (/ (* term x x) (+ (* 2.0 n) 3.0)) (+ sum term)))))))
 
 (defn- draws [key n]
   (let [out (double-array n)] (Normal/fill key 0 out 0 (int n)) out))

@@ -1,5 +1,5 @@
 (ns dlnlab.task-test
-  (:require [dlnlab.dense :refer [absd col dot eye frob2 max-abs-diff mmul transpose]]
+  (:require [dlnlab.dense :refer [absd col dot eye frob2 max-abs-diff mmul normal-cdf transpose]]
             [clojure.set :as set]
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing]]
@@ -8,6 +8,7 @@
             [clojure.test.check.properties :as prop]
             [dlnlab.gen :as g]
             [dlnlab.linalg :as linalg]
+            [dlnlab.numeric :as numeric]
             [dlnlab.spec :as spec]
             [dlnlab.task :as task])
   (:import [dlnlab.kernel Normal Objective Rng]
@@ -178,6 +179,22 @@
       (let [below (/ (double (count (filter #(<= (double %) (double q)) x))) total)
             se (Math/sqrt (/ (* (double p) (- 1.0 (double p))) total))]
         (is (<= (absd (- below (double p))) (* 5 se)) (str "F(" q ") = " below ", Phi = " p))))))
+
+(deftest ziggurat-inputs-pass-kolmogorov-smirnov-and-moments
+  ;; 40000 ziggurat inputs (identity covariance): the KS statistic sup |F_n - Phi|
+  ;; below the asymptotic bound at level alpha = 1e-3, sqrt(ln(2/alpha)/2)/sqrt(N);
+  ;; the mean within 5 standard errors of 0 (1/sqrt N) and the variance within 5
+  ;; of 1 (sqrt(2/N) for normal data)
+  (let [t (task/build-task {:kind :teacher-student :input-dim 2 :output-dim 1 :samples 20000 :test-samples 0} 19)
+        ^doubles x (:x t)
+        total (alength x)
+        ks (numeric/ks-distance x normal-cdf)
+        bound (/ (Math/sqrt (/ (Math/log (/ 2.0 1e-3)) 2.0)) (Math/sqrt total))
+        mean (/ (reduce + (seq x)) total)
+        variance (/ (reduce + (map #(let [e (- (double %) mean)] (* e e)) x)) total)]
+    (is (< (double ks) bound) (str "KS " ks " against " bound))
+    (is (< (absd mean) (/ 5.0 (Math/sqrt total))) (str "mean " mean))
+    (is (< (absd (- variance 1.0)) (* 5 (Math/sqrt (/ 2.0 total)))) (str "variance " variance))))
 
 ;; ---------------------------------------------------------------------------
 ;; Objectives from samples
