@@ -148,7 +148,8 @@
 
 (defn- start-vectors
   "The :start vector, or the :warm vectors packed column-major, checked against
-  the operator size n: {:start-arr :warm-arr :wc (number of warm vectors)}."
+  the operator size n: {:start-arr :warm-arr :wc (number of warm vectors)
+  :warm-vs (the checked warm vectors, fresh arrays)}."
   [start warm n]
   (let [n (long n)]
     (when (and (some? start) (some? warm))
@@ -167,7 +168,7 @@
                      (let [a (double-array (* n wc))]
                        (dotimes [c wc] (System/arraycopy ^doubles (nth warm-vs c) 0 a (* c n) n))
                        a))]
-      {:start-arr start-arr :warm-arr warm-arr :wc wc})))
+      {:start-arr start-arr :warm-arr warm-arr :wc wc :warm-vs warm-vs})))
 
 (defn- operator-call
   "(f), a kernel call applying the operator; its IllegalArgumentException (a
@@ -178,12 +179,6 @@
     (catch IllegalArgumentException e
       (error/fail! :invalid-argument (str "op failed during Lanczos: " (ex-message e))
                    {:path [:op] :value (ex-message e) :allowed "an operator returning finite vectors"}))))
-
-(defn- split-columns
-  "The k columns of the column-major n x k array a, as fresh double arrays."
-  [^doubles a n k]
-  (mapv (fn [c] (java.util.Arrays/copyOfRange a (int (* (long c) (long n))) (int (* (inc (long c)) (long n)))))
-        (range k)))
 
 (defn eigenvalues
   "The k extreme eigenvalues of the symmetric operator op by Lanczos with
@@ -278,7 +273,7 @@
               :converged? (== 1 (aget info 1))
               :krylov-dim (long (aget info 2))
               :probes (long (aget info 3))}
-       vectors? (assoc :vectors (split-columns vecs n k))))))
+       vectors? (assoc :vectors (track/split-columns vecs n k))))))
 
 (s/def ::keep int?)
 (s/def ::stop #{:residual :value})
@@ -345,9 +340,9 @@
      (if (or (empty? warm) (not= stop :value))
        (cold)
        (let [m (if max-iter (min n (in-range! [:max-iter] max-iter keep Integer/MAX_VALUE)) (default-max-iter n keep))
-             {:keys [^long wc warm-arr]} (start-vectors nil warm n)
+             {:keys [warm-vs]} (start-vectors nil warm n)
              r (operator-call #(track/solve op {:keep keep :tol tol :guard-tol guard-tol :max-iter m :seed seed
-                                                :warm (split-columns warm-arr n wc) :history history
+                                                :warm warm-vs :history history
                                                 :directions directions}))]
          (if (:converged? r)
            r

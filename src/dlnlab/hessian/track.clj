@@ -22,6 +22,12 @@
       (System/arraycopy ^doubles v 0 a (* (long c) n) n))
     a))
 
+(defn split-columns
+  "The k columns of the column-major n x k array a, as fresh double arrays."
+  [^doubles a n k]
+  (mapv (fn [c] (java.util.Arrays/copyOfRange a (int (* (long c) (long n))) (int (* (inc (long c)) (long n)))))
+        (range k)))
+
 (defn predicted-top
   "The predicted top vector from tops (the last call's top vector first, then
   those of the calls before, most recent first; unit double arrays of length
@@ -55,5 +61,4 @@
       (== 1 (aget info 1))
       (assoc :values (vec values) :residuals (vec residuals) :bound (aget bounds 0) :probes 0
              :krylov-dim (long (aget info 2))
-             :vectors (mapv #(java.util.Arrays/copyOfRange vecs (int (* (long %) n)) (int (* (inc (long %)) n)))
-                            (range keep))))))
+             :vectors (split-columns vecs n keep)))))
